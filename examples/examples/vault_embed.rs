@@ -15,9 +15,10 @@ use byok_vault::secrecy::{ExposeSecret, SecretString};
 use byok_vault::{MasterKey, PutOptions, Vault, VaultConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args()
-        .nth(1)
-        .map_or_else(|| std::env::temp_dir().join("byok-vault-example"), PathBuf::from);
+    let dir = std::env::args().nth(1).map_or_else(
+        || std::env::temp_dir().join("byok-vault-example"),
+        PathBuf::from,
+    );
     std::fs::create_dir_all(&dir)?;
 
     // 1. The master key: from an env var if set, else a 0600 file generated once.
@@ -39,11 +40,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &key,
         PutOptions::new().metadata(serde_json::json!({"label": "personal"})),
     )?;
-    println!("stored openai key ••••{}", info.last4.as_deref().unwrap_or("????"));
+    println!(
+        "stored openai key ••••{}",
+        info.last4.as_deref().unwrap_or("????")
+    );
 
     // 4. List without decrypting.
     for s in vault.list("user-1")? {
-        println!("  {} ••••{} meta={:?}", s.name, s.last4.as_deref().unwrap_or("????"), s.metadata);
+        println!(
+            "  {} ••••{} meta={:?}",
+            s.name,
+            s.last4.as_deref().unwrap_or("????"),
+            s.metadata
+        );
     }
 
     // 5. Read it back where you build the outgoing request's auth header.
@@ -55,6 +64,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let new = vault.rotate()?;
     let report = vault.rewrap(500)?;
     vault.retire(old)?;
-    println!("rotated key {old} -> {new}; re-encrypted {} secret(s)", report.rewrapped);
+    println!(
+        "rotated key {old} -> {new}; re-encrypted {} secret(s)",
+        report.rewrapped
+    );
     Ok(())
 }

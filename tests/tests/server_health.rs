@@ -1,4 +1,5 @@
 //! The server starts on its embedded defaults and answers health checks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use byok_server::{LogFormat, RunningServer, Settings};
 use byok_tests::request;
@@ -30,11 +31,19 @@ fn healthz_and_readyz_on_fresh_data_dir() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("data/master.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("data/master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let again = RunningServer::start(&settings(dir.path())).unwrap();
-    assert_eq!(request(again.addr(), "GET", "/readyz", None).unwrap().status, 200);
+    assert_eq!(
+        request(again.addr(), "GET", "/readyz", None)
+            .unwrap()
+            .status,
+        200
+    );
 }
 
 #[test]

@@ -68,11 +68,21 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address to listen on.
-    #[arg(long, env = "BYOK_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "BYOK_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub listen: SocketAddr,
     /// Directory for the database(s) and, when no master key is given, the
     /// generated master key file (mode 0600).
-    #[arg(long, env = "BYOK_DATA_DIR", default_value = "./byok-data", global = true)]
+    #[arg(
+        long,
+        env = "BYOK_DATA_DIR",
+        default_value = "./byok-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// Base64 of 32 random bytes: the vault's master key. Takes precedence
     /// over the key file. Generate one with `openssl rand -base64 32`.

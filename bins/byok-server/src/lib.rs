@@ -18,6 +18,7 @@ use std::thread::JoinHandle;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
+use byok_vault::MasterKey;
 
 pub use config::{Cli, Command, LogFormat, Settings, VaultCommand};
 pub use state::{AppState, KeySource, OpenedVault, open_vault, pending_key_path};
@@ -126,4 +127,79 @@ impl Drop for RunningServer {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Runs a `vault ...` subcommand; machine-readable output goes to `out`.
+///
+/// # Errors
+/// When the vault cannot be opened, a new key cannot be written, or a store
+/// operation fails. A master-key rotation interrupted at any point is
+/// completed by the next start or by running it again.
+pub fn run_vault_command(
+    settings: &Settings,
+    cmd: &VaultCommand,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    let opened = open_vault(settings)?;
+    let vault = &opened.vault;
+    match cmd {
+        VaultCommand::RotateMasterKey {
+            batch_size,
+            new_key_file,
+        } => {
+            let new_key = MasterKey::generate()?;
+            // Persist the new key before the database starts using it.
+            let pending = match (&opened.source, new_key_file) {
+                (KeySource::Env, Some(path)) => {
+                    new_key.write_new_file(path)?;
+                    None
+                }
+                (KeySource::Env, None) => anyhow::bail!(
+                    "the master key comes from BYOK_MASTER_KEY: pass --new-key-file PATH to receive the new one"
+                ),
+                (KeySource::File(path), _) => {
+                    let pending = pending_key_path(path);
+                    if pending.exists() {
+                        std::fs::remove_file(&pending)?;
+                    }
+                    new_key.write_new_file(&pending)?;
+                    Some((pending, path.clone()))
+                }
+            };
+            vault.rekey(new_key)?;
+            if let Some((pending, path)) = pending {
+                std::fs::rename(&pending, &path)?;
+            }
+            tracing::info!("master key replaced");
+            let before: Vec<u32> = vault.keys()?.iter().map(|k| k.key_id).collect();
+            let new = vault.rotate()?;
+            let report = vault.rewrap(*batch_size)?;
+            tracing::info!(
+                new_key = new,
+                rewrapped = report.rewrapped,
+                failed = report.failed,
+                "credentials re-encrypted"
+            );
+            for old in before {
+                match vault.retire(old) {
+                    Ok(()) => tracing::info!(key = old, "retired data key"),
+                    Err(e) => tracing::warn!(key = old, error = %e, "data key not retired"),
+                }
+            }
+            if let KeySource::Env = opened.source {
+                tracing::warn!(
+                    "update BYOK_MASTER_KEY with the new key file's content before the next start"
+                );
+            }
+        }
+        VaultCommand::Status => {
+            let keys: Vec<_> = vault
+                .keys()?
+                .into_iter()
+                .map(|k| serde_json::json!({"key_id": k.key_id, "active": k.active, "secrets": k.secrets}))
+                .collect();
+            writeln!(out, "{}", serde_json::json!({ "keys": keys }))?;
+        }
+    }
+    Ok(())
 }

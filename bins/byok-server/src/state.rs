@@ -129,12 +129,12 @@ pub fn open_vault(settings: &Settings) -> anyhow::Result<OpenedVault> {
             if !pending.exists() {
                 bail!(wrong_key());
             }
-            let key = MasterKey::from_file(&pending).context("cannot load the pending master key")?;
+            let key =
+                MasterKey::from_file(&pending).context("cannot load the pending master key")?;
             match open(key) {
                 Ok(vault) => {
-                    fs::rename(&pending, &path).with_context(|| {
-                        format!("cannot move {} into place", pending.display())
-                    })?;
+                    fs::rename(&pending, &path)
+                        .with_context(|| format!("cannot move {} into place", pending.display()))?;
                     tracing::warn!(path = %path.display(), "completed an interrupted master key rotation");
                     Ok(OpenedVault {
                         vault,
@@ -142,7 +142,9 @@ pub fn open_vault(settings: &Settings) -> anyhow::Result<OpenedVault> {
                     })
                 }
                 Err(OpenError::WrongMasterKey) => Err(wrong_key()),
-                Err(e) => Err(e).with_context(|| format!("cannot open the vault at {}", db.display())),
+                Err(e) => {
+                    Err(e).with_context(|| format!("cannot open the vault at {}", db.display()))
+                }
             }
         }
         Err(e) => Err(e).with_context(|| format!("cannot open the vault at {}", db.display())),

@@ -8,6 +8,7 @@
 //! `put` includes an `fsync` (`synchronous=FULL`), so it measures the disk as
 //! much as the code. `get/cached` is the request path: an LRU lookup plus
 //! XChaCha20-Poly1305 authentication and decryption, no SQLite.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, missing_docs)] // bench code
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -17,7 +18,9 @@ use byok_vault::{MasterKey, PutOptions, Vault, VaultConfig};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 fn key(i: usize) -> SecretString {
-    SecretString::from(format!("sk-proj-bench-{i:08}-0123456789abcdefghijklmnopqrstuvwxyz"))
+    SecretString::from(format!(
+        "sk-proj-bench-{i:08}-0123456789abcdefghijklmnopqrstuvwxyz"
+    ))
 }
 
 fn open(dir: &std::path::Path, cache: usize) -> Vault {
@@ -37,7 +40,12 @@ fn bench_put(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             vault
-                .put("bench-user", &format!("provider-{}", i % 1000), &key(i), PutOptions::new())
+                .put(
+                    "bench-user",
+                    &format!("provider-{}", i % 1000),
+                    &key(i),
+                    PutOptions::new(),
+                )
                 .expect("put");
         });
     });
@@ -47,8 +55,13 @@ fn bench_get(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let warm = open(dir.path(), 10_000);
     for i in 0..1000 {
-        warm.put("bench-user", &format!("provider-{i}"), &key(i), PutOptions::new())
-            .expect("put");
+        warm.put(
+            "bench-user",
+            &format!("provider-{i}"),
+            &key(i),
+            PutOptions::new(),
+        )
+        .expect("put");
     }
     let names: Vec<String> = (0..1000).map(|i| format!("provider-{i}")).collect();
     let mut i = 0usize;
@@ -70,7 +83,9 @@ fn bench_get(c: &mut Criterion) {
         let d = tempfile::tempdir().expect("tempdir");
         let small = open(d.path(), 0);
         for i in 0..20 {
-            small.put("u", &format!("p{i}"), &key(i), PutOptions::new()).expect("put");
+            small
+                .put("u", &format!("p{i}"), &key(i), PutOptions::new())
+                .expect("put");
         }
         drop(v);
         b.iter(|| black_box(small.list("u").expect("list")));
@@ -84,7 +99,12 @@ fn bench_rotate(c: &mut Criterion) {
         let vault = open(template.path(), 0);
         for i in 0..10_000 {
             vault
-                .put(&format!("user-{}", i / 10), &format!("p{}", i % 10), &key(i), PutOptions::new())
+                .put(
+                    &format!("user-{}", i / 10),
+                    &format!("p{}", i % 10),
+                    &key(i),
+                    PutOptions::new(),
+                )
                 .expect("put");
         }
     } // last connection closed: WAL checkpointed into vault.db
@@ -95,7 +115,11 @@ fn bench_rotate(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().expect("tempdir");
-                std::fs::copy(template.path().join("vault.db"), dir.path().join("vault.db")).expect("copy");
+                std::fs::copy(
+                    template.path().join("vault.db"),
+                    dir.path().join("vault.db"),
+                )
+                .expect("copy");
                 let vault = open(dir.path(), 0);
                 (dir, vault)
             },

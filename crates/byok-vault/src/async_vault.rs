@@ -141,7 +141,11 @@ impl AsyncVault {
     ///
     /// # Errors
     /// As [`Vault::get_bytes`].
-    pub async fn get_bytes(&self, owner: &str, name: &str) -> Result<Option<SecretSlice<u8>>, VaultError> {
+    pub async fn get_bytes(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<Option<SecretSlice<u8>>, VaultError> {
         let (owner, name) = (owner.to_owned(), name.to_owned());
         self.run(move |v| v.get_bytes(&owner, &name)).await?
     }
@@ -158,7 +162,8 @@ impl AsyncVault {
         options: PutOptions,
     ) -> Result<SecretInfo, VaultError> {
         let (owner, name) = (owner.to_owned(), name.to_owned());
-        self.run(move |v| v.put(&owner, &name, &secret, options)).await?
+        self.run(move |v| v.put(&owner, &name, &secret, options))
+            .await?
     }
 
     /// [`Vault::delete`] on a worker thread.
@@ -192,7 +197,10 @@ impl AsyncVault {
     ///
     /// # Errors
     /// As those methods.
-    pub async fn rotate_and_rewrap(&self, batch_size: usize) -> Result<(u32, RewrapReport), VaultError> {
+    pub async fn rotate_and_rewrap(
+        &self,
+        batch_size: usize,
+    ) -> Result<(u32, RewrapReport), VaultError> {
         self.run(move |v| {
             let key = v.rotate()?;
             let report = v.rewrap(batch_size)?;

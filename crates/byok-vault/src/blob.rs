@@ -153,7 +153,11 @@ pub(crate) fn open_secret(
 }
 
 /// Wraps a data key under the master key: `version | nonce | ct || tag`.
-pub(crate) fn wrap_key(master: &XChaCha20Poly1305, key_id: u32, dek: &[u8; 32]) -> Result<Vec<u8>, ()> {
+pub(crate) fn wrap_key(
+    master: &XChaCha20Poly1305,
+    key_id: u32,
+    dek: &[u8; 32],
+) -> Result<Vec<u8>, ()> {
     seal_simple(master, &keyring_aad(key_id), dek)
 }
 
@@ -178,7 +182,10 @@ pub(crate) fn seal_canary(master: &XChaCha20Poly1305) -> Result<Vec<u8>, ()> {
 }
 
 /// Checks the canary: `true` when the master key opens it.
-pub(crate) fn check_canary(master: &XChaCha20Poly1305, canary: &[u8]) -> Result<bool, DecryptError> {
+pub(crate) fn check_canary(
+    master: &XChaCha20Poly1305,
+    canary: &[u8],
+) -> Result<bool, DecryptError> {
     match open_simple(master, CANARY_DOMAIN, canary) {
         Ok(plain) => Ok(plain.as_slice() == CANARY_PLAINTEXT),
         Err(DecryptError::DecryptionFailed) => Ok(false),
@@ -274,15 +281,40 @@ mod tests {
         let c = cipher(&[7u8; 32]);
         let blob = seal_secret(&c, 1, &binding(), b"value").unwrap();
         let variants = [
-            Binding { owner: "bob", ..binding() },
-            Binding { name: "anthropic", ..binding() },
-            Binding { secret_id: "00fe", ..binding() },
-            Binding { metadata: None, ..binding() },
-            Binding { metadata: Some("{\"a\":2}"), ..binding() },
-            Binding { hint: None, ..binding() },
-            Binding { hint: Some("abce"), ..binding() },
+            Binding {
+                owner: "bob",
+                ..binding()
+            },
+            Binding {
+                name: "anthropic",
+                ..binding()
+            },
+            Binding {
+                secret_id: "00fe",
+                ..binding()
+            },
+            Binding {
+                metadata: None,
+                ..binding()
+            },
+            Binding {
+                metadata: Some("{\"a\":2}"),
+                ..binding()
+            },
+            Binding {
+                hint: None,
+                ..binding()
+            },
+            Binding {
+                hint: Some("abce"),
+                ..binding()
+            },
             // Length prefixes: moving bytes between adjacent fields changes the AAD.
-            Binding { owner: "aliceo", name: "penai", ..binding() },
+            Binding {
+                owner: "aliceo",
+                name: "penai",
+                ..binding()
+            },
         ];
         for v in variants {
             assert_eq!(

@@ -75,7 +75,12 @@ impl Cache {
 
     /// Inserts `record` unless an invalidation happened after `generation`
     /// was read.
-    pub(crate) fn insert_if_current(&self, key: String, record: Arc<SecretRecord>, generation: u64) {
+    pub(crate) fn insert_if_current(
+        &self,
+        key: String,
+        record: Arc<SecretRecord>,
+        generation: u64,
+    ) {
         let mut inner = self.lock();
         if inner.generation != generation {
             return;

@@ -98,7 +98,9 @@ impl MasterKey {
                 Self::from_base64(&value).map(Some)
             }
             Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(MasterKeyError::NotUnicode(var.to_owned())),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(MasterKeyError::NotUnicode(var.to_owned()))
+            }
         }
     }
 
@@ -166,6 +168,10 @@ impl MasterKey {
     /// Writes this key as base64 to a new file (never overwriting one) with
     /// mode `0600`, and syncs the file and its directory.
     ///
+    /// The key is written to a temporary file in the same directory first and
+    /// then hard-linked into place, so a crash never leaves a partial key file
+    /// at `path`, and of two processes racing to create it exactly one wins.
+    ///
     /// # Errors
     /// [`MasterKeyError::Io`], with kind `AlreadyExists` when the file exists.
     pub fn write_new_file(&self, path: impl AsRef<Path>) -> Result<(), MasterKeyError> {
@@ -174,6 +180,11 @@ impl MasterKey {
             path: path.display().to_string(),
             source,
         };
+        let mut suffix = [0u8; 8];
+        blob::random_bytes(&mut suffix).map_err(|()| MasterKeyError::Rng)?;
+        let mut tmp_name = path.as_os_str().to_owned();
+        tmp_name.push(format!(".tmp-{:016x}", u64::from_le_bytes(suffix)));
+        let tmp = std::path::PathBuf::from(tmp_name);
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -181,11 +192,17 @@ impl MasterKey {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options.open(path).map_err(io)?;
-        let mut line = Zeroizing::new(STANDARD.encode(self.0.expose_secret()));
-        line.push('\n');
-        file.write_all(line.as_bytes()).map_err(io)?;
-        file.sync_all().map_err(io)?;
+        let written = (|| {
+            let mut file = options.open(&tmp)?;
+            let mut line = Zeroizing::new(STANDARD.encode(self.0.expose_secret()));
+            line.push('\n');
+            file.write_all(line.as_bytes())?;
+            file.sync_all()?;
+            // `hard_link` fails with AlreadyExists instead of replacing.
+            fs::hard_link(&tmp, path)
+        })();
+        let _ = fs::remove_file(&tmp);
+        written.map_err(io)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             // Persist the directory entry; not supported on every platform.
             if let Ok(d) = File::open(dir) {
@@ -272,7 +289,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        MasterKey::generate().unwrap().write_new_file(&path).unwrap();
+        MasterKey::generate()
+            .unwrap()
+            .write_new_file(&path)
+            .unwrap();
         for mode in [0o640, 0o604, 0o644, 0o660, 0o666] {
             fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
             assert!(matches!(
@@ -289,8 +309,16 @@ mod tests {
     fn write_new_file_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        MasterKey::generate().unwrap().write_new_file(&path).unwrap();
-        let err = MasterKey::generate().unwrap().write_new_file(&path).unwrap_err();
-        assert!(matches!(err, MasterKeyError::Io { ref source, .. } if source.kind() == ErrorKind::AlreadyExists));
+        MasterKey::generate()
+            .unwrap()
+            .write_new_file(&path)
+            .unwrap();
+        let err = MasterKey::generate()
+            .unwrap()
+            .write_new_file(&path)
+            .unwrap_err();
+        assert!(
+            matches!(err, MasterKeyError::Io { ref source, .. } if source.kind() == ErrorKind::AlreadyExists)
+        );
     }
 }

@@ -110,7 +110,8 @@ impl From<rusqlite::Error> for TxError {
 }
 
 fn key_id_from_sql(v: i64) -> Result<u32, TxError> {
-    u32::try_from(v).map_err(|_| TxError::Store(StoreError::Corrupt(format!("key id {v} out of range"))))
+    u32::try_from(v)
+        .map_err(|_| TxError::Store(StoreError::Corrupt(format!("key id {v} out of range"))))
 }
 
 impl SqliteStore {
@@ -175,7 +176,11 @@ impl SqliteStore {
         let deadline = Instant::now() + self.config.busy_deadline;
         let mut backoff = Duration::from_millis(2);
         loop {
-            let pooled = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let pooled = self
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
             let mut conn = match pooled {
                 Some(c) => c,
                 None => match self.connect() {
@@ -284,7 +289,7 @@ fn read_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<(SecretRecord, i64)>
 
 impl SecretStore for SqliteStore {
     fn load_keyring(&self) -> Result<Option<StoredKeyring>, StoreError> {
-        self.read_tx("load keyring", |tx| load_keyring_tx(tx))
+        self.read_tx("load keyring", load_keyring_tx)
     }
 
     fn init_keyring(&self, init: &StoredKeyring) -> Result<StoredKeyring, StoreError> {
@@ -371,9 +376,14 @@ impl SecretStore for SqliteStore {
                     params![key.wrapped, key.key_id],
                 )?;
             }
-            let n = tx.execute("UPDATE vault_meta SET v = ?1 WHERE k = 'canary'", params![canary])?;
+            let n = tx.execute(
+                "UPDATE vault_meta SET v = ?1 WHERE k = 'canary'",
+                params![canary],
+            )?;
             if n != 1 {
-                return Err(TxError::Store(StoreError::Corrupt("canary row missing".into())));
+                return Err(TxError::Store(StoreError::Corrupt(
+                    "canary row missing".into(),
+                )));
             }
             Ok(())
         })
@@ -490,8 +500,9 @@ impl SecretStore for SqliteStore {
                 replaced: 0,
                 cursor: after,
             };
-            let mut update =
-                tx.prepare_cached("UPDATE vault_secrets SET key_id = ?1, blob = ?2 WHERE rowid = ?3")?;
+            let mut update = tx.prepare_cached(
+                "UPDATE vault_secrets SET key_id = ?1, blob = ?2 WHERE rowid = ?3",
+            )?;
             for (rowid, rec) in &batch {
                 step.visited += 1;
                 step.cursor = *rowid;
@@ -507,13 +518,16 @@ impl SecretStore for SqliteStore {
 
 fn load_keyring_tx(tx: &rusqlite::Transaction<'_>) -> Result<Option<StoredKeyring>, TxError> {
     let canary: Option<Vec<u8>> = tx
-        .query_row("SELECT v FROM vault_meta WHERE k = 'canary'", [], |r| r.get(0))
+        .query_row("SELECT v FROM vault_meta WHERE k = 'canary'", [], |r| {
+            r.get(0)
+        })
         .optional()?;
     let Some(canary) = canary else {
         return Ok(None);
     };
-    let mut stmt =
-        tx.prepare_cached("SELECT key_id, wrapped, active, created_at FROM vault_keys ORDER BY key_id")?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT key_id, wrapped, active, created_at FROM vault_keys ORDER BY key_id",
+    )?;
     let raw = stmt
         .query_map([], |r| {
             Ok((

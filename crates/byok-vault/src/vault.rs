@@ -338,13 +338,21 @@ impl Vault {
             .store
             .load_keyring()?
             .ok_or_else(|| StoreError::Corrupt("keyring disappeared".into()))?;
-        let master = self.inner.master.lock().unwrap_or_else(PoisonError::into_inner);
+        let master = self
+            .inner
+            .master
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let keys = unwrap_keyring(&master, &stored).map_err(|e| match e {
             OpenError::Store(s) => VaultError::Store(s),
             other => VaultError::Store(StoreError::Corrupt(other.to_string())),
         })?;
         drop(master);
-        *self.inner.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+        *self
+            .inner
+            .keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = keys;
         Ok(())
     }
 
@@ -416,7 +424,11 @@ impl Vault {
         loop {
             attempt += 1;
             let (key_id, blob) = {
-                let keys = self.inner.keys.read().unwrap_or_else(PoisonError::into_inner);
+                let keys = self
+                    .inner
+                    .keys
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner);
                 let cipher = keys
                     .ciphers
                     .get(&keys.active)
@@ -491,7 +503,11 @@ impl Vault {
         };
         for attempt in 0..2 {
             {
-                let keys = self.inner.keys.read().unwrap_or_else(PoisonError::into_inner);
+                let keys = self
+                    .inner
+                    .keys
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner);
                 if let Some(cipher) = keys.ciphers.get(&header.key_id) {
                     return Ok(blob::open_secret(cipher, &binding, &rec.blob)?);
                 }
@@ -512,7 +528,11 @@ impl Vault {
     /// # Errors
     /// [`VaultError::Decrypt`] when the stored blob is tampered with, bound to
     /// another record, of an unknown version or key id; store errors.
-    pub fn get_bytes(&self, owner: &str, name: &str) -> Result<Option<SecretSlice<u8>>, VaultError> {
+    pub fn get_bytes(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<Option<SecretSlice<u8>>, VaultError> {
         let Some(rec) = self.record(owner, name)? else {
             return Ok(None);
         };
@@ -539,7 +559,11 @@ impl Vault {
     /// blocks on I/O (except a keyring reload when a blob names a key this
     /// process has not seen); used by [`crate::AsyncVault`] for its inline fast
     /// path.
-    pub(crate) fn get_cached(&self, owner: &str, name: &str) -> Option<Result<SecretString, VaultError>> {
+    pub(crate) fn get_cached(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Option<Result<SecretString, VaultError>> {
         let rec = self.inner.cache.get(&cache::key(owner, name))?;
         Some(self.decrypt(&rec).and_then(|plain| {
             let text = std::str::from_utf8(&plain).map_err(|_| VaultError::NotUtf8)?;
@@ -606,14 +630,22 @@ impl Vault {
         for _ in 0..5 {
             self.reload_keys()?;
             let next = {
-                let keys = self.inner.keys.read().unwrap_or_else(PoisonError::into_inner);
+                let keys = self
+                    .inner
+                    .keys
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner);
                 let max = keys.ciphers.keys().copied().max().unwrap_or(0);
                 max.checked_add(1)
                     .ok_or_else(|| StoreError::Corrupt("key ids exhausted".into()))?
             };
             let dek = random_key().map_err(|()| VaultError::Rng)?;
             let wrapped = {
-                let master = self.inner.master.lock().unwrap_or_else(PoisonError::into_inner);
+                let master = self
+                    .inner
+                    .master
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 blob::wrap_key(&master.cipher(), next, &dek).map_err(|()| VaultError::Rng)?
             };
             let key = StoredKey {
@@ -624,7 +656,11 @@ impl Vault {
             };
             match self.inner.store.add_active_key(&key) {
                 Ok(()) => {
-                    let mut keys = self.inner.keys.write().unwrap_or_else(PoisonError::into_inner);
+                    let mut keys = self
+                        .inner
+                        .keys
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner);
                     keys.ciphers.insert(next, blob::cipher(&dek));
                     keys.active = next;
                     return Ok(next);
@@ -667,37 +703,44 @@ impl Vault {
                 return Ok(report);
             }
             batches += 1;
-            let keys = self.inner.keys.read().unwrap_or_else(PoisonError::into_inner);
+            let keys = self
+                .inner
+                .keys
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
             let active = keys.active;
             let Some(target) = keys.ciphers.get(&active) else {
                 return Err(DecryptError::UnknownKeyId(active).into());
             };
-            let step = self.inner.store.rewrap_step(active, cursor, batch_size, &mut |rec| {
-                let Ok(header) = blob::parse_header(&rec.blob) else {
-                    return Rewrapped::Skip;
-                };
-                let binding = Binding {
-                    owner: &rec.owner,
-                    name: &rec.name,
-                    secret_id: &rec.secret_id,
-                    metadata: rec.metadata.as_deref(),
-                    hint: rec.hint.as_deref(),
-                };
-                let plain = match keys.ciphers.get(&header.key_id) {
-                    Some(c) => blob::open_secret(c, &binding, &rec.blob),
-                    None => Err(DecryptError::UnknownKeyId(header.key_id)),
-                };
-                let Ok(plain) = plain else {
-                    return Rewrapped::Skip;
-                };
-                match blob::seal_secret(target, active, &binding, &plain) {
-                    Ok(blob) => Rewrapped::Replace {
-                        key_id: active,
-                        blob,
-                    },
-                    Err(()) => Rewrapped::Skip,
-                }
-            });
+            let step = self
+                .inner
+                .store
+                .rewrap_step(active, cursor, batch_size, &mut |rec| {
+                    let Ok(header) = blob::parse_header(&rec.blob) else {
+                        return Rewrapped::Skip;
+                    };
+                    let binding = Binding {
+                        owner: &rec.owner,
+                        name: &rec.name,
+                        secret_id: &rec.secret_id,
+                        metadata: rec.metadata.as_deref(),
+                        hint: rec.hint.as_deref(),
+                    };
+                    let plain = match keys.ciphers.get(&header.key_id) {
+                        Some(c) => blob::open_secret(c, &binding, &rec.blob),
+                        None => Err(DecryptError::UnknownKeyId(header.key_id)),
+                    };
+                    let Ok(plain) = plain else {
+                        return Rewrapped::Skip;
+                    };
+                    match blob::seal_secret(target, active, &binding, &plain) {
+                        Ok(blob) => Rewrapped::Replace {
+                            key_id: active,
+                            blob,
+                        },
+                        Err(()) => Rewrapped::Skip,
+                    }
+                });
             drop(keys);
             let step = match step {
                 Ok(s) => s,
@@ -750,7 +793,11 @@ impl Vault {
     /// # Errors
     /// Store errors; [`VaultError::Rng`].
     pub fn rekey(&self, new_master: MasterKey) -> Result<(), VaultError> {
-        let mut master = self.inner.master.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut master = self
+            .inner
+            .master
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let stored = self
             .inner
             .store

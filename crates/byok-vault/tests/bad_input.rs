@@ -1,5 +1,6 @@
 //! The bad-input list: every case must be a typed error, never a panic, never
 //! an empty or echoed value, and never a partial write.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 
@@ -16,19 +17,30 @@ const KEY: &str = "sk-live-0123456789abcdefghijklmnop";
 fn every_single_bit_flip_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let vault = open_uncached(dir.path());
-    vault.put("alice", "openai", &secret(KEY), PutOptions::new()).unwrap();
+    vault
+        .put("alice", "openai", &secret(KEY), PutOptions::new())
+        .unwrap();
     let conn = raw(dir.path());
     let original = blob_of(&conn, "alice", "openai");
     for bit in 0..original.len() * 8 {
         let mut tampered = original.clone();
         tampered[bit / 8] ^= 1 << (bit % 8);
         set_blob(&conn, "alice", "openai", &tampered);
-        let err = vault.get("alice", "openai").expect_err("tampered blob must not decrypt");
+        let err = vault
+            .get("alice", "openai")
+            .expect_err("tampered blob must not decrypt");
         assert!(matches!(err, VaultError::Decrypt(_)), "bit {bit}: {err:?}");
         assert!(!format!("{err} {err:?}").contains("sk-live"));
     }
     set_blob(&conn, "alice", "openai", &original);
-    assert_eq!(vault.get("alice", "openai").unwrap().unwrap().expose_secret(), KEY);
+    assert_eq!(
+        vault
+            .get("alice", "openai")
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        KEY
+    );
 }
 
 #[test]
@@ -53,8 +65,11 @@ fn tampered_metadata_or_hint_is_detected() {
         vault.get("alice", "azure"),
         Err(VaultError::Decrypt(DecryptError::DecryptionFailed))
     ));
-    vault.put("alice", "azure", &secret(KEY), PutOptions::new()).unwrap();
-    conn.execute("UPDATE vault_secrets SET hint = 'zzzz'", []).unwrap();
+    vault
+        .put("alice", "azure", &secret(KEY), PutOptions::new())
+        .unwrap();
+    conn.execute("UPDATE vault_secrets SET hint = 'zzzz'", [])
+        .unwrap();
     assert!(matches!(
         vault.get("alice", "azure"),
         Err(VaultError::Decrypt(DecryptError::DecryptionFailed))
@@ -65,12 +80,24 @@ fn tampered_metadata_or_hint_is_detected() {
 fn blob_moved_to_another_owner_or_name_fails() {
     let dir = tempfile::tempdir().unwrap();
     let vault = open_uncached(dir.path());
-    vault.put("alice", "openai", &secret(KEY), PutOptions::new()).unwrap();
     vault
-        .put("mallory", "openai", &secret("sk-mallory-000000000000000000"), PutOptions::new())
+        .put("alice", "openai", &secret(KEY), PutOptions::new())
         .unwrap();
     vault
-        .put("alice", "groq", &secret("gsk-alice-0000000000000000000"), PutOptions::new())
+        .put(
+            "mallory",
+            "openai",
+            &secret("sk-mallory-000000000000000000"),
+            PutOptions::new(),
+        )
+        .unwrap();
+    vault
+        .put(
+            "alice",
+            "groq",
+            &secret("gsk-alice-0000000000000000000"),
+            PutOptions::new(),
+        )
         .unwrap();
     let conn = raw(dir.path());
     // Copy everything the encryption could depend on except the row's address.
@@ -99,7 +126,11 @@ fn blob_moved_to_another_owner_or_name_fails() {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    conn.execute("DELETE FROM vault_secrets WHERE owner='alice' AND name='openai'", []).unwrap();
+    conn.execute(
+        "DELETE FROM vault_secrets WHERE owner='alice' AND name='openai'",
+        [],
+    )
+    .unwrap();
     conn.execute(
         "UPDATE vault_secrets SET blob = ?1, secret_id = ?2, hint = ?3 WHERE owner='mallory' AND name='openai'",
         rusqlite::params![blob, sid, hint],
@@ -115,7 +146,9 @@ fn blob_moved_to_another_owner_or_name_fails() {
 fn unknown_version_unknown_key_and_short_blobs() {
     let dir = tempfile::tempdir().unwrap();
     let vault = open_uncached(dir.path());
-    vault.put("alice", "openai", &secret(KEY), PutOptions::new()).unwrap();
+    vault
+        .put("alice", "openai", &secret(KEY), PutOptions::new())
+        .unwrap();
     let conn = raw(dir.path());
     let original = blob_of(&conn, "alice", "openai");
 
@@ -136,7 +169,12 @@ fn unknown_version_unknown_key_and_short_blobs() {
     ));
 
     for len in [0usize, 1, 5, 29, 44] {
-        set_blob(&conn, "alice", "openai", &original[..len.min(original.len())]);
+        set_blob(
+            &conn,
+            "alice",
+            "openai",
+            &original[..len.min(original.len())],
+        );
         assert!(
             matches!(
                 vault.get("alice", "openai"),
@@ -172,7 +210,9 @@ fn wrong_master_key_is_refused_at_open() {
 fn invalid_input_stores_nothing_and_keeps_the_old_secret() {
     let dir = tempfile::tempdir().unwrap();
     let vault = open_cached(dir.path());
-    vault.put("alice", "openai", &secret(KEY), PutOptions::new()).unwrap();
+    vault
+        .put("alice", "openai", &secret(KEY), PutOptions::new())
+        .unwrap();
 
     let empty = vault.put("alice", "openai", &secret(""), PutOptions::new());
     assert!(matches!(empty, Err(VaultError::InvalidSecret(_))));
@@ -181,7 +221,12 @@ fn invalid_input_stores_nothing_and_keeps_the_old_secret() {
         vault.put_bytes("alice", "openai", &huge, PutOptions::new()),
         Err(VaultError::InvalidSecret(_))
     ));
-    for (owner, name) in [("", "openai"), ("alice", ""), ("al\nice", "openai"), ("alice", "open\rai")] {
+    for (owner, name) in [
+        ("", "openai"),
+        ("alice", ""),
+        ("al\nice", "openai"),
+        ("alice", "open\rai"),
+    ] {
         assert!(matches!(
             vault.put(owner, name, &secret(KEY), PutOptions::new()),
             Err(VaultError::InvalidName { .. })
@@ -189,11 +234,23 @@ fn invalid_input_stores_nothing_and_keeps_the_old_secret() {
     }
     let big_meta = serde_json::json!({ "x": "y".repeat(20_000) });
     assert!(matches!(
-        vault.put("alice", "openai", &secret("sk-other-000000000000000000"), PutOptions::new().metadata(big_meta)),
+        vault.put(
+            "alice",
+            "openai",
+            &secret("sk-other-000000000000000000"),
+            PutOptions::new().metadata(big_meta)
+        ),
         Err(VaultError::InvalidMetadata(_))
     ));
 
-    assert_eq!(vault.get("alice", "openai").unwrap().unwrap().expose_secret(), KEY);
+    assert_eq!(
+        vault
+            .get("alice", "openai")
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        KEY
+    );
     let count: i64 = raw(dir.path())
         .query_row("SELECT count(*) FROM vault_secrets", [], |r| r.get(0))
         .unwrap();
@@ -204,16 +261,34 @@ fn invalid_input_stores_nothing_and_keeps_the_old_secret() {
 fn retiring_a_key_in_use_or_active_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let vault = open_uncached(dir.path());
-    vault.put("alice", "openai", &secret(KEY), PutOptions::new()).unwrap();
-    assert!(matches!(vault.retire(1), Err(VaultError::Store(StoreError::KeyActive(1)))));
+    vault
+        .put("alice", "openai", &secret(KEY), PutOptions::new())
+        .unwrap();
+    assert!(matches!(
+        vault.retire(1),
+        Err(VaultError::Store(StoreError::KeyActive(1)))
+    ));
     vault.rotate().unwrap();
     assert!(matches!(
         vault.retire(1),
-        Err(VaultError::Store(StoreError::KeyInUse { key_id: 1, rows: 1 }))
+        Err(VaultError::Store(StoreError::KeyInUse {
+            key_id: 1,
+            rows: 1
+        }))
     ));
-    assert!(matches!(vault.retire(7), Err(VaultError::Store(StoreError::MissingKey(7)))));
+    assert!(matches!(
+        vault.retire(7),
+        Err(VaultError::Store(StoreError::MissingKey(7)))
+    ));
     // The refusals changed nothing.
-    assert_eq!(vault.get("alice", "openai").unwrap().unwrap().expose_secret(), KEY);
+    assert_eq!(
+        vault
+            .get("alice", "openai")
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        KEY
+    );
 }
 
 #[cfg(unix)]
@@ -225,7 +300,13 @@ fn master_key_file_with_loose_permissions_is_refused() {
     MasterKey::load_or_generate(&path).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let err = MasterKey::from_file(&path).unwrap_err();
-    assert!(matches!(err, byok_vault::MasterKeyError::InsecurePermissions { mode: 0o644, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            byok_vault::MasterKeyError::InsecurePermissions { mode: 0o644, .. }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("chmod 600"));
 }
 
@@ -263,7 +344,10 @@ fn concurrent_writers_never_see_busy() {
     for t in 0..8 {
         assert_eq!(vault.list(&format!("user-{t}")).unwrap().len(), 39);
         for i in 1..40 {
-            let got = vault.get(&format!("user-{t}"), &format!("p{i}")).unwrap().unwrap();
+            let got = vault
+                .get(&format!("user-{t}"), &format!("p{i}"))
+                .unwrap()
+                .unwrap();
             assert_eq!(got.expose_secret(), format!("sk-{t}-{i}-0123456789abcdef"));
         }
     }

@@ -1,5 +1,6 @@
 //! The vault's public behaviour: round trips, listing, rotation, rekeying,
 //! cache invalidation, the async front, and what reaches the disk.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 
@@ -22,9 +23,16 @@ fn put_get_list_info_delete() {
         )
         .unwrap();
     assert_eq!(info.last4.as_deref(), Some("1234"));
-    vault.put("u1", "groq", &secret("short-key"), PutOptions::new()).unwrap();
     vault
-        .put("u2", "openai", &secret("sk-other-user-000000000000"), PutOptions::new())
+        .put("u1", "groq", &secret("short-key"), PutOptions::new())
+        .unwrap();
+    vault
+        .put(
+            "u2",
+            "openai",
+            &secret("sk-other-user-000000000000"),
+            PutOptions::new(),
+        )
         .unwrap();
 
     let listed = vault.list("u1").unwrap();
@@ -32,7 +40,10 @@ fn put_get_list_info_delete() {
         listed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
         ["groq", "openai"]
     );
-    assert_eq!(listed[0].last4, None, "keys under 16 characters get no hint");
+    assert_eq!(
+        listed[0].last4, None,
+        "keys under 16 characters get no hint"
+    );
     assert_eq!(listed[1].metadata, Some(serde_json::json!({"org": "acme"})));
 
     assert_eq!(
@@ -45,7 +56,12 @@ fn put_get_list_info_delete() {
     // Overwrite keeps created_at, moves updated_at, changes the value.
     std::thread::sleep(std::time::Duration::from_millis(5));
     let again = vault
-        .put("u1", "openai", &secret("sk-proj-zyxwvutsrqponmlk9876"), PutOptions::new())
+        .put(
+            "u1",
+            "openai",
+            &secret("sk-proj-zyxwvutsrqponmlk9876"),
+            PutOptions::new(),
+        )
         .unwrap();
     assert_eq!(again.created_at, info.created_at);
     assert!(again.updated_at > info.updated_at);
@@ -53,7 +69,15 @@ fn put_get_list_info_delete() {
         vault.get("u1", "openai").unwrap().unwrap().expose_secret(),
         "sk-proj-zyxwvutsrqponmlk9876"
     );
-    assert_eq!(vault.info("u1", "openai").unwrap().unwrap().last4.as_deref(), Some("9876"));
+    assert_eq!(
+        vault
+            .info("u1", "openai")
+            .unwrap()
+            .unwrap()
+            .last4
+            .as_deref(),
+        Some("9876")
+    );
 
     assert!(vault.delete("u1", "openai").unwrap());
     assert!(!vault.delete("u1", "openai").unwrap());
@@ -65,17 +89,23 @@ fn put_get_list_info_delete() {
 fn hint_from_a_field_of_a_structured_secret() {
     let dir = tempfile::tempdir().unwrap();
     let vault = open_cached(dir.path());
-    let doc = secret(r#"{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretAccessKey":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY","region":"us-east-1"}"#);
+    let doc = secret(
+        r#"{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretAccessKey":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY","region":"us-east-1"}"#,
+    );
     let info = vault
         .put(
             "u1",
             "aws",
             &doc,
-            PutOptions::new().hint(Hint::From(secret("wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"))),
+            PutOptions::new().hint(Hint::From(secret(
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY",
+            ))),
         )
         .unwrap();
     assert_eq!(info.last4.as_deref(), Some("EKEY"));
-    let none = vault.put("u1", "x", &doc, PutOptions::new().hint(Hint::None)).unwrap();
+    let none = vault
+        .put("u1", "x", &doc, PutOptions::new().hint(Hint::None))
+        .unwrap();
     assert_eq!(none.last4, None);
 }
 
@@ -83,17 +113,29 @@ fn hint_from_a_field_of_a_structured_secret() {
 fn rotation_interrupted_then_resumed_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let expected: Vec<(String, String)> = (0..50)
-        .map(|i| (format!("p{i:02}"), format!("sk-rotate-{i:02}-abcdefghijklmnop")))
+        .map(|i| {
+            (
+                format!("p{i:02}"),
+                format!("sk-rotate-{i:02}-abcdefghijklmnop"),
+            )
+        })
         .collect();
     {
         let vault = open_cached(dir.path());
         for (name, value) in &expected {
-            vault.put("u", name, &secret(value), PutOptions::new()).unwrap();
+            vault
+                .put("u", name, &secret(value), PutOptions::new())
+                .unwrap();
         }
         assert_eq!(vault.rotate().unwrap(), 2);
         // New writes use the new key immediately.
         let fresh = vault
-            .put("u", "fresh", &secret("sk-fresh-0123456789abcdef"), PutOptions::new())
+            .put(
+                "u",
+                "fresh",
+                &secret("sk-fresh-0123456789abcdef"),
+                PutOptions::new(),
+            )
             .unwrap();
         assert_eq!(fresh.key_id, 2);
         // Interrupt after two batches of 10.
@@ -103,23 +145,37 @@ fn rotation_interrupted_then_resumed_after_reopen() {
         assert!(vault.retire(1).is_err(), "30 rows still use key 1");
         // Mixed state reads fine.
         for (name, value) in &expected {
-            assert_eq!(vault.get("u", name).unwrap().unwrap().expose_secret(), value);
+            assert_eq!(
+                vault.get("u", name).unwrap().unwrap().expose_secret(),
+                value
+            );
         }
     }
     let vault = open_uncached(dir.path());
     let status = vault.keys().unwrap();
-    assert_eq!(status.iter().map(|k| (k.key_id, k.active, k.secrets)).collect::<Vec<_>>(), [(1, false, 30), (2, true, 21)]);
+    assert_eq!(
+        status
+            .iter()
+            .map(|k| (k.key_id, k.active, k.secrets))
+            .collect::<Vec<_>>(),
+        [(1, false, 30), (2, true, 21)]
+    );
     let rest = vault.rewrap(7).unwrap();
     assert!(rest.complete);
     assert_eq!(rest.rewrapped, 30);
     assert_eq!(rest.failed, 0);
     vault.retire(1).unwrap();
     for (name, value) in &expected {
-        assert_eq!(vault.get("u", name).unwrap().unwrap().expose_secret(), value);
+        assert_eq!(
+            vault.get("u", name).unwrap().unwrap().expose_secret(),
+            value
+        );
     }
     // A row's blob header and its key_id column always agree (never half-rotated).
     let conn = raw(dir.path());
-    let mut stmt = conn.prepare("SELECT key_id, blob FROM vault_secrets").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT key_id, blob FROM vault_secrets")
+        .unwrap();
     let rows: Vec<(u32, Vec<u8>)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
@@ -135,8 +191,22 @@ fn rotation_interrupted_then_resumed_after_reopen() {
 fn rewrap_skips_and_reports_undecryptable_rows() {
     let dir = tempfile::tempdir().unwrap();
     let vault = open_uncached(dir.path());
-    vault.put("u", "good", &secret("sk-good-0123456789abcdef"), PutOptions::new()).unwrap();
-    vault.put("u", "bad", &secret("sk-bad-0123456789abcdefg"), PutOptions::new()).unwrap();
+    vault
+        .put(
+            "u",
+            "good",
+            &secret("sk-good-0123456789abcdef"),
+            PutOptions::new(),
+        )
+        .unwrap();
+    vault
+        .put(
+            "u",
+            "bad",
+            &secret("sk-bad-0123456789abcdefg"),
+            PutOptions::new(),
+        )
+        .unwrap();
     let conn = raw(dir.path());
     let mut blob = blob_of(&conn, "u", "bad");
     let last = blob.len() - 1;
@@ -144,8 +214,14 @@ fn rewrap_skips_and_reports_undecryptable_rows() {
     set_blob(&conn, "u", "bad", &blob);
     vault.rotate().unwrap();
     let report = vault.rewrap(100).unwrap();
-    assert_eq!((report.rewrapped, report.failed, report.complete), (1, 1, true));
-    assert!(vault.retire(1).is_err(), "the corrupt row still holds key 1");
+    assert_eq!(
+        (report.rewrapped, report.failed, report.complete),
+        (1, 1, true)
+    );
+    assert!(
+        vault.retire(1).is_err(),
+        "the corrupt row still holds key 1"
+    );
     vault.delete("u", "bad").unwrap();
     vault.retire(1).unwrap();
     assert!(vault.get("u", "good").unwrap().is_some());
@@ -155,16 +231,39 @@ fn rewrap_skips_and_reports_undecryptable_rows() {
 fn cache_is_invalidated_by_this_vaults_writes_and_rotation() {
     let dir = tempfile::tempdir().unwrap();
     let vault = open_cached(dir.path());
-    vault.put("u", "p", &secret("sk-first-0123456789abcdef"), PutOptions::new()).unwrap();
-    assert_eq!(vault.get("u", "p").unwrap().unwrap().expose_secret(), "sk-first-0123456789abcdef");
+    vault
+        .put(
+            "u",
+            "p",
+            &secret("sk-first-0123456789abcdef"),
+            PutOptions::new(),
+        )
+        .unwrap();
+    assert_eq!(
+        vault.get("u", "p").unwrap().unwrap().expose_secret(),
+        "sk-first-0123456789abcdef"
+    );
     assert_eq!(vault.cached_len(), 1);
-    vault.put("u", "p", &secret("sk-second-0123456789abcde"), PutOptions::new()).unwrap();
-    assert_eq!(vault.get("u", "p").unwrap().unwrap().expose_secret(), "sk-second-0123456789abcde");
+    vault
+        .put(
+            "u",
+            "p",
+            &secret("sk-second-0123456789abcde"),
+            PutOptions::new(),
+        )
+        .unwrap();
+    assert_eq!(
+        vault.get("u", "p").unwrap().unwrap().expose_secret(),
+        "sk-second-0123456789abcde"
+    );
     vault.rotate().unwrap();
     vault.rewrap(10).unwrap();
     vault.retire(1).unwrap();
     // After retirement the cached blob (under key 1) must not be served.
-    assert_eq!(vault.get("u", "p").unwrap().unwrap().expose_secret(), "sk-second-0123456789abcde");
+    assert_eq!(
+        vault.get("u", "p").unwrap().unwrap().expose_secret(),
+        "sk-second-0123456789abcde"
+    );
     vault.delete("u", "p").unwrap();
     assert!(vault.get("u", "p").unwrap().is_none());
 }
@@ -173,12 +272,24 @@ fn cache_is_invalidated_by_this_vaults_writes_and_rotation() {
 fn cache_hits_do_not_touch_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let vault = open_cached(dir.path());
-    vault.put("u", "p", &secret("sk-cached-0123456789abcdef"), PutOptions::new()).unwrap();
+    vault
+        .put(
+            "u",
+            "p",
+            &secret("sk-cached-0123456789abcdef"),
+            PutOptions::new(),
+        )
+        .unwrap();
     vault.get("u", "p").unwrap().unwrap();
     // Remove the row behind the vault's back: a cache hit still answers,
     // proving the read did not go to the database.
-    raw(dir.path()).execute("DELETE FROM vault_secrets", []).unwrap();
-    assert_eq!(vault.get("u", "p").unwrap().unwrap().expose_secret(), "sk-cached-0123456789abcdef");
+    raw(dir.path())
+        .execute("DELETE FROM vault_secrets", [])
+        .unwrap();
+    assert_eq!(
+        vault.get("u", "p").unwrap().unwrap().expose_secret(),
+        "sk-cached-0123456789abcdef"
+    );
     vault.clear_cache();
     assert!(vault.get("u", "p").unwrap().is_none());
 }
@@ -187,16 +298,35 @@ fn cache_hits_do_not_touch_sqlite() {
 fn rekey_replaces_the_master_key() {
     let dir = tempfile::tempdir().unwrap();
     let vault = open_cached(dir.path());
-    vault.put("u", "p", &secret("sk-rekey-0123456789abcdef"), PutOptions::new()).unwrap();
+    vault
+        .put(
+            "u",
+            "p",
+            &secret("sk-rekey-0123456789abcdef"),
+            PutOptions::new(),
+        )
+        .unwrap();
     vault.rekey(MasterKey::from_bytes([9; 32])).unwrap();
     vault.rotate().unwrap(); // uses the new master key to wrap
     drop(vault);
     assert!(matches!(
-        Vault::open_sqlite(db_path(dir.path()), MasterKey::from_bytes(MASTER), VaultConfig::default()),
+        Vault::open_sqlite(
+            db_path(dir.path()),
+            MasterKey::from_bytes(MASTER),
+            VaultConfig::default()
+        ),
         Err(OpenError::WrongMasterKey)
     ));
-    let vault = Vault::open_sqlite(db_path(dir.path()), MasterKey::from_bytes([9; 32]), VaultConfig::default()).unwrap();
-    assert_eq!(vault.get("u", "p").unwrap().unwrap().expose_secret(), "sk-rekey-0123456789abcdef");
+    let vault = Vault::open_sqlite(
+        db_path(dir.path()),
+        MasterKey::from_bytes([9; 32]),
+        VaultConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        vault.get("u", "p").unwrap().unwrap().expose_secret(),
+        "sk-rekey-0123456789abcdef"
+    );
 }
 
 #[test]
@@ -204,15 +334,31 @@ fn two_processes_see_each_others_rotation() {
     let dir = tempfile::tempdir().unwrap();
     let a = open_uncached(dir.path());
     let b = open_uncached(dir.path());
-    a.put("u", "p", &secret("sk-shared-0123456789abcdef"), PutOptions::new()).unwrap();
+    a.put(
+        "u",
+        "p",
+        &secret("sk-shared-0123456789abcdef"),
+        PutOptions::new(),
+    )
+    .unwrap();
     // b rotates, rewraps and retires key 1 while a still thinks key 1 is active.
     b.rotate().unwrap();
     b.rewrap(10).unwrap();
     b.retire(1).unwrap();
     // a reads a blob under key 2 (reloads its keyring) ...
-    assert_eq!(a.get("u", "p").unwrap().unwrap().expose_secret(), "sk-shared-0123456789abcdef");
+    assert_eq!(
+        a.get("u", "p").unwrap().unwrap().expose_secret(),
+        "sk-shared-0123456789abcdef"
+    );
     // ... and a write from a, whose in-memory active key was retired, lands under key 2.
-    let info = a.put("u", "q", &secret("sk-after-0123456789abcdef"), PutOptions::new()).unwrap();
+    let info = a
+        .put(
+            "u",
+            "q",
+            &secret("sk-after-0123456789abcdef"),
+            PutOptions::new(),
+        )
+        .unwrap();
     assert_eq!(info.key_id, 2);
 }
 
@@ -220,7 +366,13 @@ fn two_processes_see_each_others_rotation() {
 fn async_front_works_without_a_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let vault = AsyncVault::new(open_cached(dir.path()), 2).unwrap();
-    let info = block_on(vault.put("u", "p", secret("sk-async-0123456789abcdef"), PutOptions::new())).unwrap();
+    let info = block_on(vault.put(
+        "u",
+        "p",
+        secret("sk-async-0123456789abcdef"),
+        PutOptions::new(),
+    ))
+    .unwrap();
     assert_eq!(info.last4.as_deref(), Some("cdef"));
     // Miss (worker thread), then hit (inline).
     for _ in 0..2 {
@@ -265,23 +417,36 @@ fn database_files_never_hold_plaintext() {
     // Make sure the scan can see a plaintext if one were there.
     std::fs::write(dir.path().join("probe"), secrets[0].as_bytes()).unwrap();
     let probe = std::panic::catch_unwind(|| scan("probe"));
-    assert!(probe.is_err(), "the scanner must detect a planted plaintext");
+    assert!(
+        probe.is_err(),
+        "the scanner must detect a planted plaintext"
+    );
     std::fs::remove_file(dir.path().join("probe")).unwrap();
 
     let vault = open_cached(dir.path());
     for (i, s) in secrets.iter().enumerate() {
         let doc = SecretString::from(format!("{{\"apiKey\":\"{s}\"}}"));
         vault
-            .put("owner", &format!("p{i}"), &doc, PutOptions::new().hint(Hint::From(secret(s))))
+            .put(
+                "owner",
+                &format!("p{i}"),
+                &doc,
+                PutOptions::new().hint(Hint::From(secret(s))),
+            )
             .unwrap();
-        vault.put("owner", &format!("raw{i}"), &secret(s), PutOptions::new()).unwrap();
+        vault
+            .put("owner", &format!("raw{i}"), &secret(s), PutOptions::new())
+            .unwrap();
     }
     vault.rotate().unwrap();
     vault.rewrap(5).unwrap();
     for i in 0..5 {
         vault.delete("owner", &format!("raw{i}")).unwrap();
     }
-    assert!(dir.path().join("vault.db-wal").exists(), "WAL must be in use during the scan");
+    assert!(
+        dir.path().join("vault.db-wal").exists(),
+        "WAL must be in use during the scan"
+    );
     scan("while open");
     drop(vault);
     scan("after close");

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
@@ -22,7 +23,12 @@ pub fn open_uncached(dir: &Path) -> Vault {
 }
 
 pub fn open_cached(dir: &Path) -> Vault {
-    Vault::open_sqlite(db_path(dir), MasterKey::from_bytes(MASTER), VaultConfig::default()).unwrap()
+    Vault::open_sqlite(
+        db_path(dir),
+        MasterKey::from_bytes(MASTER),
+        VaultConfig::default(),
+    )
+    .unwrap()
 }
 
 pub fn raw(dir: &Path) -> rusqlite::Connection {
