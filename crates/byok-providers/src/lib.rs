@@ -1,17 +1,81 @@
 //! Provider adapters behind one neutral, OpenAI-shaped chat API.
 //!
-//! **Status: not yet implemented** (tracked by the "byok-providers" issues).
-//! This crate will hold:
+//! A caller (the byok server, or any Rust program) builds a [`ChatRequest`]
+//! in OpenAI's chat-completions shape, picks a provider with [`resolve`],
+//! parses the user's [`Credential`], and calls a [`ChatProvider`] from the
+//! [`Registry`]. Every adapter answers in the same neutral types: a
+//! [`ChatResponse`], or a [`ChatStream`] of [`ChatChunk`]s followed by the
+//! [`UsageReport`] the provider gave (`reported` or `missing`).
 //!
-//! - the neutral request, response and stream-chunk types (OpenAI's
-//!   chat-completions shape) and an object-safe `ChatProvider` trait whose
-//!   capabilities are data;
-//! - the OpenAI dialect as one module, with the ~20 providers that speak it as
-//!   rows of a table (id, base URL, quirk flags);
-//! - translators for Anthropic, OpenAI Responses, Gemini, Bedrock (SigV4 and
-//!   event-stream) and Azure, streaming included;
-//! - usage extraction and model-to-provider routing.
+//! # Shape
 //!
-//! It takes its HTTP client and configuration as arguments and never reads the
-//! environment. It does not depend on the other `byok-*` crates.
+//! - **One table** ([`PROVIDERS`]) describes all 26 providers: id, name,
+//!   credential format, translator ([`Dialect`]), default base URL, quirks.
+//!   The 19 providers that speak OpenAI's dialect are rows of data handled by
+//!   one module ([`OpenAiCompatible`]); Anthropic, Responses, Gemini, Bedrock
+//!   and Azure get translator modules of their own.
+//! - **Object-safe trait.** [`ChatProvider`] has `chat`, `chat_stream` and
+//!   `list_models`; what a provider supports is [`Capabilities`] data.
+//! - **No hidden I/O.** The HTTP client ([`http_client`]) and the
+//!   [`ProviderConfig`] (base-URL overrides, timeouts, limits) are passed in;
+//!   nothing reads the environment.
+//! - **Keys stay secret.** Credentials are `secrecy` types, exposed only where
+//!   an adapter builds its auth header (marked sensitive). Errors carry
+//!   sanitised upstream messages ([`sanitize`]) and never URLs or bodies.
+//!
+//! # Routing
+//!
+//! See [`resolve`] (module `routing`): explicit header, then
+//! `<provider>/<model>` prefix, then the model-family table [`FAMILIES`],
+//! then "the only provider the user holds", always restricted to the
+//! providers the user has a credential for.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use byok_providers::{ChatProvider, ChatRequest, Credential, EndpointPolicy, ProviderConfig, ProviderId, Registry, http_client, resolve};
+//! use secrecy::SecretString;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ProviderConfig::default();
+//! let registry = Registry::new(http_client(&config.timeouts)?, config);
+//! let request: ChatRequest = serde_json::from_str(
+//!     r#"{"model":"llama-3.3-70b-versatile","messages":[{"role":"user","content":"Hello"}]}"#,
+//! )?;
+//! let route = resolve(&request.model, Some("groq"), &[ProviderId::Groq])?;
+//! let credential = Credential::parse(route.provider, &SecretString::from("gsk_..."), EndpointPolicy::default())?;
+//! let provider = registry.get(route.provider).expect("groq speaks the OpenAI dialect");
+//! let outcome = provider.chat(&request, &credential).await?;
+//! println!("{:?}", outcome.response.choices[0].message.content);
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
+
+mod credential;
+mod error;
+mod id;
+mod openai;
+mod provider;
+mod routing;
+pub mod sse;
+mod stream;
+mod types;
+
+pub use credential::{
+    AZURE_HOST_SUFFIXES, AwsCredential, AzureCredential, Credential, EndpointPolicy,
+    MAX_CREDENTIAL_LEN, is_aws_region, validate_endpoint,
+};
+pub use error::{
+    CredentialError, ProviderError, RouteError, TimeoutPhase, UpstreamErrorKind, sanitize,
+};
+pub use id::{
+    CredentialFormat, Dialect, PROVIDERS, ProviderId, ProviderInfo, Quirks, UnknownProvider,
+};
+pub use openai::{OpenAiCompatible, Translated, encode_request, translate_event};
+pub use provider::{
+    Capabilities, ChatOutcome, ChatProvider, Limits, ProviderConfig, Registry, Timeouts,
+    http_client,
+};
+pub use routing::{FAMILIES, Family, Pattern, Route, resolve};
+pub use stream::{ChatStream, EventStream, StreamEvent, UsageReport};
+pub use types::*;

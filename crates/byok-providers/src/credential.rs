@@ -1,0 +1,685 @@
+//! Credentials: parsing and validating what a user submits, before anything
+//! is stored, and the non-secret view of it.
+//!
+//! Plain keys must be 1..=8 KiB of visible ASCII without spaces (they go
+//! into an HTTP header; CR/LF would inject headers). JSON credentials are
+//! objects with exactly the documented fields (unknown fields are refused,
+//! so nothing like a `baseUrl` can slip in), and their endpoints follow
+//! security.md item 11 unless the operator allows insecure upstreams.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+use url::{Host, Url};
+use zeroize::Zeroizing;
+
+use crate::error::CredentialError;
+use crate::id::{CredentialFormat, ProviderId};
+
+/// Largest credential accepted, in bytes.
+pub const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
+
+/// Host suffixes accepted for Azure endpoints.
+pub const AZURE_HOST_SUFFIXES: &[&str] = &[
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".services.ai.azure.com",
+];
+
+/// What endpoints and upstreams are allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EndpointPolicy {
+    /// Allow `http://`, IP literals, other ports and non-Azure hosts in
+    /// user-supplied endpoints (the operator's `BYOK_ALLOW_INSECURE_UPSTREAMS=1`;
+    /// for tests and labs only).
+    pub allow_insecure: bool,
+}
+
+/// A validated credential. `Debug` never prints secrets.
+#[non_exhaustive]
+pub enum Credential {
+    /// One API key.
+    ApiKey(SecretString),
+    /// AWS access key.
+    Aws(AwsCredential),
+    /// Azure OpenAI (chat deployments).
+    Azure(AzureCredential),
+    /// Azure OpenAI Responses.
+    AzureResponses(AzureCredential),
+    /// Anthropic on Azure AI Foundry.
+    AzureAnthropic(AzureCredential),
+}
+
+/// An AWS credential.
+pub struct AwsCredential {
+    /// Access key id (not secret, but shown masked).
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: SecretString,
+    /// Session token for temporary credentials.
+    pub session_token: Option<SecretString>,
+    /// Region, e.g. `us-east-1`.
+    pub region: String,
+}
+
+/// An Azure credential.
+pub struct AzureCredential {
+    /// The resource endpoint, validated.
+    pub endpoint: Url,
+    /// The API key.
+    pub api_key: SecretString,
+    /// Deployment name (Azure OpenAI chat only).
+    pub deployment: Option<String>,
+    /// API version (`v1` or a dated version; not for Foundry).
+    pub api_version: Option<String>,
+}
+
+impl fmt::Debug for AwsCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsCredential")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for AzureCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AzureCredential")
+            .field("endpoint_host", &self.endpoint.host_str())
+            .field("deployment", &self.deployment)
+            .field("api_version", &self.api_version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self {
+            Credential::ApiKey(_) => "ApiKey",
+            Credential::Aws(_) => "Aws",
+            Credential::Azure(_) => "Azure",
+            Credential::AzureResponses(_) => "AzureResponses",
+            Credential::AzureAnthropic(_) => "AzureAnthropic",
+        };
+        write!(f, "Credential::{kind}([REDACTED])")
+    }
+}
+
+fn check_key(raw: &str) -> Result<&str, CredentialError> {
+    if raw.len() > MAX_CREDENTIAL_LEN {
+        return Err(CredentialError::TooLong(MAX_CREDENTIAL_LEN));
+    }
+    let key = raw.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\n' || c == '\r');
+    if key.is_empty() {
+        return Err(CredentialError::Empty);
+    }
+    if key.chars().any(char::is_control) {
+        return Err(CredentialError::BadCharacters(
+            "control characters (such as CR or LF)",
+        ));
+    }
+    if key.chars().any(char::is_whitespace) {
+        return Err(CredentialError::BadCharacters("whitespace"));
+    }
+    if !key.is_ascii() {
+        return Err(CredentialError::BadCharacters("non-ASCII characters"));
+    }
+    Ok(key)
+}
+
+/// `^[a-z]{2}(-[a-z]+)+-\d+$`, e.g. `us-east-1`, `us-gov-west-1`.
+pub fn is_aws_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
+        return false;
+    };
+    parts.len() >= 3
+        && first.len() == 2
+        && first.bytes().all(|b| b.is_ascii_lowercase())
+        && !last.is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit())
+        && parts
+            .get(1..parts.len() - 1)
+            .unwrap_or(&[])
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+fn is_api_version(v: &str) -> bool {
+    if v == "v1" || v == "latest" || v == "preview" {
+        return true;
+    }
+    let date = v.strip_suffix("-preview").unwrap_or(v);
+    let b = date.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// Validates a user-supplied Azure endpoint (security.md item 11, the
+/// static part; the resolved-address check happens at connect time).
+///
+/// # Errors
+/// [`CredentialError::BadEndpoint`] naming the broken rule.
+pub fn validate_endpoint(raw: &str, policy: EndpointPolicy) -> Result<Url, CredentialError> {
+    let url =
+        Url::parse(raw.trim()).map_err(|_| CredentialError::BadEndpoint("is not a valid URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(CredentialError::BadEndpoint("must not contain user info"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(CredentialError::BadEndpoint(
+            "must not have a query or fragment",
+        ));
+    }
+    if policy.allow_insecure {
+        if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+            return Err(CredentialError::BadEndpoint("must be an http(s) URL"));
+        }
+        return Ok(url);
+    }
+    if url.scheme() != "https" {
+        return Err(CredentialError::BadEndpoint("must use https"));
+    }
+    if url.port().is_some_and(|p| p != 443) {
+        return Err(CredentialError::BadEndpoint("must use port 443"));
+    }
+    let host = match url.host() {
+        Some(Host::Domain(d)) => d.to_ascii_lowercase(),
+        Some(Host::Ipv4(_) | Host::Ipv6(_)) => {
+            return Err(CredentialError::BadEndpoint(
+                "must be a host name, not an IP address",
+            ));
+        }
+        None => return Err(CredentialError::BadEndpoint("must have a host")),
+    };
+    // Reject anything that parses as an address in another spelling.
+    if host.parse::<IpAddr>().is_ok() || host.ends_with('.') {
+        return Err(CredentialError::BadEndpoint(
+            "must be a host name, not an IP address",
+        ));
+    }
+    let on_azure = AZURE_HOST_SUFFIXES.iter().any(|s| {
+        host.len() > s.len() && host.ends_with(s) && !host[..host.len() - s.len()].ends_with('.')
+    });
+    if !on_azure {
+        return Err(CredentialError::BadEndpoint(
+            "must be an Azure endpoint (*.openai.azure.com, *.cognitiveservices.azure.com or *.services.ai.azure.com)",
+        ));
+    }
+    Ok(url)
+}
+
+fn take_str(
+    obj: &mut Map<String, Value>,
+    field: &'static str,
+    required: bool,
+) -> Result<Option<String>, CredentialError> {
+    match obj.remove(field) {
+        None | Some(Value::Null) if !required => Ok(None),
+        None | Some(Value::Null) => Err(CredentialError::MissingField(field)),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s)),
+        Some(mut other) => {
+            zeroize_value(&mut other);
+            Err(CredentialError::WrongType(field.to_owned()))
+        }
+    }
+}
+
+fn zeroize_value(v: &mut Value) {
+    use zeroize::Zeroize;
+    match v {
+        Value::String(s) => s.zeroize(),
+        Value::Array(a) => a.iter_mut().for_each(zeroize_value),
+        Value::Object(o) => o.values_mut().for_each(zeroize_value),
+        _ => {}
+    }
+}
+
+fn take_secret(
+    obj: &mut Map<String, Value>,
+    field: &'static str,
+    required: bool,
+) -> Result<Option<SecretString>, CredentialError> {
+    let Some(s) = take_str(obj, field, required)? else {
+        return Ok(None);
+    };
+    let s = Zeroizing::new(s);
+    Ok(Some(SecretString::from(check_key(&s)?)))
+}
+
+fn no_extra_fields(obj: &mut Map<String, Value>) -> Result<(), CredentialError> {
+    // Name the field only when it cannot be a pasted secret: short and
+    // letters or underscores only (keys carry digits or punctuation).
+    let first = obj.keys().next().map(|k| {
+        if k.len() <= 24 && k.chars().all(|c| c.is_ascii_alphabetic() || c == '_') {
+            k.clone()
+        } else {
+            "(unnamed)".to_owned()
+        }
+    });
+    obj.values_mut().for_each(zeroize_value);
+    match first {
+        Some(field) => Err(CredentialError::UnknownField(field)),
+        None => Ok(()),
+    }
+}
+
+impl Credential {
+    /// Parses and validates what a user submitted for `provider`: the key
+    /// itself, or for the JSON providers the JSON document.
+    ///
+    /// # Errors
+    /// [`CredentialError`] naming the problem (never the value).
+    pub fn parse(
+        provider: ProviderId,
+        input: &SecretString,
+        policy: EndpointPolicy,
+    ) -> Result<Self, CredentialError> {
+        let raw = input.expose_secret();
+        if raw.len() > MAX_CREDENTIAL_LEN {
+            return Err(CredentialError::TooLong(MAX_CREDENTIAL_LEN));
+        }
+        let format = provider.info().credential;
+        if format == CredentialFormat::Key {
+            return Ok(Credential::ApiKey(SecretString::from(check_key(raw)?)));
+        }
+        let mut value: Value = serde_json::from_str(raw).map_err(|e| {
+            // serde_json's message names a position and a category, never input text.
+            CredentialError::NotJson(format!(
+                "{:?} error at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let Value::Object(obj) = &mut value else {
+            zeroize_value(&mut value);
+            return Err(CredentialError::NotJson("not an object".into()));
+        };
+        let parsed = Self::parse_object(format, obj, policy);
+        zeroize_value(&mut value);
+        parsed
+    }
+
+    fn parse_object(
+        format: CredentialFormat,
+        obj: &mut Map<String, Value>,
+        policy: EndpointPolicy,
+    ) -> Result<Self, CredentialError> {
+        match format {
+            CredentialFormat::AwsJson => {
+                let secret_access_key = take_secret(obj, "secretAccessKey", true)?
+                    .ok_or(CredentialError::MissingField("secretAccessKey"))?;
+                let access_key_id = take_str(obj, "accessKeyId", true)?
+                    .ok_or(CredentialError::MissingField("accessKeyId"))?;
+                check_key(&access_key_id)?;
+                let region = take_str(obj, "region", true)?
+                    .ok_or(CredentialError::MissingField("region"))?;
+                if !is_aws_region(&region) {
+                    return Err(CredentialError::BadRegion);
+                }
+                let session_token = take_secret(obj, "sessionToken", false)?;
+                no_extra_fields(obj)?;
+                Ok(Credential::Aws(AwsCredential {
+                    access_key_id,
+                    secret_access_key,
+                    session_token,
+                    region,
+                }))
+            }
+            CredentialFormat::AzureJson
+            | CredentialFormat::AzureResponsesJson
+            | CredentialFormat::AzureAnthropicJson => {
+                let api_key = take_secret(obj, "apiKey", true)?
+                    .ok_or(CredentialError::MissingField("apiKey"))?;
+                let endpoint = take_str(obj, "endpoint", true)?
+                    .ok_or(CredentialError::MissingField("endpoint"))?;
+                let endpoint = validate_endpoint(&endpoint, policy)?;
+                let deployment = if format == CredentialFormat::AzureJson {
+                    let d = take_str(obj, "deploymentName", true)?
+                        .ok_or(CredentialError::MissingField("deploymentName"))?;
+                    if !d
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                        || d.len() > 128
+                    {
+                        return Err(CredentialError::BadDeployment);
+                    }
+                    Some(d)
+                } else {
+                    None
+                };
+                let api_version = if format == CredentialFormat::AzureAnthropicJson {
+                    None
+                } else {
+                    let v = take_str(obj, "apiVersion", true)?
+                        .ok_or(CredentialError::MissingField("apiVersion"))?;
+                    if !is_api_version(&v) {
+                        return Err(CredentialError::BadApiVersion);
+                    }
+                    Some(v)
+                };
+                no_extra_fields(obj)?;
+                let cred = AzureCredential {
+                    endpoint,
+                    api_key,
+                    deployment,
+                    api_version,
+                };
+                Ok(match format {
+                    CredentialFormat::AzureJson => Credential::Azure(cred),
+                    CredentialFormat::AzureResponsesJson => Credential::AzureResponses(cred),
+                    _ => Credential::AzureAnthropic(cred),
+                })
+            }
+            CredentialFormat::Key => Err(CredentialError::WrongProvider),
+        }
+    }
+
+    /// The secret part a user recognises, for the `last4` hint: the key,
+    /// `apiKey` or `secretAccessKey`.
+    pub fn hint_source(&self) -> &SecretString {
+        match self {
+            Credential::ApiKey(k) => k,
+            Credential::Aws(a) => &a.secret_access_key,
+            Credential::Azure(a)
+            | Credential::AzureResponses(a)
+            | Credential::AzureAnthropic(a) => &a.api_key,
+        }
+    }
+
+    /// The credential in canonical form for storage: the trimmed key, or a
+    /// JSON document with exactly the known fields.
+    pub fn to_storage(&self) -> SecretString {
+        match self {
+            Credential::ApiKey(k) => k.clone(),
+            Credential::Aws(a) => {
+                let mut m = Map::new();
+                m.insert("accessKeyId".into(), a.access_key_id.clone().into());
+                m.insert(
+                    "secretAccessKey".into(),
+                    a.secret_access_key.expose_secret().into(),
+                );
+                m.insert("region".into(), a.region.clone().into());
+                if let Some(t) = &a.session_token {
+                    m.insert("sessionToken".into(), t.expose_secret().into());
+                }
+                Self::json_secret(m)
+            }
+            Credential::Azure(a)
+            | Credential::AzureResponses(a)
+            | Credential::AzureAnthropic(a) => {
+                let mut m = Map::new();
+                m.insert("endpoint".into(), a.endpoint.as_str().into());
+                m.insert("apiKey".into(), a.api_key.expose_secret().into());
+                if let Some(d) = &a.deployment {
+                    m.insert("deploymentName".into(), d.clone().into());
+                }
+                if let Some(v) = &a.api_version {
+                    m.insert("apiVersion".into(), v.clone().into());
+                }
+                Self::json_secret(m)
+            }
+        }
+    }
+
+    fn json_secret(m: Map<String, Value>) -> SecretString {
+        let mut v = Value::Object(m);
+        let text = v.to_string();
+        zeroize_value(&mut v);
+        SecretString::from(text)
+    }
+
+    /// Non-secret metadata for the public view: region, endpoint host,
+    /// deployment, apiVersion, and the access key id masked to its last 4.
+    pub fn public_meta(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        match self {
+            Credential::ApiKey(_) => {}
+            Credential::Aws(a) => {
+                m.insert("region".into(), a.region.clone().into());
+                let n = a.access_key_id.chars().count();
+                let tail: String = a.access_key_id.chars().skip(n.saturating_sub(4)).collect();
+                m.insert("accessKeyId".into(), format!("••••{tail}").into());
+                m.insert("sessionToken".into(), a.session_token.is_some().into());
+            }
+            Credential::Azure(a)
+            | Credential::AzureResponses(a)
+            | Credential::AzureAnthropic(a) => {
+                if let Some(h) = a.endpoint.host_str() {
+                    m.insert("endpointHost".into(), h.into());
+                }
+                if let Some(d) = &a.deployment {
+                    m.insert("deploymentName".into(), d.clone().into());
+                }
+                if let Some(v) = &a.api_version {
+                    m.insert("apiVersion".into(), v.clone().into());
+                }
+            }
+        }
+        m
+    }
+
+    /// The API key of key-based credentials.
+    pub fn api_key(&self) -> Option<&SecretString> {
+        match self {
+            Credential::ApiKey(k) => Some(k),
+            Credential::Azure(a)
+            | Credential::AzureResponses(a)
+            | Credential::AzureAnthropic(a) => Some(&a.api_key),
+            Credential::Aws(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> SecretString {
+        SecretString::from(v.to_owned())
+    }
+
+    const STRICT: EndpointPolicy = EndpointPolicy {
+        allow_insecure: false,
+    };
+
+    #[test]
+    fn plain_keys() {
+        let c = Credential::parse(ProviderId::OpenAi, &s("  sk-abc123\n"), STRICT).unwrap();
+        assert_eq!(c.hint_source().expose_secret(), "sk-abc123");
+        for (bad, want) in [
+            ("", CredentialError::Empty),
+            ("   ", CredentialError::Empty),
+            (
+                "sk-a\r\nX-Evil: 1",
+                CredentialError::BadCharacters("control characters (such as CR or LF)"),
+            ),
+            ("sk a", CredentialError::BadCharacters("whitespace")),
+            (
+                "sk-é",
+                CredentialError::BadCharacters("non-ASCII characters"),
+            ),
+        ] {
+            assert_eq!(
+                Credential::parse(ProviderId::Groq, &s(bad), STRICT).unwrap_err(),
+                want,
+                "{bad:?}"
+            );
+        }
+        let long = "k".repeat(MAX_CREDENTIAL_LEN + 1);
+        assert_eq!(
+            Credential::parse(ProviderId::OpenAi, &s(&long), STRICT).unwrap_err(),
+            CredentialError::TooLong(8192)
+        );
+    }
+
+    #[test]
+    fn aws_json() {
+        let ok = r#"{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretAccessKey":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY","region":"us-east-1"}"#;
+        let c = Credential::parse(ProviderId::Aws, &s(ok), STRICT).unwrap();
+        let meta = c.public_meta();
+        assert_eq!(meta["region"], "us-east-1");
+        assert_eq!(meta["accessKeyId"], "••••MPLE");
+        assert_eq!(
+            c.hint_source().expose_secret(),
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        );
+        let stored = c.to_storage();
+        let again = Credential::parse(ProviderId::Aws, &stored, STRICT).unwrap();
+        assert_eq!(again.public_meta(), meta);
+
+        let cases = [
+            (
+                r#"{"secretAccessKey":"x","region":"us-east-1"}"#,
+                CredentialError::MissingField("accessKeyId"),
+            ),
+            (
+                r#"{"accessKeyId":"A","secretAccessKey":"x"}"#,
+                CredentialError::MissingField("region"),
+            ),
+            (
+                r#"{"accessKeyId":"A","secretAccessKey":7,"region":"us-east-1"}"#,
+                CredentialError::WrongType("secretAccessKey".into()),
+            ),
+            (
+                r#"{"accessKeyId":"A","secretAccessKey":"x","region":"us-east-1","endpoint":"http://evil"}"#,
+                CredentialError::UnknownField("endpoint".into()),
+            ),
+            (
+                r#"{"accessKeyId":"A","secretAccessKey":"x","region":"us-east-1.evil.example#"}"#,
+                CredentialError::BadRegion,
+            ),
+            (r#"["a"]"#, CredentialError::NotJson("not an object".into())),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(
+                Credential::parse(ProviderId::Aws, &s(raw), STRICT).unwrap_err(),
+                want,
+                "{raw}"
+            );
+        }
+        assert!(matches!(
+            Credential::parse(ProviderId::Aws, &s("{not json"), STRICT),
+            Err(CredentialError::NotJson(_))
+        ));
+    }
+
+    #[test]
+    fn regions() {
+        for ok in [
+            "us-east-1",
+            "eu-central-1",
+            "us-gov-west-1",
+            "ap-southeast-2",
+        ] {
+            assert!(is_aws_region(ok), "{ok}");
+        }
+        for bad in [
+            "us-east-1.evil.example#",
+            "US-EAST-1",
+            "useast1",
+            "us--1",
+            "u-east-1",
+            "us-east-",
+            "us-east-1a",
+            "",
+        ] {
+            assert!(!is_aws_region(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn endpoint_rules_from_security_md() {
+        let bad = [
+            "http://x.openai.azure.com",
+            "https://169.254.169.254",
+            "https://127.0.0.1",
+            "https://2130706433",
+            "https://[::ffff:127.0.0.1]",
+            "https://x.openai.azure.com.evil.example",
+            "https://evil.example/.openai.azure.com",
+            "https://u@x.openai.azure.com",
+            "https://x.openai.azure.com:8443",
+            "https://.openai.azure.com",
+            "https://openai.azure.com",
+            "https://x.openai.azure.com/?q=1",
+            "not a url",
+        ];
+        for b in bad {
+            assert!(validate_endpoint(b, STRICT).is_err(), "{b} must be refused");
+        }
+        for ok in [
+            "https://my-res.openai.azure.com",
+            "https://my-res.openai.azure.com/",
+            "https://my-res.cognitiveservices.azure.com:443",
+            "https://my-res.services.ai.azure.com/anthropic/",
+        ] {
+            assert!(validate_endpoint(ok, STRICT).is_ok(), "{ok}");
+        }
+        let lab = EndpointPolicy {
+            allow_insecure: true,
+        };
+        assert!(validate_endpoint("http://127.0.0.1:9000", lab).is_ok());
+        assert!(validate_endpoint("ftp://127.0.0.1", lab).is_err());
+    }
+
+    #[test]
+    fn azure_json() {
+        let ok = r#"{"endpoint":"https://r.openai.azure.com","apiKey":"0123456789abcdef0123","deploymentName":"gpt-4o","apiVersion":"2024-10-21-preview"}"#;
+        let c = Credential::parse(ProviderId::Azure, &s(ok), STRICT).unwrap();
+        let meta = c.public_meta();
+        assert_eq!(meta["endpointHost"], "r.openai.azure.com");
+        assert_eq!(meta["deploymentName"], "gpt-4o");
+        assert!(
+            !serde_json::to_string(&meta)
+                .unwrap()
+                .contains("0123456789abcdef")
+        );
+        let bad_dep = r#"{"endpoint":"https://r.openai.azure.com","apiKey":"k","deploymentName":"../x","apiVersion":"v1"}"#;
+        assert_eq!(
+            Credential::parse(ProviderId::Azure, &s(bad_dep), STRICT).unwrap_err(),
+            CredentialError::BadDeployment
+        );
+        let bad_ver =
+            r#"{"endpoint":"https://r.openai.azure.com","apiKey":"k","apiVersion":"2024/10/21"}"#;
+        assert_eq!(
+            Credential::parse(ProviderId::AzureResponses, &s(bad_ver), STRICT).unwrap_err(),
+            CredentialError::BadApiVersion
+        );
+        let foundry =
+            r#"{"endpoint":"https://r.services.ai.azure.com/anthropic/","apiKey":"k-0123456789"}"#;
+        assert!(Credential::parse(ProviderId::AzureAnthropicFoundry, &s(foundry), STRICT).is_ok());
+        let header_injection =
+            r#"{"endpoint":"https://r.services.ai.azure.com/anthropic/","apiKey":"k\r\nx: y"}"#;
+        assert!(matches!(
+            Credential::parse(
+                ProviderId::AzureAnthropicFoundry,
+                &s(header_injection),
+                STRICT
+            ),
+            Err(CredentialError::BadCharacters(_))
+        ));
+    }
+
+    #[test]
+    fn errors_never_echo_values() {
+        let secret = "sk-VERYSECRET-0123456789";
+        let inputs = [
+            format!(r#"{{"accessKeyId":"A","secretAccessKey":"{secret}","region":"nowhere"}}"#),
+            format!(
+                r#"{{"accessKeyId":"A","secretAccessKey":"{secret}","region":"us-east-1","{secret}":1}}"#
+            ),
+            format!(r#"{{"accessKeyId":"A","secretAccessKey":"{secret}""#),
+        ];
+        for i in inputs {
+            let e = Credential::parse(ProviderId::Aws, &s(&i), STRICT).unwrap_err();
+            assert!(!e.to_string().contains("VERYSECRET"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The [`ChatProvider`] trait, its configuration, and the registry that
+//! builds one adapter per provider over one shared HTTP client.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::credential::{Credential, EndpointPolicy};
+use crate::error::ProviderError;
+use crate::id::{Dialect, ProviderId};
+use crate::openai::OpenAiCompatible;
+use crate::stream::{ChatStream, UsageReport};
+use crate::types::{ChatRequest, ChatResponse, ModelInfo};
+
+/// What a provider can do, as data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Function tools and tool calls.
+    pub tools: bool,
+    /// Image inputs.
+    pub vision: bool,
+    /// `response_format` JSON modes.
+    pub json_mode: bool,
+    /// Usage reported in streams.
+    pub streaming_usage: bool,
+}
+
+/// A non-streaming answer with its usage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatOutcome {
+    /// The response in OpenAI's shape.
+    pub response: ChatResponse,
+    /// Whether the provider reported usage.
+    pub usage: UsageReport,
+}
+
+/// One provider behind the neutral API. Object-safe: the server holds
+/// `Arc<dyn ChatProvider>`.
+#[async_trait]
+pub trait ChatProvider: Send + Sync + std::fmt::Debug {
+    /// Which provider this is.
+    fn id(&self) -> ProviderId;
+
+    /// What it supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// One non-streaming completion.
+    ///
+    /// # Errors
+    /// [`ProviderError`]; never carries the credential.
+    async fn chat(
+        &self,
+        request: &ChatRequest,
+        credential: &Credential,
+    ) -> Result<ChatOutcome, ProviderError>;
+
+    /// A streaming completion. Errors before the first byte come back here;
+    /// errors after it come as the stream's items.
+    ///
+    /// # Errors
+    /// [`ProviderError`]; never carries the credential.
+    async fn chat_stream(
+        &self,
+        request: &ChatRequest,
+        credential: &Credential,
+    ) -> Result<ChatStream, ProviderError>;
+
+    /// Lists models: the cheap authenticated call used to verify a key.
+    ///
+    /// # Errors
+    /// [`ProviderError`].
+    async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError>;
+}
+
+/// Timeouts for upstream calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// From sending the request to the response headers. Default 300 s
+    /// (non-streaming answers of large models take minutes).
+    pub response: Duration,
+    /// Longest silence between two pieces of a body or stream. Default 120 s.
+    pub idle: Duration,
+    /// TCP/TLS connect. Default 10 s.
+    pub connect: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            response: Duration::from_secs(300),
+            idle: Duration::from_secs(120),
+            connect: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Timeouts {
+    /// All three at once (tests).
+    pub fn uniform(d: Duration) -> Self {
+        Self {
+            response: d,
+            idle: d,
+            connect: d,
+        }
+    }
+}
+
+/// Size limits on what upstreams send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest non-streaming body. Default 32 MiB.
+    pub max_body_bytes: usize,
+    /// Largest single SSE event. Default 4 MiB.
+    pub max_event_bytes: usize,
+    /// Largest error body read for its message. Default 64 KiB.
+    pub max_error_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 32 << 20,
+            max_event_bytes: 4 << 20,
+            max_error_bytes: 64 << 10,
+        }
+    }
+}
+
+/// Configuration for every adapter.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ProviderConfig {
+    /// Base URLs replacing the defaults (the server fills this from
+    /// `BYOK_UPSTREAM_<PROVIDER>`). Operator-only: never from a request.
+    pub base_urls: HashMap<ProviderId, String>,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Limits.
+    pub limits: Limits,
+    /// Endpoint rules for user-supplied endpoints.
+    pub endpoint_policy: EndpointPolicy,
+}
+
+impl ProviderConfig {
+    /// Sets a base URL override.
+    #[must_use]
+    pub fn with_base_url(mut self, id: ProviderId, url: impl Into<String>) -> Self {
+        self.base_urls.insert(id, url.into());
+        self
+    }
+
+    /// Sets the timeouts.
+    #[must_use]
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Sets the limits.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The base URL in effect for `id`.
+    pub fn base_url(&self, id: ProviderId) -> &str {
+        self.base_urls
+            .get(&id)
+            .map_or(id.info().base_url, String::as_str)
+    }
+}
+
+/// Builds the one HTTP client the adapters share: connection pooling, a
+/// connect timeout, no redirects (a redirect could carry a key elsewhere),
+/// no proxy from the environment, TCP_NODELAY.
+///
+/// # Errors
+/// When the TLS backend cannot be initialised.
+pub fn http_client(timeouts: &Timeouts) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(64)
+        .user_agent(concat!("byok/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// One adapter per implemented provider, sharing one client.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    providers: HashMap<ProviderId, Arc<dyn ChatProvider>>,
+}
+
+impl Registry {
+    /// Builds adapters for every provider whose translator exists.
+    pub fn new(client: reqwest::Client, config: ProviderConfig) -> Self {
+        let config = Arc::new(config);
+        let mut providers: HashMap<ProviderId, Arc<dyn ChatProvider>> = HashMap::new();
+        for id in ProviderId::all() {
+            if let Dialect::OpenAi(quirks) = id.info().dialect {
+                let base = config.base_url(id).to_owned();
+                providers.insert(
+                    id,
+                    Arc::new(OpenAiCompatible::new(
+                        id,
+                        base,
+                        quirks,
+                        client.clone(),
+                        Arc::clone(&config),
+                    )),
+                );
+            }
+        }
+        Self { providers }
+    }
+
+    /// The adapter for `id`, if its translator exists.
+    pub fn get(&self, id: ProviderId) -> Option<Arc<dyn ChatProvider>> {
+        self.providers.get(&id).cloned()
+    }
+
+    /// Ids with an adapter.
+    pub fn ids(&self) -> impl Iterator<Item = ProviderId> + '_ {
+        self.providers.keys().copied()
+    }
+}
