@@ -683,3 +683,34 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_input_never_panics(raw in ".{0,300}", provider in 0usize..26) {
+            let id = crate::id::PROVIDERS[provider].id;
+            let _ = Credential::parse(id, &SecretString::from(raw), EndpointPolicy::default());
+        }
+
+        #[test]
+        fn arbitrary_json_objects_never_panic(fields in proptest::collection::btree_map("[a-zA-Z]{1,16}", ".{0,40}", 0..6), provider in 0usize..26) {
+            let doc = serde_json::to_string(&fields).unwrap_or_default();
+            let id = crate::id::PROVIDERS[provider].id;
+            let _ = Credential::parse(id, &SecretString::from(doc), EndpointPolicy::default());
+        }
+
+        #[test]
+        fn accepted_keys_are_header_safe(raw in "[ -~]{1,64}") {
+            if let Ok(c) = Credential::parse(ProviderId::OpenAi, &SecretString::from(raw), EndpointPolicy::default()) {
+                let k = c.hint_source().expose_secret();
+                prop_assert!(k.bytes().all(|b| b.is_ascii_graphic()));
+                let header = format!("Bearer {}", k);
+                prop_assert!(reqwest::header::HeaderValue::from_str(&header).is_ok());
+            }
+        }
+    }
+}

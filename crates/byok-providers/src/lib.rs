@@ -77,5 +77,5 @@ pub use provider::{
     http_client,
 };
 pub use routing::{FAMILIES, Family, Pattern, Route, resolve};
-pub use stream::{ChatStream, EventStream, StreamEvent, UsageReport};
+pub use stream::{ChatStream, EventStream, StreamEvent, Transcript, UsageReport};
 pub use types::*;

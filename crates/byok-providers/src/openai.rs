@@ -121,7 +121,7 @@ pub fn encode_request(
         model: &request.model,
         messages: &request.messages,
         stream: stream.then_some(true),
-        stream_options: (stream && quirks.stream_options).then(|| StreamOptions {
+        stream_options: (stream && quirks.stream_options).then_some(StreamOptions {
             include_usage: Some(true),
         }),
         max_tokens,
@@ -178,6 +178,7 @@ struct XGroq {
 
 /// What one upstream SSE event means.
 #[derive(Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // short-lived, moved once; boxing would add an allocation per chunk
 pub enum Translated {
     /// A chunk to forward (possibly with usage stripped), plus usage seen.
     Chunk(Option<ChatChunk>, Option<Usage>),
@@ -273,10 +274,10 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .get("retry-after-ms")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
+        && ms.is_finite()
+        && ms >= 0.0
     {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64((ms / 1000.0).min(86_400.0)));
-        }
+        return Some(Duration::from_secs_f64((ms / 1000.0).min(86_400.0)));
     }
     let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     let secs: f64 = v.parse().ok()?;
@@ -296,7 +297,7 @@ pub(crate) async fn read_body(
     let mut body = Vec::with_capacity(
         response
             .content_length()
-            .map_or(8 << 10, |n| (n as usize).min(limit)),
+            .map_or(8 << 10, |n| usize::try_from(n).unwrap_or(limit).min(limit)),
     );
     let mut stream = response.bytes_stream();
     loop {
@@ -493,19 +494,19 @@ impl StreamState {
     }
 
     fn on_done(&mut self) {
-        if self.wants_usage {
-            if let Some(usage) = self.usage.clone() {
-                let (id, created, model) = self.last.clone().unwrap_or_default();
-                self.pending.push_back(Ok(StreamEvent::Chunk(ChatChunk {
-                    id,
-                    object: "chat.completion.chunk".to_owned(),
-                    created,
-                    model,
-                    choices: Vec::new(),
-                    usage: Some(usage),
-                    system_fingerprint: None,
-                })));
-            }
+        if self.wants_usage
+            && let Some(usage) = self.usage.clone()
+        {
+            let (id, created, model) = self.last.clone().unwrap_or_default();
+            self.pending.push_back(Ok(StreamEvent::Chunk(ChatChunk {
+                id,
+                object: "chat.completion.chunk".to_owned(),
+                created,
+                model,
+                choices: Vec::new(),
+                usage: Some(usage),
+                system_fingerprint: None,
+            })));
         }
         self.finished = true;
     }

@@ -24,7 +24,7 @@
 //! no fallback to anyone else's key.
 
 use crate::error::RouteError;
-use crate::id::{PROVIDERS, ProviderId};
+use crate::id::ProviderId;
 
 use ProviderId as P;
 
@@ -194,15 +194,15 @@ pub fn resolve(
             model: model.to_owned(),
         });
     }
-    if let Some((prefix, rest)) = model.split_once('/') {
-        if let Ok(provider) = prefix.parse::<ProviderId>() {
-            if holds(provider) && !rest.is_empty() {
-                return Ok(Route {
-                    provider,
-                    model: rest.to_owned(),
-                });
-            }
-        }
+    if let Some((prefix, rest)) = model.split_once('/')
+        && let Ok(provider) = prefix.parse::<ProviderId>()
+        && holds(provider)
+        && !rest.is_empty()
+    {
+        return Ok(Route {
+            provider,
+            model: rest.to_owned(),
+        });
     }
     if let Some(family) = FAMILIES.iter().find(|f| f.pattern.matches(model)) {
         return match family.providers.iter().copied().find(|p| holds(*p)) {
@@ -228,6 +228,7 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::PROVIDERS;
 
     /// Every provider that uses `vendor/model` ids appears in the slash family.
     fn slash_family_covers_table() -> bool {

@@ -6,7 +6,7 @@
 //! CRLF split across reads, `:` comment lines, one leading space stripped
 //! from values, `data` lines joined with LF) and fails cleanly once a line or
 //! an event grows past its limit. It is property-tested against every split
-//! of its input and fuzzed (`fuzz/`).
+//! of its input and against arbitrary bytes.
 
 /// One event.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use crate::error::ProviderError;
-use crate::types::{ChatChunk, Usage};
+use crate::types::{ChatChunk, FinishReason, FunctionCall, ToolCall, Usage};
 
 /// What a translator's stream yields.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +106,69 @@ impl Stream for ChatStream {
                     self.ended = true;
                     return Poll::Ready(Some(Err(e)));
                 }
+            }
+        }
+    }
+}
+
+/// Assembles a streamed answer from its chunks: the text, the reasoning,
+/// the tool calls (argument fragments concatenated per index) and the
+/// finish reason of choice 0. Used to estimate usage from what was actually
+/// delivered, and by tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transcript {
+    /// Concatenated `content`.
+    pub content: String,
+    /// Concatenated `reasoning_content`.
+    pub reasoning: String,
+    /// Tool calls in index order.
+    pub tool_calls: Vec<ToolCall>,
+    /// The last finish reason seen.
+    pub finish_reason: Option<FinishReason>,
+    /// Chunks seen.
+    pub chunks: usize,
+}
+
+impl Transcript {
+    /// Adds one chunk (choice 0 only).
+    pub fn push(&mut self, chunk: &ChatChunk) {
+        self.chunks += 1;
+        for choice in chunk.choices.iter().filter(|c| c.index == 0) {
+            if let Some(t) = &choice.delta.content {
+                self.content.push_str(t);
+            }
+            if let Some(t) = &choice.delta.reasoning_content {
+                self.reasoning.push_str(t);
+            }
+            for d in choice.delta.tool_calls.iter().flatten() {
+                let i = usize::try_from(d.index).unwrap_or(usize::MAX);
+                if i >= self.tool_calls.len() && i < 128 {
+                    self.tool_calls.resize_with(i + 1, || ToolCall {
+                        id: String::new(),
+                        kind: "function".to_owned(),
+                        function: FunctionCall {
+                            name: String::new(),
+                            arguments: String::new(),
+                        },
+                    });
+                }
+                let Some(call) = self.tool_calls.get_mut(i) else {
+                    continue;
+                };
+                if let Some(id) = &d.id {
+                    call.id.clone_from(id);
+                }
+                if let Some(f) = &d.function {
+                    if let Some(n) = &f.name {
+                        call.function.name.push_str(n);
+                    }
+                    if let Some(a) = &f.arguments {
+                        call.function.arguments.push_str(a);
+                    }
+                }
+            }
+            if choice.finish_reason.is_some() {
+                self.finish_reason = choice.finish_reason;
             }
         }
     }

@@ -1,1 +1,478 @@
-//! placeholder
+//! Mock upstream servers and recorded-format fixtures for byok's tests.
+//!
+//! [`MockUpstream`] is a small HTTP/1.1 server on `127.0.0.1:0` that answers
+//! each route with a scripted [`Reply`]: a whole body, a chunked body whose
+//! pieces arrive with delays (SSE streams), a connection reset mid-body, a
+//! huge generated body, or no answer at all. It records every request it
+//! receives (method, path, headers, body) for assertions.
+//!
+//! It speaks HTTP by hand on purpose: a test needs to control exactly when
+//! bytes leave and to break a connection mid-stream, which higher-level
+//! servers hide. Every response closes its connection.
+//!
+//! Fixtures live in `fixtures/<dialect>/`, written from the providers'
+//! documented wire formats; load them with [`fixture`].
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: fail loudly
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One piece of a chunked body, sent after `delay`.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    /// Wait before sending.
+    pub delay: Duration,
+    /// The bytes.
+    pub bytes: Bytes,
+}
+
+/// A response body script.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// A whole body with `Content-Length`.
+    Full(Bytes),
+    /// A chunked body, one HTTP chunk per piece, flushed as it goes.
+    Pieces(Vec<Piece>),
+    /// Sends the pieces, then resets the connection (no terminating chunk).
+    ResetAfter(Vec<Piece>),
+    /// `count` copies of `piece` with `Content-Length` (large bodies without
+    /// holding them in memory).
+    Repeat {
+        /// The repeated bytes.
+        piece: Bytes,
+        /// How many times.
+        count: usize,
+    },
+    /// Never sends anything after reading the request.
+    Hang,
+}
+
+/// A scripted response.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Body,
+}
+
+impl Reply {
+    /// A JSON body.
+    pub fn json(status: u16, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Body::Full(Bytes::from(body.into())),
+        }
+    }
+
+    /// A body with an explicit content type.
+    pub fn raw(status: u16, content_type: &str, body: impl Into<Bytes>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: Body::Full(body.into()),
+        }
+    }
+
+    /// An SSE stream sent one event per chunk (split at blank lines).
+    pub fn sse(text: &str) -> Self {
+        Self::sse_with_delay(text, Duration::ZERO)
+    }
+
+    /// An SSE stream, each event after `delay`.
+    pub fn sse_with_delay(text: &str, delay: Duration) -> Self {
+        Self {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            body: Body::Pieces(
+                split_events(text)
+                    .into_iter()
+                    .map(|b| Piece { delay, bytes: b })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// An SSE stream sent `n` bytes per chunk (1 = every byte boundary).
+    pub fn sse_in_pieces_of(text: &str, n: usize) -> Self {
+        let bytes = text.as_bytes();
+        Self {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            body: Body::Pieces(
+                bytes
+                    .chunks(n.max(1))
+                    .map(|c| Piece {
+                        delay: Duration::ZERO,
+                        bytes: Bytes::copy_from_slice(c),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The first `events` events of an SSE stream, then a connection reset.
+    pub fn sse_reset_after(text: &str, events: usize) -> Self {
+        let pieces = split_events(text)
+            .into_iter()
+            .take(events)
+            .map(|b| Piece {
+                delay: Duration::ZERO,
+                bytes: b,
+            })
+            .collect();
+        Self {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            body: Body::ResetAfter(pieces),
+        }
+    }
+
+    /// No answer at all.
+    pub fn hang() -> Self {
+        Self {
+            status: 200,
+            headers: Vec::new(),
+            body: Body::Hang,
+        }
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// Splits SSE text into events, each keeping its terminating blank line.
+pub fn split_events(text: &str) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        match rest.find("\n\n") {
+            Some(i) => {
+                out.push(Bytes::copy_from_slice(&rest.as_bytes()[..i + 2]));
+                rest = &rest[i + 2..];
+            }
+            None => {
+                out.push(Bytes::copy_from_slice(rest.as_bytes()));
+                rest = "";
+            }
+        }
+    }
+    out
+}
+
+/// A request the mock received.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// Method.
+    pub method: String,
+    /// Path and query as sent.
+    pub target: String,
+    /// Headers, names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl RecordedRequest {
+    /// The path without the query.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    /// The query, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// First header value by (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as UTF-8 text.
+    pub fn body_text(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap_or("")
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    routes: Vec<(String, String, VecDeque<Reply>, bool)>,
+    requests: Vec<RecordedRequest>,
+    aborted: usize,
+}
+
+/// A mock upstream on `127.0.0.1`.
+#[derive(Debug)]
+pub struct MockUpstream {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MockUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MockUpstream {
+    /// Binds `127.0.0.1:0` and starts serving on the current tokio runtime.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(Mutex::new(State::default()));
+        let accept_state = Arc::clone(&state);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let st = Arc::clone(&accept_state);
+                tokio::spawn(async move {
+                    let _ = serve(stream, st).await;
+                });
+            }
+        });
+        Self { addr, state, task }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Answers every `method path` request with `reply` (replacing an
+    /// earlier route for the same pair).
+    pub fn on(&self, method: &str, path: &str, reply: Reply) {
+        let mut st = self.state.lock().unwrap();
+        st.routes.retain(|(m, p, _, _)| !(m == method && p == path));
+        st.routes
+            .push((method.into(), path.into(), VecDeque::from([reply]), true));
+    }
+
+    /// Answers successive `method path` requests with `replies` in order
+    /// (then 404).
+    pub fn on_sequence(&self, method: &str, path: &str, replies: Vec<Reply>) {
+        let mut st = self.state.lock().unwrap();
+        st.routes.retain(|(m, p, _, _)| !(m == method && p == path));
+        st.routes
+            .push((method.into(), path.into(), replies.into(), false));
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// The last request received.
+    pub fn last_request(&self) -> Option<RecordedRequest> {
+        self.state.lock().unwrap().requests.last().cloned()
+    }
+
+    /// How many chunked responses the client abandoned mid-body (a write
+    /// failed because the client closed the connection).
+    pub fn aborted_streams(&self) -> usize {
+        self.state.lock().unwrap().aborted
+    }
+
+    /// Forgets recorded requests.
+    pub fn clear_requests(&self) {
+        self.state.lock().unwrap().requests.clear();
+    }
+}
+
+async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<RecordedRequest>> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut tmp = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > 1 << 20 {
+            return Ok(None);
+        }
+        let n = stream.read(&mut tmp).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let method = first.next().unwrap_or("").to_owned();
+    let target = first.next().unwrap_or("").to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < len {
+        let n = stream.read(&mut tmp).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&tmp[..n]);
+    }
+    body.truncate(len);
+    Ok(Some(RecordedRequest {
+        method,
+        target,
+        headers,
+        body,
+    }))
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        408 => "Request Timeout",
+        413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let Some(request) = read_request(&mut stream).await? else {
+        return Ok(());
+    };
+    let reply = {
+        let mut st = state.lock().unwrap();
+        let path = request.path().to_owned();
+        let method = request.method.clone();
+        st.requests.push(request);
+        st.routes
+            .iter_mut()
+            .rev()
+            .find(|(m, p, _, _)| *m == method && *p == path)
+            .and_then(|(_, _, replies, repeat)| {
+                if *repeat {
+                    replies.front().cloned()
+                } else {
+                    replies.pop_front()
+                }
+            })
+    };
+    let reply = reply.unwrap_or_else(|| {
+        Reply::json(
+            404,
+            r#"{"error":{"message":"no such route on the mock upstream","type":"invalid_request_error","param":null,"code":"not_found"}}"#,
+        )
+    });
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nconnection: close\r\n",
+        reply.status,
+        reason(reply.status)
+    );
+    for (n, v) in &reply.headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    match reply.body {
+        Body::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Body::Full(bytes) => {
+            head.push_str(&format!("content-length: {}\r\n\r\n", bytes.len()));
+            stream.write_all(head.as_bytes()).await?;
+            stream.write_all(&bytes).await?;
+            stream.flush().await?;
+        }
+        Body::Repeat { piece, count } => {
+            head.push_str(&format!("content-length: {}\r\n\r\n", piece.len() * count));
+            stream.write_all(head.as_bytes()).await?;
+            for _ in 0..count {
+                stream.write_all(&piece).await?;
+            }
+            stream.flush().await?;
+        }
+        Body::Pieces(pieces) => {
+            head.push_str("transfer-encoding: chunked\r\n\r\n");
+            stream.write_all(head.as_bytes()).await?;
+            stream.flush().await?;
+            if let Err(e) = write_pieces(&mut stream, &pieces).await {
+                state.lock().unwrap().aborted += 1;
+                return Err(e);
+            }
+            stream.write_all(b"0\r\n\r\n").await?;
+            stream.flush().await?;
+        }
+        Body::ResetAfter(pieces) => {
+            head.push_str("transfer-encoding: chunked\r\n\r\n");
+            stream.write_all(head.as_bytes()).await?;
+            stream.flush().await?;
+            write_pieces(&mut stream, &pieces).await?;
+            // Abort: no terminating chunk, and RST instead of FIN.
+            let std = stream.into_std()?;
+            let sock = socket2::SockRef::from(&std);
+            let _ = sock.set_linger(Some(Duration::ZERO));
+            drop(std);
+            return Ok(());
+        }
+    }
+    let _ = stream.shutdown().await;
+    Ok(())
+}
+
+async fn write_pieces(stream: &mut TcpStream, pieces: &[Piece]) -> std::io::Result<()> {
+    for piece in pieces {
+        if !piece.delay.is_zero() {
+            tokio::time::sleep(piece.delay).await;
+        }
+        if piece.bytes.is_empty() {
+            continue;
+        }
+        stream
+            .write_all(format!("{:x}\r\n", piece.bytes.len()).as_bytes())
+            .await?;
+        stream.write_all(&piece.bytes).await?;
+        stream.write_all(b"\r\n").await?;
+        stream.flush().await?;
+    }
+    Ok(())
+}
+
+/// Loads `fixtures/<path>` of this crate as text.
+pub fn fixture(path: &str) -> String {
+    let full = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/");
+    std::fs::read_to_string(format!("{full}{path}"))
+        .unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}

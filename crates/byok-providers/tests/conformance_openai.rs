@@ -1,0 +1,597 @@
+//! The conformance suite for the OpenAI dialect: every scenario runs against
+//! every one of the 19 providers in the dialect table, each through a mock
+//! upstream on 127.0.0.1 mounted at that provider's own base path.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use byok_providers::{
+    ChatProvider, ChatRequest, Credential, Dialect, EndpointPolicy, FinishReason, PROVIDERS,
+    ProviderConfig, ProviderError, ProviderInfo, Quirks, Registry, TimeoutPhase, Timeouts,
+    Transcript, UpstreamErrorKind, UsageReport, http_client,
+};
+use byok_testkit::{MockUpstream, Reply, fixture};
+use futures_util::StreamExt as _;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+struct Harness {
+    info: &'static ProviderInfo,
+    quirks: Quirks,
+    mock: MockUpstream,
+    provider: Arc<dyn ChatProvider>,
+    credential: Credential,
+    key: String,
+    chat_path: String,
+}
+
+fn dialect_rows() -> Vec<&'static ProviderInfo> {
+    let rows: Vec<_> = PROVIDERS
+        .iter()
+        .filter(|p| matches!(p.dialect, Dialect::OpenAi(_)))
+        .collect();
+    assert_eq!(rows.len(), 19);
+    rows
+}
+
+async fn harness(info: &'static ProviderInfo, timeouts: Timeouts) -> Harness {
+    let Dialect::OpenAi(quirks) = info.dialect else {
+        unreachable!()
+    };
+    let mock = MockUpstream::start().await;
+    let base_path = url::Url::parse(info.base_url)
+        .unwrap()
+        .path()
+        .trim_end_matches('/')
+        .to_owned();
+    let config = ProviderConfig::default()
+        .with_base_url(info.id, format!("{}{}", mock.base_url(), base_path))
+        .with_timeouts(timeouts);
+    let registry = Registry::new(http_client(&config.timeouts).unwrap(), config);
+    // Unique per provider, and sharing no 8-byte piece with provider names.
+    let key = format!("sk-test-CANARY-{:02}-Zq8vN3xR5tL1pW7m", info.id as usize);
+    let credential = Credential::parse(
+        info.id,
+        &SecretString::from(key.clone()),
+        EndpointPolicy::default(),
+    )
+    .unwrap();
+    Harness {
+        info,
+        quirks,
+        provider: registry.get(info.id).expect("adapter"),
+        credential,
+        key,
+        chat_path: format!("{base_path}/chat/completions"),
+        mock,
+    }
+}
+
+fn fast() -> Timeouts {
+    Timeouts::uniform(Duration::from_secs(5))
+}
+
+fn request(stream: bool, include_usage: bool) -> ChatRequest {
+    let mut v = json!({
+        "model": "test-model",
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": [{"type": "text", "text": "Weather?"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}
+        ],
+        "max_completion_tokens": 64,
+        "temperature": 0.2,
+        "seed": 7,
+        "user": "u-1",
+        "logit_bias": {"50256": -100}
+    });
+    if stream {
+        v["stream"] = json!(true);
+        if include_usage {
+            v["stream_options"] = json!({"include_usage": true});
+        }
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+fn tools_request(stream: bool) -> ChatRequest {
+    let mut r = request(stream, false);
+    r.tools = Some(serde_json::from_value(json!([{"type":"function","function":{"name":"get_weather","description":"Weather","parameters":{"type":"object","properties":{"location":{"type":"string"}}}}}])).unwrap());
+    r.tool_choice = Some(serde_json::from_value(json!("auto")).unwrap());
+    r
+}
+
+impl Harness {
+    fn on_chat(&self, reply: Reply) {
+        self.mock.on("POST", &self.chat_path, reply);
+    }
+
+    async fn collect(
+        &self,
+        req: &ChatRequest,
+    ) -> (
+        Transcript,
+        Vec<byok_providers::ChatChunk>,
+        UsageReport,
+        Option<ProviderError>,
+    ) {
+        let mut stream = self
+            .provider
+            .chat_stream(req, &self.credential)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", self.info.slug));
+        let mut t = Transcript::default();
+        let mut chunks = Vec::new();
+        let mut error = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(c) => {
+                    t.push(&c);
+                    chunks.push(c);
+                }
+                Err(e) => error = Some(e),
+            }
+        }
+        (t, chunks, stream.usage(), error)
+    }
+
+    fn sent_body(&self) -> Value {
+        serde_json::from_slice(&self.mock.last_request().unwrap().body).unwrap()
+    }
+
+    fn assert_no_key(&self, text: &str) {
+        for w in self.key.as_bytes().windows(8) {
+            let w = std::str::from_utf8(w).unwrap();
+            assert!(
+                !text.contains(w),
+                "{}: `{text}` contains key fragment `{w}`",
+                self.info.slug
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn plain_text_multi_turn_and_system_prompt() {
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        h.on_chat(Reply::json(200, fixture("openai/chat_text.json")));
+        let req = request(false, false);
+        let out = h.provider.chat(&req, &h.credential).await.unwrap();
+        let msg = &out.response.choices[0].message;
+        assert_eq!(
+            msg.content.as_deref(),
+            Some("Hello! How can I help you today?"),
+            "{}",
+            info.slug
+        );
+        assert_eq!(
+            out.response.choices[0].finish_reason,
+            Some(FinishReason::Stop)
+        );
+        let UsageReport::Reported(u) = &out.usage else {
+            panic!("{}: usage missing", info.slug)
+        };
+        assert_eq!(
+            (
+                u.prompt_tokens,
+                u.completion_tokens,
+                u.cached_tokens(),
+                u.reasoning_tokens()
+            ),
+            (2006, 300, 1920, 64)
+        );
+
+        let sent = h.mock.last_request().unwrap();
+        assert_eq!(sent.method, "POST");
+        assert_eq!(sent.path(), h.chat_path, "{}", info.slug);
+        assert_eq!(
+            sent.header("authorization"),
+            Some(format!("Bearer {}", h.key).as_str())
+        );
+        assert_eq!(sent.header("content-type"), Some("application/json"));
+        let body = h.sent_body();
+        // Conversation goes upstream exactly: system prompt, turns, image part.
+        assert_eq!(
+            body["messages"],
+            serde_json::to_value(&req.messages).unwrap()
+        );
+        assert_eq!(body["messages"][0]["role"], "system");
+        assert_eq!(body["model"], "test-model");
+        assert_eq!(body["seed"], 7);
+        assert_eq!(
+            body["logit_bias"]["50256"], -100,
+            "unknown fields pass through in this dialect"
+        );
+        assert!(body.get("stream").is_none());
+        if h.quirks.prefers_max_tokens {
+            assert_eq!(body["max_tokens"], 64, "{}", info.slug);
+            assert!(body.get("max_completion_tokens").is_none());
+        } else {
+            assert_eq!(body["max_completion_tokens"], 64, "{}", info.slug);
+        }
+    }
+}
+
+#[tokio::test]
+async fn missing_usage_is_reported_missing() {
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        h.on_chat(Reply::json(200, fixture("openai/chat_no_usage.json")));
+        let out = h
+            .provider
+            .chat(&request(false, false), &h.credential)
+            .await
+            .unwrap();
+        assert_eq!(out.usage, UsageReport::Missing, "{}", info.slug);
+        assert_eq!(
+            out.response.choices[0].finish_reason,
+            Some(FinishReason::Stop),
+            "eos reads as stop"
+        );
+    }
+}
+
+#[tokio::test]
+async fn streaming_text_with_and_without_the_usage_chunk() {
+    for info in dialect_rows() {
+        for include_usage in [false, true] {
+            let h = harness(info, fast()).await;
+            h.on_chat(Reply::sse(&fixture("openai/stream_text.sse")));
+            let (t, chunks, usage, err) = h.collect(&request(true, include_usage)).await;
+            assert!(err.is_none(), "{}: {err:?}", info.slug);
+            assert_eq!(t.content, "Hello! How can I help you today?");
+            assert_eq!(t.finish_reason, Some(FinishReason::Stop));
+            let UsageReport::Reported(u) = usage else {
+                panic!("{}", info.slug)
+            };
+            assert_eq!(u.total_tokens, 29);
+            let last = chunks.last().unwrap();
+            if include_usage {
+                assert!(
+                    last.choices.is_empty()
+                        && last.usage.as_ref().is_some_and(|u| u.total_tokens == 29)
+                );
+            } else {
+                assert!(
+                    chunks
+                        .iter()
+                        .all(|c| c.usage.is_none() && !c.choices.is_empty()),
+                    "{}",
+                    info.slug
+                );
+            }
+            let body = h.sent_body();
+            assert_eq!(body["stream"], true);
+            assert_eq!(
+                h.mock.last_request().unwrap().header("accept"),
+                Some("text/event-stream")
+            );
+            if h.quirks.stream_options {
+                assert_eq!(
+                    body["stream_options"]["include_usage"], true,
+                    "{}: usage must always be requested",
+                    info.slug
+                );
+            } else {
+                assert!(body.get("stream_options").is_none());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn streamed_tool_call_arguments_in_fragments() {
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        h.on_chat(Reply::sse(&fixture("openai/stream_tool_call.sse")));
+        let (t, _, usage, err) = h.collect(&tools_request(true)).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(t.tool_calls.len(), 1, "{}", info.slug);
+        let call = &t.tool_calls[0];
+        assert_eq!(call.id, "call_DdmO9pD3xa9XTPNJ32zg2hcA");
+        assert_eq!(call.function.name, "get_weather");
+        assert_eq!(
+            call.function.arguments,
+            r#"{"location":"Paris, France","unit":"celsius"}"#
+        );
+        let parsed: Value = serde_json::from_str(&call.function.arguments).unwrap();
+        assert_eq!(parsed["unit"], "celsius");
+        assert_eq!(t.finish_reason, Some(FinishReason::ToolCalls));
+        assert!(matches!(usage, UsageReport::Reported(ref u) if u.total_tokens == 100));
+        let body = h.sent_body();
+        assert_eq!(body["tools"][0]["function"]["name"], "get_weather");
+        assert_eq!(body["tool_choice"], "auto");
+    }
+}
+
+#[tokio::test]
+async fn parallel_tool_calls_streamed_and_not() {
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        h.on_chat(Reply::sse(&fixture("openai/stream_parallel_tools.sse")));
+        let (t, _, _, err) = h.collect(&tools_request(true)).await;
+        assert!(err.is_none());
+        let got: Vec<(&str, &str)> = t
+            .tool_calls
+            .iter()
+            .map(|c| (c.id.as_str(), c.function.arguments.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("call_paris_01", r#"{"location":"Paris"}"#),
+                ("call_tokyo_02", r#"{"location":"Tokyo"}"#)
+            ],
+            "{}",
+            info.slug
+        );
+
+        h.on_chat(Reply::json(200, fixture("openai/chat_tool_calls.json")));
+        let out = h
+            .provider
+            .chat(&tools_request(false), &h.credential)
+            .await
+            .unwrap();
+        let calls = out.response.choices[0].message.tool_calls.as_ref().unwrap();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(
+            calls[1].function.arguments,
+            r#"{"location":"Tokyo","unit":"celsius"}"#
+        );
+        assert_eq!(
+            out.response.choices[0].finish_reason,
+            Some(FinishReason::ToolCalls)
+        );
+    }
+}
+
+#[tokio::test]
+async fn provider_variants_of_streamed_usage_and_comments() {
+    for info in dialect_rows() {
+        // Groq's x_groq.usage, OpenRouter's comment lines and usage on a
+        // choices chunk, Azure's prompt_filter_results chunk: one parser.
+        for (name, total) in [
+            ("openai/stream_groq.sse", 29),
+            ("openai/stream_openrouter.sse", 29),
+            ("openai/stream_azure_prompt_filter.sse", 29),
+        ] {
+            let h = harness(info, fast()).await;
+            h.on_chat(Reply::sse(&fixture(name)));
+            let (t, chunks, usage, err) = h.collect(&request(true, true)).await;
+            assert!(err.is_none(), "{} {name}: {err:?}", info.slug);
+            assert_eq!(t.content, "Hello! How can I help you today?", "{name}");
+            assert!(
+                matches!(usage, UsageReport::Reported(ref u) if u.total_tokens == total),
+                "{name}"
+            );
+            // Exactly one usage chunk, last, in OpenAI's shape.
+            let with_usage: Vec<_> = chunks.iter().filter(|c| c.usage.is_some()).collect();
+            assert_eq!(with_usage.len(), 1, "{name}");
+            assert!(chunks.last().unwrap().choices.is_empty());
+            assert!(
+                chunks[..chunks.len() - 1]
+                    .iter()
+                    .all(|c| !c.choices.is_empty()),
+                "{name}: empty chunks are dropped"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn stream_without_usage_reports_missing() {
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        h.on_chat(Reply::sse(&fixture("openai/stream_no_usage.sse")));
+        let (t, chunks, usage, err) = h.collect(&request(true, true)).await;
+        assert!(err.is_none());
+        assert_eq!(t.content, "Hello! How can I help you today?");
+        assert_eq!(usage, UsageReport::Missing);
+        assert!(chunks.iter().all(|c| c.usage.is_none()));
+    }
+}
+
+#[tokio::test]
+async fn http_error_classes_are_typed_and_sanitised() {
+    let cases: &[(u16, &str, UpstreamErrorKind)] = &[
+        (401, "error_401.json", UpstreamErrorKind::Unauthorized),
+        (403, "error_403.json", UpstreamErrorKind::Forbidden),
+        (404, "error_404.json", UpstreamErrorKind::NotFound),
+        (408, "error_408.json", UpstreamErrorKind::RequestTimeout),
+        (413, "error_413.json", UpstreamErrorKind::PayloadTooLarge),
+        (429, "error_429.json", UpstreamErrorKind::RateLimited),
+        (500, "error_500.json", UpstreamErrorKind::ServerError),
+        (503, "error_503.json", UpstreamErrorKind::ServerError),
+    ];
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        for (status, file, kind) in cases {
+            let body = fixture(&format!("openai/{file}")).replace("{{KEY}}", &h.key);
+            let mut reply = Reply::json(*status, body);
+            if *status == 429 {
+                reply = reply.header("retry-after", "7");
+            }
+            for stream in [false, true] {
+                h.on_chat(reply.clone());
+                let err = if stream {
+                    h.provider
+                        .chat_stream(&request(true, false), &h.credential)
+                        .await
+                        .unwrap_err()
+                } else {
+                    h.provider
+                        .chat(&request(false, false), &h.credential)
+                        .await
+                        .unwrap_err()
+                };
+                let ProviderError::Upstream {
+                    status: s,
+                    kind: k,
+                    ref message,
+                    retry_after,
+                    provider,
+                    ..
+                } = err
+                else {
+                    panic!("{} {status}: {err:?}", info.slug)
+                };
+                assert_eq!((s, k, provider), (*status, *kind, info.id));
+                assert!(!message.is_empty());
+                h.assert_no_key(&err.to_string());
+                h.assert_no_key(&format!("{err:?}"));
+                if *status == 429 {
+                    assert_eq!(retry_after, Some(Duration::from_secs(7)));
+                }
+            }
+        }
+        // A non-JSON error body.
+        h.on_chat(Reply::raw(502, "text/html", "<html>Bad Gateway</html>"));
+        let err = h
+            .provider
+            .chat(&request(false, false), &h.credential)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ProviderError::Upstream {
+                status: 502,
+                kind: UpstreamErrorKind::ServerError,
+                ..
+            }
+        ));
+    }
+}
+
+#[tokio::test]
+async fn transport_failures() {
+    for info in dialect_rows() {
+        let h = harness(info, Timeouts::uniform(Duration::from_millis(300))).await;
+        // An upstream that never answers.
+        h.on_chat(Reply::hang());
+        let err = h
+            .provider
+            .chat(&request(false, false), &h.credential)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ProviderError::Timeout {
+                provider: info.id,
+                phase: TimeoutPhase::Response
+            },
+            "{}",
+            info.slug
+        );
+        // Malformed JSON.
+        h.on_chat(Reply::json(200, "{\"id\": \"x\", \"choices\": [ {not json"));
+        let err = h
+            .provider
+            .chat(&request(false, false), &h.credential)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::Malformed { .. }), "{err:?}");
+        // A stream reset mid-way.
+        h.on_chat(Reply::sse_reset_after(
+            &fixture("openai/stream_text.sse"),
+            4,
+        ));
+        let (t, _, usage, err) = h.collect(&request(true, false)).await;
+        assert_eq!(t.content, "Hello! How");
+        assert!(
+            matches!(
+                err,
+                Some(ProviderError::Connection { .. })
+                    | Some(ProviderError::StreamTruncated { .. })
+            ),
+            "{err:?}"
+        );
+        assert_eq!(usage, UsageReport::Missing);
+        // A stream that ends without [DONE].
+        h.on_chat(Reply::sse(&fixture("openai/stream_truncated.sse")));
+        let (_, _, _, err) = h.collect(&request(true, false)).await;
+        assert_eq!(
+            err,
+            Some(ProviderError::StreamTruncated { provider: info.id })
+        );
+        // A malformed chunk mid-stream.
+        h.on_chat(Reply::sse(&fixture("openai/stream_malformed_chunk.sse")));
+        let (t, _, _, err) = h.collect(&request(true, false)).await;
+        assert_eq!(t.content, "Hel");
+        assert!(matches!(err, Some(ProviderError::Malformed { .. })));
+        // A mid-stream error object that echoes a key.
+        h.on_chat(Reply::sse(&fixture("openai/stream_openrouter_error.sse")));
+        let (t, _, _, err) = h.collect(&request(true, false)).await;
+        assert_eq!(t.content, "Hello");
+        let Some(ProviderError::MidStream { message, code, .. }) = err else {
+            panic!("{err:?}")
+        };
+        assert!(!message.contains("Zx9yW8vU7tS6"), "{message}");
+        assert_eq!(code.as_deref(), Some("502"));
+        // A stream that stalls between chunks.
+        h.on_chat(Reply::sse_with_delay(
+            &fixture("openai/stream_text.sse"),
+            Duration::from_millis(1000),
+        ));
+        let (_, _, _, err) = h.collect(&request(true, false)).await;
+        assert!(
+            matches!(
+                err,
+                Some(ProviderError::Timeout {
+                    phase: TimeoutPhase::Body,
+                    ..
+                })
+            ),
+            "{}: {err:?}",
+            info.slug
+        );
+    }
+}
+
+#[tokio::test]
+async fn model_lists_in_both_shapes() {
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        let path = h.chat_path.replace("/chat/completions", "/models");
+        h.mock.on(
+            "GET",
+            &path,
+            Reply::json(200, fixture("openai/models.json")),
+        );
+        let models = h.provider.list_models(&h.credential).await.unwrap();
+        assert_eq!(
+            models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["gpt-4.1", "gpt-4o-mini"]
+        );
+        h.mock.on(
+            "GET",
+            &path,
+            Reply::json(200, fixture("openai/models_bare.json")),
+        );
+        let models = h.provider.list_models(&h.credential).await.unwrap();
+        assert_eq!(models[0].id, "meta-llama/Llama-3.3-70B-Instruct-Turbo");
+        assert_eq!(
+            h.mock.last_request().unwrap().header("authorization"),
+            Some(format!("Bearer {}", h.key).as_str())
+        );
+        h.mock.on(
+            "GET",
+            &path,
+            Reply::json(
+                401,
+                fixture("openai/error_401.json").replace("{{KEY}}", &h.key),
+            ),
+        );
+        let err = h.provider.list_models(&h.credential).await.unwrap_err();
+        assert!(matches!(
+            err,
+            ProviderError::Upstream {
+                kind: UpstreamErrorKind::Unauthorized,
+                ..
+            }
+        ));
+        h.assert_no_key(&err.to_string());
+    }
+}
