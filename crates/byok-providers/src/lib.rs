@@ -38,7 +38,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = ProviderConfig::default();
-//! let registry = Registry::new(http_client(&config.timeouts)?, config);
+//! let registry = Registry::new(http_client(&config.timeouts, config.endpoint_policy)?, config);
 //! let request: ChatRequest = serde_json::from_str(
 //!     r#"{"model":"llama-3.3-70b-versatile","messages":[{"role":"user","content":"Hello"}]}"#,
 //! )?;
@@ -56,6 +56,7 @@ mod error;
 mod id;
 mod openai;
 mod provider;
+mod resolver;
 mod routing;
 pub mod sse;
 mod stream;
@@ -76,6 +77,7 @@ pub use provider::{
     Capabilities, ChatOutcome, ChatProvider, Limits, ProviderConfig, Registry, Timeouts,
     http_client,
 };
+pub use resolver::{PublicOnlyResolver, is_public_ip};
 pub use routing::{FAMILIES, Family, Pattern, Route, resolve};
 pub use stream::{ChatStream, EventStream, StreamEvent, Transcript, UsageReport};
 pub use types::*;

@@ -178,12 +178,21 @@ impl ProviderConfig {
 
 /// Builds the one HTTP client the adapters share: connection pooling, a
 /// connect timeout, no redirects (a redirect could carry a key elsewhere),
-/// no proxy from the environment, TCP_NODELAY.
+/// no proxy from the environment, TCP_NODELAY, and unless `policy` allows
+/// insecure upstreams, a resolver that refuses host names resolving to
+/// non-public addresses ([`crate::PublicOnlyResolver`]).
 ///
 /// # Errors
 /// When the TLS backend cannot be initialised.
-pub fn http_client(timeouts: &Timeouts) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+pub fn http_client(
+    timeouts: &Timeouts,
+    policy: EndpointPolicy,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder();
+    if !policy.allow_insecure {
+        builder = builder.dns_resolver(Arc::new(crate::resolver::PublicOnlyResolver));
+    }
+    builder
         .connect_timeout(timeouts.connect)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()

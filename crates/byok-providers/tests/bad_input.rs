@@ -21,7 +21,10 @@ async fn groq(
         .with_base_url(ProviderId::Groq, format!("{}/openai/v1", mock.base_url()))
         .with_timeouts(Timeouts::uniform(Duration::from_secs(10)))
         .with_limits(limits);
-    let registry = Registry::new(http_client(&config.timeouts).unwrap(), config);
+    let registry = Registry::new(
+        http_client(&config.timeouts, config.endpoint_policy).unwrap(),
+        config,
+    );
     let cred = Credential::parse(
         ProviderId::Groq,
         &SecretString::from("gsk_test_0123456789abcdef"),
@@ -224,4 +227,48 @@ fn unknown_model_and_unheld_provider() {
         resolve("gpt-4o", None, &[]),
         Err(RouteError::MissingCredential { .. })
     ));
+}
+
+#[tokio::test]
+async fn host_names_resolving_to_private_addresses_are_refused_by_the_shared_client() {
+    let mock = MockUpstream::start().await;
+    mock.on(
+        "POST",
+        PATH,
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    let port = mock.addr().port();
+    let cred = Credential::parse(
+        ProviderId::Groq,
+        &SecretString::from("gsk_test_0123456789abcdef"),
+        EndpointPolicy::default(),
+    )
+    .unwrap();
+    for (allow_insecure, ok) in [(false, false), (true, true)] {
+        let policy = EndpointPolicy { allow_insecure };
+        let mut config = ProviderConfig::default().with_base_url(
+            ProviderId::Groq,
+            format!("http://localhost:{port}/openai/v1"),
+        );
+        config.endpoint_policy = policy;
+        let registry = Registry::new(http_client(&config.timeouts, policy).unwrap(), config);
+        let result = registry
+            .get(ProviderId::Groq)
+            .unwrap()
+            .chat(&req(false), &cred)
+            .await;
+        assert_eq!(
+            result.is_ok(),
+            ok,
+            "allow_insecure={allow_insecure}: {result:?}"
+        );
+        if !ok {
+            assert!(matches!(result, Err(ProviderError::Connection { .. })));
+        }
+    }
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "only the insecure-allowed client reached the mock"
+    );
 }

@@ -48,7 +48,10 @@ async fn harness(info: &'static ProviderInfo, timeouts: Timeouts) -> Harness {
     let config = ProviderConfig::default()
         .with_base_url(info.id, format!("{}{}", mock.base_url(), base_path))
         .with_timeouts(timeouts);
-    let registry = Registry::new(http_client(&config.timeouts).unwrap(), config);
+    let registry = Registry::new(
+        http_client(&config.timeouts, config.endpoint_policy).unwrap(),
+        config,
+    );
     // Unique per provider, and sharing no 8-byte piece with provider names.
     let key = format!("sk-test-CANARY-{:02}-Zq8vN3xR5tL1pW7m", info.id as usize);
     let credential = Credential::parse(
