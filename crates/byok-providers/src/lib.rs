@@ -53,6 +53,7 @@
 
 mod credential;
 mod error;
+mod http;
 mod id;
 mod openai;
 mod provider;

@@ -17,24 +17,21 @@
 //! - `max_completion_tokens` becomes `max_tokens` for providers that prefer it.
 //! - Unknown request fields ([`ChatRequest::extra`]) are passed through.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use futures_util::StreamExt as _;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use crate::credential::Credential;
-use crate::error::{CredentialError, ProviderError, TimeoutPhase, UpstreamErrorKind, sanitize};
+use crate::error::{CredentialError, ProviderError};
+use crate::http::{self, Out, SseTranslate};
 use crate::id::{ProviderId, Quirks};
 use crate::provider::{Capabilities, ChatOutcome, ChatProvider, ProviderConfig};
-use crate::sse::{SseDecoder, SseEvent};
+use crate::sse::SseEvent;
 use crate::stream::{ChatStream, StreamEvent, UsageReport};
 use crate::types::{
     ChatChunk, ChatRequest, ChatResponse, ChunkChoice, Message, ModelInfo, ResponseFormat, Stop,
@@ -45,6 +42,7 @@ use crate::types::{
 pub struct OpenAiCompatible {
     id: ProviderId,
     base: String,
+    target: Target,
     quirks: Quirks,
     client: reqwest::Client,
     config: Arc<ProviderConfig>,
@@ -57,6 +55,14 @@ impl std::fmt::Debug for OpenAiCompatible {
             .field("quirks", &self.quirks)
             .finish_non_exhaustive()
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// `{base}/chat/completions`, Bearer key.
+    Base,
+    /// Azure deployment URLs, `api-key` header.
+    Azure,
 }
 
 /// The request as sent upstream, borrowing from the neutral request.
@@ -201,10 +207,14 @@ pub fn translate_event(
     }
     let wire: WireChunk = serde_json::from_str(data).map_err(|e| ProviderError::Malformed {
         provider,
-        what: format!("stream chunk: {} at column {}", classify(&e), e.column()),
+        what: format!(
+            "stream chunk: {} at column {}",
+            http::classify(&e),
+            e.column()
+        ),
     })?;
     if let Some(err) = wire.error {
-        let (message, code) = error_fields(&err, secret);
+        let (message, code) = http::error_fields(&err, secret);
         return Err(ProviderError::MidStream {
             provider,
             message,
@@ -230,133 +240,6 @@ pub fn translate_event(
     Ok(Translated::Chunk(Some(chunk), usage))
 }
 
-fn classify(e: &serde_json::Error) -> &'static str {
-    match e.classify() {
-        serde_json::error::Category::Io => "i/o error",
-        serde_json::error::Category::Syntax => "invalid JSON",
-        serde_json::error::Category::Data => "unexpected JSON shape",
-        serde_json::error::Category::Eof => "truncated JSON",
-    }
-}
-
-/// Message and code of an OpenAI-style error object, sanitised.
-fn error_fields(err: &Value, secret: Option<&str>) -> (String, Option<String>) {
-    let obj = err.get("error").unwrap_or(err);
-    let message = match obj {
-        Value::String(s) => s.clone(),
-        _ => obj
-            .get("message")
-            .and_then(Value::as_str)
-            .or_else(|| err.get("message").and_then(Value::as_str))
-            .unwrap_or("no message")
-            .to_owned(),
-    };
-    let code = obj
-        .get("code")
-        .or_else(|| obj.get("type"))
-        .and_then(|c| match c {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
-        .filter(|c| {
-            c.len() <= 64
-                && c.chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.'))
-        })
-        .map(|c| sanitize(&c, secret))
-        .filter(|c| !c.contains("[redacted]"));
-    (sanitize(&message, secret), code)
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    if let Some(ms) = headers
-        .get("retry-after-ms")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        && ms.is_finite()
-        && ms >= 0.0
-    {
-        return Some(Duration::from_secs_f64((ms / 1000.0).min(86_400.0)));
-    }
-    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let secs: f64 = v.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
-}
-
-/// Reads a body up to `limit` bytes, with an idle timeout between pieces.
-pub(crate) async fn read_body(
-    provider: ProviderId,
-    response: reqwest::Response,
-    limit: usize,
-    idle: Duration,
-) -> Result<Vec<u8>, ProviderError> {
-    if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(ProviderError::TooLarge { provider, limit });
-    }
-    let mut body = Vec::with_capacity(
-        response
-            .content_length()
-            .map_or(8 << 10, |n| usize::try_from(n).unwrap_or(limit).min(limit)),
-    );
-    let mut stream = response.bytes_stream();
-    loop {
-        match tokio::time::timeout(idle, stream.next()).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider,
-                    phase: TimeoutPhase::Body,
-                });
-            }
-            Ok(None) => return Ok(body),
-            Ok(Some(Err(e))) => {
-                return Err(ProviderError::from_reqwest(
-                    provider,
-                    &e,
-                    TimeoutPhase::Body,
-                ));
-            }
-            Ok(Some(Ok(piece))) => {
-                if body.len() + piece.len() > limit {
-                    return Err(ProviderError::TooLarge { provider, limit });
-                }
-                body.extend_from_slice(&piece);
-            }
-        }
-    }
-}
-
-/// Turns a non-success upstream response into a sanitised error.
-pub(crate) async fn upstream_error(
-    provider: ProviderId,
-    response: reqwest::Response,
-    config: &ProviderConfig,
-    secret: Option<&str>,
-) -> ProviderError {
-    let status = response.status().as_u16();
-    let retry = retry_after(response.headers());
-    let body = read_body(
-        provider,
-        response,
-        config.limits.max_error_bytes,
-        config.timeouts.idle,
-    )
-    .await
-    .unwrap_or_default();
-    let (message, code) = match serde_json::from_slice::<Value>(&body) {
-        Ok(v) => error_fields(&v, secret),
-        Err(_) => (format!("HTTP {status} without a JSON error body"), None),
-    };
-    ProviderError::Upstream {
-        provider,
-        status,
-        kind: UpstreamErrorKind::from_status(status),
-        message,
-        code,
-        retry_after: retry,
-    }
-}
-
 impl OpenAiCompatible {
     /// An adapter for `id` at `base` (e.g. `https://api.groq.com/openai/v1`).
     pub fn new(
@@ -369,194 +252,148 @@ impl OpenAiCompatible {
         Self {
             id,
             base: base.trim_end_matches('/').to_owned(),
+            target: Target::Base,
             quirks,
             client,
             config,
         }
     }
 
-    fn key<'c>(&self, credential: &'c Credential) -> Result<&'c SecretString, ProviderError> {
-        match credential {
-            Credential::ApiKey(k) => Ok(k),
+    /// The Azure OpenAI adapter: URL from the credential's endpoint,
+    /// deployment and API version; key in the `api-key` header. A configured
+    /// base URL override (`BYOK_UPSTREAM_AZURE`) replaces the endpoint.
+    pub fn azure(client: reqwest::Client, config: Arc<ProviderConfig>) -> Self {
+        let base = config
+            .base_urls
+            .get(&ProviderId::Azure)
+            .cloned()
+            .unwrap_or_default();
+        Self {
+            id: ProviderId::Azure,
+            base: base.trim_end_matches('/').to_owned(),
+            target: Target::Azure,
+            quirks: Quirks::OPENAI,
+            client,
+            config,
+        }
+    }
+
+    /// URL of `op` (`chat/completions` or `models`) and the auth header.
+    fn endpoint(
+        &self,
+        credential: &Credential,
+        op: &str,
+    ) -> Result<(String, HeaderName, HeaderValue, SecretString), ProviderError> {
+        match (self.target, credential) {
+            (Target::Base, Credential::ApiKey(key)) => {
+                let text = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
+                Ok((
+                    format!("{}/{op}", self.base),
+                    AUTHORIZATION,
+                    sensitive(&text)?,
+                    key.clone(),
+                ))
+            }
+            (Target::Azure, Credential::Azure(a)) => {
+                let endpoint = if self.base.is_empty() {
+                    a.endpoint.as_str().trim_end_matches('/').to_owned()
+                } else {
+                    self.base.clone()
+                };
+                let version = a.api_version.as_deref().unwrap_or("v1");
+                let deployment = a.deployment.as_deref().unwrap_or_default();
+                let url = match (version, op) {
+                    ("v1", _) => format!("{endpoint}/openai/v1/{op}"),
+                    (_, "models") => format!("{endpoint}/openai/models?api-version={version}"),
+                    _ => format!(
+                        "{endpoint}/openai/deployments/{deployment}/{op}?api-version={version}"
+                    ),
+                };
+                Ok((
+                    url,
+                    HeaderName::from_static("api-key"),
+                    sensitive(a.api_key.expose_secret())?,
+                    a.api_key.clone(),
+                ))
+            }
             _ => Err(CredentialError::WrongProvider.into()),
         }
     }
-
-    fn auth_header(key: &SecretString) -> Result<HeaderValue, ProviderError> {
-        // The one place this adapter exposes the key: the auth header, marked sensitive.
-        let text = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
-        let mut value = HeaderValue::from_str(&text)
-            .map_err(|_| CredentialError::BadCharacters("characters not allowed in a header"))?;
-        value.set_sensitive(true);
-        Ok(value)
-    }
-
-    async fn send(
-        &self,
-        body: Vec<u8>,
-        key: &SecretString,
-        stream: bool,
-    ) -> Result<reqwest::Response, ProviderError> {
-        let url = format!("{}/chat/completions", self.base);
-        let request = self
-            .client
-            .post(url)
-            .header(AUTHORIZATION, Self::auth_header(key)?)
-            .header(CONTENT_TYPE, "application/json")
-            .header(
-                reqwest::header::ACCEPT,
-                if stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                },
-            )
-            .body(body);
-        let response =
-            match tokio::time::timeout(self.config.timeouts.response, request.send()).await {
-                Err(_) => {
-                    return Err(ProviderError::Timeout {
-                        provider: self.id,
-                        phase: TimeoutPhase::Response,
-                    });
-                }
-                Ok(Err(e)) => {
-                    return Err(ProviderError::from_reqwest(
-                        self.id,
-                        &e,
-                        TimeoutPhase::Response,
-                    ));
-                }
-                Ok(Ok(r)) => r,
-            };
-        if !response.status().is_success() {
-            return Err(
-                upstream_error(self.id, response, &self.config, Some(key.expose_secret())).await,
-            );
-        }
-        Ok(response)
-    }
 }
 
-struct StreamState {
+/// A header value holding a secret, marked sensitive (never logged by the
+/// HTTP stack). The one place adapters expose keys.
+pub(crate) fn sensitive(text: &str) -> Result<HeaderValue, ProviderError> {
+    let mut value = HeaderValue::from_str(text)
+        .map_err(|_| CredentialError::BadCharacters("characters not allowed in a header"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The OpenAI dialect's stream state.
+pub(crate) struct OpenAiStream {
     provider: ProviderId,
-    body: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
-    decoder: SseDecoder,
-    events: Vec<SseEvent>,
-    pending: VecDeque<Result<StreamEvent, ProviderError>>,
-    idle: Duration,
     wants_usage: bool,
     usage: Option<Usage>,
     last: Option<(String, i64, String)>,
     secret: SecretString,
-    finished: bool,
 }
 
-impl StreamState {
-    fn fail(&mut self, e: ProviderError) {
-        self.pending.push_back(Err(e));
-        self.finished = true;
-    }
-
-    fn on_bytes(&mut self, bytes: &[u8]) {
-        let mut events = std::mem::take(&mut self.events);
-        if let Err(e) = self.decoder.push(bytes, &mut events) {
-            self.fail(ProviderError::Malformed {
-                provider: self.provider,
-                what: e.to_string(),
-            });
-            return;
+impl OpenAiStream {
+    pub(crate) fn new(provider: ProviderId, wants_usage: bool, secret: SecretString) -> Self {
+        Self {
+            provider,
+            wants_usage,
+            usage: None,
+            last: None,
+            secret,
         }
-        for event in events.drain(..) {
-            if self.finished {
-                break;
-            }
-            match translate_event(
-                self.provider,
-                &event.data,
-                Some(self.secret.expose_secret()),
-            ) {
-                Err(e) => self.fail(e),
-                Ok(Translated::Done) => self.on_done(),
-                Ok(Translated::Chunk(chunk, usage)) => {
-                    if let Some(u) = usage {
-                        self.usage = Some(u.clone());
-                        self.pending.push_back(Ok(StreamEvent::Usage(u)));
-                    }
-                    if let Some(c) = chunk {
-                        self.last = Some((c.id.clone(), c.created, c.model.clone()));
-                        self.pending.push_back(Ok(StreamEvent::Chunk(c)));
-                    }
-                }
-            }
-        }
-        self.events = events;
-    }
-
-    fn on_done(&mut self) {
-        if self.wants_usage
-            && let Some(usage) = self.usage.clone()
-        {
-            let (id, created, model) = self.last.clone().unwrap_or_default();
-            self.pending.push_back(Ok(StreamEvent::Chunk(ChatChunk {
-                id,
-                object: "chat.completion.chunk".to_owned(),
-                created,
-                model,
-                choices: Vec::new(),
-                usage: Some(usage),
-                system_fingerprint: None,
-            })));
-        }
-        self.finished = true;
     }
 }
 
-/// Turns an upstream SSE response into neutral stream events.
-fn event_stream(
-    provider: ProviderId,
-    response: reqwest::Response,
-    config: &ProviderConfig,
-    wants_usage: bool,
-    secret: SecretString,
-) -> crate::stream::EventStream {
-    let state = StreamState {
-        provider,
-        body: response.bytes_stream().boxed(),
-        decoder: SseDecoder::new(config.limits.max_event_bytes),
-        events: Vec::with_capacity(4),
-        pending: VecDeque::with_capacity(4),
-        idle: config.timeouts.idle,
-        wants_usage,
-        usage: None,
-        last: None,
-        secret,
-        finished: false,
-    };
-    Box::pin(futures_util::stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(item) = st.pending.pop_front() {
-                return Some((item, st));
-            }
-            if st.finished {
-                return None;
-            }
-            match tokio::time::timeout(st.idle, st.body.next()).await {
-                Err(_) => st.fail(ProviderError::Timeout {
-                    provider: st.provider,
-                    phase: TimeoutPhase::Body,
-                }),
-                Ok(None) => st.fail(ProviderError::StreamTruncated {
-                    provider: st.provider,
-                }),
-                Ok(Some(Err(e))) => {
-                    let e = ProviderError::from_reqwest(st.provider, &e, TimeoutPhase::Body);
-                    st.fail(e);
+impl SseTranslate for OpenAiStream {
+    fn event(&mut self, event: &SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
+        match translate_event(
+            self.provider,
+            &event.data,
+            Some(self.secret.expose_secret()),
+        )? {
+            Translated::Done => {
+                if self.wants_usage
+                    && let Some(usage) = self.usage.clone()
+                {
+                    let (id, created, model) = self.last.clone().unwrap_or_default();
+                    out.push_back(Ok(StreamEvent::Chunk(ChatChunk {
+                        id,
+                        object: "chat.completion.chunk".to_owned(),
+                        created,
+                        model,
+                        choices: Vec::new(),
+                        usage: Some(usage),
+                        system_fingerprint: None,
+                    })));
                 }
-                Ok(Some(Ok(bytes))) => st.on_bytes(&bytes),
+                Ok(true)
+            }
+            Translated::Chunk(chunk, usage) => {
+                if let Some(u) = usage {
+                    self.usage = Some(u.clone());
+                    out.push_back(Ok(StreamEvent::Usage(u)));
+                }
+                if let Some(c) = chunk {
+                    self.last = Some((c.id.clone(), c.created, c.model.clone()));
+                    out.push_back(Ok(StreamEvent::Chunk(c)));
+                }
+                Ok(false)
             }
         }
-    }))
+    }
+
+    fn eof(&mut self, _out: &mut Out) -> Result<(), ProviderError> {
+        Err(ProviderError::StreamTruncated {
+            provider: self.provider,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -587,26 +424,25 @@ impl ChatProvider for OpenAiCompatible {
         credential: &Credential,
     ) -> Result<ChatOutcome, ProviderError> {
         request.validate()?;
-        let key = self.key(credential)?;
+        let (url, name, auth, secret) = self.endpoint(credential, "chat/completions")?;
         let body = encode_request(request, self.quirks, false)?;
-        let response = self.send(body, key, false).await?;
-        let bytes = read_body(
+        let builder = self
+            .client
+            .post(url)
+            .header(name, auth)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json")
+            .body(body);
+        let response =
+            http::send(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
+        let bytes = http::read_body(
             self.id,
             response,
             self.config.limits.max_body_bytes,
             self.config.timeouts.idle,
         )
         .await?;
-        let response: ChatResponse =
-            serde_json::from_slice(&bytes).map_err(|e| ProviderError::Malformed {
-                provider: self.id,
-                what: format!(
-                    "response body: {} at line {} column {}",
-                    classify(&e),
-                    e.line(),
-                    e.column()
-                ),
-            })?;
+        let response: ChatResponse = http::parse_json(self.id, "response body", &bytes)?;
         let usage = match &response.usage {
             Some(u) => UsageReport::Reported(u.clone()),
             None => UsageReport::Missing,
@@ -620,59 +456,40 @@ impl ChatProvider for OpenAiCompatible {
         credential: &Credential,
     ) -> Result<ChatStream, ProviderError> {
         request.validate()?;
-        let key = self.key(credential)?;
+        let (url, name, auth, secret) = self.endpoint(credential, "chat/completions")?;
         let body = encode_request(request, self.quirks, true)?;
-        let response = self.send(body, key, true).await?;
-        Ok(ChatStream::new(event_stream(
+        let builder = self
+            .client
+            .post(url)
+            .header(name, auth)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "text/event-stream")
+            .body(body);
+        let response =
+            http::send(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
+        let translator = OpenAiStream::new(self.id, request.wants_stream_usage(), secret);
+        Ok(ChatStream::new(http::sse_stream(
             self.id,
             response,
             &self.config,
-            request.wants_stream_usage(),
-            key.clone(),
+            translator,
         )))
     }
 
     async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError> {
-        let key = self.key(credential)?;
-        let request = self
-            .client
-            .get(format!("{}/models", self.base))
-            .header(AUTHORIZATION, Self::auth_header(key)?);
+        let (url, name, auth, secret) = self.endpoint(credential, "models")?;
+        let builder = self.client.get(url).header(name, auth);
         let response =
-            match tokio::time::timeout(self.config.timeouts.response, request.send()).await {
-                Err(_) => {
-                    return Err(ProviderError::Timeout {
-                        provider: self.id,
-                        phase: TimeoutPhase::Response,
-                    });
-                }
-                Ok(Err(e)) => {
-                    return Err(ProviderError::from_reqwest(
-                        self.id,
-                        &e,
-                        TimeoutPhase::Response,
-                    ));
-                }
-                Ok(Ok(r)) => r,
-            };
-        if !response.status().is_success() {
-            return Err(
-                upstream_error(self.id, response, &self.config, Some(key.expose_secret())).await,
-            );
-        }
-        let bytes = read_body(
+            http::send(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
+        let bytes = http::read_body(
             self.id,
             response,
             self.config.limits.max_body_bytes,
             self.config.timeouts.idle,
         )
         .await?;
-        match serde_json::from_slice::<ModelList>(&bytes) {
-            Ok(ModelList::Wrapped { data } | ModelList::Bare(data)) => Ok(data),
-            Err(e) => Err(ProviderError::Malformed {
-                provider: self.id,
-                what: format!("model list: {}", classify(&e)),
-            }),
+        match http::parse_json::<ModelList>(self.id, "model list", &bytes)? {
+            ModelList::Wrapped { data } | ModelList::Bare(data) => Ok(data),
         }
     }
 }
@@ -730,20 +547,5 @@ mod tests {
         };
         assert!(!message.contains("abcdef0123456789"));
         assert_eq!(code.as_deref(), Some("502"));
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert("retry-after-ms", HeaderValue::from_static("1500"));
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
-        let mut h = HeaderMap::new();
-        h.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&h), None);
     }
 }
