@@ -51,6 +51,8 @@
 //! ```
 #![deny(missing_docs)]
 
+mod anthropic;
+mod common;
 mod credential;
 mod error;
 mod http;
@@ -63,6 +65,9 @@ pub mod sse;
 mod stream;
 mod types;
 
+pub use anthropic::{
+    ANTHROPIC_VERSION, Anthropic, DEFAULT_MAX_TOKENS, encode_request as encode_anthropic_request,
+};
 pub use credential::{
     AZURE_HOST_SUFFIXES, AwsCredential, AzureCredential, Credential, EndpointPolicy,
     MAX_CREDENTIAL_LEN, is_aws_region, validate_endpoint,
@@ -82,3 +87,31 @@ pub use resolver::{PublicOnlyResolver, is_public_ip};
 pub use routing::{FAMILIES, Family, Pattern, Route, resolve};
 pub use stream::{ChatStream, EventStream, StreamEvent, Transcript, UsageReport};
 pub use types::*;
+
+/// Runs a dialect's stream translator over already-decoded SSE events and
+/// returns what it produced (benchmarks and tests; the adapters do this
+/// incrementally over the network).
+///
+/// # Errors
+/// The translator's error, if any event is invalid.
+#[doc(hidden)]
+pub fn translate_sse_events(
+    id: ProviderId,
+    events: &[sse::SseEvent],
+    wants_usage: bool,
+) -> Result<Vec<StreamEvent>, ProviderError> {
+    let secret = secrecy::SecretString::from("");
+    let mut out = std::collections::VecDeque::new();
+    let mut translator: Box<dyn http::SseTranslate> = match id.info().dialect {
+        Dialect::Anthropic | Dialect::AzureAnthropic => {
+            Box::new(anthropic::AnthropicStream::new(id, wants_usage, secret))
+        }
+        _ => Box::new(openai::OpenAiStream::new(id, wants_usage, secret)),
+    };
+    for e in events {
+        if translator.event(e, &mut out)? {
+            break;
+        }
+    }
+    out.into_iter().collect()
+}

@@ -124,7 +124,7 @@ pub fn encode_request(
         (request.max_tokens, request.max_completion_tokens)
     };
     let wire = WireRequest {
-        model: &request.model,
+        model: model.unwrap_or(&request.model),
         messages: &request.messages,
         stream: stream.then_some(true),
         stream_options: (stream && quirks.stream_options).then_some(StreamOptions {
@@ -321,6 +321,15 @@ impl OpenAiCompatible {
     }
 }
 
+/// Azure selects the deployment by URL (dated versions) or by `model`
+/// (`v1`): send the deployment name as the model either way.
+fn azure_model(credential: &Credential) -> Option<&str> {
+    match credential {
+        Credential::Azure(a) => a.deployment.as_deref(),
+        _ => None,
+    }
+}
+
 /// A header value holding a secret, marked sensitive (never logged by the
 /// HTTP stack). The one place adapters expose keys.
 pub(crate) fn sensitive(text: &str) -> Result<HeaderValue, ProviderError> {
@@ -425,7 +434,7 @@ impl ChatProvider for OpenAiCompatible {
     ) -> Result<ChatOutcome, ProviderError> {
         request.validate()?;
         let (url, name, auth, secret) = self.endpoint(credential, "chat/completions")?;
-        let body = encode_request(request, self.quirks, false)?;
+        let body = encode_with_model(request, self.quirks, false, azure_model(credential))?;
         let builder = self
             .client
             .post(url)
@@ -457,7 +466,7 @@ impl ChatProvider for OpenAiCompatible {
     ) -> Result<ChatStream, ProviderError> {
         request.validate()?;
         let (url, name, auth, secret) = self.endpoint(credential, "chat/completions")?;
-        let body = encode_request(request, self.quirks, true)?;
+        let body = encode_with_model(request, self.quirks, true, azure_model(credential))?;
         let builder = self
             .client
             .post(url)

@@ -215,19 +215,26 @@ impl Registry {
         let config = Arc::new(config);
         let mut providers: HashMap<ProviderId, Arc<dyn ChatProvider>> = HashMap::new();
         for id in ProviderId::all() {
-            if let Dialect::OpenAi(quirks) = id.info().dialect {
-                let base = config.base_url(id).to_owned();
-                providers.insert(
-                    id,
+            let adapter: Arc<dyn ChatProvider> = match id.info().dialect {
+                Dialect::OpenAi(quirks) => {
+                    let base = config.base_url(id).to_owned();
                     Arc::new(OpenAiCompatible::new(
                         id,
                         base,
                         quirks,
                         client.clone(),
                         Arc::clone(&config),
-                    )),
-                );
-            }
+                    ))
+                }
+                Dialect::Azure => {
+                    Arc::new(OpenAiCompatible::azure(client.clone(), Arc::clone(&config)))
+                }
+                Dialect::Anthropic | Dialect::AzureAnthropic => Arc::new(
+                    crate::anthropic::Anthropic::new(id, client.clone(), Arc::clone(&config)),
+                ),
+                _ => continue,
+            };
+            providers.insert(id, adapter);
         }
         Self { providers }
     }

@@ -1,0 +1,105 @@
+//! Helpers shared by the translators (not the OpenAI dialect, which passes
+//! requests through).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::error::ProviderError;
+use crate::id::ProviderId;
+use crate::types::{ChatRequest, ToolCall};
+
+/// Request fields every translator ignores because they cannot change the
+/// answer (documented in `docs/providers.md`).
+pub(crate) const HARMLESS_EXTRA: &[&str] = &[
+    "store",
+    "metadata",
+    "service_tier",
+    "stream_options",
+    "modalities",
+];
+
+/// A 400 naming the parameter `provider` cannot express.
+pub(crate) fn unsupported(provider: ProviderId, what: impl Into<String>) -> ProviderError {
+    ProviderError::Unsupported {
+        provider,
+        what: what.into(),
+    }
+}
+
+/// Refuses what a translator cannot honour: `n > 1`, and unknown extra
+/// fields except the harmless ones and those the dialect passes through.
+pub(crate) fn check_common(
+    provider: ProviderId,
+    request: &ChatRequest,
+    native_extra: &[&str],
+) -> Result<(), ProviderError> {
+    request.validate()?;
+    if request.n.is_some_and(|n| n != 1) {
+        return Err(unsupported(provider, "`n` other than 1"));
+    }
+    for key in request.extra.keys() {
+        if !HARMLESS_EXTRA.contains(&key.as_str()) && !native_extra.contains(&key.as_str()) {
+            return Err(unsupported(
+                provider,
+                format!(
+                    "the `{}` parameter",
+                    key.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A `data:` URL split into media type and base64 payload.
+pub(crate) fn parse_data_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let media = meta.strip_suffix(";base64")?;
+    (!media.is_empty()).then_some((media, data))
+}
+
+/// Tool-call arguments (a JSON string) as a JSON object.
+pub(crate) fn arguments_object(
+    provider: ProviderId,
+    call: &ToolCall,
+) -> Result<Value, ProviderError> {
+    let args = call.function.arguments.trim();
+    if args.is_empty() {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
+    match serde_json::from_str::<Value>(args) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(ProviderError::InvalidRequest {
+            message: format!(
+                "tool call `{}` has arguments that are not a JSON object; {provider} needs an object",
+                call.id.chars().take(64).collect::<String>()
+            ),
+            param: Some("messages".into()),
+        }),
+    }
+}
+
+/// Unix seconds now.
+pub(crate) fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_urls() {
+        assert_eq!(
+            parse_data_url("data:image/png;base64,AAAA"),
+            Some(("image/png", "AAAA"))
+        );
+        assert_eq!(parse_data_url("data:image/png,AAAA"), None);
+        assert_eq!(parse_data_url("https://x/y.png"), None);
+        assert_eq!(parse_data_url("data:;base64,AAAA"), None);
+    }
+}

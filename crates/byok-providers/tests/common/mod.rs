@@ -1,0 +1,129 @@
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use byok_providers::{
+    ChatChunk, ChatProvider, ChatRequest, ChatResponse, Credential, EndpointPolicy, FinishReason,
+    ProviderConfig, ProviderError, ProviderId, Registry, Timeouts, Transcript, UsageReport,
+    http_client,
+};
+use byok_testkit::MockUpstream;
+use futures_util::StreamExt as _;
+use secrecy::SecretString;
+use serde_json::Value;
+
+pub const LAB: EndpointPolicy = EndpointPolicy {
+    allow_insecure: true,
+};
+
+pub struct Setup {
+    pub mock: MockUpstream,
+    pub provider: Arc<dyn ChatProvider>,
+    pub credential: Credential,
+}
+
+/// A provider pointed at a fresh mock: `base` is appended to the mock's URL
+/// for the base-URL override (None: no override, the credential decides).
+pub async fn setup(
+    id: ProviderId,
+    base: Option<&str>,
+    credential: impl FnOnce(&str) -> String,
+) -> Setup {
+    let mock = MockUpstream::start().await;
+    let mut config =
+        ProviderConfig::default().with_timeouts(Timeouts::uniform(Duration::from_secs(5)));
+    if let Some(b) = base {
+        config = config.with_base_url(id, format!("{}{b}", mock.base_url()));
+    }
+    config.endpoint_policy = LAB;
+    let registry = Registry::new(http_client(&config.timeouts, LAB).unwrap(), config);
+    let raw = credential(&mock.base_url());
+    let credential = Credential::parse(id, &SecretString::from(raw), LAB).unwrap();
+    Setup {
+        provider: registry
+            .get(id)
+            .unwrap_or_else(|| panic!("no adapter for {id}")),
+        credential,
+        mock,
+    }
+}
+
+pub fn request(v: Value) -> ChatRequest {
+    serde_json::from_value(v).unwrap()
+}
+
+pub async fn collect(
+    s: &Setup,
+    req: &ChatRequest,
+) -> (
+    Transcript,
+    Vec<ChatChunk>,
+    UsageReport,
+    Option<ProviderError>,
+) {
+    let mut stream = s.provider.chat_stream(req, &s.credential).await.unwrap();
+    let mut t = Transcript::default();
+    let mut chunks = Vec::new();
+    let mut error = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(c) => {
+                t.push(&c);
+                chunks.push(c);
+            }
+            Err(e) => error = Some(e),
+        }
+    }
+    (t, chunks, stream.usage(), error)
+}
+
+pub fn sent_json(s: &Setup) -> Value {
+    serde_json::from_slice(&s.mock.last_request().unwrap().body).unwrap()
+}
+
+/// Asserts a streamed answer equals the non-streamed one: content, reasoning,
+/// tool calls (arguments compared as JSON), finish reason, usage.
+pub fn assert_equivalent(
+    stream: &Transcript,
+    stream_usage: &UsageReport,
+    full: &ChatResponse,
+    full_usage: &UsageReport,
+) {
+    let msg = &full.choices[0].message;
+    assert_eq!(
+        stream.content,
+        msg.content.clone().unwrap_or_default(),
+        "content"
+    );
+    assert_eq!(
+        stream.reasoning,
+        msg.reasoning_content.clone().unwrap_or_default(),
+        "reasoning"
+    );
+    let calls = msg.tool_calls.clone().unwrap_or_default();
+    assert_eq!(stream.tool_calls.len(), calls.len(), "tool call count");
+    for (a, b) in stream.tool_calls.iter().zip(&calls) {
+        assert_eq!(a.id, b.id);
+        assert_eq!(a.function.name, b.function.name);
+        let pa: Value = serde_json::from_str(&a.function.arguments)
+            .unwrap_or_else(|e| panic!("streamed args {:?}: {e}", a.function.arguments));
+        let pb: Value = serde_json::from_str(&b.function.arguments).unwrap();
+        assert_eq!(pa, pb, "arguments");
+    }
+    assert_eq!(
+        stream.finish_reason, full.choices[0].finish_reason,
+        "finish reason"
+    );
+    assert_eq!(stream_usage, full_usage, "usage");
+}
+
+pub fn finish(r: &ChatResponse) -> Option<FinishReason> {
+    r.choices[0].finish_reason
+}
