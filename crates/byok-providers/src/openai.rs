@@ -118,6 +118,16 @@ pub fn encode_request(
     quirks: Quirks,
     stream: bool,
 ) -> Result<Vec<u8>, ProviderError> {
+    encode_with_model(request, quirks, stream, None)
+}
+
+/// [`encode_request`] with the model replaced (Azure: the deployment name).
+fn encode_with_model(
+    request: &ChatRequest,
+    quirks: Quirks,
+    stream: bool,
+    model: Option<&str>,
+) -> Result<Vec<u8>, ProviderError> {
     let (max_tokens, max_completion_tokens) = if quirks.prefers_max_tokens {
         (request.max_completion_tokens.or(request.max_tokens), None)
     } else {
