@@ -60,6 +60,7 @@ mod id;
 mod openai;
 mod provider;
 mod resolver;
+mod responses;
 mod routing;
 pub mod sse;
 mod stream;
@@ -84,6 +85,7 @@ pub use provider::{
     http_client,
 };
 pub use resolver::{PublicOnlyResolver, is_public_ip};
+pub use responses::{Responses, encode_request as encode_responses_request};
 pub use routing::{FAMILIES, Family, Pattern, Route, resolve};
 pub use stream::{ChatStream, EventStream, StreamEvent, Transcript, UsageReport};
 pub use types::*;
@@ -105,6 +107,9 @@ pub fn translate_sse_events(
     let mut translator: Box<dyn http::SseTranslate> = match id.info().dialect {
         Dialect::Anthropic | Dialect::AzureAnthropic => {
             Box::new(anthropic::AnthropicStream::new(id, wants_usage, secret))
+        }
+        Dialect::OpenAiResponses | Dialect::AzureResponses => {
+            Box::new(responses::ResponsesStream::new(id, wants_usage, secret))
         }
         _ => Box::new(openai::OpenAiStream::new(id, wants_usage, secret)),
     };

@@ -232,6 +232,9 @@ impl Registry {
                 Dialect::Anthropic | Dialect::AzureAnthropic => Arc::new(
                     crate::anthropic::Anthropic::new(id, client.clone(), Arc::clone(&config)),
                 ),
+                Dialect::OpenAiResponses | Dialect::AzureResponses => Arc::new(
+                    crate::responses::Responses::new(id, client.clone(), Arc::clone(&config)),
+                ),
                 _ => continue,
             };
             providers.insert(id, adapter);
