@@ -55,6 +55,7 @@ mod anthropic;
 mod common;
 mod credential;
 mod error;
+mod google;
 mod http;
 mod id;
 mod openai;
@@ -76,6 +77,7 @@ pub use credential::{
 pub use error::{
     CredentialError, ProviderError, RouteError, TimeoutPhase, UpstreamErrorKind, sanitize,
 };
+pub use google::{Google, SIGNATURE_SEPARATOR, encode_request as encode_google_request};
 pub use id::{
     CredentialFormat, Dialect, PROVIDERS, ProviderId, ProviderInfo, Quirks, UnknownProvider,
 };
@@ -111,6 +113,7 @@ pub fn translate_sse_events(
         Dialect::OpenAiResponses | Dialect::AzureResponses => {
             Box::new(responses::ResponsesStream::new(id, wants_usage, secret))
         }
+        Dialect::Google => Box::new(google::GoogleStream::new(wants_usage)),
         _ => Box::new(openai::OpenAiStream::new(id, wants_usage, secret)),
     };
     for e in events {

@@ -235,6 +235,10 @@ impl Registry {
                 Dialect::OpenAiResponses | Dialect::AzureResponses => Arc::new(
                     crate::responses::Responses::new(id, client.clone(), Arc::clone(&config)),
                 ),
+                Dialect::Google => Arc::new(crate::google::Google::new(
+                    client.clone(),
+                    Arc::clone(&config),
+                )),
                 _ => continue,
             };
             providers.insert(id, adapter);
