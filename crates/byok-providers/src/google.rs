@@ -13,8 +13,9 @@
 //!
 //! **Thought signatures.** Gemini attaches a `thoughtSignature` to function
 //! calls that must come back unchanged on the next turn. The gateway carries
-//! it in the tool-call id the client sees: `<id>` + [`SIGNATURE_SEPARATOR`]
-//! + `<signature>`. Clients echo tool-call ids verbatim (in the assistant
+//! it in the tool-call id the client sees: the call id, then
+//! [`SIGNATURE_SEPARATOR`], then the signature. Clients echo tool-call ids
+//! verbatim (in the assistant
 //! message and in each tool result), so the next request restores the
 //! signature on the `functionCall` part and the plain id on the
 //! `functionResponse`.
@@ -785,7 +786,7 @@ pub(crate) fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
         }
         if c["role"] == "model" {
             out.push(Message::Assistant {
-                content: (!text.is_empty()).then(|| Content::Text(text)),
+                content: (!text.is_empty()).then_some(Content::Text(text)),
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 refusal: None,
                 reasoning_content: None,
