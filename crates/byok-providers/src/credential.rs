@@ -54,14 +54,26 @@ pub enum Credential {
 
 /// An AWS credential.
 pub struct AwsCredential {
-    /// Access key id (not secret, but shown masked).
-    pub access_key_id: String,
-    /// Secret access key.
-    pub secret_access_key: SecretString,
-    /// Session token for temporary credentials.
-    pub session_token: Option<SecretString>,
+    /// How requests are authenticated.
+    pub auth: AwsAuth,
     /// Region, e.g. `us-east-1`.
     pub region: String,
+}
+
+/// AWS authentication: SigV4 access keys, or a Bedrock API key (Bearer).
+#[non_exhaustive]
+pub enum AwsAuth {
+    /// SigV4 with an access key (and a session token for temporary credentials).
+    Keys {
+        /// Access key id (not secret, but shown masked).
+        access_key_id: String,
+        /// Secret access key.
+        secret_access_key: SecretString,
+        /// Session token for temporary credentials.
+        session_token: Option<SecretString>,
+    },
+    /// A Bedrock API key, sent as `Authorization: Bearer` (JSON field `apiKey`).
+    ApiKey(SecretString),
 }
 
 /// An Azure credential.
@@ -81,6 +93,15 @@ impl fmt::Debug for AwsCredential {
         f.debug_struct("AwsCredential")
             .field("region", &self.region)
             .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for AwsAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AwsAuth::Keys { .. } => "AwsAuth::Keys([REDACTED])",
+            AwsAuth::ApiKey(_) => "AwsAuth::ApiKey([REDACTED])",
+        })
     }
 }
 
@@ -313,24 +334,36 @@ impl Credential {
     ) -> Result<Self, CredentialError> {
         match format {
             CredentialFormat::AwsJson => {
-                let secret_access_key = take_secret(obj, "secretAccessKey", true)?
-                    .ok_or(CredentialError::MissingField("secretAccessKey"))?;
-                let access_key_id = take_str(obj, "accessKeyId", true)?
-                    .ok_or(CredentialError::MissingField("accessKeyId"))?;
-                check_key(&access_key_id)?;
+                let auth = if obj.contains_key("apiKey") {
+                    if obj.contains_key("secretAccessKey") || obj.contains_key("accessKeyId") {
+                        return Err(CredentialError::UnknownField(
+                            "accessKeyId (give apiKey or access keys, not both)".into(),
+                        ));
+                    }
+                    AwsAuth::ApiKey(
+                        take_secret(obj, "apiKey", true)?
+                            .ok_or(CredentialError::MissingField("apiKey"))?,
+                    )
+                } else {
+                    let secret_access_key = take_secret(obj, "secretAccessKey", true)?
+                        .ok_or(CredentialError::MissingField("secretAccessKey"))?;
+                    let access_key_id = take_str(obj, "accessKeyId", true)?
+                        .ok_or(CredentialError::MissingField("accessKeyId"))?;
+                    check_key(&access_key_id)?;
+                    let session_token = take_secret(obj, "sessionToken", false)?;
+                    AwsAuth::Keys {
+                        access_key_id,
+                        secret_access_key,
+                        session_token,
+                    }
+                };
                 let region = take_str(obj, "region", true)?
                     .ok_or(CredentialError::MissingField("region"))?;
                 if !is_aws_region(&region) {
                     return Err(CredentialError::BadRegion);
                 }
-                let session_token = take_secret(obj, "sessionToken", false)?;
                 no_extra_fields(obj)?;
-                Ok(Credential::Aws(AwsCredential {
-                    access_key_id,
-                    secret_access_key,
-                    session_token,
-                    region,
-                }))
+                Ok(Credential::Aws(AwsCredential { auth, region }))
             }
             CredentialFormat::AzureJson
             | CredentialFormat::AzureResponsesJson
@@ -386,7 +419,12 @@ impl Credential {
     pub fn hint_source(&self) -> &SecretString {
         match self {
             Credential::ApiKey(k) => k,
-            Credential::Aws(a) => &a.secret_access_key,
+            Credential::Aws(a) => match &a.auth {
+                AwsAuth::Keys {
+                    secret_access_key, ..
+                } => secret_access_key,
+                AwsAuth::ApiKey(k) => k,
+            },
             Credential::Azure(a)
             | Credential::AzureResponses(a)
             | Credential::AzureAnthropic(a) => &a.api_key,
@@ -400,15 +438,26 @@ impl Credential {
             Credential::ApiKey(k) => k.clone(),
             Credential::Aws(a) => {
                 let mut m = Map::new();
-                m.insert("accessKeyId".into(), a.access_key_id.clone().into());
-                m.insert(
-                    "secretAccessKey".into(),
-                    a.secret_access_key.expose_secret().into(),
-                );
-                m.insert("region".into(), a.region.clone().into());
-                if let Some(t) = &a.session_token {
-                    m.insert("sessionToken".into(), t.expose_secret().into());
+                match &a.auth {
+                    AwsAuth::Keys {
+                        access_key_id,
+                        secret_access_key,
+                        session_token,
+                    } => {
+                        m.insert("accessKeyId".into(), access_key_id.clone().into());
+                        m.insert(
+                            "secretAccessKey".into(),
+                            secret_access_key.expose_secret().into(),
+                        );
+                        if let Some(t) = session_token {
+                            m.insert("sessionToken".into(), t.expose_secret().into());
+                        }
+                    }
+                    AwsAuth::ApiKey(k) => {
+                        m.insert("apiKey".into(), k.expose_secret().into());
+                    }
                 }
+                m.insert("region".into(), a.region.clone().into());
                 Self::json_secret(m)
             }
             Credential::Azure(a)
@@ -443,10 +492,22 @@ impl Credential {
             Credential::ApiKey(_) => {}
             Credential::Aws(a) => {
                 m.insert("region".into(), a.region.clone().into());
-                let n = a.access_key_id.chars().count();
-                let tail: String = a.access_key_id.chars().skip(n.saturating_sub(4)).collect();
-                m.insert("accessKeyId".into(), format!("••••{tail}").into());
-                m.insert("sessionToken".into(), a.session_token.is_some().into());
+                match &a.auth {
+                    AwsAuth::Keys {
+                        access_key_id,
+                        session_token,
+                        ..
+                    } => {
+                        let n = access_key_id.chars().count();
+                        let tail: String =
+                            access_key_id.chars().skip(n.saturating_sub(4)).collect();
+                        m.insert("accessKeyId".into(), format!("••••{tail}").into());
+                        m.insert("sessionToken".into(), session_token.is_some().into());
+                    }
+                    AwsAuth::ApiKey(_) => {
+                        m.insert("auth".into(), "apiKey".into());
+                    }
+                }
             }
             Credential::Azure(a)
             | Credential::AzureResponses(a)
@@ -472,7 +533,10 @@ impl Credential {
             Credential::Azure(a)
             | Credential::AzureResponses(a)
             | Credential::AzureAnthropic(a) => Some(&a.api_key),
-            Credential::Aws(_) => None,
+            Credential::Aws(a) => match &a.auth {
+                AwsAuth::ApiKey(k) => Some(k),
+                AwsAuth::Keys { .. } => None,
+            },
         }
     }
 }
@@ -517,6 +581,16 @@ mod tests {
             Credential::parse(ProviderId::OpenAi, &s(&long), STRICT).unwrap_err(),
             CredentialError::TooLong(8192)
         );
+    }
+
+    #[test]
+    fn aws_api_key_json() {
+        let ok = r#"{"apiKey":"ABSKQmVkcm9ja0FQSUtleS0xMjM0NTY3ODkw","region":"eu-west-1"}"#;
+        let c = Credential::parse(ProviderId::Aws, &s(ok), STRICT).unwrap();
+        assert_eq!(c.public_meta()["auth"], "apiKey");
+        assert!(c.api_key().is_some());
+        let both = r#"{"apiKey":"x","accessKeyId":"A","secretAccessKey":"y","region":"eu-west-1"}"#;
+        assert!(Credential::parse(ProviderId::Aws, &s(both), STRICT).is_err());
     }
 
     #[test]

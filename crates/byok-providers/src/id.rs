@@ -48,7 +48,8 @@ pub enum ProviderId {
 pub enum CredentialFormat {
     /// One API key.
     Key,
-    /// `{"accessKeyId","secretAccessKey","region","sessionToken"?}`.
+    /// `{"accessKeyId","secretAccessKey","region","sessionToken"?}`, or
+    /// `{"apiKey","region"}` for a Bedrock API key.
     AwsJson,
     /// `{"endpoint","apiKey","deploymentName","apiVersion"}`.
     AzureJson,
@@ -71,7 +72,13 @@ impl CredentialFormat {
     pub fn fields(self) -> &'static [&'static str] {
         match self {
             Self::Key => &[],
-            Self::AwsJson => &["accessKeyId", "secretAccessKey", "region", "sessionToken"],
+            Self::AwsJson => &[
+                "accessKeyId",
+                "secretAccessKey",
+                "region",
+                "sessionToken",
+                "apiKey",
+            ],
             Self::AzureJson => &["endpoint", "apiKey", "deploymentName", "apiVersion"],
             Self::AzureResponsesJson => &["endpoint", "apiKey", "apiVersion"],
             Self::AzureAnthropicJson => &["endpoint", "apiKey"],

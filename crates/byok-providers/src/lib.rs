@@ -52,6 +52,7 @@
 #![deny(missing_docs)]
 
 mod anthropic;
+mod bedrock;
 mod common;
 mod credential;
 mod error;
@@ -70,8 +71,9 @@ mod types;
 pub use anthropic::{
     ANTHROPIC_VERSION, Anthropic, DEFAULT_MAX_TOKENS, encode_request as encode_anthropic_request,
 };
+pub use bedrock::{Bedrock, encode_model_id, encode_request as encode_bedrock_request, sign_v4};
 pub use credential::{
-    AZURE_HOST_SUFFIXES, AwsCredential, AzureCredential, Credential, EndpointPolicy,
+    AZURE_HOST_SUFFIXES, AwsAuth, AwsCredential, AzureCredential, Credential, EndpointPolicy,
     MAX_CREDENTIAL_LEN, is_aws_region, validate_endpoint,
 };
 pub use error::{
@@ -121,5 +123,30 @@ pub fn translate_sse_events(
             break;
         }
     }
+    out.into_iter().collect()
+}
+
+/// Runs the Bedrock stream translator over raw event-stream bytes, fed in
+/// pieces of `piece` bytes (benchmarks and tests).
+///
+/// # Errors
+/// Frame or translation errors.
+#[doc(hidden)]
+pub fn translate_bedrock_frames(
+    bytes: &[u8],
+    piece: usize,
+    wants_usage: bool,
+) -> Result<Vec<StreamEvent>, ProviderError> {
+    let mut reader = bedrock::FrameReader::new(4 << 20);
+    let mut translator = bedrock::BedrockStream::new("model", wants_usage, None);
+    let mut frames = Vec::new();
+    let mut out = std::collections::VecDeque::new();
+    for chunk in bytes.chunks(piece.max(1)) {
+        reader.push(chunk, &mut frames)?;
+        for m in frames.drain(..) {
+            translator.message(&m, &mut out)?;
+        }
+    }
+    translator.finish(&mut out)?;
     out.into_iter().collect()
 }

@@ -239,7 +239,10 @@ impl Registry {
                     client.clone(),
                     Arc::clone(&config),
                 )),
-                _ => continue,
+                Dialect::Bedrock => Arc::new(crate::bedrock::Bedrock::new(
+                    client.clone(),
+                    Arc::clone(&config),
+                )),
             };
             providers.insert(id, adapter);
         }
