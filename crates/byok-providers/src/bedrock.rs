@@ -1022,4 +1022,152 @@ mod tests {
         );
         assert!(to_wire(&url_image).is_err());
     }
+
+    fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
+        let mut out = Vec::new();
+        for sys in body["system"].as_array().into_iter().flatten() {
+            out.push(Message::System {
+                content: Content::Text(sys["text"].as_str().unwrap_or("").to_owned()),
+                name: None,
+            });
+        }
+        for m in body["messages"].as_array().into_iter().flatten() {
+            let mut text = String::new();
+            let mut calls = Vec::new();
+            for b in m["content"].as_array().into_iter().flatten() {
+                if let Some(t) = b["text"].as_str() {
+                    text.push_str(t);
+                } else if let Some(tu) = b.get("toolUse") {
+                    calls.push(ToolCall {
+                        id: tu["toolUseId"].as_str().unwrap_or("").to_owned(),
+                        kind: "function".into(),
+                        function: FunctionCall {
+                            name: tu["name"].as_str().unwrap_or("").to_owned(),
+                            arguments: tu["input"].to_string(),
+                        },
+                    });
+                } else if let Some(tr) = b.get("toolResult") {
+                    out.push(Message::Tool {
+                        content: Content::Text(
+                            tr["content"][0]["text"].as_str().unwrap_or("").to_owned(),
+                        ),
+                        tool_call_id: tr["toolUseId"].as_str().unwrap_or("").to_owned(),
+                    });
+                }
+            }
+            if m["role"] == "assistant" {
+                out.push(Message::Assistant {
+                    content: (!text.is_empty()).then_some(Content::Text(text)),
+                    tool_calls: (!calls.is_empty()).then_some(calls),
+                    refusal: None,
+                    reasoning_content: None,
+                    name: None,
+                });
+            } else if !text.is_empty() {
+                out.push(Message::User {
+                    content: Content::Text(text),
+                    name: None,
+                });
+            }
+        }
+        let tools = body
+            .pointer("/toolConfig/tools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                t.pointer("/toolSpec/name")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect();
+        (out, tools)
+    }
+
+    mod roundtrip {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn conversation() -> impl Strategy<Value = Vec<Message>> {
+            let turn = (
+                "[a-z ]{1,12}",
+                proptest::option::of("[a-z ]{1,12}"),
+                proptest::collection::vec(
+                    (
+                        "[a-z]{1,6}",
+                        proptest::collection::btree_map("[a-z]{1,5}", "[a-z0-9]{0,5}", 0..3),
+                    ),
+                    0..3,
+                ),
+            );
+            (
+                proptest::option::of("[a-z ]{1,12}"),
+                proptest::collection::vec(turn, 1..4),
+            )
+                .prop_map(|(sys, turns)| {
+                    let mut m = Vec::new();
+                    if let Some(s) = sys {
+                        m.push(Message::System {
+                            content: Content::Text(s),
+                            name: None,
+                        });
+                    }
+                    let mut n = 0;
+                    for (user, answer, calls) in turns {
+                        m.push(Message::User {
+                            content: Content::Text(user),
+                            name: None,
+                        });
+                        let answer = if answer.is_none() && calls.is_empty() {
+                            Some("ok".to_owned())
+                        } else {
+                            answer
+                        };
+                        let calls: Vec<ToolCall> = calls
+                            .into_iter()
+                            .map(|(name, args)| {
+                                n += 1;
+                                ToolCall {
+                                    id: format!("tooluse_{n}"),
+                                    kind: "function".into(),
+                                    function: FunctionCall {
+                                        name,
+                                        arguments: serde_json::to_string(&args).unwrap(),
+                                    },
+                                }
+                            })
+                            .collect();
+                        m.push(Message::Assistant {
+                            content: answer.map(Content::Text),
+                            tool_calls: (!calls.is_empty()).then(|| calls.clone()),
+                            refusal: None,
+                            reasoning_content: None,
+                            name: None,
+                        });
+                        for c in calls {
+                            m.push(Message::Tool {
+                                content: Content::Text(format!("r{}", c.id)),
+                                tool_call_id: c.id,
+                            });
+                        }
+                    }
+                    m
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn neutral_to_converse_to_neutral(messages in conversation(), tools in proptest::collection::btree_set("[a-z]{1,8}", 0..3)) {
+                let tools: Vec<String> = tools.into_iter().collect();
+                let mut r = req(json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}));
+                r.messages = messages.clone();
+                if !tools.is_empty() {
+                    r.tools = Some(tools.iter().map(|t| serde_json::from_value(json!({"type": "function", "function": {"name": t}})).unwrap()).collect());
+                }
+                let (back, back_tools) = wire_to_neutral(&to_wire(&r).unwrap());
+                prop_assert_eq!(back, messages);
+                prop_assert_eq!(back_tools, tools);
+            }
+        }
+    }
 }

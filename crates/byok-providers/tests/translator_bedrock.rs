@@ -427,3 +427,55 @@ async fn http_errors_api_key_auth_and_models() {
     );
     assert_eq!(sent.header("x-amz-date"), None);
 }
+
+#[tokio::test]
+async fn every_stop_reason() {
+    let s = bedrock(false).await;
+    for (stop, want) in [
+        ("end_turn", FinishReason::Stop),
+        ("stop_sequence", FinishReason::Stop),
+        ("max_tokens", FinishReason::Length),
+        ("tool_use", FinishReason::ToolCalls),
+        ("guardrail_intervened", FinishReason::ContentFilter),
+        ("content_filtered", FinishReason::ContentFilter),
+    ] {
+        s.mock.on(
+            "POST",
+            PATH,
+            Reply::json(
+                200,
+                fixture("bedrock/converse_text.json").replace("end_turn", stop),
+            ),
+        );
+        let full = s
+            .provider
+            .chat(&request(convo(false)), &s.credential)
+            .await
+            .unwrap();
+        assert_eq!(finish(&full.response), Some(want), "{stop}");
+        let events = fixture("bedrock/stream_text.events.json").replace("end_turn", stop);
+        let parsed: Vec<Value> = serde_json::from_str(&events).unwrap();
+        let mut bytes = Vec::new();
+        for e in parsed {
+            let msg = EsMessage::new_from_parts(
+                vec![
+                    Header::new(
+                        ":event-type",
+                        HeaderValue::String(e["event"].as_str().unwrap().to_owned().into()),
+                    ),
+                    Header::new(":message-type", HeaderValue::String("event".into())),
+                ],
+                Bytes::from(serde_json::to_vec(&e["payload"]).unwrap()),
+            );
+            write_message_to(&msg, &mut bytes).unwrap();
+        }
+        let out = translate_bedrock_frames(&bytes, 13, false).unwrap();
+        let mut t = byok_providers::Transcript::default();
+        for ev in &out {
+            if let byok_providers::StreamEvent::Chunk(c) = ev {
+                t.push(c);
+            }
+        }
+        assert_eq!(t.finish_reason, Some(want), "{stop} streamed");
+    }
+}

@@ -201,3 +201,21 @@ async fn upstream_errors() {
     let models = s.provider.list_models(&s.credential).await.unwrap();
     assert_eq!(models[0].id, "gemini-2.5-flash");
 }
+
+#[tokio::test]
+async fn mid_stream_error_object() {
+    let s = google().await;
+    let text = fixture("google/stream_text.sse");
+    let first_event = &text[..text.find("\r\n\r\n").unwrap() + 4];
+    let body = format!(
+        "{first_event}data: {{\"error\":{{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}}}\r\n\r\n"
+    );
+    s.mock.on("POST", STREAM, Reply::sse(&body));
+    let (t, _, usage, err) = collect(&s, &request(convo(true))).await;
+    assert_eq!(t.content, "Hello!");
+    assert!(
+        matches!(err, Some(ProviderError::MidStream { .. })),
+        "{err:?}"
+    );
+    assert_eq!(usage, UsageReport::Missing);
+}
