@@ -90,5 +90,120 @@ fn request_serialisation(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, chunk_translation, request_serialisation);
+fn decoded(name: &str) -> Vec<byok_providers::sse::SseEvent> {
+    let text = byok_testkit::fixture(name);
+    let mut d = SseDecoder::new(4 << 20);
+    let mut events = Vec::new();
+    d.push(text.as_bytes(), &mut events).unwrap();
+    events
+}
+
+fn bedrock_frames(name: &str) -> Vec<u8> {
+    use aws_smithy_eventstream::frame::write_message_to;
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+    let events: Vec<serde_json::Value> =
+        serde_json::from_str(&byok_testkit::fixture(name)).unwrap();
+    let mut out = Vec::new();
+    for e in &events {
+        let msg = Message::new_from_parts(
+            vec![
+                Header::new(
+                    ":event-type",
+                    HeaderValue::String(e["event"].as_str().unwrap().to_owned().into()),
+                ),
+                Header::new(":message-type", HeaderValue::String("event".into())),
+            ],
+            serde_json::to_vec(&e["payload"]).unwrap(),
+        );
+        write_message_to(&msg, &mut out).unwrap();
+    }
+    out
+}
+
+/// Per-event cost of each streaming translator on a tool-call stream
+/// (events already SSE-decoded; Bedrock includes frame decoding and CRCs).
+fn translators(c: &mut Criterion) {
+    let mut g = c.benchmark_group("translator per event");
+    for (label, id, fixture) in [
+        ("openai", ProviderId::OpenAi, "openai/stream_tool_call.sse"),
+        (
+            "anthropic",
+            ProviderId::Anthropic,
+            "anthropic/stream_tool_use.sse",
+        ),
+        (
+            "responses",
+            ProviderId::OpenAiResponses,
+            "responses/stream_tool_calls.sse",
+        ),
+        ("google", ProviderId::Google, "google/stream_tool_calls.sse"),
+    ] {
+        let events = decoded(fixture);
+        g.throughput(Throughput::Elements(events.len() as u64));
+        g.bench_function(label, |b| {
+            b.iter(|| {
+                black_box(
+                    byok_providers::translate_sse_events(id, black_box(&events), true).unwrap(),
+                )
+            });
+        });
+    }
+    let frames = bedrock_frames("bedrock/stream_tool_use.events.json");
+    let n: Vec<serde_json::Value> = serde_json::from_str(&byok_testkit::fixture(
+        "bedrock/stream_tool_use.events.json",
+    ))
+    .unwrap();
+    g.throughput(Throughput::Elements(n.len() as u64));
+    g.bench_function("bedrock (frames + translation)", |b| {
+        b.iter(|| {
+            black_box(
+                byok_providers::translate_bedrock_frames(black_box(&frames), 4096, true).unwrap(),
+            )
+        });
+    });
+    g.finish();
+
+    let req: ChatRequest = serde_json::from_str(&request_json()).unwrap();
+    let mut g = c.benchmark_group("encode request");
+    g.bench_function("anthropic", |b| {
+        b.iter(|| {
+            black_box(
+                byok_providers::encode_anthropic_request(
+                    ProviderId::Anthropic,
+                    black_box(&req),
+                    true,
+                )
+                .unwrap(),
+            )
+        })
+    });
+    g.bench_function("responses", |b| {
+        b.iter(|| {
+            black_box(
+                byok_providers::encode_responses_request(
+                    ProviderId::OpenAiResponses,
+                    black_box(&req),
+                    true,
+                )
+                .unwrap(),
+            )
+        })
+    });
+    let mut greq = req.clone();
+    greq.model = "gemini-2.5-flash".into();
+    g.bench_function("google", |b| {
+        b.iter(|| black_box(byok_providers::encode_google_request(black_box(&greq)).unwrap()))
+    });
+    g.bench_function("bedrock", |b| {
+        b.iter(|| black_box(byok_providers::encode_bedrock_request(black_box(&req)).unwrap()))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    chunk_translation,
+    request_serialisation,
+    translators
+);
 criterion_main!(benches);
