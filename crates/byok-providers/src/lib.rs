@@ -12,8 +12,10 @@
 //! - **One table** ([`PROVIDERS`]) describes all 26 providers: id, name,
 //!   credential format, translator ([`Dialect`]), default base URL, quirks.
 //!   The 19 providers that speak OpenAI's dialect are rows of data handled by
-//!   one module ([`OpenAiCompatible`]); Anthropic, Responses, Gemini, Bedrock
-//!   and Azure get translator modules of their own.
+//!   one module ([`OpenAiCompatible`], which also serves Azure OpenAI);
+//!   Anthropic ([`Anthropic`]), OpenAI Responses ([`Responses`]), Gemini
+//!   ([`Google`]) and Bedrock ([`Bedrock`]) have translator modules of their
+//!   own. The mapping tables are in the repository's `docs/providers.md`.
 //! - **Object-safe trait.** [`ChatProvider`] has `chat`, `chat_stream` and
 //!   `list_models`; what a provider supports is [`Capabilities`] data.
 //! - **No hidden I/O.** The HTTP client ([`http_client`]) and the
