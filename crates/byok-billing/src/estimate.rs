@@ -1,0 +1,157 @@
+//! Conservative usage estimates with a real tokenizer (`tiktoken-rs`), for
+//! when a provider reports no usage (stream cut, provider sent none).
+//!
+//! | model family | encoding | safety factor |
+//! |---|---|---|
+//! | `gpt-4o*`, `gpt-4.1*`, `gpt-4.5*`, `gpt-5*`, `o1*`, `o3*`, `o4*`, `chatgpt-4o*`, `gpt-oss*` | `o200k_base` | 1.00 (the model's own tokenizer) |
+//! | `gpt-4*`, `gpt-3.5*` | `cl100k_base` | 1.00 (the model's own tokenizer) |
+//! | everything else (Claude, Gemini, Llama, ...) | `cl100k_base` | 1.25 |
+//!
+//! Other vendors' tokenizers produce more tokens than `cl100k_base` for the
+//! same text (up to roughly a fifth more on English prose and code), so their
+//! counts are multiplied by 1.25 to stay on the safe side of the provider's
+//! own count. The result is rounded up, and never below the raw tokenizer
+//! count. The prompt adds OpenAI's per-message framing: 4 tokens per message
+//! plus 3 for the reply.
+
+use std::sync::OnceLock;
+
+use tiktoken_rs::CoreBPE;
+
+/// The tokenizer used for a model family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// `o200k_base`.
+    O200k,
+    /// `cl100k_base`.
+    Cl100k,
+}
+
+/// Tokens added per message by the chat format.
+pub const TOKENS_PER_MESSAGE: u64 = 4;
+/// Tokens added once for the reply's priming.
+pub const REPLY_PRIMING_TOKENS: u64 = 3;
+
+/// Encoding and safety factor (in percent) for `model`.
+pub fn encoding_for(model: &str) -> (Encoding, u64) {
+    let m = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
+    let o200k = [
+        "gpt-4o",
+        "gpt-4.1",
+        "gpt-4.5",
+        "gpt-5",
+        "o1",
+        "o3",
+        "o4",
+        "chatgpt-4o",
+        "gpt-oss",
+    ];
+    if o200k.iter().any(|p| m.starts_with(p)) {
+        (Encoding::O200k, 100)
+    } else if m.starts_with("gpt-4") || m.starts_with("gpt-3.5") {
+        (Encoding::Cl100k, 100)
+    } else {
+        (Encoding::Cl100k, 125)
+    }
+}
+
+fn bpe(encoding: Encoding) -> Option<&'static CoreBPE> {
+    static O200K: OnceLock<Option<CoreBPE>> = OnceLock::new();
+    static CL100K: OnceLock<Option<CoreBPE>> = OnceLock::new();
+    match encoding {
+        Encoding::O200k => O200K
+            .get_or_init(|| tiktoken_rs::o200k_base().ok())
+            .as_ref(),
+        Encoding::Cl100k => CL100K
+            .get_or_init(|| tiktoken_rs::cl100k_base().ok())
+            .as_ref(),
+    }
+}
+
+/// Raw tokenizer count of `text` (no factor). Falls back to one token per
+/// byte (always an over-count) if the tokenizer cannot be loaded.
+pub fn count_tokens(encoding: Encoding, text: &str) -> u64 {
+    match bpe(encoding) {
+        Some(b) => u64::try_from(b.encode_ordinary(text).len()).unwrap_or(u64::MAX),
+        None => u64::try_from(text.len()).unwrap_or(u64::MAX),
+    }
+}
+
+fn scale(count: u64, percent: u64) -> u64 {
+    // ⌈count × percent / 100⌉, never below count.
+    let scaled = (u128::from(count) * u128::from(percent)).div_ceil(100);
+    u64::try_from(scaled).unwrap_or(u64::MAX).max(count)
+}
+
+/// Estimated prompt tokens for `model` given the text of each message.
+pub fn estimate_prompt<'a>(model: &str, messages: impl IntoIterator<Item = &'a str>) -> u64 {
+    let (enc, factor) = encoding_for(model);
+    let mut total = REPLY_PRIMING_TOKENS;
+    for text in messages {
+        total = total
+            .saturating_add(TOKENS_PER_MESSAGE)
+            .saturating_add(count_tokens(enc, text));
+    }
+    scale(total, factor)
+}
+
+/// Estimated completion tokens for the text actually delivered.
+pub fn estimate_completion(model: &str, delivered: &str) -> u64 {
+    let (enc, factor) = encoding_for(model);
+    scale(count_tokens(enc, delivered), factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_tokenizer_counts() {
+        // Known counts: "hello world" is 2 tokens in both encodings.
+        assert_eq!(count_tokens(Encoding::O200k, "hello world"), 2);
+        assert_eq!(count_tokens(Encoding::Cl100k, "hello world"), 2);
+        assert_eq!(count_tokens(Encoding::Cl100k, ""), 0);
+    }
+
+    #[test]
+    fn families_and_factors() {
+        assert_eq!(encoding_for("gpt-4o-mini"), (Encoding::O200k, 100));
+        assert_eq!(encoding_for("openai/gpt-5"), (Encoding::O200k, 100));
+        assert_eq!(encoding_for("gpt-4-turbo"), (Encoding::Cl100k, 100));
+        assert_eq!(encoding_for("claude-sonnet-4-5"), (Encoding::Cl100k, 125));
+        assert_eq!(
+            encoding_for("meta-llama/Llama-3.3-70B"),
+            (Encoding::Cl100k, 125)
+        );
+    }
+
+    #[test]
+    fn estimates_are_rounded_up_and_never_below_the_count() {
+        let text = "The quick brown fox jumps over the lazy dog.";
+        let raw = count_tokens(Encoding::Cl100k, text);
+        let est = estimate_completion("claude-haiku-4-5", text);
+        assert_eq!(est, (raw * 125).div_ceil(100));
+        assert!(est >= raw);
+        assert_eq!(
+            estimate_completion("gpt-4o", text),
+            count_tokens(Encoding::O200k, text)
+        );
+        assert_eq!(
+            estimate_completion("x", "a"),
+            2,
+            "1 token × 1.25 rounds up to 2"
+        );
+        let prompt = estimate_prompt("gpt-4o", ["You are terse.", "Hi"]);
+        assert_eq!(
+            prompt,
+            3 + 2 * 4
+                + count_tokens(Encoding::O200k, "You are terse.")
+                + count_tokens(Encoding::O200k, "Hi")
+        );
+    }
+}

@@ -1,0 +1,790 @@
+//! The ledger: balances, reservations and charges, exact and idempotent.
+//!
+//! # Flow
+//!
+//! 1. Before calling upstream, **reserve** the most the markup could be
+//!    ([`crate::max_markup`]). The reservation fails with
+//!    [`LedgerError::InsufficientBalance`] when `balance − reserved − amount`
+//!    would fall below the floor; nothing is sent upstream then.
+//! 2. Afterwards, **settle**: the reservation is removed and the real markup
+//!    is charged, with the ledger entry written in the same transaction.
+//!    Settling is idempotent by request id: a retry never charges twice.
+//! 3. On failure, **release** the reservation. Reservations that outlive
+//!    their deadline (a crashed request) are released by [`Ledger::sweep`];
+//!    a single-process deployment releases all of them at start-up
+//!    ([`LedgerConfig::release_on_open`]).
+//!
+//! Because a reservation is an upper bound of its charge, the balance never
+//! goes below the floor, whatever the concurrency: every check and update
+//! happens inside one `BEGIN IMMEDIATE` transaction on the single writer.
+//!
+//! # Batching
+//!
+//! All writes go through one writer thread that commits queued commands in
+//! batches (one transaction, one `fsync`, for up to
+//! [`LedgerConfig::max_batch`] commands); each caller is answered after the
+//! commit that contains its command. Shutting down ([`Ledger::shutdown`])
+//! drains the queue first, so nothing acknowledged or queued is lost.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::catalog::PriceSource;
+use crate::money::Money;
+use crate::quote::UsageSource;
+
+/// One settled request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerEntry {
+    /// The request id (unique; the idempotency key).
+    pub request_id: String,
+    /// The account charged.
+    pub account: String,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Provider id.
+    pub provider: String,
+    /// Model id.
+    pub model: String,
+    /// Endpoint (`/api/v1/chat/completions`, `/api/web`).
+    pub endpoint: String,
+    /// Prompt tokens (cached included).
+    pub prompt_tokens: u64,
+    /// Completion tokens (reasoning included).
+    pub completion_tokens: u64,
+    /// Cached prompt tokens.
+    pub cached_tokens: u64,
+    /// Reported or estimated.
+    pub usage_source: UsageSource,
+    /// The provider's cost (informational).
+    pub provider_cost: Money,
+    /// The markup charged.
+    pub markup: Money,
+    /// Where the price came from.
+    pub price_source: PriceSource,
+}
+
+/// An entry with its position (for paging, newest first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredEntry {
+    /// Increasing sequence number; page with `before`.
+    pub seq: i64,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: LedgerEntry,
+}
+
+/// An account's money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    /// Credits minus charges.
+    pub balance: Money,
+    /// Held by open reservations.
+    pub reserved: Money,
+}
+
+/// A write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command {
+    /// Adds credit (idempotent by `request_id`).
+    Credit {
+        /// Account.
+        account: String,
+        /// Idempotency key.
+        request_id: String,
+        /// Amount (positive).
+        amount: Money,
+    },
+    /// Reserves `amount` until `expires_at_ms`.
+    Reserve {
+        /// Account.
+        account: String,
+        /// The request.
+        request_id: String,
+        /// Upper bound of the request's markup.
+        amount: Money,
+        /// When the sweeper may release it.
+        expires_at_ms: i64,
+    },
+    /// Settles a request.
+    Settle(Box<LedgerEntry>),
+    /// Releases a reservation.
+    Release {
+        /// The request.
+        request_id: String,
+    },
+    /// Releases reservations that expired before `now_ms`.
+    Sweep {
+        /// Now, Unix milliseconds.
+        now_ms: i64,
+    },
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Applied.
+    Applied,
+    /// The request id was already applied: nothing changed (idempotent retry).
+    Duplicate,
+    /// Release of a reservation that does not exist (already settled or swept).
+    NothingToRelease,
+    /// Reservations released by a sweep.
+    Swept(u64),
+}
+
+/// A ledger error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// The reservation does not fit.
+    #[error("insufficient balance: {available} USD available, {needed} USD needed")]
+    InsufficientBalance {
+        /// Balance minus reservations minus floor.
+        available: Money,
+        /// The requested reservation.
+        needed: Money,
+    },
+    /// A charge without a reservation.
+    #[error("no reservation for request `{0}`")]
+    NoReservation(String),
+    /// A negative amount, or one that would overflow.
+    #[error("invalid amount")]
+    InvalidAmount,
+    /// Storage failed.
+    #[error("ledger storage: {0}")]
+    Store(String),
+    /// The writer has shut down.
+    #[error("the ledger writer has shut down")]
+    WriterGone,
+}
+
+fn store_err(e: rusqlite::Error) -> LedgerError {
+    LedgerError::Store(e.to_string())
+}
+
+/// Storage for the ledger. Each [`LedgerStore::apply`] call is one
+/// transaction; a PostgreSQL implementation would do the same with
+/// `SELECT ... FOR UPDATE` on the account row.
+pub trait LedgerStore: Send + Sync + 'static {
+    /// Applies `batch` in one transaction, returning one result per command.
+    /// A command that fails (e.g. insufficient balance) changes nothing and
+    /// does not affect the others.
+    ///
+    /// # Errors
+    /// Storage failure: then nothing of the batch is applied.
+    fn apply(&self, batch: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, LedgerError>;
+
+    /// An account's balance (zero for unknown accounts).
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn balance(&self, account: &str) -> Result<Balance, LedgerError>;
+
+    /// Charges of an account, newest first, `seq < before` when given.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn entries(
+        &self,
+        account: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<StoredEntry>, LedgerError>;
+
+    /// Releases every open reservation (single-process start-up).
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn release_all(&self) -> Result<u64, LedgerError>;
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS ledger_accounts (
+    account    TEXT PRIMARY KEY NOT NULL,
+    balance    INTEGER NOT NULL DEFAULT 0,
+    reserved   INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0)
+);
+CREATE TABLE IF NOT EXISTS ledger_entries (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id        TEXT NOT NULL UNIQUE,
+    kind              TEXT NOT NULL CHECK (kind IN ('charge', 'credit')),
+    account           TEXT NOT NULL,
+    created_at        INTEGER NOT NULL,
+    provider          TEXT NOT NULL DEFAULT '',
+    model             TEXT NOT NULL DEFAULT '',
+    endpoint          TEXT NOT NULL DEFAULT '',
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens     INTEGER NOT NULL DEFAULT 0,
+    usage_source      TEXT NOT NULL DEFAULT 'reported',
+    provider_cost     INTEGER NOT NULL DEFAULT 0,
+    amount            INTEGER NOT NULL,
+    price_source      TEXT NOT NULL DEFAULT 'catalog'
+);
+CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries(account, seq);
+CREATE TABLE IF NOT EXISTS ledger_reservations (
+    request_id TEXT PRIMARY KEY NOT NULL,
+    account    TEXT NOT NULL,
+    amount     INTEGER NOT NULL CHECK (amount >= 0),
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_reservations_expiry ON ledger_reservations(expires_at);
+";
+
+/// The SQLite ledger store (WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`).
+#[derive(Debug)]
+pub struct SqliteLedger {
+    conn: Mutex<Connection>,
+    floor: Money,
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn parse_usage_source(s: &str) -> UsageSource {
+    if s == "estimated" {
+        UsageSource::Estimated
+    } else {
+        UsageSource::Reported
+    }
+}
+
+fn parse_price_source(s: &str) -> PriceSource {
+    match s {
+        "override" => PriceSource::Override,
+        "lowest_paid" => PriceSource::LowestPaid,
+        "fallback" => PriceSource::Fallback,
+        _ => PriceSource::Catalog,
+    }
+}
+
+impl SqliteLedger {
+    /// Opens (creating) the ledger database; `floor` is the lowest balance a
+    /// reservation may leave.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn open(path: impl AsRef<Path>, floor: Money) -> Result<Self, LedgerError> {
+        let conn = Connection::open(path).map_err(store_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(store_err)?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+            .map_err(store_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(store_err)?;
+        conn.execute_batch(SCHEMA).map_err(store_err)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            floor,
+        })
+    }
+
+    fn apply_one(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        cmd: &Command,
+    ) -> Result<Result<Outcome, LedgerError>, rusqlite::Error> {
+        let exists = |id: &str| -> Result<bool, rusqlite::Error> {
+            Ok(tx
+                .query_row(
+                    "SELECT 1 FROM ledger_entries WHERE request_id = ?1",
+                    params![id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some())
+        };
+        let account_row = |account: &str| -> Result<(i64, i64), rusqlite::Error> {
+            tx.execute(
+                "INSERT OR IGNORE INTO ledger_accounts (account) VALUES (?1)",
+                params![account],
+            )?;
+            tx.query_row(
+                "SELECT balance, reserved FROM ledger_accounts WHERE account = ?1",
+                params![account],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        };
+        Ok(match cmd {
+            Command::Credit {
+                account,
+                request_id,
+                amount,
+            } => {
+                if amount.is_negative() {
+                    return Ok(Err(LedgerError::InvalidAmount));
+                }
+                if exists(request_id)? {
+                    return Ok(Ok(Outcome::Duplicate));
+                }
+                let (balance, _) = account_row(account)?;
+                if balance.checked_add(amount.nanos()).is_none() {
+                    return Ok(Err(LedgerError::InvalidAmount));
+                }
+                tx.execute(
+                    "INSERT INTO ledger_entries (request_id, kind, account, created_at, amount) VALUES (?1, 'credit', ?2, ?3, ?4)",
+                    params![request_id, account, now_ms(), amount.nanos()],
+                )?;
+                tx.execute(
+                    "UPDATE ledger_accounts SET balance = balance + ?1 WHERE account = ?2",
+                    params![amount.nanos(), account],
+                )?;
+                Ok(Outcome::Applied)
+            }
+            Command::Reserve {
+                account,
+                request_id,
+                amount,
+                expires_at_ms,
+            } => {
+                if amount.is_negative() {
+                    return Ok(Err(LedgerError::InvalidAmount));
+                }
+                let reserved_already = tx
+                    .query_row(
+                        "SELECT 1 FROM ledger_reservations WHERE request_id = ?1",
+                        params![request_id],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if reserved_already || exists(request_id)? {
+                    return Ok(Ok(Outcome::Duplicate));
+                }
+                let (balance, reserved) = account_row(account)?;
+                let available =
+                    i128::from(balance) - i128::from(reserved) - i128::from(self.floor.nanos());
+                if i128::from(amount.nanos()) > available {
+                    return Ok(Err(LedgerError::InsufficientBalance {
+                        available: Money::from_nanos(
+                            i64::try_from(available.max(0)).unwrap_or(i64::MAX),
+                        ),
+                        needed: *amount,
+                    }));
+                }
+                tx.execute(
+                    "INSERT INTO ledger_reservations (request_id, account, amount, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![request_id, account, amount.nanos(), expires_at_ms],
+                )?;
+                tx.execute(
+                    "UPDATE ledger_accounts SET reserved = reserved + ?1 WHERE account = ?2",
+                    params![amount.nanos(), account],
+                )?;
+                Ok(Outcome::Applied)
+            }
+            Command::Settle(entry) => {
+                if entry.markup.is_negative() || entry.provider_cost.is_negative() {
+                    return Ok(Err(LedgerError::InvalidAmount));
+                }
+                if exists(&entry.request_id)? {
+                    return Ok(Ok(Outcome::Duplicate));
+                }
+                let reservation: Option<(String, i64)> = tx
+                    .query_row(
+                        "SELECT account, amount FROM ledger_reservations WHERE request_id = ?1",
+                        params![entry.request_id],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                match &reservation {
+                    None if entry.markup != Money::ZERO => {
+                        return Ok(Err(LedgerError::NoReservation(
+                            entry.request_id.chars().take(64).collect(),
+                        )));
+                    }
+                    None => {
+                        account_row(&entry.account)?;
+                    }
+                    Some((account, amount)) => {
+                        tx.execute(
+                            "DELETE FROM ledger_reservations WHERE request_id = ?1",
+                            params![entry.request_id],
+                        )?;
+                        tx.execute("UPDATE ledger_accounts SET reserved = reserved - ?1 WHERE account = ?2", params![amount, account])?;
+                    }
+                }
+                tx.execute(
+                    "INSERT INTO ledger_entries (request_id, kind, account, created_at, provider, model, endpoint, prompt_tokens,
+                        completion_tokens, cached_tokens, usage_source, provider_cost, amount, price_source)
+                     VALUES (?1, 'charge', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    params![
+                        entry.request_id,
+                        entry.account,
+                        entry.created_at_ms,
+                        entry.provider,
+                        entry.model,
+                        entry.endpoint,
+                        to_i64(entry.prompt_tokens),
+                        to_i64(entry.completion_tokens),
+                        to_i64(entry.cached_tokens),
+                        entry.usage_source.as_str(),
+                        entry.provider_cost.nanos(),
+                        entry.markup.nanos(),
+                        entry.price_source.as_str()
+                    ],
+                )?;
+                tx.execute(
+                    "UPDATE ledger_accounts SET balance = balance - ?1 WHERE account = ?2",
+                    params![entry.markup.nanos(), entry.account],
+                )?;
+                Ok(Outcome::Applied)
+            }
+            Command::Release { request_id } => {
+                let reservation: Option<(String, i64)> = tx
+                    .query_row(
+                        "SELECT account, amount FROM ledger_reservations WHERE request_id = ?1",
+                        params![request_id],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                match reservation {
+                    None => Ok(Outcome::NothingToRelease),
+                    Some((account, amount)) => {
+                        tx.execute(
+                            "DELETE FROM ledger_reservations WHERE request_id = ?1",
+                            params![request_id],
+                        )?;
+                        tx.execute("UPDATE ledger_accounts SET reserved = reserved - ?1 WHERE account = ?2", params![amount, account])?;
+                        Ok(Outcome::Applied)
+                    }
+                }
+            }
+            Command::Sweep { now_ms } => {
+                let expired: Vec<(String, String, i64)> = {
+                    let mut stmt = tx.prepare("SELECT request_id, account, amount FROM ledger_reservations WHERE expires_at < ?1")?;
+                    stmt.query_map(params![now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect::<Result<_, _>>()?
+                };
+                for (id, account, amount) in &expired {
+                    tx.execute(
+                        "DELETE FROM ledger_reservations WHERE request_id = ?1",
+                        params![id],
+                    )?;
+                    tx.execute(
+                        "UPDATE ledger_accounts SET reserved = reserved - ?1 WHERE account = ?2",
+                        params![amount, account],
+                    )?;
+                }
+                Ok(Outcome::Swept(
+                    u64::try_from(expired.len()).unwrap_or(u64::MAX),
+                ))
+            }
+        })
+    }
+}
+
+impl LedgerStore for SqliteLedger {
+    fn apply(&self, batch: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, LedgerError> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_err)?;
+        let mut results = Vec::with_capacity(batch.len());
+        for cmd in batch {
+            results.push(self.apply_one(&tx, cmd).map_err(store_err)?);
+        }
+        tx.commit().map_err(store_err)?;
+        Ok(results)
+    }
+
+    fn balance(&self, account: &str) -> Result<Balance, LedgerError> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let row: Option<(i64, i64)> = conn
+            .query_row(
+                "SELECT balance, reserved FROM ledger_accounts WHERE account = ?1",
+                params![account],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(store_err)?;
+        let (b, r) = row.unwrap_or((0, 0));
+        Ok(Balance {
+            balance: Money::from_nanos(b),
+            reserved: Money::from_nanos(r),
+        })
+    }
+
+    fn entries(
+        &self,
+        account: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<StoredEntry>, LedgerError> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, request_id, account, created_at, provider, model, endpoint, prompt_tokens, completion_tokens,
+                        cached_tokens, usage_source, provider_cost, amount, price_source
+                 FROM ledger_entries WHERE account = ?1 AND kind = 'charge' AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            )
+            .map_err(store_err)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    account,
+                    before.unwrap_or(i64::MAX),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |r| {
+                    Ok(StoredEntry {
+                        seq: r.get(0)?,
+                        entry: LedgerEntry {
+                            request_id: r.get(1)?,
+                            account: r.get(2)?,
+                            created_at_ms: r.get(3)?,
+                            provider: r.get(4)?,
+                            model: r.get(5)?,
+                            endpoint: r.get(6)?,
+                            prompt_tokens: to_u64(r.get(7)?),
+                            completion_tokens: to_u64(r.get(8)?),
+                            cached_tokens: to_u64(r.get(9)?),
+                            usage_source: parse_usage_source(&r.get::<_, String>(10)?),
+                            provider_cost: Money::from_nanos(r.get(11)?),
+                            markup: Money::from_nanos(r.get(12)?),
+                            price_source: parse_price_source(&r.get::<_, String>(13)?),
+                        },
+                    })
+                },
+            )
+            .map_err(store_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(store_err)?;
+        Ok(rows)
+    }
+
+    fn release_all(&self) -> Result<u64, LedgerError> {
+        self.apply(&[Command::Sweep { now_ms: i64::MAX }])
+            .and_then(|mut r| match r.pop() {
+                Some(Ok(Outcome::Swept(n))) => Ok(n),
+                Some(Err(e)) => Err(e),
+                _ => Ok(0),
+            })
+    }
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Ledger settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LedgerConfig {
+    /// Most commands per transaction. Default 512.
+    pub max_batch: usize,
+    /// The lowest balance a reservation may leave. Default zero.
+    pub floor: Money,
+    /// Release every reservation when opening (right for one process that
+    /// owns the database: reservations of a crashed run are void). Default true.
+    pub release_on_open: bool,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 512,
+            floor: Money::ZERO,
+            release_on_open: true,
+        }
+    }
+}
+
+type Reply = futures_channel::oneshot::Sender<Result<Outcome, LedgerError>>;
+
+/// The ledger: a store plus its batching writer thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    store: Arc<dyn LedgerStore>,
+    tx: Arc<Mutex<Option<crossbeam_channel::Sender<(Command, Reply)>>>>,
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    /// Opens a SQLite ledger and starts its writer.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn open_sqlite(path: impl AsRef<Path>, config: &LedgerConfig) -> Result<Self, LedgerError> {
+        let store = SqliteLedger::open(path, config.floor)?;
+        Self::new(Arc::new(store), config)
+    }
+
+    /// Starts a writer over `store`.
+    ///
+    /// # Errors
+    /// Storage failure while releasing stale reservations, or if the writer
+    /// thread cannot start.
+    pub fn new(store: Arc<dyn LedgerStore>, config: &LedgerConfig) -> Result<Self, LedgerError> {
+        if config.release_on_open {
+            store.release_all()?;
+        }
+        let (tx, rx) = crossbeam_channel::unbounded::<(Command, Reply)>();
+        let writer_store = Arc::clone(&store);
+        let max = config.max_batch.max(1);
+        let writer = std::thread::Builder::new()
+            .name("byok-ledger".into())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(max);
+                let mut replies = Vec::with_capacity(max);
+                while let Ok(first) = rx.recv() {
+                    batch.push(first.0);
+                    replies.push(first.1);
+                    while batch.len() < max {
+                        match rx.try_recv() {
+                            Ok((c, r)) => {
+                                batch.push(c);
+                                replies.push(r);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    match writer_store.apply(&batch) {
+                        Ok(results) => {
+                            for (reply, result) in replies.drain(..).zip(results) {
+                                let _ = reply.send(result);
+                            }
+                        }
+                        Err(e) => {
+                            for reply in replies.drain(..) {
+                                let _ = reply.send(Err(e.clone()));
+                            }
+                        }
+                    }
+                    batch.clear();
+                }
+            })
+            .map_err(|e| LedgerError::Store(format!("cannot start the ledger writer: {e}")))?;
+        Ok(Self {
+            store,
+            tx: Arc::new(Mutex::new(Some(tx))),
+            writer: Arc::new(Mutex::new(Some(writer))),
+        })
+    }
+
+    /// Queues `command`; the returned receiver resolves after its commit.
+    pub fn submit(
+        &self,
+        command: Command,
+    ) -> futures_channel::oneshot::Receiver<Result<Outcome, LedgerError>> {
+        let (reply, answer) = futures_channel::oneshot::channel();
+        let guard = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tx) = guard.as_ref() {
+            if let Err(crossbeam_channel::SendError((_, reply))) = tx.send((command, reply)) {
+                let _ = reply.send(Err(LedgerError::WriterGone));
+            }
+        } else {
+            let _ = reply.send(Err(LedgerError::WriterGone));
+        }
+        answer
+    }
+
+    /// Queues `command` and waits for its commit (async, any executor).
+    ///
+    /// # Errors
+    /// The command's [`LedgerError`].
+    pub async fn run(&self, command: Command) -> Result<Outcome, LedgerError> {
+        self.submit(command)
+            .await
+            .map_err(|_| LedgerError::WriterGone)?
+    }
+
+    /// Queues `command` and blocks until its commit (for non-async callers).
+    ///
+    /// # Errors
+    /// The command's [`LedgerError`].
+    pub fn run_blocking(&self, command: Command) -> Result<Outcome, LedgerError> {
+        let answer = self.submit(command);
+        futures_executor_lite(answer).map_err(|_| LedgerError::WriterGone)?
+    }
+
+    /// Releases reservations that expired (call periodically).
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub async fn sweep(&self) -> Result<u64, LedgerError> {
+        match self.run(Command::Sweep { now_ms: now_ms() }).await? {
+            Outcome::Swept(n) => Ok(n),
+            _ => Ok(0),
+        }
+    }
+
+    /// The account's balance (blocking read; call off async workers).
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn balance(&self, account: &str) -> Result<Balance, LedgerError> {
+        self.store.balance(account)
+    }
+
+    /// The account's charges, newest first (blocking read).
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn entries(
+        &self,
+        account: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<StoredEntry>, LedgerError> {
+        self.store.entries(account, limit, before)
+    }
+
+    /// Stops accepting commands, commits everything queued, and waits for
+    /// the writer.
+    pub fn shutdown(&self) {
+        self.tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Blocks on a future without an async runtime (parks the thread until woken).
+fn futures_executor_lite<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
