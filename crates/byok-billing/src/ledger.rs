@@ -606,12 +606,13 @@ impl Default for LedgerConfig {
 }
 
 type Reply = futures_channel::oneshot::Sender<Result<Outcome, LedgerError>>;
+type Queue = crossbeam_channel::Sender<(Command, Reply)>;
 
 /// The ledger: a store plus its batching writer thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
     store: Arc<dyn LedgerStore>,
-    tx: Arc<Mutex<Option<crossbeam_channel::Sender<(Command, Reply)>>>>,
+    tx: Arc<Mutex<Option<Queue>>>,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 

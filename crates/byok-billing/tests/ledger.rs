@@ -1,0 +1,290 @@
+//! The ledger: idempotency, reservations, concurrency, crash recovery,
+//! batching without loss.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use byok_billing::{
+    Command, Ledger, LedgerConfig, LedgerEntry, LedgerError, Money, Outcome, PriceSource,
+    UsageSource, now_ms,
+};
+
+fn open(dir: &std::path::Path) -> Ledger {
+    Ledger::open_sqlite(dir.join("ledger.db"), &LedgerConfig::default()).unwrap()
+}
+
+fn credit(l: &Ledger, account: &str, id: &str, usd: &str) -> Result<Outcome, LedgerError> {
+    l.run_blocking(Command::Credit {
+        account: account.into(),
+        request_id: id.into(),
+        amount: usd.parse().unwrap(),
+    })
+}
+
+fn reserve(l: &Ledger, account: &str, id: &str, nanos: i64) -> Result<Outcome, LedgerError> {
+    l.run_blocking(Command::Reserve {
+        account: account.into(),
+        request_id: id.into(),
+        amount: Money::from_nanos(nanos),
+        expires_at_ms: now_ms() + 60_000,
+    })
+}
+
+fn entry(account: &str, id: &str, markup: i64) -> LedgerEntry {
+    LedgerEntry {
+        request_id: id.into(),
+        account: account.into(),
+        created_at_ms: now_ms(),
+        provider: "openai".into(),
+        model: "gpt-4o-mini".into(),
+        endpoint: "/api/v1/chat/completions".into(),
+        prompt_tokens: 100,
+        completion_tokens: 50,
+        cached_tokens: 10,
+        usage_source: UsageSource::Reported,
+        provider_cost: Money::from_nanos(markup * 20),
+        markup: Money::from_nanos(markup),
+        price_source: PriceSource::Catalog,
+    }
+}
+
+fn settle(l: &Ledger, account: &str, id: &str, markup: i64) -> Result<Outcome, LedgerError> {
+    l.run_blocking(Command::Settle(Box::new(entry(account, id, markup))))
+}
+
+#[test]
+fn credits_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path());
+    assert_eq!(
+        credit(&l, "u1", "top-up-1", "10.00").unwrap(),
+        Outcome::Applied
+    );
+    assert_eq!(
+        credit(&l, "u1", "top-up-1", "10.00").unwrap(),
+        Outcome::Duplicate
+    );
+    assert_eq!(l.balance("u1").unwrap().balance.to_string(), "10.00");
+    assert_eq!(
+        credit(&l, "u1", "neg", "-1").unwrap_err(),
+        LedgerError::InvalidAmount
+    );
+    assert_eq!(l.balance("nobody").unwrap().balance, Money::ZERO);
+}
+
+#[test]
+fn reserve_settle_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path());
+    credit(&l, "u", "c", "0.000001").unwrap(); // 1000 nano-USD
+    let err = reserve(&l, "u", "big", 1001).unwrap_err();
+    assert_eq!(
+        err,
+        LedgerError::InsufficientBalance {
+            available: Money::from_nanos(1000),
+            needed: Money::from_nanos(1001)
+        }
+    );
+    assert!(err.to_string().contains("insufficient balance"));
+    assert_eq!(
+        l.balance("u").unwrap().reserved,
+        Money::ZERO,
+        "a refused reservation changes nothing"
+    );
+
+    reserve(&l, "u", "r1", 600).unwrap();
+    assert_eq!(reserve(&l, "u", "r1", 600).unwrap(), Outcome::Duplicate);
+    assert!(
+        matches!(
+            reserve(&l, "u", "r2", 600),
+            Err(LedgerError::InsufficientBalance { .. })
+        ),
+        "only 400 left"
+    );
+    assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Outcome::Applied);
+    assert_eq!(
+        settle(&l, "u", "r1", 250).unwrap(),
+        Outcome::Duplicate,
+        "a retry never charges twice"
+    );
+    let b = l.balance("u").unwrap();
+    assert_eq!((b.balance.nanos(), b.reserved.nanos()), (750, 0));
+
+    reserve(&l, "u", "r3", 700).unwrap();
+    assert_eq!(
+        l.run_blocking(Command::Release {
+            request_id: "r3".into()
+        })
+        .unwrap(),
+        Outcome::Applied
+    );
+    assert_eq!(
+        l.run_blocking(Command::Release {
+            request_id: "r3".into()
+        })
+        .unwrap(),
+        Outcome::NothingToRelease
+    );
+    assert_eq!(l.balance("u").unwrap().reserved, Money::ZERO);
+
+    // Settle without reserve: refused when it charges, recorded when free.
+    assert!(matches!(
+        settle(&l, "u", "never-reserved", 5),
+        Err(LedgerError::NoReservation(_))
+    ));
+    assert_eq!(settle(&l, "u", "no-markup", 0).unwrap(), Outcome::Applied);
+    assert_eq!(l.balance("u").unwrap().balance.nanos(), 750);
+
+    let entries = l.entries("u", 10, None).unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .map(|e| e.entry.request_id.as_str())
+            .collect::<Vec<_>>(),
+        ["no-markup", "r1"]
+    );
+    let page2 = l.entries("u", 1, Some(entries[0].seq)).unwrap();
+    assert_eq!(page2[0].entry.request_id, "r1");
+    assert_eq!(
+        page2[0].entry,
+        entry("u", "r1", 250).clone_with_time(page2[0].entry.created_at_ms)
+    );
+}
+
+trait WithTime {
+    fn clone_with_time(self, t: i64) -> Self;
+}
+impl WithTime for LedgerEntry {
+    fn clone_with_time(mut self, t: i64) -> Self {
+        self.created_at_ms = t;
+        self
+    }
+}
+
+#[test]
+fn expired_reservations_are_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path());
+    credit(&l, "u", "c", "1.00").unwrap();
+    l.run_blocking(Command::Reserve {
+        account: "u".into(),
+        request_id: "old".into(),
+        amount: Money::from_nanos(500),
+        expires_at_ms: now_ms() - 1,
+    })
+    .unwrap();
+    reserve(&l, "u", "fresh", 300).unwrap();
+    assert_eq!(
+        l.run_blocking(Command::Sweep { now_ms: now_ms() }).unwrap(),
+        Outcome::Swept(1)
+    );
+    assert_eq!(l.balance("u").unwrap().reserved.nanos(), 300);
+}
+
+#[test]
+fn crash_between_reserve_and_settle_releases_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let l = open(dir.path());
+        credit(&l, "u", "c", "0.000001").unwrap();
+        reserve(&l, "u", "in-flight", 900).unwrap();
+        assert_eq!(l.balance("u").unwrap().reserved.nanos(), 900);
+        // The process dies here: no settle, no release, no shutdown.
+        std::mem::drop(l);
+    }
+    let l = open(dir.path());
+    let b = l.balance("u").unwrap();
+    assert_eq!((b.balance.nanos(), b.reserved.nanos()), (1000, 0));
+    reserve(&l, "u", "next", 1000).unwrap();
+}
+
+#[test]
+fn concurrent_requests_never_overrun_and_sum_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path());
+    let start = 100_000i64; // covers ~ a quarter of the attempts below
+    credit(&l, "shared", "c", &Money::from_nanos(start).to_string()).unwrap();
+    let refused = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let l = l.clone();
+            let refused = Arc::clone(&refused);
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let id = format!("req-{t}-{i}");
+                    let bound = 500 + ((t * 31 + i * 17) % 500) as i64;
+                    match reserve(&l, "shared", &id, bound) {
+                        Ok(_) => {
+                            let actual = bound - ((t + i) % 7) as i64 * 10; // ≤ bound
+                            if i % 9 == 0 {
+                                l.run_blocking(Command::Release { request_id: id }).unwrap();
+                            } else {
+                                settle(&l, "shared", &id, actual).unwrap();
+                                // A retry of the same settle must not charge again.
+                                assert_eq!(
+                                    settle(&l, "shared", &id, actual).unwrap(),
+                                    Outcome::Duplicate
+                                );
+                            }
+                        }
+                        Err(LedgerError::InsufficientBalance { .. }) => {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                    assert!(
+                        l.balance("shared").unwrap().balance.nanos() >= 0,
+                        "below the floor"
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let b = l.balance("shared").unwrap();
+    let charged: i64 = l
+        .entries("shared", 10_000, None)
+        .unwrap()
+        .iter()
+        .map(|e| e.entry.markup.nanos())
+        .sum();
+    assert_eq!(b.reserved, Money::ZERO);
+    assert!(b.balance.nanos() >= 0);
+    assert_eq!(
+        start - b.balance.nanos(),
+        charged,
+        "the ledger explains every nano-dollar"
+    );
+    assert!(
+        refused.load(Ordering::Relaxed) > 0,
+        "the balance was meant to run out"
+    );
+}
+
+#[test]
+fn shutdown_commits_everything_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path());
+    credit(&l, "u", "c", "1.00").unwrap();
+    let mut pending = Vec::new();
+    for i in 0..1000 {
+        pending.push(l.submit(Command::Settle(Box::new(entry(
+            "u",
+            &format!("free-{i}"),
+            0,
+        )))));
+    }
+    l.shutdown();
+    assert!(matches!(
+        l.run_blocking(Command::Release {
+            request_id: "x".into()
+        }),
+        Err(LedgerError::WriterGone)
+    ));
+    drop(pending);
+    let l = open(dir.path());
+    assert_eq!(l.entries("u", 5000, None).unwrap().len(), 1000);
+}
