@@ -155,3 +155,53 @@ mod tests {
         );
     }
 }
+
+/// The usage to bill: the provider's report when there is one, otherwise a
+/// conservative estimate of the prompt and of the text actually delivered
+/// (marked [`crate::UsageSource::Estimated`]).
+pub fn usage_or_estimate<'a>(
+    reported: Option<crate::TokenUsage>,
+    model: &str,
+    prompt_messages: impl IntoIterator<Item = &'a str>,
+    delivered: &str,
+) -> (crate::TokenUsage, crate::UsageSource) {
+    match reported {
+        Some(u) => (u, crate::UsageSource::Reported),
+        None => (
+            crate::TokenUsage {
+                prompt: estimate_prompt(model, prompt_messages),
+                completion: estimate_completion(model, delivered),
+                ..crate::TokenUsage::default()
+            },
+            crate::UsageSource::Estimated,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod preference {
+    use super::*;
+
+    #[test]
+    fn reported_usage_wins_and_estimates_are_marked() {
+        let reported = crate::TokenUsage {
+            prompt: 7,
+            completion: 3,
+            ..crate::TokenUsage::default()
+        };
+        let (u, s) = usage_or_estimate(
+            Some(reported),
+            "gpt-4o",
+            ["a long prompt that would count more"],
+            "x y z",
+        );
+        assert_eq!((u, s), (reported, crate::UsageSource::Reported));
+        let (u, s) = usage_or_estimate(None, "gpt-4o", ["Hi"], "Hello there, friend.");
+        assert_eq!(s, crate::UsageSource::Estimated);
+        assert_eq!(
+            u.completion,
+            count_tokens(Encoding::O200k, "Hello there, friend.")
+        );
+        assert_eq!(u.prompt, 3 + 4 + 1);
+    }
+}

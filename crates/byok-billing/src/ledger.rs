@@ -79,6 +79,53 @@ pub struct StoredEntry {
     pub entry: LedgerEntry,
 }
 
+impl StoredEntry {
+    /// The entry in the shape of `GET /api/usage` (money as decimal USD
+    /// strings, `created_at` as RFC 3339 UTC).
+    pub fn to_api_json(&self) -> serde_json::Value {
+        let e = &self.entry;
+        serde_json::json!({
+            "request_id": e.request_id,
+            "created_at": rfc3339(e.created_at_ms),
+            "provider": e.provider,
+            "model": e.model,
+            "endpoint": e.endpoint,
+            "prompt_tokens": e.prompt_tokens,
+            "completion_tokens": e.completion_tokens,
+            "cached_tokens": e.cached_tokens,
+            "usage_source": e.usage_source.as_str(),
+            "provider_cost_usd": e.provider_cost.to_string(),
+            "markup_usd": e.markup.to_string(),
+            "price_source": e.price_source.as_str(),
+        })
+    }
+}
+
+/// Unix milliseconds as RFC 3339 UTC with milliseconds (`2026-11-27T03:34:24.123Z`).
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
 /// An account's money.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Balance {
@@ -575,6 +622,18 @@ impl LedgerStore for SqliteLedger {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_750_464_123), "2026-11-27T03:34:24.123Z");
+    }
+}
+
 /// Unix milliseconds now.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -593,6 +652,9 @@ pub struct LedgerConfig {
     /// Release every reservation when opening (right for one process that
     /// owns the database: reservations of a crashed run are void). Default true.
     pub release_on_open: bool,
+    /// Run a sweeper thread that releases expired reservations this often.
+    /// Default 30 s; `None` leaves sweeping to the caller ([`Ledger::sweep`]).
+    pub sweep_interval: Option<Duration>,
 }
 
 impl Default for LedgerConfig {
@@ -601,6 +663,7 @@ impl Default for LedgerConfig {
             max_batch: 512,
             floor: Money::ZERO,
             release_on_open: true,
+            sweep_interval: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -677,11 +740,34 @@ impl Ledger {
                 }
             })
             .map_err(|e| LedgerError::Store(format!("cannot start the ledger writer: {e}")))?;
-        Ok(Self {
+        let ledger = Self {
             store,
             tx: Arc::new(Mutex::new(Some(tx))),
             writer: Arc::new(Mutex::new(Some(writer))),
-        })
+        };
+        if let Some(interval) = config.sweep_interval {
+            // The sweeper holds only a weak handle: it ends with the ledger.
+            let queue = Arc::downgrade(&ledger.tx);
+            std::thread::Builder::new()
+                .name("byok-ledger-sweeper".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(interval);
+                        let Some(queue) = queue.upgrade() else { return };
+                        let guard = queue.lock().unwrap_or_else(PoisonError::into_inner);
+                        let Some(tx) = guard.as_ref() else { return };
+                        let (reply, _answer) = futures_channel::oneshot::channel();
+                        if tx
+                            .send((Command::Sweep { now_ms: now_ms() }, reply))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| LedgerError::Store(format!("cannot start the ledger sweeper: {e}")))?;
+        }
+        Ok(ledger)
     }
 
     /// Queues `command`; the returned receiver resolves after its commit.

@@ -43,11 +43,11 @@ pub use catalog::{
 };
 pub use estimate::{
     Encoding, REPLY_PRIMING_TOKENS, TOKENS_PER_MESSAGE, count_tokens, encoding_for,
-    estimate_completion, estimate_prompt,
+    estimate_completion, estimate_prompt, usage_or_estimate,
 };
 pub use ledger::{
     Balance, Command, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerStore, Outcome,
-    SqliteLedger, StoredEntry, now_ms,
+    SqliteLedger, StoredEntry, now_ms, rfc3339,
 };
 pub use money::{Bps, Money, MoneyError, NANOS_PER_USD};
 pub use quote::{

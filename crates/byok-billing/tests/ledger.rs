@@ -144,6 +144,19 @@ fn reserve_settle_release() {
             .collect::<Vec<_>>(),
         ["no-markup", "r1"]
     );
+    let api = entries[1].to_api_json();
+    assert_eq!(
+        (
+            api["markup_usd"].as_str(),
+            api["provider_cost_usd"].as_str()
+        ),
+        (Some("0.00000025"), Some("0.000005"))
+    );
+    assert_eq!(
+        (api["usage_source"].as_str(), api["price_source"].as_str()),
+        (Some("reported"), Some("catalog"))
+    );
+    assert!(api["created_at"].as_str().unwrap().ends_with('Z'));
     let page2 = l.entries("u", 1, Some(entries[0].seq)).unwrap();
     assert_eq!(page2[0].entry.request_id, "r1");
     assert_eq!(
@@ -180,6 +193,29 @@ fn expired_reservations_are_swept() {
         Outcome::Swept(1)
     );
     assert_eq!(l.balance("u").unwrap().reserved.nanos(), 300);
+}
+
+#[test]
+fn the_sweeper_thread_releases_expired_reservations() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = LedgerConfig::default();
+    config.sweep_interval = Some(std::time::Duration::from_millis(20));
+    let l = Ledger::open_sqlite(dir.path().join("ledger.db"), &config).unwrap();
+    credit(&l, "u", "c", "1.00").unwrap();
+    l.run_blocking(Command::Reserve {
+        account: "u".into(),
+        request_id: "stale".into(),
+        amount: Money::from_nanos(500),
+        expires_at_ms: now_ms() - 1,
+    })
+    .unwrap();
+    for _ in 0..200 {
+        if l.balance("u").unwrap().reserved == Money::ZERO {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the sweeper never released the expired reservation");
 }
 
 #[test]
