@@ -1,17 +1,11 @@
 //! The server starts on its embedded defaults and answers health checks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use byok_server::{LogFormat, RunningServer, Settings};
+use byok_server::{RunningServer, Settings};
 use byok_tests::request;
 
 fn settings(dir: &std::path::Path) -> Settings {
-    Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.join("data"),
-        master_key: None,
-        master_key_file: None,
-        log_format: LogFormat::Text,
-    }
+    Settings::for_data_dir(dir.join("data"))
 }
 
 #[test]

@@ -4,19 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use byok_server::{
-    KeySource, LogFormat, Settings, VaultCommand, open_vault, pending_key_path, run_vault_command,
+    KeySource, Settings, VaultCommand, open_vault, pending_key_path, run_vault_command,
 };
 use byok_vault::secrecy::{ExposeSecret, SecretString};
 use byok_vault::{MasterKey, PutOptions};
 
 fn settings(dir: &std::path::Path) -> Settings {
-    Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.join("data"),
-        master_key: None,
-        master_key_file: None,
-        log_format: LogFormat::Text,
-    }
+    Settings::for_data_dir(dir.join("data"))
 }
 
 fn status(s: &Settings) -> serde_json::Value {

@@ -1,13 +1,18 @@
-//! Command line and environment configuration.
+//! Command line, environment and `byok.toml` configuration
+//! (flag > env > file > default).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// byok: a bring-your-own-key LLM gateway.
 ///
-/// Every setting is a flag and an environment variable (`BYOK_*`); flags win.
+/// Every setting is a flag, an environment variable (`BYOK_*`) and a key in
+/// an optional `byok.toml`; flags win over the environment, which wins over
+/// the file.
 #[derive(Debug, Parser)]
 #[command(name = "byok-server", version, about, long_about = None)]
 pub struct Cli {
@@ -24,9 +29,46 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server (the default).
     Serve,
+    /// Users and credit.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Vault maintenance.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Prices.
+    #[command(subcommand)]
+    Prices(PricesCommand),
+}
+
+/// `user ...` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints `{"user_id": ..., "api_key": ...}` (the key is shown once).
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Initial credit in USD, e.g. `10.00`.
+        #[arg(long)]
+        credit_usd: Option<String>,
+    },
+    /// Add credit to a user: `user credit ID AMOUNT`.
+    Credit {
+        /// User id.
+        id: String,
+        /// Amount in USD, e.g. `5.00`.
+        amount: String,
+    },
+}
+
+/// `prices ...` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PricesCommand {
+    /// Show the price catalog (optionally one model) as JSON lines.
+    Show {
+        /// Only entries for this model id.
+        model: Option<String>,
+    },
 }
 
 /// `vault ...` subcommands.
@@ -56,7 +98,8 @@ pub enum VaultCommand {
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
     Text,
@@ -75,7 +118,7 @@ pub struct Settings {
         global = true
     )]
     pub listen: SocketAddr,
-    /// Directory for the database(s) and, when no master key is given, the
+    /// Directory for the databases and, when no master key is given, the
     /// generated master key file (mode 0600).
     #[arg(
         long,
@@ -92,7 +135,130 @@ pub struct Settings {
     /// Default: `<data-dir>/master.key`, generated on first start.
     #[arg(long, env = "BYOK_MASTER_KEY_FILE", global = true)]
     pub master_key_file: Option<PathBuf>,
+    /// Token for the admin API (`Authorization: Bearer <token>`); absent =
+    /// admin API off.
+    #[arg(long, env = "BYOK_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub admin_token: Option<String>,
+    /// Markup in basis points on the at-cost rate (500 = 5%; 0 = nothing
+    /// charged or reserved).
+    #[arg(long, env = "BYOK_MARKUP_BPS", default_value_t = 500, global = true)]
+    pub markup_bps: u32,
+    /// Requests per minute per user (0 = no limit).
+    #[arg(
+        long,
+        env = "BYOK_RATE_LIMIT_RPM",
+        default_value_t = 600,
+        global = true
+    )]
+    pub rate_limit_rpm: u32,
+    /// Allow `http://` and loopback/private addresses in upstream overrides
+    /// and user-supplied endpoints. For tests and labs only.
+    #[arg(
+        long,
+        env = "BYOK_ALLOW_INSECURE_UPSTREAMS",
+        default_value_t = false,
+        global = true
+    )]
+    pub allow_insecure_upstreams: bool,
+    /// Output tokens reserved for a request that sets no `max_tokens`.
+    #[arg(
+        long,
+        env = "BYOK_DEFAULT_MAX_OUTPUT_TOKENS",
+        default_value_t = 8192,
+        global = true
+    )]
+    pub default_max_output_tokens: u32,
+    /// Largest request body in bytes (413 above).
+    #[arg(long, env = "BYOK_MAX_BODY_BYTES", default_value_t = 4 << 20, global = true)]
+    pub max_body_bytes: usize,
     /// Log format.
     #[arg(long, env = "BYOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Configuration file (TOML, keys as the long flags with `_`).
+    #[arg(long, env = "BYOK_CONFIG", default_value = "byok.toml", global = true)]
+    pub config: PathBuf,
+    /// Base URL overrides by provider id, from `BYOK_UPSTREAM_<PROVIDER>` and
+    /// the file's `[upstream]` table.
+    #[arg(skip)]
+    pub upstreams: BTreeMap<String, String>,
+}
+
+impl Settings {
+    /// Settings for tests and embedding: every default, the given data dir,
+    /// an ephemeral port.
+    pub fn for_data_dir(dir: impl Into<PathBuf>) -> Self {
+        let mut cli = Cli::parse_from(["byok-server"]);
+        cli.settings.data_dir = dir.into();
+        cli.settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        cli.settings
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    master_key_file: Option<PathBuf>,
+    admin_token: Option<String>,
+    markup_bps: Option<u32>,
+    rate_limit_rpm: Option<u32>,
+    allow_insecure_upstreams: Option<bool>,
+    default_max_output_tokens: Option<u32>,
+    max_body_bytes: Option<usize>,
+    log_format: Option<LogFormat>,
+    #[serde(default)]
+    upstream: BTreeMap<String, String>,
+}
+
+fn from_default(m: &ArgMatches, id: &str) -> bool {
+    matches!(m.value_source(id), Some(ValueSource::DefaultValue) | None)
+}
+
+/// Parses the command line, then fills settings left at their defaults from
+/// `byok.toml` (if present) and collects `BYOK_UPSTREAM_*` overrides.
+///
+/// # Errors
+/// A malformed config file.
+pub fn load() -> anyhow::Result<Cli> {
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    let s = &mut cli.settings;
+    if s.config.exists() {
+        let text = std::fs::read_to_string(&s.config)?;
+        let file: FileSettings =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", s.config.display()))?;
+        macro_rules! fill {
+            ($field:ident) => {
+                if let Some(v) = file.$field
+                    && from_default(&matches, stringify!($field))
+                {
+                    s.$field = v;
+                }
+            };
+            (opt $field:ident) => {
+                if file.$field.is_some() && from_default(&matches, stringify!($field)) {
+                    s.$field = file.$field;
+                }
+            };
+        }
+        fill!(listen);
+        fill!(data_dir);
+        fill!(opt master_key_file);
+        fill!(opt admin_token);
+        fill!(markup_bps);
+        fill!(rate_limit_rpm);
+        fill!(allow_insecure_upstreams);
+        fill!(default_max_output_tokens);
+        fill!(max_body_bytes);
+        fill!(log_format);
+        s.upstreams.extend(file.upstream);
+    }
+    for (name, value) in std::env::vars() {
+        if let Some(p) = name.strip_prefix("BYOK_UPSTREAM_") {
+            s.upstreams
+                .insert(p.to_ascii_lowercase().replace('_', "-"), value);
+        }
+    }
+    Ok(cli)
 }

@@ -10,7 +10,11 @@
 //! unsealed and its database reachable).
 #![deny(missing_docs)]
 
+pub mod accounts;
 pub mod config;
+pub mod error;
+pub mod metrics;
+mod routes;
 mod state;
 
 use std::net::SocketAddr;
@@ -20,7 +24,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use byok_vault::MasterKey;
 
-pub use config::{Cli, Command, LogFormat, Settings, VaultCommand};
+pub use config::{Cli, Command, LogFormat, PricesCommand, Settings, UserCommand, VaultCommand};
 pub use state::{AppState, KeySource, OpenedVault, open_vault, pending_key_path};
 
 async fn healthz() -> HttpResponse {
@@ -39,9 +43,51 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(error::ApiError::not_found("unknown route").body())
+}
+
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
+        .route("/api/byok/providers", web::get().to(routes::list_providers))
+        .route(
+            "/api/byok/credentials",
+            web::get().to(routes::list_credentials),
+        )
+        .route(
+            "/api/byok/credentials/{provider}",
+            web::put().to(routes::put_credential),
+        )
+        .route(
+            "/api/byok/credentials/{provider}",
+            web::delete().to(routes::delete_credential),
+        )
+        .route(
+            "/api/byok/credentials/{provider}/verify",
+            web::post().to(routes::verify_credential),
+        )
+        .route("/api/v1/chat/completions", web::post().to(routes::chat))
+        .route("/api/v1/models", web::get().to(routes::models))
+        .route("/api/web", web::post().to(routes::web_search))
+        .route("/api/usage", web::get().to(routes::usage))
+        .route("/api/balance", web::get().to(routes::balance))
+        .route(
+            "/api/admin/users",
+            web::post().to(routes::admin_create_user),
+        )
+        .route(
+            "/api/admin/users/{id}/credits",
+            web::post().to(routes::admin_credit),
+        )
+        .default_service(web::to(not_found));
 }
 
 /// Binds `settings.listen` and returns the server and the bound address.
@@ -51,9 +97,34 @@ fn routes(cfg: &mut web::ServiceConfig) {
 /// or the address cannot be bound.
 pub fn build(settings: &Settings) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
     let state = web::Data::new(AppState::open(settings)?);
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
-        .bind(settings.listen)
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let limit = settings.max_body_bytes;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(limit))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(limit)
+                    .error_handler(|e, _| {
+                        let status = match &e {
+                            actix_web::error::JsonPayloadError::Overflow { .. }
+                            | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                            }
+                            _ => actix_web::http::StatusCode::BAD_REQUEST,
+                        };
+                        error::ApiError::new(
+                            status,
+                            "invalid_request_error",
+                            "the request body is not valid JSON or is too large",
+                        )
+                        .into()
+                    }),
+            )
+            .configure(routes)
+    })
+    .bind(settings.listen)
+    .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = server
         .addrs()
         .first()
@@ -116,8 +187,12 @@ impl RunningServer {
     fn shutdown(&mut self) {
         if let Some(thread) = self.thread.take() {
             let handle = self.handle.clone();
-            // Any runtime can drive the stop future; use a throwaway one.
-            actix_web::rt::System::new().block_on(handle.stop(true));
+            // Drive the stop future on a throwaway runtime in its own thread,
+            // so this works from inside another async runtime too.
+            let stopper = std::thread::spawn(move || {
+                actix_web::rt::System::new().block_on(handle.stop(true))
+            });
+            let _ = stopper.join();
             let _ = thread.join();
         }
     }
@@ -200,6 +275,102 @@ pub fn run_vault_command(
                 .collect();
             writeln!(out, "{}", serde_json::json!({ "keys": keys }))?;
         }
+    }
+    Ok(())
+}
+
+/// Runs a `user ...` subcommand; the JSON answer goes to `out`.
+///
+/// # Errors
+/// Invalid names or amounts, unknown users, storage errors.
+pub fn run_user_command(
+    settings: &Settings,
+    cmd: &UserCommand,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let accounts = accounts::Accounts::open(&settings.data_dir.join("accounts.db"))?;
+    // Another process (the server) may own in-flight reservations: keep them.
+    let mut config = byok_billing::LedgerConfig::default();
+    config.release_on_open = false;
+    config.sweep_interval = None;
+    let ledger = byok_billing::Ledger::open_sqlite(settings.data_dir.join("ledger.db"), &config)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let credit = |id: &str, amount: &str| -> anyhow::Result<()> {
+        let amount: byok_billing::Money = amount
+            .parse()
+            .map_err(|_| anyhow::anyhow!("the amount must be a decimal USD amount like 10.00"))?;
+        anyhow::ensure!(
+            !amount.is_negative() && amount != byok_billing::Money::ZERO,
+            "the amount must be positive"
+        );
+        let mut rid = [0u8; 12];
+        getrandom::getrandom(&mut rid).map_err(|e| anyhow::anyhow!("{e}"))?;
+        ledger
+            .run_blocking(byok_billing::Command::Credit {
+                account: id.to_owned(),
+                request_id: format!("credit_{}", hex::encode(rid)),
+                amount,
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    };
+    match cmd {
+        UserCommand::Create { name, credit_usd } => {
+            let (user, key) = accounts.create_user(name)?;
+            if let Some(amount) = credit_usd {
+                credit(&user.id, amount)?;
+            }
+            use secrecy::ExposeSecret as _;
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({"user_id": user.id, "api_key": key.expose_secret()})
+            )?;
+        }
+        UserCommand::Credit { id, amount } => {
+            anyhow::ensure!(accounts.user_exists(id)?, "unknown user {id}");
+            credit(id, amount)?;
+            let b = ledger.balance(id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({"user_id": id, "balance_usd": b.balance.to_string()})
+            )?;
+        }
+    }
+    ledger.shutdown();
+    Ok(())
+}
+
+/// Runs `prices show [MODEL]`: one JSON line per catalog entry.
+///
+/// # Errors
+/// A malformed override file.
+pub fn run_prices_command(
+    settings: &Settings,
+    cmd: &PricesCommand,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    let PricesCommand::Show { model } = cmd;
+    let mut catalog = byok_billing::Catalog::builtin().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let overrides = settings.data_dir.join("prices.json");
+    if overrides.exists() {
+        catalog = catalog
+            .with_overrides(&std::fs::read_to_string(&overrides)?)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let mut entries: Vec<_> = catalog
+        .entries()
+        .filter(|e| {
+            model
+                .as_ref()
+                .is_none_or(|m| &e.model == m || &e.canonical == m)
+        })
+        .collect();
+    entries.sort_by(|a, b| (&a.provider, &a.model).cmp(&(&b.provider, &b.model)));
+    for e in entries {
+        writeln!(out, "{}", serde_json::to_string(e)?)?;
     }
     Ok(())
 }

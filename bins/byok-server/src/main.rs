@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use byok_server::{Cli, Command, LogFormat};
-use clap::Parser as _;
+use byok_server::{Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn init_tracing(format: LogFormat) {
@@ -19,13 +18,21 @@ fn init_tracing(format: LogFormat) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match byok_server::config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            init_tracing(LogFormat::Text);
+            tracing::error!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     init_tracing(cli.settings.log_format);
+    let out = &mut std::io::stdout().lock();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.settings),
-        Command::Vault(cmd) => {
-            byok_server::run_vault_command(&cli.settings, &cmd, &mut std::io::stdout().lock())
-        }
+        Command::Vault(cmd) => byok_server::run_vault_command(&cli.settings, &cmd, out),
+        Command::User(cmd) => byok_server::run_user_command(&cli.settings, &cmd, out),
+        Command::Prices(cmd) => byok_server::run_prices_command(&cli.settings, &cmd, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,31 +1,84 @@
 //! Shared application state and start-up of the stores.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context as _, bail};
+use byok_billing::{Catalog, Ledger, LedgerConfig};
+use byok_providers::{EndpointPolicy, ProviderConfig, ProviderId, Registry, Timeouts};
+use byok_search::{SearchConfig, SearchProviderId, SearchRegistry};
 use byok_vault::{AsyncVault, MasterKey, OpenError, Vault, VaultConfig};
 
+use crate::accounts::Accounts;
 use crate::config::Settings;
+
+/// Fixed-window per-user request limiter.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    per_minute: u32,
+    windows: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl RateLimiter {
+    /// A limiter allowing `per_minute` requests (0 = unlimited).
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Ok` or the seconds until the next window.
+    ///
+    /// # Errors
+    /// The wait, when the user is over the limit.
+    pub fn check(&self, user: &str) -> Result<(), u64> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let now = byok_billing::now_ms() / 1000;
+        let minute = now / 60;
+        let mut w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        if w.len() > 100_000 {
+            w.retain(|_, (m, _)| *m == minute);
+        }
+        let entry = w.entry(user.to_owned()).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        if entry.1 >= self.per_minute {
+            return Err(u64::try_from(60 - now % 60).unwrap_or(60));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
 
 /// State shared by every request handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The credential vault.
     pub vault: AsyncVault,
-}
-
-impl AppState {
-    /// Creates the data directory and opens the stores.
-    ///
-    /// # Errors
-    /// See [`open_vault`].
-    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
-        let vault = open_vault(settings)?.vault;
-        Ok(Self {
-            vault: AsyncVault::new(vault, 2).context("cannot start vault worker threads")?,
-        })
-    }
+    /// Users and gateway keys.
+    pub accounts: Arc<Accounts>,
+    /// Balances and charges.
+    pub ledger: Ledger,
+    /// Prices.
+    pub catalog: Arc<Catalog>,
+    /// Chat adapters.
+    pub providers: Registry,
+    /// Search adapters.
+    pub search: SearchRegistry,
+    /// Settings in effect.
+    pub settings: Arc<Settings>,
+    /// Per-user request limiter.
+    pub limiter: Arc<RateLimiter>,
+    /// Endpoint rules for user-supplied endpoints.
+    pub policy: EndpointPolicy,
+    /// Metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -39,6 +92,65 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     builder
         .create(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))
+}
+
+impl AppState {
+    /// Creates the data directory and opens every store.
+    ///
+    /// # Errors
+    /// See [`open_vault`]; invalid upstream overrides; storage errors.
+    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let vault = open_vault(settings)?.vault;
+        let policy = EndpointPolicy {
+            allow_insecure: settings.allow_insecure_upstreams,
+        };
+        let mut provider_config = ProviderConfig::default().with_timeouts(Timeouts::default());
+        provider_config.endpoint_policy = policy;
+        let mut search_config = SearchConfig::default();
+        for (id, url) in &settings.upstreams {
+            let parsed = url::Url::parse(url)
+                .with_context(|| format!("BYOK_UPSTREAM for `{id}` is not a URL"))?;
+            if !settings.allow_insecure_upstreams && parsed.scheme() != "https" {
+                bail!(
+                    "the upstream override for `{id}` must use https (or set BYOK_ALLOW_INSECURE_UPSTREAMS=1 for a lab)"
+                );
+            }
+            if let Ok(p) = id.parse::<ProviderId>() {
+                provider_config = provider_config.with_base_url(p, url.clone());
+            } else if let Ok(s) = id.parse::<SearchProviderId>() {
+                search_config = search_config.with_base_url(s, url.clone());
+            } else {
+                bail!("BYOK_UPSTREAM names an unknown provider `{id}`");
+            }
+        }
+        let client = byok_providers::http_client(&provider_config.timeouts, policy)
+            .context("cannot build the HTTP client")?;
+        let ledger = Ledger::open_sqlite(
+            settings.data_dir.join("ledger.db"),
+            &LedgerConfig::default(),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot open the ledger: {e}"))?;
+        let mut catalog = Catalog::builtin().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let overrides = settings.data_dir.join("prices.json");
+        if overrides.exists() {
+            let doc = fs::read_to_string(&overrides)?;
+            catalog = catalog
+                .with_overrides(&doc)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", overrides.display()))?;
+        }
+        Ok(Self {
+            vault: AsyncVault::new(vault, 2).context("cannot start vault worker threads")?,
+            accounts: Arc::new(Accounts::open(&settings.data_dir.join("accounts.db"))?),
+            ledger,
+            catalog: Arc::new(catalog),
+            providers: Registry::new(client.clone(), provider_config),
+            search: SearchRegistry::new(client, search_config),
+            settings: Arc::new(settings.clone()),
+            limiter: Arc::new(RateLimiter::new(settings.rate_limit_rpm)),
+            policy,
+            metrics: Arc::new(crate::metrics::Metrics::default()),
+        })
+    }
 }
 
 /// Where the master key came from.
@@ -100,11 +212,7 @@ pub fn open_vault(settings: &Settings) -> anyhow::Result<OpenedVault> {
         };
     }
     let path = match &settings.master_key_file {
-        Some(p) => {
-            let key = MasterKey::from_file(p).context("cannot load the master key file")?;
-            drop(key);
-            p.clone()
-        }
+        Some(p) => p.clone(),
         None => {
             let path = settings.data_dir.join("master.key");
             let (_, created) = MasterKey::load_or_generate(&path)

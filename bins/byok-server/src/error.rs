@@ -1,0 +1,211 @@
+//! API errors in OpenAI's shape, and the mapping from every crate's errors
+//! to HTTP statuses (the only place that decides statuses).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::{HttpResponse, ResponseError};
+use byok_providers::{CredentialError, ProviderError, RouteError, UpstreamErrorKind};
+use byok_search::SearchError;
+
+/// An error answer: `{"error": {"message", "type", "param", "code"}}`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Human-readable message (never holds a key).
+    pub message: String,
+    /// OpenAI-style type.
+    pub kind: &'static str,
+    /// The offending parameter.
+    pub param: Option<String>,
+    /// A short machine code.
+    pub code: Option<String>,
+    /// `retry-after` seconds.
+    pub retry_after: Option<u64>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            kind,
+            param: None,
+            code: None,
+            retry_after: None,
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+    }
+
+    /// The one 401 for every authentication failure.
+    pub fn unauthorized() -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid or missing API key",
+        );
+        e.code = Some("invalid_api_key".into());
+        e
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found_error", message)
+    }
+
+    /// 500 without details (they are logged, without secrets).
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal error",
+        )
+    }
+
+    /// Sets `param`.
+    #[must_use]
+    pub fn param(mut self, p: impl Into<String>) -> Self {
+        self.param = Some(p.into());
+        self
+    }
+
+    /// Sets `code`.
+    #[must_use]
+    pub fn code(mut self, c: impl Into<String>) -> Self {
+        self.code = Some(c.into());
+        self
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}})
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut r = HttpResponse::build(self.status);
+        if let Some(s) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            r.insert_header((RETRY_AFTER, v));
+        }
+        r.json(self.body())
+    }
+}
+
+impl From<RouteError> for ApiError {
+    fn from(e: RouteError) -> Self {
+        ApiError::bad_request(e.to_string())
+            .param("model")
+            .code("route")
+    }
+}
+
+impl From<CredentialError> for ApiError {
+    fn from(e: CredentialError) -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_error",
+            e.to_string(),
+        )
+        .param("key")
+        .code("invalid_credential")
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(e: ProviderError) -> Self {
+        let message = e.to_string();
+        match e {
+            ProviderError::InvalidRequest { param, .. } => {
+                let mut a = ApiError::bad_request(message);
+                a.param = param;
+                a
+            }
+            ProviderError::Unsupported { .. } => {
+                ApiError::bad_request(message).code("unsupported_parameter")
+            }
+            ProviderError::Credential(c) => c.into(),
+            ProviderError::Upstream {
+                kind,
+                retry_after,
+                status,
+                ..
+            } => {
+                let (st, kind_s) = match kind {
+                    UpstreamErrorKind::RateLimited => {
+                        (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error")
+                    }
+                    UpstreamErrorKind::RequestTimeout => {
+                        (StatusCode::GATEWAY_TIMEOUT, "upstream_error")
+                    }
+                    UpstreamErrorKind::BadRequest
+                    | UpstreamErrorKind::PayloadTooLarge
+                    | UpstreamErrorKind::NotFound => {
+                        (StatusCode::BAD_REQUEST, "invalid_request_error")
+                    }
+                    _ => (StatusCode::BAD_GATEWAY, "upstream_error"),
+                };
+                let mut a = ApiError::new(st, kind_s, message).code(format!("upstream_{status}"));
+                a.retry_after = retry_after.map(|d| d.as_secs().max(1));
+                a
+            }
+            ProviderError::Timeout { .. } => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "upstream_error", message)
+                    .code("upstream_timeout")
+            }
+            _ => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", message),
+        }
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(e: SearchError) -> Self {
+        let message = e.to_string();
+        match e {
+            SearchError::Invalid { param, .. } => ApiError::bad_request(message).param(param),
+            SearchError::NotASearchProvider(_) | SearchError::Unsupported { .. } => {
+                ApiError::bad_request(message).param("provider")
+            }
+            SearchError::Upstream {
+                kind, retry_after, ..
+            } => {
+                let st = match kind {
+                    byok_search::UpstreamKind::RateLimited
+                    | byok_search::UpstreamKind::PlanLimit => StatusCode::TOO_MANY_REQUESTS,
+                    _ => StatusCode::BAD_GATEWAY,
+                };
+                let mut a = ApiError::new(st, "upstream_error", message);
+                a.retry_after = retry_after.map(|d| d.as_secs().max(1));
+                a
+            }
+            SearchError::Timeout(_) => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "upstream_error", message)
+            }
+            _ => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", message),
+        }
+    }
+}
+
+/// Logs an internal error (never with secrets: our errors carry none) and
+/// returns the opaque 500.
+pub fn internal(context: &str, e: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(context, error = %e, "internal error");
+    ApiError::internal()
+}

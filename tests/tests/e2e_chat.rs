@@ -1,0 +1,362 @@
+//! End to end over HTTP: a user, credentials, chat through two translator
+//! families (streaming and not), web search, usage and balance, errors, and
+//! no plaintext key in the data directory afterwards.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::time::Duration;
+
+use byok_server::{RunningServer, Settings, UserCommand, run_user_command};
+use byok_testkit::{MockUpstream, Reply, fixture};
+use serde_json::{Value, json};
+
+const OPENAI_KEY: &str = "sk-test-CANARY-Zq8vN3xR5tL1pW7mK2jH9gF4";
+const ANTHROPIC_KEY: &str = "sk-ant-CANARY-Yd3fG7hJ1kL5zX9cV2bN6mQ0";
+const TAVILY_KEY: &str = "tvly-CANARY-Pw4eR8tY2uI6oP0aS5dF9gH3";
+
+struct Env {
+    _dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    server: RunningServer,
+    mock: MockUpstream,
+    http: reqwest::Client,
+}
+
+impl Env {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.addr())
+    }
+}
+
+async fn env() -> Env {
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut settings = Settings::for_data_dir(&data);
+    settings.allow_insecure_upstreams = true;
+    settings.admin_token = Some("admin-token-for-tests-0123456789".into());
+    settings
+        .upstreams
+        .insert("openai".into(), format!("{}/v1", mock.base_url()));
+    settings
+        .upstreams
+        .insert("anthropic".into(), mock.base_url());
+    settings.upstreams.insert("tavily".into(), mock.base_url());
+    let server = RunningServer::start(&settings).unwrap();
+    Env {
+        _dir: dir,
+        data,
+        server,
+        mock,
+        http: reqwest::Client::new(),
+    }
+}
+
+fn create_user(env: &Env, credit: Option<&str>) -> (String, String) {
+    let mut out = Vec::new();
+    let settings = Settings::for_data_dir(&env.data);
+    run_user_command(
+        &settings,
+        &UserCommand::Create {
+            name: "alice".into(),
+            credit_usd: credit.map(str::to_owned),
+        },
+        &mut out,
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    (
+        v["user_id"].as_str().unwrap().to_owned(),
+        v["api_key"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn put_key(env: &Env, key: &str, provider: &str, secret: Value) -> reqwest::Response {
+    env.http
+        .put(env.url(&format!("/api/byok/credentials/{provider}")))
+        .bearer_auth(key)
+        .json(&json!({"key": secret}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn chat_body(model: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "max_tokens": 256, "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_chats_through_the_gateway() {
+    let env = env().await;
+    let (user_id, key) = create_user(&env, Some("1.00"));
+
+    // Identical 401s for every kind of wrong key.
+    let mut bodies = Vec::new();
+    for auth in [
+        None,
+        Some("byok_wrong"),
+        Some(&key[..key.len() - 1]),
+        Some(""),
+    ] {
+        let mut r = env.http.get(env.url("/api/balance"));
+        if let Some(a) = auth {
+            r = r.bearer_auth(a);
+        }
+        let resp = r.send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        bodies.push(resp.text().await.unwrap());
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+
+    // Credentials: stored, listed with last4 only; bad ones refused and not stored.
+    let r = put_key(&env, &key, "openai", json!(OPENAI_KEY)).await;
+    assert_eq!(r.status(), 200);
+    let view: Value = r.json().await.unwrap();
+    assert_eq!(view["last4"], "gF4".replacen("gF4", "9gF4", 1));
+    let r = put_key(&env, &key, "anthropic", json!("bad\r\nX-Injected: 1")).await;
+    assert_eq!(r.status(), 422);
+    let r = put_key(&env, &key, "anthropic", json!(ANTHROPIC_KEY)).await;
+    assert_eq!(r.status(), 200);
+    let r = put_key(&env, &key, "tavily", json!(TAVILY_KEY)).await;
+    assert_eq!(r.status(), 200);
+    let r = put_key(&env, &key, "aws", json!({"accessKeyId": "AKIAX", "secretAccessKey": "s3cr3t0123456789abcdef", "region": "us-east-1.evil.example#"})).await;
+    assert_eq!(r.status(), 422);
+    let list: Value = env
+        .http
+        .get(env.url("/api/byok/credentials"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["anthropic", "openai", "tavily"]);
+    assert!(!list.to_string().contains("CANARY"));
+
+    // OpenAI dialect, not streamed.
+    env.mock.on(
+        "POST",
+        "/v1/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    let r = env
+        .http
+        .post(env.url("/api/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&chat_body("gpt-4o-mini", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-provider"], "openai");
+    assert_eq!(r.headers()["x-byok-usage-source"], "reported");
+    let markup1 = r.headers()["x-byok-markup-usd"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        r.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Hello! How can I help you today?"
+    );
+    let sent = env.mock.last_request().unwrap();
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {OPENAI_KEY}").as_str())
+    );
+
+    // OpenAI dialect, streamed.
+    env.mock.on(
+        "POST",
+        "/v1/chat/completions",
+        Reply::sse(&fixture("openai/stream_text.sse")),
+    );
+    let r = env
+        .http
+        .post(env.url("/api/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&chat_body("gpt-4o-mini", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let text = r.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert!(text.contains("\"content\":\" today\""));
+
+    // Anthropic translator, streamed.
+    env.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::sse(&fixture("anthropic/stream_text.sse")),
+    );
+    let r = env
+        .http
+        .post(env.url("/api/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&chat_body("claude-sonnet-4-5", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-byok-provider"], "anthropic");
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("Hello") && text.ends_with("data: [DONE]\n\n"),
+        "{text}"
+    );
+    assert_eq!(
+        env.mock.last_request().unwrap().header("x-api-key"),
+        Some(ANTHROPIC_KEY)
+    );
+
+    // Web search.
+    env.mock.on(
+        "POST",
+        "/search",
+        Reply::json(200, fixture("search/tavily_search.json")),
+    );
+    let r = env
+        .http
+        .post(env.url("/api/web"))
+        .bearer_auth(&key)
+        .json(&json!({"query": "rust async", "max_results": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let web: Value = r.json().await.unwrap();
+    assert_eq!(web["provider"], "tavily");
+    assert_eq!(web["results"][0]["url"], "https://tokio.rs/");
+
+    // Usage and balance: three charges, balance down by exactly their markup.
+    let mut usage = Value::Null;
+    for _ in 0..100 {
+        usage = env
+            .http
+            .get(env.url("/api/usage"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if usage["data"].as_array().unwrap().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let entries = usage["data"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{usage}");
+    assert_eq!(entries[2]["markup_usd"], markup1.as_str());
+    assert_eq!(entries[2]["usage_source"], "reported");
+    let total: i64 = entries
+        .iter()
+        .map(|e| {
+            e["markup_usd"]
+                .as_str()
+                .unwrap()
+                .parse::<byok_billing::Money>()
+                .unwrap()
+                .nanos()
+        })
+        .sum();
+    let balance: Value = env
+        .http
+        .get(env.url("/api/balance"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b: byok_billing::Money = balance["balance_usd"].as_str().unwrap().parse().unwrap();
+    assert_eq!(1_000_000_000 - b.nanos(), total);
+
+    // A request that tries to pick the upstream is refused.
+    let mut evil = chat_body("gpt-4o-mini", false);
+    evil["api_base"] = json!("http://169.254.169.254/");
+    let before = env.mock.requests().len();
+    let r = env
+        .http
+        .post(env.url("/api/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&evil)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(env.mock.requests().len(), before);
+
+    // Deleting a credential: the next request is refused, naming what is missing.
+    let r = env
+        .http
+        .delete(env.url("/api/byok/credentials/openai"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = env
+        .http
+        .post(env.url("/api/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&chat_body("gpt-4o-mini", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("needs a credential for openai")
+    );
+
+    // A user without credit gets 402 and nothing goes upstream.
+    let (_, poor) = create_user(&env, None);
+    put_key(&env, &poor, "openai", json!(OPENAI_KEY)).await;
+    let before = env.mock.requests().len();
+    let r = env
+        .http
+        .post(env.url("/api/v1/chat/completions"))
+        .bearer_auth(&poor)
+        .json(&chat_body("gpt-4o-mini", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 402);
+    assert_eq!(env.mock.requests().len(), before);
+    let _ = user_id;
+
+    // Nothing in the data directory holds a key or an 8-byte piece of one.
+    drop(env.server);
+    for k in [OPENAI_KEY, ANTHROPIC_KEY, TAVILY_KEY] {
+        for entry in std::fs::read_dir(&env.data).unwrap() {
+            // WAL and SHM files may vanish as the last connections close.
+            let Ok(bytes) = std::fs::read(entry.unwrap().path()) else {
+                continue;
+            };
+            for w in k.as_bytes().windows(8) {
+                assert!(
+                    !bytes.windows(8).any(|b| b == w),
+                    "a key fragment is on disk"
+                );
+            }
+        }
+    }
+}
