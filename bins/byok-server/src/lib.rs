@@ -95,8 +95,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
 /// # Errors
 /// When the vault cannot be opened (wrong master key, bad key file, storage)
 /// or the address cannot be bound.
-pub fn build(settings: &Settings) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
-    let state = web::Data::new(AppState::open(settings)?);
+pub fn build(
+    settings: &Settings,
+) -> anyhow::Result<(actix_web::dev::Server, SocketAddr, AppState)> {
+    let app_state = AppState::open(settings)?;
+    let state = web::Data::new(app_state.clone());
     let limit = settings.max_body_bytes;
     let server = HttpServer::new(move || {
         App::new()
@@ -130,7 +133,7 @@ pub fn build(settings: &Settings) -> anyhow::Result<(actix_web::dev::Server, Soc
         .first()
         .copied()
         .context("server bound to no address")?;
-    Ok((server.shutdown_timeout(30).run(), addr))
+    Ok((server.shutdown_timeout(30).run(), addr, app_state))
 }
 
 /// A server running on its own thread, for tests and embedding.
@@ -154,11 +157,12 @@ impl RunningServer {
             .spawn(move || {
                 actix_web::rt::System::new().block_on(async move {
                     match build(&settings) {
-                        Ok((server, addr)) => {
+                        Ok((server, addr, state)) => {
                             let _ = tx.send(Ok((server.handle(), addr)));
                             if let Err(e) = server.await {
                                 tracing::error!(error = %e, "server stopped with an error");
                             }
+                            state.ledger.shutdown();
                         }
                         Err(e) => {
                             let _ = tx.send(Err(e));

@@ -45,9 +45,13 @@ fn main() -> ExitCode {
 
 fn serve(settings: &byok_server::Settings) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async {
-        let (server, addr) = byok_server::build(settings)?;
+        let (server, addr, state) = byok_server::build(settings)?;
         tracing::info!(%addr, data_dir = %settings.data_dir.display(), "byok-server listening");
+        // actix finishes in-flight requests (streams included) for up to 30 s
+        // after SIGINT/SIGTERM; then every queued ledger write is committed.
         server.await?;
+        state.ledger.shutdown();
+        tracing::info!("stopped; ledger flushed");
         Ok(())
     })
 }

@@ -88,6 +88,27 @@ fn request_id() -> String {
     format!("req_{}", hex::encode(b))
 }
 
+/// Reads a request body up to the configured limit: 413 in OpenAI's error
+/// shape above it.
+pub(crate) async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    use futures_util::StreamExt as _;
+    let mut body = web::BytesMut::new();
+    while let Some(piece) = payload.next().await {
+        let piece =
+            piece.map_err(|_| ApiError::bad_request("the request body could not be read"))?;
+        if body.len() + piece.len() > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                format!("the request body is larger than {limit} bytes"),
+            )
+            .code("body_too_large"));
+        }
+        body.extend_from_slice(&piece);
+    }
+    Ok(body.freeze())
+}
+
 fn json_error(e: &serde_json::Error) -> ApiError {
     // serde's messages can quote input; give position and category only.
     ApiError::bad_request(format!(
@@ -156,10 +177,11 @@ fn public_view(info: &byok_vault::SecretInfo) -> Value {
 pub(crate) async fn put_credential(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
+    let body = read_body(payload, state.settings.max_body_bytes.min(64 << 10)).await?;
     let target = target(&path)?;
     let mut doc: Value = serde_json::from_slice(&body).map_err(|e| json_error(&e))?;
     let raw = match doc.get_mut("key") {
@@ -470,11 +492,14 @@ impl Stream for SseBody {
 /// `POST /api/v1/chat/completions`.
 pub(crate) async fn chat(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let result = chat_inner(&req, &body, &state).await;
+    let result = match read_body(payload, state.settings.max_body_bytes).await {
+        Ok(body) => chat_inner(&req, &body, &state).await,
+        Err(e) => Err(e),
+    };
     let status = result
         .as_ref()
         .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
@@ -502,6 +527,7 @@ async fn chat_inner(
     }
     let mut request: ChatRequest = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
     request.validate()?;
+    let web = take_web_search(&mut request)?;
     let held: Vec<ProviderId> = state
         .vault
         .list(&user.id)
@@ -528,6 +554,10 @@ async fn chat_inner(
         .ok_or_else(|| ApiError::bad_request(format!("no credential for {}", route.provider)))?;
     let credential = Credential::parse(route.provider, &secret, state.policy)?;
     drop(secret);
+    let citations = match web {
+        Some(options) => Some(augment_with_search(state, &user, &mut request, options).await?),
+        None => None,
+    };
 
     let request_id = request_id();
     let prompt_texts = message_texts(&request);
@@ -631,12 +661,17 @@ async fn chat_inner(
                 };
                 let charge = settlement.settle(outcome.usage.reported(), &delivered);
                 let markup = charge.map_or_else(|| "0.00".to_owned(), |c| c.markup.to_string());
+                let mut body =
+                    serde_json::to_value(&outcome.response).map_err(|e| internal("encode", &e))?;
+                if let Some(c) = citations {
+                    body["citations"] = json!(c);
+                }
                 Ok(HttpResponse::Ok()
                     .insert_header(("x-byok-provider", route.provider.as_str()))
                     .insert_header(("x-request-id", request_id.as_str()))
                     .insert_header(("x-byok-usage-source", source.as_str()))
                     .insert_header(("x-byok-markup-usd", markup))
-                    .json(outcome.response))
+                    .json(body))
             }
             Err(e) => {
                 state.metrics.upstream_error(route.provider.as_str());
@@ -645,6 +680,125 @@ async fn chat_inner(
             }
         }
     }
+}
+
+/// Web-search options of a chat request: the model suffix `:online` or the
+/// body field `web_search: true | {"provider", "max_results"}` (removed
+/// from the request either way, so no upstream sees it).
+fn take_web_search(
+    request: &mut ChatRequest,
+) -> Result<Option<(Option<SearchProviderId>, u8)>, ApiError> {
+    let field = request.extra.remove("web_search");
+    let online = request.model.ends_with(":online");
+    if online {
+        let n = request.model.len() - ":online".len();
+        request.model.truncate(n);
+    }
+    let options = match field {
+        None | Some(Value::Bool(false)) | Some(Value::Null) => None,
+        Some(Value::Bool(true)) => Some((None, byok_search::DEFAULT_RESULTS)),
+        Some(Value::Object(o)) => {
+            let provider = match o.get("provider").and_then(Value::as_str) {
+                Some(p) => Some(p.parse::<SearchProviderId>()?),
+                None => None,
+            };
+            let max = match o.get("max_results").and_then(Value::as_u64) {
+                Some(n) if (1..=20).contains(&n) => {
+                    u8::try_from(n).unwrap_or(byok_search::DEFAULT_RESULTS)
+                }
+                Some(_) => {
+                    return Err(ApiError::bad_request(
+                        "`web_search.max_results` must be between 1 and 20",
+                    )
+                    .param("web_search"));
+                }
+                None => byok_search::DEFAULT_RESULTS,
+            };
+            Some((provider, max))
+        }
+        Some(_) => {
+            return Err(
+                ApiError::bad_request("`web_search` must be true or an object").param("web_search"),
+            );
+        }
+    };
+    Ok(options.or(online.then_some((None, byok_search::DEFAULT_RESULTS))))
+}
+
+/// Searches with the user's search credential and puts the cited results
+/// in a system message after the leading system messages.
+async fn augment_with_search(
+    state: &Data,
+    user: &User,
+    request: &mut ChatRequest,
+    (provider, max_results): (Option<SearchProviderId>, u8),
+) -> Result<Vec<byok_search::Citation>, ApiError> {
+    let last_user = request
+        .messages
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            Message::User { content, .. } => Some(content.text()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let Some(query) = byok_search::build_query(&last_user) else {
+        return Ok(Vec::new());
+    };
+    let held: Vec<SearchProviderId> = state
+        .vault
+        .list(&user.id)
+        .await
+        .map_err(|e| internal("vault list", &e))?
+        .iter()
+        .filter_map(|i| i.name.parse().ok())
+        .collect();
+    let provider = match provider {
+        Some(p) if held.contains(&p) => p,
+        Some(p) => {
+            return Err(
+                ApiError::bad_request(format!("web search needs a credential for {p}"))
+                    .param("web_search"),
+            );
+        }
+        None => SearchProviderId::ALL
+            .into_iter()
+            .find(|p| held.contains(p))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "web search needs a credential for tavily, exa, kagi or perplexity",
+                )
+                .param("web_search")
+            })?,
+    };
+    let key = state
+        .vault
+        .get(&user.id, provider.as_str())
+        .await
+        .map_err(|e| internal("vault get", &e))?
+        .ok_or_else(|| ApiError::bad_request(format!("no credential for {provider}")))?;
+    let adapter = state.search.get(provider).ok_or_else(ApiError::internal)?;
+    let mut search = SearchRequest::new(query);
+    search.max_results = max_results;
+    let results = adapter.search(&search, &key).await?;
+    let augmentation = byok_search::augment(
+        &results,
+        byok_search::DEFAULT_BUDGET_TOKENS,
+        &byok_search::approx_tokens,
+    );
+    let at = request
+        .messages
+        .iter()
+        .take_while(|m| matches!(m, Message::System { .. } | Message::Developer { .. }))
+        .count();
+    request.messages.insert(
+        at,
+        Message::System {
+            content: Content::Text(augmentation.context),
+            name: None,
+        },
+    );
+    Ok(augmentation.citations)
 }
 
 /// `GET /api/v1/models`: catalog models of the providers the user holds.
@@ -681,10 +835,11 @@ struct WebBody {
 /// `POST /api/web`.
 pub(crate) async fn web_search(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
+    let body = read_body(payload, state.settings.max_body_bytes).await?;
     if let Err(wait) = state.limiter.check(&user.id) {
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

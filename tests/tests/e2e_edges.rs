@@ -1,0 +1,426 @@
+//! End to end: admin API, limits, metrics, models, verify, search-augmented
+//! chat, and the canary over error paths (no key in any answer).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::time::Duration;
+
+use byok_server::{RunningServer, Settings};
+use byok_testkit::{MockUpstream, Reply, fixture};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "admin-token-for-tests-0123456789";
+const CANARY: &str = "sk-CANARY-Qm7nB3vC9xZ1lK5jH8gF2dS4aP6";
+
+struct Env {
+    _dir: tempfile::TempDir,
+    server: RunningServer,
+    mock: MockUpstream,
+    http: reqwest::Client,
+}
+
+async fn env(tune: impl FnOnce(&mut Settings)) -> Env {
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::for_data_dir(dir.path().join("data"));
+    settings.allow_insecure_upstreams = true;
+    settings.admin_token = Some(ADMIN.into());
+    settings
+        .upstreams
+        .insert("openai".into(), format!("{}/v1", mock.base_url()));
+    settings.upstreams.insert("exa".into(), mock.base_url());
+    tune(&mut settings);
+    let server = RunningServer::start(&settings).unwrap();
+    Env {
+        _dir: dir,
+        server,
+        mock,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+    }
+}
+
+impl Env {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.addr())
+    }
+
+    async fn user(&self, credit: &str) -> String {
+        let r = self
+            .http
+            .post(self.url("/api/admin/users"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "bob"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        let id = v["user_id"].as_str().unwrap().to_owned();
+        let r = self
+            .http
+            .post(self.url(&format!("/api/admin/users/{id}/credits")))
+            .bearer_auth(ADMIN)
+            .json(&json!({"amount_usd": credit}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        v["api_key"].as_str().unwrap().to_owned()
+    }
+
+    async fn chat(&self, key: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn no_fragment(text: &str) {
+    for w in CANARY.as_bytes().windows(8) {
+        let w = std::str::from_utf8(w).unwrap();
+        assert!(!text.contains(w), "key fragment `{w}` in `{text}`");
+    }
+}
+
+fn hello(stream: bool) -> Value {
+    json!({"model": "gpt-4o-mini", "stream": stream, "messages": [{"role": "user", "content": "What is Tokio?"}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_metrics_models_and_verify() {
+    let env = env(|_| {}).await;
+    let r = env
+        .http
+        .post(env.url("/api/admin/users"))
+        .bearer_auth("wrong")
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let key = env.user("2.50").await;
+    let b: Value = env
+        .http
+        .get(env.url("/api/balance"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(b["balance_usd"], "2.50");
+    let r = env
+        .http
+        .put(env.url("/api/byok/credentials/openai"))
+        .bearer_auth(&key)
+        .json(&json!({"key": CANARY}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let models: Value = env
+        .http
+        .get(env.url("/api/v1/models"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["object"], "list");
+    assert!(
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == "openai/gpt-4o-mini")
+    );
+
+    env.mock.on(
+        "GET",
+        "/v1/models",
+        Reply::json(200, fixture("openai/models.json")),
+    );
+    let v: Value = env
+        .http
+        .post(env.url("/api/byok/credentials/openai/verify"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"ok": true}));
+    env.mock.on(
+        "GET",
+        "/v1/models",
+        Reply::json(
+            401,
+            fixture("openai/error_401.json").replace("{{KEY}}", CANARY),
+        ),
+    );
+    let r = env
+        .http
+        .post(env.url("/api/byok/credentials/openai/verify"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(text.contains("\"ok\":false"), "{text}");
+    no_fragment(&text);
+
+    env.mock.on(
+        "POST",
+        "/v1/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    assert_eq!(env.chat(&key, hello(false)).await.status(), 200);
+    let metrics = env
+        .http
+        .get(env.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains("byok_requests_total{route=\"/api/v1/chat/completions\",status=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("byok_tokens_total{provider=\"openai\",kind=\"prompt\"} 2006"));
+    no_fragment(&metrics);
+    let r = env
+        .http
+        .get(env.url("/no/such/route"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("\"error\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits() {
+    let env = env(|s| {
+        s.rate_limit_rpm = 3;
+        s.max_body_bytes = 4096;
+    })
+    .await;
+    let key = env.user("1.00").await;
+    env.http
+        .put(env.url("/api/byok/credentials/openai"))
+        .bearer_auth(&key)
+        .json(&json!({"key": CANARY}))
+        .send()
+        .await
+        .unwrap();
+    env.mock.on(
+        "POST",
+        "/v1/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    let big = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x".repeat(10_000)}]});
+    let r = env.chat(&key, big).await;
+    assert_eq!(r.status(), 413);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("\"type\":\"invalid_request_error\"")
+    );
+    let r = env
+        .http
+        .put(env.url("/api/byok/credentials/groq"))
+        .bearer_auth(&key)
+        .json(&json!({"key": "k".repeat(9000)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(env.chat(&key, hello(false)).await);
+    }
+    let last = statuses.pop().unwrap();
+    assert!(statuses.iter().all(|r| r.status() == 200));
+    assert_eq!(last.status(), 429);
+    assert!(last.headers().get("retry-after").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_models_get_cited_search_context() {
+    let env = env(|_| {}).await;
+    let key = env.user("1.00").await;
+    env.http
+        .put(env.url("/api/byok/credentials/openai"))
+        .bearer_auth(&key)
+        .json(&json!({"key": CANARY}))
+        .send()
+        .await
+        .unwrap();
+    let r = env
+        .http
+        .put(env.url("/api/byok/credentials/exa"))
+        .bearer_auth(&key)
+        .json(&json!({"key": "exa-key-0123456789abcdef"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    env.mock.on(
+        "POST",
+        "/search",
+        Reply::json(200, fixture("search/exa_search.json")),
+    );
+    env.mock.on(
+        "POST",
+        "/v1/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    let mut body = hello(false);
+    body["model"] = json!("gpt-4o-mini:online");
+    let r = env.chat(&key, body).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["citations"][0]["url"], "https://tokio.rs/");
+    let sent: Value = serde_json::from_slice(&env.mock.last_request().unwrap().body).unwrap();
+    assert_eq!(sent["model"], "gpt-4o-mini", ":online is not sent upstream");
+    assert!(
+        sent["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("[1] Tokio")
+    );
+    assert!(sent.get("web_search").is_none());
+    let search: Value = serde_json::from_slice(
+        &env.mock
+            .requests()
+            .iter()
+            .find(|r| r.path() == "/search")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(search["query"], "What is Tokio?");
+    let mut body = hello(false);
+    body["web_search"] = json!({"provider": "openai"});
+    assert_eq!(
+        env.chat(&key, body).await.status(),
+        400,
+        "a chat provider is not a search provider"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canary_never_leaves_through_error_paths() {
+    let env = env(|s| {
+        s.upstreams
+            .insert("groq".into(), "http://127.0.0.1:9/openai/v1".into())
+            .map(drop)
+            .unwrap_or(())
+    })
+    .await;
+    let key = env.user("1.00").await;
+    env.http
+        .put(env.url("/api/byok/credentials/openai"))
+        .bearer_auth(&key)
+        .json(&json!({"key": CANARY}))
+        .send()
+        .await
+        .unwrap();
+    env.http
+        .put(env.url("/api/byok/credentials/groq"))
+        .bearer_auth(&key)
+        .json(&json!({"key": CANARY}))
+        .send()
+        .await
+        .unwrap();
+    let echo = fixture("openai/error_401.json").replace("{{KEY}}", CANARY);
+    let cases: Vec<(Reply, bool, u16)> = vec![
+        (Reply::json(401, echo.clone()), false, 502),
+        (Reply::json(401, echo), true, 502),
+        (
+            Reply::json(429, fixture("openai/error_429.json")).header("retry-after", "3"),
+            false,
+            429,
+        ),
+        (
+            Reply::json(
+                500,
+                format!("{{\"error\":{{\"message\":\"internal failure for {CANARY}\"}}}}"),
+            ),
+            false,
+            502,
+        ),
+        (Reply::json(200, "{not json"), false, 502),
+        (
+            Reply::json(404, fixture("openai/error_404.json")),
+            false,
+            400,
+        ),
+        (
+            Reply::sse(
+                &fixture("openai/stream_openrouter_error.sse")
+                    .replace("sk-proj-Zx9yW8vU7tS6rQ5pO4nM3lK2", CANARY),
+            ),
+            true,
+            200,
+        ),
+        (
+            Reply::sse_reset_after(&fixture("openai/stream_text.sse"), 3),
+            true,
+            200,
+        ),
+    ];
+    for (i, (reply, stream, status)) in cases.into_iter().enumerate() {
+        env.mock.on("POST", "/v1/chat/completions", reply);
+        let r = env.chat(&key, hello(stream)).await;
+        assert_eq!(r.status(), status, "case {i}");
+        let headers = format!("{:?}", r.headers());
+        let text = r.text().await.unwrap_or_default();
+        no_fragment(&text);
+        no_fragment(&headers);
+    }
+    // Connection refused upstream (groq points at a closed port).
+    let mut body = hello(false);
+    body["model"] = json!("groq/llama-3.3-70b-versatile");
+    let r = env.chat(&key, body).await;
+    assert_eq!(r.status(), 502);
+    no_fragment(&r.text().await.unwrap());
+    // Usage rows carry no key either.
+    let usage = env
+        .http
+        .get(env.url("/api/usage"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    no_fragment(&usage);
+    let creds = env
+        .http
+        .get(env.url("/api/byok/credentials"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    no_fragment(&creds);
+}
