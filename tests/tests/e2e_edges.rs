@@ -81,6 +81,28 @@ impl Env {
     }
 }
 
+/// Every log line of this test process, captured from `tracing`.
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+        .with_writer(|| Capture)
+        .with_ansi(false)
+        .try_init();
+}
+
 fn no_fragment(text: &str) {
     for w in CANARY.as_bytes().windows(8) {
         let w = std::str::from_utf8(w).unwrap();
@@ -326,6 +348,7 @@ async fn online_models_get_cited_search_context() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_canary_never_leaves_through_error_paths() {
+    capture_logs();
     let env = env(|s| {
         s.upstreams
             .insert("groq".into(), "http://127.0.0.1:9/openai/v1".into())

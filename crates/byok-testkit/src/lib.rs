@@ -215,6 +215,7 @@ impl RecordedRequest {
 #[derive(Debug, Default)]
 struct State {
     routes: Vec<(String, String, VecDeque<Reply>, bool)>,
+    streaming: Vec<(String, String, Reply)>,
     requests: Vec<RecordedRequest>,
     aborted: usize,
 }
@@ -239,6 +240,10 @@ impl MockUpstream {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
+        Self::serve_listener(listener)
+    }
+
+    fn serve_listener(listener: TcpListener) -> Self {
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(Mutex::new(State::default()));
         let accept_state = Arc::clone(&state);
@@ -273,6 +278,20 @@ impl MockUpstream {
         st.routes.retain(|(m, p, _, _)| !(m == method && p == path));
         st.routes
             .push((method.into(), path.into(), VecDeque::from([reply]), true));
+    }
+
+    /// Answers `method path` requests whose JSON body has `"stream": true`
+    /// with `reply` (other requests get the route set with [`Self::on`]).
+    pub fn on_streaming(&self, method: &str, path: &str, reply: Reply) {
+        let mut st = self.state.lock().unwrap();
+        st.streaming.retain(|(m, p, _)| !(m == method && p == path));
+        st.streaming.push((method.into(), path.into(), reply));
+    }
+
+    /// Binds a fixed address (for a standalone mock) instead of port 0.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self::serve_listener(listener))
     }
 
     /// Answers successive `method path` requests with `replies` in order
@@ -353,6 +372,16 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Recorded
     }))
 }
 
+/// Whether a JSON body sets `"stream": true` (whitespace-insensitive).
+fn serde_json_lite_stream_flag(body: &[u8]) -> bool {
+    let compact: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    compact.windows(13).any(|w| w == b"\"stream\":true")
+}
+
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
@@ -379,18 +408,29 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resu
         let mut st = state.lock().unwrap();
         let path = request.path().to_owned();
         let method = request.method.clone();
+        let wants_stream = serde_json_lite_stream_flag(&request.body);
         st.requests.push(request);
-        st.routes
-            .iter_mut()
-            .rev()
-            .find(|(m, p, _, _)| *m == method && *p == path)
-            .and_then(|(_, _, replies, repeat)| {
-                if *repeat {
-                    replies.front().cloned()
-                } else {
-                    replies.pop_front()
-                }
-            })
+        let streaming = if wants_stream {
+            st.streaming
+                .iter()
+                .find(|(m, p, _)| *m == method && *p == path)
+                .map(|(_, _, r)| r.clone())
+        } else {
+            None
+        };
+        streaming.or_else(|| {
+            st.routes
+                .iter_mut()
+                .rev()
+                .find(|(m, p, _, _)| *m == method && *p == path)
+                .and_then(|(_, _, replies, repeat)| {
+                    if *repeat {
+                        replies.front().cloned()
+                    } else {
+                        replies.pop_front()
+                    }
+                })
+        })
     };
     let reply = reply.unwrap_or_else(|| {
         Reply::json(

@@ -1,0 +1,39 @@
+//! A standalone mock OpenAI upstream for trying the gateway without a real
+//! provider key (the testkit's mock, serving the recorded OpenAI fixtures).
+//!
+//! ```text
+//! cargo run -p byok-examples --example mock_upstream -- 127.0.0.1:9000
+//! ```
+//!
+//! Then point the gateway at it: `BYOK_UPSTREAM_OPENAI=http://127.0.0.1:9000/v1`
+//! with `BYOK_ALLOW_INSECURE_UPSTREAMS=1` (see the README).
+#![allow(clippy::print_stdout, clippy::expect_used)] // an example talks to its user
+
+use byok_testkit::{MockUpstream, Reply, fixture};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9000".into());
+    let addr: std::net::SocketAddr = addr.parse().expect("an address like 127.0.0.1:9000");
+    assert!(addr.ip().is_loopback(), "the mock only listens on loopback");
+    let mock = MockUpstream::start_on(addr).await?;
+    mock.on(
+        "POST",
+        "/v1/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    mock.on_streaming(
+        "POST",
+        "/v1/chat/completions",
+        Reply::sse(&fixture("openai/stream_text.sse")),
+    );
+    mock.on(
+        "GET",
+        "/v1/models",
+        Reply::json(200, fixture("openai/models.json")),
+    );
+    println!("mock OpenAI upstream on http://{addr}/v1 (Ctrl-C to stop)");
+    tokio::signal::ctrl_c().await
+}
