@@ -447,3 +447,40 @@ async fn the_canary_never_leaves_through_error_paths() {
         .unwrap();
     no_fragment(&creds);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_route_is_served() {
+    let env = env(|_| {}).await;
+    let key = env.user("1.00").await;
+    let doc: Value = env
+        .http
+        .get(env.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{provider}", "openai")
+            .replace("{id}", "usr_nobody");
+        for method in ops.as_object().unwrap().keys() {
+            let m = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            let r = env
+                .http
+                .request(m, env.url(&concrete))
+                .bearer_auth(&key)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let text = r.text().await.unwrap();
+            assert!(
+                !text.contains("unknown route"),
+                "{method} {path} is documented but not routed"
+            );
+        }
+    }
+}

@@ -156,7 +156,11 @@ pub struct Settings {
     #[arg(
         long,
         env = "BYOK_ALLOW_INSECURE_UPSTREAMS",
-        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
         global = true
     )]
     pub allow_insecure_upstreams: bool,
