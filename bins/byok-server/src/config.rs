@@ -225,7 +225,19 @@ fn from_default(m: &ArgMatches, id: &str) -> bool {
 /// # Errors
 /// A malformed config file.
 pub fn load() -> anyhow::Result<Cli> {
-    let matches = Cli::command().get_matches();
+    load_from(std::env::args_os())
+}
+
+/// [`load`] with explicit arguments (tests, embedding).
+///
+/// # Errors
+/// Invalid arguments or a malformed config file.
+pub fn load_from<I, T>(args: I) -> anyhow::Result<Cli>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = Cli::command().try_get_matches_from(args)?;
     let mut cli = Cli::from_arg_matches(&matches)?;
     let s = &mut cli.settings;
     if s.config.exists() {
@@ -265,4 +277,38 @@ pub fn load() -> anyhow::Result<Cli> {
         }
     }
     Ok(cli)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_beats_file_beats_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("byok.toml");
+        std::fs::write(&file, "markup_bps = 250\nrate_limit_rpm = 7\n[upstream]\ngroq = \"https://groq.internal.example/openai/v1\"\n").unwrap();
+        let path = file.to_str().unwrap();
+        let cli = load_from(["byok-server", "--config", path]).unwrap();
+        assert_eq!(
+            (cli.settings.markup_bps, cli.settings.rate_limit_rpm),
+            (250, 7)
+        );
+        assert_eq!(
+            cli.settings.upstreams["groq"],
+            "https://groq.internal.example/openai/v1"
+        );
+        let cli = load_from(["byok-server", "--config", path, "--markup-bps", "100"]).unwrap();
+        assert_eq!(
+            (cli.settings.markup_bps, cli.settings.rate_limit_rpm),
+            (100, 7)
+        );
+        let cli = load_from(["byok-server", "--config", "/nonexistent/byok.toml"]).unwrap();
+        assert_eq!(cli.settings.markup_bps, 500);
+        std::fs::write(&file, "markup_bsp = 1\n").unwrap();
+        assert!(
+            load_from(["byok-server", "--config", path]).is_err(),
+            "unknown keys are refused"
+        );
+    }
 }
