@@ -47,6 +47,10 @@ impl Env {
     }
 
     async fn user(&self, credit: &str) -> String {
+        self.user_with_id(credit).await.1
+    }
+
+    async fn user_with_id(&self, credit: &str) -> (String, String) {
         let r = self
             .http
             .post(self.url("/api/admin/users"))
@@ -67,7 +71,7 @@ impl Env {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        v["api_key"].as_str().unwrap().to_owned()
+        (id, v["api_key"].as_str().unwrap().to_owned())
     }
 
     async fn chat(&self, key: &str, body: Value) -> reqwest::Response {
@@ -483,4 +487,115 @@ async fn every_documented_route_is_served() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_markup_charges_and_reserves_nothing() {
+    let env = env(|s| s.markup_bps = 0).await;
+    let key = env.user("0.000000001").await;
+    env.http
+        .put(env.url("/api/byok/credentials/openai"))
+        .bearer_auth(&key)
+        .json(&json!({"key": CANARY}))
+        .send()
+        .await
+        .unwrap();
+    env.mock.on(
+        "POST",
+        "/v1/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    let r = env.chat(&key, hello(false)).await;
+    assert_eq!(
+        r.status(),
+        200,
+        "no reservation is needed, so a tiny balance suffices"
+    );
+    assert_eq!(r.headers()["x-byok-markup-usd"], "0.00");
+    assert!(r.headers().get("x-request-id").is_some());
+    let h = env.http.get(env.url("/healthz")).send().await.unwrap();
+    assert!(
+        h.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    for _ in 0..100 {
+        let u: Value = env
+            .http
+            .get(env.url("/api/usage"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(e) = u["data"].as_array().unwrap().first() {
+            assert_eq!(e["markup_usd"], "0.00");
+            let b: Value = env
+                .http
+                .get(env.url("/api/balance"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(b["balance_usd"], "0.000000001");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the zero-markup request was not recorded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_finishes_streams_and_flushes_the_ledger() {
+    let env = env(|_| {}).await;
+    let (id, key) = env.user_with_id("1.00").await;
+    env.http
+        .put(env.url("/api/byok/credentials/openai"))
+        .bearer_auth(&key)
+        .json(&json!({"key": CANARY}))
+        .send()
+        .await
+        .unwrap();
+    env.mock.on(
+        "POST",
+        "/v1/chat/completions",
+        Reply::sse_with_delay(
+            &fixture("openai/stream_text.sse"),
+            Duration::from_millis(60),
+        ),
+    );
+    let mut r = env.chat(&key, hello(true)).await;
+    let first = r.chunk().await.unwrap().unwrap();
+    assert!(first.starts_with(b"data: "));
+    let Env {
+        server, _dir: dir, ..
+    } = env;
+    let stopper = std::thread::spawn(move || server.stop());
+    let mut rest = Vec::new();
+    while let Some(c) = r.chunk().await.unwrap() {
+        rest.extend_from_slice(&c);
+    }
+    stopper.join().unwrap();
+    assert!(
+        String::from_utf8_lossy(&rest).ends_with("data: [DONE]\n\n"),
+        "the in-flight stream was finished"
+    );
+    // The ledger entry of that stream was committed before the server stopped.
+    let mut config = byok_billing::LedgerConfig::default();
+    config.release_on_open = false;
+    config.sweep_interval = None;
+    let ledger =
+        byok_billing::Ledger::open_sqlite(dir.path().join("data/ledger.db"), &config).unwrap();
+    let entries = ledger.entries(&id, 10, None).unwrap();
+    assert_eq!(entries.len(), 1, "the settled stream is in the ledger");
+    assert_eq!(
+        entries[0].entry.usage_source,
+        byok_billing::UsageSource::Reported
+    );
 }

@@ -180,6 +180,29 @@ pub fn build(
                         .into()
                     }),
             )
+            .wrap_fn(|req, srv| {
+                use actix_web::dev::Service as _;
+                let fut = srv.call(req);
+                async move {
+                    let mut res = fut.await?;
+                    // Every answer carries a request id (chat sets its own,
+                    // the ledger entry's); others get a fresh one.
+                    if !res.headers().contains_key("x-request-id") {
+                        let mut b = [0u8; 12];
+                        let _ = getrandom::getrandom(&mut b);
+                        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&format!(
+                            "req_{}",
+                            hex::encode(b)
+                        )) {
+                            res.headers_mut().insert(
+                                actix_web::http::header::HeaderName::from_static("x-request-id"),
+                                v,
+                            );
+                        }
+                    }
+                    Ok(res)
+                }
+            })
             .configure(routes)
     })
     .bind(settings.listen)
