@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod page;
 mod routes;
 mod state;
 
@@ -117,6 +118,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
             tracing::error!(method, path, "a route in ROUTES has no handler");
         }
     }
+    page::routes(cfg);
     cfg.default_service(web::to(not_found));
 }
 
