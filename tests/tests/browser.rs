@@ -1,7 +1,12 @@
 //! The settings page in a real browser (Debian chromium + playwright-core;
 //! `.ci/run` installs both). Without them the test says so loudly and
 //! passes locally, but fails under CI.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)] // test code
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)] // test code
 
 use std::path::Path;
 use std::process::Command;
@@ -15,7 +20,10 @@ const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/browser");
 fn available() -> bool {
     Path::new("/usr/bin/chromium").exists()
         && Path::new(DIR).join("node_modules/playwright-core").exists()
-        && Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success())
+        && Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,24 +35,49 @@ async fn the_settings_page_works_in_chromium() {
         return;
     }
     let mock = MockUpstream::start().await;
-    mock.on("GET", "/v1/models", Reply::json(200, fixture("openai/models.json")));
+    mock.on(
+        "GET",
+        "/v1/models",
+        Reply::json(200, fixture("openai/models.json")),
+    );
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::for_data_dir(dir.path().join("data"));
     settings.allow_insecure_upstreams = true;
-    settings.upstreams.insert("openai".into(), format!("{}/v1", mock.base_url()));
+    settings
+        .upstreams
+        .insert("openai".into(), format!("{}/v1", mock.base_url()));
     let server = RunningServer::start(&settings).unwrap();
     let mut out = Vec::new();
-    run_user_command(&settings, &UserCommand::Create { name: "browser".into(), credit_usd: Some("1.00".into()) }, &mut out).unwrap();
-    let key = serde_json::from_slice::<Value>(&out).unwrap()["api_key"].as_str().unwrap().to_owned();
+    run_user_command(
+        &settings,
+        &UserCommand::Create {
+            name: "browser".into(),
+            credit_usd: Some("1.00".into()),
+        },
+        &mut out,
+    )
+    .unwrap();
+    let key = serde_json::from_slice::<Value>(&out).unwrap()["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/settings-page.png");
     let base = format!("http://{}", server.addr());
     let output = tokio::task::spawn_blocking(move || {
-        Command::new("node").current_dir(DIR).args(["settings_page.mjs", &base, &key, shot.to_str().unwrap()]).output().unwrap()
+        Command::new("node")
+            .current_dir(DIR)
+            .args(["settings_page.mjs", &base, &key, shot.to_str().unwrap()])
+            .output()
+            .unwrap()
     })
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "browser test failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "browser test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     eprintln!("browser test: {stdout}");
     drop(server);
 }

@@ -53,9 +53,15 @@ mod tests {
     #[test]
     fn the_page_loads_nothing_from_outside_and_has_no_inline_code() {
         for text in [INDEX, APP_JS, APP_CSS] {
-            assert!(!text.contains("http://") && !text.contains("https://"), "no external URL");
+            assert!(
+                !text.contains("http://") && !text.contains("https://"),
+                "no external URL"
+            );
         }
-        assert!(!INDEX.contains("<script>") && !INDEX.contains(" style="), "no inline script or style (CSP)");
+        assert!(
+            !INDEX.contains("<script>") && !INDEX.contains(" style="),
+            "no inline script or style (CSP)"
+        );
         assert!(!INDEX.contains("onclick="));
     }
 }
