@@ -116,6 +116,59 @@ impl Accounts {
         Ok((user, key))
     }
 
+    /// Adds another key for `user_id`; returned once.
+    ///
+    /// # Errors
+    /// RNG or SQLite errors.
+    pub fn create_key(&self, user_id: &str) -> anyhow::Result<(String, SecretString)> {
+        let key = SecretString::from(format!("{KEY_PREFIX}{}", random_hex(24)?));
+        let prefix = key.expose_secret()[..KEY_PREFIX.len() + 6].to_owned();
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.execute(
+            "INSERT INTO gateway_keys (hash, prefix, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                hash(key.expose_secret()).to_vec(),
+                prefix,
+                user_id,
+                byok_billing::now_ms()
+            ],
+        )?;
+        Ok((prefix, key))
+    }
+
+    /// The user's keys: `(prefix, created_at_ms, revoked)`, oldest first.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn list_keys(&self, user_id: &str) -> anyhow::Result<Vec<(String, i64, bool)>> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = conn.prepare("SELECT prefix, created_at, revoked FROM gateway_keys WHERE user_id = ?1 ORDER BY created_at, prefix")?;
+        let rows = stmt
+            .query_map(params![user_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Revokes the user's keys with this prefix; returns how many. The
+    /// authentication cache is cleared so the key stops working at once.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn revoke_key(&self, user_id: &str, prefix: &str) -> anyhow::Result<usize> {
+        let n = {
+            let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            conn.execute(
+                "UPDATE gateway_keys SET revoked = 1 WHERE user_id = ?1 AND prefix = ?2 AND revoked = 0",
+                params![user_id, prefix],
+            )?
+        };
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        Ok(n)
+    }
+
     /// Whether the user exists.
     ///
     /// # Errors

@@ -76,6 +76,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/balance"),
     ("POST", "/api/admin/users"),
     ("POST", "/api/admin/users/{id}/credits"),
+    ("GET", "/api/keys"),
+    ("POST", "/api/keys"),
+    ("DELETE", "/api/keys/{prefix}"),
 ];
 
 async fn openapi() -> HttpResponse {
@@ -106,6 +109,9 @@ fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
         ("GET", "/api/balance") => web::get().to(routes::balance),
         ("POST", "/api/admin/users") => web::post().to(routes::admin_create_user),
         ("POST", "/api/admin/users/{id}/credits") => web::post().to(routes::admin_credit),
+        ("GET", "/api/keys") => web::get().to(routes::list_keys),
+        ("POST", "/api/keys") => web::post().to(routes::create_key),
+        ("DELETE", "/api/keys/{prefix}") => web::delete().to(routes::revoke_key),
         _ => return None,
     })
 }

@@ -998,3 +998,50 @@ pub(crate) async fn admin_credit(
         .map_err(|e| internal("balance", &e))?;
     Ok(HttpResponse::Ok().json(json!({"balance_usd": b.balance.to_string()})))
 }
+
+// ---------------------------------------------------------------- gateway keys
+
+/// `GET /api/keys`: the user's gateway keys by prefix (never the keys).
+pub(crate) async fn list_keys(req: HttpRequest, state: Data) -> Result<HttpResponse, ApiError> {
+    let user = authenticate(&req, &state).await?;
+    let accounts = state.accounts.clone();
+    let keys = web::block(move || accounts.list_keys(&user.id))
+        .await
+        .map_err(|e| internal("keys", &e))?
+        .map_err(|e| internal("keys", &e))?;
+    let data: Vec<Value> = keys
+        .into_iter()
+        .map(|(prefix, created, revoked)| json!({"prefix": prefix, "created_at": byok_billing::rfc3339(created), "revoked": revoked}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"data": data})))
+}
+
+/// `POST /api/keys`: a new gateway key for the user, shown once.
+pub(crate) async fn create_key(req: HttpRequest, state: Data) -> Result<HttpResponse, ApiError> {
+    let user = authenticate(&req, &state).await?;
+    let accounts = state.accounts.clone();
+    let (prefix, key) = web::block(move || accounts.create_key(&user.id))
+        .await
+        .map_err(|e| internal("keys", &e))?
+        .map_err(|e| internal("keys", &e))?;
+    Ok(HttpResponse::Ok().json(json!({"prefix": prefix, "api_key": key.expose_secret()})))
+}
+
+/// `DELETE /api/keys/{prefix}`: revokes the user's key with that prefix.
+pub(crate) async fn revoke_key(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: Data,
+) -> Result<HttpResponse, ApiError> {
+    let user = authenticate(&req, &state).await?;
+    let accounts = state.accounts.clone();
+    let prefix = path.into_inner();
+    let n = web::block(move || accounts.revoke_key(&user.id, &prefix))
+        .await
+        .map_err(|e| internal("keys", &e))?
+        .map_err(|e| internal("keys", &e))?;
+    if n == 0 {
+        return Err(ApiError::not_found("no active key with that prefix"));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
