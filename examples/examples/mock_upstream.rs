@@ -18,16 +18,20 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:9000".into());
     let addr: std::net::SocketAddr = addr.parse().expect("an address like 127.0.0.1:9000");
     assert!(addr.ip().is_loopback(), "the mock only listens on loopback");
+    // `slow`: streams drip one event every 100 ms (for open-stream tests).
+    let slow = std::env::args().nth(2).as_deref() == Some("slow");
     let mock = MockUpstream::start_on(addr).await?;
     mock.on(
         "POST",
         "/v1/chat/completions",
         Reply::json(200, fixture("openai/chat_text.json")),
     );
+    let stream = fixture("openai/stream_text.sse");
+    let delay = std::time::Duration::from_millis(if slow { 100 } else { 0 });
     mock.on_streaming(
         "POST",
         "/v1/chat/completions",
-        Reply::sse(&fixture("openai/stream_text.sse")),
+        Reply::sse_with_delay(&stream, delay),
     );
     mock.on(
         "GET",

@@ -1,6 +1,7 @@
 //! HTTP handlers: the contract in `shared/docs/http-api.md`.
 
 use std::pin::Pin;
+use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -119,6 +120,42 @@ fn json_error(e: &serde_json::Error) -> ApiError {
     ))
 }
 
+/// The names of the user's stored credentials (cached; see `AppState::held`).
+async fn held_names(state: &Data, user: &User) -> Result<Arc<Vec<String>>, ApiError> {
+    if let Some(names) = state
+        .held
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&user.id)
+    {
+        return Ok(Arc::clone(names));
+    }
+    let names: Arc<Vec<String>> = Arc::new(
+        state
+            .vault
+            .list(&user.id)
+            .await
+            .map_err(|e| internal("vault list", &e))?
+            .into_iter()
+            .map(|i| i.name)
+            .collect(),
+    );
+    let mut held = state.held.lock().unwrap_or_else(PoisonError::into_inner);
+    if held.len() > 100_000 {
+        held.clear();
+    }
+    held.insert(user.id.clone(), Arc::clone(&names));
+    Ok(names)
+}
+
+fn forget_held(state: &Data, user: &User) {
+    state
+        .held
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&user.id);
+}
+
 // ---------------------------------------------------------------- providers
 
 /// `GET /api/byok/providers`.
@@ -217,6 +254,7 @@ pub(crate) async fn put_credential(
         .put(&user.id, &path, stored, options)
         .await
         .map_err(|e| internal("vault put", &e))?;
+    forget_held(&state, &user);
     Ok(HttpResponse::Ok().json(public_view(&info)))
 }
 
@@ -248,6 +286,7 @@ pub(crate) async fn delete_credential(
         .await
         .map_err(|e| internal("vault delete", &e))?
     {
+        forget_held(&state, &user);
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::not_found(format!(
@@ -335,6 +374,35 @@ fn message_texts(r: &ChatRequest) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// Tokens reserved per image part (high-detail images cost ~1.1k tokens at
+/// OpenAI, ~1.6k at Anthropic for the largest sizes).
+const IMAGE_TOKENS_BOUND: u64 = 2_000;
+
+/// An upper bound of the prompt's tokens without running a tokenizer on the
+/// request path: a BPE token is at least one byte, so bytes + the chat
+/// framing (4 per message + 3) + a bound per image can only over-count.
+/// (The tokenizer runs only when a provider reports no usage.)
+fn prompt_upper_bound(request: &ChatRequest, texts: &[String]) -> u64 {
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let images = request
+        .messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::User {
+                content: Content::Parts(parts),
+                ..
+            } => Some(parts),
+            _ => None,
+        })
+        .flatten()
+        .filter(|p| matches!(p, byok_providers::ContentPart::ImageUrl { .. }))
+        .count();
+    let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+    n(bytes)
+        .saturating_add(4 * n(request.messages.len()) + 3)
+        .saturating_add(IMAGE_TOKENS_BOUND * n(images))
 }
 
 /// Everything needed to settle a request once its usage is known.
@@ -528,13 +596,10 @@ async fn chat_inner(
     let mut request: ChatRequest = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
     request.validate()?;
     let web = take_web_search(&mut request)?;
-    let held: Vec<ProviderId> = state
-        .vault
-        .list(&user.id)
-        .await
-        .map_err(|e| internal("vault list", &e))?
+    let held: Vec<ProviderId> = held_names(state, &user)
+        .await?
         .iter()
-        .filter_map(|i| i.name.parse().ok())
+        .filter_map(|n| n.parse().ok())
         .collect();
     let explicit = req
         .headers()
@@ -568,8 +633,7 @@ async fn chat_inner(
     };
     let mut reserved = false;
     if markup_bps > 0 {
-        let prompt_estimate =
-            byok_billing::estimate_prompt(&request.model, prompt_texts.iter().map(String::as_str));
+        let prompt_estimate = prompt_upper_bound(&request, &prompt_texts);
         let max_out = request
             .max_completion_tokens
             .or(request.max_tokens)
@@ -745,13 +809,10 @@ async fn augment_with_search(
     let Some(query) = byok_search::build_query(&last_user) else {
         return Ok(Vec::new());
     };
-    let held: Vec<SearchProviderId> = state
-        .vault
-        .list(&user.id)
-        .await
-        .map_err(|e| internal("vault list", &e))?
+    let held: Vec<SearchProviderId> = held_names(state, user)
+        .await?
         .iter()
-        .filter_map(|i| i.name.parse().ok())
+        .filter_map(|n| n.parse().ok())
         .collect();
     let provider = match provider {
         Some(p) if held.contains(&p) => p,
@@ -804,14 +865,11 @@ async fn augment_with_search(
 /// `GET /api/v1/models`: catalog models of the providers the user holds.
 pub(crate) async fn models(req: HttpRequest, state: Data) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
-    let held: Vec<String> = state
-        .vault
-        .list(&user.id)
-        .await
-        .map_err(|e| internal("vault list", &e))?
-        .into_iter()
-        .map(|i| i.name)
+    let held: Vec<String> = held_names(&state, &user)
+        .await?
+        .iter()
         .filter(|n| n.parse::<ProviderId>().is_ok())
+        .cloned()
         .collect();
     let mut data: Vec<Value> = state
         .catalog
@@ -851,13 +909,10 @@ pub(crate) async fn web_search(
     }
     let parsed: WebBody = serde_json::from_slice(&body).map_err(|e| json_error(&e))?;
     parsed.request.validate()?;
-    let held: Vec<SearchProviderId> = state
-        .vault
-        .list(&user.id)
-        .await
-        .map_err(|e| internal("vault list", &e))?
+    let held: Vec<SearchProviderId> = held_names(&state, &user)
+        .await?
         .iter()
-        .filter_map(|i| i.name.parse().ok())
+        .filter_map(|n| n.parse().ok())
         .collect();
     let provider = match parsed.provider.as_deref() {
         Some(p) => {

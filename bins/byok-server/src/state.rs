@@ -79,6 +79,10 @@ pub struct AppState {
     pub policy: EndpointPolicy,
     /// Metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Names of each user's stored credentials, so the request path does
+    /// not list the vault (invalidated by this process's writes; a
+    /// multi-instance deployment needs a TTL or a notification here).
+    pub held: Arc<Mutex<HashMap<String, Arc<Vec<String>>>>>,
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -149,6 +153,7 @@ impl AppState {
             limiter: Arc::new(RateLimiter::new(settings.rate_limit_rpm)),
             policy,
             metrics: Arc::new(crate::metrics::Metrics::default()),
+            held: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 }

@@ -536,6 +536,15 @@ impl SqliteLedger {
 impl LedgerStore for SqliteLedger {
     fn apply(&self, batch: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, LedgerError> {
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        // Reservations are void after a restart (released at open, swept on
+        // expiry), so a batch of only reservations and releases need not
+        // wait for an fsync: WAL with synchronous=NORMAL still survives a
+        // process crash. Anything that moves money commits with FULL.
+        let durable = batch
+            .iter()
+            .any(|c| matches!(c, Command::Credit { .. } | Command::Settle(_)));
+        conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })
+            .map_err(store_err)?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_err)?;

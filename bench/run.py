@@ -1,0 +1,382 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of byok-server against a direct mock upstream and a
+plain nginx reverse proxy (and, with --with-litellm, LiteLLM proxy), in one
+run on one machine. Everything binds to 127.0.0.1, runs for bounded time,
+and stops only the processes it started.
+
+    bench/run                       # direct, nginx proxy, byok
+    bench/run --with-litellm        # + LiteLLM (installed from PyPI into bench/.venv-litellm)
+    bench/run --duration 5          # seconds per wrk run (default 10)
+
+Needs: nginx and wrk (Debian packages), a release build of byok-server and
+the mock_upstream example (the script builds them). Load generator: wrk
+(a C event loop: it is never the bottleneck at these rates and reports
+latency percentiles with HdrHistogram); streaming time-to-first/last-byte and
+the 1,000-open-streams memory test use a small asyncio client in this file.
+"""
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def rss_kib(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def children_pids(pid):
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        return [int(p) for p in out]
+    except Exception:
+        return []
+
+
+class Procs:
+    def __init__(self):
+        self.started = []
+
+    def start(self, args, **kw):
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, **kw)
+        self.started.append(p)
+        return p
+
+    def stop_all(self):
+        for p in reversed(self.started):
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in self.started:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def nginx_conf(tmp, name, body):
+    path = os.path.join(tmp, f"{name}.conf")
+    with open(path, "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+pid {tmp}/{name}.pid;
+error_log {tmp}/{name}.err warn;
+events {{ worker_connections 16384; }}
+http {{
+  access_log off;
+  {body}
+}}
+""")
+    return path
+
+
+def parse_wrk(out):
+    res = {"rps": 0.0, "p50_ms": None, "p90_ms": None, "p99_ms": None, "errors": 0, "requests": 0}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if m:
+        res["rps"] = float(m.group(1))
+    m = re.search(r"(\d+) requests in", out)
+    if m:
+        res["requests"] = int(m.group(1))
+    for pct, key in (("50", "p50_ms"), ("90", "p90_ms"), ("99", "p99_ms")):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if m:
+            v = float(m.group(1))
+            res[key] = {"us": v / 1000, "ms": v, "s": v * 1000}[m.group(2)]
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        res["errors"] += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        res["errors"] += sum(int(x) for x in m.groups())
+    return res
+
+
+def wrk(url, script, conc, duration, pid):
+    threads = min(conc, 2)
+    before = cpu_ticks(pid) if pid else 0
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(conc), "-d", f"{duration}s", "--latency", "-s", script, url],
+                         capture_output=True, text=True, timeout=duration + 60).stdout
+    res = parse_wrk(out)
+    if pid and res["requests"]:
+        res["cpu_us_per_req"] = round((cpu_ticks(pid) - before) / CLK * 1e6 / res["requests"], 1)
+    return res
+
+
+def lua(path, body, headers):
+    hdr = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
+    with open(path, "w") as f:
+        f.write(f'wrk.method = "POST"\nwrk.body = [[{body}]]\nwrk.headers["Content-Type"] = "application/json"\n{hdr}')
+    return path
+
+
+async def one_stream(host, port, path, body, headers):
+    reader, writer = await asyncio.open_connection(host, port)
+    hdr = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    req = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{hdr}"
+           f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}").encode()
+    t0 = time.perf_counter()
+    writer.write(req)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    first = await reader.read(1)
+    t_first = time.perf_counter() - t0
+    rest = await reader.read()
+    t_last = time.perf_counter() - t0
+    writer.close()
+    ok = head.startswith(b"HTTP/1.1 200") and (b"[DONE]" in first + rest)
+    return t_first, t_last, ok
+
+
+async def streams(host, port, path, body, headers, conc, total):
+    sem = asyncio.Semaphore(conc)
+    results = []
+
+    async def run():
+        async with sem:
+            results.append(await one_stream(host, port, path, body, headers))
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(run() for _ in range(total)))
+    elapsed = time.perf_counter() - t0
+    firsts = sorted(r[0] * 1000 for r in results)
+    lasts = sorted(r[1] * 1000 for r in results)
+    pct = lambda xs, p: round(xs[min(len(xs) - 1, int(len(xs) * p))], 3)
+    return {"rps": round(total / elapsed, 1), "ttfb_p50_ms": pct(firsts, 0.5), "ttfb_p99_ms": pct(firsts, 0.99),
+            "ttlb_p50_ms": pct(lasts, 0.5), "ttlb_p99_ms": pct(lasts, 0.99), "errors": sum(1 for r in results if not r[2])}
+
+
+async def open_streams(host, port, path, body, headers, n, pid):
+    """Holds n streams open against a slow upstream; returns the peak RSS seen."""
+    peak = 0
+
+    async def sampler(stop):
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, rss_kib(pid))
+            await asyncio.sleep(0.05)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(sampler(stop))
+    results = await asyncio.gather(*(one_stream(host, port, path, body, headers) for _ in range(n)), return_exceptions=True)
+    stop.set()
+    await task
+    ok = sum(1 for r in results if not isinstance(r, Exception) and r[2])
+    return peak, ok
+
+
+def machine():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    mem = rss = 0
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1])
+    return {"cpus": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem / 1024 / 1024, 1), "kernel": platform.release(),
+            "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0] if shutil.which("wrk") else "",
+            "nginx": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--with-litellm", action="store_true")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    for tool in ("nginx", "wrk"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: apt-get install nginx wrk")
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "-p", "byok-server"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "-p", "byok-examples", "--example", "mock_upstream"], cwd=ROOT, check=True)
+    server_bin = os.path.join(ROOT, "target", "release", "byok-server")
+    slow_bin = os.path.join(ROOT, "target", "release", "examples", "mock_upstream")
+
+    tmp = tempfile.mkdtemp(prefix="byok-bench-")
+    os.chmod(tmp, 0o755)  # nginx workers run as an unprivileged user
+    procs = Procs()
+    try:
+        www = os.path.join(tmp, "www")
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_bodies.py"), os.path.join(tmp, "bodies")], check=True, capture_output=True)
+        for kind, src, ctype in (("plain", "completion.json", "application/json"), ("sse", "stream.sse", "text/event-stream")):
+            os.makedirs(os.path.join(www, kind, "v1", "chat"), exist_ok=True)
+            shutil.copy(os.path.join(tmp, "bodies", src), os.path.join(www, kind, "v1", "chat", "completions"))
+        mock_port, proxy_port, byok_port, slow_port = free_port(), free_port(), free_port(), free_port()
+        mock = procs.start(["nginx", "-p", tmp, "-c", nginx_conf(tmp, "mock", f"""server {{
+    listen 127.0.0.1:{mock_port} backlog=4096; keepalive_requests 10000000; root {www}; error_page 405 =200 $uri;
+    location /plain/ {{ default_type application/json; }}
+    location /sse/ {{ default_type text/event-stream; }}
+  }}""")])
+        proxy = procs.start(["nginx", "-p", tmp, "-c", nginx_conf(tmp, "proxy", f"""upstream mock {{ server 127.0.0.1:{mock_port}; keepalive 256; }}
+  server {{
+    listen 127.0.0.1:{proxy_port} backlog=4096; keepalive_requests 10000000;
+    location / {{ proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }}
+  }}""")])
+        slow = procs.start([slow_bin, f"127.0.0.1:{slow_port}", "slow"])
+        for p in (mock_port, proxy_port, slow_port):
+            wait_port(p)
+        data = os.path.join(tmp, "byok-data")
+        env = dict(os.environ, BYOK_DATA_DIR=data, BYOK_LISTEN=f"127.0.0.1:{byok_port}", BYOK_ALLOW_INSECURE_UPSTREAMS="1",
+                   BYOK_UPSTREAM_OPENAI=f"http://127.0.0.1:{mock_port}/plain/v1", BYOK_UPSTREAM_GROQ=f"http://127.0.0.1:{mock_port}/sse/v1",
+                   BYOK_UPSTREAM_CEREBRAS=f"http://127.0.0.1:{slow_port}/v1", BYOK_RATE_LIMIT_RPM="0", BYOK_LOG="warn")
+        user = json.loads(subprocess.run([server_bin, "user", "create", "--name", "bench", "--credit-usd", "1000000"], env=env, capture_output=True, text=True, check=True).stdout)
+        key = user["api_key"]
+        byok = procs.start([server_bin], env=env)
+        wait_port(byok_port)
+        time.sleep(0.5)
+        idle_rss = rss_kib(byok.pid)
+        import urllib.request
+        for provider in ("openai", "groq", "cerebras"):
+            req = urllib.request.Request(f"http://127.0.0.1:{byok_port}/api/byok/credentials/{provider}", method="PUT",
+                                         data=json.dumps({"key": "sk-bench-0123456789abcdef"}).encode(),
+                                         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+            urllib.request.urlopen(req).read()
+
+        content = "Summarise the following text. " + ("lorem ipsum dolor sit amet " * 34)
+        plain_body = json.dumps({"model": "gpt-4o-mini", "max_tokens": 256, "messages": [{"role": "user", "content": content}]})
+        stream_body = json.dumps({"model": "llama-3.1-8b-instant", "stream": True, "max_tokens": 256, "messages": [{"role": "user", "content": content}]})
+        auth = {"Authorization": f"Bearer {key}"}
+        scripts = {
+            "plain": lua(os.path.join(tmp, "plain.lua"), plain_body, {}),
+            "plain_auth": lua(os.path.join(tmp, "plain_auth.lua"), plain_body, {**auth, "x-byok-provider": "openai"}),
+        }
+        targets = {
+            "direct": (f"http://127.0.0.1:{mock_port}/plain/v1/chat/completions", scripts["plain"], mock.pid, ("127.0.0.1", mock_port, "/sse/v1/chat/completions", {})),
+            "nginx": (f"http://127.0.0.1:{proxy_port}/plain/v1/chat/completions", scripts["plain"], proxy.pid, ("127.0.0.1", proxy_port, "/sse/v1/chat/completions", {})),
+            "byok": (f"http://127.0.0.1:{byok_port}/api/v1/chat/completions", scripts["plain_auth"], byok.pid,
+                     ("127.0.0.1", byok_port, "/api/v1/chat/completions", {**auth, "x-byok-provider": "groq"})),
+        }
+        if args.with_litellm:
+            targets["litellm"] = start_litellm(procs, tmp, mock_port, scripts["plain"], plain_body)
+
+        results = {}
+        for name, (url, script, pid, sse) in targets.items():
+            r = {}
+            concs = (1, 32, 256) if name == "byok" else (1, 32)
+            for c in concs:
+                worker_pid = pid
+                if name in ("direct", "nginx"):
+                    kids = children_pids(pid)
+                    worker_pid = kids[0] if kids else pid
+                r[f"plain_c{c}"] = wrk(url, script, c, args.duration, worker_pid)
+            host, port, path, hdrs = sse
+            body = stream_body if name == "byok" else "{}"
+            r["stream_c1"] = asyncio.run(streams(host, port, path, body, hdrs, 1, 200))
+            r["stream_c32"] = asyncio.run(streams(host, port, path, body, hdrs, 32, 2000))
+            results[name] = r
+
+        slow_body = json.dumps({"model": "llama3.1-8b", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+        peak, ok = asyncio.run(open_streams("127.0.0.1", byok_port, "/api/v1/chat/completions", slow_body,
+                                            {**auth, "x-byok-provider": "cerebras"}, 1000, byok.pid))
+        results["byok"]["rss_idle_mib"] = round(idle_rss / 1024, 1)
+        results["byok"]["rss_1000_streams_mib"] = round(peak / 1024, 1)
+        results["byok"]["streams_completed_of_1000"] = ok
+
+        report = {"machine": machine(), "duration_s": args.duration, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": results}
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "latest.json"), "w") as f:
+            json.dump(report, f, indent=1)
+        md = table(report)
+        with open(os.path.join(args.out, "latest.md"), "w") as f:
+            f.write(md)
+        print(md)
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def start_litellm(procs, tmp, mock_port, script, body):
+    venv = os.path.join(ROOT, "bench", ".venv-litellm")
+    if not os.path.exists(os.path.join(venv, "bin", "litellm")):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "--quiet", "litellm[proxy]"], check=True)
+    cfg = os.path.join(tmp, "litellm.yaml")
+    with open(cfg, "w") as f:
+        f.write(f"""model_list:
+  - model_name: gpt-4o-mini
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_base: http://127.0.0.1:{mock_port}/plain/v1
+      api_key: sk-bench
+""")
+    port = free_port()
+    env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR")
+    p = procs.start([os.path.join(venv, "bin", "litellm"), "--config", cfg, "--host", "127.0.0.1", "--port", str(port)], env=env)
+    wait_port(port, timeout=180)
+    return (f"http://127.0.0.1:{port}/v1/chat/completions", script, p.pid, ("127.0.0.1", port, "/v1/chat/completions", {}))
+
+
+def table(report):
+    res = report["results"]
+    direct = res["direct"]
+    nginx = res["nginx"]
+    lines = [f"Machine: {report['machine']['cpus']} CPUs, {report['machine']['cpu']}, {report['machine']['mem_gib']} GiB; "
+             f"{report['machine']['nginx']}; {report['machine']['wrk']}; {report['duration_s']} s per wrk run.\n",
+             "| target | c | req/s | p50 ms | p90 ms | p99 ms | errors | CPU µs/req | added p50 ms | vs direct | vs nginx |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in res.items():
+        for key in sorted(k for k in r if k.startswith("plain_c")):
+            x = r[key]
+            c = key[len("plain_c"):]
+            d = direct.get(key) or direct["plain_c32"]
+            n = nginx.get(key) or nginx["plain_c32"]
+            added = (x["p50_ms"] - d["p50_ms"]) if x["p50_ms"] is not None and d["p50_ms"] is not None else None
+            lines.append(f"| {name} | {c} | {x['rps']:.0f} | {x['p50_ms']} | {x['p90_ms']} | {x['p99_ms']} | {x['errors']} | "
+                         f"{x.get('cpu_us_per_req', '')} | {'' if added is None else f'{added:.3f}'} | "
+                         f"{x['rps'] / d['rps']:.2f} | {x['rps'] / n['rps']:.2f} |")
+    lines += ["", "| target | stream c | req/s | TTFB p50 ms | TTFB p99 ms | last byte p50 ms | last byte p99 ms | errors |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, r in res.items():
+        for key in ("stream_c1", "stream_c32"):
+            x = r[key]
+            lines.append(f"| {name} | {key[len('stream_c'):]} | {x['rps']} | {x['ttfb_p50_ms']} | {x['ttfb_p99_ms']} | {x['ttlb_p50_ms']} | {x['ttlb_p99_ms']} | {x['errors']} |")
+    b = res["byok"]
+    lines += ["", f"byok RSS: {b['rss_idle_mib']} MiB idle, {b['rss_1000_streams_mib']} MiB peak with 1,000 concurrent streams "
+              f"({b['streams_completed_of_1000']} of 1000 completed)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
