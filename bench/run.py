@@ -289,7 +289,7 @@ def main():
                      ("127.0.0.1", byok_port, "/api/v1/chat/completions", {**auth, "x-byok-provider": "groq"})),
         }
         if args.with_litellm:
-            targets["litellm"] = start_litellm(procs, tmp, mock_port, scripts["plain"], plain_body)
+            targets["litellm"] = start_litellm(procs, tmp, mock_port, plain_body)
 
         results = {}
         for name, (url, script, pid, sse) in targets.items():
@@ -302,9 +302,11 @@ def main():
                     worker_pid = kids[0] if kids else pid
                 r[f"plain_c{c}"] = wrk(url, script, c, args.duration, worker_pid)
             host, port, path, hdrs = sse
-            body = stream_body if name == "byok" else "{}"
-            r["stream_c1"] = asyncio.run(streams(host, port, path, body, hdrs, 1, 200))
-            r["stream_c32"] = asyncio.run(streams(host, port, path, body, hdrs, 32, 2000))
+            body = {"byok": stream_body,
+                    "litellm": json.dumps({"model": "gpt-4o-mini-stream", "stream": True, "messages": [{"role": "user", "content": content}]})}.get(name, "{}")
+            slow_target = name == "litellm"
+            r["stream_c1"] = asyncio.run(streams(host, port, path, body, hdrs, 1, 50 if slow_target else 200))
+            r["stream_c32"] = asyncio.run(streams(host, port, path, body, hdrs, 32, 300 if slow_target else 2000))
             results[name] = r
 
         slow_body = json.dumps({"model": "llama3.1-8b", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
@@ -327,7 +329,7 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def start_litellm(procs, tmp, mock_port, script, body):
+def start_litellm(procs, tmp, mock_port, body):
     venv = os.path.join(ROOT, "bench", ".venv-litellm")
     if not os.path.exists(os.path.join(venv, "bin", "litellm")):
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
@@ -340,12 +342,20 @@ def start_litellm(procs, tmp, mock_port, script, body):
       model: openai/gpt-4o-mini
       api_base: http://127.0.0.1:{mock_port}/plain/v1
       api_key: sk-bench
+  - model_name: gpt-4o-mini-stream
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_base: http://127.0.0.1:{mock_port}/sse/v1
+      api_key: sk-bench
 """)
     port = free_port()
-    env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR")
+    master = "sk-bench-master-" + os.urandom(16).hex()
+    env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR", LITELLM_MASTER_KEY=master)
     p = procs.start([os.path.join(venv, "bin", "litellm"), "--config", cfg, "--host", "127.0.0.1", "--port", str(port)], env=env)
-    wait_port(port, timeout=180)
-    return (f"http://127.0.0.1:{port}/v1/chat/completions", script, p.pid, ("127.0.0.1", port, "/v1/chat/completions", {}))
+    wait_port(port, timeout=300)
+    auth = {"Authorization": f"Bearer {master}"}
+    script = lua(os.path.join(tmp, "litellm.lua"), body, auth)
+    return (f"http://127.0.0.1:{port}/v1/chat/completions", script, p.pid, ("127.0.0.1", port, "/v1/chat/completions", auth))
 
 
 def table(report):
