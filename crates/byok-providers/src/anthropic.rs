@@ -41,10 +41,9 @@ use crate::provider::{Capabilities, ChatOutcome, ChatProvider, ProviderConfig};
 use crate::sse::SseEvent;
 use crate::stream::{ChatStream, StreamEvent, UsageReport};
 use crate::types::{
-    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, CompletionTokensDetails, Content,
-    ContentPart, Delta, FinishReason, FunctionCall, FunctionDelta, Message, ModelInfo,
-    PromptTokensDetails, ResponseFormat, ResponseMessage, ToolCall, ToolCallDelta, ToolChoice,
-    Usage,
+    ChatRequest, ChatResponse, Choice, CompletionTokensDetails, Content, ContentPart, Delta,
+    FinishReason, FunctionCall, FunctionDelta, Message, ModelInfo, PromptTokensDetails,
+    ResponseFormat, ResponseMessage, ToolCall, ToolCallDelta, ToolChoice, Usage,
 };
 
 /// `max_tokens` sent when the client gives none (Anthropic requires it).
@@ -444,20 +443,7 @@ impl AnthropicStream {
     }
 
     fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> StreamEvent {
-        StreamEvent::Chunk(ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish,
-                logprobs: None,
-            }],
-            usage: None,
-            system_fingerprint: None,
-        })
+        crate::common::chunk_event(&self.id, self.created, &self.model, delta, finish)
     }
 
     fn malformed(&self, what: &str) -> ProviderError {
@@ -614,18 +600,14 @@ impl SseTranslate for AnthropicStream {
             "message_stop" => {
                 if self.saw_usage {
                     let usage = self.usage.to_usage();
-                    out.push_back(Ok(StreamEvent::Usage(usage.clone())));
-                    if self.wants_usage {
-                        out.push_back(Ok(StreamEvent::Chunk(ChatChunk {
-                            id: self.id.clone(),
-                            object: "chat.completion.chunk".into(),
-                            created: self.created,
-                            model: self.model.clone(),
-                            choices: Vec::new(),
-                            usage: Some(usage),
-                            system_fingerprint: None,
-                        })));
-                    }
+                    crate::common::push_usage(
+                        out,
+                        usage,
+                        self.wants_usage,
+                        &self.id,
+                        self.created,
+                        &self.model,
+                    );
                 }
                 return Ok(true);
             }

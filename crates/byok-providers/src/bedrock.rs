@@ -41,10 +41,9 @@ use crate::openai::sensitive;
 use crate::provider::{Capabilities, ChatOutcome, ChatProvider, ProviderConfig};
 use crate::stream::{ChatStream, EventStream, StreamEvent, UsageReport};
 use crate::types::{
-    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, CompletionTokensDetails, Content,
-    ContentPart, Delta, FinishReason, FunctionCall, FunctionDelta, Message, ModelInfo,
-    PromptTokensDetails, ResponseFormat, ResponseMessage, ToolCall, ToolCallDelta, ToolChoice,
-    Usage,
+    ChatRequest, ChatResponse, Choice, CompletionTokensDetails, Content, ContentPart, Delta,
+    FinishReason, FunctionCall, FunctionDelta, Message, ModelInfo, PromptTokensDetails,
+    ResponseFormat, ResponseMessage, ToolCall, ToolCallDelta, ToolChoice, Usage,
 };
 
 const P: ProviderId = ProviderId::Aws;
@@ -377,20 +376,7 @@ impl BedrockStream {
     }
 
     fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> StreamEvent {
-        StreamEvent::Chunk(ChatChunk {
-            id: String::new(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish,
-                logprobs: None,
-            }],
-            usage: None,
-            system_fingerprint: None,
-        })
+        crate::common::chunk_event("", self.created, &self.model, delta, finish)
     }
 
     /// Handles one decoded frame.
@@ -522,18 +508,7 @@ impl BedrockStream {
             return Err(ProviderError::StreamTruncated { provider: P });
         }
         if let Some(usage) = self.usage.take() {
-            out.push_back(Ok(StreamEvent::Usage(usage.clone())));
-            if self.wants_usage {
-                out.push_back(Ok(StreamEvent::Chunk(ChatChunk {
-                    id: String::new(),
-                    object: "chat.completion.chunk".into(),
-                    created: self.created,
-                    model: self.model.clone(),
-                    choices: Vec::new(),
-                    usage: Some(usage),
-                    system_fingerprint: None,
-                })));
-            }
+            crate::common::push_usage(out, usage, self.wants_usage, "", self.created, &self.model);
         }
         Ok(())
     }

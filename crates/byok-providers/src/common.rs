@@ -6,8 +6,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 use crate::error::ProviderError;
+use crate::http::Out;
 use crate::id::ProviderId;
-use crate::types::{ChatRequest, ToolCall};
+use crate::stream::StreamEvent;
+use crate::types::{ChatChunk, ChatRequest, ChunkChoice, Delta, FinishReason, ToolCall, Usage};
 
 /// Request fields every translator ignores because they cannot change the
 /// answer (documented in `docs/providers.md`).
@@ -78,6 +80,56 @@ pub(crate) fn arguments_object(
             ),
             param: Some("messages".into()),
         }),
+    }
+}
+
+/// A stream chunk with one choice.
+pub(crate) fn chunk_event(
+    id: &str,
+    created: i64,
+    model: &str,
+    delta: Delta,
+    finish: Option<FinishReason>,
+) -> StreamEvent {
+    StreamEvent::Chunk(ChatChunk {
+        id: id.to_owned(),
+        object: "chat.completion.chunk".into(),
+        created,
+        model: model.to_owned(),
+        choices: vec![ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason: finish,
+            logprobs: None,
+        }],
+        usage: None,
+        system_fingerprint: None,
+    })
+}
+
+/// The end of a stream's usage: the usage event for the gateway, and the
+/// OpenAI-shaped usage chunk (`choices: []`) when the client asked for it.
+pub(crate) fn push_usage(
+    out: &mut Out,
+    usage: Usage,
+    wants_usage: bool,
+    id: &str,
+    created: i64,
+    model: &str,
+) {
+    if wants_usage {
+        out.push_back(Ok(StreamEvent::Usage(usage.clone())));
+        out.push_back(Ok(StreamEvent::Chunk(ChatChunk {
+            id: id.to_owned(),
+            object: "chat.completion.chunk".into(),
+            created,
+            model: model.to_owned(),
+            choices: Vec::new(),
+            usage: Some(usage),
+            system_fingerprint: None,
+        })));
+    } else {
+        out.push_back(Ok(StreamEvent::Usage(usage)));
     }
 }
 

@@ -43,10 +43,9 @@ use crate::provider::{Capabilities, ChatOutcome, ChatProvider, ProviderConfig};
 use crate::sse::SseEvent;
 use crate::stream::{ChatStream, StreamEvent, UsageReport};
 use crate::types::{
-    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, CompletionTokensDetails, Content,
-    ContentPart, Delta, FinishReason, FunctionCall, FunctionDelta, Message, ModelInfo,
-    PromptTokensDetails, ResponseFormat, ResponseMessage, ToolCall, ToolCallDelta, ToolChoice,
-    Usage,
+    ChatRequest, ChatResponse, Choice, CompletionTokensDetails, Content, ContentPart, Delta,
+    FinishReason, FunctionCall, FunctionDelta, Message, ModelInfo, PromptTokensDetails,
+    ResponseFormat, ResponseMessage, ToolCall, ToolCallDelta, ToolChoice, Usage,
 };
 
 /// Separates a tool-call id from the Gemini thought signature it carries.
@@ -454,20 +453,7 @@ impl GoogleStream {
     }
 
     fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> StreamEvent {
-        StreamEvent::Chunk(ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish,
-                logprobs: None,
-            }],
-            usage: None,
-            system_fingerprint: None,
-        })
+        crate::common::chunk_event(&self.id, self.created, &self.model, delta, finish)
     }
 }
 
@@ -569,18 +555,14 @@ impl SseTranslate for GoogleStream {
             });
         }
         if let Some(usage) = self.usage.take() {
-            out.push_back(Ok(StreamEvent::Usage(usage.clone())));
-            if self.wants_usage {
-                out.push_back(Ok(StreamEvent::Chunk(ChatChunk {
-                    id: self.id.clone(),
-                    object: "chat.completion.chunk".into(),
-                    created: self.created,
-                    model: self.model.clone(),
-                    choices: Vec::new(),
-                    usage: Some(usage),
-                    system_fingerprint: None,
-                })));
-            }
+            crate::common::push_usage(
+                out,
+                usage,
+                self.wants_usage,
+                &self.id,
+                self.created,
+                &self.model,
+            );
         }
         Ok(())
     }

@@ -27,10 +27,9 @@ use crate::provider::{Capabilities, ChatOutcome, ChatProvider, ProviderConfig};
 use crate::sse::SseEvent;
 use crate::stream::{ChatStream, StreamEvent, UsageReport};
 use crate::types::{
-    ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, CompletionTokensDetails, Content,
-    ContentPart, Delta, FinishReason, FunctionCall, FunctionDelta, Message, ModelInfo,
-    PromptTokensDetails, ResponseFormat, ResponseMessage, ToolCall, ToolCallDelta, ToolChoice,
-    Usage,
+    ChatRequest, ChatResponse, Choice, CompletionTokensDetails, Content, ContentPart, Delta,
+    FinishReason, FunctionCall, FunctionDelta, Message, ModelInfo, PromptTokensDetails,
+    ResponseFormat, ResponseMessage, ToolCall, ToolCallDelta, ToolChoice, Usage,
 };
 
 /// Extra fields passed through as Responses-native parameters.
@@ -396,20 +395,7 @@ impl ResponsesStream {
     }
 
     fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> StreamEvent {
-        StreamEvent::Chunk(ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: finish,
-                logprobs: None,
-            }],
-            usage: None,
-            system_fingerprint: None,
-        })
+        crate::common::chunk_event(&self.id, self.created, &self.model, delta, finish)
     }
 
     fn error(&self, err: Option<&Value>) -> ProviderError {
@@ -557,18 +543,14 @@ impl SseTranslate for ResponsesStream {
                     self.chunk(Delta::default(), Some(finish_of(&r, self.next_tool > 0)))
                 ));
                 if let Some(usage) = usage_of(&r) {
-                    out.push_back(Ok(StreamEvent::Usage(usage.clone())));
-                    if self.wants_usage {
-                        out.push_back(Ok(StreamEvent::Chunk(ChatChunk {
-                            id: self.id.clone(),
-                            object: "chat.completion.chunk".into(),
-                            created: self.created,
-                            model: self.model.clone(),
-                            choices: Vec::new(),
-                            usage: Some(usage),
-                            system_fingerprint: None,
-                        })));
-                    }
+                    crate::common::push_usage(
+                        out,
+                        usage,
+                        self.wants_usage,
+                        &self.id,
+                        self.created,
+                        &self.model,
+                    );
                 }
                 return Ok(true);
             }
