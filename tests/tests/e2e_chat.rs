@@ -111,7 +111,7 @@ async fn a_user_chats_through_the_gateway() {
     let r = put_key(&env, &key, "openai", json!(OPENAI_KEY)).await;
     assert_eq!(r.status(), 200);
     let view: Value = r.json().await.unwrap();
-    assert_eq!(view["last4"], "gF4".replacen("gF4", "9gF4", 1));
+    assert_eq!(view["last4"], "9gF4");
     let r = put_key(&env, &key, "anthropic", json!("bad\r\nX-Injected: 1")).await;
     assert_eq!(r.status(), 422);
     let r = put_key(&env, &key, "anthropic", json!(ANTHROPIC_KEY)).await;

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 use crate::accounts::User;
 use crate::error::{ApiError, internal};
@@ -64,22 +65,13 @@ fn admin(req: &HttpRequest, state: &Data) -> Result<(), ApiError> {
         ));
     };
     let presented = bearer(req.headers()).unwrap_or("");
-    let a = sha2::Sha256::digest_bytes(presented);
-    let b = sha2::Sha256::digest_bytes(token);
-    if bool::from(a.ct_eq(&b)) {
+    // Hash both sides so the comparison is constant-time whatever the lengths.
+    let a = Sha256::digest(presented.as_bytes());
+    let b = Sha256::digest(token.as_bytes());
+    if bool::from(a.as_slice().ct_eq(b.as_slice())) {
         Ok(())
     } else {
         Err(ApiError::unauthorized())
-    }
-}
-
-trait DigestBytes {
-    fn digest_bytes(v: &str) -> [u8; 32];
-}
-impl DigestBytes for sha2::Sha256 {
-    fn digest_bytes(v: &str) -> [u8; 32] {
-        use sha2::Digest;
-        sha2::Sha256::digest(v.as_bytes()).into()
     }
 }
 
@@ -227,12 +219,12 @@ pub(crate) async fn put_credential(
         _ => return Err(ApiError::bad_request("the body must be {\"key\": \"<secret>\"} (a string, or an object for JSON credentials)").param("key")),
     };
     drop(doc);
-    let (stored, hint, meta, kind) = match target {
+    let (stored, hint, meta) = match target {
         Target::Chat(p) => {
             let c = Credential::parse(p, &raw, state.policy)?;
             let mut meta = Value::Object(c.public_meta());
             meta["kind"] = json!("chat");
-            (c.to_storage(), c.hint_source().clone(), meta, "chat")
+            (c.to_storage(), c.hint_source().clone(), meta)
         }
         Target::Search(_) => {
             // Search keys follow the plain-key rules (header-safe, 1..=8 KiB).
@@ -241,11 +233,9 @@ pub(crate) async fn put_credential(
                 c.to_storage(),
                 c.hint_source().clone(),
                 json!({"kind": "search"}),
-                "search",
             )
         }
     };
-    let _ = kind;
     let options = byok_vault::PutOptions::new()
         .metadata(meta)
         .hint(byok_vault::Hint::From(hint));

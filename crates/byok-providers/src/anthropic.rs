@@ -31,7 +31,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::common::{arguments_object, check_common, now_secs, parse_data_url, unsupported};
+use crate::common::{
+    arguments_object, check_common, now_secs, parse_data_url, refuse_penalties, unsupported,
+};
 use crate::credential::Credential;
 use crate::error::{CredentialError, ProviderError};
 use crate::http::{self, Out, SseTranslate};
@@ -158,20 +160,7 @@ fn to_wire(
             "`response_format` JSON modes (use a tool with an input schema instead)",
         ));
     }
-    for (name, set) in [
-        (
-            "presence_penalty",
-            request.presence_penalty.is_some_and(|v| v != 0.0),
-        ),
-        (
-            "frequency_penalty",
-            request.frequency_penalty.is_some_and(|v| v != 0.0),
-        ),
-    ] {
-        if set {
-            return Err(unsupported(provider, format!("`{name}`")));
-        }
-    }
+    refuse_penalties(provider, request)?;
     let mut system: Vec<String> = Vec::new();
     let mut messages: Vec<WireMessage> = Vec::new();
     let mut push = |role: &str, blocks: Vec<Value>| {
@@ -666,11 +655,7 @@ impl Anthropic {
                 k.clone(),
             )),
             (ProviderId::AzureAnthropicFoundry, Credential::AzureAnthropic(a)) => {
-                let base = if self.base.is_empty() {
-                    a.endpoint.as_str()
-                } else {
-                    self.base.as_str()
-                };
+                let base = a.base(&self.base);
                 Ok((
                     format!("{}/v1/{path}", base.trim_end_matches('/')),
                     a.api_key.clone(),

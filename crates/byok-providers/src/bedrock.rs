@@ -32,7 +32,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
-use crate::common::{arguments_object, check_common, now_secs, parse_data_url, unsupported};
+use crate::common::{
+    arguments_object, check_common, now_secs, parse_data_url, refuse_penalties, unsupported,
+};
 use crate::credential::{AwsAuth, AwsCredential, Credential};
 use crate::error::{CredentialError, ProviderError, TimeoutPhase, sanitize};
 use crate::http::{self, Out};
@@ -115,23 +117,12 @@ fn to_wire(request: &ChatRequest) -> Result<Value, ProviderError> {
     ) {
         return Err(unsupported(P, "`response_format` JSON modes"));
     }
-    for (name, set) in [
-        (
-            "presence_penalty",
-            request.presence_penalty.is_some_and(|v| v != 0.0),
-        ),
-        (
-            "frequency_penalty",
-            request.frequency_penalty.is_some_and(|v| v != 0.0),
-        ),
-        ("reasoning_effort", request.reasoning_effort.is_some()),
-    ] {
-        if set {
-            return Err(unsupported(
-                P,
-                format!("`{name}` (use additionalModelRequestFields)"),
-            ));
-        }
+    refuse_penalties(P, request)?;
+    if request.reasoning_effort.is_some() {
+        return Err(unsupported(
+            P,
+            "`reasoning_effort` (use additionalModelRequestFields)",
+        ));
     }
     let mut system = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
@@ -675,18 +666,25 @@ impl Bedrock {
     }
 
     /// Builds the signed request.
-    fn request(
+    /// Builds a request with its authentication: a Bearer header for a
+    /// Bedrock API key, or SigV4 over the method, URL, listed headers and body.
+    fn authorized(
         &self,
         aws: &AwsCredential,
+        method: reqwest::Method,
         url: &str,
         body: Vec<u8>,
         accept: &str,
     ) -> Result<reqwest::RequestBuilder, ProviderError> {
         let mut builder = self
             .client
-            .post(url)
-            .header(CONTENT_TYPE, "application/json")
+            .request(method.clone(), url)
             .header(ACCEPT, accept);
+        let mut signed_headers = vec![("accept", accept)];
+        if !body.is_empty() {
+            builder = builder.header(CONTENT_TYPE, "application/json");
+            signed_headers.push(("content-type", "application/json"));
+        }
         match &aws.auth {
             AwsAuth::ApiKey(key) => {
                 let text = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
@@ -698,9 +696,10 @@ impl Bedrock {
                 session_token,
             } => {
                 let headers = sign_v4(
+                    method.as_str(),
                     url,
                     &body,
-                    &[("content-type", "application/json"), ("accept", accept)],
+                    &signed_headers,
                     access_key_id,
                     secret_access_key,
                     session_token.as_ref(),
@@ -716,7 +715,7 @@ impl Bedrock {
     }
 }
 
-/// Signs a Bedrock POST with SigV4 and returns the headers to add
+/// Signs a Bedrock request with SigV4 and returns the headers to add
 /// (`authorization`, `x-amz-date`, `x-amz-security-token`,
 /// `x-amz-content-sha256` as the signer decides).
 ///
@@ -724,6 +723,7 @@ impl Bedrock {
 /// [`ProviderError::InvalidRequest`] when the URL or a header cannot be signed.
 #[allow(clippy::too_many_arguments)]
 pub fn sign_v4(
+    method: &str,
     url: &str,
     body: &[u8],
     headers: &[(&str, &str)],
@@ -751,7 +751,7 @@ pub fn sign_v4(
         .map_err(|_| ProviderError::invalid("cannot build SigV4 parameters", None))?
         .into();
     let signable = SignableRequest::new(
-        "POST",
+        method,
         url,
         headers.iter().copied(),
         SignableBody::Bytes(body),
@@ -806,7 +806,8 @@ impl ChatProvider for Bedrock {
         let aws = aws_of(credential)?;
         let url = self.url(aws, &request.model, "converse");
         let secret = secret_of(aws);
-        let builder = self.request(aws, &url, body, "application/json")?;
+        let builder =
+            self.authorized(aws, reqwest::Method::POST, &url, body, "application/json")?;
         let response = http::send(P, &self.config, builder, Some(secret.expose_secret())).await?;
         let bytes = http::read_body(
             P,
@@ -832,7 +833,13 @@ impl ChatProvider for Bedrock {
         let aws = aws_of(credential)?;
         let url = self.url(aws, &request.model, "converse-stream");
         let secret = secret_of(aws);
-        let builder = self.request(aws, &url, body, "application/vnd.amazon.eventstream")?;
+        let builder = self.authorized(
+            aws,
+            reqwest::Method::POST,
+            &url,
+            body,
+            "application/vnd.amazon.eventstream",
+        )?;
         let response = http::send(P, &self.config, builder, Some(secret.expose_secret())).await?;
         let translator =
             BedrockStream::new(&request.model, request.wants_stream_usage(), Some(secret));
@@ -854,49 +861,13 @@ impl ChatProvider for Bedrock {
             .unwrap_or_else(|| format!("https://bedrock.{}.amazonaws.com", aws.region));
         let url = format!("{base}/foundation-models");
         let secret = secret_of(aws);
-        let mut builder = self.client.get(&url).header(ACCEPT, "application/json");
-        match &aws.auth {
-            AwsAuth::ApiKey(key) => {
-                let text = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
-                builder = builder.header(AUTHORIZATION, sensitive(&text)?);
-            }
-            AwsAuth::Keys {
-                access_key_id,
-                secret_access_key,
-                session_token,
-            } => {
-                let identity = Credentials::new(
-                    access_key_id,
-                    secret_access_key.expose_secret(),
-                    session_token.as_ref().map(|t| t.expose_secret().to_owned()),
-                    None,
-                    "byok",
-                )
-                .into();
-                let params = v4::SigningParams::builder()
-                    .identity(&identity)
-                    .region(&aws.region)
-                    .name("bedrock")
-                    .time(SystemTime::now())
-                    .settings(SigningSettings::default())
-                    .build()
-                    .map_err(|_| ProviderError::invalid("cannot build SigV4 parameters", None))?
-                    .into();
-                let signable = SignableRequest::new(
-                    "GET",
-                    &url,
-                    [("accept", "application/json")].into_iter(),
-                    SignableBody::Bytes(&[]),
-                )
-                .map_err(|_| ProviderError::invalid("cannot sign the Bedrock request", None))?;
-                let (instructions, _) = sign(signable, &params)
-                    .map_err(|_| ProviderError::invalid("cannot sign the Bedrock request", None))?
-                    .into_parts();
-                for (name, value) in instructions.headers() {
-                    builder = builder.header(name, sensitive(value)?);
-                }
-            }
-        }
+        let builder = self.authorized(
+            aws,
+            reqwest::Method::GET,
+            &url,
+            Vec::new(),
+            "application/json",
+        )?;
         let response = http::send(P, &self.config, builder, Some(secret.expose_secret())).await?;
         let bytes = http::read_body(
             P,

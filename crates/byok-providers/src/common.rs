@@ -54,6 +54,23 @@ pub(crate) fn check_common(
     Ok(())
 }
 
+/// Refuses non-zero `presence_penalty` / `frequency_penalty`, for dialects
+/// that have no penalties (dropping them would change the answer).
+pub(crate) fn refuse_penalties(
+    provider: ProviderId,
+    request: &ChatRequest,
+) -> Result<(), ProviderError> {
+    for (name, value) in [
+        ("presence_penalty", request.presence_penalty),
+        ("frequency_penalty", request.frequency_penalty),
+    ] {
+        if value.is_some_and(|v| v != 0.0) {
+            return Err(unsupported(provider, format!("`{name}`")));
+        }
+    }
+    Ok(())
+}
+
 /// A `data:` URL split into media type and base64 payload.
 pub(crate) fn parse_data_url(url: &str) -> Option<(&str, &str)> {
     let rest = url.strip_prefix("data:")?;

@@ -88,6 +88,20 @@ pub struct AzureCredential {
     pub api_version: Option<String>,
 }
 
+impl AzureCredential {
+    /// The base URL requests go to: the operator's override when one is set
+    /// (`BYOK_UPSTREAM_<PROVIDER>`, never from a request), else the
+    /// credential's endpoint; without a trailing slash.
+    pub fn base<'a>(&'a self, operator_override: &'a str) -> &'a str {
+        let base = if operator_override.is_empty() {
+            self.endpoint.as_str()
+        } else {
+            operator_override
+        };
+        base.trim_end_matches('/')
+    }
+}
+
 impl fmt::Debug for AwsCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AwsCredential")

@@ -870,7 +870,7 @@ mod tests {
             Err(ProviderError::InvalidRequest { .. })
         ));
         let bad_model = req(
-            json!({"model": "gemini/../../x?key=1", "messages": [{"role": "user", "content": "x"}]}),
+            json!({"model": "gemini/../../x?alt=json", "messages": [{"role": "user", "content": "x"}]}),
         );
         assert!(matches!(
             to_wire(&bad_model),

@@ -305,11 +305,7 @@ impl OpenAiCompatible {
                 ))
             }
             (Target::Azure, Credential::Azure(a)) => {
-                let endpoint = if self.base.is_empty() {
-                    a.endpoint.as_str().trim_end_matches('/').to_owned()
-                } else {
-                    self.base.clone()
-                };
+                let endpoint = a.base(&self.base);
                 let version = a.api_version.as_deref().unwrap_or("v1");
                 let deployment = a.deployment.as_deref().unwrap_or_default();
                 let url = match (version, op) {

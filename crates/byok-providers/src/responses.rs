@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
-use crate::common::{check_common, now_secs, unsupported};
+use crate::common::{check_common, now_secs, refuse_penalties, unsupported};
 use crate::credential::Credential;
 use crate::error::{CredentialError, ProviderError, sanitize};
 use crate::http::{self, Out, SseTranslate};
@@ -106,20 +106,7 @@ fn to_wire(
             "`stop` (the Responses API has no stop sequences)",
         ));
     }
-    for (name, set) in [
-        (
-            "presence_penalty",
-            request.presence_penalty.is_some_and(|v| v != 0.0),
-        ),
-        (
-            "frequency_penalty",
-            request.frequency_penalty.is_some_and(|v| v != 0.0),
-        ),
-    ] {
-        if set {
-            return Err(unsupported(provider, format!("`{name}`")));
-        }
-    }
+    refuse_penalties(provider, request)?;
     let mut instructions = Vec::new();
     let mut input = Vec::new();
     for message in &request.messages {
@@ -600,11 +587,7 @@ impl Responses {
                 ))
             }
             (ProviderId::AzureResponses, Credential::AzureResponses(a)) => {
-                let endpoint = if self.base.is_empty() {
-                    a.endpoint.as_str().trim_end_matches('/').to_owned()
-                } else {
-                    self.base.clone()
-                };
+                let endpoint = a.base(&self.base);
                 let url = match a.api_version.as_deref().unwrap_or("v1") {
                     "v1" => format!("{endpoint}/openai/v1/{op}"),
                     v => format!("{endpoint}/openai/{op}?api-version={v}"),
