@@ -2,21 +2,52 @@
 //! upstream errors, tokens and markup by provider. Labels are route
 //! patterns, provider ids, status codes: never keys or user content.
 //!
-//! Written by hand (a map of counters behind one mutex) rather than with a
+//! Written by hand (typed counters behind one mutex) rather than with a
 //! metrics framework: the set is small and fixed, and this keeps the
-//! dependency tree small.
+//! dependency tree small. Recording takes the lock once and allocates only
+//! the first time a route or provider is seen; label escaping and the text
+//! format are produced by [`Metrics::render`], off the request path.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 const BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30000];
 
+/// Per-route request counts and latency histogram.
+#[derive(Debug, Default)]
+struct RouteStats {
+    by_status: BTreeMap<u16, u64>,
+    /// Non-cumulative: `buckets[i]` counts requests whose latency fell in
+    /// `(BUCKETS_MS[i-1], BUCKETS_MS[i]]`; the last slot is `+Inf`.
+    buckets: [u64; BUCKETS_MS.len() + 1],
+    sum_ms: u64,
+    count: u64,
+}
+
+/// Per-provider upstream errors, tokens and markup.
+#[derive(Debug, Default)]
+struct ProviderStats {
+    upstream_errors: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    markup_nanos: u64,
+    /// Whether [`Metrics::usage`] was ever called (so an error-only provider
+    /// does not render zero-valued token series).
+    settled: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    routes: HashMap<String, RouteStats>,
+    providers: HashMap<String, ProviderStats>,
+}
+
 /// All metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    counters: Mutex<BTreeMap<String, u64>>,
+    inner: Mutex<Inner>,
 }
 
 fn escape(v: &str) -> String {
@@ -26,92 +57,155 @@ fn escape(v: &str) -> String {
         .collect()
 }
 
+/// The entry for `key`, allocating the owned key only when it is new.
+fn entry<'a, T: Default>(map: &'a mut HashMap<String, T>, key: &str) -> &'a mut T {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), T::default());
+    }
+    map.get_mut(key)
+        .unwrap_or_else(|| unreachable!("inserted above"))
+}
+
 impl Metrics {
-    fn add(&self, key: String, v: u64) {
-        let mut c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        *c.entry(key).or_insert(0) += v;
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        f(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Counts a finished request.
     pub fn request(&self, route: &str, status: u16, elapsed: Duration) {
-        let route = escape(route);
-        self.add(
-            format!("byok_requests_total{{route=\"{route}\",status=\"{status}\"}}"),
-            1,
-        );
         let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-        for b in BUCKETS_MS {
-            if ms <= b {
-                self.add(
-                    format!("byok_request_duration_ms_bucket{{route=\"{route}\",le=\"{b}\"}}"),
-                    1,
-                );
-            }
-        }
-        self.add(
-            format!("byok_request_duration_ms_bucket{{route=\"{route}\",le=\"+Inf\"}}"),
-            1,
-        );
-        self.add(
-            format!("byok_request_duration_ms_sum{{route=\"{route}\"}}"),
-            ms,
-        );
-        self.add(
-            format!("byok_request_duration_ms_count{{route=\"{route}\"}}"),
-            1,
-        );
+        let slot = BUCKETS_MS
+            .iter()
+            .position(|&b| ms <= b)
+            .unwrap_or(BUCKETS_MS.len());
+        self.with(|m| {
+            let r = entry(&mut m.routes, route);
+            *r.by_status.entry(status).or_insert(0) += 1;
+            r.buckets[slot] += 1;
+            r.sum_ms = r.sum_ms.saturating_add(ms);
+            r.count += 1;
+        });
     }
 
     /// Counts an upstream error.
     pub fn upstream_error(&self, provider: &str) {
-        self.add(
-            format!(
-                "byok_upstream_errors_total{{provider=\"{}\"}}",
-                escape(provider)
-            ),
-            1,
-        );
+        self.with(|m| entry(&mut m.providers, provider).upstream_errors += 1);
     }
 
     /// Counts tokens and markup of a settled request.
     pub fn usage(&self, provider: &str, prompt: u64, completion: u64, markup_nanos: i64) {
-        let p = escape(provider);
-        self.add(
-            format!("byok_tokens_total{{provider=\"{p}\",kind=\"prompt\"}}"),
-            prompt,
-        );
-        self.add(
-            format!("byok_tokens_total{{provider=\"{p}\",kind=\"completion\"}}"),
-            completion,
-        );
-        self.add(
-            format!("byok_markup_nano_usd_total{{provider=\"{p}\"}}"),
-            u64::try_from(markup_nanos).unwrap_or(0),
-        );
+        self.with(|m| {
+            let p = entry(&mut m.providers, provider);
+            p.prompt_tokens = p.prompt_tokens.saturating_add(prompt);
+            p.completion_tokens = p.completion_tokens.saturating_add(completion);
+            p.markup_nanos = p
+                .markup_nanos
+                .saturating_add(u64::try_from(markup_nanos).unwrap_or(0));
+            p.settled = true;
+        });
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out = String::new();
-        let mut last_family = String::new();
-        for (k, v) in c.iter() {
-            let family = k.split('{').next().unwrap_or(k);
-            let base = family
-                .trim_end_matches("_bucket")
-                .trim_end_matches("_sum")
-                .trim_end_matches("_count");
-            if base != last_family {
-                let kind = if base.ends_with("_ms") {
-                    "histogram"
-                } else {
-                    "counter"
-                };
-                let _ = writeln!(out, "# TYPE {base} {kind}");
-                last_family = base.to_owned();
+        self.with(|m| {
+            let mut routes: Vec<_> = m.routes.iter().map(|(k, v)| (escape(k), v)).collect();
+            routes.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut providers: Vec<_> = m.providers.iter().map(|(k, v)| (escape(k), v)).collect();
+            providers.sort_by(|a, b| a.0.cmp(&b.0));
+            let settled = || providers.iter().filter(|(_, p)| p.settled);
+
+            let mut out = String::new();
+            let _ = writeln!(out, "# TYPE byok_markup_nano_usd_total counter");
+            for (p, s) in settled() {
+                let _ = writeln!(out, "byok_markup_nano_usd_total{{provider=\"{p}\"}} {}", s.markup_nanos);
             }
-            let _ = writeln!(out, "{k} {v}");
+            let _ = writeln!(out, "# TYPE byok_request_duration_ms histogram");
+            for (route, r) in &routes {
+                let mut cumulative = 0;
+                for (i, n) in r.buckets.iter().enumerate() {
+                    cumulative += n;
+                    let le = BUCKETS_MS.get(i).map_or_else(|| "+Inf".to_owned(), u64::to_string);
+                    let _ = writeln!(
+                        out,
+                        "byok_request_duration_ms_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
+                    );
+                }
+                let _ = writeln!(out, "byok_request_duration_ms_sum{{route=\"{route}\"}} {}", r.sum_ms);
+                let _ = writeln!(out, "byok_request_duration_ms_count{{route=\"{route}\"}} {}", r.count);
+            }
+            let _ = writeln!(out, "# TYPE byok_requests_total counter");
+            for (route, r) in &routes {
+                for (status, n) in &r.by_status {
+                    let _ = writeln!(
+                        out,
+                        "byok_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+                    );
+                }
+            }
+            let _ = writeln!(out, "# TYPE byok_tokens_total counter");
+            for (p, s) in settled() {
+                let _ = writeln!(out, "byok_tokens_total{{provider=\"{p}\",kind=\"prompt\"}} {}", s.prompt_tokens);
+                let _ = writeln!(
+                    out,
+                    "byok_tokens_total{{provider=\"{p}\",kind=\"completion\"}} {}",
+                    s.completion_tokens
+                );
+            }
+            let _ = writeln!(out, "# TYPE byok_upstream_errors_total counter");
+            for (p, s) in &providers {
+                if s.upstream_errors > 0 {
+                    let _ = writeln!(out, "byok_upstream_errors_total{{provider=\"{p}\"}} {}", s.upstream_errors);
+                }
+            }
+            out
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative_and_counters_add_up() {
+        let m = Metrics::default();
+        m.request("/api/v1/chat/completions", 200, Duration::from_millis(3));
+        m.request("/api/v1/chat/completions", 200, Duration::from_millis(40));
+        m.request("/api/v1/chat/completions", 502, Duration::from_secs(60));
+        m.upstream_error("groq");
+        m.usage("openai", 10, 5, 7);
+        m.usage("openai", 1, 1, -3);
+        let out = m.render();
+        let route = "route=\"/api/v1/chat/completions\"";
+        for line in [
+            format!("byok_request_duration_ms_bucket{{{route},le=\"2\"}} 0"),
+            format!("byok_request_duration_ms_bucket{{{route},le=\"5\"}} 1"),
+            format!("byok_request_duration_ms_bucket{{{route},le=\"50\"}} 2"),
+            format!("byok_request_duration_ms_bucket{{{route},le=\"30000\"}} 2"),
+            format!("byok_request_duration_ms_bucket{{{route},le=\"+Inf\"}} 3"),
+            format!("byok_request_duration_ms_sum{{{route}}} 60043"),
+            format!("byok_request_duration_ms_count{{{route}}} 3"),
+            format!("byok_requests_total{{{route},status=\"200\"}} 2"),
+            format!("byok_requests_total{{{route},status=\"502\"}} 1"),
+            "byok_upstream_errors_total{provider=\"groq\"} 1".to_owned(),
+            "byok_tokens_total{provider=\"openai\",kind=\"prompt\"} 11".to_owned(),
+            "byok_tokens_total{provider=\"openai\",kind=\"completion\"} 6".to_owned(),
+            "byok_markup_nano_usd_total{provider=\"openai\"} 7".to_owned(),
+        ] {
+            assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
         }
-        out
+        assert!(!out.contains("provider=\"groq\",kind"), "{out}");
+    }
+
+    #[test]
+    fn labels_are_escaped_at_render() {
+        let m = Metrics::default();
+        m.upstream_error("evil\"} 1\nbyok_x{a=\"");
+        let out = m.render();
+        assert!(
+            out.contains("byok_upstream_errors_total{provider=\"evil}1byok_x{a\"} 1"),
+            "{out}"
+        );
+        assert_eq!(out.lines().filter(|l| l.starts_with("byok_x")).count(), 0);
     }
 }
