@@ -32,7 +32,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::common::{
-    arguments_object, check_common, now_secs, parse_data_url, refuse_penalties, unsupported,
+    arguments_object, check_common, encode_body, now_secs, parse_data_url, refuse_penalties,
+    unsupported,
 };
 use crate::credential::Credential;
 use crate::error::{CredentialError, ProviderError};
@@ -141,8 +142,7 @@ pub fn encode_request(
     stream: bool,
 ) -> Result<Vec<u8>, ProviderError> {
     let wire = to_wire(provider, request, stream)?;
-    serde_json::to_vec(&wire)
-        .map_err(|e| ProviderError::invalid(format!("cannot encode request: {e}"), None))
+    encode_body(&wire)
 }
 
 fn to_wire(

@@ -30,16 +30,16 @@ use futures_util::StreamExt as _;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
-use zeroize::Zeroizing;
 
 use crate::common::{
-    arguments_object, check_common, now_secs, parse_data_url, refuse_penalties, unsupported,
+    arguments_object, check_common, encode_body, now_secs, parse_data_url, refuse_penalties,
+    unsupported,
 };
 use crate::credential::{AwsAuth, AwsCredential, Credential};
 use crate::error::{CredentialError, ProviderError, TimeoutPhase, sanitize};
 use crate::http::{self, Out};
 use crate::id::ProviderId;
-use crate::openai::sensitive;
+use crate::openai::{bearer, sensitive};
 use crate::provider::{Capabilities, ChatOutcome, ChatProvider, ProviderConfig};
 use crate::stream::{ChatStream, EventStream, StreamEvent, UsageReport};
 use crate::types::{
@@ -105,8 +105,7 @@ fn blocks(content: &Content) -> Result<Vec<Value>, ProviderError> {
 /// [`ProviderError::Unsupported`] or [`ProviderError::InvalidRequest`].
 pub fn encode_request(request: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
     let body = to_wire(request)?;
-    serde_json::to_vec(&body)
-        .map_err(|e| ProviderError::invalid(format!("cannot encode request: {e}"), None))
+    encode_body(&body)
 }
 
 fn to_wire(request: &ChatRequest) -> Result<Value, ProviderError> {
@@ -687,8 +686,7 @@ impl Bedrock {
         }
         match &aws.auth {
             AwsAuth::ApiKey(key) => {
-                let text = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
-                builder = builder.header(AUTHORIZATION, sensitive(&text)?);
+                builder = builder.header(AUTHORIZATION, bearer(key)?);
             }
             AwsAuth::Keys {
                 access_key_id,

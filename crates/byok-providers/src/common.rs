@@ -71,6 +71,16 @@ pub(crate) fn refuse_penalties(
     Ok(())
 }
 
+/// Serializes a translated request body.
+///
+/// Encoding a `serde_json::Value` or a derived wire struct can only fail on
+/// a non-string map key, which the translators never build; the error is
+/// still reported rather than unwrapped.
+pub(crate) fn encode_body(body: &impl serde::Serialize) -> Result<Vec<u8>, ProviderError> {
+    serde_json::to_vec(body)
+        .map_err(|e| ProviderError::invalid(format!("cannot encode request: {e}"), None))
+}
+
 /// A `data:` URL split into media type and base64 payload.
 pub(crate) fn parse_data_url(url: &str) -> Option<(&str, &str)> {
     let rest = url.strip_prefix("data:")?;

@@ -33,7 +33,9 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
-use crate::common::{arguments_object, check_common, now_secs, parse_data_url, unsupported};
+use crate::common::{
+    arguments_object, check_common, encode_body, now_secs, parse_data_url, unsupported,
+};
 use crate::credential::Credential;
 use crate::error::{CredentialError, ProviderError};
 use crate::http::{self, Out, SseTranslate};
@@ -126,8 +128,7 @@ fn model_segment(model: &str) -> Result<&str, ProviderError> {
 /// [`ProviderError::Unsupported`] or [`ProviderError::InvalidRequest`].
 pub fn encode_request(request: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
     let body = to_wire(request)?;
-    serde_json::to_vec(&body)
-        .map_err(|e| ProviderError::invalid(format!("cannot encode request: {e}"), None))
+    encode_body(&body)
 }
 
 fn to_wire(request: &ChatRequest) -> Result<Value, ProviderError> {

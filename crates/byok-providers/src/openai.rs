@@ -295,15 +295,12 @@ impl OpenAiCompatible {
         op: &str,
     ) -> Result<(String, HeaderName, HeaderValue, SecretString), ProviderError> {
         match (self.target, credential) {
-            (Target::Base, Credential::ApiKey(key)) => {
-                let text = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
-                Ok((
-                    format!("{}/{op}", self.base),
-                    AUTHORIZATION,
-                    sensitive(&text)?,
-                    key.clone(),
-                ))
-            }
+            (Target::Base, Credential::ApiKey(key)) => Ok((
+                format!("{}/{op}", self.base),
+                AUTHORIZATION,
+                bearer(key)?,
+                key.clone(),
+            )),
             (Target::Azure, Credential::Azure(a)) => {
                 let endpoint = a.base(&self.base);
                 let version = a.api_version.as_deref().unwrap_or("v1");
@@ -343,6 +340,12 @@ pub(crate) fn sensitive(text: &str) -> Result<HeaderValue, ProviderError> {
         .map_err(|_| CredentialError::BadCharacters("characters not allowed in a header"))?;
     value.set_sensitive(true);
     Ok(value)
+}
+
+/// `Authorization: Bearer <key>` as a sensitive header value; the
+/// formatted text is zeroized when dropped.
+pub(crate) fn bearer(key: &SecretString) -> Result<HeaderValue, ProviderError> {
+    sensitive(&Zeroizing::new(format!("Bearer {}", key.expose_secret())))
 }
 
 /// The OpenAI dialect's stream state.

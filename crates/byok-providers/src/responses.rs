@@ -15,14 +15,13 @@ use async_trait::async_trait;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
-use zeroize::Zeroizing;
 
-use crate::common::{check_common, now_secs, refuse_penalties, unsupported};
+use crate::common::{check_common, encode_body, now_secs, refuse_penalties, unsupported};
 use crate::credential::Credential;
 use crate::error::{CredentialError, ProviderError, sanitize};
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
-use crate::openai::sensitive;
+use crate::openai::{bearer, sensitive};
 use crate::provider::{Capabilities, ChatOutcome, ChatProvider, ProviderConfig};
 use crate::sse::SseEvent;
 use crate::stream::{ChatStream, StreamEvent, UsageReport};
@@ -90,8 +89,7 @@ pub fn encode_request(
     stream: bool,
 ) -> Result<Vec<u8>, ProviderError> {
     let body = to_wire(provider, request, stream)?;
-    serde_json::to_vec(&body)
-        .map_err(|e| ProviderError::invalid(format!("cannot encode request: {e}"), None))
+    encode_body(&body)
 }
 
 fn to_wire(
@@ -577,15 +575,12 @@ impl Responses {
         op: &str,
     ) -> Result<(String, HeaderName, HeaderValue, SecretString), ProviderError> {
         match (self.id, credential) {
-            (ProviderId::OpenAiResponses, Credential::ApiKey(k)) => {
-                let text = Zeroizing::new(format!("Bearer {}", k.expose_secret()));
-                Ok((
-                    format!("{}/{op}", self.base),
-                    AUTHORIZATION,
-                    sensitive(&text)?,
-                    k.clone(),
-                ))
-            }
+            (ProviderId::OpenAiResponses, Credential::ApiKey(k)) => Ok((
+                format!("{}/{op}", self.base),
+                AUTHORIZATION,
+                bearer(k)?,
+                k.clone(),
+            )),
             (ProviderId::AzureResponses, Credential::AzureResponses(a)) => {
                 let endpoint = a.base(&self.base);
                 let url = match a.api_version.as_deref().unwrap_or("v1") {
