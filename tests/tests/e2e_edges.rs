@@ -74,6 +74,19 @@ impl Env {
         (id, v["api_key"].as_str().unwrap().to_owned())
     }
 
+    /// Stores a provider credential for the user of `key`; it must succeed.
+    async fn store(&self, key: &str, provider: &str, credential: Value) {
+        let r = self
+            .http
+            .put(self.url(&format!("/api/byok/credentials/{provider}")))
+            .bearer_auth(key)
+            .json(&credential)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+
     async fn chat(&self, key: &str, body: Value) -> reqwest::Response {
         self.http
             .post(self.url("/api/v1/chat/completions"))
@@ -142,15 +155,7 @@ async fn admin_api_metrics_models_and_verify() {
         .await
         .unwrap();
     assert_eq!(b["balance_usd"], "2.50");
-    let r = env
-        .http
-        .put(env.url("/api/byok/credentials/openai"))
-        .bearer_auth(&key)
-        .json(&json!({"key": CANARY}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    env.store(&key, "openai", json!({"key": CANARY})).await;
 
     let models: Value = env
         .http
@@ -246,13 +251,7 @@ async fn limits() {
     })
     .await;
     let key = env.user("1.00").await;
-    env.http
-        .put(env.url("/api/byok/credentials/openai"))
-        .bearer_auth(&key)
-        .json(&json!({"key": CANARY}))
-        .send()
-        .await
-        .unwrap();
+    env.store(&key, "openai", json!({"key": CANARY})).await;
     env.mock.on(
         "POST",
         "/v1/chat/completions",
@@ -290,22 +289,9 @@ async fn limits() {
 async fn online_models_get_cited_search_context() {
     let env = env(|_| {}).await;
     let key = env.user("1.00").await;
-    env.http
-        .put(env.url("/api/byok/credentials/openai"))
-        .bearer_auth(&key)
-        .json(&json!({"key": CANARY}))
-        .send()
-        .await
-        .unwrap();
-    let r = env
-        .http
-        .put(env.url("/api/byok/credentials/exa"))
-        .bearer_auth(&key)
-        .json(&json!({"key": "exa-key-0123456789abcdef"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    env.store(&key, "openai", json!({"key": CANARY})).await;
+    env.store(&key, "exa", json!({"key": "exa-key-0123456789abcdef"}))
+        .await;
     env.mock.on(
         "POST",
         "/search",
@@ -361,20 +347,8 @@ async fn the_canary_never_leaves_through_error_paths() {
     })
     .await;
     let key = env.user("1.00").await;
-    env.http
-        .put(env.url("/api/byok/credentials/openai"))
-        .bearer_auth(&key)
-        .json(&json!({"key": CANARY}))
-        .send()
-        .await
-        .unwrap();
-    env.http
-        .put(env.url("/api/byok/credentials/groq"))
-        .bearer_auth(&key)
-        .json(&json!({"key": CANARY}))
-        .send()
-        .await
-        .unwrap();
+    env.store(&key, "openai", json!({"key": CANARY})).await;
+    env.store(&key, "groq", json!({"key": CANARY})).await;
     let echo = fixture("openai/error_401.json").replace("{{KEY}}", CANARY);
     let cases: Vec<(Reply, bool, u16)> = vec![
         (Reply::json(401, echo.clone()), false, 502),
@@ -493,13 +467,7 @@ async fn every_documented_route_is_served() {
 async fn zero_markup_charges_and_reserves_nothing() {
     let env = env(|s| s.markup_bps = 0).await;
     let key = env.user("0.000000001").await;
-    env.http
-        .put(env.url("/api/byok/credentials/openai"))
-        .bearer_auth(&key)
-        .json(&json!({"key": CANARY}))
-        .send()
-        .await
-        .unwrap();
+    env.store(&key, "openai", json!({"key": CANARY})).await;
     env.mock.on(
         "POST",
         "/v1/chat/completions",
@@ -555,13 +523,7 @@ async fn zero_markup_charges_and_reserves_nothing() {
 async fn graceful_shutdown_finishes_streams_and_flushes_the_ledger() {
     let env = env(|_| {}).await;
     let (id, key) = env.user_with_id("1.00").await;
-    env.http
-        .put(env.url("/api/byok/credentials/openai"))
-        .bearer_auth(&key)
-        .json(&json!({"key": CANARY}))
-        .send()
-        .await
-        .unwrap();
+    env.store(&key, "openai", json!({"key": CANARY})).await;
     env.mock.on(
         "POST",
         "/v1/chat/completions",
