@@ -47,7 +47,7 @@ pub use estimate::{
 };
 pub use ledger::{
     Balance, Command, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerStore, Outcome,
-    SqliteLedger, StoredEntry, now_ms, rfc3339,
+    Reservations, SqliteLedger, StoredEntry, now_ms, rfc3339,
 };
 pub use money::{Bps, Money, MoneyError, NANOS_PER_USD};
 pub use quote::{

@@ -7,12 +7,42 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use byok_billing::{
     Command, Ledger, LedgerConfig, LedgerEntry, LedgerError, Money, Outcome, PriceSource,
-    UsageSource, now_ms,
+    Reservations, UsageSource, now_ms,
 };
 
-fn open(dir: &std::path::Path) -> Ledger {
-    Ledger::open_sqlite(dir.join("ledger.db"), &LedgerConfig::default()).unwrap()
+fn config(mode: Reservations) -> LedgerConfig {
+    let mut config = LedgerConfig::default();
+    config.reservations = mode;
+    config
 }
+
+fn open(dir: &std::path::Path, mode: Reservations) -> Ledger {
+    Ledger::open_sqlite(dir.join("ledger.db"), &config(mode)).unwrap()
+}
+
+/// Every behaviour below holds whether reservations live in memory (the
+/// default, one process) or in the store (several processes).
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod in_memory {
+            $(#[test] fn $name() { super::$name(byok_billing::Reservations::InMemory) })*
+        }
+        mod in_store {
+            $(#[test] fn $name() { super::$name(byok_billing::Reservations::Store) })*
+        }
+    };
+}
+
+in_both_modes!(
+    credits_are_idempotent,
+    reserve_settle_release,
+    expired_reservations_are_swept,
+    the_sweeper_thread_releases_expired_reservations,
+    crash_between_reserve_and_settle_releases_on_restart,
+    concurrent_requests_never_overrun_and_sum_exactly,
+    shutdown_commits_everything_queued,
+    a_credit_from_another_process_is_seen_before_refusing,
+);
 
 fn credit(l: &Ledger, account: &str, id: &str, usd: &str) -> Result<Outcome, LedgerError> {
     l.run_blocking(Command::Credit {
@@ -53,10 +83,9 @@ fn settle(l: &Ledger, account: &str, id: &str, markup: i64) -> Result<Outcome, L
     l.run_blocking(Command::Settle(Box::new(entry(account, id, markup))))
 }
 
-#[test]
-fn credits_are_idempotent() {
+fn credits_are_idempotent(mode: Reservations) {
     let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path());
+    let l = open(dir.path(), mode);
     assert_eq!(
         credit(&l, "u1", "top-up-1", "10.00").unwrap(),
         Outcome::Applied
@@ -73,10 +102,9 @@ fn credits_are_idempotent() {
     assert_eq!(l.balance("nobody").unwrap().balance, Money::ZERO);
 }
 
-#[test]
-fn reserve_settle_release() {
+fn reserve_settle_release(mode: Reservations) {
     let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path());
+    let l = open(dir.path(), mode);
     credit(&l, "u", "c", "0.000001").unwrap(); // 1000 nano-USD
     let err = reserve(&l, "u", "big", 1001).unwrap_err();
     assert_eq!(
@@ -175,10 +203,9 @@ impl WithTime for LedgerEntry {
     }
 }
 
-#[test]
-fn expired_reservations_are_swept() {
+fn expired_reservations_are_swept(mode: Reservations) {
     let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path());
+    let l = open(dir.path(), mode);
     credit(&l, "u", "c", "1.00").unwrap();
     l.run_blocking(Command::Reserve {
         account: "u".into(),
@@ -195,10 +222,9 @@ fn expired_reservations_are_swept() {
     assert_eq!(l.balance("u").unwrap().reserved.nanos(), 300);
 }
 
-#[test]
-fn the_sweeper_thread_releases_expired_reservations() {
+fn the_sweeper_thread_releases_expired_reservations(mode: Reservations) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = LedgerConfig::default();
+    let mut config = config(mode);
     config.sweep_interval = Some(std::time::Duration::from_millis(20));
     let l = Ledger::open_sqlite(dir.path().join("ledger.db"), &config).unwrap();
     credit(&l, "u", "c", "1.00").unwrap();
@@ -218,27 +244,25 @@ fn the_sweeper_thread_releases_expired_reservations() {
     panic!("the sweeper never released the expired reservation");
 }
 
-#[test]
-fn crash_between_reserve_and_settle_releases_on_restart() {
+fn crash_between_reserve_and_settle_releases_on_restart(mode: Reservations) {
     let dir = tempfile::tempdir().unwrap();
     {
-        let l = open(dir.path());
+        let l = open(dir.path(), mode);
         credit(&l, "u", "c", "0.000001").unwrap();
         reserve(&l, "u", "in-flight", 900).unwrap();
         assert_eq!(l.balance("u").unwrap().reserved.nanos(), 900);
         // The process dies here: no settle, no release, no shutdown.
         std::mem::drop(l);
     }
-    let l = open(dir.path());
+    let l = open(dir.path(), mode);
     let b = l.balance("u").unwrap();
     assert_eq!((b.balance.nanos(), b.reserved.nanos()), (1000, 0));
     reserve(&l, "u", "next", 1000).unwrap();
 }
 
-#[test]
-fn concurrent_requests_never_overrun_and_sum_exactly() {
+fn concurrent_requests_never_overrun_and_sum_exactly(mode: Reservations) {
     let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path());
+    let l = open(dir.path(), mode);
     let start = 100_000i64; // covers ~ a quarter of the attempts below
     credit(&l, "shared", "c", &Money::from_nanos(start).to_string()).unwrap();
     let refused = Arc::new(AtomicU64::new(0));
@@ -300,10 +324,9 @@ fn concurrent_requests_never_overrun_and_sum_exactly() {
     );
 }
 
-#[test]
-fn shutdown_commits_everything_queued() {
+fn shutdown_commits_everything_queued(mode: Reservations) {
     let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path());
+    let l = open(dir.path(), mode);
     credit(&l, "u", "c", "1.00").unwrap();
     let mut pending = Vec::new();
     for i in 0..1000 {
@@ -321,6 +344,57 @@ fn shutdown_commits_everything_queued() {
         Err(LedgerError::WriterGone)
     ));
     drop(pending);
-    let l = open(dir.path());
+    let l = open(dir.path(), mode);
     assert_eq!(l.entries("u", 5000, None).unwrap().len(), 1000);
+}
+
+fn a_credit_from_another_process_is_seen_before_refusing(mode: Reservations) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = open(dir.path(), mode);
+    credit(&server, "u", "c1", "0.000001").unwrap();
+    reserve(&server, "u", "r1", 1000).unwrap();
+    // Another process (the CLI) credits the same database meanwhile.
+    let mut cli = config(Reservations::Store);
+    cli.release_on_open = false;
+    cli.sweep_interval = None;
+    let cli = Ledger::open_sqlite(dir.path().join("ledger.db"), &cli).unwrap();
+    credit(&cli, "u", "c2", "0.000001").unwrap();
+    cli.shutdown();
+    assert_eq!(reserve(&server, "u", "r2", 1000).unwrap(), Outcome::Applied);
+    assert!(matches!(
+        reserve(&server, "u", "r3", 1),
+        Err(LedgerError::InsufficientBalance { .. })
+    ));
+    assert_eq!(settle(&server, "u", "r1", 400).unwrap(), Outcome::Applied);
+    assert_eq!(settle(&server, "u", "r2", 600).unwrap(), Outcome::Applied);
+    let b = server.balance("u").unwrap();
+    assert_eq!((b.balance.nanos(), b.reserved.nanos()), (1000, 0));
+}
+
+#[test]
+fn in_memory_reservations_write_nothing_to_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), Reservations::InMemory);
+    credit(&l, "u", "c", "1.00").unwrap();
+    reserve(&l, "u", "r1", 500).unwrap();
+    assert_eq!(l.balance("u").unwrap().reserved.nanos(), 500);
+    let db = rusqlite::Connection::open(dir.path().join("ledger.db")).unwrap();
+    let rows: (i64, i64) = db
+        .query_row(
+            "SELECT (SELECT count(*) FROM ledger_reservations), (SELECT reserved FROM ledger_accounts WHERE account = 'u')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(rows, (0, 0));
+    // The settlement is written as a charge against the balance.
+    assert_eq!(settle(&l, "u", "r1", 200).unwrap(), Outcome::Applied);
+    let balance: i64 = db
+        .query_row(
+            "SELECT balance FROM ledger_accounts WHERE account = 'u'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(balance, 1_000_000_000 - 200);
 }
