@@ -58,8 +58,11 @@ async fn not_found() -> HttpResponse {
 /// [`ROUTES`] identical).
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
-/// Every route: the single list the router is built from.
+/// Every route: the single list the router is built from. actix tries
+/// routes in this order (a path with a `{segment}` is a regex match), so
+/// the hot route comes first.
 pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/v1/chat/completions"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -69,7 +72,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/byok/credentials/{provider}"),
     ("DELETE", "/api/byok/credentials/{provider}"),
     ("POST", "/api/byok/credentials/{provider}/verify"),
-    ("POST", "/api/v1/chat/completions"),
     ("GET", "/api/v1/models"),
     ("POST", "/api/web"),
     ("GET", "/api/usage"),
@@ -196,12 +198,9 @@ pub fn build(
                     // Every answer carries a request id (chat sets its own,
                     // the ledger entry's); others get a fresh one.
                     if !res.headers().contains_key("x-request-id") {
-                        let mut b = [0u8; 12];
-                        let _ = getrandom::getrandom(&mut b);
-                        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&format!(
-                            "req_{}",
-                            hex::encode(b)
-                        )) {
+                        if let Ok(v) =
+                            actix_web::http::header::HeaderValue::from_str(&routes::request_id())
+                        {
                             res.headers_mut().insert(
                                 actix_web::http::header::HeaderName::from_static("x-request-id"),
                                 v,

@@ -75,21 +75,35 @@ fn admin(req: &HttpRequest, state: &Data) -> Result<(), ApiError> {
     }
 }
 
-fn request_id() -> String {
-    let mut b = [0u8; 12];
-    let _ = getrandom::getrandom(&mut b);
-    format!("req_{}", hex::encode(b))
+/// A new request id: `req_` + 28 hex digits, the first 12 the Unix time in
+/// milliseconds and the rest 64 random bits. Time first keeps the ledger's
+/// unique index on request ids append-mostly (a random key would dirty a
+/// different B-tree page, and write it to the WAL, for every charge); the
+/// random part keeps ids unguessable and unique within a millisecond.
+pub(crate) fn request_id() -> String {
+    let mut b = [0u8; 14];
+    let ms = u64::try_from(byok_billing::now_ms()).unwrap_or(0);
+    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    let _ = getrandom::getrandom(&mut b[6..]);
+    let mut id = String::with_capacity(32);
+    id.push_str("req_");
+    id.push_str(&hex::encode(b));
+    id
 }
 
 /// Reads a request body up to the configured limit: 413 in OpenAI's error
 /// shape above it.
 pub(crate) async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
     use futures_util::StreamExt as _;
+    // A body that arrives in one piece (the usual case) is used as is.
+    let mut first: Option<Bytes> = None;
     let mut body = web::BytesMut::new();
+    let mut len = 0usize;
     while let Some(piece) = payload.next().await {
         let piece =
             piece.map_err(|_| ApiError::bad_request("the request body could not be read"))?;
-        if body.len() + piece.len() > limit {
+        len += piece.len();
+        if len > limit {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",
@@ -97,9 +111,16 @@ pub(crate) async fn read_body(mut payload: web::Payload, limit: usize) -> Result
             )
             .code("body_too_large"));
         }
-        body.extend_from_slice(&piece);
+        if let Some(f) = first.take() {
+            body.extend_from_slice(&f);
+        }
+        if body.is_empty() && len == piece.len() {
+            first = Some(piece);
+        } else {
+            body.extend_from_slice(&piece);
+        }
     }
-    Ok(body.freeze())
+    Ok(first.unwrap_or_else(|| body.freeze()))
 }
 
 fn json_error(e: &serde_json::Error) -> ApiError {
@@ -715,17 +736,22 @@ async fn chat_inner(
                 };
                 let charge = settlement.settle(outcome.usage.reported(), &delivered);
                 let markup = charge.map_or_else(|| "0.00".to_owned(), |c| c.markup.to_string());
-                let mut body =
-                    serde_json::to_value(&outcome.response).map_err(|e| internal("encode", &e))?;
-                if let Some(c) = citations {
-                    body["citations"] = json!(c);
+                // Straight to bytes; through a `Value` only to add citations.
+                let body = match citations {
+                    None => serde_json::to_vec(&outcome.response),
+                    Some(c) => serde_json::to_value(&outcome.response).and_then(|mut body| {
+                        body["citations"] = json!(c);
+                        serde_json::to_vec(&body)
+                    }),
                 }
+                .map_err(|e| internal("encode", &e))?;
                 Ok(HttpResponse::Ok()
+                    .content_type("application/json")
                     .insert_header(("x-byok-provider", route.provider.as_str()))
                     .insert_header(("x-request-id", request_id.as_str()))
                     .insert_header(("x-byok-usage-source", source.as_str()))
                     .insert_header(("x-byok-markup-usd", markup))
-                    .json(body))
+                    .body(body))
             }
             Err(e) => {
                 state.metrics.upstream_error(route.provider.as_str());
@@ -1089,4 +1115,31 @@ pub(crate) async fn revoke_key(
         return Err(ApiError::not_found("no active key with that prefix"));
     }
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code
+    use super::*;
+
+    #[test]
+    fn request_ids_are_time_ordered_unique_and_hex() {
+        let ids: Vec<String> = (0..2000).map(|_| request_id()).collect();
+        for id in &ids {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id.starts_with("req_"));
+            assert!(id[4..].bytes().all(|b| b.is_ascii_hexdigit()));
+        }
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "no duplicates");
+        // The time prefix never goes backwards between consecutive ids.
+        for w in ids.windows(2) {
+            assert!(w[0][4..16] <= w[1][4..16], "{} then {}", w[0], w[1]);
+        }
+        let ms = u64::from_str_radix(&ids[0][4..16], 16).unwrap();
+        let now = u64::try_from(byok_billing::now_ms()).unwrap();
+        assert!(now - ms < 60_000, "the prefix is the time in ms");
+    }
 }
