@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use byok_server::{Command, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the system allocator: the request path allocates and
+/// frees many small buffers across worker threads, where glibc malloc spent
+/// ~13% of the gateway's CPU under load (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_env("BYOK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
