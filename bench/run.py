@@ -224,6 +224,10 @@ def main():
     ap.add_argument("--with-litellm", action="store_true")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--serve", type=int, metavar="SECONDS", default=0,
+                    help="set up mock + byok, print how to reach them, keep them up for SECONDS (for profiling), then stop")
+    ap.add_argument("--server-wrapper", default="",
+                    help="command prefix for byok-server, e.g. 'valgrind --tool=callgrind' (profiling)")
     args = ap.parse_args()
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool):
@@ -234,6 +238,8 @@ def main():
     server_bin = os.path.join(ROOT, "target", "release", "byok-server")
     slow_bin = os.path.join(ROOT, "target", "release", "examples", "mock_upstream")
 
+    # A SIGTERM (e.g. ending a --serve run) still stops what was started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     tmp = tempfile.mkdtemp(prefix="byok-bench-")
     os.chmod(tmp, 0o755)  # nginx workers run as an unprivileged user
     procs = Procs()
@@ -263,8 +269,8 @@ def main():
                    BYOK_UPSTREAM_CEREBRAS=f"http://127.0.0.1:{slow_port}/v1", BYOK_RATE_LIMIT_RPM="0", BYOK_LOG="warn")
         user = json.loads(subprocess.run([server_bin, "user", "create", "--name", "bench", "--credit-usd", "1000000"], env=env, capture_output=True, text=True, check=True).stdout)
         key = user["api_key"]
-        byok = procs.start([server_bin], env=env)
-        wait_port(byok_port)
+        byok = procs.start(args.server_wrapper.split() + [server_bin], env=env)
+        wait_port(byok_port, timeout=120)
         time.sleep(0.5)
         idle_rss = rss_kib(byok.pid)
         import urllib.request
@@ -282,6 +288,16 @@ def main():
             "plain": lua(os.path.join(tmp, "plain.lua"), plain_body, {}),
             "plain_auth": lua(os.path.join(tmp, "plain_auth.lua"), plain_body, {**auth, "x-byok-provider": "openai"}),
         }
+        if args.serve:
+            with open(os.path.join(tmp, "stream.json"), "w") as f:
+                f.write(stream_body)
+            print(json.dumps({"byok": f"http://127.0.0.1:{byok_port}/api/v1/chat/completions", "pid": byok.pid,
+                              "direct": f"http://127.0.0.1:{mock_port}/plain/v1/chat/completions",
+                              "proxy": f"http://127.0.0.1:{proxy_port}/plain/v1/chat/completions",
+                              "wrk_script": scripts["plain_auth"], "stream_body": os.path.join(tmp, "stream.json"),
+                              "api_key": key}), flush=True)
+            time.sleep(args.serve)
+            return
         targets = {
             "direct": (f"http://127.0.0.1:{mock_port}/plain/v1/chat/completions", scripts["plain"], mock.pid, ("127.0.0.1", mock_port, "/sse/v1/chat/completions", {})),
             "nginx": (f"http://127.0.0.1:{proxy_port}/plain/v1/chat/completions", scripts["plain"], proxy.pid, ("127.0.0.1", proxy_port, "/sse/v1/chat/completions", {})),
