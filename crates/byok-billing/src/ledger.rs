@@ -387,11 +387,15 @@ impl SqliteLedger {
             tx.prepare_cached("SELECT balance, reserved FROM ledger_accounts WHERE account = ?1")?
                 .query_row(params![account], |r| Ok((r.get(0)?, r.get(1)?)))
         };
-        let charge = |entry: &LedgerEntry| -> Result<(), rusqlite::Error> {
-            exec(
+        // Records a charge: false when its request id is already recorded
+        // (two statements: the insert that detects duplicates, and an
+        // upsert of the account's balance).
+        let charge = |entry: &LedgerEntry| -> Result<bool, rusqlite::Error> {
+            let inserted = exec(
                 "INSERT INTO ledger_entries (request_id, kind, account, created_at, provider, model, endpoint, prompt_tokens,
                     completion_tokens, cached_tokens, usage_source, provider_cost, amount, price_source)
-                 VALUES (?1, 'charge', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 VALUES (?1, 'charge', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT (request_id) DO NOTHING",
                 params![
                     entry.request_id,
                     entry.account,
@@ -408,11 +412,15 @@ impl SqliteLedger {
                     entry.price_source.as_str()
                 ],
             )?;
+            if inserted == 0 {
+                return Ok(false);
+            }
             exec(
-                "UPDATE ledger_accounts SET balance = balance - ?1 WHERE account = ?2",
-                params![entry.markup.nanos(), entry.account],
+                "INSERT INTO ledger_accounts (account, balance) VALUES (?1, -?2)
+                 ON CONFLICT (account) DO UPDATE SET balance = balance - ?2",
+                params![entry.account, entry.markup.nanos()],
             )?;
-            Ok(())
+            Ok(true)
         };
         Ok(match cmd {
             Command::Credit {
@@ -486,9 +494,7 @@ impl SqliteLedger {
                             entry.request_id.chars().take(64).collect(),
                         )));
                     }
-                    None => {
-                        account_row(&entry.account)?;
-                    }
+                    None => {}
                     Some((account, amount)) => unreserve(&entry.request_id, &account, amount)?,
                 }
                 charge(entry)?;
@@ -498,12 +504,11 @@ impl SqliteLedger {
                 if entry.markup.is_negative() || entry.provider_cost.is_negative() {
                     return Ok(Err(LedgerError::InvalidAmount));
                 }
-                if exists(&entry.request_id)? {
-                    return Ok(Ok(Outcome::Duplicate));
-                }
-                account_row(&entry.account)?;
-                charge(entry)?;
-                Ok(Outcome::Applied)
+                Ok(if charge(entry)? {
+                    Outcome::Applied
+                } else {
+                    Outcome::Duplicate
+                })
             }
             Command::Release { request_id } => match reservation(request_id)? {
                 None => Ok(Outcome::NothingToRelease),

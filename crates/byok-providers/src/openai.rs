@@ -43,6 +43,9 @@ pub struct OpenAiCompatible {
     id: ProviderId,
     base: String,
     target: Target,
+    /// `{base}/chat/completions`, parsed once (a URL parse costs about as
+    /// much as the rest of building the upstream request).
+    chat_url: Option<reqwest::Url>,
     quirks: Quirks,
     client: reqwest::Client,
     config: Arc<ProviderConfig>,
@@ -259,9 +262,11 @@ impl OpenAiCompatible {
         client: reqwest::Client,
         config: Arc<ProviderConfig>,
     ) -> Self {
+        let base = base.trim_end_matches('/').to_owned();
         Self {
             id,
-            base: base.trim_end_matches('/').to_owned(),
+            chat_url: reqwest::Url::parse(&format!("{base}/chat/completions")).ok(),
+            base,
             target: Target::Base,
             quirks,
             client,
@@ -282,6 +287,7 @@ impl OpenAiCompatible {
             id: ProviderId::Azure,
             base: base.trim_end_matches('/').to_owned(),
             target: Target::Azure,
+            chat_url: None,
             quirks: Quirks::OPENAI,
             client,
             config,
@@ -293,10 +299,19 @@ impl OpenAiCompatible {
         &self,
         credential: &Credential,
         op: &str,
-    ) -> Result<(String, HeaderName, HeaderValue, SecretString), ProviderError> {
+    ) -> Result<(reqwest::Url, HeaderName, HeaderValue, SecretString), ProviderError> {
+        let parse = |url: &str| {
+            reqwest::Url::parse(url).map_err(|_| ProviderError::Connection {
+                provider: self.id,
+                reason: "invalid upstream URL",
+            })
+        };
         match (self.target, credential) {
             (Target::Base, Credential::ApiKey(key)) => Ok((
-                format!("{}/{op}", self.base),
+                match &self.chat_url {
+                    Some(url) if op == "chat/completions" => url.clone(),
+                    _ => parse(&format!("{}/{op}", self.base))?,
+                },
                 AUTHORIZATION,
                 bearer(key)?,
                 key.clone(),
@@ -313,7 +328,7 @@ impl OpenAiCompatible {
                     ),
                 };
                 Ok((
-                    url,
+                    parse(&url)?,
                     HeaderName::from_static("api-key"),
                     sensitive(a.api_key.expose_secret())?,
                     a.api_key.clone(),
