@@ -506,7 +506,14 @@ struct SseBody {
     transcript: Transcript,
     settlement: Option<Settlement>,
     finished: bool,
+    /// Events are encoded here and split off: one allocation serves many
+    /// chunks.
+    buf: bytes::BytesMut,
 }
+
+/// Size of the SSE body's encode buffer (refilled when less than a typical
+/// chunk is left).
+const SSE_BUF: usize = 8 * 1024;
 
 impl SseBody {
     fn settle(&mut self) {
@@ -542,13 +549,15 @@ impl Stream for SseBody {
         match Pin::new(&mut self.inner).poll_next(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => {
-                self.transcript.push(&chunk);
-                let mut out = Vec::with_capacity(256);
-                match serde_json::to_vec(&chunk) {
-                    Ok(json) => byok_providers::sse::encode_data(&json, &mut out),
-                    Err(_) => return Poll::Ready(Some(Ok(Bytes::new()))),
+                let this = &mut *self;
+                this.transcript.push(&chunk);
+                if this.buf.capacity() - this.buf.len() < 1024 {
+                    this.buf.reserve(SSE_BUF);
                 }
-                Poll::Ready(Some(Ok(Bytes::from(out))))
+                if byok_providers::sse::encode_json(&chunk, &mut this.buf).is_err() {
+                    return Poll::Ready(Some(Ok(Bytes::new())));
+                }
+                Poll::Ready(Some(Ok(this.buf.split().freeze())))
             }
             Poll::Ready(Some(Err(e))) => {
                 self.finished = true;
@@ -698,6 +707,7 @@ async fn chat_inner(
                     transcript: Transcript::default(),
                     settlement: Some(settlement),
                     finished: false,
+                    buf: bytes::BytesMut::new(),
                 };
                 Ok(HttpResponse::Ok()
                     .content_type("text/event-stream")

@@ -414,7 +414,16 @@ impl SseTranslate for OpenAiStream {
                     out.push_back(Ok(StreamEvent::Usage(u)));
                 }
                 if let Some(c) = chunk {
-                    self.last = Some((c.id.clone(), c.created, c.model.clone()));
+                    // Kept for the final usage chunk; copied only when it
+                    // changes (it rarely does within a stream).
+                    if self.wants_usage {
+                        match &mut self.last {
+                            Some((id, created, model)) if *id == c.id && *model == c.model => {
+                                *created = c.created;
+                            }
+                            last => *last = Some((c.id.clone(), c.created, c.model.clone())),
+                        }
+                    }
                     out.push_back(Ok(StreamEvent::Chunk(c)));
                 }
                 Ok(false)

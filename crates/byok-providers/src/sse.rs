@@ -166,6 +166,29 @@ pub fn encode_data(json: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b"\n\n");
 }
 
+/// Serializes `value` as one `data:` event straight into `out` (no
+/// intermediate buffer; compact JSON never contains a raw newline, so the
+/// event cannot be split). On error `out` is left as it was.
+///
+/// # Errors
+/// The serializer's error.
+pub fn encode_json<T: serde::Serialize + ?Sized>(
+    value: &T,
+    out: &mut bytes::BytesMut,
+) -> Result<(), serde_json::Error> {
+    use bytes::BufMut as _;
+    let start = out.len();
+    out.extend_from_slice(b"data: ");
+    let mut w = out.writer();
+    if let Err(e) = serde_json::to_writer(&mut w, value) {
+        w.into_inner().truncate(start);
+        return Err(e);
+    }
+    let out = w.into_inner();
+    out.extend_from_slice(b"\n\n");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +205,17 @@ mod tests {
         }
         d.push(&input[last..], &mut out)?;
         Ok(out)
+    }
+
+    #[test]
+    fn json_events_match_encode_data() {
+        let value = serde_json::json!({"a": "line\nbreak", "b": [1, 2]});
+        let mut direct = bytes::BytesMut::new();
+        encode_json(&value, &mut direct).unwrap();
+        let mut via = Vec::new();
+        encode_data(&serde_json::to_vec(&value).unwrap(), &mut via);
+        assert_eq!(&direct[..], &via[..]);
+        assert_eq!(direct.iter().filter(|&&b| b == b'\n').count(), 2);
     }
 
     const SAMPLE: &[u8] = b": OPENROUTER PROCESSING\n\ndata: {\"a\":1}\n\nevent: message_start\r\ndata: {\"b\":\r\ndata:  2}\r\n\r\nid: 7\rdata:x\r\rdata: [DONE]\n\n";
