@@ -165,11 +165,13 @@ pub fn build(
     settings: &Settings,
 ) -> anyhow::Result<(actix_web::dev::Server, SocketAddr, AppState)> {
     let app_state = AppState::open(settings)?;
-    let state = web::Data::new(app_state.clone());
+    let shared = app_state.clone();
     let limit = settings.max_body_bytes;
     let server = HttpServer::new(move || {
+        // Runs once per worker: each gets its own upstream client.
+        let state = web::Data::new(shared.for_worker());
         App::new()
-            .app_data(state.clone())
+            .app_data(state)
             .app_data(web::PayloadConfig::new(limit))
             .app_data(
                 web::JsonConfig::default()

@@ -71,6 +71,8 @@ pub struct AppState {
     pub providers: Registry,
     /// Search adapters.
     pub search: SearchRegistry,
+    /// What the registries are built from (see [`AppState::for_worker`]).
+    upstream: Arc<(ProviderConfig, SearchConfig)>,
     /// Settings in effect.
     pub settings: Arc<Settings>,
     /// Per-user request limiter.
@@ -83,6 +85,33 @@ pub struct AppState {
     /// not list the vault (invalidated by this process's writes; a
     /// multi-instance deployment needs a TTL or a notification here).
     pub held: Arc<Mutex<HashMap<String, Arc<Vec<String>>>>>,
+}
+
+impl AppState {
+    /// This state with adapters on an HTTP client of their own, for one
+    /// server worker. Each actix worker is a single-threaded runtime, and a
+    /// pooled upstream connection is driven by the runtime that opened it:
+    /// with one client shared by every worker, a request on one worker was
+    /// often written and read by another (two extra cross-thread wake-ups
+    /// per request, and a stall whenever that worker was busy). One client
+    /// per worker keeps each request and its connection on one thread; the
+    /// pool is still shared by every request of that worker. Everything
+    /// else (vault, ledger, caches, metrics) stays shared.
+    #[must_use]
+    pub fn for_worker(&self) -> Self {
+        let (providers, search) = &*self.upstream;
+        match byok_providers::http_client(&providers.timeouts, self.policy) {
+            Ok(client) => Self {
+                providers: Registry::new(client.clone(), providers.clone()),
+                search: SearchRegistry::new(client, search.clone()),
+                ..self.clone()
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build a worker's HTTP client; sharing the server's");
+                self.clone()
+            }
+        }
+    }
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -129,6 +158,7 @@ impl AppState {
         }
         let client = byok_providers::http_client(&provider_config.timeouts, policy)
             .context("cannot build the HTTP client")?;
+        let upstream = Arc::new((provider_config.clone(), search_config.clone()));
         let ledger = Ledger::open_sqlite(
             settings.data_dir.join("ledger.db"),
             &LedgerConfig::default(),
@@ -149,6 +179,7 @@ impl AppState {
             catalog: Arc::new(catalog),
             providers: Registry::new(client.clone(), provider_config),
             search: SearchRegistry::new(client, search_config),
+            upstream,
             settings: Arc::new(settings.clone()),
             limiter: Arc::new(RateLimiter::new(settings.rate_limit_rpm)),
             policy,

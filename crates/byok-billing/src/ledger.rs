@@ -904,9 +904,12 @@ fn writer_loop(
             )
         };
         if !commit_delay.is_zero() && jobs.len() < max && jobs.iter().any(durable) {
-            let deadline = std::time::Instant::now() + commit_delay;
+            // Sleep rather than wait on the queue: a sender then finds no
+            // waiting receiver to wake, so queueing a settlement costs the
+            // request path no system call.
+            std::thread::sleep(commit_delay);
             while jobs.len() < max {
-                match rx.recv_deadline(deadline) {
+                match rx.try_recv() {
                     Ok(job) => jobs.push(job),
                     Err(_) => break,
                 }
