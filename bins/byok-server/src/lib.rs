@@ -199,15 +199,14 @@ pub fn build(
                     let mut res = fut.await?;
                     // Every answer carries a request id (chat sets its own,
                     // the ledger entry's); others get a fresh one.
-                    if !res.headers().contains_key("x-request-id") {
-                        if let Ok(v) =
+                    if !res.headers().contains_key("x-request-id")
+                        && let Ok(v) =
                             actix_web::http::header::HeaderValue::from_str(&routes::request_id())
-                        {
-                            res.headers_mut().insert(
-                                actix_web::http::header::HeaderName::from_static("x-request-id"),
-                                v,
-                            );
-                        }
+                    {
+                        res.headers_mut().insert(
+                            actix_web::http::header::HeaderName::from_static("x-request-id"),
+                            v,
+                        );
                     }
                     Ok(res)
                 }

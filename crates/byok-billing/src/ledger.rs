@@ -15,16 +15,32 @@
 //!    ([`LedgerConfig::release_on_open`]).
 //!
 //! Because a reservation is an upper bound of its charge, the balance never
-//! goes below the floor, whatever the concurrency: every check and update
-//! happens inside one `BEGIN IMMEDIATE` transaction on the single writer.
+//! goes below the floor, whatever the concurrency.
+//!
+//! # Where reservations live
+//!
+//! By default ([`Reservations::InMemory`]) reservations are held in this
+//! process's memory: reserving is a check and an update under one lock
+//! against a cached view of each account (committed balance, charges not
+//! yet committed, open reservations), with no database write and no wait
+//! for the writer thread, so the request path pays nothing before its
+//! upstream call. Settling moves the reservation's place to the charge in
+//! the same lock, then queues the charge. Reservations are void after a
+//! restart anyway; a refusal re-reads the balance from the store first, so
+//! credits written by another process are seen. For several processes that
+//! reserve against one database, [`Reservations::Store`] keeps them in the
+//! store, checked and written in one `BEGIN IMMEDIATE` transaction on the
+//! writer.
 //!
 //! # Batching
 //!
 //! All writes go through one writer thread that commits queued commands in
 //! batches (one transaction, one `fsync`, for up to
-//! [`LedgerConfig::max_batch`] commands); each caller is answered after the
-//! commit that contains its command. Shutting down ([`Ledger::shutdown`])
-//! drains the queue first, so nothing acknowledged or queued is lost.
+//! [`LedgerConfig::max_batch`] commands, gathered for up to
+//! [`LedgerConfig::commit_delay`] when the batch moves money); each caller
+//! is answered after the commit that contains its command. Shutting down
+//! ([`Ledger::shutdown`]) drains the queue first, so nothing acknowledged or
+//! queued is lost.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -836,10 +852,10 @@ impl Held {
         pending: Option<(String, i64)>,
         result: Option<&Result<Outcome, LedgerError>>,
     ) {
-        if let Some((account, amount)) = pending {
-            if let Some(a) = self.accounts.get_mut(&account) {
-                a.pending -= amount;
-            }
+        if let Some((account, amount)) = pending
+            && let Some(a) = self.accounts.get_mut(&account)
+        {
+            a.pending -= amount;
         }
         if !matches!(result, Some(Ok(Outcome::Applied))) {
             return;
