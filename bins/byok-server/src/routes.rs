@@ -554,7 +554,12 @@ impl Stream for SseBody {
                 if this.buf.capacity() - this.buf.len() < 1024 {
                     this.buf.reserve(SSE_BUF);
                 }
-                if byok_providers::sse::encode_json(&chunk, &mut this.buf).is_err() {
+                if let Some(json) = this.inner.take_verbatim() {
+                    // Already in OpenAI's exact shape: forwarded as it came.
+                    this.buf.extend_from_slice(b"data: ");
+                    this.buf.extend_from_slice(json.as_bytes());
+                    this.buf.extend_from_slice(b"\n\n");
+                } else if byok_providers::sse::encode_json(&chunk, &mut this.buf).is_err() {
                     return Poll::Ready(Some(Ok(Bytes::new())));
                 }
                 Poll::Ready(Some(Ok(this.buf.split().freeze())))

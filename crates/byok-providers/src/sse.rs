@@ -67,7 +67,7 @@ impl SseDecoder {
             }
         }
         while !bytes.is_empty() {
-            match bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
+            match memchr::memchr2(b'\n', b'\r', bytes) {
                 None => {
                     if self.line.len() + bytes.len() > self.max {
                         return Err(SseError::TooLarge(self.max));
@@ -80,7 +80,6 @@ impl SseDecoder {
                     if self.line.len() + head.len() > self.max {
                         return Err(SseError::TooLarge(self.max));
                     }
-                    self.line.extend_from_slice(head);
                     let cr = tail.first() == Some(&b'\r');
                     bytes = tail.get(1..).unwrap_or(&[]);
                     if cr {
@@ -90,30 +89,35 @@ impl SseDecoder {
                             None => self.skip_lf = true,
                         }
                     }
-                    self.take_line(out)?;
+                    if self.line.is_empty() {
+                        // The whole line is in this read: no copy.
+                        self.take_line(head, out)?;
+                    } else {
+                        self.line.extend_from_slice(head);
+                        let line = std::mem::take(&mut self.line);
+                        let result = self.take_line(&line, out);
+                        self.line = line;
+                        self.line.clear();
+                        result?;
+                    }
                 }
             }
         }
         Ok(())
     }
 
-    fn take_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseError> {
-        if self.line.is_empty() {
+    fn take_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
+        if line.is_empty() {
             return self.dispatch(out);
         }
-        let line = std::mem::take(&mut self.line);
-        let (field, value) = match line.iter().position(|&b| b == b':') {
-            Some(0) => {
-                self.line = line;
-                self.line.clear();
-                return Ok(()); // comment
-            }
+        let (field, value) = match memchr::memchr(b':', line) {
+            Some(0) => return Ok(()), // comment
             Some(i) => {
                 let (f, v) = line.split_at(i);
                 let v = v.get(1..).unwrap_or(&[]);
                 (f, v.strip_prefix(b" ").unwrap_or(v))
             }
-            None => (line.as_slice(), &[][..]),
+            None => (line, &[][..]),
         };
         match field {
             b"data" => {
@@ -132,8 +136,6 @@ impl SseDecoder {
             }
             _ => {} // id, retry and unknown fields are not used by any provider here
         }
-        self.line = line;
-        self.line.clear();
         Ok(())
     }
 

@@ -14,6 +14,15 @@ use crate::types::{ChatChunk, FinishReason, FunctionCall, ToolCall, Usage};
 pub enum StreamEvent {
     /// A chunk for the client.
     Chunk(ChatChunk),
+    /// A chunk for the client whose upstream JSON `json` says exactly what
+    /// `chunk` says (OpenAI's own shape, nothing stripped or normalised):
+    /// a relay may forward `json` instead of re-serialising `chunk`.
+    Verbatim {
+        /// The parsed chunk.
+        chunk: ChatChunk,
+        /// Its upstream JSON, one line.
+        json: String,
+    },
     /// Usage reported by the provider (the last one wins).
     Usage(Usage),
 }
@@ -51,6 +60,7 @@ pub struct ChatStream {
     inner: EventStream,
     usage: Option<Usage>,
     ended: bool,
+    verbatim: Option<String>,
 }
 
 impl std::fmt::Debug for ChatStream {
@@ -69,7 +79,15 @@ impl ChatStream {
             inner,
             usage: None,
             ended: false,
+            verbatim: None,
         }
+    }
+
+    /// The upstream JSON of the chunk just yielded, when it may be
+    /// forwarded as it came ([`StreamEvent::Verbatim`]); `None` when the
+    /// chunk must be serialised.
+    pub fn take_verbatim(&mut self) -> Option<String> {
+        self.verbatim.take()
     }
 
     /// The usage reported so far (final once the stream has ended).
@@ -101,7 +119,14 @@ impl Stream for ChatStream {
                     return Poll::Ready(None);
                 }
                 Poll::Ready(Some(Ok(StreamEvent::Usage(u)))) => self.usage = Some(u),
-                Poll::Ready(Some(Ok(StreamEvent::Chunk(c)))) => return Poll::Ready(Some(Ok(c))),
+                Poll::Ready(Some(Ok(StreamEvent::Chunk(c)))) => {
+                    self.verbatim = None;
+                    return Poll::Ready(Some(Ok(c)));
+                }
+                Poll::Ready(Some(Ok(StreamEvent::Verbatim { chunk, json }))) => {
+                    self.verbatim = Some(json);
+                    return Poll::Ready(Some(Ok(chunk)));
+                }
                 Poll::Ready(Some(Err(e))) => {
                     self.ended = true;
                     return Poll::Ready(Some(Err(e)));
