@@ -341,6 +341,51 @@ fn parse_price_source(s: &str) -> PriceSource {
     }
 }
 
+/// Inserts a charge's ledger row: false when its request id is already
+/// recorded (the insert itself detects duplicates).
+fn insert_charge(
+    tx: &rusqlite::Transaction<'_>,
+    entry: &LedgerEntry,
+) -> Result<bool, rusqlite::Error> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO ledger_entries (request_id, kind, account, created_at, provider, model, endpoint, prompt_tokens,
+                completion_tokens, cached_tokens, usage_source, provider_cost, amount, price_source)
+             VALUES (?1, 'charge', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (request_id) DO NOTHING",
+        )?
+        .execute(params![
+            entry.request_id,
+            entry.account,
+            entry.created_at_ms,
+            entry.provider,
+            entry.model,
+            entry.endpoint,
+            to_i64(entry.prompt_tokens),
+            to_i64(entry.completion_tokens),
+            to_i64(entry.cached_tokens),
+            entry.usage_source.as_str(),
+            entry.provider_cost.nanos(),
+            entry.markup.nanos(),
+            entry.price_source.as_str()
+        ])?;
+    Ok(inserted == 1)
+}
+
+/// Adds `delta` to an account's balance (creating the account).
+fn add_to_balance(
+    tx: &rusqlite::Transaction<'_>,
+    account: &str,
+    delta: i64,
+) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached(
+        "INSERT INTO ledger_accounts (account, balance) VALUES (?1, ?2)
+         ON CONFLICT (account) DO UPDATE SET balance = balance + ?2",
+    )?
+    .execute(params![account, delta])?;
+    Ok(())
+}
+
 impl SqliteLedger {
     /// Opens (creating) the ledger database; `floor` is the lowest balance a
     /// reservation may leave.
@@ -403,39 +448,11 @@ impl SqliteLedger {
             tx.prepare_cached("SELECT balance, reserved FROM ledger_accounts WHERE account = ?1")?
                 .query_row(params![account], |r| Ok((r.get(0)?, r.get(1)?)))
         };
-        // Records a charge: false when its request id is already recorded
-        // (two statements: the insert that detects duplicates, and an
-        // upsert of the account's balance).
         let charge = |entry: &LedgerEntry| -> Result<bool, rusqlite::Error> {
-            let inserted = exec(
-                "INSERT INTO ledger_entries (request_id, kind, account, created_at, provider, model, endpoint, prompt_tokens,
-                    completion_tokens, cached_tokens, usage_source, provider_cost, amount, price_source)
-                 VALUES (?1, 'charge', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                 ON CONFLICT (request_id) DO NOTHING",
-                params![
-                    entry.request_id,
-                    entry.account,
-                    entry.created_at_ms,
-                    entry.provider,
-                    entry.model,
-                    entry.endpoint,
-                    to_i64(entry.prompt_tokens),
-                    to_i64(entry.completion_tokens),
-                    to_i64(entry.cached_tokens),
-                    entry.usage_source.as_str(),
-                    entry.provider_cost.nanos(),
-                    entry.markup.nanos(),
-                    entry.price_source.as_str()
-                ],
-            )?;
-            if inserted == 0 {
+            if !insert_charge(tx, entry)? {
                 return Ok(false);
             }
-            exec(
-                "INSERT INTO ledger_accounts (account, balance) VALUES (?1, -?2)
-                 ON CONFLICT (account) DO UPDATE SET balance = balance - ?2",
-                params![entry.account, entry.markup.nanos()],
-            )?;
+            add_to_balance(tx, &entry.account, -entry.markup.nanos())?;
             Ok(true)
         };
         Ok(match cmd {
@@ -573,9 +590,36 @@ impl LedgerStore for SqliteLedger {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_err)?;
         let mut results = Vec::with_capacity(batch.len());
+        // Charges' balance changes are summed per account and written once
+        // per batch (a busy gateway's batch is mostly one account's
+        // charges); anything else that reads or moves a balance sees them
+        // written first.
+        let mut deltas: HashMap<&str, i64> = HashMap::new();
+        let flush = |deltas: &mut HashMap<&str, i64>| -> Result<(), LedgerError> {
+            for (account, delta) in deltas.drain() {
+                add_to_balance(&tx, account, delta).map_err(store_err)?;
+            }
+            Ok(())
+        };
         for cmd in batch {
-            results.push(self.apply_one(&tx, cmd).map_err(store_err)?);
+            let Command::Charge(entry) = cmd else {
+                flush(&mut deltas)?;
+                results.push(self.apply_one(&tx, cmd).map_err(store_err)?);
+                continue;
+            };
+            if entry.markup.is_negative() || entry.provider_cost.is_negative() {
+                results.push(Err(LedgerError::InvalidAmount));
+                continue;
+            }
+            if !insert_charge(&tx, entry).map_err(store_err)? {
+                results.push(Ok(Outcome::Duplicate));
+                continue;
+            }
+            let d = deltas.entry(&entry.account).or_insert(0);
+            *d = d.saturating_sub(entry.markup.nanos());
+            results.push(Ok(Outcome::Applied));
         }
+        flush(&mut deltas)?;
         tx.commit().map_err(store_err)?;
         Ok(results)
     }

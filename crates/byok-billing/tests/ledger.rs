@@ -398,3 +398,49 @@ fn in_memory_reservations_write_nothing_to_the_database() {
         .unwrap();
     assert_eq!(balance, 1_000_000_000 - 200);
 }
+
+#[test]
+fn a_batch_of_charges_sums_balances_exactly_around_other_commands() {
+    use byok_billing::{LedgerStore, SqliteLedger};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteLedger::open(dir.path().join("ledger.db"), Money::ZERO).unwrap();
+    let charge = |account: &str, id: &str, markup: i64| {
+        Command::Charge(Box::new(entry(account, id, markup)))
+    };
+    let results = store
+        .apply(&[
+            charge("a", "r1", 100),
+            charge("b", "r2", 50),
+            Command::Credit {
+                account: "a".into(),
+                request_id: "c1".into(),
+                amount: Money::from_nanos(1000),
+            },
+            charge("a", "r3", 30),
+            charge("a", "r1", 100),
+            charge("a", "r4", -1),
+            charge("b", "r5", 7),
+        ])
+        .unwrap();
+    assert_eq!(
+        results,
+        [
+            Ok(Outcome::Applied),
+            Ok(Outcome::Applied),
+            Ok(Outcome::Applied),
+            Ok(Outcome::Applied),
+            Ok(Outcome::Duplicate),
+            Err(LedgerError::InvalidAmount),
+            Ok(Outcome::Applied),
+        ]
+    );
+    assert_eq!(store.balance("a").unwrap().balance.nanos(), 1000 - 130);
+    assert_eq!(store.balance("b").unwrap().balance.nanos(), -57);
+    let charged: i64 = store
+        .entries("a", 10, None)
+        .unwrap()
+        .iter()
+        .map(|e| e.entry.markup.nanos())
+        .sum();
+    assert_eq!(charged, 130, "every row that explains the balance is there");
+}
