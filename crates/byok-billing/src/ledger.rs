@@ -86,6 +86,13 @@ pub struct LedgerEntry {
     pub price_source: PriceSource,
 }
 
+impl LedgerEntry {
+    /// Whether the markup or the provider cost is negative (refused).
+    fn has_negative_amount(&self) -> bool {
+        self.markup.is_negative() || self.provider_cost.is_negative()
+    }
+}
+
 /// An entry with its position (for paging, newest first).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredEntry {
@@ -408,10 +415,14 @@ impl SqliteLedger {
         })
     }
 
-    fn apply_one(
+    /// Applies one command inside `tx`. A charge's balance change is added
+    /// to `deltas` (the caller writes them, summed per account, before
+    /// anything that reads a balance and before the commit).
+    fn apply_one<'c>(
         &self,
         tx: &rusqlite::Transaction<'_>,
-        cmd: &Command,
+        cmd: &'c Command,
+        deltas: &mut HashMap<&'c str, i64>,
     ) -> Result<Result<Outcome, LedgerError>, rusqlite::Error> {
         // Every statement is prepared once per connection (the statement
         // cache), not parsed again for every command.
@@ -515,7 +526,7 @@ impl SqliteLedger {
                 Ok(Outcome::Applied)
             }
             Command::Settle(entry) => {
-                if entry.markup.is_negative() || entry.provider_cost.is_negative() {
+                if entry.has_negative_amount() {
                     return Ok(Err(LedgerError::InvalidAmount));
                 }
                 if exists(&entry.request_id)? {
@@ -534,14 +545,15 @@ impl SqliteLedger {
                 Ok(Outcome::Applied)
             }
             Command::Charge(entry) => {
-                if entry.markup.is_negative() || entry.provider_cost.is_negative() {
+                if entry.has_negative_amount() {
                     return Ok(Err(LedgerError::InvalidAmount));
                 }
-                Ok(if charge(entry)? {
-                    Outcome::Applied
-                } else {
-                    Outcome::Duplicate
-                })
+                if !insert_charge(tx, entry)? {
+                    return Ok(Ok(Outcome::Duplicate));
+                }
+                let d = deltas.entry(&entry.account).or_insert(0);
+                *d = d.saturating_sub(entry.markup.nanos());
+                Ok(Outcome::Applied)
             }
             Command::Release { request_id } => match reservation(request_id)? {
                 None => Ok(Outcome::NothingToRelease),
@@ -602,22 +614,10 @@ impl LedgerStore for SqliteLedger {
             Ok(())
         };
         for cmd in batch {
-            let Command::Charge(entry) = cmd else {
+            if !matches!(cmd, Command::Charge(_)) {
                 flush(&mut deltas)?;
-                results.push(self.apply_one(&tx, cmd).map_err(store_err)?);
-                continue;
-            };
-            if entry.markup.is_negative() || entry.provider_cost.is_negative() {
-                results.push(Err(LedgerError::InvalidAmount));
-                continue;
             }
-            if !insert_charge(&tx, entry).map_err(store_err)? {
-                results.push(Ok(Outcome::Duplicate));
-                continue;
-            }
-            let d = deltas.entry(&entry.account).or_insert(0);
-            *d = d.saturating_sub(entry.markup.nanos());
-            results.push(Ok(Outcome::Applied));
+            results.push(self.apply_one(&tx, cmd, &mut deltas).map_err(store_err)?);
         }
         flush(&mut deltas)?;
         tx.commit().map_err(store_err)?;
@@ -1218,7 +1218,7 @@ impl Ledger {
             }
             Command::Sweep { now_ms } => answered(Ok(Outcome::Swept(lock(held).sweep(now_ms)))),
             Command::Settle(entry) => {
-                if entry.markup.is_negative() || entry.provider_cost.is_negative() {
+                if entry.has_negative_amount() {
                     return answered(Err(LedgerError::InvalidAmount));
                 }
                 let mut h = lock(held);
