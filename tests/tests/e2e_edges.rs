@@ -327,6 +327,37 @@ async fn online_models_get_cited_search_context() {
     )
     .unwrap();
     assert_eq!(search["query"], "What is Tokio?");
+
+    // Streamed: the first chunk carries the citations as a top-level
+    // member, as the non-streamed answer does.
+    env.mock.on_streaming(
+        "POST",
+        "/v1/chat/completions",
+        Reply::sse(&fixture("openai/stream_text.sse")),
+    );
+    let mut body = hello(true);
+    body["model"] = json!("gpt-4o-mini:online");
+    let r = env.chat(&key, body).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(chunks.len() > 2);
+    assert_eq!(chunks[0]["citations"][0]["url"], "https://tokio.rs/");
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"]["role"], "assistant",
+        "the first chunk keeps its own members"
+    );
+    assert!(
+        chunks[1..].iter().all(|c| c.get("citations").is_none()),
+        "sent once"
+    );
+
     let mut body = hello(false);
     body["web_search"] = json!({"provider": "openai"});
     assert_eq!(

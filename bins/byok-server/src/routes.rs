@@ -509,6 +509,9 @@ struct SseBody {
     /// Events are encoded here and split off: one allocation serves many
     /// chunks.
     buf: bytes::BytesMut,
+    /// Web-search citations (a JSON array) still to send: a top-level
+    /// `citations` member of the first chunk, as in non-streamed answers.
+    citations: Option<Vec<u8>>,
 }
 
 /// Size of the SSE body's encode buffer (refilled when less than a typical
@@ -554,7 +557,21 @@ impl Stream for SseBody {
                 if this.buf.capacity() - this.buf.len() < 1024 {
                     this.buf.reserve(SSE_BUF);
                 }
-                if let Some(json) = this.inner.take_verbatim() {
+                let verbatim = this.inner.take_verbatim();
+                if let Some(citations) = this.citations.take() {
+                    let json = match verbatim {
+                        Some(json) => json.into_bytes(),
+                        None => serde_json::to_vec(&chunk).unwrap_or_default(),
+                    };
+                    // `{"citations":[...],` + the chunk's other members.
+                    if let Some(rest) = json.strip_prefix(b"{").filter(|r| r.len() > 1) {
+                        this.buf.extend_from_slice(b"data: {\"citations\":");
+                        this.buf.extend_from_slice(&citations);
+                        this.buf.extend_from_slice(b",");
+                        this.buf.extend_from_slice(rest);
+                        this.buf.extend_from_slice(b"\n\n");
+                    }
+                } else if let Some(json) = verbatim {
                     // Already in OpenAI's exact shape: forwarded as it came.
                     this.buf.extend_from_slice(b"data: ");
                     this.buf.extend_from_slice(json.as_bytes());
@@ -713,6 +730,10 @@ async fn chat_inner(
                     settlement: Some(settlement),
                     finished: false,
                     buf: bytes::BytesMut::new(),
+                    citations: match &citations {
+                        Some(c) => Some(serde_json::to_vec(c).map_err(|e| internal("encode", &e))?),
+                        None => None,
+                    },
                 };
                 Ok(HttpResponse::Ok()
                     .content_type("text/event-stream")
