@@ -592,3 +592,21 @@ async fn graceful_shutdown_finishes_streams_and_flushes_the_ledger() {
         byok_billing::UsageSource::Reported
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstream_response_timeout_is_a_setting() {
+    let env = env(|s| s.upstream_response_timeout_secs = 1).await;
+    let key = env.user("1.00").await;
+    env.store(&key, "openai", json!({"key": CANARY})).await;
+    env.mock.on("POST", "/v1/chat/completions", Reply::hang());
+    let started = std::time::Instant::now();
+    let r = env.chat(&key, hello(false)).await;
+    assert_eq!(r.status(), 504);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(8),
+        "answered after {waited:?}, not the default 300 s"
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "upstream_timeout", "{v}");
+}

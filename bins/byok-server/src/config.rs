@@ -175,6 +175,35 @@ pub struct Settings {
     /// Largest request body in bytes (413 above).
     #[arg(long, env = "BYOK_MAX_BODY_BYTES", default_value_t = 4 << 20, global = true)]
     pub max_body_bytes: usize,
+    /// Seconds from sending an upstream request to its response headers
+    /// (504 after). Non-streaming answers of large models take minutes.
+    #[arg(
+        long,
+        env = "BYOK_UPSTREAM_RESPONSE_TIMEOUT_SECS",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub upstream_response_timeout_secs: u64,
+    /// Longest silence, in seconds, between two pieces of an upstream body
+    /// or stream (504 before the first byte, an error event after).
+    #[arg(
+        long,
+        env = "BYOK_UPSTREAM_IDLE_TIMEOUT_SECS",
+        default_value_t = 120,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub upstream_idle_timeout_secs: u64,
+    /// Seconds to connect to an upstream (TCP and TLS).
+    #[arg(
+        long,
+        env = "BYOK_UPSTREAM_CONNECT_TIMEOUT_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=300),
+        global = true
+    )]
+    pub upstream_connect_timeout_secs: u64,
     /// Log format.
     #[arg(long, env = "BYOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -210,6 +239,9 @@ struct FileSettings {
     allow_insecure_upstreams: Option<bool>,
     default_max_output_tokens: Option<u32>,
     max_body_bytes: Option<usize>,
+    upstream_response_timeout_secs: Option<u64>,
+    upstream_idle_timeout_secs: Option<u64>,
+    upstream_connect_timeout_secs: Option<u64>,
     log_format: Option<LogFormat>,
     #[serde(default)]
     upstream: BTreeMap<String, String>,
@@ -267,8 +299,34 @@ where
         fill!(allow_insecure_upstreams);
         fill!(default_max_output_tokens);
         fill!(max_body_bytes);
+        fill!(upstream_response_timeout_secs);
+        fill!(upstream_idle_timeout_secs);
+        fill!(upstream_connect_timeout_secs);
         fill!(log_format);
         s.upstreams.extend(file.upstream);
+        for (name, secs, max) in [
+            (
+                "upstream_response_timeout_secs",
+                s.upstream_response_timeout_secs,
+                3600,
+            ),
+            (
+                "upstream_idle_timeout_secs",
+                s.upstream_idle_timeout_secs,
+                3600,
+            ),
+            (
+                "upstream_connect_timeout_secs",
+                s.upstream_connect_timeout_secs,
+                300,
+            ),
+        ] {
+            anyhow::ensure!(
+                (1..=max).contains(&secs),
+                "{}: {name} must be 1 to {max} seconds",
+                s.config.display()
+            );
+        }
     }
     for (name, value) in std::env::vars() {
         if let Some(p) = name.strip_prefix("BYOK_UPSTREAM_") {
@@ -309,6 +367,56 @@ mod tests {
         assert!(
             load_from(["byok-server", "--config", path]).is_err(),
             "unknown keys are refused"
+        );
+    }
+
+    #[test]
+    fn upstream_timeouts_from_flags_and_file_within_bounds() {
+        let cli = load_from(["byok-server", "--config", "/nonexistent/byok.toml"]).unwrap();
+        let s = &cli.settings;
+        assert_eq!(
+            (
+                s.upstream_response_timeout_secs,
+                s.upstream_idle_timeout_secs,
+                s.upstream_connect_timeout_secs
+            ),
+            (300, 120, 10)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("byok.toml");
+        std::fs::write(
+            &file,
+            "upstream_response_timeout_secs = 60\nupstream_idle_timeout_secs = 30\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let cli = load_from([
+            "byok-server",
+            "--config",
+            path,
+            "--upstream-idle-timeout-secs",
+            "5",
+        ])
+        .unwrap();
+        let s = &cli.settings;
+        assert_eq!(
+            (
+                s.upstream_response_timeout_secs,
+                s.upstream_idle_timeout_secs
+            ),
+            (60, 5)
+        );
+        for bad in [
+            "upstream_response_timeout_secs = 0\n",
+            "upstream_connect_timeout_secs = 301\n",
+        ] {
+            std::fs::write(&file, bad).unwrap();
+            let err = load_from(["byok-server", "--config", path]).unwrap_err();
+            assert!(err.to_string().contains("seconds"), "{err}");
+        }
+        assert!(
+            load_from(["byok-server", "--upstream-response-timeout-secs", "0"]).is_err(),
+            "flags are bounded too"
         );
     }
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use byok_billing::{Catalog, Ledger, LedgerConfig};
@@ -137,7 +138,11 @@ impl AppState {
         let policy = EndpointPolicy {
             allow_insecure: settings.allow_insecure_upstreams,
         };
-        let mut provider_config = ProviderConfig::default().with_timeouts(Timeouts::default());
+        let mut timeouts = Timeouts::default();
+        timeouts.response = Duration::from_secs(settings.upstream_response_timeout_secs);
+        timeouts.idle = Duration::from_secs(settings.upstream_idle_timeout_secs);
+        timeouts.connect = Duration::from_secs(settings.upstream_connect_timeout_secs);
+        let mut provider_config = ProviderConfig::default().with_timeouts(timeouts);
         provider_config.endpoint_policy = policy;
         let mut search_config = SearchConfig::default();
         for (id, url) in &settings.upstreams {
