@@ -27,6 +27,11 @@ fn main() -> ExitCode {
     let cli = match byok_server::config::load() {
         Ok(c) => c,
         Err(e) => {
+            // `--help`, `--version` and usage errors: clap prints them
+            // (help and version to stdout with status 0, errors to stderr).
+            if let Some(clap_error) = e.downcast_ref::<clap::Error>() {
+                clap_error.exit();
+            }
             init_tracing(LogFormat::Text);
             tracing::error!("{e:#}");
             return ExitCode::FAILURE;
