@@ -772,15 +772,22 @@ async fn chat_inner(
                 };
                 let charge = settlement.settle(outcome.usage.reported(), &delivered);
                 let markup = charge.map_or_else(|| "0.00".to_owned(), |c| c.markup.to_string());
-                // Straight to bytes; through a `Value` only to add citations.
-                let body = match citations {
-                    None => serde_json::to_vec(&outcome.response),
-                    Some(c) => serde_json::to_value(&outcome.response).and_then(|mut body| {
-                        body["citations"] = json!(c);
-                        serde_json::to_vec(&body)
-                    }),
-                }
-                .map_err(|e| internal("encode", &e))?;
+                // The upstream's own bytes when they are in OpenAI's exact
+                // shape; otherwise straight to bytes, through a `Value` only
+                // to add citations.
+                let body: Bytes = match (citations, outcome.verbatim) {
+                    (None, Some(raw)) => raw,
+                    (None, None) => serde_json::to_vec(&outcome.response)
+                        .map_err(|e| internal("encode", &e))?
+                        .into(),
+                    (Some(c), _) => serde_json::to_value(&outcome.response)
+                        .and_then(|mut body| {
+                            body["citations"] = json!(c);
+                            serde_json::to_vec(&body)
+                        })
+                        .map_err(|e| internal("encode", &e))?
+                        .into(),
+                };
                 Ok(HttpResponse::Ok()
                     .content_type("application/json")
                     .insert_header(("x-byok-provider", route.provider.as_str()))

@@ -734,7 +734,7 @@ impl ChatProvider for Anthropic {
             .usage
             .clone()
             .map_or(UsageReport::Missing, UsageReport::Reported);
-        Ok(ChatOutcome { response, usage })
+        Ok(ChatOutcome::new(response, usage))
     }
 
     async fn chat_stream(

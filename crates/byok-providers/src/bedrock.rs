@@ -819,7 +819,7 @@ impl ChatProvider for Bedrock {
             .usage
             .clone()
             .map_or(UsageReport::Missing, UsageReport::Reported);
-        Ok(ChatOutcome { response, usage })
+        Ok(ChatOutcome::new(response, usage))
     }
 
     async fn chat_stream(

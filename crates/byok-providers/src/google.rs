@@ -653,7 +653,7 @@ impl ChatProvider for Google {
             .usage
             .clone()
             .map_or(UsageReport::Missing, UsageReport::Reported);
-        Ok(ChatOutcome { response, usage })
+        Ok(ChatOutcome::new(response, usage))
     }
 
     async fn chat_stream(

@@ -30,11 +30,27 @@ pub struct Capabilities {
 
 /// A non-streaming answer with its usage.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ChatOutcome {
     /// The response in OpenAI's shape.
     pub response: ChatResponse,
     /// Whether the provider reported usage.
     pub usage: UsageReport,
+    /// The upstream's JSON body, when it is in exactly OpenAI's shape and
+    /// says what `response` says: a relay may forward it as it came
+    /// instead of serializing `response`. `None` for translated answers.
+    pub verbatim: Option<bytes::Bytes>,
+}
+
+impl ChatOutcome {
+    /// An answer to be serialized from `response`.
+    pub fn new(response: ChatResponse, usage: UsageReport) -> Self {
+        Self {
+            response,
+            usage,
+            verbatim: None,
+        }
+    }
 }
 
 /// One provider behind the neutral API. Object-safe: the server holds

@@ -641,7 +641,7 @@ impl ChatProvider for Responses {
             .usage
             .clone()
             .map_or(UsageReport::Missing, UsageReport::Reported);
-        Ok(ChatOutcome { response, usage })
+        Ok(ChatOutcome::new(response, usage))
     }
 
     async fn chat_stream(
