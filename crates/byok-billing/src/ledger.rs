@@ -282,6 +282,11 @@ pub trait LedgerStore: Send + Sync + 'static {
     fn release_all(&self) -> Result<u64, LedgerError>;
 }
 
+/// `seq` is the rowid without `AUTOINCREMENT`: ledger rows are never
+/// deleted, so the next rowid is always the largest plus one (monotonic, as
+/// usage paging needs), without the `sqlite_sequence` write per insert that
+/// `AUTOINCREMENT` costs. (Databases created with `AUTOINCREMENT` keep it and
+/// behave the same.)
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS ledger_accounts (
     account    TEXT PRIMARY KEY NOT NULL,
@@ -289,7 +294,7 @@ CREATE TABLE IF NOT EXISTS ledger_accounts (
     reserved   INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0)
 );
 CREATE TABLE IF NOT EXISTS ledger_entries (
-    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq               INTEGER PRIMARY KEY,
     request_id        TEXT NOT NULL UNIQUE,
     kind              TEXT NOT NULL CHECK (kind IN ('charge', 'credit')),
     account           TEXT NOT NULL,
