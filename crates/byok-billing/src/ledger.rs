@@ -765,7 +765,10 @@ pub struct LedgerConfig {
     /// one `fsync` carry many of them (a charge alone dirties ~4 pages:
     /// committed one by one, a busy gateway wrote ~20 KB to the WAL per
     /// request). Callers of [`Ledger::run`] wait this much longer; a
-    /// settlement on the request path does not wait at all. Default 2 ms.
+    /// settlement on the request path does not wait at all. Default 10 ms
+    /// (the best tail latency of the windows measured in
+    /// `docs/performance.md`: shorter means more `fsync`s, longer bigger
+    /// bursts of writer CPU).
     pub commit_delay: Duration,
 }
 
@@ -777,7 +780,7 @@ impl Default for LedgerConfig {
             release_on_open: true,
             sweep_interval: Some(Duration::from_secs(30)),
             reservations: Reservations::InMemory,
-            commit_delay: Duration::from_millis(2),
+            commit_delay: Duration::from_millis(10),
         }
     }
 }
