@@ -790,11 +790,12 @@ type Answer = futures_channel::oneshot::Receiver<Result<Outcome, LedgerError>>;
 
 /// Work for the writer thread.
 enum Job {
-    /// A write; `pending` is the in-memory charge to clear once it is done.
+    /// A write; `settling` is what an in-memory settlement moved, to
+    /// finish (or undo) once the write is done.
     Apply {
         command: Command,
         reply: Reply,
-        pending: Option<(String, i64)>,
+        settling: Option<Settling>,
     },
     /// A reservation memory could not decide (account not loaded yet, or
     /// the cached balance looks too low): read the balance, then decide.
@@ -825,6 +826,17 @@ struct HeldReservation {
     account: String,
     amount: i64,
     expires_at_ms: i64,
+}
+
+/// An in-memory settlement on its way to the store: its reservation was
+/// taken out and its markup counted as pending. If the charge is not
+/// recorded (the store failed), the reservation is put back so a retry can
+/// settle again.
+#[derive(Debug)]
+struct Settling {
+    request_id: String,
+    reservation: HeldReservation,
+    markup: i64,
 }
 
 /// The in-memory reservations ([`Reservations::InMemory`]).
@@ -859,7 +871,7 @@ impl Held {
                 needed: Money::from_nanos(amount),
             }));
         }
-        a.reserved += amount;
+        a.reserved = a.reserved.saturating_add(amount);
         self.reservations.insert(
             request_id.to_owned(),
             HeldReservation {
@@ -875,7 +887,7 @@ impl Held {
         match self.reservations.remove(request_id) {
             Some(r) => {
                 if let Some(a) = self.accounts.get_mut(&r.account) {
-                    a.reserved -= r.amount;
+                    a.reserved = a.reserved.saturating_sub(r.amount);
                 }
                 Outcome::Applied
             }
@@ -896,18 +908,52 @@ impl Held {
         u64::try_from(expired.len()).unwrap_or(u64::MAX)
     }
 
-    /// After the writer applied `command`: clear its pending charge and
-    /// follow the committed balance.
+    /// Takes `entry`'s reservation out and counts its markup as pending
+    /// (one step under the lock, so the available balance never rises in
+    /// between). `None` when this ledger holds no reservation for it.
+    fn start_settling(&mut self, entry: &LedgerEntry) -> Option<Result<Settling, LedgerError>> {
+        let reservation = self.reservations.remove(&entry.request_id)?;
+        if reservation.account != entry.account {
+            let id = entry.request_id.chars().take(64).collect();
+            self.reservations
+                .insert(entry.request_id.clone(), reservation);
+            return Some(Err(LedgerError::NoReservation(id)));
+        }
+        let markup = entry.markup.nanos();
+        if let Some(a) = self.accounts.get_mut(&reservation.account) {
+            a.reserved = a.reserved.saturating_sub(reservation.amount);
+            a.pending = a.pending.saturating_add(markup);
+        }
+        Some(Ok(Settling {
+            request_id: entry.request_id.clone(),
+            reservation,
+            markup,
+        }))
+    }
+
+    /// Ends a settlement: its markup is no longer pending, and unless the
+    /// charge was recorded (or found recorded) the reservation goes back.
+    fn finish_settling(&mut self, s: Settling, recorded: bool) {
+        if let Some(a) = self.accounts.get_mut(&s.reservation.account) {
+            a.pending = a.pending.saturating_sub(s.markup);
+            if !recorded && !self.reservations.contains_key(&s.request_id) {
+                a.reserved = a.reserved.saturating_add(s.reservation.amount);
+                self.reservations.insert(s.request_id, s.reservation);
+            }
+        }
+    }
+
+    /// After the writer applied `command`: finish its settlement and follow
+    /// the committed balance.
     fn applied(
         &mut self,
         command: &Command,
-        pending: Option<(String, i64)>,
+        settling: Option<Settling>,
         result: Option<&Result<Outcome, LedgerError>>,
     ) {
-        if let Some((account, amount)) = pending
-            && let Some(a) = self.accounts.get_mut(&account)
-        {
-            a.pending -= amount;
+        if let Some(s) = settling {
+            let recorded = matches!(result, Some(Ok(Outcome::Applied | Outcome::Duplicate)));
+            self.finish_settling(s, recorded);
         }
         if !matches!(result, Some(Ok(Outcome::Applied))) {
             return;
@@ -988,10 +1034,10 @@ fn writer_loop(
                 Job::Apply {
                     command,
                     reply,
-                    pending,
+                    settling,
                 } => {
                     batch.push(command);
-                    replies.push((reply, pending));
+                    replies.push((reply, settling));
                 }
                 Job::Reserve {
                     account,
@@ -1006,10 +1052,11 @@ fn writer_loop(
             let results = store.apply(&batch);
             if let Some(held) = held {
                 let mut h = lock(held);
-                for (i, (command, (_, pending))) in batch.iter().zip(replies.iter_mut()).enumerate()
+                for (i, (command, (_, settling))) in
+                    batch.iter().zip(replies.iter_mut()).enumerate()
                 {
                     let result = results.as_ref().ok().and_then(|r| r.get(i));
-                    h.applied(command, pending.take(), result);
+                    h.applied(command, settling.take(), result);
                 }
             }
             match results {
@@ -1131,7 +1178,7 @@ impl Ledger {
                         let job = Job::Apply {
                             command: Command::Sweep { now_ms: now_ms() },
                             reply,
-                            pending: None,
+                            settling: None,
                         };
                         if tx.send(job).is_err() {
                             return;
@@ -1150,17 +1197,28 @@ impl Ledger {
             None => Some(job),
         };
         drop(guard);
-        if let Some(Job::Apply { reply, .. } | Job::Reserve { reply, .. }) = refused {
-            let _ = reply.send(Err(LedgerError::WriterGone));
+        match refused {
+            Some(Job::Apply {
+                reply, settling, ..
+            }) => {
+                if let (Some(s), Some(held)) = (settling, &self.held) {
+                    lock(held).finish_settling(s, false);
+                }
+                let _ = reply.send(Err(LedgerError::WriterGone));
+            }
+            Some(Job::Reserve { reply, .. }) => {
+                let _ = reply.send(Err(LedgerError::WriterGone));
+            }
+            None => {}
         }
     }
 
-    fn apply(&self, command: Command, pending: Option<(String, i64)>) -> Answer {
+    fn apply(&self, command: Command, settling: Option<Settling>) -> Answer {
         let (reply, answer) = futures_channel::oneshot::channel();
         self.enqueue(Job::Apply {
             command,
             reply,
-            pending,
+            settling,
         });
         answer
     }
@@ -1229,23 +1287,17 @@ impl Ledger {
                 if entry.has_negative_amount() {
                     return answered(Err(LedgerError::InvalidAmount));
                 }
-                let mut h = lock(held);
-                let Some(r) = h.reservations.remove(&entry.request_id) else {
-                    drop(h);
+                if !self.is_open() {
+                    return answered(Err(LedgerError::WriterGone));
+                }
+                let settling = lock(held).start_settling(&entry);
+                match settling {
+                    Some(Ok(s)) => self.apply(Command::Charge(entry), Some(s)),
+                    Some(Err(e)) => answered(Err(e)),
                     // No reservation here: the store refuses a charge and
                     // records a free request (or finds a duplicate).
-                    return self.apply(Command::Settle(entry), None);
-                };
-                if let Some(a) = h.accounts.get_mut(&r.account) {
-                    a.reserved -= r.amount;
+                    None => self.apply(Command::Settle(entry), None),
                 }
-                let markup = entry.markup.nanos();
-                let pending = h.accounts.get_mut(&entry.account).map(|a| {
-                    a.pending += markup;
-                    (entry.account.clone(), markup)
-                });
-                drop(h);
-                self.apply(Command::Charge(entry), pending)
             }
             command => self.apply(command, None),
         }

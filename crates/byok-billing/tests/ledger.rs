@@ -420,6 +420,16 @@ fn a_batch_of_charges_sums_balances_exactly_around_other_commands() {
             charge("a", "r1", 100),
             charge("a", "r4", -1),
             charge("b", "r5", 7),
+            charge("a", "r6", 700),
+            // Fits only if the charges above are counted first: 1000 - 830
+            // = 170 is left.
+            Command::Reserve {
+                account: "a".into(),
+                request_id: "r7".into(),
+                amount: Money::from_nanos(171),
+                expires_at_ms: now_ms() + 60_000,
+            },
+            charge("a", "r8", 0),
         ])
         .unwrap();
     assert_eq!(
@@ -432,9 +442,15 @@ fn a_batch_of_charges_sums_balances_exactly_around_other_commands() {
             Ok(Outcome::Duplicate),
             Err(LedgerError::InvalidAmount),
             Ok(Outcome::Applied),
+            Ok(Outcome::Applied),
+            Err(LedgerError::InsufficientBalance {
+                available: Money::from_nanos(170),
+                needed: Money::from_nanos(171)
+            }),
+            Ok(Outcome::Applied),
         ]
     );
-    assert_eq!(store.balance("a").unwrap().balance.nanos(), 1000 - 130);
+    assert_eq!(store.balance("a").unwrap().balance.nanos(), 1000 - 830);
     assert_eq!(store.balance("b").unwrap().balance.nanos(), -57);
     let charged: i64 = store
         .entries("a", 10, None)
@@ -442,5 +458,108 @@ fn a_batch_of_charges_sums_balances_exactly_around_other_commands() {
         .iter()
         .map(|e| e.entry.markup.nanos())
         .sum();
-    assert_eq!(charged, 130, "every row that explains the balance is there");
+    assert_eq!(charged, 830, "every row that explains the balance is there");
+}
+
+/// A store that fails its next `fail` batches, then behaves.
+struct Flaky {
+    inner: byok_billing::SqliteLedger,
+    fail: std::sync::atomic::AtomicU32,
+}
+
+impl byok_billing::LedgerStore for Flaky {
+    fn apply(&self, batch: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, LedgerError> {
+        if self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(LedgerError::Store("disk full".into()));
+        }
+        self.inner.apply(batch)
+    }
+    fn balance(&self, account: &str) -> Result<byok_billing::Balance, LedgerError> {
+        self.inner.balance(account)
+    }
+    fn entries(
+        &self,
+        account: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<byok_billing::StoredEntry>, LedgerError> {
+        self.inner.entries(account, limit, before)
+    }
+    fn release_all(&self) -> Result<u64, LedgerError> {
+        self.inner.release_all()
+    }
+}
+
+#[test]
+fn a_settlement_the_store_could_not_write_can_be_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Flaky {
+        inner: byok_billing::SqliteLedger::open(dir.path().join("ledger.db"), Money::ZERO).unwrap(),
+        fail: std::sync::atomic::AtomicU32::new(0),
+    });
+    let l = Ledger::new(store.clone(), &config(Reservations::InMemory)).unwrap();
+    credit(&l, "u", "c", "0.000001").unwrap();
+    reserve(&l, "u", "r1", 600).unwrap();
+    store.fail.store(1, Ordering::SeqCst);
+    assert_eq!(
+        settle(&l, "u", "r1", 250).unwrap_err(),
+        LedgerError::Store("disk full".into())
+    );
+    let b = l.balance("u").unwrap();
+    assert_eq!(
+        (b.balance.nanos(), b.reserved.nanos()),
+        (1000, 600),
+        "nothing charged, the reservation is back"
+    );
+    assert!(matches!(
+        reserve(&l, "u", "r2", 401),
+        Err(LedgerError::InsufficientBalance { .. })
+    ));
+    assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Outcome::Applied);
+    let b = l.balance("u").unwrap();
+    assert_eq!((b.balance.nanos(), b.reserved.nanos()), (750, 0));
+}
+
+#[test]
+fn a_settlement_for_another_account_is_refused_and_keeps_the_reservation() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), Reservations::InMemory);
+    credit(&l, "u", "c", "0.000001").unwrap();
+    reserve(&l, "u", "r1", 600).unwrap();
+    assert!(matches!(
+        settle(&l, "someone-else", "r1", 250),
+        Err(LedgerError::NoReservation(_))
+    ));
+    assert_eq!(l.balance("u").unwrap().reserved.nanos(), 600);
+    assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Outcome::Applied);
+    assert_eq!(l.balance("u").unwrap().balance.nanos(), 750);
+}
+
+#[test]
+fn shutdown_commits_queued_in_memory_settlements() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), Reservations::InMemory);
+    credit(&l, "u", "c", "1.00").unwrap();
+    let mut pending = Vec::new();
+    for i in 0..200 {
+        let id = format!("r{i}");
+        reserve(&l, "u", &id, 10).unwrap();
+        pending.push(l.submit(Command::Settle(Box::new(entry("u", &id, 7)))));
+    }
+    l.shutdown();
+    assert!(matches!(
+        settle(&l, "u", "late", 0),
+        Err(LedgerError::WriterGone)
+    ));
+    drop(pending);
+    let l = open(dir.path(), Reservations::InMemory);
+    assert_eq!(l.entries("u", 500, None).unwrap().len(), 200);
+    assert_eq!(
+        l.balance("u").unwrap().balance.nanos(),
+        1_000_000_000 - 200 * 7
+    );
 }
