@@ -737,6 +737,10 @@ pub enum Reservations {
     /// the store before a reservation is refused (so a credit written by
     /// another process, such as the CLI, is seen). Right for one process
     /// that owns the ledger: reservations are void after a restart anyway.
+    /// Two differences from [`Reservations::Store`]: reserving a request id
+    /// that was already settled is `Applied` (its settlement is then a
+    /// `Duplicate`: nothing is charged twice), and [`Ledger::balance`]
+    /// reports the committed balance, not counting charges still queued.
     #[default]
     InMemory,
     /// In the store, checked and written in the same transaction as the
