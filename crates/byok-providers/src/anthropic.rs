@@ -994,74 +994,8 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
-        fn text() -> impl Strategy<Value = String> {
-            "[a-zA-Z0-9 ,.]{1,24}"
-        }
-
-        fn args() -> impl Strategy<Value = String> {
-            proptest::collection::btree_map("[a-z]{1,6}", "[a-z0-9]{0,6}", 0..4)
-                .prop_map(|m| serde_json::to_string(&m).unwrap())
-        }
-
-        /// Alternating turns: user text, then an assistant answer that is text
-        /// or 1-3 tool calls followed by their results.
         fn conversation() -> impl Strategy<Value = Vec<Message>> {
-            let turn = (
-                text(),
-                prop_oneof![
-                    text().prop_map(|t| (Some(t), Vec::new())),
-                    proptest::collection::vec(("[a-z]{1,8}", args()), 1..4)
-                        .prop_map(|calls| (None, calls)),
-                ],
-            );
-            (
-                proptest::option::of(text()),
-                proptest::collection::vec(turn, 1..5),
-            )
-                .prop_map(|(system, turns)| {
-                    let mut m = Vec::new();
-                    if let Some(s) = system {
-                        m.push(Message::System {
-                            content: Content::Text(s),
-                            name: None,
-                        });
-                    }
-                    let mut n = 0;
-                    for (user, (answer, calls)) in turns {
-                        m.push(Message::User {
-                            content: Content::Text(user),
-                            name: None,
-                        });
-                        let tool_calls: Vec<ToolCall> = calls
-                            .iter()
-                            .map(|(name, args)| {
-                                n += 1;
-                                ToolCall {
-                                    id: format!("call_{n}"),
-                                    kind: "function".into(),
-                                    function: FunctionCall {
-                                        name: name.clone(),
-                                        arguments: args.clone(),
-                                    },
-                                }
-                            })
-                            .collect();
-                        m.push(Message::Assistant {
-                            content: answer.map(Content::Text),
-                            tool_calls: (!tool_calls.is_empty()).then(|| tool_calls.clone()),
-                            refusal: None,
-                            reasoning_content: None,
-                            name: None,
-                        });
-                        for c in tool_calls {
-                            m.push(Message::Tool {
-                                content: Content::Text(format!("result of {}", c.id)),
-                                tool_call_id: c.id,
-                            });
-                        }
-                    }
-                    m
-                })
+            crate::test_support::conversation(crate::test_support::PLAIN)
         }
 
         proptest! {

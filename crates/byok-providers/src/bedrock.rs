@@ -1033,70 +1033,7 @@ mod tests {
         use proptest::prelude::*;
 
         fn conversation() -> impl Strategy<Value = Vec<Message>> {
-            let turn = (
-                "[a-z ]{1,12}",
-                proptest::option::of("[a-z ]{1,12}"),
-                proptest::collection::vec(
-                    (
-                        "[a-z]{1,6}",
-                        proptest::collection::btree_map("[a-z]{1,5}", "[a-z0-9]{0,5}", 0..3),
-                    ),
-                    0..3,
-                ),
-            );
-            (
-                proptest::option::of("[a-z ]{1,12}"),
-                proptest::collection::vec(turn, 1..4),
-            )
-                .prop_map(|(sys, turns)| {
-                    let mut m = Vec::new();
-                    if let Some(s) = sys {
-                        m.push(Message::System {
-                            content: Content::Text(s),
-                            name: None,
-                        });
-                    }
-                    let mut n = 0;
-                    for (user, answer, calls) in turns {
-                        m.push(Message::User {
-                            content: Content::Text(user),
-                            name: None,
-                        });
-                        let answer = if answer.is_none() && calls.is_empty() {
-                            Some("ok".to_owned())
-                        } else {
-                            answer
-                        };
-                        let calls: Vec<ToolCall> = calls
-                            .into_iter()
-                            .map(|(name, args)| {
-                                n += 1;
-                                ToolCall {
-                                    id: format!("tooluse_{n}"),
-                                    kind: "function".into(),
-                                    function: FunctionCall {
-                                        name,
-                                        arguments: serde_json::to_string(&args).unwrap(),
-                                    },
-                                }
-                            })
-                            .collect();
-                        m.push(Message::Assistant {
-                            content: answer.map(Content::Text),
-                            tool_calls: (!calls.is_empty()).then(|| calls.clone()),
-                            refusal: None,
-                            reasoning_content: None,
-                            name: None,
-                        });
-                        for c in calls {
-                            m.push(Message::Tool {
-                                content: Content::Text(format!("r{}", c.id)),
-                                tool_call_id: c.id,
-                            });
-                        }
-                    }
-                    m
-                })
+            crate::test_support::conversation(crate::test_support::PLAIN)
         }
 
         proptest! {

@@ -895,69 +895,15 @@ mod tests {
     }
 
     fn conversation() -> impl Strategy<Value = Vec<Message>> {
-        let turn = (
-            "[a-z ]{1,12}",
-            proptest::option::of("[a-z ]{1,12}"),
-            proptest::collection::vec(
-                ("[a-z]{1,6}", proptest::option::of("[A-Za-z0-9+/]{4,12}")),
-                0..3,
-            ),
-        );
-        (
-            proptest::option::of("[a-z ]{1,12}"),
-            proptest::collection::vec(turn, 1..4),
-        )
-            .prop_map(|(sys, turns)| {
-                let mut m = Vec::new();
-                if let Some(s) = sys {
-                    m.push(Message::System {
-                        content: Content::Text(s),
-                        name: None,
-                    });
-                }
-                let mut n = 0;
-                for (user, answer, calls) in turns {
-                    m.push(Message::User {
-                        content: Content::Text(user),
-                        name: None,
-                    });
-                    // Gemini merges consecutive same-role turns; keep turns alternating.
-                    let answer = if answer.is_none() && calls.is_empty() {
-                        Some("ok".to_owned())
-                    } else {
-                        answer
-                    };
-                    let calls: Vec<ToolCall> = calls
-                        .into_iter()
-                        .map(|(name, sig)| {
-                            n += 1;
-                            ToolCall {
-                                id: join_id(&format!("call_{n}"), sig.as_deref()),
-                                kind: "function".into(),
-                                function: FunctionCall {
-                                    name,
-                                    arguments: format!("{{\"n\":{n}}}"),
-                                },
-                            }
-                        })
-                        .collect();
-                    m.push(Message::Assistant {
-                        content: answer.map(Content::Text),
-                        tool_calls: (!calls.is_empty()).then(|| calls.clone()),
-                        refusal: None,
-                        reasoning_content: None,
-                        name: None,
-                    });
-                    for c in calls {
-                        let (id, _) = split_id(&c.id);
-                        m.push(Message::Tool {
-                            content: Content::Text(format!("r{id}")),
-                            tool_call_id: id.to_owned(),
-                        });
-                    }
-                }
-                m
-            })
+        // Every other call carries a thought signature in its id; results
+        // answer the id without it.
+        crate::test_support::conversation(crate::test_support::Shape {
+            call_id: |n, signature| {
+                join_id(&format!("call_{n}"), (n % 2 == 0).then_some(signature))
+            },
+            result_id: |id| split_id(id).0.to_owned(),
+            user_runs: false,
+        })
     }
 
     proptest! {

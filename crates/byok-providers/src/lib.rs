@@ -68,6 +68,8 @@ mod responses;
 mod routing;
 pub mod sse;
 mod stream;
+#[cfg(test)]
+mod test_support;
 mod types;
 
 pub use anthropic::{
