@@ -715,18 +715,11 @@ impl ChatProvider for Anthropic {
     ) -> Result<ChatOutcome, ProviderError> {
         let body = encode_request(self.id, request, false)?;
         let (url, key) = self.target(credential, "messages")?;
-        let response = http::send(
+        let bytes = http::fetch(
             self.id,
             &self.config,
             self.post(url, &key, body)?,
             Some(key.expose_secret()),
-        )
-        .await?;
-        let bytes = http::read_body(
-            self.id,
-            response,
-            self.config.limits.max_body_bytes,
-            self.config.timeouts.idle,
         )
         .await?;
         let response = decode_response(self.id, &bytes)?;
@@ -771,15 +764,7 @@ impl ChatProvider for Anthropic {
                 HeaderName::from_static("anthropic-version"),
                 ANTHROPIC_VERSION,
             );
-        let response =
-            http::send(self.id, &self.config, builder, Some(key.expose_secret())).await?;
-        let bytes = http::read_body(
-            self.id,
-            response,
-            self.config.limits.max_body_bytes,
-            self.config.timeouts.idle,
-        )
-        .await?;
+        let bytes = http::fetch(self.id, &self.config, builder, Some(key.expose_secret())).await?;
         let page: ModelPage = http::parse_json(self.id, "model list", &bytes)?;
         Ok(page
             .data

@@ -806,14 +806,7 @@ impl ChatProvider for Bedrock {
         let secret = secret_of(aws);
         let builder =
             self.authorized(aws, reqwest::Method::POST, &url, body, "application/json")?;
-        let response = http::send(P, &self.config, builder, Some(secret.expose_secret())).await?;
-        let bytes = http::read_body(
-            P,
-            response,
-            self.config.limits.max_body_bytes,
-            self.config.timeouts.idle,
-        )
-        .await?;
+        let bytes = http::fetch(P, &self.config, builder, Some(secret.expose_secret())).await?;
         let response = decode_response(&bytes, &request.model)?;
         let usage = response
             .usage
@@ -866,14 +859,7 @@ impl ChatProvider for Bedrock {
             Vec::new(),
             "application/json",
         )?;
-        let response = http::send(P, &self.config, builder, Some(secret.expose_secret())).await?;
-        let bytes = http::read_body(
-            P,
-            response,
-            self.config.limits.max_body_bytes,
-            self.config.timeouts.idle,
-        )
-        .await?;
+        let bytes = http::fetch(P, &self.config, builder, Some(secret.expose_secret())).await?;
         let v: Value = http::parse_json(P, "model list", &bytes)?;
         Ok(v.get("modelSummaries")
             .and_then(Value::as_array)

@@ -634,18 +634,11 @@ impl ChatProvider for Google {
             self.base,
             model_segment(&request.model)?
         );
-        let response = http::send(
+        let bytes = http::fetch(
             ProviderId::Google,
             &self.config,
             self.post(url, key, body)?,
             Some(key.expose_secret()),
-        )
-        .await?;
-        let bytes = http::read_body(
-            ProviderId::Google,
-            response,
-            self.config.limits.max_body_bytes,
-            self.config.timeouts.idle,
         )
         .await?;
         let response = decode_response(&bytes)?;
@@ -696,18 +689,11 @@ impl ChatProvider for Google {
                 HeaderName::from_static("x-goog-api-key"),
                 sensitive(key.expose_secret())?,
             );
-        let response = http::send(
+        let bytes = http::fetch(
             ProviderId::Google,
             &self.config,
             builder,
             Some(key.expose_secret()),
-        )
-        .await?;
-        let bytes = http::read_body(
-            ProviderId::Google,
-            response,
-            self.config.limits.max_body_bytes,
-            self.config.timeouts.idle,
         )
         .await?;
         let v: Value = http::parse_json(ProviderId::Google, "model list", &bytes)?;

@@ -161,6 +161,24 @@ pub(crate) async fn send(
     Ok(response)
 }
 
+/// [`send`], then the whole answer within the configured size limit and
+/// idle timeout.
+pub(crate) async fn fetch(
+    provider: ProviderId,
+    config: &ProviderConfig,
+    request: reqwest::RequestBuilder,
+    secret: Option<&str>,
+) -> Result<Vec<u8>, ProviderError> {
+    let response = send(provider, config, request, secret).await?;
+    read_body(
+        provider,
+        response,
+        config.limits.max_body_bytes,
+        config.timeouts.idle,
+    )
+    .await
+}
+
 /// Output queue of a stream translator.
 pub(crate) type Out = VecDeque<Result<StreamEvent, ProviderError>>;
 

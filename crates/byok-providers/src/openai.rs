@@ -853,15 +853,8 @@ impl ChatProvider for OpenAiCompatible {
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json")
             .body(body);
-        let response =
-            http::send(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
-        let bytes = http::read_body(
-            self.id,
-            response,
-            self.config.limits.max_body_bytes,
-            self.config.timeouts.idle,
-        )
-        .await?;
+        let bytes =
+            http::fetch(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
         let (response, verbatim) = match strict_response(&bytes) {
             Some((response, true)) => (response, Some(bytes::Bytes::from(bytes))),
             Some((response, false)) => (response, None),
@@ -905,15 +898,8 @@ impl ChatProvider for OpenAiCompatible {
     async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError> {
         let (url, name, auth, secret) = self.endpoint(credential, "models")?;
         let builder = self.client.get(url).header(name, auth);
-        let response =
-            http::send(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
-        let bytes = http::read_body(
-            self.id,
-            response,
-            self.config.limits.max_body_bytes,
-            self.config.timeouts.idle,
-        )
-        .await?;
+        let bytes =
+            http::fetch(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
         match http::parse_json::<ModelList>(self.id, "model list", &bytes)? {
             ModelList::Wrapped { data } | ModelList::Bare(data) => Ok(data),
         }

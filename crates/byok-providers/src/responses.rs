@@ -627,15 +627,8 @@ impl ChatProvider for Responses {
             .header(name, auth)
             .header(CONTENT_TYPE, "application/json")
             .body(body);
-        let response =
-            http::send(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
-        let bytes = http::read_body(
-            self.id,
-            response,
-            self.config.limits.max_body_bytes,
-            self.config.timeouts.idle,
-        )
-        .await?;
+        let bytes =
+            http::fetch(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
         let response = decode_response(self.id, &bytes)?;
         let usage = response
             .usage
@@ -671,18 +664,11 @@ impl ChatProvider for Responses {
 
     async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError> {
         let (url, name, auth, secret) = self.target(credential, "models")?;
-        let response = http::send(
+        let bytes = http::fetch(
             self.id,
             &self.config,
             self.client.get(url).header(name, auth),
             Some(secret.expose_secret()),
-        )
-        .await?;
-        let bytes = http::read_body(
-            self.id,
-            response,
-            self.config.limits.max_body_bytes,
-            self.config.timeouts.idle,
         )
         .await?;
         let v: Value = http::parse_json(self.id, "model list", &bytes)?;
