@@ -649,6 +649,32 @@ impl OpenAiCompatible {
         }
     }
 
+    /// The upstream chat request (validated, encoded, authorised) and the
+    /// key it carries (for sanitising errors).
+    fn chat_request(
+        &self,
+        request: &ChatRequest,
+        credential: &Credential,
+        stream: bool,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+        request.validate()?;
+        let (url, name, auth, secret) = self.endpoint(credential, "chat/completions")?;
+        let body = encode_with_model(request, self.quirks, stream, azure_model(credential))?;
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let builder = self
+            .client
+            .post(url)
+            .header(name, auth)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, accept)
+            .body(body);
+        Ok((builder, secret))
+    }
+
     /// URL of `op` (`chat/completions` or `models`) and the auth header.
     fn endpoint(
         &self,
@@ -843,16 +869,7 @@ impl ChatProvider for OpenAiCompatible {
         request: &ChatRequest,
         credential: &Credential,
     ) -> Result<ChatOutcome, ProviderError> {
-        request.validate()?;
-        let (url, name, auth, secret) = self.endpoint(credential, "chat/completions")?;
-        let body = encode_with_model(request, self.quirks, false, azure_model(credential))?;
-        let builder = self
-            .client
-            .post(url)
-            .header(name, auth)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, "application/json")
-            .body(body);
+        let (builder, secret) = self.chat_request(request, credential, false)?;
         let bytes =
             http::fetch(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
         let (response, verbatim) = match strict_response(&bytes) {
@@ -874,16 +891,7 @@ impl ChatProvider for OpenAiCompatible {
         request: &ChatRequest,
         credential: &Credential,
     ) -> Result<ChatStream, ProviderError> {
-        request.validate()?;
-        let (url, name, auth, secret) = self.endpoint(credential, "chat/completions")?;
-        let body = encode_with_model(request, self.quirks, true, azure_model(credential))?;
-        let builder = self
-            .client
-            .post(url)
-            .header(name, auth)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, "text/event-stream")
-            .body(body);
+        let (builder, secret) = self.chat_request(request, credential, true)?;
         let response =
             http::send(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
         let translator = OpenAiStream::new(self.id, request.wants_stream_usage(), secret);
