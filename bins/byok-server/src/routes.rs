@@ -868,39 +868,10 @@ async fn augment_with_search(
     let Some(query) = byok_search::build_query(&last_user) else {
         return Ok(Vec::new());
     };
-    let held: Vec<SearchProviderId> = held_names(state, user)
-        .await?
-        .iter()
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    let provider = match provider {
-        Some(p) if held.contains(&p) => p,
-        Some(p) => {
-            return Err(
-                ApiError::bad_request(format!("web search needs a credential for {p}"))
-                    .param("web_search"),
-            );
-        }
-        None => SearchProviderId::ALL
-            .into_iter()
-            .find(|p| held.contains(p))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "web search needs a credential for tavily, exa, kagi or perplexity",
-                )
-                .param("web_search")
-            })?,
-    };
-    let key = state
-        .vault
-        .get(&user.id, provider.as_str())
-        .await
-        .map_err(|e| internal("vault get", &e))?
-        .ok_or_else(|| ApiError::bad_request(format!("no credential for {provider}")))?;
-    let adapter = state.search.get(provider).ok_or_else(ApiError::internal)?;
+    let provider = search_provider(state, user, provider, "web_search").await?;
     let mut search = SearchRequest::new(query);
     search.max_results = max_results;
-    let results = adapter.search(&search, &key).await?;
+    let results = run_search(state, user, provider, &search).await?;
     let augmentation = byok_search::augment(
         &results,
         byok_search::DEFAULT_BUDGET_TOKENS,
@@ -949,6 +920,55 @@ struct WebBody {
     request: SearchRequest,
 }
 
+/// The search provider for a user's search: the one asked for, if they hold
+/// its credential, else the first of tavily, exa, kagi, perplexity they hold.
+/// Errors name `param`.
+async fn search_provider(
+    state: &Data,
+    user: &User,
+    asked: Option<SearchProviderId>,
+    param: &str,
+) -> Result<SearchProviderId, ApiError> {
+    let held: Vec<SearchProviderId> = held_names(state, user)
+        .await?
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    match asked {
+        Some(p) if held.contains(&p) => Ok(p),
+        Some(p) => Err(ApiError::bad_request(format!(
+            "no credential for {p}; add one with PUT /api/byok/credentials/{p}"
+        ))
+        .param(param)),
+        None => SearchProviderId::ALL
+            .into_iter()
+            .find(|p| held.contains(p))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "no web-search credential; add one for tavily, exa, kagi or perplexity",
+                )
+                .param(param)
+            }),
+    }
+}
+
+/// Runs `request` at `provider` with the user's credential.
+async fn run_search(
+    state: &Data,
+    user: &User,
+    provider: SearchProviderId,
+    request: &SearchRequest,
+) -> Result<byok_search::SearchResponse, ApiError> {
+    let key = state
+        .vault
+        .get(&user.id, provider.as_str())
+        .await
+        .map_err(|e| internal("vault get", &e))?
+        .ok_or_else(|| ApiError::bad_request(format!("no credential for {provider}")))?;
+    let adapter = state.search.get(provider).ok_or_else(ApiError::internal)?;
+    Ok(adapter.search(request, &key).await?)
+}
+
 /// `POST /api/web`.
 pub(crate) async fn web_search(
     req: HttpRequest,
@@ -968,39 +988,12 @@ pub(crate) async fn web_search(
     }
     let parsed: WebBody = serde_json::from_slice(&body).map_err(|e| json_error(&e))?;
     parsed.request.validate()?;
-    let held: Vec<SearchProviderId> = held_names(&state, &user)
-        .await?
-        .iter()
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    let provider = match parsed.provider.as_deref() {
-        Some(p) => {
-            let id: SearchProviderId = p.parse()?;
-            if !held.contains(&id) {
-                return Err(ApiError::bad_request(format!(
-                    "no credential for {id}; add one with PUT /api/byok/credentials/{id}"
-                ))
-                .param("provider"));
-            }
-            id
-        }
-        None => SearchProviderId::ALL
-            .into_iter()
-            .find(|p| held.contains(p))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "no web-search credential; add one for tavily, exa, kagi or perplexity",
-                )
-            })?,
+    let asked = match parsed.provider.as_deref() {
+        Some(p) => Some(p.parse::<SearchProviderId>()?),
+        None => None,
     };
-    let key = state
-        .vault
-        .get(&user.id, provider.as_str())
-        .await
-        .map_err(|e| internal("vault get", &e))?
-        .ok_or_else(|| ApiError::bad_request(format!("no credential for {provider}")))?;
-    let adapter = state.search.get(provider).ok_or_else(ApiError::internal)?;
-    let answer = adapter.search(&parsed.request, &key).await?;
+    let provider = search_provider(&state, &user, asked, "provider").await?;
+    let answer = run_search(&state, &user, provider, &parsed.request).await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
