@@ -3,7 +3,7 @@
 //! no plaintext key in the data directory afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::time::Duration;
+mod common;
 
 use byok_server::{RunningServer, Settings, UserCommand, run_user_command};
 use byok_testkit::{MockUpstream, Reply, fixture};
@@ -120,16 +120,7 @@ async fn a_user_chats_through_the_gateway() {
     assert_eq!(r.status(), 200);
     let r = put_key(&env, &key, "aws", json!({"accessKeyId": "AKIAX", "secretAccessKey": "s3cr3t0123456789abcdef", "region": "us-east-1.evil.example#"})).await;
     assert_eq!(r.status(), 422);
-    let list: Value = env
-        .http
-        .get(env.url("/api/byok/credentials"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = common::get_json(&env.http, env.url("/api/byok/credentials"), &key).await;
     let names: Vec<&str> = list["data"]
         .as_array()
         .unwrap()
@@ -242,23 +233,7 @@ async fn a_user_chats_through_the_gateway() {
     assert_eq!(web["results"][0]["url"], "https://tokio.rs/");
 
     // Usage and balance: three charges, balance down by exactly their markup.
-    let mut usage = Value::Null;
-    for _ in 0..100 {
-        usage = env
-            .http
-            .get(env.url("/api/usage"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if usage["data"].as_array().unwrap().len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let usage = common::usage_when(&env.http, &env.url(""), &key, |rows| rows.len() == 3).await;
     let entries = usage["data"].as_array().unwrap();
     assert_eq!(entries.len(), 3, "{usage}");
     assert_eq!(entries[2]["markup_usd"], markup1.as_str());
@@ -274,16 +249,7 @@ async fn a_user_chats_through_the_gateway() {
                 .nanos()
         })
         .sum();
-    let balance: Value = env
-        .http
-        .get(env.url("/api/balance"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let balance: Value = common::get_json(&env.http, env.url("/api/balance"), &key).await;
     let b: byok_billing::Money = balance["balance_usd"].as_str().unwrap().parse().unwrap();
     assert_eq!(1_000_000_000 - b.nanos(), total);
 

@@ -2,6 +2,8 @@
 //! chat, and the canary over error paths (no key in any answer).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+mod common;
+
 use std::time::Duration;
 
 use byok_server::{RunningServer, Settings};
@@ -144,29 +146,11 @@ async fn admin_api_metrics_models_and_verify() {
         .unwrap();
     assert_eq!(r.status(), 401);
     let key = env.user("2.50").await;
-    let b: Value = env
-        .http
-        .get(env.url("/api/balance"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let b: Value = common::get_json(&env.http, env.url("/api/balance"), &key).await;
     assert_eq!(b["balance_usd"], "2.50");
     env.store(&key, "openai", json!({"key": CANARY})).await;
 
-    let models: Value = env
-        .http
-        .get(env.url("/api/v1/models"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = common::get_json(&env.http, env.url("/api/v1/models"), &key).await;
     assert_eq!(models["object"], "list");
     assert!(
         models["data"]
@@ -519,35 +503,15 @@ async fn zero_markup_charges_and_reserves_nothing() {
             .unwrap()
             .starts_with("req_")
     );
-    for _ in 0..100 {
-        let u: Value = env
-            .http
-            .get(env.url("/api/usage"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(e) = u["data"].as_array().unwrap().first() {
-            assert_eq!(e["markup_usd"], "0.00");
-            let b: Value = env
-                .http
-                .get(env.url("/api/balance"))
-                .bearer_auth(&key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert_eq!(b["balance_usd"], "0.000000001");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the zero-markup request was not recorded");
+    let u = common::usage_when(&env.http, &env.url(""), &key, |rows| !rows.is_empty()).await;
+    let e = u["data"]
+        .as_array()
+        .unwrap()
+        .first()
+        .expect("the zero-markup request was not recorded");
+    assert_eq!(e["markup_usd"], "0.00");
+    let b: Value = common::get_json(&env.http, env.url("/api/balance"), &key).await;
+    assert_eq!(b["balance_usd"], "0.000000001");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

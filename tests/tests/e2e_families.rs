@@ -2,6 +2,8 @@
 //! gateway, and gateway-key management.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+mod common;
+
 use byok_server::{RunningServer, Settings, UserCommand, run_user_command};
 use byok_testkit::{MockUpstream, Reply, fixture};
 use serde_json::{Value, json};
@@ -224,15 +226,7 @@ async fn gateway_keys_can_be_added_listed_and_revoked() {
             .status(),
         200
     );
-    let list: Value = http
-        .get(format!("{base}/api/keys"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = common::get_json(&http, format!("{base}/api/keys"), &key).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
     assert!(
         !list.to_string().contains(&second[prefix.len()..]),
