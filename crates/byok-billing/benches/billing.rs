@@ -129,7 +129,7 @@ fn ledger_throughput(c: &mut Criterion) {
                                     ))));
                                 }
                                 for p in pending {
-                                    let _ = futures_lite_block(p);
+                                    let _ = Ledger::wait_blocking(p);
                                 }
                             });
                         }
@@ -142,26 +142,6 @@ fn ledger_throughput(c: &mut Criterion) {
         },
     );
     g.finish();
-}
-
-fn futures_lite_block<F: std::future::Future>(f: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct U(std::thread::Thread);
-    impl Wake for U {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let w = Waker::from(Arc::new(U(std::thread::current())));
-    let mut cx = Context::from_waker(&w);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
 }
 
 criterion_group!(benches, quotes, ledger_throughput);

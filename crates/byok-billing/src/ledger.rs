@@ -790,7 +790,8 @@ impl Default for LedgerConfig {
 }
 
 type Reply = futures_channel::oneshot::Sender<Result<Outcome, LedgerError>>;
-type Answer = futures_channel::oneshot::Receiver<Result<Outcome, LedgerError>>;
+/// What [`Ledger::submit`] returns: resolves after the command's commit.
+pub type Answer = futures_channel::oneshot::Receiver<Result<Outcome, LedgerError>>;
 
 /// Work for the writer thread.
 enum Job {
@@ -1322,7 +1323,15 @@ impl Ledger {
     /// # Errors
     /// The command's [`LedgerError`].
     pub fn run_blocking(&self, command: Command) -> Result<Outcome, LedgerError> {
-        let answer = self.submit(command);
+        Self::wait_blocking(self.submit(command))
+    }
+
+    /// Blocks until an answer of [`Ledger::submit`] resolves (for non-async
+    /// callers that queue many commands, then wait for them).
+    ///
+    /// # Errors
+    /// The command's [`LedgerError`].
+    pub fn wait_blocking(answer: Answer) -> Result<Outcome, LedgerError> {
         futures_executor_lite(answer).map_err(|_| LedgerError::WriterGone)?
     }
 

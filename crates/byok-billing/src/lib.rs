@@ -46,7 +46,7 @@ pub use estimate::{
     estimate_completion, estimate_prompt, usage_or_estimate,
 };
 pub use ledger::{
-    Balance, Command, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerStore, Outcome,
+    Answer, Balance, Command, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerStore, Outcome,
     Reservations, SqliteLedger, StoredEntry, now_ms, rfc3339,
 };
 pub use money::{Bps, Money, MoneyError, NANOS_PER_USD};
