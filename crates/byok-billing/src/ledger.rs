@@ -1292,9 +1292,8 @@ impl Ledger {
                 if entry.has_negative_amount() {
                     return answered(Err(LedgerError::InvalidAmount));
                 }
-                if !self.is_open() {
-                    return answered(Err(LedgerError::WriterGone));
-                }
+                // After shutdown the queue refuses the charge and `enqueue`
+                // puts the reservation back.
                 let settling = lock(held).start_settling(&entry);
                 match settling {
                     Some(Ok(s)) => self.apply(Command::Charge(entry), Some(s)),
