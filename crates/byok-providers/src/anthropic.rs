@@ -42,7 +42,7 @@ use crate::id::ProviderId;
 use crate::openai::sensitive;
 use crate::provider::{Capabilities, ChatOutcome, ChatProvider, ProviderConfig};
 use crate::sse::SseEvent;
-use crate::stream::{ChatStream, StreamEvent, UsageReport};
+use crate::stream::{ChatStream, StreamEvent};
 use crate::types::{
     ChatRequest, ChatResponse, Choice, CompletionTokensDetails, Content, ContentPart, Delta,
     FinishReason, FunctionCall, FunctionDelta, Message, ModelInfo, PromptTokensDetails,
@@ -723,11 +723,7 @@ impl ChatProvider for Anthropic {
         )
         .await?;
         let response = decode_response(self.id, &bytes)?;
-        let usage = response
-            .usage
-            .clone()
-            .map_or(UsageReport::Missing, UsageReport::Reported);
-        Ok(ChatOutcome::new(response, usage))
+        Ok(ChatOutcome::new(response))
     }
 
     async fn chat_stream(

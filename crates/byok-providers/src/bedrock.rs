@@ -41,7 +41,7 @@ use crate::http::{self, Out};
 use crate::id::ProviderId;
 use crate::openai::{bearer, sensitive};
 use crate::provider::{Capabilities, ChatOutcome, ChatProvider, ProviderConfig};
-use crate::stream::{ChatStream, EventStream, StreamEvent, UsageReport};
+use crate::stream::{ChatStream, EventStream, StreamEvent};
 use crate::types::{
     ChatRequest, ChatResponse, Choice, CompletionTokensDetails, Content, ContentPart, Delta,
     FinishReason, FunctionCall, FunctionDelta, Message, ModelInfo, PromptTokensDetails,
@@ -808,11 +808,7 @@ impl ChatProvider for Bedrock {
             self.authorized(aws, reqwest::Method::POST, &url, body, "application/json")?;
         let bytes = http::fetch(P, &self.config, builder, Some(secret.expose_secret())).await?;
         let response = decode_response(&bytes, &request.model)?;
-        let usage = response
-            .usage
-            .clone()
-            .map_or(UsageReport::Missing, UsageReport::Reported);
-        Ok(ChatOutcome::new(response, usage))
+        Ok(ChatOutcome::new(response))
     }
 
     async fn chat_stream(

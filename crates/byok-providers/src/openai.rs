@@ -36,7 +36,7 @@ use crate::http::{self, Out, SseTranslate};
 use crate::id::{ProviderId, Quirks};
 use crate::provider::{Capabilities, ChatOutcome, ChatProvider, ProviderConfig};
 use crate::sse::SseEvent;
-use crate::stream::{ChatStream, StreamEvent, UsageReport};
+use crate::stream::{ChatStream, StreamEvent};
 use crate::types::{
     ChatChunk, ChatRequest, ChatResponse, Choice, ChunkChoice, CompletionTokensDetails, Delta,
     FinishReason, FunctionCall, FunctionDelta, Message, ModelInfo, PromptTokensDetails,
@@ -877,11 +877,7 @@ impl ChatProvider for OpenAiCompatible {
             Some((response, false)) => (response, None),
             None => (http::parse_json(self.id, "response body", &bytes)?, None),
         };
-        let usage = match &response.usage {
-            Some(u) => UsageReport::Reported(u.clone()),
-            None => UsageReport::Missing,
-        };
-        let mut outcome = ChatOutcome::new(response, usage);
+        let mut outcome = ChatOutcome::new(response);
         outcome.verbatim = verbatim;
         Ok(outcome)
     }

@@ -43,8 +43,13 @@ pub struct ChatOutcome {
 }
 
 impl ChatOutcome {
-    /// An answer to be serialized from `response`.
-    pub fn new(response: ChatResponse, usage: UsageReport) -> Self {
+    /// An answer to be serialized from `response`, its usage the one the
+    /// response reports.
+    pub fn new(response: ChatResponse) -> Self {
+        let usage = response
+            .usage
+            .clone()
+            .map_or(UsageReport::Missing, UsageReport::Reported);
         Self {
             response,
             usage,

@@ -24,7 +24,7 @@ use crate::id::ProviderId;
 use crate::openai::{bearer, sensitive};
 use crate::provider::{Capabilities, ChatOutcome, ChatProvider, ProviderConfig};
 use crate::sse::SseEvent;
-use crate::stream::{ChatStream, StreamEvent, UsageReport};
+use crate::stream::{ChatStream, StreamEvent};
 use crate::types::{
     ChatRequest, ChatResponse, Choice, CompletionTokensDetails, Content, ContentPart, Delta,
     FinishReason, FunctionCall, FunctionDelta, Message, ModelInfo, PromptTokensDetails,
@@ -630,11 +630,7 @@ impl ChatProvider for Responses {
         let bytes =
             http::fetch(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
         let response = decode_response(self.id, &bytes)?;
-        let usage = response
-            .usage
-            .clone()
-            .map_or(UsageReport::Missing, UsageReport::Reported);
-        Ok(ChatOutcome::new(response, usage))
+        Ok(ChatOutcome::new(response))
     }
 
     async fn chat_stream(
