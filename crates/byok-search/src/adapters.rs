@@ -180,6 +180,18 @@ impl Adapter {
         })
     }
 
+    /// `POST {base}/search` with `Authorization: Bearer <key>` (Tavily,
+    /// Perplexity).
+    async fn bearer_search(&self, key: &SecretString, body: &Value) -> Result<Value, SearchError> {
+        let auth = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
+        let req = self
+            .client
+            .post(format!("{}/search", self.base))
+            .header(AUTHORIZATION, sensitive(&auth)?)
+            .json(body);
+        self.call(req, key).await
+    }
+
     /// Sends, reads a bounded body, maps errors. Returns the JSON body.
     async fn call(
         &self,
@@ -260,13 +272,7 @@ impl Adapter {
         if !r.exclude_domains.is_empty() {
             body["exclude_domains"] = json!(r.exclude_domains);
         }
-        let auth = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
-        let req = self
-            .client
-            .post(format!("{}/search", self.base))
-            .header(AUTHORIZATION, sensitive(&auth)?)
-            .json(&body);
-        let v = self.call(req, key).await?;
+        let v = self.bearer_search(key, &body).await?;
         let results = array(&v, "results", self.id)?
             .iter()
             .map(|x| SearchResult {
@@ -427,13 +433,7 @@ impl Adapter {
         if !filter.is_empty() {
             body["search_domain_filter"] = json!(filter);
         }
-        let auth = Zeroizing::new(format!("Bearer {}", key.expose_secret()));
-        let req = self
-            .client
-            .post(format!("{}/search", self.base))
-            .header(AUTHORIZATION, sensitive(&auth)?)
-            .json(&body);
-        let v = self.call(req, key).await?;
+        let v = self.bearer_search(key, &body).await?;
         let results = array(&v, "results", self.id)?
             .iter()
             .map(|x| SearchResult {
