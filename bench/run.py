@@ -7,6 +7,8 @@ and stops only the processes it started.
     bench/run                       # direct, nginx proxy, byok
     bench/run --with-litellm        # + LiteLLM (installed from PyPI into bench/.venv-litellm)
     bench/run --duration 5          # seconds per wrk run (default 10)
+    bench/run --serve 600           # keep mock + nginx + byok up for profiling (prints URLs, pid, key)
+    bench/run --serve 600 --server-wrapper "valgrind --tool=callgrind"   # byok under a profiler
 
 Needs: nginx and wrk (Debian packages), a release build of byok-server and
 the mock_upstream example (the script builds them). Load generator: wrk
