@@ -8,12 +8,13 @@
     clippy::print_stderr
 )] // test code
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
-use byok_server::{RunningServer, Settings, UserCommand, run_user_command};
+use byok_server::{RunningServer, Settings};
 use byok_testkit::{MockUpstream, Reply, fixture};
-use serde_json::Value;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/browser");
 
@@ -47,20 +48,7 @@ async fn the_settings_page_works_in_chromium() {
         .upstreams
         .insert("openai".into(), format!("{}/v1", mock.base_url()));
     let server = RunningServer::start(&settings).unwrap();
-    let mut out = Vec::new();
-    run_user_command(
-        &settings,
-        &UserCommand::Create {
-            name: "browser".into(),
-            credit_usd: Some("1.00".into()),
-        },
-        &mut out,
-    )
-    .unwrap();
-    let key = serde_json::from_slice::<Value>(&out).unwrap()["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, key) = common::create_user(&settings, "browser", Some("1.00"));
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/settings-page.png");
     let base = format!("http://{}", server.addr());
     let output = tokio::task::spawn_blocking(move || {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use byok_server::{RunningServer, Settings, UserCommand, run_user_command};
+use byok_server::{RunningServer, Settings};
 use byok_testkit::{MockUpstream, Reply, fixture};
 use serde_json::{Value, json};
 
@@ -52,22 +52,7 @@ async fn env() -> Env {
 }
 
 fn create_user(env: &Env, credit: Option<&str>) -> (String, String) {
-    let mut out = Vec::new();
-    let settings = Settings::for_data_dir(&env.data);
-    run_user_command(
-        &settings,
-        &UserCommand::Create {
-            name: "alice".into(),
-            credit_usd: credit.map(str::to_owned),
-        },
-        &mut out,
-    )
-    .unwrap();
-    let v: Value = serde_json::from_slice(&out).unwrap();
-    (
-        v["user_id"].as_str().unwrap().to_owned(),
-        v["api_key"].as_str().unwrap().to_owned(),
-    )
+    common::create_user(&Settings::for_data_dir(&env.data), "alice", credit)
 }
 
 async fn put_key(env: &Env, key: &str, provider: &str, secret: Value) -> reqwest::Response {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use byok_server::{RunningServer, Settings, UserCommand, run_user_command};
+use byok_server::{RunningServer, Settings};
 use byok_testkit::{MockUpstream, Reply, fixture};
 use serde_json::{Value, json};
 
@@ -25,20 +25,7 @@ async fn start() -> (tempfile::TempDir, RunningServer, MockUpstream, String) {
             .insert(id.into(), format!("{}{suffix}", mock.base_url()));
     }
     let server = RunningServer::start(&s).unwrap();
-    let mut out = Vec::new();
-    run_user_command(
-        &s,
-        &UserCommand::Create {
-            name: "fam".into(),
-            credit_usd: Some("3.00".into()),
-        },
-        &mut out,
-    )
-    .unwrap();
-    let key = serde_json::from_slice::<Value>(&out).unwrap()["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, key) = common::create_user(&s, "fam", Some("3.00"));
     (dir, server, mock, key)
 }
 

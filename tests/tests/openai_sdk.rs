@@ -10,10 +10,12 @@
     clippy::print_stderr
 )] // test code
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
-use byok_server::{RunningServer, Settings, UserCommand, run_user_command};
+use byok_server::{RunningServer, Settings};
 use byok_testkit::{MockUpstream, Reply, fixture};
 use serde_json::{Value, json};
 
@@ -65,20 +67,7 @@ async fn the_official_openai_sdk_works_against_the_gateway() {
         .insert("openai".into(), format!("{}/v1", mock.base_url()));
     let server = RunningServer::start(&settings).unwrap();
     let base = format!("http://{}", server.addr());
-    let mut out = Vec::new();
-    run_user_command(
-        &settings,
-        &UserCommand::Create {
-            name: "sdk".into(),
-            credit_usd: Some("5.00".into()),
-        },
-        &mut out,
-    )
-    .unwrap();
-    let key = serde_json::from_slice::<Value>(&out).unwrap()["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, key) = common::create_user(&settings, "sdk", Some("5.00"));
     let http = reqwest::Client::new();
     let r = http
         .put(format!("{base}/api/byok/credentials/openai"))
@@ -146,20 +135,7 @@ async fn the_official_openai_sdk_works_against_the_gateway() {
         json!({"unauthorized": "AuthenticationError:401", "bad_request": "BadRequestError:400"})
     );
 
-    let mut out = Vec::new();
-    run_user_command(
-        &settings,
-        &UserCommand::Create {
-            name: "broke".into(),
-            credit_usd: None,
-        },
-        &mut out,
-    )
-    .unwrap();
-    let broke = serde_json::from_slice::<Value>(&out).unwrap()["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, broke) = common::create_user(&settings, "broke", None);
     http.put(format!("{base}/api/byok/credentials/openai"))
         .bearer_auth(&broke)
         .json(&json!({"key": "sk-sdk-test-0123456789abcdef"}))

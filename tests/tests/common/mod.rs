@@ -36,3 +36,27 @@ pub(crate) async fn usage_when(
     }
     usage
 }
+
+/// Creates a user with the CLI's `user create` (as an operator would):
+/// `(user_id, api_key)`.
+pub(crate) fn create_user(
+    settings: &byok_server::Settings,
+    name: &str,
+    credit_usd: Option<&str>,
+) -> (String, String) {
+    let mut out = Vec::new();
+    byok_server::run_user_command(
+        settings,
+        &byok_server::UserCommand::Create {
+            name: name.into(),
+            credit_usd: credit_usd.map(str::to_owned),
+        },
+        &mut out,
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    (
+        v["user_id"].as_str().unwrap().to_owned(),
+        v["api_key"].as_str().unwrap().to_owned(),
+    )
+}
