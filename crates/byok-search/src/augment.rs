@@ -138,7 +138,8 @@ pub fn augment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{SearchProviderId, SearchResult};
+    use crate::id::SearchProviderId;
+    use crate::types::SearchResult;
     use proptest::prelude::*;
 
     fn response(n: usize, snippet_len: usize) -> SearchResponse {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::types::SearchProviderId;
+use crate::id::SearchProviderId;
 
 /// What went wrong upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,47 +112,18 @@ impl SearchError {
     }
 }
 
-/// Removes key-like tokens and any token sharing an 8-byte piece with
-/// `secret`, and bounds the length (search providers echo keys too).
-pub fn sanitize(message: &str, secret: &str) -> String {
-    let windows: Vec<&[u8]> = secret.as_bytes().windows(8).collect();
-    let mut out: Vec<String> = Vec::new();
-    let mut len = 0;
-    for token in message.split_whitespace() {
-        let bytes = token.as_bytes();
-        let trimmed = token.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-        let leaks = windows.iter().any(|w| bytes.windows(8).any(|b| b == *w));
-        let key_like = ["tvly-", "pplx-", "sk-", "Bot", "Bearer"]
-            .iter()
-            .any(|p| trimmed.starts_with(p) && trimmed.len() > p.len() + 3)
-            || (trimmed.len() >= 24
-                && trimmed.chars().any(|c| c.is_ascii_digit())
-                && trimmed
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')));
-        out.push(if leaks || key_like {
-            "[redacted]".to_owned()
-        } else {
-            token.chars().filter(|c| !c.is_control()).collect()
-        });
-        len += token.len() + 1;
-        if len > 300 {
-            break;
-        }
-    }
-    out.join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Search's redaction is `byok_redact::sanitize` with the key as the
+    /// secret (as `http.rs` calls it).
     #[test]
     fn sanitize_drops_keys() {
         let key = "tvly-dev-CANARY0123456789abcdef";
-        let s = sanitize(
+        let s = byok_redact::sanitize(
             &format!("Unauthorized: missing or invalid API key {key}."),
-            key,
+            Some(key),
         );
         assert!(!s.contains("CANARY0123"), "{s}");
         assert!(s.starts_with("Unauthorized: missing"));

@@ -1,11 +1,9 @@
-//! The neutral search request and response, and the provider ids.
-
-use std::fmt;
-use std::str::FromStr;
+//! The neutral search request and response.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::SearchError;
+use crate::id::SearchProviderId;
 
 /// Most results one request may ask for.
 pub const MAX_RESULTS: u8 = 20;
@@ -15,76 +13,6 @@ pub const DEFAULT_RESULTS: u8 = 5;
 pub const MAX_QUERY_CHARS: usize = 2_000;
 /// Most domains in `include_domains` or `exclude_domains`.
 pub const MAX_DOMAINS: usize = 50;
-
-/// A web-search provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum SearchProviderId {
-    /// Tavily.
-    Tavily,
-    /// Exa.
-    Exa,
-    /// Kagi.
-    Kagi,
-    /// Perplexity (Search API).
-    Perplexity,
-}
-
-impl SearchProviderId {
-    /// Every provider, in the order `/api/web` tries them.
-    pub const ALL: [SearchProviderId; 4] = [Self::Tavily, Self::Exa, Self::Kagi, Self::Perplexity];
-
-    /// The id (`tavily`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Tavily => "tavily",
-            Self::Exa => "exa",
-            Self::Kagi => "kagi",
-            Self::Perplexity => "perplexity",
-        }
-    }
-
-    /// Display name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Tavily => "Tavily",
-            Self::Exa => "Exa",
-            Self::Kagi => "Kagi",
-            Self::Perplexity => "Perplexity",
-        }
-    }
-
-    /// Default base URL (what `BYOK_UPSTREAM_<PROVIDER>` replaces).
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            Self::Tavily => "https://api.tavily.com",
-            Self::Exa => "https://api.exa.ai",
-            Self::Kagi => "https://kagi.com/api/v0",
-            Self::Perplexity => "https://api.perplexity.ai",
-        }
-    }
-}
-
-impl fmt::Display for SearchProviderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for SearchProviderId {
-    type Err = SearchError;
-
-    /// Parses a search provider id. Chat provider ids (and anything else)
-    /// are a typed [`SearchError::NotASearchProvider`]: a chat key is never
-    /// usable for search.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| SearchError::NotASearchProvider(s.chars().take(64).collect()))
-    }
-}
 
 /// How Exa searches (other providers accept only `auto`, see `docs/providers.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -225,19 +153,6 @@ pub struct SearchResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_and_chat_ids() {
-        for p in SearchProviderId::ALL {
-            assert_eq!(p.as_str().parse::<SearchProviderId>().unwrap(), p);
-        }
-        for chat in ["openai", "anthropic", "groq", ""] {
-            assert!(matches!(
-                chat.parse::<SearchProviderId>(),
-                Err(SearchError::NotASearchProvider(_))
-            ));
-        }
-    }
 
     #[test]
     fn validation() {

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use byok_search::{
-    SearchConfig, SearchError, SearchMode, SearchProviderId as S, SearchRegistry, SearchRequest,
-    UpstreamKind,
+    AuthScheme, SEARCH_PROVIDERS, SearchConfig, SearchError, SearchMode, SearchProviderId as S,
+    SearchRegistry, SearchRequest, UpstreamKind,
 };
 use byok_testkit::{MockUpstream, Reply, fixture};
 use secrecy::SecretString;
@@ -38,7 +38,7 @@ fn req() -> SearchRequest {
 async fn tavily() {
     let mock = MockUpstream::start().await;
     let reg = registry(&mock).await;
-    let p = reg.get(S::Tavily).unwrap();
+    let p = reg.get(S::Tavily);
     mock.on(
         "POST",
         "/search",
@@ -121,7 +121,7 @@ async fn tavily() {
 async fn exa_modes_and_contents() {
     let mock = MockUpstream::start().await;
     let reg = registry(&mock).await;
-    let p = reg.get(S::Exa).unwrap();
+    let p = reg.get(S::Exa);
     mock.on(
         "POST",
         "/search",
@@ -172,7 +172,7 @@ async fn exa_modes_and_contents() {
 async fn kagi_drops_related_searches_and_uses_site_operators() {
     let mock = MockUpstream::start().await;
     let reg = registry(&mock).await;
-    let p = reg.get(S::Kagi).unwrap();
+    let p = reg.get(S::Kagi);
     mock.on(
         "GET",
         "/search",
@@ -239,7 +239,7 @@ async fn kagi_drops_related_searches_and_uses_site_operators() {
 async fn perplexity_domain_filter() {
     let mock = MockUpstream::start().await;
     let reg = registry(&mock).await;
-    let p = reg.get(S::Perplexity).unwrap();
+    let p = reg.get(S::Perplexity);
     mock.on(
         "POST",
         "/search",
@@ -279,7 +279,7 @@ async fn invalid_requests_are_refused_before_sending() {
     let mock = MockUpstream::start().await;
     let reg = registry(&mock).await;
     for id in S::ALL {
-        let p = reg.get(id).unwrap();
+        let p = reg.get(id);
         let mut r = req();
         r.max_results = 21;
         assert!(matches!(
@@ -293,4 +293,50 @@ async fn invalid_requests_are_refused_before_sending() {
         ));
     }
     assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn every_row_has_an_adapter_that_sends_the_key_as_the_table_says() {
+    let mock = MockUpstream::start().await;
+    let reg = registry(&mock).await;
+    assert_eq!(S::ALL.len(), SEARCH_PROVIDERS.len());
+    for row in SEARCH_PROVIDERS {
+        let p = reg.get(row.id);
+        assert_eq!(p.id(), row.id);
+        assert_eq!(row.slug.parse::<S>().unwrap(), row.id);
+        mock.on("POST", "/search", Reply::json(401, "{}"));
+        mock.on("GET", "/search", Reply::json(401, "{}"));
+        let err = p.search(&req(), &key()).await.unwrap_err();
+        assert!(
+            matches!(err, SearchError::Upstream { provider, kind: UpstreamKind::Unauthorized, .. } if provider == row.id),
+            "{err:?}"
+        );
+        let sent = mock.last_request().unwrap();
+        let (name, value) = match row.auth {
+            AuthScheme::Authorization(scheme) => ("authorization", format!("{scheme} {KEY}")),
+            AuthScheme::Header(name) => (name, KEY.to_owned()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(sent.header(name), Some(value.as_str()), "{}", row.slug);
+    }
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused() {
+    let mock = MockUpstream::start().await;
+    let mut config = SearchConfig::default().with_timeout(Duration::from_secs(2));
+    config.max_body_bytes = 64;
+    for id in S::ALL {
+        config = config.with_base_url(id, mock.base_url());
+    }
+    let reg = SearchRegistry::new(reqwest::Client::new(), config);
+    mock.on(
+        "POST",
+        "/search",
+        Reply::json(200, fixture("search/tavily_search.json")),
+    );
+    assert_eq!(
+        reg.get(S::Tavily).search(&req(), &key()).await.unwrap_err(),
+        SearchError::TooLarge(S::Tavily)
+    );
 }
