@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use byok_billing::{
-    Catalog, Command, Ledger, LedgerConfig, LedgerEntry, Money, PriceSource, QuoteOptions,
-    TokenUsage, UsageSource, max_markup, now_ms, quote,
+    Catalog, Ledger, LedgerConfig, LedgerEntry, Money, PriceSource, QuoteOptions, TokenUsage,
+    UsageSource, max_markup, now_ms, quote,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -90,11 +90,7 @@ fn ledger_throughput(c: &mut Criterion) {
                         Ledger::open_sqlite(dir.path().join("l.db"), &LedgerConfig::default())
                             .unwrap();
                     ledger
-                        .run_blocking(Command::Credit {
-                            account: "a".into(),
-                            request_id: "c".into(),
-                            amount: "1000.00".parse().unwrap(),
-                        })
+                        .credit_blocking("a", "c", "1000.00".parse().unwrap())
                         .unwrap();
                     let start = Instant::now();
                     std::thread::scope(|s| {
@@ -104,32 +100,30 @@ fn ledger_throughput(c: &mut Criterion) {
                                 let mut pending = Vec::new();
                                 for i in 0..PER_ITER / 8 {
                                     let id = format!("{it}-{t}-{i}");
-                                    pending.push(ledger.submit(Command::Reserve {
+                                    let _ = ledger.reserve_blocking(
+                                        "a",
+                                        &id,
+                                        Money::from_nanos(1_000),
+                                        now_ms() + 60_000,
+                                    );
+                                    pending.push(ledger.settle(LedgerEntry {
+                                        request_id: id,
                                         account: "a".into(),
-                                        request_id: id.clone(),
-                                        amount: Money::from_nanos(1_000),
-                                        expires_at_ms: now_ms() + 60_000,
+                                        created_at_ms: now_ms(),
+                                        provider: "openai".into(),
+                                        model: "gpt-4o-mini".into(),
+                                        endpoint: "/api/v1/chat/completions".into(),
+                                        prompt_tokens: 100,
+                                        completion_tokens: 50,
+                                        cached_tokens: 0,
+                                        usage_source: UsageSource::Reported,
+                                        provider_cost: Money::from_nanos(15_000),
+                                        markup: Money::from_nanos(750),
+                                        price_source: PriceSource::Catalog,
                                     }));
-                                    pending.push(ledger.submit(Command::Settle(Box::new(
-                                        LedgerEntry {
-                                            request_id: id,
-                                            account: "a".into(),
-                                            created_at_ms: now_ms(),
-                                            provider: "openai".into(),
-                                            model: "gpt-4o-mini".into(),
-                                            endpoint: "/api/v1/chat/completions".into(),
-                                            prompt_tokens: 100,
-                                            completion_tokens: 50,
-                                            cached_tokens: 0,
-                                            usage_source: UsageSource::Reported,
-                                            provider_cost: Money::from_nanos(15_000),
-                                            markup: Money::from_nanos(750),
-                                            price_source: PriceSource::Catalog,
-                                        },
-                                    ))));
                                 }
                                 for p in pending {
-                                    let _ = Ledger::wait_blocking(p);
+                                    let _ = p.wait_blocking();
                                 }
                             });
                         }

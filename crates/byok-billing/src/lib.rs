@@ -14,8 +14,14 @@
 //!   tokenizer when a provider reports none (conservative, documented per
 //!   family).
 //! - [`Ledger`] reserves, settles and releases against balances, exactly and
-//!   idempotently, with batched writes on one writer thread over a
-//!   [`LedgerStore`] (SQLite: [`SqliteLedger`]).
+//!   idempotently: one method per operation ([`Ledger::reserve`],
+//!   [`Ledger::settle`], [`Ledger::release`], [`Ledger::credit`],
+//!   [`Ledger::balance`], [`Ledger::usage`], [`Ledger::sweep`]), each with
+//!   its own error type where the refusals differ ([`ReserveError`],
+//!   [`SettleError`], [`CreditError`], else [`LedgerError`]). Reservations
+//!   are answered in memory; charges are queued ([`Pending`]) and
+//!   group-committed on one writer thread over a [`LedgerStore`] (SQLite:
+//!   [`SqliteLedger`]).
 //!
 //! It does not depend on the other `byok-*` crates: usage comes in as
 //! [`TokenUsage`].
@@ -30,6 +36,48 @@
 //! assert_eq!(charge.markup.to_string(), "0.0000225");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! The ledger, from a reservation to its settlement (`_blocking` variants
+//! for code without an async runtime; async callers `.await` the plain
+//! methods):
+//!
+//! ```
+//! use byok_billing::{
+//!     Idempotent, Ledger, LedgerConfig, LedgerEntry, Money, PriceSource, ReserveError,
+//!     UsageSource, now_ms,
+//! };
+//! # let dir = tempfile::tempdir()?;
+//! let ledger = Ledger::open_sqlite(dir.path().join("ledger.db"), &LedgerConfig::default())?;
+//! ledger.credit_blocking("alice", "top-up-1", "0.01".parse()?)?;
+//! let expires = now_ms() + 15 * 60 * 1000;
+//! // Reserve the most the markup can be, before the upstream call.
+//! ledger.reserve_blocking("alice", "req-1", Money::from_nanos(2_000_000), expires)?;
+//! let refused = ledger.reserve_blocking("alice", "req-2", Money::from_nanos(9_000_000), expires);
+//! assert!(matches!(refused, Err(ReserveError::InsufficientBalance { .. })));
+//! // Settle with the real markup: queued, committed in the writer's next batch.
+//! let entry = LedgerEntry {
+//!     request_id: "req-1".into(),
+//!     account: "alice".into(),
+//!     created_at_ms: now_ms(),
+//!     provider: "openai".into(),
+//!     model: "gpt-4o-mini".into(),
+//!     endpoint: "/api/v1/chat/completions".into(),
+//!     prompt_tokens: 1_000,
+//!     completion_tokens: 500,
+//!     cached_tokens: 0,
+//!     usage_source: UsageSource::Reported,
+//!     provider_cost: Money::from_nanos(450_000),
+//!     markup: Money::from_nanos(22_500),
+//!     price_source: PriceSource::Catalog,
+//! };
+//! // The request path would `.detach()` it; here we wait for the commit.
+//! assert_eq!(ledger.settle(entry.clone()).wait_blocking()?, Idempotent::Applied);
+//! assert_eq!(ledger.settle(entry).wait_blocking()?, Idempotent::Duplicate);
+//! assert_eq!(ledger.balance("alice")?.balance.to_string(), "0.0099775");
+//! assert_eq!(ledger.usage("alice", 10, None)?.len(), 1);
+//! ledger.shutdown();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 
 mod catalog;
@@ -37,6 +85,7 @@ mod estimate;
 mod ledger;
 mod money;
 mod quote;
+mod time;
 
 pub use catalog::{
     Catalog, CatalogError, Price, PriceEntry, PriceSource, Rates, UnknownModelPolicy,
@@ -46,11 +95,13 @@ pub use estimate::{
     estimate_completion, estimate_prompt, usage_or_estimate,
 };
 pub use ledger::{
-    Answer, Balance, Command, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerStore, Outcome,
-    Reservations, SqliteLedger, StoredEntry, now_ms, rfc3339,
+    Balance, CreditError, Idempotent, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerStore,
+    LedgerTransaction, Pending, Released, Reservations, ReserveError, SettleError, SqliteLedger,
+    StoredEntry,
 };
 pub use money::{Bps, Money, MoneyError, NANOS_PER_USD};
 pub use quote::{
     Charge, MAX_TOKENS, QuoteError, QuoteOptions, TokenUsage, UsageSource, exact_cost, markup_of,
     max_markup, quote,
 };
+pub use time::{now_ms, rfc3339};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use byok_billing::{
-    Command, Ledger, LedgerConfig, LedgerEntry, LedgerError, Money, Outcome, PriceSource,
-    Reservations, UsageSource, now_ms,
+    CreditError, Idempotent, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerTransaction,
+    Money, PriceSource, Released, Reservations, ReserveError, SettleError, UsageSource, now_ms,
 };
 
 fn config(mode: Reservations) -> LedgerConfig {
@@ -44,21 +44,12 @@ in_both_modes!(
     a_credit_from_another_process_is_seen_before_refusing,
 );
 
-fn credit(l: &Ledger, account: &str, id: &str, usd: &str) -> Result<Outcome, LedgerError> {
-    l.run_blocking(Command::Credit {
-        account: account.into(),
-        request_id: id.into(),
-        amount: usd.parse().unwrap(),
-    })
+fn credit(l: &Ledger, account: &str, id: &str, usd: &str) -> Result<Idempotent, CreditError> {
+    l.credit_blocking(account, id, usd.parse().unwrap())
 }
 
-fn reserve(l: &Ledger, account: &str, id: &str, nanos: i64) -> Result<Outcome, LedgerError> {
-    l.run_blocking(Command::Reserve {
-        account: account.into(),
-        request_id: id.into(),
-        amount: Money::from_nanos(nanos),
-        expires_at_ms: now_ms() + 60_000,
-    })
+fn reserve(l: &Ledger, account: &str, id: &str, nanos: i64) -> Result<Idempotent, ReserveError> {
+    l.reserve_blocking(account, id, Money::from_nanos(nanos), now_ms() + 60_000)
 }
 
 fn entry(account: &str, id: &str, markup: i64) -> LedgerEntry {
@@ -79,8 +70,8 @@ fn entry(account: &str, id: &str, markup: i64) -> LedgerEntry {
     }
 }
 
-fn settle(l: &Ledger, account: &str, id: &str, markup: i64) -> Result<Outcome, LedgerError> {
-    l.run_blocking(Command::Settle(Box::new(entry(account, id, markup))))
+fn settle(l: &Ledger, account: &str, id: &str, markup: i64) -> Result<Idempotent, SettleError> {
+    l.settle(entry(account, id, markup)).wait_blocking()
 }
 
 fn credits_are_idempotent(mode: Reservations) {
@@ -88,16 +79,16 @@ fn credits_are_idempotent(mode: Reservations) {
     let l = open(dir.path(), mode);
     assert_eq!(
         credit(&l, "u1", "top-up-1", "10.00").unwrap(),
-        Outcome::Applied
+        Idempotent::Applied
     );
     assert_eq!(
         credit(&l, "u1", "top-up-1", "10.00").unwrap(),
-        Outcome::Duplicate
+        Idempotent::Duplicate
     );
     assert_eq!(l.balance("u1").unwrap().balance.to_string(), "10.00");
     assert_eq!(
         credit(&l, "u1", "neg", "-1").unwrap_err(),
-        LedgerError::InvalidAmount
+        CreditError::InvalidAmount
     );
     assert_eq!(l.balance("nobody").unwrap().balance, Money::ZERO);
 }
@@ -109,7 +100,7 @@ fn reserve_settle_release(mode: Reservations) {
     let err = reserve(&l, "u", "big", 1001).unwrap_err();
     assert_eq!(
         err,
-        LedgerError::InsufficientBalance {
+        ReserveError::InsufficientBalance {
             available: Money::from_nanos(1000),
             needed: Money::from_nanos(1001)
         }
@@ -122,49 +113,43 @@ fn reserve_settle_release(mode: Reservations) {
     );
 
     reserve(&l, "u", "r1", 600).unwrap();
-    assert_eq!(reserve(&l, "u", "r1", 600).unwrap(), Outcome::Duplicate);
+    assert_eq!(reserve(&l, "u", "r1", 600).unwrap(), Idempotent::Duplicate);
     assert!(
         matches!(
             reserve(&l, "u", "r2", 600),
-            Err(LedgerError::InsufficientBalance { .. })
+            Err(ReserveError::InsufficientBalance { .. })
         ),
         "only 400 left"
     );
-    assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Outcome::Applied);
+    assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Idempotent::Applied);
     assert_eq!(
         settle(&l, "u", "r1", 250).unwrap(),
-        Outcome::Duplicate,
+        Idempotent::Duplicate,
         "a retry never charges twice"
     );
     let b = l.balance("u").unwrap();
     assert_eq!((b.balance.nanos(), b.reserved.nanos()), (750, 0));
 
     reserve(&l, "u", "r3", 700).unwrap();
+    assert_eq!(l.release("r3").wait_blocking().unwrap(), Released::Applied);
     assert_eq!(
-        l.run_blocking(Command::Release {
-            request_id: "r3".into()
-        })
-        .unwrap(),
-        Outcome::Applied
-    );
-    assert_eq!(
-        l.run_blocking(Command::Release {
-            request_id: "r3".into()
-        })
-        .unwrap(),
-        Outcome::NothingToRelease
+        l.release("r3").wait_blocking().unwrap(),
+        Released::NothingToRelease
     );
     assert_eq!(l.balance("u").unwrap().reserved, Money::ZERO);
 
     // Settle without reserve: refused when it charges, recorded when free.
     assert!(matches!(
         settle(&l, "u", "never-reserved", 5),
-        Err(LedgerError::NoReservation(_))
+        Err(SettleError::NoReservation(_))
     ));
-    assert_eq!(settle(&l, "u", "no-markup", 0).unwrap(), Outcome::Applied);
+    assert_eq!(
+        settle(&l, "u", "no-markup", 0).unwrap(),
+        Idempotent::Applied
+    );
     assert_eq!(l.balance("u").unwrap().balance.nanos(), 750);
 
-    let entries = l.entries("u", 10, None).unwrap();
+    let entries = l.usage("u", 10, None).unwrap();
     assert_eq!(
         entries
             .iter()
@@ -185,7 +170,7 @@ fn reserve_settle_release(mode: Reservations) {
         (Some("reported"), Some("catalog"))
     );
     assert!(api["created_at"].as_str().unwrap().ends_with('Z'));
-    let page2 = l.entries("u", 1, Some(entries[0].seq)).unwrap();
+    let page2 = l.usage("u", 1, Some(entries[0].seq)).unwrap();
     assert_eq!(page2[0].entry.request_id, "r1");
     assert_eq!(
         page2[0].entry,
@@ -207,18 +192,10 @@ fn expired_reservations_are_swept(mode: Reservations) {
     let dir = tempfile::tempdir().unwrap();
     let l = open(dir.path(), mode);
     credit(&l, "u", "c", "1.00").unwrap();
-    l.run_blocking(Command::Reserve {
-        account: "u".into(),
-        request_id: "old".into(),
-        amount: Money::from_nanos(500),
-        expires_at_ms: now_ms() - 1,
-    })
-    .unwrap();
+    l.reserve_blocking("u", "old", Money::from_nanos(500), now_ms() - 1)
+        .unwrap();
     reserve(&l, "u", "fresh", 300).unwrap();
-    assert_eq!(
-        l.run_blocking(Command::Sweep { now_ms: now_ms() }).unwrap(),
-        Outcome::Swept(1)
-    );
+    assert_eq!(l.sweep_blocking().unwrap(), 1);
     assert_eq!(l.balance("u").unwrap().reserved.nanos(), 300);
 }
 
@@ -228,13 +205,8 @@ fn the_sweeper_thread_releases_expired_reservations(mode: Reservations) {
     config.sweep_interval = Some(std::time::Duration::from_millis(20));
     let l = Ledger::open_sqlite(dir.path().join("ledger.db"), &config).unwrap();
     credit(&l, "u", "c", "1.00").unwrap();
-    l.run_blocking(Command::Reserve {
-        account: "u".into(),
-        request_id: "stale".into(),
-        amount: Money::from_nanos(500),
-        expires_at_ms: now_ms() - 1,
-    })
-    .unwrap();
+    l.reserve_blocking("u", "stale", Money::from_nanos(500), now_ms() - 1)
+        .unwrap();
     for _ in 0..200 {
         if l.balance("u").unwrap().reserved == Money::ZERO {
             return;
@@ -278,17 +250,17 @@ fn concurrent_requests_never_overrun_and_sum_exactly(mode: Reservations) {
                         Ok(_) => {
                             let actual = bound - ((t + i) % 7) as i64 * 10; // ≤ bound
                             if i % 9 == 0 {
-                                l.run_blocking(Command::Release { request_id: id }).unwrap();
+                                l.release(&id).wait_blocking().unwrap();
                             } else {
                                 settle(&l, "shared", &id, actual).unwrap();
                                 // A retry of the same settle must not charge again.
                                 assert_eq!(
                                     settle(&l, "shared", &id, actual).unwrap(),
-                                    Outcome::Duplicate
+                                    Idempotent::Duplicate
                                 );
                             }
                         }
-                        Err(LedgerError::InsufficientBalance { .. }) => {
+                        Err(ReserveError::InsufficientBalance { .. }) => {
                             refused.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(e) => panic!("{e}"),
@@ -306,7 +278,7 @@ fn concurrent_requests_never_overrun_and_sum_exactly(mode: Reservations) {
     }
     let b = l.balance("shared").unwrap();
     let charged: i64 = l
-        .entries("shared", 10_000, None)
+        .usage("shared", 10_000, None)
         .unwrap()
         .iter()
         .map(|e| e.entry.markup.nanos())
@@ -330,22 +302,16 @@ fn shutdown_commits_everything_queued(mode: Reservations) {
     credit(&l, "u", "c", "1.00").unwrap();
     let mut pending = Vec::new();
     for i in 0..1000 {
-        pending.push(l.submit(Command::Settle(Box::new(entry(
-            "u",
-            &format!("free-{i}"),
-            0,
-        )))));
+        pending.push(l.settle(entry("u", &format!("free-{i}"), 0)));
     }
     l.shutdown();
     assert!(matches!(
-        l.run_blocking(Command::Release {
-            request_id: "x".into()
-        }),
+        l.release("x").wait_blocking(),
         Err(LedgerError::WriterGone)
     ));
     drop(pending);
     let l = open(dir.path(), mode);
-    assert_eq!(l.entries("u", 5000, None).unwrap().len(), 1000);
+    assert_eq!(l.usage("u", 5000, None).unwrap().len(), 1000);
 }
 
 fn a_credit_from_another_process_is_seen_before_refusing(mode: Reservations) {
@@ -360,13 +326,22 @@ fn a_credit_from_another_process_is_seen_before_refusing(mode: Reservations) {
     let cli = Ledger::open_sqlite(dir.path().join("ledger.db"), &cli).unwrap();
     credit(&cli, "u", "c2", "0.000001").unwrap();
     cli.shutdown();
-    assert_eq!(reserve(&server, "u", "r2", 1000).unwrap(), Outcome::Applied);
+    assert_eq!(
+        reserve(&server, "u", "r2", 1000).unwrap(),
+        Idempotent::Applied
+    );
     assert!(matches!(
         reserve(&server, "u", "r3", 1),
-        Err(LedgerError::InsufficientBalance { .. })
+        Err(ReserveError::InsufficientBalance { .. })
     ));
-    assert_eq!(settle(&server, "u", "r1", 400).unwrap(), Outcome::Applied);
-    assert_eq!(settle(&server, "u", "r2", 600).unwrap(), Outcome::Applied);
+    assert_eq!(
+        settle(&server, "u", "r1", 400).unwrap(),
+        Idempotent::Applied
+    );
+    assert_eq!(
+        settle(&server, "u", "r2", 600).unwrap(),
+        Idempotent::Applied
+    );
     let b = server.balance("u").unwrap();
     assert_eq!((b.balance.nanos(), b.reserved.nanos()), (1000, 0));
 }
@@ -388,7 +363,7 @@ fn in_memory_reservations_write_nothing_to_the_database() {
         .unwrap();
     assert_eq!(rows, (0, 0));
     // The settlement is written as a charge against the balance.
-    assert_eq!(settle(&l, "u", "r1", 200).unwrap(), Outcome::Applied);
+    assert_eq!(settle(&l, "u", "r1", 200).unwrap(), Idempotent::Applied);
     let balance: i64 = db
         .query_row(
             "SELECT balance FROM ledger_accounts WHERE account = 'u'",
@@ -404,56 +379,53 @@ fn a_batch_of_charges_sums_balances_exactly_around_other_commands() {
     use byok_billing::{LedgerStore, SqliteLedger};
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteLedger::open(dir.path().join("ledger.db"), Money::ZERO).unwrap();
-    let charge = |account: &str, id: &str, markup: i64| {
-        Command::Charge(Box::new(entry(account, id, markup)))
-    };
-    let results = store
-        .apply(&[
-            charge("a", "r1", 100),
-            charge("b", "r2", 50),
-            Command::Credit {
-                account: "a".into(),
-                request_id: "c1".into(),
-                amount: Money::from_nanos(1000),
-            },
-            charge("a", "r3", 30),
-            charge("a", "r1", 100),
-            charge("a", "r4", -1),
-            charge("b", "r5", 7),
-            charge("a", "r6", 700),
+    let mut results = None;
+    store
+        .transaction(true, &mut |tx: &mut dyn LedgerTransaction| {
+            let mut charge =
+                |account: &str, id: &str, markup: i64| tx.charge(&entry(account, id, markup));
+            let first = (charge("a", "r1", 100)?, charge("b", "r2", 50)?);
+            let credit = tx.credit("a", "c1", Money::from_nanos(1000))?;
+            let mut charge =
+                |account: &str, id: &str, markup: i64| tx.charge(&entry(account, id, markup));
+            let then = (
+                charge("a", "r3", 30)?,
+                charge("a", "r1", 100)?,
+                charge("a", "r4", -1)?,
+                charge("b", "r5", 7)?,
+                charge("a", "r6", 700)?,
+            );
             // Fits only if the charges above are counted first: 1000 - 830
             // = 170 is left.
-            Command::Reserve {
-                account: "a".into(),
-                request_id: "r7".into(),
-                amount: Money::from_nanos(171),
-                expires_at_ms: now_ms() + 60_000,
-            },
-            charge("a", "r8", 0),
-        ])
+            let reserve = tx.reserve("a", "r7", Money::from_nanos(171), now_ms() + 60_000)?;
+            let last = tx.charge(&entry("a", "r8", 0))?;
+            results = Some((first, credit, then, reserve, last));
+            Ok(())
+        })
         .unwrap();
     assert_eq!(
-        results,
-        [
-            Ok(Outcome::Applied),
-            Ok(Outcome::Applied),
-            Ok(Outcome::Applied),
-            Ok(Outcome::Applied),
-            Ok(Outcome::Duplicate),
-            Err(LedgerError::InvalidAmount),
-            Ok(Outcome::Applied),
-            Ok(Outcome::Applied),
-            Err(LedgerError::InsufficientBalance {
+        results.unwrap(),
+        (
+            (Ok(Idempotent::Applied), Ok(Idempotent::Applied)),
+            Ok(Idempotent::Applied),
+            (
+                Ok(Idempotent::Applied),
+                Ok(Idempotent::Duplicate),
+                Err(SettleError::InvalidAmount),
+                Ok(Idempotent::Applied),
+                Ok(Idempotent::Applied),
+            ),
+            Err(ReserveError::InsufficientBalance {
                 available: Money::from_nanos(170),
                 needed: Money::from_nanos(171)
             }),
-            Ok(Outcome::Applied),
-        ]
+            Ok(Idempotent::Applied),
+        )
     );
     assert_eq!(store.balance("a").unwrap().balance.nanos(), 1000 - 830);
     assert_eq!(store.balance("b").unwrap().balance.nanos(), -57);
     let charged: i64 = store
-        .entries("a", 10, None)
+        .usage("a", 10, None)
         .unwrap()
         .iter()
         .map(|e| e.entry.markup.nanos())
@@ -468,7 +440,11 @@ struct Flaky {
 }
 
 impl byok_billing::LedgerStore for Flaky {
-    fn apply(&self, batch: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, LedgerError> {
+    fn transaction(
+        &self,
+        durable: bool,
+        body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
         if self
             .fail
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -476,18 +452,18 @@ impl byok_billing::LedgerStore for Flaky {
         {
             return Err(LedgerError::Store("disk full".into()));
         }
-        self.inner.apply(batch)
+        self.inner.transaction(durable, body)
     }
     fn balance(&self, account: &str) -> Result<byok_billing::Balance, LedgerError> {
         self.inner.balance(account)
     }
-    fn entries(
+    fn usage(
         &self,
         account: &str,
         limit: usize,
         before: Option<i64>,
     ) -> Result<Vec<byok_billing::StoredEntry>, LedgerError> {
-        self.inner.entries(account, limit, before)
+        self.inner.usage(account, limit, before)
     }
     fn release_all(&self) -> Result<u64, LedgerError> {
         self.inner.release_all()
@@ -507,7 +483,7 @@ fn a_settlement_the_store_could_not_write_can_be_retried() {
     store.fail.store(1, Ordering::SeqCst);
     assert_eq!(
         settle(&l, "u", "r1", 250).unwrap_err(),
-        LedgerError::Store("disk full".into())
+        SettleError::Store("disk full".into())
     );
     let b = l.balance("u").unwrap();
     assert_eq!(
@@ -517,9 +493,9 @@ fn a_settlement_the_store_could_not_write_can_be_retried() {
     );
     assert!(matches!(
         reserve(&l, "u", "r2", 401),
-        Err(LedgerError::InsufficientBalance { .. })
+        Err(ReserveError::InsufficientBalance { .. })
     ));
-    assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Outcome::Applied);
+    assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Idempotent::Applied);
     let b = l.balance("u").unwrap();
     assert_eq!((b.balance.nanos(), b.reserved.nanos()), (750, 0));
 }
@@ -532,10 +508,10 @@ fn a_settlement_for_another_account_is_refused_and_keeps_the_reservation() {
     reserve(&l, "u", "r1", 600).unwrap();
     assert!(matches!(
         settle(&l, "someone-else", "r1", 250),
-        Err(LedgerError::NoReservation(_))
+        Err(SettleError::NoReservation(_))
     ));
     assert_eq!(l.balance("u").unwrap().reserved.nanos(), 600);
-    assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Outcome::Applied);
+    assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Idempotent::Applied);
     assert_eq!(l.balance("u").unwrap().balance.nanos(), 750);
 }
 
@@ -548,16 +524,16 @@ fn shutdown_commits_queued_in_memory_settlements() {
     for i in 0..200 {
         let id = format!("r{i}");
         reserve(&l, "u", &id, 10).unwrap();
-        pending.push(l.submit(Command::Settle(Box::new(entry("u", &id, 7)))));
+        pending.push(l.settle(entry("u", &id, 7)));
     }
     l.shutdown();
     assert!(matches!(
         settle(&l, "u", "late", 0),
-        Err(LedgerError::WriterGone)
+        Err(SettleError::WriterGone)
     ));
     drop(pending);
     let l = open(dir.path(), Reservations::InMemory);
-    assert_eq!(l.entries("u", 500, None).unwrap().len(), 200);
+    assert_eq!(l.usage("u", 500, None).unwrap().len(), 200);
     assert_eq!(
         l.balance("u").unwrap().balance.nanos(),
         1_000_000_000 - 200 * 7

@@ -1,0 +1,546 @@
+//! The SQLite store: schema, and every statement prepared once per
+//! connection (the statement cache), not parsed again per write.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::error::{CreditError, LedgerError, ReserveError, SettleError};
+use super::store::{
+    Balance, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released, StoredEntry,
+};
+use crate::catalog::PriceSource;
+use crate::money::Money;
+use crate::quote::UsageSource;
+use crate::time::now_ms;
+
+/// `seq` is the rowid without `AUTOINCREMENT`: ledger rows are never
+/// deleted, so the next rowid is always the largest plus one (monotonic, as
+/// usage paging needs), without the `sqlite_sequence` write per insert that
+/// `AUTOINCREMENT` costs. (Databases created with `AUTOINCREMENT` keep it and
+/// behave the same.)
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS ledger_accounts (
+    account    TEXT PRIMARY KEY NOT NULL,
+    balance    INTEGER NOT NULL DEFAULT 0,
+    reserved   INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0)
+);
+CREATE TABLE IF NOT EXISTS ledger_entries (
+    seq               INTEGER PRIMARY KEY,
+    request_id        TEXT NOT NULL UNIQUE,
+    kind              TEXT NOT NULL CHECK (kind IN ('charge', 'credit')),
+    account           TEXT NOT NULL,
+    created_at        INTEGER NOT NULL,
+    provider          TEXT NOT NULL DEFAULT '',
+    model             TEXT NOT NULL DEFAULT '',
+    endpoint          TEXT NOT NULL DEFAULT '',
+    prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    cached_tokens     INTEGER NOT NULL DEFAULT 0,
+    usage_source      TEXT NOT NULL DEFAULT 'reported',
+    provider_cost     INTEGER NOT NULL DEFAULT 0,
+    amount            INTEGER NOT NULL,
+    price_source      TEXT NOT NULL DEFAULT 'catalog'
+);
+CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries(account, seq);
+CREATE TABLE IF NOT EXISTS ledger_reservations (
+    request_id TEXT PRIMARY KEY NOT NULL,
+    account    TEXT NOT NULL,
+    amount     INTEGER NOT NULL CHECK (amount >= 0),
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_reservations_expiry ON ledger_reservations(expires_at);
+";
+
+/// Accounts whose balance changes are kept between transactions (their
+/// keys, so summing a batch's charges allocates nothing in the steady
+/// state); more are forgotten at the next transaction.
+const KEPT_ACCOUNTS: usize = 64;
+
+/// The SQLite ledger store (WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`).
+#[derive(Debug)]
+pub struct SqliteLedger {
+    conn: Mutex<Conn>,
+    floor: Money,
+}
+
+#[derive(Debug)]
+struct Conn {
+    conn: Connection,
+    /// Whether the connection is set to `synchronous=FULL`.
+    synchronous: bool,
+    /// Charges' balance changes not written yet, per account (`None`: none).
+    deltas: HashMap<String, Option<i64>>,
+}
+
+fn store_err(e: rusqlite::Error) -> LedgerError {
+    LedgerError::Store(e.to_string())
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn parse_usage_source(s: &str) -> UsageSource {
+    if s == "estimated" {
+        UsageSource::Estimated
+    } else {
+        UsageSource::Reported
+    }
+}
+
+fn parse_price_source(s: &str) -> PriceSource {
+    match s {
+        "override" => PriceSource::Override,
+        "lowest_paid" => PriceSource::LowestPaid,
+        "fallback" => PriceSource::Fallback,
+        _ => PriceSource::Catalog,
+    }
+}
+
+impl SqliteLedger {
+    /// Opens (creating) the ledger database; `floor` is the lowest balance a
+    /// reservation may leave.
+    ///
+    /// # Errors
+    /// Storage failure.
+    pub fn open(path: impl AsRef<Path>, floor: Money) -> Result<Self, LedgerError> {
+        let conn = Connection::open(path).map_err(store_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(store_err)?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+            .map_err(store_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(store_err)?;
+        conn.execute_batch(SCHEMA).map_err(store_err)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Self {
+            conn: Mutex::new(Conn {
+                conn,
+                synchronous: true,
+                deltas: HashMap::new(),
+            }),
+            floor,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Conn> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl LedgerStore for SqliteLedger {
+    fn transaction(
+        &self,
+        durable: bool,
+        body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let mut guard = self.lock();
+        let Conn {
+            conn,
+            synchronous,
+            deltas,
+        } = &mut *guard;
+        // Reservations are void after a restart (released at open, swept on
+        // expiry), so a batch of only reservations and releases need not
+        // wait for an fsync: WAL with synchronous=NORMAL still survives a
+        // process crash. Anything that moves money commits with FULL.
+        if *synchronous != durable {
+            conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })
+                .map_err(store_err)?;
+            *synchronous = durable;
+        }
+        if deltas.len() > KEPT_ACCOUNTS {
+            deltas.clear();
+        }
+        deltas.values_mut().for_each(|d| *d = None);
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(store_err)?;
+        let mut writes = SqliteTx {
+            tx: &tx,
+            floor: self.floor,
+            deltas,
+            dirty: false,
+        };
+        body(&mut writes)?;
+        writes.flush().map_err(store_err)?;
+        tx.commit().map_err(store_err)
+    }
+
+    fn balance(&self, account: &str) -> Result<Balance, LedgerError> {
+        let guard = self.lock();
+        let row: Option<(i64, i64)> = guard
+            .conn
+            .prepare_cached("SELECT balance, reserved FROM ledger_accounts WHERE account = ?1")
+            .and_then(|mut s| {
+                s.query_row(params![account], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(store_err)?;
+        let (b, r) = row.unwrap_or((0, 0));
+        Ok(Balance {
+            balance: Money::from_nanos(b),
+            reserved: Money::from_nanos(r),
+        })
+    }
+
+    fn usage(
+        &self,
+        account: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<StoredEntry>, LedgerError> {
+        let guard = self.lock();
+        let mut stmt = guard
+            .conn
+            .prepare_cached(
+                "SELECT seq, request_id, account, created_at, provider, model, endpoint, prompt_tokens, completion_tokens,
+                        cached_tokens, usage_source, provider_cost, amount, price_source
+                 FROM ledger_entries WHERE account = ?1 AND kind = 'charge' AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            )
+            .map_err(store_err)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    account,
+                    before.unwrap_or(i64::MAX),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                stored_entry,
+            )
+            .map_err(store_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(store_err)?;
+        Ok(rows)
+    }
+}
+
+/// A row of the usage query.
+fn stored_entry(r: &rusqlite::Row<'_>) -> Result<StoredEntry, rusqlite::Error> {
+    Ok(StoredEntry {
+        seq: r.get(0)?,
+        entry: LedgerEntry {
+            request_id: r.get(1)?,
+            account: r.get(2)?,
+            created_at_ms: r.get(3)?,
+            provider: r.get(4)?,
+            model: r.get(5)?,
+            endpoint: r.get(6)?,
+            prompt_tokens: to_u64(r.get(7)?),
+            completion_tokens: to_u64(r.get(8)?),
+            cached_tokens: to_u64(r.get(9)?),
+            usage_source: parse_usage_source(&r.get::<_, String>(10)?),
+            provider_cost: Money::from_nanos(r.get(11)?),
+            markup: Money::from_nanos(r.get(12)?),
+            price_source: parse_price_source(&r.get::<_, String>(13)?),
+        },
+    })
+}
+
+/// The writes of one SQLite transaction.
+struct SqliteTx<'a, 'c> {
+    tx: &'a Transaction<'c>,
+    floor: Money,
+    /// Charges' balance changes are summed per account and written once per
+    /// run of charges (a busy gateway's batch is mostly one account's
+    /// charges); anything else that reads or moves a balance writes them
+    /// first ([`SqliteTx::flush`]).
+    deltas: &'a mut HashMap<String, Option<i64>>,
+    /// Whether `deltas` holds anything.
+    dirty: bool,
+}
+
+impl SqliteTx<'_, '_> {
+    fn exec(&self, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<usize, rusqlite::Error> {
+        self.tx.prepare_cached(sql)?.execute(p)
+    }
+
+    /// Writes the summed charges.
+    fn flush(&mut self) -> Result<(), rusqlite::Error> {
+        if !self.dirty {
+            return Ok(());
+        }
+        for (account, delta) in self.deltas.iter_mut() {
+            if let Some(d) = delta.take() {
+                add_to_balance(self.tx, account, d)?;
+            }
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Whether an entry with this request id is recorded.
+    fn exists(&self, request_id: &str) -> Result<bool, rusqlite::Error> {
+        self.tx
+            .prepare_cached("SELECT 1 FROM ledger_entries WHERE request_id = ?1")?
+            .exists(params![request_id])
+    }
+
+    /// The account and amount of a reservation held in the store.
+    fn reservation(&self, request_id: &str) -> Result<Option<(String, i64)>, rusqlite::Error> {
+        self.tx
+            .prepare_cached(
+                "SELECT account, amount FROM ledger_reservations WHERE request_id = ?1",
+            )?
+            .query_row(params![request_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+    }
+
+    fn unreserve(
+        &self,
+        request_id: &str,
+        account: &str,
+        amount: i64,
+    ) -> Result<(), rusqlite::Error> {
+        self.exec(
+            "DELETE FROM ledger_reservations WHERE request_id = ?1",
+            params![request_id],
+        )?;
+        self.exec(
+            "UPDATE ledger_accounts SET reserved = reserved - ?1 WHERE account = ?2",
+            params![amount, account],
+        )?;
+        Ok(())
+    }
+
+    /// The account's balance and reservations (creating the account).
+    fn account_row(&self, account: &str) -> Result<(i64, i64), rusqlite::Error> {
+        self.exec(
+            "INSERT OR IGNORE INTO ledger_accounts (account) VALUES (?1)",
+            params![account],
+        )?;
+        self.tx
+            .prepare_cached("SELECT balance, reserved FROM ledger_accounts WHERE account = ?1")?
+            .query_row(params![account], |r| Ok((r.get(0)?, r.get(1)?)))
+    }
+
+    /// Counts a charge's markup against its account, written at the next
+    /// flush.
+    fn add_delta(&mut self, account: &str, markup: i64) {
+        if let Some(d) = self.deltas.get_mut(account) {
+            *d = Some(d.unwrap_or(0).saturating_sub(markup));
+        } else {
+            self.deltas
+                .insert(account.to_owned(), Some(0_i64.saturating_sub(markup)));
+        }
+        self.dirty = true;
+    }
+
+    fn try_credit(
+        &mut self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+    ) -> Result<Result<Idempotent, CreditError>, rusqlite::Error> {
+        if amount.is_negative() {
+            return Ok(Err(CreditError::InvalidAmount));
+        }
+        if self.exists(request_id)? {
+            return Ok(Ok(Idempotent::Duplicate));
+        }
+        let (balance, _) = self.account_row(account)?;
+        if balance.checked_add(amount.nanos()).is_none() {
+            return Ok(Err(CreditError::InvalidAmount));
+        }
+        self.exec(
+            "INSERT INTO ledger_entries (request_id, kind, account, created_at, amount) VALUES (?1, 'credit', ?2, ?3, ?4)",
+            params![request_id, account, now_ms(), amount.nanos()],
+        )?;
+        self.exec(
+            "UPDATE ledger_accounts SET balance = balance + ?1 WHERE account = ?2",
+            params![amount.nanos(), account],
+        )?;
+        Ok(Ok(Idempotent::Applied))
+    }
+
+    fn try_reserve(
+        &mut self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+        expires_at_ms: i64,
+    ) -> Result<Result<Idempotent, ReserveError>, rusqlite::Error> {
+        if amount.is_negative() {
+            return Ok(Err(ReserveError::InvalidAmount));
+        }
+        if self.reservation(request_id)?.is_some() || self.exists(request_id)? {
+            return Ok(Ok(Idempotent::Duplicate));
+        }
+        let (balance, reserved) = self.account_row(account)?;
+        let available = i128::from(balance) - i128::from(reserved) - i128::from(self.floor.nanos());
+        if i128::from(amount.nanos()) > available {
+            return Ok(Err(ReserveError::InsufficientBalance {
+                available: Money::from_nanos(i64::try_from(available.max(0)).unwrap_or(i64::MAX)),
+                needed: amount,
+            }));
+        }
+        self.exec(
+            "INSERT INTO ledger_reservations (request_id, account, amount, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![request_id, account, amount.nanos(), expires_at_ms],
+        )?;
+        self.exec(
+            "UPDATE ledger_accounts SET reserved = reserved + ?1 WHERE account = ?2",
+            params![amount.nanos(), account],
+        )?;
+        Ok(Ok(Idempotent::Applied))
+    }
+
+    fn try_settle(
+        &mut self,
+        entry: &LedgerEntry,
+    ) -> Result<Result<Idempotent, SettleError>, rusqlite::Error> {
+        if entry.has_negative_amount() {
+            return Ok(Err(SettleError::InvalidAmount));
+        }
+        if self.exists(&entry.request_id)? {
+            return Ok(Ok(Idempotent::Duplicate));
+        }
+        match self.reservation(&entry.request_id)? {
+            None if entry.markup != Money::ZERO => {
+                return Ok(Err(SettleError::NoReservation(entry.short_id())));
+            }
+            None => {}
+            Some((account, amount)) => self.unreserve(&entry.request_id, &account, amount)?,
+        }
+        if insert_charge(self.tx, entry)? {
+            add_to_balance(self.tx, &entry.account, -entry.markup.nanos())?;
+        }
+        Ok(Ok(Idempotent::Applied))
+    }
+
+    fn try_charge(
+        &mut self,
+        entry: &LedgerEntry,
+    ) -> Result<Result<Idempotent, SettleError>, rusqlite::Error> {
+        if entry.has_negative_amount() {
+            return Ok(Err(SettleError::InvalidAmount));
+        }
+        if !insert_charge(self.tx, entry)? {
+            return Ok(Ok(Idempotent::Duplicate));
+        }
+        self.add_delta(&entry.account, entry.markup.nanos());
+        Ok(Ok(Idempotent::Applied))
+    }
+
+    fn try_release(&mut self, request_id: &str) -> Result<Released, rusqlite::Error> {
+        Ok(match self.reservation(request_id)? {
+            None => Released::NothingToRelease,
+            Some((account, amount)) => {
+                self.unreserve(request_id, &account, amount)?;
+                Released::Applied
+            }
+        })
+    }
+
+    fn try_sweep(&mut self, now_ms: i64) -> Result<u64, rusqlite::Error> {
+        let expired: Vec<(String, String, i64)> = {
+            let mut stmt = self.tx.prepare_cached(
+                "SELECT request_id, account, amount FROM ledger_reservations WHERE expires_at < ?1",
+            )?;
+            stmt.query_map(params![now_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        for (id, account, amount) in &expired {
+            self.unreserve(id, account, *amount)?;
+        }
+        Ok(u64::try_from(expired.len()).unwrap_or(u64::MAX))
+    }
+}
+
+/// Every write but a charge reads or moves a balance: the summed charges
+/// are written first.
+impl LedgerTransaction for SqliteTx<'_, '_> {
+    fn credit(
+        &mut self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+    ) -> Result<Result<Idempotent, CreditError>, LedgerError> {
+        self.flush().map_err(store_err)?;
+        self.try_credit(account, request_id, amount)
+            .map_err(store_err)
+    }
+
+    fn reserve(
+        &mut self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+        expires_at_ms: i64,
+    ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+        self.flush().map_err(store_err)?;
+        self.try_reserve(account, request_id, amount, expires_at_ms)
+            .map_err(store_err)
+    }
+
+    fn settle(
+        &mut self,
+        entry: &LedgerEntry,
+    ) -> Result<Result<Idempotent, SettleError>, LedgerError> {
+        self.flush().map_err(store_err)?;
+        self.try_settle(entry).map_err(store_err)
+    }
+
+    fn charge(
+        &mut self,
+        entry: &LedgerEntry,
+    ) -> Result<Result<Idempotent, SettleError>, LedgerError> {
+        self.try_charge(entry).map_err(store_err)
+    }
+
+    fn release(&mut self, request_id: &str) -> Result<Released, LedgerError> {
+        self.flush().map_err(store_err)?;
+        self.try_release(request_id).map_err(store_err)
+    }
+
+    fn sweep(&mut self, now_ms: i64) -> Result<u64, LedgerError> {
+        self.flush().map_err(store_err)?;
+        self.try_sweep(now_ms).map_err(store_err)
+    }
+}
+
+/// Inserts a charge's ledger row: false when its request id is already
+/// recorded (the insert itself detects duplicates).
+fn insert_charge(tx: &Transaction<'_>, entry: &LedgerEntry) -> Result<bool, rusqlite::Error> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO ledger_entries (request_id, kind, account, created_at, provider, model, endpoint, prompt_tokens,
+                completion_tokens, cached_tokens, usage_source, provider_cost, amount, price_source)
+             VALUES (?1, 'charge', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (request_id) DO NOTHING",
+        )?
+        .execute(params![
+            entry.request_id,
+            entry.account,
+            entry.created_at_ms,
+            entry.provider,
+            entry.model,
+            entry.endpoint,
+            to_i64(entry.prompt_tokens),
+            to_i64(entry.completion_tokens),
+            to_i64(entry.cached_tokens),
+            entry.usage_source.as_str(),
+            entry.provider_cost.nanos(),
+            entry.markup.nanos(),
+            entry.price_source.as_str()
+        ])?;
+    Ok(inserted == 1)
+}
+
+/// Adds `delta` to an account's balance (creating the account).
+fn add_to_balance(tx: &Transaction<'_>, account: &str, delta: i64) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached(
+        "INSERT INTO ledger_accounts (account, balance) VALUES (?1, ?2)
+         ON CONFLICT (account) DO UPDATE SET balance = balance + ?2",
+    )?
+    .execute(params![account, delta])?;
+    Ok(())
+}

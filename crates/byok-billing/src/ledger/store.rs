@@ -1,0 +1,255 @@
+//! What the ledger stores, and the [`LedgerStore`] trait a database
+//! implements (SQLite: [`crate::SqliteLedger`]).
+
+use serde::Serialize;
+
+use super::error::{CreditError, LedgerError, ReserveError, SettleError};
+use crate::catalog::PriceSource;
+use crate::money::Money;
+use crate::quote::UsageSource;
+use crate::time::rfc3339;
+
+/// One settled request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerEntry {
+    /// The request id (unique; the idempotency key).
+    pub request_id: String,
+    /// The account charged.
+    pub account: String,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Provider id.
+    pub provider: String,
+    /// Model id.
+    pub model: String,
+    /// Endpoint (`/api/v1/chat/completions`, `/api/web`).
+    pub endpoint: String,
+    /// Prompt tokens (cached included).
+    pub prompt_tokens: u64,
+    /// Completion tokens (reasoning included).
+    pub completion_tokens: u64,
+    /// Cached prompt tokens.
+    pub cached_tokens: u64,
+    /// Reported or estimated.
+    pub usage_source: UsageSource,
+    /// The provider's cost (informational).
+    pub provider_cost: Money,
+    /// The markup charged.
+    pub markup: Money,
+    /// Where the price came from.
+    pub price_source: PriceSource,
+}
+
+impl LedgerEntry {
+    /// Whether the markup or the provider cost is negative (refused).
+    pub(crate) fn has_negative_amount(&self) -> bool {
+        self.markup.is_negative() || self.provider_cost.is_negative()
+    }
+
+    /// The request id as an error message carries it (64 characters at most).
+    pub(crate) fn short_id(&self) -> String {
+        self.request_id.chars().take(64).collect()
+    }
+}
+
+/// An entry with its position (for paging, newest first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredEntry {
+    /// Increasing sequence number; page with `before`.
+    pub seq: i64,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: LedgerEntry,
+}
+
+impl StoredEntry {
+    /// The entry in the shape of `GET /api/usage` (money as decimal USD
+    /// strings, `created_at` as RFC 3339 UTC).
+    pub fn to_api_json(&self) -> serde_json::Value {
+        let e = &self.entry;
+        serde_json::json!({
+            "request_id": e.request_id,
+            "created_at": rfc3339(e.created_at_ms),
+            "provider": e.provider,
+            "model": e.model,
+            "endpoint": e.endpoint,
+            "prompt_tokens": e.prompt_tokens,
+            "completion_tokens": e.completion_tokens,
+            "cached_tokens": e.cached_tokens,
+            "usage_source": e.usage_source.as_str(),
+            "provider_cost_usd": e.provider_cost.to_string(),
+            "markup_usd": e.markup.to_string(),
+            "price_source": e.price_source.as_str(),
+        })
+    }
+}
+
+/// An account's money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    /// Credits minus charges.
+    pub balance: Money,
+    /// Held by open reservations.
+    pub reserved: Money,
+}
+
+/// What a write that is idempotent by request id did (credit, reserve,
+/// settle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Idempotent {
+    /// Applied now.
+    Applied,
+    /// The request id was already applied: nothing changed (a retry).
+    Duplicate,
+}
+
+/// What a release did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Released {
+    /// The reservation was released.
+    Applied,
+    /// There was no such reservation (already settled, released or swept).
+    NothingToRelease,
+}
+
+/// The writes of one store transaction (see [`LedgerStore::transaction`]).
+///
+/// Each method either applies its write or refuses it (the inner `Err`:
+/// nothing changes, and the other writes of the transaction are not
+/// affected). The outer `Err` is a storage failure: return it from the
+/// transaction's body, which then commits nothing.
+///
+/// Writes must see the writes before them in the same transaction (a
+/// reservation after a charge counts the charge).
+pub trait LedgerTransaction {
+    /// Adds `amount` to `account` (created if new), recorded as a credit
+    /// entry at the current time; idempotent by `request_id` (a request id
+    /// already in the ledger is a [`Idempotent::Duplicate`]). Refused
+    /// ([`CreditError::InvalidAmount`]) if negative or if the balance would
+    /// overflow.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn credit(
+        &mut self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+    ) -> Result<Result<Idempotent, CreditError>, LedgerError>;
+
+    /// Holds `amount` of `account` for `request_id` until `expires_at_ms`,
+    /// in the store (for [`crate::Reservations::Store`]). Refused
+    /// ([`ReserveError::InsufficientBalance`]) when `balance − reserved −
+    /// amount` would fall below the store's floor; a duplicate when the
+    /// request id is already reserved or settled.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn reserve(
+        &mut self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+        expires_at_ms: i64,
+    ) -> Result<Result<Idempotent, ReserveError>, LedgerError>;
+
+    /// Settles a request reserved in the store: removes its reservation
+    /// and records the charge (entry and balance). A charge (markup above
+    /// zero) without a reservation is refused
+    /// ([`SettleError::NoReservation`]); a free one is recorded.
+    /// Idempotent by request id.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn settle(
+        &mut self,
+        entry: &LedgerEntry,
+    ) -> Result<Result<Idempotent, SettleError>, LedgerError>;
+
+    /// Records the charge of a request whose reservation was held outside
+    /// the store ([`crate::Reservations::InMemory`]): entry and balance,
+    /// idempotent by request id. The hot path: a store may sum a
+    /// transaction's charges per account and write each balance once, as
+    /// long as every other write sees them.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn charge(
+        &mut self,
+        entry: &LedgerEntry,
+    ) -> Result<Result<Idempotent, SettleError>, LedgerError>;
+
+    /// Releases a reservation held in the store.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn release(&mut self, request_id: &str) -> Result<Released, LedgerError>;
+
+    /// Releases the reservations held in the store that expired before
+    /// `now_ms`; returns how many.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn sweep(&mut self, now_ms: i64) -> Result<u64, LedgerError>;
+}
+
+/// Storage for the ledger: SQLite ([`crate::SqliteLedger`]) or a second
+/// backend. Writes happen in [`LedgerStore::transaction`]s, one per batch of
+/// the ledger's writer; a PostgreSQL store would lock each account row
+/// (`SELECT ... FOR UPDATE`) where SQLite takes the database lock (`BEGIN
+/// IMMEDIATE`). Idempotency rests on the request id being unique among the
+/// stored entries; reservations kept in the store
+/// ([`crate::Reservations::Store`]) let several processes share one
+/// database.
+pub trait LedgerStore: Send + Sync + 'static {
+    /// Runs `body` in one transaction and commits it if `body` returns
+    /// `Ok`; commits nothing otherwise. `durable` is false when the
+    /// transaction holds only reservations and releases, which are void
+    /// after a restart anyway: the store may then commit without waiting
+    /// for the disk (SQLite: `synchronous=NORMAL`; PostgreSQL:
+    /// `synchronous_commit = off`). A store may run `body` again to retry
+    /// the transaction; it starts from scratch each time.
+    ///
+    /// # Errors
+    /// Storage failure, or the error `body` returned: nothing is committed.
+    fn transaction(
+        &self,
+        durable: bool,
+        body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError>;
+
+    /// An account's balance (zero for unknown accounts) and what the store
+    /// holds reserved for it.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn balance(&self, account: &str) -> Result<Balance, LedgerError>;
+
+    /// Charges of an account, newest first, `seq < before` when given, at
+    /// most `limit`.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn usage(
+        &self,
+        account: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<StoredEntry>, LedgerError>;
+
+    /// Releases every reservation held in the store (single-process
+    /// start-up); returns how many.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn release_all(&self) -> Result<u64, LedgerError> {
+        let mut released = 0;
+        self.transaction(false, &mut |tx| {
+            released = tx.sweep(i64::MAX)?;
+            Ok(())
+        })?;
+        Ok(released)
+    }
+}
