@@ -5,18 +5,33 @@
 //! override document of the same format ([`Catalog::with_overrides`]).
 //!
 //! Lookup for `(provider, model)`, first match wins:
-//! 1. an override entry, then a built-in entry, for exactly that pair;
-//! 2. the same, with the model's date/version suffix removed
-//!    (`claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`,
-//!    `gpt-4o-2024-08-06` → `gpt-4o`) and a `models/` prefix dropped;
+//! 1. an override entry, then a built-in entry, for exactly that pair: a
+//!    dated snapshot with its own entry (`gpt-4o-2024-05-13`) is priced as
+//!    itself, never as its base model;
+//! 2. for a dated or versioned id without an entry of its own, its
+//!    *family*: the entries of the same provider whose model is the id with
+//!    the date/version suffix removed (`claude-sonnet-4-5-20250929` →
+//!    `claude-sonnet-4-5`, `gpt-4o-2024-12-01` → `gpt-4o`; a `models/`
+//!    prefix is dropped too), i.e. the undated base and every snapshot of
+//!    it. The id is priced at the family's highest rates, taken rate by
+//!    rate (input, output, cache read, cache write, reasoning): a
+//!    conservative choice, so that an unlisted snapshot is never billed
+//!    below a listed member of its family. The entry reported is the
+//!    member with the highest output (then input) rate. Overrides and
+//!    built-in entries form one family (an override replaces the built-in
+//!    entry of the same model), so an override for a base model does not
+//!    cover a snapshot that has a built-in entry: override the snapshot too;
 //! 3. the same two steps under the provider's alias (`azure` and
 //!    `openai-responses` price as `openai`, `azure-anthropic-foundry` as
 //!    `anthropic`, ...);
 //! 4. otherwise the model is unknown: the configured
 //!    [`UnknownModelPolicy`] decides (a fallback rate marked
 //!    `price_source: fallback`, or a refusal).
+//!
+//! An undated id is only ever priced by its exact entry (step 1).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use serde::{Deserialize, Serialize};
 
@@ -167,6 +182,22 @@ pub struct Catalog {
     overrides: HashMap<(String, String), PriceEntry>,
     aliases: HashMap<String, String>,
     unknown: UnknownModelPolicy,
+    /// `(provider, family)` → the family's price (lookup step 2); rebuilt
+    /// whenever entries change.
+    families: HashMap<(String, String), Family>,
+}
+
+/// The price of a model family: the entries of one provider whose model,
+/// without its date/version suffix, is the same.
+#[derive(Debug, Clone)]
+struct Family {
+    /// The member with the highest output (then input, ...) rates.
+    entry: PriceEntry,
+    /// Where `entry` comes from.
+    source: PriceSource,
+    /// The highest of each rate over the members (`entry.rates` when it
+    /// has them all).
+    rates: Rates,
 }
 
 const BUILTIN: &str = include_str!("../data/prices.json");
@@ -197,6 +228,81 @@ fn index(entries: Vec<PriceEntry>) -> HashMap<(String, String), PriceEntry> {
         .into_iter()
         .map(|e| ((e.provider.clone(), e.model.clone()), e))
         .collect()
+}
+
+/// Each rate with its default applied: input, output, cache read, cache
+/// write, reasoning.
+fn effective(r: &Rates) -> [Money; 5] {
+    [
+        r.input,
+        r.output,
+        r.cache_read.unwrap_or(r.input),
+        r.cache_write.unwrap_or(r.input),
+        r.reasoning.unwrap_or(r.output),
+    ]
+}
+
+/// The higher of each rate of `a` and `b`.
+fn max_rates(a: &Rates, b: &Rates) -> Rates {
+    let [ai, ao, acr, acw, ar] = effective(a);
+    let [bi, bo, bcr, bcw, br] = effective(b);
+    // An optional rate stays absent (defaulting to the merged input or
+    // output rate, which is then at least each member's) only if both lack it.
+    let either =
+        |x: Option<Money>, y: Option<Money>, v: Money| (x.is_some() || y.is_some()).then_some(v);
+    Rates {
+        input: ai.max(bi),
+        output: ao.max(bo),
+        cache_read: either(a.cache_read, b.cache_read, acr.max(bcr)),
+        cache_write: either(a.cache_write, b.cache_write, acw.max(bcw)),
+        reasoning: either(a.reasoning, b.reasoning, ar.max(br)),
+    }
+}
+
+/// The order in which a family's representative is chosen: output, then
+/// input, then the other rates, then the model id (for determinism).
+fn rank(e: &PriceEntry) -> ([Money; 5], &str) {
+    let [i, o, cr, cw, r] = effective(&e.rates);
+    ([o, i, cw, cr, r], e.model.as_str())
+}
+
+/// The family name of a model id: without its date/version suffix.
+fn family_name(model: &str) -> &str {
+    strip_version(model).unwrap_or(model)
+}
+
+/// Groups `entries` into families (lookup step 2).
+fn families<'a>(
+    entries: impl Iterator<Item = (&'a PriceEntry, PriceSource)>,
+) -> HashMap<(String, String), Family> {
+    let mut out: HashMap<(String, String), Family> = HashMap::new();
+    for (e, source) in entries {
+        let key = (e.provider.clone(), family_name(&e.model).to_owned());
+        match out.entry(key) {
+            Entry::Vacant(v) => {
+                v.insert(Family {
+                    entry: e.clone(),
+                    source,
+                    rates: e.rates,
+                });
+            }
+            Entry::Occupied(mut o) => {
+                let f = o.get_mut();
+                f.rates = max_rates(&f.rates, &e.rates);
+                if rank(e) > rank(&f.entry) {
+                    f.entry = e.clone();
+                    f.source = source;
+                }
+            }
+        }
+    }
+    for f in out.values_mut() {
+        // Keep the representative's own rates when they are the highest.
+        if effective(&f.rates) == effective(&f.entry.rates) {
+            f.rates = f.entry.rates;
+        }
+    }
+    out
 }
 
 /// Drops a trailing date or version (`-20250929`, `-2024-08-06`, `-v1:0`, `-latest`).
@@ -237,12 +343,15 @@ impl Catalog {
     /// the same path for overrides.
     pub fn builtin() -> Result<Self, CatalogError> {
         let d = parse(BUILTIN)?;
-        Ok(Self {
+        let mut c = Self {
             builtin: index(d.entries),
             overrides: HashMap::new(),
             aliases: d.aliases,
             unknown: UnknownModelPolicy::default(),
-        })
+            families: HashMap::new(),
+        };
+        c.families = families(c.sourced_entries());
+        Ok(c)
     }
 
     /// Adds an operator's override document (same JSON format); its entries
@@ -254,6 +363,7 @@ impl Catalog {
         let d = parse(doc)?;
         self.overrides.extend(index(d.entries));
         self.aliases.extend(d.aliases);
+        self.families = families(self.sourced_entries());
         Ok(self)
     }
 
@@ -266,12 +376,18 @@ impl Catalog {
 
     /// Every entry, overrides first.
     pub fn entries(&self) -> impl Iterator<Item = &PriceEntry> {
-        self.overrides.values().chain(
-            self.builtin
-                .iter()
-                .filter(|(k, _)| !self.overrides.contains_key(*k))
-                .map(|(_, v)| v),
-        )
+        self.sourced_entries().map(|(e, _)| e)
+    }
+
+    /// Every entry with where it comes from, overrides first.
+    fn sourced_entries(&self) -> impl Iterator<Item = (&PriceEntry, PriceSource)> {
+        let overrides = self.overrides.values().map(|e| (e, PriceSource::Override));
+        let builtin = self
+            .builtin
+            .iter()
+            .filter(|(k, _)| !self.overrides.contains_key(*k))
+            .map(|(_, e)| (e, PriceSource::Catalog));
+        overrides.chain(builtin)
     }
 
     fn exact(&self, provider: &str, model: &str) -> Option<(&PriceEntry, PriceSource)> {
@@ -282,13 +398,28 @@ impl Catalog {
             .or_else(|| self.builtin.get(&key).map(|e| (e, PriceSource::Catalog)))
     }
 
-    fn for_provider(&self, provider: &str, model: &str) -> Option<(&PriceEntry, PriceSource)> {
-        self.exact(provider, model)
-            .or_else(|| strip_version(model).and_then(|m| self.exact(provider, m)))
+    /// Lookup steps 1 and 2 for one provider.
+    fn for_provider(&self, provider: &str, model: &str) -> Option<Price<'_>> {
+        if let Some((e, source)) = self.exact(provider, model) {
+            return Some(Price {
+                entry: Some(e),
+                rates: e.rates,
+                source,
+            });
+        }
+        let family = strip_version(model)?;
+        let f = self
+            .families
+            .get(&(provider.to_owned(), family.to_owned()))?;
+        Some(Price {
+            entry: Some(&f.entry),
+            rates: f.rates,
+            source: f.source,
+        })
     }
 
-    /// The entry for `provider`/`model` per the lookup rules, if any.
-    pub fn entry(&self, provider: &str, model: &str) -> Option<(&PriceEntry, PriceSource)> {
+    /// Lookup steps 1 to 3.
+    fn lookup(&self, provider: &str, model: &str) -> Option<Price<'_>> {
         self.for_provider(provider, model).or_else(|| {
             self.aliases
                 .get(provider)
@@ -296,24 +427,25 @@ impl Catalog {
         })
     }
 
+    /// The entry for `provider`/`model` per the lookup rules, if any (for a
+    /// family match, the member that represents the family; [`Self::price`]
+    /// gives the rates charged).
+    pub fn entry(&self, provider: &str, model: &str) -> Option<(&PriceEntry, PriceSource)> {
+        self.lookup(provider, model)
+            .and_then(|p| Some((p.entry?, p.source)))
+    }
+
     /// The price of `provider`/`model`: its entry, or the fallback; `None`
     /// when the model is unknown and the policy refuses.
     pub fn price(&self, provider: &str, model: &str) -> Option<Price<'_>> {
-        match self.entry(provider, model) {
-            Some((e, source)) => Some(Price {
-                entry: Some(e),
-                rates: e.rates,
-                source,
+        self.lookup(provider, model).or(match self.unknown {
+            UnknownModelPolicy::Fallback(rates) => Some(Price {
+                entry: None,
+                rates,
+                source: PriceSource::Fallback,
             }),
-            None => match self.unknown {
-                UnknownModelPolicy::Fallback(rates) => Some(Price {
-                    entry: None,
-                    rates,
-                    source: PriceSource::Fallback,
-                }),
-                UnknownModelPolicy::Refuse => None,
-            },
-        }
+            UnknownModelPolicy::Refuse => None,
+        })
     }
 
     /// Paid entries of the same canonical model (for the free-model rule).
@@ -357,10 +489,11 @@ mod tests {
     fn lookup_rules() {
         let c = Catalog::builtin().unwrap();
         assert_eq!(c.entry("openai", "gpt-4o").unwrap().0.model, "gpt-4o");
-        assert_eq!(
-            c.entry("openai", "gpt-4o-2024-08-06").unwrap().0.model,
-            "gpt-4o"
-        );
+        // gpt-4o-2024-08-06 has an entry of its own since issue #14 (finding
+        // 13); it still costs what gpt-4o costs.
+        let snapshot = c.price("openai", "gpt-4o-2024-08-06").unwrap();
+        assert_eq!(snapshot.entry.unwrap().model, "gpt-4o-2024-08-06");
+        assert_eq!(snapshot.rates, c.price("openai", "gpt-4o").unwrap().rates);
         assert_eq!(
             c.entry("anthropic", "claude-sonnet-4-5-20250929")
                 .unwrap()
@@ -414,5 +547,115 @@ mod tests {
             Err(CatalogError::NegativeRate { .. })
         ));
         assert!(Catalog::builtin().unwrap().with_overrides("{").is_err());
+    }
+
+    fn usd(s: &str) -> Money {
+        s.parse().unwrap()
+    }
+
+    // Issue #14, finding 13: dated snapshots were priced as their base model.
+
+    #[test]
+    fn a_snapshot_with_its_own_entry_is_priced_at_its_own_rate() {
+        let c = Catalog::builtin().unwrap();
+        for provider in ["openai", "azure", "openai-responses"] {
+            let p = c.price(provider, "gpt-4o-2024-05-13").unwrap();
+            assert_eq!(p.entry.unwrap().model, "gpt-4o-2024-05-13");
+            assert_eq!(p.source, PriceSource::Catalog);
+            assert_eq!((p.rates.input, p.rates.output), (usd("5.00"), usd("15.00")));
+            assert_eq!(p.rates.cache_read, None, "no cached-input discount");
+        }
+    }
+
+    #[test]
+    fn an_undated_exact_id_is_unchanged() {
+        let c = Catalog::builtin().unwrap();
+        let p = c.price("openai", "gpt-4o").unwrap();
+        assert_eq!(p.entry.unwrap().model, "gpt-4o");
+        assert_eq!(p.source, PriceSource::Catalog);
+        assert_eq!(p.rates, p.entry.unwrap().rates);
+        assert_eq!(
+            (p.rates.input, p.rates.output, p.rates.cache_read),
+            (usd("2.50"), usd("10.00"), Some(usd("1.25")))
+        );
+        // An undated id is never priced by its family.
+        let family_only = r#"{"entries":[{"provider":"acme","model":"m-2026-01-01","canonical":"m","input":"1","output":"1","source":"s","date":"2026-01-01"}]}"#;
+        let c = c.with_overrides(family_only).unwrap();
+        assert!(c.entry("acme", "m").is_none());
+    }
+
+    #[test]
+    fn an_unknown_snapshot_of_a_differently_priced_family_gets_the_highest() {
+        let c = Catalog::builtin().unwrap();
+        // gpt-4o costs 2.50/10, gpt-4o-2024-05-13 costs 5/15.
+        for model in ["gpt-4o-2025-06-01", "gpt-4o-20250601", "gpt-4o-latest"] {
+            let p = c.price("openai", model).unwrap();
+            assert_eq!(p.entry.unwrap().model, "gpt-4o-2024-05-13", "{model}");
+            assert_eq!(
+                (p.rates.input, p.rates.output),
+                (usd("5.00"), usd("15.00")),
+                "{model}"
+            );
+            // Cached reads of the highest member are not discounted either.
+            assert_eq!(p.rates.cache_read.unwrap_or(p.rates.input), usd("5.00"));
+        }
+        // A family with a single member keeps that member's entry and rates.
+        let p = c.price("anthropic", "claude-sonnet-4-5-20250929").unwrap();
+        let base = c.price("anthropic", "claude-sonnet-4-5").unwrap();
+        assert_eq!(p, base);
+    }
+
+    #[test]
+    fn a_family_is_priced_rate_by_rate_at_its_highest() {
+        // No member is the most expensive on every rate: the snapshot is
+        // charged the highest of each, whichever entry is reported.
+        let doc = r#"{"entries":[
+            {"provider":"acme","model":"m","canonical":"m","input":"1","output":"8","cache_read":"0.1","source":"s","date":"2026-01-01"},
+            {"provider":"acme","model":"m-2025-01-01","canonical":"m","input":"3","output":"4","cache_write":"3.5","source":"s","date":"2026-01-01"},
+            {"provider":"acme","model":"m-20240101","canonical":"m","input":"2","output":"2","reasoning":"9","source":"s","date":"2026-01-01"}]}"#;
+        let c = Catalog::builtin().unwrap().with_overrides(doc).unwrap();
+        let p = c.price("acme", "m-2026-06-01").unwrap();
+        assert_eq!(p.source, PriceSource::Override);
+        assert_eq!(p.entry.unwrap().model, "m", "highest output rate");
+        assert_eq!(
+            p.rates,
+            Rates {
+                input: usd("3"),
+                output: usd("8"),
+                cache_read: Some(usd("3")),
+                cache_write: Some(usd("3.5")),
+                reasoning: Some(usd("9")),
+            }
+        );
+        // Exact ids keep their own rates.
+        assert_eq!(c.price("acme", "m").unwrap().rates.input, usd("1"));
+        assert_eq!(c.price("acme", "m-20240101").unwrap().rates.input, usd("2"));
+    }
+
+    #[test]
+    fn overrides_and_builtin_entries_form_one_family() {
+        // An override of the base model applies to unknown snapshots only as
+        // one member of the family: the built-in 5/15 snapshot still counts,
+        // and a snapshot with a built-in entry keeps it.
+        let doc = r#"{"entries":[{"provider":"openai","model":"gpt-4o","canonical":"gpt-4o","input":"1.00","output":"2.00","source":"contract","date":"2026-01-01"}]}"#;
+        let c = Catalog::builtin().unwrap().with_overrides(doc).unwrap();
+        let p = c.price("openai", "gpt-4o-2025-06-01").unwrap();
+        assert_eq!(
+            (p.rates.input, p.source),
+            (usd("5.00"), PriceSource::Catalog)
+        );
+        let p = c.price("openai", "gpt-4o-2024-11-20").unwrap();
+        assert_eq!(
+            (p.rates.input, p.source),
+            (usd("2.50"), PriceSource::Catalog)
+        );
+        // Overriding the expensive snapshot lowers the family.
+        let doc = r#"{"entries":[{"provider":"openai","model":"gpt-4o-2024-05-13","canonical":"gpt-4o-2024-05-13","input":"4.00","output":"12.00","source":"contract","date":"2026-01-01"}]}"#;
+        let c = c.with_overrides(doc).unwrap();
+        let p = c.price("openai", "gpt-4o-2025-06-01").unwrap();
+        assert_eq!(
+            (p.rates.input, p.rates.output, p.source),
+            (usd("4.00"), usd("12.00"), PriceSource::Override)
+        );
     }
 }
