@@ -29,6 +29,17 @@
 //!    `price_source: fallback`, or a refusal).
 //!
 //! An undated id is only ever priced by its exact entry (step 1).
+//!
+//! # Token limits
+//!
+//! An entry may carry the model's official `context_length` and
+//! `max_output_tokens` (left out when unsure). A family reports the highest
+//! of its members' limits. [`Catalog::max_output_tokens`] is the output
+//! bound a reservation uses when a request sets no limit: the entry's
+//! `max_output_tokens`, else its `context_length` capped at
+//! [`DEFAULT_MAX_OUTPUT_TOKENS`], else that default (unknown models
+//! included). The default bounds every model the catalog ships; a model
+//! whose real limit is higher must say so in its entry (an override).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -36,6 +47,10 @@ use std::collections::hash_map::Entry;
 use serde::{Deserialize, Serialize};
 
 use crate::money::Money;
+
+/// The output bound of a model whose entry gives no `max_output_tokens`
+/// ([`Catalog::max_output_tokens`]): 128,000 tokens.
+pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 128_000;
 
 /// Rates in USD per million tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +97,12 @@ pub struct PriceEntry {
     /// rate of the same canonical model.
     #[serde(default)]
     pub free: bool,
+    /// The model's context window in tokens (input and output), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u64>,
+    /// The most output tokens the model produces for one choice, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u64>,
     /// Where the price comes from.
     pub source: String,
     /// When it was checked (`YYYY-MM-DD`).
@@ -173,6 +194,26 @@ pub struct Price<'c> {
     pub rates: Rates,
     /// Where they came from.
     pub source: PriceSource,
+    /// The model's context window in tokens, when known (for a family, the
+    /// highest of its members').
+    pub context_length: Option<u64>,
+    /// The most output tokens per choice, when known (for a family, the
+    /// highest of its members'). [`Catalog::max_output_tokens`] applies the
+    /// default when absent.
+    pub max_output_tokens: Option<u64>,
+}
+
+impl Price<'_> {
+    /// The output bound per choice: `max_output_tokens`, else
+    /// `context_length` capped at [`DEFAULT_MAX_OUTPUT_TOKENS`], else that
+    /// default.
+    pub fn output_bound(&self) -> u64 {
+        self.max_output_tokens.unwrap_or_else(|| {
+            self.context_length.map_or(DEFAULT_MAX_OUTPUT_TOKENS, |c| {
+                c.min(DEFAULT_MAX_OUTPUT_TOKENS)
+            })
+        })
+    }
 }
 
 /// The price catalog.
@@ -198,6 +239,10 @@ struct Family {
     /// The highest of each rate over the members (`entry.rates` when it
     /// has them all).
     rates: Rates,
+    /// The highest context length over the members that give one.
+    context_length: Option<u64>,
+    /// The highest output limit over the members that give one.
+    max_output_tokens: Option<u64>,
 }
 
 const BUILTIN: &str = include_str!("../data/prices.json");
@@ -284,11 +329,15 @@ fn families<'a>(
                     entry: e.clone(),
                     source,
                     rates: e.rates,
+                    context_length: e.context_length,
+                    max_output_tokens: e.max_output_tokens,
                 });
             }
             Entry::Occupied(mut o) => {
                 let f = o.get_mut();
                 f.rates = max_rates(&f.rates, &e.rates);
+                f.context_length = f.context_length.max(e.context_length);
+                f.max_output_tokens = f.max_output_tokens.max(e.max_output_tokens);
                 if rank(e) > rank(&f.entry) {
                     f.entry = e.clone();
                     f.source = source;
@@ -405,6 +454,8 @@ impl Catalog {
                 entry: Some(e),
                 rates: e.rates,
                 source,
+                context_length: e.context_length,
+                max_output_tokens: e.max_output_tokens,
             });
         }
         let family = strip_version(model)?;
@@ -415,6 +466,8 @@ impl Catalog {
             entry: Some(&f.entry),
             rates: f.rates,
             source: f.source,
+            context_length: f.context_length,
+            max_output_tokens: f.max_output_tokens,
         })
     }
 
@@ -443,9 +496,21 @@ impl Catalog {
                 entry: None,
                 rates,
                 source: PriceSource::Fallback,
+                context_length: None,
+                max_output_tokens: None,
             }),
             UnknownModelPolicy::Refuse => None,
         })
+    }
+
+    /// The most output tokens `provider`/`model` can produce for one
+    /// choice, to bound a reservation when the request sets no limit:
+    /// [`Price::output_bound`] of its entry or family (lookup steps 1 to
+    /// 3), else [`DEFAULT_MAX_OUTPUT_TOKENS`] (unknown models, refused or
+    /// not).
+    pub fn max_output_tokens(&self, provider: &str, model: &str) -> u64 {
+        self.lookup(provider, model)
+            .map_or(DEFAULT_MAX_OUTPUT_TOKENS, |p| p.output_bound())
     }
 
     /// Paid entries of the same canonical model (for the free-model rule).
@@ -551,6 +616,74 @@ mod tests {
 
     fn usd(s: &str) -> Money {
         s.parse().unwrap()
+    }
+
+    // Issue #14, finding 3: a request without an output limit reserved
+    // 8,192 tokens whatever the model could produce.
+
+    #[test]
+    fn shipped_token_limits_are_plausible() {
+        let c = Catalog::builtin().unwrap();
+        for e in c.entries() {
+            if let (Some(ctx), Some(out)) = (e.context_length, e.max_output_tokens) {
+                assert!(out <= ctx, "{}/{}", e.provider, e.model);
+            }
+            assert!(e.max_output_tokens.is_none_or(|m| m > 0));
+        }
+        assert!(
+            c.entries()
+                .filter(|e| e.max_output_tokens.is_some())
+                .count()
+                >= 20
+        );
+    }
+
+    #[test]
+    fn max_output_tokens_per_entry_family_alias_and_default() {
+        let c = Catalog::builtin().unwrap();
+        assert_eq!(c.max_output_tokens("openai", "gpt-4o"), 16_384);
+        assert_eq!(c.max_output_tokens("openai", "gpt-4o-2024-05-13"), 4_096);
+        // An unknown snapshot: the highest of its family.
+        assert_eq!(c.max_output_tokens("openai", "gpt-4o-2025-06-01"), 16_384);
+        assert_eq!(c.max_output_tokens("azure", "gpt-4o-mini"), 16_384);
+        assert_eq!(c.max_output_tokens("openai", "gpt-5"), 128_000);
+        assert_eq!(
+            c.max_output_tokens("anthropic", "claude-sonnet-4-5-20250929"),
+            64_000
+        );
+        assert_eq!(
+            c.max_output_tokens("google", "models/gemini-2.5-pro"),
+            65_536
+        );
+        let p = c.price("anthropic", "claude-opus-4-1").unwrap();
+        assert_eq!(
+            (p.context_length, p.max_output_tokens),
+            (Some(200_000), Some(32_000))
+        );
+        // Unknown models and entries without limits: the default.
+        assert_eq!(
+            c.max_output_tokens("openai", "gpt-unknown"),
+            DEFAULT_MAX_OUTPUT_TOKENS
+        );
+        assert_eq!(
+            c.max_output_tokens("nowhere", "nothing"),
+            DEFAULT_MAX_OUTPUT_TOKENS
+        );
+        assert_eq!(
+            c.max_output_tokens("groq", "llama-3.1-8b-instant"),
+            DEFAULT_MAX_OUTPUT_TOKENS
+        );
+        // A context length alone bounds the output (capped at the default).
+        assert_eq!(
+            c.max_output_tokens("aws", "amazon.nova-pro-v1:0"),
+            DEFAULT_MAX_OUTPUT_TOKENS
+        );
+        let doc = r#"{"entries":[{"provider":"acme","model":"small","canonical":"small","input":"1","output":"1","context_length":8192,"source":"s","date":"2026-01-01"},
+                                 {"provider":"acme","model":"big","canonical":"big","input":"1","output":"1","max_output_tokens":300000,"source":"s","date":"2026-01-01"}]}"#;
+        let c = c.with_overrides(doc).unwrap();
+        assert_eq!(c.max_output_tokens("acme", "small"), 8_192);
+        assert_eq!(c.max_output_tokens("acme", "big"), 300_000);
+        assert_eq!(c.price("acme", "small").unwrap().max_output_tokens, None);
     }
 
     // Issue #14, finding 13: dated snapshots were priced as their base model.

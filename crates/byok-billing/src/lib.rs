@@ -7,16 +7,19 @@
 //!   and a policy for unknown models ([`UnknownModelPolicy`]).
 //! - [`quote`] prices a request: the provider's at-cost amount and our
 //!   markup (default 5%, [`Bps`]), with cached, cache-write and reasoning
-//!   tokens at their own rates and the free-model rule; [`max_markup`] gives
-//!   the upper bound to reserve. Rounding: up, to the nano-USD (see the
-//!   `quote` module docs).
+//!   tokens at their own rates and the free-model rule;
+//!   [`reservation_markup`] gives the upper bound to reserve (every choice,
+//!   and the model's maximum output, [`Catalog::max_output_tokens`], when
+//!   the request sets no limit), [`affordable_output_tokens`] what a balance
+//!   affords. Rounding: up, to the nano-USD (see the `quote` module docs).
 //! - [`estimate_prompt`] / [`estimate_completion`] count tokens with a real
 //!   tokenizer when a provider reports none (conservative, documented per
 //!   family).
 //! - [`Ledger`] reserves, settles and releases against balances, exactly and
 //!   idempotently: one method per operation ([`Ledger::reserve`],
-//!   [`Ledger::settle`], [`Ledger::release`], [`Ledger::credit`],
-//!   [`Ledger::balance`], [`Ledger::usage`], [`Ledger::sweep`]), each with
+//!   [`Ledger::extend`], [`Ledger::settle`], [`Ledger::release`],
+//!   [`Ledger::credit`], [`Ledger::balance`], [`Ledger::usage`],
+//!   [`Ledger::sweep`]), each with
 //!   its own error type where the refusals differ ([`ReserveError`],
 //!   [`SettleError`], [`CreditError`], else [`LedgerError`]). Reservations
 //!   are answered in memory; charges are queued ([`Pending`]) and
@@ -88,20 +91,21 @@ mod quote;
 mod time;
 
 pub use catalog::{
-    Catalog, CatalogError, Price, PriceEntry, PriceSource, Rates, UnknownModelPolicy,
+    Catalog, CatalogError, DEFAULT_MAX_OUTPUT_TOKENS, Price, PriceEntry, PriceSource, Rates,
+    UnknownModelPolicy,
 };
 pub use estimate::{
     Encoding, REPLY_PRIMING_TOKENS, TOKENS_PER_MESSAGE, count_tokens, encoding_for,
     estimate_completion, estimate_prompt, usage_or_estimate,
 };
 pub use ledger::{
-    Balance, CreditError, Idempotent, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerStore,
-    LedgerTransaction, Pending, Released, Reservations, ReserveError, SettleError, SqliteLedger,
-    StoredEntry,
+    Balance, CreditError, Extended, Idempotent, Ledger, LedgerConfig, LedgerEntry, LedgerError,
+    LedgerStore, LedgerTransaction, Pending, Released, Reservations, ReserveError, SettleError,
+    SqliteLedger, StoredEntry,
 };
 pub use money::{Bps, Money, MoneyError, NANOS_PER_USD};
 pub use quote::{
-    Charge, MAX_TOKENS, QuoteError, QuoteOptions, TokenUsage, UsageSource, exact_cost, markup_of,
-    max_markup, quote,
+    Charge, MAX_TOKENS, QuoteError, QuoteOptions, ReservationBound, TokenUsage, UsageSource,
+    affordable_output_tokens, exact_cost, markup_of, max_markup, quote, reservation_markup,
 };
 pub use time::{now_ms, rfc3339};

@@ -31,10 +31,21 @@
 //! markup is computed on the lowest-cost paid entry of the same canonical
 //! model in the catalog (`price_source: lowest_paid`). With no paid
 //! alternative the markup is zero.
+//!
+//! # Reservations
+//!
+//! Before the upstream call the server reserves the most the markup can be
+//! ([`reservation_markup`] for a [`ReservationBound`]): the prompt at the
+//! highest input-side rate and every choice's output at the highest
+//! output-side rate. With no output limit in the request, the bound per
+//! choice is the model's maximum output ([`crate::Catalog::max_output_tokens`];
+//! [`ReservationBound::for_request`]). When the balance does not cover it,
+//! [`affordable_output_tokens`] says how many output tokens per choice it
+//! does cover (for the `402` message).
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Catalog, PriceSource, Rates};
+use crate::catalog::{Catalog, Price, PriceSource, Rates};
 use crate::money::{Bps, Money};
 
 /// Largest token count accepted in one field (10¹²): anything above is a bug
@@ -248,7 +259,8 @@ pub fn quote(
 /// The most the markup of a request could be, to reserve before calling
 /// upstream: `prompt_estimate` input tokens at the highest input-side rate
 /// and `max_output` tokens at the highest output-side rate (free-model rule
-/// included).
+/// included). For a request with several choices, or without an output
+/// limit, use [`reservation_markup`].
 ///
 /// # Errors
 /// As [`quote`].
@@ -266,12 +278,160 @@ pub fn max_markup(
         ..TokenUsage::default()
     };
     usage.validate()?;
-    let price = catalog
+    let price = price_of(catalog, provider, model)?;
+    markup_of(
+        worst_exact(catalog, &price, model, &usage, options)?,
+        options.markup,
+    )
+}
+
+/// What a reservation covers: the prompt (counted once) and up to
+/// `output_tokens_per_choice` output tokens for each of `choices` choices
+/// (`n`; zero counts as one). A gateway that fans a request out to several
+/// upstream calls, each billed for the prompt, passes the prompt tokens
+/// times the number of calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReservationBound {
+    /// Prompt tokens (an upper estimate: tools, `response_format` and
+    /// images included).
+    pub prompt_tokens: u64,
+    /// The output limit of one choice (the request's `max_tokens` or
+    /// `max_completion_tokens`, thinking budget included).
+    pub output_tokens_per_choice: u64,
+    /// How many choices (`n`).
+    pub choices: u64,
+}
+
+impl ReservationBound {
+    /// The bound of a request: its own output limit when it sets one,
+    /// else the model's maximum output ([`Catalog::max_output_tokens`]).
+    pub fn for_request(
+        catalog: &Catalog,
+        provider: &str,
+        model: &str,
+        prompt_tokens: u64,
+        requested_output_tokens: Option<u64>,
+        choices: u64,
+    ) -> Self {
+        Self {
+            prompt_tokens,
+            output_tokens_per_choice: requested_output_tokens
+                .unwrap_or_else(|| catalog.max_output_tokens(provider, model)),
+            choices,
+        }
+    }
+
+    /// Every choice's output: `output_tokens_per_choice × choices`
+    /// (at least one choice), saturating at [`MAX_TOKENS`] (no usage is
+    /// larger, so the bound still covers every valid usage).
+    pub fn output_tokens(&self) -> u64 {
+        self.output_tokens_per_choice
+            .saturating_mul(self.choices.max(1))
+            .min(MAX_TOKENS)
+    }
+}
+
+/// The markup to reserve for `bound`: its prompt at the highest input-side
+/// rate and all its choices' output ([`ReservationBound::output_tokens`])
+/// at the highest output-side rate (free-model rule included). Never below
+/// the [`quote`] of a usage within the bound.
+///
+/// # Errors
+/// As [`quote`] (a prompt above [`MAX_TOKENS`] is
+/// [`QuoteError::InvalidUsage`]).
+pub fn reservation_markup(
+    catalog: &Catalog,
+    provider: &str,
+    model: &str,
+    bound: &ReservationBound,
+    options: QuoteOptions,
+) -> Result<Money, QuoteError> {
+    max_markup(
+        catalog,
+        provider,
+        model,
+        bound.prompt_tokens,
+        bound.output_tokens(),
+        options,
+    )
+}
+
+/// How many output tokens per choice `available` affords for a request of
+/// `prompt_tokens` and `choices` choices: the largest `N` whose
+/// [`reservation_markup`] is at most `available`, so a client can retry
+/// with `max_tokens = N` (the `402` message: "you requested up to X tokens,
+/// but can only afford N"). Zero when not even the prompt is affordable;
+/// `MAX_TOKENS / choices` when the output costs nothing (free output, zero
+/// markup). Exact: the bound of `N + 1` tokens exceeds `available`.
+///
+/// # Errors
+/// As [`quote`].
+pub fn affordable_output_tokens(
+    catalog: &Catalog,
+    provider: &str,
+    model: &str,
+    prompt_tokens: u64,
+    choices: u64,
+    available: Money,
+    options: QuoteOptions,
+) -> Result<u64, QuoteError> {
+    let price = price_of(catalog, provider, model)?;
+    let choices = choices.max(1);
+    let fits = |per_choice: u64| -> Result<bool, QuoteError> {
+        let usage = TokenUsage {
+            prompt: prompt_tokens,
+            completion: per_choice.saturating_mul(choices),
+            ..TokenUsage::default()
+        };
+        let markup = markup_of(
+            worst_exact(catalog, &price, model, &usage, options)?,
+            options.markup,
+        )?;
+        Ok(markup <= available)
+    };
+    // The bound is monotonic in the output tokens: bisect.
+    let (mut lo, mut hi) = (0, MAX_TOKENS / choices);
+    if !fits(lo)? {
+        return Ok(0);
+    }
+    if fits(hi)? {
+        return Ok(hi);
+    }
+    // fits(lo) and !fits(hi).
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
+
+/// The catalog's price, or [`QuoteError::UnknownModel`].
+fn price_of<'c>(
+    catalog: &'c Catalog,
+    provider: &str,
+    model: &str,
+) -> Result<Price<'c>, QuoteError> {
+    catalog
         .price(provider, model)
         .ok_or_else(|| QuoteError::UnknownModel {
             provider: provider.chars().take(64).collect(),
             model: model.chars().take(128).collect(),
-        })?;
+        })
+}
+
+/// The exact cost of `usage` (prompt and completion only) at the highest
+/// input-side and output-side rates of `price` (free-model rule included).
+fn worst_exact(
+    catalog: &Catalog,
+    price: &Price<'_>,
+    model: &str,
+    usage: &TokenUsage,
+    options: QuoteOptions,
+) -> Result<i128, QuoteError> {
     let worst = |r: &Rates| Rates {
         input: r
             .input
@@ -285,17 +445,16 @@ pub fn max_markup(
     let free = options.free_tier
         || price.entry.is_some_and(|e| e.free)
         || (price.rates.is_free() && price.entry.is_some());
-    let exact = if free {
+    if free {
         let canonical = price.entry.map_or(model, |e| e.canonical.as_str());
         let mut highest = 0i128;
         for alt in catalog.paid_alternatives(canonical) {
-            highest = highest.max(exact_cost(&worst(&alt.rates), &usage)?);
+            highest = highest.max(exact_cost(&worst(&alt.rates), usage)?);
         }
-        highest
+        Ok(highest)
     } else {
-        exact_cost(&worst(&price.rates), &usage)?
-    };
-    markup_of(exact, options.markup)
+        exact_cost(&worst(&price.rates), usage)
+    }
 }
 
 #[cfg(test)]
@@ -566,6 +725,85 @@ mod tests {
         assert!(free_bound > Money::ZERO);
     }
 
+    #[test]
+    fn a_reservation_counts_every_choice_and_the_models_maximum_output() {
+        let c = catalog();
+        let options = QuoteOptions::default();
+        let one = |prompt, out| max_markup(&c, "openai", "gpt-4o", prompt, out, options).unwrap();
+        let bound = |prompt, out: Option<u64>, n| {
+            let b = ReservationBound::for_request(&c, "openai", "gpt-4o", prompt, out, n);
+            reservation_markup(&c, "openai", "gpt-4o", &b, options).unwrap()
+        };
+        // n = 4 choices of up to 1,000 tokens: 4,000 output tokens.
+        assert_eq!(bound(500, Some(1_000), 4), one(500, 4_000));
+        // n = 0 counts as one choice.
+        assert_eq!(bound(500, Some(1_000), 0), one(500, 1_000));
+        // No limit in the request: the model's maximum output (16,384), not 8,192.
+        assert_eq!(bound(500, None, 1), one(500, 16_384));
+        assert_eq!(bound(500, None, 3), one(500, 3 * 16_384));
+        // Saturating: absurd counts give the largest valid bound, not an error.
+        let huge = ReservationBound {
+            prompt_tokens: 10,
+            output_tokens_per_choice: u64::MAX,
+            choices: u64::MAX,
+        };
+        assert_eq!(huge.output_tokens(), MAX_TOKENS);
+        assert_eq!(
+            reservation_markup(&c, "openai", "gpt-4o", &huge, options).unwrap(),
+            one(10, MAX_TOKENS)
+        );
+        // An unknown model is bounded by the catalog default.
+        let b = ReservationBound::for_request(&c, "openai", "gpt-unknown", 0, None, 1);
+        assert_eq!(
+            b.output_tokens_per_choice,
+            crate::catalog::DEFAULT_MAX_OUTPUT_TOKENS
+        );
+    }
+
+    #[test]
+    fn affordable_output_tokens_for_the_402_message() {
+        let c = catalog();
+        let options = QuoteOptions::default();
+        // gpt-4o output: USD 10 / 1M, markup 5%: 500,000 nano-USD per 1,000
+        // tokens; the prompt (1,000 at 2.50) costs 125,000 nano-USD of markup.
+        let afford = |available: i64, n| {
+            affordable_output_tokens(
+                &c,
+                "openai",
+                "gpt-4o",
+                1_000,
+                n,
+                Money::from_nanos(available),
+                options,
+            )
+            .unwrap()
+        };
+        assert_eq!(afford(125_000 + 500_000, 1), 1_000);
+        assert_eq!(afford(125_000 + 500_000, 2), 500);
+        assert_eq!(
+            afford(125_000 + 500_000 + 499, 1),
+            1_000,
+            "one more token costs 500"
+        );
+        assert_eq!(afford(125_000 + 500_000 + 500, 1), 1_001);
+        assert_eq!(afford(124_999, 1), 0, "not even the prompt");
+        assert_eq!(afford(-5, 1), 0);
+        // Zero markup: everything is affordable.
+        let free = QuoteOptions {
+            markup: Bps(0),
+            free_tier: false,
+        };
+        assert_eq!(
+            affordable_output_tokens(&c, "openai", "gpt-4o", 1_000, 2, Money::ZERO, free).unwrap(),
+            MAX_TOKENS / 2
+        );
+        let strict = c.with_unknown_model_policy(crate::catalog::UnknownModelPolicy::Refuse);
+        assert!(matches!(
+            affordable_output_tokens(&strict, "openai", "gpt-unknown", 1, 1, Money::ZERO, options),
+            Err(QuoteError::UnknownModel { .. })
+        ));
+    }
+
     fn usage_strategy() -> impl Strategy<Value = TokenUsage> {
         (
             0u64..10_000_000,
@@ -628,6 +866,67 @@ mod tests {
             let c = quote(&catalog(), &p, &m, &u, UsageSource::Reported, QuoteOptions::default()).unwrap();
             let bound = max_markup(&catalog(), &p, &m, u.prompt, u.completion, QuoteOptions::default()).unwrap();
             prop_assert!(c.markup <= bound, "{:?} > {:?}", c.markup, bound);
+        }
+
+        /// Issue #14, finding 3: with `n` choices, or no output limit (the
+        /// model's maximum from the catalog), the reservation still bounds
+        /// every usage within it.
+        #[test]
+        fn reservation_is_never_below_the_charge_of_any_choice_count(
+            (p, m) in provider_model(),
+            u in usage_strategy(),
+            choices in 1u64..16,
+            limit_set in any::<bool>(),
+            free_tier in any::<bool>(),
+        ) {
+            let c = catalog();
+            let options = QuoteOptions { free_tier, ..QuoteOptions::default() };
+            let requested = limit_set.then(|| u.completion.div_ceil(choices));
+            let bound = ReservationBound::for_request(&c, &p, &m, u.prompt, requested, choices);
+            // Every choice used up to its limit (spread the usage's output
+            // over the choices, or the model's maximum when no limit).
+            let mut used = u;
+            if !limit_set {
+                let most = bound.output_tokens();
+                used.completion = used.completion.min(most);
+                used.reasoning = used.reasoning.min(used.completion);
+            }
+            prop_assert!(used.completion <= bound.output_tokens());
+            let charge = quote(&c, &p, &m, &used, UsageSource::Reported, options).unwrap();
+            let reserved = reservation_markup(&c, &p, &m, &bound, options).unwrap();
+            prop_assert!(charge.markup <= reserved, "{:?} > {:?}", charge.markup, reserved);
+            // The bound at the model's maximum covers a usage of exactly that.
+            let full = TokenUsage { completion: bound.output_tokens(), reasoning: bound.output_tokens(), ..used };
+            let charge = quote(&c, &p, &m, &full, UsageSource::Reported, options).unwrap();
+            prop_assert!(charge.markup <= reserved);
+        }
+
+        /// The affordable output fits the available money, one more token
+        /// per choice does not.
+        #[test]
+        fn affordable_output_tokens_are_exact(
+            (p, m) in provider_model(),
+            prompt in 0u64..2_000_000,
+            choices in 1u64..8,
+            available in 0i64..20_000_000_000,
+            bps in 0u32..3_000,
+        ) {
+            let c = catalog();
+            let options = QuoteOptions { markup: Bps(bps), free_tier: false };
+            let available = Money::from_nanos(available);
+            let n = affordable_output_tokens(&c, &p, &m, prompt, choices, available, options).unwrap();
+            let reserve = |per_choice: u64| {
+                let bound = ReservationBound { prompt_tokens: prompt, output_tokens_per_choice: per_choice, choices };
+                reservation_markup(&c, &p, &m, &bound, options).unwrap()
+            };
+            if reserve(0) > available {
+                prop_assert_eq!(n, 0);
+            } else {
+                prop_assert!(reserve(n) <= available);
+                if n < MAX_TOKENS / choices {
+                    prop_assert!(reserve(n + 1) > available);
+                }
+            }
         }
     }
 }

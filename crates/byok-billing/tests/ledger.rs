@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use byok_billing::{
-    CreditError, Idempotent, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerTransaction,
-    Money, PriceSource, Released, Reservations, ReserveError, SettleError, UsageSource, now_ms,
+    CreditError, Extended, Idempotent, Ledger, LedgerConfig, LedgerEntry, LedgerError,
+    LedgerTransaction, Money, PriceSource, Released, Reservations, ReserveError, SettleError,
+    UsageSource, now_ms,
 };
 
 fn config(mode: Reservations) -> LedgerConfig {
@@ -42,6 +43,10 @@ in_both_modes!(
     concurrent_requests_never_overrun_and_sum_exactly,
     shutdown_commits_everything_queued,
     a_credit_from_another_process_is_seen_before_refusing,
+    a_live_reservation_extended_past_its_deadline_is_not_swept,
+    a_settlement_after_its_reservation_was_swept_charges_exactly_once,
+    a_settlement_after_a_restart_charges_exactly_once,
+    usage_lists_a_charge_still_queued_without_making_settle_wait,
 );
 
 fn credit(l: &Ledger, account: &str, id: &str, usd: &str) -> Result<Idempotent, CreditError> {
@@ -138,16 +143,19 @@ fn reserve_settle_release(mode: Reservations) {
     );
     assert_eq!(l.balance("u").unwrap().reserved, Money::ZERO);
 
-    // Settle without reserve: refused when it charges, recorded when free.
-    assert!(matches!(
-        settle(&l, "u", "never-reserved", 5),
-        Err(SettleError::NoReservation(_))
-    ));
+    // Settle without a reservation: recorded and charged (issue #14,
+    // finding 1: a charge never depends on its reservation still
+    // existing; it was refused, so the request was free), or recorded when
+    // free.
+    assert_eq!(
+        settle(&l, "u", "never-reserved", 5).unwrap(),
+        Idempotent::Applied
+    );
     assert_eq!(
         settle(&l, "u", "no-markup", 0).unwrap(),
         Idempotent::Applied
     );
-    assert_eq!(l.balance("u").unwrap().balance.nanos(), 750);
+    assert_eq!(l.balance("u").unwrap().balance.nanos(), 745);
 
     let entries = l.usage("u", 10, None).unwrap();
     assert_eq!(
@@ -155,9 +163,9 @@ fn reserve_settle_release(mode: Reservations) {
             .iter()
             .map(|e| e.entry.request_id.as_str())
             .collect::<Vec<_>>(),
-        ["no-markup", "r1"]
+        ["no-markup", "never-reserved", "r1"]
     );
-    let api = entries[1].to_api_json();
+    let api = entries[2].to_api_json();
     assert_eq!(
         (
             api["markup_usd"].as_str(),
@@ -170,12 +178,152 @@ fn reserve_settle_release(mode: Reservations) {
         (Some("reported"), Some("catalog"))
     );
     assert!(api["created_at"].as_str().unwrap().ends_with('Z'));
-    let page2 = l.usage("u", 1, Some(entries[0].seq)).unwrap();
+    let page2 = l.usage("u", 1, Some(entries[1].seq)).unwrap();
     assert_eq!(page2[0].entry.request_id, "r1");
     assert_eq!(
         page2[0].entry,
         entry("u", "r1", 250).clone_with_time(page2[0].entry.created_at_ms)
     );
+}
+
+// Issue #14, finding 1: a stream longer than its reservation's deadline
+// was free (the settlement found no reservation, and was dropped), and its
+// reservation's amount was free for other requests meanwhile.
+
+fn a_live_reservation_extended_past_its_deadline_is_not_swept(mode: Reservations) {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), mode);
+    credit(&l, "u", "c", "0.000001").unwrap(); // 1000 nano-USD
+    l.reserve_blocking("u", "stream", Money::from_nanos(600), now_ms() + 30)
+        .unwrap();
+    assert_eq!(
+        l.extend("stream", now_ms() + 60_000)
+            .wait_blocking()
+            .unwrap(),
+        Extended::Applied
+    );
+    // An earlier deadline never shortens it.
+    assert_eq!(
+        l.extend("stream", now_ms() - 1).wait_blocking().unwrap(),
+        Extended::Applied
+    );
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    assert_eq!(
+        l.sweep_blocking().unwrap(),
+        0,
+        "past its first deadline, still live"
+    );
+    assert_eq!(l.balance("u").unwrap().reserved.nanos(), 600);
+    assert!(
+        matches!(
+            reserve(&l, "u", "other", 401),
+            Err(ReserveError::InsufficientBalance { .. })
+        ),
+        "the live reservation's amount is not free for others"
+    );
+    assert_eq!(
+        l.extend("never-reserved", now_ms() + 60_000)
+            .wait_blocking()
+            .unwrap(),
+        Extended::NothingToExtend
+    );
+    assert_eq!(settle(&l, "u", "stream", 250).unwrap(), Idempotent::Applied);
+    let b = l.balance("u").unwrap();
+    assert_eq!((b.balance.nanos(), b.reserved.nanos()), (750, 0));
+    assert_eq!(
+        l.extend("stream", now_ms() + 60_000)
+            .wait_blocking()
+            .unwrap(),
+        Extended::NothingToExtend,
+        "settled"
+    );
+}
+
+fn a_settlement_after_its_reservation_was_swept_charges_exactly_once(mode: Reservations) {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), mode);
+    credit(&l, "u", "c", "0.000001").unwrap(); // 1000 nano-USD
+    l.reserve_blocking("u", "slow", Money::from_nanos(600), now_ms() - 1)
+        .unwrap();
+    assert_eq!(l.sweep_blocking().unwrap(), 1);
+    assert_eq!(l.balance("u").unwrap().reserved, Money::ZERO);
+    assert_eq!(settle(&l, "u", "slow", 250).unwrap(), Idempotent::Applied);
+    assert_eq!(settle(&l, "u", "slow", 250).unwrap(), Idempotent::Duplicate);
+    assert_eq!(l.balance("u").unwrap().balance.nanos(), 750);
+    // A charge for service delivered is owed even beyond the balance.
+    l.reserve_blocking("u", "long", Money::from_nanos(700), now_ms() - 1)
+        .unwrap();
+    assert_eq!(l.sweep_blocking().unwrap(), 1);
+    assert_eq!(settle(&l, "u", "long", 2_000).unwrap(), Idempotent::Applied);
+    assert_eq!(l.balance("u").unwrap().balance.nanos(), -1_250);
+    assert_eq!(
+        reserve(&l, "u", "next", 1).unwrap_err(),
+        ReserveError::InsufficientBalance {
+            available: Money::ZERO,
+            needed: Money::from_nanos(1)
+        }
+    );
+    let ids: Vec<String> = l
+        .usage("u", 10, None)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.entry.request_id)
+        .collect();
+    assert_eq!(ids, ["long", "slow"]);
+}
+
+fn a_settlement_after_a_restart_charges_exactly_once(mode: Reservations) {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let l = open(dir.path(), mode);
+        credit(&l, "u", "c", "0.000001").unwrap();
+        reserve(&l, "u", "across", 900).unwrap();
+        l.shutdown();
+    }
+    // Reopened with `release_on_open`: the reservation is gone, the stream
+    // (another process, or a retried settlement) still settles.
+    let l = open(dir.path(), mode);
+    assert_eq!(l.balance("u").unwrap().reserved, Money::ZERO);
+    assert_eq!(settle(&l, "u", "across", 300).unwrap(), Idempotent::Applied);
+    assert_eq!(
+        settle(&l, "u", "across", 300).unwrap(),
+        Idempotent::Duplicate
+    );
+    assert_eq!(l.balance("u").unwrap().balance.nanos(), 700);
+}
+
+/// Issue #14, finding 15: the balance showed a request's markup while
+/// `/api/usage` did not list it yet (its charge still queued).
+fn usage_lists_a_charge_still_queued_without_making_settle_wait(mode: Reservations) {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(mode);
+    // A commit window long enough that the charge is surely not committed
+    // when `usage` is called.
+    config.commit_delay = Duration::from_millis(500);
+    let l = Ledger::open_sqlite(dir.path().join("ledger.db"), &config).unwrap();
+    credit(&l, "u", "c", "1.00").unwrap();
+    credit(&l, "other", "c2", "1.00").unwrap();
+    reserve(&l, "u", "r1", 600).unwrap();
+    let settled = Instant::now();
+    l.settle(entry("u", "r1", 250)).detach();
+    assert!(
+        settled.elapsed() < Duration::from_millis(250),
+        "settling does not wait for the commit"
+    );
+    // Another account's read does not wait for u's charge.
+    let read = Instant::now();
+    assert!(l.usage("other", 10, None).unwrap().is_empty());
+    assert!(read.elapsed() < Duration::from_millis(400));
+    // u reads its own write.
+    let entries = l.usage("u", 10, None).unwrap();
+    assert_eq!(entries.len(), 1, "the queued charge is listed");
+    assert_eq!(entries[0].entry.request_id, "r1");
+    assert_eq!(l.usage("u", 10, Some(entries[0].seq)).unwrap(), []);
+    // A retried settlement is still listed once.
+    l.settle(entry("u", "r1", 250)).detach();
+    assert_eq!(l.usage("u", 10, None).unwrap().len(), 1);
+    assert_eq!(l.balance("u").unwrap().balance.to_string(), "0.99999975");
 }
 
 trait WithTime {

@@ -43,8 +43,11 @@ pub enum ReserveError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SettleError {
-    /// A charge (markup above zero) without a reservation for this request
-    /// and account; the request id, cut to 64 characters.
+    /// The request's reservation is held for another account (with
+    /// [`crate::Reservations::InMemory`]; a caller bug: the reservation
+    /// stays); the request id, cut to 64 characters. A charge whose
+    /// reservation is gone (expired, swept, released at a restart) is not
+    /// refused: it is recorded.
     #[error("no reservation for request `{0}`")]
     NoReservation(String),
     /// A negative markup or provider cost.

@@ -6,19 +6,47 @@
 //!    the markup could be ([`crate::max_markup`]). The reservation fails
 //!    with [`ReserveError::InsufficientBalance`] when `balance − reserved −
 //!    amount` would fall below the floor; nothing is sent upstream then.
-//! 2. Afterwards, **settle** ([`Ledger::settle`]): the reservation is
+//! 2. While the request lives (a long stream), **extend** its reservation
+//!    ([`Ledger::extend`]) before its deadline, so that it is not swept.
+//! 3. Afterwards, **settle** ([`Ledger::settle`]): the reservation is
 //!    removed and the real markup is charged, with the ledger entry written
 //!    in the same transaction. Settling is idempotent by request id: a
-//!    retry never charges twice.
-//! 3. On failure, **release** the reservation ([`Ledger::release`]).
+//!    retry never charges twice. A charge never depends on its reservation
+//!    still existing: if it expired and was swept, or was released at a
+//!    restart, the charge is recorded all the same (issue #14, finding 1).
+//! 4. On failure, **release** the reservation ([`Ledger::release`]).
 //!    Reservations that outlive their deadline (a crashed request) are
 //!    released by [`Ledger::sweep`] (or the sweeper thread,
 //!    [`LedgerConfig::sweep_interval`]); a single-process deployment
 //!    releases all of them at start-up ([`LedgerConfig::release_on_open`]).
 //!
 //! Because a reservation is an upper bound of its charge, the balance never
-//! goes below the floor, whatever the concurrency. Credits
+//! goes below the floor, whatever the concurrency, as long as reservations
+//! live as long as their requests. A charge whose reservation was swept is
+//! still owed and may take the balance below the floor (even below zero):
+//! the next reservations are then refused until a credit. Credits
 //! ([`Ledger::credit`]) are idempotent by request id too.
+//!
+//! # Expiry, and why reservations keep one
+//!
+//! A reservation has a deadline, and the caller extends it while the
+//! request lives, rather than reservations living until settled: a
+//! deadline is what releases the reservation of a request that crashed
+//! without releasing it (with [`Reservations::Store`], one of several
+//! processes that died), without a restart. The cost is one cheap call per
+//! extension period and request ([`Ledger::extend`]: a map update in
+//! memory; with [`Reservations::Store`], a non-durable write batched on the
+//! writer). Forgetting to extend no longer makes a request free (the
+//! charge is recorded without its reservation); it only frees the held
+//! amount early, so concurrent requests may overdraw by up to that amount.
+//!
+//! # Reading your own writes
+//!
+//! [`Ledger::usage`] first waits for the charges of that account that were
+//! queued before the call (at most the commit window,
+//! [`LedgerConfig::commit_delay`], plus one commit), so an entry whose
+//! answer was sent is listed; other accounts' charges are not waited for,
+//! and settling never waits.
 //!
 //! # Where reservations live
 //!
@@ -51,10 +79,12 @@
 //! `store` (the [`LedgerStore`] trait and what it stores), `sqlite` (the
 //! SQLite store), `reservations` (the in-memory reservations), `writer`
 //! (the writer and sweeper threads), `pending` (the [`Pending`] handle),
+//! `queued` (charges queued per account, for reading one's own writes),
 //! `error` (one error type per operation).
 
 mod error;
 mod pending;
+mod queued;
 mod reservations;
 mod sqlite;
 mod store;
@@ -71,15 +101,21 @@ pub use error::{CreditError, LedgerError, ReserveError, SettleError};
 pub use pending::Pending;
 pub use sqlite::SqliteLedger;
 pub use store::{
-    Balance, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released, StoredEntry,
+    Balance, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
+    StoredEntry,
 };
 
 use pending::block_on;
+use queued::QueuedCharges;
 use reservations::{Held, lock};
 use writer::{Answer, Job, Queue, WriterConfig};
 
 use crate::money::Money;
 use crate::time::now_ms;
+
+/// The longest a usage read waits for its account's queued charges (then
+/// it reads what is committed).
+const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(5);
 
 /// Where reservations are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,7 +126,8 @@ pub enum Reservations {
     /// writer thread; only charges and credits are written (and settling
     /// still removes the reservation and holds the charge against the
     /// balance before its commit, so the balance never goes below the
-    /// floor). Balances are cached per account: loaded from the store on
+    /// floor while each reservation lives as long as its request, see
+    /// [`Ledger::extend`]). Balances are cached per account: loaded from the store on
     /// first use, updated by this ledger's own commits, and read again from
     /// the store before a reservation is refused (so a credit written by
     /// another process, such as the CLI, is seen). Right for one process
@@ -118,7 +155,8 @@ pub struct LedgerConfig {
     /// Release every reservation when opening (right for one process that
     /// owns the database: reservations of a crashed run are void). Default true.
     pub release_on_open: bool,
-    /// Run a sweeper thread that releases expired reservations this often.
+    /// Run a sweeper thread that releases expired reservations this often
+    /// (a live request keeps its reservation with [`Ledger::extend`]).
     /// Default 30 s; `None` leaves sweeping to the caller ([`Ledger::sweep`]).
     pub sweep_interval: Option<Duration>,
     /// Where reservations are kept. Default [`Reservations::InMemory`].
@@ -155,6 +193,7 @@ impl Default for LedgerConfig {
 pub struct Ledger {
     store: Arc<dyn LedgerStore>,
     held: Option<Arc<Mutex<Held>>>,
+    queued: Arc<QueuedCharges>,
     floor: Money,
     tx: Arc<Mutex<Option<Queue>>>,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
@@ -189,11 +228,13 @@ impl Ledger {
             Reservations::InMemory => Some(Arc::new(Mutex::new(Held::default()))),
             Reservations::Store => None,
         };
+        let queued = Arc::new(QueuedCharges::default());
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         let writer = writer::spawn_writer(
             rx,
             Arc::clone(&store),
             held.clone(),
+            Arc::clone(&queued),
             WriterConfig {
                 floor: config.floor,
                 max_batch: config.max_batch.max(1),
@@ -203,6 +244,7 @@ impl Ledger {
         let ledger = Self {
             store,
             held,
+            queued,
             floor: config.floor,
             tx: Arc::new(Mutex::new(Some(tx))),
             writer: Arc::new(Mutex::new(Some(writer))),
@@ -291,19 +333,22 @@ impl Ledger {
 
     /// Settles a request: removes its reservation and records its charge
     /// (`entry.markup`, at most what was reserved), idempotently by request
-    /// id (a retry is a [`Idempotent::Duplicate`] and charges nothing). A
-    /// charge without a reservation is refused; a free request (markup
-    /// zero) is recorded without one. The charge is queued: with
+    /// id (a retry is a [`Idempotent::Duplicate`] and charges nothing). The
+    /// charge never depends on the reservation still existing: if it is
+    /// gone (expired and swept, released at a restart), the charge is
+    /// recorded all the same, in full, even below the floor (it is owed
+    /// for service delivered). The charge is queued: with
     /// [`Reservations::InMemory`] the reservation's place goes to the
     /// charge at once, so the balance is held until the commit.
     ///
     /// The returned [`Pending`] resolves after the commit; the request path
     /// [detaches](Pending::detach) it.
     ///
-    /// Errors of the [`Pending`]: [`SettleError::NoReservation`],
-    /// [`SettleError::InvalidAmount`] for a negative amount, storage
-    /// failure (the reservation is then held again, so the settlement can
-    /// be retried), or [`SettleError::WriterGone`].
+    /// Errors of the [`Pending`]: [`SettleError::InvalidAmount`] for a
+    /// negative amount, [`SettleError::NoReservation`] when the request's
+    /// in-memory reservation belongs to another account, storage failure
+    /// (the reservation is then held again, so the settlement can be
+    /// retried), or [`SettleError::WriterGone`].
     pub fn settle(&self, entry: LedgerEntry) -> Pending<Idempotent, SettleError> {
         let settling = match &self.held {
             Some(held) => {
@@ -313,15 +358,15 @@ impl Ledger {
                 // After shutdown the queue refuses the charge, and the
                 // refusal puts the reservation back.
                 match lock(held).start_settling(&entry) {
-                    Some(Ok(s)) => Some(s),
-                    Some(Err(e)) => return Pending::ready(Err(e)),
-                    // No reservation here: the store refuses a charge and
-                    // records a free request (or finds a duplicate).
-                    None => None,
+                    Ok(s) => Some(s),
+                    Err(e) => return Pending::ready(Err(e)),
                 }
             }
             None => None,
         };
+        // Counted before it is queued, so a usage read after this returns
+        // waits for it.
+        self.queued.queued(&entry.account);
         self.queue(|answer| Job::Settle {
             entry: Box::new(entry),
             settling,
@@ -345,6 +390,29 @@ impl Ledger {
             return Pending::ready(Err(LedgerError::WriterGone));
         }
         Pending::ready(Ok(lock(held).release(request_id)))
+    }
+
+    /// Keeps a live request's reservation from expiring: moves its deadline
+    /// to `expires_at_ms` (never earlier). Call it while a request (a long
+    /// stream) lives, well before the deadline, e.g. every few minutes for
+    /// a 15-minute deadline. With [`Reservations::InMemory`] it is a map
+    /// update, done at once; with [`Reservations::Store`] a non-durable
+    /// write on the writer (detach it on the request path).
+    ///
+    /// Errors of the [`Pending`]: storage failure, or
+    /// [`LedgerError::WriterGone`] after [`Ledger::shutdown`].
+    pub fn extend(&self, request_id: &str, expires_at_ms: i64) -> Pending<Extended, LedgerError> {
+        let Some(held) = &self.held else {
+            return self.queue(|answer| Job::Extend {
+                request_id: request_id.to_owned(),
+                expires_at_ms,
+                answer,
+            });
+        };
+        if !self.is_open() {
+            return Pending::ready(Err(LedgerError::WriterGone));
+        }
+        Pending::ready(Ok(lock(held).extend(request_id, expires_at_ms)))
     }
 
     /// Adds `amount` to `account`'s balance, idempotently by `request_id`
@@ -425,7 +493,13 @@ impl Ledger {
 
     /// The account's charges, newest first: at most `limit`, with
     /// `seq < before` when given (page with the last entry's
-    /// [`StoredEntry::seq`]). A blocking read of the store.
+    /// [`StoredEntry::seq`]). A blocking read of the store (call off async
+    /// workers) that reads its own writes: it first waits for this
+    /// account's charges queued before the call (settled but not committed
+    /// yet: at most the commit window, [`LedgerConfig::commit_delay`], plus
+    /// a commit; 5 s at most if the writer is stuck), so a request whose
+    /// answer was sent is listed. Other accounts' charges are not waited
+    /// for, and settling never waits.
     ///
     /// # Errors
     /// Storage failure.
@@ -435,6 +509,7 @@ impl Ledger {
         limit: usize,
         before: Option<i64>,
     ) -> Result<Vec<StoredEntry>, LedgerError> {
+        self.queued.wait_for(account, READ_YOUR_WRITES_WAIT);
         self.store.usage(account, limit, before)
     }
 
@@ -474,7 +549,7 @@ impl Ledger {
         };
         drop(guard);
         if let Some(job) = refused {
-            job.refuse(self.held.as_deref());
+            job.refuse(self.held.as_deref(), &self.queued);
         }
     }
 

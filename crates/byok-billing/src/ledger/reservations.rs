@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::error::{ReserveError, SettleError};
-use super::store::{Idempotent, LedgerEntry, Released};
+use super::store::{Extended, Idempotent, LedgerEntry, Released};
 use crate::money::Money;
 
 /// An account as the in-memory reservations see it.
@@ -27,15 +27,19 @@ struct HeldReservation {
     expires_at_ms: i64,
 }
 
-/// An in-memory settlement on its way to the store: its reservation was
-/// taken out and its markup counted as pending. If the charge is not
-/// recorded (the store failed), the reservation is put back so a retry can
-/// settle again.
+/// An in-memory settlement on its way to the store: its reservation (if
+/// still held) was taken out and its markup counted as pending. If the
+/// charge is not recorded (the store failed), the reservation is put back
+/// so a retry can settle again.
 #[derive(Debug)]
 pub(super) struct Settling {
     request_id: String,
-    reservation: HeldReservation,
+    /// `None` when the reservation was gone (expired and swept, or void
+    /// after a restart): the charge is recorded all the same.
+    reservation: Option<HeldReservation>,
     markup: i64,
+    /// Whether `markup` was counted as pending (the account was loaded).
+    counted: bool,
 }
 
 /// The in-memory reservations and account views.
@@ -122,6 +126,17 @@ impl Held {
         }
     }
 
+    /// Moves a reservation's deadline to `expires_at_ms` (never earlier).
+    pub(super) fn extend(&mut self, request_id: &str, expires_at_ms: i64) -> Extended {
+        match self.reservations.get_mut(request_id) {
+            Some(r) => {
+                r.expires_at_ms = r.expires_at_ms.max(expires_at_ms);
+                Extended::Applied
+            }
+            None => Extended::NothingToExtend,
+        }
+    }
+
     pub(super) fn sweep(&mut self, now_ms: i64) -> u64 {
         let expired: Vec<String> = self
             .reservations
@@ -135,40 +150,60 @@ impl Held {
         u64::try_from(expired.len()).unwrap_or(u64::MAX)
     }
 
-    /// Takes `entry`'s reservation out and counts its markup as pending
-    /// (one step under the lock, so the available balance never rises in
-    /// between). `None` when this ledger holds no reservation for it.
-    pub(super) fn start_settling(
-        &mut self,
-        entry: &LedgerEntry,
-    ) -> Option<Result<Settling, SettleError>> {
-        let reservation = self.reservations.remove(&entry.request_id)?;
-        if reservation.account != entry.account {
-            self.reservations
-                .insert(entry.request_id.clone(), reservation);
-            return Some(Err(SettleError::NoReservation(entry.short_id())));
-        }
+    /// Takes `entry`'s reservation out, if still held, and counts its
+    /// markup as pending (one step under the lock, so the available balance
+    /// never rises in between). Without a reservation (expired and swept,
+    /// or void after a restart) the charge goes ahead all the same: it is
+    /// owed for service delivered, even if it takes the balance below the
+    /// floor. (If the account is not loaded, its charge is not counted as
+    /// pending; its first reservation reads the balance from the store.)
+    ///
+    /// # Errors
+    /// [`SettleError::NoReservation`] when the request's reservation is
+    /// held for another account (a caller bug; the reservation stays).
+    pub(super) fn start_settling(&mut self, entry: &LedgerEntry) -> Result<Settling, SettleError> {
+        let reservation = match self.reservations.remove(&entry.request_id) {
+            Some(r) if r.account != entry.account => {
+                self.reservations.insert(entry.request_id.clone(), r);
+                return Err(SettleError::NoReservation(entry.short_id()));
+            }
+            r => r,
+        };
         let markup = entry.markup.nanos();
-        if let Some(a) = self.accounts.get_mut(&reservation.account) {
-            a.reserved = a.reserved.saturating_sub(reservation.amount);
-            a.pending = a.pending.saturating_add(markup);
-        }
-        Some(Ok(Settling {
+        let counted = match self.accounts.get_mut(&entry.account) {
+            Some(a) => {
+                if let Some(r) = &reservation {
+                    a.reserved = a.reserved.saturating_sub(r.amount);
+                }
+                a.pending = a.pending.saturating_add(markup);
+                true
+            }
+            None => false,
+        };
+        Ok(Settling {
             request_id: entry.request_id.clone(),
             reservation,
             markup,
-        }))
+            counted,
+        })
     }
 
-    /// Ends a settlement: its markup is no longer pending, and unless the
-    /// charge was recorded (or found recorded) the reservation goes back.
-    pub(super) fn finish_settling(&mut self, s: Settling, recorded: bool) {
-        if let Some(a) = self.accounts.get_mut(&s.reservation.account) {
+    /// Ends `account`'s settlement: its markup is no longer pending, and
+    /// unless the charge was recorded (or found recorded) the reservation,
+    /// if there was one, goes back.
+    pub(super) fn finish_settling(&mut self, s: Settling, account: &str, recorded: bool) {
+        let Some(a) = self.accounts.get_mut(account) else {
+            return;
+        };
+        if s.counted {
             a.pending = a.pending.saturating_sub(s.markup);
-            if !recorded && !self.reservations.contains_key(&s.request_id) {
-                a.reserved = a.reserved.saturating_add(s.reservation.amount);
-                self.reservations.insert(s.request_id, s.reservation);
-            }
+        }
+        if let Some(r) = s.reservation
+            && !recorded
+            && !self.reservations.contains_key(&s.request_id)
+        {
+            a.reserved = a.reserved.saturating_add(r.amount);
+            self.reservations.insert(s.request_id, r);
         }
     }
 

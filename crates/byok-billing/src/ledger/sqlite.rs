@@ -10,7 +10,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::error::{CreditError, LedgerError, ReserveError, SettleError};
 use super::store::{
-    Balance, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released, StoredEntry,
+    Balance, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
+    StoredEntry,
 };
 use crate::catalog::PriceSource;
 use crate::money::Money;
@@ -403,12 +404,10 @@ impl SqliteTx<'_, '_> {
         if self.exists(&entry.request_id)? {
             return Ok(Ok(Idempotent::Duplicate));
         }
-        match self.reservation(&entry.request_id)? {
-            None if entry.markup != Money::ZERO => {
-                return Ok(Err(SettleError::NoReservation(entry.short_id())));
-            }
-            None => {}
-            Some((account, amount)) => self.unreserve(&entry.request_id, &account, amount)?,
+        // Without its reservation (swept, or released at a restart) the
+        // charge is still owed: recorded all the same.
+        if let Some((account, amount)) = self.reservation(&entry.request_id)? {
+            self.unreserve(&entry.request_id, &account, amount)?;
         }
         if insert_charge(self.tx, entry)? {
             add_to_balance(self.tx, &entry.account, -entry.markup.nanos())?;
@@ -499,6 +498,21 @@ impl LedgerTransaction for SqliteTx<'_, '_> {
     fn release(&mut self, request_id: &str) -> Result<Released, LedgerError> {
         self.flush().map_err(store_err)?;
         self.try_release(request_id).map_err(store_err)
+    }
+
+    /// Reads and moves no balance: no flush.
+    fn extend(&mut self, request_id: &str, expires_at_ms: i64) -> Result<Extended, LedgerError> {
+        let changed = self
+            .exec(
+                "UPDATE ledger_reservations SET expires_at = MAX(expires_at, ?2) WHERE request_id = ?1",
+                params![request_id, expires_at_ms],
+            )
+            .map_err(store_err)?;
+        Ok(if changed == 0 {
+            Extended::NothingToExtend
+        } else {
+            Extended::Applied
+        })
     }
 
     fn sweep(&mut self, now_ms: i64) -> Result<u64, LedgerError> {

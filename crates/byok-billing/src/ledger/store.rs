@@ -114,6 +114,17 @@ pub enum Released {
     NothingToRelease,
 }
 
+/// What extending a reservation ([`crate::Ledger::extend`]) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Extended {
+    /// The reservation now lasts at least until the new deadline.
+    Applied,
+    /// There was no such reservation (already settled, released or swept:
+    /// its settlement still charges in full).
+    NothingToExtend,
+}
+
 /// The writes of one store transaction (see [`LedgerStore::transaction`]).
 ///
 /// Each method either applies its write or refuses it (the inner `Err`:
@@ -155,11 +166,13 @@ pub trait LedgerTransaction {
         expires_at_ms: i64,
     ) -> Result<Result<Idempotent, ReserveError>, LedgerError>;
 
-    /// Settles a request reserved in the store: removes its reservation
-    /// and records the charge (entry and balance). A charge (markup above
-    /// zero) without a reservation is refused
-    /// ([`SettleError::NoReservation`]); a free one is recorded.
-    /// Idempotent by request id.
+    /// Settles a request reserved in the store: removes its reservation,
+    /// if it is still there, and records the charge (entry and balance).
+    /// A charge whose reservation is gone (expired and swept, released at a
+    /// restart) is recorded all the same, even if it takes the balance below
+    /// the floor: it is owed for service delivered. Idempotent by request
+    /// id. Refused only for a negative amount
+    /// ([`SettleError::InvalidAmount`]).
     ///
     /// # Errors
     /// Storage failure.
@@ -186,6 +199,14 @@ pub trait LedgerTransaction {
     /// # Errors
     /// Storage failure.
     fn release(&mut self, request_id: &str) -> Result<Released, LedgerError>;
+
+    /// Moves the deadline of a reservation held in the store to
+    /// `expires_at_ms`, never earlier (a live request keeps its
+    /// reservation).
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn extend(&mut self, request_id: &str, expires_at_ms: i64) -> Result<Extended, LedgerError>;
 
     /// Releases the reservations held in the store that expired before
     /// `now_ms`; returns how many.

@@ -10,8 +10,9 @@ use std::time::Duration;
 use futures_channel::oneshot;
 
 use super::error::{CreditError, LedgerError, ReserveError, SettleError};
+use super::queued::QueuedCharges;
 use super::reservations::{Held, Settling, lock};
-use super::store::{Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released};
+use super::store::{Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released};
 use crate::money::Money;
 use crate::time::now_ms;
 
@@ -87,6 +88,12 @@ pub(super) enum Job {
         request_id: String,
         answer: Answer<Released, LedgerError>,
     },
+    /// Moves a reservation's deadline in the store.
+    Extend {
+        request_id: String,
+        expires_at_ms: i64,
+        answer: Answer<Extended, LedgerError>,
+    },
     /// Releases the store's reservations that expired before `now_ms`.
     Sweep {
         now_ms: i64,
@@ -105,6 +112,14 @@ pub(super) enum Job {
 }
 
 impl Job {
+    /// The account of a queued charge ([`QueuedCharges`]).
+    fn charged_account(&self) -> Option<&str> {
+        match self {
+            Job::Settle { entry, .. } => Some(&entry.account),
+            _ => None,
+        }
+    }
+
     /// Whether the write moves money (its transaction must be durable, and
     /// is worth gathering others for).
     fn moves_money(&self) -> bool {
@@ -141,6 +156,11 @@ impl Job {
             Job::Release { request_id, answer } => {
                 answer.result = Some(Ok(tx.release(request_id)?));
             }
+            Job::Extend {
+                request_id,
+                expires_at_ms,
+                answer,
+            } => answer.result = Some(Ok(tx.extend(request_id, *expires_at_ms)?)),
             Job::Sweep { now_ms, answer } => answer.result = Some(Ok(tx.sweep(*now_ms)?)),
             Job::LoadAndReserve { .. } => {}
         }
@@ -168,7 +188,7 @@ impl Job {
             } => {
                 let result = answer.committed(failure);
                 if let Some(s) = settling.take() {
-                    held.finish_settling(s, matches!(result, Some(Ok(_))));
+                    held.finish_settling(s, &entry.account, matches!(result, Some(Ok(_))));
                 }
                 if matches!(result, Some(Ok(Idempotent::Applied))) {
                     held.charged(&entry.account, entry.markup);
@@ -185,6 +205,7 @@ impl Job {
             Job::Reserve { answer, .. } => answer.send(failure),
             Job::Settle { answer, .. } => answer.send(failure),
             Job::Release { answer, .. } => answer.send(failure),
+            Job::Extend { answer, .. } => answer.send(failure),
             Job::Sweep { answer, .. } => answer.send(failure),
             Job::LoadAndReserve { reply, .. } => {
                 let _ = reply.send(Err(failure
@@ -197,11 +218,12 @@ impl Job {
 
     /// Answers a job that was never run (the writer has shut down), putting
     /// back what an in-memory settlement moved.
-    pub(super) fn refuse(mut self, held: Option<&Mutex<Held>>) {
+    pub(super) fn refuse(mut self, held: Option<&Mutex<Held>>, queued: &QueuedCharges) {
         let gone = LedgerError::WriterGone;
         if let Some(held) = held {
             self.follow(&mut lock(held), Some(&gone));
         }
+        queued.done(self.charged_account().into_iter());
         self.reply(Some(&gone));
     }
 }
@@ -222,20 +244,32 @@ pub(super) fn spawn_writer(
     rx: crossbeam_channel::Receiver<Job>,
     store: Arc<dyn LedgerStore>,
     held: Option<Arc<Mutex<Held>>>,
+    queued: Arc<QueuedCharges>,
     config: WriterConfig,
 ) -> Result<JoinHandle<()>, LedgerError> {
     std::thread::Builder::new()
         .name("byok-ledger".into())
-        .spawn(move || writer_loop(&rx, store.as_ref(), held.as_deref(), config))
+        .spawn(move || {
+            let shared = Shared {
+                store: store.as_ref(),
+                held: held.as_deref(),
+                queued: &queued,
+            };
+            writer_loop(&rx, shared, config);
+        })
         .map_err(|e| LedgerError::Store(format!("cannot start the ledger writer: {e}")))
 }
 
-fn writer_loop(
-    rx: &crossbeam_channel::Receiver<Job>,
-    store: &dyn LedgerStore,
-    held: Option<&Mutex<Held>>,
-    config: WriterConfig,
-) {
+/// What the writer thread works on.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    store: &'a dyn LedgerStore,
+    held: Option<&'a Mutex<Held>>,
+    queued: &'a QueuedCharges,
+}
+
+fn writer_loop(rx: &crossbeam_channel::Receiver<Job>, shared: Shared<'_>, config: WriterConfig) {
+    let Shared { store, held, .. } = shared;
     let mut jobs = Vec::with_capacity(config.max_batch);
     let mut batch = Vec::with_capacity(config.max_batch);
     let mut loads = Vec::new();
@@ -249,7 +283,7 @@ fn writer_loop(
             }
         }
         if !batch.is_empty() {
-            commit(store, held, &mut batch);
+            commit(shared, &mut batch);
         }
         for job in loads.drain(..) {
             load_and_reserve(store, held, config.floor, job);
@@ -281,7 +315,12 @@ fn gather(rx: &crossbeam_channel::Receiver<Job>, jobs: &mut Vec<Job>, config: Wr
 
 /// Applies `batch` in one transaction, follows it in memory, then answers
 /// each caller (after the commit).
-fn commit(store: &dyn LedgerStore, held: Option<&Mutex<Held>>, batch: &mut Vec<Job>) {
+fn commit(shared: Shared<'_>, batch: &mut Vec<Job>) {
+    let Shared {
+        store,
+        held,
+        queued,
+    } = shared;
     let durable = batch.iter().any(Job::moves_money);
     let failure = store
         .transaction(durable, &mut |tx| {
@@ -293,6 +332,9 @@ fn commit(store: &dyn LedgerStore, held: Option<&Mutex<Held>>, batch: &mut Vec<J
         for job in batch.iter_mut() {
             job.follow(&mut h, failure.as_ref());
         }
+    }
+    if batch.iter().any(|job| job.charged_account().is_some()) {
+        queued.done(batch.iter().filter_map(Job::charged_account));
     }
     for job in batch.drain(..) {
         job.reply(failure.as_ref());
