@@ -1,5 +1,6 @@
 //! Typed errors. None of them ever holds a key, a piece of one, or a raw
-//! upstream body: upstream messages pass through [`sanitize`] first, and
+//! upstream body: upstream messages pass through [`sanitize`] (from
+//! `byok-redact`) first, and
 //! HTTP-client errors are reduced to their kind (their text may hold URLs).
 
 use std::time::Duration;
@@ -245,87 +246,6 @@ pub enum RouteError {
     InvalidModel,
 }
 
-const KEY_PREFIXES: &[&str] = &[
-    "sk-", "sk_", "gsk_", "xai-", "pplx-", "tvly-", "nvapi-", "fw_", "cpk_", "csk-", "vck_",
-    "tgp_", "AKIA", "ASIA", "AIza", "key-", "Bearer",
-];
-
-/// Removes anything key-like from an upstream message and bounds its length.
-///
-/// - any token containing an 8-character piece of `secret` is replaced;
-/// - tokens that start like a known key (`sk-`, `gsk_`, `AKIA`, ...) or that
-///   are long runs of letters, digits and `-_.` mixing letters and digits are
-///   replaced (providers echo keys, e.g. "Incorrect API key provided: sk-...abcd");
-/// - the result is cut to 300 characters.
-pub fn sanitize(message: &str, secret: Option<&str>) -> String {
-    let windows: Vec<&[u8]> = secret
-        .map(|s| s.as_bytes().windows(8).collect())
-        .unwrap_or_default();
-    let mut out = String::with_capacity(message.len().min(320));
-    let mut chars = 0usize;
-    for (i, token) in message
-        .split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
-        .enumerate()
-    {
-        if i > 0 {
-            out.push(' ');
-        }
-        let trimmed = token.trim_matches(|c: char| {
-            matches!(c, ',' | ';' | ':' | '(' | ')' | '[' | ']' | '{' | '}' | '.')
-        });
-        let bytes = token.as_bytes();
-        let leaks_secret = windows.iter().any(|w| bytes.windows(8).any(|b| b == *w));
-        let key_like = KEY_PREFIXES
-            .iter()
-            .any(|p| trimmed.starts_with(p) && trimmed.len() > p.len() + 3)
-            || (trimmed.len() >= 24
-                && trimmed.chars().all(|c| {
-                    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '+' | '=')
-                })
-                && trimmed.chars().any(|c| c.is_ascii_digit())
-                && trimmed.chars().any(|c| c.is_ascii_alphabetic()));
-        if leaks_secret || key_like {
-            out.push_str("[redacted]");
-        } else {
-            out.push_str(token);
-        }
-        chars += token.len() + 1;
-        if chars > 300 {
-            break;
-        }
-    }
-    if out.chars().count() > 300 {
-        out = out.chars().take(300).collect();
-        out.push('…');
-    }
-    out.chars().filter(|c| !c.is_control()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sanitize_removes_echoed_keys() {
-        let key = "sk-CANARY-7f3a9b2c4d5e6f708192a3b4";
-        let msgs = [
-            format!(
-                "Incorrect API key provided: {key}. You can find your API key at https://platform.openai.com."
-            ),
-            "Incorrect API key provided: sk-CANAR***************a3b4.".to_owned(),
-            format!("invalid x-api-key: \"{key}\""),
-            format!("key={}", &key[5..20]),
-            "The security token AKIAIOSFODNN7EXAMPLE is invalid".to_owned(),
-        ];
-        for m in msgs {
-            let s = sanitize(&m, Some(key));
-            for w in key.as_bytes().windows(8) {
-                assert!(!s.as_bytes().windows(8).any(|b| b == w), "{s}");
-            }
-            assert!(!s.contains("AKIAIOSFODNN7"), "{s}");
-        }
-        assert_eq!(sanitize("model not found", Some(key)), "model not found");
-        assert!(sanitize(&"x ".repeat(1000), None).chars().count() <= 301);
-        assert!(!sanitize("a\r\nb\u{7}", None).contains('\r'));
-    }
-}
+/// The one redaction of upstream messages, from `byok-redact` (re-exported
+/// here so callers keep `byok_providers::sanitize`).
+pub use byok_redact::sanitize;

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use byok_redact::ReadError;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -58,46 +59,30 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
 }
 
-/// Reads a body up to `limit` bytes, with an idle timeout between pieces.
+/// Reads a body up to `limit` bytes, with an idle timeout between pieces
+/// (the bounded read of `byok-redact`, mapped to [`ProviderError`]).
 pub(crate) async fn read_body(
     provider: ProviderId,
     response: reqwest::Response,
     limit: usize,
     idle: Duration,
 ) -> Result<Vec<u8>, ProviderError> {
-    if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(ProviderError::TooLarge { provider, limit });
-    }
-    let mut body = Vec::with_capacity(
-        response
-            .content_length()
-            .map_or(8 << 10, |n| usize::try_from(n).unwrap_or(limit).min(limit)),
-    );
-    let mut stream = response.bytes_stream();
-    loop {
-        match tokio::time::timeout(idle, stream.next()).await {
-            Err(_) => {
-                return Err(ProviderError::Timeout {
-                    provider,
-                    phase: TimeoutPhase::Body,
-                });
+    byok_redact::read_response(response, limit, idle)
+        .await
+        .map_err(|e| match e {
+            ReadError::TooLarge { limit } => ProviderError::TooLarge { provider, limit },
+            ReadError::Timeout => ProviderError::Timeout {
+                provider,
+                phase: TimeoutPhase::Body,
+            },
+            ReadError::Transport(e) => {
+                ProviderError::from_reqwest(provider, &e, TimeoutPhase::Body)
             }
-            Ok(None) => return Ok(body),
-            Ok(Some(Err(e))) => {
-                return Err(ProviderError::from_reqwest(
-                    provider,
-                    &e,
-                    TimeoutPhase::Body,
-                ));
-            }
-            Ok(Some(Ok(piece))) => {
-                if body.len() + piece.len() > limit {
-                    return Err(ProviderError::TooLarge { provider, limit });
-                }
-                body.extend_from_slice(&piece);
-            }
-        }
-    }
+            _ => ProviderError::Connection {
+                provider,
+                reason: "reset while reading the body",
+            },
+        })
 }
 
 /// Turns a non-success upstream response into a sanitised error.

@@ -1,46 +1,20 @@
-//! Provider ids and the one table that describes every provider.
+//! The provider table: the one source of truth for the providers.
 //!
-//! Adding a provider is one [`ProviderId`] variant and one row of
-//! [`PROVIDERS`]; nothing else matches on provider ids (the OpenAI dialect
-//! reads its quirks from the row).
+//! One invocation of the `providers!` macro below generates the
+//! [`ProviderId`] enum, its [`ProviderId::ALL`] list and [`ProviderId::COUNT`],
+//! the [`PROVIDERS`] rows and the routing [`FAMILIES`]. Adding a provider
+//! that speaks OpenAI's chat dialect is one row (plus its price rows in
+//! `prices.json`); nothing else names provider ids: adapters dispatch on the
+//! row's [`WireFormat`], URL and auth come from its [`TargetKind`]
+//! (resolved with the credential in one place), and credentials are parsed
+//! by [`CredentialFormat`].
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A chat provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-#[allow(missing_docs)] // each variant is described by its row in PROVIDERS
-pub enum ProviderId {
-    OpenAi,
-    OpenAiResponses,
-    Anthropic,
-    OpenRouter,
-    Chutes,
-    Aws,
-    Azure,
-    AzureResponses,
-    AzureAnthropicFoundry,
-    Groq,
-    SambaNova,
-    Vercel,
-    Novita,
-    MegaNova,
-    SiliconFlow,
-    Akash,
-    Nvidia,
-    Google,
-    Zai,
-    GmiCloud,
-    Cerebras,
-    DeepInfra,
-    Hyperbolic,
-    Morpheus,
-    Fireworks,
-    Together,
-}
+use crate::routing::{Family, Pattern};
 
 /// How a provider's credential is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,26 +60,58 @@ impl CredentialFormat {
     }
 }
 
-/// Which translator speaks to a provider.
+/// The wire format a provider speaks: which translator encodes requests
+/// and decodes answers. Independent of where the requests go
+/// ([`TargetKind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Dialect {
+pub enum WireFormat {
     /// OpenAI chat completions, with the provider's quirks.
-    OpenAi(Quirks),
+    OpenAiChat(Quirks),
     /// OpenAI Responses.
-    OpenAiResponses,
+    Responses,
     /// Anthropic Messages.
-    Anthropic,
+    AnthropicMessages,
     /// Gemini `generateContent`.
-    Google,
+    Gemini,
     /// Bedrock Converse.
-    Bedrock,
-    /// Azure OpenAI chat completions (deployment URLs).
-    Azure,
-    /// Azure OpenAI Responses.
+    BedrockConverse,
+}
+
+/// Where a provider's requests go and how they are authorised: the base
+/// URL, the URL shape and the auth header. Resolved with the user's
+/// credential in one place (the crate's `target` module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TargetKind {
+    /// The row's base URL (or its operator override) and the format's own
+    /// key header (`Authorization: Bearer`, `x-api-key`, `x-goog-api-key`).
+    BaseUrl,
+    /// Azure OpenAI chat: the credential's endpoint, deployment URLs (dated
+    /// API versions) or `/openai/v1` (`v1`), the `api-key` header.
+    AzureDeployment,
+    /// Azure OpenAI Responses: the credential's endpoint, `/openai/v1/…` or
+    /// `/openai/…?api-version=`, the `api-key` header.
     AzureResponses,
-    /// Anthropic Messages on Azure AI Foundry.
-    AzureAnthropic,
+    /// Azure AI Foundry (Anthropic models): the credential's endpoint,
+    /// `x-api-key`.
+    AzureFoundry,
+    /// AWS Bedrock: `{region}` in the base URL from the credential, SigV4
+    /// or a Bedrock API key.
+    BedrockRegion,
+}
+
+impl TargetKind {
+    /// How the credential for this target is written.
+    pub const fn credential_format(self) -> CredentialFormat {
+        match self {
+            Self::BaseUrl => CredentialFormat::Key,
+            Self::AzureDeployment => CredentialFormat::AzureJson,
+            Self::AzureResponses => CredentialFormat::AzureResponsesJson,
+            Self::AzureFoundry => CredentialFormat::AzureAnthropicJson,
+            Self::BedrockRegion => CredentialFormat::AwsJson,
+        }
+    }
 }
 
 /// How an OpenAI-dialect provider differs from OpenAI. Only what changes the
@@ -119,9 +125,6 @@ pub struct Quirks {
     pub prefers_max_tokens: bool,
     /// Accepts `stream_options` (to ask for streamed usage).
     pub stream_options: bool,
-    /// The facts about this provider could not be confirmed from an official
-    /// source (see `shared/docs/providers.md`); keep its base URL overridable.
-    pub unconfirmed: bool,
 }
 
 impl Quirks {
@@ -129,16 +132,12 @@ impl Quirks {
     pub const OPENAI: Quirks = Quirks {
         prefers_max_tokens: false,
         stream_options: true,
-        unconfirmed: false,
     };
 
+    /// OpenAI's behaviour, but `max_tokens` rather than
+    /// `max_completion_tokens`.
     const MAX_TOKENS: Quirks = Quirks {
         prefers_max_tokens: true,
-        ..Quirks::OPENAI
-    };
-
-    const UNCONFIRMED: Quirks = Quirks {
-        unconfirmed: true,
         ..Quirks::OPENAI
     };
 
@@ -147,7 +146,6 @@ impl Quirks {
         Quirks {
             prefers_max_tokens,
             stream_options,
-            unconfirmed: false,
         }
     }
 }
@@ -162,12 +160,14 @@ pub struct ProviderInfo {
     pub slug: &'static str,
     /// Display name.
     pub name: &'static str,
-    /// Credential format.
+    /// Credential format (follows from [`ProviderInfo::target`]).
     pub credential: CredentialFormat,
-    /// Translator.
-    pub dialect: Dialect,
+    /// The wire format (which translator).
+    pub format: WireFormat,
+    /// Where requests go and how they are authorised.
+    pub target: TargetKind,
     /// Default base URL (what `BYOK_UPSTREAM_<PROVIDER>` replaces). For
-    /// Azure providers the base comes from the credential's endpoint; for
+    /// Azure targets the base comes from the credential's endpoint; for
     /// Bedrock `{region}` is replaced by the credential's region.
     pub base_url: &'static str,
     /// Whether the provider's own model ids contain `/` (`vendor/model`).
@@ -176,305 +176,287 @@ pub struct ProviderInfo {
     pub example: &'static str,
 }
 
-macro_rules! row {
-    ($id:ident, $slug:literal, $name:literal, $cred:ident, $dialect:expr, $base:literal, $slash:literal, $example:literal) => {
-        ProviderInfo {
-            id: ProviderId::$id,
-            slug: $slug,
-            name: $name,
-            credential: CredentialFormat::$cred,
-            dialect: $dialect,
-            base_url: $base,
-            slash_model_ids: $slash,
-            example: $example,
+/// Generates [`ProviderId`], [`PROVIDERS`], [`ProviderId::ALL`],
+/// [`ProviderId::COUNT`] and [`FAMILIES`] from one table.
+macro_rules! providers {
+    (
+        rows {
+            $(
+                $(#[$meta:meta])*
+                $id:ident {
+                    slug: $slug:literal, name: $name:literal,
+                    format: $format:ident $(($quirks:ident))?, target: $target:ident,
+                    base_url: $base:literal,
+                    slash_model_ids: $slash:literal,
+                    example: $example:literal $(,)?
+                }
+            ),+ $(,)?
         }
+        families {
+            $(
+                $family:literal: $pattern:ident $(($($arg:tt)*))? => [$($member:ident),+ $(,)?]
+            ),+ $(,)?
+        }
+    ) => {
+        /// A chat provider (one row of [`PROVIDERS`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum ProviderId {
+            $(
+                #[doc = $name]
+                $(#[$meta])*
+                $id,
+            )+
+        }
+
+        impl ProviderId {
+            /// Every provider, in table order.
+            pub const ALL: &'static [ProviderId] = &[$(ProviderId::$id),+];
+            /// How many providers the table holds.
+            pub const COUNT: usize = Self::ALL.len();
+        }
+
+        /// The provider table, in [`ProviderId`] order.
+        pub const PROVIDERS: [ProviderInfo; ProviderId::COUNT] = [
+            $(
+                ProviderInfo {
+                    id: ProviderId::$id,
+                    slug: $slug,
+                    name: $name,
+                    credential: TargetKind::$target.credential_format(),
+                    format: WireFormat::$format $((Quirks::$quirks))?,
+                    target: TargetKind::$target,
+                    base_url: $base,
+                    slash_model_ids: $slash,
+                    example: $example,
+                },
+            )+
+        ];
+
+        /// The model-family table, in matching order (see [`crate::resolve`]).
+        pub const FAMILIES: &[Family] = &[
+            $(
+                Family {
+                    name: $family,
+                    pattern: Pattern::$pattern $(($($arg)*))?,
+                    providers: &[$(ProviderId::$member),+],
+                },
+            )+
+        ];
     };
 }
 
-use Dialect::OpenAi as Oai;
-
-/// The provider table, in [`ProviderId`] order.
-pub const PROVIDERS: [ProviderInfo; 26] = [
-    row!(
-        OpenAi,
-        "openai",
-        "OpenAI",
-        Key,
-        Oai(Quirks::OPENAI),
-        "https://api.openai.com/v1",
-        false,
-        "sk-proj-..."
-    ),
-    row!(
-        OpenAiResponses,
-        "openai-responses",
-        "OpenAI (Responses API)",
-        Key,
-        Dialect::OpenAiResponses,
-        "https://api.openai.com/v1",
-        false,
-        "sk-proj-..."
-    ),
-    row!(
-        Anthropic,
-        "anthropic",
-        "Anthropic",
-        Key,
-        Dialect::Anthropic,
-        "https://api.anthropic.com",
-        false,
-        "sk-ant-api03-..."
-    ),
-    row!(
-        OpenRouter,
-        "openrouter",
-        "OpenRouter",
-        Key,
-        Oai(Quirks::OPENAI),
-        "https://openrouter.ai/api/v1",
-        true,
-        "sk-or-v1-..."
-    ),
-    row!(
-        Chutes,
-        "chutes",
-        "Chutes",
-        Key,
-        Oai(Quirks::MAX_TOKENS),
-        "https://llm.chutes.ai/v1",
-        true,
-        "cpk_..."
-    ),
-    row!(
-        Aws,
-        "aws",
-        "AWS Bedrock",
-        AwsJson,
-        Dialect::Bedrock,
-        "https://bedrock-runtime.{region}.amazonaws.com",
-        false,
-        r#"{"accessKeyId":"AKIA...","secretAccessKey":"...","region":"us-east-1"}"#
-    ),
-    row!(
-        Azure,
-        "azure",
-        "Azure OpenAI",
-        AzureJson,
-        Dialect::Azure,
-        "",
-        false,
-        r#"{"endpoint":"https://<resource>.openai.azure.com","apiKey":"<key>","deploymentName":"<deployment>","apiVersion":"2024-10-21"}"#
-    ),
-    row!(
-        AzureResponses,
-        "azure-responses",
-        "Azure OpenAI (Responses API)",
-        AzureResponsesJson,
-        Dialect::AzureResponses,
-        "",
-        false,
-        r#"{"endpoint":"https://<resource>.openai.azure.com","apiKey":"<key>","apiVersion":"v1"}"#
-    ),
-    row!(
-        AzureAnthropicFoundry,
-        "azure-anthropic-foundry",
-        "Anthropic on Azure AI Foundry",
-        AzureAnthropicJson,
-        Dialect::AzureAnthropic,
-        "",
-        false,
-        r#"{"endpoint":"https://<resource>.services.ai.azure.com/anthropic/","apiKey":"<key>"}"#
-    ),
-    row!(
-        Groq,
-        "groq",
-        "Groq",
-        Key,
-        Oai(Quirks::OPENAI),
-        "https://api.groq.com/openai/v1",
-        true,
-        "gsk_..."
-    ),
-    row!(
-        SambaNova,
-        "sambanova",
-        "SambaNova",
-        Key,
-        Oai(Quirks::OPENAI),
-        "https://api.sambanova.ai/v1",
-        false,
-        "..."
-    ),
-    row!(
-        Vercel,
-        "vercel",
-        "Vercel AI Gateway",
-        Key,
-        Oai(Quirks::OPENAI),
-        "https://ai-gateway.vercel.sh/v1",
-        true,
-        "vck_..."
-    ),
-    row!(
-        Novita,
-        "novita",
-        "Novita",
-        Key,
-        Oai(Quirks::UNCONFIRMED),
-        "https://api.novita.ai/openai/v1",
-        true,
-        "sk_..."
-    ),
-    row!(
-        MegaNova,
-        "meganova",
-        "MegaNova",
-        Key,
-        Oai(Quirks::UNCONFIRMED),
-        "https://api.meganova.ai/v1",
-        true,
-        "..."
-    ),
-    row!(
-        SiliconFlow,
-        "siliconflow",
-        "SiliconFlow",
-        Key,
-        Oai(Quirks::OPENAI),
-        "https://api.siliconflow.com/v1",
-        true,
-        "sk-..."
-    ),
-    row!(
-        Akash,
-        "akash",
-        "Akash",
-        Key,
-        Oai(Quirks::UNCONFIRMED),
-        "https://chatapi.akash.network/api/v1",
-        true,
-        "sk-..."
-    ),
-    row!(
-        Nvidia,
-        "nvidia",
-        "NVIDIA",
-        Key,
-        Oai(Quirks::MAX_TOKENS),
-        "https://integrate.api.nvidia.com/v1",
-        true,
-        "nvapi-..."
-    ),
-    row!(
-        Google,
-        "google",
-        "Google AI Studio",
-        Key,
-        Dialect::Google,
-        "https://generativelanguage.googleapis.com",
-        false,
-        "AIza..."
-    ),
-    row!(
-        Zai,
-        "zai",
-        "Z.AI (GLM)",
-        Key,
-        Oai(Quirks::UNCONFIRMED),
-        "https://api.z.ai/api/paas/v4",
-        false,
-        "..."
-    ),
-    row!(
-        GmiCloud,
-        "gmicloud",
-        "GMICloud",
-        Key,
-        Oai(Quirks::OPENAI),
-        "https://api.gmi-serving.com/v1",
-        true,
-        "..."
-    ),
-    row!(
-        Cerebras,
-        "cerebras",
-        "Cerebras",
-        Key,
-        Oai(Quirks::OPENAI),
-        "https://api.cerebras.ai/v1",
-        false,
-        "csk-..."
-    ),
-    row!(
-        DeepInfra,
-        "deepinfra",
-        "DeepInfra",
-        Key,
-        Oai(Quirks::OPENAI),
-        "https://api.deepinfra.com/v1/openai",
-        true,
-        "..."
-    ),
-    row!(
-        Hyperbolic,
-        "hyperbolic",
-        "Hyperbolic",
-        Key,
-        Oai(Quirks::OPENAI),
-        "https://api.hyperbolic.xyz/v1",
-        true,
-        "..."
-    ),
-    row!(
-        Morpheus,
-        "morpheus",
-        "Morpheus",
-        Key,
-        Oai(Quirks::UNCONFIRMED),
-        "https://api.mor.org/api/v1",
-        false,
-        "sk-..."
-    ),
-    row!(
-        Fireworks,
-        "fireworks",
-        "Fireworks",
-        Key,
-        Oai(Quirks::OPENAI),
-        "https://api.fireworks.ai/inference/v1",
-        true,
-        "fw_..."
-    ),
-    row!(
-        Together,
-        "together",
-        "Together",
-        Key,
-        Oai(Quirks::OPENAI),
-        "https://api.together.xyz/v1",
-        true,
-        "tgp_v1_..."
-    ),
-];
+providers! {
+rows {
+    OpenAi {
+        slug: "openai", name: "OpenAI",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.openai.com/v1",
+        slash_model_ids: false,
+        example: "sk-proj-...",
+    },
+    OpenAiResponses {
+        slug: "openai-responses", name: "OpenAI (Responses API)",
+        format: Responses, target: BaseUrl,
+        base_url: "https://api.openai.com/v1",
+        slash_model_ids: false,
+        example: "sk-proj-...",
+    },
+    Anthropic {
+        slug: "anthropic", name: "Anthropic",
+        format: AnthropicMessages, target: BaseUrl,
+        base_url: "https://api.anthropic.com",
+        slash_model_ids: false,
+        example: "sk-ant-api03-...",
+    },
+    OpenRouter {
+        slug: "openrouter", name: "OpenRouter",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://openrouter.ai/api/v1",
+        slash_model_ids: true,
+        example: "sk-or-v1-...",
+    },
+    Chutes {
+        slug: "chutes", name: "Chutes",
+        format: OpenAiChat(MAX_TOKENS), target: BaseUrl,
+        base_url: "https://llm.chutes.ai/v1",
+        slash_model_ids: true,
+        example: "cpk_...",
+    },
+    Aws {
+        slug: "aws", name: "AWS Bedrock",
+        format: BedrockConverse, target: BedrockRegion,
+        base_url: "https://bedrock-runtime.{region}.amazonaws.com",
+        slash_model_ids: false,
+        example: r#"{"accessKeyId":"AKIA...","secretAccessKey":"...","region":"us-east-1"}"#,
+    },
+    Azure {
+        slug: "azure", name: "Azure OpenAI",
+        format: OpenAiChat(OPENAI), target: AzureDeployment,
+        base_url: "",
+        slash_model_ids: false,
+        example: r#"{"endpoint":"https://<resource>.openai.azure.com","apiKey":"<key>","deploymentName":"<deployment>","apiVersion":"2024-10-21"}"#,
+    },
+    AzureResponses {
+        slug: "azure-responses", name: "Azure OpenAI (Responses API)",
+        format: Responses, target: AzureResponses,
+        base_url: "",
+        slash_model_ids: false,
+        example: r#"{"endpoint":"https://<resource>.openai.azure.com","apiKey":"<key>","apiVersion":"v1"}"#,
+    },
+    AzureAnthropicFoundry {
+        slug: "azure-anthropic-foundry", name: "Anthropic on Azure AI Foundry",
+        format: AnthropicMessages, target: AzureFoundry,
+        base_url: "",
+        slash_model_ids: false,
+        example: r#"{"endpoint":"https://<resource>.services.ai.azure.com/anthropic/","apiKey":"<key>"}"#,
+    },
+    Groq {
+        slug: "groq", name: "Groq",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.groq.com/openai/v1",
+        slash_model_ids: true,
+        example: "gsk_...",
+    },
+    SambaNova {
+        slug: "sambanova", name: "SambaNova",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.sambanova.ai/v1",
+        slash_model_ids: false,
+        example: "...",
+    },
+    Vercel {
+        slug: "vercel", name: "Vercel AI Gateway",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://ai-gateway.vercel.sh/v1",
+        slash_model_ids: true,
+        example: "vck_...",
+    },
+    // not confirmed from an official source (docs/providers.md)
+    Novita {
+        slug: "novita", name: "Novita",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.novita.ai/openai/v1",
+        slash_model_ids: true,
+        example: "sk_...",
+    },
+    // not confirmed from an official source (docs/providers.md)
+    MegaNova {
+        slug: "meganova", name: "MegaNova",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.meganova.ai/v1",
+        slash_model_ids: true,
+        example: "...",
+    },
+    SiliconFlow {
+        slug: "siliconflow", name: "SiliconFlow",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.siliconflow.com/v1",
+        slash_model_ids: true,
+        example: "sk-...",
+    },
+    // not confirmed from an official source (docs/providers.md)
+    Akash {
+        slug: "akash", name: "Akash",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://chatapi.akash.network/api/v1",
+        slash_model_ids: true,
+        example: "sk-...",
+    },
+    Nvidia {
+        slug: "nvidia", name: "NVIDIA",
+        format: OpenAiChat(MAX_TOKENS), target: BaseUrl,
+        base_url: "https://integrate.api.nvidia.com/v1",
+        slash_model_ids: true,
+        example: "nvapi-...",
+    },
+    Google {
+        slug: "google", name: "Google AI Studio",
+        format: Gemini, target: BaseUrl,
+        base_url: "https://generativelanguage.googleapis.com",
+        slash_model_ids: false,
+        example: "AIza...",
+    },
+    // not confirmed from an official source (docs/providers.md)
+    Zai {
+        slug: "zai", name: "Z.AI (GLM)",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.z.ai/api/paas/v4",
+        slash_model_ids: false,
+        example: "...",
+    },
+    GmiCloud {
+        slug: "gmicloud", name: "GMICloud",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.gmi-serving.com/v1",
+        slash_model_ids: true,
+        example: "...",
+    },
+    Cerebras {
+        slug: "cerebras", name: "Cerebras",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.cerebras.ai/v1",
+        slash_model_ids: false,
+        example: "csk-...",
+    },
+    DeepInfra {
+        slug: "deepinfra", name: "DeepInfra",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.deepinfra.com/v1/openai",
+        slash_model_ids: true,
+        example: "...",
+    },
+    Hyperbolic {
+        slug: "hyperbolic", name: "Hyperbolic",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.hyperbolic.xyz/v1",
+        slash_model_ids: true,
+        example: "...",
+    },
+    // not confirmed from an official source (docs/providers.md)
+    Morpheus {
+        slug: "morpheus", name: "Morpheus",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.mor.org/api/v1",
+        slash_model_ids: false,
+        example: "sk-...",
+    },
+    Fireworks {
+        slug: "fireworks", name: "Fireworks",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.fireworks.ai/inference/v1",
+        slash_model_ids: true,
+        example: "fw_...",
+    },
+    Together {
+        slug: "together", name: "Together",
+        format: OpenAiChat(OPENAI), target: BaseUrl,
+        base_url: "https://api.together.xyz/v1",
+        slash_model_ids: true,
+        example: "tgp_v1_...",
+    },
+}
+families {
+    "OpenAI": Prefix(&["gpt-", "o1", "o3", "o4", "chatgpt-", "codex-", "computer-use-"])
+        => [OpenAi, OpenAiResponses, Azure, AzureResponses],
+    "Anthropic Claude": Prefix(&["claude-"]) => [Anthropic, AzureAnthropicFoundry],
+    "Google Gemini": Prefix(&["gemini-", "gemma-", "learnlm-"]) => [Google],
+    "Z.AI GLM": Prefix(&["glm-"]) => [Zai],
+    "AWS Bedrock": Bedrock => [Aws],
+    "Fireworks": Prefix(&["accounts/"]) => [Fireworks],
+    // every provider whose row says `slash_model_ids: true`, in preference order
+    "vendor/model": Slash => [
+        OpenRouter, Vercel, Together, DeepInfra, Fireworks, Groq, Nvidia, Novita,
+        SiliconFlow, Hyperbolic, Chutes, GmiCloud, MegaNova, Akash,
+    ],
+}
+}
 
 impl ProviderId {
-    /// Every provider, in table order.
-    pub fn all() -> impl Iterator<Item = ProviderId> {
-        PROVIDERS.iter().map(|p| p.id)
-    }
-
     /// This provider's row.
     pub fn info(self) -> &'static ProviderInfo {
-        // The table is in enum order; the fallback search keeps this total
-        // even if someone reorders one of the two.
-        let i = self as usize;
-        match PROVIDERS.get(i) {
-            Some(row) if row.id == self => row,
-            _ => PROVIDERS
-                .iter()
-                .find(|p| p.id == self)
-                .unwrap_or(&PROVIDERS[0]),
-        }
+        // The macro writes the rows in enum order.
+        &PROVIDERS[self as usize]
     }
 
     /// The id as written in headers, URLs and model prefixes.
@@ -538,15 +520,43 @@ mod tests {
 
     #[test]
     fn table_is_in_enum_order_and_complete() {
+        assert_eq!(PROVIDERS.len(), ProviderId::COUNT);
+        assert_eq!(ProviderId::ALL.len(), ProviderId::COUNT);
         for (i, row) in PROVIDERS.iter().enumerate() {
             assert_eq!(row.id as usize, i, "{} is out of order", row.slug);
+            assert_eq!(ProviderId::ALL[i], row.id);
+            assert_eq!(row.id.info(), row);
             assert_eq!(row.slug.parse::<ProviderId>().unwrap(), row.id);
         }
-        let openai_dialect = PROVIDERS
-            .iter()
-            .filter(|p| matches!(p.dialect, Dialect::OpenAi(_)))
-            .count();
-        assert_eq!(openai_dialect, 19);
+        let mut slugs: Vec<_> = PROVIDERS.iter().map(|p| p.slug).collect();
+        slugs.sort_unstable();
+        slugs.dedup();
+        assert_eq!(slugs.len(), ProviderId::COUNT, "duplicate slug");
+    }
+
+    /// Every row's format and target fit together: the Azure targets serve
+    /// their one format and take their base from the credential; every
+    /// other target has an `https` default base URL.
+    #[test]
+    fn formats_and_targets_fit() {
+        for p in &PROVIDERS {
+            assert_eq!(p.credential, p.target.credential_format(), "{}", p.slug);
+            let fits = match p.target {
+                TargetKind::BaseUrl => !matches!(p.format, WireFormat::BedrockConverse),
+                TargetKind::AzureDeployment => matches!(p.format, WireFormat::OpenAiChat(_)),
+                TargetKind::AzureResponses => p.format == WireFormat::Responses,
+                TargetKind::AzureFoundry => p.format == WireFormat::AnthropicMessages,
+                TargetKind::BedrockRegion => p.format == WireFormat::BedrockConverse,
+            };
+            assert!(fits, "{}: {:?} on {:?}", p.slug, p.format, p.target);
+            let azure = matches!(
+                p.target,
+                TargetKind::AzureDeployment | TargetKind::AzureResponses | TargetKind::AzureFoundry
+            );
+            assert_eq!(p.base_url.is_empty(), azure, "{}", p.slug);
+            assert!(azure || p.base_url.starts_with("https://"), "{}", p.slug);
+            assert!(!p.base_url.ends_with('/'), "{}", p.slug);
+        }
     }
 
     #[test]
@@ -562,7 +572,7 @@ mod tests {
     }
 
     #[test]
-    fn the_26_ids_from_the_docs() {
+    fn the_ids_from_the_docs() {
         let ids = "openai openai-responses anthropic openrouter chutes aws azure azure-responses \
                    azure-anthropic-foundry groq sambanova vercel novita meganova siliconflow akash nvidia \
                    google zai gmicloud cerebras deepinfra hyperbolic morpheus fireworks together";

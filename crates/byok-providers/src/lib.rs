@@ -4,20 +4,31 @@
 //! in OpenAI's chat-completions shape, picks a provider with [`resolve`],
 //! parses the user's [`Credential`], and calls a [`ChatProvider`] from the
 //! [`Registry`]. Every adapter answers in the same neutral types: a
-//! [`ChatResponse`], or a [`ChatStream`] of [`ChatChunk`]s followed by the
-//! [`UsageReport`] the provider gave (`reported` or `missing`).
+//! [`ChatResponse`], or a [`ChatStream`] of [`StreamItem`]s (each a
+//! [`ChatChunk`], with its upstream JSON when that may be forwarded as it
+//! came) followed by the [`UsageReport`] the provider gave (`reported` or
+//! `missing`).
 //!
 //! # Shape
 //!
-//! - **One table** ([`PROVIDERS`]) describes all 26 providers: id, name,
-//!   credential format, translator ([`Dialect`]), default base URL, quirks.
-//!   The 19 providers that speak OpenAI's dialect are rows of data handled by
-//!   one module ([`OpenAiCompatible`], which also serves Azure OpenAI);
-//!   Anthropic ([`Anthropic`]), OpenAI Responses ([`Responses`]), Gemini
-//!   ([`Google`]) and Bedrock ([`Bedrock`]) have translator modules of their
-//!   own. The mapping tables are in the repository's `docs/providers.md`.
+//! - **One table** ([`PROVIDERS`], written with one declarative macro)
+//!   is the single source of truth for the providers: it generates the
+//!   [`ProviderId`] enum, the rows (id, name, wire format, target, default
+//!   base URL, quirks) and the routing [`FAMILIES`]. Adding a provider that
+//!   speaks OpenAI's chat dialect is one row plus its price rows.
+//! - **Format apart from target.** A row's [`WireFormat`] (OpenAI chat,
+//!   Responses, Anthropic Messages, Gemini, Bedrock Converse) picks the
+//!   translator: [`OpenAiCompatible`] (rows of data with [`Quirks`]),
+//!   [`Responses`], [`Anthropic`], [`Google`], [`Bedrock`]. Its
+//!   [`TargetKind`] says where requests go and how they are authorised: a
+//!   base URL with the format's key header, or Azure deployments, Azure
+//!   Responses and Azure AI Foundry, which are targets of the OpenAI chat,
+//!   Responses and Anthropic formats. The [`Registry`] dispatches on the
+//!   format in one place; the target is resolved with the credential in
+//!   one place. The mapping tables are in the repository's
+//!   `docs/providers.md`.
 //! - **Object-safe trait.** [`ChatProvider`] has `chat`, `chat_stream` and
-//!   `list_models`; what a provider supports is [`Capabilities`] data.
+//!   `list_models`.
 //! - **No hidden I/O.** The HTTP client ([`http_client`]) and the
 //!   [`ProviderConfig`] (base-URL overrides, timeouts, limits) are passed in;
 //!   nothing reads the environment.
@@ -46,36 +57,33 @@
 //! )?;
 //! let route = resolve(&request.model, Some("groq"), &[ProviderId::Groq])?;
 //! let credential = Credential::parse(route.provider, &SecretString::from("gsk_..."), EndpointPolicy::default())?;
-//! let provider = registry.get(route.provider).expect("groq speaks the OpenAI dialect");
+//! let provider = registry.get(route.provider);
 //! let outcome = provider.chat(&request, &credential).await?;
 //! println!("{:?}", outcome.response.choices[0].message.content);
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
 
-mod anthropic;
-mod bedrock;
 mod common;
 mod credential;
 mod error;
-mod google;
 mod http;
 mod id;
-mod openai;
 mod provider;
 mod resolver;
-mod responses;
 mod routing;
 pub mod sse;
 mod stream;
+mod target;
 #[cfg(test)]
 mod test_support;
+mod translators;
 mod types;
 
-pub use anthropic::{
-    ANTHROPIC_VERSION, Anthropic, DEFAULT_MAX_TOKENS, encode_request as encode_anthropic_request,
-};
-pub use bedrock::{Bedrock, encode_model_id, encode_request as encode_bedrock_request, sign_v4};
+/// `crate::openai::{bearer, sensitive}` as the translators import them
+/// (the helpers live in `target`).
+use translators::openai;
+
 pub use credential::{
     AZURE_HOST_SUFFIXES, AwsAuth, AwsCredential, AzureCredential, Credential, EndpointPolicy,
     MAX_CREDENTIAL_LEN, is_aws_region, validate_endpoint,
@@ -83,19 +91,27 @@ pub use credential::{
 pub use error::{
     CredentialError, ProviderError, RouteError, TimeoutPhase, UpstreamErrorKind, sanitize,
 };
-pub use google::{Google, SIGNATURE_SEPARATOR, encode_request as encode_google_request};
 pub use id::{
-    CredentialFormat, Dialect, PROVIDERS, ProviderId, ProviderInfo, Quirks, UnknownProvider,
+    CredentialFormat, FAMILIES, PROVIDERS, ProviderId, ProviderInfo, Quirks, TargetKind,
+    UnknownProvider, WireFormat,
 };
-pub use openai::{OpenAiCompatible, Translated, encode_request, translate_event};
 pub use provider::{
-    Capabilities, ChatOutcome, ChatProvider, Limits, ProviderConfig, Registry, Timeouts,
-    http_client,
+    ChatOutcome, ChatProvider, Limits, ProviderConfig, Registry, Timeouts, http_client,
 };
 pub use resolver::{PublicOnlyResolver, is_public_ip};
-pub use responses::{Responses, encode_request as encode_responses_request};
-pub use routing::{FAMILIES, Family, Pattern, Route, resolve};
-pub use stream::{ChatStream, EventStream, StreamEvent, Transcript, UsageReport};
+pub use routing::{Family, Pattern, Route, resolve};
+pub use stream::{ChatStream, EventStream, StreamEvent, StreamItem, Transcript, UsageReport};
+pub use translators::anthropic::{
+    ANTHROPIC_VERSION, Anthropic, DEFAULT_MAX_TOKENS, encode_request as encode_anthropic_request,
+};
+pub use translators::bedrock::{
+    Bedrock, encode_model_id, encode_request as encode_bedrock_request, sign_v4,
+};
+pub use translators::gemini::{
+    Google, SIGNATURE_SEPARATOR, encode_request as encode_google_request,
+};
+pub use translators::openai::{OpenAiCompatible, Translated, encode_request, translate_event};
+pub use translators::responses::{Responses, encode_request as encode_responses_request};
 pub use types::*;
 
 /// Runs a dialect's stream translator over already-decoded SSE events and
@@ -112,16 +128,23 @@ pub fn translate_sse_events(
 ) -> Result<Vec<StreamEvent>, ProviderError> {
     let secret = secrecy::SecretString::from("");
     let mut out = std::collections::VecDeque::new();
-    let mut translator: Box<dyn http::SseTranslate> = match id.info().dialect {
-        Dialect::Anthropic | Dialect::AzureAnthropic => {
-            Box::new(anthropic::AnthropicStream::new(id, wants_usage, secret))
-        }
-        Dialect::OpenAiResponses | Dialect::AzureResponses => {
-            Box::new(responses::ResponsesStream::new(id, wants_usage, secret))
-        }
-        Dialect::Google => Box::new(google::GoogleStream::new(wants_usage)),
-        _ => Box::new(openai::OpenAiStream::new(id, wants_usage, secret)),
-    };
+    let mut translator: Box<dyn http::SseTranslate> =
+        match id.info().format {
+            WireFormat::AnthropicMessages => Box::new(
+                translators::anthropic::AnthropicStream::new(id, wants_usage, secret),
+            ),
+            WireFormat::Responses => Box::new(translators::responses::ResponsesStream::new(
+                id,
+                wants_usage,
+                secret,
+            )),
+            WireFormat::Gemini => Box::new(translators::gemini::GoogleStream::new(id, wants_usage)),
+            _ => Box::new(translators::openai::OpenAiStream::new(
+                id,
+                wants_usage,
+                secret,
+            )),
+        };
     for e in events {
         if translator.event(e, &mut out)? {
             break;
@@ -141,8 +164,12 @@ pub fn translate_bedrock_frames(
     piece: usize,
     wants_usage: bool,
 ) -> Result<Vec<StreamEvent>, ProviderError> {
-    let mut reader = bedrock::FrameReader::new(4 << 20);
-    let mut translator = bedrock::BedrockStream::new("model", wants_usage, None);
+    let id = PROVIDERS
+        .iter()
+        .find(|p| p.format == WireFormat::BedrockConverse)
+        .map_or(PROVIDERS[0].id, |p| p.id);
+    let mut reader = translators::bedrock::FrameReader::new(id, 4 << 20);
+    let mut translator = translators::bedrock::BedrockStream::new(id, "model", wants_usage, None);
     let mut frames = Vec::new();
     let mut out = std::collections::VecDeque::new();
     for chunk in bytes.chunks(piece.max(1)) {

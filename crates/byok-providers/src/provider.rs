@@ -9,24 +9,14 @@ use async_trait::async_trait;
 
 use crate::credential::{Credential, EndpointPolicy};
 use crate::error::ProviderError;
-use crate::id::{Dialect, ProviderId};
-use crate::openai::OpenAiCompatible;
+use crate::id::{PROVIDERS, ProviderId, WireFormat};
 use crate::stream::{ChatStream, UsageReport};
+use crate::translators::anthropic::Anthropic;
+use crate::translators::bedrock::Bedrock;
+use crate::translators::gemini::Google;
+use crate::translators::openai::OpenAiCompatible;
+use crate::translators::responses::Responses;
 use crate::types::{ChatRequest, ChatResponse, ModelInfo};
-
-/// What a provider can do, as data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Capabilities {
-    /// Function tools and tool calls.
-    pub tools: bool,
-    /// Image inputs.
-    pub vision: bool,
-    /// `response_format` JSON modes.
-    pub json_mode: bool,
-    /// Usage reported in streams.
-    pub streaming_usage: bool,
-}
 
 /// A non-streaming answer with its usage.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,9 +54,6 @@ impl ChatOutcome {
 pub trait ChatProvider: Send + Sync + std::fmt::Debug {
     /// Which provider this is.
     fn id(&self) -> ProviderId;
-
-    /// What it supports.
-    fn capabilities(&self) -> Capabilities;
 
     /// One non-streaming completion.
     ///
@@ -224,59 +211,60 @@ pub fn http_client(
         .build()
 }
 
-/// One adapter per implemented provider, sharing one client.
+/// One adapter per provider, sharing one client: the provider's
+/// [`WireFormat`] picks the translator, its [`crate::TargetKind`] (read by
+/// the translator with the credential) where requests go.
 #[derive(Debug, Clone)]
 pub struct Registry {
-    providers: HashMap<ProviderId, Arc<dyn ChatProvider>>,
+    /// In [`ProviderId`] order.
+    providers: [Arc<dyn ChatProvider>; ProviderId::COUNT],
 }
 
 impl Registry {
-    /// Builds adapters for every provider whose translator exists.
+    /// Builds the adapter of every provider in the table.
     pub fn new(client: reqwest::Client, config: ProviderConfig) -> Self {
         let config = Arc::new(config);
-        let mut providers: HashMap<ProviderId, Arc<dyn ChatProvider>> = HashMap::new();
-        for id in ProviderId::all() {
-            let adapter: Arc<dyn ChatProvider> = match id.info().dialect {
-                Dialect::OpenAi(quirks) => {
-                    let base = config.base_url(id).to_owned();
-                    Arc::new(OpenAiCompatible::new(
-                        id,
-                        base,
-                        quirks,
-                        client.clone(),
-                        Arc::clone(&config),
-                    ))
-                }
-                Dialect::Azure => {
-                    Arc::new(OpenAiCompatible::azure(client.clone(), Arc::clone(&config)))
-                }
-                Dialect::Anthropic | Dialect::AzureAnthropic => Arc::new(
-                    crate::anthropic::Anthropic::new(id, client.clone(), Arc::clone(&config)),
-                ),
-                Dialect::OpenAiResponses | Dialect::AzureResponses => Arc::new(
-                    crate::responses::Responses::new(id, client.clone(), Arc::clone(&config)),
-                ),
-                Dialect::Google => Arc::new(crate::google::Google::new(
-                    client.clone(),
-                    Arc::clone(&config),
-                )),
-                Dialect::Bedrock => Arc::new(crate::bedrock::Bedrock::new(
-                    client.clone(),
-                    Arc::clone(&config),
-                )),
-            };
-            providers.insert(id, adapter);
-        }
+        let providers = std::array::from_fn(|i| adapter(PROVIDERS[i].id, &client, &config));
         Self { providers }
     }
 
-    /// The adapter for `id`, if its translator exists.
-    pub fn get(&self, id: ProviderId) -> Option<Arc<dyn ChatProvider>> {
-        self.providers.get(&id).cloned()
+    /// The adapter for `id` (every provider has one).
+    pub fn get(&self, id: ProviderId) -> &Arc<dyn ChatProvider> {
+        &self.providers[id as usize]
     }
+}
 
-    /// Ids with an adapter.
-    pub fn ids(&self) -> impl Iterator<Item = ProviderId> + '_ {
-        self.providers.keys().copied()
+/// The one dispatch on wire formats.
+fn adapter(
+    id: ProviderId,
+    client: &reqwest::Client,
+    config: &Arc<ProviderConfig>,
+) -> Arc<dyn ChatProvider> {
+    let client = client.clone();
+    let config = Arc::clone(config);
+    match id.info().format {
+        WireFormat::OpenAiChat(quirks) => {
+            let base = config.base_url(id).to_owned();
+            Arc::new(OpenAiCompatible::new(id, base, quirks, client, config))
+        }
+        WireFormat::AnthropicMessages => Arc::new(Anthropic::new(id, client, config)),
+        WireFormat::Responses => Arc::new(Responses::new(id, client, config)),
+        WireFormat::Gemini => Arc::new(Google::new(id, client, config)),
+        WireFormat::BedrockConverse => Arc::new(Bedrock::new(id, client, config)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row of the table gets an adapter of its own id: a new row
+    /// needs no code here.
+    #[test]
+    fn every_row_has_an_adapter() {
+        let registry = Registry::new(reqwest::Client::new(), ProviderConfig::default());
+        for p in &PROVIDERS {
+            assert_eq!(registry.get(p.id).id(), p.id, "{}", p.slug);
+        }
     }
 }

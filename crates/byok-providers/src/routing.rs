@@ -13,7 +13,8 @@
 //!    `openai/gpt-4o`). If the user does not hold that provider, the rule
 //!    does not apply and the whole id goes on to rule 3 (so `openai/gpt-4o`
 //!    reaches OpenRouter for a user who holds only OpenRouter).
-//! 3. **Model family.** The first family in [`FAMILIES`] whose pattern
+//! 3. **Model family.** The first family in [`FAMILIES`] (written with
+//!    the provider table) whose pattern
 //!    matches picks the first of its providers, in the listed order, that the
 //!    user holds. If the user holds none of them:
 //!    [`RouteError::MissingCredential`] naming them all.
@@ -24,9 +25,7 @@
 //! no fallback to anyone else's key.
 
 use crate::error::RouteError;
-use crate::id::ProviderId;
-
-use ProviderId as P;
+use crate::id::{FAMILIES, ProviderId};
 
 /// The outcome of routing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,68 +76,6 @@ const BEDROCK_VENDORS: &[&str] = &[
     "luma",
 ];
 const BEDROCK_REGIONS: &[&str] = &["us", "eu", "apac", "global", "us-gov", "jp", "au", "ca"];
-
-/// The family table, in matching order.
-pub const FAMILIES: &[Family] = &[
-    Family {
-        name: "OpenAI",
-        pattern: Pattern::Prefix(&[
-            "gpt-",
-            "o1",
-            "o3",
-            "o4",
-            "chatgpt-",
-            "codex-",
-            "computer-use-",
-        ]),
-        providers: &[P::OpenAi, P::OpenAiResponses, P::Azure, P::AzureResponses],
-    },
-    Family {
-        name: "Anthropic Claude",
-        pattern: Pattern::Prefix(&["claude-"]),
-        providers: &[P::Anthropic, P::AzureAnthropicFoundry],
-    },
-    Family {
-        name: "Google Gemini",
-        pattern: Pattern::Prefix(&["gemini-", "gemma-", "learnlm-"]),
-        providers: &[P::Google],
-    },
-    Family {
-        name: "Z.AI GLM",
-        pattern: Pattern::Prefix(&["glm-"]),
-        providers: &[P::Zai],
-    },
-    Family {
-        name: "AWS Bedrock",
-        pattern: Pattern::Bedrock,
-        providers: &[P::Aws],
-    },
-    Family {
-        name: "Fireworks",
-        pattern: Pattern::Prefix(&["accounts/"]),
-        providers: &[P::Fireworks],
-    },
-    Family {
-        name: "vendor/model",
-        pattern: Pattern::Slash,
-        providers: &[
-            P::OpenRouter,
-            P::Vercel,
-            P::Together,
-            P::DeepInfra,
-            P::Fireworks,
-            P::Groq,
-            P::Nvidia,
-            P::Novita,
-            P::SiliconFlow,
-            P::Hyperbolic,
-            P::Chutes,
-            P::GmiCloud,
-            P::MegaNova,
-            P::Akash,
-        ],
-    },
-];
 
 fn is_bedrock_id(model: &str) -> bool {
     let mut parts = model.splitn(3, '.');
@@ -229,6 +166,8 @@ pub fn resolve(
 mod tests {
     use super::*;
     use crate::id::PROVIDERS;
+
+    use ProviderId as P;
 
     /// Every provider that uses `vendor/model` ids appears in the slash family.
     fn slash_family_covers_table() -> bool {
@@ -417,6 +356,18 @@ mod tests {
     #[test]
     fn slash_family_lists_every_slash_provider() {
         assert!(slash_family_covers_table());
+        // and only those: the family is the table's slash rows, reordered
+        let slash = FAMILIES
+            .iter()
+            .find(|f| f.pattern == Pattern::Slash)
+            .unwrap();
+        for p in slash.providers {
+            assert!(p.info().slash_model_ids, "{p} is in the slash family");
+        }
+        let mut members = slash.providers.to_vec();
+        members.sort_unstable();
+        members.dedup();
+        assert_eq!(members.len(), slash.providers.len(), "listed twice");
     }
 
     #[test]

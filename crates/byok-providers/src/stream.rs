@@ -51,8 +51,68 @@ impl UsageReport {
     }
 }
 
-/// A streamed answer: a `Stream` of chunks for the client. After it ends,
-/// [`ChatStream::usage`] says what the provider reported.
+/// What a [`ChatStream`] yields: a chunk for the client, and when the
+/// upstream sent it in exactly OpenAI's shape, its upstream JSON too.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum StreamItem {
+    /// A chunk to serialise.
+    Chunk(ChatChunk),
+    /// A chunk whose upstream JSON `raw` says exactly what `chunk` says
+    /// (OpenAI's own shape, nothing stripped or normalised): a relay may
+    /// forward `raw` as it came instead of re-serialising `chunk`.
+    Verbatim {
+        /// The parsed chunk.
+        chunk: ChatChunk,
+        /// Its upstream JSON, one line.
+        raw: String,
+    },
+}
+
+impl StreamItem {
+    /// The chunk.
+    pub fn chunk(&self) -> &ChatChunk {
+        match self {
+            Self::Chunk(chunk) | Self::Verbatim { chunk, .. } => chunk,
+        }
+    }
+
+    /// The chunk, by value.
+    pub fn into_chunk(self) -> ChatChunk {
+        match self {
+            Self::Chunk(chunk) | Self::Verbatim { chunk, .. } => chunk,
+        }
+    }
+
+    /// The upstream JSON when it may be forwarded as it came.
+    pub fn raw(&self) -> Option<&str> {
+        match self {
+            Self::Verbatim { raw, .. } => Some(raw),
+            Self::Chunk(_) => None,
+        }
+    }
+
+    /// Appends the chunk as one SSE `data:` event to `out`: the upstream
+    /// JSON as it came when there is one, else the chunk serialised. On
+    /// error `out` is left as it was.
+    ///
+    /// # Errors
+    /// The serializer's error.
+    pub fn encode_sse(&self, out: &mut bytes::BytesMut) -> Result<(), serde_json::Error> {
+        match self {
+            Self::Verbatim { raw, .. } => {
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(raw.as_bytes());
+                out.extend_from_slice(b"\n\n");
+                Ok(())
+            }
+            Self::Chunk(chunk) => crate::sse::encode_json(chunk, out),
+        }
+    }
+}
+
+/// A streamed answer: a `Stream` of [`StreamItem`]s for the client. After
+/// it ends, [`ChatStream::usage`] says what the provider reported.
 ///
 /// Dropping it drops the upstream response, which closes the upstream
 /// connection: a client that goes away stops the upstream request.
@@ -60,7 +120,6 @@ pub struct ChatStream {
     inner: EventStream,
     usage: Option<Usage>,
     ended: bool,
-    verbatim: Option<String>,
 }
 
 impl std::fmt::Debug for ChatStream {
@@ -79,15 +138,7 @@ impl ChatStream {
             inner,
             usage: None,
             ended: false,
-            verbatim: None,
         }
-    }
-
-    /// The upstream JSON of the chunk just yielded, when it may be
-    /// forwarded as it came ([`StreamEvent::Verbatim`]); `None` when the
-    /// chunk must be serialised.
-    pub fn take_verbatim(&mut self) -> Option<String> {
-        self.verbatim.take()
     }
 
     /// The usage reported so far (final once the stream has ended).
@@ -97,15 +148,10 @@ impl ChatStream {
             None => UsageReport::Missing,
         }
     }
-
-    /// Whether the stream has ended (normally or with an error).
-    pub fn is_ended(&self) -> bool {
-        self.ended
-    }
 }
 
 impl Stream for ChatStream {
-    type Item = Result<ChatChunk, ProviderError>;
+    type Item = Result<StreamItem, ProviderError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
@@ -120,12 +166,10 @@ impl Stream for ChatStream {
                 }
                 Poll::Ready(Some(Ok(StreamEvent::Usage(u)))) => self.usage = Some(u),
                 Poll::Ready(Some(Ok(StreamEvent::Chunk(c)))) => {
-                    self.verbatim = None;
-                    return Poll::Ready(Some(Ok(c)));
+                    return Poll::Ready(Some(Ok(StreamItem::Chunk(c))));
                 }
                 Poll::Ready(Some(Ok(StreamEvent::Verbatim { chunk, json }))) => {
-                    self.verbatim = Some(json);
-                    return Poll::Ready(Some(Ok(chunk)));
+                    return Poll::Ready(Some(Ok(StreamItem::Verbatim { chunk, raw: json })));
                 }
                 Poll::Ready(Some(Err(e))) => {
                     self.ended = true;
@@ -196,5 +240,57 @@ impl Transcript {
                 self.finish_reason = choice.finish_reason;
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt as _;
+
+    fn chunk(text: &str) -> ChatChunk {
+        serde_json::from_value(serde_json::json!({
+            "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn items_carry_their_verbatim_json() {
+        let raw = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}"#;
+        let usage = Usage {
+            prompt_tokens: 1,
+            completion_tokens: 2,
+            total_tokens: 3,
+            ..Usage::default()
+        };
+        let events: Vec<Result<StreamEvent, ProviderError>> = vec![
+            Ok(StreamEvent::Verbatim {
+                chunk: chunk("a"),
+                json: raw.to_owned(),
+            }),
+            Ok(StreamEvent::Usage(usage.clone())),
+            Ok(StreamEvent::Chunk(chunk("b"))),
+        ];
+        let mut s = ChatStream::new(Box::pin(futures_util::stream::iter(events)));
+        let first = s.next().await.unwrap().unwrap();
+        assert_eq!(first.raw(), Some(raw));
+        assert_eq!(first.chunk(), &chunk("a"));
+        let mut buf = bytes::BytesMut::new();
+        first.encode_sse(&mut buf).unwrap();
+        assert_eq!(&buf[..], format!("data: {raw}\n\n").as_bytes());
+        // a chunk that is not verbatim has no raw JSON: it is serialised
+        let second = s.next().await.unwrap().unwrap();
+        assert_eq!(second.raw(), None);
+        buf.clear();
+        second.encode_sse(&mut buf).unwrap();
+        let mut want = bytes::BytesMut::new();
+        crate::sse::encode_json(&chunk("b"), &mut want).unwrap();
+        assert_eq!(buf, want);
+        assert_eq!(second.into_chunk(), chunk("b"));
+        assert!(s.next().await.is_none());
+        assert_eq!(s.usage(), UsageReport::Reported(usage));
     }
 }

@@ -31,7 +31,7 @@ async fn groq(
         EndpointPolicy::default(),
     )
     .unwrap();
-    (registry.get(ProviderId::Groq).unwrap(), cred)
+    (std::sync::Arc::clone(registry.get(ProviderId::Groq)), cred)
 }
 
 fn req(stream: bool) -> ChatRequest {
@@ -59,7 +59,7 @@ async fn sse_split_at_every_byte_boundary_over_tcp() {
         let mut s = p.chat_stream(&req(true), &cred).await.unwrap();
         let mut t = Transcript::default();
         while let Some(c) = s.next().await {
-            t.push(&c.unwrap());
+            t.push(c.unwrap().chunk());
         }
         assert!(s.usage().reported().is_some(), "{fixture_name}");
         if fixture_name.contains("tool") {
@@ -254,7 +254,6 @@ async fn host_names_resolving_to_private_addresses_are_refused_by_the_shared_cli
         let registry = Registry::new(http_client(&config.timeouts, policy).unwrap(), config);
         let result = registry
             .get(ProviderId::Groq)
-            .unwrap()
             .chat(&req(false), &cred)
             .await;
         assert_eq!(

@@ -47,9 +47,7 @@ pub async fn setup(
     let raw = credential(&mock.base_url());
     let credential = Credential::parse(id, &SecretString::from(raw), LAB).unwrap();
     Setup {
-        provider: registry
-            .get(id)
-            .unwrap_or_else(|| panic!("no adapter for {id}")),
+        provider: Arc::clone(registry.get(id)),
         credential,
         mock,
     }
@@ -74,7 +72,8 @@ pub async fn collect(
     let mut error = None;
     while let Some(item) = stream.next().await {
         match item {
-            Ok(c) => {
+            Ok(item) => {
+                let c = item.into_chunk();
                 t.push(&c);
                 chunks.push(c);
             }

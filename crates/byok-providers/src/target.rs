@@ -1,0 +1,253 @@
+//! Where a request goes and how it is authorised: the one place that reads
+//! a provider's [`TargetKind`] together with the user's credential.
+//!
+//! | target | URL of `op` | auth header |
+//! |---|---|---|
+//! | `BaseUrl` | `{base}/{op}` (Anthropic Messages: `{base}/v1/{op}`) | by format: `Authorization: Bearer` (OpenAI chat, Responses, Bedrock API key), `x-api-key` (Anthropic), `x-goog-api-key` (Gemini) |
+//! | `AzureDeployment` | `v1`: `{endpoint}/openai/v1/{op}`; dated version `V`: `{endpoint}/openai/models?api-version=V` for `models`, else `{endpoint}/openai/deployments/{deployment}/{op}?api-version=V` | `api-key` |
+//! | `AzureResponses` | `v1`: `{endpoint}/openai/v1/{op}`; dated: `{endpoint}/openai/{op}?api-version=V` | `api-key` |
+//! | `AzureFoundry` | `{endpoint}/v1/{op}` | `x-api-key` |
+//!
+//! `{endpoint}` is the credential's endpoint unless the operator overrode
+//! the provider's base URL. Bedrock (`BedrockRegion`) signs its requests
+//! (SigV4) in its translator and is not served here.
+
+use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::credential::{AzureCredential, Credential};
+use crate::error::{CredentialError, ProviderError};
+use crate::id::{ProviderId, TargetKind, WireFormat};
+
+/// A provider's target resolved with a credential.
+#[derive(Clone, Copy)]
+pub(crate) struct Target<'a> {
+    kind: TargetKind,
+    format: WireFormat,
+    /// Base URL or endpoint, without a trailing `/`.
+    root: &'a str,
+    azure: Option<&'a AzureCredential>,
+    key: &'a SecretString,
+}
+
+impl<'a> Target<'a> {
+    /// Matches `id`'s target with `credential`. `base` is the adapter's
+    /// configured base URL (`ProviderConfig::base_url`: the operator's
+    /// override or the row's default, empty for the Azure targets).
+    ///
+    /// # Errors
+    /// [`CredentialError::WrongProvider`] when the credential is of another
+    /// kind.
+    pub(crate) fn resolve(
+        id: ProviderId,
+        base: &'a str,
+        credential: &'a Credential,
+    ) -> Result<Self, ProviderError> {
+        let info = id.info();
+        let (root, azure, key) = match (info.target, credential) {
+            (TargetKind::BaseUrl, Credential::ApiKey(k)) => (base.trim_end_matches('/'), None, k),
+            (TargetKind::AzureDeployment, Credential::Azure(a))
+            | (TargetKind::AzureResponses, Credential::AzureResponses(a))
+            | (TargetKind::AzureFoundry, Credential::AzureAnthropic(a)) => {
+                (a.base(base), Some(a), &a.api_key)
+            }
+            _ => return Err(CredentialError::WrongProvider.into()),
+        };
+        Ok(Self {
+            kind: info.target,
+            format: info.format,
+            root,
+            azure,
+            key,
+        })
+    }
+
+    /// The URL of `op`, a path relative to the format's API root
+    /// (`chat/completions`, `responses`, `messages`, `models`, ...).
+    pub(crate) fn url(&self, op: &str) -> String {
+        let root = self.root;
+        let version = self
+            .azure
+            .and_then(|a| a.api_version.as_deref())
+            .unwrap_or("v1");
+        match self.kind {
+            TargetKind::AzureDeployment => {
+                let deployment = self
+                    .azure
+                    .and_then(|a| a.deployment.as_deref())
+                    .unwrap_or_default();
+                match (version, op) {
+                    ("v1", _) => format!("{root}/openai/v1/{op}"),
+                    (_, "models") => format!("{root}/openai/models?api-version={version}"),
+                    _ => {
+                        format!("{root}/openai/deployments/{deployment}/{op}?api-version={version}")
+                    }
+                }
+            }
+            TargetKind::AzureResponses => match version {
+                "v1" => format!("{root}/openai/v1/{op}"),
+                v => format!("{root}/openai/{op}?api-version={v}"),
+            },
+            TargetKind::AzureFoundry => format!("{root}/v1/{op}"),
+            _ if self.format == WireFormat::AnthropicMessages => format!("{root}/v1/{op}"),
+            _ => format!("{root}/{op}"),
+        }
+    }
+
+    /// The auth header, its value marked sensitive.
+    ///
+    /// # Errors
+    /// [`CredentialError::BadCharacters`] when the key cannot go in a header.
+    pub(crate) fn auth(&self) -> Result<(HeaderName, HeaderValue), ProviderError> {
+        Ok(match (self.kind, self.format) {
+            (TargetKind::AzureDeployment | TargetKind::AzureResponses, _) => (
+                HeaderName::from_static("api-key"),
+                sensitive(self.key.expose_secret())?,
+            ),
+            (TargetKind::AzureFoundry, _) | (_, WireFormat::AnthropicMessages) => (
+                HeaderName::from_static("x-api-key"),
+                sensitive(self.key.expose_secret())?,
+            ),
+            (_, WireFormat::Gemini) => (
+                HeaderName::from_static("x-goog-api-key"),
+                sensitive(self.key.expose_secret())?,
+            ),
+            _ => (AUTHORIZATION, bearer(self.key)?),
+        })
+    }
+
+    /// The key, for sanitising upstream errors.
+    pub(crate) fn secret(&self) -> &'a SecretString {
+        self.key
+    }
+}
+
+/// A header value holding a secret, marked sensitive (never logged by the
+/// HTTP stack). The one place adapters expose keys.
+pub(crate) fn sensitive(text: &str) -> Result<HeaderValue, ProviderError> {
+    let mut value = HeaderValue::from_str(text)
+        .map_err(|_| CredentialError::BadCharacters("characters not allowed in a header"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// `Authorization: Bearer <key>` as a sensitive header value; the
+/// formatted text is zeroized when dropped.
+pub(crate) fn bearer(key: &SecretString) -> Result<HeaderValue, ProviderError> {
+    sensitive(&Zeroizing::new(format!("Bearer {}", key.expose_secret())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credential::EndpointPolicy;
+
+    const LAB: EndpointPolicy = EndpointPolicy {
+        allow_insecure: true,
+    };
+
+    fn cred(id: ProviderId, raw: &str) -> Credential {
+        Credential::parse(id, &SecretString::from(raw.to_owned()), LAB).unwrap()
+    }
+
+    fn azure(version: Option<&str>, deployment: Option<&str>) -> String {
+        let mut v = serde_json::json!({"endpoint": "https://r.openai.azure.com/", "apiKey": "k1"});
+        if let Some(d) = deployment {
+            v["deploymentName"] = d.into();
+        }
+        if let Some(x) = version {
+            v["apiVersion"] = x.into();
+        }
+        v.to_string()
+    }
+
+    /// Every target shape, for every row of the table that uses it.
+    #[test]
+    fn urls_and_headers_of_every_row() {
+        for p in &crate::id::PROVIDERS {
+            let raw = match p.target {
+                TargetKind::BaseUrl => "sk-test".to_owned(),
+                TargetKind::AzureDeployment => azure(Some("2024-10-21"), Some("dep")),
+                TargetKind::AzureResponses => azure(Some("v1"), None),
+                TargetKind::AzureFoundry => azure(None, None),
+                TargetKind::BedrockRegion => continue,
+            };
+            let c = cred(p.id, &raw);
+            let t = Target::resolve(p.id, p.base_url, &c).unwrap();
+            let (name, value) = t.auth().unwrap();
+            assert!(value.is_sensitive());
+            let (url, header) = (t.url("models"), name.as_str().to_owned());
+            let want = match (p.target, p.format) {
+                (TargetKind::BaseUrl, WireFormat::AnthropicMessages) => {
+                    (format!("{}/v1/models", p.base_url), "x-api-key")
+                }
+                (TargetKind::BaseUrl, WireFormat::Gemini) => {
+                    (format!("{}/models", p.base_url), "x-goog-api-key")
+                }
+                (TargetKind::BaseUrl, _) => (format!("{}/models", p.base_url), "authorization"),
+                (TargetKind::AzureDeployment, _) => (
+                    "https://r.openai.azure.com/openai/models?api-version=2024-10-21".to_owned(),
+                    "api-key",
+                ),
+                (TargetKind::AzureResponses, _) => (
+                    "https://r.openai.azure.com/openai/v1/models".to_owned(),
+                    "api-key",
+                ),
+                _ => (
+                    "https://r.openai.azure.com/v1/models".to_owned(),
+                    "x-api-key",
+                ),
+            };
+            assert_eq!((url, header.as_str()), (want.0, want.1), "{}", p.slug);
+            if header == "authorization" {
+                assert_eq!(value.to_str().unwrap(), "Bearer sk-test");
+            }
+        }
+    }
+
+    #[test]
+    fn azure_shapes() {
+        let c = cred(ProviderId::Azure, &azure(Some("2024-10-21"), Some("dep")));
+        let t = Target::resolve(ProviderId::Azure, "", &c).unwrap();
+        assert_eq!(
+            t.url("chat/completions"),
+            "https://r.openai.azure.com/openai/deployments/dep/chat/completions?api-version=2024-10-21"
+        );
+        let c = cred(ProviderId::Azure, &azure(Some("v1"), Some("dep")));
+        let t = Target::resolve(ProviderId::Azure, "", &c).unwrap();
+        assert_eq!(
+            t.url("chat/completions"),
+            "https://r.openai.azure.com/openai/v1/chat/completions"
+        );
+        // an operator override replaces the endpoint
+        let t = Target::resolve(ProviderId::Azure, "http://127.0.0.1:9/", &c).unwrap();
+        assert_eq!(t.url("models"), "http://127.0.0.1:9/openai/v1/models");
+        let c = cred(
+            ProviderId::AzureResponses,
+            &azure(Some("2025-04-01-preview"), None),
+        );
+        let t = Target::resolve(ProviderId::AzureResponses, "", &c).unwrap();
+        assert_eq!(
+            t.url("responses"),
+            "https://r.openai.azure.com/openai/responses?api-version=2025-04-01-preview"
+        );
+    }
+
+    #[test]
+    fn a_credential_of_another_kind_is_refused() {
+        let key = cred(ProviderId::OpenAi, "sk-test");
+        let az = cred(ProviderId::Azure, &azure(Some("v1"), Some("d")));
+        for (id, c) in [
+            (ProviderId::Azure, &key),
+            (ProviderId::AzureResponses, &az),
+            (ProviderId::OpenAi, &az),
+            (ProviderId::Aws, &key),
+        ] {
+            assert!(matches!(
+                Target::resolve(id, "", c),
+                Err(ProviderError::Credential(CredentialError::WrongProvider))
+            ));
+        }
+    }
+}

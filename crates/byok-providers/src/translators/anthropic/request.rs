@@ -1,0 +1,466 @@
+//! Neutral request → Anthropic Messages body.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{DEFAULT_MAX_TOKENS, NATIVE_EXTRA, THINKING_BUDGETS};
+use crate::common::{
+    arguments_object, check_common, encode_body, parse_data_url, refuse_penalties, unsupported,
+};
+use crate::error::ProviderError;
+use crate::id::ProviderId;
+use crate::types::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
+
+#[derive(Debug, Serialize)]
+pub(super) struct WireRequest {
+    model: String,
+    max_tokens: u32,
+    messages: Vec<WireMessage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_sequences: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<Value>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+struct WireMessage {
+    role: String,
+    content: Vec<Value>,
+}
+
+fn image_block(url: &str) -> Value {
+    match parse_data_url(url) {
+        Some((media_type, data)) => {
+            json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}})
+        }
+        None => json!({"type": "image", "source": {"type": "url", "url": url}}),
+    }
+}
+
+fn content_blocks(content: &Content) -> Vec<Value> {
+    match content {
+        Content::Text(t) => vec![json!({"type": "text", "text": t})],
+        Content::Parts(parts) => parts
+            .iter()
+            .map(|p| match p {
+                ContentPart::Text { text } => json!({"type": "text", "text": text}),
+                ContentPart::ImageUrl { image_url } => image_block(&image_url.url),
+            })
+            .collect(),
+    }
+}
+
+/// Encodes the Anthropic request body.
+///
+/// # Errors
+/// [`ProviderError::Unsupported`] or [`ProviderError::InvalidRequest`] for
+/// what Anthropic cannot express.
+pub fn encode_request(
+    provider: ProviderId,
+    request: &ChatRequest,
+    stream: bool,
+) -> Result<Vec<u8>, ProviderError> {
+    let wire = to_wire(provider, request, stream)?;
+    encode_body(&wire)
+}
+
+pub(super) fn to_wire(
+    provider: ProviderId,
+    request: &ChatRequest,
+    stream: bool,
+) -> Result<WireRequest, ProviderError> {
+    refuse(provider, request)?;
+    let (system, messages) = messages(provider, request)?;
+    let tools = tools(request);
+    let tool_choice = tool_choice(request, tools.is_some())?;
+    let (thinking, max_tokens) = thinking(request)?;
+    Ok(WireRequest {
+        model: request.model.clone(),
+        max_tokens: max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        messages,
+        system,
+        temperature: request.temperature,
+        top_p: request.top_p,
+        stop_sequences: request.stop.as_ref().map(crate::types::Stop::to_vec),
+        tools,
+        tool_choice,
+        metadata: request.user.as_ref().map(|u| json!({"user_id": u})),
+        thinking,
+        top_k: request.extra.get("top_k").cloned(),
+        stream,
+    })
+}
+
+/// What Anthropic cannot express: refused with a 400.
+fn refuse(provider: ProviderId, request: &ChatRequest) -> Result<(), ProviderError> {
+    check_common(provider, request, NATIVE_EXTRA)?;
+    if matches!(
+        request.response_format,
+        Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema { .. })
+    ) {
+        return Err(unsupported(
+            provider,
+            "`response_format` JSON modes (use a tool with an input schema instead)",
+        ));
+    }
+    refuse_penalties(provider, request)
+}
+
+/// The top-level `system` and the `messages`, consecutive same-role
+/// messages merged (tool results are user content).
+fn messages(
+    provider: ProviderId,
+    request: &ChatRequest,
+) -> Result<(Option<String>, Vec<WireMessage>), ProviderError> {
+    let mut system: Vec<String> = Vec::new();
+    let mut messages: Vec<WireMessage> = Vec::new();
+    let mut push = |role: &str, blocks: Vec<Value>| {
+        if blocks.is_empty() {
+            return;
+        }
+        match messages.last_mut() {
+            Some(last) if last.role == role => last.content.extend(blocks),
+            _ => messages.push(WireMessage {
+                role: role.to_owned(),
+                content: blocks,
+            }),
+        }
+    };
+    for message in &request.messages {
+        match message {
+            Message::System { content, .. } | Message::Developer { content, .. } => {
+                system.push(content.text())
+            }
+            Message::User { content, .. } => push("user", content_blocks(content)),
+            Message::Assistant {
+                content,
+                tool_calls,
+                ..
+            } => {
+                let mut blocks = Vec::new();
+                if let Some(c) = content {
+                    blocks.extend(content_blocks(c).into_iter().filter(|b| b["text"] != ""));
+                }
+                for call in tool_calls.iter().flatten() {
+                    blocks.push(json!({
+                        "type": "tool_use",
+                        "id": call.id,
+                        "name": call.function.name,
+                        "input": arguments_object(provider, call)?,
+                    }));
+                }
+                push("assistant", blocks);
+            }
+            Message::Tool {
+                content,
+                tool_call_id,
+            } => push(
+                "user",
+                vec![
+                    json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content.text()}),
+                ],
+            ),
+        }
+    }
+    Ok(((!system.is_empty()).then(|| system.join("\n\n")), messages))
+}
+
+/// Tools with their `input_schema` (an empty object schema when none).
+fn tools(request: &ChatRequest) -> Option<Vec<Value>> {
+    request.tools.as_ref().map(|tools| {
+        tools
+            .iter()
+            .map(|t| {
+                let mut v = json!({
+                    "name": t.function.name,
+                    "input_schema": t.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                });
+                if let Some(d) = &t.function.description {
+                    v["description"] = json!(d);
+                }
+                v
+            })
+            .collect::<Vec<_>>()
+    })
+}
+
+/// `tool_choice`, with `disable_parallel_tool_use` for
+/// `parallel_tool_calls: false`.
+fn tool_choice(request: &ChatRequest, has_tools: bool) -> Result<Option<Value>, ProviderError> {
+    let mut tool_choice = match &request.tool_choice {
+        None => None,
+        Some(ToolChoice::Mode(m)) => match m.as_str() {
+            "auto" => Some(json!({"type": "auto"})),
+            "required" => Some(json!({"type": "any"})),
+            "none" => Some(json!({"type": "none"})),
+            other => {
+                return Err(ProviderError::invalid(
+                    format!(
+                        "unknown tool_choice `{}`",
+                        other.chars().take(32).collect::<String>()
+                    ),
+                    Some("tool_choice"),
+                ));
+            }
+        },
+        Some(ToolChoice::Named(n)) => Some(json!({"type": "tool", "name": n.function.name})),
+    };
+    if request.parallel_tool_calls == Some(false) && has_tools {
+        let choice = tool_choice.get_or_insert_with(|| json!({"type": "auto"}));
+        if choice["type"] != "none" {
+            choice["disable_parallel_tool_use"] = json!(true);
+        }
+    }
+    Ok(tool_choice)
+}
+
+/// `thinking` (passed through, or from `reasoning_effort`) and the
+/// `max_tokens` to send, raised to keep room for the answer.
+fn thinking(request: &ChatRequest) -> Result<(Option<Value>, Option<u32>), ProviderError> {
+    let mut max_tokens = request.max_completion_tokens.or(request.max_tokens);
+    let thinking = match (&request.reasoning_effort, request.extra.get("thinking")) {
+        (_, Some(t)) => Some(t.clone()),
+        (Some(effort), None) => {
+            let budget = THINKING_BUDGETS
+                .iter()
+                .find(|(name, _)| *name == effort.as_str())
+                .map(|(_, b)| *b)
+                .ok_or_else(|| {
+                    ProviderError::invalid(
+                        "`reasoning_effort` must be low, medium or high",
+                        Some("reasoning_effort"),
+                    )
+                })?;
+            // The budget counts inside max_tokens: keep room for the answer.
+            if max_tokens.is_none_or(|m| m <= budget) {
+                max_tokens = Some(budget + max_tokens.unwrap_or(DEFAULT_MAX_TOKENS));
+            }
+            Some(json!({"type": "enabled", "budget_tokens": budget}))
+        }
+        (None, None) => None,
+    };
+    Ok((thinking, max_tokens))
+}
+
+/// Test support: the inverse of the request mapping, to check that messages
+/// and tools survive neutral → Anthropic → neutral.
+#[cfg(test)]
+fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
+    use crate::types::{FunctionCall, ToolCall};
+
+    let mut messages = Vec::new();
+    if let Some(s) = body.get("system").and_then(Value::as_str) {
+        messages.push(Message::System {
+            content: Content::Text(s.to_owned()),
+            name: None,
+        });
+    }
+    for m in body["messages"].as_array().into_iter().flatten() {
+        let role = m["role"].as_str().unwrap_or("");
+        let mut parts = Vec::new();
+        let mut calls = Vec::new();
+        for b in m["content"].as_array().into_iter().flatten() {
+            match b["type"].as_str() {
+                Some("text") => parts.push(ContentPart::Text {
+                    text: b["text"].as_str().unwrap_or("").to_owned(),
+                }),
+                Some("tool_use") => calls.push(ToolCall {
+                    id: b["id"].as_str().unwrap_or("").to_owned(),
+                    kind: "function".into(),
+                    function: FunctionCall {
+                        name: b["name"].as_str().unwrap_or("").to_owned(),
+                        arguments: b["input"].to_string(),
+                    },
+                }),
+                Some("tool_result") => messages.push(Message::Tool {
+                    content: Content::Text(b["content"].as_str().unwrap_or("").to_owned()),
+                    tool_call_id: b["tool_use_id"].as_str().unwrap_or("").to_owned(),
+                }),
+                _ => {}
+            }
+        }
+        if role == "assistant" {
+            messages.push(Message::Assistant {
+                content: (!parts.is_empty()).then(|| {
+                    Content::Text(
+                        parts
+                            .iter()
+                            .map(|p| match p {
+                                ContentPart::Text { text } => text.clone(),
+                                ContentPart::ImageUrl { .. } => String::new(),
+                            })
+                            .collect(),
+                    )
+                }),
+                tool_calls: (!calls.is_empty()).then_some(calls),
+                refusal: None,
+                reasoning_content: None,
+                name: None,
+            });
+        } else if !parts.is_empty() {
+            messages.push(Message::User {
+                content: Content::Text(
+                    parts
+                        .iter()
+                        .map(|p| match p {
+                            ContentPart::Text { text } => text.clone(),
+                            ContentPart::ImageUrl { .. } => String::new(),
+                        })
+                        .collect(),
+                ),
+                name: None,
+            });
+        }
+    }
+    let tools = body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str().map(str::to_owned))
+        .collect();
+    (messages, tools)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(v: Value) -> ChatRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn request_mapping() {
+        let r = req(json!({
+            "model": "claude-sonnet-4-5",
+            "messages": [
+                {"role": "system", "content": "A"},
+                {"role": "developer", "content": "B"},
+                {"role": "user", "content": "one"},
+                {"role": "user", "content": [{"type": "text", "text": "two"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}, {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}},
+                    {"id": "t2", "type": "function", "function": {"name": "f", "arguments": "{\"a\":2}"}}]},
+                {"role": "tool", "tool_call_id": "t1", "content": "r1"},
+                {"role": "tool", "tool_call_id": "t2", "content": "r2"}
+            ],
+            "stop": "END", "user": "u1", "parallel_tool_calls": false,
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+            "tool_choice": "required"
+        }));
+        let w = serde_json::to_value(to_wire(ProviderId::Anthropic, &r, true).unwrap()).unwrap();
+        assert_eq!(w["system"], "A\n\nB");
+        assert_eq!(w["max_tokens"], DEFAULT_MAX_TOKENS);
+        assert_eq!(
+            w["messages"].as_array().unwrap().len(),
+            3,
+            "same-role messages merged"
+        );
+        assert_eq!(w["messages"][0]["content"].as_array().unwrap().len(), 4);
+        assert_eq!(w["messages"][0]["content"][2]["source"]["type"], "base64");
+        assert_eq!(
+            w["messages"][0]["content"][2]["source"]["media_type"],
+            "image/png"
+        );
+        assert_eq!(w["messages"][0]["content"][3]["source"]["type"], "url");
+        assert_eq!(w["messages"][1]["content"][1]["input"]["a"], 2);
+        assert_eq!(
+            w["messages"][2]["content"][1]["tool_use_id"], "t2",
+            "parallel results in one user message"
+        );
+        assert_eq!(w["stop_sequences"], json!(["END"]));
+        assert_eq!(
+            w["tool_choice"],
+            json!({"type": "any", "disable_parallel_tool_use": true})
+        );
+        assert_eq!(w["metadata"]["user_id"], "u1");
+        assert_eq!(w["stream"], true);
+    }
+
+    #[test]
+    fn refusals() {
+        let base = json!({"model": "claude", "messages": [{"role": "user", "content": "x"}]});
+        for (k, v, what) in [
+            (
+                "response_format",
+                json!({"type": "json_object"}),
+                "response_format",
+            ),
+            ("n", json!(2), "`n`"),
+            ("presence_penalty", json!(0.5), "presence_penalty"),
+            ("logprobs", json!(true), "logprobs"),
+        ] {
+            let mut b = base.clone();
+            b[k] = v;
+            let e = to_wire(ProviderId::Anthropic, &req(b), false).unwrap_err();
+            assert!(e.to_string().contains(what), "{e}");
+        }
+        let mut b = base.clone();
+        b["seed"] = json!(1);
+        b["top_k"] = json!(5);
+        let w =
+            serde_json::to_value(to_wire(ProviderId::Anthropic, &req(b), false).unwrap()).unwrap();
+        assert_eq!(w["top_k"], 5);
+        assert!(w.get("seed").is_none());
+        let mut b = base;
+        b["messages"] = json!([{"role": "assistant", "tool_calls": [{"id": "x", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}]);
+        assert!(matches!(
+            to_wire(ProviderId::Anthropic, &req(b), false),
+            Err(ProviderError::InvalidRequest { .. })
+        ));
+    }
+
+    #[test]
+    fn reasoning_effort_becomes_thinking_with_room_for_the_answer() {
+        let r = req(
+            json!({"model": "claude", "messages": [{"role": "user", "content": "x"}], "reasoning_effort": "medium", "max_tokens": 1000}),
+        );
+        let w = serde_json::to_value(to_wire(ProviderId::Anthropic, &r, false).unwrap()).unwrap();
+        assert_eq!(w["thinking"]["budget_tokens"], 4096);
+        assert_eq!(w["max_tokens"], 5096);
+    }
+
+    mod roundtrip {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn conversation() -> impl Strategy<Value = Vec<Message>> {
+            crate::test_support::conversation(crate::test_support::PLAIN)
+        }
+
+        proptest! {
+            #[test]
+            fn neutral_to_anthropic_to_neutral_keeps_messages_and_tools(
+                messages in conversation(),
+                tools in proptest::collection::btree_set("[a-z]{1,8}", 0..4),
+            ) {
+                let tools: Vec<String> = tools.into_iter().collect();
+                let mut request = req(json!({"model": "claude", "messages": [{"role": "user", "content": "x"}]}));
+                request.messages = messages.clone();
+                if !tools.is_empty() {
+                    request.tools = Some(tools.iter().map(|t| serde_json::from_value(json!({"type": "function", "function": {"name": t, "parameters": {"type": "object"}}})).unwrap()).collect());
+                }
+                let wire = serde_json::to_value(to_wire(ProviderId::Anthropic, &request, false).unwrap()).unwrap();
+                let (back, back_tools) = wire_to_neutral(&wire);
+                prop_assert_eq!(back, messages);
+                prop_assert_eq!(back_tools, tools);
+            }
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! Anthropic's stream state machine: typed SSE events → neutral chunks.
+//!
+//! Each event is parsed once into [`Event`] (`data.type`, else the SSE
+//! event name); fields of the wrong JSON type read as absent, unknown
+//! events are ignored.
+//!
+//! | event | chunk |
+//! |---|---|
+//! | `message_start` | role chunk; ids, input and cache usage |
+//! | `content_block_start` `tool_use` / `text` | tool-call id + name / leading text |
+//! | `content_block_delta` `text_delta` / `thinking_delta` / `input_json_delta` | `content` / `reasoning_content` / argument fragment |
+//! | `message_delta` | finish reason; cumulative `output_tokens` (and repeated input counts) |
+//! | `message_stop` | usage chunk (when usage was seen); end |
+//! | `error` | `MidStream` (code: the error's `type`) |
+//! | `ping`, `content_block_stop`, `signature_delta`, others | nothing |
+//! | EOF before `message_stop` | `StreamTruncated` |
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::response::{WireUsage, finish_reason};
+use crate::common::now_secs;
+use crate::error::ProviderError;
+use crate::http::{self, Out, SseTranslate};
+use crate::id::ProviderId;
+use crate::sse::SseEvent;
+use crate::stream::StreamEvent;
+use crate::translators::lenient::{self, Tag};
+use crate::types::{Delta, FinishReason, FunctionDelta, ToolCallDelta};
+
+/// One Anthropic stream event (`data.type`, else the SSE event name).
+#[derive(Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event<'a> {
+    MessageStart {
+        #[serde(default, borrow, deserialize_with = "lenient::some_obj")]
+        message: Option<MessageStart<'a>>,
+    },
+    ContentBlockStart {
+        #[serde(default, deserialize_with = "lenient::u64")]
+        index: Option<u64>,
+        #[serde(default, borrow, deserialize_with = "lenient::obj")]
+        content_block: Option<ContentBlock<'a>>,
+    },
+    ContentBlockDelta {
+        #[serde(default, deserialize_with = "lenient::u64")]
+        index: Option<u64>,
+        #[serde(default, borrow, deserialize_with = "lenient::obj")]
+        delta: Option<BlockDelta<'a>>,
+    },
+    ContentBlockStop,
+    MessageDelta {
+        #[serde(default, deserialize_with = "lenient::obj")]
+        usage: Option<DeltaUsage>,
+        #[serde(default, borrow, deserialize_with = "lenient::obj")]
+        delta: Option<MessageDelta<'a>>,
+    },
+    MessageStop,
+    Ping,
+    Error {
+        #[serde(default, deserialize_with = "lenient::present")]
+        error: Option<Value>,
+        #[serde(default, borrow, deserialize_with = "lenient::str")]
+        message: Option<Cow<'a, str>>,
+    },
+    /// Future events: ignored.
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize, Default)]
+struct MessageStart<'a> {
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    model: Option<Cow<'a, str>>,
+    /// Read as a whole: a malformed usage object counts as zeros.
+    #[serde(default, deserialize_with = "lenient::present")]
+    usage: Option<Value>,
+}
+
+/// A `content_block`: `tool_use` and `text` matter here (`thinking`,
+/// `redacted_thinking`, server tools, ...: nothing to say yet).
+#[derive(Deserialize)]
+struct ContentBlock<'a> {
+    #[serde(rename = "type", default, borrow, deserialize_with = "lenient::str")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    text: Option<Cow<'a, str>>,
+}
+
+/// A `content_block_delta`'s `delta`: `text_delta`, `thinking_delta`,
+/// `input_json_delta` (`signature_delta`, `citations_delta`: nothing for
+/// the client).
+#[derive(Deserialize)]
+struct BlockDelta<'a> {
+    #[serde(rename = "type", default, borrow, deserialize_with = "lenient::str")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    partial_json: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaUsage {
+    #[serde(default, deserialize_with = "lenient::u64")]
+    output_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64")]
+    input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64")]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64")]
+    cache_creation_input_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct MessageDelta<'a> {
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    stop_reason: Option<Cow<'a, str>>,
+}
+
+fn owned(s: Option<Cow<'_, str>>) -> Option<String> {
+    s.map(Cow::into_owned)
+}
+
+/// Anthropic's stream state.
+pub(crate) struct AnthropicStream {
+    provider: ProviderId,
+    wants_usage: bool,
+    secret: SecretString,
+    id: String,
+    model: String,
+    created: i64,
+    usage: WireUsage,
+    saw_usage: bool,
+    /// Content block index → tool-call index.
+    tools: HashMap<u64, u32>,
+    next_tool: u32,
+}
+
+impl AnthropicStream {
+    pub(crate) fn new(provider: ProviderId, wants_usage: bool, secret: SecretString) -> Self {
+        Self {
+            provider,
+            wants_usage,
+            secret,
+            id: String::new(),
+            model: String::new(),
+            created: now_secs(),
+            usage: WireUsage::default(),
+            saw_usage: false,
+            tools: HashMap::new(),
+            next_tool: 0,
+        }
+    }
+
+    fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> StreamEvent {
+        crate::common::chunk_event(&self.id, self.created, &self.model, delta, finish)
+    }
+
+    fn malformed(&self, what: &str) -> ProviderError {
+        ProviderError::Malformed {
+            provider: self.provider,
+            what: format!("stream event: {what}"),
+        }
+    }
+
+    /// `message_start`: ids, input usage, and the role chunk.
+    fn message_start(
+        &mut self,
+        message: Option<MessageStart<'_>>,
+        out: &mut Out,
+    ) -> Result<(), ProviderError> {
+        let msg = message.ok_or_else(|| self.malformed("message_start without message"))?;
+        self.id = msg.id.map(Cow::into_owned).unwrap_or_default();
+        self.model = msg.model.map(Cow::into_owned).unwrap_or_default();
+        if let Some(u) = msg.usage {
+            self.usage = serde_json::from_value(u).unwrap_or_default();
+            self.saw_usage = true;
+        }
+        out.push_back(Ok(self.chunk(
+            Delta {
+                role: Some("assistant".into()),
+                content: Some(String::new()),
+                ..Delta::default()
+            },
+            None,
+        )));
+        Ok(())
+    }
+
+    /// `content_block_start`: a tool call's id and name, or leading text.
+    fn block_start(&mut self, index: u64, block: Option<ContentBlock<'_>>, out: &mut Out) {
+        let Some(block) = block else { return };
+        match block.kind.as_deref() {
+            Some("tool_use") => {
+                let tool_index = self.next_tool;
+                self.next_tool += 1;
+                self.tools.insert(index, tool_index);
+                out.push_back(Ok(self.chunk(
+                    Delta {
+                        tool_calls: Some(vec![ToolCallDelta {
+                            index: tool_index,
+                            id: owned(block.id),
+                            kind: Some("function".into()),
+                            function: Some(FunctionDelta {
+                                name: owned(block.name),
+                                arguments: Some(String::new()),
+                            }),
+                        }]),
+                        ..Delta::default()
+                    },
+                    None,
+                )));
+            }
+            Some("text") => {
+                if let Some(t) = block.text.filter(|t| !t.is_empty()) {
+                    out.push_back(Ok(self.chunk(
+                        Delta {
+                            content: Some(t.into_owned()),
+                            ..Delta::default()
+                        },
+                        None,
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `content_block_delta`: text, reasoning, or tool-call arguments.
+    fn block_delta(
+        &self,
+        index: u64,
+        delta: Option<BlockDelta<'_>>,
+        out: &mut Out,
+    ) -> Result<(), ProviderError> {
+        let Some(delta) = delta else { return Ok(()) };
+        let d = match delta.kind.as_deref() {
+            Some("text_delta") => Delta {
+                content: owned(delta.text),
+                ..Delta::default()
+            },
+            Some("thinking_delta") => Delta {
+                reasoning_content: owned(delta.thinking),
+                ..Delta::default()
+            },
+            Some("input_json_delta") => {
+                let tool = *self.tools.get(&index).ok_or_else(|| {
+                    self.malformed("input_json_delta for a block that is not a tool_use")
+                })?;
+                Delta {
+                    tool_calls: Some(vec![ToolCallDelta {
+                        index: tool,
+                        id: None,
+                        kind: None,
+                        function: Some(FunctionDelta {
+                            name: None,
+                            arguments: owned(delta.partial_json),
+                        }),
+                    }]),
+                    ..Delta::default()
+                }
+            }
+            // signature_delta, citations_delta: nothing for the client.
+            _ => return Ok(()),
+        };
+        out.push_back(Ok(self.chunk(d, None)));
+        Ok(())
+    }
+
+    /// `message_delta`: cumulative usage and the finish reason.
+    fn message_delta(
+        &mut self,
+        usage: Option<DeltaUsage>,
+        delta: Option<MessageDelta<'_>>,
+        out: &mut Out,
+    ) {
+        if let Some(u) = usage {
+            if let Some(o) = u.output_tokens {
+                self.usage.output_tokens = o;
+                self.saw_usage = true;
+            }
+            // Some deployments repeat input and cache counts here.
+            if let Some(i) = u.input_tokens.filter(|i| *i > 0) {
+                self.usage.input_tokens = i;
+            }
+            if let Some(r) = u.cache_read_input_tokens.filter(|r| *r > 0) {
+                self.usage.cache_read_input_tokens = Some(r);
+            }
+            if let Some(w) = u.cache_creation_input_tokens.filter(|w| *w > 0) {
+                self.usage.cache_creation_input_tokens = Some(w);
+            }
+        }
+        if let Some(reason) = delta.and_then(|d| d.stop_reason) {
+            out.push_back(Ok(
+                self.chunk(Delta::default(), Some(finish_reason(&reason)))
+            ));
+        }
+    }
+
+    /// `message_stop`: the usage chunk, if usage was seen.
+    fn message_stop(&self, out: &mut Out) {
+        if self.saw_usage {
+            let usage = self.usage.to_usage();
+            crate::common::push_usage(
+                out,
+                usage,
+                self.wants_usage,
+                &self.id,
+                self.created,
+                &self.model,
+            );
+        }
+    }
+
+    /// `error`: the stream ends with the upstream's (sanitised) message.
+    /// Without an `error` object, the event itself is the error (its `type`,
+    /// see [`Tag`], is the code).
+    fn error(&self, error: Option<&Value>, message: Option<&str>, tag: &Tag) -> ProviderError {
+        let (message, code) = match (error, tag) {
+            (Some(err), _) => (
+                err.get("message").and_then(Value::as_str),
+                http::short_code(err.get("type")),
+            ),
+            (None, Tag::Own) => (message, Some("error".to_owned())),
+            (None, Tag::Named(own)) => (message, http::short_code(own.as_ref())),
+        };
+        ProviderError::MidStream {
+            provider: self.provider,
+            message: crate::error::sanitize(
+                message.unwrap_or("stream error"),
+                Some(self.secret.expose_secret()),
+            ),
+            code,
+        }
+    }
+}
+
+impl SseTranslate for AnthropicStream {
+    fn event(&mut self, event: &SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
+        let (data, tag) = lenient::tagged::<Event<'_>>(&event.data, event.event.as_deref())
+            .map_err(|e| self.malformed(http::classify(&e)))?;
+        match data {
+            Event::MessageStart { message } => self.message_start(message, out)?,
+            Event::ContentBlockStart {
+                index,
+                content_block,
+            } => self.block_start(index.unwrap_or(0), content_block, out),
+            Event::ContentBlockDelta { index, delta } => {
+                self.block_delta(index.unwrap_or(0), delta, out)?;
+            }
+            Event::MessageDelta { usage, delta } => self.message_delta(usage, delta, out),
+            Event::MessageStop => {
+                self.message_stop(out);
+                return Ok(true);
+            }
+            Event::Error { error, message } => {
+                return Err(self.error(error.as_ref(), message.as_deref(), &tag));
+            }
+            Event::ContentBlockStop | Event::Ping | Event::Unknown => {}
+        }
+        Ok(false)
+    }
+
+    fn eof(&mut self, _out: &mut Out) -> Result<(), ProviderError> {
+        Err(ProviderError::StreamTruncated {
+            provider: self.provider,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn run(events: &[(Option<&str>, &str)]) -> (Vec<StreamEvent>, Option<ProviderError>) {
+        let mut s = AnthropicStream::new(ProviderId::Anthropic, true, SecretString::from("k"));
+        let mut out = Out::new();
+        for (name, data) in events {
+            let e = SseEvent {
+                event: name.map(str::to_owned),
+                data: (*data).to_owned(),
+            };
+            match s.event(&e, &mut out) {
+                Ok(false) => {}
+                Ok(true) => break,
+                Err(e) => return (out.into_iter().map(Result::unwrap).collect(), Some(e)),
+            }
+        }
+        (out.into_iter().map(Result::unwrap).collect(), None)
+    }
+
+    #[test]
+    fn untyped_data_is_named_by_the_sse_event_and_odd_fields_read_as_absent() {
+        let (chunks, err) = run(&[
+            (Some("message_start"), r#"{"message":{"id":7,"model":"m"}}"#),
+            (
+                None,
+                r#"{"type":"content_block_start","index":"0","content_block":{"type":0}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"hi"}}"#,
+            ),
+            (None, r#"{"type":"future_event","x":[1]}"#),
+            (Some("error"), r#"{"message":"boom"}"#),
+        ]);
+        assert_eq!(chunks.len(), 2, "role chunk, then the text");
+        assert!(matches!(
+            err,
+            Some(ProviderError::MidStream { ref message, code: None, .. }) if message == "boom"
+        ));
+    }
+}

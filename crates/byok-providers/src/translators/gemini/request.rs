@@ -1,0 +1,437 @@
+//! Neutral request → Gemini `generateContent` body.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use super::{NATIVE_EXTRA, THINKING_BUDGETS, split_id};
+use crate::common::{arguments_object, check_common, encode_body, parse_data_url, unsupported};
+use crate::error::ProviderError;
+use crate::id::ProviderId;
+use crate::types::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
+
+fn parts_of(provider: ProviderId, content: &Content) -> Result<Vec<Value>, ProviderError> {
+    match content {
+        Content::Text(t) => Ok(vec![json!({"text": t})]),
+        Content::Parts(parts) => parts
+            .iter()
+            .map(|p| match p {
+                ContentPart::Text { text } => Ok(json!({"text": text})),
+                ContentPart::ImageUrl { image_url } => match parse_data_url(&image_url.url) {
+                    Some((mime, data)) => {
+                        Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
+                    }
+                    None => Err(unsupported(
+                        provider,
+                        "image URLs other than base64 `data:` URLs",
+                    )),
+                },
+            })
+            .collect(),
+    }
+}
+
+/// The model id as a path segment (`models/` prefix optional).
+pub(super) fn model_segment(model: &str) -> Result<&str, ProviderError> {
+    let m = model.strip_prefix("models/").unwrap_or(model);
+    if m.is_empty()
+        || !m
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    {
+        return Err(ProviderError::invalid(
+            "the model id may contain only letters, digits, `-`, `.` and `_`",
+            Some("model"),
+        ));
+    }
+    Ok(m)
+}
+
+/// Builds the Gemini request body.
+///
+/// # Errors
+/// [`ProviderError::Unsupported`] or [`ProviderError::InvalidRequest`].
+pub fn encode_request(request: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
+    encode(ProviderId::Google, request)
+}
+
+/// [`encode_request`] for any Gemini-format row (`provider` names it in errors).
+pub(super) fn encode(
+    provider: ProviderId,
+    request: &ChatRequest,
+) -> Result<Vec<u8>, ProviderError> {
+    let body = to_wire(provider, request)?;
+    encode_body(&body)
+}
+
+pub(super) fn to_wire(p: ProviderId, request: &ChatRequest) -> Result<Value, ProviderError> {
+    check_common(p, request, NATIVE_EXTRA)?;
+    model_segment(&request.model)?;
+    let (system, contents) = contents(p, request)?;
+    let mut body = Map::new();
+    body.insert("contents".into(), Value::Array(contents));
+    if !system.is_empty() {
+        body.insert("systemInstruction".into(), json!({"parts": system}));
+    }
+    let generation = generation_config(request)?;
+    if !generation.is_empty() {
+        body.insert("generationConfig".into(), Value::Object(generation));
+    }
+    if let Some(tools) = &request.tools {
+        let decls: Vec<Value> = tools
+            .iter()
+            .map(|t| {
+                let mut d = json!({"name": t.function.name});
+                if let Some(desc) = &t.function.description {
+                    d["description"] = json!(desc);
+                }
+                if let Some(params) = &t.function.parameters {
+                    d["parameters"] = params.clone();
+                }
+                d
+            })
+            .collect();
+        body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
+    }
+    if let Some(m) = function_calling_config(request)? {
+        body.insert("toolConfig".into(), json!({"functionCallingConfig": m}));
+    }
+    for key in ["safetySettings", "safety_settings"] {
+        if let Some(v) = request.extra.get(key) {
+            body.insert("safetySettings".into(), v.clone());
+        }
+    }
+    Ok(Value::Object(body))
+}
+
+/// The `systemInstruction` parts and the `contents` turns (roles `user` and
+/// `model`, consecutive same-role turns merged). Tool results are named
+/// after the call they answer, with the thought signature dropped from ids.
+fn contents(
+    p: ProviderId,
+    request: &ChatRequest,
+) -> Result<(Vec<Value>, Vec<Value>), ProviderError> {
+    let mut system = Vec::new();
+    let mut contents: Vec<Value> = Vec::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut push = |role: &str, parts: Vec<Value>| {
+        if parts.is_empty() {
+            return;
+        }
+        if let Some(last) = contents.last_mut().filter(|l| l["role"] == role)
+            && let Some(existing) = last["parts"].as_array_mut()
+        {
+            existing.extend(parts);
+            return;
+        }
+        contents.push(json!({"role": role, "parts": parts}));
+    };
+    for message in &request.messages {
+        match message {
+            Message::System { content, .. } | Message::Developer { content, .. } => {
+                system.push(json!({"text": content.text()}))
+            }
+            Message::User { content, .. } => push("user", parts_of(p, content)?),
+            Message::Assistant {
+                content,
+                tool_calls,
+                ..
+            } => {
+                let mut parts = Vec::new();
+                if let Some(c) = content.as_ref().filter(|c| !c.text().is_empty()) {
+                    parts.extend(parts_of(p, c)?);
+                }
+                for call in tool_calls.iter().flatten() {
+                    let (id, signature) = split_id(&call.id);
+                    names.insert(id.to_owned(), call.function.name.clone());
+                    let mut part = json!({"functionCall": {"id": id, "name": call.function.name, "args": arguments_object(p, call)?}});
+                    if let Some(sig) = signature {
+                        part["thoughtSignature"] = json!(sig);
+                    }
+                    parts.push(part);
+                }
+                push("model", parts);
+            }
+            Message::Tool {
+                content,
+                tool_call_id,
+            } => {
+                let (id, _) = split_id(tool_call_id);
+                let name = names.get(id).cloned().ok_or_else(|| {
+                    ProviderError::invalid(
+                        format!("tool result `{}` answers no earlier tool call; Gemini needs the function name", id.chars().take(64).collect::<String>()),
+                        Some("messages"),
+                    )
+                })?;
+                push(
+                    "user",
+                    vec![
+                        json!({"functionResponse": {"id": id, "name": name, "response": {"content": content.text()}}}),
+                    ],
+                );
+            }
+        }
+    }
+    Ok((system, contents))
+}
+
+/// `generationConfig`: sampling, stop sequences, JSON modes and the
+/// thinking budget.
+fn generation_config(request: &ChatRequest) -> Result<Map<String, Value>, ProviderError> {
+    let mut generation = Map::new();
+    if let Some(m) = request.max_completion_tokens.or(request.max_tokens) {
+        generation.insert("maxOutputTokens".into(), json!(m));
+    }
+    for (k, v) in [
+        ("temperature", request.temperature),
+        ("topP", request.top_p),
+        ("presencePenalty", request.presence_penalty),
+        ("frequencyPenalty", request.frequency_penalty),
+    ] {
+        if let Some(v) = v {
+            generation.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(seed) = request.seed {
+        generation.insert("seed".into(), json!(seed));
+    }
+    if let Some(stop) = &request.stop {
+        generation.insert("stopSequences".into(), json!(stop.to_vec()));
+    }
+    if let Some(k) = request.extra.get("top_k") {
+        generation.insert("topK".into(), k.clone());
+    }
+    match &request.response_format {
+        None | Some(ResponseFormat::Text) => {}
+        Some(ResponseFormat::JsonObject) => {
+            generation.insert("responseMimeType".into(), json!("application/json"));
+        }
+        Some(ResponseFormat::JsonSchema { json_schema }) => {
+            generation.insert("responseMimeType".into(), json!("application/json"));
+            if let Some(schema) = json_schema.get("schema") {
+                generation.insert("responseJsonSchema".into(), schema.clone());
+            }
+        }
+    }
+    if let Some(effort) = &request.reasoning_effort {
+        let budget = THINKING_BUDGETS
+            .iter()
+            .find(|(n, _)| *n == effort.as_str())
+            .map(|(_, b)| *b)
+            .ok_or_else(|| {
+                ProviderError::invalid(
+                    "`reasoning_effort` must be low, medium or high",
+                    Some("reasoning_effort"),
+                )
+            })?;
+        generation.insert("thinkingConfig".into(), json!({"thinkingBudget": budget}));
+    }
+    Ok(generation)
+}
+
+/// `tool_choice` → `functionCallingConfig`.
+fn function_calling_config(request: &ChatRequest) -> Result<Option<Value>, ProviderError> {
+    Ok(match &request.tool_choice {
+        None => None,
+        Some(ToolChoice::Mode(m)) => match m.as_str() {
+            "auto" => Some(json!({"mode": "AUTO"})),
+            "required" => Some(json!({"mode": "ANY"})),
+            "none" => Some(json!({"mode": "NONE"})),
+            _ => {
+                return Err(ProviderError::invalid(
+                    "unknown `tool_choice`",
+                    Some("tool_choice"),
+                ));
+            }
+        },
+        Some(ToolChoice::Named(n)) => {
+            Some(json!({"mode": "ANY", "allowedFunctionNames": [n.function.name]}))
+        }
+    })
+}
+
+/// Test support: the inverse of the request mapping.
+#[cfg(test)]
+fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
+    use super::join_id;
+    use crate::types::{FunctionCall, ToolCall};
+
+    let mut out = Vec::new();
+    if let Some(parts) = body
+        .pointer("/systemInstruction/parts")
+        .and_then(Value::as_array)
+    {
+        for p in parts {
+            out.push(Message::System {
+                content: Content::Text(p["text"].as_str().unwrap_or("").to_owned()),
+                name: None,
+            });
+        }
+    }
+    for c in body["contents"].as_array().into_iter().flatten() {
+        let mut text = String::new();
+        let mut calls = Vec::new();
+        for p in c["parts"].as_array().into_iter().flatten() {
+            if let Some(t) = p["text"].as_str() {
+                text.push_str(t);
+            } else if let Some(fc) = p.get("functionCall") {
+                calls.push(ToolCall {
+                    id: join_id(
+                        fc["id"].as_str().unwrap_or(""),
+                        p["thoughtSignature"].as_str(),
+                    ),
+                    kind: "function".into(),
+                    function: FunctionCall {
+                        name: fc["name"].as_str().unwrap_or("").to_owned(),
+                        arguments: fc["args"].to_string(),
+                    },
+                });
+            } else if let Some(fr) = p.get("functionResponse") {
+                out.push(Message::Tool {
+                    content: Content::Text(
+                        fr["response"]["content"].as_str().unwrap_or("").to_owned(),
+                    ),
+                    tool_call_id: fr["id"].as_str().unwrap_or("").to_owned(),
+                });
+            }
+        }
+        if c["role"] == "model" {
+            out.push(Message::Assistant {
+                content: (!text.is_empty()).then_some(Content::Text(text)),
+                tool_calls: (!calls.is_empty()).then_some(calls),
+                refusal: None,
+                reasoning_content: None,
+                name: None,
+            });
+        } else if !text.is_empty() {
+            out.push(Message::User {
+                content: Content::Text(text),
+                name: None,
+            });
+        }
+    }
+    let tools = body
+        .pointer("/tools/0/functionDeclarations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["name"].as_str().map(str::to_owned))
+        .collect();
+    (out, tools)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translators::gemini::join_id;
+    use proptest::prelude::*;
+
+    fn req(v: Value) -> ChatRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn request_mapping_and_signature_round_trip() {
+        let r = req(json!({
+            "model": "gemini-2.5-flash",
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/"}}]},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "call_0~ts~CiQBVKhc7sig==", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
+                {"role": "tool", "tool_call_id": "call_0~ts~CiQBVKhc7sig==", "content": "42"}
+            ],
+            "max_tokens": 100, "temperature": 0.5, "seed": 3, "stop": ["END"],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}},
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+            "tool_choice": {"type": "function", "function": {"name": "f"}},
+            "reasoning_effort": "low"
+        }));
+        let w = to_wire(ProviderId::Google, &r).unwrap();
+        assert_eq!(w["systemInstruction"]["parts"][0]["text"], "Be brief.");
+        assert_eq!(
+            w["contents"][0]["parts"][1]["inlineData"],
+            json!({"mimeType": "image/jpeg", "data": "/9j/"})
+        );
+        assert_eq!(w["contents"][1]["role"], "model");
+        assert_eq!(
+            w["contents"][1]["parts"][0]["functionCall"],
+            json!({"id": "call_0", "name": "f", "args": {"a": 1}})
+        );
+        assert_eq!(
+            w["contents"][1]["parts"][0]["thoughtSignature"],
+            "CiQBVKhc7sig=="
+        );
+        assert_eq!(
+            w["contents"][2]["parts"][0]["functionResponse"],
+            json!({"id": "call_0", "name": "f", "response": {"content": "42"}})
+        );
+        let g = &w["generationConfig"];
+        assert_eq!(
+            (
+                g["maxOutputTokens"].clone(),
+                g["seed"].clone(),
+                g["stopSequences"].clone()
+            ),
+            (json!(100), json!(3), json!(["END"]))
+        );
+        assert_eq!(g["responseMimeType"], "application/json");
+        assert_eq!(g["responseJsonSchema"], json!({"type": "object"}));
+        assert_eq!(g["thinkingConfig"]["thinkingBudget"], 1024);
+        assert_eq!(
+            w["toolConfig"]["functionCallingConfig"],
+            json!({"mode": "ANY", "allowedFunctionNames": ["f"]})
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let url_image = req(
+            json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}),
+        );
+        assert!(matches!(
+            to_wire(ProviderId::Google, &url_image),
+            Err(ProviderError::Unsupported { .. })
+        ));
+        let orphan = req(
+            json!({"model": "gemini-2.5-flash", "messages": [{"role": "tool", "tool_call_id": "nope", "content": "x"}]}),
+        );
+        assert!(matches!(
+            to_wire(ProviderId::Google, &orphan),
+            Err(ProviderError::InvalidRequest { .. })
+        ));
+        let bad_model = req(
+            json!({"model": "gemini/../../x?alt=json", "messages": [{"role": "user", "content": "x"}]}),
+        );
+        assert!(matches!(
+            to_wire(ProviderId::Google, &bad_model),
+            Err(ProviderError::InvalidRequest { .. })
+        ));
+    }
+
+    fn conversation() -> impl Strategy<Value = Vec<Message>> {
+        // Every other call carries a thought signature in its id; results
+        // answer the id without it.
+        crate::test_support::conversation(crate::test_support::Shape {
+            call_id: |n, signature| {
+                join_id(&format!("call_{n}"), (n % 2 == 0).then_some(signature))
+            },
+            result_id: |id| split_id(id).0.to_owned(),
+            user_runs: false,
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn neutral_to_gemini_to_neutral(messages in conversation(), tools in proptest::collection::btree_set("[a-z]{1,8}", 0..3)) {
+            let tools: Vec<String> = tools.into_iter().collect();
+            let mut r = req(json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}]}));
+            r.messages = messages.clone();
+            if !tools.is_empty() {
+                r.tools = Some(tools.iter().map(|t| serde_json::from_value(json!({"type": "function", "function": {"name": t}})).unwrap()).collect());
+            }
+            let (back, back_tools) = wire_to_neutral(&to_wire(ProviderId::Google, &r).unwrap());
+            prop_assert_eq!(back, messages);
+            prop_assert_eq!(back_tools, tools);
+        }
+    }
+}

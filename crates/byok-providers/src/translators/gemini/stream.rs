@@ -1,0 +1,173 @@
+//! The Gemini stream state machine: one `GenerateContentResponse` per SSE
+//! event (parsed once into the typed view of `response.rs`), no
+//! terminator; the stream ends at EOF after a finish reason.
+//!
+//! | chunk field | chunk |
+//! |---|---|
+//! | `error` (present) | `MidStream` |
+//! | first chunk | role chunk; `responseId`, `modelVersion` |
+//! | thought parts / text parts / `functionCall` parts | `reasoning_content` / `content` / complete tool calls |
+//! | `usageMetadata` | kept; the usage chunk comes at EOF |
+//! | `finishReason` (or prompt `blockReason`) | finish reason |
+//! | EOF without a finish reason | `StreamTruncated` |
+
+use serde_json::json;
+
+use super::response::{WireResponse, finish_reason};
+use crate::common::now_secs;
+use crate::error::ProviderError;
+use crate::http::{self, Out, SseTranslate};
+use crate::id::ProviderId;
+use crate::sse::SseEvent;
+use crate::stream::StreamEvent;
+use crate::translators::lenient;
+use crate::types::{Delta, FinishReason, FunctionDelta, ToolCallDelta, Usage};
+
+/// Gemini stream state.
+pub(crate) struct GoogleStream {
+    provider: ProviderId,
+    wants_usage: bool,
+    id: String,
+    model: String,
+    created: i64,
+    started: bool,
+    calls: usize,
+    finished: bool,
+    usage: Option<Usage>,
+}
+
+impl GoogleStream {
+    pub(crate) fn new(provider: ProviderId, wants_usage: bool) -> Self {
+        Self {
+            provider,
+            wants_usage,
+            id: String::new(),
+            model: String::new(),
+            created: now_secs(),
+            started: false,
+            calls: 0,
+            finished: false,
+            usage: None,
+        }
+    }
+
+    fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> StreamEvent {
+        crate::common::chunk_event(&self.id, self.created, &self.model, delta, finish)
+    }
+
+    /// The first chunk: ids, and the role chunk.
+    fn start(&mut self, chunk: &WireResponse<'_>, out: &mut Out) {
+        self.started = true;
+        self.id = chunk.response_id.as_deref().unwrap_or("").to_owned();
+        self.model = chunk.model_version.as_deref().unwrap_or("").to_owned();
+        out.push_back(Ok(self.chunk(
+            Delta {
+                role: Some("assistant".into()),
+                content: Some(String::new()),
+                ..Delta::default()
+            },
+            None,
+        )));
+    }
+
+    /// Thoughts, text, then the complete calls of one chunk; the finish
+    /// reason last.
+    fn content(&mut self, chunk: &WireResponse<'_>, out: &mut Out) {
+        let p = chunk.parts(self.calls);
+        if !p.thoughts.is_empty() {
+            out.push_back(Ok(self.chunk(
+                Delta {
+                    reasoning_content: Some(p.thoughts),
+                    ..Delta::default()
+                },
+                None,
+            )));
+        }
+        if !p.text.is_empty() {
+            out.push_back(Ok(self.chunk(
+                Delta {
+                    content: Some(p.text),
+                    ..Delta::default()
+                },
+                None,
+            )));
+        }
+        if !p.calls.is_empty() {
+            let deltas = p
+                .calls
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| ToolCallDelta {
+                    index: u32::try_from(self.calls + i).unwrap_or(u32::MAX),
+                    id: Some(c.id),
+                    kind: Some("function".into()),
+                    function: Some(FunctionDelta {
+                        name: Some(c.function.name),
+                        arguments: Some(c.function.arguments),
+                    }),
+                })
+                .collect::<Vec<_>>();
+            self.calls += deltas.len();
+            out.push_back(Ok(self.chunk(
+                Delta {
+                    tool_calls: Some(deltas),
+                    ..Delta::default()
+                },
+                None,
+            )));
+        }
+        if let Some(u) = chunk.usage() {
+            self.usage = Some(u);
+        }
+        if let Some(reason) = p.finish {
+            self.finished = true;
+            out.push_back(Ok(self.chunk(
+                Delta::default(),
+                Some(finish_reason(&reason, self.calls > 0)),
+            )));
+        }
+    }
+}
+
+impl SseTranslate for GoogleStream {
+    fn event(&mut self, event: &SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
+        let chunk: WireResponse<'_> =
+            lenient::from_str(&event.data).map_err(|e| ProviderError::Malformed {
+                provider: self.provider,
+                what: format!("stream event: {}", http::classify(&e)),
+            })?;
+        if let Some(err) = chunk.error {
+            let code = http::short_code(err.get("status"));
+            let (message, own_code) = http::error_fields(&json!({"error": err}), None);
+            return Err(ProviderError::MidStream {
+                provider: self.provider,
+                message,
+                code: own_code.or(code),
+            });
+        }
+        if !self.started {
+            self.start(&chunk, out);
+        }
+        self.content(&chunk, out);
+        Ok(false)
+    }
+
+    fn eof(&mut self, out: &mut Out) -> Result<(), ProviderError> {
+        if !self.finished {
+            return Err(ProviderError::StreamTruncated {
+                provider: self.provider,
+            });
+        }
+        if let Some(usage) = self.usage.take() {
+            crate::common::push_usage(
+                out,
+                usage,
+                self.wants_usage,
+                &self.id,
+                self.created,
+                &self.model,
+            );
+        }
+        Ok(())
+    }
+}

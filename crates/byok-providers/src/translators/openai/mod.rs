@@ -1,0 +1,215 @@
+//! The OpenAI chat-completions dialect, for every provider that speaks it.
+//!
+//! `request.rs` encodes the request, `response.rs` reads a whole answer
+//! (and decides whether it may be forwarded verbatim), `stream.rs` is the
+//! stream state machine.
+//!
+//! One adapter, parameterised by the provider's row in [`crate::PROVIDERS`]
+//! (base URL and [`Quirks`]). What it does beyond relaying:
+//!
+//! - When streaming it always asks upstream for usage
+//!   (`stream_options.include_usage`, unless the provider's quirks say it
+//!   refuses the field), takes usage from whichever chunk carries it (`usage`
+//!   or Groq's `x_groq.usage`), and gives the client one OpenAI-shaped usage
+//!   chunk (`choices: []`) before `[DONE]` only if the client asked for it.
+//! - Chunks pass through as they arrive, one SSE event at a time, with at
+//!   most one event buffered ([`crate::Limits::max_event_bytes`]). A chunk
+//!   in exactly OpenAI's shape (every field, at every level, one OpenAI
+//!   documents; a standard finish reason; no usage; one line) is marked
+//!   [`Translated::Verbatim`]: its bytes may be forwarded as they came
+//!   instead of re-serialising the parsed chunk, which would say the same.
+//! - SSE comment lines are skipped; chunks with empty `choices` and no usage
+//!   (Azure's `prompt_filter_results`) are dropped; an `error` object in a
+//!   chunk (OpenRouter) ends the stream with [`ProviderError::MidStream`]; a
+//!   stream that ends without `[DONE]` is [`ProviderError::StreamTruncated`].
+//! - `max_completion_tokens` becomes `max_tokens` for providers that prefer it.
+//! - Unknown request fields ([`ChatRequest::extra`]) are passed through.
+
+mod request;
+mod response;
+mod stream;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+pub use self::request::encode_request;
+use self::request::encode_with_model;
+use self::response::strict_response;
+pub(crate) use self::stream::OpenAiStream;
+pub use self::stream::{Translated, translate_event};
+use crate::credential::Credential;
+use crate::error::ProviderError;
+use crate::http;
+use crate::id::{ProviderId, Quirks, TargetKind};
+use crate::provider::{ChatOutcome, ChatProvider, ProviderConfig};
+use crate::stream::ChatStream;
+use crate::target::Target;
+use crate::types::{ChatRequest, ModelInfo};
+
+/// An OpenAI-dialect provider.
+pub struct OpenAiCompatible {
+    id: ProviderId,
+    base: String,
+    /// `{base}/chat/completions` for a base-URL target, parsed once (a URL
+    /// parse costs about as much as the rest of building the upstream
+    /// request).
+    chat_url: Option<reqwest::Url>,
+    quirks: Quirks,
+    client: reqwest::Client,
+    config: Arc<ProviderConfig>,
+}
+
+impl std::fmt::Debug for OpenAiCompatible {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiCompatible")
+            .field("id", &self.id)
+            .field("quirks", &self.quirks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenAiCompatible {
+    /// An adapter for `id` at `base` (e.g. `https://api.groq.com/openai/v1`),
+    /// with `quirks`; the URL shape and auth header follow `id`'s target
+    /// ([`crate::TargetKind`]). The [`crate::Registry`] builds one per
+    /// OpenAI-chat row with [`crate::ProviderConfig::base_url`] and the
+    /// row's quirks.
+    pub fn new(
+        id: ProviderId,
+        base: String,
+        quirks: Quirks,
+        client: reqwest::Client,
+        config: Arc<ProviderConfig>,
+    ) -> Self {
+        let base = base.trim_end_matches('/').to_owned();
+        let chat_url = (id.info().target == TargetKind::BaseUrl)
+            .then(|| reqwest::Url::parse(&format!("{base}/chat/completions")).ok())
+            .flatten();
+        Self {
+            id,
+            chat_url,
+            base,
+            quirks,
+            client,
+            config,
+        }
+    }
+
+    /// The upstream chat request (validated, encoded, authorised) and the
+    /// key it carries (for sanitising errors).
+    fn chat_request(
+        &self,
+        request: &ChatRequest,
+        credential: &Credential,
+        stream: bool,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+        request.validate()?;
+        let (url, name, auth, secret) = self.endpoint(credential, "chat/completions")?;
+        let body = encode_with_model(request, self.quirks, stream, azure_model(credential))?;
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let builder = self
+            .client
+            .post(url)
+            .header(name, auth)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, accept)
+            .body(body);
+        Ok((builder, secret))
+    }
+
+    /// URL of `op` (`chat/completions` or `models`) and the auth header.
+    fn endpoint(
+        &self,
+        credential: &Credential,
+        op: &str,
+    ) -> Result<(reqwest::Url, HeaderName, HeaderValue, SecretString), ProviderError> {
+        let target = Target::resolve(self.id, &self.base, credential)?;
+        let (name, auth) = target.auth()?;
+        let url = match &self.chat_url {
+            Some(url) if op == "chat/completions" => url.clone(),
+            _ => reqwest::Url::parse(&target.url(op)).map_err(|_| ProviderError::Connection {
+                provider: self.id,
+                reason: "invalid upstream URL",
+            })?,
+        };
+        Ok((url, name, auth, target.secret().clone()))
+    }
+}
+
+/// Azure selects the deployment by URL (dated versions) or by `model`
+/// (`v1`): send the deployment name as the model either way.
+fn azure_model(credential: &Credential) -> Option<&str> {
+    match credential {
+        Credential::Azure(a) => a.deployment.as_deref(),
+        _ => None,
+    }
+}
+
+pub(crate) use crate::target::{bearer, sensitive};
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ModelList {
+    Wrapped { data: Vec<ModelInfo> },
+    Bare(Vec<ModelInfo>),
+}
+
+#[async_trait]
+impl ChatProvider for OpenAiCompatible {
+    fn id(&self) -> ProviderId {
+        self.id
+    }
+
+    async fn chat(
+        &self,
+        request: &ChatRequest,
+        credential: &Credential,
+    ) -> Result<ChatOutcome, ProviderError> {
+        let (builder, secret) = self.chat_request(request, credential, false)?;
+        let bytes =
+            http::fetch(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
+        let (response, verbatim) = match strict_response(&bytes) {
+            Some((response, true)) => (response, Some(bytes::Bytes::from(bytes))),
+            Some((response, false)) => (response, None),
+            None => (http::parse_json(self.id, "response body", &bytes)?, None),
+        };
+        let mut outcome = ChatOutcome::new(response);
+        outcome.verbatim = verbatim;
+        Ok(outcome)
+    }
+
+    async fn chat_stream(
+        &self,
+        request: &ChatRequest,
+        credential: &Credential,
+    ) -> Result<ChatStream, ProviderError> {
+        let (builder, secret) = self.chat_request(request, credential, true)?;
+        let response =
+            http::send(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
+        let translator = OpenAiStream::new(self.id, request.wants_stream_usage(), secret);
+        Ok(ChatStream::new(http::sse_stream(
+            self.id,
+            response,
+            &self.config,
+            translator,
+        )))
+    }
+
+    async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError> {
+        let (url, name, auth, secret) = self.endpoint(credential, "models")?;
+        let builder = self.client.get(url).header(name, auth);
+        let bytes =
+            http::fetch(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
+        match http::parse_json::<ModelList>(self.id, "model list", &bytes)? {
+            ModelList::Wrapped { data } | ModelList::Bare(data) => Ok(data),
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! A whole (non-streaming) answer in OpenAI's exact shape, which may be
+//! forwarded as it came.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::types::{
+    ChatResponse, Choice, CompletionTokensDetails, FinishReason, FunctionCall, PromptTokensDetails,
+    ResponseMessage, ToolCall, Usage,
+};
+
+/// The finish reasons OpenAI sends (others are normalised by the lenient
+/// path, so a chunk carrying one is not forwarded verbatim).
+pub(super) fn standard_finish(reason: &str) -> Option<FinishReason> {
+    Some(match reason {
+        "stop" => FinishReason::Stop,
+        "length" => FinishReason::Length,
+        "tool_calls" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        "function_call" => FinishReason::FunctionCall,
+        _ => return None,
+    })
+}
+
+/// A non-streaming answer in exactly OpenAI's shape (serde refuses any
+/// field OpenAI does not document, at every level).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictResponse {
+    id: String,
+    object: String,
+    created: i64,
+    model: String,
+    choices: Vec<StrictResponseChoice>,
+    #[serde(default)]
+    usage: Option<StrictUsage>,
+    #[serde(default)]
+    system_fingerprint: Option<String>,
+    #[serde(default, rename = "service_tier")]
+    _service_tier: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictResponseChoice {
+    index: u32,
+    message: StrictMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    #[serde(default)]
+    logprobs: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictMessage {
+    role: String,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<StrictToolCallFull>>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    // OpenAI's own message fields, forwarded as they are when verbatim.
+    #[serde(default, rename = "annotations")]
+    _annotations: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "audio")]
+    _audio: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictToolCallFull {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    function: StrictFunctionFull,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictFunctionFull {
+    name: String,
+    arguments: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<StrictPromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<StrictCompletionDetails>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictPromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+    #[serde(default)]
+    audio_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictCompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+    #[serde(default)]
+    audio_tokens: Option<u64>,
+    #[serde(default)]
+    accepted_prediction_tokens: Option<u64>,
+    #[serde(default)]
+    rejected_prediction_tokens: Option<u64>,
+}
+
+/// The strict reading of a non-streaming answer: the response and whether
+/// its bytes may be forwarded as they came (`chat.completion`, assistant
+/// messages, standard finish reasons, `function` tool calls). `None` when
+/// it is not in exactly OpenAI's shape (the caller reads it leniently).
+pub(super) fn strict_response(body: &[u8]) -> Option<(ChatResponse, bool)> {
+    let wire: StrictResponse = serde_json::from_slice(body).ok()?;
+    let mut verbatim = wire.object == "chat.completion";
+    let choices = wire
+        .choices
+        .into_iter()
+        .map(|c| {
+            let finish_reason = c.finish_reason.as_deref().map(|r| {
+                let standard = standard_finish(r);
+                verbatim &= standard.is_some();
+                standard.unwrap_or(FinishReason::Stop)
+            });
+            let m = c.message;
+            verbatim &= m.role == "assistant";
+            Choice {
+                index: c.index,
+                message: ResponseMessage {
+                    role: m.role,
+                    content: m.content,
+                    tool_calls: m.tool_calls.map(|calls| {
+                        calls
+                            .into_iter()
+                            .map(|t| {
+                                verbatim &= t.kind == "function";
+                                ToolCall {
+                                    id: t.id,
+                                    kind: t.kind,
+                                    function: FunctionCall {
+                                        name: t.function.name,
+                                        arguments: t.function.arguments,
+                                    },
+                                }
+                            })
+                            .collect()
+                    }),
+                    refusal: m.refusal,
+                    reasoning_content: m.reasoning_content,
+                },
+                finish_reason,
+                logprobs: c.logprobs,
+            }
+        })
+        .collect();
+    let usage = wire.usage.map(|u| Usage {
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        total_tokens: u.total_tokens,
+        prompt_tokens_details: u.prompt_tokens_details.map(|d| PromptTokensDetails {
+            cached_tokens: d.cached_tokens,
+            cache_write_tokens: None,
+            audio_tokens: d.audio_tokens,
+        }),
+        completion_tokens_details: u
+            .completion_tokens_details
+            .map(|d| CompletionTokensDetails {
+                reasoning_tokens: d.reasoning_tokens,
+                audio_tokens: d.audio_tokens,
+                accepted_prediction_tokens: d.accepted_prediction_tokens,
+                rejected_prediction_tokens: d.rejected_prediction_tokens,
+            }),
+    });
+    let response = ChatResponse {
+        id: wire.id,
+        object: wire.object,
+        created: wire.created,
+        model: wire.model,
+        choices,
+        usage,
+        system_fingerprint: wire.system_fingerprint,
+    };
+    Some((response, verbatim))
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// JSON with null members removed (a missing member and `null` mean
+    /// the same in a chunk) and OpenAI's own extras that the translated
+    /// chunk does not model.
+    pub(in crate::translators::openai) fn meaning(mut v: Value) -> Value {
+        fn strip(v: &mut Value) {
+            match v {
+                Value::Object(m) => {
+                    m.retain(|_, x| !x.is_null());
+                    m.values_mut().for_each(strip);
+                }
+                Value::Array(a) => a.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        if let Value::Object(m) = &mut v {
+            m.remove("obfuscation");
+            m.remove("service_tier");
+        }
+        strip(&mut v);
+        v
+    }
+
+    /// [`meaning`] for a whole answer: also without the message extras
+    /// (`annotations`, `audio`) the parsed response does not model.
+    fn response_meaning(v: Value) -> Value {
+        let mut v = meaning(v);
+        if let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) {
+            for c in choices {
+                if let Some(m) = c.get_mut("message").and_then(Value::as_object_mut) {
+                    m.remove("annotations");
+                    m.remove("audio");
+                }
+            }
+        }
+        v
+    }
+
+    /// The verbatim contract for an answer: forwarded bytes mean what the
+    /// parsed response means, and the strict and lenient readings agree.
+    fn check_response(body: &str) -> Option<bool> {
+        let lenient: ChatResponse = serde_json::from_str(body).unwrap();
+        let (strict, verbatim) = strict_response(body.as_bytes())?;
+        assert_eq!(strict, lenient, "{body}");
+        if verbatim {
+            assert_eq!(
+                response_meaning(serde_json::from_str(body).unwrap()),
+                response_meaning(serde_json::to_value(&strict).unwrap()),
+                "{body}"
+            );
+        }
+        Some(verbatim)
+    }
+
+    #[test]
+    fn answers_in_openais_exact_shape_are_verbatim_and_others_are_not() {
+        let text = byok_testkit::fixture("openai/chat_text.json");
+        let tools = byok_testkit::fixture("openai/chat_tool_calls.json");
+        assert_eq!(check_response(&text), Some(true));
+        assert_eq!(check_response(&tools), Some(true));
+        assert_eq!(
+            check_response(
+                &text.replace(r#""finish_reason": "stop""#, r#""finish_reason": "eos""#)
+            ),
+            Some(false),
+            "a finish reason the lenient path normalises"
+        );
+        assert_eq!(
+            check_response(&text.replace(r#""role": "assistant""#, r#""role": "model""#)),
+            Some(false)
+        );
+        for not_openai in [
+            text.replacen('{', r#"{"x_groq": {"id": "r"},"#, 1),
+            text.replace(
+                r#""refusal": null,"#,
+                r#""refusal": null, "reasoning": "hm","#,
+            ),
+            text.replace(
+                r#""cached_tokens": 1920,"#,
+                r#""cached_tokens": 1920, "cache_write_tokens": 5,"#,
+            ),
+            text.replace(
+                r#""logprobs": null,"#,
+                r#""logprobs": null, "stop_reason": null,"#,
+            ),
+        ] {
+            assert_eq!(check_response(&not_openai), None, "{not_openai}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Whatever is marked verbatim means what it parses to.
+        #[test]
+        fn verbatim_answers_mean_what_they_parse_to(
+            content in proptest::option::of(".{0,40}"),
+            role in "assistant|model|[a-z]{1,6}",
+            finish in proptest::option::of("stop|length|tool_calls|content_filter|eos"),
+            extra_msg in proptest::option::of("[a-z_]{1,10}"),
+            annotations in proptest::bool::ANY,
+            with_usage in proptest::bool::ANY,
+        ) {
+            let mut message = serde_json::json!({"role": role, "content": content});
+            if annotations { message["annotations"] = serde_json::json!([]); }
+            if let Some(x) = &extra_msg { message[x.as_str()] = Value::from(1); }
+            let mut body = serde_json::json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}]});
+            if with_usage {
+                body["usage"] = serde_json::json!({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
+                    "prompt_tokens_details": {"cached_tokens": 0}});
+            }
+            check_response(&body.to_string());
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! The OpenAI dialect's stream: one SSE data payload at a time into neutral
+//! chunks, with the verbatim fast path for chunks in OpenAI's exact shape.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::response::standard_finish;
+use crate::error::ProviderError;
+use crate::http::{self, Out, SseTranslate};
+use crate::id::ProviderId;
+use crate::sse::SseEvent;
+use crate::stream::StreamEvent;
+use crate::types::{
+    ChatChunk, ChunkChoice, Delta, FinishReason, FunctionDelta, ToolCallDelta, Usage,
+};
+
+/// A chunk as OpenAI-dialect providers send it, with the extras some add.
+#[derive(Deserialize)]
+struct WireChunk {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    object: Option<String>,
+    #[serde(default)]
+    created: i64,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    system_fingerprint: Option<String>,
+    #[serde(default)]
+    x_groq: Option<XGroq>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct XGroq {
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+/// What one upstream SSE event means.
+#[derive(Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // short-lived, moved once; boxing would add an allocation per chunk
+pub enum Translated {
+    /// A chunk to forward (possibly with usage stripped), plus usage seen.
+    Chunk(Option<ChatChunk>, Option<Usage>),
+    /// A chunk whose upstream JSON may be forwarded as it came: it is in
+    /// exactly OpenAI's shape, so the bytes and the parsed chunk say the
+    /// same (no usage, nothing to strip or normalise).
+    Verbatim(ChatChunk),
+    /// `[DONE]`.
+    Done,
+}
+
+/// A chunk in exactly OpenAI's shape: serde refuses any field OpenAI does
+/// not document, at every level, so a chunk that parses here carries
+/// nothing the translated chunk would drop.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictChunk {
+    id: String,
+    object: String,
+    created: i64,
+    model: String,
+    choices: Vec<StrictChoice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    system_fingerprint: Option<String>,
+    // OpenAI's own chunk fields, forwarded as they are when verbatim.
+    #[serde(default, rename = "service_tier")]
+    _service_tier: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "obfuscation")]
+    _obfuscation: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictChoice {
+    index: u32,
+    delta: StrictDelta,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    #[serde(default)]
+    logprobs: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictDelta {
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<StrictToolCall>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictToolCall {
+    index: u32,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    function: Option<StrictFunction>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictFunction {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+/// The strict reading of `data`: `None` when it is not in exactly OpenAI's
+/// shape (the caller then reads it leniently).
+fn strict_event(data: &str) -> Option<Translated> {
+    let wire: StrictChunk = serde_json::from_str(data).ok()?;
+    let mut verbatim = wire.object == "chat.completion.chunk"
+        && wire.usage.is_none()
+        && !wire.choices.is_empty()
+        && !data.contains('\n');
+    let mut choices = Vec::with_capacity(wire.choices.len());
+    for c in wire.choices {
+        let finish_reason = match c.finish_reason.as_deref() {
+            None => None,
+            Some(r) => {
+                let standard = standard_finish(r);
+                verbatim &= standard.is_some();
+                Some(standard.unwrap_or(FinishReason::Stop))
+            }
+        };
+        let d = c.delta;
+        choices.push(ChunkChoice {
+            index: c.index,
+            delta: Delta {
+                role: d.role,
+                content: d.content,
+                reasoning_content: d.reasoning_content,
+                refusal: d.refusal,
+                tool_calls: d.tool_calls.map(|calls| {
+                    calls
+                        .into_iter()
+                        .map(|t| ToolCallDelta {
+                            index: t.index,
+                            id: t.id,
+                            kind: t.kind,
+                            function: t.function.map(|f| FunctionDelta {
+                                name: f.name,
+                                arguments: f.arguments,
+                            }),
+                        })
+                        .collect()
+                }),
+            },
+            finish_reason,
+            logprobs: c.logprobs,
+        });
+    }
+    if choices.is_empty() {
+        return Some(Translated::Chunk(None, wire.usage));
+    }
+    let chunk = ChatChunk {
+        id: wire.id,
+        object: wire.object,
+        created: wire.created,
+        model: wire.model,
+        choices,
+        usage: None,
+        system_fingerprint: wire.system_fingerprint,
+    };
+    Some(if verbatim {
+        Translated::Verbatim(chunk)
+    } else {
+        Translated::Chunk(Some(chunk), wire.usage)
+    })
+}
+
+/// Translates one upstream SSE data payload.
+///
+/// # Errors
+/// [`ProviderError::Malformed`] or [`ProviderError::MidStream`].
+pub fn translate_event(
+    provider: ProviderId,
+    data: &str,
+    secret: Option<&str>,
+) -> Result<Translated, ProviderError> {
+    translate(provider, data, secret, true).0
+}
+
+/// [`translate_event`], trying the strict reading first when `strict`;
+/// also says whether the strict reading failed (a stream that sends one
+/// chunk outside OpenAI's shape likely sends more: its caller stops trying).
+fn translate(
+    provider: ProviderId,
+    data: &str,
+    secret: Option<&str>,
+    strict: bool,
+) -> (Result<Translated, ProviderError>, bool) {
+    let data = data.trim();
+    if data == "[DONE]" {
+        return (Ok(Translated::Done), false);
+    }
+    if strict && let Some(t) = strict_event(data) {
+        return (Ok(t), false);
+    }
+    (lenient_event(provider, data, secret), strict)
+}
+
+/// Reads any OpenAI-dialect chunk, normalising what providers vary in.
+fn lenient_event(
+    provider: ProviderId,
+    data: &str,
+    secret: Option<&str>,
+) -> Result<Translated, ProviderError> {
+    let wire: WireChunk = serde_json::from_str(data).map_err(|e| ProviderError::Malformed {
+        provider,
+        what: format!(
+            "stream chunk: {} at column {}",
+            http::classify(&e),
+            e.column()
+        ),
+    })?;
+    if let Some(err) = wire.error {
+        let (message, code) = http::error_fields(&err, secret);
+        return Err(ProviderError::MidStream {
+            provider,
+            message,
+            code,
+        });
+    }
+    let usage = wire.usage.or_else(|| wire.x_groq.and_then(|x| x.usage));
+    if wire.choices.is_empty() {
+        // Usage-only chunk, or Azure's prompt_filter_results: nothing to forward as is.
+        return Ok(Translated::Chunk(None, usage));
+    }
+    let chunk = ChatChunk {
+        id: wire.id,
+        object: wire
+            .object
+            .unwrap_or_else(|| "chat.completion.chunk".to_owned()),
+        created: wire.created,
+        model: wire.model,
+        choices: wire.choices,
+        usage: None,
+        system_fingerprint: wire.system_fingerprint,
+    };
+    Ok(Translated::Chunk(Some(chunk), usage))
+}
+
+/// The OpenAI dialect's stream state.
+pub(crate) struct OpenAiStream {
+    provider: ProviderId,
+    wants_usage: bool,
+    usage: Option<Usage>,
+    last: Option<(String, i64, String)>,
+    secret: SecretString,
+    /// Consecutive chunks that were not in OpenAI's exact shape; after
+    /// [`STRICT_MISSES`] the stream stops trying the strict reading.
+    strict_misses: u8,
+}
+
+/// See `OpenAiStream::strict_misses` (Groq, say, adds `x_groq` to its first
+/// and last chunks only; a server that adds a field to every chunk costs
+/// this many extra partial parses per stream).
+const STRICT_MISSES: u8 = 3;
+
+impl OpenAiStream {
+    pub(crate) fn new(provider: ProviderId, wants_usage: bool, secret: SecretString) -> Self {
+        Self {
+            provider,
+            wants_usage,
+            usage: None,
+            last: None,
+            secret,
+            strict_misses: 0,
+        }
+    }
+}
+
+impl SseTranslate for OpenAiStream {
+    fn event(&mut self, event: &SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
+        let (translated, missed) = translate(
+            self.provider,
+            &event.data,
+            Some(self.secret.expose_secret()),
+            self.strict_misses < STRICT_MISSES,
+        );
+        if missed {
+            self.strict_misses += 1;
+        } else if matches!(translated, Ok(Translated::Verbatim(_))) {
+            self.strict_misses = 0;
+        }
+        let (chunk, usage, verbatim) = match translated? {
+            Translated::Done => {
+                if self.wants_usage
+                    && let Some(usage) = self.usage.clone()
+                {
+                    let (id, created, model) = self.last.clone().unwrap_or_default();
+                    out.push_back(Ok(StreamEvent::Chunk(ChatChunk {
+                        id,
+                        object: "chat.completion.chunk".to_owned(),
+                        created,
+                        model,
+                        choices: Vec::new(),
+                        usage: Some(usage),
+                        system_fingerprint: None,
+                    })));
+                }
+                return Ok(true);
+            }
+            Translated::Chunk(chunk, usage) => (chunk, usage, false),
+            Translated::Verbatim(chunk) => (Some(chunk), None, true),
+        };
+        if let Some(u) = usage {
+            self.usage = Some(u.clone());
+            out.push_back(Ok(StreamEvent::Usage(u)));
+        }
+        if let Some(c) = chunk {
+            // Kept for the final usage chunk; copied only when it
+            // changes (it rarely does within a stream).
+            if self.wants_usage {
+                match &mut self.last {
+                    Some((id, created, model)) if *id == c.id && *model == c.model => {
+                        *created = c.created;
+                    }
+                    last => *last = Some((c.id.clone(), c.created, c.model.clone())),
+                }
+            }
+            out.push_back(Ok(if verbatim {
+                StreamEvent::Verbatim {
+                    chunk: c,
+                    json: event.data.trim().to_owned(),
+                }
+            } else {
+                StreamEvent::Chunk(c)
+            }));
+        }
+        Ok(false)
+    }
+
+    fn eof(&mut self, _out: &mut Out) -> Result<(), ProviderError> {
+        Err(ProviderError::StreamTruncated {
+            provider: self.provider,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::response::tests::meaning;
+    use super::*;
+
+    #[test]
+    fn chunk_translation() {
+        let p = ProviderId::Groq;
+        let t = translate_event(p, r#"{"id":"a","choices":[],"x_groq":{"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}}"#, None).unwrap();
+        assert!(matches!(t, Translated::Chunk(None, Some(ref u)) if u.total_tokens == 7));
+        let t = translate_event(p, r#"{"id":"a","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}],"usage":{"prompt_tokens":1}}"#, None).unwrap();
+        let Translated::Chunk(Some(c), Some(_)) = t else {
+            panic!()
+        };
+        assert!(c.usage.is_none(), "usage is moved out of content chunks");
+        assert_eq!(
+            translate_event(p, " [DONE] ", None).unwrap(),
+            Translated::Done
+        );
+        assert!(matches!(
+            translate_event(p, "{not json", None),
+            Err(ProviderError::Malformed { .. })
+        ));
+        let e = translate_event(p, r#"{"error":{"message":"Upstream overloaded for key sk-or-v1-abcdef0123456789","code":502}}"#, None).unwrap_err();
+        let ProviderError::MidStream { message, code, .. } = e else {
+            panic!()
+        };
+        assert!(!message.contains("abcdef0123456789"));
+        assert_eq!(code.as_deref(), Some("502"));
+    }
+
+    /// Checks the verbatim contract for one payload: a verbatim chunk's
+    /// bytes mean what its parsed form means, and the lenient reading
+    /// gives the same chunk.
+    fn check(data: &str) -> Translated {
+        let p = ProviderId::OpenAi;
+        let strict = translate(p, data, None, true).0.unwrap();
+        let lenient = translate(p, data, None, false).0.unwrap();
+        match &strict {
+            Translated::Verbatim(c) => {
+                assert_eq!(
+                    meaning(serde_json::from_str(data).unwrap()),
+                    meaning(serde_json::to_value(c).unwrap()),
+                    "{data}"
+                );
+                assert_eq!(lenient, Translated::Chunk(Some(c.clone()), None), "{data}");
+                assert!(!data.contains('\n'));
+            }
+            other => assert_eq!(other, &lenient, "{data}"),
+        }
+        strict
+    }
+
+    const BASE: &str = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"Hi \"there\" \u00e9"},"logprobs":null,"finish_reason":null}]}"#;
+
+    #[test]
+    fn chunks_in_openais_exact_shape_are_verbatim_and_others_are_not() {
+        assert!(matches!(check(BASE), Translated::Verbatim(_)));
+        // OpenAI's own extras stay verbatim.
+        let extras = BASE.replacen(
+            '{',
+            r#"{"obfuscation":"a1b2","service_tier":"default","usage":null,"#,
+            1,
+        );
+        assert!(matches!(check(&extras), Translated::Verbatim(_)));
+        let tool = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":"}}]},"finish_reason":null}]}"#;
+        assert!(matches!(check(tool), Translated::Verbatim(_)));
+        let last = BASE.replace(r#""finish_reason":null"#, r#""finish_reason":"tool_calls""#);
+        assert!(matches!(check(&last), Translated::Verbatim(_)));
+        for not_verbatim in [
+            // A field OpenAI does not send, at each level.
+            BASE.replacen('{', r#"{"x_groq":{"id":"req_1"},"#, 1),
+            BASE.replace(r#""index":0,"#, r#""index":0,"stop_reason":null,"#),
+            BASE.replace(r#""delta":{"#, r#""delta":{"reasoning":"hm","#),
+            tool.replace(r#""index":0,"id""#, r#""index":0,"extra":1,"id""#),
+            tool.replace(r#""name":"f""#, r#""name":"f","x":1"#),
+            // A finish reason that the lenient path normalises.
+            BASE.replace(r#""finish_reason":null"#, r#""finish_reason":"eos""#),
+            // Usage, which is moved out of content chunks.
+            BASE.replacen(
+                '{',
+                r#"{"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},"#,
+                1,
+            ),
+            // Not a chunk object, or no choices.
+            BASE.replace("chat.completion.chunk", "chat.completion"),
+            BASE.replace(r#""choices":[{"#, r#""choices":[],"unused":[{"#),
+            // Spread over several lines.
+            BASE.replace(r#","created""#, "\n,\"created\""),
+        ] {
+            assert!(
+                !matches!(check(&not_verbatim), Translated::Verbatim(_)),
+                "{not_verbatim}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stream_stops_trying_the_strict_reading_after_consecutive_misses() {
+        use secrecy::SecretString;
+        let mut s = OpenAiStream::new(ProviderId::Groq, false, SecretString::from("k"));
+        let mut out = Out::new();
+        let odd = BASE.replacen('{', r#"{"x_vendor":1,"#, 1);
+        let event = |data: &str| SseEvent {
+            event: None,
+            data: data.to_owned(),
+        };
+        for _ in 0..STRICT_MISSES {
+            s.event(&event(&odd), &mut out).unwrap();
+        }
+        assert_eq!(s.strict_misses, STRICT_MISSES);
+        s.event(&event(BASE), &mut out).unwrap();
+        assert!(
+            out.iter().all(|e| matches!(e, Ok(StreamEvent::Chunk(_)))),
+            "no verbatim chunk once the stream gave up on the strict reading"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Arbitrary text, extra members and finish reasons: whatever is
+        /// marked verbatim means what its parsed form means.
+        #[test]
+        fn verbatim_chunks_mean_what_they_parse_to(
+            content in proptest::option::of(".{0,40}"),
+            role in proptest::option::of("[a-z]{0,9}"),
+            finish in proptest::option::of("stop|length|tool_calls|content_filter|function_call|eos|end_turn"),
+            extra_top in proptest::option::of("[a-z_]{1,12}"),
+            extra_delta in proptest::option::of("[a-z_]{1,12}"),
+            logprobs in proptest::bool::ANY,
+        ) {
+            let mut delta = serde_json::Map::new();
+            if let Some(c) = &content { delta.insert("content".into(), Value::from(c.clone())); }
+            if let Some(r) = &role { delta.insert("role".into(), Value::from(r.clone())); }
+            if let Some(x) = &extra_delta { delta.insert(x.clone(), Value::from(1)); }
+            let mut choice = serde_json::json!({"index": 0, "delta": delta, "finish_reason": finish});
+            if logprobs { choice["logprobs"] = serde_json::json!({"content": []}); }
+            let mut chunk = serde_json::json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [choice]});
+            if let Some(x) = &extra_top { chunk[x.as_str()] = Value::from("v"); }
+            check(&chunk.to_string());
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The Responses stream state machine: typed SSE events → neutral chunks.
+//!
+//! Each event is parsed once into [`Event`] (`data.type`, else the SSE
+//! event name); fields of the wrong JSON type read as absent, unknown
+//! events are ignored.
+//!
+//! | event | chunk |
+//! |---|---|
+//! | `response.created` | role chunk; ids, `created_at` |
+//! | `response.output_item.added` (`function_call`) | tool-call id + name |
+//! | `response.output_text.delta` / `refusal.delta` / `reasoning_summary_text.delta` | `content` / `refusal` / `reasoning_content` |
+//! | `response.function_call_arguments.delta` | argument fragment |
+//! | `response.completed` / `response.incomplete` | finish reason, usage chunk; end |
+//! | `response.failed` / `error` | `MidStream` |
+//! | `[DONE]` | end |
+//! | `response.in_progress`, `*.done`, `content_part.*`, others | nothing |
+//! | EOF before the end | `StreamTruncated` |
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::response::{OutputItem, WireResponse};
+use crate::common::now_secs;
+use crate::error::{ProviderError, sanitize};
+use crate::http::{self, Out, SseTranslate};
+use crate::id::ProviderId;
+use crate::sse::SseEvent;
+use crate::stream::StreamEvent;
+use crate::translators::lenient;
+use crate::types::{Delta, FinishReason, FunctionDelta, ToolCallDelta};
+
+/// One Responses stream event (`data.type`, else the SSE event name).
+#[derive(Deserialize, Default)]
+#[serde(tag = "type")]
+enum Event<'a> {
+    #[serde(rename = "response.created")]
+    Created {
+        #[serde(default, borrow, deserialize_with = "lenient::obj")]
+        response: Option<WireResponse<'a>>,
+    },
+    #[serde(rename = "response.output_item.added")]
+    OutputItemAdded {
+        #[serde(default, deserialize_with = "lenient::u64")]
+        output_index: Option<u64>,
+        #[serde(default, borrow, deserialize_with = "lenient::obj")]
+        item: Option<OutputItem<'a>>,
+    },
+    #[serde(rename = "response.output_text.delta")]
+    OutputTextDelta {
+        #[serde(default, borrow, deserialize_with = "lenient::str")]
+        delta: Option<Cow<'a, str>>,
+    },
+    #[serde(rename = "response.refusal.delta")]
+    RefusalDelta {
+        #[serde(default, borrow, deserialize_with = "lenient::str")]
+        delta: Option<Cow<'a, str>>,
+    },
+    #[serde(rename = "response.reasoning_summary_text.delta")]
+    ReasoningSummaryTextDelta {
+        #[serde(default, borrow, deserialize_with = "lenient::str")]
+        delta: Option<Cow<'a, str>>,
+    },
+    #[serde(rename = "response.function_call_arguments.delta")]
+    FunctionCallArgumentsDelta {
+        #[serde(default, deserialize_with = "lenient::u64")]
+        output_index: Option<u64>,
+        #[serde(default, borrow, deserialize_with = "lenient::str")]
+        delta: Option<Cow<'a, str>>,
+    },
+    #[serde(rename = "response.completed")]
+    Completed {
+        #[serde(default, borrow, deserialize_with = "lenient::obj")]
+        response: Option<WireResponse<'a>>,
+    },
+    #[serde(rename = "response.incomplete")]
+    Incomplete {
+        #[serde(default, borrow, deserialize_with = "lenient::obj")]
+        response: Option<WireResponse<'a>>,
+    },
+    #[serde(rename = "response.failed")]
+    Failed {
+        #[serde(default, borrow, deserialize_with = "lenient::obj")]
+        response: Option<WireResponse<'a>>,
+    },
+    #[serde(rename = "error")]
+    Error {
+        #[serde(default, borrow, deserialize_with = "lenient::str")]
+        message: Option<Cow<'a, str>>,
+        #[serde(default, deserialize_with = "lenient::present")]
+        code: Option<Value>,
+    },
+    /// response.in_progress, content_part.*, output_item.done, *.done, ...
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+fn owned(s: Option<Cow<'_, str>>) -> Option<String> {
+    s.map(Cow::into_owned)
+}
+
+/// Responses stream state.
+pub(crate) struct ResponsesStream {
+    provider: ProviderId,
+    wants_usage: bool,
+    secret: SecretString,
+    id: String,
+    model: String,
+    created: i64,
+    /// output_index → tool-call index.
+    tools: HashMap<u64, u32>,
+    next_tool: u32,
+}
+
+impl ResponsesStream {
+    pub(crate) fn new(provider: ProviderId, wants_usage: bool, secret: SecretString) -> Self {
+        Self {
+            provider,
+            wants_usage,
+            secret,
+            id: String::new(),
+            model: String::new(),
+            created: now_secs(),
+            tools: HashMap::new(),
+            next_tool: 0,
+        }
+    }
+
+    fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> StreamEvent {
+        crate::common::chunk_event(&self.id, self.created, &self.model, delta, finish)
+    }
+
+    fn error(&self, message: Option<&str>, code: Option<&Value>) -> ProviderError {
+        ProviderError::MidStream {
+            provider: self.provider,
+            message: sanitize(
+                message.unwrap_or("the response failed"),
+                Some(self.secret.expose_secret()),
+            ),
+            code: http::short_code(code),
+        }
+    }
+
+    /// `response.created`: ids, and the role chunk.
+    fn created(&mut self, response: Option<WireResponse<'_>>, out: &mut Out) {
+        let r = response.unwrap_or_default();
+        self.id = owned(r.id).unwrap_or_default();
+        self.model = owned(r.model).unwrap_or_default();
+        if let Some(c) = r.created_at {
+            self.created = c;
+        }
+        out.push_back(Ok(self.chunk(
+            Delta {
+                role: Some("assistant".into()),
+                content: Some(String::new()),
+                ..Delta::default()
+            },
+            None,
+        )));
+    }
+
+    /// `response.output_item.added`: a function call's id and name.
+    fn item_added(&mut self, output_index: u64, item: Option<OutputItem<'_>>, out: &mut Out) {
+        let Some(item) = item.filter(|i| i.kind.as_deref() == Some("function_call")) else {
+            return;
+        };
+        let index = self.next_tool;
+        self.next_tool += 1;
+        self.tools.insert(output_index, index);
+        out.push_back(Ok(self.chunk(
+            Delta {
+                tool_calls: Some(vec![ToolCallDelta {
+                    index,
+                    id: owned(item.call_id),
+                    kind: Some("function".into()),
+                    function: Some(FunctionDelta {
+                        name: owned(item.name),
+                        arguments: Some(owned(item.arguments).unwrap_or_default()),
+                    }),
+                }]),
+                ..Delta::default()
+            },
+            None,
+        )));
+    }
+
+    /// `response.function_call_arguments.delta`: an argument fragment.
+    fn arguments(
+        &self,
+        output_index: u64,
+        delta: Option<Cow<'_, str>>,
+        out: &mut Out,
+    ) -> Result<(), ProviderError> {
+        let index = *self
+            .tools
+            .get(&output_index)
+            .ok_or_else(|| ProviderError::Malformed {
+                provider: self.provider,
+                what: "arguments for an unknown function call".into(),
+            })?;
+        out.push_back(Ok(self.chunk(
+            Delta {
+                tool_calls: Some(vec![ToolCallDelta {
+                    index,
+                    id: None,
+                    kind: None,
+                    function: Some(FunctionDelta {
+                        name: None,
+                        arguments: owned(delta),
+                    }),
+                }]),
+                ..Delta::default()
+            },
+            None,
+        )));
+        Ok(())
+    }
+
+    /// `response.completed` / `response.incomplete`: finish reason and usage.
+    fn completed(&self, response: Option<WireResponse<'_>>, out: &mut Out) {
+        let r = response.unwrap_or_default();
+        out.push_back(Ok(
+            self.chunk(Delta::default(), Some(r.finish(self.next_tool > 0)))
+        ));
+        if let Some(usage) = r.usage() {
+            crate::common::push_usage(
+                out,
+                usage,
+                self.wants_usage,
+                &self.id,
+                self.created,
+                &self.model,
+            );
+        }
+    }
+
+    /// `response.failed`: the response's error object.
+    fn failed(&self, response: Option<WireResponse<'_>>) -> ProviderError {
+        let err = response.and_then(|r| r.error);
+        self.error(
+            err.as_ref()
+                .and_then(|e| e.get("message"))
+                .and_then(Value::as_str),
+            err.as_ref().and_then(|e| e.get("code")),
+        )
+    }
+}
+
+impl SseTranslate for ResponsesStream {
+    fn event(&mut self, event: &SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
+        if event.data.trim() == "[DONE]" {
+            return Ok(true);
+        }
+        let (data, _) =
+            lenient::tagged::<Event<'_>>(&event.data, event.event.as_deref()).map_err(|e| {
+                ProviderError::Malformed {
+                    provider: self.provider,
+                    what: format!("stream event: {}", http::classify(&e)),
+                }
+            })?;
+        let content = |delta: Delta| Ok(self.chunk(delta, None));
+        match data {
+            Event::Created { response } => self.created(response, out),
+            Event::OutputItemAdded { output_index, item } => {
+                self.item_added(output_index.unwrap_or(0), item, out);
+            }
+            Event::OutputTextDelta { delta } => out.push_back(content(Delta {
+                content: owned(delta),
+                ..Delta::default()
+            })),
+            Event::RefusalDelta { delta } => out.push_back(content(Delta {
+                refusal: owned(delta),
+                ..Delta::default()
+            })),
+            Event::ReasoningSummaryTextDelta { delta } => out.push_back(content(Delta {
+                reasoning_content: owned(delta),
+                ..Delta::default()
+            })),
+            Event::FunctionCallArgumentsDelta {
+                output_index,
+                delta,
+            } => self.arguments(output_index.unwrap_or(0), delta, out)?,
+            Event::Completed { response } | Event::Incomplete { response } => {
+                self.completed(response, out);
+                return Ok(true);
+            }
+            Event::Failed { response } => return Err(self.failed(response)),
+            Event::Error { message, code } => {
+                return Err(self.error(message.as_deref(), code.as_ref()));
+            }
+            Event::Unknown => {}
+        }
+        Ok(false)
+    }
+
+    fn eof(&mut self, _out: &mut Out) -> Result<(), ProviderError> {
+        Err(ProviderError::StreamTruncated {
+            provider: self.provider,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn events_without_type_use_the_sse_name_and_done_ends() {
+        let mut s =
+            ResponsesStream::new(ProviderId::OpenAiResponses, true, SecretString::from("k"));
+        let mut out = Out::new();
+        let ev = |name: Option<&str>, data: &str| SseEvent {
+            event: name.map(str::to_owned),
+            data: data.to_owned(),
+        };
+        let named = ev(Some("response.output_text.delta"), r#"{"delta":"hi"}"#);
+        assert!(!s.event(&named, &mut out).unwrap());
+        let odd = ev(None, r#"{"type":"response.output_text.delta","delta":5}"#);
+        assert!(!s.event(&odd, &mut out).unwrap());
+        assert!(s.event(&ev(None, "[DONE]"), &mut out).unwrap());
+        let texts: Vec<_> = out
+            .into_iter()
+            .map(|c| match c.unwrap() {
+                StreamEvent::Chunk(c) => c.choices[0].delta.content.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(texts, [Some("hi".to_owned()), None]);
+    }
+}
