@@ -328,18 +328,88 @@ where
             );
         }
     }
-    for (name, value) in std::env::vars() {
-        if let Some(p) = name.strip_prefix("BYOK_UPSTREAM_") {
-            s.upstreams
-                .insert(p.to_ascii_lowercase().replace('_', "-"), value);
+    s.upstreams.extend(upstream_overrides(std::env::vars_os())?);
+    Ok(cli)
+}
+
+/// The environment variable of a provider's base URL override:
+/// `BYOK_UPSTREAM_` + the id upper-cased with `-` turned into `_`.
+fn upstream_var(id: &str) -> String {
+    format!(
+        "BYOK_UPSTREAM_{}",
+        id.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// Base URL overrides by provider id, from `vars` (the environment).
+///
+/// Only a `BYOK_UPSTREAM_<PROVIDER>` name built from a chat or search
+/// provider id is an override. Settings and overrides never share a parse
+/// path: the settings' own variables (the upstream timeouts among them) are
+/// read by clap from its argument list, skipped here by exact name; any
+/// other `BYOK_UPSTREAM_*` name is refused as an unknown provider.
+fn upstream_overrides(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let by_var: BTreeMap<String, &'static str> = byok_providers::PROVIDERS
+        .iter()
+        .map(|p| p.slug)
+        .chain(byok_search::SearchProviderId::ALL.map(byok_search::SearchProviderId::as_str))
+        .map(|id| (upstream_var(id), id))
+        .collect();
+    let command = Cli::command();
+    let is_setting = |name: &str| {
+        command
+            .get_arguments()
+            .any(|a| a.get_env().is_some_and(|e| e == name))
+    };
+    let mut overrides = BTreeMap::new();
+    for (name, value) in vars {
+        let Some(name) = name.to_str() else { continue };
+        if let Some(id) = by_var.get(name) {
+            let value = value
+                .into_string()
+                .map_err(|_| anyhow::anyhow!("{name} is not valid UTF-8"))?;
+            overrides.insert((*id).to_owned(), value);
+        } else if name.starts_with("BYOK_UPSTREAM_") && !is_setting(name) {
+            anyhow::bail!(
+                "{name} names no provider (BYOK_UPSTREAM_<PROVIDER> takes a provider id)"
+            );
         }
     }
-    Ok(cli)
+    Ok(overrides)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_settings_are_not_provider_overrides() {
+        let vars = [
+            ("BYOK_UPSTREAM_RESPONSE_TIMEOUT_SECS", "60"),
+            ("BYOK_UPSTREAM_IDLE_TIMEOUT_SECS", "30"),
+            ("BYOK_UPSTREAM_CONNECT_TIMEOUT_SECS", "5"),
+            ("BYOK_UPSTREAM_OPENAI", "https://a.example/v1"),
+            ("BYOK_UPSTREAM_AZURE_ANTHROPIC_FOUNDRY", "https://b.example"),
+            ("BYOK_UPSTREAM_TAVILY", "https://c.example"),
+            ("BYOK_MARKUP_BPS", "7"),
+            ("PATH", "/bin"),
+        ]
+        .map(|(k, v)| (k.into(), v.into()));
+        let got = upstream_overrides(vars).unwrap();
+        let want: BTreeMap<String, String> = [
+            ("azure-anthropic-foundry", "https://b.example"),
+            ("openai", "https://a.example/v1"),
+            ("tavily", "https://c.example"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+        assert_eq!(got, want);
+        let err =
+            upstream_overrides([("BYOK_UPSTREAM_OPENIA".into(), "https://x".into())]).unwrap_err();
+        assert!(err.to_string().contains("BYOK_UPSTREAM_OPENIA"), "{err}");
+    }
 
     #[test]
     fn flag_beats_file_beats_default() {

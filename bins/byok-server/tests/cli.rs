@@ -45,3 +45,91 @@ fn usage_errors_exit_2_on_stderr() {
         "out-of-range values are usage errors"
     );
 }
+
+/// Every documented `BYOK_*` variable at once, each valid, and the server
+/// starts and serves: the upstream timeouts (`BYOK_UPSTREAM_*_SECS`) are
+/// settings, not provider overrides (they once stopped the start with
+/// "BYOK_UPSTREAM for `response-timeout-secs` is not a URL").
+#[test]
+fn starts_with_every_documented_variable_set() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let key = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, format!("{key}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let config = dir.path().join("byok.toml");
+    std::fs::write(&config, "markup_bps = 250\n").unwrap();
+    let vars = [
+        ("BYOK_LISTEN", "127.0.0.1:0".to_owned()),
+        (
+            "BYOK_DATA_DIR",
+            dir.path().join("data").display().to_string(),
+        ),
+        ("BYOK_MASTER_KEY", key.to_owned()),
+        ("BYOK_MASTER_KEY_FILE", key_file.display().to_string()),
+        (
+            "BYOK_ADMIN_TOKEN",
+            "an-admin-token-of-at-least-32-characters".to_owned(),
+        ),
+        ("BYOK_MARKUP_BPS", "500".to_owned()),
+        ("BYOK_RATE_LIMIT_RPM", "100".to_owned()),
+        ("BYOK_ALLOW_INSECURE_UPSTREAMS", "1".to_owned()),
+        ("BYOK_DEFAULT_MAX_OUTPUT_TOKENS", "4096".to_owned()),
+        ("BYOK_MAX_BODY_BYTES", "1048576".to_owned()),
+        ("BYOK_UPSTREAM_RESPONSE_TIMEOUT_SECS", "60".to_owned()),
+        ("BYOK_UPSTREAM_IDLE_TIMEOUT_SECS", "30".to_owned()),
+        ("BYOK_UPSTREAM_CONNECT_TIMEOUT_SECS", "5".to_owned()),
+        ("BYOK_LOG_FORMAT", "json".to_owned()),
+        ("BYOK_LOG", "info".to_owned()),
+        ("BYOK_CONFIG", config.display().to_string()),
+        ("BYOK_UPSTREAM_OPENAI", "http://127.0.0.1:9/v1".to_owned()),
+        (
+            "BYOK_UPSTREAM_AZURE_ANTHROPIC_FOUNDRY",
+            "http://127.0.0.1:9".to_owned(),
+        ),
+        ("BYOK_UPSTREAM_AWS", "http://127.0.0.1:9".to_owned()),
+        ("BYOK_UPSTREAM_TAVILY", "http://127.0.0.1:9".to_owned()),
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_byok-server"))
+        .env_clear()
+        .envs(vars)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let _ = child.wait();
+            panic!("the server stopped before listening:\n{log}{line}");
+        }
+        log.push_str(&line);
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if event["fields"]["message"] == "byok-server listening" {
+            break event["fields"]["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        conn,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"ok\""), "{answer}");
+}
