@@ -64,6 +64,52 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found_error", message)
     }
 
+    /// 429 for a user over the request rate limit, with `retry-after`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "too many requests; slow down",
+        )
+        .code("rate_limited");
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
+    /// 413 for a body over `limit` bytes.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            format!("the request body is larger than {limit} bytes"),
+        )
+        .code("body_too_large")
+    }
+
+    /// 400 for a body that is not the JSON expected. serde's messages can
+    /// quote input: this gives position and category only.
+    pub fn invalid_json(e: &serde_json::Error) -> Self {
+        Self::bad_request(format!(
+            "invalid JSON body ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    }
+
+    /// 402 when a request's markup bound does not fit the balance.
+    pub fn insufficient_balance(
+        needed: impl std::fmt::Display,
+        available: impl std::fmt::Display,
+    ) -> Self {
+        Self::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "insufficient_balance",
+            format!("insufficient balance: this request may cost up to {needed} USD in markup and {available} USD is available"),
+        )
+        .code("insufficient_balance")
+    }
+
     /// 500 without details (they are logged, without secrets).
     pub fn internal() -> Self {
         Self::new(

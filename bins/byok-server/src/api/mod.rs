@@ -1,0 +1,51 @@
+//! The HTTP handlers, one module per resource (the contract is
+//! `shared/docs/http-api.md`), and what they share: reading a body.
+
+pub(crate) mod account;
+pub(crate) mod admin;
+pub(crate) mod catalog;
+pub(crate) mod chat;
+pub(crate) mod credentials;
+pub(crate) mod health;
+pub(crate) mod search;
+
+use actix_web::web;
+use bytes::Bytes;
+
+use crate::app::state::AppState;
+use crate::error::ApiError;
+
+/// What every handler gets: the worker's state.
+pub(crate) type Data = web::Data<AppState>;
+
+/// Reads a request body up to `limit` bytes: 413 in OpenAI's error shape
+/// above it.
+pub(crate) async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    use futures_util::StreamExt as _;
+    // A body that arrives in one piece (the usual case) is used as is.
+    let mut first: Option<Bytes> = None;
+    let mut body = web::BytesMut::new();
+    let mut len = 0usize;
+    while let Some(piece) = payload.next().await {
+        let piece =
+            piece.map_err(|_| ApiError::bad_request("the request body could not be read"))?;
+        len += piece.len();
+        if len > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        if let Some(f) = first.take() {
+            body.extend_from_slice(&f);
+        }
+        if body.is_empty() && len == piece.len() {
+            first = Some(piece);
+        } else {
+            body.extend_from_slice(&piece);
+        }
+    }
+    Ok(first.unwrap_or_else(|| body.freeze()))
+}
+
+/// Parses a JSON body (400 with position and category only).
+pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid_json(&e))
+}
