@@ -110,6 +110,11 @@ impl ApiError {
         .code("insufficient_balance")
     }
 
+    /// 400 for a request that needs a provider key the user has not stored.
+    pub fn no_credential(provider: impl std::fmt::Display) -> Self {
+        Self::bad_request(format!("no credential for {provider}"))
+    }
+
     /// 500 without details (they are logged, without secrets).
     pub fn internal() -> Self {
         Self::new(

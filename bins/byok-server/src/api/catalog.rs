@@ -8,7 +8,7 @@ use byok_search::SearchProviderId;
 use serde_json::{Value, json};
 
 use crate::api::Data;
-use crate::api::credentials::held_names;
+use crate::api::credentials::held;
 use crate::auth::authenticate;
 use crate::error::ApiError;
 
@@ -29,16 +29,11 @@ pub(crate) async fn list_providers() -> HttpResponse {
 /// `GET /api/v1/models`: catalog models of the providers the user holds.
 pub(crate) async fn models(req: HttpRequest, state: Data) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
-    let held: Vec<String> = held_names(&state, &user)
-        .await?
-        .iter()
-        .filter(|n| n.parse::<ProviderId>().is_ok())
-        .cloned()
-        .collect();
+    let held: Vec<ProviderId> = held(&state, &user).await?;
     let mut data: Vec<Value> = state
         .catalog
         .entries()
-        .filter(|e| held.contains(&e.provider))
+        .filter(|e| held.iter().any(|p| p.as_str() == e.provider))
         .map(|e| json!({"id": format!("{}/{}", e.provider, e.model), "object": "model", "owned_by": e.provider}))
         .collect();
     data.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use actix_web::{HttpRequest, HttpResponse, web};
 use byok_providers::{Credential, ProviderId};
 use byok_search::{SearchProviderId, SearchRequest};
+use byok_vault::SecretInfo;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::accounts::User;
+use crate::api::chat::chat_adapter;
 use crate::api::search::search_adapter;
 use crate::api::{Data, parse_json, read_body};
 use crate::auth::authenticate;
@@ -20,22 +22,53 @@ const MAX_CREDENTIAL_BODY: usize = 64 << 10;
 
 /// The names of the user's stored credentials (cached in `AppState::held`;
 /// a miss lists the vault).
-pub(crate) async fn held_names(state: &Data, user: &User) -> Result<Arc<Vec<String>>, ApiError> {
+async fn held_names(state: &Data, user: &User) -> Result<Arc<Vec<String>>, ApiError> {
     if let Some(names) = state.held.get(user.id.as_str()) {
         return Ok(names);
     }
     let names: Arc<Vec<String>> = Arc::new(
-        state
-            .vault
-            .list(&user.id)
-            .await
-            .map_err(|e| internal("vault list", &e))?
+        stored_list(state, user)
+            .await?
             .into_iter()
             .map(|i| i.name)
             .collect(),
     );
     state.held.insert(user.id.clone(), Arc::clone(&names));
     Ok(names)
+}
+
+/// The providers of type `T` (chat or search) the user holds a key for.
+pub(crate) async fn held<T: std::str::FromStr>(
+    state: &Data,
+    user: &User,
+) -> Result<Vec<T>, ApiError> {
+    Ok(held_names(state, user)
+        .await?
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect())
+}
+
+/// What the user has stored (never the secrets).
+async fn stored_list(state: &Data, user: &User) -> Result<Vec<SecretInfo>, ApiError> {
+    state
+        .vault
+        .list(&user.id)
+        .await
+        .map_err(|e| internal("vault list", &e))
+}
+
+/// The user's stored secret named `name` (a provider id), if any.
+pub(crate) async fn stored_secret(
+    state: &Data,
+    user: &User,
+    name: &str,
+) -> Result<Option<SecretString>, ApiError> {
+    state
+        .vault
+        .get(&user.id, name)
+        .await
+        .map_err(|e| internal("vault get", &e))
 }
 
 /// Drops the user's cached names after a write.
@@ -67,7 +100,7 @@ fn no_credential(provider: &str) -> ApiError {
 }
 
 /// A stored credential as the API shows it (never the secret).
-fn public_view(info: &byok_vault::SecretInfo) -> Value {
+fn public_view(info: &SecretInfo) -> Value {
     let ts = |t: std::time::SystemTime| {
         byok_billing::rfc3339(
             t.duration_since(std::time::UNIX_EPOCH)
@@ -148,11 +181,7 @@ pub(crate) async fn list_credentials(
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
-    let list = state
-        .vault
-        .list(&user.id)
-        .await
-        .map_err(|e| internal("vault list", &e))?;
+    let list = stored_list(&state, &user).await?;
     Ok(HttpResponse::Ok().json(json!({"data": list.iter().map(public_view).collect::<Vec<_>>()})))
 }
 
@@ -185,16 +214,13 @@ pub(crate) async fn verify_credential(
 ) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
     let target = target(&path)?;
-    let secret = state
-        .vault
-        .get(&user.id, &path)
-        .await
-        .map_err(|e| internal("vault get", &e))?
+    let secret = stored_secret(&state, &user, &path)
+        .await?
         .ok_or_else(|| no_credential(&path))?;
     let result: Result<(), String> = match target {
         Target::Chat(p) => {
             let c = Credential::parse(p, &secret, state.policy)?;
-            match state.providers.get(p) {
+            match chat_adapter(&state, p) {
                 Some(adapter) => adapter
                     .list_models(&c)
                     .await

@@ -7,10 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use byok_search::{SearchProvider, SearchProviderId, SearchRequest, SearchResponse};
 
 use crate::accounts::User;
-use crate::api::credentials::held_names;
+use crate::api::credentials::{held, stored_secret};
 use crate::api::{Data, parse_json, read_body};
 use crate::auth::{authenticate, rate_limit};
-use crate::error::{ApiError, internal};
+use crate::error::ApiError;
 
 #[derive(serde::Deserialize)]
 struct WebBody {
@@ -56,11 +56,7 @@ pub(crate) async fn search_provider(
     asked: Option<SearchProviderId>,
     param: &str,
 ) -> Result<SearchProviderId, ApiError> {
-    let held: Vec<SearchProviderId> = held_names(state, user)
-        .await?
-        .iter()
-        .filter_map(|n| n.parse().ok())
-        .collect();
+    let held: Vec<SearchProviderId> = held(state, user).await?;
     match asked {
         Some(p) if held.contains(&p) => Ok(p),
         Some(p) => Err(ApiError::bad_request(format!(
@@ -86,12 +82,9 @@ pub(crate) async fn run_search(
     provider: SearchProviderId,
     request: &SearchRequest,
 ) -> Result<SearchResponse, ApiError> {
-    let key = state
-        .vault
-        .get(&user.id, provider.as_str())
-        .await
-        .map_err(|e| internal("vault get", &e))?
-        .ok_or_else(|| ApiError::bad_request(format!("no credential for {provider}")))?;
+    let key = stored_secret(state, user, provider.as_str())
+        .await?
+        .ok_or_else(|| ApiError::no_credential(provider))?;
     let adapter = search_adapter(state, provider).ok_or_else(ApiError::internal)?;
     Ok(adapter.search(request, &key).await?)
 }

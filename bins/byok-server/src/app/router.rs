@@ -2,7 +2,6 @@
 //! for the rest (unknown routes, malformed JSON bodies).
 
 use actix_web::error::JsonPayloadError;
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use crate::api::{account, admin, catalog, chat, credentials, health, search};
@@ -96,17 +95,15 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 pub(crate) fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
-        .error_handler(|e, _| {
-            let status = match &e {
+        .error_handler(move |e, _| {
+            match &e {
                 JsonPayloadError::Overflow { .. }
-                | JsonPayloadError::OverflowKnownLength { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            ApiError::new(
-                status,
-                "invalid_request_error",
-                "the request body is not valid JSON or is too large",
-            )
+                | JsonPayloadError::OverflowKnownLength { .. } => {
+                    ApiError::payload_too_large(limit)
+                }
+                JsonPayloadError::Deserialize(e) => ApiError::invalid_json(e),
+                _ => ApiError::bad_request("the request body is not valid JSON"),
+            }
             .into()
         })
 }

@@ -11,7 +11,7 @@ mod web_search;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use byok_providers::{ChatOutcome, ChatProvider, ChatRequest, Credential, ProviderId, resolve};
 use byok_search::Citation;
 use bytes::Bytes;
@@ -21,7 +21,7 @@ use self::sse::SseBody;
 use self::text::delivered_by_answer;
 use self::web_search::{augment_with_search, take_web_search};
 use crate::accounts::User;
-use crate::api::credentials::held_names;
+use crate::api::credentials::{held, stored_secret};
 use crate::api::{Data, parse_json, read_body};
 use crate::app::request_id;
 use crate::auth::{authenticate, rate_limit};
@@ -90,11 +90,7 @@ async fn route(
     user: &User,
     request: &mut ChatRequest,
 ) -> Result<ProviderId, ApiError> {
-    let held: Vec<ProviderId> = held_names(state, user)
-        .await?
-        .iter()
-        .filter_map(|n| n.parse().ok())
-        .collect();
+    let held: Vec<ProviderId> = held(state, user).await?;
     let explicit = req
         .headers()
         .get("x-byok-provider")
@@ -115,12 +111,9 @@ async fn credential(
     user: &User,
     provider: ProviderId,
 ) -> Result<Credential, ApiError> {
-    let secret = state
-        .vault
-        .get(&user.id, provider.as_str())
-        .await
-        .map_err(|e| internal("vault get", &e))?
-        .ok_or_else(|| ApiError::bad_request(format!("no credential for {provider}")))?;
+    let secret = stored_secret(state, user, provider.as_str())
+        .await?
+        .ok_or_else(|| ApiError::no_credential(provider))?;
     Ok(Credential::parse(provider, &secret, state.policy)?)
 }
 
@@ -148,6 +141,15 @@ impl Call<'_> {
         e.into()
     }
 
+    /// A 200 naming the provider and the request id.
+    fn ok(&self) -> HttpResponseBuilder {
+        let mut response = HttpResponse::Ok();
+        response
+            .insert_header(("x-byok-provider", self.provider.as_str()))
+            .insert_header((request_id::HEADER, self.settlement.request_id.as_str()));
+        response
+    }
+
     /// Streams the answer as server-sent events (settled when it ends).
     async fn stream(self) -> Result<HttpResponse, ApiError> {
         let stream = match self
@@ -158,13 +160,11 @@ impl Call<'_> {
             Ok(stream) => stream,
             Err(e) => return Err(Self::failed(self.state, self.provider, self.settlement, e)),
         };
-        let request_id = self.settlement.request_id.clone();
+        let mut response = self.ok();
         let body = SseBody::new(stream, self.settlement, self.citations.as_deref())?;
-        Ok(HttpResponse::Ok()
+        Ok(response
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
-            .insert_header(("x-byok-provider", self.provider.as_str()))
-            .insert_header((request_id::HEADER, request_id.as_str()))
             .streaming(body))
     }
 
@@ -175,14 +175,12 @@ impl Call<'_> {
             Ok(outcome) => outcome,
             Err(e) => return Err(Self::failed(self.state, self.provider, self.settlement, e)),
         };
-        let request_id = self.settlement.request_id.clone();
+        let mut response = self.ok();
         let delivered = delivered_by_answer(&outcome.response);
         let settled = self.settlement.settle(outcome.usage.reported(), &delivered);
         let body = answer_body(outcome, self.citations)?;
-        Ok(HttpResponse::Ok()
+        Ok(response
             .content_type("application/json")
-            .insert_header(("x-byok-provider", self.provider.as_str()))
-            .insert_header((request_id::HEADER, request_id.as_str()))
             .insert_header(("x-byok-usage-source", settled.usage_source.as_str()))
             .insert_header(("x-byok-markup-usd", settled.markup.to_string()))
             .body(body))

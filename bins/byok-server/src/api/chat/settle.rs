@@ -3,7 +3,7 @@
 //! failed). The ledger itself is behind `app::ledger`.
 
 use byok_billing::{
-    Bps, LedgerEntry, Money, QuoteOptions, TokenUsage, UsageSource, max_markup, quote,
+    Bps, Charge, LedgerEntry, Money, QuoteOptions, TokenUsage, UsageSource, max_markup, quote,
     usage_or_estimate,
 };
 use byok_providers::{ChatRequest, ProviderId, Usage};
@@ -119,32 +119,37 @@ impl Settlement {
             self.prompt_texts.iter().map(String::as_str),
             delivered,
         );
-        let options = quote_options(&self.state);
-        let provider = self.provider.as_str();
         let priced = quote(
             &self.state.catalog,
-            provider,
+            self.provider.as_str(),
             &self.model,
             &usage,
             usage_source,
-            options,
+            quote_options(&self.state),
         );
-        let charge = match priced {
-            Ok(charge) => charge,
+        let markup = match priced {
+            Ok(charge) => self.record(&usage, &charge),
             Err(e) => {
                 tracing::error!(request_id = %self.request_id, error = %e, "cannot price a finished request; releasing its reservation");
                 self.state.ledger.release(self.request_id);
-                return Settled {
-                    usage_source,
-                    markup: Money::ZERO,
-                };
+                Money::ZERO
             }
         };
+        Settled {
+            usage_source,
+            markup,
+        }
+    }
+
+    /// Counts and records a priced request; returns the markup charged
+    /// (none without a reservation).
+    fn record(self, usage: &TokenUsage, charge: &Charge) -> Money {
         let markup = if self.reserved {
             charge.markup
         } else {
             Money::ZERO
         };
+        let provider = self.provider.as_str();
         self.state
             .metrics
             .usage(provider, usage.prompt, usage.completion, markup.nanos());
@@ -158,15 +163,12 @@ impl Settlement {
             prompt_tokens: usage.prompt,
             completion_tokens: usage.completion,
             cached_tokens: usage.cached,
-            usage_source,
+            usage_source: charge.usage_source,
             provider_cost: charge.provider_cost,
             markup,
             price_source: charge.price_source,
         });
-        Settled {
-            usage_source,
-            markup,
-        }
+        markup
     }
 
     /// Ends the request without a charge (it failed before an answer).
