@@ -41,7 +41,7 @@ pub(crate) async fn authenticate(req: &HttpRequest, state: &Data) -> Result<User
 /// Checks the admin token (404 when the admin API is off).
 pub(crate) fn require_admin(req: &HttpRequest, state: &Data) -> Result<(), ApiError> {
     use subtle::ConstantTimeEq;
-    let Some(token) = state.settings.admin_token.as_deref() else {
+    let Some(token) = state.settings.admin_token.as_ref() else {
         return Err(ApiError::not_found(
             "the admin API is disabled (set BYOK_ADMIN_TOKEN)",
         ));
@@ -49,7 +49,7 @@ pub(crate) fn require_admin(req: &HttpRequest, state: &Data) -> Result<(), ApiEr
     let presented = bearer(req.headers()).unwrap_or("");
     // Hash both sides so the comparison is constant-time whatever the lengths.
     let a = Sha256::digest(presented.as_bytes());
-    let b = Sha256::digest(token.as_bytes());
+    let b = Sha256::digest(token.expose_secret().as_bytes());
     if bool::from(a.as_slice().ct_eq(b.as_slice())) {
         Ok(())
     } else {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
 
 /// byok: a bring-your-own-key LLM gateway.
 ///
@@ -129,16 +130,28 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Base64 of 32 random bytes: the vault's master key. Takes precedence
     /// over the key file. Generate one with `openssl rand -base64 32`.
-    #[arg(long, env = "BYOK_MASTER_KEY", hide_env_values = true, global = true)]
-    pub master_key: Option<String>,
+    #[arg(
+        long,
+        env = "BYOK_MASTER_KEY",
+        hide_env_values = true,
+        value_parser = secret,
+        global = true
+    )]
+    pub master_key: Option<SecretString>,
     /// Path of a file holding the base64 master key (must be mode 0600).
     /// Default: `<data-dir>/master.key`, generated on first start.
     #[arg(long, env = "BYOK_MASTER_KEY_FILE", global = true)]
     pub master_key_file: Option<PathBuf>,
     /// Token for the admin API (`Authorization: Bearer <token>`); absent =
     /// admin API off.
-    #[arg(long, env = "BYOK_ADMIN_TOKEN", hide_env_values = true, global = true)]
-    pub admin_token: Option<String>,
+    #[arg(
+        long,
+        env = "BYOK_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_parser = secret,
+        global = true
+    )]
+    pub admin_token: Option<SecretString>,
     /// Markup in basis points on the at-cost rate (500 = 5%; 0 = nothing
     /// charged or reserved).
     #[arg(long, env = "BYOK_MARKUP_BPS", default_value_t = 500, global = true)]
@@ -227,6 +240,12 @@ impl Settings {
     }
 }
 
+/// A secret setting's value: never shown by `Debug`.
+#[allow(clippy::unnecessary_wraps)] // clap's value parser signature
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value))
+}
+
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSettings {
@@ -293,7 +312,11 @@ where
         fill!(listen);
         fill!(data_dir);
         fill!(opt master_key_file);
-        fill!(opt admin_token);
+        if let Some(token) = file.admin_token
+            && from_default(&matches, "admin_token")
+        {
+            s.admin_token = Some(SecretString::from(token));
+        }
         fill!(markup_bps);
         fill!(rate_limit_rpm);
         fill!(allow_insecure_upstreams);

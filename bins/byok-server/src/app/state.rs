@@ -154,3 +154,28 @@ pub(crate) fn load_catalog(data_dir: &Path) -> anyhow::Result<Catalog> {
         .with_overrides(&doc)
         .map_err(|e| anyhow::anyhow!("{}: {e}", overrides.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Neither `Settings` nor `AppState` shows the master key or the admin
+    /// token in `Debug` (logs, panics).
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let master = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+        let token = "admin-token-SECRET-0123456789abcdefghij";
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::for_data_dir(dir.path().join("data"));
+        settings.master_key = Some(master.into());
+        settings.admin_token = Some(token.into());
+        let state = AppState::open(&settings).unwrap();
+        for shown in [format!("{settings:?}"), format!("{state:?}")] {
+            assert!(shown.contains("admin_token"), "{shown}");
+            for secret in [master, token, "AQIDBAUG", "SECRET"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+        }
+        state.ledger.shutdown();
+    }
+}

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use byok_vault::{MasterKey, OpenError, Vault, VaultConfig};
+use secrecy::ExposeSecret as _;
 
 use crate::config::Settings;
 
@@ -63,7 +64,8 @@ pub fn open_vault(settings: &Settings) -> anyhow::Result<OpenedVault> {
     create_private_dir(&settings.data_dir)?;
     let db = VaultDb(settings.data_dir.join("vault.db"));
     if let Some(encoded) = &settings.master_key {
-        let key = MasterKey::from_base64(encoded).context("BYOK_MASTER_KEY is invalid")?;
+        let key = MasterKey::from_base64(encoded.expose_secret())
+            .context("BYOK_MASTER_KEY is invalid")?;
         let vault = db.open(key)?.ok_or_else(|| db.wrong_key())?;
         return Ok(OpenedVault {
             vault,
