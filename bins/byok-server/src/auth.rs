@@ -1,6 +1,10 @@
 //! Who is asking: the bearer key, user authentication, the admin token,
 //! and the per-user rate limit.
 
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
 use actix_web::HttpRequest;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -38,22 +42,65 @@ pub(crate) async fn authenticate(req: &HttpRequest, state: &Data) -> Result<User
     user.ok_or_else(ApiError::unauthorized)
 }
 
-/// Checks the admin token (404 when the admin API is off).
-pub(crate) fn require_admin(req: &HttpRequest, state: &Data) -> Result<(), ApiError> {
+/// Whether the request's bearer is `secret`, in constant time: both sides
+/// are hashed first, so neither the content nor the length leaks.
+pub(crate) fn bearer_is(req: &HttpRequest, secret: &SecretString) -> bool {
     use subtle::ConstantTimeEq;
+    let presented = bearer(req.headers()).unwrap_or("");
+    let a = Sha256::digest(presented.as_bytes());
+    let b = Sha256::digest(secret.expose_secret().as_bytes());
+    !presented.is_empty() && bool::from(a.as_slice().ct_eq(b.as_slice()))
+}
+
+/// Checks the admin token (404 when the admin API is off).
+///
+/// # Errors
+/// 404 when the admin API is off; 429 while the process has seen
+/// [`ADMIN_FAILURES_PER_MINUTE`] failed attempts in the last minute (the
+/// token is not even compared then); 401 for a wrong or missing token.
+pub(crate) fn require_admin(req: &HttpRequest, state: &Data) -> Result<(), ApiError> {
     let Some(token) = state.settings.admin_token.as_ref() else {
         return Err(ApiError::not_found(
             "the admin API is disabled (set BYOK_ADMIN_TOKEN)",
         ));
     };
-    let presented = bearer(req.headers()).unwrap_or("");
-    // Hash both sides so the comparison is constant-time whatever the lengths.
-    let a = Sha256::digest(presented.as_bytes());
-    let b = Sha256::digest(token.expose_secret().as_bytes());
-    if bool::from(a.as_slice().ct_eq(b.as_slice())) {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized())
+    state
+        .admin_failures
+        .attempt(Instant::now(), || bearer_is(req, token))
+}
+
+/// Failed admin attempts allowed in any minute, for the whole process.
+pub(crate) const ADMIN_FAILURES_PER_MINUTE: usize = 10;
+
+/// The process's recent failed admin attempts (a sliding minute).
+#[derive(Debug, Default)]
+pub(crate) struct AdminFailures {
+    at: Mutex<VecDeque<Instant>>,
+}
+
+impl AdminFailures {
+    /// Runs `check` unless the last minute is full of failures, and counts
+    /// its failure.
+    fn attempt(&self, now: Instant, check: impl FnOnce() -> bool) -> Result<(), ApiError> {
+        const MINUTE: Duration = Duration::from_secs(60);
+        let mut at = self.at.lock().unwrap_or_else(PoisonError::into_inner);
+        while at.front().is_some_and(|t| now.duration_since(*t) >= MINUTE) {
+            at.pop_front();
+        }
+        if at.len() >= ADMIN_FAILURES_PER_MINUTE {
+            let oldest = at
+                .front()
+                .map_or(Duration::ZERO, |t| now.duration_since(*t));
+            return Err(ApiError::rate_limited(
+                MINUTE.saturating_sub(oldest).as_secs().max(1),
+            ));
+        }
+        if check() {
+            Ok(())
+        } else {
+            at.push_back(now);
+            Err(ApiError::unauthorized())
+        }
     }
 }
 
@@ -109,5 +156,35 @@ impl RateLimiter {
                 Ok(())
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_failures_are_limited_per_sliding_minute() {
+        let failures = AdminFailures::default();
+        let start = Instant::now();
+        for _ in 0..ADMIN_FAILURES_PER_MINUTE {
+            let e = failures.attempt(start, || false).unwrap_err();
+            assert_eq!(e.status, 401);
+        }
+        let mut compared = false;
+        let e = failures
+            .attempt(start + Duration::from_secs(20), || {
+                compared = true;
+                true
+            })
+            .unwrap_err();
+        assert_eq!((e.status.as_u16(), e.retry_after), (429, Some(40)));
+        assert!(!compared, "the token is not compared while limited");
+        assert!(
+            failures
+                .attempt(start + Duration::from_secs(60), || true)
+                .is_ok(),
+            "a minute later the failures have expired"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// byok: a bring-your-own-key LLM gateway.
 ///
@@ -229,7 +229,26 @@ pub struct Settings {
     pub upstreams: BTreeMap<String, String>,
 }
 
+/// The shortest admin token the server starts with, in characters.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
 impl Settings {
+    /// Refuses settings the server must not start with: an admin token
+    /// shorter than [`MIN_ADMIN_TOKEN_CHARS`] (the empty one included).
+    ///
+    /// # Errors
+    /// Names the setting at fault (never its value).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(token) = &self.admin_token {
+            let chars = token.expose_secret().chars().count();
+            anyhow::ensure!(
+                chars >= MIN_ADMIN_TOKEN_CHARS,
+                "BYOK_ADMIN_TOKEN is {chars} characters; it must be at least {MIN_ADMIN_TOKEN_CHARS} (e.g. `openssl rand -hex 32`), or unset to turn the admin API off"
+            );
+        }
+        Ok(())
+    }
+
     /// Settings for tests and embedding: every default, the given data dir,
     /// an ephemeral port.
     pub fn for_data_dir(dir: impl Into<PathBuf>) -> Self {

@@ -133,3 +133,26 @@ fn starts_with_every_documented_variable_set() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"ok\""), "{answer}");
 }
+
+/// An empty `BYOK_ADMIN_TOKEN` (which once opened the admin API to anyone)
+/// or one shorter than 32 characters stops the start, naming the setting.
+#[test]
+fn refuses_to_start_with_a_short_admin_token() {
+    for token in ["", "short-token"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_byok-server"))
+            .env_clear()
+            .env("BYOK_DATA_DIR", dir.path())
+            .env("BYOK_LISTEN", "127.0.0.1:0")
+            .env("BYOK_ADMIN_TOKEN", token)
+            .env("BYOK_CONFIG", dir.path().join("none.toml"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(!out.status.success(), "started with {token:?}: {stderr}");
+        assert!(stderr.contains("BYOK_ADMIN_TOKEN"), "{stderr}");
+        if !token.is_empty() {
+            assert!(!stderr.contains(token), "the value is not logged: {stderr}");
+        }
+    }
+}

@@ -15,7 +15,7 @@ use crate::accounts::Accounts;
 use crate::app::cache::BoundedCache;
 use crate::app::ledger::Ledger;
 use crate::app::vault::open_vault;
-use crate::auth::RateLimiter;
+use crate::auth::{AdminFailures, RateLimiter};
 use crate::config::Settings;
 use crate::metrics::Metrics;
 
@@ -40,6 +40,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Per-user request limiter.
     pub limiter: Arc<RateLimiter>,
+    /// Failed admin attempts (a per-process limit).
+    pub(crate) admin_failures: Arc<AdminFailures>,
     /// Endpoint rules for user-supplied endpoints.
     pub policy: EndpointPolicy,
     /// Metrics.
@@ -54,8 +56,10 @@ impl AppState {
     /// Creates the data directory and opens every store.
     ///
     /// # Errors
-    /// See [`open_vault`]; invalid upstream overrides; storage errors.
+    /// See [`Settings::validate`] and [`open_vault`]; invalid upstream
+    /// overrides; storage errors.
     pub fn open(settings: &Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
         let vault = open_vault(settings)?.vault;
         let policy = EndpointPolicy {
             allow_insecure: settings.allow_insecure_upstreams,
@@ -74,6 +78,7 @@ impl AppState {
             upstream,
             settings: Arc::new(settings.clone()),
             limiter: Arc::new(RateLimiter::new(settings.rate_limit_rpm)),
+            admin_failures: Arc::default(),
             policy,
             metrics: Arc::new(Metrics::default()),
             held: Arc::new(BoundedCache::default()),

@@ -1,0 +1,132 @@
+//! End to end: the findings of the security review (issue #14): the admin
+//! token's rules, authentication before the body and the body's deadline,
+//! the per-user write limit, and who may read `/metrics`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use byok_server::{RunningServer, Settings};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "admin-token-for-tests-0123456789";
+
+struct Env {
+    _dir: tempfile::TempDir,
+    settings: Settings,
+    server: RunningServer,
+    http: reqwest::Client,
+}
+
+fn env(tune: impl FnOnce(&mut Settings)) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::for_data_dir(dir.path().join("data"));
+    settings.admin_token = Some(ADMIN.into());
+    tune(&mut settings);
+    let server = RunningServer::start(&settings).unwrap();
+    Env {
+        _dir: dir,
+        settings,
+        server,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+    }
+}
+
+impl Env {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.addr())
+    }
+
+    /// A new user's gateway key (made with the CLI, as an operator would).
+    fn user(&self) -> String {
+        common::create_user(&self.settings, "mallory", Some("1.00")).1
+    }
+
+    async fn admin(&self, token: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/admin/users"))
+            .bearer_auth(token)
+            .json(&json!({"name": "eve"}))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Sends `head` (a request line and headers, without the blank line) with
+/// `Content-Length: 1000` and only `sent` bytes of body, then waits up to
+/// `wait` for the answer: `(status, body)`, or `None` when none came.
+fn trickle(addr: SocketAddr, head: &str, sent: usize, wait: Duration) -> Option<(u16, String)> {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(wait)).unwrap();
+    write!(
+        conn,
+        "{head}\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{}",
+        "{".repeat(sent)
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Read until the head and a JSON body are in (the connection may stay
+    // open: the rest of the body is never sent).
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+        let text = String::from_utf8_lossy(&answer);
+        if text.contains("\r\n\r\n") && text.trim_end().ends_with('}') {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.get(9..12)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
+}
+
+/// Finding 4: an admin token shorter than 32 characters (the empty one
+/// included) stops the start; failed admin attempts are limited for the
+/// whole process, and the limit holds even for the right token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_admin_tokens_refuse_to_start_and_failures_are_limited() {
+    for short in ["", "x", &"a".repeat(31)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::for_data_dir(dir.path());
+        settings.admin_token = Some(short.into());
+        let err = RunningServer::start(&settings).unwrap_err().to_string();
+        assert!(err.contains("BYOK_ADMIN_TOKEN"), "{err}");
+        assert!(err.contains("32"), "{err}");
+    }
+    let env = env(|_| {});
+    assert_eq!(env.admin(ADMIN).await.status(), 200);
+    for _ in 0..10 {
+        assert_eq!(env.admin("wrong-token").await.status(), 401);
+    }
+    let r = env.admin("wrong-token").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+    assert_eq!(
+        env.admin(ADMIN).await.status(),
+        429,
+        "the token is not compared while the limit holds"
+    );
+    let key = env.user();
+    let r = env
+        .http
+        .get(env.url("/api/balance"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "users are not affected");
+}
