@@ -130,3 +130,36 @@ async fn short_admin_tokens_refuse_to_start_and_failures_are_limited() {
         .unwrap();
     assert_eq!(r.status(), 200, "users are not affected");
 }
+
+/// Finding 5: every route that reads a body checks the key on the headers
+/// first (no body is awaited for a stranger), and a known caller's body
+/// must arrive within `BYOK_BODY_READ_TIMEOUT_SECS` (408 after).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_read_after_authentication_and_within_a_deadline() {
+    let env = env(|s| s.body_read_timeout_secs = 1);
+    let addr = env.server.addr();
+    let key = env.user();
+    let wait = Duration::from_secs(5);
+    for route in [
+        "POST /api/v1/chat/completions",
+        "PUT /api/byok/credentials/openai",
+        "POST /api/web",
+        "POST /api/admin/users",
+        "POST /api/admin/users/u1/credits",
+    ] {
+        let head = format!("{route} HTTP/1.1");
+        let (status, body) = trickle(addr, &head, 10, wait)
+            .unwrap_or_else(|| panic!("{route}: no answer without a key"));
+        assert_eq!(status, 401, "{route}: {body}");
+        let token = if route.contains("admin") { ADMIN } else { &key };
+        let head = format!("{route} HTTP/1.1\r\nAuthorization: Bearer {token}");
+        let started = Instant::now();
+        let (status, body) = trickle(addr, &head, 10, wait)
+            .unwrap_or_else(|| panic!("{route}: no answer to a stalled body"));
+        assert_eq!(status, 408, "{route}: {body}");
+        assert!(started.elapsed() >= Duration::from_millis(900), "{route}");
+        let error: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(error["error"]["type"], "invalid_request_error", "{body}");
+        assert_eq!(error["error"]["code"], "body_read_timeout", "{body}");
+    }
+}

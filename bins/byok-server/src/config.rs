@@ -188,6 +188,16 @@ pub struct Settings {
     /// Largest request body in bytes (413 above).
     #[arg(long, env = "BYOK_MAX_BODY_BYTES", default_value_t = 4 << 20, global = true)]
     pub max_body_bytes: usize,
+    /// Seconds a client has to send a request body once its headers are in
+    /// (408 after). Bodies are read only after authentication.
+    #[arg(
+        long,
+        env = "BYOK_BODY_READ_TIMEOUT_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub body_read_timeout_secs: u64,
     /// Seconds from sending an upstream request to its response headers
     /// (504 after). Non-streaming answers of large models take minutes.
     #[arg(
@@ -277,6 +287,7 @@ struct FileSettings {
     allow_insecure_upstreams: Option<bool>,
     default_max_output_tokens: Option<u32>,
     max_body_bytes: Option<usize>,
+    body_read_timeout_secs: Option<u64>,
     upstream_response_timeout_secs: Option<u64>,
     upstream_idle_timeout_secs: Option<u64>,
     upstream_connect_timeout_secs: Option<u64>,
@@ -341,12 +352,14 @@ where
         fill!(allow_insecure_upstreams);
         fill!(default_max_output_tokens);
         fill!(max_body_bytes);
+        fill!(body_read_timeout_secs);
         fill!(upstream_response_timeout_secs);
         fill!(upstream_idle_timeout_secs);
         fill!(upstream_connect_timeout_secs);
         fill!(log_format);
         s.upstreams.extend(file.upstream);
         for (name, secs, max) in [
+            ("body_read_timeout_secs", s.body_read_timeout_secs, 3600),
             (
                 "upstream_response_timeout_secs",
                 s.upstream_response_timeout_secs,

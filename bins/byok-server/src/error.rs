@@ -86,6 +86,16 @@ impl ApiError {
         .code("body_too_large")
     }
 
+    /// 408 for a body not received within `secs` seconds.
+    pub fn body_timeout(secs: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            format!("the request body was not received within {secs} seconds"),
+        )
+        .code("body_read_timeout")
+    }
+
     /// 400 for a body that is not the JSON expected. serde's messages can
     /// quote input: this gives position and category only.
     pub fn invalid_json(e: &serde_json::Error) -> Self {

@@ -64,7 +64,6 @@ pub fn build(
         App::new()
             .app_data(state)
             .app_data(web::PayloadConfig::new(limit))
-            .app_data(app::router::json_config(limit))
             .wrap_fn(|req, srv| {
                 use actix_web::dev::Service as _;
                 app::request_id::add_header(srv.call(req))

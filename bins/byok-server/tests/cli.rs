@@ -81,6 +81,7 @@ fn starts_with_every_documented_variable_set() {
         ("BYOK_ALLOW_INSECURE_UPSTREAMS", "1".to_owned()),
         ("BYOK_DEFAULT_MAX_OUTPUT_TOKENS", "4096".to_owned()),
         ("BYOK_MAX_BODY_BYTES", "1048576".to_owned()),
+        ("BYOK_BODY_READ_TIMEOUT_SECS", "20".to_owned()),
         ("BYOK_UPSTREAM_RESPONSE_TIMEOUT_SECS", "60".to_owned()),
         ("BYOK_UPSTREAM_IDLE_TIMEOUT_SECS", "30".to_owned()),
         ("BYOK_UPSTREAM_CONNECT_TIMEOUT_SECS", "5".to_owned()),

@@ -1,10 +1,11 @@
 //! The admin API (on when `BYOK_ADMIN_TOKEN` is set): users and credit.
+//! The token is checked before a body is read.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret as _;
 use serde_json::json;
 
-use crate::api::Data;
+use crate::api::{Data, parse_json, read_body};
 use crate::app::blocking::blocking;
 use crate::app::ledger::credit_amount;
 use crate::auth::require_admin;
@@ -15,15 +16,25 @@ pub(crate) struct NewUser {
     name: String,
 }
 
+/// The admin's JSON body, read once the token is checked.
+async fn admin_body<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &Data,
+) -> Result<T, ApiError> {
+    require_admin(req, state)?;
+    let body = read_body(state, payload, state.settings.max_body_bytes).await?;
+    parse_json(&body)
+}
+
 /// `POST /api/admin/users`.
 pub(crate) async fn admin_create_user(
     req: HttpRequest,
-    body: web::Json<NewUser>,
+    payload: web::Payload,
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state)?;
+    let NewUser { name } = admin_body(&req, payload, &state).await?;
     let accounts = state.accounts.clone();
-    let name = body.into_inner().name;
     // A refused name is the client's error; only the pool's failure is ours.
     let (user, key) = blocking("create user", move || {
         Ok::<_, std::convert::Infallible>(accounts.create_user(&name))
@@ -42,10 +53,10 @@ pub(crate) struct Credit {
 pub(crate) async fn admin_credit(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<Credit>,
+    payload: web::Payload,
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&req, &state)?;
+    let body: Credit = admin_body(&req, payload, &state).await?;
     let amount = credit_amount(&body.amount_usd)
         .map_err(|why| ApiError::bad_request(format!("`amount_usd` {why}")).param("amount_usd"))?;
     let accounts = state.accounts.clone();

@@ -140,6 +140,7 @@ pub(crate) async fn put_credential(
 ) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
     let body = read_body(
+        &state,
         payload,
         state.settings.max_body_bytes.min(MAX_CREDENTIAL_BODY),
     )

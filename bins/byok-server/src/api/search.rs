@@ -26,7 +26,7 @@ pub(crate) async fn web_search(
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
-    let body = read_body(payload, state.settings.max_body_bytes).await?;
+    let body = read_body(&state, payload, state.settings.max_body_bytes).await?;
     rate_limit(&state, &user)?;
     let parsed: WebBody = parse_json(&body)?;
     parsed.request.validate()?;

@@ -1,7 +1,6 @@
 //! The router: every route, the handler of each, and what the app answers
-//! for the rest (unknown routes, malformed JSON bodies).
+//! for the rest (unknown routes).
 
-use actix_web::error::JsonPayloadError;
 use actix_web::{HttpResponse, web};
 
 use crate::api::{account, admin, catalog, chat, credentials, health, search};
@@ -88,24 +87,6 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     }
     page::routes(cfg);
     cfg.default_service(web::to(not_found));
-}
-
-/// Bodies read with `web::Json` (the admin API): at most `limit` bytes;
-/// malformed or too large is an error in OpenAI's shape.
-pub(crate) fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(move |e, _| {
-            match &e {
-                JsonPayloadError::Overflow { .. }
-                | JsonPayloadError::OverflowKnownLength { .. } => {
-                    ApiError::payload_too_large(limit)
-                }
-                JsonPayloadError::Deserialize(e) => ApiError::invalid_json(e),
-                _ => ApiError::bad_request("the request body is not valid JSON"),
-            }
-            .into()
-        })
 }
 
 #[cfg(test)]

@@ -37,10 +37,13 @@ pub(crate) async fn chat(
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let result = match read_body(payload, state.settings.max_body_bytes).await {
-        Ok(body) => handle(&req, &body, &state).await,
-        Err(e) => Err(e),
-    };
+    let result = async {
+        // The key first: a body is read only for a known user.
+        let user = authenticate(&req, &state).await?;
+        let body = read_body(&state, payload, state.settings.max_body_bytes).await?;
+        handle(&req, user, &body, &state).await
+    }
+    .await;
     let status = result
         .as_ref()
         .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
@@ -49,8 +52,12 @@ pub(crate) async fn chat(
 }
 
 /// The steps of a chat request.
-async fn handle(req: &HttpRequest, body: &[u8], state: &Data) -> Result<HttpResponse, ApiError> {
-    let user = authenticate(req, state).await?;
+async fn handle(
+    req: &HttpRequest,
+    user: User,
+    body: &[u8],
+    state: &Data,
+) -> Result<HttpResponse, ApiError> {
     rate_limit(state, &user)?;
     let mut request: ChatRequest = parse_json(body)?;
     request.validate()?;
