@@ -163,3 +163,48 @@ async fn bodies_are_read_after_authentication_and_within_a_deadline() {
         assert_eq!(error["error"]["code"], "body_read_timeout", "{body}");
     }
 }
+
+/// Finding 6: one user's writes to the shared stores (credentials stored,
+/// deleted, verified; gateway keys created) are limited per minute, so they
+/// cannot fill the vault's queue for everyone; other users are unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_are_limited_per_user() {
+    let env = env(|_| {});
+    let (key, other) = (env.user(), env.user());
+    let put = |key: &str| {
+        env.http
+            .put(env.url("/api/byok/credentials/openai"))
+            .bearer_auth(key)
+            .json(&json!({"key": "sk-test-0123456789abcdefghijklmnop"}))
+            .send()
+    };
+    // 30 a minute: 61 writes cross at most one minute's boundary.
+    let mut limited = None;
+    for _ in 0..61 {
+        let r = put(&key).await.unwrap();
+        if r.status() == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let r = limited.expect("61 credential writes in a row were never limited");
+    assert!(r.headers().get("retry-after").is_some());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    for (method, path) in [
+        ("DELETE", "/api/byok/credentials/openai"),
+        ("POST", "/api/byok/credentials/openai/verify"),
+        ("POST", "/api/keys"),
+    ] {
+        let r = env
+            .http
+            .request(method.parse().unwrap(), env.url(path))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 429, "{method} {path}");
+    }
+    assert_eq!(put(&other).await.unwrap().status(), 200, "another user");
+}

@@ -115,6 +115,22 @@ pub(crate) fn rate_limit(state: &Data, user: &User) -> Result<(), ApiError> {
         .map_err(ApiError::rate_limited)
 }
 
+/// Writes (credentials stored, deleted or verified; gateway keys created
+/// or revoked) allowed per user and minute: they occupy the vault's or the
+/// accounts' writers, which every user shares.
+pub(crate) const WRITES_PER_MINUTE: u32 = 30;
+
+/// Counts a write against the user's write limit ([`WRITES_PER_MINUTE`]).
+///
+/// # Errors
+/// 429 with `retry-after` when the user is over it.
+pub(crate) fn limit_writes(state: &Data, user: &User) -> Result<(), ApiError> {
+    state
+        .write_limiter
+        .check(&user.id)
+        .map_err(ApiError::rate_limited)
+}
+
 /// Fixed-window per-user request limiter.
 #[derive(Debug, Default)]
 pub struct RateLimiter {

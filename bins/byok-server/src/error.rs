@@ -6,6 +6,7 @@ use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use byok_providers::{CredentialError, ProviderError, RouteError, UpstreamErrorKind};
 use byok_search::SearchError;
+use byok_vault::{StoreError, VaultError};
 
 /// An error answer: `{"error": {"message", "type", "param", "code"}}`.
 #[derive(Debug, Clone)]
@@ -72,6 +73,19 @@ impl ApiError {
             "too many requests; slow down",
         )
         .code("rate_limited");
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
+    /// 503 with `retry-after` while a shared resource (the vault's queue)
+    /// is overloaded: the client may retry, unlike a 500.
+    pub fn overloaded(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "the server is busy; retry shortly",
+        )
+        .code("overloaded");
         e.retry_after = Some(retry_after_secs);
         e
     }
@@ -264,9 +278,39 @@ impl From<SearchError> for ApiError {
     }
 }
 
+/// A vault error: its queue full or its database busy is the 503 of an
+/// overload (with `retry-after`); anything else is the logged 500.
+pub fn vault(context: &str, e: &VaultError) -> ApiError {
+    match e {
+        VaultError::Overloaded | VaultError::Store(StoreError::Busy) => {
+            tracing::warn!(context, error = %e, "vault overloaded");
+            ApiError::overloaded(1)
+        }
+        _ => internal(context, e),
+    }
+}
+
 /// Logs an internal error (never with secrets: our errors carry none) and
 /// returns the opaque 500.
 pub fn internal(context: &str, e: &dyn std::fmt::Display) -> ApiError {
     tracing::error!(context, error = %e, "internal error");
     ApiError::internal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overloaded_vault_is_a_503_with_retry_after_never_a_500() {
+        for e in [VaultError::Overloaded, VaultError::Store(StoreError::Busy)] {
+            let a = vault("test", &e);
+            assert_eq!((a.status.as_u16(), a.retry_after), (503, Some(1)), "{e}");
+            let r = a.error_response();
+            assert_eq!(r.status(), 503);
+            assert_eq!(r.headers().get(RETRY_AFTER).unwrap(), "1");
+        }
+        let a = vault("test", &VaultError::WorkerGone);
+        assert_eq!((a.status.as_u16(), a.retry_after), (500, None));
+    }
 }

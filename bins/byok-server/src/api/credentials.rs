@@ -14,8 +14,8 @@ use crate::accounts::User;
 use crate::api::chat::chat_adapter;
 use crate::api::search::search_adapter;
 use crate::api::{Data, parse_json, read_body};
-use crate::auth::authenticate;
-use crate::error::{ApiError, internal};
+use crate::auth::{authenticate, limit_writes};
+use crate::error::{self, ApiError};
 
 /// Largest credential body.
 const MAX_CREDENTIAL_BODY: usize = 64 << 10;
@@ -55,7 +55,7 @@ async fn stored_list(state: &Data, user: &User) -> Result<Vec<SecretInfo>, ApiEr
         .vault
         .list(&user.id)
         .await
-        .map_err(|e| internal("vault list", &e))
+        .map_err(|e| error::vault("vault list", &e))
 }
 
 /// The user's stored secret named `name` (a provider id), if any.
@@ -68,7 +68,7 @@ pub(crate) async fn stored_secret(
         .vault
         .get(&user.id, name)
         .await
-        .map_err(|e| internal("vault get", &e))
+        .map_err(|e| error::vault("vault get", &e))
 }
 
 /// Drops the user's cached names after a write.
@@ -139,6 +139,7 @@ pub(crate) async fn put_credential(
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
+    limit_writes(&state, &user)?;
     let body = read_body(
         &state,
         payload,
@@ -171,7 +172,7 @@ pub(crate) async fn put_credential(
         .vault
         .put(&user.id, &path, stored, options)
         .await
-        .map_err(|e| internal("vault put", &e))?;
+        .map_err(|e| error::vault("vault put", &e))?;
     forget_held(&state, &user);
     Ok(HttpResponse::Ok().json(public_view(&info)))
 }
@@ -193,12 +194,13 @@ pub(crate) async fn delete_credential(
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
+    limit_writes(&state, &user)?;
     target(&path)?;
     if state
         .vault
         .delete(&user.id, &path)
         .await
-        .map_err(|e| internal("vault delete", &e))?
+        .map_err(|e| error::vault("vault delete", &e))?
     {
         forget_held(&state, &user);
         Ok(HttpResponse::NoContent().finish())
@@ -214,6 +216,7 @@ pub(crate) async fn verify_credential(
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
+    limit_writes(&state, &user)?;
     let target = target(&path)?;
     let secret = stored_secret(&state, &user, &path)
         .await?

@@ -15,7 +15,7 @@ use crate::accounts::Accounts;
 use crate::app::cache::BoundedCache;
 use crate::app::ledger::Ledger;
 use crate::app::vault::open_vault;
-use crate::auth::{AdminFailures, RateLimiter};
+use crate::auth::{AdminFailures, RateLimiter, WRITES_PER_MINUTE};
 use crate::config::Settings;
 use crate::metrics::Metrics;
 
@@ -40,6 +40,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Per-user request limiter.
     pub limiter: Arc<RateLimiter>,
+    /// Per-user limiter of writes to the shared stores.
+    pub(crate) write_limiter: Arc<RateLimiter>,
     /// Failed admin attempts (a per-process limit).
     pub(crate) admin_failures: Arc<AdminFailures>,
     /// Endpoint rules for user-supplied endpoints.
@@ -78,6 +80,7 @@ impl AppState {
             upstream,
             settings: Arc::new(settings.clone()),
             limiter: Arc::new(RateLimiter::new(settings.rate_limit_rpm)),
+            write_limiter: Arc::new(RateLimiter::new(WRITES_PER_MINUTE)),
             admin_failures: Arc::default(),
             policy,
             metrics: Arc::new(Metrics::default()),
