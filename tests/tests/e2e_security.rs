@@ -208,3 +208,59 @@ async fn writes_are_limited_per_user() {
     }
     assert_eq!(put(&other).await.unwrap().status(), 200, "another user");
 }
+
+const METRICS: &str = "metrics-token-for-tests-0123456789";
+
+async fn get(http: &reqwest::Client, url: String, token: Option<&str>) -> u16 {
+    let mut r = http.get(url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.unwrap().status().as_u16()
+}
+
+/// Finding 11: with `BYOK_METRICS_TOKEN`, `/metrics` (markup revenue by
+/// provider) asks for that bearer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_ask_for_their_token() {
+    let env = env(|s| s.metrics_token = Some(METRICS.into()));
+    let url = || env.url("/metrics");
+    assert_eq!(get(&env.http, url(), None).await, 401);
+    assert_eq!(get(&env.http, url(), Some("wrong")).await, 401);
+    assert_eq!(get(&env.http, url(), Some(ADMIN)).await, 401);
+    let r = env
+        .http
+        .get(url())
+        .bearer_auth(METRICS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("byok_"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut short = Settings::for_data_dir(dir.path());
+    short.metrics_token = Some("short".into());
+    let err = RunningServer::start(&short).unwrap_err().to_string();
+    assert!(err.contains("BYOK_METRICS_TOKEN"), "{err}");
+}
+
+/// Finding 11: with `BYOK_METRICS_LISTEN`, `/metrics` is served on that
+/// address only, and nothing else is served there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_their_own_address() {
+    let env = env(|s| {
+        s.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        s.metrics_token = Some(METRICS.into());
+    });
+    let metrics = env.server.metrics_addr().unwrap();
+    assert_ne!(metrics, env.server.addr());
+    let on = |path: &str| format!("http://{metrics}{path}");
+    let http = &env.http;
+    assert_eq!(get(http, env.url("/metrics"), Some(METRICS)).await, 404);
+    assert_eq!(get(http, env.url("/healthz"), None).await, 200);
+    assert_eq!(get(http, on("/metrics"), Some(METRICS)).await, 200);
+    assert_eq!(get(http, on("/metrics"), None).await, 401);
+    for path in ["/healthz", "/api/balance", "/api/byok/providers", "/"] {
+        assert_eq!(get(http, on(path), None).await, 404, "{path}");
+    }
+}

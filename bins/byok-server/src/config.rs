@@ -152,6 +152,20 @@ pub struct Settings {
         global = true
     )]
     pub admin_token: Option<SecretString>,
+    /// Bearer token required by `GET /metrics` (compared in constant time;
+    /// at least 32 characters); absent = no token asked.
+    #[arg(
+        long,
+        env = "BYOK_METRICS_TOKEN",
+        hide_env_values = true,
+        value_parser = secret,
+        global = true
+    )]
+    pub metrics_token: Option<SecretString>,
+    /// Address to serve `GET /metrics` on, apart from the API: when set,
+    /// `/metrics` is served there only, and nothing else is.
+    #[arg(long, env = "BYOK_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Markup in basis points on the at-cost rate (500 = 5%; 0 = nothing
     /// charged or reserved).
     #[arg(long, env = "BYOK_MARKUP_BPS", default_value_t = 500, global = true)]
@@ -239,23 +253,42 @@ pub struct Settings {
     pub upstreams: BTreeMap<String, String>,
 }
 
-/// The shortest admin token the server starts with, in characters.
+/// The shortest admin (or metrics) token the server starts with, in
+/// characters.
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 
 impl Settings {
-    /// Refuses settings the server must not start with: an admin token
-    /// shorter than [`MIN_ADMIN_TOKEN_CHARS`] (the empty one included).
+    /// Refuses settings the server must not start with: an admin or
+    /// metrics token shorter than [`MIN_ADMIN_TOKEN_CHARS`] (the empty one
+    /// included), the metrics on the API's own address.
     ///
     /// # Errors
     /// Names the setting at fault (never its value).
     pub fn validate(&self) -> anyhow::Result<()> {
-        if let Some(token) = &self.admin_token {
-            let chars = token.expose_secret().chars().count();
-            anyhow::ensure!(
-                chars >= MIN_ADMIN_TOKEN_CHARS,
-                "BYOK_ADMIN_TOKEN is {chars} characters; it must be at least {MIN_ADMIN_TOKEN_CHARS} (e.g. `openssl rand -hex 32`), or unset to turn the admin API off"
-            );
+        for (name, token, off) in [
+            (
+                "BYOK_ADMIN_TOKEN",
+                &self.admin_token,
+                "turn the admin API off",
+            ),
+            (
+                "BYOK_METRICS_TOKEN",
+                &self.metrics_token,
+                "serve /metrics without a token",
+            ),
+        ] {
+            if let Some(token) = token {
+                let chars = token.expose_secret().chars().count();
+                anyhow::ensure!(
+                    chars >= MIN_ADMIN_TOKEN_CHARS,
+                    "{name} is {chars} characters; it must be at least {MIN_ADMIN_TOKEN_CHARS} (e.g. `openssl rand -hex 32`), or unset to {off}"
+                );
+            }
         }
+        anyhow::ensure!(
+            self.metrics_listen != Some(self.listen) || self.listen.port() == 0,
+            "BYOK_METRICS_LISTEN must differ from BYOK_LISTEN"
+        );
         Ok(())
     }
 
@@ -282,6 +315,8 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     master_key_file: Option<PathBuf>,
     admin_token: Option<String>,
+    metrics_token: Option<String>,
+    metrics_listen: Option<SocketAddr>,
     markup_bps: Option<u32>,
     rate_limit_rpm: Option<u32>,
     allow_insecure_upstreams: Option<bool>,
@@ -347,6 +382,12 @@ where
         {
             s.admin_token = Some(SecretString::from(token));
         }
+        if let Some(token) = file.metrics_token
+            && from_default(&matches, "metrics_token")
+        {
+            s.metrics_token = Some(SecretString::from(token));
+        }
+        fill!(opt metrics_listen);
         fill!(markup_bps);
         fill!(rate_limit_rpm);
         fill!(allow_insecure_upstreams);

@@ -47,7 +47,9 @@ pub use app::vault::{KeySource, OpenedVault, open_vault, pending_key_path};
 pub use cli::{run_prices_command, run_user_command, run_vault_command};
 pub use config::{Cli, Command, LogFormat, PricesCommand, Settings, UserCommand, VaultCommand};
 
-/// Binds `settings.listen` and returns the server and the bound address.
+/// Binds `settings.listen` (and `settings.metrics_listen`, whose bound
+/// address is then in the state's `metrics_listen`) and returns the server
+/// and the bound address.
 ///
 /// # Errors
 /// When the vault cannot be opened (wrong master key, bad key file, storage)
@@ -55,18 +57,37 @@ pub use config::{Cli, Command, LogFormat, PricesCommand, Settings, UserCommand, 
 pub fn build(
     settings: &Settings,
 ) -> anyhow::Result<(actix_web::dev::Server, SocketAddr, AppState)> {
-    let app_state = AppState::open(settings)?;
+    let mut app_state = AppState::open(settings)?;
+    let metrics_listener = settings
+        .metrics_listen
+        .map(|a| {
+            std::net::TcpListener::bind(a)
+                .with_context(|| format!("cannot listen on {a} (BYOK_METRICS_LISTEN)"))
+        })
+        .transpose()?;
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(std::net::TcpListener::local_addr)
+        .transpose()?;
+    app_state.metrics_listen = metrics_addr;
     let shared = app_state.clone();
     let limit = settings.max_body_bytes;
-    let server = HttpServer::new(move || {
-        // Runs once per worker: each gets its own upstream client.
+    let mut server = HttpServer::new(move || {
+        // Runs once per worker and listener: each gets its own upstream client.
         let state = web::Data::new(shared.for_worker());
         App::new()
             .app_data(state)
             .app_data(web::PayloadConfig::new(limit))
-            .wrap_fn(|req, srv| {
+            .wrap_fn(move |req, srv| {
                 use actix_web::dev::Service as _;
-                app::request_id::add_header(srv.call(req))
+                use futures_util::future::Either;
+                let answer = match api::health::elsewhere(&req, metrics_addr) {
+                    Some(refused) => {
+                        Either::Left(std::future::ready(Ok(req.into_response(refused))))
+                    }
+                    None => Either::Right(srv.call(req)),
+                };
+                app::request_id::add_header(answer)
             })
             .configure(app::router::routes)
     })
@@ -77,6 +98,9 @@ pub fn build(
         .first()
         .copied()
         .context("server bound to no address")?;
+    if let Some(listener) = metrics_listener {
+        server = server.listen(listener)?;
+    }
     Ok((server.shutdown_timeout(30).run(), addr, app_state))
 }
 
@@ -84,6 +108,7 @@ pub fn build(
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     handle: actix_web::dev::ServerHandle,
     thread: Option<JoinHandle<()>>,
 }
@@ -102,7 +127,7 @@ impl RunningServer {
                 actix_web::rt::System::new().block_on(async move {
                     match build(&settings) {
                         Ok((server, addr, state)) => {
-                            let _ = tx.send(Ok((server.handle(), addr)));
+                            let _ = tx.send(Ok((server.handle(), addr, state.metrics_listen)));
                             if let Err(e) = server.await {
                                 tracing::error!(error = %e, "server stopped with an error");
                             }
@@ -114,9 +139,10 @@ impl RunningServer {
                     }
                 });
             })?;
-        let (handle, addr) = rx.recv().context("server thread exited")??;
+        let (handle, addr, metrics_addr) = rx.recv().context("server thread exited")??;
         Ok(Self {
             addr,
+            metrics_addr,
             handle,
             thread: Some(thread),
         })
@@ -125,6 +151,11 @@ impl RunningServer {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound metrics address, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Stops the server gracefully and waits for its thread.

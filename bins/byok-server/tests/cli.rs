@@ -76,6 +76,11 @@ fn starts_with_every_documented_variable_set() {
             "BYOK_ADMIN_TOKEN",
             "an-admin-token-of-at-least-32-characters".to_owned(),
         ),
+        (
+            "BYOK_METRICS_TOKEN",
+            "a-metrics-token-of-at-least-32-characters".to_owned(),
+        ),
+        ("BYOK_METRICS_LISTEN", "127.0.0.1:0".to_owned()),
         ("BYOK_MARKUP_BPS", "500".to_owned()),
         ("BYOK_RATE_LIMIT_RPM", "100".to_owned()),
         ("BYOK_ALLOW_INSECURE_UPSTREAMS", "1".to_owned()),

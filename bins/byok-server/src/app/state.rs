@@ -42,6 +42,9 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Per-user limiter of writes to the shared stores.
     pub(crate) write_limiter: Arc<RateLimiter>,
+    /// The bound address serving `/metrics` apart, when
+    /// `BYOK_METRICS_LISTEN` is set (filled in by [`crate::build`]).
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Failed admin attempts (a per-process limit).
     pub(crate) admin_failures: Arc<AdminFailures>,
     /// Endpoint rules for user-supplied endpoints.
@@ -81,6 +84,7 @@ impl AppState {
             settings: Arc::new(settings.clone()),
             limiter: Arc::new(RateLimiter::new(settings.rate_limit_rpm)),
             write_limiter: Arc::new(RateLimiter::new(WRITES_PER_MINUTE)),
+            metrics_listen: None,
             admin_failures: Arc::default(),
             policy,
             metrics: Arc::new(Metrics::default()),
