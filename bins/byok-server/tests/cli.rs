@@ -46,13 +46,49 @@ fn usage_errors_exit_2_on_stderr() {
     );
 }
 
+/// Starts `byok-server` (serve) with only `vars` in its environment (JSON
+/// logs wanted) and waits until it listens: the child and its address.
+fn serve<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> (std::process::Child, String)
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_byok-server"))
+        .env_clear()
+        .envs(vars)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let _ = child.wait();
+            panic!("the server stopped before listening:\n{log}{line}");
+        }
+        log.push_str(&line);
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if event["fields"]["message"] == "byok-server listening" {
+            let addr = event["fields"]["addr"].as_str().unwrap().to_owned();
+            // Keep draining the log so the server never blocks on it.
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+            return (child, addr);
+        }
+    }
+}
+
 /// Every documented `BYOK_*` variable at once, each valid, and the server
 /// starts and serves: the upstream timeouts (`BYOK_UPSTREAM_*_SECS`) are
 /// settings, not provider overrides (they once stopped the start with
 /// "BYOK_UPSTREAM for `response-timeout-secs` is not a URL").
 #[test]
 fn starts_with_every_documented_variable_set() {
-    use std::io::{BufRead as _, Read as _, Write as _};
+    use std::io::{Read as _, Write as _};
     let dir = tempfile::tempdir().unwrap();
     let key = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
     let key_file = dir.path().join("master.key");
@@ -101,29 +137,7 @@ fn starts_with_every_documented_variable_set() {
         ("BYOK_UPSTREAM_AWS", "http://127.0.0.1:9".to_owned()),
         ("BYOK_UPSTREAM_TAVILY", "http://127.0.0.1:9".to_owned()),
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_byok-server"))
-        .env_clear()
-        .envs(vars)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut log = String::new();
-    let addr = loop {
-        let mut line = String::new();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            let _ = child.wait();
-            panic!("the server stopped before listening:\n{log}{line}");
-        }
-        log.push_str(&line);
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if event["fields"]["message"] == "byok-server listening" {
-            break event["fields"]["addr"].as_str().unwrap().to_owned();
-        }
-    };
+    let (mut child, addr) = serve(vars);
     let mut conn = std::net::TcpStream::connect(&addr).unwrap();
     conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
@@ -161,4 +175,72 @@ fn refuses_to_start_with_a_short_admin_token() {
             assert!(!stderr.contains(token), "the value is not logged: {stderr}");
         }
     }
+}
+
+/// `vault rotate-master-key` refuses while a server runs on the data
+/// directory (the running server would keep the old keyring and fail every
+/// vault read until restarted), and works once it has stopped; servers
+/// share the directory, and none starts while the lock is held exclusively.
+#[test]
+fn rotation_refuses_while_a_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let vars = |extra: &[(&str, &str)]| {
+        let mut v = vec![
+            ("BYOK_DATA_DIR".to_owned(), data.display().to_string()),
+            ("BYOK_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            ("BYOK_LOG_FORMAT".to_owned(), "json".to_owned()),
+            (
+                "BYOK_CONFIG".to_owned(),
+                dir.path().join("none.toml").display().to_string(),
+            ),
+        ];
+        v.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        v
+    };
+    let rotate = || {
+        Command::new(env!("CARGO_BIN_EXE_byok-server"))
+            .args(["vault", "rotate-master-key"])
+            .env_clear()
+            .envs(vars(&[]))
+            .output()
+            .unwrap()
+    };
+    let (mut first, _) = serve(vars(&[]));
+    let (mut second, _) = serve(vars(&[]));
+    let key_before = std::fs::read(data.join("master.key")).unwrap();
+    let out = rotate();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !out.status.success(),
+        "rotated under a running server: {stderr}"
+    );
+    assert!(stderr.contains("byok-server is running"), "{stderr}");
+    assert!(stderr.contains("byok.lock"), "{stderr}");
+    assert_eq!(std::fs::read(data.join("master.key")).unwrap(), key_before);
+    for server in [&mut first, &mut second] {
+        server.kill().unwrap();
+        let _ = server.wait();
+    }
+    let out = rotate();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(std::fs::read(data.join("master.key")).unwrap(), key_before);
+    let held = std::fs::File::open(data.join("byok.lock")).unwrap();
+    held.try_lock().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_byok-server"))
+        .env_clear()
+        .envs(vars(&[]))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success(), "started during a rotation: {stderr}");
+    assert!(stderr.contains("rotate-master-key"), "{stderr}");
 }

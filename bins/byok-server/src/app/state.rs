@@ -14,7 +14,8 @@ use byok_vault::AsyncVault;
 use crate::accounts::Accounts;
 use crate::app::cache::BoundedCache;
 use crate::app::ledger::Ledger;
-use crate::app::vault::open_vault;
+use crate::app::lock::DataDirLock;
+use crate::app::vault::{create_private_dir, open_vault};
 use crate::auth::{AdminFailures, RateLimiter, WRITES_PER_MINUTE};
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Failed admin attempts (a per-process limit).
     pub(crate) admin_failures: Arc<AdminFailures>,
+    /// The data directory's shared lock, held while any clone lives.
+    _lock: Arc<DataDirLock>,
     /// Endpoint rules for user-supplied endpoints.
     pub policy: EndpointPolicy,
     /// Metrics.
@@ -58,13 +61,16 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Creates the data directory and opens every store.
+    /// Creates the data directory, takes its shared lock (see
+    /// [`DataDirLock`]) and opens every store.
     ///
     /// # Errors
     /// See [`Settings::validate`] and [`open_vault`]; invalid upstream
     /// overrides; storage errors.
     pub fn open(settings: &Settings) -> anyhow::Result<Self> {
         settings.validate()?;
+        create_private_dir(&settings.data_dir)?;
+        let lock = Arc::new(DataDirLock::shared(&settings.data_dir)?);
         let vault = open_vault(settings)?.vault;
         let policy = EndpointPolicy {
             allow_insecure: settings.allow_insecure_upstreams,
@@ -86,6 +92,7 @@ impl AppState {
             write_limiter: Arc::new(RateLimiter::new(WRITES_PER_MINUTE)),
             metrics_listen: None,
             admin_failures: Arc::default(),
+            _lock: lock,
             policy,
             metrics: Arc::new(Metrics::default()),
             held: Arc::new(BoundedCache::default()),

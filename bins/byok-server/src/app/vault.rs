@@ -35,7 +35,8 @@ pub fn pending_key_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+/// Creates `dir` (mode 0700) if missing.
+pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

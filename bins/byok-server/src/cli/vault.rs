@@ -2,20 +2,30 @@
 
 use byok_vault::{MasterKey, Vault};
 
-use crate::app::vault::{KeySource, OpenedVault, open_vault, pending_key_path};
+use crate::app::lock::DataDirLock;
+use crate::app::vault::{KeySource, OpenedVault, create_private_dir, open_vault, pending_key_path};
 use crate::config::{Settings, VaultCommand};
 
 /// Runs a `vault ...` subcommand; machine-readable output goes to `out`.
 ///
 /// # Errors
-/// When the vault cannot be opened, a new key cannot be written, or a store
-/// operation fails. A master-key rotation interrupted at any point is
+/// When a server holds the data directory (rotation only), the vault cannot
+/// be opened, a new key cannot be written, or a store operation fails. A master-key rotation interrupted at any point is
 /// completed by the next start or by running it again.
 pub fn run_vault_command(
     settings: &Settings,
     cmd: &VaultCommand,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
+    // A rotation must not run under a server (which would keep the old
+    // keyring until restarted): it takes the data directory exclusively.
+    let _lock = match cmd {
+        VaultCommand::RotateMasterKey { .. } => {
+            create_private_dir(&settings.data_dir)?;
+            Some(DataDirLock::exclusive(&settings.data_dir)?)
+        }
+        VaultCommand::Status => None,
+    };
     let opened = open_vault(settings)?;
     match cmd {
         VaultCommand::RotateMasterKey {
