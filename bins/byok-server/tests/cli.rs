@@ -1,6 +1,6 @@
 //! The binary's command line: help and version go to stdout with status 0,
 //! usage errors to stderr with clap's status 2 (not through the log).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::process::Command;
 
@@ -48,6 +48,8 @@ fn usage_errors_exit_2_on_stderr() {
 
 /// Starts `byok-server` (serve) with only `vars` in its environment (JSON
 /// logs wanted) and waits until it listens: the child and its address.
+/// The caller kills and waits for the child.
+#[allow(clippy::zombie_processes)] // waited for by the caller
 fn serve<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> (std::process::Child, String)
 where
     K: AsRef<std::ffi::OsStr>,
