@@ -13,10 +13,11 @@
 //!   settlement, the SSE body, web-search augmentation), `credentials`,
 //!   `search`, `account` (usage, balance, gateway keys), `admin`,
 //!   `catalog` (models, providers), `health` (health, readiness, metrics).
-//! - `auth`: the bearer key, user authentication, the admin token, the
-//!   rate limiter.
-//! - `app/`: shared state and start-up, the router, request ids, the
-//!   blocking-call helper, the bounded cache, the ledger's call site.
+//! - `auth`: the bearer key, user authentication, the admin token (and its
+//!   failed-attempt limit), the rate limiters (requests, writes).
+//! - `app/`: shared state and start-up, the data directory's lock, the
+//!   router, request ids, the blocking-call helper, the bounded cache, the
+//!   ledger's call site.
 //! - `cli/`: the binary's subcommands; `config`: settings; `accounts`:
 //!   users and gateway keys; `error`: errors in OpenAI's shape; `metrics`;
 //!   `page`: the settings page.
