@@ -46,29 +46,73 @@ fn usage_errors_exit_2_on_stderr() {
     );
 }
 
+/// Runs `command`, which must exit within 10 s (a server that starts
+/// instead is killed and the test fails): its status and stderr.
+fn exits(mut command: Command) -> (std::process::ExitStatus, String) {
+    use std::io::Read as _;
+    let mut child = Child(
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "still running after 10 s: it started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status, stderr)
+}
+
+/// A server process, killed and reaped when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `byok-server` (serve) with only `vars` in its environment (JSON
-/// logs wanted) and waits until it listens: the child and its address.
-/// The caller kills and waits for the child.
-#[allow(clippy::zombie_processes)] // waited for by the caller
-fn serve<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> (std::process::Child, String)
+/// logs wanted) and waits until it listens: the child (killed when
+/// dropped, a failed assertion included) and its address.
+fn serve<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> (Child, String)
 where
     K: AsRef<std::ffi::OsStr>,
     V: AsRef<std::ffi::OsStr>,
 {
     use std::io::BufRead as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_byok-server"))
-        .env_clear()
-        .envs(vars)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_byok-server"))
+            .env_clear()
+            .envs(vars)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = std::io::BufReader::new(child.0.stderr.take().unwrap());
     let mut log = String::new();
     loop {
         let mut line = String::new();
         if stderr.read_line(&mut line).unwrap() == 0 {
-            let _ = child.wait();
+            drop(child);
             panic!("the server stopped before listening:\n{log}{line}");
         }
         log.push_str(&line);
@@ -139,7 +183,7 @@ fn starts_with_every_documented_variable_set() {
         ("BYOK_UPSTREAM_AWS", "http://127.0.0.1:9".to_owned()),
         ("BYOK_UPSTREAM_TAVILY", "http://127.0.0.1:9".to_owned()),
     ];
-    let (mut child, addr) = serve(vars);
+    let (child, addr) = serve(vars);
     let mut conn = std::net::TcpStream::connect(&addr).unwrap();
     conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
@@ -150,8 +194,7 @@ fn starts_with_every_documented_variable_set() {
     .unwrap();
     let mut answer = String::new();
     conn.read_to_string(&mut answer).unwrap();
-    child.kill().unwrap();
-    let _ = child.wait();
+    drop(child);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"ok\""), "{answer}");
 }
@@ -162,16 +205,15 @@ fn starts_with_every_documented_variable_set() {
 fn refuses_to_start_with_a_short_admin_token() {
     for token in ["", "short-token"] {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_byok-server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_byok-server"));
+        command
             .env_clear()
             .env("BYOK_DATA_DIR", dir.path())
             .env("BYOK_LISTEN", "127.0.0.1:0")
             .env("BYOK_ADMIN_TOKEN", token)
-            .env("BYOK_CONFIG", dir.path().join("none.toml"))
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert!(!out.status.success(), "started with {token:?}: {stderr}");
+            .env("BYOK_CONFIG", dir.path().join("none.toml"));
+        let (status, stderr) = exits(command);
+        assert!(!status.success(), "started with {token:?}: {stderr}");
         assert!(stderr.contains("BYOK_ADMIN_TOKEN"), "{stderr}");
         if !token.is_empty() {
             assert!(!stderr.contains(token), "the value is not logged: {stderr}");
@@ -212,8 +254,8 @@ fn rotation_refuses_while_a_server_runs() {
             .output()
             .unwrap()
     };
-    let (mut first, _) = serve(vars(&[]));
-    let (mut second, _) = serve(vars(&[]));
+    let (first, _) = serve(vars(&[]));
+    let (second, _) = serve(vars(&[]));
     let key_before = std::fs::read(data.join("master.key")).unwrap();
     let out = rotate();
     let stderr = String::from_utf8(out.stderr).unwrap();
@@ -224,10 +266,7 @@ fn rotation_refuses_while_a_server_runs() {
     assert!(stderr.contains("byok-server is running"), "{stderr}");
     assert!(stderr.contains("byok.lock"), "{stderr}");
     assert_eq!(std::fs::read(data.join("master.key")).unwrap(), key_before);
-    for server in [&mut first, &mut second] {
-        server.kill().unwrap();
-        let _ = server.wait();
-    }
+    drop((first, second));
     let out = rotate();
     assert!(
         out.status.success(),
@@ -237,12 +276,9 @@ fn rotation_refuses_while_a_server_runs() {
     assert_ne!(std::fs::read(data.join("master.key")).unwrap(), key_before);
     let held = std::fs::File::open(data.join("byok.lock")).unwrap();
     held.try_lock().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_byok-server"))
-        .env_clear()
-        .envs(vars(&[]))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(!out.status.success(), "started during a rotation: {stderr}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_byok-server"));
+    command.env_clear().envs(vars(&[]));
+    let (status, stderr) = exits(command);
+    assert!(!status.success(), "started during a rotation: {stderr}");
     assert!(stderr.contains("rotate-master-key"), "{stderr}");
 }
