@@ -399,33 +399,39 @@ where
         fill!(upstream_connect_timeout_secs);
         fill!(log_format);
         s.upstreams.extend(file.upstream);
-        for (name, secs, max) in [
-            ("body_read_timeout_secs", s.body_read_timeout_secs, 3600),
-            (
-                "upstream_response_timeout_secs",
-                s.upstream_response_timeout_secs,
-                3600,
-            ),
-            (
-                "upstream_idle_timeout_secs",
-                s.upstream_idle_timeout_secs,
-                3600,
-            ),
-            (
-                "upstream_connect_timeout_secs",
-                s.upstream_connect_timeout_secs,
-                300,
-            ),
-        ] {
-            anyhow::ensure!(
-                (1..=max).contains(&secs),
-                "{}: {name} must be 1 to {max} seconds",
-                s.config.display()
-            );
-        }
+        check_file_timeouts(s)?;
     }
     s.upstreams.extend(upstream_overrides(std::env::vars_os())?);
     Ok(cli)
+}
+
+/// The file's timeouts within their bounds (clap bounds the flags').
+fn check_file_timeouts(s: &Settings) -> anyhow::Result<()> {
+    for (name, secs, max) in [
+        ("body_read_timeout_secs", s.body_read_timeout_secs, 3600),
+        (
+            "upstream_response_timeout_secs",
+            s.upstream_response_timeout_secs,
+            3600,
+        ),
+        (
+            "upstream_idle_timeout_secs",
+            s.upstream_idle_timeout_secs,
+            3600,
+        ),
+        (
+            "upstream_connect_timeout_secs",
+            s.upstream_connect_timeout_secs,
+            300,
+        ),
+    ] {
+        anyhow::ensure!(
+            (1..=max).contains(&secs),
+            "{}: {name} must be 1 to {max} seconds",
+            s.config.display()
+        );
+    }
+    Ok(())
 }
 
 /// The environment variable of a provider's base URL override:
@@ -584,5 +590,38 @@ mod tests {
             load_from(["byok-server", "--upstream-response-timeout-secs", "0"]).is_err(),
             "flags are bounded too"
         );
+    }
+
+    #[test]
+    fn security_settings_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("byok.toml");
+        let token = "file-token-0123456789abcdefghijklmnop";
+        std::fs::write(
+            &file,
+            format!("body_read_timeout_secs = 5\nmetrics_listen = \"127.0.0.1:9100\"\nmetrics_token = \"{token}\"\nadmin_token = \"{token}\"\n"),
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let s = load_from(["byok-server", "--config", path])
+            .unwrap()
+            .settings;
+        assert_eq!(s.body_read_timeout_secs, 5);
+        assert_eq!(
+            s.metrics_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9100)))
+        );
+        assert_eq!(s.metrics_token.as_ref().unwrap().expose_secret(), token);
+        assert_eq!(s.admin_token.as_ref().unwrap().expose_secret(), token);
+        assert!(!format!("{s:?}").contains(token));
+        s.validate().unwrap();
+        std::fs::write(&file, "body_read_timeout_secs = 0\n").unwrap();
+        let err = load_from(["byok-server", "--config", path]).unwrap_err();
+        assert!(err.to_string().contains("body_read_timeout_secs"), "{err}");
+        let mut same = Settings::for_data_dir(dir.path());
+        same.listen = SocketAddr::from(([127, 0, 0, 1], 8080));
+        same.metrics_listen = Some(same.listen);
+        let err = same.validate().unwrap_err();
+        assert!(err.to_string().contains("BYOK_METRICS_LISTEN"), "{err}");
     }
 }
