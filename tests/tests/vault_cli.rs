@@ -93,7 +93,7 @@ fn env_master_key_needs_a_file_for_the_new_key() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path());
     let key = MasterKey::generate().unwrap();
-    s.master_key = Some(key.to_base64().expose_secret().to_owned());
+    s.master_key = Some(key.to_base64().expose_secret().into());
     open_vault(&s).unwrap();
     let refused = VaultCommand::RotateMasterKey {
         batch_size: 10,
@@ -110,6 +110,6 @@ fn env_master_key_needs_a_file_for_the_new_key() {
     run_vault_command(&s, &rotate, &mut Vec::new()).unwrap();
     // The old env key no longer opens the vault; the written one does.
     assert!(open_vault(&s).is_err());
-    s.master_key = Some(std::fs::read_to_string(&target).unwrap().trim().to_owned());
+    s.master_key = Some(std::fs::read_to_string(&target).unwrap().trim().into());
     open_vault(&s).unwrap();
 }

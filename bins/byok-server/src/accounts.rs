@@ -14,6 +14,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::app::cache::BoundedCache;
+
 /// Prefix of every gateway key.
 pub const KEY_PREFIX: &str = "byok_";
 
@@ -32,7 +34,7 @@ pub struct User {
 #[derive(Debug)]
 pub struct Accounts {
     conn: Mutex<Connection>,
-    cache: Mutex<std::collections::HashMap<[u8; 32], User>>,
+    cache: BoundedCache<[u8; 32], User>,
 }
 
 fn random_hex(bytes: usize) -> anyhow::Result<String> {
@@ -73,7 +75,7 @@ impl Accounts {
         )?;
         Ok(Self {
             conn: Mutex::new(conn),
-            cache: Mutex::new(std::collections::HashMap::new()),
+            cache: BoundedCache::default(),
         })
     }
 
@@ -162,10 +164,7 @@ impl Accounts {
                 params![user_id, prefix],
             )?
         };
-        self.cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.cache.clear();
         Ok(n)
     }
 
@@ -199,11 +198,7 @@ impl Accounts {
         Ok(match row {
             Some((stored, id, name)) if bool::from(stored.as_slice().ct_eq(&wanted)) => {
                 let user = User { id, name };
-                let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-                if cache.len() > 100_000 {
-                    cache.clear();
-                }
-                cache.insert(wanted, user.clone());
+                self.cache.insert(wanted, user.clone());
                 Some(user)
             }
             _ => None,
@@ -212,12 +207,7 @@ impl Accounts {
 
     /// A cache hit for `presented`, without touching SQLite.
     pub fn cached(&self, presented: &str) -> Option<User> {
-        let wanted = hash(presented);
-        self.cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&wanted)
-            .cloned()
+        self.cache.get(&hash(presented))
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// byok: a bring-your-own-key LLM gateway.
 ///
@@ -129,16 +130,42 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Base64 of 32 random bytes: the vault's master key. Takes precedence
     /// over the key file. Generate one with `openssl rand -base64 32`.
-    #[arg(long, env = "BYOK_MASTER_KEY", hide_env_values = true, global = true)]
-    pub master_key: Option<String>,
+    #[arg(
+        long,
+        env = "BYOK_MASTER_KEY",
+        hide_env_values = true,
+        value_parser = secret,
+        global = true
+    )]
+    pub master_key: Option<SecretString>,
     /// Path of a file holding the base64 master key (must be mode 0600).
     /// Default: `<data-dir>/master.key`, generated on first start.
     #[arg(long, env = "BYOK_MASTER_KEY_FILE", global = true)]
     pub master_key_file: Option<PathBuf>,
     /// Token for the admin API (`Authorization: Bearer <token>`); absent =
     /// admin API off.
-    #[arg(long, env = "BYOK_ADMIN_TOKEN", hide_env_values = true, global = true)]
-    pub admin_token: Option<String>,
+    #[arg(
+        long,
+        env = "BYOK_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_parser = secret,
+        global = true
+    )]
+    pub admin_token: Option<SecretString>,
+    /// Bearer token required by `GET /metrics` (compared in constant time;
+    /// at least 32 characters); absent = no token asked.
+    #[arg(
+        long,
+        env = "BYOK_METRICS_TOKEN",
+        hide_env_values = true,
+        value_parser = secret,
+        global = true
+    )]
+    pub metrics_token: Option<SecretString>,
+    /// Address to serve `GET /metrics` on, apart from the API: when set,
+    /// `/metrics` is served there only, and nothing else is.
+    #[arg(long, env = "BYOK_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Markup in basis points on the at-cost rate (500 = 5%; 0 = nothing
     /// charged or reserved).
     #[arg(long, env = "BYOK_MARKUP_BPS", default_value_t = 500, global = true)]
@@ -175,6 +202,16 @@ pub struct Settings {
     /// Largest request body in bytes (413 above).
     #[arg(long, env = "BYOK_MAX_BODY_BYTES", default_value_t = 4 << 20, global = true)]
     pub max_body_bytes: usize,
+    /// Seconds a client has to send a request body once its headers are in
+    /// (408 after). Bodies are read only after authentication.
+    #[arg(
+        long,
+        env = "BYOK_BODY_READ_TIMEOUT_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub body_read_timeout_secs: u64,
     /// Seconds from sending an upstream request to its response headers
     /// (504 after). Non-streaming answers of large models take minutes.
     #[arg(
@@ -216,7 +253,45 @@ pub struct Settings {
     pub upstreams: BTreeMap<String, String>,
 }
 
+/// The shortest admin (or metrics) token the server starts with, in
+/// characters.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
 impl Settings {
+    /// Refuses settings the server must not start with: an admin or
+    /// metrics token shorter than [`MIN_ADMIN_TOKEN_CHARS`] (the empty one
+    /// included), the metrics on the API's own address.
+    ///
+    /// # Errors
+    /// Names the setting at fault (never its value).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (name, token, off) in [
+            (
+                "BYOK_ADMIN_TOKEN",
+                &self.admin_token,
+                "turn the admin API off",
+            ),
+            (
+                "BYOK_METRICS_TOKEN",
+                &self.metrics_token,
+                "serve /metrics without a token",
+            ),
+        ] {
+            if let Some(token) = token {
+                let chars = token.expose_secret().chars().count();
+                anyhow::ensure!(
+                    chars >= MIN_ADMIN_TOKEN_CHARS,
+                    "{name} is {chars} characters; it must be at least {MIN_ADMIN_TOKEN_CHARS} (e.g. `openssl rand -hex 32`), or unset to {off}"
+                );
+            }
+        }
+        anyhow::ensure!(
+            self.metrics_listen != Some(self.listen) || self.listen.port() == 0,
+            "BYOK_METRICS_LISTEN must differ from BYOK_LISTEN"
+        );
+        Ok(())
+    }
+
     /// Settings for tests and embedding: every default, the given data dir,
     /// an ephemeral port.
     pub fn for_data_dir(dir: impl Into<PathBuf>) -> Self {
@@ -227,6 +302,12 @@ impl Settings {
     }
 }
 
+/// A secret setting's value: never shown by `Debug`.
+#[allow(clippy::unnecessary_wraps)] // clap's value parser signature
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value))
+}
+
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSettings {
@@ -234,11 +315,14 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     master_key_file: Option<PathBuf>,
     admin_token: Option<String>,
+    metrics_token: Option<String>,
+    metrics_listen: Option<SocketAddr>,
     markup_bps: Option<u32>,
     rate_limit_rpm: Option<u32>,
     allow_insecure_upstreams: Option<bool>,
     default_max_output_tokens: Option<u32>,
     max_body_bytes: Option<usize>,
+    body_read_timeout_secs: Option<u64>,
     upstream_response_timeout_secs: Option<u64>,
     upstream_idle_timeout_secs: Option<u64>,
     upstream_connect_timeout_secs: Option<u64>,
@@ -293,53 +377,141 @@ where
         fill!(listen);
         fill!(data_dir);
         fill!(opt master_key_file);
-        fill!(opt admin_token);
+        if let Some(token) = file.admin_token
+            && from_default(&matches, "admin_token")
+        {
+            s.admin_token = Some(SecretString::from(token));
+        }
+        if let Some(token) = file.metrics_token
+            && from_default(&matches, "metrics_token")
+        {
+            s.metrics_token = Some(SecretString::from(token));
+        }
+        fill!(opt metrics_listen);
         fill!(markup_bps);
         fill!(rate_limit_rpm);
         fill!(allow_insecure_upstreams);
         fill!(default_max_output_tokens);
         fill!(max_body_bytes);
+        fill!(body_read_timeout_secs);
         fill!(upstream_response_timeout_secs);
         fill!(upstream_idle_timeout_secs);
         fill!(upstream_connect_timeout_secs);
         fill!(log_format);
         s.upstreams.extend(file.upstream);
-        for (name, secs, max) in [
-            (
-                "upstream_response_timeout_secs",
-                s.upstream_response_timeout_secs,
-                3600,
-            ),
-            (
-                "upstream_idle_timeout_secs",
-                s.upstream_idle_timeout_secs,
-                3600,
-            ),
-            (
-                "upstream_connect_timeout_secs",
-                s.upstream_connect_timeout_secs,
-                300,
-            ),
-        ] {
-            anyhow::ensure!(
-                (1..=max).contains(&secs),
-                "{}: {name} must be 1 to {max} seconds",
-                s.config.display()
+        check_file_timeouts(s)?;
+    }
+    s.upstreams.extend(upstream_overrides(std::env::vars_os())?);
+    Ok(cli)
+}
+
+/// The file's timeouts within their bounds (clap bounds the flags').
+fn check_file_timeouts(s: &Settings) -> anyhow::Result<()> {
+    for (name, secs, max) in [
+        ("body_read_timeout_secs", s.body_read_timeout_secs, 3600),
+        (
+            "upstream_response_timeout_secs",
+            s.upstream_response_timeout_secs,
+            3600,
+        ),
+        (
+            "upstream_idle_timeout_secs",
+            s.upstream_idle_timeout_secs,
+            3600,
+        ),
+        (
+            "upstream_connect_timeout_secs",
+            s.upstream_connect_timeout_secs,
+            300,
+        ),
+    ] {
+        anyhow::ensure!(
+            (1..=max).contains(&secs),
+            "{}: {name} must be 1 to {max} seconds",
+            s.config.display()
+        );
+    }
+    Ok(())
+}
+
+/// The environment variable of a provider's base URL override:
+/// `BYOK_UPSTREAM_` + the id upper-cased with `-` turned into `_`.
+fn upstream_var(id: &str) -> String {
+    format!(
+        "BYOK_UPSTREAM_{}",
+        id.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// Base URL overrides by provider id, from `vars` (the environment).
+///
+/// Only a `BYOK_UPSTREAM_<PROVIDER>` name built from a chat or search
+/// provider id is an override. Settings and overrides never share a parse
+/// path: the settings' own variables (the upstream timeouts among them) are
+/// read by clap from its argument list, skipped here by exact name; any
+/// other `BYOK_UPSTREAM_*` name is refused as an unknown provider.
+fn upstream_overrides(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let by_var: BTreeMap<String, &'static str> = byok_providers::PROVIDERS
+        .iter()
+        .map(|p| p.slug)
+        .chain(byok_search::SearchProviderId::ALL.map(byok_search::SearchProviderId::as_str))
+        .map(|id| (upstream_var(id), id))
+        .collect();
+    let command = Cli::command();
+    let is_setting = |name: &str| {
+        command
+            .get_arguments()
+            .any(|a| a.get_env().is_some_and(|e| e == name))
+    };
+    let mut overrides = BTreeMap::new();
+    for (name, value) in vars {
+        let Some(name) = name.to_str() else { continue };
+        if let Some(id) = by_var.get(name) {
+            let value = value
+                .into_string()
+                .map_err(|_| anyhow::anyhow!("{name} is not valid UTF-8"))?;
+            overrides.insert((*id).to_owned(), value);
+        } else if name.starts_with("BYOK_UPSTREAM_") && !is_setting(name) {
+            anyhow::bail!(
+                "{name} names no provider (BYOK_UPSTREAM_<PROVIDER> takes a provider id)"
             );
         }
     }
-    for (name, value) in std::env::vars() {
-        if let Some(p) = name.strip_prefix("BYOK_UPSTREAM_") {
-            s.upstreams
-                .insert(p.to_ascii_lowercase().replace('_', "-"), value);
-        }
-    }
-    Ok(cli)
+    Ok(overrides)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_settings_are_not_provider_overrides() {
+        let vars = [
+            ("BYOK_UPSTREAM_RESPONSE_TIMEOUT_SECS", "60"),
+            ("BYOK_UPSTREAM_IDLE_TIMEOUT_SECS", "30"),
+            ("BYOK_UPSTREAM_CONNECT_TIMEOUT_SECS", "5"),
+            ("BYOK_UPSTREAM_OPENAI", "https://a.example/v1"),
+            ("BYOK_UPSTREAM_AZURE_ANTHROPIC_FOUNDRY", "https://b.example"),
+            ("BYOK_UPSTREAM_TAVILY", "https://c.example"),
+            ("BYOK_MARKUP_BPS", "7"),
+            ("PATH", "/bin"),
+        ]
+        .map(|(k, v)| (k.into(), v.into()));
+        let got = upstream_overrides(vars).unwrap();
+        let want: BTreeMap<String, String> = [
+            ("azure-anthropic-foundry", "https://b.example"),
+            ("openai", "https://a.example/v1"),
+            ("tavily", "https://c.example"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+        assert_eq!(got, want);
+        let err =
+            upstream_overrides([("BYOK_UPSTREAM_OPENIA".into(), "https://x".into())]).unwrap_err();
+        assert!(err.to_string().contains("BYOK_UPSTREAM_OPENIA"), "{err}");
+    }
 
     #[test]
     fn flag_beats_file_beats_default() {
@@ -418,5 +590,38 @@ mod tests {
             load_from(["byok-server", "--upstream-response-timeout-secs", "0"]).is_err(),
             "flags are bounded too"
         );
+    }
+
+    #[test]
+    fn security_settings_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("byok.toml");
+        let token = "file-token-0123456789abcdefghijklmnop";
+        std::fs::write(
+            &file,
+            format!("body_read_timeout_secs = 5\nmetrics_listen = \"127.0.0.1:9100\"\nmetrics_token = \"{token}\"\nadmin_token = \"{token}\"\n"),
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let s = load_from(["byok-server", "--config", path])
+            .unwrap()
+            .settings;
+        assert_eq!(s.body_read_timeout_secs, 5);
+        assert_eq!(
+            s.metrics_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9100)))
+        );
+        assert_eq!(s.metrics_token.as_ref().unwrap().expose_secret(), token);
+        assert_eq!(s.admin_token.as_ref().unwrap().expose_secret(), token);
+        assert!(!format!("{s:?}").contains(token));
+        s.validate().unwrap();
+        std::fs::write(&file, "body_read_timeout_secs = 0\n").unwrap();
+        let err = load_from(["byok-server", "--config", path]).unwrap_err();
+        assert!(err.to_string().contains("body_read_timeout_secs"), "{err}");
+        let mut same = Settings::for_data_dir(dir.path());
+        same.listen = SocketAddr::from(([127, 0, 0, 1], 8080));
+        same.metrics_listen = Some(same.listen);
+        let err = same.validate().unwrap_err();
+        assert!(err.to_string().contains("BYOK_METRICS_LISTEN"), "{err}");
     }
 }

@@ -6,6 +6,7 @@ use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use byok_providers::{CredentialError, ProviderError, RouteError, UpstreamErrorKind};
 use byok_search::SearchError;
+use byok_vault::{StoreError, VaultError};
 
 /// An error answer: `{"error": {"message", "type", "param", "code"}}`.
 #[derive(Debug, Clone)]
@@ -62,6 +63,80 @@ impl ApiError {
     /// 404.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found_error", message)
+    }
+
+    /// 429 for a user over the request rate limit, with `retry-after`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "too many requests; slow down",
+        )
+        .code("rate_limited");
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
+    /// 503 with `retry-after` while a shared resource (the vault's queue)
+    /// is overloaded: the client may retry, unlike a 500.
+    pub fn overloaded(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "the server is busy; retry shortly",
+        )
+        .code("overloaded");
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
+    /// 413 for a body over `limit` bytes.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            format!("the request body is larger than {limit} bytes"),
+        )
+        .code("body_too_large")
+    }
+
+    /// 408 for a body not received within `secs` seconds.
+    pub fn body_timeout(secs: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            format!("the request body was not received within {secs} seconds"),
+        )
+        .code("body_read_timeout")
+    }
+
+    /// 400 for a body that is not the JSON expected. serde's messages can
+    /// quote input: this gives position and category only.
+    pub fn invalid_json(e: &serde_json::Error) -> Self {
+        Self::bad_request(format!(
+            "invalid JSON body ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    }
+
+    /// 402 when a request's markup bound does not fit the balance.
+    pub fn insufficient_balance(
+        needed: impl std::fmt::Display,
+        available: impl std::fmt::Display,
+    ) -> Self {
+        Self::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "insufficient_balance",
+            format!("insufficient balance: this request may cost up to {needed} USD in markup and {available} USD is available"),
+        )
+        .code("insufficient_balance")
+    }
+
+    /// 400 for a request that needs a provider key the user has not stored.
+    pub fn no_credential(provider: impl std::fmt::Display) -> Self {
+        Self::bad_request(format!("no credential for {provider}"))
     }
 
     /// 500 without details (they are logged, without secrets).
@@ -203,9 +278,39 @@ impl From<SearchError> for ApiError {
     }
 }
 
+/// A vault error: its queue full or its database busy is the 503 of an
+/// overload (with `retry-after`); anything else is the logged 500.
+pub fn vault(context: &str, e: &VaultError) -> ApiError {
+    match e {
+        VaultError::Overloaded | VaultError::Store(StoreError::Busy) => {
+            tracing::warn!(context, error = %e, "vault overloaded");
+            ApiError::overloaded(1)
+        }
+        _ => internal(context, e),
+    }
+}
+
 /// Logs an internal error (never with secrets: our errors carry none) and
 /// returns the opaque 500.
 pub fn internal(context: &str, e: &dyn std::fmt::Display) -> ApiError {
     tracing::error!(context, error = %e, "internal error");
     ApiError::internal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overloaded_vault_is_a_503_with_retry_after_never_a_500() {
+        for e in [VaultError::Overloaded, VaultError::Store(StoreError::Busy)] {
+            let a = vault("test", &e);
+            assert_eq!((a.status.as_u16(), a.retry_after), (503, Some(1)), "{e}");
+            let r = a.error_response();
+            assert_eq!(r.status(), 503);
+            assert_eq!(r.headers().get(RETRY_AFTER).unwrap(), "1");
+        }
+        let a = vault("test", &VaultError::WorkerGone);
+        assert_eq!((a.status.as_u16(), a.retry_after), (500, None));
+    }
 }

@@ -1,0 +1,200 @@
+//! Shared application state and the opening of every store at start-up.
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use byok_billing::Catalog;
+use byok_providers::{EndpointPolicy, ProviderConfig, ProviderId, Registry, Timeouts};
+use byok_search::{SearchConfig, SearchProviderId, SearchRegistry};
+use byok_vault::AsyncVault;
+
+use crate::accounts::Accounts;
+use crate::app::cache::BoundedCache;
+use crate::app::ledger::Ledger;
+use crate::app::lock::DataDirLock;
+use crate::app::vault::{create_private_dir, open_vault};
+use crate::auth::{AdminFailures, RateLimiter, WRITES_PER_MINUTE};
+use crate::config::Settings;
+use crate::metrics::Metrics;
+
+/// State shared by every request handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The credential vault.
+    pub vault: AsyncVault,
+    /// Users and gateway keys.
+    pub accounts: Arc<Accounts>,
+    /// Balances and charges.
+    pub ledger: Ledger,
+    /// Prices.
+    pub catalog: Arc<Catalog>,
+    /// Chat adapters.
+    pub providers: Registry,
+    /// Search adapters.
+    pub search: SearchRegistry,
+    /// What the registries are built from (see [`AppState::for_worker`]).
+    upstream: Arc<(ProviderConfig, SearchConfig)>,
+    /// Settings in effect.
+    pub settings: Arc<Settings>,
+    /// Per-user request limiter.
+    pub limiter: Arc<RateLimiter>,
+    /// Per-user limiter of writes to the shared stores.
+    pub(crate) write_limiter: Arc<RateLimiter>,
+    /// The bound address serving `/metrics` apart, when
+    /// `BYOK_METRICS_LISTEN` is set (filled in by [`crate::build`]).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Failed admin attempts (a per-process limit).
+    pub(crate) admin_failures: Arc<AdminFailures>,
+    /// The data directory's shared lock, held while any clone lives.
+    _lock: Arc<DataDirLock>,
+    /// Endpoint rules for user-supplied endpoints.
+    pub policy: EndpointPolicy,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Names of each user's stored credentials, so the request path does
+    /// not list the vault (invalidated by this process's writes; a
+    /// multi-instance deployment needs a TTL or a notification here).
+    pub held: Arc<BoundedCache<String, Arc<Vec<String>>>>,
+}
+
+impl AppState {
+    /// Creates the data directory, takes its shared lock (see
+    /// [`DataDirLock`]) and opens every store.
+    ///
+    /// # Errors
+    /// See [`Settings::validate`] and [`open_vault`]; invalid upstream
+    /// overrides; storage errors.
+    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
+        create_private_dir(&settings.data_dir)?;
+        let lock = Arc::new(DataDirLock::shared(&settings.data_dir)?);
+        let vault = open_vault(settings)?.vault;
+        let policy = EndpointPolicy {
+            allow_insecure: settings.allow_insecure_upstreams,
+        };
+        let (provider_config, search_config) = upstream_configs(settings, policy)?;
+        let client = byok_providers::http_client(&provider_config.timeouts, policy)
+            .context("cannot build the HTTP client")?;
+        let upstream = Arc::new((provider_config.clone(), search_config.clone()));
+        Ok(Self {
+            vault: AsyncVault::new(vault, 2).context("cannot start vault worker threads")?,
+            accounts: Arc::new(Accounts::open(&settings.data_dir.join("accounts.db"))?),
+            ledger: Ledger::open(&settings.data_dir)?,
+            catalog: Arc::new(load_catalog(&settings.data_dir)?),
+            providers: Registry::new(client.clone(), provider_config),
+            search: SearchRegistry::new(client, search_config),
+            upstream,
+            settings: Arc::new(settings.clone()),
+            limiter: Arc::new(RateLimiter::new(settings.rate_limit_rpm)),
+            write_limiter: Arc::new(RateLimiter::new(WRITES_PER_MINUTE)),
+            metrics_listen: None,
+            admin_failures: Arc::default(),
+            _lock: lock,
+            policy,
+            metrics: Arc::new(Metrics::default()),
+            held: Arc::new(BoundedCache::default()),
+        })
+    }
+
+    /// This state with adapters on an HTTP client of their own, for one
+    /// server worker. Each actix worker is a single-threaded runtime, and a
+    /// pooled upstream connection is driven by the runtime that opened it:
+    /// with one client shared by every worker, a request on one worker was
+    /// often written and read by another (two extra cross-thread wake-ups
+    /// per request, and a stall whenever that worker was busy). One client
+    /// per worker keeps each request and its connection on one thread; the
+    /// pool is still shared by every request of that worker. Everything
+    /// else (vault, ledger, caches, metrics) stays shared.
+    #[must_use]
+    pub fn for_worker(&self) -> Self {
+        let (providers, search) = &*self.upstream;
+        match byok_providers::http_client(&providers.timeouts, self.policy) {
+            Ok(client) => Self {
+                providers: Registry::new(client.clone(), providers.clone()),
+                search: SearchRegistry::new(client, search.clone()),
+                ..self.clone()
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build a worker's HTTP client; sharing the server's");
+                self.clone()
+            }
+        }
+    }
+}
+
+/// The adapters' configuration: the upstream timeouts and the operator's
+/// base URL overrides (by provider id, chat or search).
+fn upstream_configs(
+    settings: &Settings,
+    policy: EndpointPolicy,
+) -> anyhow::Result<(ProviderConfig, SearchConfig)> {
+    let mut timeouts = Timeouts::default();
+    timeouts.response = Duration::from_secs(settings.upstream_response_timeout_secs);
+    timeouts.idle = Duration::from_secs(settings.upstream_idle_timeout_secs);
+    timeouts.connect = Duration::from_secs(settings.upstream_connect_timeout_secs);
+    let mut provider_config = ProviderConfig::default().with_timeouts(timeouts);
+    provider_config.endpoint_policy = policy;
+    let mut search_config = SearchConfig::default();
+    for (id, url) in &settings.upstreams {
+        let parsed = url::Url::parse(url)
+            .with_context(|| format!("BYOK_UPSTREAM for `{id}` is not a URL"))?;
+        if !settings.allow_insecure_upstreams && parsed.scheme() != "https" {
+            bail!(
+                "the upstream override for `{id}` must use https (or set BYOK_ALLOW_INSECURE_UPSTREAMS=1 for a lab)"
+            );
+        }
+        if let Ok(p) = id.parse::<ProviderId>() {
+            provider_config = provider_config.with_base_url(p, url.clone());
+        } else if let Ok(s) = id.parse::<SearchProviderId>() {
+            search_config = search_config.with_base_url(s, url.clone());
+        } else {
+            bail!("BYOK_UPSTREAM names an unknown provider `{id}`");
+        }
+    }
+    Ok((provider_config, search_config))
+}
+
+/// The built-in price catalog with `<data-dir>/prices.json` over it, if
+/// present.
+///
+/// # Errors
+/// A malformed override file.
+pub(crate) fn load_catalog(data_dir: &Path) -> anyhow::Result<Catalog> {
+    let catalog = Catalog::builtin().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let overrides = data_dir.join("prices.json");
+    if !overrides.exists() {
+        return Ok(catalog);
+    }
+    let doc = fs::read_to_string(&overrides)?;
+    catalog
+        .with_overrides(&doc)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", overrides.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Neither `Settings` nor `AppState` shows the master key or the admin
+    /// token in `Debug` (logs, panics).
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let master = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+        let token = "admin-token-SECRET-0123456789abcdefghij";
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::for_data_dir(dir.path().join("data"));
+        settings.master_key = Some(master.into());
+        settings.admin_token = Some(token.into());
+        let state = AppState::open(&settings).unwrap();
+        for shown in [format!("{settings:?}"), format!("{state:?}")] {
+            assert!(shown.contains("admin_token"), "{shown}");
+            for secret in [master, token, "AQIDBAUG", "SECRET"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+        }
+        state.ledger.shutdown();
+    }
+}

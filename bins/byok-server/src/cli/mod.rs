@@ -1,0 +1,43 @@
+//! The binary's subcommands (`serve`, `user`, `vault`, `prices`) and its
+//! logging; `main.rs` parses the command line and calls [`run`].
+
+mod prices;
+mod serve;
+mod user;
+mod vault;
+
+pub use prices::run_prices_command;
+pub use serve::serve;
+pub use user::run_user_command;
+pub use vault::run_vault_command;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Command, LogFormat, Settings};
+
+/// Installs the log: to stderr, filtered by `BYOK_LOG` (default `info`).
+pub fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("BYOK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Runs `command`; machine-readable output goes to stdout.
+///
+/// # Errors
+/// The subcommand's.
+pub fn run(command: &Command, settings: &Settings) -> anyhow::Result<()> {
+    let out = &mut std::io::stdout().lock();
+    match command {
+        Command::Serve => serve(settings),
+        Command::Vault(cmd) => run_vault_command(settings, cmd, out),
+        Command::User(cmd) => run_user_command(settings, cmd, out),
+        Command::Prices(cmd) => run_prices_command(settings, cmd, out),
+    }
+}
