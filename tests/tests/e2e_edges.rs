@@ -549,7 +549,7 @@ async fn graceful_shutdown_finishes_streams_and_flushes_the_ledger() {
     config.sweep_interval = None;
     let ledger =
         byok_billing::Ledger::open_sqlite(dir.path().join("data/ledger.db"), &config).unwrap();
-    let entries = ledger.entries(&id, 10, None).unwrap();
+    let entries = ledger.usage(&id, 10, None).unwrap();
     assert_eq!(entries.len(), 1, "the settled stream is in the ledger");
     assert_eq!(
         entries[0].entry.usage_source,

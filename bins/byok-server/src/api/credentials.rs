@@ -224,23 +224,17 @@ pub(crate) async fn verify_credential(
     let result: Result<(), String> = match target {
         Target::Chat(p) => {
             let c = Credential::parse(p, &secret, state.policy)?;
-            match chat_adapter(&state, p) {
-                Some(adapter) => adapter
-                    .list_models(&c)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                None => Err(format!("{p} cannot be verified yet")),
-            }
-        }
-        Target::Search(s) => match search_adapter(&state, s) {
-            Some(adapter) => adapter
-                .search(&SearchRequest::new("byok key check"), &secret)
+            chat_adapter(&state, p)
+                .list_models(&c)
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string()),
-            None => Err("unavailable".into()),
-        },
+                .map_err(|e| e.to_string())
+        }
+        Target::Search(s) => search_adapter(&state, s)
+            .search(&SearchRequest::new("byok key check"), &secret)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
     };
     Ok(HttpResponse::Ok().json(match result {
         Ok(()) => json!({"ok": true}),

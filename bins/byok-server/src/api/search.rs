@@ -40,10 +40,7 @@ pub(crate) async fn web_search(
 }
 
 /// The worker's adapter for `provider`.
-pub(crate) fn search_adapter(
-    state: &Data,
-    provider: SearchProviderId,
-) -> Option<Arc<dyn SearchProvider>> {
+pub(crate) fn search_adapter(state: &Data, provider: SearchProviderId) -> Arc<dyn SearchProvider> {
     state.search.get(provider)
 }
 
@@ -85,6 +82,6 @@ pub(crate) async fn run_search(
     let key = stored_secret(state, user, provider.as_str())
         .await?
         .ok_or_else(|| ApiError::no_credential(provider))?;
-    let adapter = search_adapter(state, provider).ok_or_else(ApiError::internal)?;
+    let adapter = search_adapter(state, provider);
     Ok(adapter.search(request, &key).await?)
 }

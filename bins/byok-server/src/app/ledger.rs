@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use byok_billing::{Balance, Command, LedgerConfig, LedgerEntry, LedgerError, Money, StoredEntry};
+use byok_billing::{
+    Balance, LedgerConfig, LedgerEntry, LedgerError, Money, ReserveError, StoredEntry,
+};
 
 use crate::app::blocking::blocking;
 use crate::app::request_id::request_id;
@@ -54,15 +56,14 @@ impl Ledger {
         request_id: &str,
         amount: Money,
     ) -> Result<(), ApiError> {
-        let command = Command::Reserve {
-            account: account.to_owned(),
-            request_id: request_id.to_owned(),
-            amount,
-            expires_at_ms: byok_billing::now_ms() + RESERVATION_TTL_MS,
-        };
-        match self.0.run(command).await {
+        let expires_at_ms = byok_billing::now_ms() + RESERVATION_TTL_MS;
+        match self
+            .0
+            .reserve(account, request_id, amount, expires_at_ms)
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(LedgerError::InsufficientBalance { available, needed }) => {
+            Err(ReserveError::InsufficientBalance { available, needed }) => {
                 Err(ApiError::insufficient_balance(needed, available))
             }
             Err(e) => Err(internal("ledger reserve", &e)),
@@ -72,12 +73,12 @@ impl Ledger {
     /// Records a finished request's charge (and ends its reservation);
     /// committed in the writer's next batch.
     pub(crate) fn settle(&self, entry: LedgerEntry) {
-        drop(self.0.submit(Command::Settle(Box::new(entry))));
+        self.0.settle(entry).detach();
     }
 
     /// Ends `request_id`'s reservation without a charge.
-    pub(crate) fn release(&self, request_id: String) {
-        drop(self.0.submit(Command::Release { request_id }));
+    pub(crate) fn release(&self, request_id: &str) {
+        self.0.release(request_id).detach();
     }
 
     /// Adds credit to an account, under a fresh idempotency key.
@@ -86,7 +87,7 @@ impl Ledger {
     /// 500 when the ledger fails.
     pub(crate) async fn credit(&self, account: &str, amount: Money) -> Result<(), ApiError> {
         self.0
-            .run(credit_command(account, amount))
+            .credit(account, &credit_request_id(), amount)
             .await
             .map(drop)
             .map_err(|e| internal("credit", &e))
@@ -98,7 +99,7 @@ impl Ledger {
     /// The ledger's failure.
     pub(crate) fn credit_blocking(&self, account: &str, amount: Money) -> anyhow::Result<()> {
         self.0
-            .run_blocking(credit_command(account, amount))
+            .credit_blocking(account, &credit_request_id(), amount)
             .map(drop)
             .map_err(|e| anyhow::anyhow!("{e}"))
     }
@@ -132,7 +133,7 @@ impl Ledger {
         before: Option<i64>,
     ) -> Result<Vec<StoredEntry>, ApiError> {
         let ledger = self.0.clone();
-        blocking("usage", move || ledger.entries(&account, limit, before)).await
+        blocking("usage", move || ledger.usage(&account, limit, before)).await
     }
 
     /// Stops taking writes and commits everything queued.
@@ -153,10 +154,7 @@ pub(crate) fn credit_amount(text: &str) -> Result<Money, &'static str> {
     Ok(amount)
 }
 
-fn credit_command(account: &str, amount: Money) -> Command {
-    Command::Credit {
-        account: account.to_owned(),
-        request_id: format!("credit_{}", request_id()),
-        amount,
-    }
+/// A fresh idempotency key for a credit.
+fn credit_request_id() -> String {
+    format!("credit_{}", request_id())
 }

@@ -63,8 +63,7 @@ async fn handle(
     request.validate()?;
     let web = take_web_search(&mut request)?;
     let provider = route(req, state, &user, &mut request).await?;
-    let adapter = chat_adapter(state, provider)
-        .ok_or_else(|| ApiError::bad_request(format!("{provider} is not available")))?;
+    let adapter = chat_adapter(state, provider);
     let credential = credential(state, &user, provider).await?;
     let citations = match web {
         Some(options) => Some(augment_with_search(state, &user, &mut request, options).await?),
@@ -75,7 +74,7 @@ async fn handle(
     let call = Call {
         state,
         provider,
-        adapter: &*adapter,
+        adapter: &**adapter,
         request: &request,
         credential: &credential,
         settlement,
@@ -108,7 +107,7 @@ async fn route(
 }
 
 /// The worker's adapter for `provider`.
-pub(crate) fn chat_adapter(state: &Data, provider: ProviderId) -> Option<Arc<dyn ChatProvider>> {
+pub(crate) fn chat_adapter(state: &Data, provider: ProviderId) -> &Arc<dyn ChatProvider> {
     state.providers.get(provider)
 }
 

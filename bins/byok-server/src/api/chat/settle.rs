@@ -131,7 +131,7 @@ impl Settlement {
             Ok(charge) => self.record(&usage, &charge),
             Err(e) => {
                 tracing::error!(request_id = %self.request_id, error = %e, "cannot price a finished request; releasing its reservation");
-                self.state.ledger.release(self.request_id);
+                self.state.ledger.release(&self.request_id);
                 Money::ZERO
             }
         };
@@ -174,7 +174,7 @@ impl Settlement {
     /// Ends the request without a charge (it failed before an answer).
     pub(super) fn release(self) {
         if self.reserved {
-            self.state.ledger.release(self.request_id);
+            self.state.ledger.release(&self.request_id);
         }
     }
 }

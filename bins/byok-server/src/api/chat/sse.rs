@@ -2,10 +2,11 @@
 //! encoding a chunk (forwarded verbatim or serialized, citations spliced
 //! into the first) is here.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use byok_providers::{ChatChunk, ChatStream, Transcript};
+use byok_providers::{ChatStream, StreamItem, Transcript};
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 
@@ -68,16 +69,17 @@ impl SseBody {
         }
     }
 
-    /// Encodes one chunk as an event into the buffer and splits it off.
-    fn encode(&mut self, chunk: &ChatChunk) -> Bytes {
+    /// Encodes one stream item as an event into the buffer and splits it
+    /// off: a verbatim item as it came, a normalised chunk re-serialised;
+    /// the first event carries the web-search citations, if any.
+    fn encode(&mut self, item: &StreamItem) -> Bytes {
         if self.buf.capacity() - self.buf.len() < 1024 {
             self.buf.reserve(SSE_BUF);
         }
-        let verbatim = self.inner.take_verbatim();
         if let Some(citations) = self.citations.take() {
-            let json = match verbatim {
-                Some(json) => json.into_bytes(),
-                None => serde_json::to_vec(chunk).unwrap_or_default(),
+            let json: Cow<'_, [u8]> = match item.raw() {
+                Some(raw) => raw.as_bytes().into(),
+                None => serde_json::to_vec(item.chunk()).unwrap_or_default().into(),
             };
             // `{"citations":[...],` + the chunk's other members.
             if let Some(rest) = json.strip_prefix(b"{").filter(|r| r.len() > 1) {
@@ -87,12 +89,7 @@ impl SseBody {
                 self.buf.extend_from_slice(rest);
                 self.buf.extend_from_slice(b"\n\n");
             }
-        } else if let Some(json) = verbatim {
-            // Already in OpenAI's exact shape: forwarded as it came.
-            self.buf.extend_from_slice(b"data: ");
-            self.buf.extend_from_slice(json.as_bytes());
-            self.buf.extend_from_slice(b"\n\n");
-        } else if byok_providers::sse::encode_json(chunk, &mut self.buf).is_err() {
+        } else if item.encode_sse(&mut self.buf).is_err() {
             return Bytes::new();
         }
         self.buf.split().freeze()
@@ -115,9 +112,9 @@ impl Stream for SseBody {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(chunk))) => {
-                this.transcript.push(&chunk);
-                Poll::Ready(Some(Ok(this.encode(&chunk))))
+            Poll::Ready(Some(Ok(item))) => {
+                this.transcript.push(item.chunk());
+                Poll::Ready(Some(Ok(this.encode(&item))))
             }
             Poll::Ready(Some(Err(e))) => {
                 this.finished = true;
