@@ -6,20 +6,10 @@ use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{MAX_SNIPPET_CHARS, SearchProvider, array, check, cut, opt_s, response, s};
+use super::{Adapter, Fields, MAX_SNIPPET_CHARS, Snippet};
 use crate::error::SearchError;
 use crate::http::Http;
-use crate::id::SearchProviderId;
-use crate::types::{SearchMode, SearchRequest, SearchResponse, SearchResult};
-
-/// Exa honours every mode.
-const MODES: &[SearchMode] = &[
-    SearchMode::Auto,
-    SearchMode::Neural,
-    SearchMode::Keyword,
-    SearchMode::Fast,
-    SearchMode::Deep,
-];
+use crate::types::{SearchMode, SearchRequest};
 
 /// The Exa adapter.
 #[derive(Debug)]
@@ -89,46 +79,31 @@ impl<'a> Body<'a> {
     }
 }
 
-/// One item of `results`.
-fn result(x: &Value) -> SearchResult {
-    let highlights: Vec<&str> = x
-        .get("highlights")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    let snippet = if highlights.is_empty() {
-        s(x, "text")
-    } else {
-        highlights.join(" … ")
-    };
-    SearchResult {
-        title: s(x, "title"),
-        url: s(x, "url"),
-        snippet: cut(&snippet, MAX_SNIPPET_CHARS),
-        published_at: opt_s(x, "publishedDate"),
-        score: x.get("score").and_then(Value::as_f64),
-    }
-}
-
 #[async_trait]
-impl SearchProvider for Exa {
-    fn id(&self) -> SearchProviderId {
-        self.http.id()
+impl Adapter for Exa {
+    /// Exa honours every mode.
+    const MODES: &'static [SearchMode] = &[
+        SearchMode::Auto,
+        SearchMode::Neural,
+        SearchMode::Keyword,
+        SearchMode::Fast,
+        SearchMode::Deep,
+    ];
+    const FIELDS: Fields = Fields::new(
+        "results",
+        Snippet::Joined {
+            list: "highlights",
+            fallback: "text",
+        },
+        "publishedDate",
+    )
+    .score("score");
+
+    fn http(&self) -> &Http {
+        &self.http
     }
 
-    async fn search(
-        &self,
-        r: &SearchRequest,
-        key: &SecretString,
-    ) -> Result<SearchResponse, SearchError> {
-        check(self.id(), r, MODES)?;
-        let v = self.http.post_json("search", &Body::new(r), key).await?;
-        let results = array(&v, "results", self.id())?
-            .iter()
-            .map(result)
-            .collect();
-        Ok(response(self.id(), r, results, None))
+    async fn send(&self, r: &SearchRequest, key: &SecretString) -> Result<Value, SearchError> {
+        self.http.post_json("search", &Body::new(r), key).await
     }
 }

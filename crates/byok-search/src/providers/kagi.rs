@@ -7,14 +7,10 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use super::{MAX_SNIPPET_CHARS, SearchProvider, array, check, cut, opt_s, response, s};
+use super::{Adapter, Fields, Snippet};
 use crate::error::SearchError;
 use crate::http::{Http, error_message};
-use crate::id::SearchProviderId;
-use crate::types::{SearchMode, SearchRequest, SearchResponse, SearchResult};
-
-/// The modes Kagi can honour.
-const MODES: &[SearchMode] = &[SearchMode::Auto];
+use crate::types::{SearchMode, SearchRequest};
 
 /// The Kagi adapter.
 #[derive(Debug)]
@@ -60,40 +56,22 @@ fn query(r: &SearchRequest) -> String {
     q
 }
 
-/// One item of `data`.
-fn result(x: &Value) -> SearchResult {
-    SearchResult {
-        title: s(x, "title"),
-        url: s(x, "url"),
-        snippet: cut(&s(x, "snippet"), MAX_SNIPPET_CHARS),
-        published_at: opt_s(x, "published"),
-        score: None,
-    }
-}
-
 #[async_trait]
-impl SearchProvider for Kagi {
-    fn id(&self) -> SearchProviderId {
-        self.http.id()
+impl Adapter for Kagi {
+    /// The modes Kagi can honour.
+    const MODES: &'static [SearchMode] = &[SearchMode::Auto];
+    const FIELDS: Fields = Fields::new("data", Snippet::Text("snippet"), "published").only("t", 0);
+
+    fn http(&self) -> &Http {
+        &self.http
     }
 
-    async fn search(
-        &self,
-        r: &SearchRequest,
-        key: &SecretString,
-    ) -> Result<SearchResponse, SearchError> {
-        check(self.id(), r, MODES)?;
+    async fn send(&self, r: &SearchRequest, key: &SecretString) -> Result<Value, SearchError> {
         let v = self.http.get(self.url(r)?, key).await?;
         if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
             let message = error_message(&json!({"error": err}));
             return Err(self.http.upstream(400, &message, None, key));
         }
-        let results = array(&v, "data", self.id())?
-            .iter()
-            .filter(|x| x.get("t").and_then(Value::as_u64) == Some(0))
-            .take(usize::from(r.max_results))
-            .map(result)
-            .collect();
-        Ok(response(self.id(), r, results, None))
+        Ok(v)
     }
 }

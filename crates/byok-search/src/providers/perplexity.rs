@@ -7,14 +7,10 @@ use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{MAX_SNIPPET_CHARS, SearchProvider, array, check, cut, opt_s, response, s};
+use super::{Adapter, Fields, Snippet};
 use crate::error::SearchError;
 use crate::http::Http;
-use crate::id::SearchProviderId;
-use crate::types::{SearchMode, SearchRequest, SearchResponse, SearchResult};
-
-/// The modes Perplexity can honour.
-const MODES: &[SearchMode] = &[SearchMode::Auto];
+use crate::types::{SearchMode, SearchRequest};
 
 /// The Perplexity adapter.
 #[derive(Debug)]
@@ -52,34 +48,17 @@ impl<'a> Body<'a> {
     }
 }
 
-/// One item of `results`.
-fn result(x: &Value) -> SearchResult {
-    SearchResult {
-        title: s(x, "title"),
-        url: s(x, "url"),
-        snippet: cut(&s(x, "snippet"), MAX_SNIPPET_CHARS),
-        published_at: opt_s(x, "date"),
-        score: None,
-    }
-}
-
 #[async_trait]
-impl SearchProvider for Perplexity {
-    fn id(&self) -> SearchProviderId {
-        self.http.id()
+impl Adapter for Perplexity {
+    /// The modes Perplexity can honour.
+    const MODES: &'static [SearchMode] = &[SearchMode::Auto];
+    const FIELDS: Fields = Fields::new("results", Snippet::Text("snippet"), "date");
+
+    fn http(&self) -> &Http {
+        &self.http
     }
 
-    async fn search(
-        &self,
-        r: &SearchRequest,
-        key: &SecretString,
-    ) -> Result<SearchResponse, SearchError> {
-        check(self.id(), r, MODES)?;
-        let v = self.http.post_json("search", &Body::new(r), key).await?;
-        let results = array(&v, "results", self.id())?
-            .iter()
-            .map(result)
-            .collect();
-        Ok(response(self.id(), r, results, None))
+    async fn send(&self, r: &SearchRequest, key: &SecretString) -> Result<Value, SearchError> {
+        self.http.post_json("search", &Body::new(r), key).await
     }
 }

@@ -6,14 +6,10 @@ use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{MAX_SNIPPET_CHARS, SearchProvider, array, check, cut, opt_s, response, s};
+use super::{Adapter, Fields, Snippet};
 use crate::error::SearchError;
 use crate::http::Http;
-use crate::id::SearchProviderId;
-use crate::types::{SearchMode, SearchRequest, SearchResponse, SearchResult};
-
-/// The modes Tavily can honour.
-const MODES: &[SearchMode] = &[SearchMode::Auto, SearchMode::Fast, SearchMode::Deep];
+use crate::types::{SearchMode, SearchRequest};
 
 /// The Tavily adapter.
 #[derive(Debug)]
@@ -59,34 +55,19 @@ impl<'a> Body<'a> {
     }
 }
 
-/// One item of `results`.
-fn result(x: &Value) -> SearchResult {
-    SearchResult {
-        title: s(x, "title"),
-        url: s(x, "url"),
-        snippet: cut(&s(x, "content"), MAX_SNIPPET_CHARS),
-        published_at: opt_s(x, "published_date"),
-        score: x.get("score").and_then(Value::as_f64),
-    }
-}
-
 #[async_trait]
-impl SearchProvider for Tavily {
-    fn id(&self) -> SearchProviderId {
-        self.http.id()
+impl Adapter for Tavily {
+    /// The modes Tavily can honour.
+    const MODES: &'static [SearchMode] = &[SearchMode::Auto, SearchMode::Fast, SearchMode::Deep];
+    const FIELDS: Fields = Fields::new("results", Snippet::Text("content"), "published_date")
+        .score("score")
+        .answer("answer");
+
+    fn http(&self) -> &Http {
+        &self.http
     }
 
-    async fn search(
-        &self,
-        r: &SearchRequest,
-        key: &SecretString,
-    ) -> Result<SearchResponse, SearchError> {
-        check(self.id(), r, MODES)?;
-        let v = self.http.post_json("search", &Body::new(r), key).await?;
-        let results = array(&v, "results", self.id())?
-            .iter()
-            .map(result)
-            .collect();
-        Ok(response(self.id(), r, results, opt_s(&v, "answer")))
+    async fn send(&self, r: &SearchRequest, key: &SecretString) -> Result<Value, SearchError> {
+        self.http.post_json("search", &Body::new(r), key).await
     }
 }
