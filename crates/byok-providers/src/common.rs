@@ -29,8 +29,10 @@ pub(crate) fn unsupported(provider: ProviderId, what: impl Into<String>) -> Prov
     }
 }
 
-/// Refuses what a translator cannot honour: `n > 1`, and unknown extra
-/// fields except the harmless ones and those the dialect passes through.
+/// Refuses what a translator cannot honour: `n > 1`, content parts, tools
+/// and `tool_choice` shapes only the OpenAI dialect passes through
+/// ([`ChatRequest::unmodelled`]), and unknown extra fields except the
+/// harmless ones and those the dialect passes through.
 pub(crate) fn check_common(
     provider: ProviderId,
     request: &ChatRequest,
@@ -39,6 +41,9 @@ pub(crate) fn check_common(
     request.validate()?;
     if request.n.is_some_and(|n| n != 1) {
         return Err(unsupported(provider, "`n` other than 1"));
+    }
+    if let Some(what) = request.unmodelled() {
+        return Err(unsupported(provider, what));
     }
     for key in request.extra.keys() {
         if !HARMLESS_EXTRA.contains(&key.as_str()) && !native_extra.contains(&key.as_str()) {
@@ -128,9 +133,11 @@ pub(crate) fn chunk_event(
             delta,
             finish_reason: finish,
             logprobs: None,
+            extra: serde_json::Map::new(),
         }],
         usage: None,
         system_fingerprint: None,
+        extra: serde_json::Map::new(),
     })
 }
 
@@ -154,6 +161,7 @@ pub(crate) fn push_usage(
             choices: Vec::new(),
             usage: Some(usage),
             system_fingerprint: None,
+            extra: serde_json::Map::new(),
         })));
     } else {
         out.push_back(Ok(StreamEvent::Usage(usage)));

@@ -49,6 +49,7 @@ pub(crate) fn conversation(shape: Shape) -> impl Strategy<Value = Vec<Message>> 
                 m.push(Message::User {
                     content: Content::Text(user),
                     name: None,
+                    extra: Default::default(),
                 });
                 if answer.is_none() && calls.is_empty() && shape.user_runs {
                     continue;
@@ -77,13 +78,16 @@ pub(crate) fn conversation(shape: Shape) -> impl Strategy<Value = Vec<Message>> 
                     tool_calls: (!calls.is_empty()).then(|| calls.clone()),
                     refusal: None,
                     reasoning_content: None,
+                    reasoning_details: None,
                     name: None,
+                    extra: Default::default(),
                 });
                 for c in calls {
                     let id = (shape.result_id)(&c.id);
                     m.push(Message::Tool {
                         content: Content::Text(format!("r{id}")),
                         tool_call_id: id,
+                        extra: Default::default(),
                     });
                 }
             }

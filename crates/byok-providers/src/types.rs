@@ -1,15 +1,26 @@
 //! The neutral API: OpenAI's chat-completions request, response and stream
-//! chunk, strongly typed.
+//! chunk, typed for what the gateway reads and lossless for the rest.
 //!
 //! Every translator reads a [`ChatRequest`] and produces a [`ChatResponse`] or
-//! a stream of [`ChatChunk`]s, whatever the provider speaks. Unknown
-//! top-level request fields are kept in [`ChatRequest::extra`] and sent
-//! upstream only by the OpenAI dialect (other translators cannot know what
-//! they mean and drop them); a short list of fields that try to choose an
-//! upstream or its headers is refused outright (see
-//! [`ChatRequest::validate`]).
+//! a stream of [`ChatChunk`]s, whatever the provider speaks. What the
+//! gateway does not read is kept as raw JSON (style item 13): unknown
+//! top-level request fields in [`ChatRequest::extra`], unknown keys of
+//! messages, content parts, tools, `stream_options`, responses, choices,
+//! messages and deltas in their own `extra` maps, and content parts, tools
+//! and `tool_choice` shapes the gateway does not model as
+//! [`ContentPart::Other`], non-`function` [`Tool`]s and
+//! [`ToolChoice::Other`]. The OpenAI dialect sends all of it upstream and
+//! back as it came; the other translators read only the typed part and
+//! refuse the unmodelled shapes (they cannot know what they mean). A short
+//! list of fields that try to choose an upstream or its headers is refused
+//! outright (see [`ChatRequest::validate`]).
+//!
+//! Known gaps (these types are built field by field by every translator
+//! and the server): unknown keys of `system` messages, of [`ToolCall`]s,
+//! [`ToolCallDelta`]s and of the usage details are not kept.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::ser::SerializeMap as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::error::ProviderError;
@@ -24,7 +35,8 @@ pub struct ChatRequest {
     /// Stream the answer as server-sent events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
-    /// Streaming options (`include_usage`).
+    /// Streaming options (`include_usage`, and whatever else the client
+    /// set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
     /// Legacy output-token limit.
@@ -131,6 +143,37 @@ impl ChatRequest {
         Ok(())
     }
 
+    /// The first thing in the request that only the OpenAI dialect can
+    /// send upstream (it passes it through as it came; the other
+    /// translators cannot know what it means and refuse it): a content part
+    /// other than `text` and `image_url`, a tool other than a `function`,
+    /// or a `tool_choice` other than a mode or a named function.
+    pub fn unmodelled(&self) -> Option<String> {
+        let short = |s: &str| s.chars().take(32).collect::<String>();
+        let part = self.messages.iter().find_map(|m| match m {
+            Message::System { content, .. }
+            | Message::Developer { content, .. }
+            | Message::User { content, .. }
+            | Message::Tool { content, .. }
+            | Message::Assistant {
+                content: Some(content),
+                ..
+            } => content.parts().find(|p| matches!(p, ContentPart::Other(_))),
+            Message::Assistant { content: None, .. } => None,
+        });
+        if let Some(p) = part {
+            return Some(format!("`{}` content parts", short(p.kind())));
+        }
+        if let Some(t) = self.tools.iter().flatten().find(|t| !t.is_function()) {
+            return Some(format!("`{}` tools", short(&t.kind)));
+        }
+        if let Some(ToolChoice::Other(v)) = &self.tool_choice {
+            let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+            return Some(format!("`tool_choice` of type `{}`", short(kind)));
+        }
+        None
+    }
+
     /// Whether the request asks for a stream.
     pub fn is_stream(&self) -> bool {
         self.stream == Some(true)
@@ -151,6 +194,9 @@ pub struct StreamOptions {
     /// Send a final chunk with usage and no choices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
+    /// Every other option (`include_obfuscation`, ...), kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// `stop`: one string or several.
@@ -173,7 +219,9 @@ impl Stop {
     }
 }
 
-/// One message of the conversation.
+/// One message of the conversation. Unknown keys are kept in `extra`,
+/// except on `system` messages (a gap: the server builds those field by
+/// field).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "lowercase")]
 pub enum Message {
@@ -192,14 +240,20 @@ pub enum Message {
         /// Optional participant name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        /// Every other key, kept as sent.
+        #[serde(flatten)]
+        extra: Map<String, Value>,
     },
     /// User turn.
     User {
-        /// Text and image parts.
+        /// Text, image, file, audio, ... parts.
         content: Content,
         /// Optional participant name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        /// Every other key, kept as sent.
+        #[serde(flatten)]
+        extra: Map<String, Value>,
     },
     /// Assistant turn (earlier answers, tool calls).
     Assistant {
@@ -215,9 +269,17 @@ pub enum Message {
         /// Reasoning text of an earlier turn (some providers want it back).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reasoning_content: Option<String>,
+        /// The replayable reasoning of an earlier turn, as the provider gave
+        /// it (OpenRouter's `reasoning_details`: thinking-model tool loops
+        /// continue only when it comes back unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reasoning_details: Option<Vec<Value>>,
         /// Optional participant name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        /// Every other key (`reasoning`, `audio`, `prefix`, ...), kept as sent.
+        #[serde(flatten)]
+        extra: Map<String, Value>,
     },
     /// The result of a tool call.
     Tool {
@@ -225,6 +287,9 @@ pub enum Message {
         content: Content,
         /// The call it answers.
         tool_call_id: String,
+        /// Every other key, kept as sent.
+        #[serde(flatten)]
+        extra: Map<String, Value>,
     },
 }
 
@@ -239,6 +304,14 @@ pub enum Content {
 }
 
 impl Content {
+    /// The parts (none for plain text).
+    pub fn parts(&self) -> std::slice::Iter<'_, ContentPart> {
+        match self {
+            Content::Text(_) => [].iter(),
+            Content::Parts(parts) => parts.iter(),
+        }
+    }
+
     /// The text of every text part, joined with nothing in between.
     pub fn text(&self) -> String {
         match self {
@@ -246,28 +319,82 @@ impl Content {
             Content::Parts(parts) => parts
                 .iter()
                 .filter_map(|p| match p {
-                    ContentPart::Text { text } => Some(text.as_str()),
-                    ContentPart::ImageUrl { .. } => None,
+                    ContentPart::Text { text, .. } => Some(text.as_str()),
+                    ContentPart::ImageUrl { .. } | ContentPart::Other(_) => None,
                 })
                 .collect(),
         }
     }
 }
 
-/// A content part.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A content part: the kinds every translator reads, typed, with their
+/// unknown keys (`cache_control`, ...) kept; any other kind (`file`,
+/// `input_audio`, `video_url`, ...) kept whole. A malformed `text` or
+/// `image_url` part is an error, not another kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
     /// Text.
     Text {
         /// The text.
         text: String,
+        /// Every other key (`cache_control`, ...), kept as sent.
+        #[serde(flatten)]
+        extra: Map<String, Value>,
     },
     /// An image by URL or `data:` URL.
     ImageUrl {
         /// The image.
         image_url: ImageUrl,
+        /// Every other key, kept as sent.
+        #[serde(flatten)]
+        extra: Map<String, Value>,
     },
+    /// Any other kind of part, `type` included, exactly as sent. Only the
+    /// OpenAI dialect can send it upstream; the other translators refuse it.
+    #[serde(untagged)]
+    Other(Map<String, Value>),
+}
+
+impl<'de> Deserialize<'de> for ContentPart {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut map = Map::<String, Value>::deserialize(d)?;
+        let field = |map: &mut Map<String, Value>, name: &'static str| {
+            map.remove(name)
+                .ok_or_else(|| D::Error::missing_field(name))
+        };
+        match map.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                map.remove("type");
+                let text =
+                    String::deserialize(field(&mut map, "text")?).map_err(D::Error::custom)?;
+                Ok(ContentPart::Text { text, extra: map })
+            }
+            Some("image_url") => {
+                map.remove("type");
+                let image_url = ImageUrl::deserialize(field(&mut map, "image_url")?)
+                    .map_err(D::Error::custom)?;
+                Ok(ContentPart::ImageUrl {
+                    image_url,
+                    extra: map,
+                })
+            }
+            Some(_) => Ok(ContentPart::Other(map)),
+            None => Err(D::Error::missing_field("type")),
+        }
+    }
+}
+
+impl ContentPart {
+    /// The part's `type`.
+    pub fn kind(&self) -> &str {
+        match self {
+            ContentPart::Text { .. } => "text",
+            ContentPart::ImageUrl { .. } => "image_url",
+            ContentPart::Other(m) => m.get("type").and_then(Value::as_str).unwrap_or(""),
+        }
+    }
 }
 
 /// An image reference.
@@ -278,20 +405,90 @@ pub struct ImageUrl {
     /// `auto`, `low` or `high`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Every other key, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
-/// A tool definition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A tool definition: a `function` tool, typed; any other kind (`custom`,
+/// ...) kept whole in `extra` (see [`Tool::is_function`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawTool")]
 pub struct Tool {
-    /// Always `function`.
-    #[serde(rename = "type")]
+    /// `function`, or another kind (`custom`, ...).
     pub kind: String,
-    /// The function.
+    /// The function of a `function` tool (empty for other kinds).
     pub function: FunctionDef,
+    /// Every other key, kept as sent (for a non-`function` tool: all of it
+    /// but `type`).
+    pub extra: Map<String, Value>,
+}
+
+impl Tool {
+    /// Whether this is a `function` tool (the only kind translators other
+    /// than the OpenAI dialect understand).
+    pub fn is_function(&self) -> bool {
+        self.kind == "function"
+    }
+}
+
+/// A tool as written, before [`Tool`] decides what is typed.
+#[derive(Deserialize)]
+struct RawTool {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    function: Option<FunctionDef>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+impl TryFrom<RawTool> for Tool {
+    type Error = serde_json::Error;
+
+    fn try_from(raw: RawTool) -> Result<Self, Self::Error> {
+        let RawTool {
+            kind,
+            function,
+            mut extra,
+        } = raw;
+        if kind != "function" {
+            // Only a `function` tool has a typed function; on another kind
+            // the member (if any) is kept as it came.
+            if let Some(f) = function {
+                extra.insert("function".to_owned(), serde_json::to_value(f)?);
+            }
+            return Ok(Tool {
+                kind,
+                function: FunctionDef::default(),
+                extra,
+            });
+        }
+        let function = function.ok_or_else(|| serde::de::Error::missing_field("function"))?;
+        Ok(Tool {
+            kind,
+            function,
+            extra,
+        })
+    }
+}
+
+impl Serialize for Tool {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("type", &self.kind)?;
+        if self.is_function() {
+            map.serialize_entry("function", &self.function)?;
+        }
+        for (k, v) in &self.extra {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 /// A callable function.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct FunctionDef {
     /// Its name.
     pub name: String,
@@ -304,6 +501,9 @@ pub struct FunctionDef {
     /// Strict schema adherence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
+    /// Every other key, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// `tool_choice`.
@@ -314,6 +514,10 @@ pub enum ToolChoice {
     Mode(String),
     /// A named function.
     Named(NamedToolChoice),
+    /// Any other shape (`{"type": "allowed_tools", ...}`, a named custom
+    /// tool, ...), exactly as sent. Only the OpenAI dialect can send it
+    /// upstream; the other translators refuse it.
+    Other(Value),
 }
 
 /// `{"type": "function", "function": {"name": ...}}`.
@@ -424,6 +628,10 @@ pub struct Usage {
     /// Details of the output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_tokens_details: Option<CompletionTokensDetails>,
+    /// Every other field the upstream sent (OpenRouter's `cost`, Groq's
+    /// timings, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Usage {
@@ -506,6 +714,10 @@ pub struct ChatResponse {
     /// Backend fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_fingerprint: Option<String>,
+    /// Every other field the upstream sent (`service_tier`, OpenRouter's
+    /// `provider`, Perplexity's `citations`, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 fn completion_object() -> String {
@@ -530,6 +742,10 @@ pub struct Choice {
     /// Log probabilities, passed through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Value>,
+    /// Every other field the upstream sent (OpenRouter's
+    /// `native_finish_reason`, Azure's `content_filter_results`, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The assistant message of a response.
@@ -550,6 +766,28 @@ pub struct ResponseMessage {
     /// Reasoning text (thinking), kept out of `content`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
+    /// The replayable reasoning (OpenRouter's `reasoning_details`), to be
+    /// sent back unchanged with the next turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_details: Option<Vec<Value>>,
+    /// Every other field the upstream sent (`reasoning`, `annotations`,
+    /// `audio`, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ResponseMessage {
+    /// The reasoning text, whichever field carries it: `reasoning_content`,
+    /// or `reasoning` (Groq's `reasoning_format=parsed`, Cerebras,
+    /// OpenRouter).
+    pub fn reasoning_text(&self) -> Option<&str> {
+        reasoning_text(self.reasoning_content.as_deref(), &self.extra)
+    }
+}
+
+/// `reasoning_content`, else a string `reasoning` among the extras.
+fn reasoning_text<'a>(content: Option<&'a str>, extra: &'a Map<String, Value>) -> Option<&'a str> {
+    content.or_else(|| extra.get("reasoning").and_then(Value::as_str))
 }
 
 fn assistant_role() -> String {
@@ -580,6 +818,10 @@ pub struct ChatChunk {
     /// Backend fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_fingerprint: Option<String>,
+    /// Every other field the upstream sent (`service_tier`, `obfuscation`,
+    /// OpenRouter's `provider`, Groq's `x_groq`, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// A streamed choice.
@@ -597,6 +839,9 @@ pub struct ChunkChoice {
     /// Log probabilities, passed through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Value>,
+    /// Every other field the upstream sent (`native_finish_reason`, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The new part of a streamed message.
@@ -617,6 +862,21 @@ pub struct Delta {
     /// Tool-call fragments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
+    /// Replayable reasoning pieces (OpenRouter's `reasoning_details`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_details: Option<Vec<Value>>,
+    /// Every other field the upstream sent (`reasoning`, `annotations`,
+    /// `audio`, ...).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Delta {
+    /// The reasoning fragment, whichever field carries it:
+    /// `reasoning_content`, or `reasoning` (Groq, Cerebras, OpenRouter).
+    pub fn reasoning_text(&self) -> Option<&str> {
+        reasoning_text(self.reasoning_content.as_deref(), &self.extra)
+    }
 }
 
 /// A fragment of a tool call: the first carries `id` and `name`, later ones
@@ -689,6 +949,74 @@ mod tests {
             "f"
         );
         req.validate().unwrap();
+    }
+
+    /// Content parts, tools, `tool_choice` shapes and message keys the
+    /// gateway does not model come back out exactly as they went in.
+    #[test]
+    fn what_is_not_modelled_round_trips_exactly() {
+        let raw = serde_json::json!({"model": "gpt-5", "messages": [
+            {"role": "developer", "content": "be brief", "x_dev": 1},
+            {"role": "user", "name": "u", "x_user": {"a": [1, null]}, "content": [
+                {"type": "text", "text": "see", "cache_control": {"type": "ephemeral"}},
+                {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "low", "x_img": true}, "x_part": 2},
+                {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}},
+                {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+                {"type": "video_url", "video_url": {"url": "https://x/v.mp4"}}]},
+            {"role": "assistant", "reasoning": "think", "reasoning_details": [
+                {"type": "reasoning.encrypted", "data": "enc", "id": "r1", "format": "anthropic-claude-v1", "index": 0}],
+             "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "42", "x_tool": null}],
+            "stream_options": {"include_usage": false, "include_obfuscation": false},
+            "tools": [
+                {"type": "function", "function": {"name": "f", "parameters": {}, "x_fn": 1}, "x_tool": 1},
+                {"type": "custom", "custom": {"name": "code", "format": {"type": "grammar", "grammar": {"syntax": "lark", "definition": "start: /.+/"}}}}],
+            "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [{"type": "function", "function": {"name": "f"}}]}},
+            "logprobs": false, "n": 1, "top_logprobs": null, "reasoning": {"effort": "high"}});
+        let req: ChatRequest = serde_json::from_value(raw.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&req).unwrap(), raw);
+        let Message::User { content, .. } = &req.messages[1] else {
+            panic!()
+        };
+        let kinds: Vec<&str> = content.parts().map(ContentPart::kind).collect();
+        assert_eq!(
+            kinds,
+            ["text", "image_url", "file", "input_audio", "video_url"]
+        );
+        assert_eq!(content.text(), "see");
+        assert!(matches!(req.tool_choice, Some(ToolChoice::Other(_))));
+        let tools = req.tools.as_deref().unwrap();
+        assert!(tools[0].is_function() && !tools[1].is_function());
+        assert_eq!(
+            req.unmodelled().as_deref(),
+            Some("`file` content parts"),
+            "the other translators are told what they cannot send"
+        );
+        let Message::Assistant {
+            reasoning_details, ..
+        } = &req.messages[2]
+        else {
+            panic!()
+        };
+        assert_eq!(reasoning_details.as_ref().unwrap()[0]["data"], "enc");
+    }
+
+    #[test]
+    fn malformed_known_shapes_are_still_refused() {
+        for bad in [
+            r#"{"type":"function"}"#,
+            r#"{"type":"function","function":{"description":"no name"}}"#,
+        ] {
+            assert!(serde_json::from_str::<Tool>(bad).is_err(), "{bad}");
+        }
+        for bad in [
+            r#"{"type":"text","text":5}"#,
+            r#"{"type":"text"}"#,
+            r#"{"type":"image_url","image_url":"https://x"}"#,
+            r#"{"text":"no type"}"#,
+        ] {
+            assert!(serde_json::from_str::<ContentPart>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

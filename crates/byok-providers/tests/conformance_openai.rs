@@ -615,3 +615,335 @@ async fn model_lists_in_both_shapes() {
         h.assert_no_key(&err.to_string());
     }
 }
+
+// ---- Lossless pass-through (issue #15): what the gateway does not read
+// goes upstream and back as it came.
+
+/// JSON without `null` members (a missing member and `null` mean the same).
+fn meaning(mut v: Value) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.retain(|_, x| !x.is_null());
+                m.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut v);
+    v
+}
+
+/// The fixture's request, streamed or not.
+fn lossless_request(stream: bool) -> (Value, ChatRequest) {
+    let mut raw: Value = serde_json::from_str(&fixture("openai/request_lossless.json")).unwrap();
+    if stream {
+        raw["stream"] = json!(true);
+        raw["stream_options"] = json!({"include_obfuscation": false});
+    }
+    let req = serde_json::from_value(raw.clone()).unwrap();
+    (raw, req)
+}
+
+#[tokio::test]
+async fn parts_tools_and_fields_the_gateway_does_not_read_go_upstream_as_sent() {
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        h.on_chat(Reply::json(200, fixture("openai/chat_text.json")));
+        let (raw, req) = lossless_request(false);
+        h.provider.chat(&req, &h.credential).await.unwrap();
+        let body = h.sent_body();
+        // `file`, `input_audio`, `video_url` parts and `cache_control`
+        // (on a system and a user text part), byte-for-byte equivalent.
+        assert_eq!(body["messages"], raw["messages"], "{}", info.slug);
+        // A custom tool and an `allowed_tools` choice.
+        assert_eq!(body["tools"], raw["tools"], "{}", info.slug);
+        assert_eq!(body["tool_choice"], raw["tool_choice"], "{}", info.slug);
+        // Null, false and default values are forwarded, not refused.
+        for field in [
+            "logprobs",
+            "n",
+            "top_logprobs",
+            "reasoning",
+            "verbosity",
+            "prompt_cache_key",
+        ] {
+            assert_eq!(body.get(field), raw.get(field), "{}: {field}", info.slug);
+        }
+        let mut rest = body.as_object().unwrap().clone();
+        for changed in ["max_tokens", "max_completion_tokens"] {
+            rest.remove(changed);
+        }
+        let mut expected = raw.as_object().unwrap().clone();
+        expected.remove("max_completion_tokens");
+        assert_eq!(rest, expected, "{}: nothing else changes", info.slug);
+    }
+}
+
+#[tokio::test]
+async fn client_stream_options_are_merged_with_include_usage() {
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        h.on_chat(Reply::sse(&fixture("openai/stream_text.sse")));
+        let (raw, req) = lossless_request(true);
+        let (t, _, _, err) = h.collect(&req).await;
+        assert!(err.is_none(), "{}: {err:?}", info.slug);
+        assert_eq!(t.content, "Hello! How can I help you today?");
+        let body = h.sent_body();
+        if h.quirks.stream_options {
+            assert_eq!(
+                body["stream_options"],
+                json!({"include_obfuscation": false, "include_usage": true}),
+                "{}",
+                info.slug
+            );
+        } else {
+            assert!(body.get("stream_options").is_none(), "{}", info.slug);
+        }
+        assert_eq!(body["messages"], raw["messages"]);
+    }
+}
+
+#[tokio::test]
+async fn max_tokens_becomes_max_completion_tokens_only_for_models_that_refuse_it() {
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        for (model, renamed) in [
+            ("o3", true),
+            ("o4-mini", true),
+            ("gpt-5", true),
+            ("gpt-5-mini-2025-08-07", true),
+            ("gpt-4o", false),
+            ("llama-3.3-70b-versatile", false),
+            ("openai/gpt-oss-120b", false),
+        ] {
+            h.on_chat(Reply::json(200, fixture("openai/chat_text.json")));
+            let req: ChatRequest = serde_json::from_value(json!({
+                "model": model, "max_tokens": 100,
+                "messages": [{"role": "user", "content": "Hi"}]
+            }))
+            .unwrap();
+            h.provider.chat(&req, &h.credential).await.unwrap();
+            let body = h.sent_body();
+            let (name, other) = if h.quirks.prefers_max_tokens || !renamed {
+                ("max_tokens", "max_completion_tokens")
+            } else {
+                ("max_completion_tokens", "max_tokens")
+            };
+            assert_eq!(body[name], 100, "{} {model}", info.slug);
+            assert!(body.get(other).is_none(), "{} {model}", info.slug);
+        }
+    }
+}
+
+#[tokio::test]
+async fn answers_keep_every_field_the_upstream_sent() {
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        for name in [
+            "openai/chat_reasoning_openrouter.json",
+            "openai/chat_openai_extras.json",
+            "openai/chat_reasoning_groq.json",
+        ] {
+            let upstream = fixture(name);
+            h.on_chat(Reply::json(200, upstream.clone()));
+            let out = h
+                .provider
+                .chat(&request(false, false), &h.credential)
+                .await
+                .unwrap();
+            let upstream: Value = serde_json::from_str(&upstream).unwrap();
+            // What a client receives: the upstream bytes, or the parsed answer.
+            let sent: Value = match &out.verbatim {
+                Some(raw) => serde_json::from_slice(raw).unwrap(),
+                None => serde_json::to_value(&out.response).unwrap(),
+            };
+            assert_eq!(meaning(sent), meaning(upstream.clone()), "{name}");
+            assert_eq!(
+                meaning(serde_json::to_value(&out.response).unwrap()),
+                meaning(upstream),
+                "{name}: the parsed answer says it all too"
+            );
+        }
+        let out = h
+            .provider
+            .chat(&request(false, false), &h.credential)
+            .await
+            .unwrap();
+        let m = &out.response.choices[0].message;
+        assert_eq!(
+            m.reasoning_text(),
+            Some("The user asks for the capital of France. That is Paris."),
+            "Groq's parsed reasoning reads as the reasoning text"
+        );
+        let UsageReport::Reported(u) = &out.usage else {
+            panic!("{}", info.slug)
+        };
+        assert_eq!(
+            (u.total_tokens, u.extra["queue_time"].clone()),
+            (45, json!(0.0171))
+        );
+    }
+}
+
+#[tokio::test]
+async fn answers_in_openais_shape_with_common_extras_stay_verbatim() {
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        for name in [
+            "openai/chat_reasoning_openrouter.json",
+            "openai/chat_openai_extras.json",
+        ] {
+            h.on_chat(Reply::json(200, fixture(name)));
+            let out = h
+                .provider
+                .chat(&request(false, false), &h.credential)
+                .await
+                .unwrap();
+            assert_eq!(
+                out.verbatim.as_deref(),
+                Some(fixture(name).as_bytes()),
+                "{} {name}",
+                info.slug
+            );
+        }
+    }
+}
+
+/// Streams a fixture and returns what a client receives per chunk (the
+/// upstream JSON when verbatim, else the chunk), how many chunks were
+/// verbatim, and the transcript.
+async fn relayed(h: &Harness, name: &str, req: &ChatRequest) -> (Vec<Value>, usize, Transcript) {
+    h.on_chat(Reply::sse(&fixture(name)));
+    let mut stream = h.provider.chat_stream(req, &h.credential).await.unwrap();
+    let (mut out, mut verbatim, mut t) = (Vec::new(), 0, Transcript::default());
+    while let Some(item) = stream.next().await {
+        let item = item.unwrap_or_else(|e| panic!("{} {name}: {e}", h.info.slug));
+        t.push(item.chunk());
+        verbatim += usize::from(item.raw().is_some());
+        out.push(match item.raw() {
+            Some(raw) => serde_json::from_str(raw).unwrap(),
+            None => serde_json::to_value(item.chunk()).unwrap(),
+        });
+    }
+    (out, verbatim, t)
+}
+
+/// The upstream's chunks as a client should receive them: those with
+/// choices, `usage` moved out (the gateway sends it in its own last chunk).
+fn upstream_chunks(name: &str) -> Vec<Value> {
+    fixture(name)
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter(|c| c["choices"].as_array().is_some_and(|a| !a.is_empty()))
+        .map(|mut c| {
+            c.as_object_mut().unwrap().remove("usage");
+            meaning(c)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn streamed_answers_keep_every_field_the_upstream_sent() {
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        // OpenRouter's reasoning chunks are forwarded as they came, all but
+        // the one with usage (which is moved out); Groq's, but the two
+        // with `x_groq`.
+        for (name, verbatim_chunks) in [
+            ("openai/stream_reasoning_openrouter.sse", 7),
+            ("openai/stream_reasoning_groq.sse", 3),
+        ] {
+            let (out, verbatim, t) = relayed(&h, name, &request(true, false)).await;
+            let out: Vec<Value> = out.into_iter().map(meaning).collect();
+            assert_eq!(out, upstream_chunks(name), "{} {name}", info.slug);
+            assert_eq!(verbatim, verbatim_chunks, "{} {name}", info.slug);
+            assert!(!t.content.is_empty() || !t.tool_calls.is_empty(), "{name}");
+        }
+        let (out, _, _) = relayed(
+            &h,
+            "openai/stream_reasoning_openrouter.sse",
+            &request(true, true),
+        )
+        .await;
+        let usage = &out.last().unwrap()["usage"];
+        assert_eq!(
+            (usage["total_tokens"].clone(), usage["cost"].clone()),
+            (json!(269), json!(0.00113)),
+            "{}: the usage chunk keeps OpenRouter's cost",
+            info.slug
+        );
+        let details: Vec<&Value> = out
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["reasoning_details"].as_array())
+            .flatten()
+            .collect();
+        assert_eq!(details.len(), 3, "{}", info.slug);
+        assert_eq!(details[2]["type"], "reasoning.encrypted");
+    }
+}
+
+#[tokio::test]
+async fn an_openrouter_tool_loop_replays_reasoning_details_exactly() {
+    for info in dialect_rows() {
+        let h = harness(info, fast()).await;
+        let mut conversation = json!([{"role": "user", "content": "Weather in Paris?"}]);
+        let turn = |messages: &Value| -> ChatRequest {
+            serde_json::from_value(json!({
+                "model": "anthropic/claude-sonnet-4.5",
+                "messages": messages,
+                "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+                "reasoning": {"max_tokens": 2000}
+            }))
+            .unwrap()
+        };
+        // Turn 1: the model thinks, then calls a tool.
+        h.on_chat(Reply::json(
+            200,
+            fixture("openai/chat_reasoning_openrouter.json"),
+        ));
+        let out = h
+            .provider
+            .chat(&turn(&conversation), &h.credential)
+            .await
+            .unwrap();
+        let answered: Value = match &out.verbatim {
+            Some(raw) => serde_json::from_slice(raw).unwrap(),
+            None => serde_json::to_value(&out.response).unwrap(),
+        };
+        // Turn 2: the client sends the assistant message back as it got
+        // it, with the tool's result.
+        let assistant = answered["choices"][0]["message"].clone();
+        let conv = conversation.as_array_mut().unwrap();
+        conv.push(assistant.clone());
+        conv.push(json!({"role": "tool", "tool_call_id": "toolu_01A09q90qw90lq917835lq9", "content": "18°C, sunny"}));
+        h.on_chat(Reply::json(
+            200,
+            fixture("openai/chat_openrouter_turn2.json"),
+        ));
+        let out = h
+            .provider
+            .chat(&turn(&conversation), &h.credential)
+            .await
+            .unwrap();
+        let sent = h.sent_body();
+        assert_eq!(
+            meaning(sent["messages"][1].clone()),
+            meaning(assistant),
+            "{}: the assistant turn goes back exactly",
+            info.slug
+        );
+        assert_eq!(
+            sent["messages"][1]["reasoning_details"][0]["signature"],
+            "EqQBCkgIBxABGAIqQKq1rB9sT0Y2p7q8ZxN3cQwJ0fX6kR2Lh9vYtU1mA4sD5gF6hJ7kL8zX9cV0bN1mQ2wE3rT4yU5iO6pA7sD8EgwB"
+        );
+        assert_eq!(sent["reasoning"], json!({"max_tokens": 2000}));
+        assert_eq!(
+            out.response.choices[0].message.content.as_deref(),
+            Some("It is 18°C and sunny in Paris.")
+        );
+    }
+}

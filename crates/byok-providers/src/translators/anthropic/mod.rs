@@ -38,8 +38,7 @@ mod stream;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use reqwest::header::{CONTENT_TYPE, HeaderName};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::HeaderName;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -48,9 +47,8 @@ use self::response::decode_response;
 pub(crate) use self::stream::AnthropicStream;
 use crate::credential::Credential;
 use crate::error::ProviderError;
-use crate::http;
+use crate::http::{self, Listing, Upstream};
 use crate::id::ProviderId;
-use crate::openai::sensitive;
 use crate::provider::{ChatOutcome, ChatProvider, ProviderConfig};
 use crate::stream::ChatStream;
 use crate::types::{ChatRequest, ModelInfo};
@@ -66,19 +64,23 @@ const THINKING_BUDGETS: [(&str, u32); 3] = [("low", 1024), ("medium", 4096), ("h
 /// Extra fields passed through as Anthropic-native parameters.
 const NATIVE_EXTRA: &[&str] = &["top_k", "thinking"];
 
+/// Where `GET v1/models` keeps the models.
+const MODELS: Listing = Listing {
+    key: "data",
+    bare: false,
+    id: "id",
+    prefix: "",
+    owned_by: "anthropic",
+};
+
 /// The Anthropic translator.
 pub struct Anthropic {
-    id: ProviderId,
-    base: String,
-    client: reqwest::Client,
-    config: Arc<ProviderConfig>,
+    up: Upstream,
 }
 
 impl std::fmt::Debug for Anthropic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Anthropic")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        self.up.fmt_as("Anthropic", f)
     }
 }
 
@@ -89,42 +91,29 @@ impl Anthropic {
     pub fn new(id: ProviderId, client: reqwest::Client, config: Arc<ProviderConfig>) -> Self {
         let base = config.base_url(id).to_owned();
         Self {
-            id,
-            base,
-            client,
-            config,
+            up: Upstream::new(id, &base, client, config),
         }
     }
 
-    fn target(
+    /// The `messages` request for `request`, authorised, and its key.
+    fn messages(
         &self,
+        request: &ChatRequest,
         credential: &Credential,
-        path: &str,
-    ) -> Result<(String, SecretString), ProviderError> {
-        let target = crate::target::Target::resolve(self.id, &self.base, credential)?;
-        Ok((target.url(path), target.secret().clone()))
+        stream: bool,
+    ) -> Result<(reqwest::RequestBuilder, secrecy::SecretString), ProviderError> {
+        let body = encode_request(self.up.id, request, stream)?;
+        let (builder, key) = self.up.post_json(credential, "messages", body)?;
+        Ok((versioned(builder), key))
     }
+}
 
-    fn post(
-        &self,
-        url: String,
-        key: &SecretString,
-        body: Vec<u8>,
-    ) -> Result<reqwest::RequestBuilder, ProviderError> {
-        Ok(self
-            .client
-            .post(url)
-            .header(
-                HeaderName::from_static("x-api-key"),
-                sensitive(key.expose_secret())?,
-            )
-            .header(
-                HeaderName::from_static("anthropic-version"),
-                ANTHROPIC_VERSION,
-            )
-            .header(CONTENT_TYPE, "application/json")
-            .body(body))
-    }
+/// Adds the `anthropic-version` header.
+fn versioned(builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    builder.header(
+        HeaderName::from_static("anthropic-version"),
+        ANTHROPIC_VERSION,
+    )
 }
 
 #[derive(Deserialize)]
@@ -136,7 +125,7 @@ struct ModelPage {
 #[async_trait]
 impl ChatProvider for Anthropic {
     fn id(&self) -> ProviderId {
-        self.id
+        self.up.id
     }
 
     async fn chat(
@@ -144,17 +133,9 @@ impl ChatProvider for Anthropic {
         request: &ChatRequest,
         credential: &Credential,
     ) -> Result<ChatOutcome, ProviderError> {
-        let body = encode_request(self.id, request, false)?;
-        let (url, key) = self.target(credential, "messages")?;
-        let bytes = http::fetch(
-            self.id,
-            &self.config,
-            self.post(url, &key, body)?,
-            Some(key.expose_secret()),
-        )
-        .await?;
-        let response = decode_response(self.id, &bytes)?;
-        Ok(ChatOutcome::new(response))
+        let (builder, key) = self.messages(request, credential, false)?;
+        let bytes = self.up.fetch(builder, &key).await?;
+        Ok(ChatOutcome::new(decode_response(self.up.id, &bytes)?))
     }
 
     async fn chat_stream(
@@ -162,46 +143,17 @@ impl ChatProvider for Anthropic {
         request: &ChatRequest,
         credential: &Credential,
     ) -> Result<ChatStream, ProviderError> {
-        let body = encode_request(self.id, request, true)?;
-        let (url, key) = self.target(credential, "messages")?;
-        let builder = self
-            .post(url, &key, body)?
-            .header(reqwest::header::ACCEPT, "text/event-stream");
-        let response =
-            http::send(self.id, &self.config, builder, Some(key.expose_secret())).await?;
-        let translator = AnthropicStream::new(self.id, request.wants_stream_usage(), key);
-        Ok(ChatStream::new(http::sse_stream(
-            self.id,
-            response,
-            &self.config,
-            translator,
-        )))
+        let (builder, key) = self.messages(request, credential, true)?;
+        let (id, usage) = (self.up.id, request.wants_stream_usage());
+        self.up
+            .sse(builder, key, |key| AnthropicStream::new(id, usage, key))
+            .await
     }
 
     async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError> {
-        let (url, key) = self.target(credential, "models")?;
-        let builder = self
-            .client
-            .get(url)
-            .header(
-                HeaderName::from_static("x-api-key"),
-                sensitive(key.expose_secret())?,
-            )
-            .header(
-                HeaderName::from_static("anthropic-version"),
-                ANTHROPIC_VERSION,
-            );
-        let bytes = http::fetch(self.id, &self.config, builder, Some(key.expose_secret())).await?;
-        let page: ModelPage = http::parse_json(self.id, "model list", &bytes)?;
-        Ok(page
-            .data
-            .iter()
-            .filter_map(|m| m.get("id").and_then(Value::as_str))
-            .map(|id| ModelInfo {
-                id: id.to_owned(),
-                object: "model".into(),
-                owned_by: "anthropic".into(),
-            })
-            .collect())
+        let (builder, key) = self.up.get(credential, "models")?;
+        let bytes = self.up.fetch(versioned(builder), &key).await?;
+        let page: ModelPage = http::parse_json(self.up.id, "model list", &bytes)?;
+        Ok(MODELS.models(page.data.iter()))
     }
 }

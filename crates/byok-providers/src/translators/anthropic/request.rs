@@ -59,8 +59,10 @@ fn content_blocks(content: &Content) -> Vec<Value> {
         Content::Parts(parts) => parts
             .iter()
             .map(|p| match p {
-                ContentPart::Text { text } => json!({"type": "text", "text": text}),
-                ContentPart::ImageUrl { image_url } => image_block(&image_url.url),
+                ContentPart::Text { text, .. } => json!({"type": "text", "text": text}),
+                ContentPart::ImageUrl { image_url, .. } => image_block(&image_url.url),
+                // Refused by `check_common` (`ChatRequest::unmodelled`).
+                ContentPart::Other(part) => Value::Object(part.clone()),
             })
             .collect(),
     }
@@ -170,6 +172,7 @@ fn messages(
             Message::Tool {
                 content,
                 tool_call_id,
+                ..
             } => push(
                 "user",
                 vec![
@@ -220,6 +223,13 @@ fn tool_choice(request: &ChatRequest, has_tools: bool) -> Result<Option<Value>, 
             }
         },
         Some(ToolChoice::Named(n)) => Some(json!({"type": "tool", "name": n.function.name})),
+        // Refused by `check_common` (`ChatRequest::unmodelled`).
+        Some(ToolChoice::Other(_)) => {
+            return Err(ProviderError::invalid(
+                "unsupported `tool_choice`",
+                Some("tool_choice"),
+            ));
+        }
     };
     if request.parallel_tool_calls == Some(false) && has_tools {
         let choice = tool_choice.get_or_insert_with(|| json!({"type": "auto"}));
@@ -279,6 +289,7 @@ fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
             match b["type"].as_str() {
                 Some("text") => parts.push(ContentPart::Text {
                     text: b["text"].as_str().unwrap_or("").to_owned(),
+                    extra: Default::default(),
                 }),
                 Some("tool_use") => calls.push(ToolCall {
                     id: b["id"].as_str().unwrap_or("").to_owned(),
@@ -291,6 +302,7 @@ fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
                 Some("tool_result") => messages.push(Message::Tool {
                     content: Content::Text(b["content"].as_str().unwrap_or("").to_owned()),
                     tool_call_id: b["tool_use_id"].as_str().unwrap_or("").to_owned(),
+                    extra: Default::default(),
                 }),
                 _ => {}
             }
@@ -302,8 +314,10 @@ fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
                         parts
                             .iter()
                             .map(|p| match p {
-                                ContentPart::Text { text } => text.clone(),
-                                ContentPart::ImageUrl { .. } => String::new(),
+                                ContentPart::Text { text, .. } => text.clone(),
+                                ContentPart::ImageUrl { .. } | ContentPart::Other(_) => {
+                                    String::new()
+                                }
                             })
                             .collect(),
                     )
@@ -311,16 +325,19 @@ fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 refusal: None,
                 reasoning_content: None,
+                reasoning_details: None,
                 name: None,
+                extra: Default::default(),
             });
         } else if !parts.is_empty() {
             messages.push(Message::User {
+                extra: Default::default(),
                 content: Content::Text(
                     parts
                         .iter()
                         .map(|p| match p {
-                            ContentPart::Text { text } => text.clone(),
-                            ContentPart::ImageUrl { .. } => String::new(),
+                            ContentPart::Text { text, .. } => text.clone(),
+                            ContentPart::ImageUrl { .. } | ContentPart::Other(_) => String::new(),
                         })
                         .collect(),
                 ),

@@ -51,6 +51,7 @@ impl WireUsage {
                 audio_tokens: None,
             }),
             completion_tokens_details: Some(CompletionTokensDetails::default()),
+            extra: Default::default(),
         }
     }
 }
@@ -117,12 +118,16 @@ pub(super) fn decode_response(
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 refusal: None,
                 reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+                reasoning_details: None,
+                extra: Default::default(),
             },
             finish_reason: wire.stop_reason.as_deref().map(finish_reason),
             logprobs: None,
+            extra: Default::default(),
         }],
         usage: wire.usage.as_ref().map(WireUsage::to_usage),
         system_fingerprint: None,
+        extra: Default::default(),
     })
 }
 

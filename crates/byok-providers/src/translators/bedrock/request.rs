@@ -32,8 +32,11 @@ fn blocks(p: ProviderId, content: &Content) -> Result<Vec<Value>, ProviderError>
         Content::Parts(parts) => parts
             .iter()
             .map(|part| match part {
-                ContentPart::Text { text } => Ok(json!({"text": text})),
-                ContentPart::ImageUrl { image_url } => image_block(p, &image_url.url),
+                ContentPart::Text { text, .. } => Ok(json!({"text": text})),
+                ContentPart::ImageUrl { image_url, .. } => image_block(p, &image_url.url),
+                ContentPart::Other(_) => {
+                    Err(unsupported(p, format!("`{}` content parts", part.kind())))
+                }
             })
             .collect(),
     }
@@ -141,6 +144,7 @@ fn messages(
             Message::Tool {
                 content,
                 tool_call_id,
+                ..
             } => push(
                 "user",
                 vec![
@@ -210,6 +214,13 @@ fn tool_config(p: ProviderId, request: &ChatRequest) -> Result<Option<Value>, Pr
         },
         Some(ToolChoice::Named(n)) => {
             tool_config["toolChoice"] = json!({"tool": {"name": n.function.name}})
+        }
+        // Refused by `check_common` (`ChatRequest::unmodelled`).
+        Some(ToolChoice::Other(_)) => {
+            return Err(ProviderError::invalid(
+                "unsupported `tool_choice`",
+                Some("tool_choice"),
+            ));
         }
     }
     Ok(Some(tool_config))
@@ -313,6 +324,7 @@ mod tests {
                             tr["content"][0]["text"].as_str().unwrap_or("").to_owned(),
                         ),
                         tool_call_id: tr["toolUseId"].as_str().unwrap_or("").to_owned(),
+                        extra: Default::default(),
                     });
                 }
             }
@@ -323,11 +335,14 @@ mod tests {
                     refusal: None,
                     reasoning_content: None,
                     name: None,
+                    reasoning_details: None,
+                    extra: Default::default(),
                 });
             } else if !text.is_empty() {
                 out.push(Message::User {
                     content: Content::Text(text),
                     name: None,
+                    extra: Default::default(),
                 });
             }
         }

@@ -56,6 +56,7 @@ impl WireUsage {
                 audio_tokens: None,
             }),
             completion_tokens_details: Some(CompletionTokensDetails::default()),
+            extra: Default::default(),
         }
     }
 }
@@ -175,11 +176,15 @@ pub(super) fn decode_response(
                 tool_calls: has_calls.then_some(calls),
                 refusal: None,
                 reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+                reasoning_details: None,
+                extra: Default::default(),
             },
             finish_reason: wire.stop_reason.as_deref().map(finish_reason),
             logprobs: None,
+            extra: Default::default(),
         }],
         usage: wire.usage.as_ref().map(WireUsage::to_usage),
         system_fingerprint: None,
+        extra: Default::default(),
     })
 }

@@ -61,7 +61,10 @@ use crate::types::{ChatRequest, ModelInfo};
 /// Separates a tool-call id from the Gemini thought signature it carries.
 pub const SIGNATURE_SEPARATOR: &str = "~ts~";
 
-const THINKING_BUDGETS: [(&str, u32); 3] = [("low", 1024), ("medium", 8192), ("high", 24576)];
+/// Thinking budgets for `reasoning_effort` low / medium / high (also read
+/// by `crate::limits` to bound a request's output).
+pub(crate) const THINKING_BUDGETS: [(&str, u32); 3] =
+    [("low", 1024), ("medium", 8192), ("high", 24576)];
 
 /// Extra fields passed through as Gemini-native parameters.
 const NATIVE_EXTRA: &[&str] = &["safetySettings", "safety_settings", "top_k"];
@@ -179,7 +182,7 @@ impl ChatProvider for Google {
             .header(ACCEPT, "text/event-stream");
         let response =
             http::send(self.id, &self.config, builder, Some(key.expose_secret())).await?;
-        let translator = GoogleStream::new(self.id, request.wants_stream_usage());
+        let translator = GoogleStream::new(self.id, request.wants_stream_usage(), key.clone());
         Ok(ChatStream::new(http::sse_stream(
             self.id,
             response,

@@ -16,8 +16,12 @@ fn parts_of(provider: ProviderId, content: &Content) -> Result<Vec<Value>, Provi
         Content::Parts(parts) => parts
             .iter()
             .map(|p| match p {
-                ContentPart::Text { text } => Ok(json!({"text": text})),
-                ContentPart::ImageUrl { image_url } => match parse_data_url(&image_url.url) {
+                ContentPart::Text { text, .. } => Ok(json!({"text": text})),
+                ContentPart::Other(_) => Err(unsupported(
+                    provider,
+                    format!("`{}` content parts", p.kind()),
+                )),
+                ContentPart::ImageUrl { image_url, .. } => match parse_data_url(&image_url.url) {
                     Some((mime, data)) => {
                         Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
                     }
@@ -155,6 +159,7 @@ fn contents(
             Message::Tool {
                 content,
                 tool_call_id,
+                ..
             } => {
                 let (id, _) = split_id(tool_call_id);
                 let name = names.get(id).cloned().ok_or_else(|| {
@@ -247,6 +252,13 @@ fn function_calling_config(request: &ChatRequest) -> Result<Option<Value>, Provi
         Some(ToolChoice::Named(n)) => {
             Some(json!({"mode": "ANY", "allowedFunctionNames": [n.function.name]}))
         }
+        // Refused by `check_common` (`ChatRequest::unmodelled`).
+        Some(ToolChoice::Other(_)) => {
+            return Err(ProviderError::invalid(
+                "unsupported `tool_choice`",
+                Some("tool_choice"),
+            ));
+        }
     })
 }
 
@@ -292,6 +304,7 @@ fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
                         fr["response"]["content"].as_str().unwrap_or("").to_owned(),
                     ),
                     tool_call_id: fr["id"].as_str().unwrap_or("").to_owned(),
+                    extra: Default::default(),
                 });
             }
         }
@@ -302,11 +315,14 @@ fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
                 refusal: None,
                 reasoning_content: None,
                 name: None,
+                reasoning_details: None,
+                extra: Default::default(),
             });
         } else if !text.is_empty() {
             out.push(Message::User {
                 content: Content::Text(text),
                 name: None,
+                extra: Default::default(),
             });
         }
     }

@@ -122,6 +122,7 @@ impl WireResponse<'_> {
                 reasoning_tokens: Some(thoughts),
                 ..CompletionTokensDetails::default()
             }),
+            extra: Default::default(),
         })
     }
 
@@ -221,15 +222,19 @@ pub(super) fn decode_response(
                 tool_calls: has_calls.then_some(p.calls),
                 refusal: None,
                 reasoning_content: (!p.thoughts.is_empty()).then_some(p.thoughts),
+                reasoning_details: None,
+                extra: Default::default(),
             },
             finish_reason: Some(finish_reason(
                 p.finish.as_deref().unwrap_or("STOP"),
                 has_calls,
             )),
             logprobs: None,
+            extra: Default::default(),
         }],
         usage: wire.usage(),
         system_fingerprint: None,
+        extra: Default::default(),
     })
 }
 

@@ -11,6 +11,7 @@
 //! | `finishReason` (or prompt `blockReason`) | finish reason |
 //! | EOF without a finish reason | `StreamTruncated` |
 
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 
 use super::response::{WireResponse, finish_reason};
@@ -34,10 +35,12 @@ pub(crate) struct GoogleStream {
     calls: usize,
     finished: bool,
     usage: Option<Usage>,
+    /// The key, redacted from mid-stream error messages.
+    secret: SecretString,
 }
 
 impl GoogleStream {
-    pub(crate) fn new(provider: ProviderId, wants_usage: bool) -> Self {
+    pub(crate) fn new(provider: ProviderId, wants_usage: bool, secret: SecretString) -> Self {
         Self {
             provider,
             wants_usage,
@@ -48,6 +51,7 @@ impl GoogleStream {
             calls: 0,
             finished: false,
             usage: None,
+            secret,
         }
     }
 
@@ -138,7 +142,8 @@ impl SseTranslate for GoogleStream {
             })?;
         if let Some(err) = chunk.error {
             let code = http::short_code(err.get("status"));
-            let (message, own_code) = http::error_fields(&json!({"error": err}), None);
+            let (message, own_code) =
+                http::error_fields(&json!({"error": err}), Some(self.secret.expose_secret()));
             return Err(ProviderError::MidStream {
                 provider: self.provider,
                 message,
@@ -169,5 +174,33 @@ impl SseTranslate for GoogleStream {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A mid-stream error that echoes part of the key (too short for the
+    /// shape heuristics) is redacted with the key itself, as on every
+    /// other path (issue #14, finding 9).
+    #[test]
+    fn mid_stream_errors_are_sanitised_with_the_key() {
+        let key = "AIzaSyCANARY-Zq8vN3xR5tL1pW7mK2jH9gF4dS6";
+        let mut stream = GoogleStream::new(ProviderId::Google, false, SecretString::from(key));
+        let event = SseEvent {
+            event: None,
+            data: r#"{"error":{"code":400,"message":"API key not valid: Zq8vN3xR5tL1 (truncated)","status":"INVALID_ARGUMENT"}}"#.to_owned(),
+        };
+        let mut out = VecDeque::new();
+        let Err(ProviderError::MidStream { message, .. }) = stream.event(&event, &mut out) else {
+            panic!("a mid-stream error")
+        };
+        assert!(message.contains("API key not valid"), "{message}");
+        for w in key.as_bytes().windows(8) {
+            assert!(!message.as_bytes().windows(8).any(|b| b == w), "{message}");
+        }
     }
 }

@@ -5,25 +5,44 @@
 //! stream state machine.
 //!
 //! One adapter, parameterised by the provider's row in [`crate::PROVIDERS`]
-//! (base URL and [`Quirks`]). What it does beyond relaying:
+//! (base URL and [`Quirks`]).
 //!
-//! - When streaming it always asks upstream for usage
-//!   (`stream_options.include_usage`, unless the provider's quirks say it
-//!   refuses the field), takes usage from whichever chunk carries it (`usage`
-//!   or Groq's `x_groq.usage`), and gives the client one OpenAI-shaped usage
-//!   chunk (`choices: []`) before `[DONE]` only if the client asked for it.
-//! - Chunks pass through as they arrive, one SSE event at a time, with at
-//!   most one event buffered ([`crate::Limits::max_event_bytes`]). A chunk
-//!   in exactly OpenAI's shape (every field, at every level, one OpenAI
-//!   documents; a standard finish reason; no usage; one line) is marked
-//!   [`Translated::Verbatim`]: its bytes may be forwarded as they came
-//!   instead of re-serialising the parsed chunk, which would say the same.
-//! - SSE comment lines are skipped; chunks with empty `choices` and no usage
-//!   (Azure's `prompt_filter_results`) are dropped; an `error` object in a
-//!   chunk (OpenRouter) ends the stream with [`ProviderError::MidStream`]; a
-//!   stream that ends without `[DONE]` is [`ProviderError::StreamTruncated`].
-//! - `max_completion_tokens` becomes `max_tokens` for providers that prefer it.
-//! - Unknown request fields ([`ChatRequest::extra`]) are passed through.
+//! It is lossless (style item 13): the neutral types keep what the gateway
+//! does not read as raw JSON, so every request field, message key, content
+//! part (`file`, `input_audio`, `video_url`, ... and `cache_control` inside
+//! parts), custom tool and `tool_choice` shape goes upstream as the client
+//! sent it, `null`, `false` and default values included; and every field
+//! of an answer (`reasoning`, `reasoning_details`, `annotations`, `audio`,
+//! `logprobs`, `provider`, `x_groq`, usage extras, ...) comes back. What it
+//! changes, and nothing else:
+//!
+//! - the model (Azure: the deployment name) and `stream`;
+//! - when streaming it always asks upstream for usage: `include_usage: true`
+//!   merged into the client's own `stream_options` (unless the provider's
+//!   quirks say it refuses the field, then none is sent); usage is taken
+//!   from whichever chunk carries it (`usage` or Groq's `x_groq.usage`), and
+//!   the client gets one OpenAI-shaped usage chunk (`choices: []`) before
+//!   `[DONE]` only if it asked for it;
+//! - the token limit: `max_completion_tokens` becomes `max_tokens` for
+//!   providers that prefer it; `max_tokens` becomes `max_completion_tokens`
+//!   for models that refuse it (`o1`/`o3`/`o4`..., `gpt-5` and later:
+//!   [`request::requires_max_completion_tokens`]);
+//! - finish reasons outside OpenAI's set read as `stop`.
+//!
+//! Fields that choose an upstream are refused ([`ChatRequest::validate`]).
+//!
+//! Chunks pass through as they arrive, one SSE event at a time, with at most
+//! one event buffered ([`crate::Limits::max_event_bytes`]). A chunk in
+//! OpenAI's shape (the fields OpenAI documents plus the extras dialect
+//! providers commonly add, at every level; a standard finish reason; no
+//! usage; one line) is marked [`Translated::Verbatim`]: its bytes may be
+//! forwarded as they came instead of re-serialising the parsed chunk, which
+//! says the same (every listed field lands in it). Whole answers follow the
+//! same rule (`response.rs`). SSE comment lines are skipped; chunks with
+//! empty `choices` and no usage (Azure's `prompt_filter_results`) are
+//! dropped; an `error` object in a chunk (OpenRouter) ends the stream with
+//! [`ProviderError::MidStream`]; a stream that ends without `[DONE]` is
+//! [`ProviderError::StreamTruncated`].
 
 mod request;
 mod response;

@@ -1,8 +1,9 @@
-//! A whole (non-streaming) answer in OpenAI's exact shape, which may be
-//! forwarded as it came.
+//! A whole (non-streaming) answer in OpenAI's shape (with the extras
+//! OpenAI-dialect providers commonly add), which may be forwarded as it
+//! came.
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::types::{
     ChatResponse, Choice, CompletionTokensDetails, FinishReason, FunctionCall, PromptTokensDetails,
@@ -23,7 +24,9 @@ pub(super) fn standard_finish(reason: &str) -> Option<FinishReason> {
 }
 
 /// A non-streaming answer in exactly OpenAI's shape (serde refuses any
-/// field OpenAI does not document, at every level).
+/// field not listed, at every level), with the extras OpenAI-dialect
+/// providers commonly add (reasoning, OpenRouter's `provider`, ...): each
+/// listed field lands in the parsed response, so nothing is dropped.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StrictResponse {
@@ -36,8 +39,10 @@ struct StrictResponse {
     usage: Option<StrictUsage>,
     #[serde(default)]
     system_fingerprint: Option<String>,
-    #[serde(default, rename = "service_tier")]
-    _service_tier: Option<serde::de::IgnoredAny>,
+    #[serde(default, deserialize_with = "present")]
+    service_tier: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    provider: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +54,8 @@ struct StrictResponseChoice {
     finish_reason: Option<String>,
     #[serde(default)]
     logprobs: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    native_finish_reason: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -63,11 +70,14 @@ struct StrictMessage {
     tool_calls: Option<Vec<StrictToolCallFull>>,
     #[serde(default)]
     reasoning_content: Option<String>,
-    // OpenAI's own message fields, forwarded as they are when verbatim.
-    #[serde(default, rename = "annotations")]
-    _annotations: Option<serde::de::IgnoredAny>,
-    #[serde(default, rename = "audio")]
-    _audio: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    reasoning_details: Option<Vec<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    reasoning: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    annotations: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    audio: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -120,81 +130,117 @@ struct StrictCompletionDetails {
     rejected_prediction_tokens: Option<u64>,
 }
 
+/// An extra member as it came, `null` included (absent: `None`, by
+/// `#[serde(default)]`), so the strict and lenient readings agree.
+pub(super) fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// The extras a strict struct lists, as the parsed type's `extra` map.
+pub(super) fn extras<const N: usize>(fields: [(&str, Option<Value>); N]) -> Map<String, Value> {
+    fields
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+        .collect()
+}
+
 /// The strict reading of a non-streaming answer: the response and whether
 /// its bytes may be forwarded as they came (`chat.completion`, assistant
 /// messages, standard finish reasons, `function` tool calls). `None` when
-/// it is not in exactly OpenAI's shape (the caller reads it leniently).
+/// it is not in that shape (the caller reads it leniently).
 pub(super) fn strict_response(body: &[u8]) -> Option<(ChatResponse, bool)> {
     let wire: StrictResponse = serde_json::from_slice(body).ok()?;
     let mut verbatim = wire.object == "chat.completion";
     let choices = wire
         .choices
         .into_iter()
-        .map(|c| {
-            let finish_reason = c.finish_reason.as_deref().map(|r| {
-                let standard = standard_finish(r);
-                verbatim &= standard.is_some();
-                standard.unwrap_or(FinishReason::Stop)
-            });
-            let m = c.message;
-            verbatim &= m.role == "assistant";
-            Choice {
-                index: c.index,
-                message: ResponseMessage {
-                    role: m.role,
-                    content: m.content,
-                    tool_calls: m.tool_calls.map(|calls| {
-                        calls
-                            .into_iter()
-                            .map(|t| {
-                                verbatim &= t.kind == "function";
-                                ToolCall {
-                                    id: t.id,
-                                    kind: t.kind,
-                                    function: FunctionCall {
-                                        name: t.function.name,
-                                        arguments: t.function.arguments,
-                                    },
-                                }
-                            })
-                            .collect()
-                    }),
-                    refusal: m.refusal,
-                    reasoning_content: m.reasoning_content,
-                },
-                finish_reason,
-                logprobs: c.logprobs,
-            }
-        })
+        .map(|c| strict_choice(c, &mut verbatim))
         .collect();
-    let usage = wire.usage.map(|u| Usage {
-        prompt_tokens: u.prompt_tokens,
-        completion_tokens: u.completion_tokens,
-        total_tokens: u.total_tokens,
-        prompt_tokens_details: u.prompt_tokens_details.map(|d| PromptTokensDetails {
-            cached_tokens: d.cached_tokens,
-            cache_write_tokens: None,
-            audio_tokens: d.audio_tokens,
-        }),
-        completion_tokens_details: u
-            .completion_tokens_details
-            .map(|d| CompletionTokensDetails {
-                reasoning_tokens: d.reasoning_tokens,
-                audio_tokens: d.audio_tokens,
-                accepted_prediction_tokens: d.accepted_prediction_tokens,
-                rejected_prediction_tokens: d.rejected_prediction_tokens,
-            }),
-    });
     let response = ChatResponse {
         id: wire.id,
         object: wire.object,
         created: wire.created,
         model: wire.model,
         choices,
-        usage,
+        usage: wire.usage.map(StrictUsage::into_usage),
         system_fingerprint: wire.system_fingerprint,
+        extra: extras([
+            ("service_tier", wire.service_tier),
+            ("provider", wire.provider),
+        ]),
     };
     Some((response, verbatim))
+}
+
+/// One strict choice, clearing `verbatim` when it holds something the
+/// parsed choice normalises.
+fn strict_choice(c: StrictResponseChoice, verbatim: &mut bool) -> Choice {
+    let finish_reason = c.finish_reason.as_deref().map(|r| {
+        let standard = standard_finish(r);
+        *verbatim &= standard.is_some();
+        standard.unwrap_or(FinishReason::Stop)
+    });
+    let m = c.message;
+    *verbatim &= m.role == "assistant";
+    let tool_calls = m.tool_calls.map(|calls| {
+        calls
+            .into_iter()
+            .map(|t| {
+                *verbatim &= t.kind == "function";
+                ToolCall {
+                    id: t.id,
+                    kind: t.kind,
+                    function: FunctionCall {
+                        name: t.function.name,
+                        arguments: t.function.arguments,
+                    },
+                }
+            })
+            .collect()
+    });
+    Choice {
+        index: c.index,
+        message: ResponseMessage {
+            role: m.role,
+            content: m.content,
+            tool_calls,
+            refusal: m.refusal,
+            reasoning_content: m.reasoning_content,
+            reasoning_details: m.reasoning_details,
+            extra: extras([
+                ("reasoning", m.reasoning),
+                ("annotations", m.annotations),
+                ("audio", m.audio),
+            ]),
+        },
+        finish_reason,
+        logprobs: c.logprobs,
+        extra: extras([("native_finish_reason", c.native_finish_reason)]),
+    }
+}
+
+impl StrictUsage {
+    fn into_usage(self) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            total_tokens: self.total_tokens,
+            prompt_tokens_details: self.prompt_tokens_details.map(|d| PromptTokensDetails {
+                cached_tokens: d.cached_tokens,
+                cache_write_tokens: None,
+                audio_tokens: d.audio_tokens,
+            }),
+            completion_tokens_details: self.completion_tokens_details.map(|d| {
+                CompletionTokensDetails {
+                    reasoning_tokens: d.reasoning_tokens,
+                    audio_tokens: d.audio_tokens,
+                    accepted_prediction_tokens: d.accepted_prediction_tokens,
+                    rejected_prediction_tokens: d.rejected_prediction_tokens,
+                }
+            }),
+            extra: Default::default(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -202,8 +248,7 @@ pub(super) mod tests {
     use super::*;
 
     /// JSON with null members removed (a missing member and `null` mean
-    /// the same in a chunk) and OpenAI's own extras that the translated
-    /// chunk does not model.
+    /// the same in a chunk).
     pub(in crate::translators::openai) fn meaning(mut v: Value) -> Value {
         fn strip(v: &mut Value) {
             match v {
@@ -215,26 +260,7 @@ pub(super) mod tests {
                 _ => {}
             }
         }
-        if let Value::Object(m) = &mut v {
-            m.remove("obfuscation");
-            m.remove("service_tier");
-        }
         strip(&mut v);
-        v
-    }
-
-    /// [`meaning`] for a whole answer: also without the message extras
-    /// (`annotations`, `audio`) the parsed response does not model.
-    fn response_meaning(v: Value) -> Value {
-        let mut v = meaning(v);
-        if let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) {
-            for c in choices {
-                if let Some(m) = c.get_mut("message").and_then(Value::as_object_mut) {
-                    m.remove("annotations");
-                    m.remove("audio");
-                }
-            }
-        }
         v
     }
 
@@ -246,8 +272,8 @@ pub(super) mod tests {
         assert_eq!(strict, lenient, "{body}");
         if verbatim {
             assert_eq!(
-                response_meaning(serde_json::from_str(body).unwrap()),
-                response_meaning(serde_json::to_value(&strict).unwrap()),
+                meaning(serde_json::from_str(body).unwrap()),
+                meaning(serde_json::to_value(&strict).unwrap()),
                 "{body}"
             );
         }
@@ -260,6 +286,20 @@ pub(super) mod tests {
         let tools = byok_testkit::fixture("openai/chat_tool_calls.json");
         assert_eq!(check_response(&text), Some(true));
         assert_eq!(check_response(&tools), Some(true));
+        // The extras OpenAI-dialect providers add are kept, so still verbatim.
+        for with_extras in [
+            text.replace(
+                r#""refusal": null,"#,
+                r#""refusal": null, "reasoning": "hm", "reasoning_details": [{"type": "reasoning.text", "text": "hm", "format": "unknown", "index": 0}], "audio": null,"#,
+            ),
+            text.replace(
+                r#""logprobs": null,"#,
+                r#""logprobs": {"content": []}, "native_finish_reason": "stop","#,
+            ),
+            text.replacen('{', r#"{"provider": "Groq","#, 1),
+        ] {
+            assert_eq!(check_response(&with_extras), Some(true), "{with_extras}");
+        }
         assert_eq!(
             check_response(
                 &text.replace(r#""finish_reason": "stop""#, r#""finish_reason": "eos""#)
@@ -275,7 +315,7 @@ pub(super) mod tests {
             text.replacen('{', r#"{"x_groq": {"id": "r"},"#, 1),
             text.replace(
                 r#""refusal": null,"#,
-                r#""refusal": null, "reasoning": "hm","#,
+                r#""refusal": null, "reasoning_text": "hm","#,
             ),
             text.replace(
                 r#""cached_tokens": 1920,"#,
@@ -298,7 +338,7 @@ pub(super) mod tests {
             content in proptest::option::of(".{0,40}"),
             role in "assistant|model|[a-z]{1,6}",
             finish in proptest::option::of("stop|length|tool_calls|content_filter|eos"),
-            extra_msg in proptest::option::of("[a-z_]{1,10}"),
+            extra_msg in proptest::option::of("[a-z_]{1,10}|reasoning|annotations|audio"),
             annotations in proptest::bool::ANY,
             with_usage in proptest::bool::ANY,
         ) {

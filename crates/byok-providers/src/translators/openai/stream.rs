@@ -3,9 +3,9 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::response::standard_finish;
+use super::response::{extras, present, standard_finish};
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
@@ -15,7 +15,8 @@ use crate::types::{
     ChatChunk, ChunkChoice, Delta, FinishReason, FunctionDelta, ToolCallDelta, Usage,
 };
 
-/// A chunk as OpenAI-dialect providers send it, with the extras some add.
+/// A chunk as OpenAI-dialect providers send it; every field it does not
+/// read is kept (`extra`, and the neutral choices' own maps).
 #[derive(Deserialize)]
 struct WireChunk {
     #[serde(default)]
@@ -33,15 +34,16 @@ struct WireChunk {
     #[serde(default)]
     system_fingerprint: Option<String>,
     #[serde(default)]
-    x_groq: Option<XGroq>,
-    #[serde(default)]
     error: Option<Value>,
+    /// Everything else (Groq's `x_groq`, OpenRouter's `provider`, ...).
+    #[serde(flatten)]
+    extra: Map<String, Value>,
 }
 
-#[derive(Deserialize)]
-struct XGroq {
-    #[serde(default)]
-    usage: Option<Usage>,
+/// Groq's usage, in `x_groq.usage` (the member stays in the chunk).
+fn groq_usage(extra: &Map<String, Value>) -> Option<Usage> {
+    let usage = extra.get("x_groq")?.get("usage")?;
+    Usage::deserialize(usage).ok()
 }
 
 /// What one upstream SSE event means.
@@ -58,9 +60,10 @@ pub enum Translated {
     Done,
 }
 
-/// A chunk in exactly OpenAI's shape: serde refuses any field OpenAI does
-/// not document, at every level, so a chunk that parses here carries
-/// nothing the translated chunk would drop.
+/// A chunk in OpenAI's shape, with the extras OpenAI-dialect providers
+/// commonly add: serde refuses any field not listed, at every level, and
+/// every listed field lands in the translated chunk, so a chunk that parses
+/// here carries nothing the translated chunk would drop.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StrictChunk {
@@ -73,11 +76,12 @@ struct StrictChunk {
     usage: Option<Usage>,
     #[serde(default)]
     system_fingerprint: Option<String>,
-    // OpenAI's own chunk fields, forwarded as they are when verbatim.
-    #[serde(default, rename = "service_tier")]
-    _service_tier: Option<serde::de::IgnoredAny>,
-    #[serde(default, rename = "obfuscation")]
-    _obfuscation: Option<serde::de::IgnoredAny>,
+    #[serde(default, deserialize_with = "present")]
+    service_tier: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    obfuscation: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    provider: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +93,8 @@ struct StrictChoice {
     finish_reason: Option<String>,
     #[serde(default)]
     logprobs: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    native_finish_reason: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +110,14 @@ struct StrictDelta {
     refusal: Option<String>,
     #[serde(default)]
     tool_calls: Option<Vec<StrictToolCall>>,
+    #[serde(default)]
+    reasoning_details: Option<Vec<Value>>,
+    #[serde(default, deserialize_with = "present")]
+    reasoning: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    annotations: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    audio: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -127,51 +141,19 @@ struct StrictFunction {
     arguments: Option<String>,
 }
 
-/// The strict reading of `data`: `None` when it is not in exactly OpenAI's
-/// shape (the caller then reads it leniently).
+/// The strict reading of `data`: `None` when it is not in the strict shape
+/// (the caller then reads it leniently).
 fn strict_event(data: &str) -> Option<Translated> {
     let wire: StrictChunk = serde_json::from_str(data).ok()?;
     let mut verbatim = wire.object == "chat.completion.chunk"
         && wire.usage.is_none()
         && !wire.choices.is_empty()
         && !data.contains('\n');
-    let mut choices = Vec::with_capacity(wire.choices.len());
-    for c in wire.choices {
-        let finish_reason = match c.finish_reason.as_deref() {
-            None => None,
-            Some(r) => {
-                let standard = standard_finish(r);
-                verbatim &= standard.is_some();
-                Some(standard.unwrap_or(FinishReason::Stop))
-            }
-        };
-        let d = c.delta;
-        choices.push(ChunkChoice {
-            index: c.index,
-            delta: Delta {
-                role: d.role,
-                content: d.content,
-                reasoning_content: d.reasoning_content,
-                refusal: d.refusal,
-                tool_calls: d.tool_calls.map(|calls| {
-                    calls
-                        .into_iter()
-                        .map(|t| ToolCallDelta {
-                            index: t.index,
-                            id: t.id,
-                            kind: t.kind,
-                            function: t.function.map(|f| FunctionDelta {
-                                name: f.name,
-                                arguments: f.arguments,
-                            }),
-                        })
-                        .collect()
-                }),
-            },
-            finish_reason,
-            logprobs: c.logprobs,
-        });
-    }
+    let choices: Vec<ChunkChoice> = wire
+        .choices
+        .into_iter()
+        .map(|c| strict_choice(c, &mut verbatim))
+        .collect();
     if choices.is_empty() {
         return Some(Translated::Chunk(None, wire.usage));
     }
@@ -183,12 +165,61 @@ fn strict_event(data: &str) -> Option<Translated> {
         choices,
         usage: None,
         system_fingerprint: wire.system_fingerprint,
+        extra: extras([
+            ("service_tier", wire.service_tier),
+            ("obfuscation", wire.obfuscation),
+            ("provider", wire.provider),
+        ]),
     };
     Some(if verbatim {
         Translated::Verbatim(chunk)
     } else {
         Translated::Chunk(Some(chunk), wire.usage)
     })
+}
+
+/// One strict choice, clearing `verbatim` when its finish reason is one
+/// the parsed choice normalises.
+fn strict_choice(c: StrictChoice, verbatim: &mut bool) -> ChunkChoice {
+    let finish_reason = c.finish_reason.as_deref().map(|r| {
+        let standard = standard_finish(r);
+        *verbatim &= standard.is_some();
+        standard.unwrap_or(FinishReason::Stop)
+    });
+    let d = c.delta;
+    let tool_calls = d.tool_calls.map(|calls| {
+        calls
+            .into_iter()
+            .map(|t| ToolCallDelta {
+                index: t.index,
+                id: t.id,
+                kind: t.kind,
+                function: t.function.map(|f| FunctionDelta {
+                    name: f.name,
+                    arguments: f.arguments,
+                }),
+            })
+            .collect()
+    });
+    ChunkChoice {
+        index: c.index,
+        delta: Delta {
+            role: d.role,
+            content: d.content,
+            reasoning_content: d.reasoning_content,
+            refusal: d.refusal,
+            tool_calls,
+            reasoning_details: d.reasoning_details,
+            extra: extras([
+                ("reasoning", d.reasoning),
+                ("annotations", d.annotations),
+                ("audio", d.audio),
+            ]),
+        },
+        finish_reason,
+        logprobs: c.logprobs,
+        extra: extras([("native_finish_reason", c.native_finish_reason)]),
+    }
 }
 
 /// Translates one upstream SSE data payload.
@@ -244,7 +275,7 @@ fn lenient_event(
             code,
         });
     }
-    let usage = wire.usage.or_else(|| wire.x_groq.and_then(|x| x.usage));
+    let usage = wire.usage.or_else(|| groq_usage(&wire.extra));
     if wire.choices.is_empty() {
         // Usage-only chunk, or Azure's prompt_filter_results: nothing to forward as is.
         return Ok(Translated::Chunk(None, usage));
@@ -259,6 +290,7 @@ fn lenient_event(
         choices: wire.choices,
         usage: None,
         system_fingerprint: wire.system_fingerprint,
+        extra: wire.extra,
     };
     Ok(Translated::Chunk(Some(chunk), usage))
 }
@@ -320,6 +352,7 @@ impl SseTranslate for OpenAiStream {
                         choices: Vec::new(),
                         usage: Some(usage),
                         system_fingerprint: None,
+                        extra: Map::new(),
                     })));
                 }
                 return Ok(true);
@@ -426,6 +459,24 @@ mod tests {
             1,
         );
         assert!(matches!(check(&extras), Translated::Verbatim(_)));
+        // So do the extras OpenAI-dialect providers add (Groq's and
+        // OpenRouter's reasoning, OpenRouter's provider and native finish
+        // reason): kept in the parsed chunk, they no longer stop it being
+        // forwarded as it came.
+        let reasoning = BASE
+            .replace(
+                r#""delta":{"#,
+                r#""delta":{"reasoning":"hm","reasoning_details":[{"type":"reasoning.text","text":"hm","index":0}],"#,
+            )
+            .replace(
+                r#""logprobs":null,"#,
+                r#""logprobs":null,"native_finish_reason":null,"#,
+            )
+            .replacen('{', r#"{"provider":"OpenAI","#, 1);
+        let Translated::Verbatim(c) = check(&reasoning) else {
+            panic!("{reasoning}")
+        };
+        assert_eq!(c.choices[0].delta.reasoning_text(), Some("hm"));
         let tool = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":"}}]},"finish_reason":null}]}"#;
         assert!(matches!(check(tool), Translated::Verbatim(_)));
         let last = BASE.replace(r#""finish_reason":null"#, r#""finish_reason":"tool_calls""#);
@@ -434,7 +485,7 @@ mod tests {
             // A field OpenAI does not send, at each level.
             BASE.replacen('{', r#"{"x_groq":{"id":"req_1"},"#, 1),
             BASE.replace(r#""index":0,"#, r#""index":0,"stop_reason":null,"#),
-            BASE.replace(r#""delta":{"#, r#""delta":{"reasoning":"hm","#),
+            BASE.replace(r#""delta":{"#, r#""delta":{"thinking":"hm","#),
             tool.replace(r#""index":0,"id""#, r#""index":0,"extra":1,"id""#),
             tool.replace(r#""name":"f""#, r#""name":"f","x":1"#),
             // A finish reason that the lenient path normalises.
@@ -488,8 +539,8 @@ mod tests {
             content in proptest::option::of(".{0,40}"),
             role in proptest::option::of("[a-z]{0,9}"),
             finish in proptest::option::of("stop|length|tool_calls|content_filter|function_call|eos|end_turn"),
-            extra_top in proptest::option::of("[a-z_]{1,12}"),
-            extra_delta in proptest::option::of("[a-z_]{1,12}"),
+            extra_top in proptest::option::of("[a-z_]{1,12}|provider|service_tier|obfuscation"),
+            extra_delta in proptest::option::of("[a-z_]{1,12}|reasoning|annotations|audio"),
             logprobs in proptest::bool::ANY,
         ) {
             let mut delta = serde_json::Map::new();

@@ -24,16 +24,13 @@ mod stream;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 
 pub use self::request::encode_request;
 use self::response::decode_response;
 pub(crate) use self::stream::ResponsesStream;
 use crate::credential::Credential;
 use crate::error::ProviderError;
-use crate::http;
+use crate::http::{Listing, Upstream};
 use crate::id::ProviderId;
 use crate::provider::{ChatOutcome, ChatProvider, ProviderConfig};
 use crate::stream::ChatStream;
@@ -49,49 +46,40 @@ const NATIVE_EXTRA: &[&str] = &[
     "safety_identifier",
 ];
 
+/// Where `GET models` keeps the models (`data`, or a bare array).
+const MODELS: Listing = Listing {
+    key: "data",
+    bare: true,
+    id: "id",
+    prefix: "",
+    owned_by: "openai",
+};
+
 /// The Responses translator.
 pub struct Responses {
-    id: ProviderId,
-    base: String,
-    client: reqwest::Client,
-    config: Arc<ProviderConfig>,
+    up: Upstream,
 }
 
 impl std::fmt::Debug for Responses {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Responses")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        self.up.fmt_as("Responses", f)
     }
 }
 
 impl Responses {
     /// The translator for `openai-responses` or `azure-responses`.
     pub fn new(id: ProviderId, client: reqwest::Client, config: Arc<ProviderConfig>) -> Self {
-        let base = config.base_url(id);
+        let base = config.base_url(id).to_owned();
         Self {
-            id,
-            base: base.trim_end_matches('/').to_owned(),
-            client,
-            config,
+            up: Upstream::new(id, &base, client, config),
         }
-    }
-
-    fn target(
-        &self,
-        credential: &Credential,
-        op: &str,
-    ) -> Result<(String, HeaderName, HeaderValue, SecretString), ProviderError> {
-        let target = crate::target::Target::resolve(self.id, &self.base, credential)?;
-        let (name, value) = target.auth()?;
-        Ok((target.url(op), name, value, target.secret().clone()))
     }
 }
 
 #[async_trait]
 impl ChatProvider for Responses {
     fn id(&self) -> ProviderId {
-        self.id
+        self.up.id
     }
 
     async fn chat(
@@ -99,18 +87,10 @@ impl ChatProvider for Responses {
         request: &ChatRequest,
         credential: &Credential,
     ) -> Result<ChatOutcome, ProviderError> {
-        let body = encode_request(self.id, request, false)?;
-        let (url, name, auth, secret) = self.target(credential, "responses")?;
-        let builder = self
-            .client
-            .post(url)
-            .header(name, auth)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body);
-        let bytes =
-            http::fetch(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
-        let response = decode_response(self.id, &bytes)?;
-        Ok(ChatOutcome::new(response))
+        let body = encode_request(self.up.id, request, false)?;
+        let (builder, secret) = self.up.post_json(credential, "responses", body)?;
+        let bytes = self.up.fetch(builder, &secret).await?;
+        Ok(ChatOutcome::new(decode_response(self.up.id, &bytes)?))
     }
 
     async fn chat_stream(
@@ -118,47 +98,16 @@ impl ChatProvider for Responses {
         request: &ChatRequest,
         credential: &Credential,
     ) -> Result<ChatStream, ProviderError> {
-        let body = encode_request(self.id, request, true)?;
-        let (url, name, auth, secret) = self.target(credential, "responses")?;
-        let builder = self
-            .client
-            .post(url)
-            .header(name, auth)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, "text/event-stream")
-            .body(body);
-        let response =
-            http::send(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
-        let translator = ResponsesStream::new(self.id, request.wants_stream_usage(), secret);
-        Ok(ChatStream::new(http::sse_stream(
-            self.id,
-            response,
-            &self.config,
-            translator,
-        )))
+        let body = encode_request(self.up.id, request, true)?;
+        let (builder, secret) = self.up.post_json(credential, "responses", body)?;
+        let (id, usage) = (self.up.id, request.wants_stream_usage());
+        self.up
+            .sse(builder, secret, |secret| ResponsesStream::new(id, usage, secret))
+            .await
     }
 
     async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError> {
-        let (url, name, auth, secret) = self.target(credential, "models")?;
-        let bytes = http::fetch(
-            self.id,
-            &self.config,
-            self.client.get(url).header(name, auth),
-            Some(secret.expose_secret()),
-        )
-        .await?;
-        let v: Value = http::parse_json(self.id, "model list", &bytes)?;
-        let list = v.get("data").unwrap_or(&v);
-        Ok(list
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m.get("id").and_then(Value::as_str))
-            .map(|id| ModelInfo {
-                id: id.to_owned(),
-                object: "model".into(),
-                owned_by: "openai".into(),
-            })
-            .collect())
+        let (builder, secret) = self.up.get(credential, "models")?;
+        self.up.list_models(builder, &secret, &MODELS).await
     }
 }

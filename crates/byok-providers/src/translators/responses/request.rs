@@ -19,8 +19,10 @@ fn input_content(content: &Content, assistant: bool) -> Vec<Value> {
         Content::Parts(parts) => parts
             .iter()
             .map(|p| match p {
-                ContentPart::Text { text } => json!({"type": text_type, "text": text}),
-                ContentPart::ImageUrl { image_url } => {
+                ContentPart::Text { text, .. } => json!({"type": text_type, "text": text}),
+                // Refused by `check_common` (`ChatRequest::unmodelled`).
+                ContentPart::Other(part) => Value::Object(part.clone()),
+                ContentPart::ImageUrl { image_url, .. } => {
                     let mut v = json!({"type": "input_image", "image_url": image_url.url});
                     v["detail"] = json!(image_url.detail.as_deref().unwrap_or("auto"));
                     v
@@ -125,6 +127,7 @@ fn input(request: &ChatRequest) -> (Vec<String>, Vec<Value>) {
             Message::Tool {
                 content,
                 tool_call_id,
+                ..
             } => {
                 input.push(json!({"type": "function_call_output", "call_id": tool_call_id, "output": content.text()}));
             }
@@ -181,6 +184,8 @@ fn tool_choice(request: &ChatRequest) -> Option<Value> {
     match request.tool_choice.as_ref()? {
         ToolChoice::Mode(m) => Some(json!(m)),
         ToolChoice::Named(n) => Some(json!({"type": "function", "name": n.function.name})),
+        // Refused by `check_common` (`ChatRequest::unmodelled`).
+        ToolChoice::Other(v) => Some(v.clone()),
     }
 }
 
@@ -226,6 +231,7 @@ fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
             Some("message") if item["role"] == "user" => out.push(Message::User {
                 content: Content::Text(text()),
                 name: None,
+                extra: Default::default(),
             }),
             Some("message") => out.push(Message::Assistant {
                 content: Some(Content::Text(text())),
@@ -233,6 +239,8 @@ fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
                 refusal: None,
                 reasoning_content: None,
                 name: None,
+                reasoning_details: None,
+                extra: Default::default(),
             }),
             Some("function_call") => {
                 let call = ToolCall {
@@ -254,12 +262,15 @@ fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
                         refusal: None,
                         reasoning_content: None,
                         name: None,
+                        reasoning_details: None,
+                        extra: Default::default(),
                     }),
                 }
             }
             Some("function_call_output") => out.push(Message::Tool {
                 content: Content::Text(item["output"].as_str().unwrap_or("").to_owned()),
                 tool_call_id: item["call_id"].as_str().unwrap_or("").to_owned(),
+                extra: Default::default(),
             }),
             _ => {}
         }

@@ -136,6 +136,7 @@ impl WireResponse<'_> {
                 ),
                 ..CompletionTokensDetails::default()
             }),
+            extra: Default::default(),
         })
     }
 
@@ -228,11 +229,15 @@ pub(super) fn decode_response(
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 refusal: (!refusal.is_empty()).then_some(refusal),
                 reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+                reasoning_details: None,
+                extra: Default::default(),
             },
             finish_reason: Some(finish),
             logprobs: None,
+            extra: Default::default(),
         }],
         usage: wire.usage(),
         system_fingerprint: None,
+        extra: Default::default(),
     })
 }
