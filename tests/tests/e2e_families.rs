@@ -13,6 +13,7 @@ async fn start() -> (tempfile::TempDir, RunningServer, MockUpstream, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Settings::for_data_dir(dir.path().join("data"));
     s.allow_insecure_upstreams = true;
+    s.allow_private_user_endpoints = true;
     for (id, suffix) in [
         ("google", ""),
         ("openai-responses", "/v1"),

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -178,8 +179,9 @@ pub struct Settings {
         global = true
     )]
     pub rate_limit_rpm: u32,
-    /// Allow `http://` and loopback/private addresses in upstream overrides
-    /// and user-supplied endpoints. For tests and labs only.
+    /// Allow `http://` and loopback/private addresses in the operator's
+    /// own upstream overrides (`BYOK_UPSTREAM_*`), e.g. a local model. User
+    /// endpoints are not affected (see `BYOK_ALLOW_PRIVATE_USER_ENDPOINTS`).
     #[arg(
         long,
         env = "BYOK_ALLOW_INSECURE_UPSTREAMS",
@@ -191,7 +193,24 @@ pub struct Settings {
         global = true
     )]
     pub allow_insecure_upstreams: bool,
-    /// Output tokens reserved for a request that sets no `max_tokens`.
+    /// Allow user-supplied endpoints (Azure JSON credentials) that are not
+    /// public `https` Azure hosts: `http://`, IP literals, other ports,
+    /// loopback and private addresses. For tests and labs only (a warning
+    /// is logged at start): any user could reach the server's network.
+    #[arg(
+        long,
+        env = "BYOK_ALLOW_PRIVATE_USER_ENDPOINTS",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        global = true
+    )]
+    pub allow_private_user_endpoints: bool,
+    /// Deprecated and ignored (accepted so that existing configurations
+    /// still start): a request without an output limit now reserves the
+    /// model's maximum output from the price catalog.
     #[arg(
         long,
         env = "BYOK_DEFAULT_MAX_OUTPUT_TOKENS",
@@ -251,7 +270,16 @@ pub struct Settings {
     /// the file's `[upstream]` table.
     #[arg(skip)]
     pub upstreams: BTreeMap<String, String>,
+    /// How long a reservation lives without being extended (a live request
+    /// extends its own every third of it). Not a user-facing setting: tests
+    /// shorten it.
+    #[doc(hidden)]
+    #[arg(skip = RESERVATION_TTL)]
+    pub reservation_ttl: Duration,
 }
+
+/// How long a reservation lives without being extended.
+pub const RESERVATION_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// The shortest admin (or metrics) token the server starts with, in
 /// characters.
@@ -320,6 +348,7 @@ struct FileSettings {
     markup_bps: Option<u32>,
     rate_limit_rpm: Option<u32>,
     allow_insecure_upstreams: Option<bool>,
+    allow_private_user_endpoints: Option<bool>,
     default_max_output_tokens: Option<u32>,
     max_body_bytes: Option<usize>,
     body_read_timeout_secs: Option<u64>,
@@ -391,6 +420,7 @@ where
         fill!(markup_bps);
         fill!(rate_limit_rpm);
         fill!(allow_insecure_upstreams);
+        fill!(allow_private_user_endpoints);
         fill!(default_max_output_tokens);
         fill!(max_body_bytes);
         fill!(body_read_timeout_secs);
@@ -599,7 +629,7 @@ mod tests {
         let token = "file-token-0123456789abcdefghijklmnop";
         std::fs::write(
             &file,
-            format!("body_read_timeout_secs = 5\nmetrics_listen = \"127.0.0.1:9100\"\nmetrics_token = \"{token}\"\nadmin_token = \"{token}\"\n"),
+            format!("body_read_timeout_secs = 5\nmetrics_listen = \"127.0.0.1:9100\"\nmetrics_token = \"{token}\"\nadmin_token = \"{token}\"\nallow_private_user_endpoints = true\n"),
         )
         .unwrap();
         let path = file.to_str().unwrap();
@@ -607,6 +637,7 @@ mod tests {
             .unwrap()
             .settings;
         assert_eq!(s.body_read_timeout_secs, 5);
+        assert!(s.allow_private_user_endpoints && !s.allow_insecure_upstreams);
         assert_eq!(
             s.metrics_listen,
             Some(SocketAddr::from(([127, 0, 0, 1], 9100)))

@@ -125,11 +125,19 @@ impl ApiError {
     pub fn insufficient_balance(
         needed: impl std::fmt::Display,
         available: impl std::fmt::Display,
+        affordable_output_tokens: u64,
     ) -> Self {
+        let advice = if affordable_output_tokens == 0 {
+            "not enough for the prompt alone".to_owned()
+        } else {
+            format!(
+                "enough for up to {affordable_output_tokens} output tokens per choice: retry with max_tokens <= {affordable_output_tokens}"
+            )
+        };
         Self::new(
             StatusCode::PAYMENT_REQUIRED,
             "insufficient_balance",
-            format!("insufficient balance: this request may cost up to {needed} USD in markup and {available} USD is available"),
+            format!("insufficient balance: this request may cost up to {needed} USD in markup and {available} USD is available, {advice}"),
         )
         .code("insufficient_balance")
     }

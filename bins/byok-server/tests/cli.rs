@@ -166,6 +166,7 @@ fn starts_with_every_documented_variable_set() {
         ("BYOK_MARKUP_BPS", "500".to_owned()),
         ("BYOK_RATE_LIMIT_RPM", "100".to_owned()),
         ("BYOK_ALLOW_INSECURE_UPSTREAMS", "1".to_owned()),
+        ("BYOK_ALLOW_PRIVATE_USER_ENDPOINTS", "1".to_owned()),
         ("BYOK_DEFAULT_MAX_OUTPUT_TOKENS", "4096".to_owned()),
         ("BYOK_MAX_BODY_BYTES", "1048576".to_owned()),
         ("BYOK_BODY_READ_TIMEOUT_SECS", "20".to_owned()),

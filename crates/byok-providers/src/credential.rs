@@ -5,7 +5,8 @@
 //! into an HTTP header; CR/LF would inject headers). JSON credentials are
 //! objects with exactly the documented fields (unknown fields are refused,
 //! so nothing like a `baseUrl` can slip in), and their endpoints follow
-//! security.md item 11 unless the operator allows insecure upstreams.
+//! security.md item 11 unless the operator allows private user endpoints
+//! ([`EndpointPolicy`]).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -28,12 +29,18 @@ pub const AZURE_HOST_SUFFIXES: &[&str] = &[
     ".services.ai.azure.com",
 ];
 
-/// What endpoints and upstreams are allowed.
+/// What endpoints and upstreams are allowed, for one side: a gateway
+/// keeps one policy for the operator's own targets (its base URL
+/// overrides; the server's `BYOK_ALLOW_INSECURE_UPSTREAMS`) and another for
+/// user-supplied endpoints (Azure JSON credentials; the server's
+/// `BYOK_ALLOW_PRIVATE_USER_ENDPOINTS`), so that allowing a local model
+/// never lets a user reach a private address (issue #14, finding 8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EndpointPolicy {
-    /// Allow `http://`, IP literals, other ports and non-Azure hosts in
-    /// user-supplied endpoints (the operator's `BYOK_ALLOW_INSECURE_UPSTREAMS=1`;
-    /// for tests and labs only).
+    /// For [`validate_endpoint`] (user-supplied endpoints): allow
+    /// `http://`, IP literals, other ports and non-Azure hosts. For
+    /// [`crate::http_client`]: no public-only resolver, so host names may
+    /// resolve to loopback or private addresses. For tests and labs only.
     pub allow_insecure: bool,
 }
 

@@ -3,19 +3,24 @@
 //! stream driver.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use byok_redact::ReadError;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use crate::credential::Credential;
 use crate::error::{ProviderError, TimeoutPhase, UpstreamErrorKind, sanitize};
 use crate::id::ProviderId;
 use crate::provider::ProviderConfig;
 use crate::sse::{SseDecoder, SseEvent};
-use crate::stream::{EventStream, StreamEvent};
+use crate::stream::{ChatStream, EventStream, StreamEvent};
+use crate::target::Target;
+use crate::types::ModelInfo;
 
 pub(crate) fn classify(e: &serde_json::Error) -> &'static str {
     match e.classify() {
@@ -162,6 +167,171 @@ pub(crate) async fn fetch(
         config.timeouts.idle,
     )
     .await
+}
+
+/// What every adapter holds: its provider, its configured base URL (the
+/// operator's override or the row's default, without a trailing `/`), the
+/// shared HTTP client and the configuration; and the one way adapters talk
+/// to the upstream.
+pub(crate) struct Upstream {
+    pub(crate) id: ProviderId,
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) config: Arc<ProviderConfig>,
+}
+
+/// A resolved endpoint: the URL of one operation, its auth header, and the
+/// key it carries (for sanitising errors).
+pub(crate) struct Endpoint {
+    pub(crate) url: String,
+    pub(crate) auth: (HeaderName, HeaderValue),
+    pub(crate) secret: SecretString,
+}
+
+impl Upstream {
+    /// The parts of the adapter for `id` at `base`.
+    pub(crate) fn new(
+        id: ProviderId,
+        base: &str,
+        client: reqwest::Client,
+        config: Arc<ProviderConfig>,
+    ) -> Self {
+        Self {
+            id,
+            base: base.trim_end_matches('/').to_owned(),
+            client,
+            config,
+        }
+    }
+
+    /// `Name { id: .., .. }`: the adapters' `Debug` (never the client or
+    /// the configuration).
+    pub(crate) fn fmt_as(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(name)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+
+    /// The URL of `op` on the row's target ([`Target`]) and its auth header.
+    pub(crate) fn endpoint(
+        &self,
+        credential: &Credential,
+        op: &str,
+    ) -> Result<Endpoint, ProviderError> {
+        let target = Target::resolve(self.id, &self.base, credential)?;
+        Ok(Endpoint {
+            url: target.url(op),
+            auth: target.auth()?,
+            secret: target.secret().clone(),
+        })
+    }
+
+    /// A JSON `POST` of `body` to `op`, authorised, and the key it carries.
+    pub(crate) fn post_json(
+        &self,
+        credential: &Credential,
+        op: &str,
+        body: Vec<u8>,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+        let Endpoint { url, auth, secret } = self.endpoint(credential, op)?;
+        let builder = self
+            .client
+            .post(url)
+            .header(auth.0, auth.1)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        Ok((builder, secret))
+    }
+
+    /// An authorised `GET` of `op`, and the key it carries.
+    pub(crate) fn get(
+        &self,
+        credential: &Credential,
+        op: &str,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+        let Endpoint { url, auth, secret } = self.endpoint(credential, op)?;
+        Ok((self.client.get(url).header(auth.0, auth.1), secret))
+    }
+
+    /// [`fetch`]: sends `request` and reads the whole answer; `secret` is
+    /// redacted from errors.
+    pub(crate) async fn fetch(
+        &self,
+        request: reqwest::RequestBuilder,
+        secret: &SecretString,
+    ) -> Result<Vec<u8>, ProviderError> {
+        fetch(self.id, &self.config, request, Some(secret.expose_secret())).await
+    }
+
+    /// Sends `request` asking for SSE and drives the translator `make`
+    /// builds (from the key, for sanitising mid-stream errors) over the
+    /// answer.
+    pub(crate) async fn sse<T: SseTranslate>(
+        &self,
+        request: reqwest::RequestBuilder,
+        secret: SecretString,
+        make: impl FnOnce(SecretString) -> T,
+    ) -> Result<ChatStream, ProviderError> {
+        let request = request.header(ACCEPT, "text/event-stream");
+        let response = send(self.id, &self.config, request, Some(secret.expose_secret())).await?;
+        Ok(ChatStream::new(sse_stream(
+            self.id,
+            response,
+            &self.config,
+            make(secret),
+        )))
+    }
+
+    /// Fetches a model list and reads it as `listing` says.
+    pub(crate) async fn list_models(
+        &self,
+        request: reqwest::RequestBuilder,
+        secret: &SecretString,
+        listing: &Listing,
+    ) -> Result<Vec<ModelInfo>, ProviderError> {
+        let bytes = self.fetch(request, secret).await?;
+        let v: Value = parse_json(self.id, "model list", &bytes)?;
+        Ok(listing.read(&v))
+    }
+}
+
+/// Where a model list keeps its models: the data that differs between
+/// the formats' list endpoints.
+pub(crate) struct Listing {
+    /// The member holding the array.
+    pub(crate) key: &'static str,
+    /// Whether a bare array (no `key` member) is the list itself.
+    pub(crate) bare: bool,
+    /// The member of a model holding its id.
+    pub(crate) id: &'static str,
+    /// Stripped from ids that start with it (`models/` for Gemini).
+    pub(crate) prefix: &'static str,
+    /// The `owned_by` of every model.
+    pub(crate) owned_by: &'static str,
+}
+
+impl Listing {
+    /// The models of a list body.
+    pub(crate) fn read(&self, v: &Value) -> Vec<ModelInfo> {
+        let list = match v.get(self.key) {
+            Some(list) => list,
+            None if self.bare => v,
+            None => return Vec::new(),
+        };
+        self.models(list.as_array().into_iter().flatten())
+    }
+
+    /// The models among `items` (those without a string id are skipped).
+    pub(crate) fn models<'a>(&self, items: impl Iterator<Item = &'a Value>) -> Vec<ModelInfo> {
+        items
+            .filter_map(|m| m.get(self.id).and_then(Value::as_str))
+            .map(|id| ModelInfo {
+                id: id.strip_prefix(self.prefix).unwrap_or(id).to_owned(),
+                object: "model".into(),
+                owned_by: self.owned_by.into(),
+            })
+            .collect()
+    }
 }
 
 /// Output queue of a stream translator.

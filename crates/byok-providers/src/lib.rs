@@ -69,6 +69,7 @@ mod credential;
 mod error;
 mod http;
 mod id;
+mod limits;
 mod provider;
 mod resolver;
 mod routing;
@@ -95,6 +96,7 @@ pub use id::{
     CredentialFormat, FAMILIES, PROVIDERS, ProviderId, ProviderInfo, Quirks, TargetKind,
     UnknownProvider, WireFormat,
 };
+pub use limits::output_token_limit;
 pub use provider::{
     ChatOutcome, ChatProvider, Limits, ProviderConfig, Registry, Timeouts, http_client,
 };
@@ -138,7 +140,11 @@ pub fn translate_sse_events(
                 wants_usage,
                 secret,
             )),
-            WireFormat::Gemini => Box::new(translators::gemini::GoogleStream::new(id, wants_usage)),
+            WireFormat::Gemini => Box::new(translators::gemini::GoogleStream::new(
+                id,
+                wants_usage,
+                secret,
+            )),
             _ => Box::new(translators::openai::OpenAiStream::new(
                 id,
                 wants_usage,

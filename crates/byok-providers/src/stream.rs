@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use crate::error::ProviderError;
-use crate::types::{ChatChunk, FinishReason, FunctionCall, ToolCall, Usage};
+use crate::types::{ChatChunk, ChunkChoice, FinishReason, FunctionCall, ToolCall, Usage};
 
 /// What a translator's stream yields.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,64 +180,117 @@ impl Stream for ChatStream {
     }
 }
 
+/// Choices other than 0 kept apart at most; a higher index shares the last
+/// slot (its text still counts).
+const MAX_OTHER_CHOICES: usize = 128;
+
 /// Assembles a streamed answer from its chunks: the text, the reasoning,
 /// the tool calls (argument fragments concatenated per index) and the
-/// finish reason of choice 0. Used to estimate usage from what was actually
-/// delivered, and by tests.
+/// finish reason of choice 0; what every other choice delivered, as one
+/// text per choice; the model that answered. Used to estimate usage from
+/// what was actually delivered (every choice, issue #14 finding 7), to
+/// price by the answering model, and by tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transcript {
-    /// Concatenated `content`.
+    /// Concatenated `content` of choice 0.
     pub content: String,
-    /// Concatenated `reasoning_content`.
+    /// Concatenated `reasoning_content` of choice 0.
     pub reasoning: String,
-    /// Tool calls in index order.
+    /// Tool calls of choice 0 in index order.
     pub tool_calls: Vec<ToolCall>,
-    /// The last finish reason seen.
+    /// The last finish reason seen (choice 0).
     pub finish_reason: Option<FinishReason>,
+    /// What choices 1, 2, ... delivered (slot `i` is choice `i + 1`):
+    /// content, reasoning, tool-call names and arguments, concatenated in
+    /// the order they arrived.
+    pub other_choices: Vec<String>,
+    /// The first non-empty `model` of the chunks: the model that answered
+    /// (an Azure deployment's, OpenRouter's routed model), empty when no
+    /// chunk named one.
+    pub model: String,
     /// Chunks seen.
     pub chunks: usize,
 }
 
 impl Transcript {
-    /// Adds one chunk (choice 0 only).
+    /// Adds one chunk.
     pub fn push(&mut self, chunk: &ChatChunk) {
         self.chunks += 1;
-        for choice in chunk.choices.iter().filter(|c| c.index == 0) {
-            if let Some(t) = &choice.delta.content {
-                self.content.push_str(t);
+        if self.model.is_empty() && !chunk.model.is_empty() {
+            self.model.clone_from(&chunk.model);
+        }
+        for choice in &chunk.choices {
+            if choice.index == 0 {
+                self.push_first(choice);
+            } else {
+                self.push_other(choice);
             }
-            if let Some(t) = &choice.delta.reasoning_content {
-                self.reasoning.push_str(t);
+        }
+    }
+
+    /// Choice 0, assembled.
+    fn push_first(&mut self, choice: &ChunkChoice) {
+        if let Some(t) = &choice.delta.content {
+            self.content.push_str(t);
+        }
+        if let Some(t) = &choice.delta.reasoning_content {
+            self.reasoning.push_str(t);
+        }
+        for d in choice.delta.tool_calls.iter().flatten() {
+            let i = usize::try_from(d.index).unwrap_or(usize::MAX);
+            if i >= self.tool_calls.len() && i < 128 {
+                self.tool_calls.resize_with(i + 1, || ToolCall {
+                    id: String::new(),
+                    kind: "function".to_owned(),
+                    function: FunctionCall {
+                        name: String::new(),
+                        arguments: String::new(),
+                    },
+                });
             }
-            for d in choice.delta.tool_calls.iter().flatten() {
-                let i = usize::try_from(d.index).unwrap_or(usize::MAX);
-                if i >= self.tool_calls.len() && i < 128 {
-                    self.tool_calls.resize_with(i + 1, || ToolCall {
-                        id: String::new(),
-                        kind: "function".to_owned(),
-                        function: FunctionCall {
-                            name: String::new(),
-                            arguments: String::new(),
-                        },
-                    });
+            let Some(call) = self.tool_calls.get_mut(i) else {
+                continue;
+            };
+            if let Some(id) = &d.id {
+                call.id.clone_from(id);
+            }
+            if let Some(f) = &d.function {
+                if let Some(n) = &f.name {
+                    call.function.name.push_str(n);
                 }
-                let Some(call) = self.tool_calls.get_mut(i) else {
-                    continue;
-                };
-                if let Some(id) = &d.id {
-                    call.id.clone_from(id);
-                }
-                if let Some(f) = &d.function {
-                    if let Some(n) = &f.name {
-                        call.function.name.push_str(n);
-                    }
-                    if let Some(a) = &f.arguments {
-                        call.function.arguments.push_str(a);
-                    }
+                if let Some(a) = &f.arguments {
+                    call.function.arguments.push_str(a);
                 }
             }
-            if choice.finish_reason.is_some() {
-                self.finish_reason = choice.finish_reason;
+        }
+        if choice.finish_reason.is_some() {
+            self.finish_reason = choice.finish_reason;
+        }
+    }
+
+    /// Another choice: only what it delivered, as text.
+    fn push_other(&mut self, choice: &ChunkChoice) {
+        let slot = usize::try_from(choice.index - 1)
+            .unwrap_or(usize::MAX)
+            .min(MAX_OTHER_CHOICES - 1);
+        if slot >= self.other_choices.len() {
+            self.other_choices.resize_with(slot + 1, String::new);
+        }
+        let Some(text) = self.other_choices.get_mut(slot) else {
+            return;
+        };
+        let d = &choice.delta;
+        for part in [&d.content, &d.reasoning_content].into_iter().flatten() {
+            text.push_str(part);
+        }
+        for f in d
+            .tool_calls
+            .iter()
+            .flatten()
+            .filter_map(|c| c.function.as_ref())
+        {
+            for part in [&f.name, &f.arguments].into_iter().flatten() {
+                text.push_str(part);
             }
         }
     }
@@ -292,5 +345,40 @@ mod tests {
         assert_eq!(second.into_chunk(), chunk("b"));
         assert!(s.next().await.is_none());
         assert_eq!(s.usage(), UsageReport::Reported(usage));
+    }
+
+    /// Every choice's delivered text is kept, not only choice 0's; the
+    /// first model named is the answering model.
+    #[test]
+    fn transcripts_keep_every_choice_and_the_model() {
+        let chunk = |model: &str, choices: serde_json::Value| -> ChatChunk {
+            serde_json::from_value(serde_json::json!({
+                "id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
+                "choices": choices
+            }))
+            .unwrap()
+        };
+        let mut t = Transcript::default();
+        t.push(&chunk(
+            "",
+            serde_json::json!([{"index": 0, "delta": {"content": "a"}}]),
+        ));
+        t.push(&chunk(
+            "o3-2025",
+            serde_json::json!([
+                {"index": 1, "delta": {"content": "b", "reasoning_content": "r"}},
+                {"index": 0, "delta": {"content": "c"}}
+            ]),
+        ));
+        t.push(&chunk("other", serde_json::json!([
+            {"index": 2, "delta": {"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": "{}"}}]}},
+            {"index": 4_000_000_000u32, "delta": {"content": "z"}}
+        ])));
+        assert_eq!(t.content, "ac");
+        assert_eq!(t.model, "o3-2025");
+        assert_eq!(t.other_choices[0], "br");
+        assert_eq!(t.other_choices[1], "f{}");
+        assert_eq!(t.other_choices.len(), MAX_OTHER_CHOICES);
+        assert_eq!(t.other_choices[MAX_OTHER_CHOICES - 1], "z");
     }
 }

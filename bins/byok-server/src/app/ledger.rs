@@ -3,6 +3,7 @@
 //! the ledger's writer thread (settlement and release do not wait).
 
 use std::path::Path;
+use std::time::Duration;
 
 use byok_billing::{
     Balance, LedgerConfig, LedgerEntry, LedgerError, Money, ReserveError, StoredEntry,
@@ -10,23 +11,27 @@ use byok_billing::{
 
 use crate::app::blocking::blocking;
 use crate::app::request_id::request_id;
+use crate::config::RESERVATION_TTL;
 use crate::error::{ApiError, internal};
 
-/// How long a reservation may stay open before the sweeper releases it.
-const RESERVATION_TTL_MS: i64 = 15 * 60 * 1000;
-
-/// The ledger in `<data-dir>/ledger.db`. Cheap to clone.
+/// The ledger in `<data-dir>/ledger.db`, and how long its reservations
+/// live without being extended. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Ledger(byok_billing::Ledger);
+pub struct Ledger {
+    inner: byok_billing::Ledger,
+    ttl: Duration,
+}
 
 impl Ledger {
     /// Opens the server's ledger (releasing reservations left by a previous
-    /// run; sweeping expired ones).
+    /// run; sweeping expired ones, at least every third of `ttl`).
     ///
     /// # Errors
     /// Storage failure.
-    pub(crate) fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        Self::open_with(data_dir, &LedgerConfig::default())
+    pub(crate) fn open(data_dir: &Path, ttl: Duration) -> anyhow::Result<Self> {
+        let mut config = LedgerConfig::default();
+        config.sweep_interval = config.sweep_interval.map(|every| every.min(ttl / 3));
+        Self::open_with(data_dir, &config, ttl)
             .map_err(|e| anyhow::anyhow!("cannot open the ledger: {e}"))
     }
 
@@ -39,46 +44,69 @@ impl Ledger {
         let mut config = LedgerConfig::default();
         config.release_on_open = false;
         config.sweep_interval = None;
-        Self::open_with(data_dir, &config).map_err(|e| anyhow::anyhow!("{e}"))
+        Self::open_with(data_dir, &config, RESERVATION_TTL).map_err(|e| anyhow::anyhow!("{e}"))
     }
 
-    fn open_with(data_dir: &Path, config: &LedgerConfig) -> Result<Self, LedgerError> {
-        byok_billing::Ledger::open_sqlite(data_dir.join("ledger.db"), config).map(Self)
+    fn open_with(
+        data_dir: &Path,
+        config: &LedgerConfig,
+        ttl: Duration,
+    ) -> Result<Self, LedgerError> {
+        let inner = byok_billing::Ledger::open_sqlite(data_dir.join("ledger.db"), config)?;
+        Ok(Self { inner, ttl })
     }
 
-    /// Holds `amount` of the account's balance for `request_id`.
+    /// How long a reservation lives without being extended.
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A deadline `ttl` from now, in ledger milliseconds.
+    fn deadline(&self) -> i64 {
+        let ttl = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
+        byok_billing::now_ms().saturating_add(ttl)
+    }
+
+    /// Holds `amount` of the account's balance for `request_id`, for the
+    /// reservation TTL (extend it with [`Ledger::extend`]).
     ///
     /// # Errors
-    /// 402 when it does not fit; 500 when the ledger fails.
+    /// [`Refused::Insufficient`] when it does not fit; a 500 when the
+    /// ledger fails.
     pub(crate) async fn reserve(
         &self,
         account: &str,
         request_id: &str,
         amount: Money,
-    ) -> Result<(), ApiError> {
-        let expires_at_ms = byok_billing::now_ms() + RESERVATION_TTL_MS;
+    ) -> Result<(), Refused> {
         match self
-            .0
-            .reserve(account, request_id, amount, expires_at_ms)
+            .inner
+            .reserve(account, request_id, amount, self.deadline())
             .await
         {
             Ok(_) => Ok(()),
             Err(ReserveError::InsufficientBalance { available, needed }) => {
-                Err(ApiError::insufficient_balance(needed, available))
+                Err(Refused::Insufficient { available, needed })
             }
-            Err(e) => Err(internal("ledger reserve", &e)),
+            Err(e) => Err(Refused::Failed(internal("ledger reserve", &e))),
         }
+    }
+
+    /// Keeps a live request's reservation for another TTL from now (a map
+    /// update; not waited for).
+    pub(crate) fn extend(&self, request_id: &str) {
+        self.inner.extend(request_id, self.deadline()).detach();
     }
 
     /// Records a finished request's charge (and ends its reservation);
     /// committed in the writer's next batch.
     pub(crate) fn settle(&self, entry: LedgerEntry) {
-        self.0.settle(entry).detach();
+        self.inner.settle(entry).detach();
     }
 
     /// Ends `request_id`'s reservation without a charge.
     pub(crate) fn release(&self, request_id: &str) {
-        self.0.release(request_id).detach();
+        self.inner.release(request_id).detach();
     }
 
     /// Adds credit to an account, under a fresh idempotency key.
@@ -86,7 +114,7 @@ impl Ledger {
     /// # Errors
     /// 500 when the ledger fails.
     pub(crate) async fn credit(&self, account: &str, amount: Money) -> Result<(), ApiError> {
-        self.0
+        self.inner
             .credit(account, &credit_request_id(), amount)
             .await
             .map(drop)
@@ -98,7 +126,7 @@ impl Ledger {
     /// # Errors
     /// The ledger's failure.
     pub(crate) fn credit_blocking(&self, account: &str, amount: Money) -> anyhow::Result<()> {
-        self.0
+        self.inner
             .credit_blocking(account, &credit_request_id(), amount)
             .map(drop)
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -109,7 +137,7 @@ impl Ledger {
     /// # Errors
     /// 500 when the ledger fails.
     pub(crate) async fn balance(&self, account: String) -> Result<Balance, ApiError> {
-        let ledger = self.0.clone();
+        let ledger = self.inner.clone();
         blocking("balance", move || ledger.balance(&account)).await
     }
 
@@ -118,7 +146,9 @@ impl Ledger {
     /// # Errors
     /// The ledger's failure.
     pub(crate) fn balance_blocking(&self, account: &str) -> anyhow::Result<Balance> {
-        self.0.balance(account).map_err(|e| anyhow::anyhow!("{e}"))
+        self.inner
+            .balance(account)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// The account's charges, newest first, at most `limit`, before the
@@ -132,14 +162,28 @@ impl Ledger {
         limit: usize,
         before: Option<i64>,
     ) -> Result<Vec<StoredEntry>, ApiError> {
-        let ledger = self.0.clone();
+        let ledger = self.inner.clone();
         blocking("usage", move || ledger.usage(&account, limit, before)).await
     }
 
     /// Stops taking writes and commits everything queued.
     pub fn shutdown(&self) {
-        self.0.shutdown();
+        self.inner.shutdown();
     }
+}
+
+/// Why a reservation was not made.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// The balance does not cover it (a `402`).
+    Insufficient {
+        /// What the balance has free.
+        available: Money,
+        /// What the reservation needed.
+        needed: Money,
+    },
+    /// The ledger failed.
+    Failed(ApiError),
 }
 
 /// A credit amount: a positive decimal USD amount. The error ends a

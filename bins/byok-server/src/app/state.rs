@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use byok_billing::Catalog;
-use byok_providers::{EndpointPolicy, ProviderConfig, ProviderId, Registry, Timeouts};
+use byok_providers::{
+    ChatProvider, EndpointPolicy, ProviderConfig, ProviderId, Registry, TargetKind, Timeouts,
+};
 use byok_search::{SearchConfig, SearchProviderId, SearchRegistry};
 use byok_vault::AsyncVault;
 
@@ -31,8 +33,13 @@ pub struct AppState {
     pub ledger: Ledger,
     /// Prices.
     pub catalog: Arc<Catalog>,
-    /// Chat adapters.
+    /// Chat adapters (on a client for the operator's targets; see
+    /// [`AppState::chat_adapter`]).
     pub providers: Registry,
+    /// Chat adapters on a client of their own for requests that go to a
+    /// user-supplied endpoint, when the operator's targets and the users'
+    /// endpoints follow different rules (see [`Clients`]).
+    user_endpoints: Option<Registry>,
     /// Search adapters.
     pub search: SearchRegistry,
     /// What the registries are built from (see [`AppState::for_worker`]).
@@ -50,8 +57,11 @@ pub struct AppState {
     pub(crate) admin_failures: Arc<AdminFailures>,
     /// The data directory's shared lock, held while any clone lives.
     _lock: Arc<DataDirLock>,
-    /// Endpoint rules for user-supplied endpoints.
+    /// Endpoint rules for user-supplied endpoints
+    /// (`BYOK_ALLOW_PRIVATE_USER_ENDPOINTS`).
     pub policy: EndpointPolicy,
+    /// Rules for the operator's own targets (`BYOK_ALLOW_INSECURE_UPSTREAMS`).
+    operator_policy: EndpointPolicy,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Names of each user's stored credentials, so the request path does
@@ -73,19 +83,28 @@ impl AppState {
         let lock = Arc::new(DataDirLock::shared(&settings.data_dir)?);
         let vault = open_vault(settings)?.vault;
         let policy = EndpointPolicy {
+            allow_insecure: settings.allow_private_user_endpoints,
+        };
+        let operator_policy = EndpointPolicy {
             allow_insecure: settings.allow_insecure_upstreams,
         };
+        if policy.allow_insecure {
+            tracing::warn!(
+                "BYOK_ALLOW_PRIVATE_USER_ENDPOINTS is set: users may point Azure endpoints at any host, private addresses included (tests and labs only)"
+            );
+        }
         let (provider_config, search_config) = upstream_configs(settings, policy)?;
-        let client = byok_providers::http_client(&provider_config.timeouts, policy)
+        let upstream = Arc::new((provider_config, search_config));
+        let clients = Clients::build(&upstream, operator_policy, policy)
             .context("cannot build the HTTP client")?;
-        let upstream = Arc::new((provider_config.clone(), search_config.clone()));
         Ok(Self {
             vault: AsyncVault::new(vault, 2).context("cannot start vault worker threads")?,
             accounts: Arc::new(Accounts::open(&settings.data_dir.join("accounts.db"))?),
-            ledger: Ledger::open(&settings.data_dir)?,
+            ledger: Ledger::open(&settings.data_dir, settings.reservation_ttl)?,
             catalog: Arc::new(load_catalog(&settings.data_dir)?),
-            providers: Registry::new(client.clone(), provider_config),
-            search: SearchRegistry::new(client, search_config),
+            providers: clients.providers,
+            user_endpoints: clients.user_endpoints,
+            search: clients.search,
             upstream,
             settings: Arc::new(settings.clone()),
             limiter: Arc::new(RateLimiter::new(settings.rate_limit_rpm)),
@@ -94,6 +113,7 @@ impl AppState {
             admin_failures: Arc::default(),
             _lock: lock,
             policy,
+            operator_policy,
             metrics: Arc::new(Metrics::default()),
             held: Arc::new(BoundedCache::default()),
         })
@@ -110,11 +130,11 @@ impl AppState {
     /// else (vault, ledger, caches, metrics) stays shared.
     #[must_use]
     pub fn for_worker(&self) -> Self {
-        let (providers, search) = &*self.upstream;
-        match byok_providers::http_client(&providers.timeouts, self.policy) {
-            Ok(client) => Self {
-                providers: Registry::new(client.clone(), providers.clone()),
-                search: SearchRegistry::new(client, search.clone()),
+        match Clients::build(&self.upstream, self.operator_policy, self.policy) {
+            Ok(clients) => Self {
+                providers: clients.providers,
+                user_endpoints: clients.user_endpoints,
+                search: clients.search,
                 ..self.clone()
             },
             Err(e) => {
@@ -122,6 +142,68 @@ impl AppState {
                 self.clone()
             }
         }
+    }
+
+    /// The adapter for `provider`: on the user-endpoint client when the
+    /// request goes to the user's own endpoint (an Azure target without an
+    /// operator override) and that client is a different one.
+    pub(crate) fn chat_adapter(&self, provider: ProviderId) -> &Arc<dyn ChatProvider> {
+        match &self.user_endpoints {
+            Some(user) if self.goes_to_user_endpoint(provider) => user.get(provider),
+            _ => self.providers.get(provider),
+        }
+    }
+
+    /// Whether `provider`'s requests go to the endpoint in the user's
+    /// credential (Azure targets, unless the operator overrides the base).
+    fn goes_to_user_endpoint(&self, provider: ProviderId) -> bool {
+        matches!(
+            provider.info().target,
+            TargetKind::AzureDeployment | TargetKind::AzureResponses | TargetKind::AzureFoundry
+        ) && !self.upstream.0.base_urls.contains_key(&provider)
+    }
+}
+
+/// The HTTP clients' adapters, per worker.
+///
+/// The operator's targets (the provider table's hosts and the
+/// `BYOK_UPSTREAM_*` overrides) and the users' endpoints (Azure JSON
+/// credentials) follow separate rules: `BYOK_ALLOW_INSECURE_UPSTREAMS`
+/// lets the former be private (a local model), and only
+/// `BYOK_ALLOW_PRIVATE_USER_ENDPOINTS` lets the latter (issue #14,
+/// finding 8). The public-only check lives in the client's DNS resolver
+/// ([`byok_providers::PublicOnlyResolver`]), so that the address checked
+/// is the address connected to; a per-request check of the user
+/// endpoint's addresses before the call would be open to DNS rebinding
+/// (resolved once to check, again to connect). So when the two rules
+/// differ, requests to user endpoints go through a second client built
+/// with the user-side rule; when they agree there is one client, as
+/// before.
+struct Clients {
+    providers: Registry,
+    user_endpoints: Option<Registry>,
+    search: SearchRegistry,
+}
+
+impl Clients {
+    fn build(
+        upstream: &(ProviderConfig, SearchConfig),
+        operator: EndpointPolicy,
+        user: EndpointPolicy,
+    ) -> Result<Self, reqwest::Error> {
+        let (providers, search) = upstream;
+        let client = byok_providers::http_client(&providers.timeouts, operator)?;
+        let user_endpoints = if user == operator {
+            None
+        } else {
+            let client = byok_providers::http_client(&providers.timeouts, user)?;
+            Some(Registry::new(client, providers.clone()))
+        };
+        Ok(Self {
+            providers: Registry::new(client.clone(), providers.clone()),
+            user_endpoints,
+            search: SearchRegistry::new(client, search.clone()),
+        })
     }
 }
 

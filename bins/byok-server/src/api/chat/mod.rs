@@ -108,7 +108,7 @@ async fn route(
 
 /// The worker's adapter for `provider`.
 pub(crate) fn chat_adapter(state: &Data, provider: ProviderId) -> &Arc<dyn ChatProvider> {
-    state.providers.get(provider)
+    state.chat_adapter(provider)
 }
 
 /// The user's key for `provider`, from the vault, checked.
@@ -183,7 +183,11 @@ impl Call<'_> {
         };
         let mut response = self.ok();
         let delivered = delivered_by_answer(&outcome.response);
-        let settled = self.settlement.settle(outcome.usage.reported(), &delivered);
+        let settled = self.settlement.settle(
+            outcome.usage.reported(),
+            &delivered,
+            &outcome.response.model,
+        );
         let body = answer_body(outcome, self.citations)?;
         Ok(response
             .content_type("application/json")

@@ -1,17 +1,26 @@
 //! What a chat request costs: the markup reserved before it goes upstream
-//! and the one settlement when it ends (answered, streamed, cut off or
-//! failed). The ledger itself is behind `app::ledger`.
+//! (an upper bound: every choice, the prompt with its tools and
+//! passthrough fields, the output limit the translated request implies or
+//! the model's maximum output), kept alive while the request lives, and
+//! the one settlement when it ends (answered, streamed, cut off or
+//! failed), priced by the model that answered. The ledger itself is
+//! behind `app::ledger`.
 
+use std::time::Duration;
+
+use actix_web::rt::task::JoinHandle;
 use byok_billing::{
-    Bps, Charge, LedgerEntry, Money, QuoteOptions, TokenUsage, UsageSource, max_markup, quote,
-    usage_or_estimate,
+    Bps, Charge, LedgerEntry, Money, QuoteOptions, ReservationBound, TokenUsage, UsageSource,
+    affordable_output_tokens, quote, reservation_markup, usage_or_estimate,
 };
-use byok_providers::{ChatRequest, ProviderId, Usage};
+use byok_providers::{ChatRequest, ProviderId, Usage, output_token_limit};
+use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
 use super::PATH;
 use super::text::{prompt_texts, prompt_upper_bound};
 use crate::accounts::User;
 use crate::api::Data;
+use crate::app::ledger::{Ledger, Refused};
 use crate::app::request_id::request_id;
 use crate::error::ApiError;
 
@@ -25,6 +34,34 @@ pub(super) struct Settlement {
     model: String,
     prompt_texts: Vec<String>,
     reserved: bool,
+    /// Extends the reservation while the request lives; stopped when the
+    /// settlement ends (settled, released or dropped).
+    _keep_alive: Option<KeepAlive>,
+}
+
+/// A timer task that extends a reservation every third of its TTL, so a
+/// live request's reservation never expires (a slow client that stops
+/// reading a stream does not stop it); aborted when dropped.
+struct KeepAlive(JoinHandle<()>);
+
+impl KeepAlive {
+    fn start(ledger: Ledger, request_id: String) -> Self {
+        let period = (ledger.ttl() / 3).max(Duration::from_millis(1));
+        Self(actix_web::rt::spawn(async move {
+            let mut every = interval_at(Instant::now() + period, period);
+            every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                ledger.extend(&request_id);
+            }
+        }))
+    }
+}
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What a settled request was charged.
@@ -60,7 +97,8 @@ fn to_token_usage(u: &Usage) -> TokenUsage {
 
 impl Settlement {
     /// A new request id and, when a markup is charged, a reservation of
-    /// the request's largest possible markup.
+    /// the request's largest possible markup, kept alive until the
+    /// settlement ends.
     ///
     /// # Errors
     /// 400 for a model without a price; 402 when the bound does not fit
@@ -79,40 +117,98 @@ impl Settlement {
             model: request.model.clone(),
             prompt_texts: prompt_texts(request),
             reserved: false,
+            _keep_alive: None,
         };
         if state.settings.markup_bps > 0 {
-            let bound = settlement.markup_bound(request)?;
-            state
+            let bound = settlement.bound(request);
+            let amount = reservation_markup(
+                &state.catalog,
+                provider.as_str(),
+                &settlement.model,
+                &bound,
+                quote_options(state),
+            )
+            .map_err(|e| ApiError::bad_request(e.to_string()).param("model"))?;
+            match state
                 .ledger
-                .reserve(&settlement.account, &settlement.request_id, bound)
-                .await?;
+                .reserve(&settlement.account, &settlement.request_id, amount)
+                .await
+            {
+                Ok(()) => {}
+                Err(Refused::Insufficient { available, needed }) => {
+                    return Err(settlement.refusal(&bound, available, needed));
+                }
+                Err(Refused::Failed(e)) => return Err(e),
+            }
             settlement.reserved = true;
+            settlement._keep_alive = Some(KeepAlive::start(
+                state.ledger.clone(),
+                settlement.request_id.clone(),
+            ));
         }
         Ok(settlement)
     }
 
-    /// The markup of the prompt's upper bound and the most output tokens
-    /// the request allows.
-    fn markup_bound(&self, request: &ChatRequest) -> Result<Money, ApiError> {
-        let max_out = request
-            .max_completion_tokens
-            .or(request.max_tokens)
-            .unwrap_or(self.state.settings.default_max_output_tokens);
-        max_markup(
+    /// What the reservation covers: the prompt's upper bound, every choice
+    /// (`n`), and per choice the output limit the translated request
+    /// implies (thinking budget included) or, without one, the model's
+    /// maximum output.
+    fn bound(&self, request: &ChatRequest) -> ReservationBound {
+        ReservationBound::for_request(
             &self.state.catalog,
             self.provider.as_str(),
             &self.model,
             prompt_upper_bound(request, &self.prompt_texts),
-            u64::from(max_out),
+            output_token_limit(self.provider, request),
+            u64::from(request.n.unwrap_or(1)),
+        )
+    }
+
+    /// The `402`: the most the request could cost, what is available, and
+    /// how many output tokens per choice that affords.
+    fn refusal(&self, bound: &ReservationBound, available: Money, needed: Money) -> ApiError {
+        let affordable = affordable_output_tokens(
+            &self.state.catalog,
+            self.provider.as_str(),
+            &self.model,
+            bound.prompt_tokens,
+            bound.choices,
+            available,
             quote_options(&self.state),
         )
-        .map_err(|e| ApiError::bad_request(e.to_string()).param("model"))
+        .unwrap_or(0);
+        ApiError::insufficient_balance(needed, available, affordable)
+    }
+
+    /// Prices by `answered`, the model the provider says answered (an
+    /// Azure deployment's real model, OpenRouter's routed one), when it
+    /// names one the catalog knows; else by the requested model. The
+    /// reservation was made on the requested model, so a settlement may
+    /// exceed it: the ledger charges it in full anyway.
+    fn price_by(&mut self, answered: &str) {
+        if !answered.is_empty()
+            && answered != self.model
+            && self
+                .state
+                .catalog
+                .entry(self.provider.as_str(), answered)
+                .is_some()
+        {
+            answered.clone_into(&mut self.model);
+        }
     }
 
     /// Prices and records the request from the reported usage, or from an
     /// estimate over the prompt and `delivered` (off the request path: the
-    /// ledger writer commits it in a batch).
-    pub(super) fn settle(self, reported: Option<&Usage>, delivered: &str) -> Settled {
+    /// ledger writer commits it in a batch), by the model that `answered`
+    /// (see [`Settlement::price_by`]).
+    pub(super) fn settle(
+        mut self,
+        reported: Option<&Usage>,
+        delivered: &str,
+        answered: &str,
+    ) -> Settled {
+        self.price_by(answered);
         let (usage, usage_source) = usage_or_estimate(
             reported.map(to_token_usage),
             &self.model,

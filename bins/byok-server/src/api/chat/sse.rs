@@ -65,7 +65,11 @@ impl SseBody {
     fn settle(&mut self) {
         if let Some(s) = self.settlement.take() {
             let usage = self.inner.usage();
-            s.settle(usage.reported(), &delivered_by_stream(&self.transcript));
+            s.settle(
+                usage.reported(),
+                &delivered_by_stream(&self.transcript),
+                &self.transcript.model,
+            );
         }
     }
 

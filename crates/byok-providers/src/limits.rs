@@ -1,0 +1,138 @@
+//! How many output tokens a request may produce once translated: what a
+//! gateway must reserve for (issue #14, finding 3). The translators decide
+//! what they send upstream (Anthropic needs a `max_tokens` and raises it
+//! above the thinking budget it derives from `reasoning_effort`; Gemini
+//! adds a thinking budget); this module says what that means for the
+//! output, without encoding the request.
+
+use crate::id::{ProviderId, WireFormat};
+use crate::translators::anthropic::DEFAULT_MAX_TOKENS;
+use crate::types::ChatRequest;
+
+/// Anthropic's thinking budgets for `reasoning_effort` low / medium /
+/// high, as its translator sends them (kept equal by a test that encodes
+/// requests).
+const ANTHROPIC_THINKING_BUDGETS: [(&str, u32); 3] =
+    [("low", 1024), ("medium", 4096), ("high", 16384)];
+
+fn budget(table: &[(&str, u32)], effort: Option<&str>) -> Option<u64> {
+    let effort = effort?;
+    table
+        .iter()
+        .find(|(name, _)| *name == effort)
+        .map(|(_, b)| u64::from(*b))
+}
+
+/// The most output tokens one choice of `request` may produce at
+/// `provider` once translated, thinking or reasoning included; `None`
+/// when the request leaves the limit to the upstream (then the model's
+/// own maximum output bounds it).
+///
+/// - OpenAI chat (and Azure deployments): the larger of `max_tokens` and
+///   `max_completion_tokens` (both may be sent; reasoning counts inside).
+/// - Responses: the `max_output_tokens` sent (`max_completion_tokens`,
+///   else `max_tokens`; reasoning counts inside).
+/// - Anthropic (and Foundry): the `max_tokens` sent, never absent
+///   ([`DEFAULT_MAX_TOKENS`] by default); with `reasoning_effort`, raised
+///   to the thinking budget plus room for the answer when the request's
+///   limit does not exceed the budget (`reasoning_effort: "high"` with
+///   `max_tokens: 1` may produce 16,385 tokens).
+/// - Gemini: `maxOutputTokens` plus, with `reasoning_effort`, the thinking
+///   budget (counted on top, to be safe); `None` without a limit.
+/// - Bedrock: `maxTokens` (`None` without one).
+///
+/// An invalid `reasoning_effort` is refused by the translator; here it
+/// adds nothing.
+pub fn output_token_limit(provider: ProviderId, request: &ChatRequest) -> Option<u64> {
+    let completion = request.max_completion_tokens.map(u64::from);
+    let legacy = request.max_tokens.map(u64::from);
+    let sent = completion.or(legacy);
+    let effort = request.reasoning_effort.as_deref();
+    match provider.info().format {
+        WireFormat::OpenAiChat(_) => completion.max(legacy),
+        WireFormat::Responses | WireFormat::BedrockConverse => sent,
+        WireFormat::AnthropicMessages => Some(anthropic_max_tokens(request, sent, effort)),
+        WireFormat::Gemini => {
+            let thinking = budget(&crate::translators::gemini::THINKING_BUDGETS, effort);
+            sent.map(|m| m.saturating_add(thinking.unwrap_or(0)))
+        }
+    }
+}
+
+/// The `max_tokens` the Anthropic translator sends.
+fn anthropic_max_tokens(request: &ChatRequest, sent: Option<u64>, effort: Option<&str>) -> u64 {
+    let default = u64::from(DEFAULT_MAX_TOKENS);
+    // A `thinking` object passed through counts inside `max_tokens`.
+    if request.extra.contains_key("thinking") {
+        return sent.unwrap_or(default);
+    }
+    match budget(&ANTHROPIC_THINKING_BUDGETS, effort) {
+        Some(b) if sent.is_none_or(|m| m <= b) => b + sent.unwrap_or(default),
+        _ => sent.unwrap_or(default),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(extra: serde_json::Value) -> ChatRequest {
+        let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        serde_json::from_value(body).unwrap()
+    }
+
+    /// The limit is the `max_tokens` the Anthropic translator really sends,
+    /// thinking budget included.
+    #[test]
+    fn anthropic_limits_are_what_the_translator_sends() {
+        for extra in [
+            json!({}),
+            json!({"max_tokens": 1}),
+            json!({"reasoning_effort": "high", "max_tokens": 1}),
+            json!({"reasoning_effort": "high"}),
+            json!({"reasoning_effort": "low", "max_completion_tokens": 50_000}),
+            json!({"reasoning_effort": "medium", "max_tokens": 1000}),
+            json!({"thinking": {"type": "enabled", "budget_tokens": 2000}, "max_tokens": 3000}),
+        ] {
+            let r = request(extra.clone());
+            let sent = crate::encode_anthropic_request(ProviderId::Anthropic, &r, false).unwrap();
+            let sent: serde_json::Value = serde_json::from_slice(&sent).unwrap();
+            assert_eq!(
+                output_token_limit(ProviderId::Anthropic, &r),
+                sent["max_tokens"].as_u64(),
+                "{extra}"
+            );
+        }
+        let high = request(json!({"reasoning_effort": "high", "max_tokens": 1}));
+        assert_eq!(
+            output_token_limit(ProviderId::Anthropic, &high),
+            Some(16_385)
+        );
+    }
+
+    #[test]
+    fn other_formats() {
+        let both = request(json!({"max_tokens": 10, "max_completion_tokens": 7}));
+        assert_eq!(output_token_limit(ProviderId::OpenAi, &both), Some(10));
+        assert_eq!(
+            output_token_limit(ProviderId::OpenAiResponses, &both),
+            Some(7)
+        );
+        assert_eq!(
+            output_token_limit(ProviderId::OpenAi, &request(json!({}))),
+            None
+        );
+        let gemini = request(json!({"max_tokens": 100, "reasoning_effort": "high"}));
+        assert_eq!(
+            output_token_limit(ProviderId::Google, &gemini),
+            Some(100 + 24_576)
+        );
+        let unbounded = request(json!({"reasoning_effort": "high"}));
+        assert_eq!(output_token_limit(ProviderId::Google, &unbounded), None);
+    }
+}
