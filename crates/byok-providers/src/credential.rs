@@ -312,6 +312,18 @@ fn no_extra_fields(obj: &mut Map<String, Value>) -> Result<(), CredentialError> 
 }
 
 impl Credential {
+    /// Parses and validates a plain API key by the rules every `key`-format
+    /// provider's key follows (header-safe, 1 byte to
+    /// [`MAX_CREDENTIAL_LEN`], no control characters or inner whitespace):
+    /// for keys of other services (web search) that go in a header too.
+    ///
+    /// # Errors
+    /// [`CredentialError`] naming the problem (never the value).
+    pub fn plain_key(input: &SecretString) -> Result<Self, CredentialError> {
+        let raw = input.expose_secret();
+        Ok(Credential::ApiKey(SecretString::from(check_key(raw)?)))
+    }
+
     /// Parses and validates what a user submitted for `provider`: the key
     /// itself, or for the JSON providers the JSON document.
     ///

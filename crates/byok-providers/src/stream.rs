@@ -194,7 +194,8 @@ const MAX_OTHER_CHOICES: usize = 128;
 pub struct Transcript {
     /// Concatenated `content` of choice 0.
     pub content: String,
-    /// Concatenated `reasoning_content` of choice 0.
+    /// Concatenated reasoning text of choice 0 (`reasoning_content`, or a
+    /// provider's `reasoning` string).
     pub reasoning: String,
     /// Tool calls of choice 0 in index order.
     pub tool_calls: Vec<ToolCall>,
@@ -233,7 +234,7 @@ impl Transcript {
         if let Some(t) = &choice.delta.content {
             self.content.push_str(t);
         }
-        if let Some(t) = &choice.delta.reasoning_content {
+        if let Some(t) = choice.delta.reasoning_text() {
             self.reasoning.push_str(t);
         }
         for d in choice.delta.tool_calls.iter().flatten() {
@@ -280,7 +281,10 @@ impl Transcript {
             return;
         };
         let d = &choice.delta;
-        for part in [&d.content, &d.reasoning_content].into_iter().flatten() {
+        for part in [d.content.as_deref(), d.reasoning_text()]
+            .into_iter()
+            .flatten()
+        {
             text.push_str(part);
         }
         for f in d
@@ -380,5 +384,23 @@ mod tests {
         assert_eq!(t.other_choices[1], "f{}");
         assert_eq!(t.other_choices.len(), MAX_OTHER_CHOICES);
         assert_eq!(t.other_choices[MAX_OTHER_CHOICES - 1], "z");
+    }
+
+    /// Reasoning streamed as `reasoning` (Groq, Cerebras, OpenRouter)
+    /// counts like `reasoning_content`, in every choice.
+    #[test]
+    fn transcripts_keep_reasoning_under_either_name() {
+        let chunk: ChatChunk = serde_json::from_value(serde_json::json!({
+            "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [
+                {"index": 0, "delta": {"reasoning": "think"}},
+                {"index": 1, "delta": {"reasoning": "ponder"}}
+            ]
+        }))
+        .unwrap();
+        let mut t = Transcript::default();
+        t.push(&chunk);
+        assert_eq!(t.reasoning, "think");
+        assert_eq!(t.other_choices[0], "ponder");
     }
 }

@@ -157,7 +157,7 @@ pub(crate) async fn put_credential(
         }
         Target::Search(_) => {
             // Search keys follow the plain-key rules (header-safe, 1..=8 KiB).
-            let c = Credential::parse(ProviderId::OpenAi, &raw, state.policy)?;
+            let c = Credential::plain_key(&raw)?;
             (
                 c.to_storage(),
                 c.hint_source().clone(),

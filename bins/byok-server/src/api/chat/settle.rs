@@ -17,12 +17,17 @@ use byok_providers::{ChatRequest, ProviderId, Usage, output_token_limit};
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
 use super::PATH;
-use super::text::{prompt_texts, prompt_upper_bound};
+use super::text::{has_media_beyond_bytes, prompt_texts, prompt_upper_bound};
 use crate::accounts::User;
 use crate::api::Data;
 use crate::app::ledger::{Ledger, Refused};
 use crate::app::request_id::request_id;
 use crate::error::ApiError;
+
+/// The prompt bound of a request with audio, video or file parts for a
+/// model whose context length the catalog does not know: the largest
+/// context any catalog model has (Gemini's 1,048,576 tokens) doubled.
+const MEDIA_PROMPT_BOUND: u64 = 2 * 1_048_576;
 
 /// Everything needed to settle a request once its usage is known.
 pub(super) struct Settlement {
@@ -158,10 +163,27 @@ impl Settlement {
             &self.state.catalog,
             self.provider.as_str(),
             &self.model,
-            prompt_upper_bound(request, &self.prompt_texts),
+            self.prompt_bound(request),
             output_token_limit(self.provider, request),
             u64::from(request.n.unwrap_or(1)),
         )
+    }
+
+    /// The prompt's upper bound in tokens: its bytes and framing, or, when
+    /// it holds media whose tokens bytes do not bound, the model's context
+    /// length (the most any prompt can be), else [`MEDIA_PROMPT_BOUND`].
+    fn prompt_bound(&self, request: &ChatRequest) -> u64 {
+        let by_bytes = prompt_upper_bound(request, &self.prompt_texts);
+        if !has_media_beyond_bytes(request) {
+            return by_bytes;
+        }
+        let context = self
+            .state
+            .catalog
+            .price(self.provider.as_str(), &self.model)
+            .and_then(|p| p.context_length)
+            .unwrap_or(MEDIA_PROMPT_BOUND);
+        by_bytes.max(context)
     }
 
     /// The `402`: the most the request could cost, what is available, and

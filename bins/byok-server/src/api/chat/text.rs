@@ -39,7 +39,7 @@ pub(super) fn delivered_by_answer(r: &ChatResponse) -> String {
         push_assistant(
             &mut out,
             m.content.as_deref().unwrap_or(""),
-            m.reasoning_content.as_deref().unwrap_or(""),
+            m.reasoning_text().unwrap_or(""),
             m.tool_calls.as_deref().unwrap_or(&[]),
         );
     }
@@ -76,35 +76,68 @@ const IMAGE_TOKENS_BOUND: u64 = 2_000;
 /// request path: a BPE token is at least one byte, so bytes + the chat
 /// framing (4 per message + 3) + a bound per image can only over-count.
 /// The bytes are the messages' texts and the JSON of everything else that
-/// reaches the model as input: tools, `tool_choice`, `response_format` and
+/// reaches the model as input: unmodelled content parts and message keys
+/// (`reasoning_details` replayed to the provider, ...), tools, `tool_choice`, `response_format` and
 /// every passthrough field (counted as serialized, without building the
-/// JSON; the messages are not serialized again). (The tokenizer runs only
-/// when a provider reports no usage.)
+/// JSON; the messages' texts are not serialized again). Parts whose tokens
+/// bytes do not bound (audio, video, files: see [`has_media_beyond_bytes`])
+/// are bounded by the model's context instead, by the caller. (The
+/// tokenizer runs only when a provider reports no usage.)
 pub(super) fn prompt_upper_bound(request: &ChatRequest, texts: &[String]) -> u64 {
     let bytes: usize = texts.iter().map(String::len).sum();
-    let images = request
-        .messages
-        .iter()
-        .filter_map(|m| match m {
-            Message::User {
-                content: Content::Parts(parts),
-                ..
-            } => Some(parts),
-            _ => None,
-        })
-        .flatten()
+    let images = parts(request)
         .filter(|p| matches!(p, ContentPart::ImageUrl { .. }))
         .count();
     let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
     n(bytes)
-        .saturating_add(n(beside_messages_bytes(request)))
+        .saturating_add(n(beside_texts_bytes(request)))
         .saturating_add(4 * n(request.messages.len()) + 3)
         .saturating_add(IMAGE_TOKENS_BOUND * n(images))
 }
 
-/// The JSON size of the request's model input besides the messages.
-fn beside_messages_bytes(request: &ChatRequest) -> usize {
+/// Whether the prompt holds a content part other than text and images
+/// (`file`, `input_audio`, `video_url`, or a kind the gateway does not
+/// know): its tokens are not bounded by its bytes (a video URL of a few
+/// bytes may be a million tokens), only by the model's context.
+pub(super) fn has_media_beyond_bytes(request: &ChatRequest) -> bool {
+    parts(request).any(|p| matches!(p, ContentPart::Other(_)))
+}
+
+/// Every content part of every message.
+fn parts(request: &ChatRequest) -> impl Iterator<Item = &ContentPart> {
+    request.messages.iter().flat_map(|m| match m {
+        Message::System { content, .. }
+        | Message::Developer { content, .. }
+        | Message::User { content, .. }
+        | Message::Tool { content, .. }
+        | Message::Assistant {
+            content: Some(content),
+            ..
+        } => content.parts(),
+        Message::Assistant { content: None, .. } => [].iter(),
+    })
+}
+
+/// The JSON size of the request's model input besides the messages' texts.
+fn beside_texts_bytes(request: &ChatRequest) -> usize {
     let mut size = JsonSize(0);
+    for part in parts(request) {
+        if let ContentPart::Other(raw) = part {
+            size.add(raw);
+        }
+    }
+    for message in &request.messages {
+        if let Some(extra) = message_extra(message) {
+            size.add(extra);
+        }
+        if let Message::Assistant {
+            reasoning_details: Some(details),
+            ..
+        } = message
+        {
+            size.add(details);
+        }
+    }
     if let Some(tools) = &request.tools {
         size.add(tools);
     }
@@ -119,6 +152,17 @@ fn beside_messages_bytes(request: &ChatRequest) -> usize {
         size.add(value);
     }
     size.0
+}
+
+/// A message's unmodelled keys (forwarded as sent), if it keeps any.
+fn message_extra(message: &Message) -> Option<&serde_json::Map<String, serde_json::Value>> {
+    match message {
+        Message::Developer { extra, .. }
+        | Message::User { extra, .. }
+        | Message::Tool { extra, .. }
+        | Message::Assistant { extra, .. } => Some(extra).filter(|e| !e.is_empty()),
+        _ => None,
+    }
 }
 
 /// Counts the bytes a value serializes to, without keeping them.
@@ -181,6 +225,47 @@ mod tests {
         .map(|&b| b as u64)
         .sum();
         assert!(bound - base + 16 >= beside, "{} {beside}", bound - base);
+    }
+
+    /// Unmodelled parts and message keys forwarded as sent count in the
+    /// bound by their size; parts whose tokens bytes do not bound are
+    /// flagged so the caller bounds the prompt by the model's context.
+    #[test]
+    fn unmodelled_parts_and_message_keys_count_and_media_is_flagged() {
+        let bare = request(serde_json::json!({"model": "m", "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]}
+        ]}));
+        let data = "A".repeat(20_000);
+        let full = request(serde_json::json!({"model": "m", "messages": [
+            {"role": "user", "content": [
+                {"type": "text", "text": "hi"},
+                {"type": "file", "file": {"filename": "a.pdf", "file_data": format!("data:application/pdf;base64,{data}")}}
+            ]},
+            {"role": "assistant", "content": "ok", "reasoning_details": [{"type": "reasoning.encrypted", "data": data}]}
+        ]}));
+        let base = prompt_upper_bound(&bare, &prompt_texts(&bare));
+        let bound = prompt_upper_bound(&full, &prompt_texts(&full));
+        assert!(bound >= base + 40_000, "{base} {bound}");
+        assert!(!has_media_beyond_bytes(&bare));
+        assert!(has_media_beyond_bytes(&full));
+        let images = request(serde_json::json!({"model": "m", "messages": [
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.invalid/a.png"}}]}
+        ]}));
+        assert!(!has_media_beyond_bytes(&images));
+        assert!(prompt_upper_bound(&images, &prompt_texts(&images)) >= IMAGE_TOKENS_BOUND);
+    }
+
+    /// Reasoning a provider sends as `reasoning` (Groq, OpenRouter) is
+    /// delivered text as much as `reasoning_content`.
+    #[test]
+    fn reasoning_under_either_name_is_delivered_text() {
+        let answer: ChatResponse = serde_json::from_value(serde_json::json!({
+            "id": "x", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "A", "reasoning": "thinking hard"}}]
+        }))
+        .unwrap();
+        assert_eq!(delivered_by_answer(&answer), "Athinking hard");
     }
 
     /// Every choice of a stream counts in what it delivered (issue #14,
