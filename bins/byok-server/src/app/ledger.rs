@@ -2,7 +2,9 @@
 //! it. Reads (balance, entries) run on the blocking pool; writes queue on
 //! the ledger's writer thread (settlement and release do not wait).
 
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use byok_billing::{
@@ -14,12 +16,84 @@ use crate::app::request_id::request_id;
 use crate::config::RESERVATION_TTL;
 use crate::error::{ApiError, internal};
 
-/// The ledger in `<data-dir>/ledger.db`, and how long its reservations
-/// live without being extended. Cheap to clone.
+/// The ledger in `<data-dir>/ledger.db`, how long its reservations live
+/// without being extended, and the reservations of requests still in
+/// flight. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Ledger {
     inner: byok_billing::Ledger,
     ttl: Duration,
+    live: Arc<Live>,
+}
+
+/// The reservations of requests in flight, extended together by one keeper
+/// thread every third of the TTL, so a live request's reservation never
+/// expires (a slow client that stops reading a stream does not stop the
+/// keeper). A request joins with [`Ledger::keep_alive`] and leaves when its
+/// [`KeptAlive`] is dropped: a set insert and remove on the request path,
+/// no task or timer per request.
+#[derive(Debug)]
+struct Live {
+    ids: Mutex<HashSet<String>>,
+    ledger: byok_billing::Ledger,
+    ttl: Duration,
+}
+
+impl Live {
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // The set stays consistent whatever a panicking holder did.
+        self.ids.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Extends every live reservation by a TTL from now.
+    fn extend_all(&self) {
+        let ids: Vec<String> = self.ids().iter().cloned().collect();
+        let until = deadline(self.ttl);
+        for id in ids {
+            self.ledger.extend(&id, until).detach();
+        }
+    }
+
+    /// Starts the keeper: it wakes every third of the TTL and ends once
+    /// every `Ledger` holding `live` is gone.
+    fn start_keeper(live: &Arc<Live>) {
+        let period = (live.ttl / 3).max(Duration::from_millis(1));
+        let weak: Weak<Live> = Arc::downgrade(live);
+        let spawned = std::thread::Builder::new()
+            .name("byok-keepalive".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(period);
+                    match weak.upgrade() {
+                        Some(live) => live.extend_all(),
+                        None => return,
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the reservation keeper; long requests may lose their reservation (they are still charged)");
+        }
+    }
+}
+
+/// A request's membership of the live set; leaving it (on drop) lets its
+/// reservation expire normally.
+#[derive(Debug)]
+pub(crate) struct KeptAlive {
+    live: Arc<Live>,
+    request_id: String,
+}
+
+impl Drop for KeptAlive {
+    fn drop(&mut self) {
+        self.live.ids().remove(&self.request_id);
+    }
+}
+
+/// A deadline `ttl` from now, in ledger milliseconds.
+fn deadline(ttl: Duration) -> i64 {
+    let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    byok_billing::now_ms().saturating_add(ttl)
 }
 
 impl Ledger {
@@ -31,8 +105,10 @@ impl Ledger {
     pub(crate) fn open(data_dir: &Path, ttl: Duration) -> anyhow::Result<Self> {
         let mut config = LedgerConfig::default();
         config.sweep_interval = config.sweep_interval.map(|every| every.min(ttl / 3));
-        Self::open_with(data_dir, &config, ttl)
-            .map_err(|e| anyhow::anyhow!("cannot open the ledger: {e}"))
+        let ledger = Self::open_with(data_dir, &config, ttl)
+            .map_err(|e| anyhow::anyhow!("cannot open the ledger: {e}"))?;
+        Live::start_keeper(&ledger.live);
+        Ok(ledger)
     }
 
     /// Opens the ledger beside a server that may be running: its in-flight
@@ -53,22 +129,21 @@ impl Ledger {
         ttl: Duration,
     ) -> Result<Self, LedgerError> {
         let inner = byok_billing::Ledger::open_sqlite(data_dir.join("ledger.db"), config)?;
-        Ok(Self { inner, ttl })
-    }
-
-    /// How long a reservation lives without being extended.
-    pub(crate) fn ttl(&self) -> Duration {
-        self.ttl
+        let live = Arc::new(Live {
+            ids: Mutex::new(HashSet::new()),
+            ledger: inner.clone(),
+            ttl,
+        });
+        Ok(Self { inner, ttl, live })
     }
 
     /// A deadline `ttl` from now, in ledger milliseconds.
     fn deadline(&self) -> i64 {
-        let ttl = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
-        byok_billing::now_ms().saturating_add(ttl)
+        deadline(self.ttl)
     }
 
     /// Holds `amount` of the account's balance for `request_id`, for the
-    /// reservation TTL (extend it with [`Ledger::extend`]).
+    /// reservation TTL (kept from expiring with [`Ledger::keep_alive`]).
     ///
     /// # Errors
     /// [`Refused::Insufficient`] when it does not fit; a 500 when the
@@ -92,10 +167,14 @@ impl Ledger {
         }
     }
 
-    /// Keeps a live request's reservation for another TTL from now (a map
-    /// update; not waited for).
-    pub(crate) fn extend(&self, request_id: &str) {
-        self.inner.extend(request_id, self.deadline()).detach();
+    /// Keeps `request_id`'s reservation from expiring until the returned
+    /// guard is dropped (the keeper extends it every third of the TTL).
+    pub(crate) fn keep_alive(&self, request_id: &str) -> KeptAlive {
+        self.live.ids().insert(request_id.to_owned());
+        KeptAlive {
+            live: Arc::clone(&self.live),
+            request_id: request_id.to_owned(),
+        }
     }
 
     /// Records a finished request's charge (and ends its reservation);

@@ -6,21 +6,17 @@
 //! failed), priced by the model that answered. The ledger itself is
 //! behind `app::ledger`.
 
-use std::time::Duration;
-
-use actix_web::rt::task::JoinHandle;
 use byok_billing::{
     Bps, Charge, LedgerEntry, Money, QuoteOptions, ReservationBound, TokenUsage, UsageSource,
     affordable_output_tokens, quote, reservation_markup, usage_or_estimate,
 };
 use byok_providers::{ChatRequest, ProviderId, Usage, output_token_limit};
-use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
 use super::PATH;
 use super::text::{has_media_beyond_bytes, prompt_texts, prompt_upper_bound};
 use crate::accounts::User;
 use crate::api::Data;
-use crate::app::ledger::{Ledger, Refused};
+use crate::app::ledger::{KeptAlive, Refused};
 use crate::app::request_id::request_id;
 use crate::error::ApiError;
 
@@ -41,32 +37,7 @@ pub(super) struct Settlement {
     reserved: bool,
     /// Extends the reservation while the request lives; stopped when the
     /// settlement ends (settled, released or dropped).
-    _keep_alive: Option<KeepAlive>,
-}
-
-/// A timer task that extends a reservation every third of its TTL, so a
-/// live request's reservation never expires (a slow client that stops
-/// reading a stream does not stop it); aborted when dropped.
-struct KeepAlive(JoinHandle<()>);
-
-impl KeepAlive {
-    fn start(ledger: Ledger, request_id: String) -> Self {
-        let period = (ledger.ttl() / 3).max(Duration::from_millis(1));
-        Self(actix_web::rt::spawn(async move {
-            let mut every = interval_at(Instant::now() + period, period);
-            every.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                ledger.extend(&request_id);
-            }
-        }))
-    }
-}
-
-impl Drop for KeepAlive {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    _keep_alive: Option<KeptAlive>,
 }
 
 /// What a settled request was charged.
@@ -146,10 +117,7 @@ impl Settlement {
                 Err(Refused::Failed(e)) => return Err(e),
             }
             settlement.reserved = true;
-            settlement._keep_alive = Some(KeepAlive::start(
-                state.ledger.clone(),
-                settlement.request_id.clone(),
-            ));
+            settlement._keep_alive = Some(state.ledger.keep_alive(&settlement.request_id));
         }
         Ok(settlement)
     }
