@@ -13,8 +13,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use byok_server::{RunningServer, Settings};
-use byok_testkit::{MockUpstream, Reply, fixture};
+use byok_testkit::{Reply, fixture};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/browser");
 
@@ -31,26 +30,18 @@ fn available() -> bool {
 async fn the_settings_page_works_in_chromium() {
     if !available() {
         let msg = "\n\n!!! SKIPPING the browser test: needs /usr/bin/chromium, node and tests/browser/node_modules (run .ci/run) !!!\n";
-        assert!(std::env::var("CI").is_err(), "{msg} CI must have them.");
-        eprintln!("{msg}");
+        common::skip(msg, "CI must have them.");
         return;
     }
-    let mock = MockUpstream::start().await;
-    mock.on(
+    let gateway = common::start(&[("openai", "/v1")], |_| {}).await;
+    gateway.mock.on(
         "GET",
         "/v1/models",
         Reply::json(200, fixture("openai/models.json")),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::for_data_dir(dir.path().join("data"));
-    settings.allow_insecure_upstreams = true;
-    settings
-        .upstreams
-        .insert("openai".into(), format!("{}/v1", mock.base_url()));
-    let server = RunningServer::start(&settings).unwrap();
-    let (_, key) = common::create_user(&settings, "browser", Some("1.00"));
+    let (_, key) = gateway.cli_user("browser", Some("1.00"));
     let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/settings-page.png");
-    let base = format!("http://{}", server.addr());
+    let base = gateway.url("");
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .current_dir(DIR)
@@ -67,5 +58,5 @@ async fn the_settings_page_works_in_chromium() {
         String::from_utf8_lossy(&output.stderr)
     );
     eprintln!("browser test: {stdout}");
-    drop(server);
+    drop(gateway);
 }

@@ -11,106 +11,33 @@ mod common;
 use std::time::Duration;
 
 use byok_billing::{Catalog, Money, QuoteOptions, TokenUsage, UsageSource, quote};
-use byok_server::{RunningServer, Settings};
-use byok_testkit::{Body, MockUpstream, Piece, Reply, fixture};
+use byok_server::Settings;
+use byok_testkit::{Body, Piece, Reply, fixture};
+use common::Env;
 use serde_json::{Value, json};
 
-const ADMIN: &str = "admin-token-for-tests-0123456789";
-
-struct Env {
-    _dir: tempfile::TempDir,
-    server: RunningServer,
-    mock: MockUpstream,
-    http: reqwest::Client,
-}
+/// The mock answers as OpenAI and Anthropic.
+const UPSTREAMS: &[(&str, &str)] = &[("openai", "/v1"), ("anthropic", "")];
 
 async fn env(tune: impl FnOnce(&mut Settings)) -> Env {
-    let mock = MockUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::for_data_dir(dir.path().join("data"));
-    settings.allow_insecure_upstreams = true;
-    settings.admin_token = Some(ADMIN.into());
-    settings
-        .upstreams
-        .insert("openai".into(), format!("{}/v1", mock.base_url()));
-    settings
-        .upstreams
-        .insert("anthropic".into(), mock.base_url());
-    tune(&mut settings);
-    let server = RunningServer::start(&settings).unwrap();
-    Env {
-        _dir: dir,
-        server,
-        mock,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap(),
-    }
+    common::start(UPSTREAMS, tune).await
 }
 
-impl Env {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.addr())
-    }
+/// A user with `credit` USD and an OpenAI and an Anthropic key.
+async fn user(env: &Env, credit: &str) -> String {
+    let (_, key) = env.admin_user("payer", credit).await;
+    env.store(&key, "openai", json!("sk-test-billing-0123456789abcdef"))
+        .await;
+    env.store(&key, "anthropic", json!("sk-ant-billing-0123456789abcdef"))
+        .await;
+    key
+}
 
-    /// A user with `credit` USD and an OpenAI and an Anthropic key.
-    async fn user(&self, credit: &str) -> String {
-        let r = self
-            .http
-            .post(self.url("/api/admin/users"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"name": "payer"}))
-            .send()
-            .await
-            .unwrap();
-        let v: Value = r.json().await.unwrap();
-        let id = v["user_id"].as_str().unwrap();
-        let key = v["api_key"].as_str().unwrap().to_owned();
-        let r = self
-            .http
-            .post(self.url(&format!("/api/admin/users/{id}/credits")))
-            .bearer_auth(ADMIN)
-            .json(&json!({"amount_usd": credit}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        self.store(&key, "openai", json!("sk-test-billing-0123456789abcdef"))
-            .await;
-        self.store(&key, "anthropic", json!("sk-ant-billing-0123456789abcdef"))
-            .await;
-        key
-    }
-
-    async fn store(&self, key: &str, provider: &str, secret: Value) -> u16 {
-        let r = self
-            .http
-            .put(self.url(&format!("/api/byok/credentials/{provider}")))
-            .bearer_auth(key)
-            .json(&json!({"key": secret}))
-            .send()
-            .await
-            .unwrap();
-        r.status().as_u16()
-    }
-
-    async fn chat(&self, key: &str, provider: &str, body: Value) -> reqwest::Response {
-        self.http
-            .post(self.url("/api/v1/chat/completions"))
-            .bearer_auth(key)
-            .header("x-byok-provider", provider)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn balance(&self, key: &str) -> (Money, Money) {
-        let b = common::get_json(&self.http, self.url("/api/balance"), key).await;
-        let money = |field: &str| b[field].as_str().unwrap().parse::<Money>().unwrap();
-        (money("balance_usd"), money("reserved_usd"))
-    }
+/// `(balance, reserved)` of the user of `key`.
+async fn balance(env: &Env, key: &str) -> (Money, Money) {
+    let b = env.get_json("/api/balance", key).await;
+    let money = |field: &str| b[field].as_str().unwrap().parse::<Money>().unwrap();
+    (money("balance_usd"), money("reserved_usd"))
 }
 
 fn hello(model: &str) -> Value {
@@ -123,7 +50,7 @@ fn hello(model: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_outliving_the_reservation_ttl_is_kept_and_charged_once() {
     let env = env(|s| s.reservation_ttl = Duration::from_millis(600)).await;
-    let key = env.user("1.00").await;
+    let key = user(&env, "1.00").await;
     env.mock.on_streaming(
         "POST",
         "/v1/chat/completions",
@@ -135,12 +62,12 @@ async fn a_stream_outliving_the_reservation_ttl_is_kept_and_charged_once() {
     let mut body = hello("gpt-4o-mini");
     body["stream"] = json!(true);
     body["max_tokens"] = json!(100);
-    let mut r = env.chat(&key, "openai", body).await;
+    let mut r = env.chat_via(&key, "openai", body).await;
     assert_eq!(r.status(), 200);
     // The client reads nothing for more than twice the TTL (the sweeper
     // runs every 200 ms): the reservation is still held.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let (_, reserved) = env.balance(&key).await;
+    let (_, reserved) = balance(&env, &key).await;
     assert!(
         reserved > Money::ZERO,
         "the live stream's reservation was swept"
@@ -150,12 +77,12 @@ async fn a_stream_outliving_the_reservation_ttl_is_kept_and_charged_once() {
         text.extend_from_slice(&piece);
     }
     assert!(text.ends_with(b"data: [DONE]\n\n"));
-    let usage = common::usage_when(&env.http, &env.url(""), &key, |rows| rows.len() == 1).await;
+    let usage = env.usage_when(&key, |rows| rows.len() == 1).await;
     let rows = usage["data"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{usage}");
     let markup: Money = rows[0]["markup_usd"].as_str().unwrap().parse().unwrap();
     assert!(markup > Money::ZERO);
-    let (balance, reserved) = env.balance(&key).await;
+    let (balance, reserved) = balance(&env, &key).await;
     assert_eq!(reserved, Money::ZERO);
     assert_eq!(balance.nanos(), 1_000_000_000 - markup.nanos());
 }
@@ -179,9 +106,9 @@ async fn requests_are_priced_by_the_model_that_answered() {
         s.allow_private_user_endpoints = true;
     })
     .await;
-    let key = env.user("1.00").await;
+    let key = user(&env, "1.00").await;
     let azure = json!({"endpoint": env.mock.base_url(), "apiKey": "azure-billing-0123456789abcdef", "deploymentName": "o3-deployment", "apiVersion": "v1"});
-    assert_eq!(env.store(&key, "azure", azure).await, 200);
+    env.store(&key, "azure", azure).await;
     let path = "/openai/v1/chat/completions";
     env.mock.on(
         "POST",
@@ -191,7 +118,7 @@ async fn requests_are_priced_by_the_model_that_answered() {
     let stream = fixture("openai/stream_text.sse").replace("gpt-4.1-2025-04-14", "o3-2025-04-16");
     env.mock.on_streaming("POST", path, Reply::sse(&stream));
 
-    let r = env.chat(&key, "azure", hello("gpt-4.1-nano")).await;
+    let r = env.chat_via(&key, "azure", hello("gpt-4.1-nano")).await;
     assert_eq!(r.status(), 200);
     let markup = r.headers()["x-byok-markup-usd"]
         .to_str()
@@ -222,10 +149,10 @@ async fn requests_are_priced_by_the_model_that_answered() {
 
     let mut body = hello("gpt-4.1-nano");
     body["stream"] = json!(true);
-    let r = env.chat(&key, "azure", body).await;
+    let r = env.chat_via(&key, "azure", body).await;
     assert_eq!(r.status(), 200);
     let _ = r.text().await.unwrap();
-    let usage = common::usage_when(&env.http, &env.url(""), &key, |rows| rows.len() == 2).await;
+    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
     let rows = usage["data"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{usage}");
     for row in rows {
@@ -248,22 +175,22 @@ async fn requests_are_priced_by_the_model_that_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insecure_upstreams_do_not_open_user_endpoints() {
     let env = env(|_| {}).await;
-    let key = env.user("1.00").await;
+    let key = user(&env, "1.00").await;
     for endpoint in [
         env.mock.base_url(),
         "http://169.254.169.254/".to_owned(),
         "https://10.0.0.1/".to_owned(),
     ] {
         let azure = json!({"endpoint": endpoint, "apiKey": "azure-billing-0123456789abcdef", "deploymentName": "d", "apiVersion": "v1"});
-        assert_eq!(env.store(&key, "azure", azure).await, 422, "{endpoint}");
+        assert_eq!(
+            env.put_credential(&key, "azure", azure).await.status(),
+            422,
+            "{endpoint}"
+        );
     }
     // The operator's own override on 127.0.0.1 still works.
-    env.mock.on(
-        "POST",
-        "/v1/chat/completions",
-        Reply::json(200, fixture("openai/chat_text.json")),
-    );
-    let r = env.chat(&key, "openai", hello("gpt-4o-mini")).await;
+    env.answer_chat_text();
+    let r = env.chat_via(&key, "openai", hello("gpt-4o-mini")).await;
     assert_eq!(r.status(), 200);
 }
 
@@ -283,13 +210,9 @@ fn answer_with_completion(completion: u64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_requests_with_many_choices_never_overdraw() {
     let env = env(|_| {}).await;
-    let key = env.user("1.00").await;
+    let key = user(&env, "1.00").await;
     // 128 choices of 8,000 tokens each: within gpt-4o-mini's 16,384.
-    env.mock.on(
-        "POST",
-        "/v1/chat/completions",
-        Reply::json(200, answer_with_completion(128 * 8_000)),
-    );
+    env.answer_chat(Reply::json(200, answer_with_completion(128 * 8_000)));
     let mut body = hello("gpt-4o-mini");
     body["n"] = json!(128);
     let mut tasks = tokio::task::JoinSet::new();
@@ -322,8 +245,8 @@ async fn parallel_requests_with_many_choices_never_overdraw() {
             assert_eq!(*status, 200, "{text}");
         }
     }
-    let _ = common::usage_when(&env.http, &env.url(""), &key, |rows| rows.len() == ok).await;
-    let (balance, reserved) = env.balance(&key).await;
+    let _ = env.usage_when(&key, |rows| rows.len() == ok).await;
+    let (balance, reserved) = balance(&env, &key).await;
     assert_eq!(reserved, Money::ZERO);
     assert!(
         balance >= Money::ZERO,
@@ -331,7 +254,7 @@ async fn parallel_requests_with_many_choices_never_overdraw() {
     );
 
     // One more, on what is left: refused, with the output it affords.
-    let r = env.chat(&key, "openai", body.clone()).await;
+    let r = env.chat_via(&key, "openai", body.clone()).await;
     if r.status() == 402 {
         let v: Value = r.json().await.unwrap();
         let message = v["error"]["message"].as_str().unwrap();
@@ -341,12 +264,12 @@ async fn parallel_requests_with_many_choices_never_overdraw() {
     // Anthropic's `reasoning_effort: "high"` sends a 16,384-token thinking
     // budget whatever `max_tokens` says: a balance that covers one output
     // token but not the budget is refused before anything goes upstream.
-    let poor = env.user("0.005").await;
+    let poor = user(&env, "0.005").await;
     let before = env.mock.requests().len();
     let mut thinking = hello("claude-sonnet-4-20250514");
     thinking["max_tokens"] = json!(1);
     thinking["reasoning_effort"] = json!("high");
-    let r = env.chat(&poor, "anthropic", thinking).await;
+    let r = env.chat_via(&poor, "anthropic", thinking).await;
     assert_eq!(r.status(), 402, "{}", r.text().await.unwrap());
     assert_eq!(env.mock.requests().len(), before);
 }
@@ -356,7 +279,7 @@ async fn parallel_requests_with_many_choices_never_overdraw() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_stream_is_estimated_on_every_choice() {
     let env = env(|_| {}).await;
-    let key = env.user("1.00").await;
+    let key = user(&env, "1.00").await;
     let chunk = |choices: Value| {
         let c = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini", "choices": choices});
         format!("data: {c}\n\n")
@@ -393,14 +316,14 @@ async fn a_cut_stream_is_estimated_on_every_choice() {
     body["stream"] = json!(true);
     body["n"] = json!(2);
     body["max_tokens"] = json!(1000);
-    let mut r = env.chat(&key, "openai", body).await;
+    let mut r = env.chat_via(&key, "openai", body).await;
     assert_eq!(r.status(), 200);
     let mut seen = Vec::new();
     while !String::from_utf8_lossy(&seen).contains("MARK") {
         seen.extend_from_slice(&r.chunk().await.unwrap().unwrap());
     }
     drop(r);
-    let usage = common::usage_when(&env.http, &env.url(""), &key, |rows| rows.len() == 1).await;
+    let usage = env.usage_when(&key, |rows| rows.len() == 1).await;
     let row = &usage["data"][0];
     assert_eq!(row["usage_source"], "estimated", "{usage}");
     let completion = row["completion_tokens"].as_u64().unwrap();

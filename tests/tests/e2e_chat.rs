@@ -5,65 +5,15 @@
 
 mod common;
 
-use byok_server::{RunningServer, Settings};
-use byok_testkit::{MockUpstream, Reply, fixture};
+use byok_testkit::{Reply, fixture};
 use serde_json::{Value, json};
 
 const OPENAI_KEY: &str = "sk-test-CANARY-Zq8vN3xR5tL1pW7mK2jH9gF4";
 const ANTHROPIC_KEY: &str = "sk-ant-CANARY-Yd3fG7hJ1kL5zX9cV2bN6mQ0";
 const TAVILY_KEY: &str = "tvly-CANARY-Pw4eR8tY2uI6oP0aS5dF9gH3";
 
-struct Env {
-    _dir: tempfile::TempDir,
-    data: std::path::PathBuf,
-    server: RunningServer,
-    mock: MockUpstream,
-    http: reqwest::Client,
-}
-
-impl Env {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.addr())
-    }
-}
-
-async fn env() -> Env {
-    let mock = MockUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut settings = Settings::for_data_dir(&data);
-    settings.allow_insecure_upstreams = true;
-    settings.admin_token = Some("admin-token-for-tests-0123456789".into());
-    settings
-        .upstreams
-        .insert("openai".into(), format!("{}/v1", mock.base_url()));
-    settings
-        .upstreams
-        .insert("anthropic".into(), mock.base_url());
-    settings.upstreams.insert("tavily".into(), mock.base_url());
-    let server = RunningServer::start(&settings).unwrap();
-    Env {
-        _dir: dir,
-        data,
-        server,
-        mock,
-        http: reqwest::Client::new(),
-    }
-}
-
-fn create_user(env: &Env, credit: Option<&str>) -> (String, String) {
-    common::create_user(&Settings::for_data_dir(&env.data), "alice", credit)
-}
-
-async fn put_key(env: &Env, key: &str, provider: &str, secret: Value) -> reqwest::Response {
-    env.http
-        .put(env.url(&format!("/api/byok/credentials/{provider}")))
-        .bearer_auth(key)
-        .json(&json!({"key": secret}))
-        .send()
-        .await
-        .unwrap()
-}
+/// The mock answers as OpenAI, Anthropic and Tavily.
+const UPSTREAMS: &[(&str, &str)] = &[("openai", "/v1"), ("anthropic", ""), ("tavily", "")];
 
 fn chat_body(model: &str, stream: bool) -> Value {
     json!({"model": model, "stream": stream, "max_tokens": 256, "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]})
@@ -71,8 +21,8 @@ fn chat_body(model: &str, stream: bool) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_chats_through_the_gateway() {
-    let env = env().await;
-    let (user_id, key) = create_user(&env, Some("1.00"));
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (user_id, key) = env.cli_user("alice", Some("1.00"));
 
     // Identical 401s for every kind of wrong key.
     let mut bodies = Vec::new();
@@ -93,19 +43,23 @@ async fn a_user_chats_through_the_gateway() {
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
 
     // Credentials: stored, listed with last4 only; bad ones refused and not stored.
-    let r = put_key(&env, &key, "openai", json!(OPENAI_KEY)).await;
+    let r = env.put_credential(&key, "openai", json!(OPENAI_KEY)).await;
     assert_eq!(r.status(), 200);
     let view: Value = r.json().await.unwrap();
     assert_eq!(view["last4"], "9gF4");
-    let r = put_key(&env, &key, "anthropic", json!("bad\r\nX-Injected: 1")).await;
+    let r = env
+        .put_credential(&key, "anthropic", json!("bad\r\nX-Injected: 1"))
+        .await;
     assert_eq!(r.status(), 422);
-    let r = put_key(&env, &key, "anthropic", json!(ANTHROPIC_KEY)).await;
+    let r = env
+        .put_credential(&key, "anthropic", json!(ANTHROPIC_KEY))
+        .await;
     assert_eq!(r.status(), 200);
-    let r = put_key(&env, &key, "tavily", json!(TAVILY_KEY)).await;
+    let r = env.put_credential(&key, "tavily", json!(TAVILY_KEY)).await;
     assert_eq!(r.status(), 200);
-    let r = put_key(&env, &key, "aws", json!({"accessKeyId": "AKIAX", "secretAccessKey": "s3cr3t0123456789abcdef", "region": "us-east-1.evil.example#"})).await;
+    let r = env.put_credential(&key, "aws", json!({"accessKeyId": "AKIAX", "secretAccessKey": "s3cr3t0123456789abcdef", "region": "us-east-1.evil.example#"})).await;
     assert_eq!(r.status(), 422);
-    let list: Value = common::get_json(&env.http, env.url("/api/byok/credentials"), &key).await;
+    let list: Value = env.get_json("/api/byok/credentials", &key).await;
     let names: Vec<&str> = list["data"]
         .as_array()
         .unwrap()
@@ -116,19 +70,8 @@ async fn a_user_chats_through_the_gateway() {
     assert!(!list.to_string().contains("CANARY"));
 
     // OpenAI dialect, not streamed.
-    env.mock.on(
-        "POST",
-        "/v1/chat/completions",
-        Reply::json(200, fixture("openai/chat_text.json")),
-    );
-    let r = env
-        .http
-        .post(env.url("/api/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&chat_body("gpt-4o-mini", false))
-        .send()
-        .await
-        .unwrap();
+    env.answer_chat_text();
+    let r = env.chat(&key, chat_body("gpt-4o-mini", false)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-provider"], "openai");
     assert_eq!(r.headers()["x-byok-usage-source"], "reported");
@@ -154,19 +97,8 @@ async fn a_user_chats_through_the_gateway() {
     );
 
     // OpenAI dialect, streamed.
-    env.mock.on(
-        "POST",
-        "/v1/chat/completions",
-        Reply::sse(&fixture("openai/stream_text.sse")),
-    );
-    let r = env
-        .http
-        .post(env.url("/api/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&chat_body("gpt-4o-mini", true))
-        .send()
-        .await
-        .unwrap();
+    env.answer_chat(Reply::sse(&fixture("openai/stream_text.sse")));
+    let r = env.chat(&key, chat_body("gpt-4o-mini", true)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/event-stream");
     let text = r.text().await.unwrap();
@@ -179,14 +111,7 @@ async fn a_user_chats_through_the_gateway() {
         "/v1/messages",
         Reply::sse(&fixture("anthropic/stream_text.sse")),
     );
-    let r = env
-        .http
-        .post(env.url("/api/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&chat_body("claude-sonnet-4-5", true))
-        .send()
-        .await
-        .unwrap();
+    let r = env.chat(&key, chat_body("claude-sonnet-4-5", true)).await;
     assert_eq!(r.headers()["x-byok-provider"], "anthropic");
     let text = r.text().await.unwrap();
     assert!(
@@ -205,20 +130,19 @@ async fn a_user_chats_through_the_gateway() {
         Reply::json(200, fixture("search/tavily_search.json")),
     );
     let r = env
-        .http
-        .post(env.url("/api/web"))
-        .bearer_auth(&key)
-        .json(&json!({"query": "rust async", "max_results": 2}))
-        .send()
-        .await
-        .unwrap();
+        .post(
+            &key,
+            "/api/web",
+            &json!({"query": "rust async", "max_results": 2}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let web: Value = r.json().await.unwrap();
     assert_eq!(web["provider"], "tavily");
     assert_eq!(web["results"][0]["url"], "https://tokio.rs/");
 
     // Usage and balance: three charges, balance down by exactly their markup.
-    let usage = common::usage_when(&env.http, &env.url(""), &key, |rows| rows.len() == 3).await;
+    let usage = env.usage_when(&key, |rows| rows.len() == 3).await;
     let entries = usage["data"].as_array().unwrap();
     assert_eq!(entries.len(), 3, "{usage}");
     assert_eq!(entries[2]["markup_usd"], markup1.as_str());
@@ -234,7 +158,7 @@ async fn a_user_chats_through_the_gateway() {
                 .nanos()
         })
         .sum();
-    let balance: Value = common::get_json(&env.http, env.url("/api/balance"), &key).await;
+    let balance: Value = env.get_json("/api/balance", &key).await;
     let b: byok_billing::Money = balance["balance_usd"].as_str().unwrap().parse().unwrap();
     assert_eq!(1_000_000_000 - b.nanos(), total);
 
@@ -242,34 +166,16 @@ async fn a_user_chats_through_the_gateway() {
     let mut evil = chat_body("gpt-4o-mini", false);
     evil["api_base"] = json!("http://169.254.169.254/");
     let before = env.mock.requests().len();
-    let r = env
-        .http
-        .post(env.url("/api/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&evil)
-        .send()
-        .await
-        .unwrap();
+    let r = env.chat(&key, evil).await;
     assert_eq!(r.status(), 400);
     assert_eq!(env.mock.requests().len(), before);
 
     // Deleting a credential: the next request is refused, naming what is missing.
     let r = env
-        .http
-        .delete(env.url("/api/byok/credentials/openai"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+        .call("DELETE", "/api/byok/credentials/openai", &key)
+        .await;
     assert_eq!(r.status(), 204);
-    let r = env
-        .http
-        .post(env.url("/api/v1/chat/completions"))
-        .bearer_auth(&key)
-        .json(&chat_body("gpt-4o-mini", false))
-        .send()
-        .await
-        .unwrap();
+    let r = env.chat(&key, chat_body("gpt-4o-mini", false)).await;
     assert_eq!(r.status(), 400);
     assert!(
         r.text()
@@ -279,17 +185,10 @@ async fn a_user_chats_through_the_gateway() {
     );
 
     // A user without credit gets 402 and nothing goes upstream.
-    let (_, poor) = create_user(&env, None);
-    put_key(&env, &poor, "openai", json!(OPENAI_KEY)).await;
+    let (_, poor) = env.cli_user("alice", None);
+    env.put_credential(&poor, "openai", json!(OPENAI_KEY)).await;
     let before = env.mock.requests().len();
-    let r = env
-        .http
-        .post(env.url("/api/v1/chat/completions"))
-        .bearer_auth(&poor)
-        .json(&chat_body("gpt-4o-mini", false))
-        .send()
-        .await
-        .unwrap();
+    let r = env.chat(&poor, chat_body("gpt-4o-mini", false)).await;
     assert_eq!(r.status(), 402);
     assert_eq!(env.mock.requests().len(), before);
     let _ = user_id;
@@ -297,7 +196,7 @@ async fn a_user_chats_through_the_gateway() {
     // Nothing in the data directory holds a key or an 8-byte piece of one.
     drop(env.server);
     for k in [OPENAI_KEY, ANTHROPIC_KEY, TAVILY_KEY] {
-        for entry in std::fs::read_dir(&env.data).unwrap() {
+        for entry in std::fs::read_dir(&env.settings.data_dir).unwrap() {
             // WAL and SHM files may vanish as the last connections close.
             let Ok(bytes) = std::fs::read(entry.unwrap().path()) else {
                 continue;

@@ -6,98 +6,26 @@ mod common;
 
 use std::time::Duration;
 
-use byok_server::{RunningServer, Settings};
-use byok_testkit::{MockUpstream, Reply, fixture};
+use byok_server::Settings;
+use byok_testkit::{Reply, fixture};
+use common::Env;
 use serde_json::{Value, json};
 
-const ADMIN: &str = "admin-token-for-tests-0123456789";
 const CANARY: &str = "sk-CANARY-Qm7nB3vC9xZ1lK5jH8gF2dS4aP6";
 
-struct Env {
-    _dir: tempfile::TempDir,
-    server: RunningServer,
-    mock: MockUpstream,
-    http: reqwest::Client,
-}
+/// The mock answers as OpenAI and Exa.
+const UPSTREAMS: &[(&str, &str)] = &[("openai", "/v1"), ("exa", "")];
 
 async fn env(tune: impl FnOnce(&mut Settings)) -> Env {
-    let mock = MockUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::for_data_dir(dir.path().join("data"));
-    settings.allow_insecure_upstreams = true;
-    settings.admin_token = Some(ADMIN.into());
-    settings
-        .upstreams
-        .insert("openai".into(), format!("{}/v1", mock.base_url()));
-    settings.upstreams.insert("exa".into(), mock.base_url());
-    tune(&mut settings);
-    let server = RunningServer::start(&settings).unwrap();
-    Env {
-        _dir: dir,
-        server,
-        mock,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-    }
+    common::start(UPSTREAMS, tune).await
 }
 
-impl Env {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.addr())
-    }
-
-    async fn user(&self, credit: &str) -> String {
-        self.user_with_id(credit).await.1
-    }
-
-    async fn user_with_id(&self, credit: &str) -> (String, String) {
-        let r = self
-            .http
-            .post(self.url("/api/admin/users"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"name": "bob"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let v: Value = r.json().await.unwrap();
-        let id = v["user_id"].as_str().unwrap().to_owned();
-        let r = self
-            .http
-            .post(self.url(&format!("/api/admin/users/{id}/credits")))
-            .bearer_auth(ADMIN)
-            .json(&json!({"amount_usd": credit}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        (id, v["api_key"].as_str().unwrap().to_owned())
-    }
-
-    /// Stores a provider credential for the user of `key`; it must succeed.
-    async fn store(&self, key: &str, provider: &str, credential: Value) {
-        let r = self
-            .http
-            .put(self.url(&format!("/api/byok/credentials/{provider}")))
-            .bearer_auth(key)
-            .json(&credential)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    }
-
-    async fn chat(&self, key: &str, body: Value) -> reqwest::Response {
-        self.http
-            .post(self.url("/api/v1/chat/completions"))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
+/// A user with `credit` USD and the canary as their OpenAI key:
+/// `(user_id, api_key)`.
+async fn canary_user(env: &Env, credit: &str) -> (String, String) {
+    let (id, key) = env.admin_user("bob", credit).await;
+    env.store(&key, "openai", json!(CANARY)).await;
+    (id, key)
 }
 
 /// Every log line of this test process, captured from `tracing`.
@@ -137,20 +65,14 @@ fn hello(stream: bool) -> Value {
 async fn admin_api_metrics_models_and_verify() {
     let env = env(|_| {}).await;
     let r = env
-        .http
-        .post(env.url("/api/admin/users"))
-        .bearer_auth("wrong")
-        .json(&json!({"name": "x"}))
-        .send()
-        .await
-        .unwrap();
+        .post("wrong", "/api/admin/users", &json!({"name": "x"}))
+        .await;
     assert_eq!(r.status(), 401);
-    let key = env.user("2.50").await;
-    let b: Value = common::get_json(&env.http, env.url("/api/balance"), &key).await;
+    let (_, key) = canary_user(&env, "2.50").await;
+    let b: Value = env.get_json("/api/balance", &key).await;
     assert_eq!(b["balance_usd"], "2.50");
-    env.store(&key, "openai", json!({"key": CANARY})).await;
 
-    let models: Value = common::get_json(&env.http, env.url("/api/v1/models"), &key).await;
+    let models: Value = env.get_json("/api/v1/models", &key).await;
     assert_eq!(models["object"], "list");
     assert!(
         models["data"]
@@ -166,12 +88,8 @@ async fn admin_api_metrics_models_and_verify() {
         Reply::json(200, fixture("openai/models.json")),
     );
     let v: Value = env
-        .http
-        .post(env.url("/api/byok/credentials/openai/verify"))
-        .bearer_auth(&key)
-        .send()
+        .call("POST", "/api/byok/credentials/openai/verify", &key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -185,31 +103,15 @@ async fn admin_api_metrics_models_and_verify() {
         ),
     );
     let r = env
-        .http
-        .post(env.url("/api/byok/credentials/openai/verify"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+        .call("POST", "/api/byok/credentials/openai/verify", &key)
+        .await;
     let text = r.text().await.unwrap();
     assert!(text.contains("\"ok\":false"), "{text}");
     no_fragment(&text);
 
-    env.mock.on(
-        "POST",
-        "/v1/chat/completions",
-        Reply::json(200, fixture("openai/chat_text.json")),
-    );
+    env.answer_chat_text();
     assert_eq!(env.chat(&key, hello(false)).await.status(), 200);
-    let metrics = env
-        .http
-        .get(env.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics
             .contains("byok_requests_total{route=\"/api/v1/chat/completions\",status=\"200\"} 1"),
@@ -217,12 +119,7 @@ async fn admin_api_metrics_models_and_verify() {
     );
     assert!(metrics.contains("byok_tokens_total{provider=\"openai\",kind=\"prompt\"} 2006"));
     no_fragment(&metrics);
-    let r = env
-        .http
-        .get(env.url("/no/such/route"))
-        .send()
-        .await
-        .unwrap();
+    let r = env.get("/no/such/route").await;
     assert_eq!(r.status(), 404);
     assert!(r.text().await.unwrap().contains("\"error\""));
 }
@@ -234,13 +131,8 @@ async fn limits() {
         s.max_body_bytes = 4096;
     })
     .await;
-    let key = env.user("1.00").await;
-    env.store(&key, "openai", json!({"key": CANARY})).await;
-    env.mock.on(
-        "POST",
-        "/v1/chat/completions",
-        Reply::json(200, fixture("openai/chat_text.json")),
-    );
+    let (_, key) = canary_user(&env, "1.00").await;
+    env.answer_chat_text();
     let big = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x".repeat(10_000)}]});
     let r = env.chat(&key, big).await;
     assert_eq!(r.status(), 413);
@@ -251,13 +143,8 @@ async fn limits() {
             .contains("\"type\":\"invalid_request_error\"")
     );
     let r = env
-        .http
-        .put(env.url("/api/byok/credentials/groq"))
-        .bearer_auth(&key)
-        .json(&json!({"key": "k".repeat(9000)}))
-        .send()
-        .await
-        .unwrap();
+        .put_credential(&key, "groq", json!("k".repeat(9000)))
+        .await;
     assert_eq!(r.status(), 413);
     let mut statuses = Vec::new();
     for _ in 0..4 {
@@ -272,20 +159,15 @@ async fn limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_models_get_cited_search_context() {
     let env = env(|_| {}).await;
-    let key = env.user("1.00").await;
-    env.store(&key, "openai", json!({"key": CANARY})).await;
-    env.store(&key, "exa", json!({"key": "exa-key-0123456789abcdef"}))
+    let (_, key) = canary_user(&env, "1.00").await;
+    env.store(&key, "exa", json!("exa-key-0123456789abcdef"))
         .await;
     env.mock.on(
         "POST",
         "/search",
         Reply::json(200, fixture("search/exa_search.json")),
     );
-    env.mock.on(
-        "POST",
-        "/v1/chat/completions",
-        Reply::json(200, fixture("openai/chat_text.json")),
-    );
+    env.answer_chat_text();
     let mut body = hello(false);
     body["model"] = json!("gpt-4o-mini:online");
     let r = env.chat(&key, body).await;
@@ -361,9 +243,8 @@ async fn the_canary_never_leaves_through_error_paths() {
             .unwrap_or(())
     })
     .await;
-    let key = env.user("1.00").await;
-    env.store(&key, "openai", json!({"key": CANARY})).await;
-    env.store(&key, "groq", json!({"key": CANARY})).await;
+    let (_, key) = canary_user(&env, "1.00").await;
+    env.store(&key, "groq", json!(CANARY)).await;
     let echo = fixture("openai/error_401.json").replace("{{KEY}}", CANARY);
     let cases: Vec<(Reply, bool, u16)> = vec![
         (Reply::json(401, echo.clone()), false, 502),
@@ -402,7 +283,7 @@ async fn the_canary_never_leaves_through_error_paths() {
         ),
     ];
     for (i, (reply, stream, status)) in cases.into_iter().enumerate() {
-        env.mock.on("POST", "/v1/chat/completions", reply);
+        env.answer_chat(reply);
         let r = env.chat(&key, hello(stream)).await;
         assert_eq!(r.status(), status, "case {i}");
         let headers = format!("{:?}", r.headers());
@@ -417,43 +298,16 @@ async fn the_canary_never_leaves_through_error_paths() {
     assert_eq!(r.status(), 502);
     no_fragment(&r.text().await.unwrap());
     // Usage rows carry no key either.
-    let usage = env
-        .http
-        .get(env.url("/api/usage"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    no_fragment(&usage);
-    let creds = env
-        .http
-        .get(env.url("/api/byok/credentials"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    no_fragment(&creds);
+    for path in ["/api/usage", "/api/byok/credentials"] {
+        no_fragment(&env.call("GET", path, &key).await.text().await.unwrap());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_route_is_served() {
     let env = env(|_| {}).await;
-    let key = env.user("1.00").await;
-    let doc: Value = env
-        .http
-        .get(env.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, key) = env.admin_user("bob", "1.00").await;
+    let doc: Value = env.get("/api/openapi.json").await.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     for (path, ops) in doc["paths"].as_object().unwrap() {
         let concrete = path
@@ -481,13 +335,8 @@ async fn every_documented_route_is_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_markup_charges_and_reserves_nothing() {
     let env = env(|s| s.markup_bps = 0).await;
-    let key = env.user("0.000000001").await;
-    env.store(&key, "openai", json!({"key": CANARY})).await;
-    env.mock.on(
-        "POST",
-        "/v1/chat/completions",
-        Reply::json(200, fixture("openai/chat_text.json")),
-    );
+    let (_, key) = canary_user(&env, "0.000000001").await;
+    env.answer_chat_text();
     let r = env.chat(&key, hello(false)).await;
     assert_eq!(
         r.status(),
@@ -496,43 +345,36 @@ async fn zero_markup_charges_and_reserves_nothing() {
     );
     assert_eq!(r.headers()["x-byok-markup-usd"], "0.00");
     assert!(r.headers().get("x-request-id").is_some());
-    let h = env.http.get(env.url("/healthz")).send().await.unwrap();
+    let h = env.get("/healthz").await;
     assert!(
         h.headers()["x-request-id"]
             .to_str()
             .unwrap()
             .starts_with("req_")
     );
-    let u = common::usage_when(&env.http, &env.url(""), &key, |rows| !rows.is_empty()).await;
+    let u = env.usage_when(&key, |rows| !rows.is_empty()).await;
     let e = u["data"]
         .as_array()
         .unwrap()
         .first()
         .expect("the zero-markup request was not recorded");
     assert_eq!(e["markup_usd"], "0.00");
-    let b: Value = common::get_json(&env.http, env.url("/api/balance"), &key).await;
+    let b: Value = env.get_json("/api/balance", &key).await;
     assert_eq!(b["balance_usd"], "0.000000001");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_finishes_streams_and_flushes_the_ledger() {
     let env = env(|_| {}).await;
-    let (id, key) = env.user_with_id("1.00").await;
-    env.store(&key, "openai", json!({"key": CANARY})).await;
-    env.mock.on(
-        "POST",
-        "/v1/chat/completions",
-        Reply::sse_with_delay(
-            &fixture("openai/stream_text.sse"),
-            Duration::from_millis(60),
-        ),
-    );
+    let (id, key) = canary_user(&env, "1.00").await;
+    env.answer_chat(Reply::sse_with_delay(
+        &fixture("openai/stream_text.sse"),
+        Duration::from_millis(60),
+    ));
     let mut r = env.chat(&key, hello(true)).await;
     let first = r.chunk().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
-    let Env {
-        server, _dir: dir, ..
-    } = env;
+    let Env { server, dir, .. } = env;
     let stopper = std::thread::spawn(move || server.stop());
     let mut rest = Vec::new();
     while let Some(c) = r.chunk().await.unwrap() {
@@ -560,9 +402,8 @@ async fn graceful_shutdown_finishes_streams_and_flushes_the_ledger() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_upstream_response_timeout_is_a_setting() {
     let env = env(|s| s.upstream_response_timeout_secs = 1).await;
-    let key = env.user("1.00").await;
-    env.store(&key, "openai", json!({"key": CANARY})).await;
-    env.mock.on("POST", "/v1/chat/completions", Reply::hang());
+    let (_, key) = canary_user(&env, "1.00").await;
+    env.answer_chat(Reply::hang());
     let started = std::time::Instant::now();
     let r = env.chat(&key, hello(false)).await;
     assert_eq!(r.status(), 504);

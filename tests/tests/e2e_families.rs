@@ -4,100 +4,91 @@
 
 mod common;
 
-use byok_server::{RunningServer, Settings};
-use byok_testkit::{MockUpstream, Reply, fixture};
+use byok_testkit::{Reply, fixture};
+use common::Env;
 use serde_json::{Value, json};
 
-async fn start() -> (tempfile::TempDir, RunningServer, MockUpstream, String) {
-    let mock = MockUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Settings::for_data_dir(dir.path().join("data"));
-    s.allow_insecure_upstreams = true;
-    s.allow_private_user_endpoints = true;
-    for (id, suffix) in [
-        ("google", ""),
-        ("openai-responses", "/v1"),
-        ("aws", ""),
-        ("kagi", ""),
-        ("perplexity", ""),
-        ("exa", ""),
-    ] {
-        s.upstreams
-            .insert(id.into(), format!("{}{suffix}", mock.base_url()));
-    }
-    let server = RunningServer::start(&s).unwrap();
-    let (_, key) = common::create_user(&s, "fam", Some("3.00"));
-    (dir, server, mock, key)
+/// The mock answers as every family and search provider not in
+/// `e2e_chat` (Azure is a user endpoint, allowed on the mock's address).
+const UPSTREAMS: &[(&str, &str)] = &[
+    ("google", ""),
+    ("openai-responses", "/v1"),
+    ("aws", ""),
+    ("kagi", ""),
+    ("perplexity", ""),
+    ("exa", ""),
+];
+
+/// The gateway and the key of a user with 3 USD.
+async fn start() -> (Env, String) {
+    let env = common::start(UPSTREAMS, |s| s.allow_private_user_endpoints = true).await;
+    let (_, key) = env.cli_user("fam", Some("3.00"));
+    (env, key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_translator_family_and_search_provider() {
-    let (_dir, server, mock, key) = start().await;
-    let base = format!("http://{}", server.addr());
-    let http = reqwest::Client::new();
-    let put = |provider: &str, secret: Value| {
-        let req = http
-            .put(format!("{base}/api/byok/credentials/{provider}"))
-            .bearer_auth(&key)
-            .json(&json!({"key": secret}));
-        async move { req.send().await.unwrap().status().as_u16() }
-    };
-    assert_eq!(
-        put("google", json!("AIzaSyE2E-0123456789abcdefghij")).await,
-        200
-    );
-    assert_eq!(
-        put("openai-responses", json!("sk-responses-e2e-0123456789")).await,
-        200
-    );
-    assert_eq!(
-        put(
-            "aws",
-            json!({"apiKey": "ABSKe2eBedrockKey0123456789", "region": "us-east-1"})
-        )
-        .await,
-        200
-    );
+    let (env, key) = start().await;
+    let mock = &env.mock;
     let azure = json!({"endpoint": mock.base_url(), "apiKey": "azure-e2e-0123456789abcdef", "deploymentName": "gpt4o", "apiVersion": "v1"});
-    assert_eq!(put("azure", azure).await, 200);
-    for p in ["kagi", "perplexity", "exa"] {
-        assert_eq!(put(p, json!(format!("{p}-e2e-key-0123456789"))).await, 200);
+    for (provider, secret) in [
+        ("google", json!("AIzaSyE2E-0123456789abcdefghij")),
+        ("openai-responses", json!("sk-responses-e2e-0123456789")),
+        (
+            "aws",
+            json!({"apiKey": "ABSKe2eBedrockKey0123456789", "region": "us-east-1"}),
+        ),
+        ("azure", azure),
+    ]
+    .into_iter()
+    .chain(["kagi", "perplexity", "exa"].map(|p| (p, json!(format!("{p}-e2e-key-0123456789")))))
+    {
+        let status = env.put_credential(&key, provider, secret).await.status();
+        assert_eq!(status, 200, "{provider}");
     }
-    mock.on(
-        "POST",
-        "/v1beta/models/gemini-2.5-flash:generateContent",
-        Reply::json(200, fixture("google/generate_text.json")),
-    );
-    mock.on(
-        "POST",
-        "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
-        Reply::sse(&fixture("google/stream_text.sse")),
-    );
-    mock.on(
-        "POST",
-        "/v1/responses",
-        Reply::json(200, fixture("responses/response_text.json")),
-    );
-    mock.on_streaming(
-        "POST",
-        "/v1/responses",
-        Reply::sse(&fixture("responses/stream_text.sse")),
-    );
-    mock.on(
-        "POST",
-        "/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse",
-        Reply::json(200, fixture("bedrock/converse_text.json")),
-    );
-    mock.on(
-        "POST",
-        "/openai/v1/chat/completions",
-        Reply::json(200, fixture("openai/chat_text.json")),
-    );
-    mock.on_streaming(
-        "POST",
-        "/openai/v1/chat/completions",
-        Reply::sse(&fixture("openai/stream_azure_prompt_filter.sse")),
-    );
+    // (path, fixture, for streamed requests only): `.sse` fixtures are
+    // answered as event streams, the others as JSON.
+    for (path, answer, streaming) in [
+        (
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            "google/generate_text.json",
+            false,
+        ),
+        (
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+            "google/stream_text.sse",
+            false,
+        ),
+        ("/v1/responses", "responses/response_text.json", false),
+        ("/v1/responses", "responses/stream_text.sse", true),
+        (
+            "/model/anthropic.claude-3-5-sonnet-20241022-v2%3A0/converse",
+            "bedrock/converse_text.json",
+            false,
+        ),
+        (
+            "/openai/v1/chat/completions",
+            "openai/chat_text.json",
+            false,
+        ),
+        (
+            "/openai/v1/chat/completions",
+            "openai/stream_azure_prompt_filter.sse",
+            true,
+        ),
+    ] {
+        let text = fixture(answer);
+        if answer.ends_with(".sse") {
+            let reply = Reply::sse(&text);
+            if streaming {
+                mock.on_streaming("POST", path, reply);
+            } else {
+                mock.on("POST", path, reply);
+            }
+        } else {
+            mock.on("POST", path, Reply::json(200, text));
+        }
+    }
 
     for (provider, model, stream) in [
         ("google", "gemini-2.5-flash", false),
@@ -108,14 +99,8 @@ async fn every_translator_family_and_search_provider() {
         ("azure", "gpt4o", false),
         ("azure", "gpt4o", true),
     ] {
-        let r = http
-            .post(format!("{base}/api/v1/chat/completions"))
-            .bearer_auth(&key)
-            .header("x-byok-provider", provider)
-            .json(&json!({"model": model, "stream": stream, "max_tokens": 100, "messages": [{"role": "user", "content": "Hello"}]}))
-            .send()
-            .await
-            .unwrap();
+        let body = json!({"model": model, "stream": stream, "max_tokens": 100, "messages": [{"role": "user", "content": "Hello"}]});
+        let r = env.chat_via(&key, provider, body).await;
         assert_eq!(r.status(), 200, "{provider} {stream}");
         assert_eq!(r.headers()["x-byok-provider"], provider);
         let text = r.text().await.unwrap();
@@ -142,24 +127,15 @@ async fn every_translator_family_and_search_provider() {
             .all(|r| r.header("x-goog-api-key").is_some() && !r.target.contains("AIza"))
     );
 
-    mock.on(
-        "GET",
-        "/search",
-        Reply::json(200, fixture("search/kagi_search.json")),
-    );
-    mock.on(
-        "POST",
-        "/search",
-        Reply::json(200, fixture("search/perplexity_search.json")),
-    );
+    for (method, answer) in [
+        ("GET", "search/kagi_search.json"),
+        ("POST", "search/perplexity_search.json"),
+    ] {
+        mock.on(method, "/search", Reply::json(200, fixture(answer)));
+    }
     for provider in ["kagi", "perplexity"] {
-        let r = http
-            .post(format!("{base}/api/web"))
-            .bearer_auth(&key)
-            .json(&json!({"query": "rust async", "provider": provider}))
-            .send()
-            .await
-            .unwrap();
+        let query = json!({"query": "rust async", "provider": provider});
+        let r = env.post(&key, "/api/web", &query).await;
         assert_eq!(r.status(), 200, "{provider}");
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["provider"], provider);
@@ -170,82 +146,39 @@ async fn every_translator_family_and_search_provider() {
         "/search",
         Reply::json(200, fixture("search/exa_search.json")),
     );
-    let r = http
-        .post(format!("{base}/api/web"))
-        .bearer_auth(&key)
-        .json(&json!({"query": "rust async", "provider": "exa", "mode": "neural"}))
-        .send()
-        .await
-        .unwrap();
+    let query = json!({"query": "rust async", "provider": "exa", "mode": "neural"});
+    let r = env.post(&key, "/api/web", &query).await;
     assert_eq!(r.status(), 200);
-    let r = http
-        .post(format!("{base}/api/web"))
-        .bearer_auth(&key)
-        .json(&json!({"query": "rust async", "provider": "openai"}))
-        .send()
-        .await
-        .unwrap();
+    let query = json!({"query": "rust async", "provider": "openai"});
+    let r = env.post(&key, "/api/web", &query).await;
     assert_eq!(r.status(), 400, "a chat provider is not a search provider");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_keys_can_be_added_listed_and_revoked() {
-    let (_dir, server, _mock, key) = start().await;
-    let base = format!("http://{}", server.addr());
-    let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{base}/api/keys"))
-        .bearer_auth(&key)
-        .send()
+    let (env, key) = start().await;
+    let created: Value = env
+        .call("POST", "/api/keys", &key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     let second = created["api_key"].as_str().unwrap().to_owned();
     let prefix = created["prefix"].as_str().unwrap().to_owned();
     assert!(second.starts_with(&prefix));
-    assert_eq!(
-        http.get(format!("{base}/api/balance"))
-            .bearer_auth(&second)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let list: Value = common::get_json(&http, format!("{base}/api/keys"), &key).await;
+    assert_eq!(env.call("GET", "/api/balance", &second).await.status(), 200);
+    let list: Value = env.get_json("/api/keys", &key).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
     assert!(
         !list.to_string().contains(&second[prefix.len()..]),
         "only prefixes are listed"
     );
+    let revoke = format!("/api/keys/{prefix}");
+    assert_eq!(env.call("DELETE", &revoke, &key).await.status(), 204);
     assert_eq!(
-        http.delete(format!("{base}/api/keys/{prefix}"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    assert_eq!(
-        http.get(format!("{base}/api/balance"))
-            .bearer_auth(&second)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        env.call("GET", "/api/balance", &second).await.status(),
         401,
         "revoked at once"
     );
-    assert_eq!(
-        http.get(format!("{base}/api/balance"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(env.call("GET", "/api/balance", &key).await.status(), 200);
 }

@@ -10,53 +10,23 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use byok_server::{RunningServer, Settings};
+use common::{ADMIN, Env};
 use serde_json::{Value, json};
 
-const ADMIN: &str = "admin-token-for-tests-0123456789";
-
-struct Env {
-    _dir: tempfile::TempDir,
-    settings: Settings,
-    server: RunningServer,
-    http: reqwest::Client,
+/// A gateway without upstreams.
+async fn env(tune: impl FnOnce(&mut Settings)) -> Env {
+    common::start(&[], tune).await
 }
 
-fn env(tune: impl FnOnce(&mut Settings)) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::for_data_dir(dir.path().join("data"));
-    settings.admin_token = Some(ADMIN.into());
-    tune(&mut settings);
-    let server = RunningServer::start(&settings).unwrap();
-    Env {
-        _dir: dir,
-        settings,
-        server,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-    }
+/// A new user's gateway key (made with the CLI, as an operator would).
+fn user(env: &Env) -> String {
+    env.cli_user("mallory", Some("1.00")).1
 }
 
-impl Env {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.server.addr())
-    }
-
-    /// A new user's gateway key (made with the CLI, as an operator would).
-    fn user(&self) -> String {
-        common::create_user(&self.settings, "mallory", Some("1.00")).1
-    }
-
-    async fn admin(&self, token: &str) -> reqwest::Response {
-        self.http
-            .post(self.url("/api/admin/users"))
-            .bearer_auth(token)
-            .json(&json!({"name": "eve"}))
-            .send()
-            .await
-            .unwrap()
-    }
+/// `POST /api/admin/users` with `token`.
+async fn admin(env: &Env, token: &str) -> reqwest::Response {
+    env.post(token, "/api/admin/users", &json!({"name": "eve"}))
+        .await
 }
 
 /// Sends `head` (a request line and headers, without the blank line) with
@@ -105,29 +75,23 @@ async fn short_admin_tokens_refuse_to_start_and_failures_are_limited() {
         assert!(err.contains("BYOK_ADMIN_TOKEN"), "{err}");
         assert!(err.contains("32"), "{err}");
     }
-    let env = env(|_| {});
-    assert_eq!(env.admin(ADMIN).await.status(), 200);
+    let env = env(|_| {}).await;
+    assert_eq!(admin(&env, ADMIN).await.status(), 200);
     for _ in 0..10 {
-        assert_eq!(env.admin("wrong-token").await.status(), 401);
+        assert_eq!(admin(&env, "wrong-token").await.status(), 401);
     }
-    let r = env.admin("wrong-token").await;
+    let r = admin(&env, "wrong-token").await;
     assert_eq!(r.status(), 429);
     assert!(r.headers().get("retry-after").is_some());
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["type"], "rate_limit_error");
     assert_eq!(
-        env.admin(ADMIN).await.status(),
+        admin(&env, ADMIN).await.status(),
         429,
         "the token is not compared while the limit holds"
     );
-    let key = env.user();
-    let r = env
-        .http
-        .get(env.url("/api/balance"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let key = user(&env);
+    let r = env.call("GET", "/api/balance", &key).await;
     assert_eq!(r.status(), 200, "users are not affected");
 }
 
@@ -136,9 +100,9 @@ async fn short_admin_tokens_refuse_to_start_and_failures_are_limited() {
 /// must arrive within `BYOK_BODY_READ_TIMEOUT_SECS` (408 after).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_are_read_after_authentication_and_within_a_deadline() {
-    let env = env(|s| s.body_read_timeout_secs = 1);
+    let env = env(|s| s.body_read_timeout_secs = 1).await;
     let addr = env.server.addr();
-    let key = env.user();
+    let key = user(&env);
     let wait = Duration::from_secs(5);
     for route in [
         "POST /api/v1/chat/completions",
@@ -169,19 +133,13 @@ async fn bodies_are_read_after_authentication_and_within_a_deadline() {
 /// cannot fill the vault's queue for everyone; other users are unaffected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_are_limited_per_user() {
-    let env = env(|_| {});
-    let (key, other) = (env.user(), env.user());
-    let put = |key: &str| {
-        env.http
-            .put(env.url("/api/byok/credentials/openai"))
-            .bearer_auth(key)
-            .json(&json!({"key": "sk-test-0123456789abcdefghijklmnop"}))
-            .send()
-    };
+    let env = env(|_| {}).await;
+    let (key, other) = (user(&env), user(&env));
+    let secret = || json!("sk-test-0123456789abcdefghijklmnop");
     // 30 a minute: 61 writes cross at most one minute's boundary.
     let mut limited = None;
     for _ in 0..61 {
-        let r = put(&key).await.unwrap();
+        let r = env.put_credential(&key, "openai", secret()).await;
         if r.status() == 429 {
             limited = Some(r);
             break;
@@ -197,16 +155,11 @@ async fn writes_are_limited_per_user() {
         ("POST", "/api/byok/credentials/openai/verify"),
         ("POST", "/api/keys"),
     ] {
-        let r = env
-            .http
-            .request(method.parse().unwrap(), env.url(path))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap();
+        let r = env.call(method, path, &key).await;
         assert_eq!(r.status(), 429, "{method} {path}");
     }
-    assert_eq!(put(&other).await.unwrap().status(), 200, "another user");
+    let r = env.put_credential(&other, "openai", secret()).await;
+    assert_eq!(r.status(), 200, "another user");
 }
 
 const METRICS: &str = "metrics-token-for-tests-0123456789";
@@ -223,7 +176,7 @@ async fn get(http: &reqwest::Client, url: String, token: Option<&str>) -> u16 {
 /// provider) asks for that bearer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_ask_for_their_token() {
-    let env = env(|s| s.metrics_token = Some(METRICS.into()));
+    let env = env(|s| s.metrics_token = Some(METRICS.into())).await;
     let url = || env.url("/metrics");
     assert_eq!(get(&env.http, url(), None).await, 401);
     assert_eq!(get(&env.http, url(), Some("wrong")).await, 401);
@@ -251,7 +204,8 @@ async fn metrics_on_their_own_address() {
     let env = env(|s| {
         s.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         s.metrics_token = Some(METRICS.into());
-    });
+    })
+    .await;
     let metrics = env.server.metrics_addr().unwrap();
     assert_ne!(metrics, env.server.addr());
     let on = |path: &str| format!("http://{metrics}{path}");

@@ -3,20 +3,14 @@
 //! Needs a Python with the `openai` package: `.ci/run` creates
 //! `target/sdk-venv` for it; `BYOK_SDK_PYTHON` points elsewhere. Without it
 //! the test says so loudly and passes locally, but fails under CI.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::print_stderr
-)] // test code
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use byok_server::{RunningServer, Settings};
-use byok_testkit::{MockUpstream, Reply, fixture};
+use byok_testkit::{Reply, fixture};
 use serde_json::{Value, json};
 
 fn python() -> Option<PathBuf> {
@@ -35,7 +29,7 @@ fn python() -> Option<PathBuf> {
     })
 }
 
-fn step(py: &PathBuf, name: &str, base: &str, key: &str) -> Value {
+fn step(py: &Path, name: &str, base: &str, key: &str) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/sdk_check.py");
     let out = Command::new(py)
         .args([script, name, base, key])
@@ -50,103 +44,57 @@ fn step(py: &PathBuf, name: &str, base: &str, key: &str) -> Value {
         .unwrap_or_else(|e| panic!("{name}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// [`step`] off the async runtime.
+async fn sdk_step(py: &Path, name: &'static str, base: &str, key: &str) -> Value {
+    let (py, base, key) = (py.to_owned(), base.to_owned(), key.to_owned());
+    tokio::task::spawn_blocking(move || step(&py, name, &base, &key))
+        .await
+        .unwrap()
+}
+
+/// The OpenAI key the users store.
+const SECRET: &str = "sk-sdk-test-0123456789abcdef";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_sdk_works_against_the_gateway() {
     let Some(py) = python() else {
         let msg = "\n\n!!! SKIPPING the OpenAI SDK test: no Python with the `openai` package (run .ci/run or set BYOK_SDK_PYTHON) !!!\n";
-        assert!(std::env::var("CI").is_err(), "{msg} CI must have it.");
-        eprintln!("{msg}");
+        common::skip(msg, "CI must have it.");
         return;
     };
-    let mock = MockUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::for_data_dir(dir.path().join("data"));
-    settings.allow_insecure_upstreams = true;
-    settings
-        .upstreams
-        .insert("openai".into(), format!("{}/v1", mock.base_url()));
-    let server = RunningServer::start(&settings).unwrap();
-    let base = format!("http://{}", server.addr());
-    let (_, key) = common::create_user(&settings, "sdk", Some("5.00"));
-    let http = reqwest::Client::new();
-    let r = http
-        .put(format!("{base}/api/byok/credentials/openai"))
-        .bearer_auth(&key)
-        .json(&json!({"key": "sk-sdk-test-0123456789abcdef"}))
-        .send()
-        .await
-        .unwrap();
+    let env = common::start(&[("openai", "/v1")], |_| {}).await;
+    let (_, key) = env.cli_user("sdk", Some("5.00"));
+    let r = env.put_credential(&key, "openai", json!(SECRET)).await;
     assert_eq!(r.status(), 200);
+    let base = env.url("");
 
-    mock.on(
-        "POST",
-        "/v1/chat/completions",
-        Reply::json(200, fixture("openai/chat_text.json")),
-    );
-    let v = tokio::task::spawn_blocking({
-        let (py, base, key) = (py.clone(), base.clone(), key.clone());
-        move || step(&py, "plain", &base, &key)
-    })
-    .await
-    .unwrap();
+    env.answer_chat_text();
+    let v = sdk_step(&py, "plain", &base, &key).await;
     assert_eq!(
         v,
         json!({"content": "Hello! How can I help you today?", "finish": "stop", "prompt_tokens": 2006, "cached": 1920})
     );
 
-    mock.on(
-        "POST",
-        "/v1/chat/completions",
-        Reply::sse(&fixture("openai/stream_text.sse")),
-    );
-    let v = tokio::task::spawn_blocking({
-        let (py, base, key) = (py.clone(), base.clone(), key.clone());
-        move || step(&py, "stream", &base, &key)
-    })
-    .await
-    .unwrap();
+    env.answer_chat(Reply::sse(&fixture("openai/stream_text.sse")));
+    let v = sdk_step(&py, "stream", &base, &key).await;
     assert_eq!(v["content"], "Hello! How can I help you today?");
     assert_eq!(v["total_tokens"], 29);
 
-    mock.on(
-        "POST",
-        "/v1/chat/completions",
-        Reply::sse(&fixture("openai/stream_tool_call.sse")),
-    );
-    let v = tokio::task::spawn_blocking({
-        let (py, base, key) = (py.clone(), base.clone(), key.clone());
-        move || step(&py, "tools", &base, &key)
-    })
-    .await
-    .unwrap();
+    env.answer_chat(Reply::sse(&fixture("openai/stream_tool_call.sse")));
+    let v = sdk_step(&py, "tools", &base, &key).await;
     assert_eq!(
         v,
         json!({"name": "get_weather", "arguments": {"location": "Paris, France", "unit": "celsius"}, "finish": "tool_calls"})
     );
 
-    let v = tokio::task::spawn_blocking({
-        let (py, base, key) = (py.clone(), base.clone(), key.clone());
-        move || step(&py, "errors", &base, &key)
-    })
-    .await
-    .unwrap();
+    let v = sdk_step(&py, "errors", &base, &key).await;
     assert_eq!(
         v,
         json!({"unauthorized": "AuthenticationError:401", "bad_request": "BadRequestError:400"})
     );
 
-    let (_, broke) = common::create_user(&settings, "broke", None);
-    http.put(format!("{base}/api/byok/credentials/openai"))
-        .bearer_auth(&broke)
-        .json(&json!({"key": "sk-sdk-test-0123456789abcdef"}))
-        .send()
-        .await
-        .unwrap();
-    let v = tokio::task::spawn_blocking({
-        let (py, base) = (py.clone(), base.clone());
-        move || step(&py, "payment", &base, &broke)
-    })
-    .await
-    .unwrap();
+    let (_, broke) = env.cli_user("broke", None);
+    env.put_credential(&broke, "openai", json!(SECRET)).await;
+    let v = sdk_step(&py, "payment", &base, &broke).await;
     assert_eq!(v["payment"], "402");
 }

@@ -120,15 +120,19 @@ pub(crate) fn rate_limit(state: &Data, user: &User) -> Result<(), ApiError> {
 /// accounts' writers, which every user shares.
 pub(crate) const WRITES_PER_MINUTE: u32 = 30;
 
-/// Counts a write against the user's write limit ([`WRITES_PER_MINUTE`]).
+/// Authenticates the user of a write ([`authenticate`]) and counts the
+/// write against their limit ([`WRITES_PER_MINUTE`]).
 ///
 /// # Errors
-/// 429 with `retry-after` when the user is over it.
-pub(crate) fn limit_writes(state: &Data, user: &User) -> Result<(), ApiError> {
+/// The 401 of [`authenticate`]; 429 with `retry-after` when the user is
+/// over the limit.
+pub(crate) async fn authenticate_write(req: &HttpRequest, state: &Data) -> Result<User, ApiError> {
+    let user = authenticate(req, state).await?;
     state
         .write_limiter
         .check(&user.id)
-        .map_err(ApiError::rate_limited)
+        .map_err(ApiError::rate_limited)?;
+    Ok(user)
 }
 
 /// Fixed-window per-user request limiter.

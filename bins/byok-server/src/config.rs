@@ -227,7 +227,7 @@ pub struct Settings {
         long,
         env = "BYOK_BODY_READ_TIMEOUT_SECS",
         default_value_t = 30,
-        value_parser = clap::value_parser!(u64).range(1..=3600),
+        value_parser = secs(MAX_TIMEOUT_SECS),
         global = true
     )]
     pub body_read_timeout_secs: u64,
@@ -237,7 +237,7 @@ pub struct Settings {
         long,
         env = "BYOK_UPSTREAM_RESPONSE_TIMEOUT_SECS",
         default_value_t = 300,
-        value_parser = clap::value_parser!(u64).range(1..=3600),
+        value_parser = secs(MAX_TIMEOUT_SECS),
         global = true
     )]
     pub upstream_response_timeout_secs: u64,
@@ -247,7 +247,7 @@ pub struct Settings {
         long,
         env = "BYOK_UPSTREAM_IDLE_TIMEOUT_SECS",
         default_value_t = 120,
-        value_parser = clap::value_parser!(u64).range(1..=3600),
+        value_parser = secs(MAX_TIMEOUT_SECS),
         global = true
     )]
     pub upstream_idle_timeout_secs: u64,
@@ -256,7 +256,7 @@ pub struct Settings {
         long,
         env = "BYOK_UPSTREAM_CONNECT_TIMEOUT_SECS",
         default_value_t = 10,
-        value_parser = clap::value_parser!(u64).range(1..=300),
+        value_parser = secs(MAX_CONNECT_TIMEOUT_SECS),
         global = true
     )]
     pub upstream_connect_timeout_secs: u64,
@@ -328,6 +328,18 @@ impl Settings {
         cli.settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         cli.settings
     }
+}
+
+/// The longest timeout setting, in seconds (an hour).
+const MAX_TIMEOUT_SECS: u64 = 3600;
+
+/// The longest upstream connect timeout, in seconds.
+const MAX_CONNECT_TIMEOUT_SECS: u64 = 300;
+
+/// A timeout setting's parser: 1 to `max` seconds (the file's values are
+/// held to the same bounds by [`check_file_timeouts`]).
+fn secs(max: u64) -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..=max)
 }
 
 /// A secret setting's value: never shown by `Debug`.
@@ -402,20 +414,19 @@ where
                     s.$field = file.$field;
                 }
             };
+            (secret $field:ident) => {
+                if let Some(v) = file.$field
+                    && from_default(&matches, stringify!($field))
+                {
+                    s.$field = Some(SecretString::from(v));
+                }
+            };
         }
         fill!(listen);
         fill!(data_dir);
         fill!(opt master_key_file);
-        if let Some(token) = file.admin_token
-            && from_default(&matches, "admin_token")
-        {
-            s.admin_token = Some(SecretString::from(token));
-        }
-        if let Some(token) = file.metrics_token
-            && from_default(&matches, "metrics_token")
-        {
-            s.metrics_token = Some(SecretString::from(token));
-        }
+        fill!(secret admin_token);
+        fill!(secret metrics_token);
         fill!(opt metrics_listen);
         fill!(markup_bps);
         fill!(rate_limit_rpm);
@@ -438,21 +449,25 @@ where
 /// The file's timeouts within their bounds (clap bounds the flags').
 fn check_file_timeouts(s: &Settings) -> anyhow::Result<()> {
     for (name, secs, max) in [
-        ("body_read_timeout_secs", s.body_read_timeout_secs, 3600),
+        (
+            "body_read_timeout_secs",
+            s.body_read_timeout_secs,
+            MAX_TIMEOUT_SECS,
+        ),
         (
             "upstream_response_timeout_secs",
             s.upstream_response_timeout_secs,
-            3600,
+            MAX_TIMEOUT_SECS,
         ),
         (
             "upstream_idle_timeout_secs",
             s.upstream_idle_timeout_secs,
-            3600,
+            MAX_TIMEOUT_SECS,
         ),
         (
             "upstream_connect_timeout_secs",
             s.upstream_connect_timeout_secs,
-            300,
+            MAX_CONNECT_TIMEOUT_SECS,
         ),
     ] {
         anyhow::ensure!(

@@ -67,27 +67,25 @@ impl ApiError {
 
     /// 429 for a user over the request rate limit, with `retry-after`.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        let mut e = Self::new(
+        Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
             "too many requests; slow down",
         )
-        .code("rate_limited");
-        e.retry_after = Some(retry_after_secs);
-        e
+        .code("rate_limited")
+        .retry_after(Some(retry_after_secs))
     }
 
     /// 503 with `retry-after` while a shared resource (the vault's queue)
     /// is overloaded: the client may retry, unlike a 500.
     pub fn overloaded(retry_after_secs: u64) -> Self {
-        let mut e = Self::new(
+        Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",
             "the server is busy; retry shortly",
         )
-        .code("overloaded");
-        e.retry_after = Some(retry_after_secs);
-        e
+        .code("overloaded")
+        .retry_after(Some(retry_after_secs))
     }
 
     /// 413 for a body over `limit` bytes.
@@ -170,6 +168,13 @@ impl ApiError {
         self
     }
 
+    /// Sets `retry_after` (seconds, sent as `retry-after`).
+    #[must_use]
+    pub fn retry_after(mut self, secs: Option<u64>) -> Self {
+        self.retry_after = secs;
+        self
+    }
+
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}})
@@ -245,9 +250,9 @@ impl From<ProviderError> for ApiError {
                     }
                     _ => (StatusCode::BAD_GATEWAY, "upstream_error"),
                 };
-                let mut a = ApiError::new(st, kind_s, message).code(format!("upstream_{status}"));
-                a.retry_after = retry_after.map(|d| d.as_secs().max(1));
-                a
+                ApiError::new(st, kind_s, message)
+                    .code(format!("upstream_{status}"))
+                    .retry_after(whole_secs(retry_after))
             }
             ProviderError::Timeout { .. } => {
                 ApiError::new(StatusCode::GATEWAY_TIMEOUT, "upstream_error", message)
@@ -256,6 +261,11 @@ impl From<ProviderError> for ApiError {
             _ => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", message),
         }
     }
+}
+
+/// An upstream's `retry-after` in whole seconds, at least 1.
+fn whole_secs(after: Option<std::time::Duration>) -> Option<u64> {
+    after.map(|d| d.as_secs().max(1))
 }
 
 impl From<SearchError> for ApiError {
@@ -274,9 +284,7 @@ impl From<SearchError> for ApiError {
                     | byok_search::UpstreamKind::PlanLimit => StatusCode::TOO_MANY_REQUESTS,
                     _ => StatusCode::BAD_GATEWAY,
                 };
-                let mut a = ApiError::new(st, "upstream_error", message);
-                a.retry_after = retry_after.map(|d| d.as_secs().max(1));
-                a
+                ApiError::new(st, "upstream_error", message).retry_after(whole_secs(retry_after))
             }
             SearchError::Timeout(_) => {
                 ApiError::new(StatusCode::GATEWAY_TIMEOUT, "upstream_error", message)

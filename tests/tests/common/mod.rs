@@ -1,62 +1,213 @@
-//! Helpers shared by the end-to-end test binaries.
+//! Helpers shared by the end-to-end test binaries: a gateway on
+//! `127.0.0.1:0` in a temporary data directory with the testkit mock as its
+//! upstreams, users with credit, stored credentials and chat requests.
 #![allow(dead_code, clippy::unwrap_used)] // each binary uses a subset; test code
 
 use std::time::Duration;
 
-use serde_json::Value;
+use byok_server::{RunningServer, Settings};
+use byok_testkit::{MockUpstream, Reply, fixture};
+use serde_json::{Value, json};
 
-/// `GET url` with a gateway key, as JSON.
-pub(crate) async fn get_json(http: &reqwest::Client, url: String, key: &str) -> Value {
-    http.get(url)
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+/// The admin token every test gateway starts with.
+pub(crate) const ADMIN: &str = "admin-token-for-tests-0123456789";
+
+/// A running gateway, its data directory, the mock upstream and a client.
+pub(crate) struct Env {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) settings: Settings,
+    pub(crate) server: RunningServer,
+    pub(crate) mock: MockUpstream,
+    pub(crate) http: reqwest::Client,
 }
 
-/// `GET {base}/api/usage` until its rows satisfy `done` (ledger writes are
-/// committed off the request path), for up to ~2 s; the last answer either
-/// way.
-pub(crate) async fn usage_when(
-    http: &reqwest::Client,
-    base: &str,
-    key: &str,
-    done: impl Fn(&[Value]) -> bool,
-) -> Value {
-    let mut usage = Value::Null;
-    for _ in 0..100 {
-        usage = get_json(http, format!("{base}/api/usage"), key).await;
-        if done(usage["data"].as_array().unwrap()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+/// Starts a gateway in `<temp>/data` with the admin token [`ADMIN`] and the
+/// mock as the upstream of each `(provider id, path suffix)` of `upstreams`
+/// (insecure upstreams are allowed when there are any); `tune` adjusts the
+/// settings last.
+pub(crate) async fn start(upstreams: &[(&str, &str)], tune: impl FnOnce(&mut Settings)) -> Env {
+    let mock = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::for_data_dir(dir.path().join("data"));
+    settings.allow_insecure_upstreams = !upstreams.is_empty();
+    settings.admin_token = Some(ADMIN.into());
+    for (id, suffix) in upstreams {
+        settings
+            .upstreams
+            .insert((*id).to_owned(), format!("{}{suffix}", mock.base_url()));
     }
-    usage
+    tune(&mut settings);
+    let server = RunningServer::start(&settings).unwrap();
+    Env {
+        dir,
+        settings,
+        server,
+        mock,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+    }
 }
 
-/// Creates a user with the CLI's `user create` (as an operator would):
-/// `(user_id, api_key)`.
-pub(crate) fn create_user(
-    settings: &byok_server::Settings,
-    name: &str,
-    credit_usd: Option<&str>,
-) -> (String, String) {
-    let mut out = Vec::new();
-    byok_server::run_user_command(
-        settings,
-        &byok_server::UserCommand::Create {
-            name: name.into(),
-            credit_usd: credit_usd.map(str::to_owned),
-        },
-        &mut out,
-    )
-    .unwrap();
-    let v: Value = serde_json::from_slice(&out).unwrap();
-    (
-        v["user_id"].as_str().unwrap().to_owned(),
-        v["api_key"].as_str().unwrap().to_owned(),
-    )
+impl Env {
+    /// The gateway's URL of `path`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.addr())
+    }
+
+    /// A user made through the admin API with `credit` USD: `(user_id,
+    /// api_key)`.
+    pub(crate) async fn admin_user(&self, name: &str, credit: &str) -> (String, String) {
+        let r = self
+            .http
+            .post(self.url("/api/admin/users"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        let id = v["user_id"].as_str().unwrap().to_owned();
+        let r = self
+            .http
+            .post(self.url(&format!("/api/admin/users/{id}/credits")))
+            .bearer_auth(ADMIN)
+            .json(&json!({"amount_usd": credit}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        (id, v["api_key"].as_str().unwrap().to_owned())
+    }
+
+    /// A user made with the CLI (as an operator would): `(user_id,
+    /// api_key)`.
+    pub(crate) fn cli_user(&self, name: &str, credit_usd: Option<&str>) -> (String, String) {
+        let mut out = Vec::new();
+        byok_server::run_user_command(
+            &self.settings,
+            &byok_server::UserCommand::Create {
+                name: name.into(),
+                credit_usd: credit_usd.map(str::to_owned),
+            },
+            &mut out,
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        (
+            v["user_id"].as_str().unwrap().to_owned(),
+            v["api_key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `PUT /api/byok/credentials/{provider}` with `{"key": secret}`.
+    pub(crate) async fn put_credential(
+        &self,
+        key: &str,
+        provider: &str,
+        secret: Value,
+    ) -> reqwest::Response {
+        self.http
+            .put(self.url(&format!("/api/byok/credentials/{provider}")))
+            .bearer_auth(key)
+            .json(&json!({"key": secret}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Stores a provider credential for the user of `key`; it must succeed.
+    pub(crate) async fn store(&self, key: &str, provider: &str, secret: Value) {
+        let r = self.put_credential(key, provider, secret).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+
+    /// `POST /api/v1/chat/completions`, the provider chosen by the model.
+    pub(crate) async fn chat(&self, key: &str, body: Value) -> reqwest::Response {
+        self.post(key, "/api/v1/chat/completions", &body).await
+    }
+
+    /// `POST /api/v1/chat/completions` to `provider` (`x-byok-provider`).
+    pub(crate) async fn chat_via(
+        &self,
+        key: &str,
+        provider: &str,
+        body: Value,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/v1/chat/completions"))
+            .bearer_auth(key)
+            .header("x-byok-provider", provider)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST path` with a gateway key and a JSON body.
+    pub(crate) async fn post(&self, key: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The mock answers chat completions (OpenAI's, under `/v1`) with
+    /// `reply`.
+    pub(crate) fn answer_chat(&self, reply: Reply) {
+        self.mock.on("POST", "/v1/chat/completions", reply);
+    }
+
+    /// The mock answers chat completions with `openai/chat_text.json`.
+    pub(crate) fn answer_chat_text(&self) {
+        self.answer_chat(Reply::json(200, fixture("openai/chat_text.json")));
+    }
+
+    /// `GET path` without a key.
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// A bodiless request with a gateway key.
+    pub(crate) async fn call(&self, method: &str, path: &str, key: &str) -> reqwest::Response {
+        self.http
+            .request(method.parse().unwrap(), self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET path` with a gateway key, as JSON.
+    pub(crate) async fn get_json(&self, path: &str, key: &str) -> Value {
+        self.call("GET", path, key).await.json().await.unwrap()
+    }
+
+    /// `GET /api/usage` until its rows satisfy `done` (ledger writes are
+    /// committed off the request path), for up to ~2 s; the last answer
+    /// either way.
+    pub(crate) async fn usage_when(&self, key: &str, done: impl Fn(&[Value]) -> bool) -> Value {
+        let mut usage = Value::Null;
+        for _ in 0..100 {
+            usage = self.get_json("/api/usage", key).await;
+            if done(usage["data"].as_array().unwrap()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        usage
+    }
+}
+
+/// Says loudly (`msg`) that a test is skipped for want of its tools; under
+/// CI, which must have them, fails instead (`ci` says so).
+#[allow(clippy::print_stderr)] // the point is to be seen
+pub(crate) fn skip(msg: &str, ci: &str) {
+    assert!(std::env::var("CI").is_err(), "{msg} {ci}");
+    eprintln!("{msg}");
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::api::Data;
 use crate::app::blocking::blocking;
-use crate::auth::{authenticate, limit_writes};
+use crate::auth::{authenticate, authenticate_write};
 use crate::error::ApiError;
 
 #[derive(serde::Deserialize)]
@@ -52,8 +52,7 @@ pub(crate) async fn list_keys(req: HttpRequest, state: Data) -> Result<HttpRespo
 
 /// `POST /api/keys`: a new gateway key for the user, shown once.
 pub(crate) async fn create_key(req: HttpRequest, state: Data) -> Result<HttpResponse, ApiError> {
-    let user = authenticate(&req, &state).await?;
-    limit_writes(&state, &user)?;
+    let user = authenticate_write(&req, &state).await?;
     let accounts = state.accounts.clone();
     let (prefix, key) = blocking("keys", move || accounts.create_key(&user.id)).await?;
     Ok(HttpResponse::Ok().json(json!({"prefix": prefix, "api_key": key.expose_secret()})))
@@ -65,8 +64,7 @@ pub(crate) async fn revoke_key(
     path: web::Path<String>,
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
-    let user = authenticate(&req, &state).await?;
-    limit_writes(&state, &user)?;
+    let user = authenticate_write(&req, &state).await?;
     let accounts = state.accounts.clone();
     let prefix = path.into_inner();
     let n = blocking("keys", move || accounts.revoke_key(&user.id, &prefix)).await?;

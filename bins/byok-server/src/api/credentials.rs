@@ -14,7 +14,7 @@ use crate::accounts::User;
 use crate::api::chat::chat_adapter;
 use crate::api::search::search_adapter;
 use crate::api::{Data, parse_json, read_body};
-use crate::auth::{authenticate, limit_writes};
+use crate::auth::{authenticate, authenticate_write};
 use crate::error::{self, ApiError};
 
 /// Largest credential body.
@@ -95,6 +95,17 @@ fn target(id: &str) -> Result<Target, ApiError> {
     )))
 }
 
+/// The user of a write to their credential for `provider`
+/// ([`authenticate_write`]), and what that credential is for.
+async fn credential_write(
+    req: &HttpRequest,
+    state: &Data,
+    provider: &str,
+) -> Result<(User, Target), ApiError> {
+    let user = authenticate_write(req, state).await?;
+    Ok((user, target(provider)?))
+}
+
 fn no_credential(provider: &str) -> ApiError {
     ApiError::not_found(format!("no credential for `{provider}`"))
 }
@@ -138,8 +149,7 @@ pub(crate) async fn put_credential(
     payload: web::Payload,
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
-    let user = authenticate(&req, &state).await?;
-    limit_writes(&state, &user)?;
+    let user = authenticate_write(&req, &state).await?;
     let body = read_body(
         &state,
         payload,
@@ -193,9 +203,7 @@ pub(crate) async fn delete_credential(
     path: web::Path<String>,
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
-    let user = authenticate(&req, &state).await?;
-    limit_writes(&state, &user)?;
-    target(&path)?;
+    let (user, _) = credential_write(&req, &state, &path).await?;
     if state
         .vault
         .delete(&user.id, &path)
@@ -215,9 +223,7 @@ pub(crate) async fn verify_credential(
     path: web::Path<String>,
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
-    let user = authenticate(&req, &state).await?;
-    limit_writes(&state, &user)?;
-    let target = target(&path)?;
+    let (user, target) = credential_write(&req, &state, &path).await?;
     let secret = stored_secret(&state, &user, &path)
         .await?
         .ok_or_else(|| no_credential(&path))?;
