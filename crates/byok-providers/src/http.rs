@@ -1,6 +1,7 @@
 //! Shared HTTP plumbing for every translator: sending with a response
-//! timeout, bounded body reads, sanitised upstream errors, and the SSE
-//! stream driver.
+//! timeout, bounded body reads, sanitised upstream errors, the stream
+//! driver (SSE or any other framing), and [`Upstream`], the part every
+//! adapter holds.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -189,6 +190,17 @@ pub(crate) struct Endpoint {
 }
 
 impl Upstream {
+    /// The parts of the adapter for `id` at its configured base URL
+    /// ([`ProviderConfig::base_url`]).
+    pub(crate) fn configured(
+        id: ProviderId,
+        client: reqwest::Client,
+        config: Arc<ProviderConfig>,
+    ) -> Self {
+        let base = config.base_url(id).to_owned();
+        Self::new(id, &base, client, config)
+    }
+
     /// The parts of the adapter for `id` at `base`.
     pub(crate) fn new(
         id: ProviderId,
@@ -226,21 +238,25 @@ impl Upstream {
         })
     }
 
-    /// A JSON `POST` of `body` to `op`, authorised, and the key it carries.
+    /// A JSON `POST` of `body` to `op`, authorised, asking for SSE when
+    /// `stream`; and the key it carries.
     pub(crate) fn post_json(
         &self,
         credential: &Credential,
         op: &str,
         body: Vec<u8>,
+        stream: bool,
     ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
         let Endpoint { url, auth, secret } = self.endpoint(credential, op)?;
-        let builder = self
+        let mut builder = self
             .client
             .post(url)
             .header(auth.0, auth.1)
-            .header(CONTENT_TYPE, "application/json")
-            .body(body);
-        Ok((builder, secret))
+            .header(CONTENT_TYPE, "application/json");
+        if stream {
+            builder = builder.header(ACCEPT, "text/event-stream");
+        }
+        Ok((builder.body(body), secret))
     }
 
     /// An authorised `GET` of `op`, and the key it carries.
@@ -263,35 +279,22 @@ impl Upstream {
         fetch(self.id, &self.config, request, Some(secret.expose_secret())).await
     }
 
-    /// Sends `request` asking for SSE and drives the translator `make`
-    /// builds (from the key, for sanitising mid-stream errors) over the
-    /// answer.
-    pub(crate) async fn sse<T: SseTranslate>(
+    /// Sends `request` and drives the body translator `make` builds (from
+    /// the key, for sanitising mid-stream errors) over the answer.
+    pub(crate) async fn stream<B: BodyTranslate>(
         &self,
         request: reqwest::RequestBuilder,
         secret: SecretString,
-        make: impl FnOnce(SecretString) -> T,
+        make: impl FnOnce(SecretString) -> B,
     ) -> Result<ChatStream, ProviderError> {
-        let request = request.header(ACCEPT, "text/event-stream");
         let response = send(self.id, &self.config, request, Some(secret.expose_secret())).await?;
-        Ok(ChatStream::new(sse_stream(
+        let idle = self.config.timeouts.idle;
+        Ok(ChatStream::new(body_stream(
             self.id,
             response,
-            &self.config,
+            idle,
             make(secret),
         )))
-    }
-
-    /// Fetches a model list and reads it as `listing` says.
-    pub(crate) async fn list_models(
-        &self,
-        request: reqwest::RequestBuilder,
-        secret: &SecretString,
-        listing: &Listing,
-    ) -> Result<Vec<ModelInfo>, ProviderError> {
-        let bytes = self.fetch(request, secret).await?;
-        let v: Value = parse_json(self.id, "model list", &bytes)?;
-        Ok(listing.read(&v))
     }
 }
 
@@ -311,6 +314,16 @@ pub(crate) struct Listing {
 }
 
 impl Listing {
+    /// Parses a model list body.
+    pub(crate) fn parse(
+        &self,
+        provider: ProviderId,
+        bytes: &[u8],
+    ) -> Result<Vec<ModelInfo>, ProviderError> {
+        let v: Value = parse_json(provider, "model list", bytes)?;
+        Ok(self.read(&v))
+    }
+
     /// The models of a list body.
     pub(crate) fn read(&self, v: &Value) -> Vec<ModelInfo> {
         let list = match v.get(self.key) {
@@ -348,63 +361,110 @@ pub(crate) trait SseTranslate: Send + 'static {
     fn eof(&mut self, out: &mut Out) -> Result<(), ProviderError>;
 }
 
-struct Driver<T> {
+/// A streamed body's decoder and translator: pieces of the body in,
+/// events out.
+pub(crate) trait BodyTranslate: Send + 'static {
+    /// Handles one piece of the body, pushing what it produces. `Ok(true)`
+    /// ends the stream normally.
+    fn bytes(&mut self, bytes: &[u8], out: &mut Out) -> Result<bool, ProviderError>;
+
+    /// The body ended without `bytes` returning `true`: push what remains
+    /// or fail.
+    fn eof(&mut self, out: &mut Out) -> Result<(), ProviderError>;
+}
+
+/// An SSE body: the decoder and an [`SseTranslate`] over its events.
+pub(crate) struct Sse<T> {
     provider: ProviderId,
-    body: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
     decoder: SseDecoder,
     events: Vec<SseEvent>,
+    translator: T,
+}
+
+impl<T> Sse<T> {
+    /// `translator` over SSE events of at most the configured size.
+    pub(crate) fn new(provider: ProviderId, config: &ProviderConfig, translator: T) -> Self {
+        Self {
+            provider,
+            decoder: SseDecoder::new(config.limits.max_event_bytes),
+            events: Vec::with_capacity(4),
+            translator,
+        }
+    }
+}
+
+/// The end of a stream that has a terminator: reaching EOF first means the
+/// stream was cut.
+pub(crate) fn truncated(provider: ProviderId) -> Result<(), ProviderError> {
+    Err(ProviderError::StreamTruncated { provider })
+}
+
+impl<T: SseTranslate> BodyTranslate for Sse<T> {
+    fn bytes(&mut self, bytes: &[u8], out: &mut Out) -> Result<bool, ProviderError> {
+        if let Err(e) = self.decoder.push(bytes, &mut self.events) {
+            return Err(ProviderError::Malformed {
+                provider: self.provider,
+                what: e.to_string(),
+            });
+        }
+        for event in self.events.drain(..) {
+            if self.translator.event(&event, out)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn eof(&mut self, out: &mut Out) -> Result<(), ProviderError> {
+        self.translator.eof(out)
+    }
+}
+
+struct Driver<B> {
+    provider: ProviderId,
+    body: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
     pending: Out,
     idle: Duration,
-    translator: T,
+    translator: B,
     finished: bool,
 }
 
-impl<T: SseTranslate> Driver<T> {
+impl<B: BodyTranslate> Driver<B> {
     fn fail(&mut self, e: ProviderError) {
         self.pending.push_back(Err(e));
         self.finished = true;
     }
 
     fn on_bytes(&mut self, bytes: &[u8]) {
-        let mut events = std::mem::take(&mut self.events);
-        if let Err(e) = self.decoder.push(bytes, &mut events) {
-            self.fail(ProviderError::Malformed {
-                provider: self.provider,
-                what: e.to_string(),
-            });
-            self.events = events;
-            return;
+        match self.translator.bytes(bytes, &mut self.pending) {
+            Ok(false) => {}
+            Ok(true) => self.finished = true,
+            Err(e) => self.fail(e),
         }
-        for event in events.drain(..) {
-            if self.finished {
-                break;
-            }
-            match self.translator.event(&event, &mut self.pending) {
-                Ok(false) => {}
-                Ok(true) => self.finished = true,
-                Err(e) => self.fail(e),
-            }
+    }
+
+    fn on_eof(&mut self) {
+        self.finished = true;
+        if let Err(e) = self.translator.eof(&mut self.pending) {
+            self.pending.push_back(Err(e));
         }
-        self.events = events;
     }
 }
 
-/// Drives `translator` over an SSE response body: one event at a time, an
-/// idle timeout between pieces, bounded event size. Dropping the returned
-/// stream drops the response and closes the upstream connection.
-pub(crate) fn sse_stream<T: SseTranslate>(
+/// Drives `translator` over a response body: one piece at a time, an idle
+/// timeout between pieces. Dropping the returned stream drops the response
+/// and closes the upstream connection.
+pub(crate) fn body_stream<B: BodyTranslate>(
     provider: ProviderId,
     response: reqwest::Response,
-    config: &ProviderConfig,
-    translator: T,
+    idle: Duration,
+    translator: B,
 ) -> EventStream {
     let driver = Driver {
         provider,
         body: response.bytes_stream().boxed(),
-        decoder: SseDecoder::new(config.limits.max_event_bytes),
-        events: Vec::with_capacity(4),
         pending: VecDeque::with_capacity(4),
-        idle: config.timeouts.idle,
+        idle,
         translator,
         finished: false,
     };
@@ -421,12 +481,7 @@ pub(crate) fn sse_stream<T: SseTranslate>(
                     provider: d.provider,
                     phase: TimeoutPhase::Body,
                 }),
-                Ok(None) => {
-                    d.finished = true;
-                    if let Err(e) = d.translator.eof(&mut d.pending) {
-                        d.pending.push_back(Err(e));
-                    }
-                }
+                Ok(None) => d.on_eof(),
                 Ok(Some(Err(e))) => {
                     let e = ProviderError::from_reqwest(d.provider, &e, TimeoutPhase::Body);
                     d.fail(e);

@@ -2,10 +2,22 @@
 //! chat-completions dialect: each turns the neutral request into its wire
 //! format, and the wire answer (or stream) back into neutral types.
 //!
-//! Every translator is a folder: `mod.rs` holds the adapter (the
-//! [`ChatProvider`](crate::ChatProvider) impl) and the mapping table,
-//! `request.rs` the request encoding, `response.rs` the answer decoding and
-//! `stream.rs` the stream state machine.
+//! Every translator is a folder: `mod.rs` holds the adapter (its
+//! [`Dialect`]: what sets it apart) and the mapping table, `request.rs` the
+//! request encoding, `response.rs` the answer decoding and `stream.rs` the
+//! stream state machine.
+//!
+//! What the translators share is written once, here and in
+//! [`crate::http`]:
+//!
+//! | piece | for |
+//! |---|---|
+//! | [`Dialect`] + the one [`ChatProvider`] impl | send, decode, stream, list models ([`Upstream`] holds id, base URL, client, config) |
+//! | [`turns`] / [`json_turns`] over a [`TurnEncoder`] | the message loop: system apart, consecutive same-role turns merged (Anthropic, Converse, Gemini) |
+//! | [`content_blocks`] | text and image parts of a message, other parts refused |
+//! | [`thinking_budget`] | `reasoning_effort` → budget |
+//! | [`Answer`], [`Counts`], [`function_call`] | a whole answer as a [`ChatResponse`], usage in OpenAI's terms |
+//! | [`ChunkHead`], [`ToolSlots`] | stream chunks (role, text, tool start / arguments, finish, usage) and tool-call numbering |
 
 pub(crate) mod anthropic;
 pub(crate) mod bedrock;
@@ -13,3 +25,580 @@ pub(crate) mod gemini;
 mod lenient;
 pub(crate) mod openai;
 pub(crate) mod responses;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+use crate::common::{chunk_event, now_secs, push_usage, unsupported};
+use crate::credential::Credential;
+use crate::error::ProviderError;
+use crate::http::{BodyTranslate, Out, Upstream};
+use crate::id::ProviderId;
+use crate::provider::{ChatOutcome, ChatProvider};
+use crate::stream::{ChatStream, StreamEvent};
+use crate::types::{
+    ChatRequest, ChatResponse, Choice, CompletionTokensDetails, Content, ContentPart, Delta,
+    FinishReason, FunctionCall, FunctionDelta, ImageUrl, Message, ModelInfo, PromptTokensDetails,
+    ResponseMessage, ToolCall, ToolCallDelta, Usage,
+};
+
+/// What sets one wire format's adapter apart; [`ChatProvider`] is
+/// implemented once for every dialect: build the request, send it (the
+/// response timeout, bounded body, sanitised errors of [`Upstream`]), then
+/// decode the answer, drive the stream translator or read the model list.
+pub(crate) trait Dialect: Send + Sync + std::fmt::Debug {
+    /// The stream translator.
+    type Stream: BodyTranslate;
+
+    /// The provider, client and configuration.
+    fn upstream(&self) -> &Upstream;
+
+    /// The chat request for `request`, authorised (a stream asks for its
+    /// framing), and the key it carries.
+    fn chat_request(
+        &self,
+        request: &ChatRequest,
+        credential: &Credential,
+        stream: bool,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError>;
+
+    /// A whole answer's body as the neutral outcome.
+    fn decode(&self, request: &ChatRequest, bytes: Vec<u8>) -> Result<ChatOutcome, ProviderError>;
+
+    /// The stream translator for `request`; `secret` is redacted from
+    /// mid-stream errors.
+    fn translator(&self, request: &ChatRequest, secret: SecretString) -> Self::Stream;
+
+    /// The model-list request, authorised, and the key it carries.
+    fn models_request(
+        &self,
+        credential: &Credential,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError>;
+
+    /// A model-list body as models.
+    fn models(&self, bytes: &[u8]) -> Result<Vec<ModelInfo>, ProviderError>;
+}
+
+#[async_trait]
+impl<D: Dialect> ChatProvider for D {
+    fn id(&self) -> ProviderId {
+        self.upstream().id
+    }
+
+    async fn chat(
+        &self,
+        request: &ChatRequest,
+        credential: &Credential,
+    ) -> Result<ChatOutcome, ProviderError> {
+        let (builder, secret) = self.chat_request(request, credential, false)?;
+        let bytes = self.upstream().fetch(builder, &secret).await?;
+        self.decode(request, bytes)
+    }
+
+    async fn chat_stream(
+        &self,
+        request: &ChatRequest,
+        credential: &Credential,
+    ) -> Result<ChatStream, ProviderError> {
+        let (builder, secret) = self.chat_request(request, credential, true)?;
+        self.upstream()
+            .stream(builder, secret, |secret| self.translator(request, secret))
+            .await
+    }
+
+    async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError> {
+        let (builder, secret) = self.models_request(credential)?;
+        let bytes = self.upstream().fetch(builder, &secret).await?;
+        self.models(&bytes)
+    }
+}
+
+/// A dialect's token counts, for [`Counts::usage`].
+pub(crate) struct Counts {
+    pub(crate) prompt: u64,
+    pub(crate) completion: u64,
+    pub(crate) cached: u64,
+    pub(crate) cache_write: Option<u64>,
+    pub(crate) reasoning: Option<u64>,
+}
+
+impl Counts {
+    /// Counts of dialects that keep cache reads and writes out of the
+    /// input count (Anthropic, Converse): in OpenAI's terms prompt tokens
+    /// include both.
+    pub(crate) fn cache_apart(input: u64, output: u64, read: u64, write: u64) -> Self {
+        Self {
+            prompt: input + read + write,
+            completion: output,
+            cached: read,
+            cache_write: Some(write),
+            reasoning: None,
+        }
+    }
+
+    /// In OpenAI's terms, the total the sum.
+    pub(crate) fn usage(self) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt,
+            completion_tokens: self.completion,
+            total_tokens: self.prompt + self.completion,
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: Some(self.cached),
+                cache_write_tokens: self.cache_write,
+                audio_tokens: None,
+            }),
+            completion_tokens_details: Some(CompletionTokensDetails {
+                reasoning_tokens: self.reasoning,
+                ..CompletionTokensDetails::default()
+            }),
+            extra: Default::default(),
+        }
+    }
+}
+
+/// A borrowed-or-owned string, owned.
+pub(crate) fn owned(s: Option<std::borrow::Cow<'_, str>>) -> Option<String> {
+    s.map(std::borrow::Cow::into_owned)
+}
+
+/// A function tool call.
+pub(crate) fn function_call(id: String, name: String, arguments: String) -> ToolCall {
+    ToolCall {
+        id,
+        kind: "function".into(),
+        function: FunctionCall { name, arguments },
+    }
+}
+
+/// What a translated answer says, gathered from its blocks or parts.
+#[derive(Default)]
+pub(crate) struct Answer {
+    pub(crate) text: String,
+    pub(crate) reasoning: String,
+    pub(crate) refusal: String,
+    pub(crate) calls: Vec<ToolCall>,
+}
+
+impl Answer {
+    /// A `chat.completion` with one assistant choice: the text (even empty,
+    /// unless there are tool calls), the calls, refusal and reasoning when
+    /// there are any.
+    pub(crate) fn into_response(
+        self,
+        id: String,
+        created: i64,
+        model: String,
+        finish_reason: Option<FinishReason>,
+        usage: Option<Usage>,
+    ) -> ChatResponse {
+        let Self {
+            text,
+            reasoning,
+            refusal,
+            calls,
+        } = self;
+        let has_calls = !calls.is_empty();
+        let message = ResponseMessage {
+            role: "assistant".into(),
+            content: (!text.is_empty() || !has_calls).then_some(text),
+            tool_calls: has_calls.then_some(calls),
+            refusal: (!refusal.is_empty()).then_some(refusal),
+            reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+            reasoning_details: None,
+            extra: Default::default(),
+        };
+        ChatResponse {
+            id,
+            object: "chat.completion".into(),
+            created,
+            model,
+            choices: vec![Choice {
+                index: 0,
+                message,
+                finish_reason,
+                logprobs: None,
+                extra: Default::default(),
+            }],
+            usage,
+            system_fingerprint: None,
+            extra: Default::default(),
+        }
+    }
+}
+
+/// The blocks of `content`, one per part: `text` builds a text block (a
+/// string content is one), `image` an image block; other parts are refused
+/// (`check_common` refuses them before any encoding).
+pub(crate) fn content_blocks<B>(
+    provider: ProviderId,
+    content: &Content,
+    text: impl Fn(&str) -> B,
+    image: impl Fn(&ImageUrl) -> Result<B, ProviderError>,
+) -> Result<Vec<B>, ProviderError> {
+    match content {
+        Content::Text(t) => Ok(vec![text(t)]),
+        Content::Parts(parts) => parts
+            .iter()
+            .map(|part| match part {
+                ContentPart::Text { text: t, .. } => Ok(text(t)),
+                ContentPart::ImageUrl { image_url, .. } => image(image_url),
+                ContentPart::Other(_) => Err(unsupported(
+                    provider,
+                    format!("`{}` content parts", part.kind()),
+                )),
+            })
+            .collect(),
+    }
+}
+
+/// A dialect's encoding of a conversation's parts, for [`turns`].
+pub(crate) trait TurnEncoder {
+    /// One content block (or part) of a turn.
+    type Block;
+    /// A system or developer message, kept apart from the turns.
+    type System;
+
+    /// A system or developer message.
+    fn system(&self, content: &Content) -> Self::System;
+
+    /// The blocks of a message's content.
+    fn blocks(&self, content: &Content) -> Result<Vec<Self::Block>, ProviderError>;
+
+    /// The blocks of a user message.
+    fn user(&mut self, content: &Content) -> Result<Vec<Self::Block>, ProviderError> {
+        self.blocks(content)
+    }
+
+    /// The blocks of an assistant message's text (none for empty text).
+    fn assistant(&mut self, content: &Content) -> Result<Vec<Self::Block>, ProviderError> {
+        if content.text().is_empty() {
+            return Ok(Vec::new());
+        }
+        self.blocks(content)
+    }
+
+    /// One tool call of an assistant message.
+    fn tool_call(&mut self, call: &ToolCall) -> Result<Self::Block, ProviderError>;
+
+    /// A tool result, `id` the call it answers (user content).
+    fn tool_result(&mut self, id: &str, content: &Content) -> Result<Self::Block, ProviderError>;
+}
+
+/// [`turns`] with the turns as JSON objects `{"role": role, key: blocks}`.
+pub(crate) fn json_turns<E: TurnEncoder<Block = Value>>(
+    messages: &[Message],
+    assistant: &'static str,
+    key: &str,
+    encoder: &mut E,
+) -> Result<(Vec<E::System>, Vec<Value>), ProviderError> {
+    let Conversation { system, turns } = turns(messages, assistant, encoder)?;
+    let turns = turns
+        .into_iter()
+        .map(|(role, blocks)| {
+            let mut turn = Map::new();
+            turn.insert("role".into(), Value::from(role));
+            turn.insert(key.to_owned(), Value::Array(blocks));
+            Value::Object(turn)
+        })
+        .collect();
+    Ok((system, turns))
+}
+
+/// The thinking budget `table` gives `effort` (`low`, `medium` or `high`).
+pub(crate) fn thinking_budget(table: &[(&str, u32)], effort: &str) -> Result<u32, ProviderError> {
+    table
+        .iter()
+        .find(|(name, _)| *name == effort)
+        .map(|(_, budget)| *budget)
+        .ok_or_else(|| {
+            ProviderError::invalid(
+                "`reasoning_effort` must be low, medium or high",
+                Some("reasoning_effort"),
+            )
+        })
+}
+
+/// A turn: its role and its blocks.
+pub(crate) type Turn<B> = (&'static str, Vec<B>);
+
+/// A conversation as a dialect encodes it: the system messages apart, then
+/// the turns.
+pub(crate) struct Conversation<S, B> {
+    pub(crate) system: Vec<S>,
+    pub(crate) turns: Vec<Turn<B>>,
+}
+
+/// The turns of `messages` as `(role, blocks)`: user messages and tool
+/// results under `user`, assistant messages (text, then tool calls) under
+/// `assistant`; consecutive same-role turns merged (so parallel tool results
+/// stay together), empty ones dropped. System and developer messages are
+/// kept apart ([`TurnEncoder::system`]).
+pub(crate) fn turns<E: TurnEncoder>(
+    messages: &[Message],
+    assistant: &'static str,
+    encoder: &mut E,
+) -> Result<Conversation<E::System, E::Block>, ProviderError> {
+    let mut system = Vec::new();
+    let mut turns: Vec<Turn<E::Block>> = Vec::new();
+    let mut push = |role: &'static str, blocks: Vec<E::Block>| {
+        if blocks.is_empty() {
+            return;
+        }
+        match turns.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    };
+    for message in messages {
+        match message {
+            Message::System { content, .. } | Message::Developer { content, .. } => {
+                system.push(encoder.system(content));
+            }
+            Message::User { content, .. } => push("user", encoder.user(content)?),
+            Message::Assistant {
+                content,
+                tool_calls,
+                ..
+            } => {
+                let mut blocks = match content {
+                    Some(c) => encoder.assistant(c)?,
+                    None => Vec::new(),
+                };
+                for call in tool_calls.iter().flatten() {
+                    blocks.push(encoder.tool_call(call)?);
+                }
+                push(assistant, blocks);
+            }
+            Message::Tool {
+                content,
+                tool_call_id,
+                ..
+            } => push("user", vec![encoder.tool_result(tool_call_id, content)?]),
+        }
+    }
+    Ok(Conversation { system, turns })
+}
+
+/// What every chunk of a translated stream repeats (id, model, creation
+/// time), whether the client asked for a usage chunk, and the chunks the
+/// stream translators build from it.
+pub(crate) struct ChunkHead {
+    pub(crate) id: String,
+    pub(crate) model: String,
+    pub(crate) created: i64,
+    wants_usage: bool,
+}
+
+impl ChunkHead {
+    /// No id yet, `model`, created now.
+    pub(crate) fn new(model: String, wants_usage: bool) -> Self {
+        Self {
+            id: String::new(),
+            model,
+            created: now_secs(),
+            wants_usage,
+        }
+    }
+
+    /// A chunk with one choice.
+    pub(crate) fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> StreamEvent {
+        chunk_event(&self.id, self.created, &self.model, delta, finish)
+    }
+
+    /// Pushes a chunk of `delta`.
+    pub(crate) fn push(&self, out: &mut Out, delta: Delta) {
+        out.push_back(Ok(self.chunk(delta, None)));
+    }
+
+    /// Pushes the role chunk that opens a stream.
+    pub(crate) fn push_role(&self, out: &mut Out) {
+        self.push(
+            out,
+            Delta {
+                role: Some("assistant".into()),
+                content: Some(String::new()),
+                ..Delta::default()
+            },
+        );
+    }
+
+    /// Pushes the finish-reason chunk.
+    pub(crate) fn push_finish(&self, out: &mut Out, reason: FinishReason) {
+        out.push_back(Ok(self.chunk(Delta::default(), Some(reason))));
+    }
+
+    /// Pushes the start of tool call `index`: its id, name and first
+    /// argument text.
+    pub(crate) fn push_tool_start(
+        &self,
+        out: &mut Out,
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    ) {
+        let call = ToolCallDelta {
+            index,
+            id,
+            kind: Some("function".into()),
+            function: Some(FunctionDelta {
+                name,
+                arguments: Some(arguments),
+            }),
+        };
+        self.push_tool(out, call);
+    }
+
+    /// Pushes an argument fragment of tool call `index`.
+    pub(crate) fn push_arguments(&self, out: &mut Out, index: u32, arguments: Option<String>) {
+        let call = ToolCallDelta {
+            index,
+            id: None,
+            kind: None,
+            function: Some(FunctionDelta {
+                name: None,
+                arguments,
+            }),
+        };
+        self.push_tool(out, call);
+    }
+
+    fn push_tool(&self, out: &mut Out, call: ToolCallDelta) {
+        self.push(
+            out,
+            Delta {
+                tool_calls: Some(vec![call]),
+                ..Delta::default()
+            },
+        );
+    }
+
+    /// Pushes the usage event, and the usage chunk when the client asked
+    /// for it.
+    pub(crate) fn push_usage(&self, out: &mut Out, usage: Usage) {
+        push_usage(
+            out,
+            usage,
+            self.wants_usage,
+            &self.id,
+            self.created,
+            &self.model,
+        );
+    }
+}
+
+/// Tool calls of a stream, numbered in order of appearance, by the
+/// upstream's key for them (content block or output index).
+#[derive(Default)]
+pub(crate) struct ToolSlots {
+    slots: HashMap<u64, u32>,
+    next: u32,
+}
+
+impl ToolSlots {
+    /// Numbers a new call under `key`.
+    pub(crate) fn open(&mut self, key: u64) -> u32 {
+        let index = self.next;
+        self.next += 1;
+        self.slots.insert(key, index);
+        index
+    }
+
+    /// The number of the call under `key`.
+    pub(crate) fn get(&self, key: u64) -> Option<u32> {
+        self.slots.get(&key).copied()
+    }
+
+    /// Whether any call was opened.
+    pub(crate) fn any(&self) -> bool {
+        self.next > 0
+    }
+}
+
+/// Test support shared by the request translators' round-trip tests:
+/// neutral messages rebuilt from a wire body.
+#[cfg(test)]
+pub(crate) mod inverse {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::Value;
+
+    use crate::types::{ChatRequest, Content, Message, ToolCall};
+
+    /// A request from its JSON.
+    pub(crate) fn req(v: Value) -> ChatRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// The string at `pointer` in every item of the array `list`.
+    pub(crate) fn names(list: &Value, pointer: &str) -> Vec<String> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.pointer(pointer).and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `v[key]` as a string, empty when absent.
+    pub(crate) fn text(v: &Value, key: &str) -> String {
+        v[key].as_str().unwrap_or("").to_owned()
+    }
+
+    /// A system message.
+    pub(crate) fn system(text: String) -> Message {
+        Message::System {
+            content: Content::Text(text),
+            name: None,
+        }
+    }
+
+    /// A user message.
+    pub(crate) fn user(text: String) -> Message {
+        Message::User {
+            content: Content::Text(text),
+            name: None,
+            extra: Default::default(),
+        }
+    }
+
+    /// An assistant message.
+    pub(crate) fn assistant(text: Option<String>, calls: Option<Vec<ToolCall>>) -> Message {
+        Message::Assistant {
+            content: text.map(Content::Text),
+            tool_calls: calls,
+            refusal: None,
+            reasoning_content: None,
+            name: None,
+            reasoning_details: None,
+            extra: Default::default(),
+        }
+    }
+
+    /// A tool result.
+    pub(crate) fn tool(id: String, text: String) -> Message {
+        Message::Tool {
+            content: Content::Text(text),
+            tool_call_id: id,
+            extra: Default::default(),
+        }
+    }
+
+    /// A merged turn back as one message: an assistant's text (if any) and
+    /// calls, or a user's text (none without text).
+    pub(crate) fn push_turn(
+        out: &mut Vec<Message>,
+        is_assistant: bool,
+        text: Option<String>,
+        calls: Vec<ToolCall>,
+    ) {
+        if is_assistant {
+            out.push(assistant(text, (!calls.is_empty()).then_some(calls)));
+        } else if let Some(text) = text {
+            out.push(user(text));
+        }
+    }
+}

@@ -37,8 +37,8 @@ mod stream;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use reqwest::header::HeaderName;
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -47,10 +47,10 @@ use self::response::decode_response;
 pub(crate) use self::stream::AnthropicStream;
 use crate::credential::Credential;
 use crate::error::ProviderError;
-use crate::http::{self, Listing, Upstream};
+use crate::http::{self, Listing, Sse, Upstream};
 use crate::id::ProviderId;
-use crate::provider::{ChatOutcome, ChatProvider, ProviderConfig};
-use crate::stream::ChatStream;
+use crate::provider::{ChatOutcome, ProviderConfig};
+use crate::translators::Dialect;
 use crate::types::{ChatRequest, ModelInfo};
 
 /// `max_tokens` sent when the client gives none (Anthropic requires it).
@@ -89,22 +89,9 @@ impl Anthropic {
     /// `azure-anthropic-foundry` (base from the credential's endpoint unless
     /// overridden).
     pub fn new(id: ProviderId, client: reqwest::Client, config: Arc<ProviderConfig>) -> Self {
-        let base = config.base_url(id).to_owned();
         Self {
-            up: Upstream::new(id, &base, client, config),
+            up: Upstream::configured(id, client, config),
         }
-    }
-
-    /// The `messages` request for `request`, authorised, and its key.
-    fn messages(
-        &self,
-        request: &ChatRequest,
-        credential: &Credential,
-        stream: bool,
-    ) -> Result<(reqwest::RequestBuilder, secrecy::SecretString), ProviderError> {
-        let body = encode_request(self.up.id, request, stream)?;
-        let (builder, key) = self.up.post_json(credential, "messages", body)?;
-        Ok((versioned(builder), key))
     }
 }
 
@@ -122,38 +109,43 @@ struct ModelPage {
     data: Vec<Value>,
 }
 
-#[async_trait]
-impl ChatProvider for Anthropic {
-    fn id(&self) -> ProviderId {
-        self.up.id
+impl Dialect for Anthropic {
+    type Stream = Sse<AnthropicStream>;
+
+    fn upstream(&self) -> &Upstream {
+        &self.up
     }
 
-    async fn chat(
+    fn chat_request(
         &self,
         request: &ChatRequest,
         credential: &Credential,
-    ) -> Result<ChatOutcome, ProviderError> {
-        let (builder, key) = self.messages(request, credential, false)?;
-        let bytes = self.up.fetch(builder, &key).await?;
+        stream: bool,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+        let body = encode_request(self.up.id, request, stream)?;
+        let (builder, key) = self.up.post_json(credential, "messages", body, stream)?;
+        Ok((versioned(builder), key))
+    }
+
+    fn decode(&self, _: &ChatRequest, bytes: Vec<u8>) -> Result<ChatOutcome, ProviderError> {
         Ok(ChatOutcome::new(decode_response(self.up.id, &bytes)?))
     }
 
-    async fn chat_stream(
-        &self,
-        request: &ChatRequest,
-        credential: &Credential,
-    ) -> Result<ChatStream, ProviderError> {
-        let (builder, key) = self.messages(request, credential, true)?;
-        let (id, usage) = (self.up.id, request.wants_stream_usage());
-        self.up
-            .sse(builder, key, |key| AnthropicStream::new(id, usage, key))
-            .await
+    fn translator(&self, request: &ChatRequest, secret: SecretString) -> Self::Stream {
+        let translator = AnthropicStream::new(self.up.id, request.wants_stream_usage(), secret);
+        Sse::new(self.up.id, &self.up.config, translator)
     }
 
-    async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError> {
+    fn models_request(
+        &self,
+        credential: &Credential,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
         let (builder, key) = self.up.get(credential, "models")?;
-        let bytes = self.up.fetch(versioned(builder), &key).await?;
-        let page: ModelPage = http::parse_json(self.up.id, "model list", &bytes)?;
+        Ok((versioned(builder), key))
+    }
+
+    fn models(&self, bytes: &[u8]) -> Result<Vec<ModelInfo>, ProviderError> {
+        let page: ModelPage = http::parse_json(self.up.id, "model list", bytes)?;
         Ok(MODELS.models(page.data.iter()))
     }
 }

@@ -9,7 +9,10 @@ use crate::common::{
 };
 use crate::error::ProviderError;
 use crate::id::ProviderId;
-use crate::types::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
+use crate::translators::{Conversation, TurnEncoder, content_blocks, thinking_budget, turns};
+#[cfg(test)]
+use crate::types::Message;
+use crate::types::{ChatRequest, Content, ResponseFormat, ToolCall, ToolChoice};
 
 #[derive(Debug, Serialize)]
 pub(super) struct WireRequest {
@@ -53,19 +56,13 @@ fn image_block(url: &str) -> Value {
     }
 }
 
-fn content_blocks(content: &Content) -> Vec<Value> {
-    match content {
-        Content::Text(t) => vec![json!({"type": "text", "text": t})],
-        Content::Parts(parts) => parts
-            .iter()
-            .map(|p| match p {
-                ContentPart::Text { text, .. } => json!({"type": "text", "text": text}),
-                ContentPart::ImageUrl { image_url, .. } => image_block(&image_url.url),
-                // Refused by `check_common` (`ChatRequest::unmodelled`).
-                ContentPart::Other(part) => Value::Object(part.clone()),
-            })
-            .collect(),
-    }
+fn blocks(provider: ProviderId, content: &Content) -> Result<Vec<Value>, ProviderError> {
+    content_blocks(
+        provider,
+        content,
+        |text| json!({"type": "text", "text": text}),
+        |image| Ok(image_block(&image.url)),
+    )
 }
 
 /// Encodes the Anthropic request body.
@@ -130,58 +127,54 @@ fn messages(
     provider: ProviderId,
     request: &ChatRequest,
 ) -> Result<(Option<String>, Vec<WireMessage>), ProviderError> {
-    let mut system: Vec<String> = Vec::new();
-    let mut messages: Vec<WireMessage> = Vec::new();
-    let mut push = |role: &str, blocks: Vec<Value>| {
-        if blocks.is_empty() {
-            return;
-        }
-        match messages.last_mut() {
-            Some(last) if last.role == role => last.content.extend(blocks),
-            _ => messages.push(WireMessage {
-                role: role.to_owned(),
-                content: blocks,
-            }),
-        }
-    };
-    for message in &request.messages {
-        match message {
-            Message::System { content, .. } | Message::Developer { content, .. } => {
-                system.push(content.text())
-            }
-            Message::User { content, .. } => push("user", content_blocks(content)),
-            Message::Assistant {
-                content,
-                tool_calls,
-                ..
-            } => {
-                let mut blocks = Vec::new();
-                if let Some(c) = content {
-                    blocks.extend(content_blocks(c).into_iter().filter(|b| b["text"] != ""));
-                }
-                for call in tool_calls.iter().flatten() {
-                    blocks.push(json!({
-                        "type": "tool_use",
-                        "id": call.id,
-                        "name": call.function.name,
-                        "input": arguments_object(provider, call)?,
-                    }));
-                }
-                push("assistant", blocks);
-            }
-            Message::Tool {
-                content,
-                tool_call_id,
-                ..
-            } => push(
-                "user",
-                vec![
-                    json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content.text()}),
-                ],
-            ),
-        }
-    }
+    let Conversation { system, turns } =
+        turns(&request.messages, "assistant", &mut Blocks { provider })?;
+    let messages = turns
+        .into_iter()
+        .map(|(role, content)| WireMessage {
+            role: role.to_owned(),
+            content,
+        })
+        .collect();
     Ok(((!system.is_empty()).then(|| system.join("\n\n")), messages))
+}
+
+/// Anthropic's content blocks.
+struct Blocks {
+    provider: ProviderId,
+}
+
+impl TurnEncoder for Blocks {
+    type Block = Value;
+    type System = String;
+
+    fn system(&self, content: &Content) -> String {
+        content.text()
+    }
+
+    fn blocks(&self, content: &Content) -> Result<Vec<Value>, ProviderError> {
+        blocks(self.provider, content)
+    }
+
+    /// Every block but empty text.
+    fn assistant(&mut self, content: &Content) -> Result<Vec<Value>, ProviderError> {
+        let mut blocks = self.blocks(content)?;
+        blocks.retain(|b| b["text"] != "");
+        Ok(blocks)
+    }
+
+    fn tool_call(&mut self, call: &ToolCall) -> Result<Value, ProviderError> {
+        Ok(json!({
+            "type": "tool_use",
+            "id": call.id,
+            "name": call.function.name,
+            "input": arguments_object(self.provider, call)?,
+        }))
+    }
+
+    fn tool_result(&mut self, id: &str, content: &Content) -> Result<Value, ProviderError> {
+        Ok(json!({"type": "tool_result", "tool_use_id": id, "content": content.text()}))
+    }
 }
 
 /// Tools with their `input_schema` (an empty object schema when none).
@@ -247,16 +240,7 @@ fn thinking(request: &ChatRequest) -> Result<(Option<Value>, Option<u32>), Provi
     let thinking = match (&request.reasoning_effort, request.extra.get("thinking")) {
         (_, Some(t)) => Some(t.clone()),
         (Some(effort), None) => {
-            let budget = THINKING_BUDGETS
-                .iter()
-                .find(|(name, _)| *name == effort.as_str())
-                .map(|(_, b)| *b)
-                .ok_or_else(|| {
-                    ProviderError::invalid(
-                        "`reasoning_effort` must be low, medium or high",
-                        Some("reasoning_effort"),
-                    )
-                })?;
+            let budget = thinking_budget(&THINKING_BUDGETS, effort)?;
             // The budget counts inside max_tokens: keep room for the answer.
             if max_tokens.is_none_or(|m| m <= budget) {
                 max_tokens = Some(budget + max_tokens.unwrap_or(DEFAULT_MAX_TOKENS));
@@ -272,95 +256,40 @@ fn thinking(request: &ChatRequest) -> Result<(Option<Value>, Option<u32>), Provi
 /// and tools survive neutral → Anthropic → neutral.
 #[cfg(test)]
 fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
-    use crate::types::{FunctionCall, ToolCall};
+    use crate::translators::function_call;
+    use crate::translators::inverse::{names, push_turn, system, text, tool};
 
     let mut messages = Vec::new();
     if let Some(s) = body.get("system").and_then(Value::as_str) {
-        messages.push(Message::System {
-            content: Content::Text(s.to_owned()),
-            name: None,
-        });
+        messages.push(system(s.to_owned()));
     }
     for m in body["messages"].as_array().into_iter().flatten() {
-        let role = m["role"].as_str().unwrap_or("");
-        let mut parts = Vec::new();
+        let mut said: Option<String> = None;
         let mut calls = Vec::new();
         for b in m["content"].as_array().into_iter().flatten() {
             match b["type"].as_str() {
-                Some("text") => parts.push(ContentPart::Text {
-                    text: b["text"].as_str().unwrap_or("").to_owned(),
-                    extra: Default::default(),
-                }),
-                Some("tool_use") => calls.push(ToolCall {
-                    id: b["id"].as_str().unwrap_or("").to_owned(),
-                    kind: "function".into(),
-                    function: FunctionCall {
-                        name: b["name"].as_str().unwrap_or("").to_owned(),
-                        arguments: b["input"].to_string(),
-                    },
-                }),
-                Some("tool_result") => messages.push(Message::Tool {
-                    content: Content::Text(b["content"].as_str().unwrap_or("").to_owned()),
-                    tool_call_id: b["tool_use_id"].as_str().unwrap_or("").to_owned(),
-                    extra: Default::default(),
-                }),
+                Some("text") => said.get_or_insert_default().push_str(&text(b, "text")),
+                Some("tool_use") => calls.push(function_call(
+                    text(b, "id"),
+                    text(b, "name"),
+                    b["input"].to_string(),
+                )),
+                Some("tool_result") => {
+                    messages.push(tool(text(b, "tool_use_id"), text(b, "content")));
+                }
                 _ => {}
             }
         }
-        if role == "assistant" {
-            messages.push(Message::Assistant {
-                content: (!parts.is_empty()).then(|| {
-                    Content::Text(
-                        parts
-                            .iter()
-                            .map(|p| match p {
-                                ContentPart::Text { text, .. } => text.clone(),
-                                ContentPart::ImageUrl { .. } | ContentPart::Other(_) => {
-                                    String::new()
-                                }
-                            })
-                            .collect(),
-                    )
-                }),
-                tool_calls: (!calls.is_empty()).then_some(calls),
-                refusal: None,
-                reasoning_content: None,
-                reasoning_details: None,
-                name: None,
-                extra: Default::default(),
-            });
-        } else if !parts.is_empty() {
-            messages.push(Message::User {
-                extra: Default::default(),
-                content: Content::Text(
-                    parts
-                        .iter()
-                        .map(|p| match p {
-                            ContentPart::Text { text, .. } => text.clone(),
-                            ContentPart::ImageUrl { .. } | ContentPart::Other(_) => String::new(),
-                        })
-                        .collect(),
-                ),
-                name: None,
-            });
-        }
+        push_turn(&mut messages, m["role"] == "assistant", said, calls);
     }
-    let tools = body["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["name"].as_str().map(str::to_owned))
-        .collect();
-    (messages, tools)
+    (messages, names(&body["tools"], "/name"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn req(v: Value) -> ChatRequest {
-        serde_json::from_value(v).unwrap()
-    }
+    use crate::translators::inverse::req;
 
     #[test]
     fn request_mapping() {

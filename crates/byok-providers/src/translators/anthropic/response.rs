@@ -7,10 +7,8 @@ use crate::common::now_secs;
 use crate::error::ProviderError;
 use crate::http;
 use crate::id::ProviderId;
-use crate::types::{
-    ChatResponse, Choice, CompletionTokensDetails, FinishReason, FunctionCall, PromptTokensDetails,
-    ResponseMessage, ToolCall, Usage,
-};
+use crate::translators::{Answer, Counts, function_call};
+use crate::types::{ChatResponse, FinishReason, Usage};
 
 /// Anthropic stop reasons as OpenAI finish reasons.
 pub(super) fn finish_reason(stop_reason: &str) -> FinishReason {
@@ -38,21 +36,13 @@ pub(super) struct WireUsage {
 impl WireUsage {
     /// In OpenAI's terms: prompt tokens include cache reads and writes.
     pub(super) fn to_usage(&self) -> Usage {
-        let read = self.cache_read_input_tokens.unwrap_or(0);
-        let write = self.cache_creation_input_tokens.unwrap_or(0);
-        let prompt = self.input_tokens + read + write;
-        Usage {
-            prompt_tokens: prompt,
-            completion_tokens: self.output_tokens,
-            total_tokens: prompt + self.output_tokens,
-            prompt_tokens_details: Some(PromptTokensDetails {
-                cached_tokens: Some(read),
-                cache_write_tokens: Some(write),
-                audio_tokens: None,
-            }),
-            completion_tokens_details: Some(CompletionTokensDetails::default()),
-            extra: Default::default(),
-        }
+        Counts::cache_apart(
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_input_tokens.unwrap_or(0),
+            self.cache_creation_input_tokens.unwrap_or(0),
+        )
+        .usage()
     }
 }
 
@@ -75,60 +65,35 @@ pub(super) fn decode_response(
     bytes: &[u8],
 ) -> Result<ChatResponse, ProviderError> {
     let wire: WireResponse = http::parse_json(provider, "response body", bytes)?;
-    let mut text = String::new();
-    let mut reasoning = String::new();
-    let mut calls = Vec::new();
+    let mut answer = Answer::default();
+    let str_of = |block: &Value, key: &str| {
+        block
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
     for block in &wire.content {
         match block.get("type").and_then(Value::as_str) {
-            Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
-            Some("thinking") => {
-                reasoning.push_str(block.get("thinking").and_then(Value::as_str).unwrap_or(""))
-            }
-            Some("tool_use") => calls.push(ToolCall {
-                id: block
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                kind: "function".into(),
-                function: FunctionCall {
-                    name: block
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_owned(),
-                    arguments: block
-                        .get("input")
-                        .map_or_else(|| "{}".to_owned(), Value::to_string),
-                },
-            }),
+            Some("text") => answer
+                .text
+                .push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
+            Some("thinking") => answer
+                .reasoning
+                .push_str(block.get("thinking").and_then(Value::as_str).unwrap_or("")),
+            Some("tool_use") => answer.calls.push(function_call(
+                str_of(block, "id"),
+                str_of(block, "name"),
+                block
+                    .get("input")
+                    .map_or_else(|| "{}".to_owned(), Value::to_string),
+            )),
             _ => {}
         }
     }
-    Ok(ChatResponse {
-        id: wire.id,
-        object: "chat.completion".into(),
-        created: now_secs(),
-        model: wire.model,
-        choices: vec![Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant".into(),
-                content: (!text.is_empty() || calls.is_empty()).then_some(text),
-                tool_calls: (!calls.is_empty()).then_some(calls),
-                refusal: None,
-                reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-                reasoning_details: None,
-                extra: Default::default(),
-            },
-            finish_reason: wire.stop_reason.as_deref().map(finish_reason),
-            logprobs: None,
-            extra: Default::default(),
-        }],
-        usage: wire.usage.as_ref().map(WireUsage::to_usage),
-        system_fingerprint: None,
-        extra: Default::default(),
-    })
+    let finish = wire.stop_reason.as_deref().map(finish_reason);
+    let usage = wire.usage.as_ref().map(WireUsage::to_usage);
+    Ok(answer.into_response(wire.id, now_secs(), wire.model, finish, usage))
 }
 
 #[cfg(test)]

@@ -16,21 +16,19 @@
 //! | EOF before `message_stop` | `StreamTruncated` |
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::response::{WireUsage, finish_reason};
-use crate::common::now_secs;
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
-use crate::stream::StreamEvent;
 use crate::translators::lenient::{self, Tag};
-use crate::types::{Delta, FinishReason, FunctionDelta, ToolCallDelta};
+use crate::translators::{ChunkHead, ToolSlots, owned};
+use crate::types::Delta;
 
 /// One Anthropic stream event (`data.type`, else the SSE event name).
 #[derive(Deserialize, Default)]
@@ -131,43 +129,27 @@ struct MessageDelta<'a> {
     stop_reason: Option<Cow<'a, str>>,
 }
 
-fn owned(s: Option<Cow<'_, str>>) -> Option<String> {
-    s.map(Cow::into_owned)
-}
-
 /// Anthropic's stream state.
 pub(crate) struct AnthropicStream {
     provider: ProviderId,
-    wants_usage: bool,
     secret: SecretString,
-    id: String,
-    model: String,
-    created: i64,
+    head: ChunkHead,
     usage: WireUsage,
     saw_usage: bool,
     /// Content block index → tool-call index.
-    tools: HashMap<u64, u32>,
-    next_tool: u32,
+    tools: ToolSlots,
 }
 
 impl AnthropicStream {
     pub(crate) fn new(provider: ProviderId, wants_usage: bool, secret: SecretString) -> Self {
         Self {
             provider,
-            wants_usage,
             secret,
-            id: String::new(),
-            model: String::new(),
-            created: now_secs(),
+            head: ChunkHead::new(String::new(), wants_usage),
             usage: WireUsage::default(),
             saw_usage: false,
-            tools: HashMap::new(),
-            next_tool: 0,
+            tools: ToolSlots::default(),
         }
-    }
-
-    fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> StreamEvent {
-        crate::common::chunk_event(&self.id, self.created, &self.model, delta, finish)
     }
 
     fn malformed(&self, what: &str) -> ProviderError {
@@ -184,20 +166,13 @@ impl AnthropicStream {
         out: &mut Out,
     ) -> Result<(), ProviderError> {
         let msg = message.ok_or_else(|| self.malformed("message_start without message"))?;
-        self.id = msg.id.map(Cow::into_owned).unwrap_or_default();
-        self.model = msg.model.map(Cow::into_owned).unwrap_or_default();
+        self.head.id = msg.id.map(Cow::into_owned).unwrap_or_default();
+        self.head.model = msg.model.map(Cow::into_owned).unwrap_or_default();
         if let Some(u) = msg.usage {
             self.usage = serde_json::from_value(u).unwrap_or_default();
             self.saw_usage = true;
         }
-        out.push_back(Ok(self.chunk(
-            Delta {
-                role: Some("assistant".into()),
-                content: Some(String::new()),
-                ..Delta::default()
-            },
-            None,
-        )));
+        self.head.push_role(out);
         Ok(())
     }
 
@@ -206,34 +181,20 @@ impl AnthropicStream {
         let Some(block) = block else { return };
         match block.kind.as_deref() {
             Some("tool_use") => {
-                let tool_index = self.next_tool;
-                self.next_tool += 1;
-                self.tools.insert(index, tool_index);
-                out.push_back(Ok(self.chunk(
-                    Delta {
-                        tool_calls: Some(vec![ToolCallDelta {
-                            index: tool_index,
-                            id: owned(block.id),
-                            kind: Some("function".into()),
-                            function: Some(FunctionDelta {
-                                name: owned(block.name),
-                                arguments: Some(String::new()),
-                            }),
-                        }]),
-                        ..Delta::default()
-                    },
-                    None,
-                )));
+                let tool = self.tools.open(index);
+                let (id, name) = (owned(block.id), owned(block.name));
+                self.head
+                    .push_tool_start(out, tool, id, name, String::new());
             }
             Some("text") => {
                 if let Some(t) = block.text.filter(|t| !t.is_empty()) {
-                    out.push_back(Ok(self.chunk(
+                    self.head.push(
+                        out,
                         Delta {
                             content: Some(t.into_owned()),
                             ..Delta::default()
                         },
-                        None,
-                    )));
+                    );
                 }
             }
             _ => {}
@@ -258,26 +219,17 @@ impl AnthropicStream {
                 ..Delta::default()
             },
             Some("input_json_delta") => {
-                let tool = *self.tools.get(&index).ok_or_else(|| {
+                let tool = self.tools.get(index).ok_or_else(|| {
                     self.malformed("input_json_delta for a block that is not a tool_use")
                 })?;
-                Delta {
-                    tool_calls: Some(vec![ToolCallDelta {
-                        index: tool,
-                        id: None,
-                        kind: None,
-                        function: Some(FunctionDelta {
-                            name: None,
-                            arguments: owned(delta.partial_json),
-                        }),
-                    }]),
-                    ..Delta::default()
-                }
+                self.head
+                    .push_arguments(out, tool, owned(delta.partial_json));
+                return Ok(());
             }
             // signature_delta, citations_delta: nothing for the client.
             _ => return Ok(()),
         };
-        out.push_back(Ok(self.chunk(d, None)));
+        self.head.push(out, d);
         Ok(())
     }
 
@@ -305,24 +257,14 @@ impl AnthropicStream {
             }
         }
         if let Some(reason) = delta.and_then(|d| d.stop_reason) {
-            out.push_back(Ok(
-                self.chunk(Delta::default(), Some(finish_reason(&reason)))
-            ));
+            self.head.push_finish(out, finish_reason(&reason));
         }
     }
 
     /// `message_stop`: the usage chunk, if usage was seen.
     fn message_stop(&self, out: &mut Out) {
         if self.saw_usage {
-            let usage = self.usage.to_usage();
-            crate::common::push_usage(
-                out,
-                usage,
-                self.wants_usage,
-                &self.id,
-                self.created,
-                &self.model,
-            );
+            self.head.push_usage(out, self.usage.to_usage());
         }
     }
 
@@ -376,9 +318,7 @@ impl SseTranslate for AnthropicStream {
     }
 
     fn eof(&mut self, _out: &mut Out) -> Result<(), ProviderError> {
-        Err(ProviderError::StreamTruncated {
-            provider: self.provider,
-        })
+        http::truncated(self.provider)
     }
 }
 
@@ -386,6 +326,7 @@ impl SseTranslate for AnthropicStream {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::stream::StreamEvent;
 
     fn run(events: &[(Option<&str>, &str)]) -> (Vec<StreamEvent>, Option<ProviderError>) {
         let mut s = AnthropicStream::new(ProviderId::Anthropic, true, SecretString::from("k"));

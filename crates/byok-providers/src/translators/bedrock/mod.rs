@@ -31,25 +31,22 @@ mod stream;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use async_trait::async_trait;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 
 pub use self::request::encode_request;
 use self::response::decode_response;
-use self::stream::frame_stream;
-pub(crate) use self::stream::{BedrockStream, FrameReader};
+pub(crate) use self::stream::{BedrockStream, FrameReader, Frames};
 use crate::credential::{AwsAuth, AwsCredential, Credential};
 use crate::error::{CredentialError, ProviderError};
-use crate::http;
+use crate::http::{Listing, Upstream};
 use crate::id::ProviderId;
 use crate::openai::{bearer, sensitive};
-use crate::provider::{ChatOutcome, ChatProvider, ProviderConfig};
-use crate::stream::ChatStream;
+use crate::provider::{ChatOutcome, ProviderConfig};
+use crate::translators::Dialect;
 use crate::types::{ChatRequest, ModelInfo};
 
 /// Extra fields passed through as Converse-native parameters.
@@ -59,19 +56,26 @@ const NATIVE_EXTRA: &[&str] = &[
     "performanceConfig",
 ];
 
+/// Where `GET foundation-models` keeps the models.
+const MODELS: Listing = Listing {
+    key: "modelSummaries",
+    bare: false,
+    id: "modelId",
+    prefix: "",
+    owned_by: "aws",
+};
+
 /// The Bedrock Converse translator.
 pub struct Bedrock {
-    id: ProviderId,
-    base: Option<String>,
-    client: reqwest::Client,
-    config: Arc<ProviderConfig>,
+    /// `up.base` is the operator's override, if any (empty otherwise).
+    up: Upstream,
+    /// Whether the operator overrode the regional endpoints.
+    overridden: bool,
 }
 
 impl std::fmt::Debug for Bedrock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bedrock")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        self.up.fmt_as("Bedrock", f)
     }
 }
 
@@ -92,22 +96,24 @@ impl Bedrock {
     /// The translator for `id` (a Converse-format row); the base URL
     /// override, if any, replaces the regional endpoint.
     pub fn new(id: ProviderId, client: reqwest::Client, config: Arc<ProviderConfig>) -> Self {
+        let base = config.base_urls.get(&id).cloned();
         Self {
-            id,
-            base: config
-                .base_urls
-                .get(&id)
-                .map(|b| b.trim_end_matches('/').to_owned()),
-            client,
-            config,
+            overridden: base.is_some(),
+            up: Upstream::new(id, &base.unwrap_or_default(), client, config),
+        }
+    }
+
+    /// The override, else `https://{service}.{region}.amazonaws.com`.
+    fn base(&self, service: &str, aws: &AwsCredential) -> String {
+        if self.overridden {
+            self.up.base.clone()
+        } else {
+            format!("https://{service}.{}.amazonaws.com", aws.region)
         }
     }
 
     fn url(&self, aws: &AwsCredential, model: &str, op: &str) -> String {
-        let base = self
-            .base
-            .clone()
-            .unwrap_or_else(|| format!("https://bedrock-runtime.{}.amazonaws.com", aws.region));
+        let base = self.base("bedrock-runtime", aws);
         format!("{base}/model/{}/{op}", encode_model_id(model))
     }
 
@@ -123,6 +129,7 @@ impl Bedrock {
         accept: &str,
     ) -> Result<reqwest::RequestBuilder, ProviderError> {
         let mut builder = self
+            .up
             .client
             .request(method.clone(), url)
             .header(ACCEPT, accept);
@@ -227,72 +234,54 @@ fn secret_of(aws: &AwsCredential) -> SecretString {
     }
 }
 
-#[async_trait]
-impl ChatProvider for Bedrock {
-    fn id(&self) -> ProviderId {
-        self.id
+impl Dialect for Bedrock {
+    type Stream = Frames;
+
+    fn upstream(&self) -> &Upstream {
+        &self.up
     }
 
-    async fn chat(
+    /// `converse` or `converse-stream` (event-stream frames) on the
+    /// regional endpoint, signed.
+    fn chat_request(
         &self,
         request: &ChatRequest,
         credential: &Credential,
-    ) -> Result<ChatOutcome, ProviderError> {
-        let body = request::encode(self.id, request)?;
+        stream: bool,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+        let body = request::encode(self.up.id, request)?;
         let aws = aws_of(credential)?;
-        let url = self.url(aws, &request.model, "converse");
-        let secret = secret_of(aws);
-        let builder =
-            self.authorized(aws, reqwest::Method::POST, &url, body, "application/json")?;
-        let bytes =
-            http::fetch(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
-        let response = decode_response(self.id, &bytes, &request.model)?;
+        let (op, accept) = if stream {
+            ("converse-stream", "application/vnd.amazon.eventstream")
+        } else {
+            ("converse", "application/json")
+        };
+        let url = self.url(aws, &request.model, op);
+        let builder = self.authorized(aws, reqwest::Method::POST, &url, body, accept)?;
+        Ok((builder, secret_of(aws)))
+    }
+
+    fn decode(&self, request: &ChatRequest, bytes: Vec<u8>) -> Result<ChatOutcome, ProviderError> {
+        let response = decode_response(self.up.id, &bytes, &request.model)?;
         Ok(ChatOutcome::new(response))
     }
 
-    async fn chat_stream(
-        &self,
-        request: &ChatRequest,
-        credential: &Credential,
-    ) -> Result<ChatStream, ProviderError> {
-        let body = request::encode(self.id, request)?;
-        let aws = aws_of(credential)?;
-        let url = self.url(aws, &request.model, "converse-stream");
-        let secret = secret_of(aws);
-        let builder = self.authorized(
-            aws,
-            reqwest::Method::POST,
-            &url,
-            body,
-            "application/vnd.amazon.eventstream",
-        )?;
-        let response =
-            http::send(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
-        let translator = BedrockStream::new(
-            self.id,
-            &request.model,
-            request.wants_stream_usage(),
-            Some(secret),
-        );
-        Ok(ChatStream::new(frame_stream(
-            self.id,
-            response,
-            &self.config,
-            translator,
-        )))
+    fn translator(&self, request: &ChatRequest, secret: SecretString) -> Self::Stream {
+        let id = self.up.id;
+        let usage = request.wants_stream_usage();
+        let translator = BedrockStream::new(id, &request.model, usage, Some(secret));
+        Frames::new(id, self.up.config.limits.max_event_bytes, translator)
     }
 
-    async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError> {
-        // Listing lives on the control-plane endpoint (`bedrock`, not
-        // `bedrock-runtime`); a one-token Converse call with a cheap model
-        // is not free either. Verification uses the control plane.
+    /// Listing lives on the control-plane endpoint (`bedrock`, not
+    /// `bedrock-runtime`); a one-token Converse call with a cheap model
+    /// is not free either. Verification uses the control plane.
+    fn models_request(
+        &self,
+        credential: &Credential,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
         let aws = aws_of(credential)?;
-        let base = self
-            .base
-            .clone()
-            .unwrap_or_else(|| format!("https://bedrock.{}.amazonaws.com", aws.region));
-        let url = format!("{base}/foundation-models");
-        let secret = secret_of(aws);
+        let url = format!("{}/foundation-models", self.base("bedrock", aws));
         let builder = self.authorized(
             aws,
             reqwest::Method::GET,
@@ -300,20 +289,11 @@ impl ChatProvider for Bedrock {
             Vec::new(),
             "application/json",
         )?;
-        let bytes =
-            http::fetch(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
-        let v: Value = http::parse_json(self.id, "model list", &bytes)?;
-        Ok(v.get("modelSummaries")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m.get("modelId").and_then(Value::as_str))
-            .map(|id| ModelInfo {
-                id: id.to_owned(),
-                object: "model".into(),
-                owned_by: "aws".into(),
-            })
-            .collect())
+        Ok((builder, secret_of(aws)))
+    }
+
+    fn models(&self, bytes: &[u8]) -> Result<Vec<ModelInfo>, ProviderError> {
+        MODELS.parse(self.up.id, bytes)
     }
 }
 

@@ -8,7 +8,8 @@ use crate::common::{
 };
 use crate::error::ProviderError;
 use crate::id::ProviderId;
-use crate::types::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
+use crate::translators::{TurnEncoder, content_blocks, json_turns};
+use crate::types::{ChatRequest, Content, ResponseFormat, ToolCall, ToolChoice};
 
 fn image_block(p: ProviderId, url: &str) -> Result<Value, ProviderError> {
     let (media, data) = parse_data_url(url)
@@ -27,19 +28,12 @@ fn image_block(p: ProviderId, url: &str) -> Result<Value, ProviderError> {
 }
 
 fn blocks(p: ProviderId, content: &Content) -> Result<Vec<Value>, ProviderError> {
-    match content {
-        Content::Text(t) => Ok(vec![json!({"text": t})]),
-        Content::Parts(parts) => parts
-            .iter()
-            .map(|part| match part {
-                ContentPart::Text { text, .. } => Ok(json!({"text": text})),
-                ContentPart::ImageUrl { image_url, .. } => image_block(p, &image_url.url),
-                ContentPart::Other(_) => {
-                    Err(unsupported(p, format!("`{}` content parts", part.kind())))
-                }
-            })
-            .collect(),
-    }
+    content_blocks(
+        p,
+        content,
+        |text| json!({"text": text}),
+        |image| image_block(p, &image.url),
+    )
 }
 
 /// Builds the Converse request body.
@@ -51,12 +45,8 @@ pub fn encode_request(request: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
 }
 
 /// [`encode_request`] for any Converse-format row (`provider` names it in errors).
-pub(super) fn encode(
-    provider: ProviderId,
-    request: &ChatRequest,
-) -> Result<Vec<u8>, ProviderError> {
-    let body = to_wire(provider, request)?;
-    encode_body(&body)
+pub(super) fn encode(p: ProviderId, request: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
+    encode_body(&to_wire(p, request)?)
 }
 
 pub(super) fn to_wire(p: ProviderId, request: &ChatRequest) -> Result<Value, ProviderError> {
@@ -107,53 +97,39 @@ fn messages(
     p: ProviderId,
     request: &ChatRequest,
 ) -> Result<(Vec<Value>, Vec<Value>), ProviderError> {
-    let mut system = Vec::new();
-    let mut messages: Vec<Value> = Vec::new();
-    let mut push = |role: &str, content: Vec<Value>| {
-        if content.is_empty() {
-            return;
-        }
-        if let Some(last) = messages.last_mut().filter(|l| l["role"] == role)
-            && let Some(existing) = last["content"].as_array_mut()
-        {
-            existing.extend(content);
-            return;
-        }
-        messages.push(json!({"role": role, "content": content}));
-    };
-    for message in &request.messages {
-        match message {
-            Message::System { content, .. } | Message::Developer { content, .. } => {
-                system.push(json!({"text": content.text()}))
-            }
-            Message::User { content, .. } => push("user", blocks(p, content)?),
-            Message::Assistant {
-                content,
-                tool_calls,
-                ..
-            } => {
-                let mut c = Vec::new();
-                if let Some(text) = content.as_ref().filter(|t| !t.text().is_empty()) {
-                    c.extend(blocks(p, text)?);
-                }
-                for call in tool_calls.iter().flatten() {
-                    c.push(json!({"toolUse": {"toolUseId": call.id, "name": call.function.name, "input": arguments_object(p, call)?}}));
-                }
-                push("assistant", c);
-            }
-            Message::Tool {
-                content,
-                tool_call_id,
-                ..
-            } => push(
-                "user",
-                vec![
-                    json!({"toolResult": {"toolUseId": tool_call_id, "content": [{"text": content.text()}]}}),
-                ],
-            ),
-        }
+    json_turns(
+        &request.messages,
+        "assistant",
+        "content",
+        &mut Converse { p },
+    )
+}
+
+/// Converse's content blocks.
+struct Converse {
+    p: ProviderId,
+}
+
+impl TurnEncoder for Converse {
+    type Block = Value;
+    type System = Value;
+
+    fn system(&self, content: &Content) -> Value {
+        json!({"text": content.text()})
     }
-    Ok((system, messages))
+
+    fn blocks(&self, content: &Content) -> Result<Vec<Value>, ProviderError> {
+        blocks(self.p, content)
+    }
+
+    fn tool_call(&mut self, call: &ToolCall) -> Result<Value, ProviderError> {
+        let input = arguments_object(self.p, call)?;
+        Ok(json!({"toolUse": {"toolUseId": call.id, "name": call.function.name, "input": input}}))
+    }
+
+    fn tool_result(&mut self, id: &str, content: &Content) -> Result<Value, ProviderError> {
+        Ok(json!({"toolResult": {"toolUseId": id, "content": [{"text": content.text()}]}}))
+    }
 }
 
 /// `inferenceConfig`: `maxTokens`, `temperature`, `topP`, `stopSequences`.
@@ -229,13 +205,11 @@ fn tool_config(p: ProviderId, request: &ChatRequest) -> Result<Option<Value>, Pr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{FunctionCall, ToolCall};
+    use crate::types::Message;
 
     const P: ProviderId = ProviderId::Aws;
 
-    fn req(v: Value) -> ChatRequest {
-        serde_json::from_value(v).unwrap()
-    }
+    use crate::translators::inverse::req;
 
     #[test]
     fn request_mapping() {
@@ -296,67 +270,30 @@ mod tests {
     }
 
     fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
+        use crate::translators::function_call;
+        use crate::translators::inverse::{names, push_turn, system, text, tool};
+
         let mut out = Vec::new();
         for sys in body["system"].as_array().into_iter().flatten() {
-            out.push(Message::System {
-                content: Content::Text(sys["text"].as_str().unwrap_or("").to_owned()),
-                name: None,
-            });
+            out.push(system(text(sys, "text")));
         }
         for m in body["messages"].as_array().into_iter().flatten() {
-            let mut text = String::new();
+            let mut said = String::new();
             let mut calls = Vec::new();
             for b in m["content"].as_array().into_iter().flatten() {
                 if let Some(t) = b["text"].as_str() {
-                    text.push_str(t);
+                    said.push_str(t);
                 } else if let Some(tu) = b.get("toolUse") {
-                    calls.push(ToolCall {
-                        id: tu["toolUseId"].as_str().unwrap_or("").to_owned(),
-                        kind: "function".into(),
-                        function: FunctionCall {
-                            name: tu["name"].as_str().unwrap_or("").to_owned(),
-                            arguments: tu["input"].to_string(),
-                        },
-                    });
+                    let (id, name) = (text(tu, "toolUseId"), text(tu, "name"));
+                    calls.push(function_call(id, name, tu["input"].to_string()));
                 } else if let Some(tr) = b.get("toolResult") {
-                    out.push(Message::Tool {
-                        content: Content::Text(
-                            tr["content"][0]["text"].as_str().unwrap_or("").to_owned(),
-                        ),
-                        tool_call_id: tr["toolUseId"].as_str().unwrap_or("").to_owned(),
-                        extra: Default::default(),
-                    });
+                    out.push(tool(text(tr, "toolUseId"), text(&tr["content"][0], "text")));
                 }
             }
-            if m["role"] == "assistant" {
-                out.push(Message::Assistant {
-                    content: (!text.is_empty()).then_some(Content::Text(text)),
-                    tool_calls: (!calls.is_empty()).then_some(calls),
-                    refusal: None,
-                    reasoning_content: None,
-                    name: None,
-                    reasoning_details: None,
-                    extra: Default::default(),
-                });
-            } else if !text.is_empty() {
-                out.push(Message::User {
-                    content: Content::Text(text),
-                    name: None,
-                    extra: Default::default(),
-                });
-            }
+            let said = (!said.is_empty()).then_some(said);
+            push_turn(&mut out, m["role"] == "assistant", said, calls);
         }
-        let tools = body
-            .pointer("/toolConfig/tools")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|t| {
-                t.pointer("/toolSpec/name")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .collect();
+        let tools = names(&body["toolConfig"]["tools"], "/toolSpec/name");
         (out, tools)
     }
 

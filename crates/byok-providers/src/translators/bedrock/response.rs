@@ -10,10 +10,8 @@ use crate::error::ProviderError;
 use crate::http;
 use crate::id::ProviderId;
 use crate::translators::lenient;
-use crate::types::{
-    ChatResponse, Choice, CompletionTokensDetails, FinishReason, FunctionCall, PromptTokensDetails,
-    ResponseMessage, ToolCall, Usage,
-};
+use crate::translators::{Answer, Counts, function_call};
+use crate::types::{ChatResponse, FinishReason, Usage};
 
 /// Converse stop reasons as OpenAI finish reasons.
 pub(super) fn finish_reason(reason: &str) -> FinishReason {
@@ -42,22 +40,13 @@ pub(super) struct WireUsage {
 impl WireUsage {
     /// In OpenAI's terms: prompt tokens include cache reads and writes.
     pub(super) fn to_usage(&self) -> Usage {
-        let read = self.cache_read_input_tokens.unwrap_or(0);
-        let write = self.cache_write_input_tokens.unwrap_or(0);
-        let prompt = self.input_tokens.unwrap_or(0) + read + write;
-        let completion = self.output_tokens.unwrap_or(0);
-        Usage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: prompt + completion,
-            prompt_tokens_details: Some(PromptTokensDetails {
-                cached_tokens: Some(read),
-                cache_write_tokens: Some(write),
-                audio_tokens: None,
-            }),
-            completion_tokens_details: Some(CompletionTokensDetails::default()),
-            extra: Default::default(),
-        }
+        Counts::cache_apart(
+            self.input_tokens.unwrap_or(0),
+            self.output_tokens.unwrap_or(0),
+            self.cache_read_input_tokens.unwrap_or(0),
+            self.cache_write_input_tokens.unwrap_or(0),
+        )
+        .usage()
     }
 }
 
@@ -130,9 +119,7 @@ pub(super) fn decode_response(
     let v: Value = http::parse_json(p, "response body", bytes)?;
     // Anything but an object reads as an empty response.
     let wire: WireResponse<'_> = lenient::obj(&v).ok().flatten().unwrap_or_default();
-    let mut text = String::new();
-    let mut reasoning = String::new();
-    let mut calls = Vec::new();
+    let mut answer = Answer::default();
     let blocks = wire
         .output
         .as_ref()
@@ -140,51 +127,25 @@ pub(super) fn decode_response(
         .map_or(&[][..], |m| &m.content);
     for block in blocks {
         if let Some(t) = &block.text {
-            text.push_str(t);
+            answer.text.push_str(t);
         } else if let Some(tu) = &block.tool_use {
-            calls.push(ToolCall {
-                id: tu.tool_use_id.as_deref().unwrap_or("").to_owned(),
-                kind: "function".into(),
-                function: FunctionCall {
-                    name: tu.name.as_deref().unwrap_or("").to_owned(),
-                    arguments: tu
-                        .input
-                        .as_ref()
-                        .map_or_else(|| "{}".to_owned(), Value::to_string),
-                },
-            });
+            answer.calls.push(function_call(
+                tu.tool_use_id.as_deref().unwrap_or("").to_owned(),
+                tu.name.as_deref().unwrap_or("").to_owned(),
+                tu.input
+                    .as_ref()
+                    .map_or_else(|| "{}".to_owned(), Value::to_string),
+            ));
         } else if let Some(t) = block
             .reasoning_content
             .as_ref()
             .and_then(|r| r.reasoning_text.as_ref())
             .and_then(|r| r.text.as_deref())
         {
-            reasoning.push_str(t);
+            answer.reasoning.push_str(t);
         }
     }
-    let has_calls = !calls.is_empty();
-    Ok(ChatResponse {
-        id: String::new(),
-        object: "chat.completion".into(),
-        created: now_secs(),
-        model: model.to_owned(),
-        choices: vec![Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant".into(),
-                content: (!text.is_empty() || !has_calls).then_some(text),
-                tool_calls: has_calls.then_some(calls),
-                refusal: None,
-                reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-                reasoning_details: None,
-                extra: Default::default(),
-            },
-            finish_reason: wire.stop_reason.as_deref().map(finish_reason),
-            logprobs: None,
-            extra: Default::default(),
-        }],
-        usage: wire.usage.as_ref().map(WireUsage::to_usage),
-        system_fingerprint: None,
-        extra: Default::default(),
-    })
+    let finish = wire.stop_reason.as_deref().map(finish_reason);
+    let usage = wire.usage.as_ref().map(WireUsage::to_usage);
+    Ok(answer.into_response(String::new(), now_secs(), model.to_owned(), finish, usage))
 }

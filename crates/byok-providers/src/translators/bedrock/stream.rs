@@ -15,25 +15,20 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::{HeaderValue as EsHeaderValue, Message as EsMessage};
 use bytes::BytesMut;
-use futures_util::StreamExt as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::response::{WireUsage, finish_reason};
-use crate::common::now_secs;
-use crate::error::{ProviderError, TimeoutPhase, sanitize};
+use crate::error::{ProviderError, sanitize};
 use crate::http::{self, Out};
 use crate::id::ProviderId;
-use crate::provider::ProviderConfig;
-use crate::stream::{EventStream, StreamEvent};
-use crate::translators::lenient;
-use crate::types::{Delta, FinishReason, FunctionDelta, ToolCallDelta, Usage};
+use crate::translators::{ChunkHead, lenient};
+use crate::types::{Delta, Usage};
 
 fn header_str<'m>(m: &'m EsMessage, name: &str) -> Option<&'m str> {
     m.headers()
@@ -169,10 +164,9 @@ impl<'a> Event<'a> {
 /// Bedrock stream state over decoded event-stream messages.
 pub(crate) struct BedrockStream {
     provider: ProviderId,
-    wants_usage: bool,
     secret: Option<SecretString>,
-    model: String,
-    created: i64,
+    /// No id: Converse streams have none.
+    head: ChunkHead,
     /// contentBlockIndex → tool-call index.
     tools: HashMap<u64, u32>,
     stopped: bool,
@@ -188,18 +182,12 @@ impl BedrockStream {
     ) -> Self {
         Self {
             provider,
-            wants_usage,
             secret,
-            model: model.to_owned(),
-            created: now_secs(),
+            head: ChunkHead::new(model.to_owned(), wants_usage),
             tools: HashMap::new(),
             stopped: false,
             usage: None,
         }
-    }
-
-    fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> StreamEvent {
-        crate::common::chunk_event("", self.created, &self.model, delta, finish)
     }
 
     /// Handles one decoded frame.
@@ -210,20 +198,13 @@ impl BedrockStream {
         })?;
         match event {
             Event::Exception(e) => return Err(self.exception(m, e.message.as_deref())),
-            Event::MessageStart => out.push_back(Ok(self.chunk(
-                Delta {
-                    role: Some("assistant".into()),
-                    content: Some(String::new()),
-                    ..Delta::default()
-                },
-                None,
-            ))),
+            Event::MessageStart => self.head.push_role(out),
             Event::ContentBlockStart(b) => self.block_start(b, out),
             Event::ContentBlockDelta(d) => self.block_delta(d, out)?,
             Event::MessageStop(s) => {
                 self.stopped = true;
                 let reason = s.stop_reason.as_deref().unwrap_or("end_turn");
-                out.push_back(Ok(self.chunk(Delta::default(), Some(finish_reason(reason)))));
+                self.head.push_finish(out, finish_reason(reason));
             }
             Event::Metadata(meta) => {
                 if let Some(u) = meta.usage {
@@ -257,31 +238,25 @@ impl BedrockStream {
         };
         let tool = u32::try_from(self.tools.len()).unwrap_or(u32::MAX);
         self.tools.insert(b.content_block_index.unwrap_or(0), tool);
-        out.push_back(Ok(self.chunk(
-            Delta {
-                tool_calls: Some(vec![ToolCallDelta {
-                    index: tool,
-                    id: tu.tool_use_id.map(Cow::into_owned),
-                    kind: Some("function".into()),
-                    function: Some(FunctionDelta {
-                        name: tu.name.map(Cow::into_owned),
-                        arguments: Some(String::new()),
-                    }),
-                }]),
-                ..Delta::default()
-            },
-            None,
-        )));
+        let (id, name) = (
+            tu.tool_use_id.map(Cow::into_owned),
+            tu.name.map(Cow::into_owned),
+        );
+        self.head
+            .push_tool_start(out, tool, id, name, String::new());
     }
 
     /// `contentBlockDelta`: text, tool input, or reasoning text.
     fn block_delta(&self, d: BlockDelta<'_>, out: &mut Out) -> Result<(), ProviderError> {
         let Some(delta) = d.delta else { return Ok(()) };
-        let d = if let Some(t) = delta.text {
-            Delta {
-                content: Some(t.into_owned()),
-                ..Delta::default()
-            }
+        if let Some(t) = delta.text {
+            self.head.push(
+                out,
+                Delta {
+                    content: Some(t.into_owned()),
+                    ..Delta::default()
+                },
+            );
         } else if let Some(input) = delta.tool_use.and_then(|t| t.input) {
             let index = d.content_block_index.unwrap_or(0);
             let tool = *self
@@ -291,27 +266,17 @@ impl BedrockStream {
                     provider: self.provider,
                     what: "tool input for a block that is not a tool use".into(),
                 })?;
-            Delta {
-                tool_calls: Some(vec![ToolCallDelta {
-                    index: tool,
-                    id: None,
-                    kind: None,
-                    function: Some(FunctionDelta {
-                        name: None,
-                        arguments: Some(input.into_owned()),
-                    }),
-                }]),
-                ..Delta::default()
-            }
+            self.head
+                .push_arguments(out, tool, Some(input.into_owned()));
         } else if let Some(t) = delta.reasoning_content.and_then(|r| r.text) {
-            Delta {
-                reasoning_content: Some(t.into_owned()),
-                ..Delta::default()
-            }
-        } else {
-            return Ok(());
-        };
-        out.push_back(Ok(self.chunk(d, None)));
+            self.head.push(
+                out,
+                Delta {
+                    reasoning_content: Some(t.into_owned()),
+                    ..Delta::default()
+                },
+            );
+        }
         Ok(())
     }
 
@@ -322,7 +287,7 @@ impl BedrockStream {
             });
         }
         if let Some(usage) = self.usage.take() {
-            crate::common::push_usage(out, usage, self.wants_usage, "", self.created, &self.model);
+            self.head.push_usage(out, usage);
         }
         Ok(())
     }
@@ -379,93 +344,47 @@ impl FrameReader {
     }
 }
 
-/// The body-reading state of [`frame_stream`].
-struct FrameState {
+/// A Converse stream body: the frame reader and the translator over its
+/// messages ([`http::body_stream`] drives it).
+pub(crate) struct Frames {
     provider: ProviderId,
-    body: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     reader: FrameReader,
     frames: Vec<EsMessage>,
-    pending: Out,
     translator: BedrockStream,
-    idle: Duration,
-    finished: bool,
 }
 
-impl FrameState {
-    /// Ends the stream with `error`.
-    fn fail(&mut self, error: ProviderError) {
-        self.finished = true;
-        self.pending.push_back(Err(error));
+impl Frames {
+    pub(crate) fn new(provider: ProviderId, max: usize, translator: BedrockStream) -> Self {
+        Self {
+            provider,
+            reader: FrameReader::new(provider, max),
+            frames: Vec::with_capacity(4),
+            translator,
+        }
+    }
+}
+
+impl http::BodyTranslate for Frames {
+    /// A piece of the body: every complete frame through the translator.
+    fn bytes(&mut self, bytes: &[u8], out: &mut Out) -> Result<bool, ProviderError> {
+        let result = self.reader.push(bytes, &mut self.frames).and_then(|()| {
+            self.frames
+                .drain(..)
+                .try_for_each(|m| self.translator.message(&m, out))
+        });
+        self.frames.clear();
+        result.map(|()| false)
     }
 
     /// EOF: the usage chunk, or `StreamTruncated` inside a frame or before
     /// `messageStop`.
-    fn end(&mut self) {
-        self.finished = true;
-        let result = if self.reader.is_empty() {
-            self.translator.finish(&mut self.pending)
+    fn eof(&mut self, out: &mut Out) -> Result<(), ProviderError> {
+        if self.reader.is_empty() {
+            self.translator.finish(out)
         } else {
             Err(ProviderError::StreamTruncated {
                 provider: self.provider,
             })
-        };
-        if let Err(e) = result {
-            self.pending.push_back(Err(e));
         }
     }
-
-    /// A piece of the body: every complete frame through the translator.
-    fn bytes(&mut self, bytes: &[u8]) {
-        let mut frames = std::mem::take(&mut self.frames);
-        let result = self.reader.push(bytes, &mut frames).and_then(|()| {
-            frames
-                .drain(..)
-                .try_for_each(|m| self.translator.message(&m, &mut self.pending))
-        });
-        frames.clear();
-        self.frames = frames;
-        if let Err(e) = result {
-            self.fail(e);
-        }
-    }
-}
-
-pub(super) fn frame_stream(
-    p: ProviderId,
-    response: reqwest::Response,
-    config: &ProviderConfig,
-    translator: BedrockStream,
-) -> EventStream {
-    let state = FrameState {
-        provider: p,
-        body: response.bytes_stream().boxed(),
-        reader: FrameReader::new(p, config.limits.max_event_bytes),
-        frames: Vec::with_capacity(4),
-        pending: Out::with_capacity(4),
-        translator,
-        idle: config.timeouts.idle,
-        finished: false,
-    };
-    Box::pin(futures_util::stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(item) = st.pending.pop_front() {
-                return Some((item, st));
-            }
-            if st.finished {
-                return None;
-            }
-            match tokio::time::timeout(st.idle, st.body.next()).await {
-                Err(_) => st.fail(ProviderError::Timeout {
-                    provider: st.provider,
-                    phase: TimeoutPhase::Body,
-                }),
-                Ok(Some(Err(e))) => {
-                    let error = ProviderError::from_reqwest(st.provider, &e, TimeoutPhase::Body);
-                    st.fail(error);
-                }
-                Ok(None) => st.end(),
-                Ok(Some(Ok(bytes))) => st.bytes(&bytes),
-            }
-        }
-    }))
 }

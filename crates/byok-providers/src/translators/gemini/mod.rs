@@ -40,22 +40,18 @@ mod stream;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName};
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
+use secrecy::SecretString;
 
 pub use self::request::encode_request;
 use self::request::model_segment;
 use self::response::decode_response;
 pub(crate) use self::stream::GoogleStream;
 use crate::credential::Credential;
-use crate::error::{CredentialError, ProviderError};
-use crate::http;
+use crate::error::ProviderError;
+use crate::http::{Listing, Sse, Upstream};
 use crate::id::ProviderId;
-use crate::openai::sensitive;
-use crate::provider::{ChatOutcome, ChatProvider, ProviderConfig};
-use crate::stream::ChatStream;
+use crate::provider::{ChatOutcome, ProviderConfig};
+use crate::translators::Dialect;
 use crate::types::{ChatRequest, ModelInfo};
 
 /// Separates a tool-call id from the Gemini thought signature it carries.
@@ -69,19 +65,24 @@ pub(crate) const THINKING_BUDGETS: [(&str, u32); 3] =
 /// Extra fields passed through as Gemini-native parameters.
 const NATIVE_EXTRA: &[&str] = &["safetySettings", "safety_settings", "top_k"];
 
+/// Where `GET v1beta/models` keeps the models (`models/` prefixes
+/// stripped).
+const MODELS: Listing = Listing {
+    key: "models",
+    bare: false,
+    id: "name",
+    prefix: "models/",
+    owned_by: "google",
+};
+
 /// The Gemini translator.
 pub struct Google {
-    id: ProviderId,
-    base: String,
-    client: reqwest::Client,
-    config: Arc<ProviderConfig>,
+    up: Upstream,
 }
 
 impl std::fmt::Debug for Google {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Google")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        self.up.fmt_as("Google", f)
     }
 }
 
@@ -104,114 +105,53 @@ impl Google {
     /// base URL.
     pub fn new(id: ProviderId, client: reqwest::Client, config: Arc<ProviderConfig>) -> Self {
         Self {
-            id,
-            base: config.base_url(id).trim_end_matches('/').to_owned(),
-            client,
-            config,
+            up: Upstream::configured(id, client, config),
         }
-    }
-
-    fn key(credential: &Credential) -> Result<&SecretString, ProviderError> {
-        match credential {
-            Credential::ApiKey(k) => Ok(k),
-            _ => Err(CredentialError::WrongProvider.into()),
-        }
-    }
-
-    fn post(
-        &self,
-        url: String,
-        key: &SecretString,
-        body: Vec<u8>,
-    ) -> Result<reqwest::RequestBuilder, ProviderError> {
-        Ok(self
-            .client
-            .post(url)
-            .header(
-                HeaderName::from_static("x-goog-api-key"),
-                sensitive(key.expose_secret())?,
-            )
-            .header(CONTENT_TYPE, "application/json")
-            .body(body))
     }
 }
 
-#[async_trait]
-impl ChatProvider for Google {
-    fn id(&self) -> ProviderId {
-        self.id
+impl Dialect for Google {
+    type Stream = Sse<GoogleStream>;
+
+    fn upstream(&self) -> &Upstream {
+        &self.up
     }
 
-    async fn chat(
+    /// `v1beta/models/{model}:generateContent`, or
+    /// `:streamGenerateContent?alt=sse`.
+    fn chat_request(
         &self,
         request: &ChatRequest,
         credential: &Credential,
-    ) -> Result<ChatOutcome, ProviderError> {
-        let body = request::encode(self.id, request)?;
-        let key = Self::key(credential)?;
-        let url = format!(
-            "{}/v1beta/models/{}:generateContent",
-            self.base,
-            model_segment(&request.model)?
-        );
-        let bytes = http::fetch(
-            self.id,
-            &self.config,
-            self.post(url, key, body)?,
-            Some(key.expose_secret()),
-        )
-        .await?;
-        let response = decode_response(self.id, &bytes)?;
-        Ok(ChatOutcome::new(response))
+        stream: bool,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+        let body = request::encode(self.up.id, request)?;
+        let model = model_segment(&request.model)?;
+        let op = if stream {
+            format!("v1beta/models/{model}:streamGenerateContent?alt=sse")
+        } else {
+            format!("v1beta/models/{model}:generateContent")
+        };
+        self.up.post_json(credential, &op, body, stream)
     }
 
-    async fn chat_stream(
+    fn decode(&self, _: &ChatRequest, bytes: Vec<u8>) -> Result<ChatOutcome, ProviderError> {
+        Ok(ChatOutcome::new(decode_response(self.up.id, &bytes)?))
+    }
+
+    fn translator(&self, request: &ChatRequest, secret: SecretString) -> Self::Stream {
+        let translator = GoogleStream::new(self.up.id, request.wants_stream_usage(), secret);
+        Sse::new(self.up.id, &self.up.config, translator)
+    }
+
+    fn models_request(
         &self,
-        request: &ChatRequest,
         credential: &Credential,
-    ) -> Result<ChatStream, ProviderError> {
-        let body = request::encode(self.id, request)?;
-        let key = Self::key(credential)?;
-        let url = format!(
-            "{}/v1beta/models/{}:streamGenerateContent?alt=sse",
-            self.base,
-            model_segment(&request.model)?
-        );
-        let builder = self
-            .post(url, key, body)?
-            .header(ACCEPT, "text/event-stream");
-        let response =
-            http::send(self.id, &self.config, builder, Some(key.expose_secret())).await?;
-        let translator = GoogleStream::new(self.id, request.wants_stream_usage(), key.clone());
-        Ok(ChatStream::new(http::sse_stream(
-            self.id,
-            response,
-            &self.config,
-            translator,
-        )))
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+        self.up.get(credential, "v1beta/models")
     }
 
-    async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError> {
-        let key = Self::key(credential)?;
-        let builder = self
-            .client
-            .get(format!("{}/v1beta/models", self.base))
-            .header(
-                HeaderName::from_static("x-goog-api-key"),
-                sensitive(key.expose_secret())?,
-            );
-        let bytes = http::fetch(self.id, &self.config, builder, Some(key.expose_secret())).await?;
-        let v: Value = http::parse_json(self.id, "model list", &bytes)?;
-        Ok(v.get("models")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m.get("name").and_then(Value::as_str))
-            .map(|n| ModelInfo {
-                id: n.strip_prefix("models/").unwrap_or(n).to_owned(),
-                object: "model".into(),
-                owned_by: "google".into(),
-            })
-            .collect())
+    fn models(&self, bytes: &[u8]) -> Result<Vec<ModelInfo>, ProviderError> {
+        MODELS.parse(self.up.id, bytes)
     }
 }

@@ -8,31 +8,22 @@ use super::{NATIVE_EXTRA, THINKING_BUDGETS, split_id};
 use crate::common::{arguments_object, check_common, encode_body, parse_data_url, unsupported};
 use crate::error::ProviderError;
 use crate::id::ProviderId;
-use crate::types::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
+use crate::translators::{TurnEncoder, content_blocks, json_turns, thinking_budget};
+use crate::types::{ChatRequest, Content, ResponseFormat, ToolCall, ToolChoice};
 
 fn parts_of(provider: ProviderId, content: &Content) -> Result<Vec<Value>, ProviderError> {
-    match content {
-        Content::Text(t) => Ok(vec![json!({"text": t})]),
-        Content::Parts(parts) => parts
-            .iter()
-            .map(|p| match p {
-                ContentPart::Text { text, .. } => Ok(json!({"text": text})),
-                ContentPart::Other(_) => Err(unsupported(
-                    provider,
-                    format!("`{}` content parts", p.kind()),
-                )),
-                ContentPart::ImageUrl { image_url, .. } => match parse_data_url(&image_url.url) {
-                    Some((mime, data)) => {
-                        Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
-                    }
-                    None => Err(unsupported(
-                        provider,
-                        "image URLs other than base64 `data:` URLs",
-                    )),
-                },
-            })
-            .collect(),
-    }
+    content_blocks(
+        provider,
+        content,
+        |text| json!({"text": text}),
+        |image| match parse_data_url(&image.url) {
+            Some((mime, data)) => Ok(json!({"inlineData": {"mimeType": mime, "data": data}})),
+            None => Err(unsupported(
+                provider,
+                "image URLs other than base64 `data:` URLs",
+            )),
+        },
+    )
 }
 
 /// The model id as a path segment (`models/` prefix optional).
@@ -60,12 +51,8 @@ pub fn encode_request(request: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
 }
 
 /// [`encode_request`] for any Gemini-format row (`provider` names it in errors).
-pub(super) fn encode(
-    provider: ProviderId,
-    request: &ChatRequest,
-) -> Result<Vec<u8>, ProviderError> {
-    let body = to_wire(provider, request)?;
-    encode_body(&body)
+pub(super) fn encode(p: ProviderId, request: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
+    encode_body(&to_wire(p, request)?)
 }
 
 pub(super) fn to_wire(p: ProviderId, request: &ChatRequest) -> Result<Value, ProviderError> {
@@ -115,69 +102,61 @@ fn contents(
     p: ProviderId,
     request: &ChatRequest,
 ) -> Result<(Vec<Value>, Vec<Value>), ProviderError> {
-    let mut system = Vec::new();
-    let mut contents: Vec<Value> = Vec::new();
-    let mut names: HashMap<String, String> = HashMap::new();
-    let mut push = |role: &str, parts: Vec<Value>| {
-        if parts.is_empty() {
-            return;
-        }
-        if let Some(last) = contents.last_mut().filter(|l| l["role"] == role)
-            && let Some(existing) = last["parts"].as_array_mut()
-        {
-            existing.extend(parts);
-            return;
-        }
-        contents.push(json!({"role": role, "parts": parts}));
+    let mut encoder = Parts {
+        p,
+        names: HashMap::new(),
     };
-    for message in &request.messages {
-        match message {
-            Message::System { content, .. } | Message::Developer { content, .. } => {
-                system.push(json!({"text": content.text()}))
-            }
-            Message::User { content, .. } => push("user", parts_of(p, content)?),
-            Message::Assistant {
-                content,
-                tool_calls,
-                ..
-            } => {
-                let mut parts = Vec::new();
-                if let Some(c) = content.as_ref().filter(|c| !c.text().is_empty()) {
-                    parts.extend(parts_of(p, c)?);
-                }
-                for call in tool_calls.iter().flatten() {
-                    let (id, signature) = split_id(&call.id);
-                    names.insert(id.to_owned(), call.function.name.clone());
-                    let mut part = json!({"functionCall": {"id": id, "name": call.function.name, "args": arguments_object(p, call)?}});
-                    if let Some(sig) = signature {
-                        part["thoughtSignature"] = json!(sig);
-                    }
-                    parts.push(part);
-                }
-                push("model", parts);
-            }
-            Message::Tool {
-                content,
-                tool_call_id,
-                ..
-            } => {
-                let (id, _) = split_id(tool_call_id);
-                let name = names.get(id).cloned().ok_or_else(|| {
-                    ProviderError::invalid(
-                        format!("tool result `{}` answers no earlier tool call; Gemini needs the function name", id.chars().take(64).collect::<String>()),
-                        Some("messages"),
-                    )
-                })?;
-                push(
-                    "user",
-                    vec![
-                        json!({"functionResponse": {"id": id, "name": name, "response": {"content": content.text()}}}),
-                    ],
-                );
-            }
-        }
+    json_turns(&request.messages, "model", "parts", &mut encoder)
+}
+
+/// Gemini's parts; `names` maps call ids to function names for the
+/// results.
+struct Parts {
+    p: ProviderId,
+    names: HashMap<String, String>,
+}
+
+impl TurnEncoder for Parts {
+    type Block = Value;
+    type System = Value;
+
+    fn system(&self, content: &Content) -> Value {
+        json!({"text": content.text()})
     }
-    Ok((system, contents))
+
+    fn blocks(&self, content: &Content) -> Result<Vec<Value>, ProviderError> {
+        parts_of(self.p, content)
+    }
+
+    fn tool_call(&mut self, call: &ToolCall) -> Result<Value, ProviderError> {
+        let (id, signature) = split_id(&call.id);
+        self.names.insert(id.to_owned(), call.function.name.clone());
+        let mut part = json!({"functionCall": {"id": id, "name": call.function.name, "args": arguments_object(self.p, call)?}});
+        if let Some(sig) = signature {
+            part["thoughtSignature"] = json!(sig);
+        }
+        Ok(part)
+    }
+
+    fn tool_result(
+        &mut self,
+        tool_call_id: &str,
+        content: &Content,
+    ) -> Result<Value, ProviderError> {
+        let (id, _) = split_id(tool_call_id);
+        let name = self.names.get(id).cloned().ok_or_else(|| {
+            ProviderError::invalid(
+                format!(
+                    "tool result `{}` answers no earlier tool call; Gemini needs the function name",
+                    id.chars().take(64).collect::<String>()
+                ),
+                Some("messages"),
+            )
+        })?;
+        Ok(
+            json!({"functionResponse": {"id": id, "name": name, "response": {"content": content.text()}}}),
+        )
+    }
 }
 
 /// `generationConfig`: sampling, stop sequences, JSON modes and the
@@ -219,16 +198,7 @@ fn generation_config(request: &ChatRequest) -> Result<Map<String, Value>, Provid
         }
     }
     if let Some(effort) = &request.reasoning_effort {
-        let budget = THINKING_BUDGETS
-            .iter()
-            .find(|(n, _)| *n == effort.as_str())
-            .map(|(_, b)| *b)
-            .ok_or_else(|| {
-                ProviderError::invalid(
-                    "`reasoning_effort` must be low, medium or high",
-                    Some("reasoning_effort"),
-                )
-            })?;
+        let budget = thinking_budget(&THINKING_BUDGETS, effort)?;
         generation.insert("thinkingConfig".into(), json!({"thinkingBudget": budget}));
     }
     Ok(generation)
@@ -264,75 +234,36 @@ fn function_calling_config(request: &ChatRequest) -> Result<Option<Value>, Provi
 
 /// Test support: the inverse of the request mapping.
 #[cfg(test)]
-fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
+fn wire_to_neutral(body: &Value) -> (Vec<crate::types::Message>, Vec<String>) {
     use super::join_id;
-    use crate::types::{FunctionCall, ToolCall};
+    use crate::translators::function_call;
+    use crate::translators::inverse::{names, push_turn, system, text, tool};
 
     let mut out = Vec::new();
-    if let Some(parts) = body
-        .pointer("/systemInstruction/parts")
-        .and_then(Value::as_array)
-    {
-        for p in parts {
-            out.push(Message::System {
-                content: Content::Text(p["text"].as_str().unwrap_or("").to_owned()),
-                name: None,
-            });
-        }
+    let parts = body.pointer("/systemInstruction/parts");
+    for p in parts.and_then(Value::as_array).into_iter().flatten() {
+        out.push(system(text(p, "text")));
     }
     for c in body["contents"].as_array().into_iter().flatten() {
-        let mut text = String::new();
+        let mut said = String::new();
         let mut calls = Vec::new();
         for p in c["parts"].as_array().into_iter().flatten() {
             if let Some(t) = p["text"].as_str() {
-                text.push_str(t);
+                said.push_str(t);
             } else if let Some(fc) = p.get("functionCall") {
-                calls.push(ToolCall {
-                    id: join_id(
-                        fc["id"].as_str().unwrap_or(""),
-                        p["thoughtSignature"].as_str(),
-                    ),
-                    kind: "function".into(),
-                    function: FunctionCall {
-                        name: fc["name"].as_str().unwrap_or("").to_owned(),
-                        arguments: fc["args"].to_string(),
-                    },
-                });
+                let id = join_id(
+                    fc["id"].as_str().unwrap_or(""),
+                    p["thoughtSignature"].as_str(),
+                );
+                calls.push(function_call(id, text(fc, "name"), fc["args"].to_string()));
             } else if let Some(fr) = p.get("functionResponse") {
-                out.push(Message::Tool {
-                    content: Content::Text(
-                        fr["response"]["content"].as_str().unwrap_or("").to_owned(),
-                    ),
-                    tool_call_id: fr["id"].as_str().unwrap_or("").to_owned(),
-                    extra: Default::default(),
-                });
+                out.push(tool(text(fr, "id"), text(&fr["response"], "content")));
             }
         }
-        if c["role"] == "model" {
-            out.push(Message::Assistant {
-                content: (!text.is_empty()).then_some(Content::Text(text)),
-                tool_calls: (!calls.is_empty()).then_some(calls),
-                refusal: None,
-                reasoning_content: None,
-                name: None,
-                reasoning_details: None,
-                extra: Default::default(),
-            });
-        } else if !text.is_empty() {
-            out.push(Message::User {
-                content: Content::Text(text),
-                name: None,
-                extra: Default::default(),
-            });
-        }
+        let said = (!said.is_empty()).then_some(said);
+        push_turn(&mut out, c["role"] == "model", said, calls);
     }
-    let tools = body
-        .pointer("/tools/0/functionDeclarations")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|d| d["name"].as_str().map(str::to_owned))
-        .collect();
+    let tools = names(&body["tools"][0]["functionDeclarations"], "/name");
     (out, tools)
 }
 
@@ -340,11 +271,10 @@ fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
 mod tests {
     use super::*;
     use crate::translators::gemini::join_id;
+    use crate::types::Message;
     use proptest::prelude::*;
 
-    fn req(v: Value) -> ChatRequest {
-        serde_json::from_value(v).unwrap()
-    }
+    use crate::translators::inverse::req;
 
     #[test]
     fn request_mapping_and_signature_round_trip() {

@@ -13,10 +13,8 @@ use crate::error::ProviderError;
 use crate::http;
 use crate::id::ProviderId;
 use crate::translators::lenient;
-use crate::types::{
-    ChatResponse, Choice, CompletionTokensDetails, FinishReason, FunctionCall, PromptTokensDetails,
-    ResponseMessage, ToolCall, Usage,
-};
+use crate::translators::{Answer, Counts, function_call};
+use crate::types::{ChatResponse, FinishReason, ToolCall, Usage};
 
 /// One `GenerateContentResponse` (a whole answer, or one stream chunk).
 #[derive(Deserialize, Default)]
@@ -108,22 +106,14 @@ impl WireResponse<'_> {
         let n = |v: Option<u64>| v.unwrap_or(0);
         let prompt = n(u.prompt_token_count) + n(u.tool_use_prompt_token_count);
         let thoughts = n(u.thoughts_token_count);
-        let completion = n(u.candidates_token_count) + thoughts;
-        Some(Usage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: prompt + completion,
-            prompt_tokens_details: Some(PromptTokensDetails {
-                cached_tokens: Some(n(u.cached_content_token_count)),
-                cache_write_tokens: None,
-                audio_tokens: None,
-            }),
-            completion_tokens_details: Some(CompletionTokensDetails {
-                reasoning_tokens: Some(thoughts),
-                ..CompletionTokensDetails::default()
-            }),
-            extra: Default::default(),
-        })
+        let counts = Counts {
+            prompt,
+            completion: n(u.candidates_token_count) + thoughts,
+            cached: n(u.cached_content_token_count),
+            cache_write: None,
+            reasoning: Some(thoughts),
+        };
+        Some(counts.usage())
     }
 
     /// Text, thoughts and calls of the first candidate; call ids without
@@ -149,17 +139,13 @@ impl WireResponse<'_> {
                     .id
                     .as_deref()
                     .map_or_else(|| format!("call_{n}"), str::to_owned);
-                out.calls.push(ToolCall {
-                    id: join_id(&id, part.thought_signature.as_deref()),
-                    kind: "function".into(),
-                    function: FunctionCall {
-                        name: fc.name.as_deref().unwrap_or("").to_owned(),
-                        arguments: fc
-                            .args
-                            .as_ref()
-                            .map_or_else(|| "{}".to_owned(), Value::to_string),
-                    },
-                });
+                out.calls.push(function_call(
+                    join_id(&id, part.thought_signature.as_deref()),
+                    fc.name.as_deref().unwrap_or("").to_owned(),
+                    fc.args
+                        .as_ref()
+                        .map_or_else(|| "{}".to_owned(), Value::to_string),
+                ));
             } else if let Some(t) = part.text.as_deref() {
                 if part.thought == Some(true) {
                     out.thoughts.push_str(t);
@@ -208,34 +194,20 @@ pub(super) fn decode_response(
     // Anything but an object reads as an empty response.
     let wire: WireResponse<'_> = lenient::obj(&v).ok().flatten().unwrap_or_default();
     let p = wire.parts(0);
-    let has_calls = !p.calls.is_empty();
-    Ok(ChatResponse {
-        id: wire.response_id.as_deref().unwrap_or("").to_owned(),
-        object: "chat.completion".into(),
-        created: now_secs(),
-        model: wire.model_version.as_deref().unwrap_or("").to_owned(),
-        choices: vec![Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant".into(),
-                content: (!p.text.is_empty() || !has_calls).then_some(p.text),
-                tool_calls: has_calls.then_some(p.calls),
-                refusal: None,
-                reasoning_content: (!p.thoughts.is_empty()).then_some(p.thoughts),
-                reasoning_details: None,
-                extra: Default::default(),
-            },
-            finish_reason: Some(finish_reason(
-                p.finish.as_deref().unwrap_or("STOP"),
-                has_calls,
-            )),
-            logprobs: None,
-            extra: Default::default(),
-        }],
-        usage: wire.usage(),
-        system_fingerprint: None,
-        extra: Default::default(),
-    })
+    let finish = finish_reason(p.finish.as_deref().unwrap_or("STOP"), !p.calls.is_empty());
+    let answer = Answer {
+        text: p.text,
+        reasoning: p.thoughts,
+        refusal: String::new(),
+        calls: p.calls,
+    };
+    Ok(answer.into_response(
+        wire.response_id.as_deref().unwrap_or("").to_owned(),
+        now_secs(),
+        wire.model_version.as_deref().unwrap_or("").to_owned(),
+        Some(finish),
+        wire.usage(),
+    ))
 }
 
 #[cfg(test)]

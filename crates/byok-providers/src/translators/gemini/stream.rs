@@ -15,22 +15,17 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
 
 use super::response::{WireResponse, finish_reason};
-use crate::common::now_secs;
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
-use crate::stream::StreamEvent;
-use crate::translators::lenient;
-use crate::types::{Delta, FinishReason, FunctionDelta, ToolCallDelta, Usage};
+use crate::translators::{ChunkHead, lenient};
+use crate::types::{Delta, FunctionDelta, ToolCallDelta, Usage};
 
 /// Gemini stream state.
 pub(crate) struct GoogleStream {
     provider: ProviderId,
-    wants_usage: bool,
-    id: String,
-    model: String,
-    created: i64,
+    head: ChunkHead,
     started: bool,
     calls: usize,
     finished: bool,
@@ -43,10 +38,7 @@ impl GoogleStream {
     pub(crate) fn new(provider: ProviderId, wants_usage: bool, secret: SecretString) -> Self {
         Self {
             provider,
-            wants_usage,
-            id: String::new(),
-            model: String::new(),
-            created: now_secs(),
+            head: ChunkHead::new(String::new(), wants_usage),
             started: false,
             calls: 0,
             finished: false,
@@ -55,23 +47,12 @@ impl GoogleStream {
         }
     }
 
-    fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> StreamEvent {
-        crate::common::chunk_event(&self.id, self.created, &self.model, delta, finish)
-    }
-
     /// The first chunk: ids, and the role chunk.
     fn start(&mut self, chunk: &WireResponse<'_>, out: &mut Out) {
         self.started = true;
-        self.id = chunk.response_id.as_deref().unwrap_or("").to_owned();
-        self.model = chunk.model_version.as_deref().unwrap_or("").to_owned();
-        out.push_back(Ok(self.chunk(
-            Delta {
-                role: Some("assistant".into()),
-                content: Some(String::new()),
-                ..Delta::default()
-            },
-            None,
-        )));
+        self.head.id = chunk.response_id.as_deref().unwrap_or("").to_owned();
+        self.head.model = chunk.model_version.as_deref().unwrap_or("").to_owned();
+        self.head.push_role(out);
     }
 
     /// Thoughts, text, then the complete calls of one chunk; the finish
@@ -79,22 +60,24 @@ impl GoogleStream {
     fn content(&mut self, chunk: &WireResponse<'_>, out: &mut Out) {
         let p = chunk.parts(self.calls);
         if !p.thoughts.is_empty() {
-            out.push_back(Ok(self.chunk(
+            let reasoning_content = Some(p.thoughts);
+            self.head.push(
+                out,
                 Delta {
-                    reasoning_content: Some(p.thoughts),
+                    reasoning_content,
                     ..Delta::default()
                 },
-                None,
-            )));
+            );
         }
         if !p.text.is_empty() {
-            out.push_back(Ok(self.chunk(
+            let content = Some(p.text);
+            self.head.push(
+                out,
                 Delta {
-                    content: Some(p.text),
+                    content,
                     ..Delta::default()
                 },
-                None,
-            )));
+            );
         }
         if !p.calls.is_empty() {
             let deltas = p
@@ -112,23 +95,22 @@ impl GoogleStream {
                 })
                 .collect::<Vec<_>>();
             self.calls += deltas.len();
-            out.push_back(Ok(self.chunk(
+            let tool_calls = Some(deltas);
+            self.head.push(
+                out,
                 Delta {
-                    tool_calls: Some(deltas),
+                    tool_calls,
                     ..Delta::default()
                 },
-                None,
-            )));
+            );
         }
         if let Some(u) = chunk.usage() {
             self.usage = Some(u);
         }
         if let Some(reason) = p.finish {
             self.finished = true;
-            out.push_back(Ok(self.chunk(
-                Delta::default(),
-                Some(finish_reason(&reason, self.calls > 0)),
-            )));
+            self.head
+                .push_finish(out, finish_reason(&reason, self.calls > 0));
         }
     }
 }
@@ -164,14 +146,7 @@ impl SseTranslate for GoogleStream {
             });
         }
         if let Some(usage) = self.usage.take() {
-            crate::common::push_usage(
-                out,
-                usage,
-                self.wants_usage,
-                &self.id,
-                self.created,
-                &self.model,
-            );
+            self.head.push_usage(out, usage);
         }
         Ok(())
     }

@@ -50,9 +50,8 @@ mod stream;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 pub use self::request::encode_request;
@@ -62,30 +61,27 @@ pub(crate) use self::stream::OpenAiStream;
 pub use self::stream::{Translated, translate_event};
 use crate::credential::Credential;
 use crate::error::ProviderError;
-use crate::http;
+use crate::http::{self, Sse, Upstream};
 use crate::id::{ProviderId, Quirks, TargetKind};
-use crate::provider::{ChatOutcome, ChatProvider, ProviderConfig};
-use crate::stream::ChatStream;
+use crate::provider::{ChatOutcome, ProviderConfig};
 use crate::target::Target;
+use crate::translators::Dialect;
 use crate::types::{ChatRequest, ModelInfo};
 
 /// An OpenAI-dialect provider.
 pub struct OpenAiCompatible {
-    id: ProviderId,
-    base: String,
+    up: Upstream,
     /// `{base}/chat/completions` for a base-URL target, parsed once (a URL
     /// parse costs about as much as the rest of building the upstream
     /// request).
     chat_url: Option<reqwest::Url>,
     quirks: Quirks,
-    client: reqwest::Client,
-    config: Arc<ProviderConfig>,
 }
 
 impl std::fmt::Debug for OpenAiCompatible {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenAiCompatible")
-            .field("id", &self.id)
+            .field("id", &self.up.id)
             .field("quirks", &self.quirks)
             .finish_non_exhaustive()
     }
@@ -104,44 +100,15 @@ impl OpenAiCompatible {
         client: reqwest::Client,
         config: Arc<ProviderConfig>,
     ) -> Self {
-        let base = base.trim_end_matches('/').to_owned();
+        let up = Upstream::new(id, &base, client, config);
         let chat_url = (id.info().target == TargetKind::BaseUrl)
-            .then(|| reqwest::Url::parse(&format!("{base}/chat/completions")).ok())
+            .then(|| reqwest::Url::parse(&format!("{}/chat/completions", up.base)).ok())
             .flatten();
         Self {
-            id,
+            up,
             chat_url,
-            base,
             quirks,
-            client,
-            config,
         }
-    }
-
-    /// The upstream chat request (validated, encoded, authorised) and the
-    /// key it carries (for sanitising errors).
-    fn chat_request(
-        &self,
-        request: &ChatRequest,
-        credential: &Credential,
-        stream: bool,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
-        request.validate()?;
-        let (url, name, auth, secret) = self.endpoint(credential, "chat/completions")?;
-        let body = encode_with_model(request, self.quirks, stream, azure_model(credential))?;
-        let accept = if stream {
-            "text/event-stream"
-        } else {
-            "application/json"
-        };
-        let builder = self
-            .client
-            .post(url)
-            .header(name, auth)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, accept)
-            .body(body);
-        Ok((builder, secret))
     }
 
     /// URL of `op` (`chat/completions` or `models`) and the auth header.
@@ -150,12 +117,12 @@ impl OpenAiCompatible {
         credential: &Credential,
         op: &str,
     ) -> Result<(reqwest::Url, HeaderName, HeaderValue, SecretString), ProviderError> {
-        let target = Target::resolve(self.id, &self.base, credential)?;
+        let target = Target::resolve(self.up.id, &self.up.base, credential)?;
         let (name, auth) = target.auth()?;
         let url = match &self.chat_url {
             Some(url) if op == "chat/completions" => url.clone(),
             _ => reqwest::Url::parse(&target.url(op)).map_err(|_| ProviderError::Connection {
-                provider: self.id,
+                provider: self.up.id,
                 reason: "invalid upstream URL",
             })?,
         };
@@ -181,53 +148,67 @@ enum ModelList {
     Bare(Vec<ModelInfo>),
 }
 
-#[async_trait]
-impl ChatProvider for OpenAiCompatible {
-    fn id(&self) -> ProviderId {
-        self.id
+impl Dialect for OpenAiCompatible {
+    type Stream = Sse<OpenAiStream>;
+
+    fn upstream(&self) -> &Upstream {
+        &self.up
     }
 
-    async fn chat(
+    /// The upstream chat request (validated, encoded, authorised) and the
+    /// key it carries (for sanitising errors).
+    fn chat_request(
         &self,
         request: &ChatRequest,
         credential: &Credential,
-    ) -> Result<ChatOutcome, ProviderError> {
-        let (builder, secret) = self.chat_request(request, credential, false)?;
-        let bytes =
-            http::fetch(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
+        stream: bool,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+        request.validate()?;
+        let (url, name, auth, secret) = self.endpoint(credential, "chat/completions")?;
+        let body = encode_with_model(request, self.quirks, stream, azure_model(credential))?;
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let builder = self
+            .up
+            .client
+            .post(url)
+            .header(name, auth)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, accept)
+            .body(body);
+        Ok((builder, secret))
+    }
+
+    /// The answer; its bytes too when they may be forwarded as they came.
+    fn decode(&self, _: &ChatRequest, bytes: Vec<u8>) -> Result<ChatOutcome, ProviderError> {
         let (response, verbatim) = match strict_response(&bytes) {
             Some((response, true)) => (response, Some(bytes::Bytes::from(bytes))),
             Some((response, false)) => (response, None),
-            None => (http::parse_json(self.id, "response body", &bytes)?, None),
+            None => (http::parse_json(self.up.id, "response body", &bytes)?, None),
         };
         let mut outcome = ChatOutcome::new(response);
         outcome.verbatim = verbatim;
         Ok(outcome)
     }
 
-    async fn chat_stream(
-        &self,
-        request: &ChatRequest,
-        credential: &Credential,
-    ) -> Result<ChatStream, ProviderError> {
-        let (builder, secret) = self.chat_request(request, credential, true)?;
-        let response =
-            http::send(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
-        let translator = OpenAiStream::new(self.id, request.wants_stream_usage(), secret);
-        Ok(ChatStream::new(http::sse_stream(
-            self.id,
-            response,
-            &self.config,
-            translator,
-        )))
+    fn translator(&self, request: &ChatRequest, secret: SecretString) -> Self::Stream {
+        let translator = OpenAiStream::new(self.up.id, request.wants_stream_usage(), secret);
+        Sse::new(self.up.id, &self.up.config, translator)
     }
 
-    async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError> {
+    fn models_request(
+        &self,
+        credential: &Credential,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
         let (url, name, auth, secret) = self.endpoint(credential, "models")?;
-        let builder = self.client.get(url).header(name, auth);
-        let bytes =
-            http::fetch(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
-        match http::parse_json::<ModelList>(self.id, "model list", &bytes)? {
+        Ok((self.up.client.get(url).header(name, auth), secret))
+    }
+
+    fn models(&self, bytes: &[u8]) -> Result<Vec<ModelInfo>, ProviderError> {
+        match http::parse_json::<ModelList>(self.up.id, "model list", bytes)? {
             ModelList::Wrapped { data } | ModelList::Bare(data) => Ok(data),
         }
     }

@@ -388,9 +388,7 @@ impl SseTranslate for OpenAiStream {
     }
 
     fn eof(&mut self, _out: &mut Out) -> Result<(), ProviderError> {
-        Err(ProviderError::StreamTruncated {
-            provider: self.provider,
-        })
+        http::truncated(self.provider)
     }
 }
 

@@ -23,17 +23,17 @@ mod stream;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use secrecy::SecretString;
 
 pub use self::request::encode_request;
 use self::response::decode_response;
 pub(crate) use self::stream::ResponsesStream;
 use crate::credential::Credential;
 use crate::error::ProviderError;
-use crate::http::{Listing, Upstream};
+use crate::http::{Listing, Sse, Upstream};
 use crate::id::ProviderId;
-use crate::provider::{ChatOutcome, ChatProvider, ProviderConfig};
-use crate::stream::ChatStream;
+use crate::provider::{ChatOutcome, ProviderConfig};
+use crate::translators::Dialect;
 use crate::types::{ChatRequest, ModelInfo};
 
 /// Extra fields passed through as Responses-native parameters.
@@ -69,45 +69,46 @@ impl std::fmt::Debug for Responses {
 impl Responses {
     /// The translator for `openai-responses` or `azure-responses`.
     pub fn new(id: ProviderId, client: reqwest::Client, config: Arc<ProviderConfig>) -> Self {
-        let base = config.base_url(id).to_owned();
         Self {
-            up: Upstream::new(id, &base, client, config),
+            up: Upstream::configured(id, client, config),
         }
     }
 }
 
-#[async_trait]
-impl ChatProvider for Responses {
-    fn id(&self) -> ProviderId {
-        self.up.id
+impl Dialect for Responses {
+    type Stream = Sse<ResponsesStream>;
+
+    fn upstream(&self) -> &Upstream {
+        &self.up
     }
 
-    async fn chat(
+    fn chat_request(
         &self,
         request: &ChatRequest,
         credential: &Credential,
-    ) -> Result<ChatOutcome, ProviderError> {
-        let body = encode_request(self.up.id, request, false)?;
-        let (builder, secret) = self.up.post_json(credential, "responses", body)?;
-        let bytes = self.up.fetch(builder, &secret).await?;
+        stream: bool,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+        let body = encode_request(self.up.id, request, stream)?;
+        self.up.post_json(credential, "responses", body, stream)
+    }
+
+    fn decode(&self, _: &ChatRequest, bytes: Vec<u8>) -> Result<ChatOutcome, ProviderError> {
         Ok(ChatOutcome::new(decode_response(self.up.id, &bytes)?))
     }
 
-    async fn chat_stream(
-        &self,
-        request: &ChatRequest,
-        credential: &Credential,
-    ) -> Result<ChatStream, ProviderError> {
-        let body = encode_request(self.up.id, request, true)?;
-        let (builder, secret) = self.up.post_json(credential, "responses", body)?;
-        let (id, usage) = (self.up.id, request.wants_stream_usage());
-        self.up
-            .sse(builder, secret, |secret| ResponsesStream::new(id, usage, secret))
-            .await
+    fn translator(&self, request: &ChatRequest, secret: SecretString) -> Self::Stream {
+        let translator = ResponsesStream::new(self.up.id, request.wants_stream_usage(), secret);
+        Sse::new(self.up.id, &self.up.config, translator)
     }
 
-    async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError> {
-        let (builder, secret) = self.up.get(credential, "models")?;
-        self.up.list_models(builder, &secret, &MODELS).await
+    fn models_request(
+        &self,
+        credential: &Credential,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+        self.up.get(credential, "models")
+    }
+
+    fn models(&self, bytes: &[u8]) -> Result<Vec<ModelInfo>, ProviderError> {
+        MODELS.parse(self.up.id, bytes)
     }
 }

@@ -6,30 +6,29 @@ use super::NATIVE_EXTRA;
 use crate::common::{check_common, encode_body, refuse_penalties, unsupported};
 use crate::error::ProviderError;
 use crate::id::ProviderId;
-use crate::types::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
+use crate::translators::content_blocks;
+use crate::types::{ChatRequest, Content, Message, ResponseFormat, ToolChoice};
 
-fn input_content(content: &Content, assistant: bool) -> Vec<Value> {
+fn input_content(
+    provider: ProviderId,
+    content: &Content,
+    assistant: bool,
+) -> Result<Vec<Value>, ProviderError> {
     let text_type = if assistant {
         "output_text"
     } else {
         "input_text"
     };
-    match content {
-        Content::Text(t) => vec![json!({"type": text_type, "text": t})],
-        Content::Parts(parts) => parts
-            .iter()
-            .map(|p| match p {
-                ContentPart::Text { text, .. } => json!({"type": text_type, "text": text}),
-                // Refused by `check_common` (`ChatRequest::unmodelled`).
-                ContentPart::Other(part) => Value::Object(part.clone()),
-                ContentPart::ImageUrl { image_url, .. } => {
-                    let mut v = json!({"type": "input_image", "image_url": image_url.url});
-                    v["detail"] = json!(image_url.detail.as_deref().unwrap_or("auto"));
-                    v
-                }
-            })
-            .collect(),
-    }
+    content_blocks(
+        provider,
+        content,
+        |text| json!({"type": text_type, "text": text}),
+        |image| {
+            let mut v = json!({"type": "input_image", "image_url": image.url});
+            v["detail"] = json!(image.detail.as_deref().unwrap_or("auto"));
+            Ok(v)
+        },
+    )
 }
 
 /// Builds the Responses request body.
@@ -51,7 +50,7 @@ pub(super) fn to_wire(
     stream: bool,
 ) -> Result<Value, ProviderError> {
     refuse(provider, request)?;
-    let (instructions, input) = input(request);
+    let (instructions, input) = input(provider, request)?;
     let mut body = Map::new();
     body.insert("model".into(), json!(request.model));
     body.insert("input".into(), Value::Array(input));
@@ -96,7 +95,10 @@ fn refuse(provider: ProviderId, request: &ChatRequest) -> Result<(), ProviderErr
 }
 
 /// The `instructions` (system and developer messages) and the `input` items.
-fn input(request: &ChatRequest) -> (Vec<String>, Vec<Value>) {
+fn input(
+    provider: ProviderId,
+    request: &ChatRequest,
+) -> Result<(Vec<String>, Vec<Value>), ProviderError> {
     let mut instructions = Vec::new();
     let mut input = Vec::new();
     for message in &request.messages {
@@ -105,7 +107,7 @@ fn input(request: &ChatRequest) -> (Vec<String>, Vec<Value>) {
                 instructions.push(content.text())
             }
             Message::User { content, .. } => {
-                input.push(json!({"type": "message", "role": "user", "content": input_content(content, false)}));
+                input.push(json!({"type": "message", "role": "user", "content": input_content(provider, content, false)?}));
             }
             Message::Assistant {
                 content,
@@ -113,7 +115,7 @@ fn input(request: &ChatRequest) -> (Vec<String>, Vec<Value>) {
                 ..
             } => {
                 if let Some(c) = content.as_ref().filter(|c| !c.text().is_empty()) {
-                    input.push(json!({"type": "message", "role": "assistant", "content": input_content(c, true)}));
+                    input.push(json!({"type": "message", "role": "assistant", "content": input_content(provider, c, true)?}));
                 }
                 for call in tool_calls.iter().flatten() {
                     input.push(json!({
@@ -133,7 +135,7 @@ fn input(request: &ChatRequest) -> (Vec<String>, Vec<Value>) {
             }
         }
     }
-    (instructions, input)
+    Ok((instructions, input))
 }
 
 /// `max_output_tokens`, `temperature`, `top_p`, `user`, `parallel_tool_calls`.
@@ -209,17 +211,15 @@ fn text_format(request: &ChatRequest) -> Option<Value> {
 /// Test support: the inverse of the request mapping.
 #[cfg(test)]
 fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
-    use crate::types::{FunctionCall, ToolCall};
+    use crate::translators::function_call;
+    use crate::translators::inverse::{assistant, names, system, text, tool, user};
 
     let mut out = Vec::new();
     if let Some(i) = body.get("instructions").and_then(Value::as_str) {
-        out.push(Message::System {
-            content: Content::Text(i.to_owned()),
-            name: None,
-        });
+        out.push(system(i.to_owned()));
     }
     for item in body["input"].as_array().into_iter().flatten() {
-        let text = || -> String {
+        let said = || -> String {
             item["content"]
                 .as_array()
                 .into_iter()
@@ -228,60 +228,29 @@ fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
                 .collect()
         };
         match item["type"].as_str() {
-            Some("message") if item["role"] == "user" => out.push(Message::User {
-                content: Content::Text(text()),
-                name: None,
-                extra: Default::default(),
-            }),
-            Some("message") => out.push(Message::Assistant {
-                content: Some(Content::Text(text())),
-                tool_calls: None,
-                refusal: None,
-                reasoning_content: None,
-                name: None,
-                reasoning_details: None,
-                extra: Default::default(),
-            }),
+            Some("message") if item["role"] == "user" => out.push(user(said())),
+            Some("message") => out.push(assistant(Some(said()), None)),
             Some("function_call") => {
-                let call = ToolCall {
-                    id: item["call_id"].as_str().unwrap_or("").to_owned(),
-                    kind: "function".into(),
-                    function: FunctionCall {
-                        name: item["name"].as_str().unwrap_or("").to_owned(),
-                        arguments: item["arguments"].as_str().unwrap_or("").to_owned(),
-                    },
-                };
+                let call = function_call(
+                    text(item, "call_id"),
+                    text(item, "name"),
+                    text(item, "arguments"),
+                );
                 // Consecutive calls belong to one assistant turn (with its text, if any).
                 match out.last_mut() {
                     Some(Message::Assistant { tool_calls, .. }) => {
                         tool_calls.get_or_insert_with(Vec::new).push(call)
                     }
-                    _ => out.push(Message::Assistant {
-                        content: None,
-                        tool_calls: Some(vec![call]),
-                        refusal: None,
-                        reasoning_content: None,
-                        name: None,
-                        reasoning_details: None,
-                        extra: Default::default(),
-                    }),
+                    _ => out.push(assistant(None, Some(vec![call]))),
                 }
             }
-            Some("function_call_output") => out.push(Message::Tool {
-                content: Content::Text(item["output"].as_str().unwrap_or("").to_owned()),
-                tool_call_id: item["call_id"].as_str().unwrap_or("").to_owned(),
-                extra: Default::default(),
-            }),
+            Some("function_call_output") => {
+                out.push(tool(text(item, "call_id"), text(item, "output")));
+            }
             _ => {}
         }
     }
-    let tools = body["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["name"].as_str().map(str::to_owned))
-        .collect();
-    (out, tools)
+    (out, names(&body["tools"], "/name"))
 }
 
 #[cfg(test)]
@@ -289,9 +258,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn req(v: Value) -> ChatRequest {
-        serde_json::from_value(v).unwrap()
-    }
+    use crate::translators::inverse::req;
 
     #[test]
     fn request_mapping() {

@@ -13,10 +13,8 @@ use crate::error::ProviderError;
 use crate::http;
 use crate::id::ProviderId;
 use crate::translators::lenient;
-use crate::types::{
-    ChatResponse, Choice, CompletionTokensDetails, FinishReason, FunctionCall, PromptTokensDetails,
-    ResponseMessage, ToolCall, Usage,
-};
+use crate::translators::{Answer, Counts, function_call};
+use crate::types::{ChatResponse, FinishReason, Usage};
 
 /// A Responses `response` object (the fields the gateway reads).
 #[derive(Deserialize, Default)]
@@ -113,31 +111,25 @@ impl WireResponse<'_> {
         let u = self.usage.as_ref()?;
         let input = u.input_tokens.unwrap_or(0);
         let output = u.output_tokens.unwrap_or(0);
-        Some(Usage {
-            prompt_tokens: input,
-            completion_tokens: output,
-            total_tokens: u.total_tokens.unwrap_or(input + output),
-            prompt_tokens_details: Some(PromptTokensDetails {
-                cached_tokens: Some(
-                    u.input_tokens_details
-                        .as_ref()
-                        .and_then(|d| d.cached_tokens)
-                        .unwrap_or(0),
-                ),
-                cache_write_tokens: None,
-                audio_tokens: None,
-            }),
-            completion_tokens_details: Some(CompletionTokensDetails {
-                reasoning_tokens: Some(
-                    u.output_tokens_details
-                        .as_ref()
-                        .and_then(|d| d.reasoning_tokens)
-                        .unwrap_or(0),
-                ),
-                ..CompletionTokensDetails::default()
-            }),
-            extra: Default::default(),
-        })
+        let counts = Counts {
+            prompt: input,
+            completion: output,
+            cached: u
+                .input_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            cache_write: None,
+            reasoning: Some(
+                u.output_tokens_details
+                    .as_ref()
+                    .and_then(|d| d.reasoning_tokens)
+                    .unwrap_or(0),
+            ),
+        };
+        let mut usage = counts.usage();
+        usage.total_tokens = u.total_tokens.unwrap_or(input + output);
+        Some(usage)
     }
 
     /// The finish reason: `incomplete` is a length (or content-filter) stop.
@@ -158,16 +150,8 @@ impl WireResponse<'_> {
 }
 
 /// Text, refusal, reasoning summary and calls of the output items.
-#[derive(Default)]
-struct Output {
-    text: String,
-    refusal: String,
-    reasoning: String,
-    calls: Vec<ToolCall>,
-}
-
-fn collect_output(items: &[OutputItem<'_>]) -> Output {
-    let mut out = Output::default();
+fn collect_output(items: &[OutputItem<'_>]) -> Answer {
+    let mut out = Answer::default();
     for item in items {
         match item.kind.as_deref() {
             Some("message") => {
@@ -183,14 +167,11 @@ fn collect_output(items: &[OutputItem<'_>]) -> Output {
                     }
                 }
             }
-            Some("function_call") => out.calls.push(ToolCall {
-                id: item.call_id.as_deref().unwrap_or("").to_owned(),
-                kind: "function".into(),
-                function: FunctionCall {
-                    name: item.name.as_deref().unwrap_or("").to_owned(),
-                    arguments: item.arguments.as_deref().unwrap_or("").to_owned(),
-                },
-            }),
+            Some("function_call") => out.calls.push(function_call(
+                item.call_id.as_deref().unwrap_or("").to_owned(),
+                item.name.as_deref().unwrap_or("").to_owned(),
+                item.arguments.as_deref().unwrap_or("").to_owned(),
+            )),
             Some("reasoning") => {
                 for s in &item.summary {
                     out.reasoning.push_str(s.text.as_deref().unwrap_or(""));
@@ -209,35 +190,13 @@ pub(super) fn decode_response(
     let v: Value = http::parse_json(provider, "response body", bytes)?;
     // Anything but an object reads as an empty response.
     let wire: WireResponse<'_> = lenient::obj(&v).ok().flatten().unwrap_or_default();
-    let Output {
-        text,
-        refusal,
-        reasoning,
-        calls,
-    } = collect_output(&wire.output);
-    let finish = wire.finish(!calls.is_empty());
-    Ok(ChatResponse {
-        id: wire.id.as_deref().unwrap_or("").to_owned(),
-        object: "chat.completion".into(),
-        created: wire.created_at.unwrap_or_else(now_secs),
-        model: wire.model.as_deref().unwrap_or("").to_owned(),
-        choices: vec![Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant".into(),
-                content: (!text.is_empty() || calls.is_empty()).then_some(text),
-                tool_calls: (!calls.is_empty()).then_some(calls),
-                refusal: (!refusal.is_empty()).then_some(refusal),
-                reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-                reasoning_details: None,
-                extra: Default::default(),
-            },
-            finish_reason: Some(finish),
-            logprobs: None,
-            extra: Default::default(),
-        }],
-        usage: wire.usage(),
-        system_fingerprint: None,
-        extra: Default::default(),
-    })
+    let answer = collect_output(&wire.output);
+    let finish = wire.finish(!answer.calls.is_empty());
+    Ok(answer.into_response(
+        wire.id.as_deref().unwrap_or("").to_owned(),
+        wire.created_at.unwrap_or_else(now_secs),
+        wire.model.as_deref().unwrap_or("").to_owned(),
+        Some(finish),
+        wire.usage(),
+    ))
 }

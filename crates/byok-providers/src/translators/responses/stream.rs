@@ -17,21 +17,18 @@
 //! | EOF before the end | `StreamTruncated` |
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::response::{OutputItem, WireResponse};
-use crate::common::now_secs;
 use crate::error::{ProviderError, sanitize};
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
-use crate::stream::StreamEvent;
-use crate::translators::lenient;
-use crate::types::{Delta, FinishReason, FunctionDelta, ToolCallDelta};
+use crate::translators::{ChunkHead, ToolSlots, lenient, owned};
+use crate::types::Delta;
 
 /// One Responses stream event (`data.type`, else the SSE event name).
 #[derive(Deserialize, Default)]
@@ -99,39 +96,23 @@ enum Event<'a> {
     Unknown,
 }
 
-fn owned(s: Option<Cow<'_, str>>) -> Option<String> {
-    s.map(Cow::into_owned)
-}
-
 /// Responses stream state.
 pub(crate) struct ResponsesStream {
     provider: ProviderId,
-    wants_usage: bool,
     secret: SecretString,
-    id: String,
-    model: String,
-    created: i64,
+    head: ChunkHead,
     /// output_index → tool-call index.
-    tools: HashMap<u64, u32>,
-    next_tool: u32,
+    tools: ToolSlots,
 }
 
 impl ResponsesStream {
     pub(crate) fn new(provider: ProviderId, wants_usage: bool, secret: SecretString) -> Self {
         Self {
             provider,
-            wants_usage,
             secret,
-            id: String::new(),
-            model: String::new(),
-            created: now_secs(),
-            tools: HashMap::new(),
-            next_tool: 0,
+            head: ChunkHead::new(String::new(), wants_usage),
+            tools: ToolSlots::default(),
         }
-    }
-
-    fn chunk(&self, delta: Delta, finish: Option<FinishReason>) -> StreamEvent {
-        crate::common::chunk_event(&self.id, self.created, &self.model, delta, finish)
     }
 
     fn error(&self, message: Option<&str>, code: Option<&Value>) -> ProviderError {
@@ -148,19 +129,12 @@ impl ResponsesStream {
     /// `response.created`: ids, and the role chunk.
     fn created(&mut self, response: Option<WireResponse<'_>>, out: &mut Out) {
         let r = response.unwrap_or_default();
-        self.id = owned(r.id).unwrap_or_default();
-        self.model = owned(r.model).unwrap_or_default();
+        self.head.id = owned(r.id).unwrap_or_default();
+        self.head.model = owned(r.model).unwrap_or_default();
         if let Some(c) = r.created_at {
-            self.created = c;
+            self.head.created = c;
         }
-        out.push_back(Ok(self.chunk(
-            Delta {
-                role: Some("assistant".into()),
-                content: Some(String::new()),
-                ..Delta::default()
-            },
-            None,
-        )));
+        self.head.push_role(out);
     }
 
     /// `response.output_item.added`: a function call's id and name.
@@ -168,24 +142,10 @@ impl ResponsesStream {
         let Some(item) = item.filter(|i| i.kind.as_deref() == Some("function_call")) else {
             return;
         };
-        let index = self.next_tool;
-        self.next_tool += 1;
-        self.tools.insert(output_index, index);
-        out.push_back(Ok(self.chunk(
-            Delta {
-                tool_calls: Some(vec![ToolCallDelta {
-                    index,
-                    id: owned(item.call_id),
-                    kind: Some("function".into()),
-                    function: Some(FunctionDelta {
-                        name: owned(item.name),
-                        arguments: Some(owned(item.arguments).unwrap_or_default()),
-                    }),
-                }]),
-                ..Delta::default()
-            },
-            None,
-        )));
+        let index = self.tools.open(output_index);
+        let (id, name) = (owned(item.call_id), owned(item.name));
+        let arguments = owned(item.arguments).unwrap_or_default();
+        self.head.push_tool_start(out, index, id, name, arguments);
     }
 
     /// `response.function_call_arguments.delta`: an argument fragment.
@@ -195,46 +155,23 @@ impl ResponsesStream {
         delta: Option<Cow<'_, str>>,
         out: &mut Out,
     ) -> Result<(), ProviderError> {
-        let index = *self
+        let index = self
             .tools
-            .get(&output_index)
+            .get(output_index)
             .ok_or_else(|| ProviderError::Malformed {
                 provider: self.provider,
                 what: "arguments for an unknown function call".into(),
             })?;
-        out.push_back(Ok(self.chunk(
-            Delta {
-                tool_calls: Some(vec![ToolCallDelta {
-                    index,
-                    id: None,
-                    kind: None,
-                    function: Some(FunctionDelta {
-                        name: None,
-                        arguments: owned(delta),
-                    }),
-                }]),
-                ..Delta::default()
-            },
-            None,
-        )));
+        self.head.push_arguments(out, index, owned(delta));
         Ok(())
     }
 
     /// `response.completed` / `response.incomplete`: finish reason and usage.
     fn completed(&self, response: Option<WireResponse<'_>>, out: &mut Out) {
         let r = response.unwrap_or_default();
-        out.push_back(Ok(
-            self.chunk(Delta::default(), Some(r.finish(self.next_tool > 0)))
-        ));
+        self.head.push_finish(out, r.finish(self.tools.any()));
         if let Some(usage) = r.usage() {
-            crate::common::push_usage(
-                out,
-                usage,
-                self.wants_usage,
-                &self.id,
-                self.created,
-                &self.model,
-            );
+            self.head.push_usage(out, usage);
         }
     }
 
@@ -262,7 +199,7 @@ impl SseTranslate for ResponsesStream {
                     what: format!("stream event: {}", http::classify(&e)),
                 }
             })?;
-        let content = |delta: Delta| Ok(self.chunk(delta, None));
+        let content = |delta: Delta| Ok(self.head.chunk(delta, None));
         match data {
             Event::Created { response } => self.created(response, out),
             Event::OutputItemAdded { output_index, item } => {
@@ -298,9 +235,7 @@ impl SseTranslate for ResponsesStream {
     }
 
     fn eof(&mut self, _out: &mut Out) -> Result<(), ProviderError> {
-        Err(ProviderError::StreamTruncated {
-            provider: self.provider,
-        })
+        http::truncated(self.provider)
     }
 }
 
@@ -308,6 +243,7 @@ impl SseTranslate for ResponsesStream {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+    use crate::stream::StreamEvent;
 
     #[test]
     fn events_without_type_use_the_sse_name_and_done_ends() {
