@@ -192,10 +192,26 @@ fn translators(c: &mut Criterion) {
     let mut greq = req.clone();
     greq.model = "gemini-2.5-flash".into();
     g.bench_function("google", |b| {
-        b.iter(|| black_box(byok_providers::encode_google_request(black_box(&greq)).unwrap()))
+        b.iter(|| {
+            black_box(
+                byok_providers::encode_google_request(
+                    byok_providers::ProviderId::Google,
+                    black_box(&greq),
+                )
+                .unwrap(),
+            )
+        })
     });
     g.bench_function("bedrock", |b| {
-        b.iter(|| black_box(byok_providers::encode_bedrock_request(black_box(&req)).unwrap()))
+        b.iter(|| {
+            black_box(
+                byok_providers::encode_bedrock_request(
+                    byok_providers::ProviderId::Aws,
+                    black_box(&req),
+                )
+                .unwrap(),
+            )
+        })
     });
     g.finish();
 }

@@ -249,7 +249,7 @@ impl Dialect for Bedrock {
         credential: &Credential,
         stream: bool,
     ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
-        let body = request::encode(self.up.id, request)?;
+        let body = request::encode_request(self.up.id, request)?;
         let aws = aws_of(credential)?;
         let (op, accept) = if stream {
             ("converse-stream", "application/vnd.amazon.eventstream")

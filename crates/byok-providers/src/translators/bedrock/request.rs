@@ -36,17 +36,16 @@ fn blocks(p: ProviderId, content: &Content) -> Result<Vec<Value>, ProviderError>
     )
 }
 
-/// Builds the Converse request body.
+/// Builds the Converse request body for `provider` (a Converse-format row;
+/// it names the provider in errors).
 ///
 /// # Errors
 /// [`ProviderError::Unsupported`] or [`ProviderError::InvalidRequest`].
-pub fn encode_request(request: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
-    encode(ProviderId::Aws, request)
-}
-
-/// [`encode_request`] for any Converse-format row (`provider` names it in errors).
-pub(super) fn encode(p: ProviderId, request: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
-    encode_body(&to_wire(p, request)?)
+pub fn encode_request(
+    provider: ProviderId,
+    request: &ChatRequest,
+) -> Result<Vec<u8>, ProviderError> {
+    encode_body(&to_wire(provider, request)?)
 }
 
 pub(super) fn to_wire(p: ProviderId, request: &ChatRequest) -> Result<Value, ProviderError> {

@@ -125,7 +125,7 @@ impl Dialect for Google {
         credential: &Credential,
         stream: bool,
     ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
-        let body = request::encode(self.up.id, request)?;
+        let body = request::encode_request(self.up.id, request)?;
         let model = model_segment(&request.model)?;
         let op = if stream {
             format!("v1beta/models/{model}:streamGenerateContent?alt=sse")

@@ -42,17 +42,16 @@ pub(super) fn model_segment(model: &str) -> Result<&str, ProviderError> {
     Ok(m)
 }
 
-/// Builds the Gemini request body.
+/// Builds the Gemini request body for `provider` (a Gemini-format row; it
+/// names the provider in errors).
 ///
 /// # Errors
 /// [`ProviderError::Unsupported`] or [`ProviderError::InvalidRequest`].
-pub fn encode_request(request: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
-    encode(ProviderId::Google, request)
-}
-
-/// [`encode_request`] for any Gemini-format row (`provider` names it in errors).
-pub(super) fn encode(p: ProviderId, request: &ChatRequest) -> Result<Vec<u8>, ProviderError> {
-    encode_body(&to_wire(p, request)?)
+pub fn encode_request(
+    provider: ProviderId,
+    request: &ChatRequest,
+) -> Result<Vec<u8>, ProviderError> {
+    encode_body(&to_wire(provider, request)?)
 }
 
 pub(super) fn to_wire(p: ProviderId, request: &ChatRequest) -> Result<Value, ProviderError> {
