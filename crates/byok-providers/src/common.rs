@@ -32,7 +32,8 @@ pub(crate) fn unsupported(provider: ProviderId, what: impl Into<String>) -> Prov
 /// Refuses what a translator cannot honour: `n > 1`, content parts, tools
 /// and `tool_choice` shapes only the OpenAI dialect passes through
 /// ([`ChatRequest::unmodelled`]), and unknown extra fields except the
-/// harmless ones and those the dialect passes through.
+/// harmless ones, those the dialect passes through and those holding a
+/// value that cannot change the answer ([`is_default`]).
 pub(crate) fn check_common(
     provider: ProviderId,
     request: &ChatRequest,
@@ -45,8 +46,10 @@ pub(crate) fn check_common(
     if let Some(what) = request.unmodelled() {
         return Err(unsupported(provider, what));
     }
-    for key in request.extra.keys() {
-        if !HARMLESS_EXTRA.contains(&key.as_str()) && !native_extra.contains(&key.as_str()) {
+    for (key, value) in &request.extra {
+        let key = key.as_str();
+        if !HARMLESS_EXTRA.contains(&key) && !native_extra.contains(&key) && !is_default(key, value)
+        {
             return Err(unsupported(
                 provider,
                 format!(
@@ -57,6 +60,22 @@ pub(crate) fn check_common(
         }
     }
     Ok(())
+}
+
+/// Whether an unknown top-level field holds a value that cannot change the
+/// answer, so ignoring it is faithful: `null`, `false` (`logprobs: false`,
+/// ...), `top_logprobs: 0`, and OpenRouter's `reasoning` when it turns
+/// reasoning off or only hides it (`{"enabled": false}`, `{"exclude": true}`).
+fn is_default(key: &str, value: &Value) -> bool {
+    match (key, value) {
+        (_, Value::Null | Value::Bool(false)) => true,
+        ("top_logprobs", Value::Number(n)) => n.as_f64() == Some(0.0),
+        ("reasoning", Value::Object(m)) => {
+            m.get("enabled") == Some(&Value::Bool(false))
+                || m.iter().all(|(k, v)| k == "exclude" || v.is_null())
+        }
+        _ => false,
+    }
 }
 
 /// Refuses non-zero `presence_penalty` / `frequency_penalty`, for dialects
@@ -188,5 +207,31 @@ mod tests {
         assert_eq!(parse_data_url("data:image/png,AAAA"), None);
         assert_eq!(parse_data_url("https://x/y.png"), None);
         assert_eq!(parse_data_url("data:;base64,AAAA"), None);
+    }
+
+    #[test]
+    fn defaults_cannot_change_the_answer() {
+        use serde_json::json;
+        for (key, value) in [
+            ("logprobs", json!(false)),
+            ("top_logprobs", json!(null)),
+            ("top_logprobs", json!(0)),
+            ("anything", json!(null)),
+            ("reasoning", json!(null)),
+            ("reasoning", json!({"enabled": false})),
+            ("reasoning", json!({"exclude": true})),
+            ("reasoning", json!({})),
+        ] {
+            assert!(is_default(key, &value), "{key}: {value}");
+        }
+        for (key, value) in [
+            ("logprobs", json!(true)),
+            ("top_logprobs", json!(2)),
+            ("reasoning", json!({"effort": "high"})),
+            ("reasoning", json!({"max_tokens": 100, "exclude": true})),
+            ("anything", json!(0)),
+        ] {
+            assert!(!is_default(key, &value), "{key}: {value}");
+        }
     }
 }

@@ -179,9 +179,14 @@ async fn thinking_is_reasoning_content_not_content() {
         "/v1/messages",
         Reply::sse(&fixture("anthropic/stream_thinking.sse")),
     );
-    let (t, _, usage, _) = collect(&s, &request(convo(true))).await;
+    let (t, chunks, usage, _) = collect(&s, &request(convo(true))).await;
     assert_eq!(t.reasoning, "The user greets me. I should greet back.");
     assert_equivalent(&t, &usage, &full.response, &full.usage);
+    assert_eq!(
+        reassembled(&t, &chunks)["reasoning_details"],
+        serde_json::to_value(&full.response.choices[0].message.reasoning_details).unwrap(),
+        "streamed signatures equal the non-streamed ones"
+    );
 }
 
 #[tokio::test]
@@ -339,4 +344,182 @@ async fn azure_foundry_uses_the_credential_endpoint() {
     assert_eq!(sent.path(), "/anthropic/v1/messages");
     assert_eq!(sent.header("x-api-key"), Some(KEY));
     assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
+}
+
+const SIGNATURE: &str = "ErUBCkYIBxgCIkB1c2VyIHdhbnRzIHdlYXRoZXIgaW4gUGFyaXMgLSBjYWxsIGdldF93ZWF0aGVyEgwaHK9eJqZu2Fm0kMMaDGoPq";
+const REDACTED: &str = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpPkNRj2YfWXGmKDxH4mPnZ5sQ7vB5URj2pIbUDeXQhzrA1xlNq";
+const THOUGHT: &str = "The user wants the weather in Paris. I should call get_weather.";
+
+/// Turn 1 of a thinking + tools loop.
+fn thinking_turn_one(stream: bool) -> Value {
+    json!({
+        "model": "claude-sonnet-4-5",
+        "stream": stream,
+        "messages": [{"role": "user", "content": "Weather in Paris?"}],
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}}],
+        "reasoning_effort": "low"
+    })
+}
+
+/// Turn 2: turn 1, the assistant message as the client received it, the
+/// tool result.
+fn thinking_turn_two(assistant: Value) -> Value {
+    let mut body = thinking_turn_one(false);
+    let messages = body["messages"].as_array_mut().unwrap();
+    messages.push(assistant);
+    messages.push(
+        json!({"role": "tool", "tool_call_id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "content": "18C"}),
+    );
+    body
+}
+
+fn expected_details() -> Value {
+    json!([
+        {"type": "reasoning.text", "text": THOUGHT, "signature": SIGNATURE, "format": "anthropic-claude-v1", "index": 0},
+        {"type": "reasoning.encrypted", "data": REDACTED, "format": "anthropic-claude-v1", "index": 1}
+    ])
+}
+
+/// A streamed answer reassembled as a client does: deltas concatenated,
+/// `reasoning_details` entries appended in order.
+fn reassembled(t: &byok_providers::Transcript, chunks: &[byok_providers::ChatChunk]) -> Value {
+    let details: Vec<Value> = chunks
+        .iter()
+        .flat_map(|c| &c.choices)
+        .flat_map(|c| c.delta.reasoning_details.iter().flatten().cloned())
+        .collect();
+    json!({
+        "role": "assistant",
+        "content": t.content,
+        "reasoning_content": t.reasoning,
+        "reasoning_details": details,
+        "tool_calls": t.tool_calls,
+    })
+}
+
+#[tokio::test]
+async fn thinking_signatures_and_redacted_thinking_become_reasoning_details() {
+    let s = anthropic().await;
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_thinking_tool_use.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(thinking_turn_one(false)), &s.credential)
+        .await
+        .unwrap();
+    let msg = &full.response.choices[0].message;
+    assert_eq!(msg.reasoning_content.as_deref(), Some(THOUGHT));
+    assert_eq!(
+        serde_json::to_value(&msg.reasoning_details).unwrap(),
+        expected_details()
+    );
+    assert_eq!(msg.content.as_deref(), Some("Let me check."));
+    assert_eq!(finish(&full.response), Some(FinishReason::ToolCalls));
+
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::sse(&fixture("anthropic/stream_thinking_tool_use.sse")),
+    );
+    let (t, chunks, usage, err) = collect(&s, &request(thinking_turn_one(true))).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_equivalent(&t, &usage, &full.response, &full.usage);
+    let streamed = reassembled(&t, &chunks);
+    assert_eq!(streamed["reasoning_details"], expected_details());
+    let signed = chunks
+        .iter()
+        .position(|c| c.choices[0].delta.reasoning_details.is_some())
+        .unwrap();
+    assert!(
+        chunks[..signed].iter().all(|c| c.choices[0]
+            .delta
+            .content
+            .as_deref()
+            .unwrap_or("")
+            .is_empty()),
+        "the signed entry comes with the thinking block, before the text"
+    );
+}
+
+#[tokio::test]
+async fn second_turn_replays_thinking_blocks_before_the_tool_use() {
+    let s = anthropic().await;
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_thinking_tool_use.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(thinking_turn_one(false)), &s.credential)
+        .await
+        .unwrap();
+    let received = serde_json::to_value(&full.response.choices[0].message).unwrap();
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::sse(&fixture("anthropic/stream_thinking_tool_use.sse")),
+    );
+    let (t, chunks, _, err) = collect(&s, &request(thinking_turn_one(true))).await;
+    assert!(err.is_none(), "{err:?}");
+    let streamed = reassembled(&t, &chunks);
+
+    let want = json!([
+        {"type": "thinking", "thinking": THOUGHT, "signature": SIGNATURE},
+        {"type": "redacted_thinking", "data": REDACTED},
+        {"type": "text", "text": "Let me check."},
+        {"type": "tool_use", "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "name": "get_weather", "input": {"location": "Paris"}}
+    ]);
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_text.json")),
+    );
+    for (how, assistant) in [("non-streamed", received), ("streamed", streamed)] {
+        s.provider
+            .chat(&request(thinking_turn_two(assistant)), &s.credential)
+            .await
+            .unwrap();
+        let body = sent_json(&s);
+        let msgs = body["messages"].as_array().unwrap();
+        assert_eq!(msgs.len(), 3, "{how}");
+        assert_eq!(msgs[1]["role"], "assistant", "{how}");
+        assert_eq!(msgs[1]["content"], want, "{how}: thinking first, signed");
+        assert_eq!(msgs[2]["content"][0]["type"], "tool_result", "{how}");
+    }
+}
+
+#[tokio::test]
+async fn foreign_or_unsigned_reasoning_details_are_not_replayed() {
+    let s = anthropic().await;
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_text.json")),
+    );
+    let assistant = json!({
+        "role": "assistant",
+        "content": "Let me check.",
+        "reasoning_details": [
+            {"type": "reasoning.text", "text": "unsigned", "format": "anthropic-claude-v1", "index": 0},
+            {"type": "reasoning.text", "text": "g", "signature": "s", "format": "google-gemini-v1", "index": 1},
+            {"type": "reasoning.summary", "summary": "s", "index": 2}
+        ],
+        "tool_calls": [{"id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "type": "function", "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\"}"}}]
+    });
+    s.provider
+        .chat(&request(thinking_turn_two(assistant)), &s.credential)
+        .await
+        .unwrap();
+    let body = sent_json(&s);
+    let types: Vec<&str> = body["messages"][1]["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["text", "tool_use"]);
 }

@@ -219,3 +219,114 @@ async fn mid_stream_error_object() {
     );
     assert_eq!(usage, UsageReport::Missing);
 }
+
+/// A Pydantic / zod style schema (`$schema`, `additionalProperties`,
+/// `anyOf`, `const`, `$defs`) as the client wrote it.
+fn pydantic_schema() -> Value {
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "title": "GetWeather",
+        "properties": {
+            "location": {"type": "string", "description": "City and country"},
+            "unit": {"anyOf": [{"const": "celsius"}, {"const": "fahrenheit"}, {"type": "null"}], "default": null},
+            "days": {"anyOf": [{"type": "integer", "minimum": 1}, {"$ref": "#/$defs/Range"}]}
+        },
+        "required": ["location", "unit", "days"],
+        "additionalProperties": false,
+        "$defs": {"Range": {"type": "object", "properties": {"from": {"type": "integer"}, "to": {"type": "integer"}}, "additionalProperties": false}}
+    })
+}
+
+fn thinking_convo(stream: bool) -> Value {
+    let mut v = convo(stream);
+    v["tools"][0]["function"]["parameters"] = pydantic_schema();
+    v["tools"][0]["function"]["strict"] = json!(true);
+    v
+}
+
+#[tokio::test]
+async fn json_schemas_reach_gemini_untouched_as_parameters_json_schema() {
+    let s = google().await;
+    s.mock.on(
+        "POST",
+        GEN,
+        Reply::json(200, fixture("google/generate_text.json")),
+    );
+    s.provider
+        .chat(&request(thinking_convo(false)), &s.credential)
+        .await
+        .unwrap();
+    let body = sent_json(&s);
+    let decl = &body["tools"][0]["functionDeclarations"][0];
+    assert_eq!(decl["parametersJsonSchema"], pydantic_schema());
+    assert!(decl.get("parameters").is_none(), "{decl}");
+    assert_eq!(decl["name"], "get_weather");
+}
+
+#[tokio::test]
+async fn thoughts_are_included_and_become_reasoning_content() {
+    let s = google().await;
+    s.mock.on(
+        "POST",
+        GEN,
+        Reply::json(200, fixture("google/generate_thoughts.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(thinking_convo(false)), &s.credential)
+        .await
+        .unwrap();
+    let body = sent_json(&s);
+    assert_eq!(
+        body["generationConfig"]["thinkingConfig"],
+        json!({"includeThoughts": true}),
+        "2.5 models think by default"
+    );
+    let message = &full.response.choices[0].message;
+    assert_eq!(
+        message.reasoning_content.as_deref(),
+        Some(
+            "**Checking the forecast**\n\nThe user wants a unit; Celsius is the default in France."
+        )
+    );
+    assert_eq!(
+        message.content.as_deref(),
+        Some("It is 18°C and sunny in Paris.")
+    );
+    assert_eq!(finish(&full.response), Some(FinishReason::Stop));
+
+    let mut streamed = thinking_convo(true);
+    streamed["reasoning_effort"] = json!("medium");
+    s.mock.on(
+        "POST",
+        STREAM,
+        Reply::sse(&fixture("google/stream_thoughts.sse")),
+    );
+    let (t, chunks, usage, err) = collect(&s, &request(streamed)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_equivalent(&t, &usage, &full.response, &full.usage);
+    assert_eq!(
+        sent_json(&s)["generationConfig"]["thinkingConfig"],
+        json!({"thinkingBudget": 8192, "includeThoughts": true})
+    );
+    let first_text = chunks
+        .iter()
+        .position(|c| {
+            c.choices
+                .iter()
+                .any(|ch| ch.delta.content.as_deref().is_some_and(|t| !t.is_empty()))
+        })
+        .unwrap();
+    assert!(
+        chunks[..first_text].iter().any(|c| c
+            .choices
+            .iter()
+            .any(|ch| ch.delta.reasoning_content.is_some())),
+        "thoughts stream first, as reasoning_content"
+    );
+    let UsageReport::Reported(u) = usage else {
+        panic!()
+    };
+    assert_eq!((u.completion_tokens, u.reasoning_tokens()), (226, 215));
+}

@@ -14,11 +14,25 @@
 //!   `auto`/`any`/`none`/`tool`, `parallel_tool_calls: false` →
 //!   `disable_parallel_tool_use`, `user` → `metadata.user_id`,
 //!   `reasoning_effort` → `thinking` with a budget;
+//! - an assistant message's `reasoning_details` (OpenRouter's format,
+//!   `anthropic-claude-v1`) → `thinking` blocks (`reasoning.text`, with its
+//!   `signature`) and `redacted_thinking` blocks (`reasoning.encrypted`, its
+//!   `data`), first in that message's content, before text and `tool_use`
+//!   (a thinking-with-tools loop continues only when they come back);
+//!   unsigned, foreign-format and unknown entries are dropped;
+//! - answer: `thinking` text → `reasoning_content`; `thinking` and
+//!   `redacted_thinking` blocks → `reasoning_details` (`reasoning.text` with
+//!   text, signature and `index`, `reasoning.encrypted` with data and
+//!   `index`; `index` counts reasoning blocks from 0);
 //! - refused with a 400: `response_format` JSON modes, `n > 1`, `logprobs`,
 //!   penalties, `logit_bias`; dropped as harmless: `seed`.
 //! - Streaming: `message_start` → role chunk, text deltas → `content`,
 //!   `tool_use` starts → tool-call id and name, `input_json_delta` →
-//!   argument fragments, thinking deltas → `reasoning_content`,
+//!   argument fragments, thinking deltas → `reasoning_content`, a thinking
+//!   block's `signature_delta` → its complete `reasoning_details` entry
+//!   (text + signature; unsigned at `content_block_stop` if none came), a
+//!   `redacted_thinking` start → its `reasoning.encrypted` entry, so the
+//!   entries appended in order equal the non-streamed `reasoning_details`;
 //!   `message_delta` → finish reason, usage from `message_start` (input and
 //!   cache) plus the cumulative `output_tokens`.
 //!
@@ -26,11 +40,13 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `request.rs` | neutral request → wire body (`refuse`, `messages`, `tools`, `tool_choice`, `thinking`) |
+//! | `request.rs` | neutral request → wire body (`refuse`, `messages` with replayed thinking, `tools`, `tool_choice`, `thinking`) |
 //! | `response.rs` | the Messages answer → [`ChatResponse`](crate::ChatResponse), stop reasons, usage |
+//! | `reasoning.rs` | thinking / `redacted_thinking` blocks ⇄ `reasoning_details` entries |
 //! | `stream.rs` | typed SSE events (`#[serde(tag = "type")]`) → chunks, one handler per event |
 //! | `mod.rs` | the adapter ([`ChatProvider`](crate::ChatProvider)): URL and key from the row's target, headers, HTTP |
 
+mod reasoning;
 mod request;
 mod response;
 mod stream;

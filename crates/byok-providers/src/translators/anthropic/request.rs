@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::reasoning::replay_block;
 use super::{DEFAULT_MAX_TOKENS, NATIVE_EXTRA, THINKING_BUDGETS};
 use crate::common::{
     arguments_object, check_common, encode_body, parse_data_url, refuse_penalties, unsupported,
@@ -10,9 +11,7 @@ use crate::common::{
 use crate::error::ProviderError;
 use crate::id::ProviderId;
 use crate::translators::{Conversation, TurnEncoder, content_blocks, thinking_budget, turns};
-#[cfg(test)]
-use crate::types::Message;
-use crate::types::{ChatRequest, Content, ResponseFormat, ToolCall, ToolChoice};
+use crate::types::{ChatRequest, Content, Message, ResponseFormat, ToolCall, ToolChoice};
 
 #[derive(Debug, Serialize)]
 pub(super) struct WireRequest {
@@ -122,13 +121,36 @@ fn refuse(provider: ProviderId, request: &ChatRequest) -> Result<(), ProviderErr
 }
 
 /// The top-level `system` and the `messages`, consecutive same-role
-/// messages merged (tool results are user content).
+/// messages merged (tool results are user content). An assistant message
+/// with `reasoning_details` is encoded on its own, its thinking blocks first
+/// (before its text and tool calls), then merged like the others.
 fn messages(
     provider: ProviderId,
     request: &ChatRequest,
 ) -> Result<(Option<String>, Vec<WireMessage>), ProviderError> {
-    let Conversation { system, turns } =
-        turns(&request.messages, "assistant", &mut Blocks { provider })?;
+    let encoder = &mut Blocks { provider };
+    let mut all = Conversation {
+        system: Vec::new(),
+        turns: Vec::new(),
+    };
+    let mut rest = request.messages.as_slice();
+    loop {
+        let cut = rest.iter().position(|m| details(m).is_some());
+        let (plain, tail) = rest.split_at(cut.unwrap_or(rest.len()));
+        merge(&mut all, turns(plain, "assistant", encoder)?, Vec::new());
+        let Some((reasoned, tail)) = tail.split_first() else {
+            break;
+        };
+        let thinking = details(reasoned)
+            .into_iter()
+            .flatten()
+            .filter_map(replay_block)
+            .collect();
+        let one = turns(std::slice::from_ref(reasoned), "assistant", encoder)?;
+        merge(&mut all, one, thinking);
+        rest = tail;
+    }
+    let Conversation { system, turns } = all;
     let messages = turns
         .into_iter()
         .map(|(role, content)| WireMessage {
@@ -137,6 +159,47 @@ fn messages(
         })
         .collect();
     Ok(((!system.is_empty()).then(|| system.join("\n\n")), messages))
+}
+
+/// The non-empty `reasoning_details` of an assistant message.
+fn details(message: &Message) -> Option<&[Value]> {
+    match message {
+        Message::Assistant {
+            reasoning_details: Some(d),
+            ..
+        } if !d.is_empty() => Some(d),
+        _ => None,
+    }
+}
+
+/// Appends `part` to `all`, merging same-role turns at the seam; `thinking`
+/// (the blocks replaying one assistant message's reasoning) goes first in
+/// that message's turn.
+fn merge(
+    all: &mut Conversation<String, Value>,
+    part: Conversation<String, Value>,
+    thinking: Vec<Value>,
+) {
+    if thinking.is_empty() && all.turns.is_empty() && all.system.is_empty() {
+        *all = part;
+        return;
+    }
+    all.system.extend(part.system);
+    let mut turns = part.turns;
+    if !thinking.is_empty() {
+        match turns.first_mut() {
+            Some((_, blocks)) => {
+                blocks.splice(0..0, thinking);
+            }
+            None => turns.push(("assistant", thinking)),
+        }
+    }
+    for (role, blocks) in turns {
+        match all.turns.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(blocks),
+            _ => all.turns.push((role, blocks)),
+        }
+    }
 }
 
 /// Anthropic's content blocks.

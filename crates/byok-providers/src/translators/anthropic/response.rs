@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::reasoning::{encrypted_detail, text_detail};
 use crate::common::now_secs;
 use crate::error::ProviderError;
 use crate::http;
@@ -66,34 +67,42 @@ pub(super) fn decode_response(
 ) -> Result<ChatResponse, ProviderError> {
     let wire: WireResponse = http::parse_json(provider, "response body", bytes)?;
     let mut answer = Answer::default();
-    let str_of = |block: &Value, key: &str| {
-        block
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned()
-    };
+    let mut details = Vec::new();
     for block in &wire.content {
-        match block.get("type").and_then(Value::as_str) {
-            Some("text") => answer
-                .text
-                .push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
-            Some("thinking") => answer
-                .reasoning
-                .push_str(block.get("thinking").and_then(Value::as_str).unwrap_or("")),
-            Some("tool_use") => answer.calls.push(function_call(
-                str_of(block, "id"),
-                str_of(block, "name"),
-                block
-                    .get("input")
-                    .map_or_else(|| "{}".to_owned(), Value::to_string),
-            )),
-            _ => {}
-        }
+        read_block(block, &mut answer, &mut details);
     }
     let finish = wire.stop_reason.as_deref().map(finish_reason);
     let usage = wire.usage.as_ref().map(WireUsage::to_usage);
-    Ok(answer.into_response(wire.id, now_secs(), wire.model, finish, usage))
+    let mut response = answer.into_response(wire.id, now_secs(), wire.model, finish, usage);
+    if let Some(choice) = response.choices.first_mut()
+        && !details.is_empty()
+    {
+        choice.message.reasoning_details = Some(details);
+    }
+    Ok(response)
+}
+
+/// One content block into the answer: text, reasoning (its text, and its
+/// replayable form in `details`), or a tool call.
+fn read_block(block: &Value, answer: &mut Answer, details: &mut Vec<Value>) {
+    let str_at = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or("");
+    match block.get("type").and_then(Value::as_str) {
+        Some("text") => answer.text.push_str(str_at("text")),
+        Some("thinking") => {
+            answer.reasoning.push_str(str_at("thinking"));
+            let signature = Some(str_at("signature"));
+            details.push(text_detail(details.len(), str_at("thinking"), signature));
+        }
+        Some("redacted_thinking") => details.push(encrypted_detail(details.len(), str_at("data"))),
+        Some("tool_use") => answer.calls.push(function_call(
+            str_at("id").to_owned(),
+            str_at("name").to_owned(),
+            block
+                .get("input")
+                .map_or_else(|| "{}".to_owned(), Value::to_string),
+        )),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

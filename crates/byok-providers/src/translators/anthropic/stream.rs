@@ -8,12 +8,21 @@
 //! |---|---|
 //! | `message_start` | role chunk; ids, input and cache usage |
 //! | `content_block_start` `tool_use` / `text` | tool-call id + name / leading text |
+//! | `content_block_start` `thinking` | leading `reasoning_content`; the block's text starts buffering |
+//! | `content_block_start` `redacted_thinking` | `reasoning_details`: one `reasoning.encrypted` entry |
 //! | `content_block_delta` `text_delta` / `thinking_delta` / `input_json_delta` | `content` / `reasoning_content` / argument fragment |
+//! | `content_block_delta` `signature_delta` | `reasoning_details`: the whole `reasoning.text` entry of the block (text + signature) |
+//! | `content_block_stop` of a thinking block that got no signature | `reasoning_details`: its `reasoning.text` entry, unsigned |
 //! | `message_delta` | finish reason; cumulative `output_tokens` (and repeated input counts) |
 //! | `message_stop` | usage chunk (when usage was seen); end |
 //! | `error` | `MidStream` (code: the error's `type`) |
-//! | `ping`, `content_block_stop`, `signature_delta`, others | nothing |
+//! | `ping`, other `content_block_stop`s, others | nothing |
 //! | EOF before `message_stop` | `StreamTruncated` |
+//!
+//! Reasoning scheme: thinking text streams only as `reasoning_content`;
+//! each reasoning block's `reasoning_details` entry is sent once, complete
+//! (see [`super::reasoning`]), so appending the streamed entries in order
+//! gives the non-streamed answer's `reasoning_details`.
 
 use std::borrow::Cow;
 
@@ -21,6 +30,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::reasoning::{encrypted_detail, text_detail};
 use super::response::{WireUsage, finish_reason};
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
@@ -50,7 +60,10 @@ enum Event<'a> {
         #[serde(default, borrow, deserialize_with = "lenient::obj")]
         delta: Option<BlockDelta<'a>>,
     },
-    ContentBlockStop,
+    ContentBlockStop {
+        #[serde(default, deserialize_with = "lenient::u64")]
+        index: Option<u64>,
+    },
     MessageDelta {
         #[serde(default, deserialize_with = "lenient::obj")]
         usage: Option<DeltaUsage>,
@@ -82,8 +95,8 @@ struct MessageStart<'a> {
     usage: Option<Value>,
 }
 
-/// A `content_block`: `tool_use` and `text` matter here (`thinking`,
-/// `redacted_thinking`, server tools, ...: nothing to say yet).
+/// A `content_block`: `tool_use`, `text`, `thinking` and
+/// `redacted_thinking` matter here (server tools, ...: nothing to say yet).
 #[derive(Deserialize)]
 struct ContentBlock<'a> {
     #[serde(rename = "type", default, borrow, deserialize_with = "lenient::str")]
@@ -94,10 +107,14 @@ struct ContentBlock<'a> {
     name: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "lenient::str")]
     text: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    data: Option<Cow<'a, str>>,
 }
 
 /// A `content_block_delta`'s `delta`: `text_delta`, `thinking_delta`,
-/// `input_json_delta` (`signature_delta`, `citations_delta`: nothing for
+/// `input_json_delta`, `signature_delta` (`citations_delta`: nothing for
 /// the client).
 #[derive(Deserialize)]
 struct BlockDelta<'a> {
@@ -109,6 +126,8 @@ struct BlockDelta<'a> {
     thinking: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "lenient::str")]
     partial_json: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    signature: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +157,20 @@ pub(crate) struct AnthropicStream {
     saw_usage: bool,
     /// Content block index → tool-call index.
     tools: ToolSlots,
+    /// Reasoning blocks seen so far (the next `reasoning_details` index).
+    reasoning_blocks: usize,
+    /// The open thinking block, until its entry is sent.
+    thinking: Option<OpenThinking>,
+}
+
+/// A thinking block whose `reasoning_details` entry is not sent yet.
+struct OpenThinking {
+    /// Its content block index.
+    block: u64,
+    /// Its `reasoning_details` index.
+    index: usize,
+    /// Its text so far.
+    text: String,
 }
 
 impl AnthropicStream {
@@ -149,6 +182,8 @@ impl AnthropicStream {
             usage: WireUsage::default(),
             saw_usage: false,
             tools: ToolSlots::default(),
+            reasoning_blocks: 0,
+            thinking: None,
         }
     }
 
@@ -176,7 +211,8 @@ impl AnthropicStream {
         Ok(())
     }
 
-    /// `content_block_start`: a tool call's id and name, or leading text.
+    /// `content_block_start`: a tool call's id and name, leading text, or
+    /// the start of a reasoning block.
     fn block_start(&mut self, index: u64, block: Option<ContentBlock<'_>>, out: &mut Out) {
         let Some(block) = block else { return };
         match block.kind.as_deref() {
@@ -197,13 +233,66 @@ impl AnthropicStream {
                     );
                 }
             }
+            Some("thinking") => self.thinking_start(index, owned(block.thinking), out),
+            Some("redacted_thinking") => {
+                let data = block.data.as_deref().unwrap_or("");
+                let detail = encrypted_detail(self.next_reasoning(), data);
+                self.push_detail(out, detail);
+            }
             _ => {}
         }
     }
 
+    /// The next reasoning block's `reasoning_details` index.
+    fn next_reasoning(&mut self) -> usize {
+        self.reasoning_blocks += 1;
+        self.reasoning_blocks - 1
+    }
+
+    /// A thinking block opens: its text buffers until its signature (or its
+    /// end); leading text is sent as reasoning.
+    fn thinking_start(&mut self, block: u64, text: Option<String>, out: &mut Out) {
+        self.close_thinking(None, None, out);
+        let text = text.unwrap_or_default();
+        if !text.is_empty() {
+            self.head.push(
+                out,
+                Delta {
+                    reasoning_content: Some(text.clone()),
+                    ..Delta::default()
+                },
+            );
+        }
+        let index = self.next_reasoning();
+        self.thinking = Some(OpenThinking { block, index, text });
+    }
+
+    /// Sends the open thinking block's entry (with `signature`, if any),
+    /// when `block` is it (any open block when `None`).
+    fn close_thinking(&mut self, block: Option<u64>, signature: Option<&str>, out: &mut Out) {
+        if block.is_some_and(|b| self.thinking.as_ref().is_none_or(|t| t.block != b)) {
+            return;
+        }
+        if let Some(t) = self.thinking.take() {
+            let detail = text_detail(t.index, &t.text, signature);
+            self.push_detail(out, detail);
+        }
+    }
+
+    /// A chunk carrying one `reasoning_details` entry.
+    fn push_detail(&self, out: &mut Out, detail: Value) {
+        self.head.push(
+            out,
+            Delta {
+                reasoning_details: Some(vec![detail]),
+                ..Delta::default()
+            },
+        );
+    }
+
     /// `content_block_delta`: text, reasoning, or tool-call arguments.
     fn block_delta(
-        &self,
+        &mut self,
         index: u64,
         delta: Option<BlockDelta<'_>>,
         out: &mut Out,
@@ -214,10 +303,22 @@ impl AnthropicStream {
                 content: owned(delta.text),
                 ..Delta::default()
             },
-            Some("thinking_delta") => Delta {
-                reasoning_content: owned(delta.thinking),
-                ..Delta::default()
-            },
+            Some("thinking_delta") => {
+                let thinking = owned(delta.thinking);
+                if let (Some(open), Some(t)) = (&mut self.thinking, &thinking)
+                    && open.block == index
+                {
+                    open.text.push_str(t);
+                }
+                Delta {
+                    reasoning_content: thinking,
+                    ..Delta::default()
+                }
+            }
+            Some("signature_delta") => {
+                self.close_thinking(Some(index), delta.signature.as_deref(), out);
+                return Ok(());
+            }
             Some("input_json_delta") => {
                 let tool = self.tools.get(index).ok_or_else(|| {
                     self.malformed("input_json_delta for a block that is not a tool_use")
@@ -226,7 +327,7 @@ impl AnthropicStream {
                     .push_arguments(out, tool, owned(delta.partial_json));
                 return Ok(());
             }
-            // signature_delta, citations_delta: nothing for the client.
+            // citations_delta: nothing for the client.
             _ => return Ok(()),
         };
         self.head.push(out, d);
@@ -312,7 +413,10 @@ impl SseTranslate for AnthropicStream {
             Event::Error { error, message } => {
                 return Err(self.error(error.as_ref(), message.as_deref(), &tag));
             }
-            Event::ContentBlockStop | Event::Ping | Event::Unknown => {}
+            Event::ContentBlockStop { index } => {
+                self.close_thinking(Some(index.unwrap_or(0)), None, out);
+            }
+            Event::Ping | Event::Unknown => {}
         }
         Ok(false)
     }
@@ -365,5 +469,41 @@ mod tests {
             err,
             Some(ProviderError::MidStream { ref message, code: None, .. }) if message == "boom"
         ));
+    }
+
+    #[test]
+    fn a_thinking_block_without_signature_is_sent_unsigned_at_its_end() {
+        let (chunks, err) = run(&[
+            (
+                None,
+                r#"{"type":"message_start","message":{"id":"m","model":"m"}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"a"}}"#,
+            ),
+            (
+                None,
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"b"}}"#,
+            ),
+            (None, r#"{"type":"content_block_stop","index":0}"#),
+            (None, r#"{"type":"message_stop"}"#),
+        ]);
+        assert!(err.is_none());
+        let details: Vec<Value> = chunks
+            .into_iter()
+            .filter_map(|c| match c {
+                StreamEvent::Chunk(c) => c.choices.into_iter().next(),
+                _ => None,
+            })
+            .filter_map(|c| c.delta.reasoning_details)
+            .flatten()
+            .collect();
+        assert_eq!(
+            details,
+            [
+                serde_json::json!({"type": "reasoning.text", "text": "ab", "format": "anthropic-claude-v1", "index": 0})
+            ]
+        );
     }
 }

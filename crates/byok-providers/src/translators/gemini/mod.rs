@@ -7,9 +7,15 @@
 //! URLs only: Gemini cannot fetch arbitrary URLs, other URLs are a 400);
 //! tool calls → `functionCall` parts with `args` objects, tool results →
 //! `functionResponse` parts named after the call they answer; tools →
-//! `functionDeclarations`; sampling → `generationConfig`; JSON modes →
-//! `responseMimeType` (+ `responseJsonSchema`); `reasoning_effort` →
-//! `thinkingConfig.thinkingBudget`.
+//! `functionDeclarations` with the client's JSON Schema unchanged in
+//! `parametersJsonSchema` (never `parameters`, Gemini's OpenAPI subset that
+//! refuses `additionalProperties`, `$schema`, `anyOf`, `const`); sampling →
+//! `generationConfig`; JSON modes → `responseMimeType` (+
+//! `responseJsonSchema`, unchanged); `reasoning_effort` →
+//! `thinkingConfig.thinkingBudget`; `thinkingConfig.includeThoughts: true`
+//! whenever the model thinks (an effort is given, or a 2.5 / 3.x text model
+//! that thinks by default), and thought parts (`thought: true`) come back
+//! as `reasoning_content`, streamed and not.
 //!
 //! **Thought signatures.** Gemini attaches a `thoughtSignature` to function
 //! calls that must come back unchanged on the next turn. The gateway carries
@@ -29,7 +35,7 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `request.rs` | neutral request → wire body (`contents`, `generation_config`, tools, `function_calling_config`, safety settings) |
+//! | `request.rs` | neutral request → wire body (`contents`, `generation_config` and `thinking_config`, `function_declaration`, `function_calling_config`, safety settings) |
 //! | `response.rs` | the typed `GenerateContentResponse` (answer and every stream chunk): parts, finish, usage |
 //! | `stream.rs` | the chunk-by-chunk state machine (start, content, finish at EOF) |
 //! | `mod.rs` | the adapter ([`ChatProvider`](crate::ChatProvider)): `v1beta/models/{model}:generateContent` URLs, `x-goog-api-key`, HTTP |

@@ -9,7 +9,7 @@ use crate::common::{arguments_object, check_common, encode_body, parse_data_url,
 use crate::error::ProviderError;
 use crate::id::ProviderId;
 use crate::translators::{TurnEncoder, content_blocks, json_turns, thinking_budget};
-use crate::types::{ChatRequest, Content, ResponseFormat, ToolCall, ToolChoice};
+use crate::types::{ChatRequest, Content, ResponseFormat, Tool, ToolCall, ToolChoice};
 
 fn parts_of(provider: ProviderId, content: &Content) -> Result<Vec<Value>, ProviderError> {
     content_blocks(
@@ -68,19 +68,7 @@ pub(super) fn to_wire(p: ProviderId, request: &ChatRequest) -> Result<Value, Pro
         body.insert("generationConfig".into(), Value::Object(generation));
     }
     if let Some(tools) = &request.tools {
-        let decls: Vec<Value> = tools
-            .iter()
-            .map(|t| {
-                let mut d = json!({"name": t.function.name});
-                if let Some(desc) = &t.function.description {
-                    d["description"] = json!(desc);
-                }
-                if let Some(params) = &t.function.parameters {
-                    d["parameters"] = params.clone();
-                }
-                d
-            })
-            .collect();
+        let decls: Vec<Value> = tools.iter().map(function_declaration).collect();
         body.insert("tools".into(), json!([{"functionDeclarations": decls}]));
     }
     if let Some(m) = function_calling_config(request)? {
@@ -92,6 +80,21 @@ pub(super) fn to_wire(p: ProviderId, request: &ChatRequest) -> Result<Value, Pro
         }
     }
     Ok(Value::Object(body))
+}
+
+/// One `functionDeclarations` entry. The client's JSON Schema goes
+/// unchanged in `parametersJsonSchema` (full JSON Schema:
+/// `additionalProperties`, `$schema`, `anyOf`, `const`, ...), never in
+/// `parameters` (Gemini's OpenAPI subset, which refuses those keywords).
+fn function_declaration(tool: &Tool) -> Value {
+    let mut d = json!({"name": tool.function.name});
+    if let Some(desc) = &tool.function.description {
+        d["description"] = json!(desc);
+    }
+    if let Some(params) = &tool.function.parameters {
+        d["parametersJsonSchema"] = params.clone();
+    }
+    d
 }
 
 /// The `systemInstruction` parts and the `contents` turns (roles `user` and
@@ -196,11 +199,33 @@ fn generation_config(request: &ChatRequest) -> Result<Map<String, Value>, Provid
             }
         }
     }
-    if let Some(effort) = &request.reasoning_effort {
-        let budget = thinking_budget(&THINKING_BUDGETS, effort)?;
-        generation.insert("thinkingConfig".into(), json!({"thinkingBudget": budget}));
+    if let Some(thinking) = thinking_config(request)? {
+        generation.insert("thinkingConfig".into(), thinking);
     }
     Ok(generation)
+}
+
+/// `thinkingConfig`: the budget for a `reasoning_effort`, and
+/// `includeThoughts` whenever the model thinks (an effort is given, or the
+/// model thinks by default), so thought parts come back as
+/// `reasoning_content`.
+fn thinking_config(request: &ChatRequest) -> Result<Option<Value>, ProviderError> {
+    if let Some(effort) = &request.reasoning_effort {
+        let budget = thinking_budget(&THINKING_BUDGETS, effort)?;
+        return Ok(Some(
+            json!({"thinkingBudget": budget, "includeThoughts": true}),
+        ));
+    }
+    Ok(thinks_by_default(&request.model).then(|| json!({"includeThoughts": true})))
+}
+
+/// Gemini 2.5 and 3.x text models think unless told otherwise (image and
+/// speech variants take no `thinkingConfig`).
+fn thinks_by_default(model: &str) -> bool {
+    let m = model.strip_prefix("models/").unwrap_or(model);
+    (m.starts_with("gemini-2.5") || m.starts_with("gemini-3"))
+        && !m.contains("-image")
+        && !m.contains("-tts")
 }
 
 /// `tool_choice` → `functionCallingConfig`.
@@ -322,9 +347,46 @@ mod tests {
         assert_eq!(g["responseMimeType"], "application/json");
         assert_eq!(g["responseJsonSchema"], json!({"type": "object"}));
         assert_eq!(g["thinkingConfig"]["thinkingBudget"], 1024);
+        assert_eq!(g["thinkingConfig"]["includeThoughts"], true);
+        assert_eq!(
+            w["tools"][0]["functionDeclarations"][0],
+            json!({"name": "f", "parametersJsonSchema": {"type": "object"}})
+        );
         assert_eq!(
             w["toolConfig"]["functionCallingConfig"],
             json!({"mode": "ANY", "allowedFunctionNames": ["f"]})
+        );
+    }
+
+    #[test]
+    fn include_thoughts_when_the_model_thinks() {
+        let thoughts = |model: &str, effort: Option<&str>| {
+            let mut r =
+                req(json!({"model": model, "messages": [{"role": "user", "content": "x"}]}));
+            r.reasoning_effort = effort.map(str::to_owned);
+            to_wire(ProviderId::Google, &r).unwrap()["generationConfig"]["thinkingConfig"].clone()
+        };
+        for model in [
+            "gemini-2.5-flash",
+            "models/gemini-2.5-pro",
+            "gemini-3-pro-preview",
+        ] {
+            assert_eq!(
+                thoughts(model, None),
+                json!({"includeThoughts": true}),
+                "{model}"
+            );
+        }
+        for model in [
+            "gemini-2.0-flash",
+            "gemini-2.5-flash-image",
+            "gemini-2.5-flash-preview-tts",
+        ] {
+            assert_eq!(thoughts(model, None), Value::Null, "{model}");
+        }
+        assert_eq!(
+            thoughts("gemini-2.0-flash-thinking-exp", Some("high")),
+            json!({"thinkingBudget": 24576, "includeThoughts": true})
         );
     }
 

@@ -37,8 +37,11 @@ use crate::translators::Dialect;
 use crate::types::{ChatRequest, ModelInfo};
 
 /// Extra fields passed through as Responses-native parameters.
+/// (`metadata` means the same in both APIs, so it is mapped here rather
+/// than ignored.)
 const NATIVE_EXTRA: &[&str] = &[
     "reasoning",
+    "metadata",
     "truncation",
     "include",
     "text",
