@@ -34,7 +34,7 @@ pub struct AppState {
     /// Prices.
     pub catalog: Arc<Catalog>,
     /// Chat adapters (on a client for the operator's targets; see
-    /// [`AppState::chat_adapter`]).
+    /// `AppState::chat_adapter`).
     pub providers: Registry,
     /// Chat adapters on a client of their own for requests that go to a
     /// user-supplied endpoint, when the operator's targets and the users'
@@ -72,7 +72,7 @@ pub struct AppState {
 
 impl AppState {
     /// Creates the data directory, takes its shared lock (see
-    /// [`DataDirLock`]) and opens every store.
+    /// `DataDirLock`) and opens every store.
     ///
     /// # Errors
     /// See [`Settings::validate`] and [`open_vault`]; invalid upstream
