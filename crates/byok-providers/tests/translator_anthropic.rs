@@ -523,3 +523,113 @@ async fn foreign_or_unsigned_reasoning_details_are_not_replayed() {
         .collect();
     assert_eq!(types, ["text", "tool_use"]);
 }
+
+fn structured(stream: bool, format: Value) -> Value {
+    json!({
+        "model": "claude-sonnet-4-5",
+        "stream": stream,
+        "messages": [{"role": "user", "content": "Weather in Paris as JSON."}],
+        "response_format": format
+    })
+}
+
+fn weather_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "temperature_c": {"type": "integer"},
+            "conditions": {"type": "array", "items": {"type": "string", "enum": ["sunny", "windy", "rain"]}}
+        },
+        "required": ["city", "temperature_c", "conditions"],
+        "additionalProperties": false
+    })
+}
+
+#[tokio::test]
+async fn json_schema_is_native_structured_output_and_the_json_is_the_content() {
+    let s = anthropic().await;
+    let format = json!({"type": "json_schema", "json_schema": {"name": "weather", "strict": true, "schema": weather_schema()}});
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_structured.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(structured(false, format.clone())), &s.credential)
+        .await
+        .unwrap();
+    let body = sent_json(&s);
+    assert_eq!(
+        body["output_config"],
+        json!({"format": {"type": "json_schema", "schema": weather_schema()}}),
+        "the schema goes untouched under output_config.format"
+    );
+    assert!(body.get("response_format").is_none());
+    assert!(body.get("output_format").is_none(), "the old beta field");
+    assert_eq!(
+        s.mock.last_request().unwrap().header("anthropic-beta"),
+        None,
+        "structured output is GA: no beta header"
+    );
+    let content = full.response.choices[0].message.content.clone().unwrap();
+    let parsed: Value = serde_json::from_str(&content).unwrap();
+    assert_eq!(
+        parsed,
+        json!({"city": "Paris", "temperature_c": 18, "conditions": ["sunny", "windy"]})
+    );
+    assert_eq!(
+        full.response.choices[0].finish_reason,
+        Some(FinishReason::Stop)
+    );
+
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::sse(&fixture("anthropic/stream_structured.sse")),
+    );
+    let (t, _, usage, err) = collect(&s, &request(structured(true, format))).await;
+    assert!(err.is_none(), "{err:?}");
+    let body = sent_json(&s);
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["output_config"]["format"]["schema"], weather_schema());
+    assert_eq!(t.content, content, "streamed JSON text equals the answer's");
+    assert_equivalent(&t, &usage, &full.response, &full.usage);
+}
+
+#[tokio::test]
+async fn json_object_is_refused_and_text_sends_nothing() {
+    let s = anthropic().await;
+    let err = s
+        .provider
+        .chat(
+            &request(structured(false, json!({"type": "json_object"}))),
+            &s.credential,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProviderError::Unsupported { ref what, .. } if what.contains("json_object") && what.contains("json_schema")),
+        "{err:?}"
+    );
+    assert!(
+        s.mock.last_request().is_none(),
+        "refused before anything is sent"
+    );
+
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_text.json")),
+    );
+    s.provider
+        .chat(
+            &request(structured(false, json!({"type": "text"}))),
+            &s.credential,
+        )
+        .await
+        .unwrap();
+    let body = sent_json(&s);
+    assert!(body.get("output_config").is_none(), "{body}");
+}

@@ -319,12 +319,14 @@ async fn tool_use_streamed_equals_non_streamed_with_frames_split_at_every_byte()
     assert_eq!(args["location"], "Paris \"Île-de-France\"");
     // And in memory, every piece size gives the same events (`created` is
     // the clock at the stream's start, so runs across a second boundary
-    // differ there only).
+    // differ there only; the id is fresh per stream, never empty).
     let events = |piece: usize| {
         let mut out = translate_bedrock_frames(&bytes, piece, true).unwrap();
         for e in &mut out {
             if let byok_providers::StreamEvent::Chunk(c) = e {
                 c.created = 0;
+                assert!(c.id.starts_with("chatcmpl-") && c.id.len() > 9, "{}", c.id);
+                c.id.clear();
             }
         }
         out
@@ -484,5 +486,135 @@ async fn every_stop_reason() {
             }
         }
         assert_eq!(t.finish_reason, Some(want), "{stop} streamed");
+    }
+}
+
+#[tokio::test]
+async fn tool_config_follows_tool_choice_none_and_the_tool_history() {
+    let cases: Vec<Value> =
+        serde_json::from_str(&fixture("bedrock/tool_config_cases.json")).unwrap();
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let s = bedrock(false).await;
+        s.mock.on(
+            "POST",
+            PATH,
+            Reply::json(200, fixture("bedrock/converse_text.json")),
+        );
+        let mut body = case["request"].clone();
+        body["model"] = json!(MODEL);
+        let out = s.provider.chat(&request(body), &s.credential).await;
+        if let Some(error) = case["error"].as_str() {
+            let e = out.err().unwrap_or_else(|| panic!("{name}: accepted"));
+            assert!(
+                matches!(e, ProviderError::Unsupported { .. }),
+                "{name}: {e:?}"
+            );
+            assert!(e.to_string().contains(error), "{name}: {e}");
+            assert!(s.mock.last_request().is_none(), "{name}: sent upstream");
+            continue;
+        }
+        out.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let sent = sent_json(&s);
+        let expected = &case["toolConfig"];
+        if expected.is_null() {
+            assert!(sent.get("toolConfig").is_none(), "{name}: {sent}");
+        } else {
+            assert_eq!(&sent["toolConfig"], expected, "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn reasoning_details_come_out_and_go_back_in_and_ids_are_set() {
+    let s = bedrock(false).await;
+    s.mock.on(
+        "POST",
+        PATH,
+        Reply::json(200, fixture("bedrock/converse_reasoning.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(convo(false)), &s.credential)
+        .await
+        .unwrap();
+    let wire: Value = serde_json::from_str(&fixture("bedrock/converse_reasoning.json")).unwrap();
+    let blocks = &wire["output"]["message"]["content"];
+    let (text, signature) = (
+        blocks[0]["reasoningContent"]["reasoningText"]["text"]
+            .as_str()
+            .unwrap(),
+        blocks[0]["reasoningContent"]["reasoningText"]["signature"]
+            .as_str()
+            .unwrap(),
+    );
+    let redacted = blocks[1]["reasoningContent"]["redactedContent"]
+        .as_str()
+        .unwrap();
+    let msg = &full.response.choices[0].message;
+    assert_eq!(msg.reasoning_content.as_deref(), Some(text));
+    let expected = json!([
+        {"type": "reasoning.text", "text": text, "signature": signature, "format": "bedrock-converse", "index": 0},
+        {"type": "reasoning.encrypted", "data": redacted, "format": "bedrock-converse", "index": 1}
+    ]);
+    assert_eq!(json!(msg.reasoning_details), expected);
+    assert!(
+        full.response.id.starts_with("chatcmpl-"),
+        "{}",
+        full.response.id
+    );
+    assert!(full.response.id.len() > "chatcmpl-".len());
+
+    // Streamed: the same reasoning, the details per block index.
+    let bytes = frames("bedrock/stream_reasoning.events.json");
+    s.mock.on("POST", STREAM_PATH, stream_reply(&bytes, 7));
+    let (t, chunks, usage, err) = collect(&s, &request(convo(true))).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_equivalent(&t, &usage, &full.response, &full.usage);
+    let streamed: Vec<Value> = chunks
+        .iter()
+        .flat_map(|c| c.choices.iter())
+        .flat_map(|c| c.delta.reasoning_details.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(streamed.len(), 4, "{streamed:?}");
+    assert!(
+        streamed[..3]
+            .iter()
+            .all(|d| d["index"] == 0 && d["type"] == "reasoning.text")
+    );
+    assert_eq!(streamed[2]["signature"], signature);
+    assert_eq!(streamed[3], expected[1]);
+    let id = &chunks[0].id;
+    assert!(id.starts_with("chatcmpl-") && id.len() > 9, "{id}");
+    assert!(chunks.iter().all(|c| &c.id == id), "one id per stream");
+    assert_ne!(id, &full.response.id);
+
+    // Back in, merged or as streamed: reasoning blocks first, in order.
+    let replay = json!([
+        {"reasoningContent": {"reasoningText": {"text": text, "signature": signature}}},
+        {"reasoningContent": {"redactedContent": redacted}}
+    ]);
+    for (details, content) in [
+        (expected.clone(), Value::Null),
+        (Value::Array(streamed), json!("Let me check.")),
+    ] {
+        let mut body = convo(false);
+        body["messages"][2]["reasoning_details"] = details;
+        body["messages"][2]["content"] = content.clone();
+        s.mock.on(
+            "POST",
+            PATH,
+            Reply::json(200, fixture("bedrock/converse_text.json")),
+        );
+        s.provider
+            .chat(&request(body), &s.credential)
+            .await
+            .unwrap();
+        let sent = sent_json(&s);
+        let turn = &sent["messages"][1]["content"];
+        assert_eq!(turn[0], replay[0], "{turn}");
+        assert_eq!(turn[1], replay[1], "{turn}");
+        let next = if content.is_null() { 2 } else { 3 };
+        assert_eq!(turn[next]["toolUse"]["toolUseId"], "tooluse_1", "{turn}");
     }
 }

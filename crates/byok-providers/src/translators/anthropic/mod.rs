@@ -14,6 +14,11 @@
 //!   `auto`/`any`/`none`/`tool`, `parallel_tool_calls: false` →
 //!   `disable_parallel_tool_use`, `user` → `metadata.user_id`,
 //!   `reasoning_effort` → `thinking` with a budget;
+//! - `response_format` `json_schema` → native structured output,
+//!   `output_config: {"format": {"type": "json_schema", "schema"}}` with
+//!   `json_schema.schema` unchanged (`name` and `strict` dropped: decoding is
+//!   always constrained; generally available, no beta header); the answer's
+//!   JSON text is the `content`, streamed like any text; `text` → nothing;
 //! - an assistant message's `reasoning_details` (OpenRouter's format,
 //!   `anthropic-claude-v1`) → `thinking` blocks (`reasoning.text`, with its
 //!   `signature`) and `redacted_thinking` blocks (`reasoning.encrypted`, its
@@ -24,8 +29,11 @@
 //!   `redacted_thinking` blocks → `reasoning_details` (`reasoning.text` with
 //!   text, signature and `index`, `reasoning.encrypted` with data and
 //!   `index`; `index` counts reasoning blocks from 0);
-//! - refused with a 400: `response_format` JSON modes, `n > 1`, `logprobs`,
-//!   penalties, `logit_bias`; dropped as harmless: `seed`.
+//! - refused with a 400: `response_format` `json_object` (Anthropic's
+//!   schemas must close every object with `additionalProperties: false`, so
+//!   "any object" has no equivalent: send a `json_schema`), a `json_schema`
+//!   without `schema`, `n > 1`, `logprobs`, penalties, `logit_bias`; dropped
+//!   as harmless: `seed`.
 //! - Streaming: `message_start` → role chunk, text deltas → `content`,
 //!   `tool_use` starts → tool-call id and name, `input_json_delta` →
 //!   argument fragments, thinking deltas → `reasoning_content`, a thinking
@@ -40,7 +48,7 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `request.rs` | neutral request → wire body (`refuse`, `messages` with replayed thinking, `tools`, `tool_choice`, `thinking`) |
+//! | `request.rs` | neutral request → wire body (`refuse`, `messages` with replayed thinking, `tools`, `tool_choice`, `thinking`, `output_config`) |
 //! | `response.rs` | the Messages answer → [`ChatResponse`](crate::ChatResponse), stop reasons, usage |
 //! | `reasoning.rs` | thinking / `redacted_thinking` blocks ⇄ `reasoning_details` entries |
 //! | `stream.rs` | typed SSE events (`#[serde(tag = "type")]`) → chunks, one handler per event |

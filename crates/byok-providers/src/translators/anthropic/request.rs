@@ -36,6 +36,8 @@ pub(super) struct WireRequest {
     thinking: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_k: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_config: Option<Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
 }
@@ -88,6 +90,7 @@ pub(super) fn to_wire(
     let tools = tools(request);
     let tool_choice = tool_choice(request, tools.is_some())?;
     let (thinking, max_tokens) = thinking(request)?;
+    let output_config = output_config(request)?;
     Ok(WireRequest {
         model: request.model.clone(),
         max_tokens: max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
@@ -101,6 +104,7 @@ pub(super) fn to_wire(
         metadata: request.user.as_ref().map(|u| json!({"user_id": u})),
         thinking,
         top_k: request.extra.get("top_k").cloned(),
+        output_config,
         stream,
     })
 }
@@ -108,16 +112,35 @@ pub(super) fn to_wire(
 /// What Anthropic cannot express: refused with a 400.
 fn refuse(provider: ProviderId, request: &ChatRequest) -> Result<(), ProviderError> {
     check_common(provider, request, NATIVE_EXTRA)?;
-    if matches!(
-        request.response_format,
-        Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema { .. })
-    ) {
+    if matches!(request.response_format, Some(ResponseFormat::JsonObject)) {
+        // Anthropic's structured output needs a schema whose objects all
+        // have `additionalProperties: false`, so "any JSON object" has no
+        // faithful equivalent (`{"type": "object"}` would only allow `{}`).
         return Err(unsupported(
             provider,
-            "`response_format` JSON modes (use a tool with an input schema instead)",
+            "`response_format` `json_object` (use `json_schema` with a schema instead)",
         ));
     }
     refuse_penalties(provider, request)
+}
+
+/// `response_format: json_schema` → Anthropic's native structured output,
+/// `output_config: {"format": {"type": "json_schema", "schema": …}}`, the
+/// schema sent unchanged (`name` and `strict` have no Anthropic field: the
+/// decoding is always constrained). `text` (or none) sends nothing.
+fn output_config(request: &ChatRequest) -> Result<Option<Value>, ProviderError> {
+    let Some(ResponseFormat::JsonSchema { json_schema }) = &request.response_format else {
+        return Ok(None);
+    };
+    let schema = json_schema.get("schema").ok_or_else(|| {
+        ProviderError::invalid(
+            "`response_format.json_schema.schema` is required",
+            Some("response_format"),
+        )
+    })?;
+    Ok(Some(
+        json!({"format": {"type": "json_schema", "schema": schema}}),
+    ))
 }
 
 /// The top-level `system` and the `messages`, consecutive same-role
@@ -429,6 +452,33 @@ mod tests {
         assert!(w.get("seed").is_none());
         let mut b = base;
         b["messages"] = json!([{"role": "assistant", "tool_calls": [{"id": "x", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}]);
+        assert!(matches!(
+            to_wire(ProviderId::Anthropic, &req(b), false),
+            Err(ProviderError::InvalidRequest { .. })
+        ));
+    }
+
+    #[test]
+    fn response_format_json_schema_becomes_output_config_format() {
+        let base = json!({"model": "claude", "messages": [{"role": "user", "content": "x"}]});
+        let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"], "additionalProperties": false});
+        let mut b = base.clone();
+        b["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "n", "strict": true, "schema": schema}});
+        let w =
+            serde_json::to_value(to_wire(ProviderId::Anthropic, &req(b), false).unwrap()).unwrap();
+        assert_eq!(
+            w["output_config"],
+            json!({"format": {"type": "json_schema", "schema": schema}})
+        );
+        for format in [json!({"type": "text"}), Value::Null] {
+            let mut b = base.clone();
+            b["response_format"] = format;
+            let w = serde_json::to_value(to_wire(ProviderId::Anthropic, &req(b), false).unwrap())
+                .unwrap();
+            assert!(w.get("output_config").is_none(), "{w}");
+        }
+        let mut b = base;
+        b["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "n"}});
         assert!(matches!(
             to_wire(ProviderId::Anthropic, &req(b), false),
             Err(ProviderError::InvalidRequest { .. })

@@ -13,14 +13,26 @@
 //! (CRC-checked; frames may be split anywhere; a frame larger than the event
 //! limit is refused). Exceptions (`:message-type: exception`) end the stream
 //! with an error; `metadata` usage may arrive after `messageStop`, so the
-//! stream ends at EOF. Mapping table in `docs/providers.md`.
+//! stream ends at EOF. Mapping table in `docs/providers.md`; what this
+//! module adds to it:
+//!
+//! | chat | Converse |
+//! |---|---|
+//! | `tool_choice` `auto` / `required` / named | `toolChoice` `auto` / `any` / `tool` |
+//! | `tool_choice: none`, history without tool blocks | no `toolConfig` (the model cannot call a tool it was not given) |
+//! | `tool_choice: none`, history with `toolUse`/`toolResult` | 400: Converse then requires `toolConfig` and has no `none` choice |
+//! | no `tools`, history with tool calls | `toolConfig` declaring the called tools, schema `{"type": "object"}`, no `toolChoice` |
+//! | `reasoningContent.reasoningText` `text` + `signature` | `reasoning_content` + `reasoning_details` `{"type": "reasoning.text", "text", "signature", "format": "bedrock-converse", "index"}` |
+//! | `reasoningContent.redactedContent` | `reasoning_details` `{"type": "reasoning.encrypted", "data", "format": "bedrock-converse", "index"}` |
+//! | assistant `reasoning_details` (format `bedrock-converse`) | `reasoningContent` blocks first in that assistant turn (streamed pieces of one `index` joined) |
+//! | response / stream id (Converse has none) | a fresh `chatcmpl-` + 32 hex digits |
 //!
 //! # Layout
 //!
 //! | file | holds |
 //! |---|---|
-//! | `request.rs` | neutral request → wire body (`refuse`, `messages`, `inference_config`, `tool_config`) |
-//! | `response.rs` | the Converse answer → [`ChatResponse`](crate::ChatResponse), stop reasons, usage |
+//! | `request.rs` | neutral request → wire body (`refuse`, `messages` with replayed reasoning, `inference_config`, `tool_config`) |
+//! | `response.rs` | the Converse answer → [`ChatResponse`](crate::ChatResponse), stop reasons, usage, reasoning details, fresh ids |
 //! | `stream.rs` | event-stream frames → typed events (named by `:event-type`) → chunks |
 //! | `mod.rs` | the adapter ([`ChatProvider`](crate::ChatProvider)): regional URL, SigV4 or Bearer, HTTP; [`sign_v4`], [`encode_model_id`] |
 

@@ -3,13 +3,14 @@
 use serde_json::{Map, Value, json};
 
 use super::NATIVE_EXTRA;
+use super::response::REASONING_FORMAT;
 use crate::common::{
     arguments_object, check_common, encode_body, parse_data_url, refuse_penalties, unsupported,
 };
 use crate::error::ProviderError;
 use crate::id::ProviderId;
 use crate::translators::{TurnEncoder, content_blocks, json_turns};
-use crate::types::{ChatRequest, Content, ResponseFormat, ToolCall, ToolChoice};
+use crate::types::{ChatRequest, Content, Message, ResponseFormat, Tool, ToolCall, ToolChoice};
 
 fn image_block(p: ProviderId, url: &str) -> Result<Value, ProviderError> {
     let (media, data) = parse_data_url(url)
@@ -92,24 +93,123 @@ fn refuse(p: ProviderId, request: &ChatRequest) -> Result<(), ProviderError> {
 
 /// The `system` blocks and the `messages` (consecutive same-role messages
 /// merged; tool results are user content).
+///
+/// An assistant message's `reasoning_details` in the `bedrock-converse`
+/// format come back as `reasoningContent` blocks ahead of its text and tool
+/// uses (Converse wants the signed reasoning of a tool-use turn replayed).
 fn messages(
     p: ProviderId,
     request: &ChatRequest,
 ) -> Result<(Vec<Value>, Vec<Value>), ProviderError> {
-    json_turns(
-        &request.messages,
-        "assistant",
-        "content",
-        &mut Converse { p },
-    )
+    let mut encoder = Converse {
+        p,
+        assistants: request.messages.iter(),
+    };
+    let (system, mut turns) = json_turns(&request.messages, "assistant", "content", &mut encoder)?;
+    // Messages without content: their reasoning goes before their first tool use.
+    for m in &request.messages {
+        if let Message::Assistant {
+            content: None,
+            tool_calls: Some(calls),
+            reasoning_details: Some(details),
+            ..
+        } = m
+            && let Some(first) = calls.first()
+        {
+            insert_before_tool_use(&mut turns, &first.id, reasoning_blocks(details));
+        }
+    }
+    Ok((system, turns))
 }
 
-/// Converse's content blocks.
-struct Converse {
+/// Puts `blocks` before the `toolUse` block whose id is `id`.
+fn insert_before_tool_use(turns: &mut [Value], id: &str, blocks: Vec<Value>) {
+    if blocks.is_empty() {
+        return;
+    }
+    for turn in turns.iter_mut() {
+        let Some(content) = turn.get_mut("content").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        if let Some(at) = content.iter().position(|b| b["toolUse"]["toolUseId"] == id) {
+            content.splice(at..at, blocks);
+            return;
+        }
+    }
+}
+
+/// The `reasoningContent` blocks of `reasoning_details` entries in the
+/// `bedrock-converse` format (`reasoning.text` → `reasoningText` with its
+/// signature, `reasoning.encrypted` → `redactedContent`); streamed pieces of
+/// one entry (same `index`) are joined. Other formats are left out.
+fn reasoning_blocks(details: &[Value]) -> Vec<Value> {
+    let mut blocks: Vec<Value> = Vec::new();
+    let mut last_index: Option<&Value> = None;
+    for d in details.iter().filter(|d| d["format"] == REASONING_FORMAT) {
+        let index = d.get("index");
+        match d["type"].as_str() {
+            Some("reasoning.text") => {
+                let joined = index.is_some() && index == last_index;
+                let text = d["text"].as_str().unwrap_or("");
+                match blocks.last_mut() {
+                    Some(b) if joined && b["reasoningContent"].get("reasoningText").is_some() => {
+                        let rt = &mut b["reasoningContent"]["reasoningText"];
+                        let mut all = rt["text"].as_str().unwrap_or("").to_owned();
+                        all.push_str(text);
+                        rt["text"] = json!(all);
+                        if let Some(sig) = d["signature"].as_str() {
+                            rt["signature"] = json!(sig);
+                        }
+                    }
+                    _ => {
+                        let mut rt = json!({"text": text});
+                        if let Some(sig) = d["signature"].as_str() {
+                            rt["signature"] = json!(sig);
+                        }
+                        blocks.push(json!({"reasoningContent": {"reasoningText": rt}}));
+                    }
+                }
+            }
+            Some("reasoning.encrypted") => {
+                if let Some(data) = d["data"].as_str() {
+                    blocks.push(json!({"reasoningContent": {"redactedContent": data}}));
+                }
+            }
+            _ => continue,
+        }
+        last_index = index;
+    }
+    blocks
+}
+
+/// Converse's content blocks; `assistants` walks the messages so that each
+/// assistant text gets its own message's reasoning first.
+struct Converse<'a> {
     p: ProviderId,
+    assistants: std::slice::Iter<'a, Message>,
 }
 
-impl TurnEncoder for Converse {
+impl Converse<'_> {
+    /// The reasoning blocks of the next assistant message with content.
+    fn next_reasoning(&mut self) -> Vec<Value> {
+        for m in self.assistants.by_ref() {
+            if let Message::Assistant {
+                content: Some(_),
+                reasoning_details,
+                ..
+            } = m
+            {
+                return reasoning_details
+                    .as_deref()
+                    .map(reasoning_blocks)
+                    .unwrap_or_default();
+            }
+        }
+        Vec::new()
+    }
+}
+
+impl TurnEncoder for Converse<'_> {
     type Block = Value;
     type System = Value;
 
@@ -119,6 +219,14 @@ impl TurnEncoder for Converse {
 
     fn blocks(&self, content: &Content) -> Result<Vec<Value>, ProviderError> {
         blocks(self.p, content)
+    }
+
+    fn assistant(&mut self, content: &Content) -> Result<Vec<Value>, ProviderError> {
+        let mut out = self.next_reasoning();
+        if !content.text().is_empty() {
+            out.extend(blocks(self.p, content)?);
+        }
+        Ok(out)
     }
 
     fn tool_call(&mut self, call: &ToolCall) -> Result<Value, ProviderError> {
@@ -149,13 +257,44 @@ fn inference_config(request: &ChatRequest) -> Map<String, Value> {
     inference
 }
 
-/// `toolConfig`: the tool specs and the `toolChoice` (`none` is refused:
-/// Converse has no such mode).
-fn tool_config(p: ProviderId, request: &ChatRequest) -> Result<Option<Value>, ProviderError> {
-    let Some(tools) = &request.tools else {
-        return Ok(None);
-    };
-    let specs: Vec<Value> = tools
+/// Whether the history holds `toolUse`/`toolResult` blocks (Converse then
+/// requires a `toolConfig`, else it answers with a `ValidationException`).
+fn history_has_tool_blocks(request: &ChatRequest) -> bool {
+    request.messages.iter().any(|m| match m {
+        Message::Assistant { tool_calls, .. } => tool_calls.as_ref().is_some_and(|c| !c.is_empty()),
+        Message::Tool { .. } => true,
+        _ => false,
+    })
+}
+
+/// The tool specs declared for the names the history calls (first use
+/// first, each once), with the permissive schema `{"type": "object"}`: what
+/// Converse needs when the request carries tool blocks but no `tools`.
+fn history_specs(request: &ChatRequest) -> Vec<Value> {
+    let mut seen: Vec<&str> = Vec::new();
+    for m in &request.messages {
+        if let Message::Assistant {
+            tool_calls: Some(calls),
+            ..
+        } = m
+        {
+            for c in calls {
+                if !seen.contains(&c.function.name.as_str()) {
+                    seen.push(&c.function.name);
+                }
+            }
+        }
+    }
+    seen.into_iter()
+        .map(
+            |name| json!({"toolSpec": {"name": name, "inputSchema": {"json": {"type": "object"}}}}),
+        )
+        .collect()
+}
+
+/// The request's tool specs.
+fn request_specs(tools: &[Tool]) -> Vec<Value> {
+    tools
         .iter()
         .map(|t| {
             let mut spec = json!({
@@ -167,19 +306,44 @@ fn tool_config(p: ProviderId, request: &ChatRequest) -> Result<Option<Value>, Pr
             }
             json!({"toolSpec": spec})
         })
-        .collect();
-    let mut tool_config = json!({"tools": specs});
+        .collect()
+}
+
+/// `toolConfig`: the tool specs and the `toolChoice`.
+///
+/// Converse's `toolChoice` is `auto`, `any` or `tool` only. `tool_choice:
+/// none` is therefore expressed by sending no `toolConfig` at all (the model
+/// cannot call a tool it was not given), which Converse allows only while the
+/// history holds no tool blocks; with tool blocks a `toolConfig` is
+/// mandatory and the model could call any tool in it, so `none` is refused
+/// with a 400. Without `tools`, a history holding tool blocks gets a
+/// `toolConfig` declaring the called tools with a permissive schema (and no
+/// `toolChoice`).
+fn tool_config(p: ProviderId, request: &ChatRequest) -> Result<Option<Value>, ProviderError> {
+    let in_history = history_has_tool_blocks(request);
+    if matches!(&request.tool_choice, Some(ToolChoice::Mode(m)) if m == "none") {
+        if in_history {
+            return Err(unsupported(
+                p,
+                "`tool_choice: none` when the history holds tool calls or results \
+                 (Converse then requires the tools to be declared and has no `none` choice)",
+            ));
+        }
+        return Ok(None);
+    }
+    let Some(tools) = &request.tools else {
+        if !in_history {
+            return Ok(None);
+        }
+        let specs = history_specs(request);
+        return Ok((!specs.is_empty()).then(|| json!({"tools": specs})));
+    };
+    let mut tool_config = json!({"tools": request_specs(tools)});
     match &request.tool_choice {
         None => {}
         Some(ToolChoice::Mode(m)) => match m.as_str() {
             "auto" => tool_config["toolChoice"] = json!({"auto": {}}),
             "required" => tool_config["toolChoice"] = json!({"any": {}}),
-            "none" => {
-                return Err(unsupported(
-                    p,
-                    "`tool_choice: none` with tools (omit the tools instead)",
-                ));
-            }
             _ => {
                 return Err(ProviderError::invalid(
                     "unknown `tool_choice`",
@@ -204,7 +368,6 @@ fn tool_config(p: ProviderId, request: &ChatRequest) -> Result<Option<Value>, Pr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::Message;
 
     const P: ProviderId = ProviderId::Aws;
 
@@ -268,6 +431,58 @@ mod tests {
         assert!(to_wire(P, &url_image).is_err());
     }
 
+    #[test]
+    fn tool_choice_none_drops_the_tools_or_is_refused_with_tool_history() {
+        let tools = json!([{"type": "function", "function": {"name": "f"}}]);
+        let plain = req(json!({
+            "model": "m", "messages": [{"role": "user", "content": "x"}],
+            "tools": tools, "tool_choice": "none"
+        }));
+        let w = to_wire(P, &plain).unwrap();
+        assert!(w.get("toolConfig").is_none(), "{w}");
+        let history = req(json!({
+            "model": "m",
+            "messages": [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "t1", "content": "42"}
+            ],
+            "tools": tools, "tool_choice": "none"
+        }));
+        let e = to_wire(P, &history).unwrap_err();
+        assert!(matches!(e, ProviderError::Unsupported { .. }), "{e:?}");
+        assert!(e.to_string().contains("tool_choice: none"), "{e}");
+    }
+
+    #[test]
+    fn tool_history_without_tools_declares_the_called_tools() {
+        let r = req(json!({
+            "model": "m",
+            "messages": [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "tool_calls": [
+                    {"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                    {"id": "t2", "type": "function", "function": {"name": "g", "arguments": "{}"}},
+                    {"id": "t3", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ]},
+                {"role": "tool", "tool_call_id": "t1", "content": "1"},
+                {"role": "tool", "tool_call_id": "t2", "content": "2"},
+                {"role": "tool", "tool_call_id": "t3", "content": "3"}
+            ],
+            "tool_choice": "auto"
+        }));
+        let w = to_wire(P, &r).unwrap();
+        assert_eq!(
+            w["toolConfig"],
+            json!({"tools": [
+                {"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object"}}}},
+                {"toolSpec": {"name": "g", "inputSchema": {"json": {"type": "object"}}}}
+            ]})
+        );
+        let plain = req(json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}));
+        assert!(to_wire(P, &plain).unwrap().get("toolConfig").is_none());
+    }
+
     fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
         use crate::translators::function_call;
         use crate::translators::inverse::{names, push_turn, system, text, tool};
@@ -315,7 +530,23 @@ mod tests {
                 }
                 let (back, back_tools) = wire_to_neutral(&to_wire(P, &r).unwrap());
                 prop_assert_eq!(back, messages);
-                prop_assert_eq!(back_tools, tools);
+                // Without `tools`, the tools the history calls are declared.
+                let expected = if tools.is_empty() {
+                    let mut called: Vec<String> = Vec::new();
+                    for m in &r.messages {
+                        if let Message::Assistant { tool_calls: Some(calls), .. } = m {
+                            for c in calls {
+                                if !called.contains(&c.function.name) {
+                                    called.push(c.function.name.clone());
+                                }
+                            }
+                        }
+                    }
+                    called
+                } else {
+                    tools
+                };
+                prop_assert_eq!(back_tools, expected);
             }
         }
     }

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::now_secs;
 use crate::error::ProviderError;
@@ -103,12 +103,74 @@ struct ToolUse<'a> {
 struct ReasoningContent<'a> {
     #[serde(default, borrow, deserialize_with = "lenient::obj")]
     reasoning_text: Option<ReasoningText<'a>>,
+    /// Encrypted reasoning (base64), replayed as is.
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    redacted_content: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct ReasoningText<'a> {
     #[serde(default, borrow, deserialize_with = "lenient::str")]
     text: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    signature: Option<Cow<'a, str>>,
+}
+
+/// A fresh, non-empty response id (`chatcmpl-` and 32 hex digits): Converse
+/// answers carry no id. `RandomState` is seeded randomly per process and
+/// per call; the counter and the clock keep ids apart in any case.
+pub(super) fn fresh_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let state = std::collections::hash_map::RandomState::new();
+    let mut a = state.build_hasher();
+    a.write_u64(n);
+    a.write_u128(nanos);
+    let mut b = state.build_hasher();
+    b.write_u64(a.finish());
+    b.write_u64(n);
+    format!("chatcmpl-{:016x}{:016x}", a.finish(), b.finish())
+}
+
+/// The `format` of the `reasoning_details` entries Converse reasoning maps to.
+pub(super) const REASONING_FORMAT: &str = "bedrock-converse";
+
+/// A `reasoning.text` entry of `reasoning_details` (text and/or signature).
+pub(super) fn text_detail(text: Option<&str>, signature: Option<&str>, index: u32) -> Value {
+    let mut d = json!({"type": "reasoning.text", "format": REASONING_FORMAT, "index": index});
+    if let Some(t) = text {
+        d["text"] = json!(t);
+    }
+    if let Some(s) = signature {
+        d["signature"] = json!(s);
+    }
+    d
+}
+
+/// A `reasoning.encrypted` entry of `reasoning_details` (redacted content).
+pub(super) fn encrypted_detail(data: &str, index: u32) -> Value {
+    json!({"type": "reasoning.encrypted", "data": data, "format": REASONING_FORMAT, "index": index})
+}
+
+impl ReasoningContent<'_> {
+    /// The reasoning text (if any) and the `reasoning_details` entry.
+    fn detail(&self, index: u32) -> (Option<&str>, Option<Value>) {
+        if let Some(r) = &self.reasoning_text {
+            let text = r.text.as_deref();
+            let detail = text_detail(text, r.signature.as_deref(), index);
+            return (text, Some(detail));
+        }
+        let detail = self
+            .redacted_content
+            .as_deref()
+            .map(|d| encrypted_detail(d, index));
+        (None, detail)
+    }
 }
 
 pub(super) fn decode_response(
@@ -120,6 +182,7 @@ pub(super) fn decode_response(
     // Anything but an object reads as an empty response.
     let wire: WireResponse<'_> = lenient::obj(&v).ok().flatten().unwrap_or_default();
     let mut answer = Answer::default();
+    let mut details = Vec::new();
     let blocks = wire
         .output
         .as_ref()
@@ -136,16 +199,23 @@ pub(super) fn decode_response(
                     .as_ref()
                     .map_or_else(|| "{}".to_owned(), Value::to_string),
             ));
-        } else if let Some(t) = block
-            .reasoning_content
-            .as_ref()
-            .and_then(|r| r.reasoning_text.as_ref())
-            .and_then(|r| r.text.as_deref())
-        {
-            answer.reasoning.push_str(t);
+        } else if let Some(r) = &block.reasoning_content {
+            let index = u32::try_from(details.len()).unwrap_or(u32::MAX);
+            let (text, detail) = r.detail(index);
+            if let Some(t) = text {
+                answer.reasoning.push_str(t);
+            }
+            details.extend(detail);
         }
     }
     let finish = wire.stop_reason.as_deref().map(finish_reason);
     let usage = wire.usage.as_ref().map(WireUsage::to_usage);
-    Ok(answer.into_response(String::new(), now_secs(), model.to_owned(), finish, usage))
+    let mut response =
+        answer.into_response(fresh_id(), now_secs(), model.to_owned(), finish, usage);
+    if let Some(choice) = response.choices.first_mut()
+        && !details.is_empty()
+    {
+        choice.message.reasoning_details = Some(details);
+    }
+    Ok(response)
 }

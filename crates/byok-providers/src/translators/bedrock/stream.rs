@@ -5,9 +5,10 @@
 //! | event | chunk |
 //! |---|---|
 //! | `:message-type` `exception` / `error` | `MidStream` (code: the exception type) |
-//! | `messageStart` | role chunk |
+//! | `messageStart` | role chunk (id: a fresh `chatcmpl-…`, Converse has none) |
 //! | `contentBlockStart.start.toolUse` | tool-call id + name |
-//! | `contentBlockDelta` `text` / `toolUse.input` / `reasoningContent.text` | `content` / argument fragment / `reasoning_content` |
+//! | `contentBlockDelta` `text` / `toolUse.input` | `content` / argument fragment |
+//! | `contentBlockDelta` `reasoningContent` `.text` / `.signature` / `.redactedContent` | `reasoning_content` + `reasoning_details` `reasoning.text` (text) / `reasoning.text` (signature) / `reasoning.encrypted`, format `bedrock-converse`, index: the reasoning block's rank |
 //! | `messageStop` | finish reason |
 //! | `metadata.usage` (may follow `messageStop`) | kept; the usage chunk comes at EOF |
 //! | `contentBlockStop`, others | nothing (the payload must still be JSON) |
@@ -23,7 +24,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::response::{WireUsage, finish_reason};
+use super::response::{WireUsage, encrypted_detail, finish_reason, fresh_id, text_detail};
 use crate::error::{ProviderError, sanitize};
 use crate::http::{self, Out};
 use crate::id::ProviderId;
@@ -113,9 +114,14 @@ struct ToolUseDelta<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ReasoningDelta<'a> {
     #[serde(default, borrow, deserialize_with = "lenient::str")]
     text: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    signature: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    redacted_content: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -165,10 +171,12 @@ impl<'a> Event<'a> {
 pub(crate) struct BedrockStream {
     provider: ProviderId,
     secret: Option<SecretString>,
-    /// No id: Converse streams have none.
+    /// A fresh id: Converse streams have none.
     head: ChunkHead,
     /// contentBlockIndex → tool-call index.
     tools: HashMap<u64, u32>,
+    /// The content block of the latest reasoning and its details index.
+    reasoning_block: Option<(u64, u32)>,
     stopped: bool,
     usage: Option<Usage>,
 }
@@ -183,8 +191,12 @@ impl BedrockStream {
         Self {
             provider,
             secret,
-            head: ChunkHead::new(model.to_owned(), wants_usage),
+            head: ChunkHead {
+                id: fresh_id(),
+                ..ChunkHead::new(model.to_owned(), wants_usage)
+            },
             tools: HashMap::new(),
+            reasoning_block: None,
             stopped: false,
             usage: None,
         }
@@ -247,7 +259,7 @@ impl BedrockStream {
     }
 
     /// `contentBlockDelta`: text, tool input, or reasoning text.
-    fn block_delta(&self, d: BlockDelta<'_>, out: &mut Out) -> Result<(), ProviderError> {
+    fn block_delta(&mut self, d: BlockDelta<'_>, out: &mut Out) -> Result<(), ProviderError> {
         let Some(delta) = d.delta else { return Ok(()) };
         if let Some(t) = delta.text {
             self.head.push(
@@ -268,16 +280,47 @@ impl BedrockStream {
                 })?;
             self.head
                 .push_arguments(out, tool, Some(input.into_owned()));
-        } else if let Some(t) = delta.reasoning_content.and_then(|r| r.text) {
-            self.head.push(
-                out,
-                Delta {
-                    reasoning_content: Some(t.into_owned()),
-                    ..Delta::default()
-                },
-            );
+        } else if let Some(r) = delta.reasoning_content {
+            let index = self.reasoning_index(d.content_block_index.unwrap_or(0));
+            self.reasoning(r, index, out);
         }
         Ok(())
+    }
+
+    /// The `reasoning_details` index of the reasoning in content block
+    /// `block` (reasoning blocks counted in order, as in the full answer).
+    fn reasoning_index(&mut self, block: u64) -> u32 {
+        match self.reasoning_block {
+            Some((b, index)) if b == block => index,
+            last => {
+                let index = last.map_or(0, |(_, i)| i.saturating_add(1));
+                self.reasoning_block = Some((block, index));
+                index
+            }
+        }
+    }
+
+    /// A reasoning delta: text (`reasoning_content` and a `reasoning.text`
+    /// detail), a signature, or redacted content (`reasoning.encrypted`).
+    fn reasoning(&self, r: ReasoningDelta<'_>, index: u32, out: &mut Out) {
+        let (reasoning_content, detail) = if let Some(t) = r.text {
+            let detail = text_detail(Some(&t), None, index);
+            (Some(t.into_owned()), detail)
+        } else if let Some(sig) = r.signature {
+            (None, text_detail(None, Some(&sig), index))
+        } else if let Some(data) = r.redacted_content {
+            (None, encrypted_detail(&data, index))
+        } else {
+            return;
+        };
+        self.head.push(
+            out,
+            Delta {
+                reasoning_content,
+                reasoning_details: Some(vec![detail]),
+                ..Delta::default()
+            },
+        );
     }
 
     pub(crate) fn finish(&mut self, out: &mut Out) -> Result<(), ProviderError> {
