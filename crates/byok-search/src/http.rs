@@ -83,7 +83,9 @@ impl Http {
         key: &SecretString,
     ) -> Result<Value, SearchError> {
         let request = self.authorize(request, key)?;
-        let response = match tokio::time::timeout(self.config.timeout, request.send()).await {
+        // One deadline for the whole request: sending and reading share it.
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
+        let response = match tokio::time::timeout_at(deadline, request.send()).await {
             Err(_) => return Err(SearchError::Timeout(self.id)),
             Ok(Err(e)) if e.is_timeout() => return Err(SearchError::Timeout(self.id)),
             Ok(Err(_)) => return Err(SearchError::Connection(self.id)),
@@ -96,7 +98,7 @@ impl Http {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = self.read_body(response).await?;
+        let body = self.read_body(response, deadline).await?;
         self.parse(status, &body, retry_after, key)
     }
 
@@ -118,12 +120,17 @@ impl Http {
         })
     }
 
-    /// Reads the body, at most `max_body_bytes`, within the timeout.
-    async fn read_body(&self, response: reqwest::Response) -> Result<Vec<u8>, SearchError> {
+    /// Reads the body, at most `max_body_bytes`, before the request's
+    /// `deadline`.
+    async fn read_body(
+        &self,
+        response: reqwest::Response,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<u8>, SearchError> {
         let id = self.id;
-        let timeout = self.config.timeout;
-        let read = byok_redact::read_response(response, self.config.max_body_bytes, timeout);
-        tokio::time::timeout(timeout, read)
+        let read =
+            byok_redact::read_response(response, self.config.max_body_bytes, self.config.timeout);
+        tokio::time::timeout_at(deadline, read)
             .await
             .map_err(|_| SearchError::Timeout(id))?
             .map_err(|e| match e {

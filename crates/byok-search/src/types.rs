@@ -31,6 +31,19 @@ pub enum SearchMode {
     Deep,
 }
 
+impl SearchMode {
+    /// The mode as written in requests (`auto`, `neural`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Neural => "neural",
+            Self::Keyword => "keyword",
+            Self::Fast => "fast",
+            Self::Deep => "deep",
+        }
+    }
+}
+
 /// A search request (the body of `POST /api/web`, minus `provider`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchRequest {

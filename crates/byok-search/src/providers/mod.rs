@@ -240,13 +240,7 @@ fn check(
     }
     Err(SearchError::Unsupported {
         provider: id,
-        what: format!(
-            "mode `{}`",
-            serde_json::to_value(request.mode)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        ),
+        what: format!("mode `{}`", request.mode.as_str()),
     })
 }
 
