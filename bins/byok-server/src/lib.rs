@@ -72,13 +72,11 @@ pub fn build(
         .transpose()?;
     app_state.metrics_listen = metrics_addr;
     let shared = app_state.clone();
-    let limit = settings.max_body_bytes;
     let mut server = HttpServer::new(move || {
         // Runs once per worker and listener: each gets its own upstream client.
         let state = web::Data::new(shared.for_worker());
         App::new()
             .app_data(state)
-            .app_data(web::PayloadConfig::new(limit))
             .wrap_fn(move |req, srv| {
                 use actix_web::dev::Service as _;
                 use futures_util::future::Either;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use byok_billing::Catalog;
 use byok_providers::{
-    ChatProvider, EndpointPolicy, ProviderConfig, ProviderId, Registry, TargetKind, Timeouts,
+    ChatProvider, EndpointPolicy, ProviderConfig, ProviderId, Registry, Timeouts,
 };
 use byok_search::{SearchConfig, SearchProviderId, SearchRegistry};
 use byok_vault::AsyncVault;
@@ -155,12 +155,10 @@ impl AppState {
     }
 
     /// Whether `provider`'s requests go to the endpoint in the user's
-    /// credential (Azure targets, unless the operator overrides the base).
+    /// credential: its row has no base URL (the Azure targets) and the
+    /// operator set none.
     fn goes_to_user_endpoint(&self, provider: ProviderId) -> bool {
-        matches!(
-            provider.info().target,
-            TargetKind::AzureDeployment | TargetKind::AzureResponses | TargetKind::AzureFoundry
-        ) && !self.upstream.0.base_urls.contains_key(&provider)
+        self.upstream.0.base_url(provider).is_empty()
     }
 }
 
