@@ -101,5 +101,12 @@ async fn cache_control_on_a_text_part_does_not_stop_other_translators() {
             ),
             "{id:?}: {err:?}"
         );
+        // It went upstream, with the part's text.
+        let sent = s.mock.requests();
+        assert_eq!(sent.len(), 1, "{id:?}: one request upstream");
+        assert!(
+            String::from_utf8_lossy(&sent[0].body).contains("\"hi\""),
+            "{id:?}: the text part was sent"
+        );
     }
 }
