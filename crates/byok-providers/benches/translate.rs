@@ -157,7 +157,13 @@ fn translators(c: &mut Criterion) {
     g.bench_function("bedrock (frames + translation)", |b| {
         b.iter(|| {
             black_box(
-                byok_providers::translate_bedrock_frames(black_box(&frames), 4096, true).unwrap(),
+                byok_providers::translate_bedrock_frames(
+                    byok_providers::ProviderId::Aws,
+                    black_box(&frames),
+                    4096,
+                    true,
+                )
+                .unwrap(),
             )
         });
     });

@@ -33,7 +33,8 @@
 //!   [`ProviderConfig`] (base-URL overrides, timeouts, limits) are passed in;
 //!   nothing reads the environment.
 //! - **Keys stay secret.** Credentials are `secrecy` types, exposed only where
-//!   an adapter builds its auth header (marked sensitive). Errors carry
+//!   an auth header is built (marked sensitive) and where Bedrock signs a
+//!   request (SigV4). Errors carry
 //!   sanitised upstream messages ([`sanitize`]) and never URLs or bodies.
 //!
 //! # Routing
@@ -80,10 +81,6 @@ mod target;
 mod test_support;
 mod translators;
 mod types;
-
-/// `crate::openai::{bearer, sensitive}` as the translators import them
-/// (the helpers live in `target`).
-use translators::openai;
 
 pub use credential::{
     AZURE_HOST_SUFFIXES, AwsAuth, AwsCredential, AzureCredential, Credential, EndpointPolicy,
@@ -145,11 +142,17 @@ pub fn translate_sse_events(
                 wants_usage,
                 secret,
             )),
-            _ => Box::new(translators::openai::OpenAiStream::new(
+            WireFormat::OpenAiChat(_) => Box::new(translators::openai::OpenAiStream::new(
                 id,
                 wants_usage,
                 secret,
             )),
+            WireFormat::BedrockConverse => {
+                return Err(ProviderError::Unsupported {
+                    provider: id,
+                    what: "SSE events for Bedrock (use translate_bedrock_frames)".into(),
+                });
+            }
         };
     for e in events {
         if translator.event(e, &mut out)? {
@@ -166,14 +169,11 @@ pub fn translate_sse_events(
 /// Frame or translation errors.
 #[doc(hidden)]
 pub fn translate_bedrock_frames(
+    id: ProviderId,
     bytes: &[u8],
     piece: usize,
     wants_usage: bool,
 ) -> Result<Vec<StreamEvent>, ProviderError> {
-    let id = PROVIDERS
-        .iter()
-        .find(|p| p.format == WireFormat::BedrockConverse)
-        .map_or(PROVIDERS[0].id, |p| p.id);
     let mut reader = translators::bedrock::FrameReader::new(id, 4 << 20);
     let mut translator = translators::bedrock::BedrockStream::new(id, "model", wants_usage, None);
     let mut frames = Vec::new();

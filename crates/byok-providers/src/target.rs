@@ -124,7 +124,8 @@ impl<'a> Target<'a> {
 }
 
 /// A header value holding a secret, marked sensitive (never logged by the
-/// HTTP stack). The one place adapters expose keys.
+/// HTTP stack). Where adapters expose keys for headers (Bedrock's SigV4
+/// signer is the other place).
 pub(crate) fn sensitive(text: &str) -> Result<HeaderValue, ProviderError> {
     let mut value = HeaderValue::from_str(text)
         .map_err(|_| CredentialError::BadCharacters("characters not allowed in a header"))?;

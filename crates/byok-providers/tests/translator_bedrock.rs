@@ -321,7 +321,7 @@ async fn tool_use_streamed_equals_non_streamed_with_frames_split_at_every_byte()
     // the clock at the stream's start, so runs across a second boundary
     // differ there only; the id is fresh per stream, never empty).
     let events = |piece: usize| {
-        let mut out = translate_bedrock_frames(&bytes, piece, true).unwrap();
+        let mut out = translate_bedrock_frames(ProviderId::Aws, &bytes, piece, true).unwrap();
         for e in &mut out {
             if let byok_providers::StreamEvent::Chunk(c) = e {
                 c.created = 0;
@@ -356,7 +356,7 @@ async fn exceptions_bad_frames_and_truncation() {
     let mut corrupt = frames("bedrock/stream_text.events.json");
     let n = corrupt.len();
     corrupt[n - 10] ^= 0xff; // inside the last frame's payload: its CRC fails
-    let err = translate_bedrock_frames(&corrupt, 7, false).unwrap_err();
+    let err = translate_bedrock_frames(ProviderId::Aws, &corrupt, 7, false).unwrap_err();
     assert!(matches!(err, ProviderError::Malformed { .. }), "{err:?}");
 
     let whole = frames("bedrock/stream_text.events.json");
@@ -478,7 +478,7 @@ async fn every_stop_reason() {
             );
             write_message_to(&msg, &mut bytes).unwrap();
         }
-        let out = translate_bedrock_frames(&bytes, 13, false).unwrap();
+        let out = translate_bedrock_frames(ProviderId::Aws, &bytes, 13, false).unwrap();
         let mut t = byok_providers::Transcript::default();
         for ev in &out {
             if let byok_providers::StreamEvent::Chunk(c) = ev {

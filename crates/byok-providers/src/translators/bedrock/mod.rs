@@ -56,8 +56,8 @@ use crate::credential::{AwsAuth, AwsCredential, Credential};
 use crate::error::{CredentialError, ProviderError};
 use crate::http::{Listing, Upstream};
 use crate::id::ProviderId;
-use crate::openai::{bearer, sensitive};
 use crate::provider::{ChatOutcome, ProviderConfig};
+use crate::target::{bearer, sensitive};
 use crate::translators::Dialect;
 use crate::types::{ChatRequest, ModelInfo};
 

@@ -139,8 +139,6 @@ fn azure_model(credential: &Credential) -> Option<&str> {
     }
 }
 
-pub(crate) use crate::target::{bearer, sensitive};
-
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum ModelList {
