@@ -210,3 +210,31 @@ async fn a_user_chats_through_the_gateway() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_gets_the_models_maximum_output_by_default() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("1.00"));
+    env.put_credential(&key, "anthropic", json!(ANTHROPIC_KEY))
+        .await;
+    // Without a limit from the client, Anthropic gets the model's maximum
+    // output from the catalog (claude-sonnet-4-5: 64,000), not 4096; with
+    // one, the client's.
+    for (limit, sent_limit) in [(None, 64000), (Some(300), 300)] {
+        env.mock.on(
+            "POST",
+            "/v1/messages",
+            Reply::sse(&fixture("anthropic/stream_text.sse")),
+        );
+        let mut body = chat_body("claude-sonnet-4-5", true);
+        body["max_tokens"] = json!(limit);
+        if limit.is_none() {
+            body.as_object_mut().unwrap().remove("max_tokens");
+        }
+        let r = env.chat(&key, body).await;
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap();
+        let sent: Value = serde_json::from_slice(&env.mock.last_request().unwrap().body).unwrap();
+        assert_eq!(sent["max_tokens"], sent_limit, "{sent}");
+    }
+}

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
-use byok_providers::{ChatOutcome, ChatProvider, ChatRequest, Credential, ProviderId, resolve};
+use byok_providers::{
+    ChatOutcome, ChatProvider, ChatRequest, Credential, ProviderId, WireFormat, resolve,
+};
 use byok_search::Citation;
 use bytes::Bytes;
 
@@ -63,6 +65,7 @@ async fn handle(
     request.validate()?;
     let web = take_web_search(&mut request)?;
     let provider = route(req, state, &user, &mut request).await?;
+    default_output_limit(state, provider, &mut request);
     let adapter = chat_adapter(state, provider);
     let credential = credential(state, &user, provider).await?;
     let citations = match web {
@@ -104,6 +107,26 @@ async fn route(
     let route = resolve(&request.model, explicit, &held)?;
     request.model = route.model;
     Ok(route.provider)
+}
+
+/// Anthropic Messages requires an output limit; without one from the
+/// client, the model's maximum output as the price catalog states it (not
+/// a fixed 4096 that truncates long answers), so the reservation covers
+/// exactly what is sent. A model whose entry states no maximum keeps the
+/// translator's default (a guess above the real maximum would be a 400
+/// upstream). Other formats leave the limit to the upstream.
+fn default_output_limit(state: &Data, provider: ProviderId, request: &mut ChatRequest) {
+    let needs_limit = matches!(provider.info().format, WireFormat::AnthropicMessages);
+    if !needs_limit || request.max_tokens.is_some() || request.max_completion_tokens.is_some() {
+        return;
+    }
+    let stated = state
+        .catalog
+        .price(provider.as_str(), &request.model)
+        .and_then(|p| p.max_output_tokens);
+    if let Some(max) = stated {
+        request.max_completion_tokens = Some(u32::try_from(max).unwrap_or(u32::MAX));
+    }
 }
 
 /// The worker's adapter for `provider`.
