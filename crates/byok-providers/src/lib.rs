@@ -68,6 +68,7 @@
 mod common;
 mod credential;
 mod error;
+mod forward;
 mod http;
 mod id;
 mod limits;
@@ -89,6 +90,7 @@ pub use credential::{
 pub use error::{
     CredentialError, ProviderError, RouteError, TimeoutPhase, UpstreamErrorKind, sanitize,
 };
+pub use forward::{Forward, Forwarded};
 pub use id::{
     CredentialFormat, FAMILIES, PROVIDERS, ProviderId, ProviderInfo, Quirks, TargetKind,
     UnknownProvider, WireFormat,

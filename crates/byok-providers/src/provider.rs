@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::credential::{Credential, EndpointPolicy};
 use crate::error::ProviderError;
+use crate::forward::{Forward, Forwarded};
 use crate::id::{PROVIDERS, ProviderId, WireFormat};
 use crate::stream::{ChatStream, UsageReport};
 use crate::translators::anthropic::Anthropic;
@@ -81,6 +82,20 @@ pub trait ChatProvider: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// [`ProviderError`].
     async fn list_models(&self, credential: &Credential) -> Result<Vec<ModelInfo>, ProviderError>;
+
+    /// Forwards a request in the provider's own protocol unchanged (the
+    /// pass-through of `crate::forward`): to the credential's target,
+    /// authorised, answered as the provider sent it.
+    ///
+    /// # Errors
+    /// [`ProviderError`] (a non-success status included, sanitised);
+    /// [`ProviderError::Unsupported`] for Bedrock (its requests are signed
+    /// per body: nothing is forwarded there).
+    async fn forward(
+        &self,
+        request: Forward<'_>,
+        credential: &Credential,
+    ) -> Result<Forwarded, ProviderError>;
 }
 
 /// Timeouts for upstream calls.

@@ -35,8 +35,9 @@ use serde_json::{Map, Value};
 use crate::common::{chunk_event, now_secs, push_usage, unsupported};
 use crate::credential::Credential;
 use crate::error::ProviderError;
+use crate::forward::{Forward, Forwarded};
 use crate::http::{BodyTranslate, Out, Upstream};
-use crate::id::ProviderId;
+use crate::id::{ProviderId, WireFormat};
 use crate::provider::{ChatOutcome, ChatProvider};
 use crate::stream::{ChatStream, StreamEvent};
 use crate::types::{
@@ -113,6 +114,21 @@ impl<D: Dialect> ChatProvider for D {
         let (builder, secret) = self.models_request(credential)?;
         let bytes = self.upstream().fetch(builder, &secret).await?;
         self.models(&bytes)
+    }
+
+    async fn forward(
+        &self,
+        request: Forward<'_>,
+        credential: &Credential,
+    ) -> Result<Forwarded, ProviderError> {
+        let upstream = self.upstream();
+        if upstream.id.info().format == WireFormat::BedrockConverse {
+            return Err(ProviderError::Unsupported {
+                provider: upstream.id,
+                what: "forwarding a request unchanged (Bedrock signs each body)".into(),
+            });
+        }
+        upstream.forward(request, credential).await
     }
 }
 
