@@ -91,13 +91,7 @@ impl Upstream {
             builder = builder.header(ACCEPT, "text/event-stream");
         }
         let builder = builder.body(request.body);
-        let response = send(
-            self.id,
-            &self.config,
-            builder,
-            Some(secret.expose_secret()),
-        )
-        .await?;
+        let response = send(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
         let content_type = response.headers().get(CONTENT_TYPE).cloned();
         let body = if request.stream {
             byte_stream(self.id, response, self.config.timeouts.idle)
@@ -129,7 +123,11 @@ fn byte_stream(
             )),
             Ok(None) => None,
             Ok(Some(Err(e))) => Some((
-                Err(ProviderError::from_reqwest(provider, &e, TimeoutPhase::Body)),
+                Err(ProviderError::from_reqwest(
+                    provider,
+                    &e,
+                    TimeoutPhase::Body,
+                )),
                 None,
             )),
             Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(body))),
@@ -144,7 +142,14 @@ mod tests {
 
     #[test]
     fn credentials_are_never_passed_on() {
-        for n in ["authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie", "host"] {
+        for n in [
+            "authorization",
+            "x-api-key",
+            "api-key",
+            "x-goog-api-key",
+            "cookie",
+            "host",
+        ] {
             assert!(!passable(&HeaderName::from_static(n)), "{n}");
         }
         for n in ["anthropic-version", "anthropic-beta", "openai-beta"] {

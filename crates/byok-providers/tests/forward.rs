@@ -83,7 +83,10 @@ async fn an_upstream_error_is_sanitised() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(e, ProviderError::Upstream { status: 401, .. }), "{e:?}");
+    assert!(
+        matches!(e, ProviderError::Upstream { status: 401, .. }),
+        "{e:?}"
+    );
     assert!(!format!("{e:?}{e}").contains(KEY));
 }
 

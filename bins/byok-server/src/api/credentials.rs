@@ -11,7 +11,6 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::accounts::User;
-use crate::api::chat::chat_adapter;
 use crate::api::search::search_adapter;
 use crate::api::{Data, parse_json, read_body};
 use crate::auth::{authenticate, authenticate_write};
@@ -230,7 +229,8 @@ pub(crate) async fn verify_credential(
     let result: Result<(), String> = match target {
         Target::Chat(p) => {
             let c = Credential::parse(p, &secret, state.policy)?;
-            chat_adapter(&state, p)
+            state
+                .chat_adapter(p)
                 .list_models(&c)
                 .await
                 .map(|_| ())

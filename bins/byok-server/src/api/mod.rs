@@ -8,6 +8,7 @@ pub(crate) mod catalog;
 pub(crate) mod chat;
 pub(crate) mod credentials;
 pub(crate) mod health;
+pub(crate) mod pipeline;
 pub(crate) mod search;
 
 use std::time::Duration;

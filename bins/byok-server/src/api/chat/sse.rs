@@ -1,139 +1,124 @@
-//! The body of a streamed answer, as server-sent events: every detail of
-//! encoding a chunk (forwarded verbatim or serialized, citations spliced
-//! into the first) is here.
+//! Chat completions' stream encoding: each chunk as an SSE `data:` event
+//! (forwarded verbatim when the upstream's chunk is already in OpenAI's
+//! exact shape, else serialised), web-search citations spliced into the
+//! first, an error event then `[DONE]` on failure, `[DONE]` at the end.
 
 use std::borrow::Cow;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use byok_providers::{ChatStream, StreamItem, Transcript};
-use bytes::{Bytes, BytesMut};
-use futures_util::Stream;
+use byok_providers::StreamItem;
+use bytes::BytesMut;
 
-use super::settle::Settlement;
-use super::text::delivered_by_stream;
+use crate::api::pipeline::events::Encoder;
 use crate::error::{ApiError, internal};
-
-/// Size of the SSE body's encode buffer (refilled when less than a typical
-/// chunk is left).
-const SSE_BUF: usize = 8 * 1024;
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
-/// The SSE body: chunks as they arrive, an error event if the upstream
-/// fails mid-stream, `[DONE]`; settles when it ends or when the client goes
-/// away (dropping it drops the upstream stream).
-pub(super) struct SseBody {
-    inner: ChatStream,
-    transcript: Transcript,
-    settlement: Option<Settlement>,
-    finished: bool,
-    /// Events are encoded here and split off: one allocation serves many
-    /// chunks.
-    buf: BytesMut,
+/// Chat completions' [`Encoder`].
+pub(super) struct ChatEvents {
     /// Web-search citations (a JSON array) still to send: a top-level
     /// `citations` member of the first chunk, as in non-streamed answers.
     citations: Option<Vec<u8>>,
 }
 
-impl SseBody {
-    /// The body of `stream`, settled by `settlement` when it ends.
+impl ChatEvents {
+    /// The encoder, with the web-search citations to splice in, if any.
     ///
     /// # Errors
     /// 500 if the citations cannot be encoded.
-    pub(super) fn new(
-        stream: ChatStream,
-        settlement: Settlement,
-        citations: Option<&[byok_search::Citation]>,
-    ) -> Result<Self, ApiError> {
+    pub(super) fn new(citations: Option<&[byok_search::Citation]>) -> Result<Self, ApiError> {
         let citations = match citations {
             Some(c) => Some(serde_json::to_vec(c).map_err(|e| internal("encode", &e))?),
             None => None,
         };
-        Ok(Self {
-            inner: stream,
-            transcript: Transcript::default(),
-            settlement: Some(settlement),
-            finished: false,
-            buf: BytesMut::new(),
-            citations,
-        })
+        Ok(Self { citations })
+    }
+}
+
+impl Encoder for ChatEvents {
+    /// A verbatim item as it came, a normalised chunk re-serialised; the
+    /// first event carries the web-search citations, if any.
+    fn item(&mut self, item: &StreamItem, buf: &mut BytesMut) {
+        let Some(citations) = self.citations.take() else {
+            // A chunk that cannot be encoded is skipped (it cannot happen
+            // for the types the translators build).
+            let _ = item.encode_sse(buf);
+            return;
+        };
+        let json: Cow<'_, [u8]> = match item.raw() {
+            Some(raw) => raw.as_bytes().into(),
+            None => serde_json::to_vec(item.chunk()).unwrap_or_default().into(),
+        };
+        // `{"citations":[...],` + the chunk's other members, or
+        // `{"citations":[...]}` for an empty chunk.
+        let Some(rest) = json.strip_prefix(b"{") else {
+            return;
+        };
+        buf.extend_from_slice(b"data: {\"citations\":");
+        buf.extend_from_slice(&citations);
+        if rest != b"}" {
+            buf.extend_from_slice(b",");
+        }
+        buf.extend_from_slice(rest);
+        buf.extend_from_slice(b"\n\n");
     }
 
-    /// Settles once, with the stream's usage or an estimate of what it
-    /// delivered.
-    fn settle(&mut self) {
-        if let Some(s) = self.settlement.take() {
-            let usage = self.inner.usage();
-            s.settle(
-                usage.reported(),
-                &delivered_by_stream(&self.transcript),
-                &self.transcript.model,
+    fn error(&mut self, error: &ApiError, buf: &mut BytesMut) {
+        let mut out = Vec::new();
+        byok_providers::sse::encode_data(error.body().to_string().as_bytes(), &mut out);
+        buf.extend_from_slice(&out);
+        buf.extend_from_slice(DONE);
+    }
+
+    fn end(&mut self, buf: &mut BytesMut) {
+        buf.extend_from_slice(DONE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn citation() -> byok_search::Citation {
+        byok_search::Citation {
+            index: 1,
+            title: "t".into(),
+            url: "https://example.com/".into(),
+        }
+    }
+
+    #[test]
+    fn citations_go_into_the_first_event_even_an_empty_one() {
+        let verbatim = |raw: &str| {
+            StreamItem::Verbatim {
+            chunk: serde_json::from_str(r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[]}"#).unwrap(),
+            raw: raw.to_owned(),
+        }
+        };
+        for (raw, expected) in [
+            (
+                "{}",
+                r#"data: {"citations":[{"index":1,"title":"t","url":"https://example.com/"}]}"#,
+            ),
+            (
+                r#"{"id":"c"}"#,
+                r#"data: {"citations":[{"index":1,"title":"t","url":"https://example.com/"}],"id":"c"}"#,
+            ),
+        ] {
+            let mut encoder = ChatEvents::new(Some(&[citation()])).unwrap();
+            let mut buf = BytesMut::new();
+            encoder.item(&verbatim(raw), &mut buf);
+            assert_eq!(
+                std::str::from_utf8(&buf).unwrap(),
+                format!("{expected}\n\n")
             );
-        }
-    }
-
-    /// Encodes one stream item as an event into the buffer and splits it
-    /// off: a verbatim item as it came, a normalised chunk re-serialised;
-    /// the first event carries the web-search citations, if any.
-    fn encode(&mut self, item: &StreamItem) -> Bytes {
-        if self.buf.capacity() - self.buf.len() < 1024 {
-            self.buf.reserve(SSE_BUF);
-        }
-        if let Some(citations) = self.citations.take() {
-            let json: Cow<'_, [u8]> = match item.raw() {
-                Some(raw) => raw.as_bytes().into(),
-                None => serde_json::to_vec(item.chunk()).unwrap_or_default().into(),
-            };
-            // `{"citations":[...],` + the chunk's other members.
-            if let Some(rest) = json.strip_prefix(b"{").filter(|r| r.len() > 1) {
-                self.buf.extend_from_slice(b"data: {\"citations\":");
-                self.buf.extend_from_slice(&citations);
-                self.buf.extend_from_slice(b",");
-                self.buf.extend_from_slice(rest);
-                self.buf.extend_from_slice(b"\n\n");
-            }
-        } else if item.encode_sse(&mut self.buf).is_err() {
-            return Bytes::new();
-        }
-        self.buf.split().freeze()
-    }
-}
-
-impl Drop for SseBody {
-    fn drop(&mut self) {
-        self.settle();
-    }
-}
-
-impl Stream for SseBody {
-    type Item = Result<Bytes, actix_web::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.finished {
-            return Poll::Ready(None);
-        }
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(item))) => {
-                this.transcript.push(item.chunk());
-                Poll::Ready(Some(Ok(this.encode(&item))))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                this.finished = true;
-                this.settle();
-                let err = ApiError::from(e);
-                let mut out = Vec::new();
-                byok_providers::sse::encode_data(err.body().to_string().as_bytes(), &mut out);
-                out.extend_from_slice(DONE);
-                Poll::Ready(Some(Ok(Bytes::from(out))))
-            }
-            Poll::Ready(None) => {
-                this.finished = true;
-                this.settle();
-                Poll::Ready(Some(Ok(Bytes::from_static(DONE))))
-            }
+            // Only the first event carries them.
+            buf.clear();
+            encoder.item(&verbatim(raw), &mut buf);
+            assert_eq!(
+                std::str::from_utf8(&buf).unwrap(),
+                format!("data: {raw}\n\n")
+            );
         }
     }
 }

@@ -21,7 +21,7 @@ fn push_assistant(out: &mut String, content: &str, reasoning: &str, tool_calls: 
 
 /// What a stream delivered, over all its choices (each after a line
 /// break, so no token spans two choices).
-pub(super) fn delivered_by_stream(t: &Transcript) -> String {
+pub(crate) fn delivered_by_stream(t: &Transcript) -> String {
     let mut out = String::new();
     push_assistant(&mut out, &t.content, &t.reasoning, &t.tool_calls);
     for other in &t.other_choices {
@@ -32,7 +32,7 @@ pub(super) fn delivered_by_stream(t: &Transcript) -> String {
 }
 
 /// What an answer delivered, over all its choices.
-pub(super) fn delivered_by_answer(r: &ChatResponse) -> String {
+pub(crate) fn delivered_by_answer(r: &ChatResponse) -> String {
     let mut out = String::new();
     for c in &r.choices {
         let m = &c.message;
@@ -47,7 +47,7 @@ pub(super) fn delivered_by_answer(r: &ChatResponse) -> String {
 }
 
 /// The text of each prompt message.
-pub(super) fn prompt_texts(r: &ChatRequest) -> Vec<String> {
+pub(crate) fn prompt_texts(r: &ChatRequest) -> Vec<String> {
     r.messages
         .iter()
         .map(|m| match m {
@@ -83,7 +83,7 @@ const IMAGE_TOKENS_BOUND: u64 = 2_000;
 /// bytes do not bound (audio, video, files: see [`has_media_beyond_bytes`])
 /// are bounded by the model's context instead, by the caller. (The
 /// tokenizer runs only when a provider reports no usage.)
-pub(super) fn prompt_upper_bound(request: &ChatRequest, texts: &[String]) -> u64 {
+pub(crate) fn prompt_upper_bound(request: &ChatRequest, texts: &[String]) -> u64 {
     let bytes: usize = texts.iter().map(String::len).sum();
     let images = parts(request)
         .filter(|p| matches!(p, ContentPart::ImageUrl { .. }))
@@ -99,7 +99,7 @@ pub(super) fn prompt_upper_bound(request: &ChatRequest, texts: &[String]) -> u64
 /// (`file`, `input_audio`, `video_url`, or a kind the gateway does not
 /// know): its tokens are not bounded by its bytes (a video URL of a few
 /// bytes may be a million tokens), only by the model's context.
-pub(super) fn has_media_beyond_bytes(request: &ChatRequest) -> bool {
+pub(crate) fn has_media_beyond_bytes(request: &ChatRequest) -> bool {
     parts(request).any(|p| matches!(p, ContentPart::Other(_)))
 }
 

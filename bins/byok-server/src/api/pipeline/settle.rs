@@ -12,7 +12,6 @@ use byok_billing::{
 };
 use byok_providers::{ChatRequest, ProviderId, Usage, output_token_limit};
 
-use super::PATH;
 use super::text::{has_media_beyond_bytes, prompt_texts, prompt_upper_bound};
 use crate::accounts::User;
 use crate::api::Data;
@@ -26,14 +25,16 @@ use crate::error::ApiError;
 const MEDIA_PROMPT_BOUND: u64 = 2 * 1_048_576;
 
 /// Everything needed to settle a request once its usage is known.
-pub(super) struct Settlement {
+pub(crate) struct Settlement {
     state: Data,
     /// The request's id (the ledger entry's, and `x-request-id`).
-    pub(super) request_id: String,
+    pub(crate) request_id: String,
     account: String,
     provider: ProviderId,
     model: String,
     prompt_texts: Vec<String>,
+    /// The route (the ledger entry's `endpoint`).
+    endpoint: &'static str,
     reserved: bool,
     /// Extends the reservation while the request lives; stopped when the
     /// settlement ends (settled, released or dropped).
@@ -41,12 +42,12 @@ pub(super) struct Settlement {
 }
 
 /// What a settled request was charged.
-pub(super) struct Settled {
+pub(crate) struct Settled {
     /// Whether the tokens were reported or estimated.
-    pub(super) usage_source: UsageSource,
+    pub(crate) usage_source: UsageSource,
     /// The markup charged (zero when nothing was reserved or the request
     /// could not be priced).
-    pub(super) markup: Money,
+    pub(crate) markup: Money,
 }
 
 fn quote_options(state: &Data) -> QuoteOptions {
@@ -79,11 +80,12 @@ impl Settlement {
     /// # Errors
     /// 400 for a model without a price; 402 when the bound does not fit
     /// the balance.
-    pub(super) async fn reserve(
+    pub(crate) async fn reserve(
         state: &Data,
         user: &User,
         provider: ProviderId,
         request: &ChatRequest,
+        endpoint: &'static str,
     ) -> Result<Self, ApiError> {
         let mut settlement = Self {
             state: state.clone(),
@@ -92,6 +94,7 @@ impl Settlement {
             provider,
             model: request.model.clone(),
             prompt_texts: prompt_texts(request),
+            endpoint,
             reserved: false,
             _keep_alive: None,
         };
@@ -192,7 +195,7 @@ impl Settlement {
     /// estimate over the prompt and `delivered` (off the request path: the
     /// ledger writer commits it in a batch), by the model that `answered`
     /// (see [`Settlement::price_by`]).
-    pub(super) fn settle(
+    pub(crate) fn settle(
         mut self,
         reported: Option<&Usage>,
         delivered: &str,
@@ -245,7 +248,7 @@ impl Settlement {
             created_at_ms: byok_billing::now_ms(),
             provider: provider.to_owned(),
             model: self.model,
-            endpoint: PATH.into(),
+            endpoint: self.endpoint.into(),
             prompt_tokens: usage.prompt,
             completion_tokens: usage.completion,
             cached_tokens: usage.cached,
@@ -258,7 +261,7 @@ impl Settlement {
     }
 
     /// Ends the request without a charge (it failed before an answer).
-    pub(super) fn release(self) {
+    pub(crate) fn release(self) {
         if self.reserved {
             self.state.ledger.release(&self.request_id);
         }

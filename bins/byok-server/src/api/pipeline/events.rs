@@ -1,0 +1,129 @@
+//! The body of a streamed answer: the upstream's stream through a
+//! protocol's event [`Encoder`] (chat completions' SSE chunks, Anthropic
+//! Messages events, Responses events), settled when it ends, fails, or
+//! the client goes away. The transcript that an estimate needs is kept
+//! here, once, for every protocol.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use byok_providers::{ChatStream, StreamItem, Transcript};
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+
+use super::settle::Settlement;
+use super::text::delivered_by_stream;
+use crate::error::ApiError;
+
+/// One inbound protocol's stream encoding.
+pub(crate) trait Encoder: Unpin + Send + 'static {
+    /// Appends the events for one item of the upstream stream.
+    fn item(&mut self, item: &StreamItem, buf: &mut BytesMut);
+    /// Appends the events that end a stream that failed mid-way.
+    fn error(&mut self, error: &ApiError, buf: &mut BytesMut);
+    /// Appends the events that end a complete stream.
+    fn end(&mut self, buf: &mut BytesMut);
+}
+
+/// Size of the body's encode buffer (refilled when less than a typical
+/// chunk is left).
+const SSE_BUF: usize = 8 * 1024;
+
+/// The body: events as chunks arrive, the protocol's error events if the
+/// upstream fails mid-stream, its closing events; settles when it ends or
+/// when the client goes away (dropping it drops the upstream stream).
+pub(crate) struct EventBody<E> {
+    inner: ChatStream,
+    transcript: Transcript,
+    settlement: Option<Settlement>,
+    finished: bool,
+    /// Events are encoded here and split off: one allocation serves many
+    /// chunks.
+    buf: BytesMut,
+    encoder: E,
+}
+
+impl<E> EventBody<E> {
+    /// The body of `stream` encoded by `encoder`, settled by `settlement`
+    /// when it ends.
+    pub(crate) fn new(stream: ChatStream, settlement: Settlement, encoder: E) -> Self {
+        Self {
+            inner: stream,
+            transcript: Transcript::default(),
+            settlement: Some(settlement),
+            finished: false,
+            buf: BytesMut::new(),
+            encoder,
+        }
+    }
+
+    /// Settles once, with the stream's usage or an estimate of what it
+    /// delivered.
+    fn settle(&mut self) {
+        if let Some(s) = self.settlement.take() {
+            let usage = self.inner.usage();
+            s.settle(
+                usage.reported(),
+                &delivered_by_stream(&self.transcript),
+                &self.transcript.model,
+            );
+        }
+    }
+
+    /// Room in the buffer for the next events.
+    fn reserve(&mut self) {
+        if self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(SSE_BUF);
+        }
+    }
+
+    /// What the buffer holds, split off.
+    fn take(&mut self) -> Bytes {
+        self.buf.split().freeze()
+    }
+}
+
+impl<E> Drop for EventBody<E> {
+    fn drop(&mut self) {
+        self.settle();
+    }
+}
+
+impl<E: Encoder> Stream for EventBody<E> {
+    type Item = Result<Bytes, actix_web::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        let this = &mut *self;
+        // An encoder may hold an item back (nothing to send yet): keep
+        // polling until there are bytes or the stream ends.
+        loop {
+            let polled = Pin::new(&mut this.inner).poll_next(cx);
+            this.reserve();
+            match polled {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(item))) => {
+                    this.transcript.push(item.chunk());
+                    this.encoder.item(&item, &mut this.buf);
+                    if !this.buf.is_empty() {
+                        return Poll::Ready(Some(Ok(this.take())));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.finished = true;
+                    this.settle();
+                    this.encoder.error(&ApiError::from(e), &mut this.buf);
+                    return Poll::Ready(Some(Ok(this.take())));
+                }
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    this.settle();
+                    this.encoder.end(&mut this.buf);
+                    return Poll::Ready(Some(Ok(this.take())));
+                }
+            }
+        }
+    }
+}
