@@ -437,7 +437,7 @@ rows {
     },
 }
 families {
-    "OpenAI": Prefix(&["gpt-", "o1", "o3", "o4", "chatgpt-", "codex-", "computer-use-"])
+    "OpenAI": Prefix(&["gpt-", "o1", "o3", "o4", "chatgpt-", "codex-", "computer-use-", "text-embedding-"])
         => [OpenAi, OpenAiResponses, Azure, AzureResponses],
     "Anthropic Claude": Prefix(&["claude-"]) => [Anthropic, AzureAnthropicFoundry],
     "Google Gemini": Prefix(&["gemini-", "gemma-", "learnlm-"]) => [Google],

@@ -7,6 +7,7 @@ pub(crate) mod admin;
 pub(crate) mod catalog;
 pub(crate) mod chat;
 pub(crate) mod credentials;
+pub(crate) mod embeddings;
 pub(crate) mod health;
 pub(crate) mod pipeline;
 pub(crate) mod search;

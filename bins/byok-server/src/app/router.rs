@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::api::{account, admin, catalog, chat, credentials, health, search};
+use crate::api::{account, admin, catalog, chat, credentials, embeddings, health, search};
 use crate::error::ApiError;
 use crate::page;
 
@@ -16,6 +16,7 @@ pub const OPENAPI: &str = include_str!("../../openapi.json");
 /// the hot route comes first.
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", chat::PATH),
+    ("POST", embeddings::PATH),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -40,6 +41,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 fn handler(method: &str, path: &str) -> Option<actix_web::Route> {
     Some(match (method, path) {
         ("POST", chat::PATH) => web::post().to(chat::chat),
+        ("POST", embeddings::PATH) => web::post().to(embeddings::embeddings),
         ("GET", "/healthz") => web::get().to(health::healthz),
         ("GET", "/readyz") => web::get().to(health::readyz),
         ("GET", "/metrics") => web::get().to(health::metrics),

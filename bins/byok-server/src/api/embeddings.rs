@@ -1,0 +1,276 @@
+//! `POST /api/v1/embeddings`: OpenAI's embeddings API at the client end of
+//! the [pipeline](crate::api::pipeline), for providers that speak it
+//! (every OpenAI-dialect provider, Azure, OpenAI through the Responses
+//! row). The body goes upstream as sent with only the model's provider
+//! prefix removed; the answer comes back as sent. The reservation's
+//! neutral request is one user message of the inputs with no output; the
+//! charge is the markup on the input tokens the provider reports (an
+//! estimate over the inputs otherwise) at the model's catalog rate.
+
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use byok_providers::{
+    ChatRequest, FORBIDDEN_FIELDS, Forward, ProviderId, TargetKind, Usage, WireFormat,
+};
+use bytes::Bytes;
+use futures_util::TryStreamExt as _;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::accounts::User;
+use crate::api::pipeline::settle::Settlement;
+use crate::api::pipeline::{answered, credential, failed, route};
+use crate::api::{Data, parse_json, read_body};
+use crate::auth::{authenticate, rate_limit};
+use crate::error::{ApiError, internal};
+
+/// The route's path (its metrics label and its ledger entries' endpoint).
+pub(crate) const PATH: &str = "/api/v1/embeddings";
+
+/// An embeddings body: the model and inputs read, every other member kept
+/// to go upstream as sent.
+#[derive(Deserialize)]
+struct Body {
+    model: String,
+    #[serde(default)]
+    input: Value,
+    #[serde(flatten)]
+    rest: Map<String, Value>,
+}
+
+/// `POST /api/v1/embeddings`: [`handle`], timed and counted.
+pub(crate) async fn embeddings(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Data,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let result = async {
+        let user = authenticate(&req, &state).await?;
+        let body = read_body(&state, payload, state.settings.max_body_bytes).await?;
+        handle(&req, user, &body, &state).await
+    }
+    .await;
+    let status = result
+        .as_ref()
+        .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
+    state.metrics.request(PATH, status, started.elapsed());
+    result
+}
+
+/// The steps of an embeddings request.
+async fn handle(
+    req: &HttpRequest,
+    user: User,
+    body: &[u8],
+    state: &Data,
+) -> Result<HttpResponse, ApiError> {
+    rate_limit(state, &user)?;
+    let mut body: Body = parse_json(body)?;
+    check(&body)?;
+    let provider = route(req, state, &user, &mut body.model).await?;
+    if !offers_embeddings(provider) {
+        return Err(ApiError::bad_request(format!(
+            "{provider} has no embeddings API through this gateway; use a provider that speaks OpenAI's (openai, azure, together, fireworks, deepinfra, mistral, ...)"
+        ))
+        .param("model"));
+    }
+    let credential = credential(state, &user, provider).await?;
+    let neutral = neutral_request(&body)?;
+    let settlement = Settlement::reserve(state, &user, provider, &neutral, PATH).await?;
+    let upstream = upstream_body(body)?;
+    let adapter = state.chat_adapter(provider);
+    let forward = Forward {
+        op: "embeddings",
+        body: upstream,
+        headers: &[],
+        stream: false,
+    };
+    let answer = match adapter.forward(forward, &credential).await {
+        Ok(f) => {
+            f.body
+                .try_fold(Vec::new(), |mut all, piece| async move {
+                    all.extend_from_slice(&piece);
+                    Ok(all)
+                })
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let answer = match answer {
+        Ok(bytes) => bytes,
+        Err(e) => return Err(failed(state, provider, settlement, e)),
+    };
+    let mut response = answered(provider, &settlement);
+    let (usage, model) = reported_usage(&answer);
+    let settled = settlement.settle(usage.as_ref(), "", &model);
+    Ok(response
+        .content_type("application/json")
+        .insert_header(("x-byok-usage-source", settled.usage_source.as_str()))
+        .insert_header(("x-byok-markup-usd", settled.markup.to_string()))
+        .body(answer))
+}
+
+/// A model and at least one input; nothing that picks the upstream.
+fn check(body: &Body) -> Result<(), ApiError> {
+    if body.model.trim().is_empty() {
+        return Err(ApiError::bad_request("`model` must not be empty").param("model"));
+    }
+    let empty = match &body.input {
+        Value::String(_) => false,
+        Value::Array(items) => items.is_empty(),
+        _ => true,
+    };
+    if empty {
+        return Err(ApiError::bad_request(
+            "`input` must be a string, or a non-empty array of strings or token arrays",
+        )
+        .param("input"));
+    }
+    if let Some(key) = body
+        .rest
+        .keys()
+        .find(|k| FORBIDDEN_FIELDS.contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "`{key}` is not accepted: the upstream is chosen by the gateway, never by a request"
+        ))
+        .param(key.clone()));
+    }
+    Ok(())
+}
+
+/// Whether `provider` answers OpenAI's `embeddings` operation.
+fn offers_embeddings(provider: ProviderId) -> bool {
+    let info = provider.info();
+    match info.format {
+        WireFormat::OpenAiChat(_) => true,
+        WireFormat::Responses => matches!(
+            info.target,
+            TargetKind::BaseUrl | TargetKind::AzureResponses
+        ),
+        _ => false,
+    }
+}
+
+/// The neutral request the reservation and an estimate are made from: the
+/// inputs as one user message (a token array as its numbers: at least one
+/// byte per token, so the bound holds), no output.
+fn neutral_request(body: &Body) -> Result<ChatRequest, ApiError> {
+    let mut text = String::new();
+    push_input(&body.input, &mut text);
+    serde_json::from_value(serde_json::json!({
+        "model": body.model,
+        "messages": [{"role": "user", "content": text}],
+        "max_completion_tokens": 0,
+    }))
+    .map_err(|e| internal("embeddings request", &e))
+}
+
+fn push_input(input: &Value, out: &mut String) {
+    match input {
+        Value::String(s) => {
+            out.push_str(s);
+            out.push('\n');
+        }
+        Value::Array(items) => items.iter().for_each(|i| push_input(i, out)),
+        other => {
+            out.push_str(&other.to_string());
+            out.push(' ');
+        }
+    }
+}
+
+/// The body to send: the client's, with the model to send upstream.
+fn upstream_body(body: Body) -> Result<Bytes, ApiError> {
+    let mut map = body.rest;
+    map.insert("model".into(), Value::String(body.model));
+    map.insert("input".into(), body.input);
+    serde_json::to_vec(&map)
+        .map(Bytes::from)
+        .map_err(|e| internal("encode", &e))
+}
+
+/// The usage and model an embeddings answer reports (OpenAI's
+/// `usage.prompt_tokens`); none when it reports none.
+fn reported_usage(answer: &[u8]) -> (Option<Usage>, String) {
+    #[derive(Deserialize)]
+    struct Reported {
+        #[serde(default)]
+        model: String,
+        usage: Option<Counts>,
+    }
+    #[derive(Deserialize)]
+    struct Counts {
+        prompt_tokens: u64,
+    }
+    match serde_json::from_slice::<Reported>(answer) {
+        Ok(r) => (
+            r.usage.map(|u| Usage {
+                prompt_tokens: u.prompt_tokens,
+                total_tokens: u.prompt_tokens,
+                ..Usage::default()
+            }),
+            r.model,
+        ),
+        Err(_) => (None, String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn body(v: Value) -> Body {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn inputs_bound_the_reservation_and_nothing_is_lost_upstream() {
+        let b = body(
+            serde_json::json!({"model": "openai/text-embedding-3-small", "input": ["a b", [1, 2, 3]], "dimensions": 256}),
+        );
+        let n = neutral_request(&b).unwrap();
+        assert_eq!(n.max_completion_tokens, Some(0));
+        let sent = serde_json::to_value(&n.messages).unwrap();
+        assert_eq!(sent[0]["content"], "a b\n1 2 3 ");
+        let mut b = b;
+        b.model = "text-embedding-3-small".into();
+        let sent: Value = serde_json::from_slice(&upstream_body(b).unwrap()).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"model": "text-embedding-3-small", "input": ["a b", [1, 2, 3]], "dimensions": 256})
+        );
+    }
+
+    #[test]
+    fn bad_bodies_are_refused() {
+        for v in [
+            serde_json::json!({"model": "", "input": "x"}),
+            serde_json::json!({"model": "m", "input": []}),
+            serde_json::json!({"model": "m", "input": 3}),
+            serde_json::json!({"model": "m", "input": "x", "api_base": "http://169.254.169.254"}),
+        ] {
+            assert_eq!(check(&body(v)).unwrap_err().status, 400);
+        }
+    }
+
+    #[test]
+    fn usage_is_read_when_reported() {
+        let (u, model) = reported_usage(
+            br#"{"object":"list","data":[],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}"#,
+        );
+        assert_eq!(u.unwrap().prompt_tokens, 8);
+        assert_eq!(model, "text-embedding-3-small");
+        assert!(reported_usage(b"not json").0.is_none());
+    }
+
+    #[test]
+    fn which_providers_embed() {
+        assert!(offers_embeddings(ProviderId::OpenAi));
+        assert!(!offers_embeddings(ProviderId::Anthropic));
+        assert!(!offers_embeddings(ProviderId::Aws));
+    }
+}
