@@ -19,6 +19,7 @@
 
 mod request;
 mod response;
+mod stop;
 mod stream;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use secrecy::SecretString;
 
 pub use self::request::encode_request;
 use self::response::decode_response;
+pub(crate) use self::stop::Stops;
 pub(crate) use self::stream::ResponsesStream;
 use crate::credential::Credential;
 use crate::error::ProviderError;
@@ -36,9 +38,10 @@ use crate::provider::{ChatOutcome, ProviderConfig};
 use crate::translators::Dialect;
 use crate::types::{ChatRequest, ModelInfo};
 
-/// Extra fields passed through as Responses-native parameters.
-/// (`metadata` means the same in both APIs, so it is mapped here rather
-/// than ignored.)
+/// Extra fields the translator reads or passes on as Responses-native
+/// parameters (`store` is also read; it is harmless for every translator).
+/// `reasoning`, `text` and `include` are merged with what the translator
+/// builds; the rest ([`PASSED_EXTRA`]) go as sent.
 const NATIVE_EXTRA: &[&str] = &[
     "reasoning",
     "metadata",
@@ -48,6 +51,18 @@ const NATIVE_EXTRA: &[&str] = &[
     "prompt_cache_key",
     "safety_identifier",
 ];
+
+/// Extra fields passed through unchanged. (`metadata` means the same in
+/// both APIs, so it is mapped here rather than ignored.)
+const PASSED_EXTRA: &[&str] = &[
+    "metadata",
+    "truncation",
+    "prompt_cache_key",
+    "safety_identifier",
+];
+
+/// The `format` of this translator's `reasoning_details` entries.
+pub(crate) const REASONING_FORMAT: &str = "openai-responses-v1";
 
 /// Where `GET models` keeps the models (`data`, or a bare array).
 const MODELS: Listing = Listing {
@@ -95,12 +110,18 @@ impl Dialect for Responses {
         self.up.post_json(credential, "responses", body, stream)
     }
 
-    fn decode(&self, _: &ChatRequest, bytes: Vec<u8>) -> Result<ChatOutcome, ProviderError> {
-        Ok(ChatOutcome::new(decode_response(self.up.id, &bytes)?))
+    fn decode(&self, request: &ChatRequest, bytes: Vec<u8>) -> Result<ChatOutcome, ProviderError> {
+        let stops = Stops::of(request);
+        Ok(ChatOutcome::new(decode_response(
+            self.up.id,
+            &bytes,
+            stops.as_ref(),
+        )?))
     }
 
     fn translator(&self, request: &ChatRequest, secret: SecretString) -> Self::Stream {
-        let translator = ResponsesStream::new(self.up.id, request.wants_stream_usage(), secret);
+        let translator = ResponsesStream::new(self.up.id, request.wants_stream_usage(), secret)
+            .with_stops(Stops::of(request));
         Sse::new(self.up.id, &self.up.config, translator)
     }
 
