@@ -21,6 +21,8 @@ mod request;
 mod response;
 mod stop;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
