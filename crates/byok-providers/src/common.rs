@@ -46,6 +46,18 @@ pub(crate) fn check_common(
     if let Some(what) = request.unmodelled() {
         return Err(unsupported(provider, what));
     }
+    check_extra(provider, request, native_extra)
+}
+
+/// The extra-field part of [`check_common`], for a translator that checks
+/// the unmodelled shapes itself (the Responses translator maps `file`
+/// parts): unknown extra fields are refused except the harmless ones,
+/// those the dialect passes through and those holding a default value.
+pub(crate) fn check_extra(
+    provider: ProviderId,
+    request: &ChatRequest,
+    native_extra: &[&str],
+) -> Result<(), ProviderError> {
     for (key, value) in &request.extra {
         let key = key.as_str();
         if !HARMLESS_EXTRA.contains(&key) && !native_extra.contains(&key) && !is_default(key, value)

@@ -31,7 +31,8 @@ fn budget(table: &[(&str, u32)], effort: Option<&str>) -> Option<u64> {
 /// - OpenAI chat (and Azure deployments): the larger of `max_tokens` and
 ///   `max_completion_tokens` (both may be sent; reasoning counts inside).
 /// - Responses: the `max_output_tokens` sent (`max_completion_tokens`,
-///   else `max_tokens`; reasoning counts inside).
+///   else `max_tokens`; reasoning counts inside, whatever `reasoning_effort`
+///   or OpenRouter's `reasoning.max_tokens`, which becomes an effort, say).
 /// - Anthropic (and Foundry): the `max_tokens` sent, never absent
 ///   ([`DEFAULT_MAX_TOKENS`] by default); with `reasoning_effort`, raised
 ///   to the thinking budget plus room for the answer when the request's
@@ -132,6 +133,20 @@ mod tests {
             output_token_limit(ProviderId::Google, &gemini),
             Some(100 + 24_576)
         );
+        for extra in [
+            json!({"max_tokens": 10, "reasoning_effort": "xhigh"}),
+            json!({"max_tokens": 10, "reasoning": {"max_tokens": 20_000}}),
+        ] {
+            let r = request(extra.clone());
+            let sent =
+                crate::encode_responses_request(ProviderId::OpenAiResponses, &r, false).unwrap();
+            let sent: serde_json::Value = serde_json::from_slice(&sent).unwrap();
+            assert_eq!(
+                output_token_limit(ProviderId::OpenAiResponses, &r),
+                sent["max_output_tokens"].as_u64(),
+                "{extra}"
+            );
+        }
         let unbounded = request(json!({"reasoning_effort": "high"}));
         assert_eq!(output_token_limit(ProviderId::Google, &unbounded), None);
     }

@@ -97,3 +97,78 @@ async fn v1_api_version_uses_the_v1_path_without_query() {
         2
     );
 }
+
+/// Azure Responses: the model is a deployment name, which says nothing of
+/// reasoning, so encrypted reasoning is asked for when the request asks for
+/// reasoning, and the reasoning items of an earlier turn go back (issue #15).
+#[tokio::test]
+async fn azure_responses_reasoning_round_trip() {
+    let s = setup(ProviderId::AzureResponses, None, |base| {
+        format!(r#"{{"endpoint":"{base}","apiKey":"{KEY}","apiVersion":"v1"}}"#)
+    })
+    .await;
+    let fixture = |name: &str| {
+        let path = format!(
+            "{}/tests/fixtures/responses/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(&path).unwrap()
+    };
+    s.mock.on(
+        "POST",
+        "/openai/v1/responses",
+        Reply::sse(&fixture("two_turn_1.sse")),
+    );
+    let user = json!({"role": "user", "content": "Weather in Paris?"});
+    let plain = json!({"model": "my-deployment", "stream": true, "messages": [user]});
+    let (_, _, _, err) = collect(&s, &request(plain.clone())).await;
+    assert!(err.is_none(), "{err:?}");
+    assert!(
+        sent_json(&s).get("include").is_none(),
+        "nothing says it reasons"
+    );
+    let mut asked = plain;
+    asked["reasoning_effort"] = json!("low");
+    let (t, chunks, _, err) = collect(&s, &request(asked)).await;
+    assert!(err.is_none(), "{err:?}");
+    let body = sent_json(&s);
+    assert_eq!(body["include"], json!(["reasoning.encrypted_content"]));
+    assert_eq!(
+        body["reasoning"],
+        json!({"effort": "low", "summary": "auto"})
+    );
+    assert_eq!(body["store"], false);
+    let details: Vec<serde_json::Value> = chunks
+        .iter()
+        .flat_map(|c| c.choices.iter())
+        .flat_map(|c| c.delta.reasoning_details.iter().flatten().cloned())
+        .collect();
+    assert_eq!(details.len(), 2);
+    let call = &t.tool_calls[0];
+    let turn2 = json!({"model": "my-deployment", "stream": true, "messages": [
+        user,
+        {"role": "assistant", "content": null, "reasoning_content": t.reasoning, "reasoning_details": details,
+         "tool_calls": [{"id": call.id, "type": "function", "function": {"name": call.function.name, "arguments": call.function.arguments}}]},
+        {"role": "tool", "tool_call_id": call.id, "content": "18C"}
+    ]});
+    s.mock.on(
+        "POST",
+        "/openai/v1/responses",
+        Reply::sse(&fixture("two_turn_2.sse")),
+    );
+    let (t2, _, _, err) = collect(&s, &request(turn2)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert!(t2.content.starts_with("It is 18°C"));
+    let body = sent_json(&s);
+    assert_eq!(body["input"][1]["type"], "reasoning");
+    assert_eq!(
+        body["input"][1]["encrypted_content"],
+        "gAAAAABowQDzTURN1-ENCRYPTED-REASONING-Qk9PTEVBTg=="
+    );
+    assert_eq!(body["input"][2]["type"], "function_call");
+    assert_eq!(
+        body["include"],
+        json!(["reasoning.encrypted_content"]),
+        "replayed reasoning means a reasoning deployment"
+    );
+}

@@ -209,3 +209,296 @@ async fn azure_responses_paths_and_header() {
         assert_eq!(sent.header("authorization"), None);
     }
 }
+
+// ---- Issue #15: reasoning round trip, citations, refusals, structured
+// output, `stop`, files. Fixtures: tests/fixtures/responses/ (sources cited
+// in each file's `_source`).
+
+use byok_providers::ChatChunk;
+
+fn local(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/responses/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Streamed chunks put back together as the message a client ends up with
+/// (the OpenAI SDK's stream helpers do the same), in the non-streamed
+/// message's JSON shape; `reasoning_details` and `annotations` appended.
+fn reassembled(chunks: &[ChatChunk]) -> Value {
+    let (mut content, mut reasoning, mut refusal) = (String::new(), String::new(), String::new());
+    let (mut details, mut annotations, mut calls) = (Vec::new(), Vec::new(), Vec::<Value>::new());
+    for c in chunks {
+        let Some(choice) = c.choices.first() else {
+            continue;
+        };
+        let d = &choice.delta;
+        content.push_str(d.content.as_deref().unwrap_or(""));
+        reasoning.push_str(d.reasoning_content.as_deref().unwrap_or(""));
+        refusal.push_str(d.refusal.as_deref().unwrap_or(""));
+        details.extend(d.reasoning_details.iter().flatten().cloned());
+        if let Some(Value::Array(a)) = d.extra.get("annotations") {
+            annotations.extend(a.iter().cloned());
+        }
+        for t in d.tool_calls.iter().flatten() {
+            let i = t.index as usize;
+            while calls.len() <= i {
+                calls.push(json!({"id": "", "type": "function", "function": {"name": "", "arguments": ""}}));
+            }
+            let call = &mut calls[i];
+            let add = |v: &mut Value, s: Option<&str>| {
+                *v = json!(format!("{}{}", v.as_str().unwrap(), s.unwrap_or("")));
+            };
+            add(&mut call["id"], t.id.as_deref());
+            let f = t.function.clone().unwrap_or_default();
+            add(&mut call["function"]["name"], f.name.as_deref());
+            add(&mut call["function"]["arguments"], f.arguments.as_deref());
+        }
+    }
+    let mut m = json!({"role": "assistant"});
+    m["content"] = if content.is_empty() && !calls.is_empty() {
+        Value::Null
+    } else {
+        json!(content)
+    };
+    for (key, value, present) in [
+        ("tool_calls", json!(calls), !calls.is_empty()),
+        ("refusal", json!(refusal), !refusal.is_empty()),
+        ("reasoning_content", json!(reasoning), !reasoning.is_empty()),
+        ("reasoning_details", json!(details), !details.is_empty()),
+        ("annotations", json!(annotations), !annotations.is_empty()),
+    ] {
+        if present {
+            m[key] = value;
+        }
+    }
+    m
+}
+
+/// The answer to `req` from `name`.json and from `name`.sse: both messages
+/// (whole, streamed and reassembled), asserted equal with finish and usage.
+async fn both_ways(s: &Setup, req: &Value, name: &str) -> (Value, byok_providers::ChatResponse) {
+    s.mock.on(
+        "POST",
+        "/v1/responses",
+        Reply::json(200, local(&format!("{name}.json"))),
+    );
+    let mut whole = req.clone();
+    whole["stream"] = json!(false);
+    let full = s
+        .provider
+        .chat(&request(whole), &s.credential)
+        .await
+        .unwrap();
+    s.mock.on(
+        "POST",
+        "/v1/responses",
+        Reply::sse(&local(&format!("{name}.sse"))),
+    );
+    let mut streamed = req.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let (t, chunks, usage, err) = collect(s, &request(streamed)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_equivalent(&t, &usage, &full.response, &full.usage);
+    let message = reassembled(&chunks);
+    assert_eq!(
+        message,
+        serde_json::to_value(&full.response.choices[0].message).unwrap(),
+        "{name}: streamed and reassembled == whole"
+    );
+    (message, full.response)
+}
+
+fn weather_tools() -> Value {
+    json!([{"type": "function", "function": {"name": "get_weather", "strict": true, "parameters": {
+        "type": "object", "properties": {"location": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+        "required": ["location", "unit"], "additionalProperties": false}}}])
+}
+
+#[tokio::test]
+async fn two_turn_reasoning_and_tools_round_trip() {
+    let s = openai().await;
+    let user = json!({"role": "user", "content": "Weather in Paris? Cite your sources."});
+    let turn1 = json!({"model": "gpt-5", "reasoning_effort": "medium", "messages": [user], "tools": weather_tools()});
+    let (message, full) = both_ways(&s, &turn1, "two_turn_1").await;
+    let body = sent_json(&s);
+    assert_eq!(body["store"], false);
+    assert_eq!(body["include"], json!(["reasoning.encrypted_content"]));
+    assert_eq!(
+        body["reasoning"],
+        json!({"effort": "medium", "summary": "auto"})
+    );
+    assert_eq!(body["tools"][0]["strict"], true);
+    assert_eq!(finish(&full), Some(FinishReason::ToolCalls));
+    let summary =
+        "**Checking the weather**\n\nThe user asks about Paris; I'll call get_weather for it.";
+    assert_eq!(message["reasoning_content"], summary);
+    assert_eq!(
+        message["reasoning_details"],
+        json!([
+            {"type": "reasoning.summary", "summary": summary, "id": "rs_68c1a0f3a1b28190a9b8c7d6e5f40312", "format": "openai-responses-v1", "index": 0},
+            {"type": "reasoning.encrypted", "data": "gAAAAABowQDzTURN1-ENCRYPTED-REASONING-Qk9PTEVBTg==", "id": "rs_68c1a0f3a1b28190a9b8c7d6e5f40312", "format": "openai-responses-v1", "index": 1}
+        ])
+    );
+    let call_id = message["tool_calls"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(call_id, "call_Vv8XQm0sJ3kLrT2aB9cDxYz1");
+
+    // Turn 2 replays turn 1's message exactly as the client reassembled it.
+    let turn2 = json!({"model": "gpt-5", "reasoning_effort": "medium", "tools": weather_tools(), "messages": [
+        user, message,
+        {"role": "tool", "tool_call_id": call_id, "content": "18°C, sunny"}
+    ]});
+    let (answer, full2) = both_ways(&s, &turn2, "two_turn_2").await;
+    let input = sent_json(&s)["input"].clone();
+    assert_eq!(input[0]["role"], "user");
+    assert_eq!(
+        input[1],
+        json!({"type": "reasoning", "id": "rs_68c1a0f3a1b28190a9b8c7d6e5f40312",
+               "summary": [{"type": "summary_text", "text": summary}],
+               "encrypted_content": "gAAAAABowQDzTURN1-ENCRYPTED-REASONING-Qk9PTEVBTg=="}),
+        "the reasoning item comes back, before the call it led to"
+    );
+    assert_eq!(
+        input[2],
+        json!({"type": "function_call", "call_id": call_id, "name": "get_weather", "arguments": "{\"location\":\"Paris, France\",\"unit\":\"celsius\"}"})
+    );
+    assert_eq!(
+        input[3],
+        json!({"type": "function_call_output", "call_id": call_id, "output": "18°C, sunny"})
+    );
+    assert_eq!(input.as_array().unwrap().len(), 4);
+
+    assert_eq!(finish(&full2), Some(FinishReason::Stop));
+    let text = answer["content"].as_str().unwrap();
+    let cite = &answer["annotations"][0]["url_citation"];
+    assert_eq!(answer["annotations"][0]["type"], "url_citation");
+    assert_eq!(
+        cite["url"],
+        "https://meteofrance.com/previsions-meteo-france/paris/75000"
+    );
+    assert_eq!(cite["title"], "Paris : prévisions météo");
+    let (a, b) = (
+        usize::try_from(cite["start_index"].as_u64().unwrap()).unwrap(),
+        usize::try_from(cite["end_index"].as_u64().unwrap()).unwrap(),
+    );
+    let cited: String = text.chars().skip(a).take(b - a).collect();
+    assert_eq!(
+        cited, "Météo-France (meteofrance.com)",
+        "indices in characters of the content"
+    );
+    assert_eq!(
+        answer["annotations"][1],
+        json!({"type": "file_citation", "file_citation": {"file_id": "file-2dtbBZdjtDKS8eqWxqbgDi", "filename": "notes.pdf", "index": text.chars().count() - 1}})
+    );
+    let kinds: Vec<&str> = answer["reasoning_details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "reasoning.summary",
+            "reasoning.summary",
+            "reasoning.encrypted"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn refusals_and_content_filter() {
+    let s = openai().await;
+    let req =
+        json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": "Something bad"}]});
+    let (m, full) = both_ways(&s, &req, "refusal").await;
+    assert_eq!(m["refusal"], "I'm sorry, but I can't help with that.");
+    assert_eq!(m["content"], "");
+    assert_eq!(finish(&full), Some(FinishReason::Stop));
+    assert!(
+        sent_json(&s).get("include").is_none(),
+        "gpt-4.1 refuses encrypted reasoning"
+    );
+    let (m, full) = both_ways(&s, &req, "incomplete_content_filter").await;
+    assert_eq!(m["content"], "Here is how");
+    assert_eq!(finish(&full), Some(FinishReason::ContentFilter));
+}
+
+#[tokio::test]
+async fn structured_output_request() {
+    let s = openai().await;
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}, "temperature_c": {"type": "number"}},
+                        "required": ["city", "temperature_c"], "additionalProperties": false});
+    let req = json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": "Weather in Paris as JSON"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "weather", "schema": schema, "strict": true}},
+        "text": {"verbosity": "low"}});
+    let (m, _) = both_ways(&s, &req, "structured").await;
+    assert_eq!(
+        sent_json(&s)["text"],
+        json!({"verbosity": "low", "format": {"type": "json_schema", "name": "weather", "schema": schema, "strict": true}})
+    );
+    let parsed: Value = serde_json::from_str(m["content"].as_str().unwrap()).unwrap();
+    assert_eq!(parsed, json!({"city": "Paris", "temperature_c": 18}));
+}
+
+#[tokio::test]
+async fn stop_is_emulated_streamed_and_not() {
+    let s = openai().await;
+    // "n I h" spans the deltas " How can" and " I help" of the stream.
+    let mut req = convo(false);
+    req["stop"] = json!(["n I h", "never"]);
+    s.mock.on(
+        "POST",
+        "/v1/responses",
+        Reply::json(200, fixture("responses/response_text.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(req.clone()), &s.credential)
+        .await
+        .unwrap();
+    assert!(
+        sent_json(&s).get("stop").is_none(),
+        "the Responses API has no `stop`"
+    );
+    let msg = &full.response.choices[0].message;
+    assert_eq!(msg.content.as_deref(), Some("Hello! How ca"));
+    assert_eq!(finish(&full.response), Some(FinishReason::Stop));
+    s.mock.on(
+        "POST",
+        "/v1/responses",
+        Reply::sse(&fixture("responses/stream_text.sse")),
+    );
+    req["stream"] = json!(true);
+    let (t, _, usage, err) = collect(&s, &request(req)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_equivalent(&t, &usage, &full.response, &full.usage);
+}
+
+#[tokio::test]
+async fn file_parts_go_upstream_as_input_file() {
+    let s = openai().await;
+    s.mock.on(
+        "POST",
+        "/v1/responses",
+        Reply::json(200, fixture("responses/response_text.json")),
+    );
+    let req = json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "Summarise"},
+        {"type": "file", "file": {"filename": "report.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQK"}},
+        {"type": "file", "file": {"file_id": "file-6F2ksmvXxt4VdoqmHRw6kL"}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/chart.png", "detail": "low"}}]}]});
+    s.provider.chat(&request(req), &s.credential).await.unwrap();
+    assert_eq!(
+        sent_json(&s)["input"][0]["content"],
+        json!([
+            {"type": "input_text", "text": "Summarise"},
+            {"type": "input_file", "filename": "report.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQK"},
+            {"type": "input_file", "file_id": "file-6F2ksmvXxt4VdoqmHRw6kL"},
+            {"type": "input_image", "image_url": "https://example.com/chart.png", "detail": "low"}
+        ])
+    );
+}

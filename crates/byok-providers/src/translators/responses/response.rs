@@ -6,8 +6,10 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
+use super::REASONING_FORMAT;
+use super::stop::Stops;
 use crate::common::now_secs;
 use crate::error::ProviderError;
 use crate::http;
@@ -77,6 +79,11 @@ pub(super) struct OutputItem<'a> {
     #[serde(rename = "type", default, borrow, deserialize_with = "lenient::str")]
     pub(super) kind: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "lenient::str")]
+    id: Option<Cow<'a, str>>,
+    /// A reasoning item's opaque reasoning (asked for with `include`).
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    encrypted_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
     pub(super) call_id: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "lenient::str")]
     pub(super) name: Option<Cow<'a, str>>,
@@ -97,6 +104,9 @@ struct ContentPart<'a> {
     text: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "lenient::str")]
     refusal: Option<Cow<'a, str>>,
+    /// `output_text` citations (`url_citation`, `file_citation`, ...).
+    #[serde(default, deserialize_with = "lenient::list")]
+    annotations: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -149,35 +159,123 @@ impl WireResponse<'_> {
     }
 }
 
-/// Text, refusal, reasoning summary and calls of the output items.
-fn collect_output(items: &[OutputItem<'_>]) -> Answer {
-    let mut out = Answer::default();
+/// A reasoning item's `reasoning_details` entries, numbered from `start`:
+/// one `reasoning.summary` per summary part, then `reasoning.encrypted`
+/// with the encrypted content (when asked for); each carries the item id,
+/// which groups them back into one item on the next turn.
+pub(super) fn reasoning_details(item: &OutputItem<'_>, start: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut push = |mut entry: Value| {
+        entry["format"] = json!(REASONING_FORMAT);
+        entry["index"] = json!(start + out.len());
+        if let Some(id) = &item.id {
+            entry["id"] = json!(id);
+        }
+        out.push(entry);
+    };
+    for s in &item.summary {
+        push(json!({"type": "reasoning.summary", "summary": s.text.as_deref().unwrap_or("")}));
+    }
+    if let Some(data) = &item.encrypted_content {
+        push(json!({"type": "reasoning.encrypted", "data": data}));
+    }
+    out
+}
+
+/// A Responses annotation in the chat shape, `{"type": t, t: {...}}`
+/// (`url_citation`: `url`, `title`, `start_index`, `end_index`; other kinds
+/// keep their own fields), indices moved by `offset`: where its text part
+/// starts in the answer's content, in characters.
+pub(super) fn annotation(raw: &Value, offset: usize) -> Option<Value> {
+    let map = raw.as_object()?;
+    let kind = map.get("type")?.as_str()?;
+    let mut inner = Map::new();
+    for (key, value) in map {
+        let moved = match (key.as_str(), value.as_u64()) {
+            ("type", _) => continue,
+            ("start_index" | "end_index", Some(i)) => json!(i + offset as u64),
+            _ => value.clone(),
+        };
+        inner.insert(key.clone(), moved);
+    }
+    let mut out = Map::new();
+    out.insert("type".into(), json!(kind));
+    out.insert(kind.to_owned(), Value::Object(inner));
+    Some(Value::Object(out))
+}
+
+/// What the output items say, in order.
+#[derive(Default)]
+struct Collected {
+    answer: Answer,
+    /// Characters of `answer.text`.
+    text_chars: usize,
+    details: Vec<Value>,
+    annotations: Vec<Value>,
+    /// A stop sequence cut the text; nothing after it counts.
+    stopped: bool,
+}
+
+impl Collected {
+    /// A message item's text (cut at a stop sequence), citations, refusal.
+    fn message(&mut self, item: &OutputItem<'_>, stops: Option<&Stops>) {
+        for part in &item.content {
+            match part.kind.as_deref() {
+                Some("output_text") => {
+                    let text = part.text.as_deref().unwrap_or("");
+                    let at = self.answer.text.len();
+                    self.answer.text.push_str(text);
+                    if let Some(s) = stops {
+                        let all = &self.answer.text;
+                        if let Some(cut) = s.find(all, s.search_from(all, at)) {
+                            self.answer.text.truncate(cut);
+                            self.stopped = true;
+                            return;
+                        }
+                    }
+                    let offset = self.text_chars;
+                    self.text_chars += text.chars().count();
+                    self.annotations.extend(
+                        part.annotations
+                            .iter()
+                            .filter_map(|a| annotation(a, offset)),
+                    );
+                }
+                Some("refusal") => self
+                    .answer
+                    .refusal
+                    .push_str(part.refusal.as_deref().unwrap_or("")),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Text, refusal, reasoning (summary and details), citations and calls of
+/// the output items, up to a stop sequence.
+fn collect_output(items: &[OutputItem<'_>], stops: Option<&Stops>) -> Collected {
+    let mut out = Collected::default();
     for item in items {
         match item.kind.as_deref() {
-            Some("message") => {
-                for part in &item.content {
-                    match part.kind.as_deref() {
-                        Some("output_text") => {
-                            out.text.push_str(part.text.as_deref().unwrap_or(""))
-                        }
-                        Some("refusal") => {
-                            out.refusal.push_str(part.refusal.as_deref().unwrap_or(""))
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Some("function_call") => out.calls.push(function_call(
+            Some("message") => out.message(item, stops),
+            Some("function_call") => out.answer.calls.push(function_call(
                 item.call_id.as_deref().unwrap_or("").to_owned(),
                 item.name.as_deref().unwrap_or("").to_owned(),
                 item.arguments.as_deref().unwrap_or("").to_owned(),
             )),
             Some("reasoning") => {
                 for s in &item.summary {
-                    out.reasoning.push_str(s.text.as_deref().unwrap_or(""));
+                    out.answer
+                        .reasoning
+                        .push_str(s.text.as_deref().unwrap_or(""));
                 }
+                let details = reasoning_details(item, out.details.len());
+                out.details.extend(details);
             }
             _ => {}
+        }
+        if out.stopped {
+            break;
         }
     }
     out
@@ -186,17 +284,40 @@ fn collect_output(items: &[OutputItem<'_>]) -> Answer {
 pub(super) fn decode_response(
     provider: ProviderId,
     bytes: &[u8],
+    stops: Option<&Stops>,
 ) -> Result<ChatResponse, ProviderError> {
     let v: Value = http::parse_json(provider, "response body", bytes)?;
     // Anything but an object reads as an empty response.
     let wire: WireResponse<'_> = lenient::obj(&v).ok().flatten().unwrap_or_default();
-    let answer = collect_output(&wire.output);
-    let finish = wire.finish(!answer.calls.is_empty());
-    Ok(answer.into_response(
+    let Collected {
+        answer,
+        details,
+        annotations,
+        stopped,
+        ..
+    } = collect_output(&wire.output, stops);
+    let finish = if stopped {
+        FinishReason::Stop
+    } else {
+        wire.finish(!answer.calls.is_empty())
+    };
+    let mut response = answer.into_response(
         wire.id.as_deref().unwrap_or("").to_owned(),
         wire.created_at.unwrap_or_else(now_secs),
         wire.model.as_deref().unwrap_or("").to_owned(),
         Some(finish),
         wire.usage(),
-    ))
+    );
+    if let Some(choice) = response.choices.first_mut() {
+        if !details.is_empty() {
+            choice.message.reasoning_details = Some(details);
+        }
+        if !annotations.is_empty() {
+            choice
+                .message
+                .extra
+                .insert("annotations".into(), Value::Array(annotations));
+        }
+    }
+    Ok(response)
 }
