@@ -551,10 +551,12 @@ rows {
         slash_model_ids: true,
         example: "fw_...",
     },
+    // https://docs.together.ai/docs/inference/openai-compatibility
+    // (base URL https://api.together.ai/v1; was api.together.xyz)
     Together {
         slug: "together", name: "Together",
         format: OpenAiChat(OPENAI), target: BaseUrl,
-        base_url: "https://api.together.xyz/v1",
+        base_url: "https://api.together.ai/v1",
         slash_model_ids: true,
         example: "tgp_v1_...",
     },
