@@ -7,17 +7,22 @@
 //! so nothing like a `baseUrl` can slip in), and their endpoints follow
 //! security.md item 11 unless the operator allows private user endpoints
 //! ([`EndpointPolicy`]).
+//!
+//! Providers with documented regional or plan hosts ([`ProviderInfo::hosts`])
+//! take either the plain key or `{"apiKey", "region"?, "plan"?}`: the values
+//! must be ones the table lists (an unknown one is refused with the allowed
+//! list), and a document without them is the plain key.
 
 use std::fmt;
 use std::net::IpAddr;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
-use url::{Host, Url};
+use url::{Host as UrlHost, Url};
 use zeroize::Zeroizing;
 
 use crate::error::CredentialError;
-use crate::id::{CredentialFormat, ProviderId};
+use crate::id::{CredentialFormat, Host, HostField, ProviderId, ProviderInfo};
 
 /// Largest credential accepted, in bytes.
 pub const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
@@ -57,6 +62,45 @@ pub enum Credential {
     AzureResponses(AzureCredential),
     /// Anthropic on Azure AI Foundry.
     AzureAnthropic(AzureCredential),
+    /// An API key for one of the provider's other documented hosts
+    /// (`{"apiKey", "region"?, "plan"?}`); a plain key is [`Credential::ApiKey`].
+    HostedKey(HostedKey),
+}
+
+/// An API key with the host its `region` / `plan` fields chose.
+pub struct HostedKey {
+    /// The API key.
+    pub api_key: SecretString,
+    /// The row of the provider's host table the fields chose.
+    pub host: &'static Host,
+}
+
+impl HostedKey {
+    /// The base URL requests go to: the operator's override when one is
+    /// set, else the chosen host. `configured` is the adapter's base URL
+    /// (`ProviderConfig::base_url`: the override or `default`, the row's
+    /// own base URL); an override equal to the default counts as none.
+    pub fn base<'a>(&self, configured: &'a str, default: &str) -> &'a str {
+        let configured = configured.trim_end_matches('/');
+        if configured == default {
+            self.host.base_url
+        } else {
+            configured
+        }
+    }
+
+    /// The host fields and their values, in [`HostField::ALL`] order.
+    pub fn choices(&self) -> &'static [(HostField, &'static str)] {
+        self.host.when
+    }
+}
+
+impl fmt::Debug for HostedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostedKey")
+            .field("host", &self.host.when)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An AWS credential.
@@ -144,6 +188,7 @@ impl fmt::Debug for Credential {
             Credential::Azure(_) => "Azure",
             Credential::AzureResponses(_) => "AzureResponses",
             Credential::AzureAnthropic(_) => "AzureAnthropic",
+            Credential::HostedKey(_) => "HostedKey",
         };
         write!(f, "Credential::{kind}([REDACTED])")
     }
@@ -231,8 +276,8 @@ pub fn validate_endpoint(raw: &str, policy: EndpointPolicy) -> Result<Url, Crede
         return Err(CredentialError::BadEndpoint("must use port 443"));
     }
     let host = match url.host() {
-        Some(Host::Domain(d)) => d.to_ascii_lowercase(),
-        Some(Host::Ipv4(_) | Host::Ipv6(_)) => {
+        Some(UrlHost::Domain(d)) => d.to_ascii_lowercase(),
+        Some(UrlHost::Ipv4(_) | UrlHost::Ipv6(_)) => {
             return Err(CredentialError::BadEndpoint(
                 "must be a host name, not an IP address",
             ));
@@ -311,6 +356,63 @@ fn no_extra_fields(obj: &mut Map<String, Value>) -> Result<(), CredentialError> 
     }
 }
 
+/// The host of `info`'s table whose conditions are exactly `chosen`
+/// (field order as [`ProviderInfo::host_fields`], values compared ignoring
+/// ASCII case). Fields are checked in order, each against the values still
+/// possible given the earlier ones, so the error lists what would fit.
+fn choose_host(
+    info: &'static ProviderInfo,
+    chosen: &[(HostField, String)],
+) -> Result<&'static Host, CredentialError> {
+    let mut candidates: Vec<&'static Host> = info.hosts.iter().collect();
+    for field in info.host_fields() {
+        let want = chosen
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, v)| v.trim());
+        let fits = |h: &&'static Host| match (h.value(field), want) {
+            (None, None) => true,
+            (Some(have), Some(want)) => have.eq_ignore_ascii_case(want),
+            _ => false,
+        };
+        if !candidates.iter().any(fits) {
+            let mut allowed: Vec<&str> = Vec::new();
+            for v in candidates.iter().filter_map(|h| h.value(field)) {
+                if !allowed.contains(&v) {
+                    allowed.push(v);
+                }
+            }
+            return Err(bad_choice(field, &allowed));
+        }
+        candidates.retain(fits);
+    }
+    // Never empty: each step kept at least one candidate.
+    candidates
+        .first()
+        .copied()
+        .ok_or(CredentialError::MissingField("region"))
+}
+
+/// [`CredentialError::BadChoice`] listing `allowed` (from the table, never
+/// from the input).
+fn bad_choice(field: HostField, allowed: &[&str]) -> CredentialError {
+    let allowed = match allowed {
+        [] => "left out together with the other host fields given".to_owned(),
+        [one] => format!("`{one}`, or left out for the default host"),
+        many => format!(
+            "one of {}, or left out for the default host",
+            many.iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    CredentialError::BadChoice {
+        field: field.as_str(),
+        allowed,
+    }
+}
+
 impl Credential {
     /// Parses and validates a plain API key by the rules every `key`-format
     /// provider's key follows (header-safe, 1 byte to
@@ -338,8 +440,10 @@ impl Credential {
         if raw.len() > MAX_CREDENTIAL_LEN {
             return Err(CredentialError::TooLong(MAX_CREDENTIAL_LEN));
         }
-        let format = provider.info().credential;
-        if format == CredentialFormat::Key {
+        let info = provider.info();
+        let format = info.credential;
+        let hosted = !info.hosts.is_empty() && raw.trim_start().starts_with('{');
+        if format == CredentialFormat::Key && !hosted {
             return Ok(Credential::ApiKey(SecretString::from(check_key(raw)?)));
         }
         let mut value: Value = serde_json::from_str(raw).map_err(|e| {
@@ -355,9 +459,37 @@ impl Credential {
             zeroize_value(&mut value);
             return Err(CredentialError::NotJson("not an object".into()));
         };
-        let parsed = Self::parse_object(format, obj, policy);
+        let parsed = if format == CredentialFormat::Key {
+            Self::parse_hosted(info, obj)
+        } else {
+            Self::parse_object(format, obj, policy)
+        };
         zeroize_value(&mut value);
         parsed
+    }
+
+    /// `{"apiKey", "region"?, "plan"?}` for a provider with a host table:
+    /// only the fields its table uses are read (any other is unknown), each
+    /// value must be one the table lists (any case; stored as listed), and
+    /// without any the credential is the plain key.
+    fn parse_hosted(
+        info: &'static ProviderInfo,
+        obj: &mut Map<String, Value>,
+    ) -> Result<Self, CredentialError> {
+        let api_key =
+            take_secret(obj, "apiKey", true)?.ok_or(CredentialError::MissingField("apiKey"))?;
+        let mut chosen: Vec<(HostField, String)> = Vec::new();
+        for field in info.host_fields() {
+            if let Some(v) = take_str(obj, field.as_str(), false)? {
+                chosen.push((field, v));
+            }
+        }
+        no_extra_fields(obj)?;
+        if chosen.is_empty() {
+            return Ok(Credential::ApiKey(api_key));
+        }
+        let host = choose_host(info, &chosen)?;
+        Ok(Credential::HostedKey(HostedKey { api_key, host }))
     }
 
     fn parse_object(
@@ -461,6 +593,7 @@ impl Credential {
             Credential::Azure(a)
             | Credential::AzureResponses(a)
             | Credential::AzureAnthropic(a) => &a.api_key,
+            Credential::HostedKey(h) => &h.api_key,
         }
     }
 
@@ -507,6 +640,14 @@ impl Credential {
                 }
                 Self::json_secret(m)
             }
+            Credential::HostedKey(h) => {
+                let mut m = Map::new();
+                m.insert("apiKey".into(), h.api_key.expose_secret().into());
+                for (field, value) in h.choices() {
+                    m.insert(field.as_str().into(), (*value).into());
+                }
+                Self::json_secret(m)
+            }
         }
     }
 
@@ -518,7 +659,8 @@ impl Credential {
     }
 
     /// Non-secret metadata for the public view: region, endpoint host,
-    /// deployment, apiVersion, and the access key id masked to its last 4.
+    /// deployment, apiVersion, the access key id masked to its last 4, and
+    /// the `region` / `plan` that chose a provider's host.
     pub fn public_meta(&self) -> Map<String, Value> {
         let mut m = Map::new();
         match self {
@@ -555,6 +697,11 @@ impl Credential {
                     m.insert("apiVersion".into(), v.clone().into());
                 }
             }
+            Credential::HostedKey(h) => {
+                for (field, value) in h.choices() {
+                    m.insert(field.as_str().into(), (*value).into());
+                }
+            }
         }
         m
     }
@@ -566,6 +713,7 @@ impl Credential {
             Credential::Azure(a)
             | Credential::AzureResponses(a)
             | Credential::AzureAnthropic(a) => Some(&a.api_key),
+            Credential::HostedKey(h) => Some(&h.api_key),
             Credential::Aws(a) => match &a.auth {
                 AwsAuth::ApiKey(k) => Some(k),
                 AwsAuth::Keys { .. } => None,
@@ -772,6 +920,182 @@ mod tests {
             ),
             Err(CredentialError::BadCharacters(_))
         ));
+    }
+
+    fn hosted(id: ProviderId, raw: &str) -> Result<Credential, CredentialError> {
+        Credential::parse(id, &s(raw), STRICT)
+    }
+
+    /// Every row of every host table parses from its fields, shows them in
+    /// `meta`, and survives storage.
+    #[test]
+    fn every_host_of_the_table_parses() {
+        for p in &crate::id::PROVIDERS {
+            for h in p.hosts {
+                let mut doc = serde_json::json!({"apiKey": "sk-test-0123456789"});
+                for (field, value) in h.when {
+                    doc[field.as_str()] = (*value).into();
+                }
+                let c = hosted(p.id, &doc.to_string()).unwrap();
+                let Credential::HostedKey(k) = &c else {
+                    panic!("{}: {doc} is not a hosted key", p.slug);
+                };
+                assert_eq!(k.host, h, "{}: {doc}", p.slug);
+                let meta = c.public_meta();
+                assert_eq!(meta.len(), h.when.len(), "{}", p.slug);
+                for (field, value) in h.when {
+                    assert_eq!(meta[field.as_str()], *value, "{}", p.slug);
+                }
+                assert!(!serde_json::to_string(&meta).unwrap().contains("0123456789"));
+                assert_eq!(c.hint_source().expose_secret(), "sk-test-0123456789");
+                assert_eq!(c.api_key().unwrap().expose_secret(), "sk-test-0123456789");
+                let again = hosted(p.id, c.to_storage().expose_secret()).unwrap();
+                assert_eq!(again.public_meta(), meta, "{}", p.slug);
+                assert!(format!("{c:?}").contains("REDACTED"));
+            }
+        }
+    }
+
+    #[test]
+    fn host_fields_by_provider() {
+        let zai = |raw: &str| hosted(ProviderId::Zai, raw).unwrap().public_meta();
+        assert_eq!(
+            zai(r#"{"apiKey":"k-1","plan":"coding"}"#),
+            serde_json::from_str::<Map<String, Value>>(r#"{"plan":"coding"}"#).unwrap()
+        );
+        assert_eq!(
+            zai(r#"{"apiKey":"k-1","region":"cn","plan":"coding"}"#),
+            serde_json::from_str::<Map<String, Value>>(r#"{"region":"cn","plan":"coding"}"#)
+                .unwrap()
+        );
+        // any case, stored as the table writes it
+        assert_eq!(zai(r#"{"apiKey":"k-1","region":" CN "}"#)["region"], "cn");
+        let sf = hosted(
+            ProviderId::SiliconFlow,
+            r#"{"apiKey":"sk-1","region":"cn"}"#,
+        )
+        .unwrap();
+        assert_eq!(sf.public_meta()["region"], "cn");
+        assert_eq!(
+            sf.to_storage().expose_secret(),
+            r#"{"apiKey":"sk-1","region":"cn"}"#
+        );
+        let akash = hosted(ProviderId::Akash, r#"{"apiKey":"sk-1","plan":"chat-api"}"#).unwrap();
+        assert_eq!(akash.public_meta()["plan"], "chat-api");
+        let openai = hosted(ProviderId::OpenAi, r#"{"apiKey":"sk-1","region":"eu"}"#).unwrap();
+        assert_eq!(openai.public_meta()["region"], "eu");
+    }
+
+    /// A plain key (every credential stored before host fields existed),
+    /// or the JSON form without any host field, is the plain key: the
+    /// default host, nothing in `meta`, stored as the bare key.
+    #[test]
+    fn plain_keys_keep_the_default_host() {
+        for raw in [
+            "sk-plain-1",
+            r#"{"apiKey":"sk-plain-1"}"#,
+            r#"{"apiKey":"sk-plain-1","region":null,"plan":null}"#,
+        ] {
+            let c = hosted(ProviderId::Zai, raw).unwrap();
+            assert!(matches!(c, Credential::ApiKey(_)), "{raw}");
+            assert!(c.public_meta().is_empty(), "{raw}");
+            assert_eq!(c.to_storage().expose_secret(), "sk-plain-1", "{raw}");
+        }
+        // providers without hosts read the key as before, braces and all
+        let c = hosted(ProviderId::Groq, r#"{"apiKey":"x"}"#).unwrap();
+        assert_eq!(c.hint_source().expose_secret(), r#"{"apiKey":"x"}"#);
+    }
+
+    #[test]
+    fn bad_host_values_name_the_allowed_ones() {
+        let cases = [
+            (
+                ProviderId::SiliconFlow,
+                r#"{"apiKey":"sk-1","region":"us"}"#,
+                "region",
+                "`cn`, or left out for the default host",
+            ),
+            (
+                ProviderId::Zai,
+                r#"{"apiKey":"k-1","plan":"pro"}"#,
+                "plan",
+                "`coding`, or left out for the default host",
+            ),
+            (
+                ProviderId::Zai,
+                r#"{"apiKey":"k-1","region":"intl","plan":"coding"}"#,
+                "region",
+                "`cn`, or left out for the default host",
+            ),
+            (
+                ProviderId::OpenAi,
+                r#"{"apiKey":"sk-1","region":"mars"}"#,
+                "region",
+                "one of `us`, `eu`, `au`, `in`, `jp`, `ae`, or left out for the default host",
+            ),
+        ];
+        for (id, raw, field, allowed) in cases {
+            let e = hosted(id, raw).unwrap_err();
+            assert_eq!(
+                e,
+                CredentialError::BadChoice {
+                    field,
+                    allowed: allowed.to_owned()
+                },
+                "{raw}"
+            );
+            let text = e.to_string();
+            assert!(
+                text.contains(allowed) && text.contains("default host"),
+                "{text}"
+            );
+        }
+        for (id, raw, want) in [
+            // fields a provider's table does not use are unknown
+            (
+                ProviderId::Akash,
+                r#"{"apiKey":"k-1","region":"cn"}"#,
+                CredentialError::UnknownField("region".into()),
+            ),
+            (
+                ProviderId::SiliconFlow,
+                r#"{"apiKey":"k-1","plan":"coding"}"#,
+                CredentialError::UnknownField("plan".into()),
+            ),
+            (
+                ProviderId::Zai,
+                r#"{"apiKey":"k-1","baseUrl":"http://evil"}"#,
+                CredentialError::UnknownField("baseUrl".into()),
+            ),
+            (
+                ProviderId::Zai,
+                r#"{"region":"cn"}"#,
+                CredentialError::MissingField("apiKey"),
+            ),
+            (
+                ProviderId::Zai,
+                r#"{"apiKey":"k-1","region":1}"#,
+                CredentialError::WrongType("region".into()),
+            ),
+            (
+                ProviderId::Zai,
+                r#"{"apiKey":"k 1","region":"cn"}"#,
+                CredentialError::BadCharacters("whitespace"),
+            ),
+        ] {
+            assert_eq!(hosted(id, raw).unwrap_err(), want, "{raw}");
+        }
+        assert!(matches!(
+            hosted(ProviderId::Zai, "{not json"),
+            Err(CredentialError::NotJson(_))
+        ));
+        // the value given is never echoed, even when it is a pasted secret
+        let e = hosted(
+            ProviderId::Zai,
+            r#"{"apiKey":"k-1","region":"sk-VERYSECRET-0123"}"#,
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("VERYSECRET"), "{e}");
     }
 
     #[test]

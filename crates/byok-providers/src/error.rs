@@ -216,6 +216,15 @@ pub enum CredentialError {
     /// This credential belongs to another provider.
     #[error("this credential is for another provider")]
     WrongProvider,
+    /// A `region` or `plan` value the provider does not have (the value
+    /// given is never echoed; `allowed` comes from the provider table).
+    #[error("`{field}` must be {allowed}")]
+    BadChoice {
+        /// The field (`region`, `plan`).
+        field: &'static str,
+        /// What it may be, e.g. `` `cn`, or left out for the default host ``.
+        allowed: String,
+    },
 }
 
 /// Why a model could not be routed.

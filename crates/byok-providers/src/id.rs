@@ -150,6 +150,52 @@ impl Quirks {
     }
 }
 
+/// A credential field that picks one of a provider's documented hosts
+/// (see [`Host`]). Neither is secret: both show in the credential's
+/// public `meta`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum HostField {
+    /// `region`: a regional platform (`cn`, `eu`, ...).
+    Region,
+    /// `plan`: a subscription or product with its own endpoint (`coding`).
+    Plan,
+}
+
+impl HostField {
+    /// Every field, in the order a [`Host`]'s conditions are written.
+    pub const ALL: &'static [HostField] = &[HostField::Region, HostField::Plan];
+
+    /// The JSON field name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Region => "region",
+            Self::Plan => "plan",
+        }
+    }
+}
+
+/// One of a provider's alternative base URLs: used when the credential's
+/// host fields are exactly `when` (fields not listed are absent). The row's
+/// own `base_url` is the host of a credential with none of them; an
+/// operator override (`BYOK_UPSTREAM_<PROVIDER>`) wins over both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Host {
+    /// The `(field, value)` pairs that select this host, in
+    /// [`HostField::ALL`] order.
+    pub when: &'static [(HostField, &'static str)],
+    /// The base URL (what the row's `base_url` is for the default host).
+    pub base_url: &'static str,
+}
+
+impl Host {
+    /// The value this host needs for `field`, if it needs one.
+    pub fn value(&self, field: HostField) -> Option<&'static str> {
+        self.when.iter().find(|(f, _)| *f == field).map(|(_, v)| *v)
+    }
+}
+
 /// Everything known about one provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -170,10 +216,36 @@ pub struct ProviderInfo {
     /// Azure targets the base comes from the credential's endpoint; for
     /// Bedrock `{region}` is replaced by the credential's region.
     pub base_url: &'static str,
+    /// Other documented hosts (regions, plans), chosen by the credential's
+    /// `region` / `plan` fields; empty for most providers.
+    pub hosts: &'static [Host],
     /// Whether the provider's own model ids contain `/` (`vendor/model`).
     pub slash_model_ids: bool,
     /// A credential example for the settings page.
     pub example: &'static str,
+}
+
+impl ProviderInfo {
+    /// The host fields (`region`, `plan`) this provider's
+    /// [`ProviderInfo::hosts`] use, in [`HostField::ALL`] order; none for
+    /// most providers.
+    pub fn host_fields(&self) -> impl Iterator<Item = HostField> + '_ {
+        HostField::ALL
+            .iter()
+            .copied()
+            .filter(|f| self.hosts.iter().any(|h| h.value(*f).is_some()))
+    }
+
+    /// The values `field` may take, in table order, without repeats.
+    pub fn host_values(&self, field: HostField) -> Vec<&'static str> {
+        let mut values: Vec<&'static str> = Vec::new();
+        for v in self.hosts.iter().filter_map(|h| h.value(field)) {
+            if !values.contains(&v) {
+                values.push(v);
+            }
+        }
+        values
+    }
 }
 
 /// Generates [`ProviderId`], [`PROVIDERS`], [`ProviderId::ALL`],
@@ -187,6 +259,7 @@ macro_rules! providers {
                     slug: $slug:literal, name: $name:literal,
                     format: $format:ident $(($quirks:ident))?, target: $target:ident,
                     base_url: $base:literal,
+                    $(hosts: [$([$($field:ident = $value:literal),+] => $host:literal),* $(,)?],)?
                     slash_model_ids: $slash:literal,
                     example: $example:literal $(,)?
                 }
@@ -227,6 +300,10 @@ macro_rules! providers {
                     format: WireFormat::$format $((Quirks::$quirks))?,
                     target: TargetKind::$target,
                     base_url: $base,
+                    hosts: &[$($(Host {
+                        when: &[$((HostField::$field, $value)),+],
+                        base_url: $host,
+                    }),*)?],
                     slash_model_ids: $slash,
                     example: $example,
                 },
@@ -252,6 +329,18 @@ rows {
         slug: "openai", name: "OpenAI",
         format: OpenAiChat(OPENAI), target: BaseUrl,
         base_url: "https://api.openai.com/v1",
+        // Data residency (per-project regional domains): the hosts named in
+        // https://developers.openai.com/api/docs/guides/data-residency
+        // (us, eu, au, in, jp) and `ae` from the official SDK's list
+        // (openai-node src/internal/data-residency.ts).
+        hosts: [
+            [Region = "us"] => "https://us.api.openai.com/v1",
+            [Region = "eu"] => "https://eu.api.openai.com/v1",
+            [Region = "au"] => "https://au.api.openai.com/v1",
+            [Region = "in"] => "https://in.api.openai.com/v1",
+            [Region = "jp"] => "https://jp.api.openai.com/v1",
+            [Region = "ae"] => "https://ae.api.openai.com/v1",
+        ],
         slash_model_ids: false,
         example: "sk-proj-...",
     },
@@ -259,6 +348,15 @@ rows {
         slug: "openai-responses", name: "OpenAI (Responses API)",
         format: Responses, target: BaseUrl,
         base_url: "https://api.openai.com/v1",
+        // the same data-residency hosts as `openai`
+        hosts: [
+            [Region = "us"] => "https://us.api.openai.com/v1",
+            [Region = "eu"] => "https://eu.api.openai.com/v1",
+            [Region = "au"] => "https://au.api.openai.com/v1",
+            [Region = "in"] => "https://in.api.openai.com/v1",
+            [Region = "jp"] => "https://jp.api.openai.com/v1",
+            [Region = "ae"] => "https://ae.api.openai.com/v1",
+        ],
         slash_model_ids: false,
         example: "sk-proj-...",
     },
@@ -332,7 +430,9 @@ rows {
         slash_model_ids: true,
         example: "vck_...",
     },
-    // not confirmed from an official source (docs/providers.md)
+    // https://novita.ai/docs/api-reference/model-apis-llm-create-chat-completion
+    // (POST https://api.novita.ai/openai/v1/chat/completions); the older
+    // `https://api.novita.ai/v3/openai` still appears in the LLM guide.
     Novita {
         slug: "novita", name: "Novita",
         format: OpenAiChat(OPENAI), target: BaseUrl,
@@ -348,20 +448,34 @@ rows {
         slash_model_ids: true,
         example: "...",
     },
+    // International: https://docs.siliconflow.com/en/api-reference/chat-completions/chat-completions
+    // (server https://api.siliconflow.com/v1). China (keys from
+    // cloud.siliconflow.cn, which the other host refuses):
+    // https://docs.siliconflow.cn/docs/userguide/quickstart (https://api.siliconflow.cn/v1).
     SiliconFlow {
         slug: "siliconflow", name: "SiliconFlow",
         format: OpenAiChat(OPENAI), target: BaseUrl,
         base_url: "https://api.siliconflow.com/v1",
+        hosts: [
+            [Region = "cn"] => "https://api.siliconflow.cn/v1",
+        ],
         slash_model_ids: true,
         example: "sk-...",
     },
-    // not confirmed from an official source (docs/providers.md)
+    // AkashML, Akash's current managed inference: OpenAI-compatible at
+    // https://api.akashml.com/v1, Bearer keys from Settings -> API Keys
+    // (format not documented): https://playground.akashml.com/docs/getting-started/introduction.
+    // The older Akash Chat API (https://chatapi.akash.network/api/v1,
+    // `sk-` keys) is `plan: "chat-api"`; whether it still serves: unconfirmed.
     Akash {
         slug: "akash", name: "Akash",
         format: OpenAiChat(OPENAI), target: BaseUrl,
-        base_url: "https://chatapi.akash.network/api/v1",
+        base_url: "https://api.akashml.com/v1",
+        hosts: [
+            [Plan = "chat-api"] => "https://chatapi.akash.network/api/v1",
+        ],
         slash_model_ids: true,
-        example: "sk-...",
+        example: "...",
     },
     Nvidia {
         slug: "nvidia", name: "NVIDIA",
@@ -377,11 +491,20 @@ rows {
         slash_model_ids: false,
         example: "AIza...",
     },
-    // not confirmed from an official source (docs/providers.md)
+    // General and GLM Coding Plan endpoints:
+    // https://docs.z.ai/api-reference/introduction and
+    // https://docs.z.ai/devpack/quick-start; the China platform (BigModel,
+    // its own keys): https://docs.bigmodel.cn/cn/api/introduction and
+    // https://docs.bigmodel.cn/cn/guide/develop/http/introduction (coding).
     Zai {
         slug: "zai", name: "Z.AI (GLM)",
         format: OpenAiChat(OPENAI), target: BaseUrl,
         base_url: "https://api.z.ai/api/paas/v4",
+        hosts: [
+            [Plan = "coding"] => "https://api.z.ai/api/coding/paas/v4",
+            [Region = "cn"] => "https://open.bigmodel.cn/api/paas/v4",
+            [Region = "cn", Plan = "coding"] => "https://open.bigmodel.cn/api/coding/paas/v4",
+        ],
         slash_model_ids: false,
         example: "...",
     },
@@ -413,7 +536,7 @@ rows {
         slash_model_ids: true,
         example: "...",
     },
-    // not confirmed from an official source (docs/providers.md)
+    // https://apidocs.mor.org/api-reference/introduction (`sk-` keys)
     Morpheus {
         slug: "morpheus", name: "Morpheus",
         format: OpenAiChat(OPENAI), target: BaseUrl,
@@ -428,10 +551,12 @@ rows {
         slash_model_ids: true,
         example: "fw_...",
     },
+    // https://docs.together.ai/docs/inference/openai-compatibility
+    // (base URL https://api.together.ai/v1; was api.together.xyz)
     Together {
         slug: "together", name: "Together",
         format: OpenAiChat(OPENAI), target: BaseUrl,
-        base_url: "https://api.together.xyz/v1",
+        base_url: "https://api.together.ai/v1",
         slash_model_ids: true,
         example: "tgp_v1_...",
     },
@@ -557,6 +682,54 @@ mod tests {
             assert!(azure || p.base_url.starts_with("https://"), "{}", p.slug);
             assert!(!p.base_url.ends_with('/'), "{}", p.slug);
         }
+    }
+
+    /// Host tables: https, no trailing `/`, conditions in field order with
+    /// no field twice, no two hosts for the same conditions, none for the
+    /// default (empty) conditions, only on `BaseUrl` rows.
+    #[test]
+    fn host_tables_are_well_formed() {
+        for p in &PROVIDERS {
+            let mut seen: Vec<&[(HostField, &str)]> = Vec::new();
+            for h in p.hosts {
+                assert_eq!(p.target, TargetKind::BaseUrl, "{}", p.slug);
+                assert!(h.base_url.starts_with("https://"), "{}", p.slug);
+                assert!(!h.base_url.ends_with('/'), "{}", p.slug);
+                assert_ne!(h.base_url, p.base_url, "{}", p.slug);
+                assert!(!h.when.is_empty(), "{}", p.slug);
+                assert!(
+                    h.when.windows(2).all(|w| w[0].0 < w[1].0),
+                    "{}: conditions out of order or repeated",
+                    p.slug
+                );
+                assert!(
+                    h.when.iter().all(|(_, v)| !v.is_empty()
+                        && v.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')),
+                    "{}",
+                    p.slug
+                );
+                assert!(!seen.contains(&h.when), "{}: duplicate host", p.slug);
+                seen.push(h.when);
+            }
+        }
+    }
+
+    #[test]
+    fn host_fields_and_values() {
+        let zai = ProviderId::Zai.info();
+        assert_eq!(
+            zai.host_fields().collect::<Vec<_>>(),
+            [HostField::Region, HostField::Plan]
+        );
+        assert_eq!(zai.host_values(HostField::Region), ["cn"]);
+        assert_eq!(zai.host_values(HostField::Plan), ["coding"]);
+        let sf = ProviderId::SiliconFlow.info();
+        assert_eq!(sf.host_fields().collect::<Vec<_>>(), [HostField::Region]);
+        assert!(sf.host_values(HostField::Plan).is_empty());
+        assert_eq!(ProviderId::Groq.info().host_fields().count(), 0);
+        assert_eq!(HostField::Region.as_str(), "region");
+        assert_eq!(HostField::Plan.as_str(), "plan");
     }
 
     #[test]

@@ -85,15 +85,15 @@ mod types;
 
 pub use credential::{
     AZURE_HOST_SUFFIXES, AwsAuth, AwsCredential, AzureCredential, Credential, EndpointPolicy,
-    MAX_CREDENTIAL_LEN, is_aws_region, validate_endpoint,
+    HostedKey, MAX_CREDENTIAL_LEN, is_aws_region, validate_endpoint,
 };
 pub use error::{
     CredentialError, ProviderError, RouteError, TimeoutPhase, UpstreamErrorKind, sanitize,
 };
 pub use forward::{Forward, Forwarded};
 pub use id::{
-    CredentialFormat, FAMILIES, PROVIDERS, ProviderId, ProviderInfo, Quirks, TargetKind,
-    UnknownProvider, WireFormat,
+    CredentialFormat, FAMILIES, Host, HostField, PROVIDERS, ProviderId, ProviderInfo, Quirks,
+    TargetKind, UnknownProvider, WireFormat,
 };
 pub use limits::output_token_limit;
 pub use provider::{
