@@ -36,6 +36,8 @@
 //! | `stream.rs` | event-stream frames → typed events (named by `:event-type`) → chunks |
 //! | `mod.rs` | the adapter ([`ChatProvider`](crate::ChatProvider)): regional URL, SigV4 or Bearer, HTTP; [`sign_v4`], [`encode_model_id`] |
 
+pub(crate) mod options;
+mod parts;
 mod request;
 mod response;
 mod stream;
@@ -61,12 +63,19 @@ use crate::target::{bearer, sensitive};
 use crate::translators::Dialect;
 use crate::types::{ChatRequest, ModelInfo};
 
-/// Extra fields passed through as Converse-native parameters.
-const NATIVE_EXTRA: &[&str] = &[
+/// Extra fields the translator accepts: the Converse-native parameters
+/// (passed through, `additionalModelRequestFields` and `outputConfig`
+/// merged with what the translator builds) and OpenRouter's `reasoning`.
+const ACCEPTED_EXTRA: &[&str] = &[
     "additionalModelRequestFields",
     "guardrailConfig",
     "performanceConfig",
+    "outputConfig",
+    "reasoning",
 ];
+
+/// Extra fields passed through unchanged.
+const PASSED_EXTRA: &[&str] = &["guardrailConfig", "performanceConfig"];
 
 /// Where `GET foundation-models` keeps the models.
 const MODELS: Listing = Listing {
