@@ -156,7 +156,8 @@ impl ChatRequest {
     /// parts of the kinds `parts` itself (`["file"]`): those are skipped.
     pub fn unmodelled_except(&self, parts: &[&str]) -> Option<String> {
         let short = |s: &str| s.chars().take(32).collect::<String>();
-        let other = |p: &ContentPart| matches!(p, ContentPart::Other(_)) && !parts.contains(&p.kind());
+        let other =
+            |p: &ContentPart| matches!(p, ContentPart::Other(_)) && !parts.contains(&p.kind());
         let part = self.messages.iter().find_map(|m| match m {
             Message::System { content, .. }
             | Message::Developer { content, .. }

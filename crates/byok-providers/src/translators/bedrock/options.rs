@@ -112,7 +112,8 @@ fn is_nova2(model: &str) -> bool {
 /// models, or when the client passes its own `thinking` in
 /// `additionalModelRequestFields`).
 pub(crate) fn claude_budget(request: &ChatRequest) -> Option<u32> {
-    if !is_claude(&request.model) || client_fields(request).is_some_and(|f| f.contains_key("thinking"))
+    if !is_claude(&request.model)
+        || client_fields(request).is_some_and(|f| f.contains_key("thinking"))
     {
         return None;
     }
@@ -166,7 +167,10 @@ pub(crate) fn additional_fields(
                 return Ok(client.cloned());
             };
             check_claude_thinking(p, request)?;
-            ("thinking", json!({"type": "enabled", "budget_tokens": budget}))
+            (
+                "thinking",
+                json!({"type": "enabled", "budget_tokens": budget}),
+            )
         }
         Reasoning::Effort(e) if is_nova2(&request.model) => {
             let level = match e {
@@ -251,12 +255,15 @@ pub(crate) fn output_config(
         }
         Some(ResponseFormat::JsonSchema { json_schema }) => json_schema,
     };
-    let schema = spec.get("schema").filter(|s| s.is_object()).ok_or_else(|| {
-        ProviderError::invalid(
-            "`response_format.json_schema.schema` must be a JSON Schema object",
-            Some("response_format"),
-        )
-    })?;
+    let schema = spec
+        .get("schema")
+        .filter(|s| s.is_object())
+        .ok_or_else(|| {
+            ProviderError::invalid(
+                "`response_format.json_schema.schema` must be a JSON Schema object",
+                Some("response_format"),
+            )
+        })?;
     let mut definition = json!({"schema": schema.to_string()});
     for key in ["name", "description"] {
         if let Some(v) = spec.get(key).and_then(Value::as_str) {

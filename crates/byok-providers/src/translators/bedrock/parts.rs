@@ -108,7 +108,9 @@ pub(super) fn document_name(filename: Option<&str>, fallback: &str) -> String {
 /// image; `file_id` and other types are refused.
 fn file_block(p: ProviderId, part: &Map<String, Value>, n: usize) -> Result<Value, ProviderError> {
     let file = part.get("file").and_then(Value::as_object);
-    let data = file.and_then(|f| f.get("file_data")).and_then(Value::as_str);
+    let data = file
+        .and_then(|f| f.get("file_data"))
+        .and_then(Value::as_str);
     let Some(data) = data else {
         let what = if file.is_some_and(|f| f.contains_key("file_id")) {
             "`file_id` in `file` parts (the gateway cannot resolve uploaded files; send `file_data` as a base64 data: URL)"
@@ -117,9 +119,8 @@ fn file_block(p: ProviderId, part: &Map<String, Value>, n: usize) -> Result<Valu
         };
         return Err(unsupported(p, what));
     };
-    let (media, bytes) = parse_data_url(data).ok_or_else(|| {
-        unsupported(p, "`file_data` other than a base64 `data:` URL")
-    })?;
+    let (media, bytes) = parse_data_url(data)
+        .ok_or_else(|| unsupported(p, "`file_data` other than a base64 `data:` URL"))?;
     if media.starts_with("image/") {
         return image_from(p, media, bytes);
     }
@@ -165,10 +166,7 @@ pub(super) fn blocks(
                 (file_block(p, m, *docs)?, Some(m))
             }
             ContentPart::Other(_) => {
-                return Err(unsupported(
-                    p,
-                    format!("`{}` content parts", part.kind()),
-                ));
+                return Err(unsupported(p, format!("`{}` content parts", part.kind())));
             }
         };
         out.push(block);

@@ -6,7 +6,9 @@ use serde_json::{Map, Value, json};
 
 use super::response::REASONING_FORMAT;
 use super::{ACCEPTED_EXTRA, PASSED_EXTRA, options, parts};
-use crate::common::{arguments_object, check_common_parts, encode_body, refuse_penalties, unsupported};
+use crate::common::{
+    arguments_object, check_common_parts, encode_body, refuse_penalties, unsupported,
+};
 use crate::error::ProviderError;
 use crate::id::ProviderId;
 use crate::translators::{TurnEncoder, json_turns};
@@ -197,7 +199,9 @@ impl Converse<'_> {
         self.tools
             .by_ref()
             .find_map(|m| match m {
-                Message::Tool { extra, .. } => Some(extra.get("is_error") == Some(&Value::Bool(true))),
+                Message::Tool { extra, .. } => {
+                    Some(extra.get("is_error") == Some(&Value::Bool(true)))
+                }
                 _ => None,
             })
             .unwrap_or(false)
