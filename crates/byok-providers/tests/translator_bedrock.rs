@@ -777,7 +777,7 @@ async fn cache_control_becomes_cache_points_and_cache_usage_counts_as_prompt() {
         ],
         "tools": [
             {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}},
-            {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}, "cache_control": cc}
+            {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}, "strict": true}, "cache_control": cc}
         ]
     });
     let sent = sent_for(&s, body).await.unwrap();
@@ -801,6 +801,11 @@ async fn cache_control_becomes_cache_points_and_cache_usage_counts_as_prompt() {
     assert_eq!(tools.len(), 3);
     assert_eq!(tools[0]["toolSpec"]["name"], "get_weather");
     assert_eq!(tools[1]["toolSpec"]["name"], "get_time");
+    assert_eq!(
+        tools[1]["toolSpec"]["strict"], true,
+        "ToolSpecification.strict"
+    );
+    assert!(tools[0]["toolSpec"].get("strict").is_none());
     assert_eq!(tools[2], point);
 
     // Without marks nothing changes: one system block, no cache points.

@@ -304,8 +304,8 @@ fn history_specs(request: &ChatRequest) -> Vec<Value> {
         .collect()
 }
 
-/// The request's tool specs, each followed by a `cachePoint` when the tool
-/// carries `cache_control`.
+/// The request's tool specs (`strict: true` kept), each followed by a
+/// `cachePoint` when the tool carries `cache_control`.
 fn request_specs(tools: &[Tool]) -> Vec<Value> {
     let mut out = Vec::with_capacity(tools.len());
     for t in tools {
@@ -315,6 +315,10 @@ fn request_specs(tools: &[Tool]) -> Vec<Value> {
         });
         if let Some(d) = &t.function.description {
             spec["description"] = json!(d);
+        }
+        // `ToolSpecification.strict`: schema-enforced tool input.
+        if t.function.strict == Some(true) {
+            spec["strict"] = json!(true);
         }
         out.push(json!({"toolSpec": spec}));
         if parts::wants_cache(&t.extra) {
