@@ -40,7 +40,10 @@ fn budget(table: &[(&str, u32)], effort: Option<&str>) -> Option<u64> {
 ///   `max_tokens: 1` may produce 16,385 tokens).
 /// - Gemini: `maxOutputTokens` plus, with `reasoning_effort`, the thinking
 ///   budget (counted on top, to be safe); `None` without a limit.
-/// - Bedrock: `maxTokens` (`None` without one).
+/// - Bedrock: the `maxTokens` sent (`None` without one); for Claude with
+///   reasoning, raised like Anthropic's above the thinking budget
+///   (`reasoning_effort: "high"` without a limit may produce 16,384 +
+///   4,096 tokens).
 ///
 /// An invalid `reasoning_effort` is refused by the translator; here it
 /// adds nothing.
@@ -51,7 +54,10 @@ pub fn output_token_limit(provider: ProviderId, request: &ChatRequest) -> Option
     let effort = request.reasoning_effort.as_deref();
     match provider.info().format {
         WireFormat::OpenAiChat(_) => completion.max(legacy),
-        WireFormat::Responses | WireFormat::BedrockConverse => sent,
+        WireFormat::Responses => sent,
+        WireFormat::BedrockConverse => {
+            crate::translators::bedrock::options::max_tokens(request).map(u64::from)
+        }
         WireFormat::AnthropicMessages => Some(anthropic_max_tokens(request, sent, effort)),
         WireFormat::Gemini => {
             let thinking = budget(&crate::translators::gemini::THINKING_BUDGETS, effort);

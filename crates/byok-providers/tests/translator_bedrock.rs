@@ -146,7 +146,25 @@ fn verify_sigv4(req: &byok_testkit::RecordedRequest, secret: &str, region: &str)
 // ---- event-stream fixtures ----------------------------------------------
 
 fn frames(name: &str) -> Vec<u8> {
-    let events: Vec<Value> = serde_json::from_str(&fixture(name)).unwrap();
+    encode_events(serde_json::from_str(&fixture(name)).unwrap())
+}
+
+/// A fixture of this crate's `tests/fixtures/bedrock/` (issue #15).
+fn local(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/bedrock/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A local stream fixture (`{"_source", "events"}`) as event-stream bytes.
+fn local_frames(name: &str) -> Vec<u8> {
+    let v: Value = serde_json::from_str(&local(name)).unwrap();
+    encode_events(serde_json::from_value(v["events"].clone()).unwrap())
+}
+
+fn encode_events(events: Vec<Value>) -> Vec<u8> {
     let mut out = Vec::new();
     for e in events {
         let payload = Bytes::from(serde_json::to_vec(&e["payload"]).unwrap());
@@ -617,4 +635,725 @@ async fn reasoning_details_come_out_and_go_back_in_and_ids_are_set() {
         let next = if content.is_null() { 2 } else { 3 };
         assert_eq!(turn[next]["toolUse"]["toolUseId"], "tooluse_1", "{turn}");
     }
+}
+
+// ---- issue #15: structured output, caching, files, effort, finish reasons,
+// citations, tool results, a two-turn thinking + tool conversation --------
+
+const NOVA: &str = "us.amazon.nova-2-lite-v1:0";
+const LLAMA: &str = "meta.llama3-70b-instruct-v1:0";
+
+fn user(text: &str) -> Value {
+    json!({"model": MODEL, "messages": [{"role": "user", "content": text}]})
+}
+
+/// Sends `body` (model set unless present) and returns what went upstream,
+/// or the error.
+async fn sent_for(s: &Setup, body: Value) -> Result<Value, ProviderError> {
+    let path = match body["model"].as_str() {
+        Some(m) => format!("/model/{}/converse", byok_providers::encode_model_id(m)),
+        None => PATH.to_owned(),
+    };
+    s.mock.on(
+        "POST",
+        &path,
+        Reply::json(200, fixture("bedrock/converse_text.json")),
+    );
+    s.provider
+        .chat(&request(body), &s.credential)
+        .await
+        .map(|_| sent_json(s))
+}
+
+/// The text of an `Unsupported` error (panics on anything else).
+fn refusal(e: ProviderError) -> String {
+    assert!(matches!(e, ProviderError::Unsupported { .. }), "{e:?}");
+    e.to_string()
+}
+
+#[tokio::test]
+async fn structured_output_is_native_output_config_merged_with_client_extras() {
+    let s = bedrock(false).await;
+    let schema = json!({
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "email": {"type": "string"}, "priority": {"type": "string", "enum": ["low", "medium", "high"]}},
+        "required": ["name", "email", "priority"],
+        "additionalProperties": false
+    });
+    let mut body = user("Extract the contact.");
+    body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "contact", "description": "A contact", "schema": schema, "strict": true}});
+    body["additionalModelRequestFields"] = json!({"top_k": 5});
+    body["guardrailConfig"] = json!({"guardrailIdentifier": "g1", "guardrailVersion": "1"});
+    s.mock.on(
+        "POST",
+        PATH,
+        Reply::json(200, local("converse_structured.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(body.clone()), &s.credential)
+        .await
+        .unwrap();
+    let sent = sent_json(&s);
+    // outputConfig.textFormat: {type: json_schema, structure: {jsonSchema:
+    // {schema: <JSON string>, name, description}}} (API_runtime_OutputConfig,
+    // OutputFormat, OutputFormatStructure, JsonSchemaDefinition).
+    let def = &sent["outputConfig"]["textFormat"];
+    assert_eq!(def["type"], "json_schema");
+    let js = &def["structure"]["jsonSchema"];
+    assert_eq!(
+        (js["name"].as_str(), js["description"].as_str()),
+        (Some("contact"), Some("A contact"))
+    );
+    let back: Value = serde_json::from_str(js["schema"].as_str().expect("a string")).unwrap();
+    assert_eq!(back, schema);
+    assert_eq!(sent["additionalModelRequestFields"], json!({"top_k": 5}));
+    assert_eq!(sent["guardrailConfig"]["guardrailIdentifier"], "g1");
+    let content = full.response.choices[0].message.content.clone().unwrap();
+    let parsed: Value = serde_json::from_str(&content).unwrap();
+    assert_eq!(parsed["priority"], "high");
+    assert_eq!(finish(&full.response), Some(FinishReason::Stop));
+
+    // The client's own outputConfig keys win; the rest is merged.
+    let mut both = body.clone();
+    both["outputConfig"] = json!({"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {"schema": "{}"}}}});
+    let sent = sent_for(&s, both).await.unwrap();
+    assert_eq!(
+        sent["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"],
+        "{}"
+    );
+
+    // Streamed: the JSON arrives as content.
+    let answer: Value = serde_json::from_str(&local("converse_structured.json")).unwrap();
+    let text = answer["output"]["message"]["content"][0]["text"]
+        .as_str()
+        .unwrap();
+    let events = vec![
+        json!({"event": "messageStart", "payload": {"role": "assistant"}}),
+        json!({"event": "contentBlockDelta", "payload": {"contentBlockIndex": 0, "delta": {"text": &text[..10]}}}),
+        json!({"event": "contentBlockDelta", "payload": {"contentBlockIndex": 0, "delta": {"text": &text[10..]}}}),
+        json!({"event": "contentBlockStop", "payload": {"contentBlockIndex": 0}}),
+        json!({"event": "messageStop", "payload": {"stopReason": "end_turn"}}),
+        json!({"event": "metadata", "payload": {"usage": answer["usage"]}}),
+    ];
+    s.mock
+        .on("POST", STREAM_PATH, stream_reply(&encode_events(events), 9));
+    let mut streamed = body;
+    streamed["stream"] = json!(true);
+    let (t, _, usage, err) = collect(&s, &request(streamed)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_equivalent(&t, &usage, &full.response, &full.usage);
+
+    // json_object: no schema, so a clear 400; nothing sent.
+    let q = bedrock(false).await;
+    let mut object = user("x");
+    object["response_format"] = json!({"type": "json_object"});
+    let e = refusal(sent_for(&q, object).await.unwrap_err());
+    assert!(
+        e.contains("json_object") && e.contains("json_schema"),
+        "{e}"
+    );
+    assert!(q.mock.last_request().is_none());
+}
+
+#[tokio::test]
+async fn cache_control_becomes_cache_points_and_cache_usage_counts_as_prompt() {
+    let s = bedrock(false).await;
+    let cc = json!({"type": "ephemeral"});
+    let body = json!({
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": [
+                {"type": "text", "text": "Long instructions.", "cache_control": cc},
+                {"type": "text", "text": "Today is Monday."}
+            ]},
+            {"role": "user", "content": [
+                {"type": "text", "text": "Look:"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}, "cache_control": cc}
+            ]},
+            {"role": "assistant", "tool_calls": [{"id": "tooluse_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "tooluse_1", "content": [{"type": "text", "text": "18C", "cache_control": cc}]},
+            {"role": "user", "content": [{"type": "text", "text": "And tomorrow?", "cache_control": cc}]}
+        ],
+        "tools": [
+            {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}},
+            {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}, "strict": true}, "cache_control": cc}
+        ]
+    });
+    let sent = sent_for(&s, body).await.unwrap();
+    let point = json!({"cachePoint": {"type": "default"}});
+    assert_eq!(
+        sent["system"],
+        json!([{"text": "Long instructions."}, point, {"text": "Today is Monday."}])
+    );
+    assert_eq!(sent["messages"][0]["content"][0], json!({"text": "Look:"}));
+    assert_eq!(sent["messages"][0]["content"][1]["image"]["format"], "png");
+    assert_eq!(sent["messages"][0]["content"][2], point);
+    let last = &sent["messages"][2]["content"];
+    assert_eq!(
+        last[0]["toolResult"],
+        json!({"toolUseId": "tooluse_1", "content": [{"text": "18C"}]})
+    );
+    assert_eq!(last[1], point, "after the tool result");
+    assert_eq!(last[2], json!({"text": "And tomorrow?"}));
+    assert_eq!(last[3], point, "the last message");
+    let tools = sent["toolConfig"]["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 3);
+    assert_eq!(tools[0]["toolSpec"]["name"], "get_weather");
+    assert_eq!(tools[1]["toolSpec"]["name"], "get_time");
+    assert_eq!(
+        tools[1]["toolSpec"]["strict"], true,
+        "ToolSpecification.strict"
+    );
+    assert!(tools[0]["toolSpec"].get("strict").is_none());
+    assert_eq!(tools[2], point);
+
+    // Without marks nothing changes: one system block, no cache points.
+    let plain = sent_for(&s, convo(false)).await.unwrap();
+    assert!(!plain.to_string().contains("cachePoint"), "{plain}");
+
+    // Usage: cache reads and writes are prompt tokens too (OpenAI terms),
+    // streamed (metadata event) and not.
+    s.mock.on(
+        "POST",
+        PATH,
+        Reply::json(200, local("converse_thinking_tool.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(convo(false)), &s.credential)
+        .await
+        .unwrap();
+    let UsageReport::Reported(u) = &full.usage else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            u.prompt_tokens,
+            u.cached_tokens(),
+            u.cache_write_tokens(),
+            u.completion_tokens,
+            u.total_tokens
+        ),
+        (520 + 2048, 2048, 0, 88, 520 + 2048 + 88)
+    );
+    s.mock.on(
+        "POST",
+        STREAM_PATH,
+        stream_reply(&local_frames("stream_thinking_tool.json"), 11),
+    );
+    let (t, _, usage, err) = collect(&s, &request(convo(true))).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_equivalent(&t, &usage, &full.response, &full.usage);
+}
+
+#[tokio::test]
+async fn file_parts_become_documents_and_remote_images_are_refused() {
+    let s = bedrock(false).await;
+    let file = |data: &str, name: Option<&str>| {
+        let mut f = json!({"file_data": data});
+        if let Some(n) = name {
+            f["filename"] = json!(n);
+        }
+        json!({"type": "file", "file": f})
+    };
+    let body = json!({"model": MODEL, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "Summarise these."},
+        file("data:application/pdf;base64,JVBERi0xLjQK", Some("Q3_report (final).v2.pdf")),
+        file("data:text/csv;base64,YSxiCjEsMgo=", Some("data.csv")),
+        file("data:text/markdown;base64,IyBUaXRsZQo=", None),
+        file("data:application/vnd.openxmlformats-officedocument.wordprocessingml.document;base64,UEsDBA==", Some("notes.docx")),
+        file("data:image/jpeg;base64,/9j/4AAQ", Some("photo.jpg"))
+    ]}]});
+    let sent = sent_for(&s, body).await.unwrap();
+    let c = &sent["messages"][0]["content"];
+    // DocumentBlock: format, name (alphanumerics, single spaces, hyphens,
+    // parentheses, square brackets), source.bytes (API_runtime_DocumentBlock).
+    assert_eq!(
+        c[1],
+        json!({"document": {"format": "pdf", "name": "Q3 report (final) v2", "source": {"bytes": "JVBERi0xLjQK"}}})
+    );
+    assert_eq!(c[2]["document"]["format"], "csv");
+    assert_eq!(c[2]["document"]["name"], "data");
+    assert_eq!(c[3]["document"]["format"], "md");
+    assert_eq!(c[3]["document"]["name"], "document-3");
+    assert_eq!(c[4]["document"]["format"], "docx");
+    assert_eq!(
+        c[5],
+        json!({"image": {"format": "jpeg", "source": {"bytes": "/9j/4AAQ"}}})
+    );
+
+    for (part, want) in [
+        (
+            json!({"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}),
+            "Bedrock needs images as data: URLs (base64)",
+        ),
+        (
+            json!({"type": "file", "file": {"file_id": "file-abc123"}}),
+            "`file_id`",
+        ),
+        (
+            file("data:application/zip;base64,UEsDBA==", Some("a.zip")),
+            "application/zip",
+        ),
+        (file("https://example.com/a.pdf", None), "data:"),
+        (
+            json!({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}),
+            "`input_audio` content parts",
+        ),
+    ] {
+        let q = bedrock(false).await;
+        let body = json!({"model": MODEL, "messages": [{"role": "user", "content": [part]}]});
+        let e = refusal(sent_for(&q, body).await.unwrap_err());
+        assert!(e.contains(want), "{want}: {e}");
+        assert!(q.mock.last_request().is_none());
+    }
+}
+
+#[tokio::test]
+async fn reasoning_effort_maps_to_each_models_control_and_limits_agree() {
+    let s = bedrock(false).await;
+    let with = |model: &str, patch: Value| {
+        let mut b = json!({"model": model, "messages": [{"role": "user", "content": "x"}]});
+        for (k, v) in patch.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    // Claude: thinking with a budget, maxTokens raised above it.
+    for (patch, budget, max) in [
+        (json!({"reasoning_effort": "minimal"}), 1024, 1024 + 4096),
+        (
+            json!({"reasoning_effort": "low", "max_tokens": 50_000}),
+            1024,
+            50_000,
+        ),
+        (
+            json!({"reasoning_effort": "medium", "max_tokens": 1000}),
+            4096,
+            5096,
+        ),
+        (json!({"reasoning_effort": "high"}), 16384, 16384 + 4096),
+        (
+            json!({"reasoning_effort": "xhigh", "max_completion_tokens": 64_000}),
+            32768,
+            64_000,
+        ),
+        (
+            json!({"reasoning": {"effort": "high"}}),
+            16384,
+            16384 + 4096,
+        ),
+        (
+            json!({"reasoning": {"max_tokens": 3000}, "max_tokens": 8000}),
+            3000,
+            8000,
+        ),
+        (json!({"reasoning": {"enabled": true}}), 4096, 4096 + 4096),
+    ] {
+        let body = with(MODEL, patch.clone());
+        let sent = sent_for(&s, body.clone()).await.unwrap();
+        assert_eq!(
+            sent["additionalModelRequestFields"]["thinking"],
+            json!({"type": "enabled", "budget_tokens": budget}),
+            "{patch}"
+        );
+        assert_eq!(sent["inferenceConfig"]["maxTokens"], max, "{patch}");
+        assert_eq!(
+            byok_providers::output_token_limit(ProviderId::Aws, &request(body)),
+            Some(max),
+            "{patch}: limits.rs reserves what is sent"
+        );
+    }
+    // `none` and disabled reasoning: nothing added, never refused.
+    for patch in [
+        json!({"reasoning_effort": "none"}),
+        json!({"reasoning": {"enabled": false}}),
+        json!({"reasoning": null}),
+    ] {
+        for model in [MODEL, LLAMA] {
+            let sent = sent_for(&s, with(model, patch.clone())).await.unwrap();
+            assert!(
+                sent.get("additionalModelRequestFields").is_none(),
+                "{patch}: {sent}"
+            );
+        }
+    }
+    // Client extras merged, never replaced; its own `thinking` wins.
+    let sent = sent_for(
+        &s,
+        with(MODEL, json!({"reasoning_effort": "low", "additionalModelRequestFields": {"top_k": 5, "anthropic_beta": ["x"]}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        sent["additionalModelRequestFields"],
+        json!({"top_k": 5, "anthropic_beta": ["x"], "thinking": {"type": "enabled", "budget_tokens": 1024}})
+    );
+    let own = json!({"thinking": {"type": "enabled", "budget_tokens": 2000}});
+    let body = with(
+        MODEL,
+        json!({"reasoning_effort": "high", "max_tokens": 3000, "additionalModelRequestFields": own}),
+    );
+    let sent = sent_for(&s, body.clone()).await.unwrap();
+    assert_eq!(sent["additionalModelRequestFields"], own);
+    assert_eq!(sent["inferenceConfig"]["maxTokens"], 3000);
+    assert_eq!(
+        byok_providers::output_token_limit(ProviderId::Aws, &request(body)),
+        Some(3000)
+    );
+    // Nova 2: reasoningConfig with maxReasoningEffort.
+    for (effort, level) in [
+        ("minimal", "low"),
+        ("low", "low"),
+        ("medium", "medium"),
+        ("high", "high"),
+        ("xhigh", "high"),
+    ] {
+        let sent = sent_for(&s, with(NOVA, json!({"reasoning_effort": effort})))
+            .await
+            .unwrap();
+        assert_eq!(
+            sent["additionalModelRequestFields"],
+            json!({"reasoningConfig": {"type": "enabled", "maxReasoningEffort": level}}),
+            "{effort}"
+        );
+        assert!(sent["inferenceConfig"].get("maxTokens").is_none());
+    }
+    // Refused with a reason: other models, Nova budgets, thinking with a
+    // forced tool or a temperature, unknown efforts.
+    for (model, patch, want) in [
+        (
+            LLAMA,
+            json!({"reasoning_effort": "high"}),
+            "`reasoning_effort` for meta.llama3-70b-instruct-v1:0 on Bedrock",
+        ),
+        (
+            NOVA,
+            json!({"reasoning": {"max_tokens": 2000}}),
+            "`reasoning.max_tokens`",
+        ),
+        (
+            MODEL,
+            json!({"reasoning_effort": "low", "tool_choice": "required", "tools": [{"type": "function", "function": {"name": "f"}}]}),
+            "forced `tool_choice`",
+        ),
+        (
+            MODEL,
+            json!({"reasoning_effort": "low", "temperature": 0.2}),
+            "`temperature`",
+        ),
+    ] {
+        let q = bedrock(false).await;
+        let e = refusal(sent_for(&q, with(model, patch.clone())).await.unwrap_err());
+        assert!(e.contains(want), "{patch}: {e}");
+        assert!(q.mock.last_request().is_none());
+    }
+    let e = sent_for(&s, with(MODEL, json!({"reasoning_effort": "extreme"})))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::InvalidRequest { .. }), "{e:?}");
+    // Temperature 1 is what thinking wants: accepted.
+    sent_for(
+        &s,
+        with(
+            MODEL,
+            json!({"reasoning_effort": "low", "temperature": 1.0}),
+        ),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn malformed_stop_reasons_are_stop_with_the_native_reason() {
+    let s = bedrock(false).await;
+    for stop in ["malformed_model_output", "malformed_tool_use"] {
+        s.mock.on(
+            "POST",
+            PATH,
+            Reply::json(
+                200,
+                fixture("bedrock/converse_text.json").replace("end_turn", stop),
+            ),
+        );
+        let full = s
+            .provider
+            .chat(&request(convo(false)), &s.credential)
+            .await
+            .unwrap();
+        assert_eq!(finish(&full.response), Some(FinishReason::Stop), "{stop}");
+        assert_eq!(full.response.choices[0].extra["native_finish_reason"], stop);
+        let events: Vec<Value> = serde_json::from_str(
+            &fixture("bedrock/stream_text.events.json").replace("end_turn", stop),
+        )
+        .unwrap();
+        s.mock.on(
+            "POST",
+            STREAM_PATH,
+            stream_reply(&encode_events(events), 17),
+        );
+        let (t, chunks, usage, err) = collect(&s, &request(convo(true))).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_equivalent(&t, &usage, &full.response, &full.usage);
+        let last = chunks.iter().rev().find(|c| !c.choices.is_empty()).unwrap();
+        assert_eq!(last.choices[0].extra["native_finish_reason"], stop);
+    }
+    // A plain stop has no native reason.
+    s.mock.on(
+        "POST",
+        PATH,
+        Reply::json(200, fixture("bedrock/converse_text.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(convo(false)), &s.credential)
+        .await
+        .unwrap();
+    assert!(
+        full.response.choices[0]
+            .extra
+            .get("native_finish_reason")
+            .is_none()
+    );
+}
+
+/// The annotations of a stream, in order.
+fn streamed_annotations(chunks: &[byok_providers::ChatChunk]) -> Vec<Value> {
+    chunks
+        .iter()
+        .flat_map(|c| c.choices.iter())
+        .filter_map(|c| c.delta.extra.get("annotations"))
+        .flat_map(|a| a.as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test]
+async fn citations_become_url_citation_annotations_streamed_and_not() {
+    let s = bedrock(false).await;
+    s.mock.on(
+        "POST",
+        PATH,
+        Reply::json(200, local("converse_citations.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(convo(false)), &s.credential)
+        .await
+        .unwrap();
+    let msg = &full.response.choices[0].message;
+    assert_eq!(
+        msg.content.as_deref(),
+        Some("Per the report, Paris had 18°C today. Enjoy!")
+    );
+    // Only the web location has a URL; indices in chars of the content.
+    let expected = json!([{"type": "url_citation", "url_citation": {
+        "url": "https://weather.example.com/paris", "title": "Paris weather — Météo",
+        "start_index": 16, "end_index": 37
+    }}]);
+    assert_eq!(msg.extra["annotations"], expected);
+    let content = msg.content.clone().unwrap();
+    let cited: String = content.chars().skip(16).take(37 - 16).collect();
+    assert_eq!(cited, "Paris had 18°C today.");
+
+    for piece in [1, 5, 64] {
+        s.mock.on(
+            "POST",
+            STREAM_PATH,
+            stream_reply(&local_frames("stream_citations.json"), piece),
+        );
+        let (t, chunks, usage, err) = collect(&s, &request(convo(true))).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_equivalent(&t, &usage, &full.response, &full.usage);
+        assert_eq!(
+            Value::Array(streamed_annotations(&chunks)),
+            expected,
+            "piece {piece}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tool_results_carry_several_parts_images_and_errors() {
+    let s = bedrock(false).await;
+    let body = json!({"model": MODEL, "messages": [
+        {"role": "user", "content": "Screenshot both pages."},
+        {"role": "assistant", "tool_calls": [
+            {"id": "tooluse_a", "type": "function", "function": {"name": "shot", "arguments": "{\"page\":1}"}},
+            {"id": "tooluse_b", "type": "function", "function": {"name": "shot", "arguments": "{\"page\":2}"}}
+        ]},
+        {"role": "tool", "tool_call_id": "tooluse_a", "content": [
+            {"type": "text", "text": "Page 1:"},
+            {"type": "image_url", "image_url": {"url": "data:image/webp;base64,UklGR"}},
+            {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0x", "filename": "page1.pdf"}}
+        ]},
+        {"role": "tool", "tool_call_id": "tooluse_b", "content": "timeout", "is_error": true}
+    ], "tools": [{"type": "function", "function": {"name": "shot", "parameters": {"type": "object"}}}]});
+    let sent = sent_for(&s, body).await.unwrap();
+    let results = &sent["messages"][2]["content"];
+    assert_eq!(
+        results[0]["toolResult"],
+        json!({"toolUseId": "tooluse_a", "content": [
+            {"text": "Page 1:"},
+            {"image": {"format": "webp", "source": {"bytes": "UklGR"}}},
+            {"document": {"format": "pdf", "name": "page1", "source": {"bytes": "JVBERi0x"}}}
+        ]})
+    );
+    assert_eq!(
+        results[1]["toolResult"],
+        json!({"toolUseId": "tooluse_b", "content": [{"text": "timeout"}], "status": "error"})
+    );
+    // `is_error: false` is the default: no status.
+    let mut ok = convo(false);
+    ok["messages"][3]["is_error"] = json!(false);
+    let sent = sent_for(&s, ok).await.unwrap();
+    assert!(
+        sent["messages"][2]["content"][0]["toolResult"]
+            .get("status")
+            .is_none()
+    );
+}
+
+/// The assistant message a client rebuilds from a stream, as it would echo
+/// it: content, tool calls, reasoning text and the `reasoning_details`
+/// entries as streamed (pieces of one index kept apart).
+fn reassembled(chunks: &[byok_providers::ChatChunk]) -> Value {
+    let mut content = String::new();
+    let mut reasoning = String::new();
+    let mut details = Vec::new();
+    let mut calls: Vec<Value> = Vec::new();
+    for c in chunks.iter().flat_map(|c| c.choices.iter()) {
+        let d = &c.delta;
+        content.push_str(d.content.as_deref().unwrap_or(""));
+        reasoning.push_str(d.reasoning_content.as_deref().unwrap_or(""));
+        details.extend(d.reasoning_details.clone().unwrap_or_default());
+        for t in d.tool_calls.iter().flatten() {
+            let i = t.index as usize;
+            if calls.len() <= i {
+                calls.push(json!({"id": "", "type": "function", "function": {"name": "", "arguments": ""}}));
+            }
+            if let Some(id) = &t.id {
+                calls[i]["id"] = json!(id);
+            }
+            if let Some(f) = &t.function {
+                if let Some(n) = &f.name {
+                    calls[i]["function"]["name"] = json!(n);
+                }
+                let args = calls[i]["function"]["arguments"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                calls[i]["function"]["arguments"] =
+                    json!(args + f.arguments.as_deref().unwrap_or(""));
+            }
+        }
+    }
+    json!({
+        "role": "assistant",
+        "content": if content.is_empty() { Value::Null } else { json!(content) },
+        "tool_calls": calls,
+        "reasoning_content": reasoning,
+        "reasoning_details": details
+    })
+}
+
+#[tokio::test]
+async fn two_turn_thinking_and_tool_conversation_replays_turn_one_exactly() {
+    let s = bedrock(false).await;
+    let turn1 = |stream: bool| {
+        json!({
+            "model": MODEL, "stream": stream, "reasoning_effort": "medium",
+            "messages": [{"role": "user", "content": "Weather in Paris?"}],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"location": {"type": "string"}, "unit": {"type": "string"}}}}}]
+        })
+    };
+    // Turn 1, non-streamed and streamed: the same answer.
+    s.mock.on(
+        "POST",
+        PATH,
+        Reply::json(200, local("converse_thinking_tool.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(turn1(false)), &s.credential)
+        .await
+        .unwrap();
+    let sent1 = sent_json(&s);
+    assert_eq!(
+        sent1["additionalModelRequestFields"]["thinking"],
+        json!({"type": "enabled", "budget_tokens": 4096})
+    );
+    assert_eq!(finish(&full.response), Some(FinishReason::ToolCalls));
+    s.mock.on(
+        "POST",
+        STREAM_PATH,
+        stream_reply(&local_frames("stream_thinking_tool.json"), 3),
+    );
+    let (t, chunks, usage, err) = collect(&s, &request(turn1(true))).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_equivalent(&t, &usage, &full.response, &full.usage);
+    let msg = &full.response.choices[0].message;
+    let signature = "ErcBCkgIBhABGAIiQDy7n3Q0pL9sVb2xWm4kYtZ1cR8uJf6hN0aE5gD3iK7oP2qS9vX1zC4bM8nL6jH0tF2wY5eA3dG7kR1uI9oPEgwMadeUpSignature";
+    assert_eq!(
+        json!(msg.reasoning_details),
+        json!([{"type": "reasoning.text", "text": "I need the weather. I will call get_weather for Paris.", "signature": signature, "format": "bedrock-converse", "index": 0}])
+    );
+    let ids: Vec<&str> = msg
+        .tool_calls
+        .iter()
+        .flatten()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(ids, ["tooluse_Q1w2E3r4T5y6U7i8O9p0aS"]);
+    assert!(ids.iter().all(|id| {
+        id.len() <= 40
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }));
+
+    // Turn 2 replays turn 1's message as the client received it: streamed
+    // and reassembled, or whole. Both reach Converse the same way.
+    let whole = serde_json::to_value(msg).unwrap();
+    let mut wires = Vec::new();
+    for assistant in [reassembled(&chunks), whole] {
+        let mut body = turn1(false);
+        body["messages"].as_array_mut().unwrap().extend([
+            assistant,
+            json!({"role": "tool", "tool_call_id": "tooluse_Q1w2E3r4T5y6U7i8O9p0aS", "content": "18C, sunny"}),
+        ]);
+        s.mock.on(
+            "POST",
+            PATH,
+            Reply::json(200, local("converse_thinking_answer.json")),
+        );
+        let answer = s
+            .provider
+            .chat(&request(body), &s.credential)
+            .await
+            .unwrap();
+        assert_eq!(
+            answer.response.choices[0].message.content.as_deref(),
+            Some("It is 18°C and sunny in Paris.")
+        );
+        let sent = sent_json(&s);
+        assert_eq!(
+            sent["messages"][1],
+            json!({"role": "assistant", "content": [
+                {"reasoningContent": {"reasoningText": {"text": "I need the weather. I will call get_weather for Paris.", "signature": signature}}},
+                {"toolUse": {"toolUseId": "tooluse_Q1w2E3r4T5y6U7i8O9p0aS", "name": "get_weather", "input": {"location": "Paris", "unit": "celsius"}}}
+            ]})
+        );
+        assert_eq!(
+            sent["messages"][2]["content"][0]["toolResult"],
+            json!({"toolUseId": "tooluse_Q1w2E3r4T5y6U7i8O9p0aS", "content": [{"text": "18C, sunny"}]})
+        );
+        assert_eq!(
+            sent["additionalModelRequestFields"],
+            sent1["additionalModelRequestFields"]
+        );
+        assert!(sent["toolConfig"]["tools"].is_array());
+        wires.push(sent);
+    }
+    assert_eq!(wires[0], wires[1]);
 }

@@ -26,18 +26,38 @@
 //! | `reasoningContent.redactedContent` | `reasoning_details` `{"type": "reasoning.encrypted", "data", "format": "bedrock-converse", "index"}` |
 //! | assistant `reasoning_details` (format `bedrock-converse`) | `reasoningContent` blocks first in that assistant turn (streamed pieces of one `index` joined) |
 //! | response / stream id (Converse has none) | a fresh `chatcmpl-` + 32 hex digits |
+//! | `response_format` `json_schema` | `outputConfig.textFormat` `{"type": "json_schema", "structure": {"jsonSchema": {"schema": <JSON text>, "name", "description"}}}`, merged into a client `outputConfig` (its keys win); the answer is JSON text in `content` |
+//! | `response_format` `json_object` | 400 (Converse structured output needs a schema) |
+//! | `cache_control` on a text / image / file part, a system part, a tool, a tool-result part | `{"cachePoint": {"type": "default"}}` after that block (after the whole `toolResult` for a tool-result part; system parts then go as separate text blocks) |
+//! | usage `cacheReadInputTokens` / `cacheWriteInputTokens` | `prompt_tokens_details.cached_tokens` / `cache_write_tokens`, both counted in `prompt_tokens` (answer and stream `metadata`) |
+//! | `file` part, `file_data` a base64 `data:` URL | `document {format, name, source.bytes}` (pdf, csv, doc, docx, xls, xlsx, html, txt, md by media type; image types as `image`); `name`: the filename without extension, characters other than alphanumerics, hyphens, parentheses and brackets as single spaces, at most 200, else `document-N` |
+//! | `file` part with `file_id`, other media types, remote image URLs | 400 (`Bedrock needs images as data: URLs (base64)`) |
+//! | tool message with parts | `toolResult.content` text / image / document blocks; `is_error: true` → `status: "error"` |
+//! | `function.strict: true` | `toolSpec.strict: true` |
+//! | `reasoning_effort` / `reasoning {effort, max_tokens, enabled}`, Claude | `additionalModelRequestFields.thinking {"type": "enabled", "budget_tokens"}` (minimal/low 1024, medium 4096, high 16384, xhigh 32768, or `max_tokens`), merged into the client's fields (its own `thinking` wins); `maxTokens` raised to budget + limit (else + 4096) when not above the budget; forced `tool_choice` or `temperature` ≠ 1 with it: 400 |
+//! | the same, Amazon Nova 2 | `additionalModelRequestFields.reasoningConfig {"type": "enabled", "maxReasoningEffort"}` (minimal/low → low, medium, high/xhigh → high); `reasoning.max_tokens`: 400 |
+//! | the same, other models | 400 naming the model; `none` / disabled is never refused |
+//! | stop `malformed_model_output` / `malformed_tool_use` | `stop`, and `native_finish_reason` on the choice |
+//! | `citationsContent` (and streamed `citation` deltas) | its text in `content`; citations with a `web` location (or a URL `source`) as `annotations` `url_citation` over the block's text (char indices), in `message.extra` / `delta.extra` at the block's end; document citations have no URL and are left out |
 //!
 //! # Layout
 //!
 //! | file | holds |
 //! |---|---|
 //! | `request.rs` | neutral request → wire body (`refuse`, `messages` with replayed reasoning, `inference_config`, `tool_config`) |
-//! | `response.rs` | the Converse answer → [`ChatResponse`](crate::ChatResponse), stop reasons, usage, reasoning details, fresh ids |
+//! | `parts.rs` | content parts → blocks: text, images, documents, tool results, cache points |
+//! | `options.rs` | reasoning → `additionalModelRequestFields`, the `maxTokens` sent, `outputConfig` |
+//! | `roundtrip.rs` | (tests) streamed-reassembled == whole, property-tested |
+//! | `response.rs` | the Converse answer → [`ChatResponse`](crate::ChatResponse), stop reasons, usage, reasoning details, citations, fresh ids |
 //! | `stream.rs` | event-stream frames → typed events (named by `:event-type`) → chunks |
 //! | `mod.rs` | the adapter ([`ChatProvider`](crate::ChatProvider)): regional URL, SigV4 or Bearer, HTTP; [`sign_v4`], [`encode_model_id`] |
 
+pub(crate) mod options;
+mod parts;
 mod request;
 mod response;
+#[cfg(test)]
+mod roundtrip;
 mod stream;
 
 use std::sync::Arc;
@@ -61,12 +81,19 @@ use crate::target::{bearer, sensitive};
 use crate::translators::Dialect;
 use crate::types::{ChatRequest, ModelInfo};
 
-/// Extra fields passed through as Converse-native parameters.
-const NATIVE_EXTRA: &[&str] = &[
+/// Extra fields the translator accepts: the Converse-native parameters
+/// (passed through, `additionalModelRequestFields` and `outputConfig`
+/// merged with what the translator builds) and OpenRouter's `reasoning`.
+const ACCEPTED_EXTRA: &[&str] = &[
     "additionalModelRequestFields",
     "guardrailConfig",
     "performanceConfig",
+    "outputConfig",
+    "reasoning",
 ];
+
+/// Extra fields passed through unchanged.
+const PASSED_EXTRA: &[&str] = &["guardrailConfig", "performanceConfig"];
 
 /// Where `GET foundation-models` keeps the models.
 const MODELS: Listing = Listing {

@@ -1,41 +1,18 @@
 //! Neutral request → Bedrock Converse body.
 
+use std::cell::Cell;
+
 use serde_json::{Map, Value, json};
 
-use super::NATIVE_EXTRA;
 use super::response::REASONING_FORMAT;
+use super::{ACCEPTED_EXTRA, PASSED_EXTRA, options, parts};
 use crate::common::{
-    arguments_object, check_common, encode_body, parse_data_url, refuse_penalties, unsupported,
+    arguments_object, check_common_parts, encode_body, refuse_penalties, unsupported,
 };
 use crate::error::ProviderError;
 use crate::id::ProviderId;
-use crate::translators::{TurnEncoder, content_blocks, json_turns};
-use crate::types::{ChatRequest, Content, Message, ResponseFormat, Tool, ToolCall, ToolChoice};
-
-fn image_block(p: ProviderId, url: &str) -> Result<Value, ProviderError> {
-    let (media, data) = parse_data_url(url)
-        .ok_or_else(|| unsupported(p, "image URLs other than base64 `data:` URLs"))?;
-    let format = media.strip_prefix("image/").unwrap_or(media);
-    if !matches!(format, "png" | "jpeg" | "gif" | "webp") {
-        return Err(unsupported(
-            p,
-            format!(
-                "images of type `{}`",
-                media.chars().take(32).collect::<String>()
-            ),
-        ));
-    }
-    Ok(json!({"image": {"format": format, "source": {"bytes": data}}}))
-}
-
-fn blocks(p: ProviderId, content: &Content) -> Result<Vec<Value>, ProviderError> {
-    content_blocks(
-        p,
-        content,
-        |text| json!({"text": text}),
-        |image| image_block(p, &image.url),
-    )
-}
+use crate::translators::{TurnEncoder, json_turns};
+use crate::types::{ChatRequest, Content, Message, Tool, ToolCall, ToolChoice};
 
 /// Builds the Converse request body for `provider` (a Converse-format row;
 /// it names the provider in errors).
@@ -64,7 +41,13 @@ pub(super) fn to_wire(p: ProviderId, request: &ChatRequest) -> Result<Value, Pro
     if let Some(tool_config) = tool_config(p, request)? {
         body.insert("toolConfig".into(), tool_config);
     }
-    for key in NATIVE_EXTRA {
+    if let Some(fields) = options::additional_fields(p, request)? {
+        body.insert("additionalModelRequestFields".into(), fields);
+    }
+    if let Some(output) = options::merged_output_config(p, request)? {
+        body.insert("outputConfig".into(), output);
+    }
+    for key in PASSED_EXTRA {
         if let Some(v) = request.extra.get(*key) {
             body.insert((*key).to_owned(), v.clone());
         }
@@ -72,22 +55,11 @@ pub(super) fn to_wire(p: ProviderId, request: &ChatRequest) -> Result<Value, Pro
     Ok(Value::Object(body))
 }
 
-/// What Converse cannot express: refused with a 400.
+/// What Converse cannot express: refused with a 400. `file` parts are
+/// encoded (documents), other unmodelled parts refused while encoding.
 fn refuse(p: ProviderId, request: &ChatRequest) -> Result<(), ProviderError> {
-    check_common(p, request, NATIVE_EXTRA)?;
-    if matches!(
-        request.response_format,
-        Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema { .. })
-    ) {
-        return Err(unsupported(p, "`response_format` JSON modes"));
-    }
+    check_common_parts(p, request, ACCEPTED_EXTRA, &["file"])?;
     refuse_penalties(p, request)?;
-    if request.reasoning_effort.is_some() {
-        return Err(unsupported(
-            p,
-            "`reasoning_effort` (use additionalModelRequestFields)",
-        ));
-    }
     Ok(())
 }
 
@@ -104,8 +76,18 @@ fn messages(
     let mut encoder = Converse {
         p,
         assistants: request.messages.iter(),
+        tools: request.messages.iter(),
+        docs: Cell::new(0),
     };
     let (system, mut turns) = json_turns(&request.messages, "assistant", "content", &mut encoder)?;
+    let system = system
+        .into_iter()
+        .flat_map(|s| match s {
+            Value::Array(blocks) => blocks,
+            other => vec![other],
+        })
+        .collect();
+    parts::flatten(&mut turns);
     // Messages without content: their reasoning goes before their first tool use.
     for m in &request.messages {
         if let Message::Assistant {
@@ -187,6 +169,10 @@ fn reasoning_blocks(details: &[Value]) -> Vec<Value> {
 struct Converse<'a> {
     p: ProviderId,
     assistants: std::slice::Iter<'a, Message>,
+    /// The tool messages, in order: whether each result is an error.
+    tools: std::slice::Iter<'a, Message>,
+    /// Documents so far (numbers unnamed ones).
+    docs: Cell<usize>,
 }
 
 impl Converse<'_> {
@@ -207,24 +193,45 @@ impl Converse<'_> {
         }
         Vec::new()
     }
+
+    /// Whether the next tool message says `is_error: true`.
+    fn next_is_error(&mut self) -> bool {
+        self.tools
+            .by_ref()
+            .find_map(|m| match m {
+                Message::Tool { extra, .. } => {
+                    Some(extra.get("is_error") == Some(&Value::Bool(true)))
+                }
+                _ => None,
+            })
+            .unwrap_or(false)
+    }
+
+    fn content_blocks(&self, content: &Content) -> Result<Vec<Value>, ProviderError> {
+        let mut docs = self.docs.get();
+        let out = parts::blocks(self.p, content, &mut docs);
+        self.docs.set(docs);
+        out
+    }
 }
 
 impl TurnEncoder for Converse<'_> {
     type Block = Value;
     type System = Value;
 
+    /// The message's system blocks, as a list (flattened afterwards).
     fn system(&self, content: &Content) -> Value {
-        json!({"text": content.text()})
+        Value::Array(parts::system_blocks(content))
     }
 
     fn blocks(&self, content: &Content) -> Result<Vec<Value>, ProviderError> {
-        blocks(self.p, content)
+        self.content_blocks(content)
     }
 
     fn assistant(&mut self, content: &Content) -> Result<Vec<Value>, ProviderError> {
         let mut out = self.next_reasoning();
         if !content.text().is_empty() {
-            out.extend(blocks(self.p, content)?);
+            out.extend(self.content_blocks(content)?);
         }
         Ok(out)
     }
@@ -235,14 +242,19 @@ impl TurnEncoder for Converse<'_> {
     }
 
     fn tool_result(&mut self, id: &str, content: &Content) -> Result<Value, ProviderError> {
-        Ok(json!({"toolResult": {"toolUseId": id, "content": [{"text": content.text()}]}}))
+        let is_error = self.next_is_error();
+        let mut docs = self.docs.get();
+        let out = parts::tool_result(self.p, id, content, is_error, &mut docs);
+        self.docs.set(docs);
+        out
     }
 }
 
-/// `inferenceConfig`: `maxTokens`, `temperature`, `topP`, `stopSequences`.
+/// `inferenceConfig`: `maxTokens` (raised above a Claude thinking budget,
+/// [`options::max_tokens`]), `temperature`, `topP`, `stopSequences`.
 fn inference_config(request: &ChatRequest) -> Map<String, Value> {
     let mut inference = Map::new();
-    if let Some(m) = request.max_completion_tokens.or(request.max_tokens) {
+    if let Some(m) = options::max_tokens(request) {
         inference.insert("maxTokens".into(), json!(m));
     }
     if let Some(t) = request.temperature {
@@ -292,21 +304,28 @@ fn history_specs(request: &ChatRequest) -> Vec<Value> {
         .collect()
 }
 
-/// The request's tool specs.
+/// The request's tool specs (`strict: true` kept), each followed by a
+/// `cachePoint` when the tool carries `cache_control`.
 fn request_specs(tools: &[Tool]) -> Vec<Value> {
-    tools
-        .iter()
-        .map(|t| {
-            let mut spec = json!({
-                "name": t.function.name,
-                "inputSchema": {"json": t.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}))},
-            });
-            if let Some(d) = &t.function.description {
-                spec["description"] = json!(d);
-            }
-            json!({"toolSpec": spec})
-        })
-        .collect()
+    let mut out = Vec::with_capacity(tools.len());
+    for t in tools {
+        let mut spec = json!({
+            "name": t.function.name,
+            "inputSchema": {"json": t.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}))},
+        });
+        if let Some(d) = &t.function.description {
+            spec["description"] = json!(d);
+        }
+        // `ToolSpecification.strict`: schema-enforced tool input.
+        if t.function.strict == Some(true) {
+            spec["strict"] = json!(true);
+        }
+        out.push(json!({"toolSpec": spec}));
+        if parts::wants_cache(&t.extra) {
+            out.push(parts::cache_point());
+        }
+    }
+    out
 }
 
 /// `toolConfig`: the tool specs and the `toolChoice`.

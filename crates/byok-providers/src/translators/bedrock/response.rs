@@ -23,6 +23,64 @@ pub(super) fn finish_reason(reason: &str) -> FinishReason {
     }
 }
 
+/// The Converse stop reasons that read as `stop` but say more, kept as
+/// `native_finish_reason` on the choice: a tool call or answer the model
+/// got malformed (`malformed_tool_use`, `malformed_model_output`).
+pub(super) fn native_finish(reason: &str) -> Option<&str> {
+    matches!(reason, "malformed_model_output" | "malformed_tool_use").then_some(reason)
+}
+
+/// A Converse citation (`Citation` in an answer's `citationsContent`,
+/// `CitationsDelta` in a stream): its title, the search result's `source`
+/// and the `location` (only `web` locations carry a URL).
+#[derive(Deserialize, Default)]
+pub(super) struct Citation<'a> {
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    title: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    source: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient::obj")]
+    location: Option<Location<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Location<'a> {
+    #[serde(default, borrow, deserialize_with = "lenient::obj")]
+    web: Option<WebLocation<'a>>,
+}
+
+#[derive(Deserialize)]
+struct WebLocation<'a> {
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    url: Option<Cow<'a, str>>,
+}
+
+impl Citation<'_> {
+    /// The cited URL: the `web` location's, else a `source` that is a URL.
+    fn url(&self) -> Option<&str> {
+        let web = self
+            .location
+            .as_ref()
+            .and_then(|l| l.web.as_ref())
+            .and_then(|w| w.url.as_deref());
+        web.or_else(|| {
+            self.source
+                .as_deref()
+                .filter(|s| s.starts_with("https://") || s.starts_with("http://"))
+        })
+    }
+
+    /// The OpenAI `url_citation` annotation over characters `start..end` of
+    /// the content, when the citation has a URL.
+    pub(super) fn annotation(&self, start: usize, end: usize) -> Option<Value> {
+        let url = self.url()?;
+        let title = self.title.as_deref().unwrap_or("");
+        Some(json!({"type": "url_citation", "url_citation": {
+            "url": url, "title": title, "start_index": start, "end_index": end
+        }}))
+    }
+}
+
 /// Converse `usage` (answer and stream `metadata`).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -84,6 +142,23 @@ struct Block<'a> {
     tool_use: Option<ToolUse<'a>>,
     #[serde(default, borrow, deserialize_with = "lenient::obj")]
     reasoning_content: Option<ReasoningContent<'a>>,
+    #[serde(default, borrow, deserialize_with = "lenient::obj")]
+    citations_content: Option<CitationsContent<'a>>,
+}
+
+/// `citationsContent`: generated text with the citations behind it.
+#[derive(Deserialize)]
+struct CitationsContent<'a> {
+    #[serde(default, borrow, deserialize_with = "lenient::list")]
+    content: Vec<GeneratedText<'a>>,
+    #[serde(default, borrow, deserialize_with = "lenient::list")]
+    citations: Vec<Citation<'a>>,
+}
+
+#[derive(Deserialize)]
+struct GeneratedText<'a> {
+    #[serde(default, borrow, deserialize_with = "lenient::str")]
+    text: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -181,18 +256,59 @@ pub(super) fn decode_response(
     let v: Value = http::parse_json(p, "response body", bytes)?;
     // Anything but an object reads as an empty response.
     let wire: WireResponse<'_> = lenient::obj(&v).ok().flatten().unwrap_or_default();
-    let mut answer = Answer::default();
-    let mut details = Vec::new();
     let blocks = wire
         .output
         .as_ref()
         .and_then(|o| o.message.as_ref())
         .map_or(&[][..], |m| &m.content);
+    let gathered = gather(blocks);
+    let finish = wire.stop_reason.as_deref().map(finish_reason);
+    let usage = wire.usage.as_ref().map(WireUsage::to_usage);
+    let Gathered {
+        answer,
+        details,
+        annotations,
+    } = gathered;
+    let mut response =
+        answer.into_response(fresh_id(), now_secs(), model.to_owned(), finish, usage);
+    if let Some(choice) = response.choices.first_mut() {
+        if !details.is_empty() {
+            choice.message.reasoning_details = Some(details);
+        }
+        if !annotations.is_empty() {
+            choice
+                .message
+                .extra
+                .insert("annotations".into(), Value::Array(annotations));
+        }
+        if let Some(native) = wire.stop_reason.as_deref().and_then(native_finish) {
+            choice
+                .extra
+                .insert("native_finish_reason".into(), json!(native));
+        }
+    }
+    Ok(response)
+}
+
+/// What an answer's blocks say.
+#[derive(Default)]
+struct Gathered {
+    answer: Answer,
+    details: Vec<Value>,
+    annotations: Vec<Value>,
+}
+
+/// Text (cited text included, its citations as annotations over it), tool
+/// uses and reasoning, in block order.
+fn gather(blocks: &[Block<'_>]) -> Gathered {
+    let mut g = Gathered::default();
+    let mut chars = 0usize;
     for block in blocks {
         if let Some(t) = &block.text {
-            answer.text.push_str(t);
+            g.answer.text.push_str(t);
+            chars += t.chars().count();
         } else if let Some(tu) = &block.tool_use {
-            answer.calls.push(function_call(
+            g.answer.calls.push(function_call(
                 tu.tool_use_id.as_deref().unwrap_or("").to_owned(),
                 tu.name.as_deref().unwrap_or("").to_owned(),
                 tu.input
@@ -200,22 +316,24 @@ pub(super) fn decode_response(
                     .map_or_else(|| "{}".to_owned(), Value::to_string),
             ));
         } else if let Some(r) = &block.reasoning_content {
-            let index = u32::try_from(details.len()).unwrap_or(u32::MAX);
+            let index = u32::try_from(g.details.len()).unwrap_or(u32::MAX);
             let (text, detail) = r.detail(index);
             if let Some(t) = text {
-                answer.reasoning.push_str(t);
+                g.answer.reasoning.push_str(t);
             }
-            details.extend(detail);
+            g.details.extend(detail);
+        } else if let Some(c) = &block.citations_content {
+            let start = chars;
+            for t in c.content.iter().filter_map(|t| t.text.as_deref()) {
+                g.answer.text.push_str(t);
+                chars += t.chars().count();
+            }
+            g.annotations.extend(
+                c.citations
+                    .iter()
+                    .filter_map(|c| c.annotation(start, chars)),
+            );
         }
     }
-    let finish = wire.stop_reason.as_deref().map(finish_reason);
-    let usage = wire.usage.as_ref().map(WireUsage::to_usage);
-    let mut response =
-        answer.into_response(fresh_id(), now_secs(), model.to_owned(), finish, usage);
-    if let Some(choice) = response.choices.first_mut()
-        && !details.is_empty()
-    {
-        choice.message.reasoning_details = Some(details);
-    }
-    Ok(response)
+    g
 }

@@ -9,9 +9,11 @@
 //! | `contentBlockStart.start.toolUse` | tool-call id + name |
 //! | `contentBlockDelta` `text` / `toolUse.input` | `content` / argument fragment |
 //! | `contentBlockDelta` `reasoningContent` `.text` / `.signature` / `.redactedContent` | `reasoning_content` + `reasoning_details` `reasoning.text` (text) / `reasoning.text` (signature) / `reasoning.encrypted`, format `bedrock-converse`, index: the reasoning block's rank |
-//! | `messageStop` | finish reason |
+//! | `contentBlockDelta` `citation` | kept; at the block's `contentBlockStop` (or the next block, or `messageStop`) `annotations` `url_citation` over the block's text, in `Delta.extra` |
+//! | `messageStop` | finish reason (`malformed_*`: `stop`, and `native_finish_reason` on the choice) |
 //! | `metadata.usage` (may follow `messageStop`) | kept; the usage chunk comes at EOF |
-//! | `contentBlockStop`, others | nothing (the payload must still be JSON) |
+//! | `contentBlockStop` | the cited block's annotations, if any |
+//! | others | nothing (the payload must still be JSON) |
 //! | EOF before `messageStop`, or inside a frame | `StreamTruncated` |
 
 use std::borrow::Cow;
@@ -24,10 +26,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::response::{WireUsage, encrypted_detail, finish_reason, fresh_id, text_detail};
+use super::response::{
+    Citation, WireUsage, encrypted_detail, finish_reason, fresh_id, native_finish, text_detail,
+};
 use crate::error::{ProviderError, sanitize};
 use crate::http::{self, Out};
 use crate::id::ProviderId;
+use crate::stream::StreamEvent;
 use crate::translators::{ChunkHead, lenient};
 use crate::types::{Delta, Usage};
 
@@ -51,7 +56,8 @@ enum Event<'a> {
     ContentBlockDelta(BlockDelta<'a>),
     MessageStop(MessageStop<'a>),
     Metadata(Metadata),
-    /// contentBlockStop and future events.
+    ContentBlockStop(BlockStop),
+    /// Future events.
     Other,
 }
 
@@ -95,7 +101,14 @@ struct BlockDelta<'a> {
     delta: Option<DeltaBody<'a>>,
 }
 
-/// A delta: text, else tool input, else reasoning text.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct BlockStop {
+    #[serde(default, deserialize_with = "lenient::u64")]
+    content_block_index: Option<u64>,
+}
+
+/// A delta: text, else tool input, else reasoning text, else a citation.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DeltaBody<'a> {
@@ -105,6 +118,8 @@ struct DeltaBody<'a> {
     tool_use: Option<ToolUseDelta<'a>>,
     #[serde(default, borrow, deserialize_with = "lenient::obj")]
     reasoning_content: Option<ReasoningDelta<'a>>,
+    #[serde(default, borrow, deserialize_with = "lenient::obj")]
+    citation: Option<Citation<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +177,7 @@ impl<'a> Event<'a> {
             "contentBlockDelta" => Event::ContentBlockDelta(payload(bytes)?),
             "messageStop" => Event::MessageStop(payload(bytes)?),
             "metadata" => Event::Metadata(payload(bytes)?),
+            "contentBlockStop" => Event::ContentBlockStop(payload(bytes)?),
             _ => payload::<Ignored>(bytes).map(|_| Event::Other)?,
         })
     }
@@ -177,6 +193,13 @@ pub(crate) struct BedrockStream {
     tools: HashMap<u64, u32>,
     /// The content block of the latest reasoning and its details index.
     reasoning_block: Option<(u64, u32)>,
+    /// Characters of `content` so far (annotation indices).
+    chars: usize,
+    /// The latest text block and the character its text starts at.
+    text_block: Option<(u64, usize)>,
+    /// The block being cited, the character its text starts at, and its
+    /// annotations, sent when the block stops (indices then known).
+    cited: Option<(u64, usize, Vec<serde_json::Value>)>,
     stopped: bool,
     usage: Option<Usage>,
 }
@@ -197,6 +220,9 @@ impl BedrockStream {
             },
             tools: HashMap::new(),
             reasoning_block: None,
+            chars: 0,
+            text_block: None,
+            cited: None,
             stopped: false,
             usage: None,
         }
@@ -214,9 +240,19 @@ impl BedrockStream {
             Event::ContentBlockStart(b) => self.block_start(b, out),
             Event::ContentBlockDelta(d) => self.block_delta(d, out)?,
             Event::MessageStop(s) => {
+                self.flush_citations(out);
                 self.stopped = true;
                 let reason = s.stop_reason.as_deref().unwrap_or("end_turn");
-                self.head.push_finish(out, finish_reason(reason));
+                self.finish_chunk(out, reason);
+            }
+            Event::ContentBlockStop(b) => {
+                if self
+                    .cited
+                    .as_ref()
+                    .is_some_and(|(block, ..)| Some(*block) == b.content_block_index)
+                {
+                    self.flush_citations(out);
+                }
             }
             Event::Metadata(meta) => {
                 if let Some(u) = meta.usage {
@@ -262,6 +298,15 @@ impl BedrockStream {
     fn block_delta(&mut self, d: BlockDelta<'_>, out: &mut Out) -> Result<(), ProviderError> {
         let Some(delta) = d.delta else { return Ok(()) };
         if let Some(t) = delta.text {
+            let block = d.content_block_index.unwrap_or(0);
+            if self.cited.as_ref().is_some_and(|(b, ..)| *b != block) {
+                // Text of another block: the cited one is over.
+                self.flush_citations(out);
+            }
+            if self.text_block.is_none_or(|(b, _)| b != block) {
+                self.text_block = Some((block, self.chars));
+            }
+            self.chars += t.chars().count();
             self.head.push(
                 out,
                 Delta {
@@ -283,8 +328,61 @@ impl BedrockStream {
         } else if let Some(r) = delta.reasoning_content {
             let index = self.reasoning_index(d.content_block_index.unwrap_or(0));
             self.reasoning(r, index, out);
+        } else if let Some(c) = delta.citation {
+            self.citation(d.content_block_index.unwrap_or(0), &c, out);
         }
         Ok(())
+    }
+
+    /// A citation of block `block`: kept until the block's text is over.
+    fn citation(&mut self, block: u64, c: &Citation<'_>, out: &mut Out) {
+        if self.cited.as_ref().is_some_and(|(b, ..)| *b != block) {
+            self.flush_citations(out);
+        }
+        let start = match self.text_block {
+            Some((b, start)) if b == block => start,
+            _ => self.chars,
+        };
+        let (_, _, pending) = self.cited.get_or_insert((block, start, Vec::new()));
+        // The indices are set when the block stops.
+        if let Some(a) = c.annotation(0, 0) {
+            pending.push(a);
+        }
+    }
+
+    /// Sends the annotations of the cited block over its text so far.
+    fn flush_citations(&mut self, out: &mut Out) {
+        let Some((_, start, mut pending)) = self.cited.take() else {
+            return;
+        };
+        if pending.is_empty() {
+            return;
+        }
+        for a in &mut pending {
+            a["url_citation"]["start_index"] = json!(start);
+            a["url_citation"]["end_index"] = json!(self.chars);
+        }
+        let mut delta = Delta::default();
+        delta
+            .extra
+            .insert("annotations".into(), serde_json::Value::Array(pending));
+        self.head.push(out, delta);
+    }
+
+    /// The finish chunk; a malformed tool use or output keeps the native
+    /// reason on the choice (`native_finish_reason`).
+    fn finish_chunk(&self, out: &mut Out, reason: &str) {
+        let mut event = self
+            .head
+            .chunk(Delta::default(), Some(finish_reason(reason)));
+        if let (Some(native), StreamEvent::Chunk(c)) = (native_finish(reason), &mut event)
+            && let Some(choice) = c.choices.first_mut()
+        {
+            choice
+                .extra
+                .insert("native_finish_reason".into(), json!(native));
+        }
+        out.push_back(Ok(event));
     }
 
     /// The `reasoning_details` index of the reasoning in content block
