@@ -75,10 +75,6 @@ impl<'a> Target<'a> {
     /// with (not when the credential chose another of the provider's
     /// hosts): a URL the adapter cached from that base (the OpenAI
     /// dialect's `chat/completions` fast path) is right only then.
-    #[allow(
-        dead_code,
-        reason = "for translators/openai's cached chat URL; see the h15-urls report"
-    )]
     pub(crate) fn at_configured_base(&self) -> bool {
         !self.moved
     }

@@ -120,7 +120,7 @@ impl OpenAiCompatible {
         let target = Target::resolve(self.up.id, &self.up.base, credential)?;
         let (name, auth) = target.auth()?;
         let url = match &self.chat_url {
-            Some(url) if op == "chat/completions" => url.clone(),
+            Some(url) if op == "chat/completions" && target.at_configured_base() => url.clone(),
             _ => reqwest::Url::parse(&target.url(op)).map_err(|_| ProviderError::Connection {
                 provider: self.up.id,
                 reason: "invalid upstream URL",
