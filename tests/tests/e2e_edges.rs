@@ -415,3 +415,45 @@ async fn the_upstream_response_timeout_is_a_setting() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "upstream_timeout", "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regional_hosts_are_listed_chosen_and_shown() {
+    let env = common::start(&[], |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("1.00"));
+    let providers: Value = env.get("/api/byok/providers").await.json().await.unwrap();
+    let zai = providers["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "zai")
+        .unwrap();
+    assert_eq!(zai["hostFields"]["region"], json!(["cn"]), "{zai}");
+    assert_eq!(zai["hostFields"]["plan"], json!(["coding"]), "{zai}");
+
+    let secret = "zai-key-CANARY-0123456789abcdef";
+    env.store(
+        &key,
+        "zai",
+        json!({"apiKey": secret, "region": "cn", "plan": "coding"}),
+    )
+    .await;
+    let listed = env.get_json("/api/byok/credentials", &key).await;
+    let text = listed.to_string();
+    assert!(!text.contains(secret), "{text}");
+    let entry = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["provider"] == "zai")
+        .unwrap();
+    assert_eq!(entry["meta"]["region"], "cn", "{entry}");
+    assert_eq!(entry["meta"]["plan"], "coding", "{entry}");
+
+    // A value the provider has no host for is refused, naming the choices.
+    let r = env
+        .put_credential(&key, "zai", json!({"apiKey": secret, "region": "mars"}))
+        .await;
+    assert_eq!(r.status(), 422);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("`cn`") && !text.contains(secret), "{text}");
+}

@@ -17,7 +17,17 @@ pub(crate) async fn list_providers() -> HttpResponse {
     let mut data: Vec<Value> = PROVIDERS
         .iter()
         .map(|p| {
-            json!({"id": p.slug, "name": p.name, "kind": "chat", "format": p.credential.kind(), "fields": p.credential.fields(), "example": p.example})
+            let mut fields: Vec<&str> = p.credential.fields().to_vec();
+            // Regional or plan hosts: the key may come as JSON naming one.
+            let hosts: serde_json::Map<String, Value> = p
+                .host_fields()
+                .map(|f| (f.as_str().to_owned(), json!(p.host_values(f))))
+                .collect();
+            if !hosts.is_empty() {
+                fields.push("apiKey");
+                fields.extend(p.host_fields().map(|f| f.as_str()));
+            }
+            json!({"id": p.slug, "name": p.name, "kind": "chat", "format": p.credential.kind(), "fields": fields, "hostFields": hosts, "example": p.example})
         })
         .collect();
     for s in SearchProviderId::ALL {
