@@ -1,10 +1,11 @@
 // The Vercel AI SDK (`ai` + `@ai-sdk/openai-compatible`) as a real client of byok-server.
 //
 // Run by tests/tests/clients.rs: `node ai_sdk_check.mjs BASE_URL API_KEY PLAN`, where PLAN
-// is a JSON list of {"provider", "model", "ops"}; ops are "invoke", "stream", "tool" and
-// "structured", run in that order. Prints one JSON object: provider -> op -> result (or
-// {"error": ...}, so that one failing operation does not hide the others).
-import { generateObject, generateText, streamText, tool } from 'ai';
+// is a JSON list of {"provider", "model", "ops"}; ops ("invoke", "stream", "tool",
+// "tool_loop": a tool call executed and sent back, "stream_tool": a streamed tool call,
+// "structured") run in the order given. Prints one JSON object: provider -> op -> result
+// (or {"error": ...}, so that one failing operation does not hide the others).
+import { generateObject, generateText, stepCountIs, streamText, tool } from 'ai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { z } from 'zod';
 
@@ -15,6 +16,14 @@ const tools = {
   get_weather: tool({
     description: 'The current weather in a city.',
     inputSchema: z.object({ location: z.string(), unit: z.enum(['celsius', 'fahrenheit']) }),
+  }),
+};
+
+// The recorded streamed answers carry `note` or no `unit`: every key optional but `location`.
+const looseTools = {
+  get_weather: tool({
+    description: 'The current weather in a city.',
+    inputSchema: z.object({ location: z.string(), unit: z.string().optional(), note: z.string().optional() }),
   }),
 };
 
@@ -51,6 +60,48 @@ const ops = {
       id_ok: Boolean(call.toolCallId),
       invalid: Boolean(call.invalid),
       finish: r.finishReason,
+    };
+  },
+  async tool_loop(model) {
+    const looping = {
+      get_weather: tool({
+        ...tools.get_weather,
+        execute: async ({ location, unit }) => `18 degrees ${unit} in ${location}`,
+      }),
+    };
+    const r = await generateText({
+      model,
+      prompt: 'What is the weather in Paris?',
+      tools: looping,
+      stopWhen: stepCountIs(2),
+      maxRetries: 0,
+    });
+    const first = r.steps[0];
+    return {
+      content: r.text,
+      ids: first.toolCalls.map((c) => c.toolCallId),
+      result: first.toolResults[0]?.output ?? null,
+      steps: r.steps.length,
+      finish: r.finishReason,
+    };
+  },
+  async stream_tool(model) {
+    let failure = null;
+    const s = streamText({
+      model,
+      prompt: 'What is the weather in Paris and Tokyo?',
+      tools: looseTools,
+      maxRetries: 0,
+      onError: ({ error }) => { failure = error; },
+    });
+    await s.consumeStream();
+    if (failure) throw failure;
+    const calls = await s.toolCalls;
+    return {
+      calls: calls.map((c) => ({ name: c.toolName, args: c.input })),
+      ids: calls.map((c) => c.toolCallId),
+      invalid: calls.filter((c) => c.invalid).length,
+      finish: await s.finishReason,
     };
   },
   async structured(model) {

@@ -1,13 +1,15 @@
 """LangChain's ChatOpenAI as a real client of byok-server.
 
 Run by tests/tests/clients.rs: `python langchain_check.py BASE_URL API_KEY PLAN`, where
-PLAN is a JSON list of {"provider", "model", "ops"}; ops are "invoke", "stream", "tool"
-and "structured", run in that order. Prints one JSON object: provider -> op -> result
+PLAN is a JSON list of {"provider", "model", "ops"}; ops ("invoke", "stream", "tool",
+"tool_loop": a tool call answered and sent back, "stream_tool": a streamed tool call,
+"structured") run in the order given. Prints one JSON object: provider -> op -> result
 (or {"error": ...}, so that one failing operation does not hide the others).
 """
 import json
 import sys
 
+from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
@@ -51,13 +53,34 @@ def tool_call(llm):
             "id_ok": bool(call["id"]), "finish": msg.response_metadata.get("finish_reason")}
 
 
+def tool_loop(llm):
+    bound = llm.bind_tools([get_weather])
+    messages = [HumanMessage("What is the weather in Paris?")]
+    ai = bound.invoke(messages)
+    messages.append(ai)
+    messages += [get_weather.invoke(call) for call in ai.tool_calls]
+    final = bound.invoke(messages)
+    return {"content": final.content, "ids": [c["id"] for c in ai.tool_calls],
+            "result": messages[-1].content, "finish": final.response_metadata.get("finish_reason")}
+
+
+def stream_tool(llm):
+    full = None
+    for chunk in llm.bind_tools([get_weather]).stream("What is the weather in Paris and Tokyo?"):
+        full = chunk if full is None else full + chunk
+    return {"calls": [{"name": c["name"], "args": c["args"]} for c in full.tool_calls],
+            "ids": [c["id"] for c in full.tool_calls], "invalid": len(full.invalid_tool_calls),
+            "finish": full.response_metadata.get("finish_reason")}
+
+
 def structured(llm):
     weather = llm.with_structured_output(Weather, method="json_schema").invoke(
         "Describe the weather in Paris.")
     return {"type": type(weather).__name__, "object": weather.model_dump()}
 
 
-OPS = {"invoke": invoke, "stream": stream, "tool": tool_call, "structured": structured}
+OPS = {"invoke": invoke, "stream": stream, "tool": tool_call, "tool_loop": tool_loop,
+       "stream_tool": stream_tool, "structured": structured}
 
 out = {}
 for family in plan:

@@ -282,10 +282,14 @@ impl RecordedRequest {
     }
 }
 
+/// `(method, path, replies, repeat)`: with `repeat`, the one reply answers
+/// every request; without, each reply answers one, in order.
+type Route = (String, String, VecDeque<Reply>, bool);
+
 #[derive(Debug, Default)]
 struct State {
-    routes: Vec<(String, String, VecDeque<Reply>, bool)>,
-    streaming: Vec<(String, String, Reply)>,
+    routes: Vec<Route>,
+    streaming: Vec<Route>,
     requests: Vec<RecordedRequest>,
     aborted: usize,
 }
@@ -354,8 +358,21 @@ impl MockUpstream {
     /// with `reply` (other requests get the route set with [`Self::on`]).
     pub fn on_streaming(&self, method: &str, path: &str, reply: Reply) {
         let mut st = self.state.lock().unwrap();
-        st.streaming.retain(|(m, p, _)| !(m == method && p == path));
-        st.streaming.push((method.into(), path.into(), reply));
+        st.streaming
+            .retain(|(m, p, _, _)| !(m == method && p == path));
+        st.streaming
+            .push((method.into(), path.into(), VecDeque::from([reply]), true));
+    }
+
+    /// Answers successive `method path` requests whose JSON body has
+    /// `"stream": true` with `replies` in order (then the route set with
+    /// [`Self::on`], if any, else 404).
+    pub fn on_streaming_sequence(&self, method: &str, path: &str, replies: Vec<Reply>) {
+        let mut st = self.state.lock().unwrap();
+        st.streaming
+            .retain(|(m, p, _, _)| !(m == method && p == path));
+        st.streaming
+            .push((method.into(), path.into(), replies.into(), false));
     }
 
     /// Binds a fixed address (for a standalone mock) instead of port 0.
@@ -469,6 +486,22 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// The reply of the last route for `method path`: its only reply, or the
+/// next of a sequence.
+fn next_reply(routes: &mut [Route], method: &str, path: &str) -> Option<Reply> {
+    routes
+        .iter_mut()
+        .rev()
+        .find(|(m, p, _, _)| m == method && p == path)
+        .and_then(|(_, _, replies, repeat)| {
+            if *repeat {
+                replies.front().cloned()
+            } else {
+                replies.pop_front()
+            }
+        })
+}
+
 async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let Some(request) = read_request(&mut stream).await? else {
@@ -481,26 +514,11 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resu
         let wants_stream = serde_json_lite_stream_flag(&request.body);
         st.requests.push(request);
         let streaming = if wants_stream {
-            st.streaming
-                .iter()
-                .find(|(m, p, _)| *m == method && *p == path)
-                .map(|(_, _, r)| r.clone())
+            next_reply(&mut st.streaming, &method, &path)
         } else {
             None
         };
-        streaming.or_else(|| {
-            st.routes
-                .iter_mut()
-                .rev()
-                .find(|(m, p, _, _)| *m == method && *p == path)
-                .and_then(|(_, _, replies, repeat)| {
-                    if *repeat {
-                        replies.front().cloned()
-                    } else {
-                        replies.pop_front()
-                    }
-                })
-        })
+        streaming.or_else(|| next_reply(&mut st.routes, &method, &path))
     };
     let reply = reply.unwrap_or_else(|| {
         Reply::json(
