@@ -2,7 +2,8 @@
 //! (Python) and the Vercel AI SDK (`ai` + `@ai-sdk/openai-compatible`, Node),
 //! each through one provider of every translator family (an OpenAI-dialect
 //! one, Anthropic, Gemini, Bedrock, Responses): a plain call, a stream, a
-//! tool call and structured output. The testkit mock answers in each
+//! tool call, a tool loop (the result sent back), a streamed parallel tool
+//! call and structured output. The testkit mock answers in each
 //! provider's own wire format; the clients' parsed results and the requests
 //! the mock received are asserted on.
 //!
@@ -396,21 +397,47 @@ fn upstream_bodies(env: &Env, family: &Family) -> Vec<Value> {
 /// Asserts `results` (op -> what the client parsed) and the upstream
 /// requests for `family`; `tool_finish` is the client's name for the
 /// `tool_calls` finish reason.
-fn check_family(env: &Env, family: &Family, results: &Value, tool_finish: &str) {
-    let p = family.provider;
-    let ctx = format!("{p}: {results:#}");
-    for op in ["invoke", "stream"] {
-        if results.get(op).is_some() {
-            assert_eq!(results[op]["content"], TEXT, "{op} {ctx}");
-            assert_eq!(results[op]["finish"], "stop", "{op} {ctx}");
+fn check_family(env: &Env, family: &Family, results: &Value, tool_finish: &'static str) {
+    let check = Check {
+        p: family.provider,
+        ctx: format!("{}: {results:#}", family.provider),
+        bodies: upstream_bodies(env, family),
+        tool_finish,
+    };
+    for (op, result) in results.as_object().unwrap() {
+        match op.as_str() {
+            "invoke" | "stream" => check.text(op, result),
+            "tool" => check.tool(result),
+            "tool_loop" => check.tool_loop(result),
+            "stream_tool" => check.stream_tool(result),
+            "structured" => check.structured(result),
+            other => panic!("unknown op {other}"),
         }
     }
-    if results.get("stream").is_some() {
-        assert!(results["stream"]["chunks"].as_u64().unwrap() > 1, "{ctx}");
+}
+
+/// What one family's checks share.
+struct Check {
+    p: &'static str,
+    /// Every result, for failure messages.
+    ctx: String,
+    /// The upstream request bodies.
+    bodies: Vec<Value>,
+    tool_finish: &'static str,
+}
+
+impl Check {
+    fn text(&self, op: &str, r: &Value) {
+        let ctx = &self.ctx;
+        assert_eq!(r["content"], TEXT, "{op} {ctx}");
+        assert_eq!(r["finish"], "stop", "{op} {ctx}");
+        if op == "stream" {
+            assert!(r["chunks"].as_u64().unwrap() > 1, "{ctx}");
+        }
     }
-    let bodies = upstream_bodies(env, family);
-    if results.get("tool").is_some() {
-        let t = &results["tool"];
+
+    fn tool(&self, t: &Value) {
+        let (p, ctx) = (self.p, &self.ctx);
         assert_eq!(t["name"], "get_weather", "{ctx}");
         assert_eq!(t["args"], tool_args(), "{ctx}");
         assert_eq!(
@@ -418,29 +445,24 @@ fn check_family(env: &Env, family: &Family, results: &Value, tool_finish: &str) 
             (&json!(1), &json!(true)),
             "{ctx}"
         );
-        assert_eq!(t["finish"], tool_finish, "{ctx}");
-        let (name, schema) = bodies
+        assert_eq!(t["finish"], self.tool_finish, "{ctx}");
+        let (name, schema) = self
+            .bodies
             .iter()
             .find_map(|b| upstream_tool(p, b))
-            .unwrap_or_else(|| panic!("no tool reached {p}: {bodies:#?}"));
+            .unwrap_or_else(|| panic!("no tool reached {p}: {:#?}", self.bodies));
         assert_eq!(name, "get_weather", "{p}");
         assert_eq!(schema["properties"]["location"]["type"], "string", "{p}");
     }
-    if results.get("stream_tool").is_some() {
-        let t = &results["stream_tool"];
-        let expected = streamed_tool_args(p);
-        let args: Vec<&Value> = t["calls"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                assert_eq!(c["name"], "get_weather", "{ctx}");
-                &c["args"]
-            })
-            .collect();
-        assert_eq!(json!(args), expected, "{ctx}");
+
+    fn stream_tool(&self, t: &Value) {
+        let ctx = &self.ctx;
+        let calls = t["calls"].as_array().unwrap();
+        assert!(calls.iter().all(|c| c["name"] == "get_weather"), "{ctx}");
+        let args: Vec<&Value> = calls.iter().map(|c| &c["args"]).collect();
+        assert_eq!(json!(args), streamed_tool_args(self.p), "{ctx}");
         assert_eq!(t["invalid"], 0, "{ctx}");
-        assert_eq!(t["finish"], tool_finish, "{ctx}");
+        assert_eq!(t["finish"], self.tool_finish, "{ctx}");
         let ids: Vec<&str> = t["ids"]
             .as_array()
             .unwrap()
@@ -448,33 +470,45 @@ fn check_family(env: &Env, family: &Family, results: &Value, tool_finish: &str) 
             .map(|i| i.as_str().unwrap())
             .collect();
         assert!(ids[0] != ids[1], "{ctx}");
-        check_ids(p, &ids, &ctx);
+        check_ids(self.p, &ids, ctx);
     }
-    if results.get("tool_loop").is_some() {
-        let t = &results["tool_loop"];
+
+    fn tool_loop(&self, t: &Value) {
+        let (p, ctx) = (self.p, &self.ctx);
         assert_eq!(t["content"], TEXT, "{ctx}");
         assert_eq!(t["finish"], "stop", "{ctx}");
         assert_eq!(t["result"], TOOL_RESULT, "{ctx}");
-        let id = t["ids"][0].as_str().unwrap();
-        check_ids(p, &[id], &ctx);
+        if let Some(steps) = t.get("steps") {
+            assert_eq!(steps, 2, "{ctx}");
+        }
+        check_ids(p, &[t["ids"][0].as_str().unwrap()], ctx);
         // The tool result went back in the provider's format, naming the
         // call the provider made.
-        let (echoed, body) = bodies
+        let (echoed, body) = self
+            .bodies
             .iter()
             .find_map(|b| upstream_tool_result(p, b).map(|r| (r, b)))
-            .unwrap_or_else(|| panic!("no tool result reached {p}: {bodies:#?}"));
+            .unwrap_or_else(|| panic!("no tool result reached {p}: {:#?}", self.bodies));
         assert_eq!(echoed, upstream_call_id(p), "{p}: {body:#}");
         assert!(body.to_string().contains(TOOL_RESULT), "{p}: {body:#}");
     }
-    if results.get("structured").is_some() {
-        assert_eq!(results["structured"]["object"], weather(), "{ctx}");
-        if let Some(ty) = results["structured"].get("type") {
+
+    fn structured(&self, r: &Value) {
+        let (p, ctx) = (self.p, &self.ctx);
+        assert_eq!(r["object"], weather(), "{ctx}");
+        if let Some(ty) = r.get("type") {
             assert_eq!(ty, "Weather", "the Pydantic model: {ctx}");
         }
-        let schema = bodies
+        let schema = self
+            .bodies
             .iter()
             .find_map(|b| upstream_output_schema(p, b))
-            .unwrap_or_else(|| panic!("no native structured output reached {p}: {bodies:#?}"));
+            .unwrap_or_else(|| {
+                panic!(
+                    "no native structured output reached {p}: {:#?}",
+                    self.bodies
+                )
+            });
         assert_eq!(schema["properties"]["city"]["type"], "string", "{p}");
         assert_eq!(schema["properties"]["conditions"]["type"], "array", "{p}");
     }
@@ -543,8 +577,12 @@ async fn exercise(client: Client, plan: &[(&str, &[&str])]) {
         plan_json.to_string(),
     ];
     let results = run_client(program, args, dir).await;
-    for family in families {
-        check_family(&env, family, &results[family.provider], tool_finish);
+    for (family, (_, ops)) in families.iter().zip(plan) {
+        let ran = &results[family.provider];
+        for op in *ops {
+            assert!(ran.get(op).is_some(), "{op} did not run: {results:#}");
+        }
+        check_family(&env, family, ran, tool_finish);
     }
 }
 
