@@ -137,6 +137,28 @@ impl Reply {
         }
     }
 
+    /// An `application/vnd.amazon.eventstream` body (Bedrock's
+    /// ConverseStream), one message per chunk; build the messages with
+    /// [`event_stream_message`].
+    pub fn event_stream(messages: Vec<Bytes>) -> Self {
+        Self {
+            status: 200,
+            headers: vec![(
+                "content-type".into(),
+                "application/vnd.amazon.eventstream".into(),
+            )],
+            body: Body::Pieces(
+                messages
+                    .into_iter()
+                    .map(|bytes| Piece {
+                        delay: Duration::ZERO,
+                        bytes,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
     /// No answer at all.
     pub fn hang() -> Self {
         Self {
@@ -171,6 +193,54 @@ pub fn split_events(text: &str) -> Vec<Bytes> {
         }
     }
     out
+}
+
+/// One AWS event-stream message of type `event` carrying the JSON
+/// `payload`: the prelude (total and headers length, CRC32), the string
+/// headers `:event-type`, `:content-type: application/json` and
+/// `:message-type: event`, the payload and the message CRC32, as AWS's
+/// event-stream encoding specifies. Written here from that specification,
+/// independently of the decoder the gateway uses.
+pub fn event_stream_message(event: &str, payload: &[u8]) -> Bytes {
+    let mut headers = Vec::new();
+    for (name, value) in [
+        (":event-type", event),
+        (":content-type", "application/json"),
+        (":message-type", "event"),
+    ] {
+        headers.push(u8::try_from(name.len()).unwrap());
+        headers.extend_from_slice(name.as_bytes());
+        headers.push(7); // string
+        headers.extend_from_slice(&u16::try_from(value.len()).unwrap().to_be_bytes());
+        headers.extend_from_slice(value.as_bytes());
+    }
+    let total = 12 + headers.len() + payload.len() + 4;
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&u32::try_from(total).unwrap().to_be_bytes());
+    out.extend_from_slice(&u32::try_from(headers.len()).unwrap().to_be_bytes());
+    let prelude_crc = crc32(&out);
+    out.extend_from_slice(&prelude_crc.to_be_bytes());
+    out.extend_from_slice(&headers);
+    out.extend_from_slice(payload);
+    let message_crc = crc32(&out);
+    out.extend_from_slice(&message_crc.to_be_bytes());
+    Bytes::from(out)
+}
+
+/// CRC-32 (IEEE 802.3, reflected, polynomial `0xEDB88320`), bit by bit.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 /// A request the mock received.
@@ -212,10 +282,14 @@ impl RecordedRequest {
     }
 }
 
+/// `(method, path, replies, repeat)`: with `repeat`, the one reply answers
+/// every request; without, each reply answers one, in order.
+type Route = (String, String, VecDeque<Reply>, bool);
+
 #[derive(Debug, Default)]
 struct State {
-    routes: Vec<(String, String, VecDeque<Reply>, bool)>,
-    streaming: Vec<(String, String, Reply)>,
+    routes: Vec<Route>,
+    streaming: Vec<Route>,
     requests: Vec<RecordedRequest>,
     aborted: usize,
 }
@@ -284,8 +358,21 @@ impl MockUpstream {
     /// with `reply` (other requests get the route set with [`Self::on`]).
     pub fn on_streaming(&self, method: &str, path: &str, reply: Reply) {
         let mut st = self.state.lock().unwrap();
-        st.streaming.retain(|(m, p, _)| !(m == method && p == path));
-        st.streaming.push((method.into(), path.into(), reply));
+        st.streaming
+            .retain(|(m, p, _, _)| !(m == method && p == path));
+        st.streaming
+            .push((method.into(), path.into(), VecDeque::from([reply]), true));
+    }
+
+    /// Answers successive `method path` requests whose JSON body has
+    /// `"stream": true` with `replies` in order (then the route set with
+    /// [`Self::on`], if any, else 404).
+    pub fn on_streaming_sequence(&self, method: &str, path: &str, replies: Vec<Reply>) {
+        let mut st = self.state.lock().unwrap();
+        st.streaming
+            .retain(|(m, p, _, _)| !(m == method && p == path));
+        st.streaming
+            .push((method.into(), path.into(), replies.into(), false));
     }
 
     /// Binds a fixed address (for a standalone mock) instead of port 0.
@@ -399,6 +486,22 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// The reply of the last route for `method path`: its only reply, or the
+/// next of a sequence.
+fn next_reply(routes: &mut [Route], method: &str, path: &str) -> Option<Reply> {
+    routes
+        .iter_mut()
+        .rev()
+        .find(|(m, p, _, _)| m == method && p == path)
+        .and_then(|(_, _, replies, repeat)| {
+            if *repeat {
+                replies.front().cloned()
+            } else {
+                replies.pop_front()
+            }
+        })
+}
+
 async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let Some(request) = read_request(&mut stream).await? else {
@@ -411,26 +514,11 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resu
         let wants_stream = serde_json_lite_stream_flag(&request.body);
         st.requests.push(request);
         let streaming = if wants_stream {
-            st.streaming
-                .iter()
-                .find(|(m, p, _)| *m == method && *p == path)
-                .map(|(_, _, r)| r.clone())
+            next_reply(&mut st.streaming, &method, &path)
         } else {
             None
         };
-        streaming.or_else(|| {
-            st.routes
-                .iter_mut()
-                .rev()
-                .find(|(m, p, _, _)| *m == method && *p == path)
-                .and_then(|(_, _, replies, repeat)| {
-                    if *repeat {
-                        replies.front().cloned()
-                    } else {
-                        replies.pop_front()
-                    }
-                })
-        })
+        streaming.or_else(|| next_reply(&mut st.routes, &method, &path))
     };
     let reply = reply.unwrap_or_else(|| {
         Reply::json(
@@ -515,4 +603,14 @@ pub fn fixture(path: &str) -> String {
     let full = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/");
     std::fs::read_to_string(format!("{full}{path}"))
         .unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_the_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
 }
