@@ -39,11 +39,22 @@ pub(crate) fn check_common(
     request: &ChatRequest,
     native_extra: &[&str],
 ) -> Result<(), ProviderError> {
+    check_common_except(provider, request, native_extra, &[])
+}
+
+/// [`check_common`], except content parts whose `type` is in `parts`: the
+/// translator reads (or refuses) those itself.
+pub(crate) fn check_common_except(
+    provider: ProviderId,
+    request: &ChatRequest,
+    native_extra: &[&str],
+    parts: &[&str],
+) -> Result<(), ProviderError> {
     request.validate()?;
     if request.n.is_some_and(|n| n != 1) {
         return Err(unsupported(provider, "`n` other than 1"));
     }
-    if let Some(what) = request.unmodelled() {
+    if let Some(what) = request.unmodelled_except(parts) {
         return Err(unsupported(provider, what));
     }
     for (key, value) in &request.extra {

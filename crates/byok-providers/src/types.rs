@@ -149,7 +149,15 @@ impl ChatRequest {
     /// other than `text` and `image_url`, a tool other than a `function`,
     /// or a `tool_choice` other than a mode or a named function.
     pub fn unmodelled(&self) -> Option<String> {
+        self.unmodelled_except(&[])
+    }
+
+    /// [`ChatRequest::unmodelled`], except content parts whose `type` is in
+    /// `parts` (those a translator reads itself, such as Anthropic's `file`).
+    pub fn unmodelled_except(&self, parts: &[&str]) -> Option<String> {
         let short = |s: &str| s.chars().take(32).collect::<String>();
+        let other =
+            |p: &&ContentPart| matches!(p, ContentPart::Other(_)) && !parts.contains(&p.kind());
         let part = self.messages.iter().find_map(|m| match m {
             Message::System { content, .. }
             | Message::Developer { content, .. }
@@ -158,7 +166,7 @@ impl ChatRequest {
             | Message::Assistant {
                 content: Some(content),
                 ..
-            } => content.parts().find(|p| matches!(p, ContentPart::Other(_))),
+            } => content.parts().find(other),
             Message::Assistant { content: None, .. } => None,
         });
         if let Some(p) = part {

@@ -54,6 +54,9 @@
 //! | `stream.rs` | typed SSE events (`#[serde(tag = "type")]`) → chunks, one handler per event |
 //! | `mod.rs` | the adapter ([`ChatProvider`](crate::ChatProvider)): URL and key from the row's target, headers, HTTP |
 
+mod citations;
+mod content;
+mod effort;
 mod reasoning;
 mod request;
 mod response;
@@ -66,6 +69,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub(crate) use self::effort::max_tokens;
 pub use self::request::encode_request;
 use self::response::decode_response;
 pub(crate) use self::stream::AnthropicStream;
@@ -82,11 +86,12 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// The `anthropic-version` header value.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-/// Thinking budgets for `reasoning_effort` low / medium / high.
-const THINKING_BUDGETS: [(&str, u32); 3] = [("low", 1024), ("medium", 4096), ("high", 16384)];
+/// Extra fields read by this translator: `top_k` and `thinking` (passed
+/// through as Anthropic-native parameters), OpenRouter's `reasoning`.
+const NATIVE_EXTRA: &[&str] = &["top_k", "thinking", "reasoning"];
 
-/// Extra fields passed through as Anthropic-native parameters.
-const NATIVE_EXTRA: &[&str] = &["top_k", "thinking"];
+/// Content parts this translator reads beyond `text` and `image_url`.
+const READ_PARTS: &[&str] = &["file"];
 
 /// Where `GET v1/models` keeps the models.
 const MODELS: Listing = Listing {
