@@ -61,6 +61,8 @@ mod reasoning;
 mod request;
 mod response;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

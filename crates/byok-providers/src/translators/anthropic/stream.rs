@@ -10,7 +10,7 @@
 //! | `content_block_start` `tool_use` / `text` | tool-call id + name / leading text |
 //! | `content_block_start` `thinking` | leading `reasoning_content`; the block's text starts buffering |
 //! | `content_block_start` `redacted_thinking` | `reasoning_details`: one `reasoning.encrypted` entry |
-//! | `content_block_delta` `text_delta` / `thinking_delta` / `input_json_delta` | `content` / `reasoning_content` / argument fragment |
+//! | `content_block_delta` `text_delta` / `thinking_delta` / `input_json_delta` | `content` / `reasoning_content` / argument fragment (nothing for a `server_tool_use` / `mcp_tool_use` block: the server's own tools, not the client's) |
 //! | `content_block_delta` `signature_delta` | `reasoning_details`: the whole `reasoning.text` entry of the block (text + signature) |
 //! | `content_block_delta` `citations_delta` | nothing yet: the citation waits for its text block's end |
 //! | `content_block_stop` of a thinking block that got no signature | `reasoning_details`: its `reasoning.text` entry, unsigned |
@@ -174,6 +174,9 @@ pub(crate) struct AnthropicStream {
     content_chars: usize,
     /// The open text block and its citations.
     text: Option<OpenText>,
+    /// Content blocks of server tools (`server_tool_use`, `mcp_tool_use`):
+    /// their `input_json_delta`s are not the client's tool calls.
+    server_tools: Vec<u64>,
 }
 
 /// A text block whose citations wait for its end.
@@ -209,6 +212,7 @@ impl AnthropicStream {
             thinking: None,
             content_chars: 0,
             text: None,
+            server_tools: Vec::new(),
         }
     }
 
@@ -262,6 +266,7 @@ impl AnthropicStream {
                 }
             }
             Some("thinking") => self.thinking_start(index, owned(block.thinking), out),
+            Some("server_tool_use" | "mcp_tool_use") => self.server_tools.push(index),
             Some("redacted_thinking") => {
                 let data = block.data.as_deref().unwrap_or("");
                 let detail = encrypted_detail(self.next_reasoning(), data);
@@ -380,6 +385,7 @@ impl AnthropicStream {
                 self.close_thinking(Some(index), delta.signature.as_deref(), out);
                 return Ok(());
             }
+            Some("input_json_delta") if self.server_tools.contains(&index) => return Ok(()),
             Some("input_json_delta") => {
                 let tool = self.tools.get(index).ok_or_else(|| {
                     self.malformed("input_json_delta for a block that is not a tool_use")
