@@ -140,8 +140,15 @@ fn asked(request: &ChatRequest) -> Result<Option<Asked>, ProviderError> {
     if let Some(e) = &request.reasoning_effort {
         return effort(e, "reasoning_effort").map(Some);
     }
-    let Some(Value::Object(r)) = request.extra.get("reasoning") else {
-        return Ok(None);
+    let r = match request.extra.get("reasoning") {
+        None | Some(Value::Null | Value::Bool(false)) => return Ok(None),
+        Some(Value::Object(r)) => r,
+        Some(_) => {
+            return Err(ProviderError::invalid(
+                "`reasoning` must be an object: `{\"effort\": ...}`, `{\"max_tokens\": N}` or `{\"enabled\": bool}`",
+                Some("reasoning"),
+            ));
+        }
     };
     if r.get("enabled") == Some(&Value::Bool(false)) {
         return Ok(Some(Asked::Off));
@@ -470,6 +477,8 @@ mod tests {
             assert_eq!(t.thinking, thinking_want, "{reasoning}");
             assert_eq!(t.effort, effort_want, "{reasoning}");
         }
+        let e = sent(body("claude-opus-4-7", json!({"reasoning": "high"}))).unwrap_err();
+        assert!(e.to_string().contains("must be an object"), "{e}");
         let e = sent(body(
             "claude-opus-4-7",
             json!({"reasoning": {"max_tokens": 3000}}),
