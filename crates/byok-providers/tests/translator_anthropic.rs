@@ -850,15 +850,11 @@ fn effort_request(model: &str, extra: Value) -> Value {
     b
 }
 
-#[tokio::test]
-async fn effort_maps_to_adaptive_thinking_or_a_budget_by_model() {
-    let s = anthropic().await;
-    s.mock.on(
-        "POST",
-        "/v1/messages",
-        Reply::json(200, fixture("anthropic/message_text.json")),
-    );
-    let cases = [
+/// Model, extra fields → `thinking`, `output_config.effort`, `max_tokens` sent.
+type EffortCase = (&'static str, Value, Value, Option<&'static str>, u32);
+
+fn effort_cases() -> Vec<EffortCase> {
+    vec![
         (
             "claude-opus-4-7",
             json!({"reasoning_effort": "xhigh"}),
@@ -908,7 +904,18 @@ async fn effort_maps_to_adaptive_thinking_or_a_budget_by_model() {
             None,
             4000,
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn effort_maps_to_adaptive_thinking_or_a_budget_by_model() {
+    let s = anthropic().await;
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_text.json")),
+    );
+    let cases = effort_cases();
     for (model, extra, thinking, effort, max_tokens) in cases {
         s.provider
             .chat(
