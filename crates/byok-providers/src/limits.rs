@@ -6,14 +6,7 @@
 //! output, without encoding the request.
 
 use crate::id::{ProviderId, WireFormat};
-use crate::translators::anthropic::DEFAULT_MAX_TOKENS;
 use crate::types::ChatRequest;
-
-/// Anthropic's thinking budgets for `reasoning_effort` low / medium /
-/// high, as its translator sends them (kept equal by a test that encodes
-/// requests).
-const ANTHROPIC_THINKING_BUDGETS: [(&str, u32); 3] =
-    [("low", 1024), ("medium", 4096), ("high", 16384)];
 
 fn budget(table: &[(&str, u32)], effort: Option<&str>) -> Option<u64> {
     let effort = effort?;
@@ -34,10 +27,13 @@ fn budget(table: &[(&str, u32)], effort: Option<&str>) -> Option<u64> {
 ///   else `max_tokens`; reasoning counts inside, whatever `reasoning_effort`
 ///   or OpenRouter's `reasoning.max_tokens`, which becomes an effort, say).
 /// - Anthropic (and Foundry): the `max_tokens` sent, never absent
-///   ([`DEFAULT_MAX_TOKENS`] by default); with `reasoning_effort`, raised
-///   to the thinking budget plus room for the answer when the request's
+///   ([`DEFAULT_MAX_TOKENS`](crate::DEFAULT_MAX_TOKENS) by default),
+///   computed by the translator's own code: with a thinking budget (from
+///   `reasoning_effort` or `reasoning` on a model that takes budgets),
+///   raised to the budget plus room for the answer when the request's
 ///   limit does not exceed the budget (`reasoning_effort: "high"` with
-///   `max_tokens: 1` may produce 16,385 tokens).
+///   `max_tokens: 1` on `claude-sonnet-4-5` may produce 16,385 tokens);
+///   adaptive thinking (Claude 4.6 and later) leaves it as asked.
 /// - Gemini: `maxOutputTokens` plus, with `reasoning_effort`, the thinking
 ///   budget (counted on top, to be safe); `None` without a limit.
 /// - Bedrock: the `maxTokens` sent (`None` without one); for Claude with
@@ -58,24 +54,13 @@ pub fn output_token_limit(provider: ProviderId, request: &ChatRequest) -> Option
         WireFormat::BedrockConverse => {
             crate::translators::bedrock::options::max_tokens(request).map(u64::from)
         }
-        WireFormat::AnthropicMessages => Some(anthropic_max_tokens(request, sent, effort)),
+        WireFormat::AnthropicMessages => Some(u64::from(
+            crate::translators::anthropic::max_tokens(request),
+        )),
         WireFormat::Gemini => {
             let thinking = budget(&crate::translators::gemini::THINKING_BUDGETS, effort);
             sent.map(|m| m.saturating_add(thinking.unwrap_or(0)))
         }
-    }
-}
-
-/// The `max_tokens` the Anthropic translator sends.
-fn anthropic_max_tokens(request: &ChatRequest, sent: Option<u64>, effort: Option<&str>) -> u64 {
-    let default = u64::from(DEFAULT_MAX_TOKENS);
-    // A `thinking` object passed through counts inside `max_tokens`.
-    if request.extra.contains_key("thinking") {
-        return sent.unwrap_or(default);
-    }
-    match budget(&ANTHROPIC_THINKING_BUDGETS, effort) {
-        Some(b) if sent.is_none_or(|m| m <= b) => b + sent.unwrap_or(default),
-        _ => sent.unwrap_or(default),
     }
 }
 
@@ -105,6 +90,14 @@ mod tests {
             json!({"reasoning_effort": "low", "max_completion_tokens": 50_000}),
             json!({"reasoning_effort": "medium", "max_tokens": 1000}),
             json!({"thinking": {"type": "enabled", "budget_tokens": 2000}, "max_tokens": 3000}),
+            json!({"reasoning_effort": "xhigh"}),
+            json!({"reasoning_effort": "minimal", "max_tokens": 10}),
+            json!({"reasoning_effort": "none", "max_tokens": 10}),
+            json!({"reasoning": {"max_tokens": 5000}, "max_tokens": 100}),
+            json!({"reasoning": {"effort": "high"}}),
+            json!({"reasoning": {"enabled": true}}),
+            json!({"model": "claude-opus-4-7", "reasoning_effort": "high", "max_tokens": 1}),
+            json!({"model": "claude-sonnet-4-6", "reasoning": {"max_tokens": 5000}}),
         ] {
             let r = request(extra.clone());
             let sent = crate::encode_anthropic_request(ProviderId::Anthropic, &r, false).unwrap();
@@ -119,6 +112,14 @@ mod tests {
         assert_eq!(
             output_token_limit(ProviderId::Anthropic, &high),
             Some(16_385)
+        );
+        let adaptive = request(
+            json!({"model": "claude-opus-4-7", "reasoning_effort": "high", "max_tokens": 1}),
+        );
+        assert_eq!(
+            output_token_limit(ProviderId::Anthropic, &adaptive),
+            Some(1),
+            "adaptive thinking counts inside max_tokens"
         );
     }
 

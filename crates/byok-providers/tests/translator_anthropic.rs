@@ -381,20 +381,30 @@ fn expected_details() -> Value {
 }
 
 /// A streamed answer reassembled as a client does: deltas concatenated,
-/// `reasoning_details` entries appended in order.
+/// `reasoning_details` entries and `annotations` appended in order.
 fn reassembled(t: &byok_providers::Transcript, chunks: &[byok_providers::ChatChunk]) -> Value {
     let details: Vec<Value> = chunks
         .iter()
         .flat_map(|c| &c.choices)
         .flat_map(|c| c.delta.reasoning_details.iter().flatten().cloned())
         .collect();
-    json!({
+    let annotations: Vec<Value> = chunks
+        .iter()
+        .flat_map(|c| &c.choices)
+        .filter_map(|c| c.delta.extra.get("annotations"))
+        .flat_map(|a| a.as_array().cloned().unwrap_or_default())
+        .collect();
+    let mut message = json!({
         "role": "assistant",
         "content": t.content,
         "reasoning_content": t.reasoning,
         "reasoning_details": details,
         "tool_calls": t.tool_calls,
-    })
+    });
+    if !annotations.is_empty() {
+        message["annotations"] = Value::Array(annotations);
+    }
+    message
 }
 
 #[tokio::test]
@@ -632,4 +642,595 @@ async fn json_object_is_refused_and_text_sends_nothing() {
         .unwrap();
     let body = sent_json(&s);
     assert!(body.get("output_config").is_none(), "{body}");
+}
+
+/// A fixture of this crate's own (`tests/fixtures/anthropic/`).
+fn local(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/anthropic/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+const EPHEMERAL: fn() -> Value = || json!({"type": "ephemeral"});
+
+/// A request marking cache breakpoints everywhere a client can.
+fn cached_request(stream: bool) -> Value {
+    json!({
+        "model": "claude-sonnet-4-5",
+        "stream": stream,
+        "messages": [
+            {"role": "system", "content": [
+                {"type": "text", "text": "You are a weather bot."},
+                {"type": "text", "text": "Long reference text.", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+            ]},
+            {"role": "user", "content": [
+                {"type": "text", "text": "Here is a chart.", "cache_control": EPHEMERAL()},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}, "cache_control": EPHEMERAL()},
+                {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0xLjQ=", "filename": "report.pdf"}, "cache_control": EPHEMERAL()}
+            ]},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "toolu_a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": "toolu_a", "content": "18C", "cache_control": EPHEMERAL()}
+        ],
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}, "cache_control": EPHEMERAL()}]
+    })
+}
+
+#[tokio::test]
+async fn prompt_caching_marks_reach_anthropic_and_cache_usage_is_reported() {
+    let s = anthropic().await;
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_text.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(cached_request(false)), &s.credential)
+        .await
+        .unwrap();
+    let body = sent_json(&s);
+    assert_eq!(
+        body["system"],
+        json!([
+            {"type": "text", "text": "You are a weather bot."},
+            {"type": "text", "text": "Long reference text.", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+        ]),
+        "a system with parts stays a list of blocks, marks kept"
+    );
+    let user = &body["messages"][0]["content"];
+    assert_eq!(
+        user[0],
+        json!({"type": "text", "text": "Here is a chart.", "cache_control": EPHEMERAL()})
+    );
+    assert_eq!(user[1]["type"], "image");
+    assert_eq!(user[1]["cache_control"], EPHEMERAL());
+    assert_eq!(
+        user[2],
+        json!({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQ="}, "title": "report.pdf", "cache_control": EPHEMERAL()})
+    );
+    assert_eq!(
+        body["messages"][2]["content"][0],
+        json!({"type": "tool_result", "tool_use_id": "toolu_a", "content": "18C", "cache_control": EPHEMERAL()})
+    );
+    assert_eq!(body["tools"][0]["cache_control"], EPHEMERAL());
+    // Cache reads and writes in OpenAI's usage (message_text.json: 12 in,
+    // 1000 read, 100 written).
+    let usage = serde_json::to_value(&full.response.usage).unwrap();
+    assert_eq!(usage["prompt_tokens"], 1112);
+    assert_eq!(usage["prompt_tokens_details"]["cached_tokens"], 1000);
+    assert_eq!(usage["prompt_tokens_details"]["cache_write_tokens"], 100);
+
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::sse(&fixture("anthropic/stream_text.sse")),
+    );
+    let mut streamed = cached_request(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let (_, chunks, usage, err) = collect(&s, &request(streamed)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(sent_json(&s)["system"], body["system"]);
+    let last = serde_json::to_value(chunks.last().unwrap().usage.as_ref().unwrap()).unwrap();
+    assert_eq!(last["prompt_tokens_details"]["cached_tokens"], 1000);
+    assert_eq!(last["prompt_tokens_details"]["cache_write_tokens"], 100);
+    assert_eq!(usage, full.usage, "streamed usage equals the non-streamed");
+}
+
+#[tokio::test]
+async fn files_and_images_become_anthropic_sources_and_file_ids_are_refused() {
+    let s = anthropic().await;
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_text.json")),
+    );
+    let body = json!({
+        "model": "claude-sonnet-4-5",
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "Compare these."},
+            // "col,val\n" in base64
+            {"type": "file", "file": {"file_data": "data:text/csv;base64,Y29sLHZhbAo=", "filename": "t.csv"}},
+            {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0xLjQ="}},
+            {"type": "image_url", "image_url": {"url": "https://upload.wikimedia.org/a.jpg", "detail": "high"}},
+            {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQ"}}
+        ]}]
+    });
+    s.provider
+        .chat(&request(body.clone()), &s.credential)
+        .await
+        .unwrap();
+    let sent = sent_json(&s);
+    assert_eq!(
+        sent["messages"][0]["content"],
+        json!([
+            {"type": "text", "text": "Compare these."},
+            {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "col,val\n"}, "title": "t.csv"},
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQ="}},
+            {"type": "image", "source": {"type": "url", "url": "https://upload.wikimedia.org/a.jpg"}},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQ"}}
+        ])
+    );
+    let before = s.mock.requests().len();
+    for (part, names) in [
+        (
+            json!({"type": "file", "file": {"file_id": "file-6F2ksmvXxt4VdoqmHRw6kL"}}),
+            "file_id",
+        ),
+        (
+            json!({"type": "file", "file": {"file_data": "data:application/zip;base64,UEsDBA=="}}),
+            "application/zip",
+        ),
+        (
+            json!({"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}),
+            "image URLs",
+        ),
+    ] {
+        let mut b = body.clone();
+        b["messages"][0]["content"][1] = part;
+        let err = s
+            .provider
+            .chat(&request(b), &s.credential)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ProviderError::Unsupported { ref what, .. } if what.contains(names)),
+            "{err:?}"
+        );
+    }
+    assert_eq!(s.mock.requests().len(), before, "refused before sending");
+}
+
+#[tokio::test]
+async fn tool_results_keep_their_parts_and_errors() {
+    let s = anthropic().await;
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_text.json")),
+    );
+    let mut body = thinking_turn_one(false);
+    body.as_object_mut().unwrap().remove("reasoning_effort");
+    body["messages"] = json!([
+        {"role": "user", "content": "Screenshot the page and fetch the weather."},
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "toolu_shot", "type": "function", "function": {"name": "screenshot", "arguments": "{}"}},
+            {"id": "toolu_w", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "toolu_shot", "content": [
+            {"type": "text", "text": "Rendered:"},
+            {"type": "text", "text": ""},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]},
+        {"role": "tool", "tool_call_id": "toolu_w", "content": "location is required", "is_error": true}
+    ]);
+    s.provider
+        .chat(&request(body), &s.credential)
+        .await
+        .unwrap();
+    let sent = sent_json(&s);
+    assert_eq!(
+        sent["messages"][2]["content"],
+        json!([
+            {"type": "tool_result", "tool_use_id": "toolu_shot", "content": [
+                {"type": "text", "text": "Rendered:"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]},
+            {"type": "tool_result", "tool_use_id": "toolu_w", "content": "location is required", "is_error": true}
+        ])
+    );
+}
+
+fn effort_request(model: &str, extra: Value) -> Value {
+    let mut b = thinking_turn_one(false);
+    b["model"] = json!(model);
+    b.as_object_mut().unwrap().remove("reasoning_effort");
+    for (k, v) in extra.as_object().unwrap() {
+        b[k] = v.clone();
+    }
+    b
+}
+
+/// Model, extra fields → `thinking`, `output_config.effort`, `max_tokens` sent.
+type EffortCase = (&'static str, Value, Value, Option<&'static str>, u32);
+
+fn effort_cases() -> Vec<EffortCase> {
+    vec![
+        (
+            "claude-opus-4-7",
+            json!({"reasoning_effort": "xhigh"}),
+            json!({"type": "adaptive"}),
+            Some("xhigh"),
+            4096,
+        ),
+        (
+            "claude-sonnet-4-6",
+            json!({"reasoning_effort": "xhigh"}),
+            json!({"type": "adaptive"}),
+            Some("max"),
+            4096,
+        ),
+        (
+            "claude-opus-4-6",
+            json!({"reasoning_effort": "minimal", "max_tokens": 2000}),
+            json!({"type": "adaptive"}),
+            Some("low"),
+            2000,
+        ),
+        (
+            "claude-opus-4-7",
+            json!({"reasoning": {"effort": "medium"}}),
+            json!({"type": "adaptive"}),
+            Some("medium"),
+            4096,
+        ),
+        (
+            "claude-sonnet-4-5",
+            json!({"reasoning_effort": "minimal"}),
+            json!({"type": "enabled", "budget_tokens": 1024}),
+            None,
+            5120,
+        ),
+        (
+            "claude-sonnet-4-5",
+            json!({"reasoning_effort": "xhigh", "max_tokens": 64000}),
+            json!({"type": "enabled", "budget_tokens": 32768}),
+            None,
+            64000,
+        ),
+        (
+            "claude-haiku-4-5",
+            json!({"reasoning": {"max_tokens": 3000}, "max_tokens": 1000}),
+            json!({"type": "enabled", "budget_tokens": 3000}),
+            None,
+            4000,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn effort_maps_to_adaptive_thinking_or_a_budget_by_model() {
+    let s = anthropic().await;
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_text.json")),
+    );
+    let cases = effort_cases();
+    for (model, extra, thinking, effort, max_tokens) in cases {
+        s.provider
+            .chat(
+                &request(effort_request(model, extra.clone())),
+                &s.credential,
+            )
+            .await
+            .unwrap();
+        let sent = sent_json(&s);
+        assert_eq!(sent["thinking"], thinking, "{model} {extra}");
+        assert_eq!(
+            sent["output_config"]["effort"].as_str(),
+            effort,
+            "{model} {extra}"
+        );
+        assert_eq!(sent["max_tokens"], max_tokens, "{model} {extra}");
+        assert!(sent.get("reasoning").is_none() && sent.get("reasoning_effort").is_none());
+    }
+    for (model, extra) in [
+        ("claude-opus-4-7", json!({"reasoning_effort": "none"})),
+        ("claude-sonnet-4-5", json!({"reasoning_effort": "none"})),
+        ("claude-opus-4-7", json!({"reasoning": {"enabled": false}})),
+    ] {
+        s.provider
+            .chat(
+                &request(effort_request(model, extra.clone())),
+                &s.credential,
+            )
+            .await
+            .unwrap();
+        let sent = sent_json(&s);
+        assert!(
+            sent.get("thinking").is_none() && sent.get("output_config").is_none(),
+            "{extra}: {sent}"
+        );
+    }
+    let err = s
+        .provider
+        .chat(
+            &request(effort_request(
+                "claude-opus-4-7",
+                json!({"reasoning": {"max_tokens": 3000}}),
+            )),
+            &s.credential,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProviderError::InvalidRequest { ref message, .. } if message.contains("reasoning.max_tokens") && message.contains("reasoning_effort")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn structured_output_and_effort_share_output_config() {
+    let s = anthropic().await;
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::sse(&fixture("anthropic/stream_structured.sse")),
+    );
+    let format = json!({"type": "json_schema", "json_schema": {"name": "weather", "schema": weather_schema()}});
+    let mut body = structured(true, format);
+    body["model"] = json!("claude-opus-4-7");
+    body["reasoning_effort"] = json!("low");
+    let (t, _, _, err) = collect(&s, &request(body)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert!(serde_json::from_str::<Value>(&t.content).is_ok());
+    assert_eq!(
+        sent_json(&s)["output_config"],
+        json!({"format": {"type": "json_schema", "schema": weather_schema()}, "effort": "low"})
+    );
+}
+
+#[tokio::test]
+async fn thinking_constraints_are_reconciled_or_refused_by_name() {
+    let s = anthropic().await;
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_text.json")),
+    );
+    // temperature 1 and top_p 0.95..1 are what thinking allows.
+    s.provider
+        .chat(
+            &request(effort_request("claude-opus-4-6", json!({"reasoning_effort": "high", "temperature": 1, "top_p": 0.97, "tool_choice": "auto"}))),
+            &s.credential,
+        )
+        .await
+        .unwrap();
+    let sent = sent_json(&s);
+    assert!(
+        sent.get("temperature").is_none(),
+        "temperature 1 is the default: {sent}"
+    );
+    assert_eq!(sent["top_p"], 0.97);
+    assert_eq!(sent["tool_choice"], json!({"type": "auto"}));
+    let before = s.mock.requests().len();
+    for (extra, field) in [
+        (json!({"temperature": 0.3}), "temperature"),
+        (json!({"top_p": 0.5}), "top_p"),
+        (json!({"top_k": 40}), "top_k"),
+        (json!({"tool_choice": "required"}), "tool_choice"),
+        (
+            json!({"tool_choice": {"type": "function", "function": {"name": "get_weather"}}}),
+            "tool_choice",
+        ),
+    ] {
+        for thinking in [
+            json!({"reasoning_effort": "low"}),
+            json!({"reasoning": {"enabled": true}}),
+            json!({"thinking": {"type": "enabled", "budget_tokens": 2048}}),
+        ] {
+            let mut extra = extra.clone();
+            extra
+                .as_object_mut()
+                .unwrap()
+                .extend(thinking.as_object().unwrap().clone());
+            let err = s
+                .provider
+                .chat(
+                    &request(effort_request("claude-sonnet-4-5", extra.clone())),
+                    &s.credential,
+                )
+                .await
+                .unwrap_err();
+            let ProviderError::InvalidRequest { message, param } = &err else {
+                panic!("{extra}: {err:?}")
+            };
+            assert!(
+                message.contains(field) && message.contains("thinking"),
+                "{extra}: {message}"
+            );
+            assert_eq!(param.as_deref(), Some(field));
+        }
+    }
+    assert_eq!(s.mock.requests().len(), before, "refused before sending");
+    // Without thinking, they all go through.
+    s.provider
+        .chat(
+            &request(effort_request(
+                "claude-sonnet-4-5",
+                json!({"temperature": 0.3, "top_k": 40, "tool_choice": "required"}),
+            )),
+            &s.credential,
+        )
+        .await
+        .unwrap();
+    let sent = sent_json(&s);
+    assert_eq!(
+        (sent["temperature"].clone(), sent["top_k"].clone()),
+        (json!(0.3), json!(40))
+    );
+}
+
+#[tokio::test]
+async fn url_citations_become_annotations_streamed_and_not() {
+    let s = anthropic().await;
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, local("message_citations.json")),
+    );
+    let body = json!({"model": "claude-opus-4-7", "messages": [{"role": "user", "content": "When was Claude Shannon born?"}]});
+    let full = s
+        .provider
+        .chat(&request(body.clone()), &s.credential)
+        .await
+        .unwrap();
+    let msg = &full.response.choices[0].message;
+    let content = msg.content.clone().unwrap();
+    let want = json!([
+        {"type": "url_citation", "url_citation": {"url": "https://en.wikipedia.org/wiki/Claude_Shannon", "title": "Claude Shannon - Wikipedia", "start_index": 74, "end_index": 138}},
+        {"type": "url_citation", "url_citation": {"url": "https://www.britannica.com/biography/Claude-Shannon", "title": "Claude Shannon | Britannica", "start_index": 138, "end_index": 213}},
+        {"type": "url_citation", "url_citation": {"url": "https://kb.example.com/shannon", "title": "KB: Shannon", "start_index": 138, "end_index": 213}}
+    ]);
+    assert_eq!(
+        msg.extra["annotations"], want,
+        "the char_location citation has no URL: left out"
+    );
+    let cited: String = content.chars().skip(74).take(138 - 74).collect();
+    assert_eq!(
+        cited,
+        "Claude Shannon was born on April 30, 1916, in Petoskey, Michigan"
+    );
+    assert_eq!(content.chars().count(), 213);
+
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::sse(&local("stream_citations.sse")),
+    );
+    let mut streamed = body;
+    streamed["stream"] = json!(true);
+    let (t, chunks, usage, err) = collect(&s, &request(streamed)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_equivalent(&t, &usage, &full.response, &full.usage);
+    assert_eq!(reassembled(&t, &chunks)["annotations"], want);
+}
+
+#[tokio::test]
+async fn stop_reasons_that_say_more_keep_their_native_reason() {
+    let s = anthropic().await;
+    for (stop, want, native) in [
+        ("end_turn", FinishReason::Stop, None),
+        ("tool_use", FinishReason::ToolCalls, None),
+        ("pause_turn", FinishReason::Stop, Some("pause_turn")),
+        ("refusal", FinishReason::ContentFilter, Some("refusal")),
+        (
+            "model_context_window_exceeded",
+            FinishReason::Length,
+            Some("model_context_window_exceeded"),
+        ),
+    ] {
+        s.mock.on(
+            "POST",
+            "/v1/messages",
+            Reply::json(
+                200,
+                fixture("anthropic/message_text.json").replace("end_turn", stop),
+            ),
+        );
+        let full = s
+            .provider
+            .chat(&request(convo(false)), &s.credential)
+            .await
+            .unwrap();
+        let choice = &full.response.choices[0];
+        assert_eq!(choice.finish_reason, Some(want), "{stop}");
+        assert_eq!(
+            choice
+                .extra
+                .get("native_finish_reason")
+                .and_then(Value::as_str),
+            native,
+            "{stop}"
+        );
+        s.mock.on(
+            "POST",
+            "/v1/messages",
+            Reply::sse(&fixture("anthropic/stream_text.sse").replace("end_turn", stop)),
+        );
+        let (t, chunks, _, _) = collect(&s, &request(convo(true))).await;
+        assert_eq!(t.finish_reason, Some(want), "{stop} streamed");
+        let last = chunks
+            .iter()
+            .flat_map(|c| &c.choices)
+            .rfind(|c| c.finish_reason.is_some())
+            .unwrap();
+        assert_eq!(
+            last.extra
+                .get("native_finish_reason")
+                .and_then(Value::as_str),
+            native,
+            "{stop} streamed"
+        );
+    }
+}
+
+/// Turn 1 streamed on an adaptive model, reassembled as the client got it;
+/// turn 2 replays it exactly: the thinking blocks go back signed, before
+/// the tool use, and the tool result's error flag and cache marks reach
+/// Anthropic.
+#[tokio::test]
+async fn adaptive_thinking_tool_loop_replays_the_streamed_turn() {
+    let s = anthropic().await;
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::sse(&fixture("anthropic/stream_thinking_tool_use.sse")),
+    );
+    let mut one = thinking_turn_one(true);
+    one["model"] = json!("claude-opus-4-7");
+    one["reasoning_effort"] = json!("high");
+    one["messages"]
+        .as_array_mut()
+        .unwrap()
+        .insert(0, json!({"role": "system", "content": [{"type": "text", "text": "Tools first.", "cache_control": EPHEMERAL()}]}));
+    let (t, chunks, _, err) = collect(&s, &request(one.clone())).await;
+    assert!(err.is_none(), "{err:?}");
+    let sent = sent_json(&s);
+    assert_eq!(sent["thinking"], json!({"type": "adaptive"}));
+    assert_eq!(sent["output_config"], json!({"effort": "high"}));
+    let assistant = reassembled(&t, &chunks);
+
+    s.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_text.json")),
+    );
+    let mut two = one;
+    two["stream"] = json!(false);
+    let messages = two["messages"].as_array_mut().unwrap();
+    messages.push(assistant);
+    messages.push(json!({"role": "tool", "tool_call_id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "content": [{"type": "text", "text": "18C", "cache_control": EPHEMERAL()}], "is_error": false}));
+    s.provider.chat(&request(two), &s.credential).await.unwrap();
+    let body = sent_json(&s);
+    assert_eq!(
+        body["system"],
+        json!([{"type": "text", "text": "Tools first.", "cache_control": EPHEMERAL()}])
+    );
+    let msgs = body["messages"].as_array().unwrap();
+    assert_eq!(
+        msgs[1]["content"],
+        json!([
+            {"type": "thinking", "thinking": THOUGHT, "signature": SIGNATURE},
+            {"type": "redacted_thinking", "data": REDACTED},
+            {"type": "text", "text": "Let me check."},
+            {"type": "tool_use", "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "name": "get_weather", "input": {"location": "Paris"}}
+        ])
+    );
+    assert_eq!(
+        msgs[2]["content"],
+        json!([{"type": "tool_result", "tool_use_id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "content": [{"type": "text", "text": "18C", "cache_control": EPHEMERAL()}]}]),
+        "is_error false is the default: not sent"
+    );
+    assert_eq!(body["thinking"], json!({"type": "adaptive"}));
 }

@@ -70,6 +70,9 @@ async fn shapes_only_the_openai_dialect_can_send_are_refused_by_name() {
     ];
     for (id, s) in providers().await {
         for (req, what) in &cases {
+            if id == ProviderId::Anthropic && what.contains("`file`") {
+                continue; // read as a `document` (translator_anthropic.rs)
+            }
             for stream in [false, true] {
                 let err = if stream {
                     s.provider.chat_stream(req, &s.credential).await.err()

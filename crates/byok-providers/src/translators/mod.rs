@@ -301,6 +301,17 @@ pub(crate) trait TurnEncoder {
 
     /// A tool result, `id` the call it answers (user content).
     fn tool_result(&mut self, id: &str, content: &Content) -> Result<Self::Block, ProviderError>;
+
+    /// A tool message: its result, given the message's other keys too
+    /// (`is_error`, `cache_control`, ...); by default [`Self::tool_result`].
+    fn tool_message(
+        &mut self,
+        id: &str,
+        content: &Content,
+        _extra: &Map<String, Value>,
+    ) -> Result<Self::Block, ProviderError> {
+        self.tool_result(id, content)
+    }
 }
 
 /// [`turns`] with the turns as JSON objects `{"role": role, key: blocks}`.
@@ -391,8 +402,11 @@ pub(crate) fn turns<E: TurnEncoder>(
             Message::Tool {
                 content,
                 tool_call_id,
-                ..
-            } => push("user", vec![encoder.tool_result(tool_call_id, content)?]),
+                extra,
+            } => push(
+                "user",
+                vec![encoder.tool_message(tool_call_id, content, extra)?],
+            ),
         }
     }
     Ok(Conversation { system, turns })

@@ -4,21 +4,38 @@
 //! Anthropic, `{endpoint}v1/messages` with `x-api-key` for Azure AI Foundry.
 //! The mapping table is in `docs/providers.md`; in short:
 //!
-//! - system and developer messages become the top-level `system`;
+//! - system and developer messages become the top-level `system`: one
+//!   string (texts joined by a blank line), or a list of text blocks when a
+//!   part carries `cache_control` or a message has several parts;
 //!   consecutive same-role messages are merged (tool results become
 //!   `tool_result` blocks of one user message, so parallel results stay
-//!   together); images become `image` blocks (base64 or URL source);
+//!   together);
+//! - content parts ([`content`]): text → `text`, images → `image` (base64
+//!   from a `data:` URL, by `url` for `http(s)`; `detail` has no Anthropic
+//!   field), `file` parts with `file_data` → `document` (PDF as base64,
+//!   `text/*` as a plain-text source, `title` from `filename`; images as
+//!   `image`); every part's `cache_control` goes on its block;
+//! - tool messages → `tool_result`: string content as a string, parts as a
+//!   list of text / image / document blocks; the message's `is_error: true`
+//!   and `cache_control` go on the `tool_result`;
+//! - tools → `input_schema`, `strict: true` kept, the tool's
+//!   `cache_control` on the tool; `tool_choice` → `auto`/`any`/`none`/`tool`,
+//!   `parallel_tool_calls: false` → `disable_parallel_tool_use`;
 //! - `max_tokens` is required upstream: the client's `max_completion_tokens`
-//!   or `max_tokens`, else [`DEFAULT_MAX_TOKENS`];
-//! - `stop` → `stop_sequences`, tools → `input_schema`, `tool_choice` →
-//!   `auto`/`any`/`none`/`tool`, `parallel_tool_calls: false` →
-//!   `disable_parallel_tool_use`, `user` → `metadata.user_id`,
-//!   `reasoning_effort` → `thinking` with a budget;
+//!   or `max_tokens`, else [`DEFAULT_MAX_TOKENS`] (raised above a thinking
+//!   budget, see [`effort`]);
+//! - `stop` → `stop_sequences`, `user` → `metadata.user_id`;
+//! - `reasoning_effort` / OpenRouter's `reasoning` → adaptive thinking with
+//!   `output_config.effort` (Claude 4.6 and later) or `thinking.budget_tokens`
+//!   (earlier models), by model name ([`effort`]); while thinking,
+//!   `temperature: 1` is dropped and other temperatures, `top_p` below
+//!   0.95, `top_k` and forced `tool_choice` are 400s naming the field;
 //! - `response_format` `json_schema` → native structured output,
 //!   `output_config: {"format": {"type": "json_schema", "schema"}}` with
 //!   `json_schema.schema` unchanged (`name` and `strict` dropped: decoding is
-//!   always constrained; generally available, no beta header); the answer's
-//!   JSON text is the `content`, streamed like any text; `text` → nothing;
+//!   always constrained; generally available, no beta header), merged with
+//!   the effort; the answer's JSON text is the `content`, streamed like any
+//!   text; `text` → nothing;
 //! - an assistant message's `reasoning_details` (OpenRouter's format,
 //!   `anthropic-claude-v1`) → `thinking` blocks (`reasoning.text`, with its
 //!   `signature`) and `redacted_thinking` blocks (`reasoning.encrypted`, its
@@ -28,12 +45,24 @@
 //! - answer: `thinking` text → `reasoning_content`; `thinking` and
 //!   `redacted_thinking` blocks → `reasoning_details` (`reasoning.text` with
 //!   text, signature and `index`, `reasoning.encrypted` with data and
-//!   `index`; `index` counts reasoning blocks from 0);
+//!   `index`; `index` counts reasoning blocks from 0); text blocks' URL
+//!   citations → `annotations` (`url_citation`, [`citations`]); server tool
+//!   blocks (`server_tool_use`, `web_search_tool_result`) are not shown;
+//! - stop reasons: `end_turn`/`stop_sequence` → `stop`, `max_tokens` and
+//!   `model_context_window_exceeded` → `length`, `tool_use` →
+//!   `tool_calls`, `refusal` → `content_filter`, `pause_turn` → `stop`;
+//!   `pause_turn`, `refusal`, `model_context_window_exceeded` and unknown
+//!   reasons also as the choice's `native_finish_reason`;
+//! - usage: `cache_read_input_tokens` → `prompt_tokens_details.cached_tokens`,
+//!   `cache_creation_input_tokens` → `cache_write_tokens`, both counted in
+//!   `prompt_tokens`;
 //! - refused with a 400: `response_format` `json_object` (Anthropic's
 //!   schemas must close every object with `additionalProperties: false`, so
 //!   "any object" has no equivalent: send a `json_schema`), a `json_schema`
-//!   without `schema`, `n > 1`, `logprobs`, penalties, `logit_bias`; dropped
-//!   as harmless: `seed`.
+//!   without `schema`, `n > 1`, `logprobs`, penalties, `logit_bias`, `file`
+//!   parts with `file_id` or of another media type, image URLs of another
+//!   scheme, `input_audio` / `video_url` parts, `reasoning.max_tokens` on
+//!   adaptive-only models; dropped as harmless: `seed`.
 //! - Streaming: `message_start` → role chunk, text deltas → `content`,
 //!   `tool_use` starts → tool-call id and name, `input_json_delta` →
 //!   argument fragments, thinking deltas → `reasoning_content`, a thinking
@@ -41,23 +70,33 @@
 //!   (text + signature; unsigned at `content_block_stop` if none came), a
 //!   `redacted_thinking` start → its `reasoning.encrypted` entry, so the
 //!   entries appended in order equal the non-streamed `reasoning_details`;
-//!   `message_delta` → finish reason, usage from `message_start` (input and
-//!   cache) plus the cumulative `output_tokens`.
+//!   `citations_delta`s → the block's `annotations` at its end (in
+//!   `Delta.extra`); `message_delta` → finish reason, usage from
+//!   `message_start` (input and cache) plus the cumulative `output_tokens`.
 //!
 //! # Layout
 //!
 //! | file | holds |
 //! |---|---|
-//! | `request.rs` | neutral request → wire body (`refuse`, `messages` with replayed thinking, `tools`, `tool_choice`, `thinking`, `output_config`) |
+//! | `request.rs` | neutral request → wire body (`refuse`, `messages` with replayed thinking, `tools`, `tool_choice`, `output_config`) |
+//! | `content.rs` | content parts, system parts and tool results → blocks, with `cache_control` |
+//! | `effort.rs` | `reasoning_effort` / `reasoning` → `thinking` + effort by model, `max_tokens`, thinking constraints |
 //! | `response.rs` | the Messages answer → [`ChatResponse`](crate::ChatResponse), stop reasons, usage |
 //! | `reasoning.rs` | thinking / `redacted_thinking` blocks ⇄ `reasoning_details` entries |
+//! | `citations.rs` | text-block citations → `annotations` |
 //! | `stream.rs` | typed SSE events (`#[serde(tag = "type")]`) → chunks, one handler per event |
+//! | `tests.rs` | property: streamed and reassembled == non-streamed |
 //! | `mod.rs` | the adapter ([`ChatProvider`](crate::ChatProvider)): URL and key from the row's target, headers, HTTP |
 
+mod citations;
+mod content;
+mod effort;
 mod reasoning;
 mod request;
 mod response;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -66,6 +105,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub(crate) use self::effort::max_tokens;
 pub use self::request::encode_request;
 use self::response::decode_response;
 pub(crate) use self::stream::AnthropicStream;
@@ -82,11 +122,12 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// The `anthropic-version` header value.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-/// Thinking budgets for `reasoning_effort` low / medium / high.
-const THINKING_BUDGETS: [(&str, u32); 3] = [("low", 1024), ("medium", 4096), ("high", 16384)];
+/// Extra fields read by this translator: `top_k` and `thinking` (passed
+/// through as Anthropic-native parameters), OpenRouter's `reasoning`.
+const NATIVE_EXTRA: &[&str] = &["top_k", "thinking", "reasoning"];
 
-/// Extra fields passed through as Anthropic-native parameters.
-const NATIVE_EXTRA: &[&str] = &["top_k", "thinking"];
+/// Content parts this translator reads beyond `text` and `image_url`.
+const READ_PARTS: &[&str] = &["file"];
 
 /// Where `GET v1/models` keeps the models.
 const MODELS: Listing = Listing {

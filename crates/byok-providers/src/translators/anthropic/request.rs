@@ -3,14 +3,18 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use serde_json::Map;
+
+use super::content::{self, cached};
+use super::effort::{reconcile, thinking};
 use super::reasoning::replay_block;
-use super::{DEFAULT_MAX_TOKENS, NATIVE_EXTRA, THINKING_BUDGETS};
+use super::{NATIVE_EXTRA, READ_PARTS};
 use crate::common::{
-    arguments_object, check_common, encode_body, parse_data_url, refuse_penalties, unsupported,
+    arguments_object, check_common_parts, encode_body, refuse_penalties, unsupported,
 };
 use crate::error::ProviderError;
 use crate::id::ProviderId;
-use crate::translators::{Conversation, TurnEncoder, content_blocks, thinking_budget, turns};
+use crate::translators::{Conversation, TurnEncoder, turns};
 use crate::types::{ChatRequest, Content, Message, ResponseFormat, ToolCall, ToolChoice};
 
 #[derive(Debug, Serialize)]
@@ -19,7 +23,7 @@ pub(super) struct WireRequest {
     max_tokens: u32,
     messages: Vec<WireMessage>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    system: Option<String>,
+    system: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,24 +52,6 @@ struct WireMessage {
     content: Vec<Value>,
 }
 
-fn image_block(url: &str) -> Value {
-    match parse_data_url(url) {
-        Some((media_type, data)) => {
-            json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}})
-        }
-        None => json!({"type": "image", "source": {"type": "url", "url": url}}),
-    }
-}
-
-fn blocks(provider: ProviderId, content: &Content) -> Result<Vec<Value>, ProviderError> {
-    content_blocks(
-        provider,
-        content,
-        |text| json!({"type": "text", "text": text}),
-        |image| Ok(image_block(&image.url)),
-    )
-}
-
 /// Encodes the Anthropic request body.
 ///
 /// # Errors
@@ -86,24 +72,25 @@ pub(super) fn to_wire(
     stream: bool,
 ) -> Result<WireRequest, ProviderError> {
     refuse(provider, request)?;
+    let thinking = thinking(request)?;
+    let (temperature, top_p) = reconcile(request, thinking.on)?;
     let (system, messages) = messages(provider, request)?;
     let tools = tools(request);
     let tool_choice = tool_choice(request, tools.is_some())?;
-    let (thinking, max_tokens) = thinking(request)?;
-    let output_config = output_config(request)?;
+    let output_config = output_config(request, thinking.effort)?;
     Ok(WireRequest {
         model: request.model.clone(),
-        max_tokens: max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        max_tokens: thinking.max_tokens,
         messages,
         system,
-        temperature: request.temperature,
-        top_p: request.top_p,
+        temperature,
+        top_p,
         stop_sequences: request.stop.as_ref().map(crate::types::Stop::to_vec),
         tools,
         tool_choice,
         metadata: request.user.as_ref().map(|u| json!({"user_id": u})),
-        thinking,
-        top_k: request.extra.get("top_k").cloned(),
+        thinking: thinking.thinking,
+        top_k: request.extra.get("top_k").filter(|k| !k.is_null()).cloned(),
         output_config,
         stream,
     })
@@ -111,7 +98,7 @@ pub(super) fn to_wire(
 
 /// What Anthropic cannot express: refused with a 400.
 fn refuse(provider: ProviderId, request: &ChatRequest) -> Result<(), ProviderError> {
-    check_common(provider, request, NATIVE_EXTRA)?;
+    check_common_parts(provider, request, NATIVE_EXTRA, READ_PARTS)?;
     if matches!(request.response_format, Some(ResponseFormat::JsonObject)) {
         // Anthropic's structured output needs a schema whose objects all
         // have `additionalProperties: false`, so "any JSON object" has no
@@ -124,23 +111,32 @@ fn refuse(provider: ProviderId, request: &ChatRequest) -> Result<(), ProviderErr
     refuse_penalties(provider, request)
 }
 
-/// `response_format: json_schema` → Anthropic's native structured output,
-/// `output_config: {"format": {"type": "json_schema", "schema": …}}`, the
-/// schema sent unchanged (`name` and `strict` have no Anthropic field: the
-/// decoding is always constrained). `text` (or none) sends nothing.
-fn output_config(request: &ChatRequest) -> Result<Option<Value>, ProviderError> {
-    let Some(ResponseFormat::JsonSchema { json_schema }) = &request.response_format else {
-        return Ok(None);
-    };
-    let schema = json_schema.get("schema").ok_or_else(|| {
-        ProviderError::invalid(
-            "`response_format.json_schema.schema` is required",
-            Some("response_format"),
-        )
-    })?;
-    Ok(Some(
-        json!({"format": {"type": "json_schema", "schema": schema}}),
-    ))
+/// `output_config`: `response_format: json_schema` → Anthropic's native
+/// structured output, `{"format": {"type": "json_schema", "schema": …}}`,
+/// the schema sent unchanged (`name` and `strict` have no Anthropic field:
+/// the decoding is always constrained; `text`, or none, sends nothing), and
+/// the adaptive thinking `effort` ([`super::effort`]).
+fn output_config(
+    request: &ChatRequest,
+    effort: Option<&'static str>,
+) -> Result<Option<Value>, ProviderError> {
+    let mut config = Map::new();
+    if let Some(ResponseFormat::JsonSchema { json_schema }) = &request.response_format {
+        let schema = json_schema.get("schema").ok_or_else(|| {
+            ProviderError::invalid(
+                "`response_format.json_schema.schema` is required",
+                Some("response_format"),
+            )
+        })?;
+        config.insert(
+            "format".into(),
+            json!({"type": "json_schema", "schema": schema}),
+        );
+    }
+    if let Some(effort) = effort {
+        config.insert("effort".into(), Value::from(effort));
+    }
+    Ok((!config.is_empty()).then_some(Value::Object(config)))
 }
 
 /// The top-level `system` and the `messages`, consecutive same-role
@@ -150,7 +146,7 @@ fn output_config(request: &ChatRequest) -> Result<Option<Value>, ProviderError> 
 fn messages(
     provider: ProviderId,
     request: &ChatRequest,
-) -> Result<(Option<String>, Vec<WireMessage>), ProviderError> {
+) -> Result<(Option<Value>, Vec<WireMessage>), ProviderError> {
     let encoder = &mut Blocks { provider };
     let mut all = Conversation {
         system: Vec::new(),
@@ -181,7 +177,7 @@ fn messages(
             content,
         })
         .collect();
-    Ok(((!system.is_empty()).then(|| system.join("\n\n")), messages))
+    Ok((content::system_value(system), messages))
 }
 
 /// The non-empty `reasoning_details` of an assistant message.
@@ -199,8 +195,8 @@ fn details(message: &Message) -> Option<&[Value]> {
 /// (the blocks replaying one assistant message's reasoning) goes first in
 /// that message's turn.
 fn merge(
-    all: &mut Conversation<String, Value>,
-    part: Conversation<String, Value>,
+    all: &mut Conversation<Vec<Value>, Value>,
+    part: Conversation<Vec<Value>, Value>,
     thinking: Vec<Value>,
 ) {
     if thinking.is_empty() && all.turns.is_empty() && all.system.is_empty() {
@@ -232,14 +228,14 @@ struct Blocks {
 
 impl TurnEncoder for Blocks {
     type Block = Value;
-    type System = String;
+    type System = Vec<Value>;
 
-    fn system(&self, content: &Content) -> String {
-        content.text()
+    fn system(&self, content: &Content) -> Vec<Value> {
+        content::system(content)
     }
 
     fn blocks(&self, content: &Content) -> Result<Vec<Value>, ProviderError> {
-        blocks(self.provider, content)
+        content::blocks(self.provider, content)
     }
 
     /// Every block but empty text.
@@ -259,11 +255,22 @@ impl TurnEncoder for Blocks {
     }
 
     fn tool_result(&mut self, id: &str, content: &Content) -> Result<Value, ProviderError> {
-        Ok(json!({"type": "tool_result", "tool_use_id": id, "content": content.text()}))
+        self.tool_message(id, content, &Map::new())
+    }
+
+    fn tool_message(
+        &mut self,
+        id: &str,
+        content: &Content,
+        extra: &Map<String, Value>,
+    ) -> Result<Value, ProviderError> {
+        content::tool_result(self.provider, id, content, extra)
     }
 }
 
-/// Tools with their `input_schema` (an empty object schema when none).
+/// Tools with their `input_schema` (an empty object schema when none),
+/// `strict: true` (Anthropic's strict tool use) and the tool's
+/// `cache_control`.
 fn tools(request: &ChatRequest) -> Option<Vec<Value>> {
     request.tools.as_ref().map(|tools| {
         tools
@@ -276,7 +283,10 @@ fn tools(request: &ChatRequest) -> Option<Vec<Value>> {
                 if let Some(d) = &t.function.description {
                     v["description"] = json!(d);
                 }
-                v
+                if t.function.strict == Some(true) {
+                    v["strict"] = Value::Bool(true);
+                }
+                cached(v, &t.extra)
             })
             .collect::<Vec<_>>()
     })
@@ -319,25 +329,6 @@ fn tool_choice(request: &ChatRequest, has_tools: bool) -> Result<Option<Value>, 
     Ok(tool_choice)
 }
 
-/// `thinking` (passed through, or from `reasoning_effort`) and the
-/// `max_tokens` to send, raised to keep room for the answer.
-fn thinking(request: &ChatRequest) -> Result<(Option<Value>, Option<u32>), ProviderError> {
-    let mut max_tokens = request.max_completion_tokens.or(request.max_tokens);
-    let thinking = match (&request.reasoning_effort, request.extra.get("thinking")) {
-        (_, Some(t)) => Some(t.clone()),
-        (Some(effort), None) => {
-            let budget = thinking_budget(&THINKING_BUDGETS, effort)?;
-            // The budget counts inside max_tokens: keep room for the answer.
-            if max_tokens.is_none_or(|m| m <= budget) {
-                max_tokens = Some(budget + max_tokens.unwrap_or(DEFAULT_MAX_TOKENS));
-            }
-            Some(json!({"type": "enabled", "budget_tokens": budget}))
-        }
-        (None, None) => None,
-    };
-    Ok((thinking, max_tokens))
-}
-
 /// Test support: the inverse of the request mapping, to check that messages
 /// and tools survive neutral → Anthropic → neutral.
 #[cfg(test)]
@@ -375,6 +366,7 @@ fn wire_to_neutral(body: &Value) -> (Vec<Message>, Vec<String>) {
 mod tests {
     use super::*;
 
+    use crate::translators::anthropic::DEFAULT_MAX_TOKENS;
     use crate::translators::inverse::req;
 
     #[test]

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::citations::annotations;
 use super::reasoning::{encrypted_detail, text_detail};
 use crate::common::now_secs;
 use crate::error::ProviderError;
@@ -11,7 +12,13 @@ use crate::id::ProviderId;
 use crate::translators::{Answer, Counts, function_call};
 use crate::types::{ChatResponse, FinishReason, Usage};
 
-/// Anthropic stop reasons as OpenAI finish reasons.
+/// Anthropic stop reasons as OpenAI finish reasons: `end_turn`,
+/// `stop_sequence` → `stop`; `max_tokens`, `model_context_window_exceeded`
+/// → `length`; `tool_use` → `tool_calls`; `refusal` (the safety
+/// classifiers stopped the answer) → `content_filter`; `pause_turn` (a
+/// server tool paused a long turn: send the answer back to continue) and
+/// unknown reasons → `stop`. The reasons this loses something of are also
+/// given as the choice's `native_finish_reason` ([`native_finish_reason`]).
 pub(super) fn finish_reason(stop_reason: &str) -> FinishReason {
     match stop_reason {
         "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
@@ -20,6 +27,17 @@ pub(super) fn finish_reason(stop_reason: &str) -> FinishReason {
         // end_turn, stop_sequence, pause_turn
         _ => FinishReason::Stop,
     }
+}
+
+/// The stop reason, when its finish reason does not say it all:
+/// `pause_turn`, `refusal`, `model_context_window_exceeded`, and reasons
+/// this translator does not know.
+pub(super) fn native_finish_reason(stop_reason: &str) -> Option<&str> {
+    (!matches!(
+        stop_reason,
+        "end_turn" | "stop_sequence" | "max_tokens" | "tool_use"
+    ))
+    .then_some(stop_reason)
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -66,20 +84,64 @@ pub(super) fn decode_response(
     bytes: &[u8],
 ) -> Result<ChatResponse, ProviderError> {
     let wire: WireResponse = http::parse_json(provider, "response body", bytes)?;
-    let mut answer = Answer::default();
-    let mut details = Vec::new();
+    let mut read = Read::default();
     for block in &wire.content {
-        read_block(block, &mut answer, &mut details);
+        read.block(block);
     }
-    let finish = wire.stop_reason.as_deref().map(finish_reason);
+    let Read {
+        answer,
+        details,
+        annotations,
+    } = read;
+    let stop = wire.stop_reason.as_deref();
+    let finish = stop.map(finish_reason);
     let usage = wire.usage.as_ref().map(WireUsage::to_usage);
     let mut response = answer.into_response(wire.id, now_secs(), wire.model, finish, usage);
-    if let Some(choice) = response.choices.first_mut()
-        && !details.is_empty()
-    {
-        choice.message.reasoning_details = Some(details);
+    if let Some(choice) = response.choices.first_mut() {
+        if !details.is_empty() {
+            choice.message.reasoning_details = Some(details);
+        }
+        if !annotations.is_empty() {
+            let annotations = Value::Array(annotations);
+            choice
+                .message
+                .extra
+                .insert("annotations".into(), annotations);
+        }
+        if let Some(native) = stop.and_then(native_finish_reason) {
+            choice
+                .extra
+                .insert("native_finish_reason".into(), Value::from(native));
+        }
     }
     Ok(response)
+}
+
+/// What the answer's blocks say.
+#[derive(Default)]
+struct Read {
+    answer: Answer,
+    /// `reasoning_details`.
+    details: Vec<Value>,
+    /// `annotations` (URL citations).
+    annotations: Vec<Value>,
+}
+
+impl Read {
+    /// One content block: text (and its citations), reasoning (its text,
+    /// and its replayable form), or a tool call.
+    fn block(&mut self, block: &Value) {
+        let str_at = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or("");
+        if block.get("type").and_then(Value::as_str) == Some("text")
+            && let Some(citations) = block.get("citations").and_then(Value::as_array)
+            && !citations.is_empty()
+        {
+            let start = self.answer.text.chars().count();
+            let end = start + str_at("text").chars().count();
+            self.annotations.extend(annotations(citations, start, end));
+        }
+        read_block(block, &mut self.answer, &mut self.details);
+    }
 }
 
 /// One content block into the answer: text, reasoning (its text, and its

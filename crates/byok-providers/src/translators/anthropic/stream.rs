@@ -10,10 +10,12 @@
 //! | `content_block_start` `tool_use` / `text` | tool-call id + name / leading text |
 //! | `content_block_start` `thinking` | leading `reasoning_content`; the block's text starts buffering |
 //! | `content_block_start` `redacted_thinking` | `reasoning_details`: one `reasoning.encrypted` entry |
-//! | `content_block_delta` `text_delta` / `thinking_delta` / `input_json_delta` | `content` / `reasoning_content` / argument fragment |
+//! | `content_block_delta` `text_delta` / `thinking_delta` / `input_json_delta` | `content` / `reasoning_content` / argument fragment (nothing for a `server_tool_use` / `mcp_tool_use` block: the server's own tools, not the client's) |
 //! | `content_block_delta` `signature_delta` | `reasoning_details`: the whole `reasoning.text` entry of the block (text + signature) |
+//! | `content_block_delta` `citations_delta` | nothing yet: the citation waits for its text block's end |
 //! | `content_block_stop` of a thinking block that got no signature | `reasoning_details`: its `reasoning.text` entry, unsigned |
-//! | `message_delta` | finish reason; cumulative `output_tokens` (and repeated input counts) |
+//! | `content_block_stop` of a text block with URL citations | `annotations` (in `Delta.extra`): its `url_citation`s, spanning the block's text (see [`super::citations`]) |
+//! | `message_delta` | finish reason (with `native_finish_reason` in the choice's `extra` when it does not say it all); cumulative `output_tokens` (and repeated input counts) |
 //! | `message_stop` | usage chunk (when usage was seen); end |
 //! | `error` | `MidStream` (code: the error's `type`) |
 //! | `ping`, other `content_block_stop`s, others | nothing |
@@ -30,12 +32,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::citations::annotations;
 use super::reasoning::{encrypted_detail, text_detail};
-use super::response::{WireUsage, finish_reason};
+use super::response::{WireUsage, finish_reason, native_finish_reason};
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
+use crate::stream::StreamEvent;
 use crate::translators::lenient::{self, Tag};
 use crate::translators::{ChunkHead, ToolSlots, owned};
 use crate::types::Delta;
@@ -111,11 +115,13 @@ struct ContentBlock<'a> {
     thinking: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "lenient::str")]
     data: Option<Cow<'a, str>>,
+    /// A text block's citations (usually empty at its start).
+    #[serde(default, deserialize_with = "lenient::present")]
+    citations: Option<Value>,
 }
 
 /// A `content_block_delta`'s `delta`: `text_delta`, `thinking_delta`,
-/// `input_json_delta`, `signature_delta` (`citations_delta`: nothing for
-/// the client).
+/// `input_json_delta`, `signature_delta`, `citations_delta`.
 #[derive(Deserialize)]
 struct BlockDelta<'a> {
     #[serde(rename = "type", default, borrow, deserialize_with = "lenient::str")]
@@ -128,6 +134,9 @@ struct BlockDelta<'a> {
     partial_json: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "lenient::str")]
     signature: Option<Cow<'a, str>>,
+    /// A `citations_delta`'s citation.
+    #[serde(default, deserialize_with = "lenient::present")]
+    citation: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -161,6 +170,23 @@ pub(crate) struct AnthropicStream {
     reasoning_blocks: usize,
     /// The open thinking block, until its entry is sent.
     thinking: Option<OpenThinking>,
+    /// Characters of `content` sent so far (where annotations start).
+    content_chars: usize,
+    /// The open text block and its citations.
+    text: Option<OpenText>,
+    /// Content blocks of server tools (`server_tool_use`, `mcp_tool_use`):
+    /// their `input_json_delta`s are not the client's tool calls.
+    server_tools: Vec<u64>,
+}
+
+/// A text block whose citations wait for its end.
+struct OpenText {
+    /// Its content block index.
+    block: u64,
+    /// Where its text starts in `content`, in characters.
+    start: usize,
+    /// Its citations so far.
+    citations: Vec<Value>,
 }
 
 /// A thinking block whose `reasoning_details` entry is not sent yet.
@@ -184,6 +210,9 @@ impl AnthropicStream {
             tools: ToolSlots::default(),
             reasoning_blocks: 0,
             thinking: None,
+            content_chars: 0,
+            text: None,
+            server_tools: Vec::new(),
         }
     }
 
@@ -223,17 +252,21 @@ impl AnthropicStream {
                     .push_tool_start(out, tool, id, name, String::new());
             }
             Some("text") => {
+                let citations = match block.citations {
+                    Some(Value::Array(c)) => c,
+                    _ => Vec::new(),
+                };
+                self.text = Some(OpenText {
+                    block: index,
+                    start: self.content_chars,
+                    citations,
+                });
                 if let Some(t) = block.text.filter(|t| !t.is_empty()) {
-                    self.head.push(
-                        out,
-                        Delta {
-                            content: Some(t.into_owned()),
-                            ..Delta::default()
-                        },
-                    );
+                    self.push_content(out, t.into_owned());
                 }
             }
             Some("thinking") => self.thinking_start(index, owned(block.thinking), out),
+            Some("server_tool_use" | "mcp_tool_use") => self.server_tools.push(index),
             Some("redacted_thinking") => {
                 let data = block.data.as_deref().unwrap_or("");
                 let detail = encrypted_detail(self.next_reasoning(), data);
@@ -241,6 +274,37 @@ impl AnthropicStream {
             }
             _ => {}
         }
+    }
+
+    /// A chunk of answer text.
+    fn push_content(&mut self, out: &mut Out, text: String) {
+        self.content_chars += text.chars().count();
+        self.head.push(
+            out,
+            Delta {
+                content: Some(text),
+                ..Delta::default()
+            },
+        );
+    }
+
+    /// A text block ends: its URL citations as `annotations`, spanning its
+    /// text.
+    fn close_text(&mut self, block: u64, out: &mut Out) {
+        if self.text.as_ref().is_none_or(|t| t.block != block) {
+            return;
+        }
+        let Some(text) = self.text.take() else { return };
+        let found: Vec<Value> =
+            annotations(&text.citations, text.start, self.content_chars).collect();
+        if found.is_empty() {
+            return;
+        }
+        let mut delta = Delta::default();
+        delta
+            .extra
+            .insert("annotations".into(), Value::Array(found));
+        self.head.push(out, delta);
     }
 
     /// The next reasoning block's `reasoning_details` index.
@@ -299,10 +363,12 @@ impl AnthropicStream {
     ) -> Result<(), ProviderError> {
         let Some(delta) = delta else { return Ok(()) };
         let d = match delta.kind.as_deref() {
-            Some("text_delta") => Delta {
-                content: owned(delta.text),
-                ..Delta::default()
-            },
+            Some("text_delta") => {
+                if let Some(t) = owned(delta.text) {
+                    self.push_content(out, t);
+                }
+                return Ok(());
+            }
             Some("thinking_delta") => {
                 let thinking = owned(delta.thinking);
                 if let (Some(open), Some(t)) = (&mut self.thinking, &thinking)
@@ -319,6 +385,7 @@ impl AnthropicStream {
                 self.close_thinking(Some(index), delta.signature.as_deref(), out);
                 return Ok(());
             }
+            Some("input_json_delta") if self.server_tools.contains(&index) => return Ok(()),
             Some("input_json_delta") => {
                 let tool = self.tools.get(index).ok_or_else(|| {
                     self.malformed("input_json_delta for a block that is not a tool_use")
@@ -327,7 +394,14 @@ impl AnthropicStream {
                     .push_arguments(out, tool, owned(delta.partial_json));
                 return Ok(());
             }
-            // citations_delta: nothing for the client.
+            Some("citations_delta") => {
+                if let (Some(open), Some(c)) = (&mut self.text, delta.citation)
+                    && open.block == index
+                {
+                    open.citations.push(c);
+                }
+                return Ok(());
+            }
             _ => return Ok(()),
         };
         self.head.push(out, d);
@@ -358,7 +432,18 @@ impl AnthropicStream {
             }
         }
         if let Some(reason) = delta.and_then(|d| d.stop_reason) {
-            self.head.push_finish(out, finish_reason(&reason));
+            let mut chunk = self
+                .head
+                .chunk(Delta::default(), Some(finish_reason(&reason)));
+            if let (StreamEvent::Chunk(c), Some(native)) =
+                (&mut chunk, native_finish_reason(&reason))
+                && let Some(choice) = c.choices.first_mut()
+            {
+                choice
+                    .extra
+                    .insert("native_finish_reason".into(), Value::from(native));
+            }
+            out.push_back(Ok(chunk));
         }
     }
 
@@ -414,7 +499,9 @@ impl SseTranslate for AnthropicStream {
                 return Err(self.error(error.as_ref(), message.as_deref(), &tag));
             }
             Event::ContentBlockStop { index } => {
-                self.close_thinking(Some(index.unwrap_or(0)), None, out);
+                let index = index.unwrap_or(0);
+                self.close_thinking(Some(index), None, out);
+                self.close_text(index, out);
             }
             Event::Ping | Event::Unknown => {}
         }
@@ -430,7 +517,6 @@ impl SseTranslate for AnthropicStream {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::stream::StreamEvent;
 
     fn run(events: &[(Option<&str>, &str)]) -> (Vec<StreamEvent>, Option<ProviderError>) {
         let mut s = AnthropicStream::new(ProviderId::Anthropic, true, SecretString::from("k"));
