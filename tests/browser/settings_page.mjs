@@ -76,6 +76,7 @@ try {
   // The example and the FAQ are there.
   const example = await page.textContent("#example");
   if (!example.includes(`${base}/api/v1/chat/completions`) || !example.includes("x-byok-provider")) fail("example");
+  if (!example.includes(`ANTHROPIC_BASE_URL=${base}/api`) || !example.includes(`wire_api = "responses"`)) fail("example: Claude Code and Codex");
   if (!(await page.textContent("#faq")).includes("5% markup")) fail("faq");
 
   // Nothing secret anywhere in the DOM or in storage.

@@ -109,6 +109,16 @@ function example() {
     `  -H "Content-Type: application/json" \\`,
     `  -H "x-byok-provider: openai" \\`,
     `  -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}'`,
+    ``,
+    `# OpenAI SDKs, LangChain, Vercel AI SDK: base URL ${origin}/api/v1, api key $BYOK_KEY`,
+    `# Claude Code / Anthropic SDKs (/api/v1/messages):`,
+    `export ANTHROPIC_BASE_URL=${origin}/api ANTHROPIC_AUTH_TOKEN=$BYOK_KEY`,
+    `# Codex (/api/v1/responses), in ~/.codex/config.toml:`,
+    `#   [model_providers.byok]`,
+    `#   name = "byok"`,
+    `#   base_url = "${origin}/api/v1"`,
+    `#   env_key = "BYOK_KEY"`,
+    `#   wire_api = "responses"`,
   ].join("\n");
 }
 
