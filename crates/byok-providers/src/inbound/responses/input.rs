@@ -266,7 +266,7 @@ fn assistant_content(v: Value) -> Result<(Option<String>, Option<String>), Inbou
 }
 
 /// User-side content (a string or `input_*` parts) → neutral content.
-pub(super) fn content_parts(v: Value, param: &str) -> Result<Content, InboundError> {
+fn content_parts(v: Value, param: &str) -> Result<Content, InboundError> {
     let parts = match v {
         Value::String(s) => return Ok(Content::Text(s)),
         Value::Array(parts) => parts,

@@ -108,7 +108,7 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `request.rs` | [`parse_request`]: body → [`Parsed`] |
+//! | `request.rs` | [`peek`] (model and stream, for routing) and [`parse_request`]: body → [`Parsed`] |
 //! | `input.rs` | `input` items → messages (the assistant-turn grouping, reasoning entries in) |
 //! | `response.rs` | [`encode_response`] and the item / usage / object builders shared with the stream |
 //! | `stream.rs` | [`StreamEncoder`] |
@@ -125,7 +125,7 @@ mod tests;
 
 use serde_json::{Map, Value, json};
 
-pub use self::request::parse_request;
+pub use self::request::{Peek, parse_request, peek};
 pub use self::response::encode_response;
 pub use self::stream::StreamEncoder;
 pub use self::usage::{PassThroughUsage, UsageReader};

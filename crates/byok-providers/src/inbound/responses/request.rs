@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::input::{content_parts, input_messages};
+use super::input::input_messages;
 use super::{InboundError, Parsed};
 use crate::types::{
     ChatRequest, FunctionDef, Message, NamedFunction, NamedToolChoice, ResponseFormat,
@@ -121,6 +121,47 @@ pub fn parse_request(body: &[u8]) -> Result<Parsed, InboundError> {
     })
 }
 
+/// What routing needs before the body is parsed: a Responses-native
+/// provider gets the body as sent, so [`parse_request`] (which refuses
+/// what only those providers can do) is for the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peek {
+    /// The client's `model`.
+    pub model: String,
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+}
+
+/// Reads `model` and `stream` only (the rest of the body is skipped, not
+/// built).
+///
+/// # Errors
+/// [`InboundError`] (400) for a body that is not a JSON object or has no
+/// `model`.
+pub fn peek(body: &[u8]) -> Result<Peek, InboundError> {
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(default, borrow)]
+        model: Option<std::borrow::Cow<'a, str>>,
+        #[serde(default)]
+        stream: Option<Value>,
+    }
+    let head: Head<'_> = serde_json::from_slice(body).map_err(|e| {
+        InboundError::bad(
+            format!("the body is not a JSON object: {}", e.classify_name()),
+            "body",
+        )
+    })?;
+    let model = head
+        .model
+        .filter(|m| !m.trim().is_empty())
+        .ok_or_else(|| InboundError::bad("`model` must be a non-empty string", "model"))?;
+    Ok(Peek {
+        model: model.into_owned(),
+        stream: head.stream.and_then(|s| s.as_bool()) == Some(true),
+    })
+}
+
 /// A short name for a JSON error's class (never the body).
 trait Classify {
     fn classify_name(&self) -> &'static str;
@@ -190,15 +231,6 @@ fn instructions(v: Option<Value>) -> Result<Vec<Message>, InboundError> {
             content: crate::types::Content::Text(s),
             name: None,
         }]),
-        Some(Value::Array(items)) => {
-            // The API's newer list form: input messages; their parts make one
-            // system message.
-            let content = content_parts(Value::Array(items), "instructions")?;
-            Ok(vec![Message::System {
-                content,
-                name: None,
-            }])
-        }
         Some(_) => Err(InboundError::bad(
             "`instructions` must be a string",
             "instructions",

@@ -16,6 +16,12 @@
 //!
 //! Several function calls may be open at once (fragments of any of them may
 //! come); they close together, in order, when something else starts.
+//!
+//! A reasoning item's `id` is known when it opens only if its first delta
+//! carries an `openai-responses-v1` entry with an `id`; otherwise it opens
+//! as `rs_...` and its `output_item.done` (and the final response) carry
+//! the entries' id, as the non-streamed encoding does. Reasoning entries
+//! that arrive after other output started open a new reasoning item.
 
 use serde_json::{Value, json};
 
@@ -440,10 +446,10 @@ impl StreamEncoder {
             None => {
                 self.close_reasoning(out);
                 self.close_message(out);
-                let call_id = call
-                    .id
-                    .clone()
-                    .unwrap_or_else(|| format!("call_{}_{}", self.suffix, call.index));
+                let call_id = call.id.clone().unwrap_or_else(|| {
+                    let short: String = self.suffix.chars().take(24).collect();
+                    format!("call_{short}_{}", call.index)
+                });
                 let name = function.and_then(|f| f.name.clone()).unwrap_or_default();
                 let index = self.open_index();
                 let item = json!({"type": "function_call", "id": call_item_id(&call_id), "call_id": call_id, "name": name, "arguments": "", "status": "in_progress"});

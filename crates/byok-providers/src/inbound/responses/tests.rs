@@ -97,6 +97,12 @@ fn codex_request_maps_to_the_neutral_conversation() {
         content.text(),
         "You are Codex, a coding agent running in a terminal."
     );
+}
+
+#[test]
+fn codex_history_items_become_assistant_and_tool_messages() {
+    let p = parse_request(&fixture_body(CODEX)).unwrap();
+    let r = &p.request;
     let Message::Assistant {
         content,
         tool_calls,
@@ -1261,7 +1267,7 @@ proptest! {
         });
         let m = &whole.choices[0].message;
         let answered = m.content.is_some() || m.tool_calls.is_some();
-        if include && g.format == 1 && answered {
+        if include && g.format != 0 && answered {
             let (details, _) = assistant.clone().unwrap();
             prop_assert_eq!(details, m.reasoning_details.clone());
         }
@@ -1387,4 +1393,40 @@ proptest! {
         }
         let _ = r.finish();
     }
+}
+
+#[test]
+fn peek_reads_model_and_stream_only() {
+    let p = peek(&fixture_body(CODEX)).unwrap();
+    assert_eq!(
+        p,
+        Peek {
+            model: "claude-sonnet-4-5".into(),
+            stream: true
+        }
+    );
+    // What only a native provider can do is not refused by the peek.
+    let p = peek(br#"{"model":"gpt-5","previous_response_id":"resp_1","input":[{"type":"item_reference","id":"x"}]}"#).unwrap();
+    assert_eq!((p.model.as_str(), p.stream), ("gpt-5", false));
+    assert!(peek(br#"{"input":"x"}"#).is_err());
+    assert!(peek(b"nope").is_err());
+    let e = refused(json!({"model": "m", "input": "x", "instructions": ["a"]}));
+    assert_eq!(e.param(), Some("instructions"));
+}
+
+#[test]
+fn a_call_without_an_id_gets_a_valid_one() {
+    let p = streaming();
+    let mut c = chunk(tool_delta(0, None, Some("f"), "{}"), None);
+    c.id = "chatcmpl-0123456789abcdefghijklmnopqrstuvwxyz0123456789".into();
+    let r = Reader::read(&encode_stream(&p, &[c]));
+    let id = r.response()["output"][0]["call_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(id.len() <= 40, "{id}");
+    assert!(
+        id.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    );
 }
