@@ -108,9 +108,12 @@ pub fn parse_request(body: &[u8]) -> Result<Parsed, InboundError> {
     request
         .extra
         .extend(map.into_iter().filter(|(_, v)| !v.is_null()));
-    request
-        .validate()
-        .map_err(|e| InboundError::bad(e.to_string(), "input"))?;
+    request.validate().map_err(|e| match e {
+        crate::error::ProviderError::InvalidRequest { message, param } => {
+            InboundError::BadRequest { message, param }
+        }
+        other => InboundError::bad(other.to_string(), "input"),
+    })?;
     Ok(Parsed {
         request,
         model,

@@ -326,6 +326,8 @@ fn what_needs_state_or_native_tools_is_a_clear_400() {
         let e = refused(body);
         assert!(e.to_string().contains(needle), "{needle}: {e}");
     }
+    let e = refused(json!({"model": "m", "input": "x", "base_url": "http://evil"}));
+    assert_eq!(e.param(), Some("base_url"));
     assert!(parse_request(b"[1]").is_err());
     assert!(parse_request(b"{").is_err());
 }
@@ -1429,4 +1431,161 @@ fn a_call_without_an_id_gets_a_valid_one() {
         id.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     );
+}
+
+// ------------------------------- through a real translator (no network)
+
+fn sse(event: &str, data: Value) -> crate::sse::SseEvent {
+    crate::sse::SseEvent {
+        event: Some(event.to_owned()),
+        data: data.to_string(),
+    }
+}
+
+/// Anthropic's streamed answer (event shapes from
+/// https://docs.anthropic.com/en/docs/build-with-claude/streaming): a signed
+/// thinking block, text, a tool call with fragmented input.
+fn anthropic_turn() -> Vec<crate::sse::SseEvent> {
+    let delta = |index: u32, delta: Value| {
+        sse(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": index, "delta": delta}),
+        )
+    };
+    let start = |index: u32, block: Value| {
+        sse(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": block}),
+        )
+    };
+    let stop = |index: u32| {
+        sse(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        )
+    };
+    vec![
+        sse(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [], "stop_reason": null, "usage": {"input_tokens": 120, "cache_read_input_tokens": 30, "output_tokens": 1}}}),
+        ),
+        start(0, json!({"type": "thinking", "thinking": ""})),
+        delta(
+            0,
+            json!({"type": "thinking_delta", "thinking": "I should list "}),
+        ),
+        delta(
+            0,
+            json!({"type": "thinking_delta", "thinking": "the files."}),
+        ),
+        delta(
+            0,
+            json!({"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3h"}),
+        ),
+        stop(0),
+        start(1, json!({"type": "text", "text": ""})),
+        delta(1, json!({"type": "text_delta", "text": "Listing."})),
+        stop(1),
+        start(
+            2,
+            json!({"type": "tool_use", "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "name": "shell", "input": {}}),
+        ),
+        delta(
+            2,
+            json!({"type": "input_json_delta", "partial_json": "{\"command\": [\"ls\""}),
+        ),
+        delta(2, json!({"type": "input_json_delta", "partial_json": "]}"})),
+        stop(2),
+        sse(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 60}}),
+        ),
+        sse("message_stop", json!({"type": "message_stop"})),
+    ]
+}
+
+/// A Codex turn through the Anthropic translator and back: the request
+/// encodes, the translated stream encodes as Responses events that the
+/// reference reader reassembles, and turn 2 (the output items as received
+/// plus the tool output) goes upstream with the signed thinking block and
+/// the tool call unchanged.
+#[test]
+fn codex_through_the_anthropic_translator_two_turns() {
+    use crate::ProviderId;
+    let mut turn1: Value = serde_json::from_str(CODEX).unwrap();
+    let mut body = turn1["body"].take();
+    body["model"] = json!("claude-sonnet-4-5");
+    body["reasoning"] = json!({"effort": "high", "summary": "auto"});
+    body["max_output_tokens"] = json!(32000);
+    let p = parse(body.clone());
+    let wire: Value = serde_json::from_slice(
+        &crate::encode_anthropic_request(ProviderId::Anthropic, &p.request, true).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(wire["thinking"]["type"], "enabled");
+    assert_eq!(wire["tools"][0]["name"], "shell");
+    assert_eq!(
+        wire["system"],
+        "You are Codex, a coding agent running in a terminal.\n\n<permissions instructions>sandbox: workspace-write</permissions instructions>"
+    );
+
+    let events =
+        crate::translate_sse_events(ProviderId::Anthropic, &anthropic_turn(), true).unwrap();
+    let mut enc = StreamEncoder::new(&p);
+    let mut out = Vec::new();
+    for e in &events {
+        match e {
+            crate::StreamEvent::Chunk(c) | crate::StreamEvent::Verbatim { chunk: c, .. } => {
+                enc.push(c, &mut out);
+            }
+            crate::StreamEvent::Usage(_) => {}
+        }
+    }
+    enc.finish(&mut out);
+    let response = Reader::read(&out).response();
+    let output = response["output"].as_array().unwrap();
+    let kinds: Vec<&str> = output.iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["reasoning", "message", "function_call"]);
+    assert_eq!(output[0]["summary"][0]["text"], "I should list the files.");
+    assert_eq!(output[2]["arguments"], "{\"command\": [\"ls\"]}");
+    assert_eq!(response["usage"]["input_tokens"], 150);
+    assert_eq!(
+        response["usage"]["input_tokens_details"]["cached_tokens"],
+        30
+    );
+    assert_eq!(response["usage"]["output_tokens"], 60);
+    let call_id = output[2]["call_id"].as_str().unwrap().to_owned();
+
+    let mut input = body["input"].as_array().unwrap().clone();
+    input.extend(output.iter().cloned());
+    input.push(
+        json!({"type": "function_call_output", "call_id": call_id, "output": "Cargo.toml\nsrc\n"}),
+    );
+    body["input"] = Value::Array(input);
+    let p2 = parse(body);
+    let wire: Value = serde_json::from_slice(
+        &crate::encode_anthropic_request(ProviderId::Anthropic, &p2.request, true).unwrap(),
+    )
+    .unwrap();
+    let messages = wire["messages"].as_array().unwrap();
+    let last_assistant = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "assistant")
+        .unwrap();
+    assert_eq!(
+        last_assistant["content"][0],
+        json!({"type": "thinking", "thinking": "I should list the files.", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3h"})
+    );
+    let tool_use = last_assistant["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .unwrap();
+    assert_eq!(tool_use["id"], call_id.as_str());
+    assert_eq!(tool_use["input"], json!({"command": ["ls"]}));
+    let last = messages.last().unwrap();
+    assert_eq!(last["content"][0]["type"], "tool_result");
+    assert_eq!(last["content"][0]["tool_use_id"], call_id.as_str());
 }
