@@ -5,19 +5,42 @@
 //! # Use
 //!
 //! ```
-//! use byok_providers::inbound::responses::{StreamEncoder, encode_response, error_body, parse_request};
+//! use byok_providers::StreamEvent;
+//! use byok_providers::inbound::responses::{
+//!     StreamEncoder, UsageReader, encode_response, error_body, parse_request, peek,
+//! };
 //!
 //! let body = br#"{"model":"claude-sonnet-4-5","input":"Hello","stream":true}"#;
+//! // Route on the model first: openai-responses / azure-responses take the
+//! // body as sent (read their usage with a UsageReader on the way back).
+//! let head = peek(body).expect("400 with e.body()");
+//! assert_eq!(head.model, "claude-sonnet-4-5");
+//! let mut usage = UsageReader::new();
+//! usage.push(b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"model\":\"gpt-5\",\"usage\":{\"input_tokens\":3,\"output_tokens\":2}}}\n\n");
+//! assert_eq!(usage.finish().map(|u| u.usage.total_tokens), Some(5));
+//!
+//! // Every other provider: translate.
 //! let parsed = match parse_request(body) {
 //!     Ok(p) => p,
 //!     Err(e) => { let _ = (e.status(), e.body()); return; }
 //! };
 //! assert!(parsed.stream && parsed.request.is_stream());
-//! // ... route and call the provider with `parsed.request` ...
+//! // ... provider.chat_stream(&parsed.request, &credential) ...
+//! let events: Vec<StreamEvent> = Vec::new();
 //! let mut encoder = StreamEncoder::new(&parsed);
 //! let mut out = Vec::new();
-//! // for each neutral chunk: encoder.push(&chunk, &mut out); send `out`; out.clear();
-//! encoder.finish(&mut out); // response.completed / response.incomplete
+//! for event in &events {
+//!     match event {
+//!         StreamEvent::Chunk(c) | StreamEvent::Verbatim { chunk: c, .. } => encoder.push(c, &mut out),
+//!         StreamEvent::Usage(u) => encoder.usage(u),
+//!         _ => {}
+//!     }
+//!     // send `out` to the client; out.clear();
+//! }
+//! encoder.finish(&mut out); // or encoder.error(status, message, &mut out) on a failure
+//! assert!(out.ends_with(b"\n\n"));
+//! // A whole answer: encode_response(&chat_response, &parsed); an error
+//! // before the stream started: error_body(status, message).
 //! # let _ = (encode_response, error_body(400, "x"));
 //! ```
 //!

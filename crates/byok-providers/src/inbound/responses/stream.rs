@@ -131,6 +131,13 @@ impl StreamEncoder {
         }
     }
 
+    /// Records usage reported apart from the chunks (a
+    /// [`StreamEvent::Usage`](crate::StreamEvent::Usage)); the last one wins,
+    /// as does a chunk's `usage`.
+    pub fn usage(&mut self, usage: &Usage) {
+        self.usage = Some(usage.clone());
+    }
+
     /// Closes the stream: the open items, then `response.completed` (or
     /// `response.incomplete` for a length or content-filter stop). Called
     /// once after the last chunk; an upstream that ended without a finish

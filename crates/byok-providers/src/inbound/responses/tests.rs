@@ -1538,7 +1538,7 @@ fn codex_through_the_anthropic_translator_two_turns() {
             crate::StreamEvent::Chunk(c) | crate::StreamEvent::Verbatim { chunk: c, .. } => {
                 enc.push(c, &mut out);
             }
-            crate::StreamEvent::Usage(_) => {}
+            crate::StreamEvent::Usage(u) => enc.usage(u),
         }
     }
     enc.finish(&mut out);
