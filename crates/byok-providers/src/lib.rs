@@ -71,6 +71,7 @@ mod error;
 mod forward;
 mod http;
 mod id;
+pub mod inbound;
 mod limits;
 mod provider;
 mod resolver;
