@@ -11,8 +11,14 @@ use serde_json::{Value, json};
 
 const OPENAI_KEY: &str = "sk-test-CANARY-Em8vN3xR5tL1pW7mK2jH9gF4";
 
-/// The mock answers as OpenAI (under `/v1`) and Anthropic.
-const UPSTREAMS: &[(&str, &str)] = &[("openai", "/v1"), ("anthropic", "")];
+/// The mock answers as OpenAI (chat and Responses, under `/v1`) and
+/// Anthropic.
+const UPSTREAMS: &[(&str, &str)] = &[
+    ("openai", "/v1"),
+    ("openai-responses", "/v1"),
+    ("anthropic", ""),
+];
+const ANTHROPIC_KEY: &str = "sk-ant-CANARY-Inb3fG7hJ1kL5zX9cV2bN6mQ0";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embeddings_pass_through_and_are_charged_on_their_input() {
@@ -115,4 +121,106 @@ async fn embeddings_refusals_send_nothing_upstream() {
     assert!(r.text().await.unwrap().contains("upstream_401"));
     let usage = env.get_json("/api/usage", &key).await;
     assert_eq!(usage["data"].as_array().unwrap().len(), 0, "{usage}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_pass_through_to_the_responses_api_unchanged() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("1.00"));
+    env.store(&key, "openai-responses", json!(OPENAI_KEY)).await;
+    let body = json!({"model": "openai-responses/gpt-4.1", "input": "Hello", "tools": [{"type": "web_search"}], "store": true, "previous_response_id": "resp_1"});
+    for (stream, fixture_name) in [
+        (false, "responses/response_text.json"),
+        (true, "responses/stream_text.sse"),
+    ] {
+        let answer = fixture(fixture_name);
+        let reply = if stream {
+            Reply::sse(&answer)
+        } else {
+            Reply::json(200, answer.clone())
+        };
+        env.mock.on("POST", "/v1/responses", reply);
+        let mut body = body.clone();
+        body["stream"] = json!(stream);
+        let r = env.post(&key, "/api/v1/responses", &body).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-byok-provider"], "openai-responses");
+        assert_eq!(r.text().await.unwrap(), answer, "the answer as sent");
+        // Upstream: everything as sent (hosted tools, store, previous
+        // response), the model without its prefix.
+        let sent: Value = serde_json::from_slice(&env.mock.last_request().unwrap().body).unwrap();
+        let mut expected = body.clone();
+        expected["model"] = json!("gpt-4.1");
+        assert_eq!(sent, expected);
+    }
+    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
+    for entry in usage["data"].as_array().unwrap() {
+        assert_eq!(entry["endpoint"], "/api/v1/responses", "{usage}");
+        assert_eq!(entry["usage_source"], "reported", "{usage}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_are_translated_for_other_providers() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("1.00"));
+    env.store(&key, "anthropic", json!(ANTHROPIC_KEY)).await;
+    env.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(200, fixture("anthropic/message_text.json")),
+    );
+    let body = json!({"model": "claude-sonnet-4-5", "instructions": "Be brief.", "input": "Hello", "max_output_tokens": 100});
+    let r = env.post(&key, "/api/v1/responses", &body).await;
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["object"], "response", "{answer}");
+    assert_eq!(answer["status"], "completed", "{answer}");
+    assert_eq!(answer["output"][0]["type"], "message", "{answer}");
+    assert!(
+        answer["output"][0]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Hello"),
+        "{answer}"
+    );
+    let sent: Value = serde_json::from_slice(&env.mock.last_request().unwrap().body).unwrap();
+    assert_eq!(sent["system"], "Be brief.", "{sent}");
+    assert_eq!(sent["max_tokens"], 100, "{sent}");
+
+    // Streamed: the Responses event sequence, ending with the completed
+    // response and its usage.
+    env.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::sse(&fixture("anthropic/stream_text.sse")),
+    );
+    let mut body = body.clone();
+    body["stream"] = json!(true);
+    let r = env.post(&key, "/api/v1/responses", &body).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let events: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(events.first(), Some(&"response.created"), "{text}");
+    assert!(events.contains(&"response.output_text.delta"), "{text}");
+    assert_eq!(events.last(), Some(&"response.completed"), "{text}");
+
+    // Stateless there: a previous response is a clear 400, nothing sent.
+    let before = env.mock.requests().len();
+    let r = env
+        .post(
+            &key,
+            "/api/v1/responses",
+            &json!({"model": "claude-sonnet-4-5", "input": "Hi", "previous_response_id": "resp_1"}),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("previous_response_id"));
+    assert_eq!(env.mock.requests().len(), before);
+
+    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
+    assert_eq!(usage["data"][0]["endpoint"], "/api/v1/responses", "{usage}");
 }

@@ -14,13 +14,13 @@ use byok_providers::{
     ChatRequest, FORBIDDEN_FIELDS, Forward, ProviderId, TargetKind, Usage, WireFormat,
 };
 use bytes::Bytes;
-use futures_util::TryStreamExt as _;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::accounts::User;
+use crate::api::pipeline::passthrough::{UsageRead, pass_through};
 use crate::api::pipeline::settle::Settlement;
-use crate::api::pipeline::{answered, credential, failed, route};
+use crate::api::pipeline::{credential, route};
 use crate::api::{Data, parse_json, read_body};
 use crate::auth::{authenticate, rate_limit};
 use crate::error::{ApiError, internal};
@@ -79,37 +79,22 @@ async fn handle(
     let credential = credential(state, &user, provider).await?;
     let neutral = neutral_request(&body)?;
     let settlement = Settlement::reserve(state, &user, provider, &neutral, PATH).await?;
-    let upstream = upstream_body(body)?;
-    let adapter = state.chat_adapter(provider);
     let forward = Forward {
         op: "embeddings",
-        body: upstream,
+        body: upstream_body(body)?,
         headers: &[],
         stream: false,
     };
-    let answer = match adapter.forward(forward, &credential).await {
-        Ok(f) => {
-            f.body
-                .try_fold(Vec::new(), |mut all, piece| async move {
-                    all.extend_from_slice(&piece);
-                    Ok(all)
-                })
-                .await
-        }
-        Err(e) => Err(e),
-    };
-    let answer = match answer {
-        Ok(bytes) => bytes,
-        Err(e) => return Err(failed(state, provider, settlement, e)),
-    };
-    let mut response = answered(provider, &settlement);
-    let (usage, model) = reported_usage(&answer);
-    let settled = settlement.settle(usage.as_ref(), "", &model);
-    Ok(response
-        .content_type("application/json")
-        .insert_header(("x-byok-usage-source", settled.usage_source.as_str()))
-        .insert_header(("x-byok-markup-usd", settled.markup.to_string()))
-        .body(answer))
+    pass_through(
+        state,
+        provider,
+        &credential,
+        settlement,
+        forward,
+        Reader(Vec::new()),
+        |_| Vec::new(),
+    )
+    .await
 }
 
 /// A model and at least one input; nothing that picks the upstream.
@@ -190,6 +175,20 @@ fn upstream_body(body: Body) -> Result<Bytes, ApiError> {
     serde_json::to_vec(&map)
         .map(Bytes::from)
         .map_err(|e| internal("encode", &e))
+}
+
+/// An embeddings answer (one JSON body), read for its usage at the end.
+struct Reader(Vec<u8>);
+
+impl UsageRead for Reader {
+    fn push(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn finish(&mut self) -> (Option<Usage>, Option<String>) {
+        let (usage, model) = reported_usage(&std::mem::take(&mut self.0));
+        (usage, Some(model))
+    }
 }
 
 /// The usage and model an embeddings answer reports (OpenAI's

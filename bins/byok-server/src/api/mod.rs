@@ -10,6 +10,7 @@ pub(crate) mod credentials;
 pub(crate) mod embeddings;
 pub(crate) mod health;
 pub(crate) mod pipeline;
+pub(crate) mod responses;
 pub(crate) mod search;
 
 use std::time::Duration;

@@ -3,7 +3,9 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::api::{account, admin, catalog, chat, credentials, embeddings, health, search};
+use crate::api::{
+    account, admin, catalog, chat, credentials, embeddings, health, responses, search,
+};
 use crate::error::ApiError;
 use crate::page;
 
@@ -19,6 +21,9 @@ pub type MakeRoute = fn() -> actix_web::Route;
 /// regex match), so the hot routes come first.
 pub const ROUTES: &[(&str, &str, MakeRoute)] = &[
     ("POST", chat::PATH, || web::post().to(chat::chat)),
+    ("POST", responses::PATH, || {
+        web::post().to(responses::responses)
+    }),
     ("POST", embeddings::PATH, || {
         web::post().to(embeddings::embeddings)
     }),

@@ -7,6 +7,7 @@
 //! its stream, through an [`events::Encoder`]) back.
 
 pub(crate) mod events;
+pub(crate) mod passthrough;
 pub(crate) mod settle;
 pub(crate) mod text;
 

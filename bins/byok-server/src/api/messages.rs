@@ -1,0 +1,338 @@
+//! `POST /api/v1/messages` and `POST /api/v1/messages/count_tokens`:
+//! Anthropic's Messages API (Claude Code, the Anthropic SDKs) at the client
+//! end of the [pipeline](crate::api::pipeline).
+//!
+//! - To `anthropic` and `azure-anthropic-foundry` the body goes upstream as
+//!   sent (only a `<provider>/` model prefix removed), with the client's
+//!   `anthropic-version` (default `2023-06-01`) and `anthropic-beta`, and
+//!   the answer comes back as sent, streamed as it arrives; its usage is
+//!   read on the way (`byok_providers::inbound::messages::UsageReader`).
+//! - To every other provider the body becomes the neutral request
+//!   (`inbound::messages::parse_request`), goes through that provider's
+//!   translator, and the answer (or its stream, through
+//!   [`MessagesEvents`]) is written back in Anthropic's shape.
+//! - Every error, the gateway's own included, is Anthropic's
+//!   `{"type": "error", "error": {"type", "message"}}` with Anthropic's
+//!   status codes (an upstream 529 stays a 529 `overloaded_error`).
+
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use actix_web::{HttpRequest, HttpResponse, web};
+use byok_providers::inbound::InboundError;
+use byok_providers::inbound::messages::{
+    Parsed, StreamEncoder, UsageReader, encode_response, error_body, parse_count_tokens,
+    parse_request,
+};
+use byok_providers::{Forward, ProviderId, StreamItem, Usage, WireFormat};
+use bytes::{Bytes, BytesMut};
+
+use crate::accounts::User;
+use crate::api::pipeline::events::Encoder;
+use crate::api::pipeline::passthrough::{UsageRead, pass_through};
+use crate::api::pipeline::settle::Settlement;
+use crate::api::pipeline::text::{prompt_texts, prompt_upper_bound};
+use crate::api::pipeline::{Call, credential, route};
+use crate::api::{Data, read_body};
+use crate::auth::{authenticate, rate_limit};
+use crate::error::{ApiError, internal};
+
+/// The route's path (its metrics label and its ledger entries' endpoint).
+pub(crate) const PATH: &str = "/api/v1/messages";
+/// The token-counting route.
+pub(crate) const COUNT_PATH: &str = "/api/v1/messages/count_tokens";
+
+/// The `anthropic-version` sent when the client sends none.
+const DEFAULT_VERSION: &str = "2023-06-01";
+
+/// `POST /api/v1/messages`: [`handle`], timed and counted, every error in
+/// Anthropic's shape.
+pub(crate) async fn messages(req: HttpRequest, payload: web::Payload, state: Data) -> HttpResponse {
+    let started = Instant::now();
+    let result = async {
+        let user = authenticate(&req, &state).await?;
+        let body = read_body(&state, payload, state.settings.max_body_bytes).await?;
+        handle(&req, user, body, &state).await
+    }
+    .await;
+    let response = result.unwrap_or_else(|e| error_response(&e));
+    state
+        .metrics
+        .request(PATH, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// The steps of a Messages request.
+async fn handle(
+    req: &HttpRequest,
+    user: User,
+    body: Bytes,
+    state: &Data,
+) -> Result<HttpResponse, ApiError> {
+    rate_limit(state, &user)?;
+    let mut parsed = parse_request(&body).map_err(invalid)?;
+    let client_model = parsed.request.model.clone();
+    let provider = route(req, state, &user, &mut parsed.request.model).await?;
+    let credential = credential(state, &user, provider).await?;
+    let format = provider.info().format;
+    if format == WireFormat::AnthropicMessages {
+        let settlement =
+            Settlement::reserve(state, &user, provider, &parsed.request, PATH).await?;
+        let body = with_model(body, &client_model, &parsed.request.model)?;
+        let headers = protocol_headers(req);
+        let forward = Forward {
+            op: "messages",
+            body,
+            headers: &headers,
+            stream: parsed.stream,
+        };
+        return pass_through(
+            state,
+            provider,
+            &credential,
+            settlement,
+            forward,
+            Reader(UsageReader::new()),
+            error_event,
+        )
+        .await;
+    }
+    parsed.check_translatable().map_err(invalid)?;
+    parsed.adapt_to(format);
+    let settlement = Settlement::reserve(state, &user, provider, &parsed.request, PATH).await?;
+    tracing::info!(request_id = %settlement.request_id, provider = %provider, stream = parsed.stream, "messages request");
+    let call = Call {
+        state,
+        provider,
+        request: &parsed.request,
+        credential: &credential,
+        settlement,
+    };
+    if parsed.stream {
+        call.stream(MessagesEvents(StreamEncoder::new(&parsed)))
+            .await
+    } else {
+        call.complete(|outcome| Ok(Bytes::from(encode_response(&outcome.response, &parsed))))
+            .await
+    }
+}
+
+/// `POST /api/v1/messages/count_tokens`: the provider's own count for
+/// Anthropic models (forwarded, not charged), else the conservative
+/// estimate the reservation uses.
+pub(crate) async fn count_tokens(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Data,
+) -> HttpResponse {
+    let started = Instant::now();
+    let result = async {
+        let user = authenticate(&req, &state).await?;
+        let body = read_body(&state, payload, state.settings.max_body_bytes).await?;
+        rate_limit(&state, &user)?;
+        count(&req, &user, body, &state).await
+    }
+    .await;
+    let response = result.unwrap_or_else(|e| error_response(&e));
+    state
+        .metrics
+        .request(COUNT_PATH, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn count(
+    req: &HttpRequest,
+    user: &User,
+    body: Bytes,
+    state: &Data,
+) -> Result<HttpResponse, ApiError> {
+    let mut parsed: Parsed = parse_count_tokens(&body).map_err(invalid)?;
+    let client_model = parsed.request.model.clone();
+    let provider = route(req, state, user, &mut parsed.request.model).await?;
+    if provider.info().format == WireFormat::AnthropicMessages {
+        let credential = credential(state, user, provider).await?;
+        let body = with_model(body, &client_model, &parsed.request.model)?;
+        let headers = protocol_headers(req);
+        let forward = Forward {
+            op: "messages/count_tokens",
+            body,
+            headers: &headers,
+            stream: false,
+        };
+        let forwarded = state
+            .chat_adapter(provider)
+            .forward(forward, &credential)
+            .await?;
+        let mut all = Vec::new();
+        let mut stream = forwarded.body;
+        while let Some(piece) = futures_util::StreamExt::next(&mut stream).await {
+            all.extend_from_slice(&piece?);
+        }
+        return Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header(("x-byok-provider", provider.as_str()))
+            .body(all));
+    }
+    let texts = prompt_texts(&parsed.request);
+    let tokens = prompt_upper_bound(&parsed.request, &texts);
+    Ok(HttpResponse::Ok()
+        .insert_header(("x-byok-provider", provider.as_str()))
+        .json(serde_json::json!({"input_tokens": tokens})))
+}
+
+/// The body to forward: the client's bytes unchanged, unless routing
+/// removed a `<provider>/` prefix from the model (then re-encoded with the
+/// model to send).
+fn with_model(body: Bytes, client_model: &str, model: &str) -> Result<Bytes, ApiError> {
+    if client_model == model {
+        return Ok(body);
+    }
+    let mut map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&body).map_err(|e| internal("re-read body", &e))?;
+    map.insert("model".into(), serde_json::Value::String(model.to_owned()));
+    serde_json::to_vec(&map)
+        .map(Bytes::from)
+        .map_err(|e| internal("encode body", &e))
+}
+
+/// `anthropic-version` (the client's, else [`DEFAULT_VERSION`]) and
+/// `anthropic-beta`, to pass on.
+fn protocol_headers(req: &HttpRequest) -> Vec<(HeaderName, HeaderValue)> {
+    let version = req
+        .headers()
+        .get("anthropic-version")
+        .cloned()
+        .unwrap_or(HeaderValue::from_static(DEFAULT_VERSION));
+    let mut headers = vec![(HeaderName::from_static("anthropic-version"), version)];
+    for beta in req.headers().get_all("anthropic-beta") {
+        headers.push((HeaderName::from_static("anthropic-beta"), beta.clone()));
+    }
+    headers
+}
+
+/// A codec refusal as a 400 naming its field.
+fn invalid(e: InboundError) -> ApiError {
+    let param = match &e {
+        InboundError::Invalid { param, .. } => param.clone(),
+        _ => None,
+    };
+    let mut a = ApiError::bad_request(e.to_string());
+    a.param = param;
+    a
+}
+
+/// The status Anthropic would answer: an upstream's 529 stays a 529 (the
+/// SDKs and Claude Code back off on it).
+fn status_of(e: &ApiError) -> u16 {
+    if e.code.as_deref() == Some("upstream_529") {
+        529
+    } else {
+        e.status.as_u16()
+    }
+}
+
+/// `e` as Anthropic's error response (`retry-after` kept).
+fn error_response(e: &ApiError) -> HttpResponse {
+    let status = status_of(e);
+    let mut r = HttpResponse::build(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    );
+    if let Some(s) = e.retry_after {
+        r.insert_header((RETRY_AFTER, s.to_string()));
+    }
+    r.content_type("application/json")
+        .body(error_body(status, &e.message))
+}
+
+/// Anthropic's `error` event, for a pass-through stream that fails.
+fn error_event(e: &ApiError) -> Vec<u8> {
+    let mut out = b"event: error\ndata: ".to_vec();
+    out.extend_from_slice(&error_body(status_of(e), &e.message));
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
+/// The Messages usage reader behind the pipeline's [`UsageRead`].
+struct Reader(UsageReader);
+
+impl UsageRead for Reader {
+    fn push(&mut self, bytes: &[u8]) {
+        self.0.push(bytes);
+    }
+
+    fn finish(&mut self) -> (Option<Usage>, Option<String>) {
+        let usage = self.0.finish();
+        (usage, self.0.model().map(str::to_owned))
+    }
+}
+
+/// The Messages stream encoding behind the pipeline's [`Encoder`].
+struct MessagesEvents(StreamEncoder);
+
+impl Encoder for MessagesEvents {
+    fn item(&mut self, item: &StreamItem, buf: &mut BytesMut) {
+        let mut out = Vec::new();
+        self.0.push(item.chunk(), &mut out);
+        buf.extend_from_slice(&out);
+    }
+
+    fn error(&mut self, error: &ApiError, buf: &mut BytesMut) {
+        let mut out = Vec::new();
+        self.0.error(status_of(error), &error.message, &mut out);
+        buf.extend_from_slice(&out);
+    }
+
+    fn end(&mut self, buf: &mut BytesMut) {
+        let mut out = Vec::new();
+        self.0.finish(&mut out);
+        buf.extend_from_slice(&out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_body_goes_unchanged_unless_the_model_changed() {
+        let body = Bytes::from_static(br#"{"model":"claude-x","max_tokens":5,"messages":[]}"#);
+        let same = with_model(body.clone(), "claude-x", "claude-x").unwrap();
+        assert_eq!(same, body);
+        let changed: serde_json::Value = serde_json::from_slice(
+            &with_model(
+                Bytes::from_static(br#"{"model":"anthropic/claude-x","max_tokens":5}"#),
+                "anthropic/claude-x",
+                "claude-x",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(changed, serde_json::json!({"model": "claude-x", "max_tokens": 5}));
+    }
+
+    #[test]
+    fn errors_are_anthropic_shaped_and_529_stays_529() {
+        let e = ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", "overloaded".into())
+            .code("upstream_529");
+        let r = error_response(&e);
+        assert_eq!(r.status().as_u16(), 529);
+        let event = String::from_utf8(error_event(&e)).unwrap();
+        assert!(event.starts_with("event: error\ndata: {\"type\":\"error\""), "{event}");
+        assert!(event.contains("overloaded_error"), "{event}");
+        let r = error_response(&ApiError::bad_request("max_tokens: Field required"));
+        assert_eq!(r.status().as_u16(), 400);
+    }
+
+    #[test]
+    fn headers_pass_with_a_default_version() {
+        let req = actix_web::test::TestRequest::default()
+            .insert_header(("anthropic-beta", "prompt-caching-2024-07-31"))
+            .to_http_request();
+        let h = protocol_headers(&req);
+        assert_eq!(h[0].1, DEFAULT_VERSION);
+        assert_eq!(h[1].1, "prompt-caching-2024-07-31");
+        let _ = ProviderId::Anthropic;
+    }
+}

@@ -1,0 +1,221 @@
+//! `POST /api/v1/responses`: OpenAI's Responses API (Codex, the OpenAI
+//! SDKs' `responses.create` / `responses.stream`) at the client end of the
+//! [pipeline](crate::api::pipeline).
+//!
+//! - To `openai-responses` and `azure-responses` the body goes upstream as
+//!   sent (only a `<provider>/` model prefix removed) and the answer comes
+//!   back as sent, streamed as it arrives; its usage is read on the way
+//!   (`byok_providers::inbound::responses::UsageReader`).
+//! - To every other provider the body becomes the neutral request
+//!   (`inbound::responses::parse_request`: stateless there, so
+//!   `previous_response_id` is a 400 and `store` is false), goes through
+//!   that provider's translator, and the answer (or its event stream,
+//!   through [`ResponsesEvents`]) is written back as a Responses object.
+//! - Errors are OpenAI's, as on chat completions.
+
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use byok_providers::inbound::responses::{
+    StreamEncoder, UsageReader, encode_response, parse_request, peek,
+};
+use byok_providers::{ChatRequest, Forward, StreamItem, Usage, WireFormat};
+use bytes::{Bytes, BytesMut};
+
+use crate::accounts::User;
+use crate::api::pipeline::events::Encoder;
+use crate::api::pipeline::passthrough::{UsageRead, pass_through};
+use crate::api::pipeline::settle::Settlement;
+use crate::api::pipeline::{Call, credential, default_output_limit, route};
+use crate::api::{Data, read_body};
+use crate::auth::{authenticate, rate_limit};
+use crate::error::{ApiError, internal};
+
+/// The route's path (its metrics label and its ledger entries' endpoint).
+pub(crate) const PATH: &str = "/api/v1/responses";
+
+/// `POST /api/v1/responses`: [`handle`], timed and counted.
+pub(crate) async fn responses(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Data,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let result = async {
+        let user = authenticate(&req, &state).await?;
+        let body = read_body(&state, payload, state.settings.max_body_bytes).await?;
+        handle(&req, user, body, &state).await
+    }
+    .await;
+    let status = result
+        .as_ref()
+        .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
+    state.metrics.request(PATH, status, started.elapsed());
+    result
+}
+
+/// The steps of a Responses request.
+async fn handle(
+    req: &HttpRequest,
+    user: User,
+    body: Bytes,
+    state: &Data,
+) -> Result<HttpResponse, ApiError> {
+    rate_limit(state, &user)?;
+    let head = peek(&body).map_err(invalid)?;
+    let mut model = head.model.clone();
+    let provider = route(req, state, &user, &mut model).await?;
+    let credential = credential(state, &user, provider).await?;
+    if provider.info().format == WireFormat::Responses {
+        // The reservation's neutral request: the parsed one when the
+        // codec reads the body, else the whole body as the prompt (an
+        // upper bound by its bytes) for what only Responses providers do.
+        let mut neutral = match parse_request(&body) {
+            Ok(parsed) => parsed.request,
+            Err(_) => body_as_prompt(&body)?,
+        };
+        neutral.model.clone_from(&model);
+        let settlement = Settlement::reserve(state, &user, provider, &neutral, PATH).await?;
+        let body = with_model(body, &head.model, &model)?;
+        let forward = Forward {
+            op: "responses",
+            body,
+            headers: &[],
+            stream: head.stream,
+        };
+        return pass_through(
+            state,
+            provider,
+            &credential,
+            settlement,
+            forward,
+            Reader(UsageReader::new()),
+            error_event,
+        )
+        .await;
+    }
+    let mut parsed = parse_request(&body).map_err(invalid)?;
+    parsed.request.model = model;
+    default_output_limit(state, provider, &mut parsed.request);
+    let settlement = Settlement::reserve(state, &user, provider, &parsed.request, PATH).await?;
+    tracing::info!(request_id = %settlement.request_id, provider = %provider, stream = parsed.stream, "responses request");
+    let call = Call {
+        state,
+        provider,
+        request: &parsed.request,
+        credential: &credential,
+        settlement,
+    };
+    if parsed.stream {
+        call.stream(ResponsesEvents(StreamEncoder::new(&parsed)))
+            .await
+    } else {
+        call.complete(|outcome| Ok(Bytes::from(encode_response(&outcome.response, &parsed))))
+            .await
+    }
+}
+
+/// The neutral request of a body the codec does not read: its whole text
+/// as one user message (at least one byte per token: an upper bound), and
+/// its `max_output_tokens` as the output limit.
+fn body_as_prompt(body: &[u8]) -> Result<ChatRequest, ApiError> {
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body ({e})")))?;
+    let text = String::from_utf8_lossy(body);
+    serde_json::from_value(serde_json::json!({
+        "model": "",
+        "messages": [{"role": "user", "content": text}],
+        "max_completion_tokens": v.get("max_output_tokens"),
+    }))
+    .map_err(|e| internal("responses bound", &e))
+}
+
+/// The body to forward: the client's bytes unchanged, unless routing
+/// removed a `<provider>/` prefix from the model.
+fn with_model(body: Bytes, client_model: &str, model: &str) -> Result<Bytes, ApiError> {
+    if client_model == model {
+        return Ok(body);
+    }
+    let mut map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&body).map_err(|e| internal("re-read body", &e))?;
+    map.insert("model".into(), serde_json::Value::String(model.to_owned()));
+    serde_json::to_vec(&map)
+        .map(Bytes::from)
+        .map_err(|e| internal("encode body", &e))
+}
+
+/// A codec refusal as a 400 naming its field.
+fn invalid(e: byok_providers::inbound::responses::InboundError) -> ApiError {
+    let param = e.param().map(str::to_owned);
+    let mut a = ApiError::bad_request(e.to_string());
+    a.param = param;
+    a
+}
+
+/// An `error` event, for a pass-through stream that fails (the Responses
+/// stream's own error event).
+fn error_event(e: &ApiError) -> Vec<u8> {
+    let event = serde_json::json!({
+        "type": "error",
+        "code": e.code.as_deref().unwrap_or(e.kind),
+        "message": e.message,
+        "param": e.param,
+    });
+    format!("event: error\ndata: {event}\n\n").into_bytes()
+}
+
+/// The Responses usage reader behind the pipeline's [`UsageRead`].
+struct Reader(UsageReader);
+
+impl UsageRead for Reader {
+    fn push(&mut self, bytes: &[u8]) {
+        self.0.push(bytes);
+    }
+
+    fn finish(&mut self) -> (Option<Usage>, Option<String>) {
+        match self.0.finish() {
+            Some(found) => (Some(found.usage), found.model),
+            None => (None, None),
+        }
+    }
+}
+
+/// The Responses stream encoding behind the pipeline's [`Encoder`].
+struct ResponsesEvents(StreamEncoder);
+
+impl Encoder for ResponsesEvents {
+    fn item(&mut self, item: &StreamItem, buf: &mut BytesMut) {
+        let mut out = Vec::new();
+        self.0.push(item.chunk(), &mut out);
+        buf.extend_from_slice(&out);
+    }
+
+    fn error(&mut self, error: &ApiError, buf: &mut BytesMut) {
+        let mut out = Vec::new();
+        self.0
+            .error(error.status.as_u16(), &error.message, &mut out);
+        buf.extend_from_slice(&out);
+    }
+
+    fn end(&mut self, buf: &mut BytesMut) {
+        let mut out = Vec::new();
+        self.0.finish(&mut out);
+        buf.extend_from_slice(&out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_body_the_codec_does_not_read_is_bounded_by_its_bytes() {
+        let body = br#"{"model":"gpt-5","input":"hi","tools":[{"type":"web_search"}],"max_output_tokens":64}"#;
+        let r = body_as_prompt(body).unwrap();
+        assert_eq!(r.max_completion_tokens, Some(64));
+        let sent = serde_json::to_value(&r.messages).unwrap();
+        assert_eq!(sent[0]["content"].as_str().unwrap().len(), body.len());
+        assert_eq!(body_as_prompt(b"not json").unwrap_err().status, 400);
+    }
+}
