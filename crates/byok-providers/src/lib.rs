@@ -70,6 +70,7 @@ mod credential;
 mod error;
 mod http;
 mod id;
+pub mod inbound;
 mod limits;
 mod provider;
 mod resolver;

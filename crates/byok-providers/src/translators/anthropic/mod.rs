@@ -54,7 +54,7 @@
 //! | `stream.rs` | typed SSE events (`#[serde(tag = "type")]`) → chunks, one handler per event |
 //! | `mod.rs` | the adapter ([`ChatProvider`](crate::ChatProvider)): URL and key from the row's target, headers, HTTP |
 
-mod reasoning;
+pub(crate) mod reasoning;
 mod request;
 mod response;
 mod stream;
@@ -83,7 +83,8 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// Thinking budgets for `reasoning_effort` low / medium / high.
-const THINKING_BUDGETS: [(&str, u32); 3] = [("low", 1024), ("medium", 4096), ("high", 16384)];
+pub(crate) const THINKING_BUDGETS: [(&str, u32); 3] =
+    [("low", 1024), ("medium", 4096), ("high", 16384)];
 
 /// Extra fields passed through as Anthropic-native parameters.
 const NATIVE_EXTRA: &[&str] = &["top_k", "thinking"];

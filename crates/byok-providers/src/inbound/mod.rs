@@ -1,0 +1,51 @@
+//! Inbound codecs: client protocols other than chat completions, converted
+//! to and from the crate's neutral, OpenAI-shaped types.
+//!
+//! Each codec is pure (no I/O, no HTTP framework): the server reads a body,
+//! asks the codec for a neutral [`ChatRequest`](crate::ChatRequest), runs its
+//! one pipeline (auth, routing, reservation, call, settlement), then asks
+//! the codec to write the neutral answer, stream or error in the client's
+//! protocol. For a provider that speaks the client's protocol natively the
+//! body goes upstream as sent and a codec's usage reader only reads the
+//! billing numbers on the way back.
+//!
+//! | module | protocol | route |
+//! |---|---|---|
+//! | [`messages`] | Anthropic Messages (Claude Code, the Anthropic SDKs) | `POST /api/v1/messages`, `POST /api/v1/messages/count_tokens` |
+
+pub mod messages;
+
+/// A client's request that the codec cannot accept: answered with a 400 in
+/// the client's own protocol (see each codec's `error_body`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InboundError {
+    /// The body is not JSON, or not of the protocol's shape (a required
+    /// field missing, a field of the wrong type).
+    #[error("{0}")]
+    Malformed(String),
+    /// A field holds a value the protocol does not allow, or one that would
+    /// change the answer and cannot be carried to the provider.
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong and what to do instead.
+        message: String,
+        /// The offending field, when one is to blame.
+        param: Option<String>,
+    },
+}
+
+impl InboundError {
+    /// The HTTP status to answer with (always 400: the request is at fault).
+    pub fn status(&self) -> u16 {
+        400
+    }
+
+    /// An [`InboundError::Invalid`] naming `param`.
+    pub(crate) fn invalid(message: impl Into<String>, param: &str) -> Self {
+        Self::Invalid {
+            message: message.into(),
+            param: Some(param.to_owned()),
+        }
+    }
+}
