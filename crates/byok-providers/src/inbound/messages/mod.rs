@@ -97,6 +97,8 @@ mod reasoning;
 mod request;
 mod response;
 mod stream;
+#[cfg(test)]
+mod tests;
 mod usage;
 
 use serde::Serialize;
@@ -105,6 +107,7 @@ pub use self::request::{parse_count_tokens, parse_request};
 pub use self::response::encode_response;
 pub use self::stream::StreamEncoder;
 pub use self::usage::UsageReader;
+use crate::id::WireFormat;
 use crate::inbound::InboundError;
 use crate::types::ChatRequest;
 
@@ -123,6 +126,8 @@ pub struct Parsed {
     /// The client's exact `thinking.budget_tokens` (the neutral request
     /// carries it as a `reasoning_effort` level).
     pub thinking_budget: Option<u32>,
+    /// The client's `thinking` object as sent (see [`Parsed::adapt_to`]).
+    pub thinking: Option<serde_json::Value>,
     /// Features of the request only Anthropic can honour (server tools,
     /// Files API sources, URL documents, MCP servers, ...), each named
     /// (`` `web_search_20250305` tools ``); empty for most requests.
@@ -130,6 +135,33 @@ pub struct Parsed {
 }
 
 impl Parsed {
+    /// Adjusts the neutral request to what the translator of `format`
+    /// reads, once the route is known. Bedrock Converse takes no
+    /// `reasoning_effort`; its Claude models take Anthropic's own
+    /// `thinking` object in `additionalModelRequestFields`, so the client's
+    /// object goes there as sent (merged into any fields already given)
+    /// and the effort is cleared. Other formats read the effort: nothing
+    /// changes.
+    pub fn adapt_to(&mut self, format: WireFormat) {
+        if format != WireFormat::BedrockConverse {
+            return;
+        }
+        let Some(thinking) = self.thinking.clone() else {
+            return;
+        };
+        if self.request.reasoning_effort.take().is_none() {
+            return;
+        }
+        let fields = self
+            .request
+            .extra
+            .entry("additionalModelRequestFields")
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        if let Some(fields) = fields.as_object_mut() {
+            fields.insert("thinking".into(), thinking);
+        }
+    }
+
     /// Refuses a request that uses features only Anthropic honours, before
     /// it is translated for another provider.
     ///

@@ -42,7 +42,7 @@ struct WireRequest {
     #[serde(default)]
     tool_choice: Option<WireToolChoice>,
     #[serde(default)]
-    thinking: Option<WireThinking>,
+    thinking: Option<Value>,
     #[serde(default)]
     output_config: Option<Map<String, Value>>,
     #[serde(default)]
@@ -143,8 +143,11 @@ fn convert(wire: WireRequest, counting: bool) -> Result<Parsed, InboundError> {
     for m in wire.messages {
         push_message(m, &mut messages, &mut notes)?;
     }
-    let (reasoning_effort, thinking_budget) =
-        reasoning(wire.thinking.as_ref(), wire.output_config.as_ref())?;
+    let Thinking {
+        effort: reasoning_effort,
+        budget: thinking_budget,
+        raw: thinking,
+    } = thinking(wire.thinking, wire.output_config.as_ref())?;
     let mut extra = wire.extra;
     for key in ANTHROPIC_ONLY_FIELDS {
         if extra.get(*key).is_some_and(|v| !v.is_null()) {
@@ -193,6 +196,7 @@ fn convert(wire: WireRequest, counting: bool) -> Result<Parsed, InboundError> {
         stream,
         stop_sequences,
         thinking_budget,
+        thinking,
         anthropic_only: notes.anthropic_only,
     })
 }
@@ -594,6 +598,35 @@ fn choice(c: WireToolChoice) -> Result<ToolChoice, InboundError> {
             "tool_choice",
         )),
     }
+}
+
+/// What the client's `thinking` asks for.
+struct Thinking {
+    /// The neutral effort.
+    effort: Option<String>,
+    /// The exact budget.
+    budget: Option<u32>,
+    /// The object as sent, kept when it asks for reasoning.
+    raw: Option<Value>,
+}
+
+fn thinking(
+    raw: Option<Value>,
+    output_config: Option<&Map<String, Value>>,
+) -> Result<Thinking, InboundError> {
+    let raw = raw.filter(|t| !t.is_null());
+    let typed: Option<WireThinking> = raw
+        .clone()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| InboundError::Malformed(format!("invalid request: thinking: {e}")))?;
+    let (effort, budget) = reasoning(typed.as_ref(), output_config)?;
+    let raw = raw.filter(|_| effort.is_some());
+    Ok(Thinking {
+        effort,
+        budget,
+        raw,
+    })
 }
 
 /// `thinking` (and `output_config.effort` with adaptive thinking) as the

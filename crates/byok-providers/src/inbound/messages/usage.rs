@@ -62,8 +62,9 @@ enum Mode {
 #[derive(Debug)]
 pub struct UsageReader {
     mode: Mode,
-    /// SSE: the current line; JSON: the value being captured.
-    buf: Vec<u8>,
+    /// SSE: the current line; JSON: the value being captured (its size
+    /// is checked by the tests).
+    pub(super) buf: Vec<u8>,
     /// The current line or value outgrew [`MAX_KEPT`].
     overflow: bool,
     /// SSE: a `\r` ended the last line (a following `\n` is part of it).
