@@ -43,7 +43,8 @@
 //! | `thinking` `disabled` | nothing (`output_config.effort` alone is dropped) |
 //! | `output_config.format` / beta `output_format` `json_schema` | `response_format` `json_schema` (`name: "output"`, `strict: true`, schema unchanged) |
 //! | `stream` | `stream`, with `stream_options.include_usage` so the usage reaches the encoder |
-//! | `container`, `mcp_servers`, `context_management`, other fields | `extra` (translators name them in their 400); the first three in [`Parsed::anthropic_only`] |
+//! | `context_management` (Claude Code sends it every turn) | dropped: it asks Anthropic to trim the context it was sent; another provider gets the whole conversation |
+//! | `container`, `mcp_servers`, other fields | `extra` (translators name them in their 400); the first two in [`Parsed::anthropic_only`] |
 //!
 //! Only the protocol's own violations are refused here (a 400 naming the
 //! field: missing `max_tokens`, an unknown role, `thinking` or

@@ -17,7 +17,13 @@ use crate::types::{
 pub(super) const RAW_ARGUMENTS: &str = "_raw_arguments";
 
 /// Top-level fields only Anthropic can honour (kept in `extra`).
-const ANTHROPIC_ONLY_FIELDS: &[&str] = &["container", "mcp_servers", "context_management"];
+const ANTHROPIC_ONLY_FIELDS: &[&str] = &["container", "mcp_servers"];
+
+/// Top-level fields dropped for translation: `context_management` asks
+/// Anthropic to trim the context it was sent (clear old tool results or
+/// thinking); Claude Code sends it with every turn. Another provider gets
+/// the whole conversation the client sent, which answers the same.
+const DROPPED_FIELDS: &[&str] = &["context_management"];
 
 #[derive(Debug, Deserialize)]
 struct WireRequest {
@@ -149,6 +155,9 @@ fn convert(wire: WireRequest, counting: bool) -> Result<Parsed, InboundError> {
         raw: thinking,
     } = thinking(wire.thinking, wire.output_config.as_ref())?;
     let mut extra = wire.extra;
+    for key in DROPPED_FIELDS {
+        extra.remove(*key);
+    }
     for key in ANTHROPIC_ONLY_FIELDS {
         if extra.get(*key).is_some_and(|v| !v.is_null()) {
             notes.only(format!("the `{key}` parameter"));

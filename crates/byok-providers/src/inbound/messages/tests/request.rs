@@ -392,8 +392,10 @@ fn anthropic_only_fields_are_kept_and_named() {
     let p = parse(&minimal(json!({
         "mcp_servers": [{"type": "url", "url": "https://mcp.example.com/sse", "name": "x"}],
         "service_tier": "auto",
-        "container": null
+        "container": null,
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}
     })));
+    assert!(!p.request.extra.contains_key("context_management"));
     assert_eq!(p.anthropic_only, ["the `mcp_servers` parameter"]);
     assert!(p.request.extra.contains_key("mcp_servers"));
     assert_eq!(p.request.extra["service_tier"], "auto");

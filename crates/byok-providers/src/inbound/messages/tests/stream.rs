@@ -376,7 +376,18 @@ proptest! {
         let plain = if thoughts.is_empty() { plain } else { Vec::new() };
         let chunks = chunks_of(&thoughts, &plain, &text, &calls, finish, usage.as_ref());
         let p = parse(&minimal(json!({"model": "claude-opus-4-5", "stream": true})));
-        let streamed = reference_reader(&run(&p, &chunks)).unwrap();
+        let sse = run(&p, &chunks);
+        let streamed = reference_reader(&sse).unwrap();
+        // The pass-through reader reads our own stream's usage back.
+        let mut reader = crate::inbound::messages::UsageReader::new();
+        reader.push(&sse);
+        let read = reader.finish().unwrap();
+        let want = usage.clone().unwrap_or_default();
+        prop_assert_eq!(
+            (read.prompt_tokens, read.completion_tokens, read.cached_tokens(), read.cache_write_tokens()),
+            (want.prompt_tokens, want.completion_tokens, want.cached_tokens(), want.cache_write_tokens())
+        );
+        prop_assert_eq!(reader.model(), Some("claude-opus-4-5"));
         let whole: Value = serde_json::from_slice(&encode_response(&accumulate(&chunks), &p)).unwrap();
         prop_assert_eq!(&streamed, &whole);
         prop_assert_eq!(whole["content"].as_array().unwrap().len(),
