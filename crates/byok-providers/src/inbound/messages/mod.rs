@@ -43,7 +43,7 @@
 //! | `thinking` `disabled` | nothing (`output_config.effort` alone is dropped) |
 //! | `output_config.format` / beta `output_format` `json_schema` | `response_format` `json_schema` (`name: "output"`, `strict: true`, schema unchanged) |
 //! | `stream` | `stream`, with `stream_options.include_usage` so the usage reaches the encoder |
-//! | `context_management` (Claude Code sends it every turn) | dropped: it asks Anthropic to trim the context it was sent; another provider gets the whole conversation |
+//! | `context_management` (Claude Code sends it every turn), top-level `cache_control` | dropped: they ask Anthropic to trim the context it was sent, or to place a cache breakpoint; another provider gets the whole conversation |
 //! | `container`, `mcp_servers`, other fields | `extra` (translators name them in their 400); the first two in [`Parsed::anthropic_only`] |
 //!
 //! Only the protocol's own violations are refused here (a 400 naming the

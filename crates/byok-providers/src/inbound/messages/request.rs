@@ -19,11 +19,13 @@ pub(super) const RAW_ARGUMENTS: &str = "_raw_arguments";
 /// Top-level fields only Anthropic can honour (kept in `extra`).
 const ANTHROPIC_ONLY_FIELDS: &[&str] = &["container", "mcp_servers"];
 
-/// Top-level fields dropped for translation: `context_management` asks
-/// Anthropic to trim the context it was sent (clear old tool results or
-/// thinking); Claude Code sends it with every turn. Another provider gets
-/// the whole conversation the client sent, which answers the same.
-const DROPPED_FIELDS: &[&str] = &["context_management"];
+/// Top-level fields dropped for translation, as they cannot change the
+/// answer: `context_management` asks Anthropic to trim the context it was
+/// sent (clear old tool results or thinking; Claude Code sends it with
+/// every turn), so another provider gets the whole conversation the client
+/// sent; `cache_control` asks Anthropic to place a cache breakpoint itself
+/// (the breakpoints on blocks are kept in their parts' `extra`).
+const DROPPED_FIELDS: &[&str] = &["context_management", "cache_control"];
 
 #[derive(Debug, Deserialize)]
 struct WireRequest {

@@ -119,7 +119,8 @@ enum Open {
 /// chunk; content blocks in the order their deltas arrive, one open at a
 /// time, numbered from 0: `text` (`text_delta`), `thinking`
 /// (`thinking_delta`, then `signature_delta` when its `reasoning_details`
-/// entry arrives with a signature), `redacted_thinking` (whole at its
+/// entry arrives with a signature, which closes it; unsigned entries, such
+/// as OpenRouter's fragments, leave it open), `redacted_thinking` (whole at its
 /// start), `tool_use` (`input: {}` at its start, then `input_json_delta`
 /// with the argument fragments as they came); the open block is closed
 /// when another kind starts. [`StreamEncoder::finish`] closes the last
@@ -136,6 +137,9 @@ pub struct StreamEncoder {
     done: bool,
     next: u32,
     open: Open,
+    /// The open thinking block's text came as reasoning deltas (its
+    /// entries' text is then the same text, not to be repeated).
+    fed_by_deltas: bool,
     /// Neutral indexes of the tool calls already started.
     tools: Vec<u32>,
     finish: Option<FinishReason>,
@@ -154,6 +158,7 @@ impl StreamEncoder {
             done: false,
             next: 0,
             open: Open::None,
+            fed_by_deltas: false,
             tools: Vec::new(),
             finish: None,
             stop_sequence: None,
@@ -272,6 +277,7 @@ impl StreamEncoder {
         let delta = &choice.delta;
         if let Some(t) = delta.reasoning_text().filter(|t| !t.is_empty()) {
             self.ensure(Open::Thinking, out);
+            self.fed_by_deltas = true;
             self.delta(BlockDelta::Thinking { thinking: t }, out);
         }
         for entry in delta.reasoning_details.iter().flatten() {
@@ -296,21 +302,28 @@ impl StreamEncoder {
         }
     }
 
-    /// A complete reasoning entry: the signature of the thinking block
-    /// being streamed (or a whole thinking block), or a redacted block.
+    /// A reasoning entry. A text-bearing one belongs to the thinking block
+    /// being streamed (or opens one): its text is written unless reasoning
+    /// deltas already carried it, and its signature, when it has one, is
+    /// the block's `signature_delta` and closes it. Unsigned entries leave
+    /// the block open: they are either complete entries of a block that
+    /// cannot be replayed anyway, or fragments (OpenRouter streams a
+    /// thinking block as unsigned pieces, the signature in the last).
+    /// An encrypted one is a whole `redacted_thinking` block.
     fn entry(&mut self, block: &ReasoningBlock<'_>, out: &mut Vec<u8>) {
         match block {
             ReasoningBlock::Thinking { text, signature } => {
                 if self.open != Open::Thinking {
                     self.ensure(Open::Thinking, out);
-                    if !text.is_empty() {
-                        self.delta(BlockDelta::Thinking { thinking: text }, out);
-                    }
+                    self.fed_by_deltas = false;
+                }
+                if !self.fed_by_deltas && !text.is_empty() {
+                    self.delta(BlockDelta::Thinking { thinking: text }, out);
                 }
                 if !signature.is_empty() {
                     self.delta(BlockDelta::Signature { signature }, out);
+                    self.close(out);
                 }
-                self.close(out);
             }
             ReasoningBlock::Redacted { data } => {
                 self.close(out);

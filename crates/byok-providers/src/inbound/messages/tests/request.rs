@@ -393,8 +393,10 @@ fn anthropic_only_fields_are_kept_and_named() {
         "mcp_servers": [{"type": "url", "url": "https://mcp.example.com/sse", "name": "x"}],
         "service_tier": "auto",
         "container": null,
-        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "cache_control": {"type": "ephemeral"}
     })));
+    assert!(!p.request.extra.contains_key("cache_control"));
     assert!(!p.request.extra.contains_key("context_management"));
     assert_eq!(p.anthropic_only, ["the `mcp_servers` parameter"]);
     assert!(p.request.extra.contains_key("mcp_servers"));

@@ -152,6 +152,43 @@ fn stop_sequence_streamed() {
     );
 }
 
+/// OpenRouter streams Claude's thinking as unsigned `reasoning_details`
+/// fragments next to the `reasoning` text, the signature in the last one:
+/// one thinking block, with its text once and its signature.
+#[test]
+fn unsigned_fragments_make_one_block() {
+    let p = parse(&minimal(json!({"stream": true})));
+    let frag = |t: &str| json!({"type": "reasoning.text", "text": t, "format": "anthropic-claude-v1", "index": 0});
+    let both = [
+        chunk(
+            json!({"reasoning": "Let ", "reasoning_details": [frag("Let ")]}),
+            Value::Null,
+        ),
+        chunk(
+            json!({"reasoning": "me.", "reasoning_details": [frag("me.")]}),
+            Value::Null,
+        ),
+        chunk(
+            json!({"reasoning_details": [{"type": "reasoning.text", "text": "", "signature": "c2ln", "format": "anthropic-claude-v1", "index": 0}]}),
+            Value::Null,
+        ),
+        chunk(json!({"content": "Hi"}), json!("stop")),
+    ];
+    let only_details = [
+        chunk(json!({"reasoning_details": [frag("Let ")]}), Value::Null),
+        chunk(json!({"reasoning_details": [frag("me.")]}), Value::Null),
+        both[2].clone(),
+        both[3].clone(),
+    ];
+    for chunks in [&both[..], &only_details[..]] {
+        let m = reference_reader(&run(&p, chunks)).unwrap();
+        assert_eq!(
+            m["content"],
+            json!([{"type": "thinking", "thinking": "Let me.", "signature": "c2ln"}, {"type": "text", "text": "Hi"}])
+        );
+    }
+}
+
 /// The neutral answer the chunks add up to (as a non-streaming call of
 /// the same upstream would give it).
 fn accumulate(chunks: &[ChatChunk]) -> ChatResponse {
@@ -249,12 +286,17 @@ fn reasoning() -> impl Strategy<Value = Reasoning> {
         Just("openai-responses-v1")
     ];
     prop_oneof![
+        // Anthropic's own entries come signed (an unsigned one leaves its
+        // block open: see `unsigned_fragments_make_one_block`).
         (
             pieces(),
             format.clone(),
             proptest::option::of("[A-Za-z0-9+/=]{4,12}")
         )
-            .prop_map(|(p, f, s)| Reasoning::Text(p, f, s)),
+            .prop_map(|(p, f, s)| {
+                let s = s.or_else(|| (f == "anthropic-claude-v1").then(|| "c2ln".to_owned()));
+                Reasoning::Text(p, f, s)
+            }),
         (format, "[A-Za-z0-9+/=]{4,12}").prop_map(|(f, d)| Reasoning::Encrypted(f, d)),
     ]
 }
