@@ -4,16 +4,36 @@
 //! get the body as sent; [`UsageReader`] reads their usage on the way back).
 //!
 //! ```
-//! use byok_providers::inbound::messages::{StreamEncoder, encode_response, error_body, parse_request};
+//! use byok_providers::inbound::messages::{
+//!     StreamEncoder, UsageReader, encode_count_tokens, error_body, parse_request,
+//! };
+//! use byok_providers::ChatChunk;
 //!
-//! let parsed = parse_request(br#"{"model": "claude-sonnet-4-5", "max_tokens": 1024,
-//!     "messages": [{"role": "user", "content": "Hello"}]}"#).unwrap();
-//! assert_eq!(parsed.request.max_tokens, Some(1024));
-//! // ... route and call a provider with `parsed.request`, then:
-//! // let body = encode_response(&response, &parsed);
-//! // or, streaming: let mut enc = StreamEncoder::new(&parsed);
-//! //   for each chunk: enc.push(&chunk, &mut out); at the end: enc.finish(&mut out);
-//! //   on a failure mid-stream: enc.error(status, message, &mut out);
+//! let mut parsed = parse_request(br#"{"model": "claude-sonnet-4-5", "max_tokens": 1024,
+//!     "stream": true, "messages": [{"role": "user", "content": "Hello"}]}"#).unwrap();
+//! // Translated route: refuse Anthropic-only features, adapt to the format,
+//! // call the provider with `parsed.request`.
+//! parsed.check_translatable().unwrap();
+//! parsed.adapt_to(byok_providers::WireFormat::Gemini);
+//! // Whole answer: `encode_response(&response, &parsed)`. Streamed:
+//! let mut enc = StreamEncoder::new(&parsed);
+//! let mut out = Vec::new();
+//! let chunk: ChatChunk = serde_json::from_str(
+//!     r#"{"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]}"#,
+//! ).unwrap();
+//! enc.push(&chunk, &mut out); // for every chunk
+//! // enc.set_usage(&usage) if the usage came as the stream's report,
+//! // enc.error(502, "upstream cut", &mut out) on a failure mid-stream, else:
+//! enc.finish(&mut out);
+//! assert!(out.starts_with(b"event: message_start\ndata: "));
+//! assert!(out.ends_with(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+//!
+//! // Pass-through route: forward the upstream bytes, reading usage on the way.
+//! let mut usage = UsageReader::new();
+//! usage.push(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-sonnet-4-5\",\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n");
+//! assert_eq!(usage.finish().map(|u| u.prompt_tokens), Some(9));
+//!
+//! assert_eq!(encode_count_tokens(42), br#"{"input_tokens":42}"#);
 //! let body = error_body(529, "Overloaded");
 //! assert_eq!(body, br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#);
 //! ```
@@ -81,8 +101,9 @@
 //!   `output_tokens`, `cache_read_input_tokens`,
 //!   `cache_creation_input_tokens` (zeros without usage).
 //!
-//! Streaming: [`StreamEncoder`]; errors: [`error_body`]; pass-through
-//! usage: [`UsageReader`].
+//! Streaming: [`StreamEncoder`]; errors: [`error_body`] (statuses to
+//! Anthropic's error types: [`error_type`]); `count_tokens` answers:
+//! [`encode_count_tokens`]; pass-through usage: [`UsageReader`].
 //!
 //! # Layout
 //!
@@ -218,6 +239,11 @@ struct ErrorDetail<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     message: &'a str,
+}
+
+/// The `count_tokens` answer: `{"input_tokens": N}`.
+pub fn encode_count_tokens(input_tokens: u64) -> Vec<u8> {
+    format!("{{\"input_tokens\":{input_tokens}}}").into_bytes()
 }
 
 /// Anthropic's error body for `status`: `{"type": "error", "error":

@@ -183,6 +183,14 @@ impl StreamEncoder {
         }
     }
 
+    /// Records the usage the provider reported outside the chunks (the
+    /// stream's [`UsageReport`](crate::UsageReport)), for `message_delta`;
+    /// call it before [`StreamEncoder::finish`]. A usage chunk does the
+    /// same by itself.
+    pub fn set_usage(&mut self, usage: &Usage) {
+        self.usage = Some(usage.clone());
+    }
+
     /// Appends the closing events: the open block's stop, `message_delta`
     /// and `message_stop` (a `message_start` first when no chunk came).
     /// Called once after the last chunk; closes cleanly without a finish

@@ -98,6 +98,28 @@ data: {"type":"message_stop"}"#,
     assert_eq!(m["content"][2]["input"], json!({"x": 1}));
 }
 
+/// Usage reported outside the chunks reaches `message_delta`.
+#[test]
+fn usage_set_from_the_report() {
+    let p = parse(&minimal(json!({"stream": true})));
+    let mut enc = StreamEncoder::new(&p);
+    let mut out = Vec::new();
+    enc.push(&chunk(json!({"content": "x"}), json!("length")), &mut out);
+    let u: Usage = serde_json::from_value(
+        json!({"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15,
+        "prompt_tokens_details": {"cached_tokens": 2, "cache_write_tokens": 4}}),
+    )
+    .unwrap();
+    enc.set_usage(&u);
+    enc.finish(&mut out);
+    let m = reference_reader(&out).unwrap();
+    assert_eq!(m["stop_reason"], "max_tokens");
+    assert_eq!(
+        m["usage"],
+        json!({"input_tokens": 6, "cache_creation_input_tokens": 4, "cache_read_input_tokens": 2, "output_tokens": 3})
+    );
+}
+
 #[test]
 fn closes_cleanly_without_chunks_or_finish_reason() {
     let p = parse(&minimal(json!({"stream": true})));
