@@ -61,6 +61,7 @@
 //! | `thinking` `enabled` + `budget_tokens` N | `reasoning_effort` `low` (N ≤ 1024), `medium` (≤ 4096), else `high` (the Anthropic translator's budget table); N in [`Parsed::thinking_budget`] |
 //! | `thinking` `adaptive` | `reasoning_effort` from `output_config.effort` (`max`/`xhigh` → `high`), `high` by default |
 //! | `thinking` `disabled` | nothing (`output_config.effort` alone is dropped) |
+//! | `thinking` for Bedrock Converse (no `reasoning_effort` there) | [`Parsed::adapt_to`] puts the client's object in `additionalModelRequestFields.thinking` |
 //! | `output_config.format` / beta `output_format` `json_schema` | `response_format` `json_schema` (`name: "output"`, `strict: true`, schema unchanged) |
 //! | `stream` | `stream`, with `stream_options.include_usage` so the usage reaches the encoder |
 //! | `context_management` (Claude Code sends it every turn), top-level `cache_control` | dropped: they ask Anthropic to trim the context it was sent, or to place a cache breakpoint; another provider gets the whole conversation |
@@ -114,6 +115,7 @@
 //! | `stream.rs` | [`StreamEncoder`] |
 //! | `reasoning.rs` | thinking blocks ⇄ `reasoning_details` entries (foreign formats tagged) |
 //! | `usage.rs` | [`UsageReader`] |
+//! | `tests/` | fixtures of Claude Code and SDK requests, a reference reader rebuilding streamed messages as the Anthropic SDK does, property tests |
 
 mod reasoning;
 mod request;
