@@ -224,3 +224,195 @@ async fn responses_are_translated_for_other_providers() {
     let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
     assert_eq!(usage["data"][0]["endpoint"], "/api/v1/responses", "{usage}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_pass_through_to_anthropic_unchanged() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("1.00"));
+    env.store(&key, "anthropic", json!(ANTHROPIC_KEY)).await;
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}], "thinking": {"type": "enabled", "budget_tokens": 1024}, "messages": [{"role": "user", "content": "Hello"}]});
+    for (stream, name) in [
+        (false, "anthropic/message_text.json"),
+        (true, "anthropic/stream_text.sse"),
+    ] {
+        let answer = fixture(name);
+        let reply = if stream {
+            Reply::sse(&answer)
+        } else {
+            Reply::json(200, answer.clone())
+        };
+        env.mock.on("POST", "/v1/messages", reply);
+        let mut body = body.clone();
+        body["stream"] = json!(stream);
+        // Claude Code's way: the gateway key as x-api-key, its betas.
+        let r = env
+            .http
+            .post(env.url("/api/v1/messages"))
+            .header("x-api-key", &key)
+            .header("anthropic-version", "2023-06-01")
+            .header("anthropic-beta", "interleaved-thinking-2025-05-14")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-byok-provider"], "anthropic");
+        assert_eq!(r.text().await.unwrap(), answer, "the answer as sent");
+        let sent = env.mock.last_request().unwrap();
+        assert_eq!(
+            sent.header("x-api-key"),
+            Some(ANTHROPIC_KEY),
+            "the user's key, not the gateway's"
+        );
+        assert_eq!(
+            sent.header("anthropic-beta"),
+            Some("interleaved-thinking-2025-05-14")
+        );
+        assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
+        let sent: Value = serde_json::from_slice(&sent.body).unwrap();
+        assert_eq!(sent, body, "the body as sent");
+    }
+    // Charged from the usage read on the way: 12 input + 1000 cache reads +
+    // 100 cache writes.
+    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
+    for entry in usage["data"].as_array().unwrap() {
+        assert_eq!(entry["endpoint"], "/api/v1/messages", "{usage}");
+        assert_eq!(entry["usage_source"], "reported", "{usage}");
+        assert_eq!(entry["prompt_tokens"], 1112, "{usage}");
+        assert_eq!(entry["cached_tokens"], 1000, "{usage}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_are_translated_for_other_providers() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("1.00"));
+    env.store(&key, "openai", json!(OPENAI_KEY)).await;
+    let tools = json!([{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}]);
+    let body = json!({"model": "gpt-4o-mini", "max_tokens": 64, "system": "Be brief.", "tools": tools, "messages": [{"role": "user", "content": "Weather in Paris?"}]});
+
+    env.answer_chat(Reply::json(200, fixture("openai/chat_tool_calls.json")));
+    let r = env.post(&key, "/api/v1/messages", &body).await;
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["type"], "message", "{answer}");
+    assert_eq!(answer["stop_reason"], "tool_use", "{answer}");
+    let tool_use = answer["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .unwrap();
+    assert_eq!(tool_use["name"], "get_weather", "{answer}");
+    assert!(tool_use["input"].is_object(), "{answer}");
+    let sent: Value = serde_json::from_slice(&env.mock.last_request().unwrap().body).unwrap();
+    assert_eq!(
+        sent["messages"][0],
+        json!({"role": "system", "content": "Be brief."}),
+        "{sent}"
+    );
+    assert_eq!(
+        sent["tools"][0]["function"]["name"], "get_weather",
+        "{sent}"
+    );
+
+    // Streamed: tool input as input_json_delta, closed by message_stop.
+    env.answer_chat(Reply::sse(&fixture("openai/stream_tool_call.sse")));
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let r = env.post(&key, "/api/v1/messages", &streamed).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    for event in [
+        "message_start",
+        "content_block_start",
+        "input_json_delta",
+        "message_delta",
+        "message_stop",
+    ] {
+        assert!(text.contains(event), "{event}: {text}");
+    }
+
+    // Errors in Anthropic's shape: a wrong key, a missing max_tokens.
+    let r = env
+        .http
+        .post(env.url("/api/v1/messages"))
+        .header("x-api-key", "byok_wrong")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["type"], "error", "{e}");
+    assert_eq!(e["error"]["type"], "authentication_error", "{e}");
+    let mut no_limit = body.clone();
+    no_limit.as_object_mut().unwrap().remove("max_tokens");
+    let r = env.post(&key, "/api/v1/messages", &no_limit).await;
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["type"], "invalid_request_error", "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_tokens"),
+        "{e}"
+    );
+
+    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
+    assert_eq!(usage["data"][0]["endpoint"], "/api/v1/messages", "{usage}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_anthropic_stays_529_and_tokens_are_counted() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("1.00"));
+    env.store(&key, "anthropic", json!(ANTHROPIC_KEY)).await;
+    env.store(&key, "openai", json!(OPENAI_KEY)).await;
+    env.mock.on(
+        "POST",
+        "/v1/messages",
+        Reply::json(529, fixture("anthropic/error_529.json")),
+    );
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hello"}]});
+    let r = env.post(&key, "/api/v1/messages", &body).await;
+    assert_eq!(r.status(), 529);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["type"], "overloaded_error", "{e}");
+
+    // count_tokens: Anthropic's own count for its models (forwarded) ...
+    env.mock.on(
+        "POST",
+        "/v1/messages/count_tokens",
+        Reply::json(200, r#"{"input_tokens":14}"#),
+    );
+    let count =
+        json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "Hello"}]});
+    let r = env
+        .post(&key, "/api/v1/messages/count_tokens", &count)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"input_tokens": 14})
+    );
+    // ... and the gateway's conservative estimate for the others.
+    let before = env.mock.requests().len();
+    let r = env
+        .post(
+            &key,
+            "/api/v1/messages/count_tokens",
+            &json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let n = r.json::<Value>().await.unwrap()["input_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(n >= 1, "{n}");
+    assert_eq!(env.mock.requests().len(), before, "nothing went upstream");
+    // Nothing is charged for a failure or a count.
+    let usage = env.get_json("/api/usage", &key).await;
+    assert_eq!(usage["data"].as_array().unwrap().len(), 0, "{usage}");
+}

@@ -18,15 +18,16 @@
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpRequest, HttpResponse, web};
 use byok_providers::inbound::InboundError;
 use byok_providers::inbound::messages::{
     Parsed, StreamEncoder, UsageReader, encode_response, error_body, parse_count_tokens,
     parse_request,
 };
-use byok_providers::{Forward, ProviderId, StreamItem, Usage, WireFormat};
+use byok_providers::{Forward, StreamItem, Usage, WireFormat};
 use bytes::{Bytes, BytesMut};
+use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::accounts::User;
 use crate::api::pipeline::events::Encoder;
@@ -77,8 +78,7 @@ async fn handle(
     let credential = credential(state, &user, provider).await?;
     let format = provider.info().format;
     if format == WireFormat::AnthropicMessages {
-        let settlement =
-            Settlement::reserve(state, &user, provider, &parsed.request, PATH).await?;
+        let settlement = Settlement::reserve(state, &user, provider, &parsed.request, PATH).await?;
         let body = with_model(body, &client_model, &parsed.request.model)?;
         let headers = protocol_headers(req);
         let forward = Forward {
@@ -199,24 +199,25 @@ fn with_model(body: Bytes, client_model: &str, model: &str) -> Result<Bytes, Api
 /// `anthropic-version` (the client's, else [`DEFAULT_VERSION`]) and
 /// `anthropic-beta`, to pass on.
 fn protocol_headers(req: &HttpRequest) -> Vec<(HeaderName, HeaderValue)> {
+    // The client's values, as the upstream client's header type (a value
+    // that is not a valid header is left out).
+    let value =
+        |v: &actix_web::http::header::HeaderValue| HeaderValue::from_bytes(v.as_bytes()).ok();
     let version = req
         .headers()
         .get("anthropic-version")
-        .cloned()
+        .and_then(value)
         .unwrap_or(HeaderValue::from_static(DEFAULT_VERSION));
     let mut headers = vec![(HeaderName::from_static("anthropic-version"), version)];
-    for beta in req.headers().get_all("anthropic-beta") {
-        headers.push((HeaderName::from_static("anthropic-beta"), beta.clone()));
+    for beta in req.headers().get_all("anthropic-beta").filter_map(value) {
+        headers.push((HeaderName::from_static("anthropic-beta"), beta));
     }
     headers
 }
 
 /// A codec refusal as a 400 naming its field.
 fn invalid(e: InboundError) -> ApiError {
-    let param = match &e {
-        InboundError::Invalid { param, .. } => param.clone(),
-        _ => None,
-    };
+    let param = e.param().map(str::to_owned);
     let mut a = ApiError::bad_request(e.to_string());
     a.param = param;
     a
@@ -283,7 +284,10 @@ impl Encoder for MessagesEvents {
         buf.extend_from_slice(&out);
     }
 
-    fn end(&mut self, buf: &mut BytesMut) {
+    fn end(&mut self, usage: Option<&Usage>, buf: &mut BytesMut) {
+        if let Some(u) = usage {
+            self.0.set_usage(u);
+        }
         let mut out = Vec::new();
         self.0.finish(&mut out);
         buf.extend_from_slice(&out);
@@ -309,17 +313,23 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
-        assert_eq!(changed, serde_json::json!({"model": "claude-x", "max_tokens": 5}));
+        assert_eq!(
+            changed,
+            serde_json::json!({"model": "claude-x", "max_tokens": 5})
+        );
     }
 
     #[test]
     fn errors_are_anthropic_shaped_and_529_stays_529() {
-        let e = ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", "overloaded".into())
+        let e = ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", "overloaded")
             .code("upstream_529");
         let r = error_response(&e);
         assert_eq!(r.status().as_u16(), 529);
         let event = String::from_utf8(error_event(&e)).unwrap();
-        assert!(event.starts_with("event: error\ndata: {\"type\":\"error\""), "{event}");
+        assert!(
+            event.starts_with("event: error\ndata: {\"type\":\"error\""),
+            "{event}"
+        );
         assert!(event.contains("overloaded_error"), "{event}");
         let r = error_response(&ApiError::bad_request("max_tokens: Field required"));
         assert_eq!(r.status().as_u16(), 400);
@@ -333,6 +343,5 @@ mod tests {
         let h = protocol_headers(&req);
         assert_eq!(h[0].1, DEFAULT_VERSION);
         assert_eq!(h[1].1, "prompt-caching-2024-07-31");
-        let _ = ProviderId::Anthropic;
     }
 }

@@ -9,6 +9,7 @@ pub(crate) mod chat;
 pub(crate) mod credentials;
 pub(crate) mod embeddings;
 pub(crate) mod health;
+pub(crate) mod messages;
 pub(crate) mod pipeline;
 pub(crate) mod responses;
 pub(crate) mod search;

@@ -145,7 +145,7 @@ fn with_model(body: Bytes, client_model: &str, model: &str) -> Result<Bytes, Api
 }
 
 /// A codec refusal as a 400 naming its field.
-fn invalid(e: byok_providers::inbound::responses::InboundError) -> ApiError {
+fn invalid(e: byok_providers::inbound::InboundError) -> ApiError {
     let param = e.param().map(str::to_owned);
     let mut a = ApiError::bad_request(e.to_string());
     a.param = param;
@@ -197,7 +197,10 @@ impl Encoder for ResponsesEvents {
         buf.extend_from_slice(&out);
     }
 
-    fn end(&mut self, buf: &mut BytesMut) {
+    fn end(&mut self, usage: Option<&Usage>, buf: &mut BytesMut) {
+        if let Some(u) = usage {
+            self.0.usage(u);
+        }
         let mut out = Vec::new();
         self.0.finish(&mut out);
         buf.extend_from_slice(&out);

@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 
 use crate::api::{
-    account, admin, catalog, chat, credentials, embeddings, health, responses, search,
+    account, admin, catalog, chat, credentials, embeddings, health, messages, responses, search,
 };
 use crate::error::ApiError;
 use crate::page;
@@ -21,6 +21,12 @@ pub type MakeRoute = fn() -> actix_web::Route;
 /// regex match), so the hot routes come first.
 pub const ROUTES: &[(&str, &str, MakeRoute)] = &[
     ("POST", chat::PATH, || web::post().to(chat::chat)),
+    ("POST", messages::PATH, || {
+        web::post().to(messages::messages)
+    }),
+    ("POST", messages::COUNT_PATH, || {
+        web::post().to(messages::count_tokens)
+    }),
     ("POST", responses::PATH, || {
         web::post().to(responses::responses)
     }),

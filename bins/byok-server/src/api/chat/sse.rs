@@ -69,7 +69,7 @@ impl Encoder for ChatEvents {
         buf.extend_from_slice(DONE);
     }
 
-    fn end(&mut self, buf: &mut BytesMut) {
+    fn end(&mut self, _usage: Option<&byok_providers::Usage>, buf: &mut BytesMut) {
         buf.extend_from_slice(DONE);
     }
 }

@@ -7,7 +7,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use byok_providers::{ChatStream, StreamItem, Transcript};
+use byok_providers::{ChatStream, StreamItem, Transcript, Usage};
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 
@@ -21,8 +21,9 @@ pub(crate) trait Encoder: Unpin + Send + 'static {
     fn item(&mut self, item: &StreamItem, buf: &mut BytesMut);
     /// Appends the events that end a stream that failed mid-way.
     fn error(&mut self, error: &ApiError, buf: &mut BytesMut);
-    /// Appends the events that end a complete stream.
-    fn end(&mut self, buf: &mut BytesMut);
+    /// Appends the events that end a complete stream; `usage` is what the
+    /// upstream reported, when it did.
+    fn end(&mut self, usage: Option<&Usage>, buf: &mut BytesMut);
 }
 
 /// Size of the body's encode buffer (refilled when less than a typical
@@ -120,7 +121,8 @@ impl<E: Encoder> Stream for EventBody<E> {
                 Poll::Ready(None) => {
                     this.finished = true;
                     this.settle();
-                    this.encoder.end(&mut this.buf);
+                    let report = this.inner.usage();
+                    this.encoder.end(report.reported(), &mut this.buf);
                     return Poll::Ready(Some(Ok(this.take())));
                 }
             }

@@ -100,7 +100,7 @@ pub(super) fn input_messages(v: Option<Value>) -> Result<Vec<Message>, InboundEr
         }
         Some(Value::Array(items)) if !items.is_empty() => items,
         _ => {
-            return Err(InboundError::bad(
+            return Err(InboundError::invalid(
                 "`input` must be a string or a non-empty list of items",
                 "input",
             ));
@@ -109,7 +109,7 @@ pub(super) fn input_messages(v: Option<Value>) -> Result<Vec<Message>, InboundEr
     let mut gather = Gather::default();
     for item in items {
         let Value::Object(item) = item else {
-            return Err(InboundError::bad(
+            return Err(InboundError::invalid(
                 "every input item must be an object",
                 "input",
             ));
@@ -129,10 +129,10 @@ fn input_item(mut item: Map<String, Value>, gather: &mut Gather) -> Result<(), I
         "message" => message(item, gather),
         "function_call" => {
             let call_id = take_str(&mut item, "call_id").ok_or_else(|| {
-                InboundError::bad("a `function_call` item needs a `call_id`", "input")
+                InboundError::invalid("a `function_call` item needs a `call_id`", "input")
             })?;
             let name = take_str(&mut item, "name").ok_or_else(|| {
-                InboundError::bad("a `function_call` item needs a `name`", "input")
+                InboundError::invalid("a `function_call` item needs a `name`", "input")
             })?;
             let arguments = take_str(&mut item, "arguments").unwrap_or_default();
             gather
@@ -143,7 +143,7 @@ fn input_item(mut item: Map<String, Value>, gather: &mut Gather) -> Result<(), I
         }
         "function_call_output" => {
             let call_id = take_str(&mut item, "call_id").ok_or_else(|| {
-                InboundError::bad("a `function_call_output` item needs a `call_id`", "input")
+                InboundError::invalid("a `function_call_output` item needs a `call_id`", "input")
             })?;
             let content = match item.remove("output") {
                 Some(Value::String(s)) => Content::Text(s),
@@ -165,13 +165,13 @@ fn input_item(mut item: Map<String, Value>, gather: &mut Gather) -> Result<(), I
             pending.1.extend(details);
             Ok(())
         }
-        "item_reference" => Err(InboundError::bad(
+        "item_reference" => Err(InboundError::invalid(
             "`item_reference` input items need a Responses-native provider (openai-responses, azure-responses); send the items themselves",
             "input",
         )),
         other => {
             let other: String = other.chars().take(40).collect();
-            Err(InboundError::bad(
+            Err(InboundError::invalid(
                 format!(
                     "input items of type `{other}` need a Responses-native provider (openai-responses, azure-responses)"
                 ),
@@ -221,7 +221,7 @@ fn message(mut item: Map<String, Value>, gather: &mut Gather) -> Result<(), Inbo
         }
         other => {
             let other: String = other.chars().take(40).collect();
-            return Err(InboundError::bad(
+            return Err(InboundError::invalid(
                 format!("unknown message role `{other}`: use user, system, developer or assistant"),
                 "input",
             ));
@@ -237,7 +237,7 @@ fn assistant_content(v: Value) -> Result<(Option<String>, Option<String>), Inbou
         Value::Array(parts) => parts,
         Value::Null => return Ok((None, None)),
         _ => {
-            return Err(InboundError::bad(
+            return Err(InboundError::invalid(
                 "message `content` must be a string or a list of parts",
                 "input",
             ));
@@ -255,7 +255,7 @@ fn assistant_content(v: Value) -> Result<(Option<String>, Option<String>), Inbou
                 .push_str(part.get("refusal").and_then(Value::as_str).unwrap_or("")),
             other => {
                 let other: String = other.chars().take(40).collect();
-                return Err(InboundError::bad(
+                return Err(InboundError::invalid(
                     format!("assistant content parts of type `{other}` cannot be sent back"),
                     "input",
                 ));
@@ -271,7 +271,7 @@ fn content_parts(v: Value, param: &str) -> Result<Content, InboundError> {
         Value::String(s) => return Ok(Content::Text(s)),
         Value::Array(parts) => parts,
         _ => {
-            return Err(InboundError::bad(
+            return Err(InboundError::invalid(
                 "message `content` must be a string or a list of parts",
                 param,
             ));
@@ -286,14 +286,14 @@ fn content_parts(v: Value, param: &str) -> Result<Content, InboundError> {
 
 fn content_part(part: Value, param: &str) -> Result<ContentPart, InboundError> {
     let Value::Object(mut part) = part else {
-        return Err(InboundError::bad(
+        return Err(InboundError::invalid(
             "every content part must be an object",
             param,
         ));
     };
     let kind = take_str(&mut part, "type").unwrap_or_default();
     let no_files = |what: &str, how: &str| {
-        InboundError::bad(
+        InboundError::invalid(
             format!(
                 "`{what}` cannot be resolved: the gateway keeps no files and the translated providers are stateless; {how}"
             ),
@@ -351,7 +351,7 @@ fn content_part(part: Value, param: &str) -> Result<ContentPart, InboundError> {
         }
         other => {
             let other: String = other.chars().take(40).collect();
-            Err(InboundError::bad(
+            Err(InboundError::invalid(
                 format!("content parts of type `{other}` are not supported here"),
                 param,
             ))

@@ -13,7 +13,7 @@
 //! let body = br#"{"model":"claude-sonnet-4-5","input":"Hello","stream":true}"#;
 //! // Route on the model first: openai-responses / azure-responses take the
 //! // body as sent (read their usage with a UsageReader on the way back).
-//! let head = peek(body).expect("400 with e.body()");
+//! let head = peek(body).expect("400 with e.openai_body()");
 //! assert_eq!(head.model, "claude-sonnet-4-5");
 //! let mut usage = UsageReader::new();
 //! usage.push(b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"model\":\"gpt-5\",\"usage\":{\"input_tokens\":3,\"output_tokens\":2}}}\n\n");
@@ -22,7 +22,7 @@
 //! // Every other provider: translate.
 //! let parsed = match parse_request(body) {
 //!     Ok(p) => p,
-//!     Err(e) => { let _ = (e.status(), e.body()); return; }
+//!     Err(e) => { let _ = (e.status(), e.openai_body()); return; }
 //! };
 //! assert!(parsed.stream && parsed.request.is_stream());
 //! // ... provider.chat_stream(&parsed.request, &credential) ...
@@ -177,43 +177,12 @@ pub struct Parsed {
     echo: Map<String, Value>,
 }
 
-/// A request the codec refuses (HTTP 400).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum InboundError {
-    /// The body is malformed or asks for something the translated
-    /// providers cannot do.
-    #[error("{message}")]
-    BadRequest {
-        /// What is wrong and what to do.
-        message: String,
-        /// The offending parameter.
-        param: Option<String>,
-    },
-}
+pub use crate::inbound::InboundError;
 
 impl InboundError {
-    pub(crate) fn bad(message: impl Into<String>, param: &str) -> Self {
-        Self::BadRequest {
-            message: message.into(),
-            param: Some(param.to_owned()),
-        }
-    }
-
-    /// The HTTP status (400).
-    pub fn status(&self) -> u16 {
-        400
-    }
-
-    /// The offending parameter, if known.
-    pub fn param(&self) -> Option<&str> {
-        match self {
-            Self::BadRequest { param, .. } => param.as_deref(),
-        }
-    }
-
-    /// The error as OpenAI's error body (with `param`).
-    pub fn body(&self) -> Vec<u8> {
+    /// The refusal as OpenAI's error body (with `param`), as this route
+    /// answers it.
+    pub fn openai_body(&self) -> Vec<u8> {
         let mut v = error_value(self.status(), &self.to_string());
         v["error"]["param"] = self.param().map_or(Value::Null, Value::from);
         v.to_string().into_bytes()

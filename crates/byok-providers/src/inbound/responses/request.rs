@@ -49,7 +49,7 @@ const STATEFUL: &[(&str, &str)] = &[
 /// providers cannot honour, naming it.
 pub fn parse_request(body: &[u8]) -> Result<Parsed, InboundError> {
     let mut map: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
-        InboundError::bad(
+        InboundError::invalid(
             format!("the body is not a JSON object: {}", e.classify_name()),
             "body",
         )
@@ -58,7 +58,7 @@ pub fn parse_request(body: &[u8]) -> Result<Parsed, InboundError> {
     let model = match map.remove("model") {
         Some(Value::String(m)) if !m.trim().is_empty() => m,
         _ => {
-            return Err(InboundError::bad(
+            return Err(InboundError::invalid(
                 "`model` must be a non-empty string",
                 "model",
             ));
@@ -110,9 +110,9 @@ pub fn parse_request(body: &[u8]) -> Result<Parsed, InboundError> {
         .extend(map.into_iter().filter(|(_, v)| !v.is_null()));
     request.validate().map_err(|e| match e {
         crate::error::ProviderError::InvalidRequest { message, param } => {
-            InboundError::BadRequest { message, param }
+            InboundError::Invalid { message, param }
         }
-        other => InboundError::bad(other.to_string(), "input"),
+        other => InboundError::invalid(other.to_string(), "input"),
     })?;
     Ok(Parsed {
         request,
@@ -150,7 +150,7 @@ pub fn peek(body: &[u8]) -> Result<Peek, InboundError> {
         stream: Option<Value>,
     }
     let head: Head<'_> = serde_json::from_slice(body).map_err(|e| {
-        InboundError::bad(
+        InboundError::invalid(
             format!("the body is not a JSON object: {}", e.classify_name()),
             "body",
         )
@@ -158,7 +158,7 @@ pub fn peek(body: &[u8]) -> Result<Peek, InboundError> {
     let model = head
         .model
         .filter(|m| !m.trim().is_empty())
-        .ok_or_else(|| InboundError::bad("`model` must be a non-empty string", "model"))?;
+        .ok_or_else(|| InboundError::invalid("`model` must be a non-empty string", "model"))?;
     Ok(Peek {
         model: model.into_owned(),
         stream: head.stream.and_then(|s| s.as_bool()) == Some(true),
@@ -186,7 +186,7 @@ fn refuse_stateful(map: &mut Map<String, Value>) -> Result<(), InboundError> {
         match map.remove(*field) {
             None | Some(Value::Null | Value::Bool(false)) => {}
             Some(Value::String(s)) if s.is_empty() => {}
-            Some(_) => return Err(InboundError::bad(*message, field)),
+            Some(_) => return Err(InboundError::invalid(*message, field)),
         }
     }
     Ok(())
@@ -234,7 +234,7 @@ fn instructions(v: Option<Value>) -> Result<Vec<Message>, InboundError> {
             content: crate::types::Content::Text(s),
             name: None,
         }]),
-        Some(_) => Err(InboundError::bad(
+        Some(_) => Err(InboundError::invalid(
             "`instructions` must be a string",
             "instructions",
         )),
@@ -247,7 +247,7 @@ fn sampling(map: &mut Map<String, Value>, request: &mut ChatRequest) -> Result<(
         match v {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(_) => Err(InboundError::bad(
+            Some(_) => Err(InboundError::invalid(
                 format!("`{name}` must be a number"),
                 name,
             )),
@@ -261,7 +261,7 @@ fn sampling(map: &mut Map<String, Value>, request: &mut ChatRequest) -> Result<(
             v.as_u64()
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| {
-                    InboundError::bad(
+                    InboundError::invalid(
                         "`max_output_tokens` must be a positive integer",
                         "max_output_tokens",
                     )
@@ -302,7 +302,7 @@ fn tools(v: Option<Value>) -> Result<Option<Vec<Tool>>, InboundError> {
     let list = match v {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(list)) => list,
-        Some(_) => return Err(InboundError::bad("`tools` must be a list", "tools")),
+        Some(_) => return Err(InboundError::invalid("`tools` must be a list", "tools")),
     };
     if list.is_empty() {
         return Ok(None);
@@ -315,12 +315,15 @@ fn tools(v: Option<Value>) -> Result<Option<Vec<Tool>>, InboundError> {
 
 fn tool(v: Value) -> Result<Tool, InboundError> {
     let Value::Object(mut t) = v else {
-        return Err(InboundError::bad("every tool must be an object", "tools"));
+        return Err(InboundError::invalid(
+            "every tool must be an object",
+            "tools",
+        ));
     };
     let kind = t.get("type").and_then(Value::as_str).unwrap_or("");
     if kind != "function" {
         let kind: String = kind.chars().take(40).collect();
-        return Err(InboundError::bad(
+        return Err(InboundError::invalid(
             format!(
                 "`tools` of type `{kind}` run only on the Responses-native providers (openai-responses, azure-responses); send function tools, or choose one of those providers"
             ),
@@ -329,7 +332,12 @@ fn tool(v: Value) -> Result<Tool, InboundError> {
     }
     let name = match t.remove("name") {
         Some(Value::String(n)) if !n.is_empty() => n,
-        _ => return Err(InboundError::bad("a function tool needs a `name`", "tools")),
+        _ => {
+            return Err(InboundError::invalid(
+                "a function tool needs a `name`",
+                "tools",
+            ));
+        }
     };
     Ok(Tool {
         kind: "function".into(),
@@ -353,7 +361,7 @@ fn tool_choice(v: Option<Value>) -> Result<Option<ToolChoice>, InboundError> {
         }
         Some(Value::Object(o)) if o.get("type").and_then(Value::as_str) == Some("function") => {
             let name = o.get("name").and_then(Value::as_str).ok_or_else(|| {
-                InboundError::bad("a function `tool_choice` needs a `name`", "tool_choice")
+                InboundError::invalid("a function `tool_choice` needs a `name`", "tool_choice")
             })?;
             Ok(Some(ToolChoice::Named(NamedToolChoice {
                 kind: "function".into(),
@@ -371,7 +379,7 @@ fn tool_choice(v: Option<Value>) -> Result<Option<ToolChoice>, InboundError> {
                 .chars()
                 .take(40)
                 .collect();
-            Err(InboundError::bad(
+            Err(InboundError::invalid(
                 format!(
                     "`tool_choice` `{kind}` needs a Responses-native provider (openai-responses, azure-responses); use auto, none, required or a function"
                 ),
@@ -406,7 +414,7 @@ fn text_config(v: Option<Value>, request: &mut ChatRequest) -> Result<(), Inboun
                 }
             }
             if !schema.contains_key("schema") {
-                return Err(InboundError::bad(
+                return Err(InboundError::invalid(
                     "a `json_schema` text format needs a `schema`",
                     "text.format.schema",
                 ));
@@ -416,7 +424,7 @@ fn text_config(v: Option<Value>, request: &mut ChatRequest) -> Result<(), Inboun
             })
         }
         _ => {
-            return Err(InboundError::bad(
+            return Err(InboundError::invalid(
                 "`text.format.type` must be text, json_object or json_schema",
                 "text.format",
             ));

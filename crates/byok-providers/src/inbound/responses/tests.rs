@@ -269,7 +269,7 @@ fn what_needs_state_or_native_tools_is_a_clear_400() {
     );
     assert_eq!(e.status(), 400);
     assert_eq!(e.param(), Some("previous_response_id"));
-    let body: Value = serde_json::from_slice(&e.body()).unwrap();
+    let body: Value = serde_json::from_slice(&e.openai_body()).unwrap();
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert_eq!(body["error"]["param"], "previous_response_id");
     let cases = [

@@ -91,7 +91,7 @@
 mod citations;
 mod content;
 mod effort;
-mod reasoning;
+pub(crate) mod reasoning;
 mod request;
 mod response;
 mod stream;
@@ -125,6 +125,8 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Extra fields read by this translator: `top_k` and `thinking` (passed
 /// through as Anthropic-native parameters), OpenRouter's `reasoning`.
 const NATIVE_EXTRA: &[&str] = &["top_k", "thinking", "reasoning"];
+
+pub(crate) use self::effort::THINKING_BUDGETS;
 
 /// Content parts this translator reads beyond `text` and `image_url`.
 const READ_PARTS: &[&str] = &["file"];

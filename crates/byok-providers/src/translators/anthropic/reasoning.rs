@@ -12,10 +12,10 @@
 use serde_json::{Value, json};
 
 /// The `format` of Anthropic reasoning entries.
-pub(super) const FORMAT: &str = "anthropic-claude-v1";
+pub(crate) const FORMAT: &str = "anthropic-claude-v1";
 
 /// A `thinking` block as a `reasoning.text` entry.
-pub(super) fn text_detail(index: usize, text: &str, signature: Option<&str>) -> Value {
+pub(crate) fn text_detail(index: usize, text: &str, signature: Option<&str>) -> Value {
     let mut detail =
         json!({"type": "reasoning.text", "text": text, "format": FORMAT, "index": index});
     if let Some(signature) = signature.filter(|s| !s.is_empty()) {
@@ -25,7 +25,7 @@ pub(super) fn text_detail(index: usize, text: &str, signature: Option<&str>) -> 
 }
 
 /// A `redacted_thinking` block as a `reasoning.encrypted` entry.
-pub(super) fn encrypted_detail(index: usize, data: &str) -> Value {
+pub(crate) fn encrypted_detail(index: usize, data: &str) -> Value {
     json!({"type": "reasoning.encrypted", "data": data, "format": FORMAT, "index": index})
 }
 

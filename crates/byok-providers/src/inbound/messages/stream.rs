@@ -1,0 +1,435 @@
+//! Neutral chunks → Anthropic's stream events.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::Parsed;
+use super::error_type;
+use super::reasoning::{ReasoningBlock, block_of};
+use super::response::{Block, WireUsage, message_id, stop_reason};
+use crate::types::{ChatChunk, ChunkChoice, FinishReason, ToolCallDelta, Usage};
+
+/// One event of Anthropic's stream.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event<'a> {
+    MessageStart {
+        message: Head<'a>,
+    },
+    ContentBlockStart {
+        index: u32,
+        content_block: Block<'a>,
+    },
+    ContentBlockDelta {
+        index: u32,
+        delta: BlockDelta<'a>,
+    },
+    ContentBlockStop {
+        index: u32,
+    },
+    MessageDelta {
+        delta: StopDelta<'a>,
+        usage: DeltaUsage,
+    },
+    MessageStop,
+    Error {
+        error: ErrorBody<'a>,
+    },
+}
+
+impl Event<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Event::MessageStart { .. } => "message_start",
+            Event::ContentBlockStart { .. } => "content_block_start",
+            Event::ContentBlockDelta { .. } => "content_block_delta",
+            Event::ContentBlockStop { .. } => "content_block_stop",
+            Event::MessageDelta { .. } => "message_delta",
+            Event::MessageStop => "message_stop",
+            Event::Error { .. } => "error",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Head<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: [(); 0],
+    stop_reason: Option<()>,
+    stop_sequence: Option<()>,
+    usage: WireUsage,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type")]
+enum BlockDelta<'a> {
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
+}
+
+#[derive(Debug, Serialize)]
+struct StopDelta<'a> {
+    stop_reason: &'static str,
+    stop_sequence: Option<&'a str>,
+}
+
+/// `message_delta` usage: the cumulative output, and the input counts
+/// when known (as newer Anthropic streams send them).
+#[derive(Debug, Serialize)]
+struct DeltaUsage {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_read_input_tokens: Option<u64>,
+    output_tokens: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: &'a str,
+}
+
+/// The content block being streamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    None,
+    Text,
+    Thinking,
+    /// The tool call of this neutral index.
+    Tool(u32),
+}
+
+/// Writes Anthropic's stream for a sequence of neutral chunks.
+///
+/// Events: `message_start` (usage as known then, else zeros) on the first
+/// chunk; content blocks in the order their deltas arrive, one open at a
+/// time, numbered from 0: `text` (`text_delta`), `thinking`
+/// (`thinking_delta`, then `signature_delta` when its `reasoning_details`
+/// entry arrives with a signature, which closes it; unsigned entries, such
+/// as OpenRouter's fragments, leave it open), `redacted_thinking` (whole at its
+/// start), `tool_use` (`input: {}` at its start, then `input_json_delta`
+/// with the argument fragments as they came); the open block is closed
+/// when another kind starts. [`StreamEncoder::finish`] closes the last
+/// block and writes `message_delta` (stop reason, usage with output and
+/// input counts) and `message_stop`. A refusal streams as text. Tool-call
+/// fragments for a call already closed (another call started in between,
+/// which OpenAI-shaped streams do not do) are dropped.
+#[derive(Debug)]
+pub struct StreamEncoder {
+    model: String,
+    stop_sequences: Vec<String>,
+    id: String,
+    started: bool,
+    done: bool,
+    next: u32,
+    open: Open,
+    /// The open thinking block's text came as reasoning deltas (its
+    /// entries' text is then the same text, not to be repeated).
+    fed_by_deltas: bool,
+    /// Neutral indexes of the tool calls already started.
+    tools: Vec<u32>,
+    finish: Option<FinishReason>,
+    stop_sequence: Option<String>,
+    usage: Option<Usage>,
+}
+
+impl StreamEncoder {
+    /// An encoder for the answer to `parsed`.
+    pub fn new(parsed: &Parsed) -> Self {
+        Self {
+            model: parsed.model.clone(),
+            stop_sequences: parsed.stop_sequences.clone(),
+            id: String::new(),
+            started: false,
+            done: false,
+            next: 0,
+            open: Open::None,
+            fed_by_deltas: false,
+            tools: Vec::new(),
+            finish: None,
+            stop_sequence: None,
+            usage: None,
+        }
+    }
+
+    /// Appends the events for `chunk` to `out` (choice 0 only: the request
+    /// asked for one).
+    pub fn push(&mut self, chunk: &ChatChunk, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        if let Some(u) = &chunk.usage {
+            self.usage = Some(u.clone());
+        }
+        if !self.started {
+            self.start(&chunk.id, out);
+        }
+        for choice in chunk.choices.iter().filter(|c| c.index == 0) {
+            self.choice(choice, out);
+        }
+    }
+
+    /// Records the usage the provider reported outside the chunks (the
+    /// stream's [`UsageReport`](crate::UsageReport)), for `message_delta`;
+    /// call it before [`StreamEncoder::finish`]. A usage chunk does the
+    /// same by itself.
+    pub fn set_usage(&mut self, usage: &Usage) {
+        self.usage = Some(usage.clone());
+    }
+
+    /// Appends the closing events: the open block's stop, `message_delta`
+    /// and `message_stop` (a `message_start` first when no chunk came).
+    /// Called once after the last chunk; closes cleanly without a finish
+    /// reason (`tool_use` after tool calls, else `end_turn`).
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        if !self.started {
+            self.start("", out);
+        }
+        self.close(out);
+        let native = self.stop_sequence.take().map(Value::String);
+        let (stop_reason, stop_sequence) = stop_reason(
+            self.finish,
+            native.as_ref(),
+            &self.stop_sequences,
+            !self.tools.is_empty(),
+        );
+        let usage = match &self.usage {
+            Some(u) => {
+                let w = WireUsage::of(u);
+                DeltaUsage {
+                    input_tokens: Some(w.input_tokens),
+                    cache_creation_input_tokens: Some(w.cache_creation_input_tokens),
+                    cache_read_input_tokens: Some(w.cache_read_input_tokens),
+                    output_tokens: w.output_tokens,
+                }
+            }
+            None => DeltaUsage {
+                input_tokens: None,
+                cache_creation_input_tokens: None,
+                cache_read_input_tokens: None,
+                output_tokens: 0,
+            },
+        };
+        emit(
+            out,
+            &Event::MessageDelta {
+                delta: StopDelta {
+                    stop_reason,
+                    stop_sequence,
+                },
+                usage,
+            },
+        );
+        emit(out, &Event::MessageStop);
+        self.done = true;
+    }
+
+    /// Appends an `error` event for a failure mid-stream (`status` picks
+    /// Anthropic's error type, as [`super::error_body`] does); nothing is
+    /// written after it.
+    pub fn error(&mut self, status: u16, message: &str, out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
+        emit(
+            out,
+            &Event::Error {
+                error: ErrorBody {
+                    kind: error_type(status),
+                    message,
+                },
+            },
+        );
+        self.done = true;
+    }
+
+    fn start(&mut self, neutral_id: &str, out: &mut Vec<u8>) {
+        self.started = true;
+        self.id = message_id(neutral_id);
+        let usage = self.usage.as_ref().map(WireUsage::of).unwrap_or_default();
+        emit(
+            out,
+            &Event::MessageStart {
+                message: Head {
+                    id: &self.id,
+                    kind: "message",
+                    role: "assistant",
+                    model: &self.model,
+                    content: [],
+                    stop_reason: None,
+                    stop_sequence: None,
+                    usage,
+                },
+            },
+        );
+    }
+
+    fn choice(&mut self, choice: &ChunkChoice, out: &mut Vec<u8>) {
+        let delta = &choice.delta;
+        if let Some(t) = delta.reasoning_text().filter(|t| !t.is_empty()) {
+            self.ensure(Open::Thinking, out);
+            self.fed_by_deltas = true;
+            self.delta(BlockDelta::Thinking { thinking: t }, out);
+        }
+        for entry in delta.reasoning_details.iter().flatten() {
+            if let Some(block) = block_of(entry) {
+                self.entry(&block, out);
+            }
+        }
+        for t in [&delta.content, &delta.refusal].into_iter().flatten() {
+            if !t.is_empty() {
+                self.ensure(Open::Text, out);
+                self.delta(BlockDelta::Text { text: t }, out);
+            }
+        }
+        for call in delta.tool_calls.iter().flatten() {
+            self.tool(call, out);
+        }
+        if let Some(f) = choice.finish_reason {
+            self.finish = Some(f);
+        }
+        if let Some(s) = choice.extra.get("stop_reason").and_then(Value::as_str) {
+            self.stop_sequence = Some(s.to_owned());
+        }
+    }
+
+    /// A reasoning entry. A text-bearing one belongs to the thinking block
+    /// being streamed (or opens one): its text is written unless reasoning
+    /// deltas already carried it, and its signature, when it has one, is
+    /// the block's `signature_delta` and closes it. Unsigned entries leave
+    /// the block open: they are either complete entries of a block that
+    /// cannot be replayed anyway, or fragments (OpenRouter streams a
+    /// thinking block as unsigned pieces, the signature in the last).
+    /// An encrypted one is a whole `redacted_thinking` block.
+    fn entry(&mut self, block: &ReasoningBlock<'_>, out: &mut Vec<u8>) {
+        match block {
+            ReasoningBlock::Thinking { text, signature } => {
+                if self.open != Open::Thinking {
+                    self.ensure(Open::Thinking, out);
+                    self.fed_by_deltas = false;
+                }
+                if !self.fed_by_deltas && !text.is_empty() {
+                    self.delta(BlockDelta::Thinking { thinking: text }, out);
+                }
+                if !signature.is_empty() {
+                    self.delta(BlockDelta::Signature { signature }, out);
+                    self.close(out);
+                }
+            }
+            ReasoningBlock::Redacted { data } => {
+                self.close(out);
+                let index = self.next;
+                self.next += 1;
+                emit(
+                    out,
+                    &Event::ContentBlockStart {
+                        index,
+                        content_block: Block::RedactedThinking { data },
+                    },
+                );
+                emit(out, &Event::ContentBlockStop { index });
+            }
+        }
+    }
+
+    fn tool(&mut self, call: &ToolCallDelta, out: &mut Vec<u8>) {
+        if self.open != Open::Tool(call.index) {
+            if self.tools.contains(&call.index) {
+                return;
+            }
+            self.close(out);
+            self.tools.push(call.index);
+            let function = call.function.as_ref();
+            emit(
+                out,
+                &Event::ContentBlockStart {
+                    index: self.next,
+                    content_block: Block::ToolUse {
+                        id: call.id.as_deref().unwrap_or(""),
+                        name: function.and_then(|f| f.name.as_deref()).unwrap_or(""),
+                        input: Value::Object(Map::new()),
+                    },
+                },
+            );
+            self.open = Open::Tool(call.index);
+        }
+        let fragment = call.function.as_ref().and_then(|f| f.arguments.as_deref());
+        if let Some(partial_json) = fragment.filter(|a| !a.is_empty()) {
+            self.delta(BlockDelta::InputJson { partial_json }, out);
+        }
+    }
+
+    /// Opens a text or thinking block unless one is open.
+    fn ensure(&mut self, kind: Open, out: &mut Vec<u8>) {
+        if self.open == kind {
+            return;
+        }
+        self.close(out);
+        let content_block = match kind {
+            Open::Thinking => Block::Thinking {
+                thinking: "",
+                signature: "",
+            },
+            _ => Block::Text { text: "" },
+        };
+        emit(
+            out,
+            &Event::ContentBlockStart {
+                index: self.next,
+                content_block,
+            },
+        );
+        self.open = kind;
+    }
+
+    fn delta(&self, delta: BlockDelta<'_>, out: &mut Vec<u8>) {
+        emit(
+            out,
+            &Event::ContentBlockDelta {
+                index: self.next,
+                delta,
+            },
+        );
+    }
+
+    /// Closes the open block, if any.
+    fn close(&mut self, out: &mut Vec<u8>) {
+        if self.open == Open::None {
+            return;
+        }
+        emit(out, &Event::ContentBlockStop { index: self.next });
+        self.next += 1;
+        self.open = Open::None;
+    }
+}
+
+/// Appends `event: name\ndata: json\n\n` (nothing if serialising fails,
+/// which the typed events cannot).
+fn emit(out: &mut Vec<u8>, event: &Event<'_>) {
+    let mark = out.len();
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(event.name().as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    if serde_json::to_writer(&mut *out, event).is_err() {
+        out.truncate(mark);
+        return;
+    }
+    out.extend_from_slice(b"\n\n");
+}
