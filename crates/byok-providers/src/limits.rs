@@ -8,14 +8,6 @@
 use crate::id::{ProviderId, WireFormat};
 use crate::types::ChatRequest;
 
-fn budget(table: &[(&str, u32)], effort: Option<&str>) -> Option<u64> {
-    let effort = effort?;
-    table
-        .iter()
-        .find(|(name, _)| *name == effort)
-        .map(|(_, b)| u64::from(*b))
-}
-
 /// The most output tokens one choice of `request` may produce at
 /// `provider` once translated, thinking or reasoning included; `None`
 /// when the request leaves the limit to the upstream (then the model's
@@ -34,8 +26,12 @@ fn budget(table: &[(&str, u32)], effort: Option<&str>) -> Option<u64> {
 ///   limit does not exceed the budget (`reasoning_effort: "high"` with
 ///   `max_tokens: 1` on `claude-sonnet-4-5` may produce 16,385 tokens);
 ///   adaptive thinking (Claude 4.6 and later) leaves it as asked.
-/// - Gemini: `maxOutputTokens` plus, with `reasoning_effort`, the thinking
-///   budget (counted on top, to be safe); `None` without a limit.
+/// - Gemini: the `maxOutputTokens` sent (the request's limit, else the one
+///   in the client's own `generationConfig`) plus the `thinkingBudget` sent
+///   for 2.5 models (from `reasoning_effort`, OpenRouter's `reasoning`, or
+///   the client's `thinkingConfig`; counted on top, to be safe); Gemini 3's
+///   `thinkingLevel` has no token count, so there `maxOutputTokens` alone
+///   bounds the answer; `None` without a limit.
 /// - Bedrock: the `maxTokens` sent (`None` without one); for Claude with
 ///   reasoning, raised like Anthropic's above the thinking budget
 ///   (`reasoning_effort: "high"` without a limit may produce 16,384 +
@@ -47,7 +43,6 @@ pub fn output_token_limit(provider: ProviderId, request: &ChatRequest) -> Option
     let completion = request.max_completion_tokens.map(u64::from);
     let legacy = request.max_tokens.map(u64::from);
     let sent = completion.or(legacy);
-    let effort = request.reasoning_effort.as_deref();
     match provider.info().format {
         WireFormat::OpenAiChat(_) => completion.max(legacy),
         WireFormat::Responses => sent,
@@ -57,10 +52,7 @@ pub fn output_token_limit(provider: ProviderId, request: &ChatRequest) -> Option
         WireFormat::AnthropicMessages => Some(u64::from(
             crate::translators::anthropic::max_tokens(request),
         )),
-        WireFormat::Gemini => {
-            let thinking = budget(&crate::translators::gemini::THINKING_BUDGETS, effort);
-            sent.map(|m| m.saturating_add(thinking.unwrap_or(0)))
-        }
+        WireFormat::Gemini => crate::translators::gemini::output_limit(request),
     }
 }
 

@@ -40,9 +40,12 @@
 //! | `stream.rs` | the chunk-by-chunk state machine (start, content, finish at EOF) |
 //! | `mod.rs` | the adapter ([`ChatProvider`](crate::ChatProvider)): `v1beta/models/{model}:generateContent` URLs, `x-goog-api-key`, HTTP |
 
+mod citations;
 mod request;
 mod response;
+mod signatures;
 mod stream;
+mod thinking;
 
 use std::sync::Arc;
 
@@ -60,16 +63,23 @@ use crate::provider::{ChatOutcome, ProviderConfig};
 use crate::translators::Dialect;
 use crate::types::{ChatRequest, ModelInfo};
 
-/// Separates a tool-call id from the Gemini thought signature it carries.
+/// Separated a tool-call id from the Gemini thought signature it carried in
+/// the legacy id form `<id>~ts~<signature>`. Such ids are still decoded when
+/// a client sends one back, never produced: signatures now travel in
+/// `reasoning_details`.
 pub const SIGNATURE_SEPARATOR: &str = "~ts~";
 
-/// Thinking budgets for `reasoning_effort` low / medium / high (also read
-/// by `crate::limits` to bound a request's output).
-pub(crate) const THINKING_BUDGETS: [(&str, u32); 3] =
-    [("low", 1024), ("medium", 8192), ("high", 24576)];
-
-/// Extra fields passed through as Gemini-native parameters.
-const NATIVE_EXTRA: &[&str] = &["safetySettings", "safety_settings", "top_k"];
+/// Extra fields read as Gemini-native parameters: safety settings, `top_k`,
+/// the client's own `generationConfig` (merged), and OpenRouter's
+/// `reasoning`.
+const NATIVE_EXTRA: &[&str] = &[
+    "safetySettings",
+    "safety_settings",
+    "top_k",
+    "generationConfig",
+    "generation_config",
+    "reasoning",
+];
 
 /// Where `GET v1beta/models` keeps the models (`models/` prefixes
 /// stripped).
@@ -92,13 +102,35 @@ impl std::fmt::Debug for Google {
     }
 }
 
-fn split_id(id: &str) -> (&str, Option<&str>) {
-    match id.split_once(SIGNATURE_SEPARATOR) {
-        Some((id, sig)) => (id, Some(sig)),
-        None => (id, None),
-    }
+/// The most output tokens `request` may produce once translated: the
+/// `maxOutputTokens` sent (the request's limit, else one in the client's
+/// `generationConfig`) plus the `thinkingBudget` sent, counted on top to be
+/// safe; `None` without a limit. With a `thinkingLevel` (Gemini 3) nothing
+/// is added: a level has no token count, and `maxOutputTokens` bounds the
+/// answer. Read by `crate::limits`; it encodes the `generationConfig` the
+/// translator sends, so the two cannot drift.
+pub(crate) fn output_limit(request: &ChatRequest) -> Option<u64> {
+    let sent = request
+        .max_completion_tokens
+        .or(request.max_tokens)
+        .map(u64::from);
+    let Ok(generation) = request::generation_config(request) else {
+        return sent;
+    };
+    let max = generation
+        .get("maxOutputTokens")
+        .and_then(serde_json::Value::as_u64)
+        .or(sent)?;
+    let budget = generation
+        .get("thinkingConfig")
+        .and_then(|t| t.get("thinkingBudget"))
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    Some(max.saturating_add(budget))
 }
 
+/// Test support: a legacy `<id>~ts~<signature>` id.
+#[cfg(test)]
 fn join_id(id: &str, signature: Option<&str>) -> String {
     match signature {
         Some(s) if !s.is_empty() => format!("{id}{SIGNATURE_SEPARATOR}{s}"),

@@ -5,20 +5,24 @@
 //! | chunk field | chunk |
 //! |---|---|
 //! | `error` (present) | `MidStream` |
-//! | first chunk | role chunk; `responseId`, `modelVersion` |
+//! | first chunk | role chunk; `responseId`, `modelVersion` (and the token of generated call ids) |
 //! | thought parts / text parts / `functionCall` parts | `reasoning_content` / `content` / complete tool calls |
+//! | `thoughtSignature` on any part | `reasoning_details` entries (before the chunk's calls), numbered across the stream |
+//! | `groundingMetadata` / `citationMetadata` | `annotations` (`url_citation`, indices against the text so far) |
 //! | `usageMetadata` | kept; the usage chunk comes at EOF |
-//! | `finishReason` (or prompt `blockReason`) | finish reason |
+//! | `finishReason` (or prompt `blockReason`) | finish reason, `native_finish_reason` on the choice unless `STOP` |
 //! | EOF without a finish reason | `StreamTruncated` |
 
 use secrecy::{ExposeSecret as _, SecretString};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::response::{WireResponse, finish_reason};
+use super::response::{Numbering, Parts, WireResponse};
+use super::signatures::id_token;
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
+use crate::stream::StreamEvent;
 use crate::translators::{ChunkHead, lenient};
 use crate::types::{Delta, FunctionDelta, ToolCallDelta, Usage};
 
@@ -27,7 +31,10 @@ pub(crate) struct GoogleStream {
     provider: ProviderId,
     head: ChunkHead,
     started: bool,
-    calls: usize,
+    /// Calls and `reasoning_details` entries so far, and the id token.
+    at: Numbering,
+    /// The content so far, against which citation indices are converted.
+    text: String,
     finished: bool,
     usage: Option<Usage>,
     /// The key, redacted from mid-stream error messages.
@@ -40,7 +47,12 @@ impl GoogleStream {
             provider,
             head: ChunkHead::new(String::new(), wants_usage),
             started: false,
-            calls: 0,
+            at: Numbering {
+                calls: 0,
+                details: 0,
+                token: String::new(),
+            },
+            text: String::new(),
             finished: false,
             usage: None,
             secret,
@@ -52,40 +64,55 @@ impl GoogleStream {
         self.started = true;
         self.head.id = chunk.response_id.as_deref().unwrap_or("").to_owned();
         self.head.model = chunk.model_version.as_deref().unwrap_or("").to_owned();
+        self.at.token = id_token(chunk.response_id.as_deref());
         self.head.push_role(out);
     }
 
-    /// Thoughts, text, then the complete calls of one chunk; the finish
-    /// reason last.
+    /// Thoughts, text, signatures, then the complete calls of one chunk;
+    /// annotations; the finish reason last.
     fn content(&mut self, chunk: &WireResponse<'_>, out: &mut Out) {
-        let p = chunk.parts(self.calls);
-        if !p.thoughts.is_empty() {
-            let reasoning_content = Some(p.thoughts);
-            self.head.push(
+        let Parts {
+            text,
+            thoughts,
+            calls,
+            details,
+            finish,
+        } = chunk.parts(&self.at);
+        if !thoughts.is_empty() {
+            self.push(
                 out,
                 Delta {
-                    reasoning_content,
+                    reasoning_content: Some(thoughts),
                     ..Delta::default()
                 },
             );
         }
-        if !p.text.is_empty() {
-            let content = Some(p.text);
-            self.head.push(
+        if !text.is_empty() {
+            self.text.push_str(&text);
+            self.push(
                 out,
                 Delta {
-                    content,
+                    content: Some(text),
                     ..Delta::default()
                 },
             );
         }
-        if !p.calls.is_empty() {
-            let deltas = p
-                .calls
+        if !details.is_empty() {
+            self.at.details += details.len();
+            self.push(
+                out,
+                Delta {
+                    reasoning_details: Some(details),
+                    ..Delta::default()
+                },
+            );
+        }
+        if !calls.is_empty() {
+            let deltas = calls
                 .into_iter()
                 .enumerate()
                 .map(|(i, c)| ToolCallDelta {
-                    index: u32::try_from(self.calls + i).unwrap_or(u32::MAX),
+                    index: u32::try_from(self.at.calls + i).unwrap_or(u32::MAX),
                     id: Some(c.id),
                     kind: Some("function".into()),
                     function: Some(FunctionDelta {
@@ -94,24 +121,44 @@ impl GoogleStream {
                     }),
                 })
                 .collect::<Vec<_>>();
-            self.calls += deltas.len();
-            let tool_calls = Some(deltas);
-            self.head.push(
+            self.at.calls += deltas.len();
+            self.push(
                 out,
                 Delta {
-                    tool_calls,
+                    tool_calls: Some(deltas),
                     ..Delta::default()
                 },
             );
         }
+        let annotations = chunk.annotations(&self.text);
+        if !annotations.is_empty() {
+            let mut delta = Delta::default();
+            delta
+                .extra
+                .insert("annotations".into(), Value::Array(annotations));
+            self.push(out, delta);
+        }
         if let Some(u) = chunk.usage() {
             self.usage = Some(u);
         }
-        if let Some(reason) = p.finish {
+        if let Some(finish) = finish {
             self.finished = true;
-            self.head
-                .push_finish(out, finish_reason(&reason, self.calls > 0));
+            let mut event = self
+                .head
+                .chunk(Delta::default(), Some(finish.reason(self.at.calls > 0)));
+            if let (StreamEvent::Chunk(c), Some(native)) = (&mut event, finish.native()) {
+                for choice in &mut c.choices {
+                    choice
+                        .extra
+                        .insert("native_finish_reason".into(), Value::from(native));
+                }
+            }
+            out.push_back(Ok(event));
         }
+    }
+
+    fn push(&self, out: &mut Out, delta: Delta) {
+        self.head.push(out, delta);
     }
 }
 
