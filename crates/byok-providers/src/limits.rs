@@ -115,6 +115,68 @@ mod tests {
         );
     }
 
+    /// The Gemini limit is the `maxOutputTokens` plus the `thinkingBudget`
+    /// the translator really sends; a Gemini 3 level adds nothing.
+    #[test]
+    fn gemini_limits_are_what_the_translator_sends() {
+        for (model, extra, want) in [
+            (
+                "gemini-2.5-flash",
+                json!({"max_tokens": 100, "reasoning_effort": "low"}),
+                Some(1124),
+            ),
+            (
+                "gemini-2.5-flash",
+                json!({"max_tokens": 100, "reasoning_effort": "none"}),
+                Some(100),
+            ),
+            (
+                "gemini-2.5-pro",
+                json!({"max_tokens": 100, "reasoning_effort": "none"}),
+                Some(228),
+            ),
+            (
+                "gemini-2.5-flash",
+                json!({"max_tokens": 100, "reasoning": {"max_tokens": 3000}}),
+                Some(3100),
+            ),
+            (
+                "gemini-2.5-flash",
+                json!({"generationConfig": {"maxOutputTokens": 70, "thinkingConfig": {"thinkingBudget": 30}}}),
+                Some(100),
+            ),
+            (
+                "gemini-2.5-flash",
+                json!({"generationConfig": {"maxOutputTokens": 70, "thinkingConfig": {"thinkingBudget": -1}}}),
+                Some(70),
+            ),
+            (
+                "gemini-3-pro-preview",
+                json!({"max_tokens": 100, "reasoning_effort": "high"}),
+                Some(100),
+            ),
+            (
+                "gemini-2.5-flash",
+                json!({"reasoning_effort": "high"}),
+                None,
+            ),
+        ] {
+            let mut r = request(extra.clone());
+            r.model = model.to_owned();
+            let sent = crate::encode_google_request(ProviderId::Google, &r).unwrap();
+            let sent: serde_json::Value = serde_json::from_slice(&sent).unwrap();
+            let g = &sent["generationConfig"];
+            let budget = g["thinkingConfig"]["thinkingBudget"].as_u64().unwrap_or(0);
+            let from_wire = g["maxOutputTokens"].as_u64().map(|m| m + budget);
+            assert_eq!(
+                output_token_limit(ProviderId::Google, &r),
+                from_wire,
+                "{model} {extra}"
+            );
+            assert_eq!(from_wire, want, "{model} {extra}");
+        }
+    }
+
     #[test]
     fn other_formats() {
         let both = request(json!({"max_tokens": 10, "max_completion_tokens": 7}));

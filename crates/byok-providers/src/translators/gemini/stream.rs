@@ -203,6 +203,7 @@ impl SseTranslate for GoogleStream {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::types::FinishReason;
     use std::collections::VecDeque;
 
     /// A mid-stream error that echoes part of the key (too short for the
@@ -223,6 +224,177 @@ mod tests {
         assert!(message.contains("API key not valid"), "{message}");
         for w in key.as_bytes().windows(8) {
             assert!(!message.as_bytes().windows(8).any(|b| b == w), "{message}");
+        }
+    }
+
+    /// One generated part: a thought, text (split over two chunks when
+    /// `split`), or a call; each may carry a signature.
+    #[derive(Debug, Clone)]
+    enum Spec {
+        Thought(String),
+        Text(String, Option<String>, bool),
+        Call(String, Option<String>, Option<String>),
+    }
+
+    fn spec() -> impl proptest::strategy::Strategy<Value = Spec> {
+        use proptest::prelude::*;
+        let sig = proptest::option::of("[A-Za-z0-9+/]{4,12}==");
+        prop_oneof![
+            "[a-zé ]{1,12}".prop_map(Spec::Thought),
+            ("[a-zé東 .]{1,16}", sig.clone(), any::<bool>())
+                .prop_map(|(t, s, split)| Spec::Text(t, s, split)),
+            (
+                "[a-z]{1,6}",
+                sig,
+                proptest::option::of("[a-z0-9]{1,8}|[a-z/]{41}")
+            )
+                .prop_map(|(n, s, id)| Spec::Call(n, s, id)),
+        ]
+    }
+
+    fn part(p: &Spec, piece: Option<bool>) -> serde_json::Value {
+        match p {
+            Spec::Thought(t) => json!({"text": t, "thought": true}),
+            Spec::Text(t, sig, _) => {
+                let mid = t
+                    .char_indices()
+                    .nth(t.chars().count() / 2)
+                    .map_or(0, |(i, _)| i);
+                let (text, with_sig) = match piece {
+                    Some(true) => (&t[..mid], false),
+                    Some(false) => (&t[mid..], true),
+                    None => (t.as_str(), true),
+                };
+                let mut v = json!({"text": text});
+                if let (Some(s), true) = (sig, with_sig) {
+                    v["thoughtSignature"] = json!(s);
+                }
+                v
+            }
+            Spec::Call(name, sig, id) => {
+                let mut fc = json!({"name": name, "args": {"n": name.len()}});
+                if let Some(id) = id {
+                    fc["id"] = json!(id);
+                }
+                let mut v = json!({"functionCall": fc});
+                if let Some(s) = sig {
+                    v["thoughtSignature"] = json!(s);
+                }
+                v
+            }
+        }
+    }
+
+    fn response(
+        parts: Vec<serde_json::Value>,
+        last: Option<&serde_json::Value>,
+    ) -> serde_json::Value {
+        let mut cand = json!({"content": {"role": "model", "parts": parts}, "index": 0});
+        if let Some(meta) = last {
+            cand["finishReason"] = json!("STOP");
+            cand["groundingMetadata"] = meta.clone();
+        }
+        json!({"candidates": [cand], "responseId": "Rsp-1_x", "modelVersion": "gemini-3-flash-preview"})
+    }
+
+    /// What a client reassembles from a stream: content, reasoning, calls,
+    /// `reasoning_details`, annotations, finish reason.
+    type Reassembled = (
+        String,
+        String,
+        Vec<(String, String, String)>,
+        Vec<serde_json::Value>,
+        Vec<serde_json::Value>,
+        Option<FinishReason>,
+    );
+
+    fn reassemble(events: Out) -> Reassembled {
+        let mut r: Reassembled = Default::default();
+        let (text, thoughts, calls, details, notes, finish) =
+            (&mut r.0, &mut r.1, &mut r.2, &mut r.3, &mut r.4, &mut r.5);
+        for e in events {
+            let Ok(StreamEvent::Chunk(c)) = e else {
+                continue;
+            };
+            for ch in c.choices {
+                let d = ch.delta;
+                text.push_str(d.content.as_deref().unwrap_or(""));
+                thoughts.push_str(d.reasoning_content.as_deref().unwrap_or(""));
+                details.extend(d.reasoning_details.into_iter().flatten());
+                if let Some(serde_json::Value::Array(a)) = d.extra.get("annotations") {
+                    notes.extend(a.iter().cloned());
+                }
+                for t in d.tool_calls.into_iter().flatten() {
+                    let f = t.function.unwrap_or_default();
+                    calls.push((
+                        t.id.unwrap_or_default(),
+                        f.name.unwrap_or_default(),
+                        f.arguments.unwrap_or_default(),
+                    ));
+                }
+                *finish = ch.finish_reason.or(*finish);
+            }
+        }
+        r
+    }
+
+    proptest::proptest! {
+        /// A stream reassembled equals the whole answer: text, reasoning,
+        /// calls and their ids, signatures (`reasoning_details`) and
+        /// citations (`annotations`).
+        #[test]
+        fn streamed_equals_non_streamed(
+            specs in proptest::collection::vec(spec(), 1..8),
+            cuts in proptest::collection::vec(proptest::prelude::any::<bool>(), 8),
+            cite in proptest::option::of((0usize..40, 0usize..40)),
+        ) {
+            use crate::translators::gemini::response::decode_response;
+            let all: String = specs.iter().filter_map(|p| match p { Spec::Text(t, ..) => Some(t.as_str()), _ => None }).collect();
+            let meta = cite.map(|(a, b)| json!({
+                "groundingChunks": [{"web": {"uri": "https://a.example", "title": "a"}}],
+                "groundingSupports": [{"segment": {"startIndex": a.min(all.len()), "endIndex": b.min(all.len())}, "groundingChunkIndices": [0]}]
+            })).unwrap_or(json!(null));
+            let whole = response(specs.iter().map(|p| part(p, None)).collect(), Some(&meta));
+            let full = decode_response(ProviderId::Google, whole.to_string().as_bytes()).unwrap();
+
+            // Chunks: a cut after a part when `cuts` says so; split texts over two.
+            let mut chunks: Vec<Vec<serde_json::Value>> = vec![Vec::new()];
+            for (i, p) in specs.iter().enumerate() {
+                match p {
+                    Spec::Text(_, _, true) => {
+                        chunks.last_mut().unwrap().push(part(p, Some(true)));
+                        chunks.push(vec![part(p, Some(false))]);
+                    }
+                    _ => chunks.last_mut().unwrap().push(part(p, None)),
+                }
+                if cuts[i] {
+                    chunks.push(Vec::new());
+                }
+            }
+            let n = chunks.len();
+            let mut stream = GoogleStream::new(ProviderId::Google, false, SecretString::from("k"));
+            let mut out = VecDeque::new();
+            for (i, c) in chunks.into_iter().enumerate() {
+                let last = (i + 1 == n).then_some(&meta);
+                let event = SseEvent { event: None, data: response(c, last).to_string() };
+                stream.event(&event, &mut out).unwrap();
+            }
+            stream.eof(&mut out).unwrap();
+            let (text, thoughts, calls, details, notes, finish) = reassemble(out);
+
+            let m = &full.choices[0].message;
+            proptest::prop_assert_eq!(text, m.content.clone().unwrap_or_default());
+            proptest::prop_assert_eq!(thoughts, m.reasoning_content.clone().unwrap_or_default());
+            let want: Vec<(String, String, String)> = m.tool_calls.iter().flatten()
+                .map(|c| (c.id.clone(), c.function.name.clone(), c.function.arguments.clone())).collect();
+            for (id, ..) in &want {
+                proptest::prop_assert!(crate::translators::gemini::signatures::valid_id(id), "{}", id);
+            }
+            proptest::prop_assert_eq!(calls, want);
+            proptest::prop_assert_eq!(details, m.reasoning_details.clone().unwrap_or_default());
+            let want_notes = m.extra.get("annotations").and_then(|a| a.as_array().cloned()).unwrap_or_default();
+            proptest::prop_assert_eq!(notes, want_notes);
+            proptest::prop_assert_eq!(finish, full.choices[0].finish_reason);
         }
     }
 }

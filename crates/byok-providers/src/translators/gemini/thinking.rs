@@ -121,6 +121,15 @@ fn ask(request: &ChatRequest) -> Result<Ask<'_>, ProviderError> {
         effort: request.reasoning_effort.as_deref(),
         ..Ask::default()
     };
+    match request.extra.get("reasoning") {
+        None | Some(Value::Null | Value::Bool(false) | Value::Object(_)) => {}
+        Some(_) => {
+            return Err(ProviderError::invalid(
+                "`reasoning` must be an object: {\"effort\": ...}, {\"max_tokens\": n}, {\"enabled\": bool} or {\"exclude\": bool}",
+                Some("reasoning"),
+            ));
+        }
+    }
     if let Some(Value::Object(r)) = request.extra.get("reasoning") {
         if ask.effort.is_none() {
             ask.effort = r.get("effort").and_then(Value::as_str);
@@ -358,6 +367,12 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("none, minimal, low, medium, high or xhigh"),
+            "{err}"
+        );
+        let r: ChatRequest = serde_json::from_value(json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}], "reasoning": "high"})).unwrap();
+        let err = apply(&r, &mut Map::new()).unwrap_err();
+        assert!(
+            err.to_string().contains("`reasoning` must be an object"),
             "{err}"
         );
     }
