@@ -31,19 +31,10 @@ pub(crate) fn unsupported(provider: ProviderId, what: impl Into<String>) -> Prov
 
 /// Refuses what a translator cannot honour: `n > 1`, content parts, tools
 /// and `tool_choice` shapes only the OpenAI dialect passes through
-/// ([`ChatRequest::unmodelled`]), and unknown extra fields except the
-/// harmless ones, those the dialect passes through and those holding a
-/// value that cannot change the answer ([`is_default`]).
-pub(crate) fn check_common(
-    provider: ProviderId,
-    request: &ChatRequest,
-    native_extra: &[&str],
-) -> Result<(), ProviderError> {
-    check_common_parts(provider, request, native_extra, &[])
-}
-
-/// [`check_common`] for a translator that encodes the content parts of the
-/// kinds `parts` (`["file"]`) itself and refuses what it cannot encode.
+/// ([`ChatRequest::unmodelled_except`]: the part kinds in `parts`, which
+/// the translator encodes itself, are let through), and unknown extra
+/// fields except the harmless ones, those the dialect passes through and
+/// those holding a value that cannot change the answer ([`is_default`]).
 pub(crate) fn check_common_parts(
     provider: ProviderId,
     request: &ChatRequest,
@@ -60,7 +51,7 @@ pub(crate) fn check_common_parts(
     check_extra(provider, request, native_extra)
 }
 
-/// The extra-field part of [`check_common`], for a translator that checks
+/// The extra-field part of [`check_common_parts`], for a translator that checks
 /// the unmodelled shapes itself (the Responses translator maps `file`
 /// parts): unknown extra fields are refused except the harmless ones,
 /// those the dialect passes through and those holding a default value.

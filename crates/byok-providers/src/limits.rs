@@ -8,14 +8,6 @@
 use crate::id::{ProviderId, WireFormat};
 use crate::types::ChatRequest;
 
-fn budget(table: &[(&str, u32)], effort: Option<&str>) -> Option<u64> {
-    let effort = effort?;
-    table
-        .iter()
-        .find(|(name, _)| *name == effort)
-        .map(|(_, b)| u64::from(*b))
-}
-
 /// The most output tokens one choice of `request` may produce at
 /// `provider` once translated, thinking or reasoning included; `None`
 /// when the request leaves the limit to the upstream (then the model's
@@ -34,8 +26,12 @@ fn budget(table: &[(&str, u32)], effort: Option<&str>) -> Option<u64> {
 ///   limit does not exceed the budget (`reasoning_effort: "high"` with
 ///   `max_tokens: 1` on `claude-sonnet-4-5` may produce 16,385 tokens);
 ///   adaptive thinking (Claude 4.6 and later) leaves it as asked.
-/// - Gemini: `maxOutputTokens` plus, with `reasoning_effort`, the thinking
-///   budget (counted on top, to be safe); `None` without a limit.
+/// - Gemini: the `maxOutputTokens` sent (the request's limit, else the one
+///   in the client's own `generationConfig`) plus the `thinkingBudget` sent
+///   for 2.5 models (from `reasoning_effort`, OpenRouter's `reasoning`, or
+///   the client's `thinkingConfig`; counted on top, to be safe); Gemini 3's
+///   `thinkingLevel` has no token count, so there `maxOutputTokens` alone
+///   bounds the answer; `None` without a limit.
 /// - Bedrock: the `maxTokens` sent (`None` without one); for Claude with
 ///   reasoning, raised like Anthropic's above the thinking budget
 ///   (`reasoning_effort: "high"` without a limit may produce 16,384 +
@@ -47,7 +43,6 @@ pub fn output_token_limit(provider: ProviderId, request: &ChatRequest) -> Option
     let completion = request.max_completion_tokens.map(u64::from);
     let legacy = request.max_tokens.map(u64::from);
     let sent = completion.or(legacy);
-    let effort = request.reasoning_effort.as_deref();
     match provider.info().format {
         WireFormat::OpenAiChat(_) => completion.max(legacy),
         WireFormat::Responses => sent,
@@ -57,10 +52,7 @@ pub fn output_token_limit(provider: ProviderId, request: &ChatRequest) -> Option
         WireFormat::AnthropicMessages => Some(u64::from(
             crate::translators::anthropic::max_tokens(request),
         )),
-        WireFormat::Gemini => {
-            let thinking = budget(&crate::translators::gemini::THINKING_BUDGETS, effort);
-            sent.map(|m| m.saturating_add(thinking.unwrap_or(0)))
-        }
+        WireFormat::Gemini => crate::translators::gemini::output_limit(request),
     }
 }
 
@@ -121,6 +113,68 @@ mod tests {
             Some(1),
             "adaptive thinking counts inside max_tokens"
         );
+    }
+
+    /// The Gemini limit is the `maxOutputTokens` plus the `thinkingBudget`
+    /// the translator really sends; a Gemini 3 level adds nothing.
+    #[test]
+    fn gemini_limits_are_what_the_translator_sends() {
+        for (model, extra, want) in [
+            (
+                "gemini-2.5-flash",
+                json!({"max_tokens": 100, "reasoning_effort": "low"}),
+                Some(1124),
+            ),
+            (
+                "gemini-2.5-flash",
+                json!({"max_tokens": 100, "reasoning_effort": "none"}),
+                Some(100),
+            ),
+            (
+                "gemini-2.5-pro",
+                json!({"max_tokens": 100, "reasoning_effort": "none"}),
+                Some(228),
+            ),
+            (
+                "gemini-2.5-flash",
+                json!({"max_tokens": 100, "reasoning": {"max_tokens": 3000}}),
+                Some(3100),
+            ),
+            (
+                "gemini-2.5-flash",
+                json!({"generationConfig": {"maxOutputTokens": 70, "thinkingConfig": {"thinkingBudget": 30}}}),
+                Some(100),
+            ),
+            (
+                "gemini-2.5-flash",
+                json!({"generationConfig": {"maxOutputTokens": 70, "thinkingConfig": {"thinkingBudget": -1}}}),
+                Some(70),
+            ),
+            (
+                "gemini-3-pro-preview",
+                json!({"max_tokens": 100, "reasoning_effort": "high"}),
+                Some(100),
+            ),
+            (
+                "gemini-2.5-flash",
+                json!({"reasoning_effort": "high"}),
+                None,
+            ),
+        ] {
+            let mut r = request(extra.clone());
+            r.model = model.to_owned();
+            let sent = crate::encode_google_request(ProviderId::Google, &r).unwrap();
+            let sent: serde_json::Value = serde_json::from_slice(&sent).unwrap();
+            let g = &sent["generationConfig"];
+            let budget = g["thinkingConfig"]["thinkingBudget"].as_u64().unwrap_or(0);
+            let from_wire = g["maxOutputTokens"].as_u64().map(|m| m + budget);
+            assert_eq!(
+                output_token_limit(ProviderId::Google, &r),
+                from_wire,
+                "{model} {extra}"
+            );
+            assert_eq!(from_wire, want, "{model} {extra}");
+        }
     }
 
     #[test]

@@ -80,6 +80,10 @@ async fn text_streamed_equals_non_streamed_key_only_in_header() {
     assert!(chunks.iter().all(|c| c.usage.is_none()));
 }
 
+/// Signatures travel in `reasoning_details`, never in ids: the ids the
+/// client sees are clean and come back as they are; the client echoes the
+/// message (with its `reasoning_details`) and the signature goes back on
+/// the `functionCall` part it came with.
 #[tokio::test]
 async fn function_calls_carry_the_thought_signature_back() {
     let s = google().await;
@@ -99,12 +103,27 @@ async fn function_calls_carry_the_thought_signature_back() {
         STREAM,
         Reply::sse(&fixture("google/stream_tool_calls.sse")),
     );
-    let (t, _, usage, err) = collect(&s, &request(convo(true))).await;
+    let (t, chunks, usage, err) = collect(&s, &request(convo(true))).await;
     assert!(err.is_none(), "{err:?}");
     assert_equivalent(&t, &usage, &full.response, &full.usage);
+    let streamed = Extras::of(&chunks);
+    assert_eq!(
+        Some(&streamed.details),
+        full.response.choices[0].message.reasoning_details.as_ref()
+    );
     assert_eq!(t.reasoning, "Two cities: call the tool twice.");
+    for call in &t.tool_calls {
+        assert!(!call.id.contains(SIGNATURE_SEPARATOR), "{}", call.id);
+        assert_valid_id(&call.id);
+    }
+    assert_eq!(
+        streamed.details,
+        [
+            json!({"type": "reasoning.encrypted", "data": "CiQBVKhc7ufd1yKmQTH4Ys4LP9/zL8Wp0Fq3mC9r8w8pV7O6eXkSMwFWq4A==",
+                "id": t.tool_calls[0].id, "format": "google-gemini-v1", "index": 0})
+        ]
+    );
     let first = &t.tool_calls[0];
-    assert!(first.id.contains(SIGNATURE_SEPARATOR));
     let args: Value = serde_json::from_str(&first.function.arguments).unwrap();
     assert_eq!(args["location"], "Paris, \"FR\"");
     let UsageReport::Reported(u) = usage else {
@@ -116,10 +135,10 @@ async fn function_calls_carry_the_thought_signature_back() {
         "thoughts are billed as output"
     );
 
-    // Next turn: the client sends the calls and results back with the ids it got.
+    // Next turn: the client sends the message and results back as it got them.
     let mut next = convo(false);
     let msgs = next["messages"].as_array_mut().unwrap();
-    msgs.push(json!({"role": "assistant", "content": null, "tool_calls": t.tool_calls}));
+    msgs.push(streamed.message(&t));
     for c in &t.tool_calls {
         msgs.push(json!({"role": "tool", "tool_call_id": c.id, "content": "18C"}));
     }
@@ -147,8 +166,46 @@ async fn function_calls_carry_the_thought_signature_back() {
     let results = &body["contents"][2]["parts"];
     assert_eq!(results[0]["functionResponse"]["name"], "get_weather");
     assert_eq!(
-        results[0]["functionResponse"]["id"], "call_0",
-        "the signature is stripped from the id"
+        results[0]["functionResponse"]["id"],
+        json!(t.tool_calls[0].id)
+    );
+    assert_eq!(
+        model_turn["parts"][0]["functionCall"]["id"],
+        json!(t.tool_calls[0].id)
+    );
+}
+
+/// Ids a client got from an older gateway (`<id>~ts~<signature>`) still
+/// work: the signature goes back on the call, the plain id everywhere.
+#[tokio::test]
+async fn legacy_signature_ids_are_still_decoded() {
+    let s = google().await;
+    s.mock.on(
+        "POST",
+        GEN,
+        Reply::json(200, fixture("google/generate_text.json")),
+    );
+    let mut next = convo(false);
+    let msgs = next["messages"].as_array_mut().unwrap();
+    msgs.push(json!({"role": "assistant", "content": null, "tool_calls": [
+        {"id": format!("call_0{SIGNATURE_SEPARATOR}CiQBVKhc7sig=="), "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]}));
+    msgs.push(json!({"role": "tool", "tool_call_id": format!("call_0{SIGNATURE_SEPARATOR}CiQBVKhc7sig=="), "content": "18C"}));
+    s.provider
+        .chat(&request(next), &s.credential)
+        .await
+        .unwrap();
+    let body = sent_json(&s);
+    assert_eq!(
+        body["contents"][1]["parts"][0]["thoughtSignature"],
+        "CiQBVKhc7sig=="
+    );
+    assert_eq!(
+        body["contents"][1]["parts"][0]["functionCall"]["id"],
+        "call_0"
+    );
+    assert_eq!(
+        body["contents"][2]["parts"][0]["functionResponse"]["id"],
+        "call_0"
     );
 }
 
@@ -329,4 +386,367 @@ async fn thoughts_are_included_and_become_reasoning_content() {
         panic!()
     };
     assert_eq!((u.completion_tokens, u.reasoning_tokens()), (226, 215));
+}
+
+const GEN3: &str = "/v1beta/models/gemini-3-flash-preview:generateContent";
+const STREAM3: &str = "/v1beta/models/gemini-3-flash-preview:streamGenerateContent";
+
+/// A fixture of this crate (`tests/fixtures/gemini/`), each citing its
+/// source.
+fn gemini_fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/gemini/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn gemini_json(name: &str) -> Value {
+    serde_json::from_str(&gemini_fixture(name)).unwrap()
+}
+
+fn assert_valid_id(id: &str) {
+    assert!(
+        !id.is_empty()
+            && id.len() <= 40
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+        "valid for every provider: {id}"
+    );
+}
+
+/// What a client reassembles from a stream besides the transcript.
+#[derive(Default, Debug)]
+struct Extras {
+    details: Vec<Value>,
+    annotations: Vec<Value>,
+    native: Option<String>,
+}
+
+impl Extras {
+    fn of(chunks: &[byok_providers::ChatChunk]) -> Self {
+        let mut e = Self::default();
+        for ch in chunks.iter().flat_map(|c| &c.choices) {
+            e.details
+                .extend(ch.delta.reasoning_details.iter().flatten().cloned());
+            if let Some(Value::Array(a)) = ch.delta.extra.get("annotations") {
+                e.annotations.extend(a.iter().cloned());
+            }
+            if let Some(n) = ch.extra.get("native_finish_reason") {
+                e.native = n.as_str().map(str::to_owned);
+            }
+        }
+        e
+    }
+
+    /// The assistant message as the client received it, to be sent back.
+    fn message(&self, t: &byok_providers::Transcript) -> Value {
+        let mut m = json!({
+            "role": "assistant",
+            "content": if t.content.is_empty() { Value::Null } else { json!(t.content) },
+        });
+        if !t.reasoning.is_empty() {
+            m["reasoning_content"] = json!(t.reasoning);
+        }
+        if !t.tool_calls.is_empty() {
+            m["tool_calls"] = json!(t.tool_calls);
+        }
+        if !self.details.is_empty() {
+            m["reasoning_details"] = json!(self.details);
+        }
+        m
+    }
+}
+
+fn gemini3(stream: bool, messages: Value) -> Value {
+    json!({
+        "model": "gemini-3-flash-preview",
+        "stream": stream,
+        "messages": messages,
+        "tools": [
+            {"type": "function", "function": {"name": "get_weather", "parameters": pydantic_schema()}},
+            {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+        ],
+        "reasoning_effort": "low"
+    })
+}
+
+/// Two turns of thinking and tools on Gemini 3, streamed: turn 2 replays
+/// turn 1's message exactly as the client reassembled it; the signature
+/// goes back on the `functionCall` part it came with, the ids are clean,
+/// and turn 2's ids differ from turn 1's.
+#[tokio::test]
+async fn two_turn_thinking_and_tools_on_gemini_3() {
+    let s = google().await;
+    let user = json!([{"role": "user", "content": "Weather in Paris and Tokyo?"}]);
+    s.mock.on(
+        "POST",
+        GEN3,
+        Reply::json(200, gemini_fixture("thinking_tool_turn1.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(gemini3(false, user.clone())), &s.credential)
+        .await
+        .unwrap();
+    s.mock.on(
+        "POST",
+        STREAM3,
+        Reply::sse(&gemini_fixture("thinking_tool_turn1.sse")),
+    );
+    let (t1, chunks, usage, err) = collect(&s, &request(gemini3(true, user.clone()))).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_equivalent(&t1, &usage, &full.response, &full.usage);
+    let e1 = Extras::of(&chunks);
+    let msg = &full.response.choices[0].message;
+    assert_eq!(Some(&e1.details), msg.reasoning_details.as_ref());
+    let turn1 = sent_json(&s);
+    assert_eq!(
+        turn1["generationConfig"]["thinkingConfig"],
+        json!({"thinkingLevel": "low", "includeThoughts": true})
+    );
+    assert_eq!(
+        t1.reasoning,
+        "**Planning the lookups**\n\nTwo cities, so two weather calls."
+    );
+    assert_eq!(t1.tool_calls.len(), 2);
+    for c in &t1.tool_calls {
+        assert_valid_id(&c.id);
+    }
+    assert_ne!(t1.tool_calls[0].id, t1.tool_calls[1].id);
+    assert_eq!(
+        e1.details,
+        [
+            json!({"type": "reasoning.encrypted", "data": "EqQCCqECAdHtim8Q2rXz0zY7aF1t0vPcU1bQ4m3n+TurnOneSig==",
+                "id": t1.tool_calls[0].id, "format": "google-gemini-v1", "index": 0})
+        ]
+    );
+
+    // Turn 2: the message as received, then the results.
+    let mut messages = user.as_array().unwrap().clone();
+    messages.push(e1.message(&t1));
+    for (c, r) in t1.tool_calls.iter().zip(["18C", "24C"]) {
+        messages.push(json!({"role": "tool", "tool_call_id": c.id, "content": r}));
+    }
+    s.mock.on(
+        "POST",
+        STREAM3,
+        Reply::sse(&gemini_fixture("thinking_tool_turn2.sse")),
+    );
+    let (t2, chunks2, _, err) = collect(&s, &request(gemini3(true, json!(messages)))).await;
+    assert!(err.is_none(), "{err:?}");
+    let body = sent_json(&s);
+    let model = &body["contents"][1];
+    assert_eq!(model["role"], "model");
+    assert_eq!(
+        model["parts"],
+        json!([
+            {"functionCall": {"id": t1.tool_calls[0].id, "name": "get_weather", "args": {"location": "Paris"}},
+             "thoughtSignature": "EqQCCqECAdHtim8Q2rXz0zY7aF1t0vPcU1bQ4m3n+TurnOneSig=="},
+            {"functionCall": {"id": t1.tool_calls[1].id, "name": "get_weather", "args": {"location": "東京"}}}
+        ]),
+        "the signature on the call it came with, no thought text sent back"
+    );
+    let results = &body["contents"][2]["parts"];
+    assert_eq!(
+        results[0]["functionResponse"]["id"],
+        json!(t1.tool_calls[0].id)
+    );
+    assert_eq!(
+        results[1]["functionResponse"]["id"],
+        json!(t1.tool_calls[1].id)
+    );
+    assert_eq!(results[1]["functionResponse"]["name"], "get_weather");
+
+    let e2 = Extras::of(&chunks2);
+    assert_eq!(t2.tool_calls.len(), 1);
+    let id2 = &t2.tool_calls[0].id;
+    assert_valid_id(id2);
+    assert!(
+        t1.tool_calls.iter().all(|c| &c.id != id2),
+        "ids never repeat across turns"
+    );
+    assert_eq!(e2.details[0]["id"], json!(id2));
+    assert_eq!(e2.details[0]["data"], "EroDCrcDAdHtim9TurnTwoSig==");
+    assert_eq!(t2.finish_reason, Some(FinishReason::ToolCalls));
+}
+
+/// A signature on text (the last, empty part of a stream) goes out without
+/// an id and comes back on the message's text.
+#[tokio::test]
+async fn text_signatures_round_trip() {
+    let s = google().await;
+    let user = json!([{"role": "user", "content": "Weather?"}]);
+    s.mock.on(
+        "POST",
+        STREAM3,
+        Reply::sse(&gemini_fixture("text_with_signature.sse")),
+    );
+    let (t, chunks, _, err) = collect(&s, &request(gemini3(true, user.clone()))).await;
+    assert!(err.is_none(), "{err:?}");
+    let e = Extras::of(&chunks);
+    assert_eq!(t.content, "Paris: 18°C, Tokyo: 24°C.");
+    assert_eq!(
+        e.details,
+        [
+            json!({"type": "reasoning.encrypted", "data": "ErADCq0DAdHtim9TextSig==", "format": "google-gemini-v1", "index": 0})
+        ]
+    );
+    let mut messages = user.as_array().unwrap().clone();
+    messages.push(e.message(&t));
+    messages.push(json!({"role": "user", "content": "And Rome?"}));
+    s.mock.on(
+        "POST",
+        GEN3,
+        Reply::json(200, gemini_fixture("thinking_tool_turn1.json")),
+    );
+    s.provider
+        .chat(&request(gemini3(false, json!(messages))), &s.credential)
+        .await
+        .unwrap();
+    assert_eq!(
+        sent_json(&s)["contents"][1]["parts"],
+        json!([{"text": "Paris: 18°C, Tokyo: 24°C.", "thoughtSignature": "ErADCq0DAdHtim9TextSig=="}])
+    );
+}
+
+/// Gemini's own `functionCall.id` is kept when valid for every provider.
+#[tokio::test]
+async fn gemini_call_ids_are_kept_when_valid() {
+    let s = google().await;
+    s.mock.on(
+        "POST",
+        GEN3,
+        Reply::json(200, gemini_fixture("native_call_ids.json")),
+    );
+    let user = json!([{"role": "user", "content": "Paris and Rome"}]);
+    let r = s
+        .provider
+        .chat(&request(gemini3(false, user)), &s.credential)
+        .await
+        .unwrap();
+    let m = &r.response.choices[0].message;
+    let ids: Vec<&str> = m
+        .tool_calls
+        .iter()
+        .flatten()
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(ids, ["9x2kqpb1", "call_NfNdaOLZA5LZz7IPjMvF-QM_1"]);
+    assert_eq!(m.reasoning_details.as_ref().unwrap()[0]["id"], "9x2kqpb1");
+}
+
+/// Grounding and recitation sources become `url_citation` annotations,
+/// streamed and not, with character indices.
+#[tokio::test]
+async fn citations_become_annotations() {
+    let s = google().await;
+    s.mock.on(
+        "POST",
+        GEN,
+        Reply::json(200, gemini_fixture("grounded.json")),
+    );
+    let full = s
+        .provider
+        .chat(&request(convo(false)), &s.credential)
+        .await
+        .unwrap();
+    let got = full.response.choices[0].message.extra["annotations"].clone();
+    let cite = |url: &str, title: &str, a: u64, b: u64| json!({"type": "url_citation", "url_citation": {"url": url, "title": title, "start_index": a, "end_index": b}});
+    let aj = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/aljazeera";
+    let uefa = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/uefa";
+    assert_eq!(
+        got,
+        json!([
+            cite(aj, "aljazeera.com", 0, 56),
+            cite(aj, "aljazeera.com", 57, 126),
+            cite(uefa, "uefa.com", 57, 126),
+            cite("https://en.wikipedia.org/wiki/UEFA_Euro_2024", "", 0, 56)
+        ])
+    );
+    s.mock
+        .on("POST", STREAM, Reply::sse(&gemini_fixture("grounded.sse")));
+    let (t, chunks, usage, err) = collect(&s, &request(convo(true))).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_equivalent(&t, &usage, &full.response, &full.usage);
+    assert_eq!(json!(Extras::of(&chunks).annotations), got);
+}
+
+#[tokio::test]
+async fn malformed_calls_and_blocked_prompts() {
+    let s = google().await;
+    for (file, want, native) in [
+        (
+            "malformed_function_call.json",
+            FinishReason::Stop,
+            "MALFORMED_FUNCTION_CALL",
+        ),
+        (
+            "prompt_blocked.json",
+            FinishReason::ContentFilter,
+            "PROHIBITED_CONTENT",
+        ),
+    ] {
+        let answer = gemini_json(file);
+        s.mock.on("POST", GEN, Reply::json(200, answer.to_string()));
+        let full = s
+            .provider
+            .chat(&request(convo(false)), &s.credential)
+            .await
+            .unwrap();
+        assert_eq!(finish(&full.response), Some(want), "{file}");
+        assert_eq!(
+            full.response.choices[0].extra["native_finish_reason"], native,
+            "{file}"
+        );
+        s.mock
+            .on("POST", STREAM, Reply::sse(&format!("data: {answer}\n\n")));
+        let (t, chunks, usage, err) = collect(&s, &request(convo(true))).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_equivalent(&t, &usage, &full.response, &full.usage);
+        assert_eq!(
+            Extras::of(&chunks).native.as_deref(),
+            Some(native),
+            "{file}"
+        );
+    }
+}
+
+/// `response_format` with a Pydantic-style schema, merged into the
+/// client's own `generationConfig`; OpenRouter's `reasoning` as a budget.
+#[tokio::test]
+async fn structured_output_request() {
+    let s = google().await;
+    s.mock.on(
+        "POST",
+        GEN,
+        Reply::json(200, fixture("google/generate_text.json")),
+    );
+    let mut r = convo(false);
+    r["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "GetWeather", "strict": true, "schema": pydantic_schema()}});
+    r["generationConfig"] = json!({"temperature": 0.2, "responseLogprobs": false});
+    r["reasoning"] = json!({"max_tokens": 2000});
+    r["messages"][1]["content"] = json!([
+        {"type": "text", "text": "Fill this in from the PDF"},
+        {"type": "file", "file": {"filename": "f.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQ="}}
+    ]);
+    s.provider.chat(&request(r), &s.credential).await.unwrap();
+    let body = sent_json(&s);
+    assert_eq!(
+        body["generationConfig"],
+        json!({
+            "temperature": 0.2,
+            "responseLogprobs": false,
+            "maxOutputTokens": 200,
+            "responseMimeType": "application/json",
+            "responseJsonSchema": pydantic_schema(),
+            "thinkingConfig": {"thinkingBudget": 2000, "includeThoughts": true}
+        })
+    );
+    assert_eq!(
+        body["contents"][0]["parts"][1],
+        json!({"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0xLjQ="}})
+    );
+    assert!(body.get("reasoning").is_none() && body.get("response_format").is_none());
 }

@@ -14,8 +14,6 @@
 //! |---|---|
 //! | [`Dialect`] + the one [`ChatProvider`] impl | send, decode, stream, list models ([`Upstream`] holds id, base URL, client, config) |
 //! | [`turns`] / [`json_turns`] over a [`TurnEncoder`] | the message loop: system apart, consecutive same-role turns merged (Anthropic, Converse, Gemini) |
-//! | [`content_blocks`] | text and image parts of a message, other parts refused |
-//! | [`thinking_budget`] | `reasoning_effort` → budget |
 //! | [`Answer`], [`Counts`], [`function_call`] | a whole answer as a [`ChatResponse`], usage in OpenAI's terms |
 //! | [`ChunkHead`], [`ToolSlots`] | stream chunks (role, text, tool start / arguments, finish, usage) and tool-call numbering |
 
@@ -32,7 +30,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
-use crate::common::{chunk_event, now_secs, push_usage, unsupported};
+use crate::common::{chunk_event, now_secs, push_usage};
 use crate::credential::Credential;
 use crate::error::ProviderError;
 use crate::forward::{Forward, Forwarded};
@@ -41,9 +39,9 @@ use crate::id::{ProviderId, WireFormat};
 use crate::provider::{ChatOutcome, ChatProvider};
 use crate::stream::{ChatStream, StreamEvent};
 use crate::types::{
-    ChatRequest, ChatResponse, Choice, CompletionTokensDetails, Content, ContentPart, Delta,
-    FinishReason, FunctionCall, FunctionDelta, ImageUrl, Message, ModelInfo, PromptTokensDetails,
-    ResponseMessage, ToolCall, ToolCallDelta, Usage,
+    ChatRequest, ChatResponse, Choice, CompletionTokensDetails, Content, Delta, FinishReason,
+    FunctionCall, FunctionDelta, Message, ModelInfo, PromptTokensDetails, ResponseMessage,
+    ToolCall, ToolCallDelta, Usage,
 };
 
 /// What sets one wire format's adapter apart; [`ChatProvider`] is
@@ -245,31 +243,6 @@ impl Answer {
     }
 }
 
-/// The blocks of `content`, one per part: `text` builds a text block (a
-/// string content is one), `image` an image block; other parts are refused
-/// (`check_common` refuses them before any encoding).
-pub(crate) fn content_blocks<B>(
-    provider: ProviderId,
-    content: &Content,
-    text: impl Fn(&str) -> B,
-    image: impl Fn(&ImageUrl) -> Result<B, ProviderError>,
-) -> Result<Vec<B>, ProviderError> {
-    match content {
-        Content::Text(t) => Ok(vec![text(t)]),
-        Content::Parts(parts) => parts
-            .iter()
-            .map(|part| match part {
-                ContentPart::Text { text: t, .. } => Ok(text(t)),
-                ContentPart::ImageUrl { image_url, .. } => image(image_url),
-                ContentPart::Other(_) => Err(unsupported(
-                    provider,
-                    format!("`{}` content parts", part.kind()),
-                )),
-            })
-            .collect(),
-    }
-}
-
 /// A dialect's encoding of a conversation's parts, for [`turns`].
 pub(crate) trait TurnEncoder {
     /// One content block (or part) of a turn.
@@ -332,20 +305,6 @@ pub(crate) fn json_turns<E: TurnEncoder<Block = Value>>(
         })
         .collect();
     Ok((system, turns))
-}
-
-/// The thinking budget `table` gives `effort` (`low`, `medium` or `high`).
-pub(crate) fn thinking_budget(table: &[(&str, u32)], effort: &str) -> Result<u32, ProviderError> {
-    table
-        .iter()
-        .find(|(name, _)| *name == effort)
-        .map(|(_, budget)| *budget)
-        .ok_or_else(|| {
-            ProviderError::invalid(
-                "`reasoning_effort` must be low, medium or high",
-                Some("reasoning_effort"),
-            )
-        })
 }
 
 /// A turn: its role and its blocks.

@@ -4,26 +4,138 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{NATIVE_EXTRA, THINKING_BUDGETS, split_id};
-use crate::common::{arguments_object, check_common, encode_body, parse_data_url, unsupported};
+use super::NATIVE_EXTRA;
+use super::signatures::{Replay, fill_missing, on_last_text, split_id};
+use super::thinking::{self, is_gemini_3};
+use crate::common::{
+    arguments_object, check_common_parts, encode_body, parse_data_url, unsupported,
+};
 use crate::error::ProviderError;
 use crate::id::ProviderId;
-use crate::translators::{TurnEncoder, content_blocks, json_turns, thinking_budget};
-use crate::types::{ChatRequest, Content, ResponseFormat, Tool, ToolCall, ToolChoice};
+use crate::translators::{TurnEncoder, json_turns};
+use crate::types::{
+    ChatRequest, Content, ContentPart, ImageUrl, ResponseFormat, Tool, ToolCall, ToolChoice,
+};
 
+/// Content parts beyond text and images that Gemini takes.
+const PARTS: &[&str] = &["file", "input_audio"];
+
+/// The parts of `content`: text; images (`data:` URLs inline, `https:`
+/// URLs as `fileData`); `file` parts with `file_data` inline; `input_audio`
+/// inline. Anything else is a 400 naming it.
 fn parts_of(provider: ProviderId, content: &Content) -> Result<Vec<Value>, ProviderError> {
-    content_blocks(
+    match content {
+        Content::Text(t) => Ok(vec![json!({"text": t})]),
+        Content::Parts(parts) => parts
+            .iter()
+            .map(|part| match part {
+                ContentPart::Text { text, .. } => Ok(json!({"text": text})),
+                ContentPart::ImageUrl { image_url, .. } => image(provider, image_url),
+                ContentPart::Other(m) => other_part(provider, part.kind(), m),
+            })
+            .collect(),
+    }
+}
+
+/// An image: a base64 `data:` URL inline, an `https:` URL by reference
+/// (`fileData`, the media type guessed from the extension; Gemini's
+/// `mimeType` is optional there). Any other URL is a 400.
+fn image(provider: ProviderId, image: &ImageUrl) -> Result<Value, ProviderError> {
+    if let Some((mime, data)) = parse_data_url(&image.url) {
+        return Ok(json!({"inlineData": {"mimeType": mime, "data": data}}));
+    }
+    if image
+        .url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    {
+        let mut file = json!({"fileUri": image.url});
+        if let Some(mime) = mime_of(&image.url) {
+            file["mimeType"] = json!(mime);
+        }
+        return Ok(json!({"fileData": file}));
+    }
+    Err(unsupported(
         provider,
-        content,
-        |text| json!({"text": text}),
-        |image| match parse_data_url(&image.url) {
-            Some((mime, data)) => Ok(json!({"inlineData": {"mimeType": mime, "data": data}})),
-            None => Err(unsupported(
-                provider,
-                "image URLs other than base64 `data:` URLs",
-            )),
-        },
-    )
+        "image URLs other than `https:` URLs and base64 `data:` URLs (send the image as a `data:` URL)",
+    ))
+}
+
+/// The media type of a URL's file extension, for the types Gemini reads.
+fn mime_of(url: &str) -> Option<&'static str> {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        "heic" => "image/heic",
+        "heif" => "image/heif",
+        "gif" => "image/gif",
+        "pdf" => "application/pdf",
+        _ => return None,
+    })
+}
+
+/// A `file` or `input_audio` part, inline.
+fn other_part(
+    provider: ProviderId,
+    kind: &str,
+    part: &Map<String, Value>,
+) -> Result<Value, ProviderError> {
+    let inner = |key: &str| {
+        part.get(kind)
+            .and_then(|v| v.get(key))
+            .and_then(Value::as_str)
+    };
+    match kind {
+        "file" => {
+            if inner("file_id").is_some() {
+                return Err(unsupported(
+                    provider,
+                    "`file_id` in `file` parts (uploaded files cannot be resolved here): send the file inline as `file_data`, a base64 `data:` URL",
+                ));
+            }
+            match inner("file_data").and_then(parse_data_url) {
+                Some((mime, data)) => Ok(json!({"inlineData": {"mimeType": mime, "data": data}})),
+                None => Err(unsupported(
+                    provider,
+                    "`file` parts without `file_data` as a base64 `data:` URL",
+                )),
+            }
+        }
+        "input_audio" => {
+            let format = inner("format").unwrap_or("").to_ascii_lowercase();
+            let mime = match format.as_str() {
+                "wav" => "audio/wav",
+                "mp3" => "audio/mp3",
+                "aiff" => "audio/aiff",
+                "aac" => "audio/aac",
+                "ogg" => "audio/ogg",
+                "flac" => "audio/flac",
+                _ => {
+                    return Err(unsupported(
+                        provider,
+                        "`input_audio` formats other than wav, mp3, aiff, aac, ogg and flac",
+                    ));
+                }
+            };
+            match inner("data") {
+                Some(data) => Ok(json!({"inlineData": {"mimeType": mime, "data": data}})),
+                None => Err(ProviderError::invalid(
+                    "`input_audio` parts need `data` (base64)",
+                    Some("messages"),
+                )),
+            }
+        }
+        _ => Err(unsupported(
+            provider,
+            format!(
+                "`{}` content parts",
+                kind.chars().take(32).collect::<String>()
+            ),
+        )),
+    }
 }
 
 /// The model id as a path segment (`models/` prefix optional).
@@ -55,9 +167,12 @@ pub fn encode_request(
 }
 
 pub(super) fn to_wire(p: ProviderId, request: &ChatRequest) -> Result<Value, ProviderError> {
-    check_common(p, request, NATIVE_EXTRA)?;
+    check_common_parts(p, request, NATIVE_EXTRA, PARTS)?;
     model_segment(&request.model)?;
-    let (system, contents) = contents(p, request)?;
+    let (system, mut contents) = contents(p, request)?;
+    if is_gemini_3(&request.model) {
+        fill_missing(&mut contents);
+    }
     let mut body = Map::new();
     body.insert("contents".into(), Value::Array(contents));
     if !system.is_empty() {
@@ -98,8 +213,9 @@ fn function_declaration(tool: &Tool) -> Value {
 }
 
 /// The `systemInstruction` parts and the `contents` turns (roles `user` and
-/// `model`, consecutive same-role turns merged). Tool results are named
-/// after the call they answer, with the thought signature dropped from ids.
+/// `model`, consecutive same-role turns merged). Thought signatures go back
+/// on the parts they came with; tool results are named after the call they
+/// answer.
 fn contents(
     p: ProviderId,
     request: &ChatRequest,
@@ -107,15 +223,17 @@ fn contents(
     let mut encoder = Parts {
         p,
         names: HashMap::new(),
+        replay: Replay::of(&request.messages),
     };
     json_turns(&request.messages, "model", "parts", &mut encoder)
 }
 
 /// Gemini's parts; `names` maps call ids to function names for the
-/// results.
+/// results; `replay` holds the signatures to put back.
 struct Parts {
     p: ProviderId,
     names: HashMap<String, String>,
+    replay: Replay,
 }
 
 impl TurnEncoder for Parts {
@@ -130,10 +248,25 @@ impl TurnEncoder for Parts {
         parts_of(self.p, content)
     }
 
+    /// The text parts of an assistant message, its text signature on the
+    /// last one.
+    fn assistant(&mut self, content: &Content) -> Result<Vec<Value>, ProviderError> {
+        let signature = self.replay.texts.pop_front().flatten();
+        if content.text().is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut parts = self.blocks(content)?;
+        if let Some(sig) = signature {
+            on_last_text(&mut parts, sig);
+        }
+        Ok(parts)
+    }
+
     fn tool_call(&mut self, call: &ToolCall) -> Result<Value, ProviderError> {
-        let (id, signature) = split_id(&call.id);
+        let (id, legacy) = split_id(&call.id);
         self.names.insert(id.to_owned(), call.function.name.clone());
         let mut part = json!({"functionCall": {"id": id, "name": call.function.name, "args": arguments_object(self.p, call)?}});
+        let signature = self.replay.calls.get(id).map(String::as_str).or(legacy);
         if let Some(sig) = signature {
             part["thoughtSignature"] = json!(sig);
         }
@@ -161,10 +294,18 @@ impl TurnEncoder for Parts {
     }
 }
 
-/// `generationConfig`: sampling, stop sequences, JSON modes and the
-/// thinking budget.
-fn generation_config(request: &ChatRequest) -> Result<Map<String, Value>, ProviderError> {
+/// `generationConfig`: the client's own `generationConfig` (from `extra`)
+/// merged with sampling, stop sequences, JSON modes and thinking (the
+/// request's typed fields win over the same keys there).
+pub(super) fn generation_config(
+    request: &ChatRequest,
+) -> Result<Map<String, Value>, ProviderError> {
     let mut generation = Map::new();
+    for key in ["generationConfig", "generation_config"] {
+        if let Some(Value::Object(own)) = request.extra.get(key) {
+            merge(&mut generation, own);
+        }
+    }
     if let Some(m) = request.max_completion_tokens.or(request.max_tokens) {
         generation.insert("maxOutputTokens".into(), json!(m));
     }
@@ -187,6 +328,16 @@ fn generation_config(request: &ChatRequest) -> Result<Map<String, Value>, Provid
     if let Some(k) = request.extra.get("top_k") {
         generation.insert("topK".into(), k.clone());
     }
+    response_format(request, &mut generation);
+    thinking::apply(request, &mut generation)?;
+    Ok(generation)
+}
+
+/// JSON modes: `json_object` → `responseMimeType: application/json`;
+/// `json_schema` → that and the schema in `responseJsonSchema` (JSON
+/// Schema as the client wrote it; an OpenAPI `responseSchema` the client
+/// put in `generationConfig` gives way).
+fn response_format(request: &ChatRequest, generation: &mut Map<String, Value>) {
     match &request.response_format {
         None | Some(ResponseFormat::Text) => {}
         Some(ResponseFormat::JsonObject) => {
@@ -195,37 +346,23 @@ fn generation_config(request: &ChatRequest) -> Result<Map<String, Value>, Provid
         Some(ResponseFormat::JsonSchema { json_schema }) => {
             generation.insert("responseMimeType".into(), json!("application/json"));
             if let Some(schema) = json_schema.get("schema") {
+                generation.remove("responseSchema");
                 generation.insert("responseJsonSchema".into(), schema.clone());
             }
         }
     }
-    if let Some(thinking) = thinking_config(request)? {
-        generation.insert("thinkingConfig".into(), thinking);
-    }
-    Ok(generation)
 }
 
-/// `thinkingConfig`: the budget for a `reasoning_effort`, and
-/// `includeThoughts` whenever the model thinks (an effort is given, or the
-/// model thinks by default), so thought parts come back as
-/// `reasoning_content`.
-fn thinking_config(request: &ChatRequest) -> Result<Option<Value>, ProviderError> {
-    if let Some(effort) = &request.reasoning_effort {
-        let budget = thinking_budget(&THINKING_BUDGETS, effort)?;
-        return Ok(Some(
-            json!({"thinkingBudget": budget, "includeThoughts": true}),
-        ));
+/// Merges `from` into `into`, objects key by key.
+fn merge(into: &mut Map<String, Value>, from: &Map<String, Value>) {
+    for (k, v) in from {
+        match (into.get_mut(k), v) {
+            (Some(Value::Object(a)), Value::Object(b)) => merge(a, b),
+            _ => {
+                into.insert(k.clone(), v.clone());
+            }
+        }
     }
-    Ok(thinks_by_default(&request.model).then(|| json!({"includeThoughts": true})))
-}
-
-/// Gemini 2.5 and 3.x text models think unless told otherwise (image and
-/// speech variants take no `thinkingConfig`).
-fn thinks_by_default(model: &str) -> bool {
-    let m = model.strip_prefix("models/").unwrap_or(model);
-    (m.starts_with("gemini-2.5") || m.starts_with("gemini-3"))
-        && !m.contains("-image")
-        && !m.contains("-tts")
 }
 
 /// `tool_choice` → `functionCallingConfig`.
@@ -246,7 +383,7 @@ fn function_calling_config(request: &ChatRequest) -> Result<Option<Value>, Provi
         Some(ToolChoice::Named(n)) => {
             Some(json!({"mode": "ANY", "allowedFunctionNames": [n.function.name]}))
         }
-        // Refused by `check_common` (`ChatRequest::unmodelled`).
+        // Refused by `check_common_parts` (`ChatRequest::unmodelled_except`).
         Some(ToolChoice::Other(_)) => {
             return Err(ProviderError::invalid(
                 "unsupported `tool_choice`",
@@ -392,13 +529,44 @@ mod tests {
 
     #[test]
     fn refusals() {
-        let url_image = req(
-            json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}),
+        // `https:` images go by reference now (see `files_audio_and_remote_images`).
+        for url in ["http://x/y.png", "ftp://x/y.png", "/y.png"] {
+            let url_image = req(
+                json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]}),
+            );
+            let err = to_wire(ProviderId::Google, &url_image).unwrap_err();
+            assert!(
+                matches!(&err, ProviderError::Unsupported { what, .. } if what.contains("`https:` URLs and base64 `data:` URLs")),
+                "{url}: {err:?}"
+            );
+        }
+        let part = |p: Value| {
+            let r = req(
+                json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [p]}]}),
+            );
+            match to_wire(ProviderId::Google, &r) {
+                Err(ProviderError::Unsupported { what, .. }) => what,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(
+            part(json!({"type": "file", "file": {"file_id": "file-abc"}}))
+                .starts_with("`file_id` in `file` parts")
         );
-        assert!(matches!(
-            to_wire(ProviderId::Google, &url_image),
-            Err(ProviderError::Unsupported { .. })
-        ));
+        assert!(
+            part(json!({"type": "file", "file": {"file_data": "JVBERi0="}}))
+                .contains("base64 `data:` URL")
+        );
+        assert!(
+            part(
+                json!({"type": "input_audio", "input_audio": {"data": "AA==", "format": "pcm16"}})
+            )
+            .contains("wav, mp3")
+        );
+        assert_eq!(
+            part(json!({"type": "video_url", "video_url": {"url": "https://x/v.mp4"}})),
+            "`video_url` content parts"
+        );
         let orphan = req(
             json!({"model": "gemini-2.5-flash", "messages": [{"role": "tool", "tool_call_id": "nope", "content": "x"}]}),
         );
@@ -413,6 +581,115 @@ mod tests {
             to_wire(ProviderId::Google, &bad_model),
             Err(ProviderError::InvalidRequest { .. })
         ));
+    }
+
+    #[test]
+    fn files_audio_and_remote_images() {
+        let r = req(
+            json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "read"},
+                {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}},
+                {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+                {"type": "input_audio", "input_audio": {"data": "SUQz", "format": "mp3"}},
+                {"type": "image_url", "image_url": {"url": "https://x.example/cat.JPG?s=1"}},
+                {"type": "image_url", "image_url": {"url": "https://x.example/render"}}
+            ]}]}),
+        );
+        let w = to_wire(ProviderId::Google, &r).unwrap();
+        assert_eq!(
+            w["contents"][0]["parts"],
+            json!([
+                {"text": "read"},
+                {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}},
+                {"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}},
+                {"inlineData": {"mimeType": "audio/mp3", "data": "SUQz"}},
+                {"fileData": {"fileUri": "https://x.example/cat.JPG?s=1", "mimeType": "image/jpeg"}},
+                {"fileData": {"fileUri": "https://x.example/render"}}
+            ])
+        );
+    }
+
+    #[test]
+    fn structured_output_merges_with_the_clients_generation_config() {
+        let r = req(json!({
+            "model": "gemini-2.5-flash",
+            "messages": [{"role": "user", "content": "x"}],
+            "max_tokens": 50,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "w", "strict": true, "schema": {"type": "object", "additionalProperties": false, "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}}},
+            "generationConfig": {"candidateCount": 1, "maxOutputTokens": 9, "responseSchema": {"type": "OBJECT"}, "thinkingConfig": {"includeThoughts": false, "thinkingBudget": 99}, "mediaResolution": "MEDIA_RESOLUTION_LOW"},
+            "reasoning_effort": "low"
+        }));
+        let g = to_wire(ProviderId::Google, &r).unwrap()["generationConfig"].clone();
+        assert_eq!(
+            g,
+            json!({
+                "candidateCount": 1,
+                "maxOutputTokens": 50,
+                "mediaResolution": "MEDIA_RESOLUTION_LOW",
+                "responseMimeType": "application/json",
+                "responseJsonSchema": {"type": "object", "additionalProperties": false, "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "null"}]}}},
+                "thinkingConfig": {"includeThoughts": false, "thinkingBudget": 1024}
+            })
+        );
+        let json_mode = req(
+            json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}, "generation_config": {"topK": 3}}),
+        );
+        let g = to_wire(ProviderId::Google, &json_mode).unwrap()["generationConfig"].clone();
+        assert_eq!(g["responseMimeType"], "application/json");
+        assert_eq!(g["topK"], 3);
+        assert!(g.get("responseJsonSchema").is_none());
+    }
+
+    #[test]
+    fn signatures_come_back_from_reasoning_details() {
+        let msgs = |model: &str| {
+            req(json!({"model": model, "messages": [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "content": "Let me look.", "reasoning_content": "thinking",
+                 "reasoning_details": [
+                    {"type": "reasoning.encrypted", "data": "SIG_TEXT", "format": "google-gemini-v1", "index": 0},
+                    {"type": "reasoning.encrypted", "data": "SIG_A", "id": "call_r1_0", "format": "google-gemini-v1", "index": 1},
+                    {"type": "reasoning.encrypted", "data": "FOREIGN", "id": "call_r1_1", "format": "anthropic-claude-v1", "index": 2},
+                    {"type": "reasoning.text", "text": "t", "signature": "S", "format": "anthropic-claude-v1", "index": 3}
+                 ],
+                 "tool_calls": [
+                    {"id": "call_r1_0", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                    {"id": "call_r1_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "call_r1_0", "content": "1"},
+                {"role": "tool", "tool_call_id": "call_r1_1", "content": "2"},
+                {"role": "assistant", "tool_calls": [{"id": "toolu_01", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "toolu_01", "content": "3"}
+            ]}))
+        };
+        for model in ["gemini-2.5-flash", "gemini-3-flash-preview"] {
+            let w = to_wire(ProviderId::Google, &msgs(model)).unwrap();
+            let turn = &w["contents"][1]["parts"];
+            assert_eq!(
+                turn[0],
+                json!({"text": "Let me look.", "thoughtSignature": "SIG_TEXT"})
+            );
+            assert_eq!(turn[1]["thoughtSignature"], "SIG_A");
+            assert_eq!(turn[1]["functionCall"]["id"], "call_r1_0");
+            assert!(
+                turn[2].get("thoughtSignature").is_none(),
+                "other formats are dropped"
+            );
+            assert_eq!(
+                w["contents"][2]["parts"][1]["functionResponse"]["id"],
+                "call_r1_1"
+            );
+            // A turn from another provider: no signature to give back.
+            let foreign = &w["contents"][3]["parts"][0];
+            assert_eq!(foreign["functionCall"]["id"], "toolu_01");
+            if model.starts_with("gemini-3") {
+                assert_eq!(
+                    foreign["thoughtSignature"],
+                    "skip_thought_signature_validator"
+                );
+            } else {
+                assert!(foreign.get("thoughtSignature").is_none(), "{model}");
+            }
+        }
     }
 
     fn conversation() -> impl Strategy<Value = Vec<Message>> {

@@ -7,7 +7,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::join_id;
+use super::citations::annotations;
+use super::signatures::{call_id, detail};
 use crate::common::now_secs;
 use crate::error::ProviderError;
 use crate::http;
@@ -44,6 +45,12 @@ struct Candidate<'a> {
     content: Option<CandidateContent<'a>>,
     #[serde(default, borrow, deserialize_with = "lenient::str")]
     finish_reason: Option<Cow<'a, str>>,
+    /// Google Search grounding: sources and the text they support.
+    #[serde(default, deserialize_with = "lenient::present")]
+    grounding_metadata: Option<Value>,
+    /// Recitation sources.
+    #[serde(default, deserialize_with = "lenient::present")]
+    citation_metadata: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -116,74 +123,139 @@ impl WireResponse<'_> {
         Some(counts.usage())
     }
 
-    /// Text, thoughts and calls of the first candidate; call ids without
-    /// one are numbered from `call_offset`.
-    pub(super) fn parts(&self, call_offset: usize) -> Parts {
+    /// Text, thoughts, calls and signatures of the first candidate. `at`
+    /// says how many calls and `reasoning_details` entries came before (in
+    /// earlier chunks) and the token of generated call ids.
+    pub(super) fn parts(&self, at: &Numbering) -> Parts {
         let cand = self.candidates.as_ref();
         let mut out = Parts {
-            text: String::new(),
-            thoughts: String::new(),
-            calls: Vec::new(),
             finish: cand
                 .and_then(|c| c.finish_reason.as_deref())
-                .map(str::to_owned),
+                .map(|r| Finish {
+                    reason: r.to_owned(),
+                    blocked: false,
+                }),
+            ..Parts::default()
         };
         for part in cand
             .and_then(|c| c.content.as_ref())
             .into_iter()
             .flat_map(|c| &c.parts)
         {
+            let signature = part.thought_signature.as_deref().filter(|s| !s.is_empty());
             if let Some(fc) = &part.function_call {
-                let n = call_offset + out.calls.len();
-                let id = fc
-                    .id
-                    .as_deref()
-                    .map_or_else(|| format!("call_{n}"), str::to_owned);
+                let id = call_id(fc.id.as_deref(), &at.token, at.calls + out.calls.len());
+                if let Some(sig) = signature {
+                    let index = at.details + out.details.len();
+                    out.details.push(detail(sig, Some(&id), index));
+                }
                 out.calls.push(function_call(
-                    join_id(&id, part.thought_signature.as_deref()),
+                    id,
                     fc.name.as_deref().unwrap_or("").to_owned(),
                     fc.args
                         .as_ref()
                         .map_or_else(|| "{}".to_owned(), Value::to_string),
                 ));
-            } else if let Some(t) = part.text.as_deref() {
+                continue;
+            }
+            if let Some(t) = part.text.as_deref() {
                 if part.thought == Some(true) {
                     out.thoughts.push_str(t);
                 } else {
                     out.text.push_str(t);
                 }
             }
+            if let Some(sig) = signature {
+                let index = at.details + out.details.len();
+                out.details.push(detail(sig, None, index));
+            }
         }
-        if out.finish.is_none()
-            && self
+        if out.finish.is_none() {
+            let reason = self
                 .prompt_feedback
                 .as_ref()
-                .is_some_and(|f| f.block_reason.is_some())
-        {
-            out.finish = Some("SAFETY".into());
+                .and_then(|f| f.block_reason.as_ref());
+            out.finish = reason.map(|r| Finish {
+                reason: r.as_str().unwrap_or("BLOCKED").to_owned(),
+                blocked: true,
+            });
         }
         out
     }
-}
 
-/// Gemini finish reasons as OpenAI finish reasons.
-pub(super) fn finish_reason(reason: &str, tool_calls: bool) -> FinishReason {
-    match reason {
-        "MAX_TOKENS" => FinishReason::Length,
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
-            FinishReason::ContentFilter
+    /// The candidate's citations as `url_citation` annotations, `text` the
+    /// answer's content so far.
+    pub(super) fn annotations(&self, text: &str) -> Vec<Value> {
+        let Some(c) = self.candidates.as_ref() else {
+            return Vec::new();
+        };
+        if c.grounding_metadata.is_none() && c.citation_metadata.is_none() {
+            return Vec::new();
         }
-        _ if tool_calls => FinishReason::ToolCalls,
-        _ => FinishReason::Stop,
+        annotations(
+            c.grounding_metadata.as_ref(),
+            c.citation_metadata.as_ref(),
+            text,
+        )
     }
 }
 
-/// Text, thoughts and calls of one response's first candidate.
+/// Where a chunk's numbering starts: calls and `reasoning_details` entries
+/// before it, and the token of generated call ids.
+pub(super) struct Numbering {
+    pub(super) calls: usize,
+    pub(super) details: usize,
+    pub(super) token: String,
+}
+
+/// Why the answer ended: Gemini's `finishReason`, or the prompt's
+/// `blockReason` (`blocked`).
+pub(super) struct Finish {
+    pub(super) reason: String,
+    pub(super) blocked: bool,
+}
+
+impl Finish {
+    /// As an OpenAI finish reason: `MAX_TOKENS` → `length`; the safety
+    /// family and a blocked prompt → `content_filter`; `STOP` → `stop`, or
+    /// `tool_calls` with calls; anything else (`MALFORMED_FUNCTION_CALL`,
+    /// `UNEXPECTED_TOOL_CALL`, `TOO_MANY_TOOL_CALLS`, `LANGUAGE`, `OTHER`,
+    /// ...) → `stop`, the Gemini value in [`Finish::native`].
+    pub(super) fn reason(&self, tool_calls: bool) -> FinishReason {
+        if self.blocked {
+            return FinishReason::ContentFilter;
+        }
+        match self.reason.as_str() {
+            "MAX_TOKENS" => FinishReason::Length,
+            "SAFETY"
+            | "RECITATION"
+            | "BLOCKLIST"
+            | "PROHIBITED_CONTENT"
+            | "SPII"
+            | "IMAGE_SAFETY"
+            | "IMAGE_PROHIBITED_CONTENT"
+            | "IMAGE_RECITATION" => FinishReason::ContentFilter,
+            "STOP" | "FINISH_REASON_UNSPECIFIED" if tool_calls => FinishReason::ToolCalls,
+            _ => FinishReason::Stop,
+        }
+    }
+
+    /// Gemini's own value, for the choice's `native_finish_reason` (not
+    /// set for a plain `STOP`).
+    pub(super) fn native(&self) -> Option<&str> {
+        (self.reason != "STOP").then_some(self.reason.as_str())
+    }
+}
+
+/// Text, thoughts, calls and signatures of one response's first candidate.
+#[derive(Default)]
 pub(super) struct Parts {
     pub(super) text: String,
     pub(super) thoughts: String,
     pub(super) calls: Vec<ToolCall>,
-    pub(super) finish: Option<String>,
+    /// `reasoning_details` entries (thought signatures), in part order.
+    pub(super) details: Vec<Value>,
+    pub(super) finish: Option<Finish>,
 }
 
 pub(super) fn decode_response(
@@ -193,21 +265,48 @@ pub(super) fn decode_response(
     let v: Value = http::parse_json(provider, "response body", bytes)?;
     // Anything but an object reads as an empty response.
     let wire: WireResponse<'_> = lenient::obj(&v).ok().flatten().unwrap_or_default();
-    let p = wire.parts(0);
-    let finish = finish_reason(p.finish.as_deref().unwrap_or("STOP"), !p.calls.is_empty());
+    let at = Numbering {
+        calls: 0,
+        details: 0,
+        token: super::signatures::id_token(wire.response_id.as_deref()),
+    };
+    let p = wire.parts(&at);
+    let annotations = wire.annotations(&p.text);
+    let finish = p.finish.unwrap_or(Finish {
+        reason: "STOP".into(),
+        blocked: false,
+    });
     let answer = Answer {
         text: p.text,
         reasoning: p.thoughts,
         refusal: String::new(),
         calls: p.calls,
     };
-    Ok(answer.into_response(
+    let has_calls = !answer.calls.is_empty();
+    let mut response = answer.into_response(
         wire.response_id.as_deref().unwrap_or("").to_owned(),
         now_secs(),
         wire.model_version.as_deref().unwrap_or("").to_owned(),
-        Some(finish),
+        Some(finish.reason(has_calls)),
         wire.usage(),
-    ))
+    );
+    if let Some(choice) = response.choices.first_mut() {
+        if let Some(native) = finish.native() {
+            choice
+                .extra
+                .insert("native_finish_reason".into(), Value::from(native));
+        }
+        if !p.details.is_empty() {
+            choice.message.reasoning_details = Some(p.details);
+        }
+        if !annotations.is_empty() {
+            choice
+                .message
+                .extra
+                .insert("annotations".into(), Value::Array(annotations));
+        }
+    }
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -5,20 +5,24 @@
 //! | chunk field | chunk |
 //! |---|---|
 //! | `error` (present) | `MidStream` |
-//! | first chunk | role chunk; `responseId`, `modelVersion` |
+//! | first chunk | role chunk; `responseId`, `modelVersion` (and the token of generated call ids) |
 //! | thought parts / text parts / `functionCall` parts | `reasoning_content` / `content` / complete tool calls |
+//! | `thoughtSignature` on any part | `reasoning_details` entries (before the chunk's calls), numbered across the stream |
+//! | `groundingMetadata` / `citationMetadata` | `annotations` (`url_citation`, indices against the text so far) |
 //! | `usageMetadata` | kept; the usage chunk comes at EOF |
-//! | `finishReason` (or prompt `blockReason`) | finish reason |
+//! | `finishReason` (or prompt `blockReason`) | finish reason, `native_finish_reason` on the choice unless `STOP` |
 //! | EOF without a finish reason | `StreamTruncated` |
 
 use secrecy::{ExposeSecret as _, SecretString};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::response::{WireResponse, finish_reason};
+use super::response::{Numbering, Parts, WireResponse};
+use super::signatures::id_token;
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
+use crate::stream::StreamEvent;
 use crate::translators::{ChunkHead, lenient};
 use crate::types::{Delta, FunctionDelta, ToolCallDelta, Usage};
 
@@ -27,7 +31,10 @@ pub(crate) struct GoogleStream {
     provider: ProviderId,
     head: ChunkHead,
     started: bool,
-    calls: usize,
+    /// Calls and `reasoning_details` entries so far, and the id token.
+    at: Numbering,
+    /// The content so far, against which citation indices are converted.
+    text: String,
     finished: bool,
     usage: Option<Usage>,
     /// The key, redacted from mid-stream error messages.
@@ -40,7 +47,12 @@ impl GoogleStream {
             provider,
             head: ChunkHead::new(String::new(), wants_usage),
             started: false,
-            calls: 0,
+            at: Numbering {
+                calls: 0,
+                details: 0,
+                token: String::new(),
+            },
+            text: String::new(),
             finished: false,
             usage: None,
             secret,
@@ -52,40 +64,55 @@ impl GoogleStream {
         self.started = true;
         self.head.id = chunk.response_id.as_deref().unwrap_or("").to_owned();
         self.head.model = chunk.model_version.as_deref().unwrap_or("").to_owned();
+        self.at.token = id_token(chunk.response_id.as_deref());
         self.head.push_role(out);
     }
 
-    /// Thoughts, text, then the complete calls of one chunk; the finish
-    /// reason last.
+    /// Thoughts, text, signatures, then the complete calls of one chunk;
+    /// annotations; the finish reason last.
     fn content(&mut self, chunk: &WireResponse<'_>, out: &mut Out) {
-        let p = chunk.parts(self.calls);
-        if !p.thoughts.is_empty() {
-            let reasoning_content = Some(p.thoughts);
-            self.head.push(
+        let Parts {
+            text,
+            thoughts,
+            calls,
+            details,
+            finish,
+        } = chunk.parts(&self.at);
+        if !thoughts.is_empty() {
+            self.push(
                 out,
                 Delta {
-                    reasoning_content,
+                    reasoning_content: Some(thoughts),
                     ..Delta::default()
                 },
             );
         }
-        if !p.text.is_empty() {
-            let content = Some(p.text);
-            self.head.push(
+        if !text.is_empty() {
+            self.text.push_str(&text);
+            self.push(
                 out,
                 Delta {
-                    content,
+                    content: Some(text),
                     ..Delta::default()
                 },
             );
         }
-        if !p.calls.is_empty() {
-            let deltas = p
-                .calls
+        if !details.is_empty() {
+            self.at.details += details.len();
+            self.push(
+                out,
+                Delta {
+                    reasoning_details: Some(details),
+                    ..Delta::default()
+                },
+            );
+        }
+        if !calls.is_empty() {
+            let deltas = calls
                 .into_iter()
                 .enumerate()
                 .map(|(i, c)| ToolCallDelta {
-                    index: u32::try_from(self.calls + i).unwrap_or(u32::MAX),
+                    index: u32::try_from(self.at.calls + i).unwrap_or(u32::MAX),
                     id: Some(c.id),
                     kind: Some("function".into()),
                     function: Some(FunctionDelta {
@@ -94,24 +121,44 @@ impl GoogleStream {
                     }),
                 })
                 .collect::<Vec<_>>();
-            self.calls += deltas.len();
-            let tool_calls = Some(deltas);
-            self.head.push(
+            self.at.calls += deltas.len();
+            self.push(
                 out,
                 Delta {
-                    tool_calls,
+                    tool_calls: Some(deltas),
                     ..Delta::default()
                 },
             );
         }
+        let annotations = chunk.annotations(&self.text);
+        if !annotations.is_empty() {
+            let mut delta = Delta::default();
+            delta
+                .extra
+                .insert("annotations".into(), Value::Array(annotations));
+            self.push(out, delta);
+        }
         if let Some(u) = chunk.usage() {
             self.usage = Some(u);
         }
-        if let Some(reason) = p.finish {
+        if let Some(finish) = finish {
             self.finished = true;
-            self.head
-                .push_finish(out, finish_reason(&reason, self.calls > 0));
+            let mut event = self
+                .head
+                .chunk(Delta::default(), Some(finish.reason(self.at.calls > 0)));
+            if let (StreamEvent::Chunk(c), Some(native)) = (&mut event, finish.native()) {
+                for choice in &mut c.choices {
+                    choice
+                        .extra
+                        .insert("native_finish_reason".into(), Value::from(native));
+                }
+            }
+            out.push_back(Ok(event));
         }
+    }
+
+    fn push(&self, out: &mut Out, delta: Delta) {
+        self.head.push(out, delta);
     }
 }
 
@@ -156,6 +203,7 @@ impl SseTranslate for GoogleStream {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::types::FinishReason;
     use std::collections::VecDeque;
 
     /// A mid-stream error that echoes part of the key (too short for the
@@ -176,6 +224,177 @@ mod tests {
         assert!(message.contains("API key not valid"), "{message}");
         for w in key.as_bytes().windows(8) {
             assert!(!message.as_bytes().windows(8).any(|b| b == w), "{message}");
+        }
+    }
+
+    /// One generated part: a thought, text (split over two chunks when
+    /// `split`), or a call; each may carry a signature.
+    #[derive(Debug, Clone)]
+    enum Spec {
+        Thought(String),
+        Text(String, Option<String>, bool),
+        Call(String, Option<String>, Option<String>),
+    }
+
+    fn spec() -> impl proptest::strategy::Strategy<Value = Spec> {
+        use proptest::prelude::*;
+        let sig = proptest::option::of("[A-Za-z0-9+/]{4,12}==");
+        prop_oneof![
+            "[a-zé ]{1,12}".prop_map(Spec::Thought),
+            ("[a-zé東 .]{1,16}", sig.clone(), any::<bool>())
+                .prop_map(|(t, s, split)| Spec::Text(t, s, split)),
+            (
+                "[a-z]{1,6}",
+                sig,
+                proptest::option::of("[a-z0-9]{1,8}|[a-z/]{41}")
+            )
+                .prop_map(|(n, s, id)| Spec::Call(n, s, id)),
+        ]
+    }
+
+    fn part(p: &Spec, piece: Option<bool>) -> serde_json::Value {
+        match p {
+            Spec::Thought(t) => json!({"text": t, "thought": true}),
+            Spec::Text(t, sig, _) => {
+                let mid = t
+                    .char_indices()
+                    .nth(t.chars().count() / 2)
+                    .map_or(0, |(i, _)| i);
+                let (text, with_sig) = match piece {
+                    Some(true) => (&t[..mid], false),
+                    Some(false) => (&t[mid..], true),
+                    None => (t.as_str(), true),
+                };
+                let mut v = json!({"text": text});
+                if let (Some(s), true) = (sig, with_sig) {
+                    v["thoughtSignature"] = json!(s);
+                }
+                v
+            }
+            Spec::Call(name, sig, id) => {
+                let mut fc = json!({"name": name, "args": {"n": name.len()}});
+                if let Some(id) = id {
+                    fc["id"] = json!(id);
+                }
+                let mut v = json!({"functionCall": fc});
+                if let Some(s) = sig {
+                    v["thoughtSignature"] = json!(s);
+                }
+                v
+            }
+        }
+    }
+
+    fn response(
+        parts: Vec<serde_json::Value>,
+        last: Option<&serde_json::Value>,
+    ) -> serde_json::Value {
+        let mut cand = json!({"content": {"role": "model", "parts": parts}, "index": 0});
+        if let Some(meta) = last {
+            cand["finishReason"] = json!("STOP");
+            cand["groundingMetadata"] = meta.clone();
+        }
+        json!({"candidates": [cand], "responseId": "Rsp-1_x", "modelVersion": "gemini-3-flash-preview"})
+    }
+
+    /// What a client reassembles from a stream: content, reasoning, calls,
+    /// `reasoning_details`, annotations, finish reason.
+    type Reassembled = (
+        String,
+        String,
+        Vec<(String, String, String)>,
+        Vec<serde_json::Value>,
+        Vec<serde_json::Value>,
+        Option<FinishReason>,
+    );
+
+    fn reassemble(events: Out) -> Reassembled {
+        let mut r: Reassembled = Default::default();
+        let (text, thoughts, calls, details, notes, finish) =
+            (&mut r.0, &mut r.1, &mut r.2, &mut r.3, &mut r.4, &mut r.5);
+        for e in events {
+            let Ok(StreamEvent::Chunk(c)) = e else {
+                continue;
+            };
+            for ch in c.choices {
+                let d = ch.delta;
+                text.push_str(d.content.as_deref().unwrap_or(""));
+                thoughts.push_str(d.reasoning_content.as_deref().unwrap_or(""));
+                details.extend(d.reasoning_details.into_iter().flatten());
+                if let Some(serde_json::Value::Array(a)) = d.extra.get("annotations") {
+                    notes.extend(a.iter().cloned());
+                }
+                for t in d.tool_calls.into_iter().flatten() {
+                    let f = t.function.unwrap_or_default();
+                    calls.push((
+                        t.id.unwrap_or_default(),
+                        f.name.unwrap_or_default(),
+                        f.arguments.unwrap_or_default(),
+                    ));
+                }
+                *finish = ch.finish_reason.or(*finish);
+            }
+        }
+        r
+    }
+
+    proptest::proptest! {
+        /// A stream reassembled equals the whole answer: text, reasoning,
+        /// calls and their ids, signatures (`reasoning_details`) and
+        /// citations (`annotations`).
+        #[test]
+        fn streamed_equals_non_streamed(
+            specs in proptest::collection::vec(spec(), 1..8),
+            cuts in proptest::collection::vec(proptest::prelude::any::<bool>(), 8),
+            cite in proptest::option::of((0usize..40, 0usize..40)),
+        ) {
+            use crate::translators::gemini::response::decode_response;
+            let all: String = specs.iter().filter_map(|p| match p { Spec::Text(t, ..) => Some(t.as_str()), _ => None }).collect();
+            let meta = cite.map(|(a, b)| json!({
+                "groundingChunks": [{"web": {"uri": "https://a.example", "title": "a"}}],
+                "groundingSupports": [{"segment": {"startIndex": a.min(all.len()), "endIndex": b.min(all.len())}, "groundingChunkIndices": [0]}]
+            })).unwrap_or(json!(null));
+            let whole = response(specs.iter().map(|p| part(p, None)).collect(), Some(&meta));
+            let full = decode_response(ProviderId::Google, whole.to_string().as_bytes()).unwrap();
+
+            // Chunks: a cut after a part when `cuts` says so; split texts over two.
+            let mut chunks: Vec<Vec<serde_json::Value>> = vec![Vec::new()];
+            for (i, p) in specs.iter().enumerate() {
+                match p {
+                    Spec::Text(_, _, true) => {
+                        chunks.last_mut().unwrap().push(part(p, Some(true)));
+                        chunks.push(vec![part(p, Some(false))]);
+                    }
+                    _ => chunks.last_mut().unwrap().push(part(p, None)),
+                }
+                if cuts[i] {
+                    chunks.push(Vec::new());
+                }
+            }
+            let n = chunks.len();
+            let mut stream = GoogleStream::new(ProviderId::Google, false, SecretString::from("k"));
+            let mut out = VecDeque::new();
+            for (i, c) in chunks.into_iter().enumerate() {
+                let last = (i + 1 == n).then_some(&meta);
+                let event = SseEvent { event: None, data: response(c, last).to_string() };
+                stream.event(&event, &mut out).unwrap();
+            }
+            stream.eof(&mut out).unwrap();
+            let (text, thoughts, calls, details, notes, finish) = reassemble(out);
+
+            let m = &full.choices[0].message;
+            proptest::prop_assert_eq!(text, m.content.clone().unwrap_or_default());
+            proptest::prop_assert_eq!(thoughts, m.reasoning_content.clone().unwrap_or_default());
+            let want: Vec<(String, String, String)> = m.tool_calls.iter().flatten()
+                .map(|c| (c.id.clone(), c.function.name.clone(), c.function.arguments.clone())).collect();
+            for (id, ..) in &want {
+                proptest::prop_assert!(crate::translators::gemini::signatures::valid_id(id), "{}", id);
+            }
+            proptest::prop_assert_eq!(calls, want);
+            proptest::prop_assert_eq!(details, m.reasoning_details.clone().unwrap_or_default());
+            let want_notes = m.extra.get("annotations").and_then(|a| a.as_array().cloned()).unwrap_or_default();
+            proptest::prop_assert_eq!(notes, want_notes);
+            proptest::prop_assert_eq!(finish, full.choices[0].finish_reason);
         }
     }
 }
