@@ -339,12 +339,6 @@ fn upstream_tool_result(provider: &str, body: &Value) -> Option<Value> {
 /// Tool-call ids the gateway hands out are valid for every provider:
 /// `[A-Za-z0-9_-]`, at most 40 characters.
 fn check_ids(provider: &str, ids: &[&str], ctx: &str) {
-    // Gemini's ids still carry the thought signature (`call_0~ts~…`) until
-    // the Gemini translator's signature work (issue 15) lands; then this
-    // exception goes.
-    if provider == "google" {
-        return;
-    }
     for id in ids {
         let valid = !id.is_empty()
             && id.len() <= 40

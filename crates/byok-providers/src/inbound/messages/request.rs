@@ -664,8 +664,12 @@ fn reasoning(
             let budget = t.budget_tokens.ok_or_else(|| {
                 InboundError::invalid("thinking.budget_tokens: Field required", "thinking")
             })?;
+            // The levels every translator and OpenAI-dialect upstream
+            // takes (low, medium, high), by the Anthropic translator's
+            // budgets; the exact budget stays in `Parsed`.
             let effort = THINKING_BUDGETS
                 .iter()
+                .filter(|(name, _)| matches!(*name, "low" | "medium" | "high"))
                 .find(|(_, b)| budget <= *b)
                 .map_or("high", |(name, _)| name);
             Ok((Some(effort.to_owned()), Some(budget)))
