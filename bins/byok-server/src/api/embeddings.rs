@@ -20,9 +20,9 @@ use serde_json::{Map, Value};
 use crate::accounts::User;
 use crate::api::pipeline::passthrough::{UsageRead, pass_through};
 use crate::api::pipeline::settle::Settlement;
-use crate::api::pipeline::{credential, route};
-use crate::api::{Data, parse_json, read_body};
-use crate::auth::{authenticate, rate_limit};
+use crate::api::pipeline::{admit, counted, credential, route};
+use crate::api::{Data, parse_json};
+use crate::auth::rate_limit;
 use crate::error::{ApiError, internal};
 
 /// The route's path (its metrics label and its ledger entries' endpoint).
@@ -46,17 +46,11 @@ pub(crate) async fn embeddings(
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let result = async {
-        let user = authenticate(&req, &state).await?;
-        let body = read_body(&state, payload, state.settings.max_body_bytes).await?;
-        handle(&req, user, &body, &state).await
-    }
-    .await;
-    let status = result
-        .as_ref()
-        .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
-    state.metrics.request(PATH, status, started.elapsed());
-    result
+    let result = match admit(&req, payload, &state).await {
+        Ok((user, body)) => handle(&req, user, &body, &state).await,
+        Err(e) => Err(e),
+    };
+    counted(&state, PATH, started, result)
 }
 
 /// The steps of an embeddings request.

@@ -30,14 +30,14 @@ use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::accounts::User;
+use crate::api::Data;
 use crate::api::pipeline::events::Encoder;
-use crate::api::pipeline::passthrough::{UsageRead, pass_through};
+use crate::api::pipeline::passthrough::{UsageRead, pass_through, with_model};
 use crate::api::pipeline::settle::Settlement;
 use crate::api::pipeline::text::{prompt_texts, prompt_upper_bound};
-use crate::api::pipeline::{Call, credential, route};
-use crate::api::{Data, read_body};
-use crate::auth::{authenticate, rate_limit};
-use crate::error::{ApiError, internal};
+use crate::api::pipeline::{Call, admit, credential, route};
+use crate::auth::rate_limit;
+use crate::error::ApiError;
 
 /// The route's path (its metrics label and its ledger entries' endpoint).
 pub(crate) const PATH: &str = "/api/v1/messages";
@@ -51,12 +51,10 @@ const DEFAULT_VERSION: &str = "2023-06-01";
 /// Anthropic's shape.
 pub(crate) async fn messages(req: HttpRequest, payload: web::Payload, state: Data) -> HttpResponse {
     let started = Instant::now();
-    let result = async {
-        let user = authenticate(&req, &state).await?;
-        let body = read_body(&state, payload, state.settings.max_body_bytes).await?;
-        handle(&req, user, body, &state).await
-    }
-    .await;
+    let result = match admit(&req, payload, &state).await {
+        Ok((user, body)) => handle(&req, user, body, &state).await,
+        Err(e) => Err(e),
+    };
     let response = result.unwrap_or_else(|e| error_response(&e));
     state
         .metrics
@@ -127,13 +125,10 @@ pub(crate) async fn count_tokens(
     state: Data,
 ) -> HttpResponse {
     let started = Instant::now();
-    let result = async {
-        let user = authenticate(&req, &state).await?;
-        let body = read_body(&state, payload, state.settings.max_body_bytes).await?;
-        rate_limit(&state, &user)?;
-        count(&req, &user, body, &state).await
-    }
-    .await;
+    let result = match admit(&req, payload, &state).await {
+        Ok((user, body)) => count(&req, &user, body, &state).await,
+        Err(e) => Err(e),
+    };
     let response = result.unwrap_or_else(|e| error_response(&e));
     state
         .metrics
@@ -147,6 +142,7 @@ async fn count(
     body: Bytes,
     state: &Data,
 ) -> Result<HttpResponse, ApiError> {
+    rate_limit(state, user)?;
     let mut parsed: Parsed = parse_count_tokens(&body).map_err(invalid)?;
     let client_model = parsed.request.model.clone();
     let provider = route(req, state, user, &mut parsed.request.model).await?;
@@ -179,21 +175,6 @@ async fn count(
     Ok(HttpResponse::Ok()
         .insert_header(("x-byok-provider", provider.as_str()))
         .json(serde_json::json!({"input_tokens": tokens})))
-}
-
-/// The body to forward: the client's bytes unchanged, unless routing
-/// removed a `<provider>/` prefix from the model (then re-encoded with the
-/// model to send).
-fn with_model(body: Bytes, client_model: &str, model: &str) -> Result<Bytes, ApiError> {
-    if client_model == model {
-        return Ok(body);
-    }
-    let mut map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&body).map_err(|e| internal("re-read body", &e))?;
-    map.insert("model".into(), serde_json::Value::String(model.to_owned()));
-    serde_json::to_vec(&map)
-        .map(Bytes::from)
-        .map_err(|e| internal("encode body", &e))
 }
 
 /// `anthropic-version` (the client's, else [`DEFAULT_VERSION`]) and

@@ -23,12 +23,12 @@ use byok_providers::{ChatRequest, Forward, StreamItem, Usage, WireFormat};
 use bytes::{Bytes, BytesMut};
 
 use crate::accounts::User;
+use crate::api::Data;
 use crate::api::pipeline::events::Encoder;
-use crate::api::pipeline::passthrough::{UsageRead, pass_through};
+use crate::api::pipeline::passthrough::{UsageRead, pass_through, with_model};
 use crate::api::pipeline::settle::Settlement;
-use crate::api::pipeline::{Call, credential, default_output_limit, route};
-use crate::api::{Data, read_body};
-use crate::auth::{authenticate, rate_limit};
+use crate::api::pipeline::{Call, admit, counted, credential, default_output_limit, route};
+use crate::auth::rate_limit;
 use crate::error::{ApiError, internal};
 
 /// The route's path (its metrics label and its ledger entries' endpoint).
@@ -41,17 +41,11 @@ pub(crate) async fn responses(
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let result = async {
-        let user = authenticate(&req, &state).await?;
-        let body = read_body(&state, payload, state.settings.max_body_bytes).await?;
-        handle(&req, user, body, &state).await
-    }
-    .await;
-    let status = result
-        .as_ref()
-        .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
-    state.metrics.request(PATH, status, started.elapsed());
-    result
+    let result = match admit(&req, payload, &state).await {
+        Ok((user, body)) => handle(&req, user, body, &state).await,
+        Err(e) => Err(e),
+    };
+    counted(&state, PATH, started, result)
 }
 
 /// The steps of a Responses request.
@@ -128,20 +122,6 @@ fn body_as_prompt(body: &[u8]) -> Result<ChatRequest, ApiError> {
         "max_completion_tokens": v.get("max_output_tokens"),
     }))
     .map_err(|e| internal("responses bound", &e))
-}
-
-/// The body to forward: the client's bytes unchanged, unless routing
-/// removed a `<provider>/` prefix from the model.
-fn with_model(body: Bytes, client_model: &str, model: &str) -> Result<Bytes, ApiError> {
-    if client_model == model {
-        return Ok(body);
-    }
-    let mut map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&body).map_err(|e| internal("re-read body", &e))?;
-    map.insert("model".into(), serde_json::Value::String(model.to_owned()));
-    serde_json::to_vec(&map)
-        .map(Bytes::from)
-        .map_err(|e| internal("encode body", &e))
 }
 
 /// A codec refusal as a 400 naming its field.

@@ -24,9 +24,9 @@ use self::sse::ChatEvents;
 use self::web_search::{augment_with_search, take_web_search};
 use crate::accounts::User;
 use crate::api::pipeline::settle::Settlement;
-use crate::api::pipeline::{Call, credential, default_output_limit, route};
-use crate::api::{Data, parse_json, read_body};
-use crate::auth::{authenticate, rate_limit};
+use crate::api::pipeline::{Call, admit, counted, credential, default_output_limit, route};
+use crate::api::{Data, parse_json};
+use crate::auth::rate_limit;
 use crate::error::{ApiError, internal};
 
 /// The route's path (its metrics label and its ledger entries' endpoint).
@@ -39,18 +39,11 @@ pub(crate) async fn chat(
     state: Data,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let result = async {
-        // The key first: a body is read only for a known user.
-        let user = authenticate(&req, &state).await?;
-        let body = read_body(&state, payload, state.settings.max_body_bytes).await?;
-        handle(&req, user, &body, &state).await
-    }
-    .await;
-    let status = result
-        .as_ref()
-        .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
-    state.metrics.request(PATH, status, started.elapsed());
-    result
+    let result = match admit(&req, payload, &state).await {
+        Ok((user, body)) => handle(&req, user, &body, &state).await,
+        Err(e) => Err(e),
+    };
+    counted(&state, PATH, started, result)
 }
 
 /// The steps of a chat request.

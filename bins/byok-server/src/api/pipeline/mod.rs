@@ -11,7 +11,9 @@ pub(crate) mod passthrough;
 pub(crate) mod settle;
 pub(crate) mod text;
 
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use byok_providers::{
     ChatOutcome, ChatRequest, Credential, ProviderError, ProviderId, WireFormat, resolve,
 };
@@ -21,10 +23,38 @@ use self::events::{Encoder, EventBody};
 use self::settle::Settlement;
 use self::text::delivered_by_answer;
 use crate::accounts::User;
-use crate::api::Data;
 use crate::api::credentials::{held, stored_secret};
+use crate::api::{Data, read_body};
 use crate::app::request_id;
+use crate::auth::authenticate;
 use crate::error::ApiError;
+
+/// The start of every inbound protocol's handler: the user, authenticated
+/// from the headers before a byte of the body is read, and the body.
+pub(crate) async fn admit(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &Data,
+) -> Result<(User, Bytes), ApiError> {
+    let user = authenticate(req, state).await?;
+    let body = read_body(state, payload, state.settings.max_body_bytes).await?;
+    Ok((user, body))
+}
+
+/// Counts a finished request of the route `path` (status and time since
+/// `started`) and passes its result on.
+pub(crate) fn counted(
+    state: &Data,
+    path: &'static str,
+    started: Instant,
+    result: Result<HttpResponse, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let status = result
+        .as_ref()
+        .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
+    state.metrics.request(path, status, started.elapsed());
+    result
+}
 
 /// The provider and model for the request, among the providers the user
 /// holds a key for (`x-byok-provider`, a `<provider>/` prefix, or the

@@ -18,7 +18,7 @@ use futures_util::stream::BoxStream;
 use super::settle::Settlement;
 use super::{answered, failed};
 use crate::api::Data;
-use crate::error::ApiError;
+use crate::error::{ApiError, internal};
 
 /// A protocol's reader of usage from an answer's bytes.
 pub(crate) trait UsageRead: Send + Unpin + 'static {
@@ -79,6 +79,21 @@ pub(crate) async fn pass_through<R: UsageRead>(
         .insert_header(("x-byok-usage-source", settled.usage_source.as_str()))
         .insert_header(("x-byok-markup-usd", settled.markup.to_string()))
         .body(body))
+}
+
+/// The body to forward: the client's bytes unchanged, unless routing
+/// removed a `<provider>/` prefix from the model (then re-encoded with the
+/// model to send).
+pub(crate) fn with_model(body: Bytes, client_model: &str, model: &str) -> Result<Bytes, ApiError> {
+    if client_model == model {
+        return Ok(body);
+    }
+    let mut map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&body).map_err(|e| internal("re-read body", &e))?;
+    map.insert("model".into(), serde_json::Value::String(model.to_owned()));
+    serde_json::to_vec(&map)
+        .map(Bytes::from)
+        .map_err(|e| internal("encode body", &e))
 }
 
 /// A whole (non-streamed) answer.
