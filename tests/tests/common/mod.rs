@@ -189,18 +189,21 @@ impl Env {
     }
 
     /// `GET /api/usage` until its rows satisfy `done` (ledger writes are
-    /// committed off the request path), for up to ~2 s; the last answer
+    /// committed off the request path), for up to 15 s; the last answer
     /// either way.
     pub(crate) async fn usage_when(&self, key: &str, done: impl Fn(&[Value]) -> bool) -> Value {
-        let mut usage = Value::Null;
-        for _ in 0..100 {
-            usage = self.get_json("/api/usage", key).await;
-            if done(usage["data"].as_array().unwrap()) {
-                break;
+        // Settlements are queued, and a stream's end is noticed when a
+        // write to a gone client fails: on a loaded machine that can take
+        // seconds. Up to 15 s; the caller's assertions then say what is
+        // missing.
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let usage = self.get_json("/api/usage", key).await;
+            if done(usage["data"].as_array().unwrap()) || std::time::Instant::now() > deadline {
+                return usage;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        usage
     }
 }
 
