@@ -16,7 +16,7 @@
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
 
-use super::response::{Numbering, Parts, WireResponse};
+use super::response::{Finish, Numbering, Parts, WireResponse};
 use super::signatures::id_token;
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
@@ -24,7 +24,7 @@ use crate::id::ProviderId;
 use crate::sse::SseEvent;
 use crate::stream::StreamEvent;
 use crate::translators::{ChunkHead, lenient};
-use crate::types::{Delta, FunctionDelta, ToolCallDelta, Usage};
+use crate::types::{Delta, FunctionDelta, ToolCall, ToolCallDelta, Usage};
 
 /// Gemini stream state.
 pub(crate) struct GoogleStream {
@@ -107,29 +107,46 @@ impl GoogleStream {
                 },
             );
         }
-        if !calls.is_empty() {
-            let deltas = calls
-                .into_iter()
-                .enumerate()
-                .map(|(i, c)| ToolCallDelta {
-                    index: u32::try_from(self.at.calls + i).unwrap_or(u32::MAX),
-                    id: Some(c.id),
-                    kind: Some("function".into()),
-                    function: Some(FunctionDelta {
-                        name: Some(c.function.name),
-                        arguments: Some(c.function.arguments),
-                    }),
-                })
-                .collect::<Vec<_>>();
-            self.at.calls += deltas.len();
-            self.push(
-                out,
-                Delta {
-                    tool_calls: Some(deltas),
-                    ..Delta::default()
-                },
-            );
+        self.push_calls(calls, out);
+        self.push_annotations(chunk, out);
+        if let Some(u) = chunk.usage() {
+            self.usage = Some(u);
         }
+        if let Some(finish) = finish {
+            self.push_finish(&finish, out);
+        }
+    }
+
+    /// One chunk's complete function calls, indexed after the earlier ones.
+    fn push_calls(&mut self, calls: Vec<ToolCall>, out: &mut Out) {
+        if calls.is_empty() {
+            return;
+        }
+        let deltas = calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| ToolCallDelta {
+                index: u32::try_from(self.at.calls + i).unwrap_or(u32::MAX),
+                id: Some(c.id),
+                kind: Some("function".into()),
+                function: Some(FunctionDelta {
+                    name: Some(c.function.name),
+                    arguments: Some(c.function.arguments),
+                }),
+            })
+            .collect::<Vec<_>>();
+        self.at.calls += deltas.len();
+        self.push(
+            out,
+            Delta {
+                tool_calls: Some(deltas),
+                ..Delta::default()
+            },
+        );
+    }
+
+    /// The chunk's citations over the text so far, as `annotations`.
+    fn push_annotations(&self, chunk: &WireResponse<'_>, out: &mut Out) {
         let annotations = chunk.annotations(&self.text);
         if !annotations.is_empty() {
             let mut delta = Delta::default();
@@ -138,23 +155,22 @@ impl GoogleStream {
                 .insert("annotations".into(), Value::Array(annotations));
             self.push(out, delta);
         }
-        if let Some(u) = chunk.usage() {
-            self.usage = Some(u);
-        }
-        if let Some(finish) = finish {
-            self.finished = true;
-            let mut event = self
-                .head
-                .chunk(Delta::default(), Some(finish.reason(self.at.calls > 0)));
-            if let (StreamEvent::Chunk(c), Some(native)) = (&mut event, finish.native()) {
-                for choice in &mut c.choices {
-                    choice
-                        .extra
-                        .insert("native_finish_reason".into(), Value::from(native));
-                }
+    }
+
+    /// The finish chunk, with Gemini's own reason when it is not `STOP`.
+    fn push_finish(&mut self, finish: &Finish, out: &mut Out) {
+        self.finished = true;
+        let mut event = self
+            .head
+            .chunk(Delta::default(), Some(finish.reason(self.at.calls > 0)));
+        if let (StreamEvent::Chunk(c), Some(native)) = (&mut event, finish.native()) {
+            for choice in &mut c.choices {
+                choice
+                    .extra
+                    .insert("native_finish_reason".into(), Value::from(native));
             }
-            out.push_back(Ok(event));
         }
+        out.push_back(Ok(event));
     }
 
     fn push(&self, out: &mut Out, delta: Delta) {
