@@ -7,7 +7,7 @@ provider chosen with `x-byok-provider`; one JSON line comes back: {provider: {op
 Ops: `text` / `stream` (a plain answer, `messages.create` / `messages.stream` with
 `get_final_message`), `tool` / `stream_tool` (a `get_weather` tool), `thinking` /
 `stream_thinking` (extended thinking on), `error` (an upstream failure as the SDK's
-exception). A streamed op also rebuilds each tool's input from its own `input_json` deltas,
+exception), `stream_cut` (a stream that fails mid-way, as the SDK's exception). A streamed op also rebuilds each tool's input from its own `input_json` deltas,
 to compare with what the SDK's snapshot and the non-streamed answer hold.
 """
 import json
@@ -114,6 +114,14 @@ def run(client, model, op):
                                               thinking=THINKING, tools=TOOLS))
     if op == "stream_thinking":
         return run_stream(client, model, messages=WEATHER, thinking=THINKING, tools=TOOLS)
+    if op == "stream_cut":
+        try:
+            out = run_stream(client, model, messages=HELLO)
+            return {"error": "none", "stop": out["stop"]}
+        except anthropic.APIStatusError as e:
+            body = e.body if isinstance(e.body, dict) else {}
+            return {"error": type(e).__name__, "type": (body.get("error") or {}).get("type"),
+                    "message": str(e)}
     if op == "error":
         try:
             client.messages.create(model=model, max_tokens=64, messages=HELLO)

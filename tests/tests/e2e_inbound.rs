@@ -6,6 +6,7 @@
 
 mod common;
 
+use byok_billing::Money;
 use byok_testkit::{Reply, fixture};
 use serde_json::{Value, json};
 
@@ -825,4 +826,395 @@ async fn a_codex_tool_turn_to_anthropic_is_valid_with_thinking() {
             || starts_with_thinking,
         "{sent:#}"
     );
+}
+
+/// `(balance, reserved)` of the user of `key`.
+async fn balance(env: &common::Env, key: &str) -> (Money, Money) {
+    let b = env.get_json("/api/balance", key).await;
+    let money = |field: &str| b[field].as_str().unwrap().parse::<Money>().unwrap();
+    (money("balance_usd"), money("reserved_usd"))
+}
+
+/// After every request ended: `entries` ledger rows, nothing reserved, and
+/// the balance down from `credit_nanos` by exactly their markups.
+async fn check_settled(env: &common::Env, key: &str, entries: usize, credit_nanos: i64) {
+    let usage = env.usage_when(key, |rows| rows.len() >= entries).await;
+    let rows = usage["data"].as_array().unwrap();
+    assert_eq!(rows.len(), entries, "{usage:#}");
+    let mut charged = Money::ZERO;
+    for row in rows {
+        let markup: Money = row["markup_usd"].as_str().unwrap().parse().unwrap();
+        charged = charged.checked_add(markup).unwrap();
+    }
+    let (balance, reserved) = balance(env, key).await;
+    assert_eq!(reserved, Money::ZERO, "released or settled");
+    assert_eq!(balance.nanos(), credit_nanos - charged.nanos(), "{usage:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_are_refused_in_each_callers_protocol() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("1.00"));
+    env.store(&key, "anthropic", json!(ANTHROPIC_KEY)).await;
+    env.store(&key, "openai", json!(OPENAI_KEY)).await;
+    env.store(&key, "openai-responses", json!(OPENAI_KEY)).await;
+    let post = |path: &'static str, via: &'static str, body: &'static str| {
+        env.http
+            .post(env.url(path))
+            .bearer_auth(&key)
+            .header("x-byok-provider", via)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // Messages: Anthropic's error shape, naming what is wrong.
+    for (body, says) in [
+        ("{not json", "key must be a string"),
+        ("", "EOF"),
+        ("[1, 2]", "invalid type"),
+        (
+            r#"{"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": "Hello"}"#,
+            "expected a sequence",
+        ),
+        (
+            r#"{"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "robot", "content": "Hi"}]}"#,
+            "robot",
+        ),
+        (
+            r#"{"model": "claude-sonnet-4-5", "max_tokens": "ten", "messages": [{"role": "user", "content": "Hi"}]}"#,
+            "\"ten\"",
+        ),
+        (
+            r#"{"max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}]}"#,
+            "model",
+        ),
+    ] {
+        for via in ["anthropic", "openai"] {
+            let r = post("/api/v1/messages", via, body).await.unwrap();
+            assert_eq!(r.status(), 400, "{body}");
+            let e: Value = r.json().await.unwrap();
+            assert_eq!(e["type"], "error", "{body}: {e}");
+            assert_eq!(e["error"]["type"], "invalid_request_error", "{body}: {e}");
+            let message = e["error"]["message"].as_str().unwrap();
+            assert!(message.contains(says), "{body}: {e}");
+        }
+    }
+    // Responses and embeddings: OpenAI's, naming the field.
+    for (path, via, body, param) in [
+        ("/api/v1/responses", "openai-responses", "{not json", "body"),
+        ("/api/v1/responses", "anthropic", "{not json", "body"),
+        (
+            "/api/v1/responses",
+            "openai-responses",
+            r#"{"input": "Hi"}"#,
+            "model",
+        ),
+        (
+            "/api/v1/responses",
+            "anthropic",
+            r#"{"model": "claude-sonnet-4-5", "input": 5}"#,
+            "input",
+        ),
+        (
+            "/api/v1/responses",
+            "anthropic",
+            r#"{"model": "claude-sonnet-4-5", "input": [{"type": "message", "role": "user", "content": 7}]}"#,
+            "input",
+        ),
+        (
+            "/api/v1/embeddings",
+            "openai",
+            r#"{"model": "text-embedding-3-small", "input": {"a": 1}}"#,
+            "input",
+        ),
+    ] {
+        let r = post(path, via, body).await.unwrap();
+        assert_eq!(r.status(), 400, "{path} {body}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["type"], "invalid_request_error", "{body}: {e}");
+        assert_eq!(e["error"]["param"], param, "{body}: {e}");
+    }
+    let r = post("/api/v1/embeddings", "openai", "{not json")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("JSON"),
+        "{e}"
+    );
+    assert!(env.mock.requests().is_empty(), "nothing went upstream");
+
+    // A well-formed JSON body the Responses API itself refuses goes through
+    // (the provider judges its own protocol); its 400 comes back as a 400
+    // in OpenAI's shape, nothing charged.
+    env.mock.on(
+        "POST",
+        "/v1/responses",
+        Reply::json(
+            400,
+            r#"{"error":{"message":"Invalid type for 'input': expected one of a string or array of input items, but got an integer instead.","type":"invalid_request_error","param":"input","code":"invalid_type"}}"#,
+        ),
+    );
+    let r = post(
+        "/api/v1/responses",
+        "openai-responses",
+        r#"{"model": "gpt-4.1", "input": 5}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["type"], "invalid_request_error", "{e}");
+    assert_eq!(env.mock.requests().len(), 1);
+    check_settled(&env, &key, 0, 1_000_000_000).await;
+}
+
+/// An SSE text with `event` inserted after its `n`th event.
+fn with_event_after(sse: &str, n: usize, event: &str) -> String {
+    let mut events: Vec<String> = byok_testkit::split_events(sse)
+        .iter()
+        .map(|b| String::from_utf8(b.to_vec()).unwrap())
+        .collect();
+    events.insert(n, event.to_owned());
+    events.concat()
+}
+
+/// How a stream must end for its caller.
+#[derive(Clone, Copy, Debug)]
+enum End {
+    /// Anthropic's `error` event (no `message_stop`).
+    AnthropicError,
+    /// The Responses stream's `error` event (pass-through).
+    ResponsesError,
+    /// `response.failed` with the error (translated).
+    ResponseFailed,
+    /// Completely, with the first tool call's input whole.
+    Complete(&'static str),
+}
+
+/// The stream `text` ends as `end` says.
+fn check_end(text: &str, end: End, ctx: &str) {
+    let events = event_names(text);
+    let last_data: Value = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .next_back()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_else(|| panic!("{ctx}: {text}"));
+    let message = |v: &Value| !v.as_str().unwrap_or("").is_empty();
+    match end {
+        End::AnthropicError => {
+            assert_eq!(events.last(), Some(&"error"), "{ctx}: {text}");
+            assert!(!events.contains(&"message_stop"), "{ctx}: {text}");
+            assert_eq!(last_data["type"], "error", "{ctx}: {text}");
+            assert_eq!(last_data["error"]["type"], "api_error", "{ctx}: {text}");
+            assert!(message(&last_data["error"]["message"]), "{ctx}: {text}");
+        }
+        End::ResponsesError => {
+            assert_eq!(events.last(), Some(&"error"), "{ctx}: {text}");
+            assert_eq!(last_data["type"], "error", "{ctx}: {text}");
+            assert!(message(&last_data["message"]), "{ctx}: {text}");
+        }
+        End::ResponseFailed => {
+            assert_eq!(events.last(), Some(&"response.failed"), "{ctx}: {text}");
+            assert_eq!(last_data["response"]["status"], "failed", "{ctx}: {text}");
+            assert!(
+                message(&last_data["response"]["error"]["message"]),
+                "{ctx}: {text}"
+            );
+        }
+        End::Complete(input) => {
+            let last = events.last().copied();
+            assert!(
+                matches!(last, Some("message_stop" | "response.completed")),
+                "{ctx}: {text}"
+            );
+            let field = if last == Some("message_stop") {
+                "partial_json"
+            } else {
+                "delta"
+            };
+            if !input.is_empty() {
+                let expected: Value = serde_json::from_str(input).unwrap();
+                assert_eq!(json_from_deltas(text, field), expected, "{ctx}: {text}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_failed_or_odd_upstream_streams_end_in_the_callers_protocol_and_settle() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("1.00"));
+    env.store(&key, "anthropic", json!(ANTHROPIC_KEY)).await;
+    env.store(&key, "openai", json!(OPENAI_KEY)).await;
+    env.store(&key, "openai-responses", json!(OPENAI_KEY)).await;
+    let (msgs, resp) = ("/api/v1/messages", "/api/v1/responses");
+    let (to_anthropic, to_openai, to_responses) =
+        ("/v1/messages", "/v1/chat/completions", "/v1/responses");
+    let cut = |name: &str, events: usize| Reply::sse_reset_after(&fixture(name), events);
+    let paris = r#"{"location": "Paris, \"FR\"", "unit": "celsius"}"#;
+    let paris_idf = r#"{"location": "Paris \"Île-de-France\"", "note": "café ☕ 😀"}"#;
+    let future = |name: &str, after: usize, event: &str| {
+        let data = format!(
+            "event: {event}\ndata: {{\"type\":\"{event}\",\"index\":1,\"sequence_number\":99,\"x\":{{}}}}\n\n"
+        );
+        Reply::sse(&with_event_after(&fixture(name), after, &data))
+    };
+    let cases: Vec<(&str, &str, &str, &str, Reply, End)> = vec![
+        // A connection reset mid-stream, passed through and translated.
+        (
+            "reset",
+            msgs,
+            "anthropic",
+            to_anthropic,
+            cut("anthropic/stream_text.sse", 4),
+            End::AnthropicError,
+        ),
+        (
+            "reset",
+            msgs,
+            "openai",
+            to_openai,
+            cut("openai/stream_tool_call.sse", 4),
+            End::AnthropicError,
+        ),
+        (
+            "reset",
+            msgs,
+            "openai-responses",
+            to_responses,
+            cut("responses/stream_tool_calls.sse", 8),
+            End::AnthropicError,
+        ),
+        (
+            "reset",
+            resp,
+            "openai-responses",
+            to_responses,
+            cut("responses/stream_text.sse", 4),
+            End::ResponsesError,
+        ),
+        (
+            "reset",
+            resp,
+            "anthropic",
+            to_anthropic,
+            cut("anthropic/stream_tool_use.sse", 8),
+            End::ResponseFailed,
+        ),
+        (
+            "reset",
+            resp,
+            "openai",
+            to_openai,
+            cut("openai/stream_text.sse", 4),
+            End::ResponseFailed,
+        ),
+        // Ended cleanly but early (no [DONE], no finish reason).
+        (
+            "truncated",
+            msgs,
+            "openai",
+            to_openai,
+            Reply::sse(&fixture("openai/stream_truncated.sse")),
+            End::AnthropicError,
+        ),
+        (
+            "truncated",
+            resp,
+            "openai",
+            to_openai,
+            Reply::sse(&fixture("openai/stream_truncated.sse")),
+            End::ResponseFailed,
+        ),
+        // The upstream's own error event mid-stream.
+        (
+            "error event",
+            msgs,
+            "openai-responses",
+            to_responses,
+            Reply::sse(&fixture("responses/stream_error.sse")),
+            End::AnthropicError,
+        ),
+        (
+            "error event",
+            resp,
+            "anthropic",
+            to_anthropic,
+            Reply::sse(&fixture("anthropic/stream_error.sse")),
+            End::ResponseFailed,
+        ),
+        // Event types the gateway does not know: skipped when translating,
+        // forwarded when passing through.
+        (
+            "unknown event",
+            msgs,
+            "openai-responses",
+            to_responses,
+            future(
+                "responses/stream_tool_calls.sse",
+                6,
+                "response.future_thing",
+            ),
+            End::Complete(paris),
+        ),
+        (
+            "unknown event",
+            resp,
+            "anthropic",
+            to_anthropic,
+            future("anthropic/stream_tool_use.sse", 5, "content_block_future"),
+            End::Complete(paris_idf),
+        ),
+        (
+            "unknown event",
+            msgs,
+            "anthropic",
+            to_anthropic,
+            future("anthropic/stream_text.sse", 3, "future_event"),
+            End::Complete(""),
+        ),
+        (
+            "unknown event",
+            resp,
+            "openai-responses",
+            to_responses,
+            future("responses/stream_text.sse", 3, "response.future_thing"),
+            End::Complete(""),
+        ),
+    ];
+    let count = cases.len();
+    for (what, path, via, upstream, reply, end) in cases {
+        env.mock.on_streaming("POST", upstream, reply);
+        let model = if via == "anthropic" {
+            "claude-sonnet-4-5"
+        } else {
+            "gpt-4.1"
+        };
+        let body = if path == msgs {
+            json!({"model": model, "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": "Hello"}]})
+        } else {
+            json!({"model": model, "input": "Hello", "max_output_tokens": 64, "stream": true})
+        };
+        let r = env
+            .http
+            .post(env.url(path))
+            .bearer_auth(&key)
+            .header("x-byok-provider", via)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{what} {path} via {via}");
+        let text = r.text().await.unwrap();
+        check_end(&text, end, &format!("{what} {path} via {via}"));
+        if what == "unknown event" && (via == "anthropic") == (path == msgs) {
+            assert!(text.contains("future"), "forwarded as sent: {text}");
+        }
+    }
+    // Every stream settled once (by the usage read or an estimate of what
+    // was delivered); nothing left reserved.
+    check_settled(&env, &key, count, 1_000_000_000).await;
 }

@@ -3,7 +3,8 @@
 //! `messages.create` and `messages.stream` (with `get_final_message`)
 //! through `anthropic` (pass-through) and through one provider of every other
 //! translator family (Groq for the OpenAI dialect, Gemini, Bedrock Converse,
-//! the Responses API), for a text answer, tool use and extended thinking.
+//! the Responses API), for a text answer, tool use and extended thinking,
+//! and failures (a 529, a stream cut mid-way) as the SDK's own errors.
 //! The mock answers in each provider's own wire format with recorded
 //! answers whose streamed and whole forms carry the same content, so the
 //! SDK's reassembly of a stream (tool input from `input_json_delta`,
@@ -596,4 +597,55 @@ async fn interleaved_parallel_tool_calls_reach_the_anthropic_sdk_whole() {
     let expected = json!([{"location": "Paris"}, {"location": "Tokyo"}]);
     assert_eq!(inputs(r), expected, "{r:#}");
     assert_eq!(r["rebuilt_inputs"], expected, "{r:#}");
+}
+
+/// Answers that fail: Anthropic overloaded (a 529), and streams cut by a
+/// connection reset mid-way.
+fn failing(provider: &str, op: &str) -> Reply {
+    match (provider, op) {
+        ("anthropic", "error") => Reply::json(529, fixture("anthropic/error_529.json")),
+        ("anthropic", _) => Reply::sse_reset_after(&fixture("anthropic/stream_text.sse"), 4),
+        _ => Reply::sse_reset_after(&fixture("openai/stream_tool_call.sse"), 4),
+    }
+}
+
+/// A failure reaches the SDK as its own exception, with Anthropic's error
+/// type: a 529 as `OverloadedError`, a cut stream (passed through or
+/// translated) as the stream's `error` event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anthropic_sdk_sees_failures_as_its_own_errors() {
+    let Some(py) = sdk_python() else { return };
+    let plan: &[(&str, &[&str])] = &[
+        ("anthropic", &["error", "stream_cut"]),
+        ("groq", &["stream_cut"]),
+    ];
+    let (env, key, results) = exercise(py, plan, failing).await;
+    let overloaded = &results["anthropic"]["error"];
+    assert_eq!(
+        (
+            &overloaded["error"],
+            &overloaded["status"],
+            &overloaded["type"]
+        ),
+        (
+            &json!("OverloadedError"),
+            &json!(529),
+            &json!("overloaded_error")
+        ),
+        "{results:#}"
+    );
+    for p in ["anthropic", "groq"] {
+        let cut = &results[p]["stream_cut"];
+        assert_eq!(cut["type"], "api_error", "{p}: {results:#}");
+        assert!(
+            cut["message"].as_str().unwrap().contains("reset"),
+            "{p}: {results:#}"
+        );
+    }
+    // The failed call is not charged; the cut streams are settled.
+    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
+    assert_eq!(usage["data"].as_array().unwrap().len(), 2, "{usage:#}");
+    let b = env.get_json("/api/balance", &key).await;
+    let reserved: Money = b["reserved_usd"].as_str().unwrap().parse().unwrap();
+    assert_eq!(reserved, Money::ZERO, "{b}");
 }
