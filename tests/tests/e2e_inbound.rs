@@ -6,6 +6,7 @@
 
 mod common;
 
+use byok_billing::Money;
 use byok_testkit::{Reply, fixture};
 use serde_json::{Value, json};
 
@@ -415,4 +416,805 @@ async fn an_overloaded_anthropic_stays_529_and_tokens_are_counted() {
     // Nothing is charged for a failure or a count.
     let usage = env.get_json("/api/usage", &key).await;
     assert_eq!(usage["data"].as_array().unwrap().len(), 0, "{usage}");
+}
+
+/// An agent's request fixture (`agents/…`): its headers and body.
+fn agent_request(name: &str) -> (Vec<(String, String)>, Value) {
+    let v: Value = serde_json::from_str(&fixture(name)).unwrap();
+    let headers = v["headers"]
+        .as_object()
+        .map(|h| {
+            h.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    (headers, v["body"].clone())
+}
+
+/// `POST path` with the agent's headers, the gateway key as `x-api-key`
+/// (Claude Code's way) and `body` as these exact bytes.
+async fn replay(
+    env: &common::Env,
+    key: &str,
+    path: &str,
+    headers: &[(String, String)],
+    provider: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    let mut r = env
+        .http
+        .post(env.url(path))
+        .header("x-api-key", key)
+        .header("x-byok-provider", provider)
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        r = r.header(name, value);
+    }
+    r.body(body.to_vec()).send().await.unwrap()
+}
+
+/// The SSE event names of a stream, in order.
+fn event_names(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claude_code_turn_passes_through_as_sent_and_translates() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("5.00"));
+    env.store(&key, "anthropic", json!(ANTHROPIC_KEY)).await;
+    env.store(&key, "openai", json!(OPENAI_KEY)).await;
+    let (headers, body) = agent_request("agents/claude_code_messages.json");
+
+    // To Anthropic: the bytes as sent, every header Claude Code relies on,
+    // the answer byte for byte.
+    let answer = fixture("anthropic/stream_thinking_tool_use.sse");
+    env.mock
+        .on_streaming("POST", "/v1/messages", Reply::sse(&answer));
+    let bytes = serde_json::to_vec_pretty(&body).unwrap();
+    let r = replay(
+        &env,
+        &key,
+        "/api/v1/messages",
+        &headers,
+        "anthropic",
+        &bytes,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), answer);
+    let sent = env.mock.last_request().unwrap();
+    assert_eq!(sent.body, bytes, "the body as sent, byte for byte");
+    assert_eq!(
+        sent.header("anthropic-beta"),
+        Some(
+            "claude-code-20250219,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14"
+        )
+    );
+    assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(sent.header("x-api-key"), Some(ANTHROPIC_KEY));
+
+    // To OpenAI: the same turn in chat completions.
+    env.mock.on_streaming(
+        "POST",
+        "/v1/chat/completions",
+        Reply::sse(&fixture("openai/stream_tool_call.sse")),
+    );
+    let mut translated = body.clone();
+    translated["model"] = json!("gpt-5");
+    let bytes = serde_json::to_vec(&translated).unwrap();
+    let r = replay(&env, &key, "/api/v1/messages", &headers, "openai", &bytes).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let sent: Value = serde_json::from_slice(&env.mock.last_request().unwrap().body).unwrap();
+    check_claude_code_as_chat(&body, &sent);
+    // The answer as Anthropic's events; the tool input whole.
+    let events = event_names(&text);
+    assert_eq!(events.first(), Some(&"message_start"), "{text}");
+    assert_eq!(events.last(), Some(&"message_stop"), "{text}");
+    assert_eq!(
+        json_from_deltas(&text, "partial_json"),
+        json!({"location": "Paris, France", "unit": "celsius"}),
+        "{text}"
+    );
+    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
+    for row in usage["data"].as_array().unwrap() {
+        assert_eq!(row["endpoint"], "/api/v1/messages", "{usage}");
+    }
+}
+
+/// What the chat-completions upstream got for the Claude Code turn `cc`
+/// (the mapping table of `inbound::messages`).
+fn check_claude_code_as_chat(cc: &Value, sent: &Value) {
+    let ctx = format!("{sent:#}");
+    assert_eq!(sent["model"], "gpt-5");
+    assert_eq!(sent["stream"], true);
+    assert_eq!(sent["stream_options"]["include_usage"], true, "{ctx}");
+    assert_eq!(sent["max_completion_tokens"], 32000, "{ctx}");
+    // budget_tokens 31999 is Anthropic's "high".
+    assert_eq!(sent["reasoning_effort"], "high", "{ctx}");
+    assert_eq!(sent["user"], cc["metadata"]["user_id"], "{ctx}");
+    for gone in [
+        "thinking",
+        "context_management",
+        "metadata",
+        "system",
+        "max_tokens",
+    ] {
+        assert!(sent.get(gone).is_none(), "{gone}: {ctx}");
+    }
+    // One system message per system block, in order.
+    let messages = sent["messages"].as_array().unwrap();
+    for (i, block) in cc["system"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(messages[i]["role"], "system", "{ctx}");
+        assert_eq!(messages[i]["content"][0]["text"], block["text"], "{ctx}");
+    }
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "system",
+            "system",
+            "user",
+            "assistant",
+            "tool",
+            "tool",
+            "user"
+        ],
+        "{ctx}"
+    );
+    // The replayed assistant turn: its text, its tool calls (ids, names,
+    // inputs as JSON text), its signed thinking kept for a later switch.
+    let turn = &cc["messages"][1]["content"];
+    let assistant = &messages[3];
+    assert_eq!(assistant["content"][0]["text"], turn[1]["text"], "{ctx}");
+    assert_eq!(
+        assistant["reasoning_details"][0]["signature"], turn[0]["signature"],
+        "{ctx}"
+    );
+    for (call, tool_use) in assistant["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&turn.as_array().unwrap()[2..])
+    {
+        assert_eq!(call["id"], tool_use["id"], "{ctx}");
+        assert_eq!(call["function"]["name"], tool_use["name"], "{ctx}");
+        let args: Value =
+            serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(args, tool_use["input"], "{ctx}");
+    }
+    // Tool results answer those ids, in order, then the user's text.
+    let results = &cc["messages"][2]["content"];
+    assert_eq!(
+        messages[4]["tool_call_id"], results[0]["tool_use_id"],
+        "{ctx}"
+    );
+    assert_eq!(messages[4]["content"], results[0]["content"], "{ctx}");
+    assert_eq!(
+        messages[5]["tool_call_id"], results[1]["tool_use_id"],
+        "{ctx}"
+    );
+    assert_eq!(
+        messages[5]["content"][0]["text"], results[1]["content"][0]["text"],
+        "{ctx}"
+    );
+    assert_eq!(messages[6]["content"][0]["text"], "Keep it short.", "{ctx}");
+    // Tools: input_schema as the function's parameters.
+    for (tool, sent_tool) in cc["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(sent["tools"].as_array().unwrap())
+    {
+        assert_eq!(sent_tool["type"], "function", "{ctx}");
+        assert_eq!(sent_tool["function"]["name"], tool["name"], "{ctx}");
+        assert_eq!(
+            sent_tool["function"]["parameters"], tool["input_schema"],
+            "{ctx}"
+        );
+    }
+}
+
+/// The JSON that the `field` fragments of a stream's deltas make
+/// together (`partial_json` of Anthropic's `input_json_delta`, `delta` of
+/// `response.function_call_arguments.delta`), from its first tool call.
+fn json_from_deltas(text: &str, field: &str) -> Value {
+    let mut json = String::new();
+    let mut first = None;
+    for data in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        let Ok(event) = serde_json::from_str::<Value>(data) else {
+            continue;
+        };
+        let (fragment, owner) = match field {
+            "partial_json" => (&event["delta"]["partial_json"], &event["index"]),
+            _ if event["type"] == "response.function_call_arguments.delta" => {
+                (&event["delta"], &event["output_index"])
+            }
+            _ => continue,
+        };
+        let Some(fragment) = fragment.as_str() else {
+            continue;
+        };
+        if *first.get_or_insert_with(|| owner.clone()) == *owner {
+            json.push_str(fragment);
+        }
+    }
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_codex_turn_passes_through_as_sent_and_translates() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("5.00"));
+    env.store(&key, "openai-responses", json!(OPENAI_KEY)).await;
+    env.store(&key, "anthropic", json!(ANTHROPIC_KEY)).await;
+    let (headers, body) = agent_request("agents/codex_responses.json");
+
+    // To the Responses API: the bytes as sent (the encrypted reasoning,
+    // include, store, prompt_cache_key), the answer byte for byte.
+    let answer = fixture("responses/stream_tool_calls.sse");
+    env.mock
+        .on_streaming("POST", "/v1/responses", Reply::sse(&answer));
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let r = replay(
+        &env,
+        &key,
+        "/api/v1/responses",
+        &headers,
+        "openai-responses",
+        &bytes,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), answer);
+    let sent = env.mock.last_request().unwrap();
+    assert_eq!(sent.body, bytes, "the body as sent, byte for byte");
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {OPENAI_KEY}").as_str())
+    );
+
+    // To Anthropic: the same turn in Messages.
+    env.mock.on_streaming(
+        "POST",
+        "/v1/messages",
+        Reply::sse(&fixture("anthropic/stream_thinking_tool_use.sse")),
+    );
+    let mut translated = body.clone();
+    translated["model"] = json!("claude-sonnet-4-5");
+    let bytes = serde_json::to_vec(&translated).unwrap();
+    let r = replay(
+        &env,
+        &key,
+        "/api/v1/responses",
+        &headers,
+        "anthropic",
+        &bytes,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    let sent: Value = serde_json::from_slice(&env.mock.last_request().unwrap().body).unwrap();
+    check_codex_as_messages(&body, &sent);
+    // The answer as the Responses event sequence: Claude's thinking as a
+    // reasoning item, the call's arguments whole.
+    let events = event_names(&text);
+    assert_eq!(events.first(), Some(&"response.created"), "{text}");
+    assert_eq!(events.last(), Some(&"response.completed"), "{text}");
+    assert!(text.contains(r#""type":"reasoning""#), "{text}");
+    assert_eq!(
+        json_from_deltas(&text, "delta"),
+        json!({"location": "Paris"}),
+        "{text}"
+    );
+    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
+    for row in usage["data"].as_array().unwrap() {
+        assert_eq!(row["endpoint"], "/api/v1/responses", "{usage}");
+    }
+}
+
+/// What Anthropic got for the Codex turn `codex` (the mapping table of
+/// `inbound::responses`; OpenAI's encrypted reasoning cannot go to
+/// Anthropic).
+fn check_codex_as_messages(codex: &Value, sent: &Value) {
+    let ctx = format!("{sent:#}");
+    assert_eq!(sent["model"], "claude-sonnet-4-5");
+    assert_eq!(sent["stream"], true);
+    assert!(sent["max_tokens"].as_u64().unwrap() > 0, "{ctx}");
+    // Instructions, then the developer message, as the system prompt.
+    let developer = codex["input"][0]["content"][0]["text"].as_str().unwrap();
+    let instructions = codex["instructions"].as_str().unwrap();
+    assert_eq!(
+        sent["system"],
+        format!("{instructions}\n\n{developer}"),
+        "{ctx}"
+    );
+    for gone in [
+        "input",
+        "instructions",
+        "include",
+        "store",
+        "reasoning",
+        "prompt_cache_key",
+        "parallel_tool_calls",
+    ] {
+        assert!(sent.get(gone).is_none(), "{gone}: {ctx}");
+    }
+    assert_eq!(
+        sent["tool_choice"],
+        json!({"type": "auto", "disable_parallel_tool_use": true}),
+        "{ctx}"
+    );
+    let call = &codex["input"][3];
+    let output = &codex["input"][4];
+    let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        sent["messages"],
+        json!([
+            {"role": "user", "content": [{"type": "text", "text": codex["input"][1]["content"][0]["text"]}]},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": call["call_id"], "name": call["name"], "input": args}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["call_id"], "content": output["output"]}]}
+        ]),
+        "{ctx}"
+    );
+    for (tool, sent_tool) in codex["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(sent["tools"].as_array().unwrap())
+    {
+        assert_eq!(sent_tool["name"], tool["name"], "{ctx}");
+        assert_eq!(sent_tool["input_schema"], tool["parameters"], "{ctx}");
+    }
+}
+
+/// Anthropic refuses a request with thinking enabled whose last assistant
+/// turn uses tools without starting with a thinking block ("When
+/// `thinking` is enabled, a final `assistant` message must start with a
+/// thinking block", https://docs.claude.com/en/docs/build-with-claude/extended-thinking#preserving-thinking-blocks).
+/// A Codex turn that replays OpenAI's encrypted reasoning and a function
+/// call is translated with `thinking` enabled (from `reasoning.effort`) and
+/// the call as a bare `tool_use` turn: the real Anthropic answers 400. The
+/// translator should leave thinking off for such a turn (or keep a
+/// thinking block there); in byok-providers' Anthropic translator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: Codex tool turn to Anthropic keeps thinking enabled without a thinking block in the last assistant turn: a 400 upstream (lead to fix in byok-providers)"]
+async fn a_codex_tool_turn_to_anthropic_is_valid_with_thinking() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("5.00"));
+    env.store(&key, "anthropic", json!(ANTHROPIC_KEY)).await;
+    let (headers, mut body) = agent_request("agents/codex_responses.json");
+    body["model"] = json!("claude-sonnet-4-5");
+    env.mock.on_streaming(
+        "POST",
+        "/v1/messages",
+        Reply::sse(&fixture("anthropic/stream_text.sse")),
+    );
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let r = replay(
+        &env,
+        &key,
+        "/api/v1/responses",
+        &headers,
+        "anthropic",
+        &bytes,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let sent: Value = serde_json::from_slice(&env.mock.last_request().unwrap().body).unwrap();
+    let last_assistant = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "assistant")
+        .unwrap();
+    let starts_with_thinking = matches!(
+        last_assistant["content"][0]["type"].as_str(),
+        Some("thinking" | "redacted_thinking")
+    );
+    assert!(
+        sent["thinking"].is_null()
+            || sent["thinking"]["type"] == "disabled"
+            || starts_with_thinking,
+        "{sent:#}"
+    );
+}
+
+/// `(balance, reserved)` of the user of `key`.
+async fn balance(env: &common::Env, key: &str) -> (Money, Money) {
+    let b = env.get_json("/api/balance", key).await;
+    let money = |field: &str| b[field].as_str().unwrap().parse::<Money>().unwrap();
+    (money("balance_usd"), money("reserved_usd"))
+}
+
+/// After every request ended: `entries` ledger rows, nothing reserved, and
+/// the balance down from `credit_nanos` by exactly their markups.
+async fn check_settled(env: &common::Env, key: &str, entries: usize, credit_nanos: i64) {
+    let usage = env.usage_when(key, |rows| rows.len() >= entries).await;
+    let rows = usage["data"].as_array().unwrap();
+    assert_eq!(rows.len(), entries, "{usage:#}");
+    let mut charged = Money::ZERO;
+    for row in rows {
+        let markup: Money = row["markup_usd"].as_str().unwrap().parse().unwrap();
+        charged = charged.checked_add(markup).unwrap();
+    }
+    let (balance, reserved) = balance(env, key).await;
+    assert_eq!(reserved, Money::ZERO, "released or settled");
+    assert_eq!(balance.nanos(), credit_nanos - charged.nanos(), "{usage:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_are_refused_in_each_callers_protocol() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("1.00"));
+    env.store(&key, "anthropic", json!(ANTHROPIC_KEY)).await;
+    env.store(&key, "openai", json!(OPENAI_KEY)).await;
+    env.store(&key, "openai-responses", json!(OPENAI_KEY)).await;
+    let post = |path: &'static str, via: &'static str, body: &'static str| {
+        env.http
+            .post(env.url(path))
+            .bearer_auth(&key)
+            .header("x-byok-provider", via)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // Messages: Anthropic's error shape, naming what is wrong.
+    for (body, says) in [
+        ("{not json", "key must be a string"),
+        ("", "EOF"),
+        ("[1, 2]", "invalid type"),
+        (
+            r#"{"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": "Hello"}"#,
+            "expected a sequence",
+        ),
+        (
+            r#"{"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "robot", "content": "Hi"}]}"#,
+            "robot",
+        ),
+        (
+            r#"{"model": "claude-sonnet-4-5", "max_tokens": "ten", "messages": [{"role": "user", "content": "Hi"}]}"#,
+            "\"ten\"",
+        ),
+        (
+            r#"{"max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}]}"#,
+            "model",
+        ),
+    ] {
+        for via in ["anthropic", "openai"] {
+            let r = post("/api/v1/messages", via, body).await.unwrap();
+            assert_eq!(r.status(), 400, "{body}");
+            let e: Value = r.json().await.unwrap();
+            assert_eq!(e["type"], "error", "{body}: {e}");
+            assert_eq!(e["error"]["type"], "invalid_request_error", "{body}: {e}");
+            let message = e["error"]["message"].as_str().unwrap();
+            assert!(message.contains(says), "{body}: {e}");
+        }
+    }
+    // Responses and embeddings: OpenAI's, naming the field.
+    for (path, via, body, param) in [
+        ("/api/v1/responses", "openai-responses", "{not json", "body"),
+        ("/api/v1/responses", "anthropic", "{not json", "body"),
+        (
+            "/api/v1/responses",
+            "openai-responses",
+            r#"{"input": "Hi"}"#,
+            "model",
+        ),
+        (
+            "/api/v1/responses",
+            "anthropic",
+            r#"{"model": "claude-sonnet-4-5", "input": 5}"#,
+            "input",
+        ),
+        (
+            "/api/v1/responses",
+            "anthropic",
+            r#"{"model": "claude-sonnet-4-5", "input": [{"type": "message", "role": "user", "content": 7}]}"#,
+            "input",
+        ),
+        (
+            "/api/v1/embeddings",
+            "openai",
+            r#"{"model": "text-embedding-3-small", "input": {"a": 1}}"#,
+            "input",
+        ),
+    ] {
+        let r = post(path, via, body).await.unwrap();
+        assert_eq!(r.status(), 400, "{path} {body}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["type"], "invalid_request_error", "{body}: {e}");
+        assert_eq!(e["error"]["param"], param, "{body}: {e}");
+    }
+    let r = post("/api/v1/embeddings", "openai", "{not json")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("JSON"),
+        "{e}"
+    );
+    assert!(env.mock.requests().is_empty(), "nothing went upstream");
+
+    // A well-formed JSON body the Responses API itself refuses goes through
+    // (the provider judges its own protocol); its 400 comes back as a 400
+    // in OpenAI's shape, nothing charged.
+    env.mock.on(
+        "POST",
+        "/v1/responses",
+        Reply::json(
+            400,
+            r#"{"error":{"message":"Invalid type for 'input': expected one of a string or array of input items, but got an integer instead.","type":"invalid_request_error","param":"input","code":"invalid_type"}}"#,
+        ),
+    );
+    let r = post(
+        "/api/v1/responses",
+        "openai-responses",
+        r#"{"model": "gpt-4.1", "input": 5}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["type"], "invalid_request_error", "{e}");
+    assert_eq!(env.mock.requests().len(), 1);
+    check_settled(&env, &key, 0, 1_000_000_000).await;
+}
+
+/// An SSE text with `event` inserted after its `n`th event.
+fn with_event_after(sse: &str, n: usize, event: &str) -> String {
+    let mut events: Vec<String> = byok_testkit::split_events(sse)
+        .iter()
+        .map(|b| String::from_utf8(b.to_vec()).unwrap())
+        .collect();
+    events.insert(n, event.to_owned());
+    events.concat()
+}
+
+/// How a stream must end for its caller.
+#[derive(Clone, Copy, Debug)]
+enum End {
+    /// Anthropic's `error` event (no `message_stop`).
+    AnthropicError,
+    /// The Responses stream's `error` event (pass-through).
+    ResponsesError,
+    /// `response.failed` with the error (translated).
+    ResponseFailed,
+    /// Completely, with the first tool call's input whole.
+    Complete(&'static str),
+}
+
+/// The stream `text` ends as `end` says.
+fn check_end(text: &str, end: End, ctx: &str) {
+    let events = event_names(text);
+    let last_data: Value = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .next_back()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_else(|| panic!("{ctx}: {text}"));
+    let message = |v: &Value| !v.as_str().unwrap_or("").is_empty();
+    match end {
+        End::AnthropicError => {
+            assert_eq!(events.last(), Some(&"error"), "{ctx}: {text}");
+            assert!(!events.contains(&"message_stop"), "{ctx}: {text}");
+            assert_eq!(last_data["type"], "error", "{ctx}: {text}");
+            assert_eq!(last_data["error"]["type"], "api_error", "{ctx}: {text}");
+            assert!(message(&last_data["error"]["message"]), "{ctx}: {text}");
+        }
+        End::ResponsesError => {
+            assert_eq!(events.last(), Some(&"error"), "{ctx}: {text}");
+            assert_eq!(last_data["type"], "error", "{ctx}: {text}");
+            assert!(message(&last_data["message"]), "{ctx}: {text}");
+        }
+        End::ResponseFailed => {
+            assert_eq!(events.last(), Some(&"response.failed"), "{ctx}: {text}");
+            assert_eq!(last_data["response"]["status"], "failed", "{ctx}: {text}");
+            assert!(
+                message(&last_data["response"]["error"]["message"]),
+                "{ctx}: {text}"
+            );
+        }
+        End::Complete(input) => {
+            let last = events.last().copied();
+            assert!(
+                matches!(last, Some("message_stop" | "response.completed")),
+                "{ctx}: {text}"
+            );
+            let field = if last == Some("message_stop") {
+                "partial_json"
+            } else {
+                "delta"
+            };
+            if !input.is_empty() {
+                let expected: Value = serde_json::from_str(input).unwrap();
+                assert_eq!(json_from_deltas(text, field), expected, "{ctx}: {text}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_failed_or_odd_upstream_streams_end_in_the_callers_protocol_and_settle() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("1.00"));
+    env.store(&key, "anthropic", json!(ANTHROPIC_KEY)).await;
+    env.store(&key, "openai", json!(OPENAI_KEY)).await;
+    env.store(&key, "openai-responses", json!(OPENAI_KEY)).await;
+    let (msgs, resp) = ("/api/v1/messages", "/api/v1/responses");
+    let (to_anthropic, to_openai, to_responses) =
+        ("/v1/messages", "/v1/chat/completions", "/v1/responses");
+    let cut = |name: &str, events: usize| Reply::sse_reset_after(&fixture(name), events);
+    let paris = r#"{"location": "Paris, \"FR\"", "unit": "celsius"}"#;
+    let paris_idf = r#"{"location": "Paris \"Île-de-France\"", "note": "café ☕ 😀"}"#;
+    let future = |name: &str, after: usize, event: &str| {
+        let data = format!(
+            "event: {event}\ndata: {{\"type\":\"{event}\",\"index\":1,\"sequence_number\":99,\"x\":{{}}}}\n\n"
+        );
+        Reply::sse(&with_event_after(&fixture(name), after, &data))
+    };
+    let cases: Vec<(&str, &str, &str, &str, Reply, End)> = vec![
+        // A connection reset mid-stream, passed through and translated.
+        (
+            "reset",
+            msgs,
+            "anthropic",
+            to_anthropic,
+            cut("anthropic/stream_text.sse", 4),
+            End::AnthropicError,
+        ),
+        (
+            "reset",
+            msgs,
+            "openai",
+            to_openai,
+            cut("openai/stream_tool_call.sse", 4),
+            End::AnthropicError,
+        ),
+        (
+            "reset",
+            msgs,
+            "openai-responses",
+            to_responses,
+            cut("responses/stream_tool_calls.sse", 8),
+            End::AnthropicError,
+        ),
+        (
+            "reset",
+            resp,
+            "openai-responses",
+            to_responses,
+            cut("responses/stream_text.sse", 4),
+            End::ResponsesError,
+        ),
+        (
+            "reset",
+            resp,
+            "anthropic",
+            to_anthropic,
+            cut("anthropic/stream_tool_use.sse", 8),
+            End::ResponseFailed,
+        ),
+        (
+            "reset",
+            resp,
+            "openai",
+            to_openai,
+            cut("openai/stream_text.sse", 4),
+            End::ResponseFailed,
+        ),
+        // Ended cleanly but early (no [DONE], no finish reason).
+        (
+            "truncated",
+            msgs,
+            "openai",
+            to_openai,
+            Reply::sse(&fixture("openai/stream_truncated.sse")),
+            End::AnthropicError,
+        ),
+        (
+            "truncated",
+            resp,
+            "openai",
+            to_openai,
+            Reply::sse(&fixture("openai/stream_truncated.sse")),
+            End::ResponseFailed,
+        ),
+        // The upstream's own error event mid-stream.
+        (
+            "error event",
+            msgs,
+            "openai-responses",
+            to_responses,
+            Reply::sse(&fixture("responses/stream_error.sse")),
+            End::AnthropicError,
+        ),
+        (
+            "error event",
+            resp,
+            "anthropic",
+            to_anthropic,
+            Reply::sse(&fixture("anthropic/stream_error.sse")),
+            End::ResponseFailed,
+        ),
+        // Event types the gateway does not know: skipped when translating,
+        // forwarded when passing through.
+        (
+            "unknown event",
+            msgs,
+            "openai-responses",
+            to_responses,
+            future(
+                "responses/stream_tool_calls.sse",
+                6,
+                "response.future_thing",
+            ),
+            End::Complete(paris),
+        ),
+        (
+            "unknown event",
+            resp,
+            "anthropic",
+            to_anthropic,
+            future("anthropic/stream_tool_use.sse", 5, "content_block_future"),
+            End::Complete(paris_idf),
+        ),
+        (
+            "unknown event",
+            msgs,
+            "anthropic",
+            to_anthropic,
+            future("anthropic/stream_text.sse", 3, "future_event"),
+            End::Complete(""),
+        ),
+        (
+            "unknown event",
+            resp,
+            "openai-responses",
+            to_responses,
+            future("responses/stream_text.sse", 3, "response.future_thing"),
+            End::Complete(""),
+        ),
+    ];
+    let count = cases.len();
+    for (what, path, via, upstream, reply, end) in cases {
+        env.mock.on_streaming("POST", upstream, reply);
+        let model = if via == "anthropic" {
+            "claude-sonnet-4-5"
+        } else {
+            "gpt-4.1"
+        };
+        let body = if path == msgs {
+            json!({"model": model, "max_tokens": 64, "stream": true, "messages": [{"role": "user", "content": "Hello"}]})
+        } else {
+            json!({"model": model, "input": "Hello", "max_output_tokens": 64, "stream": true})
+        };
+        let r = env
+            .http
+            .post(env.url(path))
+            .bearer_auth(&key)
+            .header("x-byok-provider", via)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{what} {path} via {via}");
+        let text = r.text().await.unwrap();
+        check_end(&text, end, &format!("{what} {path} via {via}"));
+        if what == "unknown event" && (via == "anthropic") == (path == msgs) {
+            assert!(text.contains("future"), "forwarded as sent: {text}");
+        }
+    }
+    // Every stream settled once (by the usage read or an estimate of what
+    // was delivered); nothing left reserved.
+    check_settled(&env, &key, count, 1_000_000_000).await;
 }
