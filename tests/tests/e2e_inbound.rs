@@ -785,7 +785,6 @@ fn check_codex_as_messages(codex: &Value, sent: &Value) {
 /// translator should leave thinking off for such a turn (or keep a
 /// thinking block there); in byok-providers' Anthropic translator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: Codex tool turn to Anthropic keeps thinking enabled without a thinking block in the last assistant turn: a 400 upstream (lead to fix in byok-providers)"]
 async fn a_codex_tool_turn_to_anthropic_is_valid_with_thinking() {
     let env = common::start(UPSTREAMS, |_| {}).await;
     let (_, key) = env.cli_user("alice", Some("5.00"));

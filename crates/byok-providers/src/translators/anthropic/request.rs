@@ -72,9 +72,18 @@ pub(super) fn to_wire(
     stream: bool,
 ) -> Result<WireRequest, ProviderError> {
     refuse(provider, request)?;
-    let thinking = thinking(request)?;
-    let (temperature, top_p) = reconcile(request, thinking.on)?;
+    let mut thinking = thinking(request)?;
     let (system, messages) = messages(provider, request)?;
+    if thinking.on && continues_tool_loop_without_thinking(&messages) {
+        // Anthropic refuses thinking when the assistant turn of the tool
+        // loop being continued does not start with a thinking block (a
+        // turn replayed from another provider, or without its
+        // `reasoning_details`): that request thinks no more; the next
+        // turn does again.
+        thinking.thinking = None;
+        thinking.on = false;
+    }
+    let (temperature, top_p) = reconcile(request, thinking.on)?;
     let tools = tools(request);
     let tool_choice = tool_choice(request, tools.is_some())?;
     let output_config = output_config(request, thinking.effort)?;
@@ -94,6 +103,26 @@ pub(super) fn to_wire(
         output_config,
         stream,
     })
+}
+
+/// Whether the conversation continues a tool loop (it ends with tool
+/// results after an assistant turn with `tool_use`) whose assistant turn
+/// does not start with a `thinking` or `redacted_thinking` block.
+fn continues_tool_loop_without_thinking(messages: &[WireMessage]) -> bool {
+    let Some(last_assistant) = messages.iter().rposition(|m| m.role == "assistant") else {
+        return false;
+    };
+    let turn = &messages[last_assistant];
+    let calls_tools = turn.content.iter().any(|b| b["type"] == "tool_use");
+    let answered_by_tools = messages[last_assistant + 1..]
+        .iter()
+        .all(|m| m.content.iter().any(|b| b["type"] == "tool_result"))
+        && last_assistant + 1 < messages.len();
+    let starts_with_thinking = matches!(
+        turn.content.first().and_then(|b| b["type"].as_str()),
+        Some("thinking" | "redacted_thinking")
+    );
+    calls_tools && answered_by_tools && !starts_with_thinking
 }
 
 /// What Anthropic cannot express: refused with a 400.
@@ -475,6 +504,34 @@ mod tests {
             to_wire(ProviderId::Anthropic, &req(b), false),
             Err(ProviderError::InvalidRequest { .. })
         ));
+    }
+
+    #[test]
+    fn a_tool_loop_replayed_without_thinking_is_continued_without_it() {
+        let encode = |v: &Value| {
+            serde_json::to_value(to_wire(ProviderId::Anthropic, &req(v.clone()), false).unwrap())
+                .unwrap()
+        };
+        let call = json!([{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]);
+        let unsigned = json!({"model": "claude-sonnet-4-5", "reasoning_effort": "medium", "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": null, "tool_calls": call},
+            {"role": "tool", "tool_call_id": "call_1", "content": "42"}]});
+        let w = encode(&unsigned);
+        assert!(w.get("thinking").is_none(), "{w}");
+        // With the turn's signed thinking replayed, thinking stays on.
+        let mut signed = unsigned.clone();
+        signed["messages"][1]["reasoning_details"] = json!([{"type": "reasoning.text", "text": "t", "signature": "sig", "format": "anthropic-claude-v1", "index": 0}]);
+        let w = encode(&signed);
+        assert_eq!(w["thinking"]["type"], "enabled", "{w}");
+        assert_eq!(w["messages"][1]["content"][0]["type"], "thinking", "{w}");
+        // A loop already answered in text, then a new question: thinking
+        // stays on.
+        let mut asked = unsigned.clone();
+        let turns = asked["messages"].as_array_mut().unwrap();
+        turns.push(json!({"role": "assistant", "content": "It is 42."}));
+        turns.push(json!({"role": "user", "content": "and?"}));
+        assert_eq!(encode(&asked)["thinking"]["type"], "enabled");
     }
 
     #[test]
