@@ -239,18 +239,13 @@ pub(crate) fn health_error(e: &HealthError) -> ApiError {
 // Used by the pipeline's fallback loop (issue #17, merged apart from this
 // module): drop this `allow` at the merge.
 #[allow(dead_code)]
-/// A usable key before its secret is read: its place in the order.
-struct Candidate<'a> {
-    key: &'a HeldKey,
-    last_used_at: Option<SystemTime>,
-}
-
-// Used by the pipeline's fallback loop (issue #17, merged apart from this
-// module): drop this `allow` at the merge.
-#[allow(dead_code)]
 /// The user's keys for `provider`, in the order to try them: priority
 /// (lower first), ties least recently used first (never used first);
 /// invalid and cooling-down keys are left out (and counted).
+///
+/// One pass over the cached list: each key's health (in memory) and each
+/// usable key's secret (the vault's cache). With one key nothing is
+/// allocated beyond the answer itself.
 ///
 /// # Errors
 /// `ApiError::no_credential(provider)` when the user stores no key for it;
@@ -261,16 +256,20 @@ pub(crate) async fn keys_for(
     provider: ProviderId,
 ) -> Result<Keys, ApiError> {
     let held = held_keys(state, user).await?;
+    let mut of = held.of(provider.as_str()).peekable();
+    if of.peek().is_none() {
+        return Err(ApiError::no_credential(provider));
+    }
+    let several = held.of(provider.as_str()).nth(1).is_some();
     let now = SystemTime::now();
     let mut keys = Keys {
         usable: Vec::new(),
         cooling_until: None,
         invalid: 0,
     };
-    let mut candidates: Vec<Candidate<'_>> = Vec::new();
-    let mut any = false;
-    for key in held.of(provider.as_str()) {
-        any = true;
+    // (priority, last use) of each usable key: only to sort several.
+    let mut ranks: Vec<(i64, Option<SystemTime>)> = Vec::new();
+    for key in of {
         let health = state
             .health
             .get(key_ref(user, key.provider(), key.label()))
@@ -278,37 +277,42 @@ pub(crate) async fn keys_for(
             .map_err(|e| health_error(&e))?
             .unwrap_or_default();
         match health.status(now) {
-            Status::Ok => candidates.push(Candidate {
-                key,
-                last_used_at: health.last_used_at,
-            }),
-            Status::Invalid => keys.invalid += 1,
+            Status::Ok => {}
+            Status::Invalid => {
+                keys.invalid += 1;
+                continue;
+            }
             Status::CoolingDown => {
                 keys.cooling_until = earliest(keys.cooling_until, health.cooling_until(now));
+                continue;
             }
         }
-    }
-    if !any {
-        return Err(ApiError::no_credential(provider));
-    }
-    if candidates.len() > 1 {
-        // `of` yields by priority then label; a stable sort keeps that
-        // within equal (priority, last use).
-        candidates.sort_by(|a, b| {
-            (a.key.priority, a.last_used_at).cmp(&(b.key.priority, b.last_used_at))
-        });
-    }
-    keys.usable.reserve_exact(candidates.len());
-    for c in candidates {
         // A key deleted since the list was cached is skipped.
-        if let Some(secret) = stored_secret(state, user, &c.key.name).await? {
-            keys.usable.push(KeyChoice {
-                label: c.key.label().to_owned(),
-                credential: Credential::parse(provider, &secret, state.policy)?,
-            });
+        let Some(secret) = stored_secret(state, user, &key.name).await? else {
+            continue;
+        };
+        keys.usable.push(KeyChoice {
+            label: key.label().to_owned(),
+            credential: Credential::parse(provider, &secret, state.policy)?,
+        });
+        if several {
+            ranks.push((key.priority, health.last_used_at));
         }
     }
+    if keys.usable.len() > 1 {
+        keys.usable = by_rank(std::mem::take(&mut keys.usable), ranks);
+    }
     Ok(keys)
+}
+
+// See `keys_for`.
+#[allow(dead_code)]
+/// `usable` sorted by `ranks` (priority, then last use: never used first);
+/// stable, so equal ranks keep the list's label order.
+fn by_rank(usable: Vec<KeyChoice>, ranks: Vec<(i64, Option<SystemTime>)>) -> Vec<KeyChoice> {
+    let mut ranked: Vec<_> = ranks.into_iter().zip(usable).collect();
+    ranked.sort_by_key(|r| r.0);
+    ranked.into_iter().map(|(_, k)| k).collect()
 }
 
 // Used by the pipeline's fallback loop (issue #17, merged apart from this
@@ -560,6 +564,47 @@ mod tests {
                 .set(key_ref(&f.user, "openai", "a"), HealthChange::Verified);
             assert_eq!(f.order().await.0, ["a", "b"]);
             assert_eq!(f.health("b").last_error.as_deref(), Some("502 bad gateway"));
+        });
+        f.state.ledger.shutdown();
+    }
+
+    /// Keys flipping between states while requests read them: once
+    /// `report` returns, no `keys_for` offers a key it marked.
+    #[test]
+    fn a_marked_key_is_never_offered_after_the_report() {
+        let f = Fixture::new();
+        run(async {
+            f.store("a", 0).await;
+            f.store("b", 1).await;
+            let readers = (0..8).map(|_| {
+                let (state, user) = (f.state.clone(), f.user.clone());
+                actix_web::rt::spawn(async move {
+                    for _ in 0..50 {
+                        let keys = keys_for(&state, &user, ProviderId::OpenAi).await.unwrap();
+                        assert!(!keys.usable.is_empty() || keys.invalid > 0);
+                        actix_web::rt::task::yield_now().await;
+                    }
+                })
+            });
+            let readers: Vec<_> = readers.collect();
+            for round in 0..50 {
+                f.report(
+                    "a",
+                    KeyOutcome::Invalid {
+                        message: format!("round {round}"),
+                    },
+                );
+                let (usable, _, invalid) = f.order().await;
+                assert_eq!((usable, invalid), (vec!["b".to_owned()], 1));
+                actix_web::rt::task::yield_now().await;
+                f.state
+                    .health
+                    .set(key_ref(&f.user, "openai", "a"), HealthChange::Verified);
+                assert_eq!(f.order().await.0, ["a", "b"]);
+            }
+            for r in readers {
+                r.await.unwrap();
+            }
         });
         f.state.ledger.shutdown();
     }
