@@ -276,6 +276,8 @@ impl HealthStore for MemoryHealthStore {
     }
 }
 
+/// The keys this instance knows of (stored through it, or listed for a
+/// request since it started), by provider and status now.
 impl KeyGauge for MemoryHealthStore {
     fn by_status(&self) -> Vec<(String, &'static str, u64)> {
         let now = SystemTime::now();
