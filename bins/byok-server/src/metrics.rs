@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 const BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30000];
@@ -44,10 +44,33 @@ struct Inner {
     providers: HashMap<String, ProviderStats>,
 }
 
+/// Counts of the users' provider keys by provider and status, computed
+/// when `/metrics` is scraped (a cooldown ends with time, not with an
+/// event).
+pub trait KeyGauge: Send + Sync {
+    /// `(provider, status, keys)`, every status with at least one key.
+    fn by_status(&self) -> Vec<(String, &'static str, u64)>;
+}
+
+/// The source of the keys gauge, once set.
+#[derive(Default)]
+struct Keys(OnceLock<Arc<dyn KeyGauge>>);
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Keys(set)"
+        } else {
+            "Keys(unset)"
+        })
+    }
+}
+
 /// All metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    keys: Keys,
 }
 
 fn escape(v: &str) -> String {
@@ -105,8 +128,32 @@ impl Metrics {
         });
     }
 
+    /// Renders `byok_keys` (keys by provider and status, a gauge) from
+    /// `source` at every scrape; the first source set stays.
+    pub fn watch_keys(&self, source: Arc<dyn KeyGauge>) {
+        let _ = self.keys.0.set(source);
+    }
+
+    /// The keys gauge's lines (computed off the metrics lock).
+    fn render_keys(&self, out: &mut String) {
+        let Some(source) = self.keys.0.get() else {
+            return;
+        };
+        let _ = writeln!(out, "# TYPE byok_keys gauge");
+        for (provider, status, n) in source.by_status() {
+            let (p, s) = (escape(&provider), escape(status));
+            let _ = writeln!(out, "byok_keys{{provider=\"{p}\",status=\"{s}\"}} {n}");
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        let mut out = self.render_counters();
+        self.render_keys(&mut out);
+        out
+    }
+
+    fn render_counters(&self) -> String {
         self.with(|m| {
             let mut routes: Vec<_> = m.routes.iter().map(|(k, v)| (escape(k), v)).collect();
             routes.sort_by(|a, b| a.0.cmp(&b.0));
@@ -195,6 +242,31 @@ mod tests {
             assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
         }
         assert!(!out.contains("provider=\"groq\",kind"), "{out}");
+        assert!(
+            !out.contains("byok_keys"),
+            "no gauge without a source: {out}"
+        );
+    }
+
+    struct Fixed;
+    impl KeyGauge for Fixed {
+        fn by_status(&self) -> Vec<(String, &'static str, u64)> {
+            vec![("openai".into(), "ok", 2), ("openai".into(), "invalid", 1)]
+        }
+    }
+
+    #[test]
+    fn keys_by_status_are_a_gauge_computed_at_scrape() {
+        let m = Metrics::default();
+        m.watch_keys(Arc::new(Fixed));
+        let out = m.render();
+        for line in [
+            "# TYPE byok_keys gauge",
+            "byok_keys{provider=\"openai\",status=\"ok\"} 2",
+            "byok_keys{provider=\"openai\",status=\"invalid\"} 1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
+        }
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The application around the handlers: shared state and start-up, the
-//! data directory's lock, the router, request ids, the blocking-call helper, the bounded cache and the
-//! ledger's one call site.
+//! data directory's lock, the router, request ids, the blocking-call helper, the bounded cache, the
+//! ledger's one call site, the users' keys (labels, order, health).
 
 pub(crate) mod blocking;
 pub(crate) mod cache;
+pub(crate) mod health;
+pub(crate) mod keys;
 pub(crate) mod ledger;
 pub(crate) mod lock;
 pub(crate) mod request_id;

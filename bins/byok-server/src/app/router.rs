@@ -52,6 +52,17 @@ pub const ROUTES: &[(&str, &str, MakeRoute)] = &[
     ("POST", "/api/byok/credentials/{provider}/verify", || {
         web::post().to(credentials::verify_credential)
     }),
+    ("PUT", "/api/byok/credentials/{provider}/{label}", || {
+        web::put().to(credentials::put_labelled)
+    }),
+    ("DELETE", "/api/byok/credentials/{provider}/{label}", || {
+        web::delete().to(credentials::delete_labelled)
+    }),
+    (
+        "POST",
+        "/api/byok/credentials/{provider}/{label}/verify",
+        || web::post().to(credentials::verify_labelled),
+    ),
     ("GET", "/api/v1/models", || web::get().to(catalog::models)),
     ("POST", "/api/web", || web::post().to(search::web_search)),
     ("GET", "/api/usage", || web::get().to(account::usage)),

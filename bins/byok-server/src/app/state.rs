@@ -15,6 +15,8 @@ use byok_vault::AsyncVault;
 
 use crate::accounts::Accounts;
 use crate::app::cache::BoundedCache;
+use crate::app::health::{HealthStore, MemoryHealthStore};
+use crate::app::keys::HeldKeys;
 use crate::app::ledger::Ledger;
 use crate::app::lock::DataDirLock;
 use crate::app::vault::{create_private_dir, open_vault};
@@ -64,10 +66,12 @@ pub struct AppState {
     operator_policy: EndpointPolicy,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Names of each user's stored credentials, so the request path does
-    /// not list the vault (invalidated by this process's writes; a
+    /// Each user's stored keys (names and priorities), so the request path
+    /// does not list the vault (invalidated by this process's writes; a
     /// multi-instance deployment needs a TTL or a notification here).
-    pub held: Arc<BoundedCache<String, Arc<Vec<String>>>>,
+    pub held: Arc<BoundedCache<String, Arc<HeldKeys>>>,
+    /// The health of the users' keys (`app::health`).
+    pub(crate) health: Arc<dyn HealthStore>,
 }
 
 impl AppState {
@@ -97,6 +101,9 @@ impl AppState {
         let upstream = Arc::new((provider_config, search_config));
         let clients = Clients::build(&upstream, operator_policy, policy)
             .context("cannot build the HTTP client")?;
+        let metrics = Arc::new(Metrics::default());
+        let health = Arc::new(MemoryHealthStore::default());
+        metrics.watch_keys(Arc::<MemoryHealthStore>::clone(&health));
         Ok(Self {
             vault: AsyncVault::new(vault, 2).context("cannot start vault worker threads")?,
             accounts: Arc::new(Accounts::open(&settings.data_dir.join("accounts.db"))?),
@@ -114,8 +121,9 @@ impl AppState {
             _lock: lock,
             policy,
             operator_policy,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             held: Arc::new(BoundedCache::default()),
+            health,
         })
     }
 

@@ -1,0 +1,378 @@
+//! The health of each user's provider keys: whether a key is usable, when a
+//! rate-limited key may be tried again, when it was last used and the last
+//! (sanitised) error its provider gave.
+//!
+//! [`HealthStore`] is the storage trait: in memory today
+//! ([`MemoryHealthStore`]), shared between instances later (PostgreSQL,
+//! issue #18). Reads return a [`StoreFuture`], which is ready at once (no
+//! allocation) for the in-memory store and may be a boxed future for a
+//! database; writes ([`HealthStore::set`]) never block the request path (a
+//! persisting store updates its memory first and queues the write).
+//! Nothing here ever holds a key: errors are sanitised before they are
+//! stored (see `app::keys::report`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use crate::metrics::KeyGauge;
+
+/// A key's status as the API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Status {
+    /// Usable.
+    Ok,
+    /// Its provider refused it (401/403) until a verify passes or it is
+    /// replaced.
+    Invalid,
+    /// Rate limited (429) until `cooldown_until`.
+    CoolingDown,
+}
+
+impl Status {
+    /// The name of the API and of the metrics.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Invalid => "invalid",
+            Self::CoolingDown => "cooling_down",
+        }
+    }
+}
+
+/// What is known of one key's health (a key never reported is the
+/// default: usable, never used, no error).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct KeyHealth {
+    /// Refused by its provider (401/403).
+    pub(crate) invalid: bool,
+    /// Rate limited until then.
+    pub(crate) cooldown_until: Option<SystemTime>,
+    /// The last successful use.
+    pub(crate) last_used_at: Option<SystemTime>,
+    /// The last error, sanitised (shared: reading it never copies it).
+    pub(crate) last_error: Option<Arc<str>>,
+}
+
+impl KeyHealth {
+    /// The status at `now` (a cooldown in the past is over).
+    pub(crate) fn status(&self, now: SystemTime) -> Status {
+        if self.invalid {
+            Status::Invalid
+        } else if self.cooldown_until.is_some_and(|t| t > now) {
+            Status::CoolingDown
+        } else {
+            Status::Ok
+        }
+    }
+
+    /// The cooldown still running at `now`, if any.
+    pub(crate) fn cooling_until(&self, now: SystemTime) -> Option<SystemTime> {
+        self.cooldown_until.filter(|t| *t > now)
+    }
+
+    /// Applies `change`.
+    fn apply(&mut self, change: HealthChange) {
+        match change {
+            HealthChange::Seen => {}
+            HealthChange::Used { at } => self.last_used_at = Some(at),
+            HealthChange::Invalid { error } => {
+                self.invalid = true;
+                self.last_error = Some(error);
+            }
+            HealthChange::CoolingDown { until, error } => {
+                self.cooldown_until = Some(until);
+                self.last_error = Some(error);
+            }
+            HealthChange::Failed { error } => self.last_error = Some(error),
+            HealthChange::Verified => {
+                self.invalid = false;
+                self.last_error = None;
+            }
+            HealthChange::Replaced => *self = Self::default(),
+        }
+    }
+}
+
+/// A change to a key's health (data, so that a database store can write it
+/// as one statement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HealthChange {
+    /// The key exists (counted by the metrics; nothing else changes).
+    Seen,
+    /// A successful call at `at`.
+    Used {
+        /// When.
+        at: SystemTime,
+    },
+    /// The provider refused the key (401/403).
+    Invalid {
+        /// The sanitised error.
+        error: Arc<str>,
+    },
+    /// Rate limited (429) until `until`.
+    CoolingDown {
+        /// When the key may be tried again.
+        until: SystemTime,
+        /// The sanitised error.
+        error: Arc<str>,
+    },
+    /// Another failure (5xx, timeout, connection): only the error is kept.
+    Failed {
+        /// The sanitised error.
+        error: Arc<str>,
+    },
+    /// A verify passed: no longer invalid, no error.
+    Verified,
+    /// The key was replaced: everything starts over.
+    Replaced,
+}
+
+/// One key of one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyRef<'a> {
+    /// The user's id.
+    pub(crate) user: &'a str,
+    /// The provider id.
+    pub(crate) provider: &'a str,
+    /// The key's label.
+    pub(crate) label: &'a str,
+}
+
+/// A store's failure (a database store's; the in-memory one never fails).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub(crate) struct HealthError(pub(crate) String);
+
+impl fmt::Display for HealthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "health store: {}", self.0)
+    }
+}
+
+/// A store's answer: ready at once, or a future to await (a database).
+pub(crate) enum StoreFuture<'a, T> {
+    /// Already known (taken on the first poll).
+    Ready(Option<Result<T, HealthError>>),
+    /// To be awaited.
+    #[allow(dead_code)] // the in-memory store is always ready; PostgreSQL (#18) is not
+    Pending(Pin<Box<dyn Future<Output = Result<T, HealthError>> + Send + 'a>>),
+}
+
+impl<T> StoreFuture<'_, T> {
+    /// An answer known now.
+    pub(crate) fn ready(value: T) -> Self {
+        Self::Ready(Some(Ok(value)))
+    }
+}
+
+impl<T: Unpin> Future for StoreFuture<'_, T> {
+    type Output = Result<T, HealthError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Ready(value) => Poll::Ready(
+                value
+                    .take()
+                    .unwrap_or_else(|| Err(HealthError("polled after completion".into()))),
+            ),
+            Self::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// One key's health with its provider and label (a user's listing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LabelledHealth {
+    /// The provider id.
+    pub(crate) provider: Box<str>,
+    /// The label.
+    pub(crate) label: Box<str>,
+    /// Its health.
+    pub(crate) health: KeyHealth,
+}
+
+/// Where key health is kept. Object-safe (`Arc<dyn HealthStore>` in the
+/// state) and async-friendly: reads return a [`StoreFuture`]; writes are
+/// fire-and-forget and must not block (queue them when they persist).
+pub(crate) trait HealthStore: Send + Sync + fmt::Debug {
+    /// The health of one key (`None`: nothing reported: usable).
+    fn get<'a>(&'a self, key: KeyRef<'a>) -> StoreFuture<'a, Option<KeyHealth>>;
+
+    /// The health of every key of `user` that has any.
+    fn list<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<LabelledHealth>>;
+
+    /// Records `change` for one key (at once in memory; never blocks).
+    fn set(&self, key: KeyRef<'_>, change: HealthChange);
+
+    /// Forgets one key (deleted).
+    fn remove(&self, key: KeyRef<'_>);
+}
+
+/// The in-memory [`HealthStore`]: per user, a short list of keys (users
+/// hold a handful), behind one lock taken once per call.
+#[derive(Debug, Default)]
+pub(crate) struct MemoryHealthStore {
+    users: RwLock<HashMap<String, Vec<LabelledHealth>>>,
+}
+
+fn find<'v>(entries: &'v [LabelledHealth], key: &KeyRef<'_>) -> Option<&'v LabelledHealth> {
+    entries
+        .iter()
+        .find(|e| &*e.provider == key.provider && &*e.label == key.label)
+}
+
+impl HealthStore for MemoryHealthStore {
+    fn get<'a>(&'a self, key: KeyRef<'a>) -> StoreFuture<'a, Option<KeyHealth>> {
+        let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
+        let found = users
+            .get(key.user)
+            .and_then(|entries| find(entries, &key))
+            .map(|e| e.health.clone());
+        StoreFuture::ready(found)
+    }
+
+    fn list<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<LabelledHealth>> {
+        let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
+        StoreFuture::ready(users.get(user).cloned().unwrap_or_default())
+    }
+
+    fn set(&self, key: KeyRef<'_>, change: HealthChange) {
+        let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
+        if !users.contains_key(key.user) {
+            users.insert(key.user.to_owned(), Vec::new());
+        }
+        let Some(entries) = users.get_mut(key.user) else {
+            return;
+        };
+        if let Some(e) = entries
+            .iter_mut()
+            .find(|e| &*e.provider == key.provider && &*e.label == key.label)
+        {
+            e.health.apply(change);
+            return;
+        }
+        let mut health = KeyHealth::default();
+        health.apply(change);
+        entries.push(LabelledHealth {
+            provider: key.provider.into(),
+            label: key.label.into(),
+            health,
+        });
+    }
+
+    fn remove(&self, key: KeyRef<'_>) {
+        let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entries) = users.get_mut(key.user) {
+            entries.retain(|e| !(&*e.provider == key.provider && &*e.label == key.label));
+            if entries.is_empty() {
+                users.remove(key.user);
+            }
+        }
+    }
+}
+
+/// The keys this instance knows of (stored through it, or listed for a
+/// request since it started), by provider and status now.
+impl KeyGauge for MemoryHealthStore {
+    fn by_status(&self) -> Vec<(String, &'static str, u64)> {
+        let now = SystemTime::now();
+        let mut counts: HashMap<(&str, Status), u64> = HashMap::new();
+        let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
+        for entry in users.values().flatten() {
+            *counts
+                .entry((&entry.provider, entry.health.status(now)))
+                .or_insert(0) += 1;
+        }
+        let mut out: Vec<_> = counts
+            .into_iter()
+            .map(|((p, s), n)| (p.to_owned(), s.as_str(), n))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use futures_util::FutureExt as _;
+
+    use super::*;
+
+    fn key<'a>(user: &'a str, label: &'a str) -> KeyRef<'a> {
+        KeyRef {
+            user,
+            provider: "openai",
+            label,
+        }
+    }
+
+    fn get(store: &dyn HealthStore, k: KeyRef<'_>) -> Option<KeyHealth> {
+        store.get(k).now_or_never().unwrap().unwrap()
+    }
+
+    #[test]
+    fn changes_apply_per_key_and_user() {
+        let store = MemoryHealthStore::default();
+        let now = SystemTime::now();
+        assert_eq!(get(&store, key("u1", "default")), None);
+        store.set(key("u1", "default"), HealthChange::Used { at: now });
+        store.set(
+            key("u1", "work"),
+            HealthChange::Invalid {
+                error: "bad key".into(),
+            },
+        );
+        let until = now + Duration::from_secs(30);
+        store.set(
+            key("u2", "default"),
+            HealthChange::CoolingDown {
+                until,
+                error: "slow down".into(),
+            },
+        );
+        let d = get(&store, key("u1", "default")).unwrap();
+        assert_eq!((d.status(now), d.last_used_at), (Status::Ok, Some(now)));
+        let w = get(&store, key("u1", "work")).unwrap();
+        assert_eq!(w.status(now), Status::Invalid);
+        let c = get(&store, key("u2", "default")).unwrap();
+        assert_eq!(c.status(now), Status::CoolingDown);
+        assert_eq!(c.status(until + Duration::from_secs(1)), Status::Ok);
+        assert_eq!(c.cooling_until(now), Some(until));
+
+        store.set(key("u1", "work"), HealthChange::Verified);
+        let w = get(&store, key("u1", "work")).unwrap();
+        assert_eq!((w.status(now), w.last_error), (Status::Ok, None));
+        store.set(
+            key("u1", "work"),
+            HealthChange::Failed {
+                error: "500".into(),
+            },
+        );
+        assert_eq!(store.list("u1").now_or_never().unwrap().unwrap().len(), 2);
+        let mut gauge = store.by_status();
+        gauge.sort();
+        assert_eq!(
+            gauge,
+            [
+                ("openai".to_owned(), "cooling_down", 1),
+                ("openai".to_owned(), "ok", 2)
+            ]
+        );
+        store.set(key("u2", "default"), HealthChange::Replaced);
+        assert_eq!(
+            get(&store, key("u2", "default")),
+            Some(KeyHealth::default())
+        );
+        store.remove(key("u1", "work"));
+        store.remove(key("u1", "default"));
+        assert!(store.list("u1").now_or_never().unwrap().unwrap().is_empty());
+    }
+}
