@@ -4,6 +4,7 @@
 
 pub(crate) mod blocking;
 pub(crate) mod cache;
+pub(crate) mod keys;
 pub(crate) mod ledger;
 pub(crate) mod lock;
 pub(crate) mod request_id;
