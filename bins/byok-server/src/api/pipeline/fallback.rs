@@ -129,7 +129,8 @@ pub(crate) async fn targets(
             rest.push(Target { provider, model });
         }
     };
-    for name in others.into_iter().flat_map(|o| o.split(',')) {
+    let names = others.into_iter().flat_map(|o| o.split(','));
+    for name in names.map(str::trim).filter(|n| !n.is_empty()) {
         let r = resolve(model, Some(name), &held)?;
         push(r.provider, r.model, &mut rest);
     }
