@@ -265,30 +265,112 @@ fn no_usable_key(provider: ProviderId, keys: &Keys) -> ApiError {
     .code("keys_invalid")
 }
 
-/// The attempts of one request: the next key to try, and what each call
-/// showed.
-pub(crate) struct Attempts<'a> {
-    state: &'a Data,
-    user: &'a User,
-    /// The target whose keys are being tried (0: the routed provider,
-    /// `i`: the fallback `i − 1`).
+/// What the attempts do next.
+enum Step<K> {
+    /// Call target `.0` (0: the routed provider, `i`: the fallback
+    /// `i − 1`) with key `.1`.
+    Call(usize, K),
+    /// Target `.0` is next: its keys are needed ([`Cursor::keys`]).
+    Fetch(usize),
+    /// No call left.
+    Done,
+}
+
+/// The order of the attempts, without I/O: each target's keys in order,
+/// then the next target, at most [`MAX_ATTEMPTS`] calls; what each failed
+/// call means for the next.
+struct Cursor<K> {
+    /// The target whose keys are being tried.
     target: usize,
+    /// How many targets there are (the routed one and the fallbacks).
+    targets: usize,
     /// Its keys not tried yet.
-    keys: std::vec::IntoIter<KeyChoice>,
+    keys: std::vec::IntoIter<K>,
     /// Upstream calls made.
     made: usize,
     /// The provider of the last failed call (a next call falls back from it).
     failed_at: Option<ProviderId>,
     /// The last failed call's error.
     last: Option<ProviderError>,
+}
+
+impl<K> Cursor<K> {
+    fn new(keys: Vec<K>, targets: usize) -> Self {
+        Self {
+            target: 0,
+            targets,
+            keys: keys.into_iter(),
+            made: 0,
+            failed_at: None,
+            last: None,
+        }
+    }
+
+    /// The next step; a call counts as made.
+    fn step(&mut self) -> Step<K> {
+        if self.made >= MAX_ATTEMPTS {
+            return Step::Done;
+        }
+        if let Some(key) = self.keys.next() {
+            self.made += 1;
+            return Step::Call(self.target, key);
+        }
+        if self.target + 1 < self.targets {
+            self.target += 1;
+            return Step::Fetch(self.target);
+        }
+        Step::Done
+    }
+
+    /// The keys of the target [`Step::Fetch`] named.
+    fn keys(&mut self, keys: Vec<K>) {
+        self.keys = keys.into_iter();
+    }
+
+    /// Whether another key of the current target may follow.
+    fn more_keys(&self) -> bool {
+        self.keys.len() > 0 && self.made < MAX_ATTEMPTS
+    }
+
+    /// A call to `provider` failed with `e`: `Some(e)` when `e` is the
+    /// answer (it says the request is wrong), else `None` (go on) and the
+    /// provider a next call falls back from.
+    fn failed(
+        &mut self,
+        provider: ProviderId,
+        e: ProviderError,
+        retry: bool,
+    ) -> Option<ProviderError> {
+        if !retry {
+            return Some(e);
+        }
+        self.failed_at = Some(provider);
+        self.last = Some(e);
+        None
+    }
+}
+
+/// The attempts of one request: the next key to try (a [`Cursor`] over
+/// the targets' keys, fetched as it reaches them), and what each call
+/// showed.
+pub(crate) struct Attempts<'a> {
+    state: &'a Data,
+    user: &'a User,
+    cursor: Cursor<KeyChoice>,
     /// Why a target had no usable key (the answer if no call is made).
     no_key: Option<ApiError>,
 }
 
 impl<'a> Attempts<'a> {
     /// The attempts over `keys`, the routed `provider`'s keys, then the
-    /// fallback targets'.
-    pub(crate) fn new(state: &'a Data, user: &'a User, provider: ProviderId, keys: Keys) -> Self {
+    /// `fallbacks` targets'.
+    pub(crate) fn new(
+        state: &'a Data,
+        user: &'a User,
+        provider: ProviderId,
+        keys: Keys,
+        fallbacks: &[Fallback],
+    ) -> Self {
         let no_key = keys
             .usable
             .is_empty()
@@ -296,11 +378,7 @@ impl<'a> Attempts<'a> {
         Self {
             state,
             user,
-            target: 0,
-            keys: keys.usable.into_iter(),
-            made: 0,
-            failed_at: None,
-            last: None,
+            cursor: Cursor::new(keys.usable, 1 + fallbacks.len()),
             no_key,
         }
     }
@@ -309,30 +387,38 @@ impl<'a> Attempts<'a> {
     /// `i`: `fallbacks[i − 1]`) and the key; `None` when there is none
     /// (keys and targets exhausted, or [`MAX_ATTEMPTS`] made).
     pub(crate) async fn next(&mut self, fallbacks: &[Fallback]) -> Option<(usize, KeyChoice)> {
-        if self.made >= MAX_ATTEMPTS {
-            return None;
-        }
         loop {
-            if let Some(key) = self.keys.next() {
-                self.made += 1;
-                if let Some(from) = self.failed_at.take() {
-                    self.state.metrics.fallback(from.as_str());
-                }
-                return Some((self.target, key));
-            }
-            let next = fallbacks.get(self.target)?;
-            self.target += 1;
-            match keys_for(self.state, self.user, next.provider).await {
-                Ok(keys) => {
-                    if keys.usable.is_empty() && self.no_key.is_none() {
-                        self.no_key = Some(no_usable_key(next.provider, &keys));
+            match self.cursor.step() {
+                Step::Call(target, key) => {
+                    if let Some(from) = self.cursor.failed_at.take() {
+                        self.state.metrics.fallback(from.as_str());
                     }
-                    self.keys = keys.usable.into_iter();
+                    return Some((target, key));
                 }
-                Err(e) => {
-                    tracing::warn!(provider = %next.provider, error = %e.message, "fallback target skipped: its keys cannot be read");
-                    self.no_key.get_or_insert(e);
+                Step::Fetch(target) => {
+                    let provider = fallbacks.get(target - 1)?.provider;
+                    let keys = self.fetch(provider).await;
+                    self.cursor.keys(keys);
                 }
+                Step::Done => return None,
+            }
+        }
+    }
+
+    /// A fallback target's usable keys (none when they cannot be read: the
+    /// target is skipped, and the reason kept).
+    async fn fetch(&mut self, provider: ProviderId) -> Vec<KeyChoice> {
+        match keys_for(self.state, self.user, provider).await {
+            Ok(keys) => {
+                if keys.usable.is_empty() && self.no_key.is_none() {
+                    self.no_key = Some(no_usable_key(provider, &keys));
+                }
+                keys.usable
+            }
+            Err(e) => {
+                tracing::warn!(%provider, error = %e.message, "fallback target skipped: its keys cannot be read");
+                self.no_key.get_or_insert(e);
+                Vec::new()
             }
         }
     }
@@ -340,7 +426,7 @@ impl<'a> Attempts<'a> {
     /// Whether another key of the current target may follow (a
     /// pass-through then keeps its body for it).
     pub(crate) fn more_keys(&self) -> bool {
-        self.keys.len() > 0 && self.made < MAX_ATTEMPTS
+        self.cursor.more_keys()
     }
 
     /// Records the call that answered, with `key`: reported healthy, the
@@ -378,19 +464,14 @@ impl<'a> Attempts<'a> {
             report(self.state, self.user, provider, &key.label, outcome);
         }
         settlement.attempt(provider, key.label, attempt_status(&e));
-        if !retry {
-            return Some(e);
-        }
-        self.failed_at = Some(provider);
-        self.last = Some(e);
-        None
+        self.cursor.failed(provider, e, retry)
     }
 
     /// The answer when no call answered: the last call's error, else why
     /// no key was usable; the reservation released.
     pub(crate) fn exhausted(mut self, settlement: Settlement) -> ApiError {
         settlement.release();
-        match (self.last.take(), self.no_key.take()) {
+        match (self.cursor.last.take(), self.no_key.take()) {
             (Some(e), _) => e.into(),
             (None, Some(e)) => e,
             (None, None) => ApiError::internal(),
@@ -449,6 +530,81 @@ mod tests {
             key_outcome(&upstream(401)),
             Some(KeyOutcome::Invalid { .. })
         ));
+    }
+
+    /// Runs a cursor over fake targets (each a provider and its keys'
+    /// labels) where each call ends as `outcome(label)` says (`None`:
+    /// answered): the calls made, in order, and the error that answered
+    /// if none did.
+    fn run(
+        targets: &[(ProviderId, &[&'static str])],
+        outcome: impl Fn(&str) -> Option<u16>,
+    ) -> (Vec<&'static str>, Option<u16>) {
+        let mut cursor = Cursor::new(targets[0].1.to_vec(), targets.len());
+        let mut calls = Vec::new();
+        loop {
+            match cursor.step() {
+                Step::Call(target, key) => {
+                    calls.push(key);
+                    let Some(status) = outcome(key) else {
+                        return (calls, None);
+                    };
+                    let e = upstream(status);
+                    let retry = key_outcome(&e).is_some();
+                    if let Some(e) = cursor.failed(targets[target].0, e, retry) {
+                        return (calls, Some(attempt_status(&e)));
+                    }
+                }
+                Step::Fetch(target) => cursor.keys(targets[target].1.to_vec()),
+                Step::Done => {
+                    return (calls, cursor.last.as_ref().map(attempt_status));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_in_order_then_the_next_target() {
+        use ProviderId as P;
+        let targets: &[(ProviderId, &[&str])] = &[
+            (P::Groq, &["groq-a", "groq-b"]),
+            (P::Together, &[]),
+            (P::Fireworks, &["fw-a", "fw-b"]),
+        ];
+        // A 429 key falls to the next key, a 401 to the next target (the
+        // one without a usable key is skipped).
+        let (calls, error) = run(targets, |k| match k {
+            "groq-a" => Some(429),
+            "groq-b" => Some(401),
+            "fw-a" => Some(503),
+            _ => None,
+        });
+        assert_eq!(calls, ["groq-a", "groq-b", "fw-a", "fw-b"]);
+        assert_eq!(error, None);
+        // A 400 is the answer: no next key.
+        let (calls, error) = run(targets, |_| Some(400));
+        assert_eq!(calls, ["groq-a"]);
+        assert_eq!(error, Some(400));
+        // Everything fails: the last error answers.
+        let (calls, error) = run(targets, |k| Some(if k == "fw-b" { 502 } else { 500 }));
+        assert_eq!(calls.len(), 4);
+        assert_eq!(error, Some(502));
+    }
+
+    #[test]
+    fn at_most_five_calls() {
+        let keys: &[&str] = &["a", "b", "c", "d", "e", "f", "g"];
+        let (calls, error) = run(&[(ProviderId::Groq, keys)], |_| Some(500));
+        assert_eq!(calls, ["a", "b", "c", "d", "e"]);
+        assert_eq!(error, Some(500));
+        // One key: after its call no other may follow (a pass-through
+        // then hands its body over instead of copying it).
+        let mut cursor = Cursor::new(vec!["one", "two"], 1);
+        assert!(matches!(cursor.step(), Step::Call(0, "one")));
+        assert!(cursor.more_keys());
+        assert!(matches!(cursor.step(), Step::Call(0, "two")));
+        assert!(!cursor.more_keys());
+        assert!(matches!(cursor.step(), Step::Done));
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl Call<'_> {
             fallbacks,
             mut settlement,
         } = self;
-        let mut attempts = Attempts::new(state, user, provider, keys);
+        let mut attempts = Attempts::new(state, user, provider, keys, fallbacks);
         while let Some((target, key)) = attempts.next(fallbacks).await {
             let (provider, request) = pick(target, provider, request, fallbacks);
             let adapter = state.chat_adapter(provider);
@@ -159,7 +159,7 @@ impl Call<'_> {
             fallbacks,
             mut settlement,
         } = self;
-        let mut attempts = Attempts::new(state, user, provider, keys);
+        let mut attempts = Attempts::new(state, user, provider, keys, fallbacks);
         while let Some((target, key)) = attempts.next(fallbacks).await {
             let (provider, request) = pick(target, provider, request, fallbacks);
             let adapter = state.chat_adapter(provider);

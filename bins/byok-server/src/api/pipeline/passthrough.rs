@@ -73,7 +73,7 @@ pub(crate) async fn pass_through<R: UsageRead>(
         stream,
     } = forward;
     let mut first_body = Some(first_body);
-    let mut attempts = Attempts::new(state, user, provider, keys);
+    let mut attempts = Attempts::new(state, user, provider, keys, fallbacks);
     while let Some((target, key)) = attempts.next(fallbacks).await {
         let fallback = target.checked_sub(1).and_then(|i| fallbacks.get(i));
         let (provider, body) = match fallback {
