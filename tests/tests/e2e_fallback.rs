@@ -21,6 +21,8 @@ use serde_json::{Value, json};
 /// Every provider on its own path of the mock.
 const UPSTREAMS: &[(&str, &str)] = &[
     ("openai", "/openai/v1"),
+    ("openai-responses", "/openai/v1"),
+    ("anthropic", "/anthropic"),
     ("groq", "/groq"),
     ("together", "/together"),
     ("fireworks", "/fireworks"),
@@ -30,6 +32,7 @@ const GROQ_KEY: &str = "gsk-fallback-groq-0123456789abcdef";
 const TOGETHER_KEY: &str = "tgp-fallback-together-0123456789abcdef";
 const FIREWORKS_KEY: &str = "fw-fallback-fireworks-0123456789abcdef";
 const OPENAI_KEY: &str = "sk-fallback-openai-0123456789abcdef";
+const ANTHROPIC_KEY: &str = "sk-ant-fallback-0123456789abcdef";
 
 const GROQ_MODEL: &str = "llama-3.3-70b-versatile";
 const TOGETHER_MODEL: &str = "meta-llama/Llama-3.3-70B-Instruct-Turbo";
@@ -43,6 +46,8 @@ async fn start() -> (Env, String) {
         ("together", TOGETHER_KEY),
         ("fireworks", FIREWORKS_KEY),
         ("openai", OPENAI_KEY),
+        ("openai-responses", OPENAI_KEY),
+        ("anthropic", ANTHROPIC_KEY),
     ] {
         env.store(&key, provider, json!(secret)).await;
     }
@@ -442,6 +447,73 @@ async fn every_protocol_falls_back_through_the_pipeline() {
     }
     assert_eq!(rows[2]["attempts"][0], attempt("openai", 502));
     assert_eq!(rows[1]["attempts"][0], attempt("groq", 429));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_through_falls_back_only_to_its_own_protocol() {
+    let (env, key) = start().await;
+    env.mock.on(
+        "POST",
+        "/groq/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    // A Responses body goes to `openai-responses` as sent, but for
+    // `models`; Groq (translated) is no pass-through target: the 500 is
+    // the answer.
+    env.mock.on("POST", "/openai/v1/responses", error(500));
+    let body =
+        json!({"model": "gpt-4o-mini", "input": "Hello", "models": [format!("groq/{GROQ_MODEL}")]});
+    let r = post_via(
+        &env,
+        &key,
+        "/api/v1/responses",
+        "openai-responses,groq",
+        &body,
+    )
+    .await;
+    assert_eq!(r.status(), 502);
+    let sent = calls(&env);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, "/openai/v1/responses");
+    assert_eq!(sent[0].2, json!({"model": "gpt-4o-mini", "input": "Hello"}));
+
+    // Anthropic Messages passed through: a 529 falls to the next
+    // Anthropic model of `models`, forwarded with that model and without
+    // `models`; the translated target in between is skipped.
+    env.mock.clear_requests();
+    env.mock.on_sequence(
+        "POST",
+        "/anthropic/v1/messages",
+        vec![
+            Reply::json(529, fixture("anthropic/error_529.json")),
+            Reply::json(200, fixture("anthropic/message_text.json")),
+        ],
+    );
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "models": [format!("groq/{GROQ_MODEL}"), "anthropic/claude-haiku-4-5"], "messages": [{"role": "user", "content": "Hello"}]});
+    let r = env.post(&key, "/api/v1/messages", &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-provider"], "anthropic");
+    assert_eq!(r.headers()["x-byok-attempts"], "2");
+    assert_eq!(
+        r.text().await.unwrap(),
+        fixture("anthropic/message_text.json")
+    );
+    let calls = calls(&env);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0].2["model"], "claude-sonnet-4-5");
+    assert_eq!(calls[1].2["model"], "claude-haiku-4-5");
+    for (path, _, sent) in &calls {
+        assert_eq!(path, "/anthropic/v1/messages");
+        assert!(sent.get("models").is_none(), "{sent}");
+    }
+    let usage = env.usage_when(&key, |rows| !rows.is_empty()).await;
+    let rows = usage["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{usage}");
+    assert_eq!(
+        rows[0]["attempts"],
+        json!([attempt("anthropic", 529), attempt("anthropic", 200)])
+    );
+    assert_eq!(reserved(&env, &key).await, Money::ZERO);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,8 +74,14 @@ async fn handle(
     state: &Data,
 ) -> Result<HttpResponse, ApiError> {
     rate_limit(state, &user)?;
-    let (body, models) = take_models(body)?;
     let mut parsed = parse_request(&body).map_err(invalid)?;
+    // The fallback list is read with the rest of the body; a body that
+    // names one goes upstream without it.
+    let models = parsed.request.extra.remove("models");
+    let body = match models {
+        Some(_) => take_models(body)?.0,
+        None => body,
+    };
     let client_model = parsed.request.model.clone();
     let targets = targets(req, state, &user, &mut parsed.request.model, models).await?;
     let provider = targets.provider;

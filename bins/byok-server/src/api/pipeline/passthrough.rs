@@ -262,8 +262,10 @@ pub(crate) fn forward_fallbacks(
 /// # Errors
 /// 400 for a body that is not a JSON object (only when it names `models`).
 pub(crate) fn take_models(body: Bytes) -> Result<(Bytes, Option<serde_json::Value>), ApiError> {
-    const KEY: &[u8] = b"\"models\"";
-    if !body.windows(KEY.len()).any(|w| w == KEY) {
+    // A substring search (not a byte-by-byte window scan); a body that is
+    // not UTF-8 is no JSON the upstream would take anyway.
+    let names = std::str::from_utf8(&body).is_ok_and(|text| text.contains("\"models\""));
+    if !names {
         return Ok((body, None));
     }
     let mut map: serde_json::Map<String, serde_json::Value> =
