@@ -31,6 +31,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::accounts::User;
 use crate::api::pipeline::events::Encoder;
+use crate::api::pipeline::fallback::Target;
 use crate::api::pipeline::passthrough::{
     PassThrough, UsageRead, forward_fallbacks, pass_through, take_models,
 };
@@ -116,22 +117,7 @@ async fn handle(
         return pass_through(call, Reader(UsageReader::new()), error_event).await;
     }
     parsed.check_translatable().map_err(invalid)?;
-    // Each fallback target's request, adapted to its format from the
-    // request as parsed.
-    let fallbacks: Vec<Fallback> = targets
-        .rest
-        .into_iter()
-        .map(|t| {
-            let mut p = parsed.clone();
-            p.request.model = t.model;
-            p.adapt_to(t.provider.info().format);
-            Fallback {
-                provider: t.provider,
-                request: p.request,
-                body: None,
-            }
-        })
-        .collect();
+    let fallbacks = translated_fallbacks(&parsed, targets.rest);
     parsed.adapt_to(format);
     let settlement =
         Settlement::reserve(state, &user, provider, &parsed.request, &fallbacks, PATH).await?;
@@ -152,6 +138,23 @@ async fn handle(
         call.complete(|outcome| Ok(Bytes::from(encode_response(&outcome.response, &parsed))))
             .await
     }
+}
+
+/// Each fallback target's request, adapted to its format from the request
+/// as parsed (nothing is cloned without fallback targets).
+fn translated_fallbacks(parsed: &Parsed, rest: Vec<Target>) -> Vec<Fallback> {
+    rest.into_iter()
+        .map(|t| {
+            let mut p = parsed.clone();
+            p.request.model = t.model;
+            p.adapt_to(t.provider.info().format);
+            Fallback {
+                provider: t.provider,
+                request: p.request,
+                body: None,
+            }
+        })
+        .collect()
 }
 
 /// `POST /api/v1/messages/count_tokens`: the provider's own count for
