@@ -108,6 +108,19 @@ async fn admin_api_metrics_models_and_verify() {
     let text = r.text().await.unwrap();
     assert!(text.contains("\"ok\":false"), "{text}");
     no_fragment(&text);
+    // The failed verify marks the key invalid (it is skipped until a
+    // verify passes or it is replaced); replacing it clears that.
+    let listed = env.get_json("/api/byok/credentials", &key).await;
+    let openai = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["provider"] == "openai")
+        .unwrap();
+    assert_eq!(openai["status"], "invalid", "{listed}");
+    no_fragment(&listed.to_string());
+    assert_eq!(env.chat(&key, hello(false)).await.status(), 400);
+    env.store(&key, "openai", json!(CANARY)).await;
 
     env.answer_chat_text();
     assert_eq!(env.chat(&key, hello(false)).await.status(), 200);
@@ -283,6 +296,9 @@ async fn the_canary_never_leaves_through_error_paths() {
         ),
     ];
     for (i, (reply, stream, status)) in cases.into_iter().enumerate() {
+        // A 401 marks the key invalid and a 429 cools it down: each case
+        // starts from a freshly stored key.
+        env.store(&key, "openai", json!(CANARY)).await;
         env.answer_chat(reply);
         let r = env.chat(&key, hello(stream)).await;
         assert_eq!(r.status(), status, "case {i}");

@@ -1,5 +1,6 @@
 //! Prometheus text-format metrics: request counts and latency histograms,
-//! upstream errors, tokens and markup by provider. Labels are route
+//! upstream errors, upstream attempts and fallbacks, tokens and markup by
+//! provider. Labels are route
 //! patterns, provider ids, status codes: never keys or user content.
 //!
 //! Written by hand (typed counters behind one mutex) rather than with a
@@ -36,6 +37,13 @@ struct ProviderStats {
     /// Whether [`Metrics::usage`] was ever called (so an error-only provider
     /// does not render zero-valued token series).
     settled: bool,
+    /// Upstream calls that answered (one per settled request).
+    attempts_answered: u64,
+    /// Upstream calls that failed.
+    attempts_failed: u64,
+    /// Failed calls to this provider that were followed by another call
+    /// (the next key or the next target).
+    fallbacks: u64,
 }
 
 #[derive(Debug, Default)]
@@ -115,10 +123,28 @@ impl Metrics {
         self.with(|m| entry(&mut m.providers, provider).upstream_errors += 1);
     }
 
-    /// Counts tokens and markup of a settled request.
+    /// Counts a failed upstream call (an upstream error, and a failed
+    /// attempt).
+    pub fn attempt_failed(&self, provider: &str) {
+        self.with(|m| {
+            let p = entry(&mut m.providers, provider);
+            p.upstream_errors += 1;
+            p.attempts_failed += 1;
+        });
+    }
+
+    /// Counts a fallback: a failed call to `provider` followed by another
+    /// call.
+    pub fn fallback(&self, provider: &str) {
+        self.with(|m| entry(&mut m.providers, provider).fallbacks += 1);
+    }
+
+    /// Counts tokens and markup of a settled request (and the upstream call
+    /// that answered it).
     pub fn usage(&self, provider: &str, prompt: u64, completion: u64, markup_nanos: i64) {
         self.with(|m| {
             let p = entry(&mut m.providers, provider);
+            p.attempts_answered += 1;
             p.prompt_tokens = p.prompt_tokens.saturating_add(prompt);
             p.completion_tokens = p.completion_tokens.saturating_add(completion);
             p.markup_nanos = p
@@ -204,6 +230,23 @@ impl Metrics {
                     let _ = writeln!(out, "byok_upstream_errors_total{{provider=\"{p}\"}} {}", s.upstream_errors);
                 }
             }
+            let _ = writeln!(out, "# TYPE byok_upstream_attempts_total counter");
+            for (p, s) in &providers {
+                for (outcome, n) in [("answered", s.attempts_answered), ("failed", s.attempts_failed)] {
+                    if n > 0 {
+                        let _ = writeln!(
+                            out,
+                            "byok_upstream_attempts_total{{provider=\"{p}\",outcome=\"{outcome}\"}} {n}"
+                        );
+                    }
+                }
+            }
+            let _ = writeln!(out, "# TYPE byok_fallbacks_total counter");
+            for (p, s) in &providers {
+                if s.fallbacks > 0 {
+                    let _ = writeln!(out, "byok_fallbacks_total{{provider=\"{p}\"}} {}", s.fallbacks);
+                }
+            }
             out
         })
     }
@@ -267,6 +310,27 @@ mod tests {
         ] {
             assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
         }
+    }
+
+    #[test]
+    fn attempts_and_fallbacks_by_provider() {
+        let m = Metrics::default();
+        m.attempt_failed("groq");
+        m.fallback("groq");
+        m.usage("together", 1, 1, 0);
+        let out = m.render();
+        for line in [
+            "byok_upstream_errors_total{provider=\"groq\"} 1",
+            "byok_upstream_attempts_total{provider=\"groq\",outcome=\"failed\"} 1",
+            "byok_upstream_attempts_total{provider=\"together\",outcome=\"answered\"} 1",
+            "byok_fallbacks_total{provider=\"groq\"} 1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
+        }
+        assert!(
+            !out.contains("byok_fallbacks_total{provider=\"together\"}"),
+            "{out}"
+        );
     }
 
     #[test]

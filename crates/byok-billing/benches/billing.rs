@@ -120,6 +120,7 @@ fn ledger_throughput(c: &mut Criterion) {
                                         provider_cost: Money::from_nanos(15_000),
                                         markup: Money::from_nanos(750),
                                         price_source: PriceSource::Catalog,
+                                        attempts: Vec::new(),
                                     }));
                                 }
                                 for p in pending {

@@ -46,7 +46,7 @@
 //!
 //! ```
 //! use byok_billing::{
-//!     Idempotent, Ledger, LedgerConfig, LedgerEntry, Money, PriceSource, ReserveError,
+//!     Attempt, Idempotent, Ledger, LedgerConfig, LedgerEntry, Money, PriceSource, ReserveError,
 //!     UsageSource, now_ms,
 //! };
 //! # let dir = tempfile::tempdir()?;
@@ -72,6 +72,7 @@
 //!     provider_cost: Money::from_nanos(450_000),
 //!     markup: Money::from_nanos(22_500),
 //!     price_source: PriceSource::Catalog,
+//!     attempts: vec![Attempt { provider: "openai".into(), label: "default".into(), status: 200 }],
 //! };
 //! // The request path would `.detach()` it; here we wait for the commit.
 //! assert_eq!(ledger.settle(entry.clone()).wait_blocking()?, Idempotent::Applied);
@@ -99,9 +100,9 @@ pub use estimate::{
     estimate_completion, estimate_prompt, usage_or_estimate,
 };
 pub use ledger::{
-    Balance, CreditError, Extended, Idempotent, Ledger, LedgerConfig, LedgerEntry, LedgerError,
-    LedgerStore, LedgerTransaction, Pending, Released, Reservations, ReserveError, SettleError,
-    SqliteLedger, StoredEntry,
+    Attempt, Balance, CreditError, Extended, Idempotent, Ledger, LedgerConfig, LedgerEntry,
+    LedgerError, LedgerStore, LedgerTransaction, Pending, Released, Reservations, ReserveError,
+    SettleError, SqliteLedger, StoredEntry,
 };
 pub use money::{Bps, Money, MoneyError, NANOS_PER_USD};
 pub use quote::{

@@ -72,6 +72,7 @@ fn entry(account: &str, id: &str, markup: i64) -> LedgerEntry {
         provider_cost: Money::from_nanos(markup * 20),
         markup: Money::from_nanos(markup),
         price_source: PriceSource::Catalog,
+        attempts: Vec::new(),
     }
 }
 

@@ -18,9 +18,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::accounts::User;
-use crate::api::pipeline::passthrough::{UsageRead, pass_through};
+use crate::api::pipeline::passthrough::{PassThrough, UsageRead, forward_fallbacks, pass_through};
 use crate::api::pipeline::settle::Settlement;
-use crate::api::pipeline::{admit, counted, credential, route};
+use crate::api::pipeline::{admit, counted, keys_for, targets};
 use crate::api::{Data, parse_json};
 use crate::auth::rate_limit;
 use crate::error::{ApiError, internal};
@@ -63,32 +63,42 @@ async fn handle(
     rate_limit(state, &user)?;
     let mut body: Body = parse_json(body)?;
     check(&body)?;
-    let provider = route(req, state, &user, &mut body.model).await?;
+    let models = body.rest.remove("models");
+    let targets = targets(req, state, &user, &mut body.model, models).await?;
+    let provider = targets.provider;
     if !offers_embeddings(provider) {
         return Err(ApiError::bad_request(format!(
             "{provider} has no embeddings API through this gateway; use a provider that speaks OpenAI's (openai, azure, together, fireworks, deepinfra, mistral, ...)"
         ))
         .param("model"));
     }
-    let credential = credential(state, &user, provider).await?;
+    let keys = keys_for(state, &user, provider).await?;
     let neutral = neutral_request(&body)?;
-    let settlement = Settlement::reserve(state, &user, provider, &neutral, PATH).await?;
+    let fallbacks = forward_fallbacks(&neutral, targets.rest, offers_embeddings, |model| {
+        upstream_body(Body {
+            model: model.to_owned(),
+            input: body.input.clone(),
+            rest: body.rest.clone(),
+        })
+    })?;
+    let settlement =
+        Settlement::reserve(state, &user, provider, &neutral, &fallbacks, PATH).await?;
     let forward = Forward {
         op: "embeddings",
         body: upstream_body(body)?,
         headers: &[],
         stream: false,
     };
-    pass_through(
+    let call = PassThrough {
         state,
+        user: &user,
         provider,
-        &credential,
-        settlement,
+        keys,
         forward,
-        Reader(Vec::new()),
-        |_| Vec::new(),
-    )
-    .await
+        fallbacks: &fallbacks,
+        settlement,
+    };
+    pass_through(call, Reader(Vec::new()), |_| Vec::new()).await
 }
 
 /// A model and at least one input; nothing that picks the upstream.

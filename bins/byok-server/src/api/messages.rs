@@ -32,10 +32,13 @@ use reqwest::header::{HeaderName, HeaderValue};
 use crate::accounts::User;
 use crate::api::Data;
 use crate::api::pipeline::events::Encoder;
-use crate::api::pipeline::passthrough::{UsageRead, pass_through, with_model};
+use crate::api::pipeline::fallback::Target;
+use crate::api::pipeline::passthrough::{
+    PassThrough, UsageRead, forward_fallbacks, pass_through, take_models, with_model,
+};
 use crate::api::pipeline::settle::Settlement;
 use crate::api::pipeline::text::{prompt_texts, prompt_upper_bound};
-use crate::api::pipeline::{Call, admit, credential, route};
+use crate::api::pipeline::{Call, Fallback, admit, credential, keys_for, route, targets};
 use crate::auth::rate_limit;
 use crate::error::ApiError;
 
@@ -71,12 +74,27 @@ async fn handle(
 ) -> Result<HttpResponse, ApiError> {
     rate_limit(state, &user)?;
     let mut parsed = parse_request(&body).map_err(invalid)?;
+    // The fallback list is read with the rest of the body; a body that
+    // names one goes upstream without it.
+    let models = parsed.request.extra.remove("models");
+    let body = match models {
+        Some(_) => take_models(body)?.0,
+        None => body,
+    };
     let client_model = parsed.request.model.clone();
-    let provider = route(req, state, &user, &mut parsed.request.model).await?;
-    let credential = credential(state, &user, provider).await?;
+    let targets = targets(req, state, &user, &mut parsed.request.model, models).await?;
+    let provider = targets.provider;
+    let keys = keys_for(state, &user, provider).await?;
     let format = provider.info().format;
     if format == WireFormat::AnthropicMessages {
-        let settlement = Settlement::reserve(state, &user, provider, &parsed.request, PATH).await?;
+        let fallbacks = forward_fallbacks(
+            &parsed.request,
+            targets.rest,
+            |p| p.info().format == WireFormat::AnthropicMessages,
+            |model| with_model(body.clone(), &client_model, model),
+        )?;
+        let settlement =
+            Settlement::reserve(state, &user, provider, &parsed.request, &fallbacks, PATH).await?;
         let body = with_model(body, &client_model, &parsed.request.model)?;
         let headers = protocol_headers(req);
         let forward = Forward {
@@ -85,26 +103,30 @@ async fn handle(
             headers: &headers,
             stream: parsed.stream,
         };
-        return pass_through(
+        let call = PassThrough {
             state,
+            user: &user,
             provider,
-            &credential,
-            settlement,
+            keys,
             forward,
-            Reader(UsageReader::new()),
-            error_event,
-        )
-        .await;
+            fallbacks: &fallbacks,
+            settlement,
+        };
+        return pass_through(call, Reader(UsageReader::new()), error_event).await;
     }
     parsed.check_translatable().map_err(invalid)?;
+    let fallbacks = translated_fallbacks(&parsed, targets.rest);
     parsed.adapt_to(format);
-    let settlement = Settlement::reserve(state, &user, provider, &parsed.request, PATH).await?;
+    let settlement =
+        Settlement::reserve(state, &user, provider, &parsed.request, &fallbacks, PATH).await?;
     tracing::info!(request_id = %settlement.request_id, provider = %provider, stream = parsed.stream, "messages request");
     let call = Call {
         state,
+        user: &user,
         provider,
         request: &parsed.request,
-        credential: &credential,
+        keys,
+        fallbacks: &fallbacks,
         settlement,
     };
     if parsed.stream {
@@ -114,6 +136,23 @@ async fn handle(
         call.complete(|outcome| Ok(Bytes::from(encode_response(&outcome.response, &parsed))))
             .await
     }
+}
+
+/// Each fallback target's request, adapted to its format from the request
+/// as parsed (nothing is cloned without fallback targets).
+fn translated_fallbacks(parsed: &Parsed, rest: Vec<Target>) -> Vec<Fallback> {
+    rest.into_iter()
+        .map(|t| {
+            let mut p = parsed.clone();
+            p.request.model = t.model;
+            p.adapt_to(t.provider.info().format);
+            Fallback {
+                provider: t.provider,
+                request: p.request,
+                body: None,
+            }
+        })
+        .collect()
 }
 
 /// `POST /api/v1/messages/count_tokens`: the provider's own count for

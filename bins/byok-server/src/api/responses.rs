@@ -25,9 +25,13 @@ use bytes::{Bytes, BytesMut};
 use crate::accounts::User;
 use crate::api::Data;
 use crate::api::pipeline::events::Encoder;
-use crate::api::pipeline::passthrough::{UsageRead, pass_through, with_model};
+use crate::api::pipeline::passthrough::{
+    PassThrough, UsageRead, forward_fallbacks, pass_through, take_models, with_model,
+};
 use crate::api::pipeline::settle::Settlement;
-use crate::api::pipeline::{Call, admit, counted, credential, default_output_limit, route};
+use crate::api::pipeline::{
+    Call, admit, counted, default_output_limit, fallback_requests, keys_for, targets,
+};
 use crate::auth::rate_limit;
 use crate::error::{ApiError, internal};
 
@@ -56,10 +60,12 @@ async fn handle(
     state: &Data,
 ) -> Result<HttpResponse, ApiError> {
     rate_limit(state, &user)?;
+    let (body, models) = take_models(body)?;
     let head = peek(&body).map_err(invalid)?;
     let mut model = head.model.clone();
-    let provider = route(req, state, &user, &mut model).await?;
-    let credential = credential(state, &user, provider).await?;
+    let targets = targets(req, state, &user, &mut model, models).await?;
+    let provider = targets.provider;
+    let keys = keys_for(state, &user, provider).await?;
     if provider.info().format == WireFormat::Responses {
         // The reservation's neutral request: the parsed one when the
         // codec reads the body, else the whole body as the prompt (an
@@ -69,7 +75,14 @@ async fn handle(
             Err(_) => body_as_prompt(&body)?,
         };
         neutral.model.clone_from(&model);
-        let settlement = Settlement::reserve(state, &user, provider, &neutral, PATH).await?;
+        let fallbacks = forward_fallbacks(
+            &neutral,
+            targets.rest,
+            |p| p.info().format == WireFormat::Responses,
+            |m| with_model(body.clone(), &head.model, m),
+        )?;
+        let settlement =
+            Settlement::reserve(state, &user, provider, &neutral, &fallbacks, PATH).await?;
         let body = with_model(body, &head.model, &model)?;
         let forward = Forward {
             op: "responses",
@@ -77,27 +90,31 @@ async fn handle(
             headers: &[],
             stream: head.stream,
         };
-        return pass_through(
+        let call = PassThrough {
             state,
+            user: &user,
             provider,
-            &credential,
-            settlement,
+            keys,
             forward,
-            Reader(UsageReader::new()),
-            error_event,
-        )
-        .await;
+            fallbacks: &fallbacks,
+            settlement,
+        };
+        return pass_through(call, Reader(UsageReader::new()), error_event).await;
     }
     let mut parsed = parse_request(&body).map_err(invalid)?;
     parsed.request.model = model;
+    let fallbacks = fallback_requests(state, &parsed.request, targets.rest);
     default_output_limit(state, provider, &mut parsed.request);
-    let settlement = Settlement::reserve(state, &user, provider, &parsed.request, PATH).await?;
+    let settlement =
+        Settlement::reserve(state, &user, provider, &parsed.request, &fallbacks, PATH).await?;
     tracing::info!(request_id = %settlement.request_id, provider = %provider, stream = parsed.stream, "responses request");
     let call = Call {
         state,
+        user: &user,
         provider,
         request: &parsed.request,
-        credential: &credential,
+        keys,
+        fallbacks: &fallbacks,
         settlement,
     };
     if parsed.stream {

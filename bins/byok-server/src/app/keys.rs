@@ -28,24 +28,15 @@ use crate::error::{self, ApiError};
 /// (and of every key stored before labels existed).
 pub(crate) const DEFAULT_LABEL: &str = "default";
 
-// Used by the pipeline's fallback loop (issue #17, merged apart from this
-// module): drop this `allow` at the merge.
-#[allow(dead_code)]
 /// A 429 without `retry-after` cools the key down this long.
 pub(crate) const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
 
-// Used by the pipeline's fallback loop (issue #17, merged apart from this
-// module): drop this `allow` at the merge.
-#[allow(dead_code)]
 /// The longest cooldown, whatever `retry-after` says.
 pub(crate) const MAX_COOLDOWN: Duration = Duration::from_secs(600);
 
 /// Where the metadata keeps a key's priority.
 pub(crate) const PRIORITY_FIELD: &str = "priority";
 
-// Used by the pipeline's fallback loop (issue #17, merged apart from this
-// module): drop this `allow` at the merge.
-#[allow(dead_code)]
 /// One usable key of the user's for a provider.
 pub(crate) struct KeyChoice {
     /// Its label.
@@ -54,9 +45,6 @@ pub(crate) struct KeyChoice {
     pub(crate) credential: Credential,
 }
 
-// Used by the pipeline's fallback loop (issue #17, merged apart from this
-// module): drop this `allow` at the merge.
-#[allow(dead_code)]
 /// The user's keys for a provider, in the order to try them.
 pub(crate) struct Keys {
     /// Usable keys: priority (lower first), ties least recently used first.
@@ -68,9 +56,6 @@ pub(crate) struct Keys {
     pub(crate) invalid: usize,
 }
 
-// Used by the pipeline's fallback loop (issue #17, merged apart from this
-// module): drop this `allow` at the merge.
-#[allow(dead_code)]
 /// What an attempt with a key showed.
 pub(crate) enum KeyOutcome {
     /// 2xx: `last_used_at` = now.
@@ -236,9 +221,6 @@ pub(crate) fn health_error(e: &HealthError) -> ApiError {
     error::internal("health store", e)
 }
 
-// Used by the pipeline's fallback loop (issue #17, merged apart from this
-// module): drop this `allow` at the merge.
-#[allow(dead_code)]
 /// The user's keys for `provider`, in the order to try them: priority
 /// (lower first), ties least recently used first (never used first);
 /// invalid and cooling-down keys are left out (and counted).
@@ -305,8 +287,6 @@ pub(crate) async fn keys_for(
     Ok(keys)
 }
 
-// See `keys_for`.
-#[allow(dead_code)]
 /// `usable` sorted by `ranks` (priority, then last use: never used first);
 /// stable, so equal ranks keep the list's label order.
 fn by_rank(usable: Vec<KeyChoice>, ranks: Vec<(i64, Option<SystemTime>)>) -> Vec<KeyChoice> {
@@ -315,9 +295,6 @@ fn by_rank(usable: Vec<KeyChoice>, ranks: Vec<(i64, Option<SystemTime>)>) -> Vec
     ranked.into_iter().map(|(_, k)| k).collect()
 }
 
-// Used by the pipeline's fallback loop (issue #17, merged apart from this
-// module): drop this `allow` at the merge.
-#[allow(dead_code)]
 fn earliest(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -325,9 +302,6 @@ fn earliest(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> 
     }
 }
 
-// Used by the pipeline's fallback loop (issue #17, merged apart from this
-// module): drop this `allow` at the merge.
-#[allow(dead_code)]
 /// How long a 429 cools a key down.
 pub(crate) fn cooldown(retry_after: Option<Duration>) -> Duration {
     retry_after.unwrap_or(DEFAULT_COOLDOWN).min(MAX_COOLDOWN)
@@ -339,9 +313,6 @@ pub(crate) fn clean(message: &str) -> Arc<str> {
     byok_providers::sanitize(message, None).into()
 }
 
-// Used by the pipeline's fallback loop (issue #17, merged apart from this
-// module): drop this `allow` at the merge.
-#[allow(dead_code)]
 /// Records what an attempt with the key `label` showed. Never blocks the
 /// request path: the store takes it in memory at once (a persisting store
 /// queues the write).

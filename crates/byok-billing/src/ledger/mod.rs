@@ -101,7 +101,7 @@ pub use error::{CreditError, LedgerError, ReserveError, SettleError};
 pub use pending::Pending;
 pub use sqlite::SqliteLedger;
 pub use store::{
-    Balance, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
+    Attempt, Balance, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
     StoredEntry,
 };
 

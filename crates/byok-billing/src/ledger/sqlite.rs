@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::error::{CreditError, LedgerError, ReserveError, SettleError};
 use super::store::{
-    Balance, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
+    Attempt, Balance, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
     StoredEntry,
 };
 use crate::catalog::PriceSource;
@@ -55,6 +55,15 @@ CREATE TABLE IF NOT EXISTS ledger_reservations (
 );
 CREATE INDEX IF NOT EXISTS ledger_reservations_expiry ON ledger_reservations(expires_at);
 ";
+
+/// The schema changes made after [`SCHEMA`], in order: `PRAGMA
+/// user_version` is how many a database has applied (0 for one made before
+/// they existed). Append only; never edit one that shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: the upstream calls of each charge, a JSON array of
+    // `{"provider", "label", "status"}` ('' for entries recorded before).
+    "ALTER TABLE ledger_entries ADD COLUMN attempts TEXT NOT NULL DEFAULT ''",
+];
 
 /// Accounts whose balance changes are kept between transactions (their
 /// keys, so summing a batch's charges allocates nothing in the steady
@@ -113,7 +122,7 @@ impl SqliteLedger {
     /// # Errors
     /// Storage failure.
     pub fn open(path: impl AsRef<Path>, floor: Money) -> Result<Self, LedgerError> {
-        let conn = Connection::open(path).map_err(store_err)?;
+        let mut conn = Connection::open(path).map_err(store_err)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(store_err)?;
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
@@ -121,6 +130,7 @@ impl SqliteLedger {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(store_err)?;
         conn.execute_batch(SCHEMA).map_err(store_err)?;
+        migrate(&mut conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             conn: Mutex::new(Conn {
@@ -135,6 +145,50 @@ impl SqliteLedger {
     fn lock(&self) -> std::sync::MutexGuard<'_, Conn> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Applies the [`MIGRATIONS`] a database lacks, in one transaction (two
+/// processes opening it at once apply each once: the second sees the
+/// first's version). A database from a newer build is refused.
+fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(store_err)?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(store_err)?;
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if version > known {
+        return Err(LedgerError::Store(format!(
+            "ledger schema version {version} is newer than this build ({known})"
+        )));
+    }
+    let applied = usize::try_from(version).unwrap_or(0);
+    for step in MIGRATIONS.iter().skip(applied) {
+        tx.execute_batch(step).map_err(store_err)?;
+    }
+    if version < known {
+        tx.pragma_update(None, "user_version", known)
+            .map_err(store_err)?;
+    }
+    tx.commit().map_err(store_err)
+}
+
+/// A charge's attempts as stored ('' for none).
+fn encode_attempts(attempts: &[Attempt]) -> String {
+    if attempts.is_empty() {
+        return String::new();
+    }
+    serde_json::to_string(attempts).unwrap_or_default()
+}
+
+/// Stored attempts (none for entries recorded before they were kept, or
+/// unreadable).
+fn decode_attempts(stored: &str) -> Vec<Attempt> {
+    if stored.is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_str(stored).unwrap_or_default()
 }
 
 impl LedgerStore for SqliteLedger {
@@ -204,7 +258,7 @@ impl LedgerStore for SqliteLedger {
             .conn
             .prepare_cached(
                 "SELECT seq, request_id, account, created_at, provider, model, endpoint, prompt_tokens, completion_tokens,
-                        cached_tokens, usage_source, provider_cost, amount, price_source
+                        cached_tokens, usage_source, provider_cost, amount, price_source, attempts
                  FROM ledger_entries WHERE account = ?1 AND kind = 'charge' AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
             )
             .map_err(store_err)?;
@@ -242,6 +296,7 @@ fn stored_entry(r: &rusqlite::Row<'_>) -> Result<StoredEntry, rusqlite::Error> {
             provider_cost: Money::from_nanos(r.get(11)?),
             markup: Money::from_nanos(r.get(12)?),
             price_source: parse_price_source(&r.get::<_, String>(13)?),
+            attempts: decode_attempts(&r.get::<_, String>(14)?),
         },
     })
 }
@@ -527,8 +582,8 @@ fn insert_charge(tx: &Transaction<'_>, entry: &LedgerEntry) -> Result<bool, rusq
     let inserted = tx
         .prepare_cached(
             "INSERT INTO ledger_entries (request_id, kind, account, created_at, provider, model, endpoint, prompt_tokens,
-                completion_tokens, cached_tokens, usage_source, provider_cost, amount, price_source)
-             VALUES (?1, 'charge', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                completion_tokens, cached_tokens, usage_source, provider_cost, amount, price_source, attempts)
+             VALUES (?1, 'charge', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (request_id) DO NOTHING",
         )?
         .execute(params![
@@ -544,7 +599,8 @@ fn insert_charge(tx: &Transaction<'_>, entry: &LedgerEntry) -> Result<bool, rusq
             entry.usage_source.as_str(),
             entry.provider_cost.nanos(),
             entry.markup.nanos(),
-            entry.price_source.as_str()
+            entry.price_source.as_str(),
+            encode_attempts(&entry.attempts)
         ])?;
     Ok(inserted == 1)
 }
@@ -557,4 +613,93 @@ fn add_to_balance(tx: &Transaction<'_>, account: &str, delta: i64) -> Result<(),
     )?
     .execute(params![account, delta])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The schema as the release before attempts made it (no
+    /// `user_version`), with one charge.
+    fn old_database(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute(
+            "INSERT INTO ledger_entries (request_id, kind, account, created_at, provider, model, endpoint, amount)
+             VALUES ('old-1', 'charge', 'alice', 1, 'openai', 'gpt-4o-mini', '/api/v1/chat/completions', 5)",
+            [],
+        )
+        .unwrap();
+    }
+
+    fn entry(id: &str, attempts: Vec<Attempt>) -> LedgerEntry {
+        LedgerEntry {
+            request_id: id.into(),
+            account: "alice".into(),
+            created_at_ms: now_ms(),
+            provider: "groq".into(),
+            model: "m".into(),
+            endpoint: "/api/v1/chat/completions".into(),
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            cached_tokens: 0,
+            usage_source: UsageSource::Reported,
+            provider_cost: Money::from_nanos(20),
+            markup: Money::from_nanos(1),
+            price_source: PriceSource::Catalog,
+            attempts,
+        }
+    }
+
+    #[test]
+    fn an_old_database_gains_attempts_and_keeps_its_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        old_database(&path);
+        let store = SqliteLedger::open(&path, Money::ZERO).unwrap();
+        let attempts = vec![
+            Attempt {
+                provider: "openai".into(),
+                label: "default".into(),
+                status: 500,
+            },
+            Attempt {
+                provider: "groq".into(),
+                label: "work".into(),
+                status: 200,
+            },
+        ];
+        store
+            .transaction(true, &mut |tx| {
+                tx.charge(&entry("new-1", attempts.clone()))?.unwrap();
+                tx.charge(&entry("new-2", Vec::new()))?.unwrap();
+                Ok(())
+            })
+            .unwrap();
+        let rows = store.usage("alice", 10, None).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].entry.request_id, "new-2");
+        assert!(rows[0].entry.attempts.is_empty());
+        assert_eq!(rows[1].entry.attempts, attempts);
+        assert_eq!(rows[2].entry.request_id, "old-1");
+        assert!(rows[2].entry.attempts.is_empty());
+        assert_eq!(
+            rows[1].to_api_json()["attempts"],
+            serde_json::json!([
+                {"provider": "openai", "label": "default", "status": 500},
+                {"provider": "groq", "label": "work", "status": 200},
+            ])
+        );
+        drop(store);
+        // Opening again applies nothing twice.
+        let store = SqliteLedger::open(&path, Money::ZERO).unwrap();
+        assert_eq!(store.usage("alice", 10, None).unwrap().len(), 3);
+        drop(store);
+        // A database from a newer build is refused.
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        assert!(SqliteLedger::open(&path, Money::ZERO).is_err());
+    }
 }

@@ -1,7 +1,7 @@
 //! What the ledger stores, and the [`LedgerStore`] trait a database
 //! implements (SQLite: [`crate::SqliteLedger`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::{CreditError, LedgerError, ReserveError, SettleError};
 use crate::catalog::PriceSource;
@@ -38,6 +38,24 @@ pub struct LedgerEntry {
     pub markup: Money,
     /// Where the price came from.
     pub price_source: PriceSource,
+    /// The upstream calls the request made, in order (the last one
+    /// answered; several when it fell back to another key or provider).
+    /// Empty for entries recorded before attempts were kept.
+    pub attempts: Vec<Attempt>,
+}
+
+/// One upstream call of a request: the provider, the label of the user's
+/// key it used, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// Provider id.
+    pub provider: String,
+    /// The label of the user's key (`default` for a provider's only key).
+    pub label: String,
+    /// The upstream's HTTP status (200 for the attempt that answered); for
+    /// a call that got no status, the one the gateway answers such a
+    /// failure with (504 for a timeout, 502 for a connection failure).
+    pub status: u16,
 }
 
 impl LedgerEntry {
@@ -80,6 +98,7 @@ impl StoredEntry {
             "provider_cost_usd": e.provider_cost.to_string(),
             "markup_usd": e.markup.to_string(),
             "price_source": e.price_source.as_str(),
+            "attempts": e.attempts,
         })
     }
 }

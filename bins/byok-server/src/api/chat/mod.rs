@@ -24,7 +24,9 @@ use self::sse::ChatEvents;
 use self::web_search::{augment_with_search, take_web_search};
 use crate::accounts::User;
 use crate::api::pipeline::settle::Settlement;
-use crate::api::pipeline::{Call, admit, counted, credential, default_output_limit, route};
+use crate::api::pipeline::{
+    Call, admit, counted, default_output_limit, fallback_requests, keys_for, targets,
+};
 use crate::api::{Data, parse_json};
 use crate::auth::rate_limit;
 use crate::error::{ApiError, internal};
@@ -56,21 +58,27 @@ async fn handle(
     rate_limit(state, &user)?;
     let mut request: ChatRequest = parse_json(body)?;
     request.validate()?;
+    let models = request.extra.remove("models");
     let web = take_web_search(&mut request)?;
-    let provider = route(req, state, &user, &mut request.model).await?;
-    default_output_limit(state, provider, &mut request);
-    let credential = credential(state, &user, provider).await?;
+    let targets = targets(req, state, &user, &mut request.model, models).await?;
+    let provider = targets.provider;
+    let keys = keys_for(state, &user, provider).await?;
     let citations = match web {
         Some(options) => Some(augment_with_search(state, &user, &mut request, options).await?),
         None => None,
     };
-    let settlement = Settlement::reserve(state, &user, provider, &request, PATH).await?;
+    let fallbacks = fallback_requests(state, &request, targets.rest);
+    default_output_limit(state, provider, &mut request);
+    let settlement =
+        Settlement::reserve(state, &user, provider, &request, &fallbacks, PATH).await?;
     tracing::info!(request_id = %settlement.request_id, provider = %provider, stream = request.is_stream(), "chat request");
     let call = Call {
         state,
+        user: &user,
         provider,
         request: &request,
-        credential: &credential,
+        keys,
+        fallbacks: &fallbacks,
         settlement,
     };
     if request.is_stream() {

@@ -1,12 +1,14 @@
 //! The one path every inbound protocol shares once its body is a neutral
-//! [`ChatRequest`]: routing to a provider the user holds a key for, the
-//! output default, the key, the reservation, the upstream call, the
-//! settlement and the ledger. The protocols (chat completions, Anthropic
+//! [`ChatRequest`]: routing to a provider the user holds a key for (and
+//! the fallback targets: [`fallback`]), the output default, the keys, the
+//! reservation, the upstream calls (the next key or target after a
+//! retryable failure), the settlement and the ledger. The protocols (chat completions, Anthropic
 //! Messages, Responses, embeddings) are adapters at its ends: they parse
 //! their body into the neutral request and encode the neutral answer (or
 //! its stream, through an [`events::Encoder`]) back.
 
 pub(crate) mod events;
+pub(crate) mod fallback;
 pub(crate) mod passthrough;
 pub(crate) mod settle;
 pub(crate) mod text;
@@ -14,17 +16,19 @@ pub(crate) mod text;
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
-use byok_providers::{
-    ChatOutcome, ChatRequest, Credential, ProviderError, ProviderId, WireFormat, resolve,
-};
+use byok_providers::{ChatOutcome, ChatRequest, Credential, ProviderId, WireFormat};
 use bytes::Bytes;
 
 use self::events::{Encoder, EventBody};
+use self::fallback::{Attempts, count_header, give_up};
+pub(crate) use self::fallback::{Fallback, fallback_requests, route, targets};
 use self::settle::Settlement;
 use self::text::delivered_by_answer;
 use crate::accounts::User;
-use crate::api::credentials::{held, stored_secret};
+use crate::api::credentials::stored_secret;
 use crate::api::{Data, read_body};
+use crate::app::keys::Keys;
+pub(crate) use crate::app::keys::keys_for;
 use crate::app::request_id;
 use crate::auth::authenticate;
 use crate::error::ApiError;
@@ -54,25 +58,6 @@ pub(crate) fn counted(
         .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
     state.metrics.request(path, status, started.elapsed());
     result
-}
-
-/// The provider and model for the request, among the providers the user
-/// holds a key for (`x-byok-provider`, a `<provider>/` prefix, or the
-/// model's family); sets the model to send upstream.
-pub(crate) async fn route(
-    req: &HttpRequest,
-    state: &Data,
-    user: &User,
-    model: &mut String,
-) -> Result<ProviderId, ApiError> {
-    let held: Vec<ProviderId> = held(state, user).await?;
-    let explicit = req
-        .headers()
-        .get("x-byok-provider")
-        .and_then(|v| v.to_str().ok());
-    let route = resolve(model, explicit, &held)?;
-    *model = route.model;
-    Ok(route.provider)
 }
 
 /// Anthropic Messages requires an output limit; without one from the
@@ -107,51 +92,86 @@ pub(crate) async fn credential(
     Ok(Credential::parse(provider, &secret, state.policy)?)
 }
 
-/// A failed upstream call: counted, the reservation released.
-pub(crate) fn failed(
-    state: &Data,
-    provider: ProviderId,
-    settlement: Settlement,
-    e: ProviderError,
-) -> ApiError {
-    state.metrics.upstream_error(provider.as_str());
-    settlement.release();
-    e.into()
-}
-
-/// A 200 naming the provider and the request id.
-pub(crate) fn answered(provider: ProviderId, settlement: &Settlement) -> HttpResponseBuilder {
+/// A 200 naming the provider that answered, the label of the key it used,
+/// how many upstream calls were made, and the request id.
+pub(crate) fn answered(settlement: &Settlement) -> HttpResponseBuilder {
     let mut response = HttpResponse::Ok();
+    let attempts = settlement.attempts();
+    if let Some(last) = attempts.last() {
+        response
+            .insert_header(("x-byok-provider", last.provider.as_str()))
+            .insert_header(("x-byok-key-label", last.label.as_str()));
+    }
     response
-        .insert_header(("x-byok-provider", provider.as_str()))
+        .insert_header(("x-byok-attempts", count_header(attempts.len())))
         .insert_header((request_id::HEADER, settlement.request_id.as_str()));
     response
 }
 
-/// A translated request ready to go upstream, with its reservation.
+/// A translated request ready to go upstream, with its reservation: to
+/// `provider` with each of `keys`, then to each fallback target.
 pub(crate) struct Call<'a> {
     pub(crate) state: &'a Data,
+    pub(crate) user: &'a User,
     pub(crate) provider: ProviderId,
     pub(crate) request: &'a ChatRequest,
-    pub(crate) credential: &'a Credential,
+    /// The user's keys for `provider`.
+    pub(crate) keys: Keys,
+    /// The fallback targets (none in the common case).
+    pub(crate) fallbacks: &'a [Fallback],
     pub(crate) settlement: Settlement,
+}
+
+/// The provider and request of attempt target `target` (0: the routed
+/// one).
+fn pick<'r>(
+    target: usize,
+    provider: ProviderId,
+    request: &'r ChatRequest,
+    fallbacks: &'r [Fallback],
+) -> (ProviderId, &'r ChatRequest) {
+    match target.checked_sub(1).and_then(|i| fallbacks.get(i)) {
+        Some(f) => (f.provider, &f.request),
+        None => (provider, request),
+    }
 }
 
 impl Call<'_> {
     /// Streams the answer through `encoder` as `text/event-stream`
-    /// (settled when it ends).
+    /// (settled when it ends). Falls back while no stream has started: a
+    /// failure after that is the stream's own error event.
     pub(crate) async fn stream<E: Encoder>(self, encoder: E) -> Result<HttpResponse, ApiError> {
-        let adapter = self.state.chat_adapter(self.provider);
-        let stream = match adapter.chat_stream(self.request, self.credential).await {
-            Ok(stream) => stream,
-            Err(e) => return Err(failed(self.state, self.provider, self.settlement, e)),
-        };
-        let mut response = answered(self.provider, &self.settlement);
-        let body = EventBody::new(stream, self.settlement, encoder);
-        Ok(response
-            .content_type("text/event-stream")
-            .insert_header(("cache-control", "no-cache"))
-            .streaming(body))
+        let Call {
+            state,
+            user,
+            provider,
+            request,
+            keys,
+            fallbacks,
+            mut settlement,
+        } = self;
+        let mut attempts = Attempts::new(state, user, provider, keys, fallbacks);
+        while let Some((target, key)) = attempts.next(fallbacks).await {
+            let (provider, request) = pick(target, provider, request, fallbacks);
+            let adapter = state.chat_adapter(provider);
+            match adapter.chat_stream(request, &key.credential).await {
+                Ok(stream) => {
+                    attempts.answered(target, provider, key, fallbacks, &mut settlement);
+                    let mut response = answered(&settlement);
+                    let body = EventBody::new(stream, settlement, encoder);
+                    return Ok(response
+                        .content_type("text/event-stream")
+                        .insert_header(("cache-control", "no-cache"))
+                        .streaming(body));
+                }
+                Err(e) => {
+                    if let Some(e) = attempts.failed(provider, key, e, &mut settlement) {
+                        return Err(give_up(settlement, e));
+                    }
+                }
+            }
+        }
+        Err(attempts.exhausted(settlement))
     }
 
     /// Asks for the whole answer, settles, and returns what `encode` makes
@@ -160,23 +180,52 @@ impl Call<'_> {
         self,
         encode: impl FnOnce(ChatOutcome) -> Result<Bytes, ApiError>,
     ) -> Result<HttpResponse, ApiError> {
-        let adapter = self.state.chat_adapter(self.provider);
-        let outcome = match adapter.chat(self.request, self.credential).await {
-            Ok(outcome) => outcome,
-            Err(e) => return Err(failed(self.state, self.provider, self.settlement, e)),
-        };
-        let mut response = answered(self.provider, &self.settlement);
-        let delivered = delivered_by_answer(&outcome.response);
-        let settled = self.settlement.settle(
-            outcome.usage.reported(),
-            &delivered,
-            &outcome.response.model,
-        );
-        let body = encode(outcome)?;
-        Ok(response
-            .content_type("application/json")
-            .insert_header(("x-byok-usage-source", settled.usage_source.as_str()))
-            .insert_header(("x-byok-markup-usd", settled.markup.to_string()))
-            .body(body))
+        let Call {
+            state,
+            user,
+            provider,
+            request,
+            keys,
+            fallbacks,
+            mut settlement,
+        } = self;
+        let mut attempts = Attempts::new(state, user, provider, keys, fallbacks);
+        while let Some((target, key)) = attempts.next(fallbacks).await {
+            let (provider, request) = pick(target, provider, request, fallbacks);
+            let adapter = state.chat_adapter(provider);
+            match adapter.chat(request, &key.credential).await {
+                Ok(outcome) => {
+                    attempts.answered(target, provider, key, fallbacks, &mut settlement);
+                    return respond(settlement, outcome, encode);
+                }
+                Err(e) => {
+                    if let Some(e) = attempts.failed(provider, key, e, &mut settlement) {
+                        return Err(give_up(settlement, e));
+                    }
+                }
+            }
+        }
+        Err(attempts.exhausted(settlement))
     }
+}
+
+/// A whole answer: settled, encoded, with the charge in the headers.
+fn respond(
+    settlement: Settlement,
+    outcome: ChatOutcome,
+    encode: impl FnOnce(ChatOutcome) -> Result<Bytes, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let mut response = answered(&settlement);
+    let delivered = delivered_by_answer(&outcome.response);
+    let settled = settlement.settle(
+        outcome.usage.reported(),
+        &delivered,
+        &outcome.response.model,
+    );
+    let body = encode(outcome)?;
+    Ok(response
+        .content_type("application/json")
+        .insert_header(("x-byok-usage-source", settled.usage_source.as_str()))
+        .insert_header(("x-byok-markup-usd", settled.markup.to_string()))
+        .body(body))
 }

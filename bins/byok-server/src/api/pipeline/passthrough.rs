@@ -10,14 +10,17 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use actix_web::HttpResponse;
-use byok_providers::{Credential, Forward, ProviderError, ProviderId, Usage};
+use byok_providers::{ChatRequest, Forward, ProviderError, ProviderId, Usage};
 use bytes::Bytes;
 use futures_util::Stream;
 use futures_util::stream::BoxStream;
 
+use super::answered;
+use super::fallback::{Attempts, Fallback, Target, give_up};
 use super::settle::Settlement;
-use super::{answered, failed};
+use crate::accounts::User;
 use crate::api::Data;
+use crate::app::keys::Keys;
 use crate::error::{ApiError, internal};
 
 /// A protocol's reader of usage from an answer's bytes.
@@ -32,53 +35,125 @@ pub(crate) trait UsageRead: Send + Unpin + 'static {
 /// error event).
 pub(crate) type ErrorEvent = fn(&ApiError) -> Vec<u8>;
 
-/// Forwards `request` and answers with what comes back: streamed through
+/// A pass-through request: `forward` to `provider` with each of `keys`,
+/// then each fallback target's body (targets of the same protocol only).
+pub(crate) struct PassThrough<'a> {
+    pub(crate) state: &'a Data,
+    pub(crate) user: &'a User,
+    pub(crate) provider: ProviderId,
+    pub(crate) keys: Keys,
+    pub(crate) forward: Forward<'a>,
+    /// The fallback targets, each with its body (none in the common case).
+    pub(crate) fallbacks: &'a [Fallback],
+    pub(crate) settlement: Settlement,
+}
+
+/// Forwards the request and answers with what comes back: streamed through
 /// a [`PassThroughBody`], or read whole, settled, with the charge in the
-/// headers.
+/// headers. Falls back while nothing was sent to the client: on a failed
+/// call, and for a whole answer also on a body that could not be read.
 pub(crate) async fn pass_through<R: UsageRead>(
-    state: &Data,
-    provider: ProviderId,
-    credential: &Credential,
-    settlement: Settlement,
-    request: Forward<'_>,
-    mut reader: R,
+    call: PassThrough<'_>,
+    reader: R,
     on_error: ErrorEvent,
 ) -> Result<HttpResponse, ApiError> {
-    let stream = request.stream;
-    let forwarded = match state
-        .chat_adapter(provider)
-        .forward(request, credential)
-        .await
-    {
-        Ok(f) => f,
-        Err(e) => return Err(failed(state, provider, settlement, e)),
-    };
-    let mut response = answered(provider, &settlement);
-    if let Some(ct) = forwarded.content_type {
+    let PassThrough {
+        state,
+        user,
+        provider,
+        keys,
+        forward,
+        fallbacks,
+        mut settlement,
+    } = call;
+    let Forward {
+        op,
+        body: first_body,
+        headers,
+        stream,
+    } = forward;
+    let mut first_body = Some(first_body);
+    let mut attempts = Attempts::new(state, user, provider, keys, fallbacks);
+    while let Some((target, key)) = attempts.next(fallbacks).await {
+        let fallback = target.checked_sub(1).and_then(|i| fallbacks.get(i));
+        let (provider, body) = match fallback {
+            Some(f) => (f.provider, f.body.clone().unwrap_or_default()),
+            // The body is kept only while another key may need it.
+            None if attempts.more_keys() => (provider, first_body.clone().unwrap_or_default()),
+            None => (provider, first_body.take().unwrap_or_default()),
+        };
+        let forward = Forward {
+            op,
+            body,
+            headers,
+            stream,
+        };
+        let result = match state
+            .chat_adapter(provider)
+            .forward(forward, &key.credential)
+            .await
+        {
+            Ok(f) if stream => Ok((f.content_type, Answer::Stream(f.body))),
+            Ok(f) => whole(f.body)
+                .await
+                .map(|body| (f.content_type, Answer::Whole(body))),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok((content_type, answer)) => {
+                attempts.answered(target, provider, key, fallbacks, &mut settlement);
+                return Ok(respond(content_type, answer, settlement, reader, on_error));
+            }
+            Err(e) => {
+                if let Some(e) = attempts.failed(provider, key, e, &mut settlement) {
+                    return Err(give_up(settlement, e));
+                }
+            }
+        }
+    }
+    Err(attempts.exhausted(settlement))
+}
+/// What answered: a stream to forward as it comes, or a whole body.
+enum Answer {
+    Stream(BoxStream<'static, Result<Bytes, ProviderError>>),
+    Whole(Bytes),
+}
+
+/// The response to an answer: a stream settled when it ends, or the whole
+/// body settled now, with the charge in the headers.
+fn respond<R: UsageRead>(
+    content_type: Option<reqwest::header::HeaderValue>,
+    answer: Answer,
+    settlement: Settlement,
+    mut reader: R,
+    on_error: ErrorEvent,
+) -> HttpResponse {
+    let mut response = answered(&settlement);
+    if let Some(ct) = content_type {
         response.insert_header((actix_web::http::header::CONTENT_TYPE, ct.as_bytes()));
     }
-    if stream {
-        response.insert_header(("cache-control", "no-cache"));
-        let body = PassThroughBody {
-            inner: forwarded.body,
-            reader,
-            settlement: Some(settlement),
-            on_error,
-            finished: false,
-        };
-        return Ok(response.streaming(body));
+    match answer {
+        Answer::Stream(inner) => {
+            response.insert_header(("cache-control", "no-cache"));
+            let body = PassThroughBody {
+                inner,
+                reader,
+                settlement: Some(settlement),
+                on_error,
+                finished: false,
+            };
+            response.streaming(body)
+        }
+        Answer::Whole(body) => {
+            reader.push(&body);
+            let (usage, model) = reader.finish();
+            let settled = settlement.settle(usage.as_ref(), "", model.as_deref().unwrap_or(""));
+            response
+                .insert_header(("x-byok-usage-source", settled.usage_source.as_str()))
+                .insert_header(("x-byok-markup-usd", settled.markup.to_string()))
+                .body(body)
+        }
     }
-    let body = match whole(forwarded.body).await {
-        Ok(body) => body,
-        Err(e) => return Err(failed(state, provider, settlement, e)),
-    };
-    reader.push(&body);
-    let (usage, model) = reader.finish();
-    let settled = settlement.settle(usage.as_ref(), "", model.as_deref().unwrap_or(""));
-    Ok(response
-        .insert_header(("x-byok-usage-source", settled.usage_source.as_str()))
-        .insert_header(("x-byok-markup-usd", settled.markup.to_string()))
-        .body(body))
 }
 
 /// The body to forward: the client's bytes unchanged, unless routing
@@ -163,5 +238,81 @@ impl<R: UsageRead> Stream for PassThroughBody<R> {
                 Poll::Ready(None)
             }
         }
+    }
+}
+
+/// The fallback targets of a pass-through: those `same_protocol` accepts
+/// (a pass-through only falls back to a provider that takes the same
+/// body), each with `neutral` (its reservation's request) for its model and
+/// the body `body_for` writes for that model. Nothing is built without
+/// fallback targets.
+///
+/// # Errors
+/// What `body_for` returns.
+pub(crate) fn forward_fallbacks(
+    neutral: &ChatRequest,
+    rest: Vec<Target>,
+    same_protocol: impl Fn(ProviderId) -> bool,
+    body_for: impl Fn(&str) -> Result<Bytes, ApiError>,
+) -> Result<Vec<Fallback>, ApiError> {
+    rest.into_iter()
+        .filter(|t| same_protocol(t.provider))
+        .map(|t| {
+            let body = body_for(&t.model)?;
+            let mut request = neutral.clone();
+            request.model = t.model;
+            Ok(Fallback {
+                provider: t.provider,
+                request,
+                body: Some(body),
+            })
+        })
+        .collect()
+}
+
+/// Takes the fallback list `models` (OpenRouter's convention, never sent
+/// upstream) out of a body to forward: the body as it came, after one scan
+/// of its bytes, when it names no `models`; else re-encoded without it.
+///
+/// # Errors
+/// 400 for a body that is not a JSON object (only when it names `models`).
+pub(crate) fn take_models(body: Bytes) -> Result<(Bytes, Option<serde_json::Value>), ApiError> {
+    // A substring search (not a byte-by-byte window scan); a body that is
+    // not UTF-8 is no JSON the upstream would take anyway.
+    let names = std::str::from_utf8(&body).is_ok_and(|text| text.contains("\"models\""));
+    if !names {
+        return Ok((body, None));
+    }
+    let mut map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid_json(&e))?;
+    let Some(models) = map.remove("models") else {
+        return Ok((body, None));
+    };
+    let body = serde_json::to_vec(&map)
+        .map(Bytes::from)
+        .map_err(|e| crate::error::internal("encode body", &e))?;
+    Ok((body, Some(models)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn models_are_taken_out_of_a_forwarded_body() {
+        let plain = Bytes::from_static(br#"{"model":"m","input":"say \"models\""}"#);
+        let (body, models) = take_models(plain.clone()).unwrap();
+        assert_eq!(body, plain);
+        assert!(models.is_none());
+        let (body, models) = take_models(Bytes::from_static(
+            br#"{"model":"m","models":["a/b"],"x":1}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            serde_json::json!({"model": "m", "x": 1})
+        );
+        assert_eq!(models.unwrap(), serde_json::json!(["a/b"]));
     }
 }

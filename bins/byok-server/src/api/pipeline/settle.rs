@@ -5,13 +5,20 @@
 //! the one settlement when it ends (answered, streamed, cut off or
 //! failed), priced by the model that answered. The ledger itself is
 //! behind `app::ledger`.
+//!
+//! A request with fallback targets makes one reservation, of the largest
+//! bound over its targets (priced up front: no second reservation, and no
+//! ledger call, when it falls back); only the attempt that answered is
+//! charged, priced by its provider and model, and the entry lists every
+//! attempt.
 
 use byok_billing::{
-    Bps, Charge, LedgerEntry, Money, QuoteOptions, ReservationBound, TokenUsage, UsageSource,
-    affordable_output_tokens, quote, reservation_markup, usage_or_estimate,
+    Attempt, Bps, Charge, LedgerEntry, Money, QuoteOptions, ReservationBound, TokenUsage,
+    UsageSource, affordable_output_tokens, quote, reservation_markup, usage_or_estimate,
 };
 use byok_providers::{ChatRequest, ProviderId, Usage, output_token_limit};
 
+use super::fallback::Fallback;
 use super::text::{has_media_beyond_bytes, prompt_texts, prompt_upper_bound};
 use crate::accounts::User;
 use crate::api::Data;
@@ -36,6 +43,9 @@ pub(crate) struct Settlement {
     /// The route (the ledger entry's `endpoint`).
     endpoint: &'static str,
     reserved: bool,
+    /// The upstream calls made so far (the last one answered, once one
+    /// did).
+    attempts: Vec<Attempt>,
     /// Extends the reservation while the request lives; stopped when the
     /// settlement ends (settled, released or dropped).
     _keep_alive: Option<KeptAlive>,
@@ -74,8 +84,8 @@ fn to_token_usage(u: &Usage) -> TokenUsage {
 
 impl Settlement {
     /// A new request id and, when a markup is charged, a reservation of
-    /// the request's largest possible markup, kept alive until the
-    /// settlement ends.
+    /// the request's largest possible markup, over `request` to `provider`
+    /// and each of the `fallbacks`, kept alive until the settlement ends.
     ///
     /// # Errors
     /// 400 for a model without a price; 402 when the bound does not fit
@@ -85,6 +95,7 @@ impl Settlement {
         user: &User,
         provider: ProviderId,
         request: &ChatRequest,
+        fallbacks: &[Fallback],
         endpoint: &'static str,
     ) -> Result<Self, ApiError> {
         let mut settlement = Self {
@@ -96,18 +107,21 @@ impl Settlement {
             prompt_texts: prompt_texts(request),
             endpoint,
             reserved: false,
+            attempts: Vec::new(),
             _keep_alive: None,
         };
         if state.settings.markup_bps > 0 {
-            let bound = settlement.bound(request);
-            let amount = reservation_markup(
-                &state.catalog,
-                provider.as_str(),
-                &settlement.model,
-                &bound,
-                quote_options(state),
-            )
-            .map_err(|e| ApiError::bad_request(e.to_string()).param("model"))?;
+            let (amount, bound) = settlement.most(provider, request)?;
+            let mut most = (amount, bound, provider, request);
+            for f in fallbacks {
+                let (amount, bound) = settlement
+                    .most(f.provider, &f.request)
+                    .map_err(|e| e.param("models"))?;
+                if amount > most.0 {
+                    most = (amount, bound, f.provider, &f.request);
+                }
+            }
+            let (amount, bound, at, priced) = most;
             match state
                 .ledger
                 .reserve(&settlement.account, &settlement.request_id, amount)
@@ -115,7 +129,7 @@ impl Settlement {
             {
                 Ok(()) => {}
                 Err(Refused::Insufficient { available, needed }) => {
-                    return Err(settlement.refusal(&bound, available, needed));
+                    return Err(settlement.refusal(at, &priced.model, &bound, available, needed));
                 }
                 Err(Refused::Failed(e)) => return Err(e),
             }
@@ -125,17 +139,39 @@ impl Settlement {
         Ok(settlement)
     }
 
+    /// The most `request` (its model) to `provider` could cost in markup,
+    /// and its bound.
+    ///
+    /// # Errors
+    /// 400 for a model without a price.
+    fn most(
+        &self,
+        provider: ProviderId,
+        request: &ChatRequest,
+    ) -> Result<(Money, ReservationBound), ApiError> {
+        let bound = self.bound(provider, request);
+        let amount = reservation_markup(
+            &self.state.catalog,
+            provider.as_str(),
+            &request.model,
+            &bound,
+            quote_options(&self.state),
+        )
+        .map_err(|e| ApiError::bad_request(e.to_string()).param("model"))?;
+        Ok((amount, bound))
+    }
+
     /// What the reservation covers: the prompt's upper bound, every choice
     /// (`n`), and per choice the output limit the translated request
     /// implies (thinking budget included) or, without one, the model's
     /// maximum output.
-    fn bound(&self, request: &ChatRequest) -> ReservationBound {
+    fn bound(&self, provider: ProviderId, request: &ChatRequest) -> ReservationBound {
         ReservationBound::for_request(
             &self.state.catalog,
-            self.provider.as_str(),
-            &self.model,
-            self.prompt_bound(request),
-            output_token_limit(self.provider, request),
+            provider.as_str(),
+            &request.model,
+            self.prompt_bound(provider, request),
+            output_token_limit(provider, request),
             u64::from(request.n.unwrap_or(1)),
         )
     }
@@ -143,7 +179,7 @@ impl Settlement {
     /// The prompt's upper bound in tokens: its bytes and framing, or, when
     /// it holds media whose tokens bytes do not bound, the model's context
     /// length (the most any prompt can be), else [`MEDIA_PROMPT_BOUND`].
-    fn prompt_bound(&self, request: &ChatRequest) -> u64 {
+    fn prompt_bound(&self, provider: ProviderId, request: &ChatRequest) -> u64 {
         let by_bytes = prompt_upper_bound(request, &self.prompt_texts);
         if !has_media_beyond_bytes(request) {
             return by_bytes;
@@ -151,19 +187,27 @@ impl Settlement {
         let context = self
             .state
             .catalog
-            .price(self.provider.as_str(), &self.model)
+            .price(provider.as_str(), &request.model)
             .and_then(|p| p.context_length)
             .unwrap_or(MEDIA_PROMPT_BOUND);
         by_bytes.max(context)
     }
 
-    /// The `402`: the most the request could cost, what is available, and
-    /// how many output tokens per choice that affords.
-    fn refusal(&self, bound: &ReservationBound, available: Money, needed: Money) -> ApiError {
+    /// The `402`: the most the request (to `provider`'s `model`) could
+    /// cost, what is available, and how many output tokens per choice that
+    /// affords.
+    fn refusal(
+        &self,
+        provider: ProviderId,
+        model: &str,
+        bound: &ReservationBound,
+        available: Money,
+        needed: Money,
+    ) -> ApiError {
         let affordable = affordable_output_tokens(
             &self.state.catalog,
-            self.provider.as_str(),
-            &self.model,
+            provider.as_str(),
+            model,
             bound.prompt_tokens,
             bound.choices,
             available,
@@ -171,6 +215,30 @@ impl Settlement {
         )
         .unwrap_or(0);
         ApiError::insufficient_balance(needed, available, affordable)
+    }
+
+    /// Records an upstream call with the user's key `label` and how it
+    /// ended (its status).
+    pub(crate) fn attempt(&mut self, provider: ProviderId, label: String, status: u16) {
+        if self.attempts.capacity() == 0 {
+            self.attempts.reserve_exact(1);
+        }
+        self.attempts.push(Attempt {
+            provider: provider.as_str().to_owned(),
+            label,
+            status,
+        });
+    }
+
+    /// The upstream calls made so far.
+    pub(crate) fn attempts(&self) -> &[Attempt] {
+        &self.attempts
+    }
+
+    /// A fallback target answered: priced by its provider and model.
+    pub(crate) fn answered_by(&mut self, provider: ProviderId, model: &str) {
+        self.provider = provider;
+        model.clone_into(&mut self.model);
     }
 
     /// Prices by `answered`, the model the provider says answered (an
@@ -256,6 +324,7 @@ impl Settlement {
             provider_cost: charge.provider_cost,
             markup,
             price_source: charge.price_source,
+            attempts: self.attempts,
         });
         markup
     }

@@ -1,0 +1,608 @@
+//! End to end: retries and fallback (issue #17) across the user's own keys
+//! and providers: the next provider of an `x-byok-provider` list, the next
+//! model of the body's `models`, only after a retryable failure (401, 403,
+//! 429, 5xx, timeout, connection), never after the first byte reached the
+//! client; one charge per request, on the attempt that answered; every
+//! attempt listed in `/api/usage`; `x-byok-provider`, `x-byok-key-label`
+//! and `x-byok-attempts` on the answer. Every protocol through the
+//! pipeline falls back the same way.
+//!
+//! Each provider answers on its own path of the mock, with its own key:
+//! which key a call used is read from the recorded request's headers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod common;
+
+use byok_billing::Money;
+use byok_testkit::{Reply, fixture};
+use common::Env;
+use serde_json::{Value, json};
+
+/// Every provider on its own path of the mock.
+const UPSTREAMS: &[(&str, &str)] = &[
+    ("openai", "/openai/v1"),
+    ("openai-responses", "/openai/v1"),
+    ("anthropic", "/anthropic"),
+    ("groq", "/groq"),
+    ("together", "/together"),
+    ("fireworks", "/fireworks"),
+];
+
+const GROQ_KEY: &str = "gsk-fallback-groq-0123456789abcdef";
+const TOGETHER_KEY: &str = "tgp-fallback-together-0123456789abcdef";
+const FIREWORKS_KEY: &str = "fw-fallback-fireworks-0123456789abcdef";
+const OPENAI_KEY: &str = "sk-fallback-openai-0123456789abcdef";
+const ANTHROPIC_KEY: &str = "sk-ant-fallback-0123456789abcdef";
+
+const GROQ_MODEL: &str = "llama-3.3-70b-versatile";
+const TOGETHER_MODEL: &str = "meta-llama/Llama-3.3-70B-Instruct-Turbo";
+
+/// A gateway and a user with 1 USD and a key for each provider.
+async fn start() -> (Env, String) {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("fallback", Some("1.00"));
+    for (provider, secret) in [
+        ("groq", GROQ_KEY),
+        ("together", TOGETHER_KEY),
+        ("fireworks", FIREWORKS_KEY),
+        ("openai", OPENAI_KEY),
+        ("openai-responses", OPENAI_KEY),
+        ("anthropic", ANTHROPIC_KEY),
+    ] {
+        env.store(&key, provider, json!(secret)).await;
+    }
+    (env, key)
+}
+
+fn hello(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 50})
+}
+
+fn error(status: u16) -> Reply {
+    Reply::json(
+        status,
+        format!(
+            r#"{{"error":{{"message":"scripted {status}","type":"server_error","param":null,"code":null}}}}"#
+        ),
+    )
+}
+
+/// `POST path` with `x-byok-provider: providers`.
+async fn post_via(
+    env: &Env,
+    key: &str,
+    path: &str,
+    providers: &str,
+    body: &Value,
+) -> reqwest::Response {
+    env.http
+        .post(env.url(path))
+        .bearer_auth(key)
+        .header("x-byok-provider", providers)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `(path, authorization, body)` of every upstream call, in order.
+fn calls(env: &Env) -> Vec<(String, String, Value)> {
+    env.mock
+        .requests()
+        .into_iter()
+        .map(|r| {
+            (
+                r.path().to_owned(),
+                r.header("authorization").unwrap_or("").to_owned(),
+                serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+            )
+        })
+        .collect()
+}
+
+/// The user's one ledger entry, once committed (asserting there is exactly
+/// one), and the reservation is gone.
+async fn one_charge(env: &Env, key: &str) -> Value {
+    let usage = env.usage_when(key, |rows| !rows.is_empty()).await;
+    let rows = usage["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "one charge per request: {usage}");
+    assert_eq!(reserved(env, key).await, Money::ZERO);
+    rows[0].clone()
+}
+
+/// What the user of `key` has reserved.
+async fn reserved(env: &Env, key: &str) -> Money {
+    let b = env.get_json("/api/balance", key).await;
+    b["reserved_usd"].as_str().unwrap().parse().unwrap()
+}
+
+/// No charge and no reservation left.
+async fn no_charge(env: &Env, key: &str) {
+    let usage = env.get_json("/api/usage", key).await;
+    assert_eq!(usage["data"], json!([]), "{usage}");
+    assert_eq!(reserved(env, key).await, Money::ZERO);
+    let b = env.get_json("/api/balance", key).await;
+    assert_eq!(
+        b["balance_usd"].as_str().unwrap().parse::<Money>().unwrap(),
+        "1.00".parse().unwrap()
+    );
+}
+
+fn attempt(provider: &str, status: u16) -> Value {
+    json!({"provider": provider, "label": "default", "status": status})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_500_provider_falls_to_the_next_provider_in_the_header_list() {
+    let (env, key) = start().await;
+    env.mock.on("POST", "/groq/chat/completions", error(500));
+    env.mock.on(
+        "POST",
+        "/together/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    let r = post_via(
+        &env,
+        &key,
+        "/api/v1/chat/completions",
+        "groq, together",
+        &hello(GROQ_MODEL),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-provider"], "together");
+    assert_eq!(r.headers()["x-byok-key-label"], "default");
+    assert_eq!(r.headers()["x-byok-attempts"], "2");
+    assert!(r.headers().contains_key("x-byok-markup-usd"));
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["object"], "chat.completion");
+
+    // Each provider with its own key, the model unchanged.
+    let calls = calls(&env);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0].0, "/groq/chat/completions");
+    assert_eq!(calls[0].1, format!("Bearer {GROQ_KEY}"));
+    assert_eq!(calls[1].0, "/together/chat/completions");
+    assert_eq!(calls[1].1, format!("Bearer {TOGETHER_KEY}"));
+    assert_eq!(calls[0].2["model"], GROQ_MODEL);
+    assert_eq!(calls[1].2["model"], GROQ_MODEL);
+
+    let entry = one_charge(&env, &key).await;
+    assert_eq!(entry["provider"], "together", "{entry}");
+    assert_eq!(
+        entry["attempts"],
+        json!([attempt("groq", 500), attempt("together", 200)])
+    );
+    let metrics = env.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("byok_fallbacks_total{provider=\"groq\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("byok_upstream_attempts_total{provider=\"together\",outcome=\"answered\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_500_provider_falls_to_the_next_model_of_models() {
+    let (env, key) = start().await;
+    env.mock.on("POST", "/groq/chat/completions", error(503));
+    env.mock
+        .on("POST", "/together/chat/completions", error(500));
+    env.mock.on(
+        "POST",
+        "/fireworks/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    let mut body = hello(&format!("groq/{GROQ_MODEL}"));
+    body["models"] = json!([
+        format!("together/{TOGETHER_MODEL}"),
+        "fireworks/accounts/fireworks/models/llama-v3p3-70b-instruct",
+    ]);
+    let r = env.chat(&key, body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-provider"], "fireworks");
+    assert_eq!(r.headers()["x-byok-attempts"], "3");
+
+    // Each target with its own model; `models` never goes upstream.
+    let calls = calls(&env);
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(calls[0].2["model"], GROQ_MODEL);
+    assert_eq!(calls[1].2["model"], TOGETHER_MODEL);
+    assert_eq!(calls[1].1, format!("Bearer {TOGETHER_KEY}"));
+    assert_eq!(
+        calls[2].2["model"],
+        "accounts/fireworks/models/llama-v3p3-70b-instruct"
+    );
+    assert_eq!(calls[2].1, format!("Bearer {FIREWORKS_KEY}"));
+    for (_, _, sent) in &calls {
+        assert!(sent.get("models").is_none(), "{sent}");
+    }
+
+    // Charged once, on the model that answered.
+    let entry = one_charge(&env, &key).await;
+    assert_eq!(entry["provider"], "fireworks", "{entry}");
+    assert_eq!(
+        entry["model"], "accounts/fireworks/models/llama-v3p3-70b-instruct",
+        "{entry}"
+    );
+    assert_eq!(
+        entry["attempts"],
+        json!([
+            attempt("groq", 503),
+            attempt("together", 500),
+            attempt("fireworks", 200)
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_400_is_not_retried() {
+    let (env, key) = start().await;
+    for status in [400, 404, 413, 422] {
+        env.mock.clear_requests();
+        env.mock.on("POST", "/groq/chat/completions", error(status));
+        env.mock.on(
+            "POST",
+            "/together/chat/completions",
+            Reply::json(200, fixture("openai/chat_text.json")),
+        );
+        let mut body = hello(GROQ_MODEL);
+        body["models"] = json!([format!("together/{TOGETHER_MODEL}")]);
+        let r = post_via(
+            &env,
+            &key,
+            "/api/v1/chat/completions",
+            "groq,together",
+            &body,
+        )
+        .await;
+        assert!(r.status().is_client_error(), "{status}: {}", r.status());
+        let answer: Value = r.json().await.unwrap();
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("scripted"),
+            "{status}: the upstream's error is the answer: {answer}"
+        );
+        assert_eq!(calls(&env).len(), 1, "{status}: one upstream call");
+    }
+    no_charge(&env, &key).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_falls_back_and_when_every_attempt_fails_the_last_error_is_the_answer() {
+    let (env, key) = start().await;
+    env.mock.on(
+        "POST",
+        "/groq/chat/completions",
+        error(429).header("retry-after", "7"),
+    );
+    env.mock.on(
+        "POST",
+        "/together/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    let r = post_via(
+        &env,
+        &key,
+        "/api/v1/chat/completions",
+        "groq,together",
+        &hello(GROQ_MODEL),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-provider"], "together");
+    let entry = one_charge(&env, &key).await;
+    assert_eq!(
+        entry["attempts"],
+        json!([attempt("groq", 429), attempt("together", 200)])
+    );
+
+    // Both fail: the last one's error (a 503 after a 429) is the answer,
+    // nothing is charged.
+    env.mock
+        .on("POST", "/together/chat/completions", error(503));
+    let r = post_via(
+        &env,
+        &key,
+        "/api/v1/chat/completions",
+        "groq,together",
+        &hello(GROQ_MODEL),
+    )
+    .await;
+    assert_eq!(r.status(), 502, "the last attempt's error");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "upstream_503", "{answer}");
+    let usage = env.usage_when(&key, |rows| rows.len() > 1).await;
+    assert_eq!(usage["data"].as_array().unwrap().len(), 1, "{usage}");
+    assert_eq!(reserved(&env, &key).await, Money::ZERO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_falls_back_before_its_first_byte_but_not_after() {
+    let (env, key) = start().await;
+    let stream = fixture("openai/stream_text.sse");
+    // Before the first byte: the upstream refuses the stream.
+    env.mock
+        .on_streaming("POST", "/groq/chat/completions", error(500));
+    env.mock
+        .on_streaming("POST", "/together/chat/completions", Reply::sse(&stream));
+    let mut body = hello(GROQ_MODEL);
+    body["stream"] = json!(true);
+    let r = post_via(
+        &env,
+        &key,
+        "/api/v1/chat/completions",
+        "groq,together",
+        &body,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-provider"], "together");
+    assert_eq!(r.headers()["x-byok-attempts"], "2");
+    let text = r.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let entry = one_charge(&env, &key).await;
+    assert_eq!(
+        entry["attempts"],
+        json!([attempt("groq", 500), attempt("together", 200)])
+    );
+
+    // After the first bytes: the stream is cut; never retried.
+    env.mock.clear_requests();
+    env.mock.on_streaming(
+        "POST",
+        "/groq/chat/completions",
+        Reply::sse_reset_after(&stream, 2),
+    );
+    let r = post_via(
+        &env,
+        &key,
+        "/api/v1/chat/completions",
+        "groq,together",
+        &body,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-provider"], "groq");
+    assert_eq!(r.headers()["x-byok-attempts"], "1");
+    let text = r.text().await.unwrap();
+    assert!(text.contains("\"error\""), "the stream's own error: {text}");
+    let calls = calls(&env);
+    assert_eq!(
+        calls.len(),
+        1,
+        "no second call after the first bytes: {calls:?}"
+    );
+    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
+    let rows = usage["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{usage}");
+    assert_eq!(rows[0]["provider"], "groq");
+    assert_eq!(rows[0]["attempts"], json!([attempt("groq", 200)]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protocol_falls_back_through_the_pipeline() {
+    let (env, key) = start().await;
+    // Embeddings (pass-through): OpenAI fails, Together answers.
+    env.mock.on("POST", "/openai/v1/embeddings", error(502));
+    env.mock.on(
+        "POST",
+        "/together/embeddings",
+        Reply::json(200, fixture("openai/embeddings.json")),
+    );
+    let body = json!({"model": "text-embedding-3-small", "input": "hello", "models": ["together/BAAI/bge-large-en-v1.5"]});
+    let r = env.post(&key, "/api/v1/embeddings", &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-provider"], "together");
+    assert_eq!(r.headers()["x-byok-attempts"], "2");
+    let sent = env.mock.last_request().unwrap();
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {TOGETHER_KEY}").as_str())
+    );
+    let sent: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(
+        sent,
+        json!({"model": "BAAI/bge-large-en-v1.5", "input": "hello"})
+    );
+
+    // Messages, translated: Groq is rate limited, Together answers in
+    // Anthropic's shape.
+    env.mock.on("POST", "/groq/chat/completions", error(429));
+    env.mock.on(
+        "POST",
+        "/together/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    let body = json!({"model": format!("groq/{GROQ_MODEL}"), "max_tokens": 64, "models": [format!("together/{TOGETHER_MODEL}")], "messages": [{"role": "user", "content": "Hello"}]});
+    let r = env.post(&key, "/api/v1/messages", &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-provider"], "together");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["type"], "message", "{answer}");
+    let sent: Value = serde_json::from_slice(&env.mock.last_request().unwrap().body).unwrap();
+    assert_eq!(sent["model"], TOGETHER_MODEL);
+    assert!(sent.get("models").is_none(), "{sent}");
+
+    // Responses, translated.
+    let body = json!({"model": GROQ_MODEL, "input": "Hello"});
+    let r = post_via(&env, &key, "/api/v1/responses", "groq,together", &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-provider"], "together");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["object"], "response", "{answer}");
+
+    // One charge per request, each listing its attempts.
+    let usage = env.usage_when(&key, |rows| rows.len() == 3).await;
+    let rows = usage["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{usage}");
+    for row in rows {
+        assert_eq!(row["provider"], "together", "{row}");
+        assert_eq!(row["attempts"].as_array().unwrap().len(), 2, "{row}");
+    }
+    assert_eq!(rows[2]["attempts"][0], attempt("openai", 502));
+    assert_eq!(rows[1]["attempts"][0], attempt("groq", 429));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_through_falls_back_only_to_its_own_protocol() {
+    let (env, key) = start().await;
+    env.mock.on(
+        "POST",
+        "/groq/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    // A Responses body goes to `openai-responses` as sent, but for
+    // `models`; Groq (translated) is no pass-through target: the 500 is
+    // the answer.
+    env.mock.on("POST", "/openai/v1/responses", error(500));
+    let body =
+        json!({"model": "gpt-4o-mini", "input": "Hello", "models": [format!("groq/{GROQ_MODEL}")]});
+    let r = post_via(
+        &env,
+        &key,
+        "/api/v1/responses",
+        "openai-responses,groq",
+        &body,
+    )
+    .await;
+    assert_eq!(r.status(), 502);
+    let sent = calls(&env);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, "/openai/v1/responses");
+    assert_eq!(sent[0].2, json!({"model": "gpt-4o-mini", "input": "Hello"}));
+
+    // Anthropic Messages passed through: a 529 falls to the next
+    // Anthropic model of `models`, forwarded with that model and without
+    // `models`; the translated target in between is skipped.
+    env.mock.clear_requests();
+    env.mock.on_sequence(
+        "POST",
+        "/anthropic/v1/messages",
+        vec![
+            Reply::json(529, fixture("anthropic/error_529.json")),
+            Reply::json(200, fixture("anthropic/message_text.json")),
+        ],
+    );
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "models": [format!("groq/{GROQ_MODEL}"), "anthropic/claude-haiku-4-5"], "messages": [{"role": "user", "content": "Hello"}]});
+    let r = env.post(&key, "/api/v1/messages", &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-provider"], "anthropic");
+    assert_eq!(r.headers()["x-byok-attempts"], "2");
+    assert_eq!(
+        r.text().await.unwrap(),
+        fixture("anthropic/message_text.json")
+    );
+    let calls = calls(&env);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[0].2["model"], "claude-sonnet-4-5");
+    assert_eq!(calls[1].2["model"], "claude-haiku-4-5");
+    for (path, _, sent) in &calls {
+        assert_eq!(path, "/anthropic/v1/messages");
+        assert!(sent.get("models").is_none(), "{sent}");
+    }
+    let usage = env.usage_when(&key, |rows| !rows.is_empty()).await;
+    let rows = usage["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{usage}");
+    assert_eq!(
+        rows[0]["attempts"],
+        json!([attempt("anthropic", 529), attempt("anthropic", 200)])
+    );
+    assert_eq!(reserved(&env, &key).await, Money::ZERO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallback_targets_are_only_the_users_own_providers() {
+    let (env, key) = start().await;
+    env.mock.on("POST", "/groq/chat/completions", error(500));
+    // A provider the user holds no key for is refused, not tried.
+    let r = post_via(
+        &env,
+        &key,
+        "/api/v1/chat/completions",
+        "groq,deepseek",
+        &hello(GROQ_MODEL),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let mut body = hello(GROQ_MODEL);
+    body["models"] = json!("together/x");
+    let r = post_via(&env, &key, "/api/v1/chat/completions", "groq", &body).await;
+    assert_eq!(r.status(), 400, "models must be a list");
+    assert!(env.mock.requests().is_empty());
+    no_charge(&env, &key).await;
+}
+
+/// Key-level fallback within one provider. Needs several keys per provider
+/// (the keys engineer's `app/keys.rs` and credential routes): the lead
+/// enables it after merging that work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_key_a_429_key_falls_to_the_next_key_of_the_same_provider() {
+    let (env, key) = start().await;
+    let second = "gsk-fallback-groq-second-0123456789abcdef";
+    let r = env
+        .http
+        .put(env.url("/api/byok/credentials/groq/second"))
+        .bearer_auth(&key)
+        .json(&json!({"key": second, "priority": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // The mock answers by key: the default key is rate limited, the
+    // second answers.
+    env.mock.on_sequence(
+        "POST",
+        "/groq/chat/completions",
+        vec![
+            error(429).header("retry-after", "30"),
+            Reply::json(200, fixture("openai/chat_text.json")),
+        ],
+    );
+    let r = post_via(
+        &env,
+        &key,
+        "/api/v1/chat/completions",
+        "groq",
+        &hello(GROQ_MODEL),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-provider"], "groq");
+    assert_eq!(r.headers()["x-byok-key-label"], "second");
+    assert_eq!(r.headers()["x-byok-attempts"], "2");
+    let calls = calls(&env);
+    assert_eq!(calls[0].1, format!("Bearer {GROQ_KEY}"));
+    assert_eq!(calls[1].1, format!("Bearer {second}"));
+    let entry = one_charge(&env, &key).await;
+    assert_eq!(
+        entry["attempts"],
+        json!([
+            attempt("groq", 429),
+            {"provider": "groq", "label": "second", "status": 200}
+        ])
+    );
+    // The cooling key is skipped next time: one upstream call.
+    env.mock.clear_requests();
+    env.mock.on(
+        "POST",
+        "/groq/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    let r = post_via(
+        &env,
+        &key,
+        "/api/v1/chat/completions",
+        "groq",
+        &hello(GROQ_MODEL),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-key-label"], "second");
+    assert_eq!(env.mock.requests().len(), 1);
+}
