@@ -550,15 +550,13 @@ async fn the_anthropic_sdk_with_thinking_through_every_reasoning_family() {
 }
 
 /// Bedrock Converse (Claude) reasoning, whole and streamed, through the
-/// Messages codec: the whole answer gives one signed `thinking` block and
-/// one `redacted_thinking`, but the stream gives one `thinking` block per
-/// reasoning delta, each with a tagged signature without the signature
-/// itself (`bedrock-converse#{"format":"bedrock-converse","type":"reasoning.text"}`),
-/// and a second `redacted_thinking`: a replayed turn loses Claude's
-/// signature. In byok-providers (Bedrock stream reasoning entries or
-/// inbound::messages::StreamEncoder), outside this test's owner's files.
+/// Messages codec: both give one signed `thinking` block (its tagged
+/// signature holding Claude's) and one `redacted_thinking`. The translator
+/// streams the reasoning as `reasoning_details` pieces per delta (the text
+/// pieces, then the signature alone); the Messages stream encoder joins the
+/// pieces of one entry into one block (once one thinking block per delta,
+/// the signature lost on replay).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: Bedrock streamed reasoning reaches /api/v1/messages split per delta, its signature lost (lead to fix in byok-providers)"]
 async fn the_anthropic_sdk_with_thinking_through_bedrock() {
     let Some(py) = sdk_python() else { return };
     let plan: &[(&str, &[&str])] = &[("aws", THINKING)];
@@ -581,14 +579,12 @@ fn interleaved(provider: &str, op: &str) -> Reply {
 
 /// An OpenAI-dialect stream whose parallel tool calls' argument fragments
 /// interleave (call 0 starts, call 1 starts, call 0 goes on): Anthropic's
-/// protocol streams one block at a time, and the Messages encoder drops the
-/// fragments of a call already closed, so the SDK gets `{"location":` for
-/// the first call and an empty input: the "streamed tool_use input
-/// dropped" bug (LiteLLM #25321). The fix (hold later fragments of a
-/// closed call, or buffer parallel calls until the stream ends) is in
-/// byok-providers' inbound::messages::StreamEncoder.
+/// protocol streams one block at a time, so the Messages encoder holds
+/// call 1 while call 0's arguments are incomplete and streams it after
+/// (once it dropped call 0's late fragments: the SDK got `{"location":`
+/// and an empty input, the "streamed tool_use input dropped" bug, LiteLLM
+/// #25321).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: interleaved parallel tool-call fragments are dropped on /api/v1/messages (lead to fix in byok-providers inbound::messages::StreamEncoder)"]
 async fn interleaved_parallel_tool_calls_reach_the_anthropic_sdk_whole() {
     let Some(py) = sdk_python() else { return };
     let plan: &[(&str, &[&str])] = &[("groq", &["stream_tool"])];

@@ -51,26 +51,96 @@ const TAG: char = '#';
 /// The block that carries `entry` (`None` for a value that is not an
 /// object).
 pub(super) fn block_of(entry: &Value) -> Option<ReasoningBlock<'_>> {
-    let map = entry.as_object()?;
+    entry.as_object().map(block_of_map)
+}
+
+/// The block that carries the entry `map`.
+pub(super) fn block_of_map(map: &Map<String, Value>) -> ReasoningBlock<'_> {
     let str_at = |key: &str| map.get(key).and_then(Value::as_str);
     let kind = str_at("type").unwrap_or("");
-    if str_at("format").is_none_or(|f| f == FORMAT) {
+    if !is_foreign(map) {
         match kind {
             "reasoning.text" => {
-                return Some(ReasoningBlock::Thinking {
+                return ReasoningBlock::Thinking {
                     text: str_at("text").unwrap_or(""),
                     signature: Cow::Borrowed(str_at("signature").unwrap_or("")),
-                });
+                };
             }
             "reasoning.encrypted" => {
-                return Some(ReasoningBlock::Redacted {
+                return ReasoningBlock::Redacted {
                     data: Cow::Borrowed(str_at("data").unwrap_or("")),
-                });
+                };
             }
             _ => {}
         }
     }
-    Some(foreign(map, kind))
+    foreign(map, kind)
+}
+
+/// Whether the entry `map` is foreign (or unknown): not Anthropic's own
+/// `reasoning.text` / `reasoning.encrypted`, so carried tagged.
+pub(super) fn is_foreign(map: &Map<String, Value>) -> bool {
+    let own_format = map
+        .get("format")
+        .and_then(Value::as_str)
+        .is_none_or(|f| f == FORMAT);
+    let own_type = matches!(
+        map.get("type").and_then(Value::as_str),
+        Some("reasoning.text" | "reasoning.encrypted")
+    );
+    !(own_format && own_type)
+}
+
+/// Whether `a` and `b` are pieces of one streamed entry: the same
+/// `format`, `type` and `index` (Bedrock streams a reasoning block as
+/// `reasoning.text` pieces with text, then one with its signature).
+pub(super) fn same_entry(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    ["format", "type", "index"]
+        .into_iter()
+        .all(|k| a.get(k) == b.get(k))
+}
+
+/// A piece's text (`text`, or a summary's `summary`), when it has one.
+pub(super) fn piece_text(piece: &Map<String, Value>) -> Option<&str> {
+    let kind = piece.get("type").and_then(Value::as_str).unwrap_or("");
+    piece.get(text_key(kind)).and_then(Value::as_str)
+}
+
+/// Whether a piece carries a signature, which ends its entry.
+pub(super) fn signed(piece: &Map<String, Value>) -> bool {
+    piece
+        .get("signature")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+}
+
+/// Adds `piece` to the entry `into` of the same [`same_entry`]: its text
+/// appended when `keep_text` (else the text stays as it is), every other
+/// field the piece's (the last signature or data wins).
+pub(super) fn merge(into: &mut Map<String, Value>, piece: &Map<String, Value>, keep_text: bool) {
+    let kind = piece.get("type").and_then(Value::as_str).unwrap_or("");
+    let key = text_key(kind);
+    for (k, v) in piece {
+        if k.as_str() != key {
+            into.insert(k.clone(), v.clone());
+            continue;
+        }
+        let Some(add) = v.as_str() else {
+            into.insert(k.clone(), v.clone());
+            continue;
+        };
+        match into.get_mut(k) {
+            Some(Value::String(text)) => {
+                if keep_text {
+                    text.push_str(add);
+                }
+            }
+            _ => {
+                let start = if keep_text { add } else { "" };
+                into.insert(k.clone(), Value::from(start));
+            }
+        }
+    }
 }
 
 /// The key holding an entry's text, by its type.

@@ -211,6 +211,137 @@ fn unsigned_fragments_make_one_block() {
     }
 }
 
+/// Bedrock streams a signed reasoning block as `reasoning.text` pieces (each
+/// with its reasoning delta), then its signature alone, and redacted
+/// reasoning as one `reasoning.encrypted` entry: one thinking block with
+/// the text once and the tagged signature, one redacted block, as the
+/// non-streamed answer gives them.
+#[test]
+fn bedrock_pieces_make_one_block() {
+    let p = parse(&minimal(json!({"stream": true})));
+    let piece = |t: &str| json!({"type": "reasoning.text", "format": "bedrock-converse", "index": 0, "text": t});
+    let chunks = [
+        chunk(
+            json!({"reasoning_content": "Let ", "reasoning_details": [piece("Let ")]}),
+            Value::Null,
+        ),
+        chunk(
+            json!({"reasoning_content": "me.", "reasoning_details": [piece("me.")]}),
+            Value::Null,
+        ),
+        chunk(
+            json!({"reasoning_details": [{"type": "reasoning.text", "format": "bedrock-converse", "index": 0, "signature": "c2ln"}]}),
+            Value::Null,
+        ),
+        chunk(
+            json!({"reasoning_details": [{"type": "reasoning.encrypted", "data": "ZW5j", "format": "bedrock-converse", "index": 1}]}),
+            Value::Null,
+        ),
+        chunk(json!({"content": "Hi"}), json!("stop")),
+    ];
+    let streamed = reference_reader(&run(&p, &chunks)).unwrap();
+    assert_eq!(
+        streamed["content"],
+        json!([
+            {"type": "thinking", "thinking": "Let me.", "signature": r#"bedrock-converse#{"format":"bedrock-converse","signature":"c2ln","type":"reasoning.text"}"#},
+            {"type": "redacted_thinking", "data": r#"bedrock-converse#{"data":"ZW5j","format":"bedrock-converse","type":"reasoning.encrypted"}"#},
+            {"type": "text", "text": "Hi"}
+        ])
+    );
+    let whole: Value = serde_json::from_slice(&encode_response(&accumulate(&chunks), &p)).unwrap();
+    assert_eq!(streamed, whole);
+}
+
+/// The chunks of an OpenAI-shaped SSE fixture of `byok-testkit`.
+fn sse_chunks(name: &str) -> Vec<ChatChunk> {
+    byok_testkit::fixture(name)
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+/// Two tool calls whose fragments interleave (call 0 starts, call 1
+/// starts, call 0 goes on), as `openai/stream_parallel_tools.sse` records:
+/// call 1 is held while call 0's arguments are incomplete, then streams
+/// from its fragments so far; nothing is lost.
+#[test]
+fn interleaved_tool_calls_keep_their_fragments() {
+    let p = parse(&minimal(json!({"stream": true})));
+    let chunks = sse_chunks("openai/stream_parallel_tools.sse");
+    let sse = String::from_utf8(run(&p, &chunks)).unwrap();
+    let m = reference_reader(sse.as_bytes()).unwrap();
+    assert_eq!(
+        m["content"],
+        json!([
+            {"type": "tool_use", "id": "call_paris_01", "name": "get_weather", "input": {"location": "Paris"}},
+            {"type": "tool_use", "id": "call_tokyo_02", "name": "get_weather", "input": {"location": "Tokyo"}}
+        ])
+    );
+    assert_eq!(m["stop_reason"], "tool_use");
+    let deltas: Vec<(u64, String)> = sse
+        .split("\n\n")
+        .filter_map(|e| e.split_once("data: "))
+        .map(|(_, d)| serde_json::from_str::<Value>(d).unwrap())
+        .filter(|e| e["type"] == "content_block_delta")
+        .map(|e| {
+            let partial = e["delta"]["partial_json"].as_str().unwrap().to_owned();
+            (e["index"].as_u64().unwrap(), partial)
+        })
+        .collect();
+    let want = [
+        (0, r#"{"location":"#),
+        (0, r#""Paris"}"#),
+        (1, r#"{"location":"#),
+        (1, r#""Tokyo"}"#),
+    ];
+    assert_eq!(deltas, want.map(|(i, d)| (i, d.to_owned())));
+    let whole: Value = serde_json::from_slice(&encode_response(&accumulate(&chunks), &p)).unwrap();
+    assert_eq!(m["content"], whole["content"]);
+}
+
+/// Calls held behind one whose arguments never complete come whole at the
+/// end, in order; fragments of a call whose block closed complete are
+/// dropped (as before: OpenAI-shaped streams do not send them).
+#[test]
+fn held_calls_flush_at_the_end() {
+    let p = parse(&minimal(json!({"stream": true})));
+    let call = |i: u32, id: Option<&str>, args: &str| {
+        let mut d = json!({"index": i, "function": {"arguments": args}});
+        if let Some(id) = id {
+            d["id"] = json!(id);
+            d["function"]["name"] = json!("f");
+        }
+        chunk(json!({"tool_calls": [d]}), Value::Null)
+    };
+    let chunks = [
+        call(0, Some("a"), "{\"x\":"),
+        call(1, Some("b"), "{}"),
+        call(2, Some("c"), "{\"y\""),
+        call(2, None, ":2}"),
+        chunk(json!({}), json!("tool_calls")),
+    ];
+    let m = reference_reader(&run(&p, &chunks)).unwrap();
+    let inputs: Vec<&Value> = m["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| &b["input"])
+        .collect();
+    // Call 0 is cut: its input is unreadable (as a cut stream's would be).
+    assert_eq!(inputs, [&Value::Null, &json!({}), &json!({"y": 2})]);
+    let chunks = [
+        call(0, Some("a"), "{}"),
+        call(1, Some("b"), "{\"z\":"),
+        call(0, None, "{\"late\":1}"),
+        call(1, None, "3}"),
+    ];
+    let m = reference_reader(&run(&p, &chunks)).unwrap();
+    assert_eq!(m["content"][0]["input"], json!({}));
+    assert_eq!(m["content"][1]["input"], json!({"z": 3}));
+}
+
 /// The neutral answer the chunks add up to (as a non-streaming call of
 /// the same upstream would give it).
 fn accumulate(chunks: &[ChatChunk]) -> ChatResponse {
@@ -237,9 +368,10 @@ fn accumulate(chunks: &[ChatChunk]) -> ChatResponse {
                 m.reasoning_content.get_or_insert_default().push_str(t);
             }
             if let Some(e) = &d.reasoning_details {
-                m.reasoning_details
-                    .get_or_insert_default()
-                    .extend(e.iter().cloned());
+                let details = m.reasoning_details.get_or_insert_default();
+                for entry in e {
+                    join_piece(details, entry);
+                }
             }
             for t in d.tool_calls.iter().flatten() {
                 let i = usize::try_from(t.index).unwrap();
@@ -288,6 +420,37 @@ fn accumulate(chunks: &[ChatChunk]) -> ChatResponse {
     }
 }
 
+/// Adds a streamed `reasoning_details` entry to the whole answer's: a
+/// piece of the last entry (a foreign one of the same format, type and
+/// index, as Bedrock streams them) joins it, as the non-streamed answer of
+/// the same upstream has it: text appended, other fields the last ones.
+fn join_piece(details: &mut Vec<Value>, entry: &Value) {
+    let foreign = |e: &Value| {
+        e["format"]
+            .as_str()
+            .is_some_and(|f| f != "anthropic-claude-v1")
+    };
+    let same = |a: &Value, b: &Value| {
+        ["format", "type", "index"]
+            .into_iter()
+            .all(|k| a.get(k) == b.get(k))
+    };
+    match details.last_mut() {
+        Some(last) if foreign(entry) && foreign(last) && same(last, entry) => {
+            for (k, v) in entry.as_object().unwrap() {
+                if k == "text" {
+                    let joined =
+                        format!("{}{}", last[k].as_str().unwrap_or(""), v.as_str().unwrap());
+                    last[k] = json!(joined);
+                } else {
+                    last[k] = v.clone();
+                }
+            }
+        }
+        _ => details.push(entry.clone()),
+    }
+}
+
 /// One reasoning block of a generated answer.
 #[derive(Debug, Clone)]
 enum Reasoning {
@@ -295,6 +458,10 @@ enum Reasoning {
     Text(Vec<String>, &'static str, Option<String>),
     /// An encrypted entry.
     Encrypted(&'static str, String),
+    /// A foreign entry streamed in pieces as Bedrock does: each text piece
+    /// as an entry of its own (with the same reasoning delta, or alone),
+    /// then the signature alone in one more.
+    Pieces(Vec<String>, &'static str, Option<String>, bool),
 }
 
 fn pieces() -> impl Strategy<Value = Vec<String>> {
@@ -320,6 +487,13 @@ fn reasoning() -> impl Strategy<Value = Reasoning> {
                 Reasoning::Text(p, f, s)
             }),
         (format, "[A-Za-z0-9+/=]{4,12}").prop_map(|(f, d)| Reasoning::Encrypted(f, d)),
+        (
+            pieces(),
+            prop_oneof![Just("bedrock-converse"), Just("google-gemini-v1")],
+            proptest::option::of("[A-Za-z0-9+/=]{4,12}"),
+            any::<bool>()
+        )
+            .prop_map(|(p, f, s, deltas)| Reasoning::Pieces(p, f, s, deltas)),
     ]
 }
 
@@ -346,7 +520,38 @@ fn usage() -> impl Strategy<Value = Option<Usage>> {
 }
 
 /// A tool call: id, name, arguments (a JSON object) cut in pieces.
-fn call() -> impl Strategy<Value = (String, String, Vec<String>)> {
+type Call = (String, String, Vec<String>);
+
+/// The calls' fragments (call index, fragment index) in the order they
+/// stream: each call's in order, the calls starting in order, and `order`
+/// picking which started call goes on next (the fixture
+/// `openai/stream_parallel_tools.sse` interleaves them; none: one after
+/// the other).
+fn schedule(calls: &[Call], order: &[usize]) -> Vec<(usize, usize)> {
+    let mut next = vec![0usize; calls.len()];
+    let mut started = 0;
+    let mut picks = order.iter().copied();
+    let mut out = Vec::new();
+    loop {
+        let mut candidates: Vec<usize> = (0..started)
+            .filter(|&i| next[i] < calls[i].2.len())
+            .collect();
+        if started < calls.len() {
+            candidates.push(started);
+        }
+        if candidates.is_empty() {
+            return out;
+        }
+        let i = candidates[picks.next().unwrap_or(0) % candidates.len()];
+        if i == started {
+            started += 1;
+        }
+        out.push((i, next[i]));
+        next[i] += 1;
+    }
+}
+
+fn call() -> impl Strategy<Value = Call> {
     (
         "call_[a-zA-Z0-9]{4}",
         "[a-z_]{1,8}",
@@ -372,7 +577,8 @@ fn chunks_of(
     thoughts: &[Reasoning],
     plain: &[String],
     text: &[String],
-    calls: &[(String, String, Vec<String>)],
+    calls: &[Call],
+    order: &[usize],
     finish: Option<FinishReason>,
     usage: Option<&Usage>,
 ) -> Vec<ChatChunk> {
@@ -395,22 +601,38 @@ fn chunks_of(
             Reasoning::Encrypted(format, data) => {
                 json!({"type": "reasoning.encrypted", "data": data, "format": format, "index": i})
             }
+            Reasoning::Pieces(pieces, format, signature, deltas) => {
+                for p in pieces {
+                    let piece =
+                        json!({"type": "reasoning.text", "format": format, "index": i, "text": p});
+                    let mut d = json!({"reasoning_details": [piece]});
+                    if *deltas {
+                        d["reasoning_content"] = json!(p);
+                    }
+                    out.push(chunk(d, Value::Null));
+                }
+                match signature {
+                    Some(s) => {
+                        json!({"type": "reasoning.text", "format": format, "index": i, "signature": s})
+                    }
+                    None => continue,
+                }
+            }
         };
         out.push(chunk(json!({"reasoning_details": [entry]}), Value::Null));
     }
     for t in text {
         out.push(chunk(json!({"content": t}), Value::Null));
     }
-    for (i, (id, name, pieces)) in calls.iter().enumerate() {
-        for (k, p) in pieces.iter().enumerate() {
-            let mut d = json!({"index": i, "function": {"arguments": p}});
-            if k == 0 {
-                d["id"] = json!(id);
-                d["type"] = json!("function");
-                d["function"]["name"] = json!(name);
-            }
-            out.push(chunk(json!({"tool_calls": [d]}), Value::Null));
+    for (i, k) in schedule(calls, order) {
+        let (id, name, pieces) = &calls[i];
+        let mut d = json!({"index": i, "function": {"arguments": pieces[k]}});
+        if k == 0 {
+            d["id"] = json!(id);
+            d["type"] = json!("function");
+            d["function"]["name"] = json!(name);
         }
+        out.push(chunk(json!({"tool_calls": [d]}), Value::Null));
     }
     out.push(chunk(
         json!({}),
@@ -425,20 +647,22 @@ fn chunks_of(
 proptest! {
     /// Streamed and reassembled by the SDK's rules == the non-streamed
     /// answer of the same chunks: reasoning with signatures (Anthropic's
-    /// and tagged foreign ones), text, several fragmented tool calls,
-    /// stop reason and usage.
+    /// and tagged foreign ones, whole or in Bedrock's pieces), text, several
+    /// fragmented tool calls (one after the other or interleaved), stop
+    /// reason and usage.
     #[test]
     fn streamed_equals_non_streamed(
         thoughts in proptest::collection::vec(reasoning(), 0..4),
         plain in proptest::collection::vec("[a-z ]{1,5}", 0..3),
         text in proptest::collection::vec("[a-zA-Z0-9 .\u{e9}\"\\\\]{1,8}", 0..4),
         calls in proptest::collection::vec(call(), 0..4),
+        order in proptest::collection::vec(0usize..8, 0..16),
         finish in finish(),
         usage in usage(),
     ) {
         // Plain reasoning text (no entries) or entries, as providers send.
         let plain = if thoughts.is_empty() { plain } else { Vec::new() };
-        let chunks = chunks_of(&thoughts, &plain, &text, &calls, finish, usage.as_ref());
+        let chunks = chunks_of(&thoughts, &plain, &text, &calls, &order, finish, usage.as_ref());
         let p = parse(&minimal(json!({"model": "claude-opus-4-5", "stream": true})));
         let sse = run(&p, &chunks);
         let streamed = reference_reader(&sse).unwrap();
