@@ -340,9 +340,9 @@ def callgrind_counts(args, byok, byok_port, bodies, routes, out_file, tmp):
         r = {"plain_requests": n, "plain_instr_per_req": round(total / n), "plain_errors": bad}
         ns = max(n // 4, 1)
         asyncio.run(streams("127.0.0.1", byok_port, path, stream, shdrs, 1, 10, done=done))
-        total, _ = measure(f"{name}-stream",
+        total, bad = measure(f"{name}-stream",
                            lambda: asyncio.run(streams("127.0.0.1", byok_port, path, stream, shdrs, 1, ns, done=done))["errors"])
-        r.update({"streams": ns, "stream_instr_per_stream": round(total / ns)})
+        r.update({"streams": ns, "stream_instr_per_stream": round(total / ns), "stream_errors": bad})
         results[name] = r
     return results
 
@@ -534,7 +534,7 @@ def callgrind_table(report):
             lines.append(f"| {name} | skipped ({r['skipped']}) | | | |")
             continue
         lines.append(f"| {name} | {r['plain_instr_per_req']:,} | {r['stream_instr_per_stream']:,} | "
-                     f"{r['plain_requests']}, {r['streams']} | {r['plain_errors']} |")
+                     f"{r['plain_requests']}, {r['streams']} | {r['plain_errors'] + r['stream_errors']} |")
     return "\n".join(lines) + "\n"
 
 
