@@ -9,6 +9,13 @@ and stops only the processes it started.
     bench/run --duration 5          # seconds per wrk run (default 10)
     bench/run --serve 600           # keep mock + nginx + byok up for profiling (prints URLs, pid, key)
     bench/run --serve 600 --server-wrapper "valgrind --tool=callgrind"   # byok under a profiler
+    bench/run --callgrind 2000      # instructions per request of each byok target, under callgrind
+    bench/run --no-build --bin-dir /other/target/release   # another build (e.g. a before/after pair)
+
+Targets: chat completions (OpenAI dialect, the verbatim fast path), and the
+pass-through routes /api/v1/messages (Anthropic) and /api/v1/responses
+(OpenAI Responses), each non-streamed (wrk) and streamed; a route the
+server does not have (an older build) is reported as skipped.
 
 Needs: nginx and wrk (Debian packages), a release build of byok-server and
 the mock_upstream example (the script builds them). Load generator: wrk
@@ -150,7 +157,7 @@ def lua(path, body, headers):
     return path
 
 
-async def one_stream(host, port, path, body, headers):
+async def one_stream(host, port, path, body, headers, done=b"[DONE]"):
     reader, writer = await asyncio.open_connection(host, port)
     hdr = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     req = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{hdr}"
@@ -164,18 +171,18 @@ async def one_stream(host, port, path, body, headers):
     rest = await reader.read()
     t_last = time.perf_counter() - t0
     writer.close()
-    ok = head.startswith(b"HTTP/1.1 200") and (b"[DONE]" in first + rest)
+    ok = head.startswith(b"HTTP/1.1 200") and (done in first + rest)
     return t_first, t_last, ok
 
 
-async def streams(host, port, path, body, headers, conc, total, pid=None):
+async def streams(host, port, path, body, headers, conc, total, pid=None, done=b"[DONE]"):
     sem = asyncio.Semaphore(conc)
     before = cpu_ticks(pid) if pid else 0
     results = []
 
     async def run():
         async with sem:
-            results.append(await one_stream(host, port, path, body, headers))
+            results.append(await one_stream(host, port, path, body, headers, done))
 
     t0 = time.perf_counter()
     await asyncio.gather(*(run() for _ in range(total)))
@@ -224,25 +231,152 @@ def machine():
             "nginx": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()}
 
 
+# The byok targets: route path, the request's headers beyond the key, the
+# streamed request's end marker (the last event of the protocol's stream).
+BYOK_TARGETS = ("byok", "byok-messages", "byok-responses")
+ALL_TARGETS = ("direct", "nginx") + BYOK_TARGETS
+
+
+def request_bodies():
+    content = "Summarise the following text. " + ("lorem ipsum dolor sit amet " * 34)
+    msgs = [{"role": "user", "content": content}]
+    return content, {
+        # chat completions, OpenAI dialect: non-streamed to openai, streamed to groq (both verbatim fast paths)
+        "byok": (json.dumps({"model": "gpt-4o-mini", "max_tokens": 256, "messages": msgs}),
+                 json.dumps({"model": "llama-3.1-8b-instant", "stream": True, "max_tokens": 256, "messages": msgs})),
+        # Anthropic Messages, passed through to anthropic (a claude-* model routes there)
+        "byok-messages": (json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 256, "messages": msgs}),
+                          json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 256, "stream": True, "messages": msgs})),
+        # OpenAI Responses, passed through to openai-responses
+        "byok-responses": (json.dumps({"model": "gpt-4.1", "max_output_tokens": 256, "input": content}),
+                           json.dumps({"model": "gpt-4.1", "max_output_tokens": 256, "stream": True, "input": content})),
+    }
+
+
+def byok_routes(auth):
+    """name -> (path, headers for the non-streamed request, for the streamed one, the stream's end marker)."""
+    return {
+        "byok": ("/api/v1/chat/completions", {**auth, "x-byok-provider": "openai"}, {**auth, "x-byok-provider": "groq"}, b"[DONE]"),
+        "byok-messages": ("/api/v1/messages", {**auth, "anthropic-version": "2023-06-01"},
+                          {**auth, "anthropic-version": "2023-06-01"}, b"message_stop"),
+        "byok-responses": ("/api/v1/responses", {**auth, "x-byok-provider": "openai-responses"},
+                           {**auth, "x-byok-provider": "openai-responses"}, b"response.completed"),
+    }
+
+
+def probe(port, path, body, headers):
+    """The status of one request (a route an older build lacks is a 404)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
+        r = conn.getresponse()
+        return r.status, r.read()[:300]
+    finally:
+        conn.close()
+
+
+def sequential(port, path, body, headers, n):
+    """n non-streamed requests one after another on one keep-alive connection."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    bad = 0
+    try:
+        for _ in range(n):
+            conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
+            r = conn.getresponse()
+            r.read()
+            bad += r.status != 200
+    finally:
+        conn.close()
+    return bad
+
+
+def callgrind_total(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError(f"no totals in {path}")
+
+
+def callgrind_counts(args, byok, byok_port, bodies, routes, out_file, tmp):
+    """Instructions per request (and per stream) of each byok target: the
+    counters zeroed after a warm-up, n requests, then dumped. The ledger
+    writer's amortised commits are included (all threads are counted)."""
+    n = args.callgrind
+    results = {}
+    dumps = 0
+
+    def measure(label, run):
+        nonlocal dumps
+        subprocess.run(["callgrind_control", "-z", str(byok.pid)], check=True, capture_output=True)
+        bad = run()
+        time.sleep(0.3)  # the ledger's commit window (10 ms), then the dump
+        subprocess.run(["callgrind_control", "-d", label, str(byok.pid)], check=True, capture_output=True)
+        dumps += 1
+        path = f"{out_file}.{dumps}"
+        for _ in range(100):
+            if os.path.exists(path):
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        total = callgrind_total(path)
+        os.makedirs(args.out, exist_ok=True)
+        shutil.copy(path, os.path.join(args.out, f"callgrind.{label}.out"))
+        return total, bad
+
+    for name in args.targets:
+        if name not in routes:
+            continue
+        path, hdrs, shdrs, done = routes[name]
+        plain, stream = bodies[name]
+        status, head = probe(byok_port, path, plain, hdrs)
+        if status != 200:
+            results[name] = {"skipped": f"HTTP {status}: {head.decode(errors='replace')[:120]}"}
+            continue
+        sequential(byok_port, path, plain, hdrs, 20)
+        total, bad = measure(f"{name}-plain", lambda: sequential(byok_port, path, plain, hdrs, n))
+        r = {"plain_requests": n, "plain_instr_per_req": round(total / n), "plain_errors": bad}
+        ns = max(n // 4, 1)
+        asyncio.run(streams("127.0.0.1", byok_port, path, stream, shdrs, 1, 10, done=done))
+        total, bad = measure(f"{name}-stream",
+                           lambda: asyncio.run(streams("127.0.0.1", byok_port, path, stream, shdrs, 1, ns, done=done))["errors"])
+        r.update({"streams": ns, "stream_instr_per_stream": round(total / ns), "stream_errors": bad})
+        results[name] = r
+    return results
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--with-litellm", action="store_true")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--bin-dir", default=os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release"),
+                    help="where byok-server and examples/mock_upstream are (default: the cargo target dir's release/)")
+    ap.add_argument("--targets", default=",".join(ALL_TARGETS),
+                    help=f"comma-separated subset of {','.join(ALL_TARGETS)} (direct is the baseline of 'added' latency)")
+    ap.add_argument("--callgrind", type=int, metavar="N", default=0,
+                    help="run byok under valgrind --tool=callgrind and report instructions per request "
+                         "(N sequential requests and N/4 streams per target) instead of wrk timings")
     ap.add_argument("--serve", type=int, metavar="SECONDS", default=0,
                     help="set up mock + byok, print how to reach them, keep them up for SECONDS (for profiling), then stop")
     ap.add_argument("--server-wrapper", default="",
                     help="command prefix for byok-server, e.g. 'valgrind --tool=callgrind' (profiling)")
     args = ap.parse_args()
-    for tool in ("nginx", "wrk"):
+    args.targets = [t for t in args.targets.split(",") if t]
+    unknown = [t for t in args.targets if t not in ALL_TARGETS]
+    if unknown:
+        sys.exit(f"unknown targets: {unknown}")
+    for tool in ("nginx", "wrk") + (("valgrind", "callgrind_control") if args.callgrind else ()):
         if not shutil.which(tool):
-            sys.exit(f"{tool} is missing: apt-get install nginx wrk")
+            sys.exit(f"{tool} is missing: apt-get install nginx wrk valgrind")
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "byok-server"], cwd=ROOT, check=True)
         subprocess.run(["cargo", "build", "--release", "-p", "byok-examples", "--example", "mock_upstream"], cwd=ROOT, check=True)
-    server_bin = os.path.join(ROOT, "target", "release", "byok-server")
-    slow_bin = os.path.join(ROOT, "target", "release", "examples", "mock_upstream")
+    server_bin = os.path.join(args.bin_dir, "byok-server")
+    slow_bin = os.path.join(args.bin_dir, "examples", "mock_upstream")
 
     # A SIGTERM (e.g. ending a --serve run) still stops what was started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -252,14 +386,22 @@ def main():
     try:
         www = os.path.join(tmp, "www")
         subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_bodies.py"), os.path.join(tmp, "bodies")], check=True, capture_output=True)
-        for kind, src, ctype in (("plain", "completion.json", "application/json"), ("sse", "stream.sse", "text/event-stream")):
+        for kind, ext, ctype in (("plain", "json", "application/json"), ("sse", "sse", "text/event-stream")):
             os.makedirs(os.path.join(www, kind, "v1", "chat"), exist_ok=True)
-            shutil.copy(os.path.join(tmp, "bodies", src), os.path.join(www, kind, "v1", "chat", "completions"))
+            for src, dst in (("completion.json" if kind == "plain" else "stream.sse", "chat/completions"),
+                             (f"message.{ext}", "messages"), (f"response.{ext}", "responses")):
+                shutil.copy(os.path.join(tmp, "bodies", src), os.path.join(www, kind, "v1", dst))
         mock_port, proxy_port, byok_port, slow_port = free_port(), free_port(), free_port(), free_port()
-        mock = procs.start(["nginx", "-p", tmp, "-c", nginx_conf(tmp, "mock", f"""server {{
+        # /auto/ answers a streamed request (Accept: text/event-stream, as the
+        # pass-through sends it) from sse/, any other from plain/: one base URL
+        # for the Messages and Responses providers, streamed and not. ($kind is
+        # read before the rewrite: the map's regex would reset the rewrite's $1.)
+        mock = procs.start(["nginx", "-p", tmp, "-c", nginx_conf(tmp, "mock", f"""map $http_accept $kind {{ default plain; "~event-stream" sse; }}
+  server {{
     listen 127.0.0.1:{mock_port} backlog=4096; keepalive_requests 10000000; root {www}; error_page 405 =200 $uri;
     location /plain/ {{ default_type application/json; }}
     location /sse/ {{ default_type text/event-stream; }}
+    location /auto/ {{ set $k $kind; rewrite ^/auto/(.*)$ /$k/$1 last; }}
   }}""")])
         proxy = procs.start(["nginx", "-p", tmp, "-c", nginx_conf(tmp, "proxy", f"""upstream mock {{ server 127.0.0.1:{mock_port}; keepalive 256; }}
   server {{
@@ -272,24 +414,44 @@ def main():
         data = os.path.join(tmp, "byok-data")
         env = dict(os.environ, BYOK_DATA_DIR=data, BYOK_LISTEN=f"127.0.0.1:{byok_port}", BYOK_ALLOW_INSECURE_UPSTREAMS="1",
                    BYOK_UPSTREAM_OPENAI=f"http://127.0.0.1:{mock_port}/plain/v1", BYOK_UPSTREAM_GROQ=f"http://127.0.0.1:{mock_port}/sse/v1",
+                   BYOK_UPSTREAM_ANTHROPIC=f"http://127.0.0.1:{mock_port}/auto",
+                   BYOK_UPSTREAM_OPENAI_RESPONSES=f"http://127.0.0.1:{mock_port}/auto/v1",
                    BYOK_UPSTREAM_CEREBRAS=f"http://127.0.0.1:{slow_port}/v1", BYOK_RATE_LIMIT_RPM="0", BYOK_LOG="warn")
         user = json.loads(subprocess.run([server_bin, "user", "create", "--name", "bench", "--credit-usd", "1000000"], env=env, capture_output=True, text=True, check=True).stdout)
         key = user["api_key"]
-        byok = procs.start(args.server_wrapper.split() + [server_bin], env=env)
-        wait_port(byok_port, timeout=120)
+        out_file = os.path.join(tmp, "cg.out")
+        wrapper = (["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"] if args.callgrind
+                   else args.server_wrapper.split())
+        byok = procs.start(wrapper + [server_bin], env=env)
+        wait_port(byok_port, timeout=300 if wrapper else 120)
         time.sleep(0.5)
         idle_rss = rss_kib(byok.pid)
+        import urllib.error
         import urllib.request
-        for provider in ("openai", "groq", "cerebras"):
+        for provider in ("openai", "groq", "cerebras", "anthropic", "openai-responses"):
             req = urllib.request.Request(f"http://127.0.0.1:{byok_port}/api/byok/credentials/{provider}", method="PUT",
                                          data=json.dumps({"key": "sk-bench-0123456789abcdef"}).encode(),
                                          headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-            urllib.request.urlopen(req).read()
+            try:
+                urllib.request.urlopen(req).read()
+            except urllib.error.HTTPError as e:  # an older build without the provider: its target is skipped
+                print(f"credential for {provider}: HTTP {e.code}", file=sys.stderr)
 
-        content = "Summarise the following text. " + ("lorem ipsum dolor sit amet " * 34)
-        plain_body = json.dumps({"model": "gpt-4o-mini", "max_tokens": 256, "messages": [{"role": "user", "content": content}]})
-        stream_body = json.dumps({"model": "llama-3.1-8b-instant", "stream": True, "max_tokens": 256, "messages": [{"role": "user", "content": content}]})
+        content, bodies = request_bodies()
+        plain_body, stream_body = bodies["byok"]
         auth = {"Authorization": f"Bearer {key}"}
+        routes = byok_routes(auth)
+        if args.callgrind:
+            report = {"machine": machine(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "server": server_bin,
+                      "callgrind": callgrind_counts(args, byok, byok_port, bodies, routes, out_file, tmp)}
+            os.makedirs(args.out, exist_ok=True)
+            with open(os.path.join(args.out, "callgrind.json"), "w") as f:
+                json.dump(report, f, indent=1)
+            md = callgrind_table(report)
+            with open(os.path.join(args.out, "callgrind.md"), "w") as f:
+                f.write(md)
+            print(md)
+            return
         scripts = {
             "plain": lua(os.path.join(tmp, "plain.lua"), plain_body, {}),
             "plain_auth": lua(os.path.join(tmp, "plain_auth.lua"), plain_body, {**auth, "x-byok-provider": "openai"}),
@@ -307,9 +469,17 @@ def main():
         targets = {
             "direct": (f"http://127.0.0.1:{mock_port}/plain/v1/chat/completions", scripts["plain"], mock.pid, ("127.0.0.1", mock_port, "/sse/v1/chat/completions", {})),
             "nginx": (f"http://127.0.0.1:{proxy_port}/plain/v1/chat/completions", scripts["plain"], proxy.pid, ("127.0.0.1", proxy_port, "/sse/v1/chat/completions", {})),
-            "byok": (f"http://127.0.0.1:{byok_port}/api/v1/chat/completions", scripts["plain_auth"], byok.pid,
-                     ("127.0.0.1", byok_port, "/api/v1/chat/completions", {**auth, "x-byok-provider": "groq"})),
         }
+        skipped = {}
+        for name in BYOK_TARGETS:
+            path, hdrs, shdrs, _ = routes[name]
+            status, head = probe(byok_port, path, bodies[name][0], hdrs)
+            if status != 200:
+                skipped[name] = f"HTTP {status}: {head.decode(errors='replace')[:120]}"
+                continue
+            script = lua(os.path.join(tmp, f"{name}.lua"), bodies[name][0], hdrs)
+            targets[name] = (f"http://127.0.0.1:{byok_port}{path}", script, byok.pid, ("127.0.0.1", byok_port, path, shdrs))
+        targets = {k: v for k, v in targets.items() if k in args.targets}
         if args.with_litellm:
             targets["litellm"] = start_litellm(procs, tmp, mock_port, plain_body)
 
@@ -324,22 +494,26 @@ def main():
                     worker_pid = kids[0] if kids else pid
                 r[f"plain_c{c}"] = wrk(url, script, c, args.duration, worker_pid)
             host, port, path, hdrs = sse
-            body = {"byok": stream_body,
-                    "litellm": json.dumps({"model": "gpt-4o-mini-stream", "stream": True, "messages": [{"role": "user", "content": content}]})}.get(name, "{}")
+            body = {n: bodies[n][1] for n in BYOK_TARGETS}
+            body["litellm"] = json.dumps({"model": "gpt-4o-mini-stream", "stream": True, "messages": [{"role": "user", "content": content}]})
+            body = body.get(name, "{}")
+            done = routes[name][3] if name in routes else b"[DONE]"
             slow_target = name == "litellm"
             # Enough streams that p99 is not the second-worst sample.
-            r["stream_c1"] = asyncio.run(streams(host, port, path, body, hdrs, 1, 50 if slow_target else 1000, worker_pid))
-            r["stream_c32"] = asyncio.run(streams(host, port, path, body, hdrs, 32, 300 if slow_target else 3000, worker_pid))
+            r["stream_c1"] = asyncio.run(streams(host, port, path, body, hdrs, 1, 50 if slow_target else 1000, worker_pid, done))
+            r["stream_c32"] = asyncio.run(streams(host, port, path, body, hdrs, 32, 300 if slow_target else 3000, worker_pid, done))
             results[name] = r
 
-        slow_body = json.dumps({"model": "llama3.1-8b", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
-        peak, ok = asyncio.run(open_streams("127.0.0.1", byok_port, "/api/v1/chat/completions", slow_body,
-                                            {**auth, "x-byok-provider": "cerebras"}, 1000, byok.pid))
-        results["byok"]["rss_idle_mib"] = round(idle_rss / 1024, 1)
-        results["byok"]["rss_1000_streams_mib"] = round(peak / 1024, 1)
-        results["byok"]["streams_completed_of_1000"] = ok
+        if "byok" in results:
+            slow_body = json.dumps({"model": "llama3.1-8b", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+            peak, ok = asyncio.run(open_streams("127.0.0.1", byok_port, "/api/v1/chat/completions", slow_body,
+                                                {**auth, "x-byok-provider": "cerebras"}, 1000, byok.pid))
+            results["byok"]["rss_idle_mib"] = round(idle_rss / 1024, 1)
+            results["byok"]["rss_1000_streams_mib"] = round(peak / 1024, 1)
+            results["byok"]["streams_completed_of_1000"] = ok
 
-        report = {"machine": machine(), "duration_s": args.duration, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": results}
+        report = {"machine": machine(), "duration_s": args.duration, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "server": server_bin, "results": results, "skipped": skipped}
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "latest.json"), "w") as f:
             json.dump(report, f, indent=1)
@@ -350,6 +524,18 @@ def main():
     finally:
         procs.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def callgrind_table(report):
+    lines = ["| target | instructions / request (non-streamed) | instructions / stream | requests, streams | errors |",
+             "|---|---|---|---|---|"]
+    for name, r in report["callgrind"].items():
+        if "skipped" in r:
+            lines.append(f"| {name} | skipped ({r['skipped']}) | | | |")
+            continue
+        lines.append(f"| {name} | {r['plain_instr_per_req']:,} | {r['stream_instr_per_stream']:,} | "
+                     f"{r['plain_requests']}, {r['streams']} | {r['plain_errors'] + r['stream_errors']} |")
+    return "\n".join(lines) + "\n"
 
 
 def start_litellm(procs, tmp, mock_port, body):
@@ -383,22 +569,23 @@ def start_litellm(procs, tmp, mock_port, body):
 
 def table(report):
     res = report["results"]
-    direct = res["direct"]
-    nginx = res["nginx"]
+    direct = res.get("direct", {})
+    nginx = res.get("nginx", {})
     lines = [f"Machine: {report['machine']['cpus']} CPUs, {report['machine']['cpu']}, {report['machine']['mem_gib']} GiB; "
              f"{report['machine']['nginx']}; {report['machine']['wrk']}; {report['duration_s']} s per wrk run.\n",
              "| target | c | req/s | p50 ms | p90 ms | p99 ms | errors | CPU µs/req | added p50 ms | vs direct | vs nginx |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    ratio = lambda a, b: f"{a / b:.2f}" if b else ""
     for name, r in res.items():
         for key in sorted(k for k in r if k.startswith("plain_c")):
             x = r[key]
             c = key[len("plain_c"):]
-            d = direct.get(key) or direct["plain_c32"]
-            n = nginx.get(key) or nginx["plain_c32"]
-            added = (x["p50_ms"] - d["p50_ms"]) if x["p50_ms"] is not None and d["p50_ms"] is not None else None
+            d = direct.get(key) or direct.get("plain_c32") or {}
+            n = nginx.get(key) or nginx.get("plain_c32") or {}
+            added = (x["p50_ms"] - d["p50_ms"]) if x["p50_ms"] is not None and d.get("p50_ms") is not None else None
             lines.append(f"| {name} | {c} | {x['rps']:.0f} | {x['p50_ms']} | {x['p90_ms']} | {x['p99_ms']} | {x['errors']} | "
                          f"{x.get('cpu_us_per_req', '')} | {'' if added is None else f'{added:.3f}'} | "
-                         f"{x['rps'] / d['rps']:.2f} | {x['rps'] / n['rps']:.2f} |")
+                         f"{ratio(x['rps'], d.get('rps'))} | {ratio(x['rps'], n.get('rps'))} |")
     lines += ["", "| target | stream c | req/s | TTFB p50 ms | TTFB p99 ms | last byte p50 ms | last byte p99 ms | errors | CPU µs/stream |",
               "|---|---|---|---|---|---|---|---|---|"]
     for name, r in res.items():
@@ -406,10 +593,14 @@ def table(report):
             x = r[key]
             lines.append(f"| {name} | {key[len('stream_c'):]} | {x['rps']} | {x['ttfb_p50_ms']} | {x['ttfb_p99_ms']} | {x['ttlb_p50_ms']} | "
                          f"{x['ttlb_p99_ms']} | {x['errors']} | {x.get('cpu_us_per_stream', '')} |")
-    b = res["byok"]
-    lines += ["", f"byok RSS: {b['rss_idle_mib']} MiB idle, {b['rss_1000_streams_mib']} MiB peak with 1,000 concurrent streams "
-              f"({b['streams_completed_of_1000']} of 1000 completed).", ""]
-    lines += targets(res)
+    for name, why in report.get("skipped", {}).items():
+        lines.append(f"\n{name}: skipped ({why}).")
+    b = res.get("byok")
+    if b and "rss_idle_mib" in b:
+        lines += ["", f"byok RSS: {b['rss_idle_mib']} MiB idle, {b['rss_1000_streams_mib']} MiB peak with 1,000 concurrent streams "
+                  f"({b['streams_completed_of_1000']} of 1000 completed).", ""]
+    if b and direct and nginx and "rss_idle_mib" in b:
+        lines += targets(res)
     return "\n".join(lines) + "\n"
 
 
