@@ -1,12 +1,18 @@
 //! The ledger: idempotency, reservations, concurrency, crash recovery,
-//! batching without loss.
+//! batching without loss. One suite, run on every store: SQLite always,
+//! PostgreSQL with the `postgres` feature and `BYOK_TEST_DATABASE_URL`
+//! (`scripts/postgres start`), each test in a schema of its own; without the
+//! URL the PostgreSQL suite is skipped (loudly), and under `CI` it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod backends;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use backends::Db;
 use byok_billing::{
-    CreditError, Extended, Idempotent, Ledger, LedgerConfig, LedgerEntry, LedgerError,
+    CreditError, Extended, Idempotent, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerStore,
     LedgerTransaction, Money, PriceSource, Released, Reservations, ReserveError, SettleError,
     UsageSource, now_ms,
 };
@@ -17,37 +23,79 @@ fn config(mode: Reservations) -> LedgerConfig {
     config
 }
 
-fn open(dir: &std::path::Path, mode: Reservations) -> Ledger {
-    Ledger::open_sqlite(dir.join("ledger.db"), &config(mode)).unwrap()
+/// A ledger on the test's database (a new store each time: a restart, or
+/// another process).
+fn open(db: &dyn Db, mode: Reservations) -> Ledger {
+    Ledger::new(db.store(), &config(mode)).unwrap()
 }
 
-/// Every behaviour below holds whether reservations live in memory (the
-/// default, one process) or in the store (several processes).
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod in_memory {
-            $(#[test] fn $name() { super::$name(byok_billing::Reservations::InMemory) })*
+/// The suite, on every store: `modes` run once with reservations in memory
+/// (the default, one process) and once in the store (several processes);
+/// `once` run once.
+macro_rules! suite {
+    (modes: [$($name:ident),* $(,)?], once: [$($once:ident),* $(,)?] $(,)?) => {
+        mod sqlite {
+            mod in_memory {
+                $(#[test] fn $name() {
+                    crate::backends::sqlite(|db| crate::$name(db, byok_billing::Reservations::InMemory))
+                })*
+            }
+            mod in_store {
+                $(#[test] fn $name() {
+                    crate::backends::sqlite(|db| crate::$name(db, byok_billing::Reservations::Store))
+                })*
+            }
+            $(#[test] fn $once() { crate::backends::sqlite(crate::$once) })*
         }
-        mod in_store {
-            $(#[test] fn $name() { super::$name(byok_billing::Reservations::Store) })*
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            mod in_memory {
+                $(#[test] fn $name() {
+                    crate::backends::postgres(|db| crate::$name(db, byok_billing::Reservations::InMemory))
+                })*
+            }
+            mod in_store {
+                $(#[test] fn $name() {
+                    crate::backends::postgres(|db| crate::$name(db, byok_billing::Reservations::Store))
+                })*
+            }
+            $(#[test] fn $once() { crate::backends::postgres(crate::$once) })*
         }
     };
 }
 
-in_both_modes!(
-    credits_are_idempotent,
-    reserve_settle_release,
-    expired_reservations_are_swept,
-    the_sweeper_thread_releases_expired_reservations,
-    crash_between_reserve_and_settle_releases_on_restart,
-    concurrent_requests_never_overrun_and_sum_exactly,
-    shutdown_commits_everything_queued,
-    a_credit_from_another_process_is_seen_before_refusing,
-    a_live_reservation_extended_past_its_deadline_is_not_swept,
-    a_settlement_after_its_reservation_was_swept_charges_exactly_once,
-    a_settlement_after_a_restart_charges_exactly_once,
-    usage_lists_a_charge_still_queued_without_making_settle_wait,
+suite!(
+    modes: [
+        credits_are_idempotent,
+        reserve_settle_release,
+        expired_reservations_are_swept,
+        the_sweeper_thread_releases_expired_reservations,
+        crash_between_reserve_and_settle_releases_on_restart,
+        concurrent_requests_never_overrun_and_sum_exactly,
+        shutdown_commits_everything_queued,
+        a_credit_from_another_process_is_seen_before_refusing,
+        a_live_reservation_extended_past_its_deadline_is_not_swept,
+        a_settlement_after_its_reservation_was_swept_charges_exactly_once,
+        a_settlement_after_a_restart_charges_exactly_once,
+        usage_lists_a_charge_still_queued_without_making_settle_wait,
+    ],
+    once: [
+        in_memory_reservations_write_nothing_to_the_database,
+        a_batch_of_charges_sums_balances_exactly_around_other_commands,
+        a_settlement_the_store_could_not_write_can_be_retried,
+        a_settlement_for_another_account_is_refused_and_keeps_the_reservation,
+        shutdown_commits_queued_in_memory_settlements,
+    ],
 );
+
+/// Without the `postgres` feature the PostgreSQL suite is not built.
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn postgres_suite() {
+    backends::say(
+        "SKIP: the PostgreSQL ledger suite is not built (cargo test -p byok-billing --features postgres)",
+    );
+}
 
 fn credit(l: &Ledger, account: &str, id: &str, usd: &str) -> Result<Idempotent, CreditError> {
     l.credit_blocking(account, id, usd.parse().unwrap())
@@ -79,9 +127,8 @@ fn settle(l: &Ledger, account: &str, id: &str, markup: i64) -> Result<Idempotent
     l.settle(entry(account, id, markup)).wait_blocking()
 }
 
-fn credits_are_idempotent(mode: Reservations) {
-    let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path(), mode);
+fn credits_are_idempotent(db: &dyn Db, mode: Reservations) {
+    let l = open(db, mode);
     assert_eq!(
         credit(&l, "u1", "top-up-1", "10.00").unwrap(),
         Idempotent::Applied
@@ -98,9 +145,8 @@ fn credits_are_idempotent(mode: Reservations) {
     assert_eq!(l.balance("nobody").unwrap().balance, Money::ZERO);
 }
 
-fn reserve_settle_release(mode: Reservations) {
-    let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path(), mode);
+fn reserve_settle_release(db: &dyn Db, mode: Reservations) {
+    let l = open(db, mode);
     credit(&l, "u", "c", "0.000001").unwrap(); // 1000 nano-USD
     let err = reserve(&l, "u", "big", 1001).unwrap_err();
     assert_eq!(
@@ -190,9 +236,8 @@ fn reserve_settle_release(mode: Reservations) {
 // was free (the settlement found no reservation, and was dropped), and its
 // reservation's amount was free for other requests meanwhile.
 
-fn a_live_reservation_extended_past_its_deadline_is_not_swept(mode: Reservations) {
-    let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path(), mode);
+fn a_live_reservation_extended_past_its_deadline_is_not_swept(db: &dyn Db, mode: Reservations) {
+    let l = open(db, mode);
     credit(&l, "u", "c", "0.000001").unwrap(); // 1000 nano-USD
     l.reserve_blocking("u", "stream", Money::from_nanos(600), now_ms() + 30)
         .unwrap();
@@ -239,9 +284,11 @@ fn a_live_reservation_extended_past_its_deadline_is_not_swept(mode: Reservations
     );
 }
 
-fn a_settlement_after_its_reservation_was_swept_charges_exactly_once(mode: Reservations) {
-    let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path(), mode);
+fn a_settlement_after_its_reservation_was_swept_charges_exactly_once(
+    db: &dyn Db,
+    mode: Reservations,
+) {
+    let l = open(db, mode);
     credit(&l, "u", "c", "0.000001").unwrap(); // 1000 nano-USD
     l.reserve_blocking("u", "slow", Money::from_nanos(600), now_ms() - 1)
         .unwrap();
@@ -272,17 +319,16 @@ fn a_settlement_after_its_reservation_was_swept_charges_exactly_once(mode: Reser
     assert_eq!(ids, ["long", "slow"]);
 }
 
-fn a_settlement_after_a_restart_charges_exactly_once(mode: Reservations) {
-    let dir = tempfile::tempdir().unwrap();
+fn a_settlement_after_a_restart_charges_exactly_once(db: &dyn Db, mode: Reservations) {
     {
-        let l = open(dir.path(), mode);
+        let l = open(db, mode);
         credit(&l, "u", "c", "0.000001").unwrap();
         reserve(&l, "u", "across", 900).unwrap();
         l.shutdown();
     }
     // Reopened with `release_on_open`: the reservation is gone, the stream
     // (another process, or a retried settlement) still settles.
-    let l = open(dir.path(), mode);
+    let l = open(db, mode);
     assert_eq!(l.balance("u").unwrap().reserved, Money::ZERO);
     assert_eq!(settle(&l, "u", "across", 300).unwrap(), Idempotent::Applied);
     assert_eq!(
@@ -294,15 +340,14 @@ fn a_settlement_after_a_restart_charges_exactly_once(mode: Reservations) {
 
 /// Issue #14, finding 15: the balance showed a request's markup while
 /// `/api/usage` did not list it yet (its charge still queued).
-fn usage_lists_a_charge_still_queued_without_making_settle_wait(mode: Reservations) {
+fn usage_lists_a_charge_still_queued_without_making_settle_wait(db: &dyn Db, mode: Reservations) {
     use std::time::{Duration, Instant};
-    let dir = tempfile::tempdir().unwrap();
     let mut config = config(mode);
     // A commit window long enough that the charge is surely not committed
     // when `usage` is called, and far above the "did not wait" bounds below
     // (a loaded machine must not pass for a waiting one).
     config.commit_delay = Duration::from_secs(2);
-    let l = Ledger::open_sqlite(dir.path().join("ledger.db"), &config).unwrap();
+    let l = Ledger::new(db.store(), &config).unwrap();
     credit(&l, "u", "c", "1.00").unwrap();
     credit(&l, "other", "c2", "1.00").unwrap();
     reserve(&l, "u", "r1", 600).unwrap();
@@ -337,9 +382,8 @@ impl WithTime for LedgerEntry {
     }
 }
 
-fn expired_reservations_are_swept(mode: Reservations) {
-    let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path(), mode);
+fn expired_reservations_are_swept(db: &dyn Db, mode: Reservations) {
+    let l = open(db, mode);
     credit(&l, "u", "c", "1.00").unwrap();
     l.reserve_blocking("u", "old", Money::from_nanos(500), now_ms() - 1)
         .unwrap();
@@ -348,11 +392,10 @@ fn expired_reservations_are_swept(mode: Reservations) {
     assert_eq!(l.balance("u").unwrap().reserved.nanos(), 300);
 }
 
-fn the_sweeper_thread_releases_expired_reservations(mode: Reservations) {
-    let dir = tempfile::tempdir().unwrap();
+fn the_sweeper_thread_releases_expired_reservations(db: &dyn Db, mode: Reservations) {
     let mut config = config(mode);
     config.sweep_interval = Some(std::time::Duration::from_millis(20));
-    let l = Ledger::open_sqlite(dir.path().join("ledger.db"), &config).unwrap();
+    let l = Ledger::new(db.store(), &config).unwrap();
     credit(&l, "u", "c", "1.00").unwrap();
     l.reserve_blocking("u", "stale", Money::from_nanos(500), now_ms() - 1)
         .unwrap();
@@ -365,25 +408,23 @@ fn the_sweeper_thread_releases_expired_reservations(mode: Reservations) {
     panic!("the sweeper never released the expired reservation");
 }
 
-fn crash_between_reserve_and_settle_releases_on_restart(mode: Reservations) {
-    let dir = tempfile::tempdir().unwrap();
+fn crash_between_reserve_and_settle_releases_on_restart(db: &dyn Db, mode: Reservations) {
     {
-        let l = open(dir.path(), mode);
+        let l = open(db, mode);
         credit(&l, "u", "c", "0.000001").unwrap();
         reserve(&l, "u", "in-flight", 900).unwrap();
         assert_eq!(l.balance("u").unwrap().reserved.nanos(), 900);
         // The process dies here: no settle, no release, no shutdown.
         std::mem::drop(l);
     }
-    let l = open(dir.path(), mode);
+    let l = open(db, mode);
     let b = l.balance("u").unwrap();
     assert_eq!((b.balance.nanos(), b.reserved.nanos()), (1000, 0));
     reserve(&l, "u", "next", 1000).unwrap();
 }
 
-fn concurrent_requests_never_overrun_and_sum_exactly(mode: Reservations) {
-    let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path(), mode);
+fn concurrent_requests_never_overrun_and_sum_exactly(db: &dyn Db, mode: Reservations) {
+    let l = open(db, mode);
     let start = 100_000i64; // covers ~ a quarter of the attempts below
     credit(&l, "shared", "c", &Money::from_nanos(start).to_string()).unwrap();
     let refused = Arc::new(AtomicU64::new(0));
@@ -445,9 +486,8 @@ fn concurrent_requests_never_overrun_and_sum_exactly(mode: Reservations) {
     );
 }
 
-fn shutdown_commits_everything_queued(mode: Reservations) {
-    let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path(), mode);
+fn shutdown_commits_everything_queued(db: &dyn Db, mode: Reservations) {
+    let l = open(db, mode);
     credit(&l, "u", "c", "1.00").unwrap();
     let mut pending = Vec::new();
     for i in 0..1000 {
@@ -459,20 +499,19 @@ fn shutdown_commits_everything_queued(mode: Reservations) {
         Err(LedgerError::WriterGone)
     ));
     drop(pending);
-    let l = open(dir.path(), mode);
+    let l = open(db, mode);
     assert_eq!(l.usage("u", 5000, None).unwrap().len(), 1000);
 }
 
-fn a_credit_from_another_process_is_seen_before_refusing(mode: Reservations) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = open(dir.path(), mode);
+fn a_credit_from_another_process_is_seen_before_refusing(db: &dyn Db, mode: Reservations) {
+    let server = open(db, mode);
     credit(&server, "u", "c1", "0.000001").unwrap();
     reserve(&server, "u", "r1", 1000).unwrap();
     // Another process (the CLI) credits the same database meanwhile.
     let mut cli = config(Reservations::Store);
     cli.release_on_open = false;
     cli.sweep_interval = None;
-    let cli = Ledger::open_sqlite(dir.path().join("ledger.db"), &cli).unwrap();
+    let cli = Ledger::new(db.store(), &cli).unwrap();
     credit(&cli, "u", "c2", "0.000001").unwrap();
     cli.shutdown();
     assert_eq!(
@@ -495,39 +534,24 @@ fn a_credit_from_another_process_is_seen_before_refusing(mode: Reservations) {
     assert_eq!((b.balance.nanos(), b.reserved.nanos()), (1000, 0));
 }
 
-#[test]
-fn in_memory_reservations_write_nothing_to_the_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path(), Reservations::InMemory);
+fn in_memory_reservations_write_nothing_to_the_database(db: &dyn Db) {
+    let l = open(db, Reservations::InMemory);
     credit(&l, "u", "c", "1.00").unwrap();
     reserve(&l, "u", "r1", 500).unwrap();
     assert_eq!(l.balance("u").unwrap().reserved.nanos(), 500);
-    let db = rusqlite::Connection::open(dir.path().join("ledger.db")).unwrap();
-    let rows: (i64, i64) = db
-        .query_row(
-            "SELECT (SELECT count(*) FROM ledger_reservations), (SELECT reserved FROM ledger_accounts WHERE account = 'u')",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let rows = (
+        db.scalar("SELECT count(*) FROM ledger_reservations"),
+        db.scalar("SELECT reserved FROM ledger_accounts WHERE account = 'u'"),
+    );
     assert_eq!(rows, (0, 0));
     // The settlement is written as a charge against the balance.
     assert_eq!(settle(&l, "u", "r1", 200).unwrap(), Idempotent::Applied);
-    let balance: i64 = db
-        .query_row(
-            "SELECT balance FROM ledger_accounts WHERE account = 'u'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let balance = db.scalar("SELECT balance FROM ledger_accounts WHERE account = 'u'");
     assert_eq!(balance, 1_000_000_000 - 200);
 }
 
-#[test]
-fn a_batch_of_charges_sums_balances_exactly_around_other_commands() {
-    use byok_billing::{LedgerStore, SqliteLedger};
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteLedger::open(dir.path().join("ledger.db"), Money::ZERO).unwrap();
+fn a_batch_of_charges_sums_balances_exactly_around_other_commands(db: &dyn Db) {
+    let store = db.store();
     let mut results = None;
     store
         .transaction(true, &mut |tx: &mut dyn LedgerTransaction| {
@@ -584,11 +608,11 @@ fn a_batch_of_charges_sums_balances_exactly_around_other_commands() {
 
 /// A store that fails its next `fail` batches, then behaves.
 struct Flaky {
-    inner: byok_billing::SqliteLedger,
+    inner: Arc<dyn LedgerStore>,
     fail: std::sync::atomic::AtomicU32,
 }
 
-impl byok_billing::LedgerStore for Flaky {
+impl LedgerStore for Flaky {
     fn transaction(
         &self,
         durable: bool,
@@ -619,11 +643,9 @@ impl byok_billing::LedgerStore for Flaky {
     }
 }
 
-#[test]
-fn a_settlement_the_store_could_not_write_can_be_retried() {
-    let dir = tempfile::tempdir().unwrap();
+fn a_settlement_the_store_could_not_write_can_be_retried(db: &dyn Db) {
     let store = Arc::new(Flaky {
-        inner: byok_billing::SqliteLedger::open(dir.path().join("ledger.db"), Money::ZERO).unwrap(),
+        inner: db.store(),
         fail: std::sync::atomic::AtomicU32::new(0),
     });
     let l = Ledger::new(store.clone(), &config(Reservations::InMemory)).unwrap();
@@ -649,10 +671,8 @@ fn a_settlement_the_store_could_not_write_can_be_retried() {
     assert_eq!((b.balance.nanos(), b.reserved.nanos()), (750, 0));
 }
 
-#[test]
-fn a_settlement_for_another_account_is_refused_and_keeps_the_reservation() {
-    let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path(), Reservations::InMemory);
+fn a_settlement_for_another_account_is_refused_and_keeps_the_reservation(db: &dyn Db) {
+    let l = open(db, Reservations::InMemory);
     credit(&l, "u", "c", "0.000001").unwrap();
     reserve(&l, "u", "r1", 600).unwrap();
     assert!(matches!(
@@ -664,10 +684,8 @@ fn a_settlement_for_another_account_is_refused_and_keeps_the_reservation() {
     assert_eq!(l.balance("u").unwrap().balance.nanos(), 750);
 }
 
-#[test]
-fn shutdown_commits_queued_in_memory_settlements() {
-    let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path(), Reservations::InMemory);
+fn shutdown_commits_queued_in_memory_settlements(db: &dyn Db) {
+    let l = open(db, Reservations::InMemory);
     credit(&l, "u", "c", "1.00").unwrap();
     let mut pending = Vec::new();
     for i in 0..200 {
@@ -681,7 +699,7 @@ fn shutdown_commits_queued_in_memory_settlements() {
         Err(SettleError::WriterGone)
     ));
     drop(pending);
-    let l = open(dir.path(), Reservations::InMemory);
+    let l = open(db, Reservations::InMemory);
     assert_eq!(l.usage("u", 500, None).unwrap().len(), 200);
     assert_eq!(
         l.balance("u").unwrap().balance.nanos(),
