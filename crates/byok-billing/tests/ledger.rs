@@ -706,3 +706,384 @@ fn shutdown_commits_queued_in_memory_settlements(db: &dyn Db) {
         1_000_000_000 - 200 * 7
     );
 }
+
+/// Several gateway instances on one PostgreSQL database: each its own
+/// [`Ledger`] (its own writer thread and connections), reservations in the
+/// store.
+#[cfg(feature = "postgres")]
+mod cross_instance {
+    use std::collections::HashSet;
+    use std::sync::atomic::AtomicI64;
+
+    use super::*;
+
+    /// An instance as a scaled-out server runs it: reservations in the
+    /// database, and not released at start (another instance's are live;
+    /// expired ones are swept).
+    fn instance(db: &dyn Db) -> Ledger {
+        let mut c = config(Reservations::Store);
+        c.release_on_open = false;
+        c.sweep_interval = None;
+        Ledger::new(db.store(), &c).unwrap()
+    }
+
+    fn exactly_one_applied(outcomes: [Idempotent; 2]) {
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| **o == Idempotent::Applied)
+                .count(),
+            1,
+            "{outcomes:?}"
+        );
+        assert!(outcomes.contains(&Idempotent::Duplicate), "{outcomes:?}");
+    }
+
+    /// Concurrent requests for one account through two instances: every
+    /// reservation is checked against the database's balance (no
+    /// overspend), every settlement is tried through both instances at
+    /// once (applied exactly once), and the ledger explains the balance.
+    #[test]
+    fn two_instances_never_overspend_nor_lose_or_double_an_entry() {
+        backends::postgres(|db| {
+            let (a, b) = (instance(db), instance(db));
+            let start = 60_000i64; // covers ~ a quarter of the attempts below
+            credit(&a, "shared", "c", &Money::from_nanos(start).to_string()).unwrap();
+            let charged = Arc::new(AtomicI64::new(0));
+            let settled = Arc::new(AtomicU64::new(0));
+            let refused = Arc::new(AtomicU64::new(0));
+            let threads: Vec<_> = (0..8i64)
+                .map(|t| {
+                    let (mine, other) = if t % 2 == 0 {
+                        (a.clone(), b.clone())
+                    } else {
+                        (b.clone(), a.clone())
+                    };
+                    let (charged, settled, refused) =
+                        (charged.clone(), settled.clone(), refused.clone());
+                    std::thread::spawn(move || {
+                        for i in 0..40i64 {
+                            let id = format!("req-{t}-{i}");
+                            let bound = 500 + (t * 31 + i * 17) % 500;
+                            match reserve(&mine, "shared", &id, bound) {
+                                Ok(outcome) => assert_eq!(outcome, Idempotent::Applied),
+                                Err(ReserveError::InsufficientBalance { .. }) => {
+                                    refused.fetch_add(1, Ordering::Relaxed);
+                                    continue;
+                                }
+                                Err(e) => panic!("{e}"),
+                            }
+                            if i % 9 == 0 {
+                                // Released through the other instance.
+                                assert_eq!(
+                                    other.release(&id).wait_blocking().unwrap(),
+                                    Released::Applied
+                                );
+                                continue;
+                            }
+                            let actual = bound - (t + i) % 7 * 10; // ≤ bound
+                            let (x, y) = std::thread::scope(|s| {
+                                let there = s.spawn(|| settle(&other, "shared", &id, actual));
+                                let here = settle(&mine, "shared", &id, actual);
+                                (here.unwrap(), there.join().unwrap().unwrap())
+                            });
+                            exactly_one_applied([x, y]);
+                            charged.fetch_add(actual, Ordering::Relaxed);
+                            settled.fetch_add(1, Ordering::Relaxed);
+                            assert!(
+                                mine.balance("shared").unwrap().balance.nanos() >= 0,
+                                "overspent"
+                            );
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            let entries = b.usage("shared", 10_000, None).unwrap();
+            let ids: HashSet<&str> = entries
+                .iter()
+                .map(|e| e.entry.request_id.as_str())
+                .collect();
+            assert_eq!(ids.len(), entries.len(), "no entry twice");
+            assert_eq!(
+                entries.len() as u64,
+                settled.load(Ordering::Relaxed),
+                "no entry lost"
+            );
+            let sum: i64 = entries.iter().map(|e| e.entry.markup.nanos()).sum();
+            assert_eq!(sum, charged.load(Ordering::Relaxed));
+            for l in [&a, &b] {
+                let bal = l.balance("shared").unwrap();
+                assert_eq!(bal.reserved, Money::ZERO);
+                assert!(bal.balance.nanos() >= 0, "overspent");
+                assert_eq!(
+                    start - bal.balance.nanos(),
+                    sum,
+                    "balance = credits − entries"
+                );
+            }
+            assert!(
+                refused.load(Ordering::Relaxed) > 0,
+                "the balance was meant to run out"
+            );
+            a.shutdown();
+            b.shutdown();
+        });
+    }
+
+    /// One request id reserved through both instances at once is held
+    /// once, and released once.
+    #[test]
+    fn a_request_reserved_through_two_instances_at_once_is_held_once() {
+        backends::postgres(|db| {
+            let (a, b) = (instance(db), instance(db));
+            credit(&a, "u", "c", "1.00").unwrap();
+            for i in 0..30 {
+                let id = format!("r{i}");
+                let (x, y) = std::thread::scope(|s| {
+                    let there = s.spawn(|| reserve(&b, "u", &id, 1000));
+                    let here = reserve(&a, "u", &id, 1000);
+                    (here.unwrap(), there.join().unwrap().unwrap())
+                });
+                exactly_one_applied([x, y]);
+            }
+            assert_eq!(b.balance("u").unwrap().reserved.nanos(), 30 * 1000);
+            for i in 0..30 {
+                let id = format!("r{i}");
+                assert_eq!(a.release(&id).wait_blocking().unwrap(), Released::Applied);
+                assert_eq!(
+                    b.release(&id).wait_blocking().unwrap(),
+                    Released::NothingToRelease
+                );
+            }
+            assert_eq!(a.balance("u").unwrap().reserved, Money::ZERO);
+            a.shutdown();
+            b.shutdown();
+        });
+    }
+
+    /// Instances starting together migrate once; a database migrated by a
+    /// newer build is refused.
+    #[test]
+    fn migrations_run_once_and_refuse_a_newer_schema() {
+        backends::postgres(|db| {
+            std::thread::scope(|s| {
+                let opening: Vec<_> = (0..4).map(|_| s.spawn(|| db.store())).collect();
+                for o in opening {
+                    o.join().unwrap();
+                }
+            });
+            assert_eq!(
+                db.scalar("SELECT count(*) FROM schema_migrations WHERE component = 'ledger'"),
+                1
+            );
+            db.store();
+            assert_eq!(
+                db.scalar("SELECT count(*) FROM schema_migrations WHERE component = 'ledger'"),
+                1,
+                "nothing applied twice"
+            );
+            db.scalar(
+                "INSERT INTO schema_migrations (component, version, name)
+                 VALUES ('ledger', 99, 'from the future') RETURNING 99::bigint",
+            );
+            let err = db.try_store().err().unwrap();
+            assert!(err.to_string().contains("newer than this build"), "{err}");
+        });
+    }
+
+    /// Two transactions that lock two accounts in opposite orders
+    /// deadlock; PostgreSQL aborts one, and the store runs it again.
+    #[test]
+    fn a_deadlocked_transaction_is_run_again() {
+        backends::postgres(|db| {
+            let (one, two) = (db.store(), db.store());
+            let runs = AtomicU64::new(0);
+            let barrier = std::sync::Barrier::new(2);
+            let both = |store: &Arc<dyn LedgerStore>, first: &str, second: &str| {
+                let mut waited = false;
+                store
+                    .transaction(true, &mut |tx: &mut dyn LedgerTransaction| {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tx.credit(first, &format!("{first}-{second}-1"), Money::from_nanos(1))?
+                            .unwrap();
+                        if !waited {
+                            waited = true;
+                            barrier.wait();
+                        }
+                        tx.credit(second, &format!("{first}-{second}-2"), Money::from_nanos(1))?
+                            .unwrap();
+                        Ok(())
+                    })
+                    .unwrap();
+            };
+            std::thread::scope(|s| {
+                s.spawn(|| both(&one, "x", "y"));
+                s.spawn(|| both(&two, "y", "x"));
+            });
+            assert_eq!(runs.load(Ordering::SeqCst), 3, "one of them ran twice");
+            assert_eq!(one.balance("x").unwrap().balance.nanos(), 2);
+            assert_eq!(two.balance("y").unwrap().balance.nanos(), 2);
+        });
+    }
+
+    /// The store behind one lock: what a single shared connection would
+    /// be (a read waits for the writer's transaction, and the reverse).
+    struct OneConnection {
+        inner: Arc<dyn LedgerStore>,
+        lock: std::sync::Mutex<()>,
+    }
+
+    impl LedgerStore for OneConnection {
+        fn transaction(
+            &self,
+            durable: bool,
+            body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
+        ) -> Result<(), LedgerError> {
+            let _one = self.lock.lock().unwrap();
+            self.inner.transaction(durable, body)
+        }
+        fn balance(&self, account: &str) -> Result<byok_billing::Balance, LedgerError> {
+            let _one = self.lock.lock().unwrap();
+            self.inner.balance(account)
+        }
+        fn usage(
+            &self,
+            account: &str,
+            limit: usize,
+            before: Option<i64>,
+        ) -> Result<Vec<byok_billing::StoredEntry>, LedgerError> {
+            let _one = self.lock.lock().unwrap();
+            self.inner.usage(account, limit, before)
+        }
+    }
+
+    /// Settlements through the writer while two threads read balances
+    /// (about one read per millisecond each):
+    /// the pool against one shared connection (figures in
+    /// docs/postgres.md). Run with `--ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement"]
+    fn measure_the_pool_against_one_connection() {
+        use std::time::{Duration, Instant};
+        backends::postgres(|db| {
+            for (name, store) in [
+                ("pool", db.store()),
+                (
+                    "one connection",
+                    Arc::new(OneConnection {
+                        inner: db.store(),
+                        lock: std::sync::Mutex::new(()),
+                    }) as Arc<dyn LedgerStore>,
+                ),
+            ] {
+                let l = Ledger::new(store, &config(Reservations::Store)).unwrap();
+                credit(&l, "u", &format!("c-{name}"), "100.00").unwrap();
+                let done = std::sync::atomic::AtomicBool::new(false);
+                let started = Instant::now();
+                let (reads, writes) = std::thread::scope(|s| {
+                    let readers: Vec<_> = (0..2)
+                        .map(|_| {
+                            s.spawn(|| {
+                                let mut took = Vec::new();
+                                while !done.load(Ordering::Relaxed) {
+                                    let t = Instant::now();
+                                    l.balance("u").unwrap();
+                                    took.push(t.elapsed());
+                                    // A read every millisecond or so, as
+                                    // requests would (not a busy loop).
+                                    std::thread::sleep(Duration::from_millis(1));
+                                }
+                                took
+                            })
+                        })
+                        .collect();
+                    let writers: Vec<_> = (0..8)
+                        .map(|w| {
+                            let (l, name) = (&l, name);
+                            s.spawn(move || {
+                                for i in 0..100 {
+                                    let id = format!("{name}-{w}-{i}");
+                                    reserve(l, "u", &id, 1000).unwrap();
+                                    settle(l, "u", &id, 700).unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    for w in writers {
+                        w.join().unwrap();
+                    }
+                    let writes = started.elapsed();
+                    done.store(true, Ordering::Relaxed);
+                    let mut reads: Vec<Duration> = readers
+                        .into_iter()
+                        .flat_map(|r| r.join().unwrap())
+                        .collect();
+                    reads.sort();
+                    (reads, writes)
+                });
+                let at = |percent: usize| reads[(reads.len() - 1) * percent / 100];
+                backends::say(&format!(
+                    "{name}: 800 reserve+settle in {writes:?}; {} balance reads, p50 {:?}, p99 {:?}, max {:?}",
+                    reads.len(),
+                    at(50),
+                    at(99),
+                    at(100)
+                ));
+                l.shutdown();
+            }
+        });
+    }
+
+    /// What a request waits for before its upstream call: a reservation in
+    /// memory (one instance) against one in the database (several), with
+    /// the settlement detached as on the request path. Run with
+    /// `--ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement"]
+    fn measure_reservations_in_memory_against_in_the_store() {
+        use std::time::{Duration, Instant};
+        backends::postgres(|db| {
+            for mode in [Reservations::InMemory, Reservations::Store] {
+                let l = Ledger::new(db.store(), &config(mode)).unwrap();
+                credit(&l, "u", &format!("c-{mode:?}"), "100.00").unwrap();
+                reserve(&l, "u", &format!("warm-{mode:?}"), 1).unwrap(); // loads the account
+                let started = Instant::now();
+                let mut took: Vec<Duration> = std::thread::scope(|s| {
+                    let threads: Vec<_> = (0..8)
+                        .map(|w| {
+                            let l = &l;
+                            s.spawn(move || {
+                                let mut took = Vec::new();
+                                for i in 0..100 {
+                                    let id = format!("{mode:?}-{w}-{i}");
+                                    let t = Instant::now();
+                                    reserve(l, "u", &id, 1000).unwrap();
+                                    took.push(t.elapsed());
+                                    l.settle(entry("u", &id, 700)).detach();
+                                }
+                                took
+                            })
+                        })
+                        .collect();
+                    threads
+                        .into_iter()
+                        .flat_map(|t| t.join().unwrap())
+                        .collect()
+                });
+                let elapsed = started.elapsed();
+                took.sort();
+                let at = |percent: usize| took[(took.len() - 1) * percent / 100];
+                backends::say(&format!(
+                    "{mode:?}: 800 requests (reserve, settle detached) in {elapsed:?}; reserve p50 {:?}, p99 {:?}, max {:?}",
+                    at(50),
+                    at(99),
+                    at(100)
+                ));
+                l.shutdown();
+            }
+        });
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use byok_billing::{LedgerError, LedgerStore, Money, SqliteLedger};
 
 /// A test's database.
-pub(crate) trait Db {
+pub(crate) trait Db: Sync {
     /// A new store on the database.
     fn try_store(&self) -> Result<Arc<dyn LedgerStore>, LedgerError>;
 
