@@ -929,6 +929,55 @@ mod cross_instance {
         });
     }
 
+    /// Connections the server ended (a restart, an idle timeout) are
+    /// replaced: the next read and the next batch succeed.
+    #[test]
+    fn connections_the_server_ended_are_replaced() {
+        backends::postgres(|db| {
+            let l = instance(db);
+            credit(&l, "u", "c", "0.000001").unwrap();
+            reserve(&l, "u", "r1", 600).unwrap();
+            let ended = db.scalar(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE application_name = current_setting('search_path')
+                   AND pid <> pg_backend_pid()",
+            );
+            assert!(ended >= 1, "the ledger's connections were ended");
+            assert_eq!(l.balance("u").unwrap().reserved.nanos(), 600);
+            assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Idempotent::Applied);
+            assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Idempotent::Duplicate);
+            let b = l.balance("u").unwrap();
+            assert_eq!((b.balance.nanos(), b.reserved.nanos()), (750, 0));
+            l.shutdown();
+        });
+    }
+
+    /// More concurrent readers than the pool opens connections: they take
+    /// turns.
+    #[test]
+    fn more_readers_than_connections_take_turns() {
+        backends::postgres(|db| {
+            let l = instance(db);
+            credit(&l, "u", "c", "1.00").unwrap();
+            std::thread::scope(|s| {
+                for _ in 0..24 {
+                    s.spawn(|| {
+                        for _ in 0..20 {
+                            assert_eq!(l.balance("u").unwrap().balance.to_string(), "1.00");
+                        }
+                    });
+                }
+            });
+            let open = db.scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = current_setting('search_path')
+                   AND pid <> pg_backend_pid()",
+            );
+            assert!(open <= 8, "{open} connections");
+            l.shutdown();
+        });
+    }
+
     /// The store behind one lock: what a single shared connection would
     /// be (a read waits for the writer's transaction, and the reverse).
     struct OneConnection {

@@ -17,15 +17,15 @@
 //!   scratch (up to [`MAX_ATTEMPTS`] times). A non-durable batch (only
 //!   reservations and releases) commits with `SET LOCAL synchronous_commit
 //!   = off`.
-//! - **Connections**: a small pool ([`Pool`]), each connection with its
-//!   statements prepared once. The writer thread takes one per batch; reads
+//! - **Connections**: a small pool ([`Pool`], at most [`MAX_OPEN`]), each
+//!   connection with its statements prepared once. The writer thread takes one per batch; reads
 //!   ([`LedgerStore::balance`], [`LedgerStore::usage`]) take another instead
 //!   of waiting for the batch (a single shared connection made a balance
 //!   read wait for the writer's commit: see `docs/postgres.md`).
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use postgres::error::SqlState;
@@ -93,8 +93,8 @@ const MIGRATION_LOCK: i64 = 0x6279_6f6b_6d69_6772; // "byokmigr"
 /// connection.
 const MAX_ATTEMPTS: u32 = 5;
 
-/// Idle connections kept for reuse (the writer's, a few readers').
-const MAX_IDLE: usize = 4;
+/// Most connections open at once (the writer's, and readers').
+const MAX_OPEN: usize = 8;
 
 /// Accounts whose balance changes are kept between transactions (as in
 /// the SQLite store).
@@ -128,10 +128,7 @@ impl PostgresLedgerStore {
         migrate(&mut client)?;
         let first = Conn::new(client)?;
         Ok(Self {
-            pool: Pool {
-                config,
-                idle: Mutex::new(vec![first]),
-            },
+            pool: Pool::new(config, first),
             floor: floor.nanos(),
         })
     }
@@ -142,13 +139,14 @@ impl PostgresLedgerStore {
         &self,
         read: impl Fn(&mut Conn) -> Result<T, postgres::Error>,
     ) -> Result<T, LedgerError> {
-        let mut conn = self.pool.get()?;
-        let mut result = read(&mut conn);
-        if result.is_err() && conn.client.is_closed() {
-            conn = self.pool.get()?;
-            result = read(&mut conn);
+        let mut lease = self.pool.get()?;
+        let mut result = read(&mut lease.conn);
+        if result.is_err() && lease.conn.client.is_closed() {
+            self.pool.put(lease);
+            lease = self.pool.get()?;
+            result = read(&mut lease.conn);
         }
-        self.pool.put(conn);
+        self.pool.put(lease);
         result.map_err(pg_err)
     }
 }
@@ -221,41 +219,109 @@ fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// A few connections, made on demand and kept when idle (at most
-/// [`MAX_IDLE`]); a closed one is dropped, not reused.
+/// A few connections: made on demand, at most [`MAX_OPEN`] at once (a
+/// caller waits for one to be given back), kept when idle; a closed one is
+/// dropped, not reused.
 #[derive(Debug)]
 struct Pool {
     config: postgres::Config,
-    idle: Mutex<Vec<Conn>>,
+    state: Mutex<PoolState>,
+    /// Signalled when a connection is given back or dropped.
+    freed: Condvar,
+}
+
+#[derive(Debug)]
+struct PoolState {
+    idle: Vec<Conn>,
+    /// Connections that exist: idle, or leased.
+    open: usize,
+}
+
+/// A connection taken from the pool ([`Pool::put`] gives it back).
+struct Lease<'a> {
+    conn: Conn,
+    slot: Slot<'a>,
+}
+
+/// A leased connection's place in [`PoolState::open`]: freed when dropped
+/// armed (the connection closed, failed to open, or a panic unwound), kept
+/// when the connection went back to the idle list.
+struct Slot<'a> {
+    pool: &'a Pool,
+    armed: bool,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.pool.lock().open -= 1;
+            self.pool.freed.notify_one();
+        }
+    }
 }
 
 impl Pool {
-    /// An idle connection, or a new one.
-    fn get(&self) -> Result<Conn, LedgerError> {
-        loop {
-            let conn = self
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            match conn {
-                Some(conn) if conn.client.is_closed() => {}
-                Some(conn) => return Ok(conn),
-                None => break,
-            }
+    fn new(config: postgres::Config, first: Conn) -> Self {
+        Self {
+            config,
+            state: Mutex::new(PoolState {
+                idle: vec![first],
+                open: 1,
+            }),
+            freed: Condvar::new(),
         }
-        Conn::new(self.config.connect(NoTls).map_err(pg_err)?)
     }
 
-    /// Gives a connection back (dropped if it closed, or if enough are idle).
-    fn put(&self, conn: Conn) {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An idle connection, or a new one (waiting while [`MAX_OPEN`] are
+    /// leased).
+    fn get(&self) -> Result<Lease<'_>, LedgerError> {
+        let mut state = self.lock();
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                if conn.client.is_closed() {
+                    state.open -= 1;
+                    continue;
+                }
+                let slot = Slot {
+                    pool: self,
+                    armed: true,
+                };
+                return Ok(Lease { conn, slot });
+            }
+            if state.open < MAX_OPEN {
+                state.open += 1;
+                break;
+            }
+            state = self
+                .freed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        drop(state);
+        let slot = Slot {
+            pool: self,
+            armed: true,
+        };
+        let client = self.config.connect(NoTls).map_err(pg_err)?;
+        Ok(Lease {
+            conn: Conn::new(client)?,
+            slot,
+        })
+    }
+
+    /// Gives a connection back (dropped if it closed).
+    fn put(&self, lease: Lease<'_>) {
+        let Lease { conn, mut slot } = lease;
         if conn.client.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < MAX_IDLE {
-            idle.push(conn);
-        }
+        self.lock().idle.push(conn);
+        slot.armed = false;
+        self.freed.notify_one();
     }
 }
 
@@ -431,12 +497,16 @@ impl LedgerStore for PostgresLedgerStore {
     ) -> Result<(), LedgerError> {
         let mut attempt = 1;
         loop {
-            let mut conn = self.pool.get()?;
-            let result = conn.run(durable, self.floor, body);
-            self.pool.put(conn);
+            let mut lease = self.pool.get()?;
+            let result = lease.conn.run(durable, self.floor, body);
+            // A connection the server ended (restart, idle timeout,
+            // `pg_terminate_backend`) fails with the server's message
+            // first, then reads as closed.
+            let closed = lease.conn.client.is_closed();
+            self.pool.put(lease);
             match result {
                 Ok(()) => return Ok(()),
-                Err(f) if f.retryable && attempt < MAX_ATTEMPTS => {
+                Err(f) if (f.retryable || closed) && attempt < MAX_ATTEMPTS => {
                     // A little more each time, so the two sides of a
                     // deadlock do not meet again.
                     std::thread::sleep(Duration::from_millis(u64::from(attempt) * 5));

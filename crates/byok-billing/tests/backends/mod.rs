@@ -104,13 +104,15 @@ mod pg {
         }
     }
 
-    /// `url` with `search_path` set to `schema`.
+    /// `url` with `search_path` set to `schema`, and the schema's name as
+    /// the connections' `application_name` (to find them in
+    /// `pg_stat_activity`).
     fn in_schema(url: &str, schema: &str) -> String {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let sep = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{sep}options=-c%20search_path%3D{schema}")
+            format!("{url}{sep}options=-c%20search_path%3D{schema}&application_name={schema}")
         } else {
-            format!("{url} options='-c search_path={schema}'")
+            format!("{url} options='-c search_path={schema}' application_name={schema}")
         }
     }
 
