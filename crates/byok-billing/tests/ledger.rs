@@ -739,6 +739,51 @@ mod cross_instance {
         assert!(outcomes.contains(&Idempotent::Duplicate), "{outcomes:?}");
     }
 
+    /// What the requests of [`requests`] did, summed over threads.
+    #[derive(Default)]
+    struct Tally {
+        charged: AtomicI64,
+        settled: AtomicU64,
+        refused: AtomicU64,
+    }
+
+    /// Thread `t`'s requests: reserved through `mine`, released through
+    /// `other` or settled through both at once (applied exactly once).
+    fn requests(t: i64, mine: &Ledger, other: &Ledger, tally: &Tally) {
+        for i in 0..40i64 {
+            let id = format!("req-{t}-{i}");
+            let bound = 500 + (t * 31 + i * 17) % 500;
+            match reserve(mine, "shared", &id, bound) {
+                Ok(outcome) => assert_eq!(outcome, Idempotent::Applied),
+                Err(ReserveError::InsufficientBalance { .. }) => {
+                    tally.refused.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Err(e) => panic!("{e}"),
+            }
+            if i % 9 == 0 {
+                assert_eq!(
+                    other.release(&id).wait_blocking().unwrap(),
+                    Released::Applied
+                );
+                continue;
+            }
+            let actual = bound - (t + i) % 7 * 10; // ≤ bound
+            let (x, y) = std::thread::scope(|s| {
+                let there = s.spawn(|| settle(other, "shared", &id, actual));
+                let here = settle(mine, "shared", &id, actual);
+                (here.unwrap(), there.join().unwrap().unwrap())
+            });
+            exactly_one_applied([x, y]);
+            tally.charged.fetch_add(actual, Ordering::Relaxed);
+            tally.settled.fetch_add(1, Ordering::Relaxed);
+            assert!(
+                mine.balance("shared").unwrap().balance.nanos() >= 0,
+                "overspent"
+            );
+        }
+    }
+
     /// Concurrent requests for one account through two instances: every
     /// reservation is checked against the database's balance (no
     /// overspend), every settlement is tried through both instances at
@@ -749,58 +794,14 @@ mod cross_instance {
             let (a, b) = (instance(db), instance(db));
             let start = 60_000i64; // covers ~ a quarter of the attempts below
             credit(&a, "shared", "c", &Money::from_nanos(start).to_string()).unwrap();
-            let charged = Arc::new(AtomicI64::new(0));
-            let settled = Arc::new(AtomicU64::new(0));
-            let refused = Arc::new(AtomicU64::new(0));
-            let threads: Vec<_> = (0..8i64)
-                .map(|t| {
-                    let (mine, other) = if t % 2 == 0 {
-                        (a.clone(), b.clone())
-                    } else {
-                        (b.clone(), a.clone())
-                    };
-                    let (charged, settled, refused) =
-                        (charged.clone(), settled.clone(), refused.clone());
-                    std::thread::spawn(move || {
-                        for i in 0..40i64 {
-                            let id = format!("req-{t}-{i}");
-                            let bound = 500 + (t * 31 + i * 17) % 500;
-                            match reserve(&mine, "shared", &id, bound) {
-                                Ok(outcome) => assert_eq!(outcome, Idempotent::Applied),
-                                Err(ReserveError::InsufficientBalance { .. }) => {
-                                    refused.fetch_add(1, Ordering::Relaxed);
-                                    continue;
-                                }
-                                Err(e) => panic!("{e}"),
-                            }
-                            if i % 9 == 0 {
-                                // Released through the other instance.
-                                assert_eq!(
-                                    other.release(&id).wait_blocking().unwrap(),
-                                    Released::Applied
-                                );
-                                continue;
-                            }
-                            let actual = bound - (t + i) % 7 * 10; // ≤ bound
-                            let (x, y) = std::thread::scope(|s| {
-                                let there = s.spawn(|| settle(&other, "shared", &id, actual));
-                                let here = settle(&mine, "shared", &id, actual);
-                                (here.unwrap(), there.join().unwrap().unwrap())
-                            });
-                            exactly_one_applied([x, y]);
-                            charged.fetch_add(actual, Ordering::Relaxed);
-                            settled.fetch_add(1, Ordering::Relaxed);
-                            assert!(
-                                mine.balance("shared").unwrap().balance.nanos() >= 0,
-                                "overspent"
-                            );
-                        }
-                    })
-                })
-                .collect();
-            for t in threads {
-                t.join().unwrap();
-            }
+            let tally = Tally::default();
+            std::thread::scope(|s| {
+                for t in 0..8i64 {
+                    let (mine, other) = if t % 2 == 0 { (&a, &b) } else { (&b, &a) };
+                    let tally = &tally;
+                    s.spawn(move || requests(t, mine, other, tally));
+                }
+            });
             let entries = b.usage("shared", 10_000, None).unwrap();
             let ids: HashSet<&str> = entries
                 .iter()
@@ -809,11 +810,11 @@ mod cross_instance {
             assert_eq!(ids.len(), entries.len(), "no entry twice");
             assert_eq!(
                 entries.len() as u64,
-                settled.load(Ordering::Relaxed),
+                tally.settled.load(Ordering::Relaxed),
                 "no entry lost"
             );
             let sum: i64 = entries.iter().map(|e| e.entry.markup.nanos()).sum();
-            assert_eq!(sum, charged.load(Ordering::Relaxed));
+            assert_eq!(sum, tally.charged.load(Ordering::Relaxed));
             for l in [&a, &b] {
                 let bal = l.balance("shared").unwrap();
                 assert_eq!(bal.reserved, Money::ZERO);
@@ -825,7 +826,7 @@ mod cross_instance {
                 );
             }
             assert!(
-                refused.load(Ordering::Relaxed) > 0,
+                tally.refused.load(Ordering::Relaxed) > 0,
                 "the balance was meant to run out"
             );
             a.shutdown();
@@ -937,12 +938,23 @@ mod cross_instance {
             let l = instance(db);
             credit(&l, "u", "c", "0.000001").unwrap();
             reserve(&l, "u", "r1", 600).unwrap();
+            // Several idle connections in the pool, all ended at once (a
+            // server restart).
+            std::thread::scope(|s| {
+                for _ in 0..6 {
+                    s.spawn(|| {
+                        for _ in 0..20 {
+                            l.balance("u").unwrap();
+                        }
+                    });
+                }
+            });
             let ended = db.scalar(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
                  WHERE application_name = current_setting('search_path')
                    AND pid <> pg_backend_pid()",
             );
-            assert!(ended >= 1, "the ledger's connections were ended");
+            assert!(ended >= 2, "the ledger's connections were ended: {ended}");
             assert_eq!(l.balance("u").unwrap().reserved.nanos(), 600);
             assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Idempotent::Applied);
             assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Idempotent::Duplicate);

@@ -141,7 +141,8 @@ impl PostgresLedgerStore {
     ) -> Result<T, LedgerError> {
         let mut lease = self.pool.get()?;
         let mut result = read(&mut lease.conn);
-        if result.is_err() && lease.conn.client.is_closed() {
+        if result.as_ref().is_err_and(is_lost) {
+            lease.conn.lost = true;
             self.pool.put(lease);
             lease = self.pool.get()?;
             result = read(&mut lease.conn);
@@ -203,12 +204,32 @@ fn pg_err(e: postgres::Error) -> LedgerError {
     })
 }
 
-/// Whether a transaction that failed with `e` may run again.
+/// Whether a transaction that failed with `e` may run again: a
+/// serialization failure, a deadlock, or a lost connection.
 fn is_retryable(e: &postgres::Error) -> bool {
     let code = e.code();
     code == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
         || code == Some(&SqlState::T_R_DEADLOCK_DETECTED)
-        || e.is_closed()
+        || is_lost(e)
+}
+
+/// Whether `e` ended the connection: closed, an I/O error, or the server's
+/// last word (a `FATAL` error such as `57P01`, "terminating connection due
+/// to administrator command", or a connection exception, class `08`). The
+/// client may not read as closed yet when the error arrives.
+fn is_lost(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            matches!(db.severity(), "FATAL" | "PANIC")
+                || code.starts_with("08")
+                || code.starts_with("57P")
+        }
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -313,10 +334,18 @@ impl Pool {
         })
     }
 
-    /// Gives a connection back (dropped if it closed).
+    /// Gives a connection back (dropped if it was lost, with the idle
+    /// ones).
     fn put(&self, lease: Lease<'_>) {
         let Lease { conn, mut slot } = lease;
-        if conn.client.is_closed() {
+        if conn.lost || conn.client.is_closed() {
+            // Most likely the server restarted, ending the idle ones too:
+            // they go as well (`slot` frees this one's place).
+            let mut state = self.lock();
+            state.open -= state.idle.len();
+            state.idle.clear();
+            drop(state);
+            self.freed.notify_all();
             return;
         }
         self.lock().idle.push(conn);
@@ -331,6 +360,9 @@ struct Conn {
     client: Client,
     st: Statements,
     deltas: BTreeMap<String, Option<i64>>,
+    /// A statement failed in a way that ended the connection
+    /// ([`is_lost`]): not reused.
+    lost: bool,
 }
 
 impl std::fmt::Debug for Conn {
@@ -432,12 +464,15 @@ impl Statements {
 struct Failure {
     error: LedgerError,
     retryable: bool,
+    /// The connection was lost.
+    lost: bool,
 }
 
 impl From<postgres::Error> for Failure {
     fn from(e: postgres::Error) -> Self {
         Self {
             retryable: is_retryable(&e),
+            lost: is_lost(&e),
             error: pg_err(e),
         }
     }
@@ -450,6 +485,7 @@ impl Conn {
             client,
             st,
             deltas: BTreeMap::new(),
+            lost: false,
         })
     }
 
@@ -460,7 +496,9 @@ impl Conn {
         floor: i64,
         body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
     ) -> Result<(), Failure> {
-        let Conn { client, st, deltas } = self;
+        let Conn {
+            client, st, deltas, ..
+        } = self;
         if deltas.len() > KEPT_ACCOUNTS {
             deltas.clear();
         }
@@ -477,12 +515,17 @@ impl Conn {
             deltas,
             dirty: false,
             retryable: false,
+            lost: false,
         };
         let result = body(&mut writes).and_then(|()| writes.flush().map_err(pg_err));
-        let retryable = writes.retryable;
+        let (retryable, lost) = (writes.retryable, writes.lost);
         if let Err(error) = result {
             // Dropping `tx` rolls it back.
-            return Err(Failure { error, retryable });
+            return Err(Failure {
+                error,
+                retryable,
+                lost,
+            });
         }
         tx.commit()?;
         Ok(())
@@ -499,14 +542,16 @@ impl LedgerStore for PostgresLedgerStore {
         loop {
             let mut lease = self.pool.get()?;
             let result = lease.conn.run(durable, self.floor, body);
-            // A connection the server ended (restart, idle timeout,
-            // `pg_terminate_backend`) fails with the server's message
-            // first, then reads as closed.
-            let closed = lease.conn.client.is_closed();
+            // A connection the server ended (a restart, an idle timeout,
+            // `pg_terminate_backend`) is dropped, and the batch runs again
+            // on a new one.
+            if let Err(f) = &result {
+                lease.conn.lost |= f.lost || lease.conn.client.is_closed();
+            }
             self.pool.put(lease);
             match result {
                 Ok(()) => return Ok(()),
-                Err(f) if (f.retryable || closed) && attempt < MAX_ATTEMPTS => {
+                Err(f) if f.retryable && attempt < MAX_ATTEMPTS => {
                     // A little more each time, so the two sides of a
                     // deadlock do not meet again.
                     std::thread::sleep(Duration::from_millis(u64::from(attempt) * 5));
@@ -594,12 +639,15 @@ struct PgTx<'a, 'c> {
     /// Whether a statement failed in a way that makes running the whole
     /// transaction again worthwhile.
     retryable: bool,
+    /// Whether a statement's failure ended the connection.
+    lost: bool,
 }
 
 impl PgTx<'_, '_> {
     /// A statement's error, noting whether it is worth a retry.
     fn fail(&mut self, e: postgres::Error) -> LedgerError {
         self.retryable |= is_retryable(&e);
+        self.lost |= is_lost(&e);
         pg_err(e)
     }
 
