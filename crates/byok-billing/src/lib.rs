@@ -24,7 +24,8 @@
 //!   [`SettleError`], [`CreditError`], else [`LedgerError`]). Reservations
 //!   are answered in memory; charges are queued ([`Pending`]) and
 //!   group-committed on one writer thread over a [`LedgerStore`] (SQLite:
-//!   [`SqliteLedger`]).
+//!   [`SqliteLedger`]; PostgreSQL, with the `postgres` feature:
+//!   `PostgresLedgerStore`, for several instances on one database).
 //!
 //! It does not depend on the other `byok-*` crates: usage comes in as
 //! [`TokenUsage`].
@@ -99,6 +100,8 @@ pub use estimate::{
     Encoding, REPLY_PRIMING_TOKENS, TOKENS_PER_MESSAGE, count_tokens, encoding_for,
     estimate_completion, estimate_prompt, usage_or_estimate,
 };
+#[cfg(feature = "postgres")]
+pub use ledger::PostgresLedgerStore;
 pub use ledger::{
     Attempt, Balance, CreditError, Extended, Idempotent, Ledger, LedgerConfig, LedgerEntry,
     LedgerError, LedgerStore, LedgerTransaction, Pending, Released, Reservations, ReserveError,

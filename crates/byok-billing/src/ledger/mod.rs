@@ -77,13 +77,16 @@
 //! # Modules
 //!
 //! `store` (the [`LedgerStore`] trait and what it stores), `sqlite` (the
-//! SQLite store), `reservations` (the in-memory reservations), `writer`
+//! SQLite store), `postgres` (the PostgreSQL store, feature `postgres`:
+//! several instances on one database), `reservations` (the in-memory reservations), `writer`
 //! (the writer and sweeper threads), `pending` (the [`Pending`] handle),
 //! `queued` (charges queued per account, for reading one's own writes),
 //! `error` (one error type per operation).
 
 mod error;
 mod pending;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod queued;
 mod reservations;
 mod sqlite;
@@ -97,6 +100,8 @@ use std::time::Duration;
 
 use futures_channel::oneshot;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresLedgerStore;
 pub use error::{CreditError, LedgerError, ReserveError, SettleError};
 pub use pending::Pending;
 pub use sqlite::SqliteLedger;
@@ -212,6 +217,20 @@ impl Ledger {
     /// Storage failure.
     pub fn open_sqlite(path: impl AsRef<Path>, config: &LedgerConfig) -> Result<Self, LedgerError> {
         let store = SqliteLedger::open(path, config.floor)?;
+        Self::new(Arc::new(store), config)
+    }
+
+    /// Opens a PostgreSQL ledger (running its migrations) and starts its
+    /// writer. Several instances on one database need
+    /// [`Reservations::Store`] and `release_on_open: false` (releasing at
+    /// open would release the other instances' live reservations; expired
+    /// ones are swept).
+    ///
+    /// # Errors
+    /// Storage failure (see [`PostgresLedgerStore::open`]).
+    #[cfg(feature = "postgres")]
+    pub fn open_postgres(url: &str, config: &LedgerConfig) -> Result<Self, LedgerError> {
+        let store = PostgresLedgerStore::open(url, config.floor)?;
         Self::new(Arc::new(store), config)
     }
 

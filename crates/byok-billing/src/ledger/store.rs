@@ -1,5 +1,6 @@
 //! What the ledger stores, and the [`LedgerStore`] trait a database
-//! implements (SQLite: [`crate::SqliteLedger`]).
+//! implements (SQLite: [`crate::SqliteLedger`]; PostgreSQL:
+//! `PostgresLedgerStore`, feature `postgres`).
 
 use serde::{Deserialize, Serialize};
 
@@ -235,11 +236,12 @@ pub trait LedgerTransaction {
     fn sweep(&mut self, now_ms: i64) -> Result<u64, LedgerError>;
 }
 
-/// Storage for the ledger: SQLite ([`crate::SqliteLedger`]) or a second
-/// backend. Writes happen in [`LedgerStore::transaction`]s, one per batch of
-/// the ledger's writer; a PostgreSQL store would lock each account row
-/// (`SELECT ... FOR UPDATE`) where SQLite takes the database lock (`BEGIN
-/// IMMEDIATE`). Idempotency rests on the request id being unique among the
+/// Storage for the ledger: SQLite ([`crate::SqliteLedger`]) or PostgreSQL
+/// (`PostgresLedgerStore`, feature `postgres`). Writes happen in
+/// [`LedgerStore::transaction`]s, one per batch of the ledger's writer;
+/// PostgreSQL locks the account rows a batch writes (a reservation is a
+/// conditional update of its account's row) where SQLite takes the database
+/// lock (`BEGIN IMMEDIATE`). Idempotency rests on the request id being unique among the
 /// stored entries; reservations kept in the store
 /// ([`crate::Reservations::Store`]) let several processes share one
 /// database.

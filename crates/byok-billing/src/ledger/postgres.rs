@@ -1,0 +1,903 @@
+//! The PostgreSQL store (feature `postgres`): the SQLite store's tables and
+//! semantics, shared by several gateway instances.
+//!
+//! - **Schema**: versioned migrations run at open, recorded in
+//!   `schema_migrations` (component `ledger`), under an advisory lock so
+//!   that instances starting together migrate once.
+//! - **Reservations** are a conditional update (`reserved = reserved + x
+//!   WHERE balance − reserved − x ≥ floor`): PostgreSQL re-checks the
+//!   condition on the row's newest version after waiting for its lock, so
+//!   transactions of several instances never overspend.
+//! - **Entries** are idempotent by request id across instances (`INSERT ...
+//!   ON CONFLICT (request_id) DO NOTHING`: the loser of a race sees a
+//!   duplicate and changes no balance).
+//! - **Transactions** run at `READ COMMITTED`; a batch that fails with a
+//!   serialization failure or a deadlock (two instances locking accounts in
+//!   opposite orders), or on a connection that closed, runs again from
+//!   scratch (up to [`MAX_ATTEMPTS`] times). A non-durable batch (only
+//!   reservations and releases) commits with `SET LOCAL synchronous_commit
+//!   = off`.
+//! - **Connections**: a small pool ([`Pool`], at most [`MAX_OPEN`]), each
+//!   connection with its statements prepared once. The writer thread takes one per batch; reads
+//!   ([`LedgerStore::balance`], [`LedgerStore::usage`]) take another instead
+//!   of waiting for the batch (a single shared connection made a balance
+//!   read wait for the writer's commit: see `docs/postgres.md`).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::{Client, NoTls, Statement, Transaction};
+
+use super::error::{CreditError, LedgerError, ReserveError, SettleError};
+use super::store::{
+    Balance, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
+    StoredEntry,
+};
+use crate::catalog::PriceSource;
+use crate::money::Money;
+use crate::quote::UsageSource;
+use crate::time::now_ms;
+
+/// The ledger's migrations, in order: (version, name, SQL). Applied ones
+/// are never edited; a change is a new version.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "ledger tables",
+    "
+CREATE TABLE ledger_accounts (
+    account    TEXT PRIMARY KEY,
+    balance    BIGINT NOT NULL DEFAULT 0,
+    reserved   BIGINT NOT NULL DEFAULT 0 CHECK (reserved >= 0)
+);
+CREATE TABLE ledger_entries (
+    seq               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    request_id        TEXT NOT NULL UNIQUE,
+    kind              TEXT NOT NULL CHECK (kind IN ('charge', 'credit')),
+    account           TEXT NOT NULL,
+    created_at        BIGINT NOT NULL,
+    provider          TEXT NOT NULL DEFAULT '',
+    model             TEXT NOT NULL DEFAULT '',
+    endpoint          TEXT NOT NULL DEFAULT '',
+    prompt_tokens     BIGINT NOT NULL DEFAULT 0,
+    completion_tokens BIGINT NOT NULL DEFAULT 0,
+    cached_tokens     BIGINT NOT NULL DEFAULT 0,
+    usage_source      TEXT NOT NULL DEFAULT 'reported',
+    provider_cost     BIGINT NOT NULL DEFAULT 0,
+    amount            BIGINT NOT NULL,
+    price_source      TEXT NOT NULL DEFAULT 'catalog'
+);
+CREATE INDEX ledger_entries_account ON ledger_entries (account, seq);
+CREATE TABLE ledger_reservations (
+    request_id TEXT PRIMARY KEY,
+    account    TEXT NOT NULL,
+    amount     BIGINT NOT NULL CHECK (amount >= 0),
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX ledger_reservations_expiry ON ledger_reservations (expires_at);
+",
+)];
+
+/// The component name of the ledger's rows in `schema_migrations` (the
+/// other stores record theirs under their own names).
+const COMPONENT: &str = "ledger";
+
+/// The advisory lock key every byok migration takes (any constant, the
+/// same for every store).
+const MIGRATION_LOCK: i64 = 0x6279_6f6b_6d69_6772; // "byokmigr"
+
+/// How many times a transaction runs at most (the first try included)
+/// when it fails with a serialization failure, a deadlock, or a closed
+/// connection.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Most connections open at once (the writer's, and readers').
+const MAX_OPEN: usize = 8;
+
+/// Accounts whose balance changes are kept between transactions (as in
+/// the SQLite store).
+const KEPT_ACCOUNTS: usize = 64;
+
+/// The PostgreSQL ledger store.
+#[derive(Debug)]
+pub struct PostgresLedgerStore {
+    pool: Pool,
+    floor: i64,
+}
+
+impl PostgresLedgerStore {
+    /// Connects to `url` (`postgres://user@host:port/db`, or the key=value
+    /// form; no TLS yet), runs the ledger's migrations, and keeps the
+    /// connection for the pool. `floor` is the lowest balance a reservation
+    /// may leave.
+    ///
+    /// # Errors
+    /// A malformed URL, a connection or migration failure, or a database
+    /// whose ledger schema is newer than this build.
+    pub fn open(url: &str, floor: Money) -> Result<Self, LedgerError> {
+        let mut config = postgres::Config::from_str(url).map_err(pg_err)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("byok-ledger");
+        }
+        let mut client = config.connect(NoTls).map_err(pg_err)?;
+        migrate(&mut client)?;
+        let first = Conn::new(client)?;
+        Ok(Self {
+            pool: Pool::new(config, first),
+            floor: floor.nanos(),
+        })
+    }
+
+    /// Runs `read` on a pooled connection; once more on a new connection
+    /// if the first one had closed (a server restart, an idle timeout).
+    fn read<T>(
+        &self,
+        read: impl Fn(&mut Conn) -> Result<T, postgres::Error>,
+    ) -> Result<T, LedgerError> {
+        let mut lease = self.pool.get()?;
+        let mut result = read(&mut lease.conn);
+        if result.as_ref().is_err_and(is_lost) {
+            lease.conn.lost = true;
+            self.pool.put(lease);
+            lease = self.pool.get()?;
+            result = read(&mut lease.conn);
+        }
+        self.pool.put(lease);
+        result.map_err(pg_err)
+    }
+}
+
+/// Applies the migrations not applied yet, in one transaction, under the
+/// migration lock.
+fn migrate(client: &mut Client) -> Result<(), LedgerError> {
+    let mut tx = client.transaction().map_err(pg_err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(pg_err)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            component  TEXT NOT NULL,
+            version    INTEGER NOT NULL,
+            name       TEXT NOT NULL,
+            applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            PRIMARY KEY (component, version)
+        )",
+    )
+    .map_err(pg_err)?;
+    let applied: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = $1",
+            &[&COMPONENT],
+        )
+        .and_then(|row| row.try_get(0))
+        .map_err(pg_err)?;
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if applied > known {
+        return Err(LedgerError::Store(format!(
+            "the database's ledger schema is version {applied}, newer than this build's {known}"
+        )));
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+        tx.batch_execute(sql).map_err(pg_err)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)",
+            &[&COMPONENT, version, name],
+        )
+        .map_err(pg_err)?;
+    }
+    tx.commit().map_err(pg_err)
+}
+
+/// A PostgreSQL error as the ledger reports it: the server's message and
+/// SQLSTATE when it sent one.
+fn pg_err(e: postgres::Error) -> LedgerError {
+    LedgerError::Store(match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(&e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    })
+}
+
+/// Whether a transaction that failed with `e` may run again: a
+/// serialization failure, a deadlock, or a lost connection.
+fn is_retryable(e: &postgres::Error) -> bool {
+    let code = e.code();
+    code == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+        || code == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+        || is_lost(e)
+}
+
+/// Whether `e` ended the connection: closed, an I/O error, or the server's
+/// last word (a `FATAL` error such as `57P01`, "terminating connection due
+/// to administrator command", or a connection exception, class `08`). The
+/// client may not read as closed yet when the error arrives.
+fn is_lost(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            matches!(db.severity(), "FATAL" | "PANIC")
+                || code.starts_with("08")
+                || code.starts_with("57P")
+        }
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A few connections: made on demand, at most [`MAX_OPEN`] at once (a
+/// caller waits for one to be given back), kept when idle; a closed one is
+/// dropped, not reused.
+#[derive(Debug)]
+struct Pool {
+    config: postgres::Config,
+    state: Mutex<PoolState>,
+    /// Signalled when a connection is given back or dropped.
+    freed: Condvar,
+}
+
+#[derive(Debug)]
+struct PoolState {
+    idle: Vec<Conn>,
+    /// Connections that exist: idle, or leased.
+    open: usize,
+}
+
+/// A connection taken from the pool ([`Pool::put`] gives it back).
+struct Lease<'a> {
+    conn: Conn,
+    slot: Slot<'a>,
+}
+
+/// A leased connection's place in [`PoolState::open`]: freed when dropped
+/// armed (the connection closed, failed to open, or a panic unwound), kept
+/// when the connection went back to the idle list.
+struct Slot<'a> {
+    pool: &'a Pool,
+    armed: bool,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.pool.lock().open -= 1;
+            self.pool.freed.notify_one();
+        }
+    }
+}
+
+impl Pool {
+    fn new(config: postgres::Config, first: Conn) -> Self {
+        Self {
+            config,
+            state: Mutex::new(PoolState {
+                idle: vec![first],
+                open: 1,
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An idle connection, or a new one (waiting while [`MAX_OPEN`] are
+    /// leased).
+    fn get(&self) -> Result<Lease<'_>, LedgerError> {
+        let mut state = self.lock();
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                if conn.client.is_closed() {
+                    state.open -= 1;
+                    continue;
+                }
+                let slot = Slot {
+                    pool: self,
+                    armed: true,
+                };
+                return Ok(Lease { conn, slot });
+            }
+            if state.open < MAX_OPEN {
+                state.open += 1;
+                break;
+            }
+            state = self
+                .freed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        drop(state);
+        let slot = Slot {
+            pool: self,
+            armed: true,
+        };
+        let client = self.config.connect(NoTls).map_err(pg_err)?;
+        Ok(Lease {
+            conn: Conn::new(client)?,
+            slot,
+        })
+    }
+
+    /// Gives a connection back (dropped if it was lost, with the idle
+    /// ones).
+    fn put(&self, lease: Lease<'_>) {
+        let Lease { conn, mut slot } = lease;
+        if conn.lost || conn.client.is_closed() {
+            // Most likely the server restarted, ending the idle ones too:
+            // they go as well (`slot` frees this one's place).
+            let mut state = self.lock();
+            state.open -= state.idle.len();
+            state.idle.clear();
+            drop(state);
+            self.freed.notify_all();
+            return;
+        }
+        self.lock().idle.push(conn);
+        slot.armed = false;
+        self.freed.notify_one();
+    }
+}
+
+/// A connection, its prepared statements, and the charges' balance
+/// changes of its current transaction.
+struct Conn {
+    client: Client,
+    st: Statements,
+    deltas: BTreeMap<String, Option<i64>>,
+    /// A statement failed in a way that ended the connection
+    /// ([`is_lost`]): not reused.
+    lost: bool,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("closed", &self.client.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every statement, prepared once per connection.
+struct Statements {
+    balance: Statement,
+    usage: Statement,
+    entry_exists: Statement,
+    insert_charge: Statement,
+    insert_credit: Statement,
+    ensure_account: Statement,
+    lock_balance: Statement,
+    add_balance: Statement,
+    insert_reservation: Statement,
+    delete_reservation: Statement,
+    hold: Statement,
+    unreserve: Statement,
+    extend: Statement,
+    sweep: Statement,
+}
+
+impl Statements {
+    fn prepare(c: &mut Client) -> Result<Self, postgres::Error> {
+        Ok(Self {
+            balance: c.prepare("SELECT balance, reserved FROM ledger_accounts WHERE account = $1")?,
+            usage: c.prepare(
+                "SELECT seq, request_id, account, created_at, provider, model, endpoint, prompt_tokens,
+                        completion_tokens, cached_tokens, usage_source, provider_cost, amount, price_source
+                 FROM ledger_entries
+                 WHERE account = $1 AND kind = 'charge' AND seq < $2::bigint
+                 ORDER BY seq DESC LIMIT $3::bigint",
+            )?,
+            entry_exists: c.prepare("SELECT 1 FROM ledger_entries WHERE request_id = $1")?,
+            insert_charge: c.prepare(
+                "INSERT INTO ledger_entries (request_id, kind, account, created_at, provider, model, endpoint,
+                     prompt_tokens, completion_tokens, cached_tokens, usage_source, provider_cost, amount,
+                     price_source)
+                 VALUES ($1, 'charge', $2, $3::bigint, $4, $5, $6, $7::bigint, $8::bigint, $9::bigint, $10,
+                     $11::bigint, $12::bigint, $13)
+                 ON CONFLICT (request_id) DO NOTHING",
+            )?,
+            insert_credit: c.prepare(
+                "INSERT INTO ledger_entries (request_id, kind, account, created_at, amount)
+                 VALUES ($1, 'credit', $2, $3::bigint, $4::bigint)
+                 ON CONFLICT (request_id) DO NOTHING",
+            )?,
+            ensure_account: c.prepare(
+                "INSERT INTO ledger_accounts (account) VALUES ($1) ON CONFLICT (account) DO NOTHING",
+            )?,
+            lock_balance: c.prepare(
+                "SELECT balance, reserved FROM ledger_accounts WHERE account = $1 FOR UPDATE",
+            )?,
+            add_balance: c.prepare(
+                "INSERT INTO ledger_accounts AS a (account, balance) VALUES ($1, $2::bigint)
+                 ON CONFLICT (account) DO UPDATE SET balance = a.balance + EXCLUDED.balance",
+            )?,
+            insert_reservation: c.prepare(
+                "INSERT INTO ledger_reservations (request_id, account, amount, expires_at)
+                 VALUES ($1, $2, $3::bigint, $4::bigint)
+                 ON CONFLICT (request_id) DO NOTHING",
+            )?,
+            delete_reservation: c
+                .prepare("DELETE FROM ledger_reservations WHERE request_id = $1")?,
+            // The atomic check: the row's newest version must cover it.
+            hold: c.prepare(
+                "UPDATE ledger_accounts SET reserved = reserved + $2::bigint
+                 WHERE account = $1 AND balance::numeric - reserved - $2::bigint >= $3::bigint",
+            )?,
+            unreserve: c.prepare(
+                "WITH r AS (DELETE FROM ledger_reservations WHERE request_id = $1 RETURNING account, amount),
+                      u AS (UPDATE ledger_accounts a SET reserved = a.reserved - r.amount
+                            FROM r WHERE a.account = r.account)
+                 SELECT count(*) FROM r",
+            )?,
+            extend: c.prepare(
+                "UPDATE ledger_reservations SET expires_at = GREATEST(expires_at, $2::bigint)
+                 WHERE request_id = $1",
+            )?,
+            sweep: c.prepare(
+                "WITH r AS (DELETE FROM ledger_reservations WHERE expires_at < $1::bigint
+                            RETURNING account, amount),
+                      s AS (SELECT account, sum(amount) AS amount, count(*) AS n FROM r GROUP BY account),
+                      u AS (UPDATE ledger_accounts a SET reserved = (a.reserved - s.amount)::bigint
+                            FROM s WHERE a.account = s.account)
+                 SELECT coalesce(sum(n), 0)::bigint FROM s",
+            )?,
+        })
+    }
+}
+
+/// Why one try of a transaction failed.
+struct Failure {
+    error: LedgerError,
+    retryable: bool,
+    /// The connection was lost.
+    lost: bool,
+}
+
+impl From<postgres::Error> for Failure {
+    fn from(e: postgres::Error) -> Self {
+        Self {
+            retryable: is_retryable(&e),
+            lost: is_lost(&e),
+            error: pg_err(e),
+        }
+    }
+}
+
+impl Conn {
+    fn new(mut client: Client) -> Result<Self, LedgerError> {
+        let st = Statements::prepare(&mut client).map_err(pg_err)?;
+        Ok(Self {
+            client,
+            st,
+            deltas: BTreeMap::new(),
+            lost: false,
+        })
+    }
+
+    /// One try of a store transaction.
+    fn run(
+        &mut self,
+        durable: bool,
+        floor: i64,
+        body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
+    ) -> Result<(), Failure> {
+        let Conn {
+            client, st, deltas, ..
+        } = self;
+        if deltas.len() > KEPT_ACCOUNTS {
+            deltas.clear();
+        }
+        deltas.values_mut().for_each(|d| *d = None);
+        let mut tx = client.transaction()?;
+        if !durable {
+            // Reservations and releases are void after a restart anyway.
+            tx.batch_execute("SET LOCAL synchronous_commit = off")?;
+        }
+        let mut writes = PgTx {
+            tx: &mut tx,
+            st,
+            floor,
+            deltas,
+            dirty: false,
+            retryable: false,
+            lost: false,
+        };
+        let result = body(&mut writes).and_then(|()| writes.flush().map_err(pg_err));
+        let (retryable, lost) = (writes.retryable, writes.lost);
+        if let Err(error) = result {
+            // Dropping `tx` rolls it back.
+            return Err(Failure {
+                error,
+                retryable,
+                lost,
+            });
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl LedgerStore for PostgresLedgerStore {
+    fn transaction(
+        &self,
+        durable: bool,
+        body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let mut attempt = 1;
+        loop {
+            let mut lease = self.pool.get()?;
+            let result = lease.conn.run(durable, self.floor, body);
+            // A connection the server ended (a restart, an idle timeout,
+            // `pg_terminate_backend`) is dropped, and the batch runs again
+            // on a new one.
+            if let Err(f) = &result {
+                lease.conn.lost |= f.lost || lease.conn.client.is_closed();
+            }
+            self.pool.put(lease);
+            match result {
+                Ok(()) => return Ok(()),
+                Err(f) if f.retryable && attempt < MAX_ATTEMPTS => {
+                    // A little more each time, so the two sides of a
+                    // deadlock do not meet again.
+                    std::thread::sleep(Duration::from_millis(u64::from(attempt) * 5));
+                    attempt += 1;
+                }
+                Err(f) => return Err(f.error),
+            }
+        }
+    }
+
+    fn balance(&self, account: &str) -> Result<Balance, LedgerError> {
+        let row = self.read(|c| c.client.query_opt(&c.st.balance, &[&account]))?;
+        let (b, r): (i64, i64) = match row {
+            Some(row) => (
+                row.try_get(0).map_err(pg_err)?,
+                row.try_get(1).map_err(pg_err)?,
+            ),
+            None => (0, 0),
+        };
+        Ok(Balance {
+            balance: Money::from_nanos(b),
+            reserved: Money::from_nanos(r),
+        })
+    }
+
+    fn usage(
+        &self,
+        account: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<StoredEntry>, LedgerError> {
+        let before = before.unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.read(|c| c.client.query(&c.st.usage, &[&account, &before, &limit]))?;
+        rows.iter()
+            .map(stored_entry)
+            .collect::<Result<_, _>>()
+            .map_err(pg_err)
+    }
+}
+
+/// A row of the usage query.
+fn stored_entry(r: &postgres::Row) -> Result<StoredEntry, postgres::Error> {
+    Ok(StoredEntry {
+        seq: r.try_get(0)?,
+        entry: LedgerEntry {
+            request_id: r.try_get(1)?,
+            account: r.try_get(2)?,
+            created_at_ms: r.try_get(3)?,
+            provider: r.try_get(4)?,
+            model: r.try_get(5)?,
+            endpoint: r.try_get(6)?,
+            prompt_tokens: to_u64(r.try_get(7)?),
+            completion_tokens: to_u64(r.try_get(8)?),
+            cached_tokens: to_u64(r.try_get(9)?),
+            usage_source: if r.try_get::<_, &str>(10)? == "estimated" {
+                UsageSource::Estimated
+            } else {
+                UsageSource::Reported
+            },
+            provider_cost: Money::from_nanos(r.try_get(11)?),
+            markup: Money::from_nanos(r.try_get(12)?),
+            price_source: match r.try_get::<_, &str>(13)? {
+                "override" => PriceSource::Override,
+                "lowest_paid" => PriceSource::LowestPaid,
+                "fallback" => PriceSource::Fallback,
+                _ => PriceSource::Catalog,
+            },
+        },
+    })
+}
+
+/// The writes of one PostgreSQL transaction.
+struct PgTx<'a, 'c> {
+    tx: &'a mut Transaction<'c>,
+    st: &'a Statements,
+    floor: i64,
+    /// Charges' balance changes, summed per account and written once per
+    /// run of charges, in account order (so two instances' batches lock
+    /// balances in the same order); anything else that reads or moves a
+    /// balance writes them first ([`PgTx::flush`]).
+    deltas: &'a mut BTreeMap<String, Option<i64>>,
+    /// Whether `deltas` holds anything.
+    dirty: bool,
+    /// Whether a statement failed in a way that makes running the whole
+    /// transaction again worthwhile.
+    retryable: bool,
+    /// Whether a statement's failure ended the connection.
+    lost: bool,
+}
+
+impl PgTx<'_, '_> {
+    /// A statement's error, noting whether it is worth a retry.
+    fn fail(&mut self, e: postgres::Error) -> LedgerError {
+        self.retryable |= is_retryable(&e);
+        self.lost |= is_lost(&e);
+        pg_err(e)
+    }
+
+    /// Writes the summed charges.
+    fn flush(&mut self) -> Result<(), postgres::Error> {
+        if !self.dirty {
+            return Ok(());
+        }
+        for (account, delta) in self.deltas.iter_mut() {
+            if let Some(d) = delta.take() {
+                self.tx.execute(&self.st.add_balance, &[account, &d])?;
+            }
+        }
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Counts a charge's markup against its account, written at the next
+    /// flush.
+    fn add_delta(&mut self, account: &str, markup: i64) {
+        if let Some(d) = self.deltas.get_mut(account) {
+            *d = Some(d.unwrap_or(0).saturating_sub(markup));
+        } else {
+            self.deltas
+                .insert(account.to_owned(), Some(0_i64.saturating_sub(markup)));
+        }
+        self.dirty = true;
+    }
+
+    /// Inserts a charge's ledger row: false when its request id is already
+    /// recorded (by this instance or another).
+    fn insert_charge(&mut self, e: &LedgerEntry) -> Result<bool, postgres::Error> {
+        let inserted = self.tx.execute(
+            &self.st.insert_charge,
+            &[
+                &e.request_id,
+                &e.account,
+                &e.created_at_ms,
+                &e.provider,
+                &e.model,
+                &e.endpoint,
+                &to_i64(e.prompt_tokens),
+                &to_i64(e.completion_tokens),
+                &to_i64(e.cached_tokens),
+                &e.usage_source.as_str(),
+                &e.provider_cost.nanos(),
+                &e.markup.nanos(),
+                &e.price_source.as_str(),
+            ],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    /// Removes a reservation held in the store, if any, and its amount from
+    /// its account; whether there was one.
+    fn unreserve(&mut self, request_id: &str) -> Result<bool, postgres::Error> {
+        let removed: i64 = self
+            .tx
+            .query_one(&self.st.unreserve, &[&request_id])?
+            .try_get(0)?;
+        Ok(removed > 0)
+    }
+
+    fn try_credit(
+        &mut self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+    ) -> Result<Result<Idempotent, CreditError>, postgres::Error> {
+        if amount.is_negative() {
+            return Ok(Err(CreditError::InvalidAmount));
+        }
+        if self
+            .tx
+            .query_opt(&self.st.entry_exists, &[&request_id])?
+            .is_some()
+        {
+            return Ok(Ok(Idempotent::Duplicate));
+        }
+        self.tx.execute(&self.st.ensure_account, &[&account])?;
+        let balance: i64 = self
+            .tx
+            .query_one(&self.st.lock_balance, &[&account])?
+            .try_get(0)?;
+        if balance.checked_add(amount.nanos()).is_none() {
+            return Ok(Err(CreditError::InvalidAmount));
+        }
+        let inserted = self.tx.execute(
+            &self.st.insert_credit,
+            &[&request_id, &account, &now_ms(), &amount.nanos()],
+        )?;
+        if inserted == 0 {
+            // Recorded by another instance meanwhile.
+            return Ok(Ok(Idempotent::Duplicate));
+        }
+        self.tx
+            .execute(&self.st.add_balance, &[&account, &amount.nanos()])?;
+        Ok(Ok(Idempotent::Applied))
+    }
+
+    fn try_reserve(
+        &mut self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+        expires_at_ms: i64,
+    ) -> Result<Result<Idempotent, ReserveError>, postgres::Error> {
+        if amount.is_negative() {
+            return Ok(Err(ReserveError::InvalidAmount));
+        }
+        if self
+            .tx
+            .query_opt(&self.st.entry_exists, &[&request_id])?
+            .is_some()
+        {
+            return Ok(Ok(Idempotent::Duplicate));
+        }
+        // The reservation row first: a request id reserved already (here
+        // or by another instance) is a duplicate and holds nothing more.
+        let nanos = amount.nanos();
+        if self.tx.execute(
+            &self.st.insert_reservation,
+            &[&request_id, &account, &nanos, &expires_at_ms],
+        )? == 0
+        {
+            return Ok(Ok(Idempotent::Duplicate));
+        }
+        self.tx.execute(&self.st.ensure_account, &[&account])?;
+        if self
+            .tx
+            .execute(&self.st.hold, &[&account, &nanos, &self.floor])?
+            == 1
+        {
+            return Ok(Ok(Idempotent::Applied));
+        }
+        self.tx
+            .execute(&self.st.delete_reservation, &[&request_id])?;
+        let row = self.tx.query_one(&self.st.balance, &[&account])?;
+        let (balance, reserved): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let available = i128::from(balance) - i128::from(reserved) - i128::from(self.floor);
+        Ok(Err(ReserveError::InsufficientBalance {
+            available: Money::from_nanos(i64::try_from(available.max(0)).unwrap_or(i64::MAX)),
+            needed: amount,
+        }))
+    }
+
+    fn try_settle(
+        &mut self,
+        entry: &LedgerEntry,
+    ) -> Result<Result<Idempotent, SettleError>, postgres::Error> {
+        if entry.has_negative_amount() {
+            return Ok(Err(SettleError::InvalidAmount));
+        }
+        if !self.insert_charge(entry)? {
+            return Ok(Ok(Idempotent::Duplicate));
+        }
+        // Without its reservation (swept, or released at a restart) the
+        // charge is still owed: recorded all the same.
+        self.unreserve(&entry.request_id)?;
+        self.add_delta(&entry.account, entry.markup.nanos());
+        Ok(Ok(Idempotent::Applied))
+    }
+
+    fn try_charge(
+        &mut self,
+        entry: &LedgerEntry,
+    ) -> Result<Result<Idempotent, SettleError>, postgres::Error> {
+        if entry.has_negative_amount() {
+            return Ok(Err(SettleError::InvalidAmount));
+        }
+        if !self.insert_charge(entry)? {
+            return Ok(Ok(Idempotent::Duplicate));
+        }
+        self.add_delta(&entry.account, entry.markup.nanos());
+        Ok(Ok(Idempotent::Applied))
+    }
+}
+
+/// Every write but a charge or a settlement reads or moves a balance (or
+/// a reservation): the summed charges are written first.
+impl LedgerTransaction for PgTx<'_, '_> {
+    fn credit(
+        &mut self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+    ) -> Result<Result<Idempotent, CreditError>, LedgerError> {
+        self.flush()
+            .and_then(|()| self.try_credit(account, request_id, amount))
+            .map_err(|e| self.fail(e))
+    }
+
+    fn reserve(
+        &mut self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+        expires_at_ms: i64,
+    ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+        self.flush()
+            .and_then(|()| self.try_reserve(account, request_id, amount, expires_at_ms))
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Moves no balance before the flush (its markup is summed like a
+    /// charge's; its reservation's amount moves at once).
+    fn settle(
+        &mut self,
+        entry: &LedgerEntry,
+    ) -> Result<Result<Idempotent, SettleError>, LedgerError> {
+        self.try_settle(entry).map_err(|e| self.fail(e))
+    }
+
+    fn charge(
+        &mut self,
+        entry: &LedgerEntry,
+    ) -> Result<Result<Idempotent, SettleError>, LedgerError> {
+        self.try_charge(entry).map_err(|e| self.fail(e))
+    }
+
+    fn release(&mut self, request_id: &str) -> Result<Released, LedgerError> {
+        self.flush()
+            .and_then(|()| self.unreserve(request_id))
+            .map(|removed| {
+                if removed {
+                    Released::Applied
+                } else {
+                    Released::NothingToRelease
+                }
+            })
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Reads and moves no balance: no flush.
+    fn extend(&mut self, request_id: &str, expires_at_ms: i64) -> Result<Extended, LedgerError> {
+        match self
+            .tx
+            .execute(&self.st.extend, &[&request_id, &expires_at_ms])
+        {
+            Ok(0) => Ok(Extended::NothingToExtend),
+            Ok(_) => Ok(Extended::Applied),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn sweep(&mut self, now_ms: i64) -> Result<u64, LedgerError> {
+        self.flush()
+            .and_then(|()| self.tx.query_one(&self.st.sweep, &[&now_ms]))
+            .and_then(|row| row.try_get::<_, i64>(0))
+            .map(to_u64)
+            .map_err(|e| self.fail(e))
+    }
+}
