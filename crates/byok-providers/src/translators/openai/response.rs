@@ -137,6 +137,7 @@ pub(super) fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<V
 }
 
 /// The extras a strict struct lists, as the parsed type's `extra` map.
+#[inline]
 pub(super) fn extras<const N: usize>(fields: [(&str, Option<Value>); N]) -> Map<String, Value> {
     fields
         .into_iter()

@@ -180,6 +180,7 @@ fn strict_event(data: &str) -> Option<Translated> {
 
 /// One strict choice, clearing `verbatim` when its finish reason is one
 /// the parsed choice normalises.
+#[inline]
 fn strict_choice(c: StrictChoice, verbatim: &mut bool) -> ChunkChoice {
     let finish_reason = c.finish_reason.as_deref().map(|r| {
         let standard = standard_finish(r);
