@@ -18,6 +18,7 @@ const UPSTREAMS: &[(&str, &str)] = &[
     ("openai", "/v1"),
     ("openai-responses", "/v1"),
     ("anthropic", ""),
+    ("google", ""),
 ];
 const ANTHROPIC_KEY: &str = "sk-ant-CANARY-Inb3fG7hJ1kL5zX9cV2bN6mQ0";
 
@@ -1216,4 +1217,67 @@ async fn cut_failed_or_odd_upstream_streams_end_in_the_callers_protocol_and_sett
     // Every stream settled once (by the usage read or an estimate of what
     // was delivered); nothing left reserved.
     check_settled(&env, &key, count, 1_000_000_000).await;
+}
+
+/// Google's embeddings are translated: OpenAI's request to Gemini's
+/// `batchEmbedContents` (shape from the Gemini API reference) and back, as
+/// numbers or OpenAI's base64; Gemini reports no tokens, so the charge is
+/// estimated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_embeddings_are_translated() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("1.00"));
+    env.store(&key, "google", json!("AIzaSyInbound-0123456789abcdefghij"))
+        .await;
+    let path = "/v1beta/models/gemini-embedding-001:batchEmbedContents";
+    for (format, first) in [("float", json!(0.013168517)), ("base64", Value::Null)] {
+        env.mock.on(
+            "POST",
+            path,
+            Reply::json(200, fixture("google/batch_embed_contents.json")),
+        );
+        let body = json!({"model": "google/gemini-embedding-001", "input": ["hello", "world"], "dimensions": 4, "encoding_format": format});
+        let r = env.post(&key, "/api/v1/embeddings", &body).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-byok-provider"], "google");
+        assert_eq!(r.headers()["x-byok-usage-source"], "estimated");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["object"], "list", "{answer}");
+        assert_eq!(answer["data"].as_array().unwrap().len(), 2, "{answer}");
+        assert_eq!(answer["data"][1]["index"], 1, "{answer}");
+        if first.is_null() {
+            let b64 = answer["data"][0]["embedding"].as_str().unwrap();
+            assert_eq!(b64.len(), 24, "4 f32 in base64: {answer}");
+        } else {
+            let v = answer["data"][0]["embedding"][0].as_f64().unwrap();
+            assert!((v - first.as_f64().unwrap()).abs() < 1e-6, "{answer}");
+        }
+        let sent = env.mock.last_request().unwrap();
+        assert_eq!(
+            sent.header("x-goog-api-key"),
+            Some("AIzaSyInbound-0123456789abcdefghij")
+        );
+        let sent: Value = serde_json::from_slice(&sent.body).unwrap();
+        assert_eq!(
+            sent["requests"][1],
+            json!({"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "world"}]}, "outputDimensionality": 4})
+        );
+    }
+    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
+    for row in usage["data"].as_array().unwrap() {
+        assert_eq!(row["endpoint"], "/api/v1/embeddings", "{usage}");
+        assert_eq!(row["usage_source"], "estimated", "{usage}");
+    }
+    // Token arrays cannot be embedded by Gemini: a clear 400, nothing sent.
+    let before = env.mock.requests().len();
+    let r = env
+        .post(
+            &key,
+            "/api/v1/embeddings",
+            &json!({"model": "google/gemini-embedding-001", "input": [[1, 2, 3]]}),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("token arrays"));
+    assert_eq!(env.mock.requests().len(), before);
 }

@@ -109,6 +109,10 @@ pub use translators::anthropic::{
 pub use translators::bedrock::{
     Bedrock, encode_model_id, encode_request as encode_bedrock_request, sign_v4,
 };
+pub use translators::gemini::embeddings::{
+    GeminiEmbeddings, decode_embeddings as decode_gemini_embeddings,
+    encode_embeddings as encode_gemini_embeddings,
+};
 pub use translators::gemini::{
     Google, SIGNATURE_SEPARATOR, encode_request as encode_google_request,
 };

@@ -1,8 +1,9 @@
 //! `POST /api/v1/embeddings`: OpenAI's embeddings API at the client end of
 //! the [pipeline](crate::api::pipeline), for providers that speak it
 //! (every OpenAI-dialect provider, Azure, OpenAI through the Responses
-//! row). The body goes upstream as sent with only the model's provider
-//! prefix removed; the answer comes back as sent. The reservation's
+//! row), and Google through translation (Gemini's `batchEmbedContents`).
+//! For the others the body goes upstream as sent with only the model's
+//! provider prefix removed, and the answer comes back as sent. The reservation's
 //! neutral request is one user message of the inputs with no output; the
 //! charge is the markup on the input tokens the provider reports (an
 //! estimate over the inputs otherwise) at the model's catalog rate.
@@ -11,7 +12,8 @@ use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use byok_providers::{
-    ChatRequest, FORBIDDEN_FIELDS, Forward, ProviderId, TargetKind, Usage, WireFormat,
+    ChatRequest, FORBIDDEN_FIELDS, Forward, ProviderError, ProviderId, TargetKind, Usage,
+    WireFormat, decode_gemini_embeddings, encode_gemini_embeddings,
 };
 use bytes::Bytes;
 use serde::Deserialize;
@@ -66,6 +68,9 @@ async fn handle(
     let models = body.rest.remove("models");
     let targets = targets(req, state, &user, &mut body.model, models).await?;
     let provider = targets.provider;
+    if provider.info().format == WireFormat::Gemini {
+        return google(state, &user, provider, body).await;
+    }
     if !offers_embeddings(provider) {
         return Err(ApiError::bad_request(format!(
             "{provider} has no embeddings API through this gateway; use a provider that speaks OpenAI's (openai, azure, together, fireworks, deepinfra, mistral, ...)"
@@ -101,6 +106,65 @@ async fn handle(
     pass_through(call, Reader(Vec::new()), |_| Vec::new()).await
 }
 
+/// Google: the request translated to Gemini's `batchEmbedContents` and the
+/// answer back to OpenAI's shape (`encode_gemini_embeddings`); Gemini
+/// reports no tokens, so the charge is an estimate over the inputs. The
+/// user's Google keys are tried in turn; no fallback to other providers
+/// (their protocol differs).
+async fn google(
+    state: &Data,
+    user: &User,
+    provider: ProviderId,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    let base64 = body.rest.get("encoding_format").and_then(Value::as_str) == Some("base64");
+    let request = encode_gemini_embeddings(&body.model, &body.input, body.rest.get("dimensions"))?;
+    let keys = keys_for(state, user, provider).await?;
+    let neutral = neutral_request(&body)?;
+    let settlement = Settlement::reserve(state, user, provider, &neutral, &[], PATH).await?;
+    let forward = Forward {
+        op: &request.op,
+        body: Bytes::from(request.body),
+        headers: &[],
+        stream: false,
+    };
+    let call = PassThrough {
+        state,
+        user,
+        provider,
+        keys,
+        forward,
+        fallbacks: &[],
+        settlement,
+    };
+    let reader = Gemini {
+        provider,
+        model: body.model,
+        base64,
+    };
+    pass_through(call, reader, |_| Vec::new()).await
+}
+
+/// A Gemini embeddings answer: no usage to read (the gateway estimates),
+/// rewritten into OpenAI's shape.
+struct Gemini {
+    provider: ProviderId,
+    model: String,
+    base64: bool,
+}
+
+impl UsageRead for Gemini {
+    fn push(&mut self, _: &[u8]) {}
+
+    fn finish(&mut self) -> (Option<Usage>, Option<String>) {
+        (None, Some(self.model.clone()))
+    }
+
+    fn rewrite(&mut self, body: Bytes) -> Result<Bytes, ProviderError> {
+        decode_gemini_embeddings(self.provider, &self.model, &body, self.base64).map(Bytes::from)
+    }
+}
+
 /// A model and at least one input; nothing that picks the upstream.
 fn check(body: &Body) -> Result<(), ApiError> {
     if body.model.trim().is_empty() {
@@ -130,7 +194,8 @@ fn check(body: &Body) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Whether `provider` answers OpenAI's `embeddings` operation.
+/// Whether `provider` answers OpenAI's `embeddings` operation (Google is
+/// translated apart: [`google`]).
 fn offers_embeddings(provider: ProviderId) -> bool {
     let info = provider.info();
     match info.format {

@@ -29,6 +29,14 @@ pub(crate) trait UsageRead: Send + Unpin + 'static {
     fn push(&mut self, bytes: &[u8]);
     /// The usage and the model the answer reported, once it ended.
     fn finish(&mut self) -> (Option<Usage>, Option<String>);
+    /// A whole answer as the client gets it: unchanged, except for a
+    /// protocol that translates answers (Gemini's embeddings).
+    ///
+    /// # Errors
+    /// An answer that is not the provider's shape.
+    fn rewrite(&mut self, body: Bytes) -> Result<Bytes, ProviderError> {
+        Ok(body)
+    }
 }
 
 /// The bytes a protocol appends when an answer fails mid-stream (its own
@@ -147,6 +155,13 @@ fn respond<R: UsageRead>(
         Answer::Whole(body) => {
             reader.push(&body);
             let (usage, model) = reader.finish();
+            let body = match reader.rewrite(body) {
+                Ok(body) => body,
+                Err(e) => {
+                    settlement.release();
+                    return actix_web::ResponseError::error_response(&ApiError::from(e));
+                }
+            };
             let settled = settlement.settle(usage.as_ref(), "", model.as_deref().unwrap_or(""));
             response
                 .insert_header(("x-byok-usage-source", settled.usage_source.as_str()))

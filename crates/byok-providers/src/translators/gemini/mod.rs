@@ -45,6 +45,7 @@
 //! | `mod.rs` | the adapter ([`ChatProvider`](crate::ChatProvider)): `v1beta/models/{model}:generateContent` URLs, `x-goog-api-key`, HTTP; the output limit read by `crate::limits` |
 
 mod citations;
+pub(crate) mod embeddings;
 mod request;
 mod response;
 mod signatures;
