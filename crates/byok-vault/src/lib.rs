@@ -78,6 +78,8 @@ mod blob;
 mod cache;
 mod error;
 mod master;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 mod store;
 mod vault;
@@ -85,6 +87,8 @@ mod vault;
 pub use async_vault::AsyncVault;
 pub use error::{DecryptError, MasterKeyError, OpenError, StoreError, VaultError};
 pub use master::{MASTER_KEY_LEN, MasterKey};
+#[cfg(feature = "postgres")]
+pub use postgres::{MIGRATION_COMPONENT, PostgresConfig, PostgresSecretStore};
 pub use sqlite::{SqliteConfig, SqliteStore};
 pub use store::{RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey, StoredKeyring};
 pub use vault::{
