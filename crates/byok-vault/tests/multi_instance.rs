@@ -141,7 +141,15 @@ fn rotation_racing_rekey_keeps_the_keyring_consistent(db: &Db) {
                 acked
             });
             std::thread::sleep(Duration::from_millis(u64::from(round) * 3));
-            a.rekey(MasterKey::from_bytes(new)).unwrap();
+            // Documented: Conflict while others keep rotating; the caller retries.
+            let mut tries = 0;
+            loop {
+                match a.rekey(MasterKey::from_bytes(new)) {
+                    Ok(()) => break,
+                    Err(VaultError::Store(StoreError::Conflict)) if tries < 100 => tries += 1,
+                    Err(e) => panic!("rekey: {e:?}"),
+                }
+            }
             rotator.join().unwrap()
         });
         drop((a, b));
