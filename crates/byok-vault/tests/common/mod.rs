@@ -159,6 +159,11 @@ impl Db {
             .unwrap()
     }
 
+    pub fn open_uncached_with(&self, master: [u8; 32]) -> Vault {
+        self.open_with(master, VaultConfig::default().cache_capacity(0))
+            .unwrap()
+    }
+
     pub fn open_cached(&self) -> Vault {
         self.open_with(MASTER, VaultConfig::default()).unwrap()
     }
