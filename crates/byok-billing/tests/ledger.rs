@@ -78,6 +78,7 @@ suite!(
         a_settlement_after_its_reservation_was_swept_charges_exactly_once,
         a_settlement_after_a_restart_charges_exactly_once,
         usage_lists_a_charge_still_queued_without_making_settle_wait,
+        a_charges_attempts_are_stored_and_listed,
     ],
     once: [
         in_memory_reservations_write_nothing_to_the_database,
@@ -341,6 +342,34 @@ fn a_settlement_after_a_restart_charges_exactly_once(db: &dyn Db, mode: Reservat
 
 /// Issue #14, finding 15: the balance showed a request's markup while
 /// `/api/usage` did not list it yet (its charge still queued).
+fn a_charges_attempts_are_stored_and_listed(db: &dyn Db, mode: Reservations) {
+    let l = open(db, mode);
+    credit(&l, "u", "c", "1.00").unwrap();
+    let attempts = vec![
+        byok_billing::Attempt {
+            provider: "groq".into(),
+            label: "personal".into(),
+            status: 429,
+        },
+        byok_billing::Attempt {
+            provider: "together".into(),
+            label: "default".into(),
+            status: 200,
+        },
+    ];
+    let mut charged = entry("u", "r1", 250);
+    charged.attempts = attempts.clone();
+    l.settle(charged).wait_blocking().unwrap();
+    l.settle(entry("u", "r2", 250)).wait_blocking().unwrap();
+    drop(l);
+    // Read back by a fresh instance: from the store, not a queue.
+    let l = open(db, mode);
+    let rows = l.usage("u", 10, None).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].entry.attempts.is_empty(), "r2 has none");
+    assert_eq!(rows[1].entry.attempts, attempts);
+}
+
 fn usage_lists_a_charge_still_queued_without_making_settle_wait(db: &dyn Db, mode: Reservations) {
     use std::time::{Duration, Instant};
     let mut config = config(mode);
@@ -877,14 +906,15 @@ mod cross_instance {
                     o.join().unwrap();
                 }
             });
-            assert_eq!(
-                db.scalar("SELECT count(*) FROM schema_migrations WHERE component = 'ledger'"),
-                1
-            );
+            // Every migration recorded once (two: the tables, then the
+            // charges' attempts).
+            let applied =
+                db.scalar("SELECT count(*) FROM schema_migrations WHERE component = 'ledger'");
+            assert_eq!(applied, 2);
             db.store();
             assert_eq!(
                 db.scalar("SELECT count(*) FROM schema_migrations WHERE component = 'ledger'"),
-                1,
+                applied,
                 "nothing applied twice"
             );
             db.scalar(

@@ -160,6 +160,15 @@ pub enum VaultError {
     /// The OS random number generator failed.
     #[error("the operating system's random number generator failed")]
     Rng,
+    /// The stored keyring is now wrapped under a different master key than
+    /// this vault holds: another process ran [`crate::Vault::rekey`]. Secrets
+    /// under data keys this vault already holds stay readable and writable;
+    /// what needs the keyring (a data key it has not seen, rotation, rekey)
+    /// fails with this until the vault is reopened with the new master key.
+    #[error(
+        "the vault's master key was changed by another process; reopen the vault with the new master key"
+    )]
+    MasterKeyChanged,
     /// The async API's job queue is full (over 1024 jobs waiting); the
     /// caller should shed load and retry later.
     #[error("the vault is overloaded; retry later")]

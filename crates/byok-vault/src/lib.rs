@@ -33,6 +33,10 @@
 //! - **Durability.** SQLite in WAL mode with `synchronous=FULL`, `BEGIN
 //!   IMMEDIATE` for every write, a busy timeout plus retries so concurrent
 //!   writers never see `SQLITE_BUSY`; a call returns after its commit.
+//! - **PostgreSQL.** With the `postgres` feature, `PostgresSecretStore`
+//!   keeps the same records in PostgreSQL for several gateway instances on
+//!   one database: versioned migrations at open, row locks where SQLite has
+//!   its single writer, retries until a deadline. See `docs/postgres-vault.md`.
 //! - **Cache.** A bounded LRU of *encrypted* records serves hot reads without
 //!   touching SQLite; a hit still authenticates and decrypts (about a
 //!   microsecond), so no plaintext is cached.
@@ -78,6 +82,8 @@ mod blob;
 mod cache;
 mod error;
 mod master;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 mod store;
 mod vault;
@@ -85,6 +91,8 @@ mod vault;
 pub use async_vault::AsyncVault;
 pub use error::{DecryptError, MasterKeyError, OpenError, StoreError, VaultError};
 pub use master::{MASTER_KEY_LEN, MasterKey};
+#[cfg(feature = "postgres")]
+pub use postgres::{MIGRATION_COMPONENT, PostgresConfig, PostgresSecretStore};
 pub use sqlite::{SqliteConfig, SqliteStore};
 pub use store::{RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey, StoredKeyring};
 pub use vault::{

@@ -311,8 +311,9 @@ impl SecretStore for SqliteStore {
         })
     }
 
-    fn add_active_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+    fn add_active_key(&self, key: &StoredKey, canary: &[u8]) -> Result<(), StoreError> {
         self.write_tx("add key", |tx| {
+            check_canary_tx(tx, canary)?;
             let max: Option<i64> =
                 tx.query_row("SELECT max(key_id) FROM vault_keys", [], |r| r.get(0))?;
             if max.is_some_and(|m| m >= i64::from(key.key_id)) {
@@ -357,8 +358,14 @@ impl SecretStore for SqliteStore {
         })
     }
 
-    fn replace_wrapping(&self, canary: &[u8], keys: &[StoredKey]) -> Result<(), StoreError> {
+    fn replace_wrapping(
+        &self,
+        old_canary: &[u8],
+        canary: &[u8],
+        keys: &[StoredKey],
+    ) -> Result<(), StoreError> {
         self.write_tx("replace wrapping", |tx| {
+            check_canary_tx(tx, old_canary)?;
             let mut stored: Vec<i64> = {
                 let mut stmt = tx.prepare("SELECT key_id FROM vault_keys ORDER BY key_id")?;
                 stmt.query_map([], |r| r.get(0))?
@@ -513,6 +520,23 @@ impl SecretStore for SqliteStore {
             }
             Ok(step)
         })
+    }
+}
+
+/// Fails with [`StoreError::Conflict`] unless the stored canary is `expected`
+/// (the master key was not changed since the caller read the keyring).
+fn check_canary_tx(tx: &rusqlite::Transaction<'_>, expected: &[u8]) -> Result<(), TxError> {
+    let canary: Option<Vec<u8>> = tx
+        .query_row("SELECT v FROM vault_meta WHERE k = 'canary'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match canary {
+        None => Err(TxError::Store(StoreError::Corrupt(
+            "canary row missing".into(),
+        ))),
+        Some(c) if c != expected => Err(TxError::Store(StoreError::Conflict)),
+        Some(_) => Ok(()),
     }
 }
 

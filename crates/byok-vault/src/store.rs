@@ -120,11 +120,15 @@ pub trait SecretStore: Send + Sync + 'static {
     fn init_keyring(&self, init: &StoredKeyring) -> Result<StoredKeyring, StoreError>;
 
     /// Adds `key` (whose id must be greater than every stored id) and makes it
-    /// the only active key.
+    /// the only active key, atomically checking that the stored canary is
+    /// still `canary` (the one the caller unwrapped the keyring with, so a key
+    /// wrapped under a master key that another process has just replaced is
+    /// never stored).
     ///
     /// # Errors
-    /// Backend errors; [`StoreError::Corrupt`] if the id is not new.
-    fn add_active_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// [`StoreError::Conflict`] if the id is not new or the canary changed;
+    /// backend errors.
+    fn add_active_key(&self, key: &StoredKey, canary: &[u8]) -> Result<(), StoreError>;
 
     /// Deletes key `key_id`, atomically refusing while it is active or any
     /// secret still uses it.
@@ -135,11 +139,19 @@ pub trait SecretStore: Send + Sync + 'static {
     fn retire_key(&self, key_id: u32) -> Result<(), StoreError>;
 
     /// Replaces the canary and the wrapped form of every key (a master-key
-    /// change), atomically. `keys` must name exactly the stored key ids.
+    /// change), atomically. `keys` must name exactly the stored key ids and
+    /// the stored canary must still be `old_canary` (no other master-key
+    /// change or rotation happened since the caller read the keyring).
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] if the key ids differ; backend errors.
-    fn replace_wrapping(&self, canary: &[u8], keys: &[StoredKey]) -> Result<(), StoreError>;
+    /// [`StoreError::Conflict`] if the key ids or the canary differ; backend
+    /// errors.
+    fn replace_wrapping(
+        &self,
+        old_canary: &[u8],
+        canary: &[u8],
+        keys: &[StoredKey],
+    ) -> Result<(), StoreError>;
 
     /// Returns the record for `owner`/`name`.
     ///

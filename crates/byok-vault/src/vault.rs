@@ -163,6 +163,9 @@ pub struct RewrapReport {
 struct Keys {
     active: u32,
     ciphers: HashMap<u32, XChaCha20Poly1305>,
+    /// The stored canary these keys were unwrapped with (compare-and-set
+    /// token for keyring changes).
+    canary: Vec<u8>,
 }
 
 struct Inner {
@@ -276,7 +279,11 @@ fn unwrap_keyring(master: &MasterKey, kr: &StoredKeyring) -> Result<Keys, OpenEr
         }
     }
     let active = active.ok_or_else(|| OpenError::CorruptKeyring("no active key".into()))?;
-    Ok(Keys { active, ciphers })
+    Ok(Keys {
+        active,
+        ciphers,
+        canary: kr.canary.clone(),
+    })
 }
 
 impl Vault {
@@ -345,6 +352,7 @@ impl Vault {
             .unwrap_or_else(PoisonError::into_inner);
         let keys = unwrap_keyring(&master, &stored).map_err(|e| match e {
             OpenError::Store(s) => VaultError::Store(s),
+            OpenError::WrongMasterKey => VaultError::MasterKeyChanged,
             other => VaultError::Store(StoreError::Corrupt(other.to_string())),
         })?;
         drop(master);
@@ -629,15 +637,17 @@ impl Vault {
     pub fn rotate(&self) -> Result<u32, VaultError> {
         for _ in 0..5 {
             self.reload_keys()?;
-            let next = {
+            let (next, canary) = {
                 let keys = self
                     .inner
                     .keys
                     .read()
                     .unwrap_or_else(PoisonError::into_inner);
                 let max = keys.ciphers.keys().copied().max().unwrap_or(0);
-                max.checked_add(1)
-                    .ok_or_else(|| StoreError::Corrupt("key ids exhausted".into()))?
+                let next = max
+                    .checked_add(1)
+                    .ok_or_else(|| StoreError::Corrupt("key ids exhausted".into()))?;
+                (next, keys.canary.clone())
             };
             let dek = random_key().map_err(|()| VaultError::Rng)?;
             let wrapped = {
@@ -654,7 +664,9 @@ impl Vault {
                 active: true,
                 created_at_ms: now_ms(),
             };
-            match self.inner.store.add_active_key(&key) {
+            // The canary makes the store refuse a key wrapped under a master key
+            // that another process replaced since the reload above.
+            match self.inner.store.add_active_key(&key, &canary) {
                 Ok(()) => {
                     let mut keys = self
                         .inner
@@ -790,21 +802,64 @@ impl Vault {
     /// new master key (e.g. [`MasterKey::write_new_file`]) *before* calling
     /// this, or a crash in between locks you out.
     ///
+    /// Safe while other processes use the same store: the change is a
+    /// compare-and-set on the canary, retried when another process rotates at
+    /// the same moment. Those processes keep reading and writing with the data
+    /// keys they hold; what needs the keyring fails there with
+    /// [`VaultError::MasterKeyChanged`] until they reopen with `new_master`.
+    ///
     /// # Errors
-    /// Store errors; [`VaultError::Rng`].
+    /// Store errors; [`VaultError::MasterKeyChanged`] if another process
+    /// changed the master key first; [`StoreError::Conflict`] if other
+    /// processes keep rotating at the same moment; [`VaultError::Rng`].
     pub fn rekey(&self, new_master: MasterKey) -> Result<(), VaultError> {
         let mut master = self
             .inner
             .master
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let stored = self
-            .inner
-            .store
-            .load_keyring()?
-            .ok_or_else(|| StoreError::Corrupt("keyring disappeared".into()))?;
-        let old = master.cipher();
-        let new = new_master.cipher();
+        for _ in 0..5 {
+            let stored = self
+                .inner
+                .store
+                .load_keyring()?
+                .ok_or_else(|| StoreError::Corrupt("keyring disappeared".into()))?;
+            let (canary, keys) = Self::rewrapped_keyring(&master, &new_master, &stored)?;
+            match self
+                .inner
+                .store
+                .replace_wrapping(&stored.canary, &canary, &keys)
+            {
+                Ok(()) => {
+                    *master = new_master;
+                    self.inner
+                        .keys
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .canary = canary;
+                    return Ok(());
+                }
+                // A rotation (or a rekey) landed in between: read again.
+                Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    /// The canary and every data key of `stored`, wrapped under `new`.
+    fn rewrapped_keyring(
+        old: &MasterKey,
+        new: &MasterKey,
+        stored: &StoredKeyring,
+    ) -> Result<(Vec<u8>, Vec<StoredKey>), VaultError> {
+        let old = old.cipher();
+        let new = new.cipher();
+        match blob::check_canary(&old, &stored.canary) {
+            Ok(true) => {}
+            Ok(false) => return Err(VaultError::MasterKeyChanged),
+            Err(e) => return Err(StoreError::Corrupt(format!("canary: {e}")).into()),
+        }
         let mut keys = Vec::with_capacity(stored.keys.len());
         for k in &stored.keys {
             let dek = blob::unwrap_key(&old, k.key_id, &k.wrapped)
@@ -815,9 +870,7 @@ impl Vault {
             });
         }
         let canary = blob::seal_canary(&new).map_err(|()| VaultError::Rng)?;
-        self.inner.store.replace_wrapping(&canary, &keys)?;
-        *master = new_master;
-        Ok(())
+        Ok((canary, keys))
     }
 
     /// Every data key with the number of secrets under it.

@@ -2,25 +2,24 @@
 //! an empty or echoed value, and never a partial write.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+#[macro_use]
 mod common;
 
 use byok_vault::secrecy::{ExposeSecret, SecretSlice};
 use byok_vault::{
-    DecryptError, MAX_SECRET_LEN, MasterKey, OpenError, PutOptions, StoreError, Vault, VaultConfig,
+    DecryptError, MAX_SECRET_LEN, MasterKey, OpenError, PutOptions, StoreError, VaultConfig,
     VaultError,
 };
 use common::*;
 
 const KEY: &str = "sk-live-0123456789abcdefghijklmnop";
 
-#[test]
-fn every_single_bit_flip_is_detected() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = open_uncached(dir.path());
+fn every_single_bit_flip_is_detected(db: &Db) {
+    let vault = db.open_uncached();
     vault
         .put("alice", "openai", &secret(KEY), PutOptions::new())
         .unwrap();
-    let conn = raw(dir.path());
+    let conn = db.raw();
     let original = blob_of(&conn, "alice", "openai");
     for bit in 0..original.len() * 8 {
         let mut tampered = original.clone();
@@ -43,10 +42,8 @@ fn every_single_bit_flip_is_detected() {
     );
 }
 
-#[test]
-fn tampered_metadata_or_hint_is_detected() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = open_uncached(dir.path());
+fn tampered_metadata_or_hint_is_detected(db: &Db) {
+    let vault = db.open_uncached();
     vault
         .put(
             "alice",
@@ -55,12 +52,8 @@ fn tampered_metadata_or_hint_is_detected() {
             PutOptions::new().metadata(serde_json::json!({"endpoint": "x.openai.azure.com"})),
         )
         .unwrap();
-    let conn = raw(dir.path());
-    conn.execute(
-        "UPDATE vault_secrets SET metadata = '{\"endpoint\":\"evil.example\"}'",
-        [],
-    )
-    .unwrap();
+    let conn = db.raw();
+    conn.exec("UPDATE vault_secrets SET metadata = '{\"endpoint\":\"evil.example\"}'");
     assert!(matches!(
         vault.get("alice", "azure"),
         Err(VaultError::Decrypt(DecryptError::DecryptionFailed))
@@ -68,18 +61,15 @@ fn tampered_metadata_or_hint_is_detected() {
     vault
         .put("alice", "azure", &secret(KEY), PutOptions::new())
         .unwrap();
-    conn.execute("UPDATE vault_secrets SET hint = 'zzzz'", [])
-        .unwrap();
+    conn.exec("UPDATE vault_secrets SET hint = 'zzzz'");
     assert!(matches!(
         vault.get("alice", "azure"),
         Err(VaultError::Decrypt(DecryptError::DecryptionFailed))
     ));
 }
 
-#[test]
-fn blob_moved_to_another_owner_or_name_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = open_uncached(dir.path());
+fn blob_moved_to_another_owner_or_name_fails(db: &Db) {
+    let vault = db.open_uncached();
     vault
         .put("alice", "openai", &secret(KEY), PutOptions::new())
         .unwrap();
@@ -99,16 +89,15 @@ fn blob_moved_to_another_owner_or_name_fails() {
             PutOptions::new(),
         )
         .unwrap();
-    let conn = raw(dir.path());
+    let conn = db.raw();
     // Copy everything the encryption could depend on except the row's address.
     for (owner, name) in [("mallory", "openai"), ("alice", "groq")] {
-        conn.execute(
+        conn.try_exec(&format!(
             "UPDATE vault_secrets SET
                 (blob, secret_id, metadata, hint, key_id) =
                 (SELECT blob, secret_id || '', metadata, hint, key_id FROM vault_secrets WHERE owner = 'alice' AND name = 'openai')
-             WHERE owner = ?1 AND name = ?2",
-            [owner, name],
-        )
+             WHERE owner = '{owner}' AND name = '{name}'"
+        ))
         .ok();
         // secret_id is UNIQUE, so copy the blob alone if the full copy was refused.
         set_blob(&conn, owner, name, &blob_of(&conn, "alice", "openai"));
@@ -119,37 +108,21 @@ fn blob_moved_to_another_owner_or_name_fails() {
         );
     }
     // Also with the secret id copied (drop the uniqueness by deleting the source).
-    let (blob, sid, hint): (Vec<u8>, String, Option<String>) = conn
-        .query_row(
-            "SELECT blob, secret_id, hint FROM vault_secrets WHERE owner='alice' AND name='openai'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
-    conn.execute(
-        "DELETE FROM vault_secrets WHERE owner='alice' AND name='openai'",
-        [],
-    )
-    .unwrap();
-    conn.execute(
-        "UPDATE vault_secrets SET blob = ?1, secret_id = ?2, hint = ?3 WHERE owner='mallory' AND name='openai'",
-        rusqlite::params![blob, sid, hint],
-    )
-    .unwrap();
+    let (blob, sid, hint): (Vec<u8>, String, Option<String>) = conn.row_of("alice", "openai");
+    conn.exec("DELETE FROM vault_secrets WHERE owner='alice' AND name='openai'");
+    conn.set_row("mallory", "openai", &blob, &sid, hint.as_deref());
     assert!(matches!(
         vault.get("mallory", "openai"),
         Err(VaultError::Decrypt(DecryptError::DecryptionFailed))
     ));
 }
 
-#[test]
-fn unknown_version_unknown_key_and_short_blobs() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = open_uncached(dir.path());
+fn unknown_version_unknown_key_and_short_blobs(db: &Db) {
+    let vault = db.open_uncached();
     vault
         .put("alice", "openai", &secret(KEY), PutOptions::new())
         .unwrap();
-    let conn = raw(dir.path());
+    let conn = db.raw();
     let original = blob_of(&conn, "alice", "openai");
 
     let mut v2 = original.clone();
@@ -191,25 +164,16 @@ fn unknown_version_unknown_key_and_short_blobs() {
     ));
 }
 
-#[test]
-fn wrong_master_key_is_refused_at_open() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(open_uncached(dir.path()));
-    let err = Vault::open_sqlite(
-        db_path(dir.path()),
-        MasterKey::from_bytes([1; 32]),
-        VaultConfig::default(),
-    )
-    .unwrap_err();
+fn wrong_master_key_is_refused_at_open(db: &Db) {
+    drop(db.open_uncached());
+    let err = db.open_with([1; 32], VaultConfig::default()).unwrap_err();
     assert!(matches!(err, OpenError::WrongMasterKey), "{err:?}");
     // The right key still opens it: the failed attempt changed nothing.
-    drop(open_uncached(dir.path()));
+    drop(db.open_uncached());
 }
 
-#[test]
-fn invalid_input_stores_nothing_and_keeps_the_old_secret() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = open_cached(dir.path());
+fn invalid_input_stores_nothing_and_keeps_the_old_secret(db: &Db) {
+    let vault = db.open_cached();
     vault
         .put("alice", "openai", &secret(KEY), PutOptions::new())
         .unwrap();
@@ -251,16 +215,12 @@ fn invalid_input_stores_nothing_and_keeps_the_old_secret() {
             .expose_secret(),
         KEY
     );
-    let count: i64 = raw(dir.path())
-        .query_row("SELECT count(*) FROM vault_secrets", [], |r| r.get(0))
-        .unwrap();
+    let count: i64 = db.raw().count("SELECT count(*) FROM vault_secrets");
     assert_eq!(count, 1);
 }
 
-#[test]
-fn retiring_a_key_in_use_or_active_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = open_uncached(dir.path());
+fn retiring_a_key_in_use_or_active_is_refused(db: &Db) {
+    let vault = db.open_uncached();
     vault
         .put("alice", "openai", &secret(KEY), PutOptions::new())
         .unwrap();
@@ -310,17 +270,14 @@ fn master_key_file_with_loose_permissions_is_refused() {
     assert!(err.to_string().contains("chmod 600"));
 }
 
-#[test]
-fn concurrent_writers_never_see_busy() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(open_uncached(dir.path()));
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
-            let path = dir.path().to_path_buf();
-            std::thread::spawn(move || {
+fn concurrent_writers_never_see_busy(db: &Db) {
+    drop(db.open_uncached());
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            scope.spawn(move || {
                 // Each thread is its own vault with its own connections, as
                 // separate processes would be.
-                let vault = open_uncached(&path);
+                let vault = db.open_uncached();
                 for i in 0..40 {
                     vault
                         .put(
@@ -334,13 +291,10 @@ fn concurrent_writers_never_see_busy() {
                         vault.delete(&format!("user-{t}"), "p0").unwrap();
                     }
                 }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let vault = open_uncached(dir.path());
+            });
+        }
+    });
+    let vault = db.open_uncached();
     for t in 0..8 {
         assert_eq!(vault.list(&format!("user-{t}")).unwrap().len(), 39);
         for i in 1..40 {
@@ -352,3 +306,14 @@ fn concurrent_writers_never_see_busy() {
         }
     }
 }
+
+on_both_backends!(
+    every_single_bit_flip_is_detected,
+    tampered_metadata_or_hint_is_detected,
+    blob_moved_to_another_owner_or_name_fails,
+    unknown_version_unknown_key_and_short_blobs,
+    wrong_master_key_is_refused_at_open,
+    invalid_input_stores_nothing_and_keeps_the_old_secret,
+    retiring_a_key_in_use_or_active_is_refused,
+    concurrent_writers_never_see_busy,
+);

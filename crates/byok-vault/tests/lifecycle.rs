@@ -2,18 +2,17 @@
 //! cache invalidation, the async front, and what reaches the disk.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
 
 use byok_vault::secrecy::{ExposeSecret, SecretString};
-use byok_vault::{AsyncVault, Hint, MasterKey, OpenError, PutOptions, Vault, VaultConfig};
+use byok_vault::{AsyncVault, Hint, MasterKey, OpenError, PutOptions, VaultConfig};
 use common::*;
 
-#[test]
-fn put_get_list_info_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = open_cached(dir.path());
+fn put_get_list_info_delete(db: &Db) {
+    let vault = db.open_cached();
     let info = vault
         .put(
             "u1",
@@ -85,10 +84,8 @@ fn put_get_list_info_delete() {
     assert_eq!(vault.list("u1").unwrap().len(), 1);
 }
 
-#[test]
-fn hint_from_a_field_of_a_structured_secret() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = open_cached(dir.path());
+fn hint_from_a_field_of_a_structured_secret(db: &Db) {
+    let vault = db.open_cached();
     let doc = secret(
         r#"{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretAccessKey":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY","region":"us-east-1"}"#,
     );
@@ -109,9 +106,7 @@ fn hint_from_a_field_of_a_structured_secret() {
     assert_eq!(none.last4, None);
 }
 
-#[test]
-fn rotation_interrupted_then_resumed_after_reopen() {
-    let dir = tempfile::tempdir().unwrap();
+fn rotation_interrupted_then_resumed_after_reopen(db: &Db) {
     let expected: Vec<(String, String)> = (0..50)
         .map(|i| {
             (
@@ -121,7 +116,7 @@ fn rotation_interrupted_then_resumed_after_reopen() {
         })
         .collect();
     {
-        let vault = open_cached(dir.path());
+        let vault = db.open_cached();
         for (name, value) in &expected {
             vault
                 .put("u", name, &secret(value), PutOptions::new())
@@ -151,7 +146,7 @@ fn rotation_interrupted_then_resumed_after_reopen() {
             );
         }
     }
-    let vault = open_uncached(dir.path());
+    let vault = db.open_uncached();
     let status = vault.keys().unwrap();
     assert_eq!(
         status
@@ -172,25 +167,16 @@ fn rotation_interrupted_then_resumed_after_reopen() {
         );
     }
     // A row's blob header and its key_id column always agree (never half-rotated).
-    let conn = raw(dir.path());
-    let mut stmt = conn
-        .prepare("SELECT key_id, blob FROM vault_secrets")
-        .unwrap();
-    let rows: Vec<(u32, Vec<u8>)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let rows = db.raw().key_ids_and_blobs();
+    assert_eq!(rows.len(), 51);
     for (key_id, blob) in rows {
         assert_eq!(key_id, 2);
         assert_eq!(u32::from_be_bytes(blob[1..5].try_into().unwrap()), key_id);
     }
 }
 
-#[test]
-fn rewrap_skips_and_reports_undecryptable_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = open_uncached(dir.path());
+fn rewrap_skips_and_reports_undecryptable_rows(db: &Db) {
+    let vault = db.open_uncached();
     vault
         .put(
             "u",
@@ -207,7 +193,7 @@ fn rewrap_skips_and_reports_undecryptable_rows() {
             PutOptions::new(),
         )
         .unwrap();
-    let conn = raw(dir.path());
+    let conn = db.raw();
     let mut blob = blob_of(&conn, "u", "bad");
     let last = blob.len() - 1;
     blob[last] ^= 0x80;
@@ -227,10 +213,8 @@ fn rewrap_skips_and_reports_undecryptable_rows() {
     assert!(vault.get("u", "good").unwrap().is_some());
 }
 
-#[test]
-fn cache_is_invalidated_by_this_vaults_writes_and_rotation() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = open_cached(dir.path());
+fn cache_is_invalidated_by_this_vaults_writes_and_rotation(db: &Db) {
+    let vault = db.open_cached();
     vault
         .put(
             "u",
@@ -268,10 +252,8 @@ fn cache_is_invalidated_by_this_vaults_writes_and_rotation() {
     assert!(vault.get("u", "p").unwrap().is_none());
 }
 
-#[test]
-fn cache_hits_do_not_touch_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = open_cached(dir.path());
+fn cache_hits_do_not_touch_sqlite(db: &Db) {
+    let vault = db.open_cached();
     vault
         .put(
             "u",
@@ -283,9 +265,7 @@ fn cache_hits_do_not_touch_sqlite() {
     vault.get("u", "p").unwrap().unwrap();
     // Remove the row behind the vault's back: a cache hit still answers,
     // proving the read did not go to the database.
-    raw(dir.path())
-        .execute("DELETE FROM vault_secrets", [])
-        .unwrap();
+    db.raw().exec("DELETE FROM vault_secrets");
     assert_eq!(
         vault.get("u", "p").unwrap().unwrap().expose_secret(),
         "sk-cached-0123456789abcdef"
@@ -294,10 +274,8 @@ fn cache_hits_do_not_touch_sqlite() {
     assert!(vault.get("u", "p").unwrap().is_none());
 }
 
-#[test]
-fn rekey_replaces_the_master_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = open_cached(dir.path());
+fn rekey_replaces_the_master_key(db: &Db) {
+    let vault = db.open_cached();
     vault
         .put(
             "u",
@@ -310,30 +288,19 @@ fn rekey_replaces_the_master_key() {
     vault.rotate().unwrap(); // uses the new master key to wrap
     drop(vault);
     assert!(matches!(
-        Vault::open_sqlite(
-            db_path(dir.path()),
-            MasterKey::from_bytes(MASTER),
-            VaultConfig::default()
-        ),
+        db.open_with(MASTER, VaultConfig::default()),
         Err(OpenError::WrongMasterKey)
     ));
-    let vault = Vault::open_sqlite(
-        db_path(dir.path()),
-        MasterKey::from_bytes([9; 32]),
-        VaultConfig::default(),
-    )
-    .unwrap();
+    let vault = db.open_with([9; 32], VaultConfig::default()).unwrap();
     assert_eq!(
         vault.get("u", "p").unwrap().unwrap().expose_secret(),
         "sk-rekey-0123456789abcdef"
     );
 }
 
-#[test]
-fn two_processes_see_each_others_rotation() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = open_uncached(dir.path());
-    let b = open_uncached(dir.path());
+fn two_processes_see_each_others_rotation(db: &Db) {
+    let a = db.open_uncached();
+    let b = db.open_uncached();
     a.put(
         "u",
         "p",
@@ -362,10 +329,8 @@ fn two_processes_see_each_others_rotation() {
     assert_eq!(info.key_id, 2);
 }
 
-#[test]
-fn async_front_works_without_a_runtime() {
-    let dir = tempfile::tempdir().unwrap();
-    let vault = AsyncVault::new(open_cached(dir.path()), 2).unwrap();
+fn async_front_works_without_a_runtime(db: &Db) {
+    let vault = AsyncVault::new(db.open_cached(), 2).unwrap();
     let info = block_on(vault.put(
         "u",
         "p",
@@ -451,3 +416,15 @@ fn database_files_never_hold_plaintext() {
     drop(vault);
     scan("after close");
 }
+
+on_both_backends!(
+    put_get_list_info_delete,
+    hint_from_a_field_of_a_structured_secret,
+    rotation_interrupted_then_resumed_after_reopen,
+    rewrap_skips_and_reports_undecryptable_rows,
+    cache_is_invalidated_by_this_vaults_writes_and_rotation,
+    cache_hits_do_not_touch_sqlite,
+    rekey_replaces_the_master_key,
+    two_processes_see_each_others_rotation,
+    async_front_works_without_a_runtime,
+);

@@ -41,12 +41,15 @@ use crate::money::Money;
 use crate::quote::UsageSource;
 use crate::time::now_ms;
 
+use super::sqlite::{decode_attempts, encode_attempts};
+
 /// The ledger's migrations, in order: (version, name, SQL). Applied ones
 /// are never edited; a change is a new version.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "ledger tables",
-    "
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "ledger tables",
+        "
 CREATE TABLE ledger_accounts (
     account    TEXT PRIMARY KEY,
     balance    BIGINT NOT NULL DEFAULT 0,
@@ -78,7 +81,13 @@ CREATE TABLE ledger_reservations (
 );
 CREATE INDEX ledger_reservations_expiry ON ledger_reservations (expires_at);
 ",
-)];
+    ),
+    (
+        2,
+        "attempts of each charge",
+        "ALTER TABLE ledger_entries ADD COLUMN attempts TEXT NOT NULL DEFAULT ''",
+    ),
+];
 
 /// The component name of the ledger's rows in `schema_migrations` (the
 /// other stores record theirs under their own names).
@@ -397,7 +406,8 @@ impl Statements {
             balance: c.prepare("SELECT balance, reserved FROM ledger_accounts WHERE account = $1")?,
             usage: c.prepare(
                 "SELECT seq, request_id, account, created_at, provider, model, endpoint, prompt_tokens,
-                        completion_tokens, cached_tokens, usage_source, provider_cost, amount, price_source
+                        completion_tokens, cached_tokens, usage_source, provider_cost, amount, price_source,
+                        attempts
                  FROM ledger_entries
                  WHERE account = $1 AND kind = 'charge' AND seq < $2::bigint
                  ORDER BY seq DESC LIMIT $3::bigint",
@@ -406,9 +416,9 @@ impl Statements {
             insert_charge: c.prepare(
                 "INSERT INTO ledger_entries (request_id, kind, account, created_at, provider, model, endpoint,
                      prompt_tokens, completion_tokens, cached_tokens, usage_source, provider_cost, amount,
-                     price_source)
+                     price_source, attempts)
                  VALUES ($1, 'charge', $2, $3::bigint, $4, $5, $6, $7::bigint, $8::bigint, $9::bigint, $10,
-                     $11::bigint, $12::bigint, $13)
+                     $11::bigint, $12::bigint, $13, $14)
                  ON CONFLICT (request_id) DO NOTHING",
             )?,
             insert_credit: c.prepare(
@@ -620,6 +630,7 @@ fn stored_entry(r: &postgres::Row) -> Result<StoredEntry, postgres::Error> {
                 "fallback" => PriceSource::Fallback,
                 _ => PriceSource::Catalog,
             },
+            attempts: decode_attempts(r.try_get(14)?),
         },
     })
 }
@@ -696,6 +707,7 @@ impl PgTx<'_, '_> {
                 &e.provider_cost.nanos(),
                 &e.markup.nanos(),
                 &e.price_source.as_str(),
+                &encode_attempts(&e.attempts),
             ],
         )?;
         Ok(inserted == 1)

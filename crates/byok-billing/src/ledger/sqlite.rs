@@ -175,7 +175,7 @@ fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
 }
 
 /// A charge's attempts as stored ('' for none).
-fn encode_attempts(attempts: &[Attempt]) -> String {
+pub(super) fn encode_attempts(attempts: &[Attempt]) -> String {
     if attempts.is_empty() {
         return String::new();
     }
@@ -184,7 +184,7 @@ fn encode_attempts(attempts: &[Attempt]) -> String {
 
 /// Stored attempts (none for entries recorded before they were kept, or
 /// unreadable).
-fn decode_attempts(stored: &str) -> Vec<Attempt> {
+pub(super) fn decode_attempts(stored: &str) -> Vec<Attempt> {
     if stored.is_empty() {
         return Vec::new();
     }
