@@ -129,17 +129,30 @@ pub(crate) struct HeldKey {
     name: Box<str>,
     /// Its priority (lower first).
     priority: i64,
+    /// Where the provider id ends in `name` (split once, when listed: the
+    /// request path only slices).
+    provider_len: usize,
 }
 
 impl HeldKey {
+    fn new(name: &str, priority: i64) -> Self {
+        Self {
+            name: name.into(),
+            priority,
+            provider_len: split_name(name).0.len(),
+        }
+    }
+
     /// The provider id (chat or search).
     pub(crate) fn provider(&self) -> &str {
-        split_name(&self.name).0
+        self.name.get(..self.provider_len).unwrap_or_default()
     }
 
     /// The label.
     pub(crate) fn label(&self) -> &str {
-        split_name(&self.name).1
+        self.name
+            .get(self.provider_len + 1..)
+            .unwrap_or(DEFAULT_LABEL)
     }
 }
 
@@ -155,10 +168,7 @@ impl HeldKeys {
     pub(crate) fn from_infos(infos: &[SecretInfo]) -> Self {
         let mut keys: Vec<HeldKey> = infos
             .iter()
-            .map(|i| HeldKey {
-                name: i.name.as_str().into(),
-                priority: priority_of(i),
-            })
+            .map(|i| HeldKey::new(&i.name, priority_of(i)))
             .collect();
         keys.sort_by(|a, b| {
             (a.provider(), a.priority, a.label()).cmp(&(b.provider(), b.priority, b.label()))
@@ -175,10 +185,12 @@ impl HeldKeys {
         })
     }
 
-    /// The keys for `provider`, by priority then label.
-    #[allow(dead_code)] // see `keys_for`
-    pub(crate) fn of<'a>(&'a self, provider: &'a str) -> impl Iterator<Item = &'a HeldKey> {
-        self.keys.iter().filter(move |k| k.provider() == provider)
+    /// The keys for `provider`, by priority then label: one contiguous
+    /// run of the sorted list, found by binary search.
+    pub(crate) fn of<'a>(&'a self, provider: &'a str) -> &'a [HeldKey] {
+        let start = self.keys.partition_point(|k| k.provider() < provider);
+        let len = self.keys[start..].partition_point(|k| k.provider() == provider);
+        &self.keys[start..start + len]
     }
 }
 
@@ -238,11 +250,11 @@ pub(crate) async fn keys_for(
     provider: ProviderId,
 ) -> Result<Keys, ApiError> {
     let held = held_keys(state, user).await?;
-    let mut of = held.of(provider.as_str()).peekable();
-    if of.peek().is_none() {
+    let of = held.of(provider.as_str());
+    if of.is_empty() {
         return Err(ApiError::no_credential(provider));
     }
-    let several = held.of(provider.as_str()).nth(1).is_some();
+    let several = of.len() > 1;
     let now = SystemTime::now();
     let mut keys = Keys {
         usable: Vec::new(),

@@ -15,6 +15,7 @@ pub(crate) mod text;
 
 use std::time::Instant;
 
+use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use byok_providers::{ChatOutcome, ChatRequest, Credential, ProviderId, WireFormat};
 use bytes::Bytes;
@@ -92,6 +93,23 @@ pub(crate) async fn credential(
     Ok(Credential::parse(provider, &secret, state.policy)?)
 }
 
+/// The gateway's response headers, parsed once (the hot path only copies
+/// them).
+pub(crate) mod headers {
+    use actix_web::http::header::HeaderName;
+
+    /// The provider that answered.
+    pub(crate) const PROVIDER: HeaderName = HeaderName::from_static("x-byok-provider");
+    /// The label of the key it used.
+    pub(crate) const KEY_LABEL: HeaderName = HeaderName::from_static("x-byok-key-label");
+    /// How many upstream calls were made.
+    pub(crate) const ATTEMPTS: HeaderName = HeaderName::from_static("x-byok-attempts");
+    /// `reported` or `estimated`.
+    pub(crate) const USAGE_SOURCE: HeaderName = HeaderName::from_static("x-byok-usage-source");
+    /// The markup charged.
+    pub(crate) const MARKUP: HeaderName = HeaderName::from_static("x-byok-markup-usd");
+}
+
 /// A 200 naming the provider that answered, the label of the key it used,
 /// how many upstream calls were made, and the request id.
 pub(crate) fn answered(settlement: &Settlement) -> HttpResponseBuilder {
@@ -99,11 +117,14 @@ pub(crate) fn answered(settlement: &Settlement) -> HttpResponseBuilder {
     let attempts = settlement.attempts();
     if let Some(last) = attempts.last() {
         response
-            .insert_header(("x-byok-provider", last.provider.as_str()))
-            .insert_header(("x-byok-key-label", last.label.as_str()));
+            .insert_header((headers::PROVIDER, last.provider.as_str()))
+            .insert_header((headers::KEY_LABEL, last.label.as_str()));
     }
     response
-        .insert_header(("x-byok-attempts", count_header(attempts.len())))
+        .insert_header((
+            headers::ATTEMPTS,
+            HeaderValue::from_static(count_header(attempts.len())),
+        ))
         .insert_header((request_id::HEADER, settlement.request_id.as_str()));
     response
 }
@@ -225,7 +246,10 @@ fn respond(
     let body = encode(outcome)?;
     Ok(response
         .content_type("application/json")
-        .insert_header(("x-byok-usage-source", settled.usage_source.as_str()))
-        .insert_header(("x-byok-markup-usd", settled.markup.to_string()))
+        .insert_header((
+            headers::USAGE_SOURCE,
+            HeaderValue::from_static(settled.usage_source.as_str()),
+        ))
+        .insert_header((headers::MARKUP, settled.markup.to_string()))
         .body(body))
 }

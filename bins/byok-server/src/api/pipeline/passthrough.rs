@@ -164,8 +164,13 @@ fn respond<R: UsageRead>(
             };
             let settled = settlement.settle(usage.as_ref(), "", model.as_deref().unwrap_or(""));
             response
-                .insert_header(("x-byok-usage-source", settled.usage_source.as_str()))
-                .insert_header(("x-byok-markup-usd", settled.markup.to_string()))
+                .insert_header((
+                    super::headers::USAGE_SOURCE,
+                    actix_web::http::header::HeaderValue::from_static(
+                        settled.usage_source.as_str(),
+                    ),
+                ))
+                .insert_header((super::headers::MARKUP, settled.markup.to_string()))
                 .body(body)
         }
     }
