@@ -217,7 +217,9 @@ pub(crate) trait HealthStore: Send + Sync + fmt::Debug {
 /// hold a handful), behind one lock taken once per call.
 #[derive(Debug, Default)]
 pub(crate) struct MemoryHealthStore {
-    users: RwLock<HashMap<String, Vec<LabelledHealth>>>,
+    /// Keyed by user id; foldhash, not SipHash: the ids are the server's
+    /// own (no attacker picks them) and this is read on every request.
+    users: RwLock<HashMap<String, Vec<LabelledHealth>, foldhash::fast::RandomState>>,
 }
 
 fn find<'v>(entries: &'v [LabelledHealth], key: &KeyRef<'_>) -> Option<&'v LabelledHealth> {
