@@ -1267,6 +1267,9 @@ async fn google_embeddings_are_translated() {
     for row in usage["data"].as_array().unwrap() {
         assert_eq!(row["endpoint"], "/api/v1/embeddings", "{usage}");
         assert_eq!(row["usage_source"], "estimated", "{usage}");
+        // At the catalog's embedding rate ($0.15/M input), no output.
+        assert_eq!(row["price_source"], "catalog", "{usage}");
+        assert_eq!(row["completion_tokens"], 0, "{usage}");
     }
     // Token arrays cannot be embedded by Gemini: a clear 400, nothing sent.
     let before = env.mock.requests().len();
