@@ -442,7 +442,7 @@ impl Credential {
         }
         let info = provider.info();
         let format = info.credential;
-        let hosted = !info.hosts.is_empty() && raw.trim_start().starts_with('{');
+        let hosted = !info.hosts.is_empty() && raw.trim_start().starts_with("{");
         if format == CredentialFormat::Key && !hosted {
             return Ok(Credential::ApiKey(SecretString::from(check_key(raw)?)));
         }

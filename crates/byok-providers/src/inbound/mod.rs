@@ -17,6 +17,14 @@
 pub mod messages;
 pub mod responses;
 
+/// How a passed-through answer starts: the offset of its first
+/// non-whitespace byte, and whether it is a JSON body (else an SSE stream);
+/// `None` while only whitespace came (the usage readers decide once).
+pub(crate) fn sniff(bytes: &[u8]) -> Option<(usize, bool)> {
+    let first = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
+    Some((first, bytes[first..].starts_with(b"{")))
+}
+
 /// A client's request that the codec cannot accept: answered with a 400 in
 /// the client's own protocol (see each codec's `error_body`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

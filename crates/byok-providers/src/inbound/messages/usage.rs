@@ -102,15 +102,11 @@ impl UsageReader {
     /// Reads the next bytes of the answer.
     pub fn push(&mut self, mut bytes: &[u8]) {
         if self.mode == Mode::Unknown {
-            let Some(first) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
+            let Some((first, json)) = crate::inbound::sniff(bytes) else {
                 return;
             };
             bytes = &bytes[first..];
-            self.mode = if bytes[0] == b'{' {
-                Mode::Json
-            } else {
-                Mode::Sse
-            };
+            self.mode = if json { Mode::Json } else { Mode::Sse };
         }
         match self.mode {
             Mode::Json => self.push_json(bytes),

@@ -88,14 +88,10 @@ impl UsageReader {
     /// Feeds the next bytes of the answer.
     pub fn push(&mut self, mut bytes: &[u8]) {
         if self.mode == Mode::Unknown {
-            let Some(first) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
+            let Some((first, json)) = crate::inbound::sniff(bytes) else {
                 return;
             };
-            self.mode = if bytes[first] == b'{' {
-                Mode::Json
-            } else {
-                Mode::Sse
-            };
+            self.mode = if json { Mode::Json } else { Mode::Sse };
             bytes = &bytes[first..];
         }
         match self.mode {
