@@ -10,7 +10,7 @@
 //! - To every other provider the body becomes the neutral request
 //!   (`inbound::messages::parse_request`), goes through that provider's
 //!   translator, and the answer (or its stream, through
-//!   [`MessagesEvents`]) is written back in Anthropic's shape.
+//!   [`Codec`] over the codec's `StreamEncoder`) is written back in Anthropic's shape.
 //! - Every error, the gateway's own included, is Anthropic's
 //!   `{"type": "error", "error": {"type", "message"}}` with Anthropic's
 //!   status codes (an upstream 529 stays a 529 `overloaded_error`).
@@ -25,13 +25,13 @@ use byok_providers::inbound::messages::{
     Parsed, StreamEncoder, UsageReader, encode_response, error_body, parse_count_tokens,
     parse_request,
 };
-use byok_providers::{Forward, StreamItem, Usage, WireFormat};
-use bytes::{Bytes, BytesMut};
+use byok_providers::{ChatChunk, Forward, Usage, WireFormat};
+use bytes::Bytes;
 use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::accounts::User;
 use crate::api::Data;
-use crate::api::pipeline::events::Encoder;
+use crate::api::pipeline::events::{Codec, CodecStream};
 use crate::api::pipeline::fallback::Target;
 use crate::api::pipeline::passthrough::{
     PassThrough, UsageRead, forward_fallbacks, pass_through, take_models, with_model,
@@ -130,8 +130,7 @@ async fn handle(
         settlement,
     };
     if parsed.stream {
-        call.stream(MessagesEvents(StreamEncoder::new(&parsed)))
-            .await
+        call.stream(Codec::new(StreamEncoder::new(&parsed))).await
     } else {
         call.complete(|outcome| Ok(Bytes::from(encode_response(&outcome.response, &parsed))))
             .await
@@ -288,29 +287,21 @@ impl UsageRead for Reader {
     }
 }
 
-/// The Messages stream encoding behind the pipeline's [`Encoder`].
-struct MessagesEvents(StreamEncoder);
-
-impl Encoder for MessagesEvents {
-    fn item(&mut self, item: &StreamItem, buf: &mut BytesMut) {
-        let mut out = Vec::new();
-        self.0.push(item.chunk(), &mut out);
-        buf.extend_from_slice(&out);
+/// The Messages stream encoder behind the pipeline's [`CodecStream`].
+impl CodecStream for StreamEncoder {
+    fn push(&mut self, chunk: &ChatChunk, out: &mut Vec<u8>) {
+        StreamEncoder::push(self, chunk, out);
     }
 
-    fn error(&mut self, error: &ApiError, buf: &mut BytesMut) {
-        let mut out = Vec::new();
-        self.0.error(status_of(error), &error.message, &mut out);
-        buf.extend_from_slice(&out);
+    fn fail(&mut self, error: &ApiError, out: &mut Vec<u8>) {
+        self.error(status_of(error), &error.message, out);
     }
 
-    fn end(&mut self, usage: Option<&Usage>, buf: &mut BytesMut) {
+    fn close(&mut self, usage: Option<&Usage>, out: &mut Vec<u8>) {
         if let Some(u) = usage {
-            self.0.set_usage(u);
+            self.set_usage(u);
         }
-        let mut out = Vec::new();
-        self.0.finish(&mut out);
-        buf.extend_from_slice(&out);
+        self.finish(out);
     }
 }
 

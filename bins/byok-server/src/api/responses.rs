@@ -10,7 +10,7 @@
 //!   (`inbound::responses::parse_request`: stateless there, so
 //!   `previous_response_id` is a 400 and `store` is false), goes through
 //!   that provider's translator, and the answer (or its event stream,
-//!   through [`ResponsesEvents`]) is written back as a Responses object.
+//!   through [`Codec`] over the codec's `StreamEncoder`) is written back as a Responses object.
 //! - Errors are OpenAI's, as on chat completions.
 
 use std::time::Instant;
@@ -19,12 +19,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use byok_providers::inbound::responses::{
     StreamEncoder, UsageReader, encode_response, parse_request, peek,
 };
-use byok_providers::{ChatRequest, Forward, StreamItem, Usage, WireFormat};
-use bytes::{Bytes, BytesMut};
+use byok_providers::{ChatChunk, ChatRequest, Forward, Usage, WireFormat};
+use bytes::Bytes;
 
 use crate::accounts::User;
 use crate::api::Data;
-use crate::api::pipeline::events::Encoder;
+use crate::api::pipeline::events::{Codec, CodecStream};
 use crate::api::pipeline::passthrough::{
     PassThrough, UsageRead, forward_fallbacks, pass_through, take_models, with_model,
 };
@@ -118,8 +118,7 @@ async fn handle(
         settlement,
     };
     if parsed.stream {
-        call.stream(ResponsesEvents(StreamEncoder::new(&parsed)))
-            .await
+        call.stream(Codec::new(StreamEncoder::new(&parsed))).await
     } else {
         call.complete(|outcome| Ok(Bytes::from(encode_response(&outcome.response, &parsed))))
             .await
@@ -177,30 +176,21 @@ impl UsageRead for Reader {
     }
 }
 
-/// The Responses stream encoding behind the pipeline's [`Encoder`].
-struct ResponsesEvents(StreamEncoder);
-
-impl Encoder for ResponsesEvents {
-    fn item(&mut self, item: &StreamItem, buf: &mut BytesMut) {
-        let mut out = Vec::new();
-        self.0.push(item.chunk(), &mut out);
-        buf.extend_from_slice(&out);
+/// The Responses stream encoder behind the pipeline's [`CodecStream`].
+impl CodecStream for StreamEncoder {
+    fn push(&mut self, chunk: &ChatChunk, out: &mut Vec<u8>) {
+        StreamEncoder::push(self, chunk, out);
     }
 
-    fn error(&mut self, error: &ApiError, buf: &mut BytesMut) {
-        let mut out = Vec::new();
-        self.0
-            .error(error.status.as_u16(), &error.message, &mut out);
-        buf.extend_from_slice(&out);
+    fn fail(&mut self, error: &ApiError, out: &mut Vec<u8>) {
+        self.error(error.status.as_u16(), &error.message, out);
     }
 
-    fn end(&mut self, usage: Option<&Usage>, buf: &mut BytesMut) {
+    fn close(&mut self, usage: Option<&Usage>, out: &mut Vec<u8>) {
         if let Some(u) = usage {
-            self.0.usage(u);
+            self.usage(u);
         }
-        let mut out = Vec::new();
-        self.0.finish(&mut out);
-        buf.extend_from_slice(&out);
+        self.finish(out);
     }
 }
 

@@ -7,7 +7,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use byok_providers::{ChatStream, StreamItem, Transcript, Usage};
+use byok_providers::{ChatChunk, ChatStream, StreamItem, Transcript, Usage};
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 
@@ -24,6 +24,57 @@ pub(crate) trait Encoder: Unpin + Send + 'static {
     /// Appends the events that end a complete stream; `usage` is what the
     /// upstream reported, when it did.
     fn end(&mut self, usage: Option<&Usage>, buf: &mut BytesMut);
+}
+
+/// A protocol codec's stream encoder (it writes into a `Vec`), as an
+/// [`Encoder`] through [`Codec`].
+pub(crate) trait CodecStream: Send + Unpin + 'static {
+    /// Appends the events of one chunk.
+    fn push(&mut self, chunk: &ChatChunk, out: &mut Vec<u8>);
+    /// Appends the protocol's error events for a failure mid-stream.
+    fn fail(&mut self, error: &ApiError, out: &mut Vec<u8>);
+    /// Appends the closing events, with the usage the upstream reported.
+    fn close(&mut self, usage: Option<&Usage>, out: &mut Vec<u8>);
+}
+
+/// A [`CodecStream`] as an [`Encoder`]: one scratch buffer, reused for
+/// every chunk.
+pub(crate) struct Codec<C> {
+    inner: C,
+    scratch: Vec<u8>,
+}
+
+impl<C> Codec<C> {
+    /// Wraps a codec's encoder.
+    pub(crate) fn new(inner: C) -> Self {
+        Self {
+            inner,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Moves what the codec wrote into `buf`.
+    fn drain_into(&mut self, buf: &mut BytesMut) {
+        buf.extend_from_slice(&self.scratch);
+        self.scratch.clear();
+    }
+}
+
+impl<C: CodecStream> Encoder for Codec<C> {
+    fn item(&mut self, item: &StreamItem, buf: &mut BytesMut) {
+        self.inner.push(item.chunk(), &mut self.scratch);
+        self.drain_into(buf);
+    }
+
+    fn error(&mut self, error: &ApiError, buf: &mut BytesMut) {
+        self.inner.fail(error, &mut self.scratch);
+        self.drain_into(buf);
+    }
+
+    fn end(&mut self, usage: Option<&Usage>, buf: &mut BytesMut) {
+        self.inner.close(usage, &mut self.scratch);
+        self.drain_into(buf);
+    }
 }
 
 /// Size of the body's encode buffer (refilled when less than a typical
