@@ -18,60 +18,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use byok_testkit::{Reply, event_stream_message, fixture};
+use byok_testkit::{Reply, fixture};
 use common::Env;
+use common::clients::{FAMILIES, Family, event_stream, family, python_with};
 use serde_json::{Value, json};
-
-/// One provider of a translator family, as the mock serves it.
-struct Family {
-    /// `x-byok-provider`.
-    provider: &'static str,
-    model: &'static str,
-    /// The path suffix of the mock as this provider's upstream.
-    suffix: &'static str,
-    /// Where non-streamed requests go.
-    call: &'static str,
-    /// Where streamed requests go; `None`: to `call` with `"stream": true`.
-    stream: Option<&'static str>,
-}
-
-const FAMILIES: [Family; 5] = [
-    Family {
-        provider: "groq",
-        model: "llama-3.3-70b-versatile",
-        suffix: "/openai/v1",
-        call: "/openai/v1/chat/completions",
-        stream: None,
-    },
-    Family {
-        provider: "anthropic",
-        model: "claude-sonnet-4-5",
-        suffix: "",
-        call: "/v1/messages",
-        stream: None,
-    },
-    Family {
-        provider: "google",
-        model: "gemini-2.5-flash",
-        suffix: "",
-        call: "/v1beta/models/gemini-2.5-flash:generateContent",
-        stream: Some("/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
-    },
-    Family {
-        provider: "aws",
-        model: "anthropic.claude-sonnet-4-5-20250929-v1:0",
-        suffix: "",
-        call: "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse",
-        stream: Some("/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse-stream"),
-    },
-    Family {
-        provider: "openai-responses",
-        model: "gpt-4.1",
-        suffix: "/v1",
-        call: "/v1/responses",
-        stream: None,
-    },
-];
 
 const TEXT: &str = "Hello! How can I help you today?";
 
@@ -223,21 +173,6 @@ fn streamed_tool_args(provider: &str) -> Value {
         ]),
         _ => json!([{"location": "Paris, \"FR\"", "unit": "celsius"}, {"location": "東京"}]),
     }
-}
-
-/// A Bedrock ConverseStream answer: the events of fixture `name`
-/// (`{"event", "payload"}`) as AWS event-stream messages.
-fn event_stream(name: &str) -> Reply {
-    let events: Vec<Value> = serde_json::from_str(&fixture(name)).unwrap();
-    Reply::event_stream(
-        events
-            .iter()
-            .map(|e| {
-                let payload = serde_json::to_vec(&e["payload"]).unwrap();
-                event_stream_message(e["event"].as_str().unwrap(), &payload)
-            })
-            .collect(),
-    )
 }
 
 /// Scripts the mock for `ops` of `family`, in the order the client scripts
@@ -546,10 +481,7 @@ async fn run_client(program: PathBuf, args: Vec<String>, dir: &'static str) -> V
 /// checks every result.
 async fn exercise(client: Client, plan: &[(&str, &[&str])]) {
     let (env, key) = gateway().await;
-    let families: Vec<&Family> = plan
-        .iter()
-        .map(|(p, _)| FAMILIES.iter().find(|f| f.provider == *p).unwrap())
-        .collect();
+    let families: Vec<&Family> = plan.iter().map(|(p, _)| family(p)).collect();
     for (family, (_, ops)) in families.iter().zip(plan) {
         script(&env, family, ops);
     }
@@ -590,24 +522,6 @@ enum Client {
     AiSdk(PathBuf),
 }
 
-/// A Python with `langchain_openai` (the venv `.ci/run` makes, or
-/// `BYOK_SDK_PYTHON`).
-fn python() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("BYOK_SDK_PYTHON").map(PathBuf::from),
-        Some(PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../target/sdk-venv/bin/python"
-        ))),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        Command::new(p)
-            .args(["-c", "import langchain_openai"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
 /// `node`, when `tests/node/node_modules` holds the AI SDK.
 fn node() -> Option<PathBuf> {
     let installed = Path::new(NODE_DIR)
@@ -621,7 +535,7 @@ fn node() -> Option<PathBuf> {
 }
 
 fn langchain() -> Option<Client> {
-    let client = python().map(Client::LangChain);
+    let client = python_with("langchain_openai").map(Client::LangChain);
     if client.is_none() {
         let msg = "\n\n!!! SKIPPING the LangChain test: no Python with `langchain-openai` (run .ci/run or set BYOK_SDK_PYTHON) !!!\n";
         common::skip(msg, "CI must have it.");

@@ -9,27 +9,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::clients::python_with;
+
+use std::path::Path;
 use std::process::Command;
 
 use byok_testkit::{Reply, fixture};
 use serde_json::{Value, json};
-
-fn python() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("BYOK_SDK_PYTHON").map(PathBuf::from),
-        Some(PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../target/sdk-venv/bin/python"
-        ))),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        Command::new(p)
-            .args(["-c", "import openai"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
 
 fn step(py: &Path, name: &str, base: &str, key: &str) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/sdk_check.py");
@@ -59,7 +45,7 @@ const SECRET: &str = "sk-sdk-test-0123456789abcdef";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_sdk_works_against_the_gateway() {
-    let Some(py) = python() else {
+    let Some(py) = python_with("openai") else {
         let msg = "\n\n!!! SKIPPING the OpenAI SDK test: no Python with the `openai` package (run .ci/run or set BYOK_SDK_PYTHON) !!!\n";
         common::skip(msg, "CI must have it.");
         return;
@@ -165,7 +151,7 @@ fn call_args(v: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openai_sdk_responses_and_embeddings_against_the_gateway() {
-    let Some(py) = python() else {
+    let Some(py) = python_with("openai") else {
         let msg = "\n\n!!! SKIPPING the OpenAI SDK Responses test: no Python with the `openai` package (run .ci/run or set BYOK_SDK_PYTHON) !!!\n";
         common::skip(msg, "CI must have it.");
         return;

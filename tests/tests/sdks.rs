@@ -22,59 +22,10 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use byok_billing::Money;
-use byok_testkit::{Reply, event_stream_message, fixture};
+use byok_testkit::{Reply, fixture};
 use common::Env;
+use common::clients::{FAMILIES, Family, event_stream, family, python_with};
 use serde_json::{Value, json};
-
-/// One provider of a translator family, as the mock serves it.
-struct Family {
-    provider: &'static str,
-    model: &'static str,
-    /// The path suffix of the mock as this provider's upstream.
-    suffix: &'static str,
-    /// Where non-streamed requests go.
-    call: &'static str,
-    /// Where streamed requests go; `None`: to `call` with `"stream": true`.
-    stream: Option<&'static str>,
-}
-
-const FAMILIES: [Family; 5] = [
-    Family {
-        provider: "anthropic",
-        model: "claude-sonnet-4-5",
-        suffix: "",
-        call: "/v1/messages",
-        stream: None,
-    },
-    Family {
-        provider: "groq",
-        model: "llama-3.3-70b-versatile",
-        suffix: "/openai/v1",
-        call: "/openai/v1/chat/completions",
-        stream: None,
-    },
-    Family {
-        provider: "google",
-        model: "gemini-2.5-flash",
-        suffix: "",
-        call: "/v1beta/models/gemini-2.5-flash:generateContent",
-        stream: Some("/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
-    },
-    Family {
-        provider: "aws",
-        model: "anthropic.claude-sonnet-4-5-20250929-v1:0",
-        suffix: "",
-        call: "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse",
-        stream: Some("/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse-stream"),
-    },
-    Family {
-        provider: "openai-responses",
-        model: "gpt-4.1",
-        suffix: "/v1",
-        call: "/v1/responses",
-        stream: None,
-    },
-];
 
 /// The script's operations without thinking.
 const BASIC: &[&str] = &["text", "stream", "tool", "stream_tool"];
@@ -91,21 +42,6 @@ fn secret(provider: &str) -> Value {
         "groq" => json!("gsk_sdks0123456789abcdefghijkl"),
         _ => json!("sk-sdks-0123456789abcdef"),
     }
-}
-
-/// A Bedrock ConverseStream answer: the events of fixture `name`
-/// (`{"event", "payload"}`) as AWS event-stream messages.
-fn event_stream(name: &str) -> Reply {
-    let events: Vec<Value> = serde_json::from_str(&fixture(name)).unwrap();
-    Reply::event_stream(
-        events
-            .iter()
-            .map(|e| {
-                let payload = serde_json::to_vec(&e["payload"]).unwrap();
-                event_stream_message(e["event"].as_str().unwrap(), &payload)
-            })
-            .collect(),
-    )
 }
 
 /// The `response` of the `response.completed` event of a Responses stream
@@ -255,10 +191,6 @@ fn inputs(result: &Value) -> Value {
     )
 }
 
-fn family(provider: &str) -> &'static Family {
-    FAMILIES.iter().find(|f| f.provider == provider).unwrap()
-}
-
 /// The text and tool-use results of one family.
 fn check_basic(family: &Family, r: &Value) {
     let p = family.provider;
@@ -404,24 +336,6 @@ fn check_upstream_thinking(p: &str, body: &Value) {
     }
 }
 
-/// A Python with `anthropic` (the venv `.ci/run` makes, or
-/// `BYOK_SDK_PYTHON`).
-fn python() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("BYOK_SDK_PYTHON").map(PathBuf::from),
-        Some(PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../target/sdk-venv/bin/python"
-        ))),
-    ];
-    candidates.into_iter().flatten().find(|p| {
-        Command::new(p)
-            .args(["-c", "import anthropic"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/anthropic_check.py");
 
 /// The script over `plan`, off the async runtime; its one JSON line.
@@ -469,7 +383,7 @@ async fn exercise(
 
 /// A Python with the SDK, else `None` after saying so (a failure under CI).
 fn sdk_python() -> Option<PathBuf> {
-    let py = python();
+    let py = python_with("anthropic");
     if py.is_none() {
         let msg = "\n\n!!! SKIPPING the Anthropic SDK test: no Python with `anthropic` (run .ci/run or set BYOK_SDK_PYTHON) !!!\n";
         common::skip(msg, "CI must have it.");

@@ -3,6 +3,8 @@
 //! upstreams, users with credit, stored credentials and chat requests.
 #![allow(dead_code, clippy::unwrap_used)] // each binary uses a subset; test code
 
+pub(crate) mod clients;
+
 use std::time::Duration;
 
 use byok_server::{RunningServer, Settings};
