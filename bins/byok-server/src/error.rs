@@ -197,6 +197,16 @@ impl ResponseError for ApiError {
     }
 }
 
+/// An inbound codec's refusal (Messages, Responses): a 400 naming its field.
+impl From<byok_providers::inbound::InboundError> for ApiError {
+    fn from(e: byok_providers::inbound::InboundError) -> Self {
+        let param = e.param().map(str::to_owned);
+        let mut a = ApiError::bad_request(e.to_string());
+        a.param = param;
+        a
+    }
+}
+
 impl From<RouteError> for ApiError {
     fn from(e: RouteError) -> Self {
         ApiError::bad_request(e.to_string())

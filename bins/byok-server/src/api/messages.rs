@@ -20,7 +20,6 @@ use std::time::Instant;
 use actix_web::http::StatusCode;
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpRequest, HttpResponse, web};
-use byok_providers::inbound::InboundError;
 use byok_providers::inbound::messages::{
     Parsed, StreamEncoder, UsageReader, encode_response, error_body, parse_count_tokens,
     parse_request,
@@ -73,7 +72,7 @@ async fn handle(
     state: &Data,
 ) -> Result<HttpResponse, ApiError> {
     rate_limit(state, &user)?;
-    let mut parsed = parse_request(&body).map_err(invalid)?;
+    let mut parsed = parse_request(&body)?;
     // The fallback list is read with the rest of the body; a body that
     // names one goes upstream without it.
     let models = parsed.request.extra.remove("models");
@@ -114,7 +113,7 @@ async fn handle(
         };
         return pass_through(call, Reader(UsageReader::new()), error_event).await;
     }
-    parsed.check_translatable().map_err(invalid)?;
+    parsed.check_translatable()?;
     let fallbacks = translated_fallbacks(&parsed, targets.rest);
     parsed.adapt_to(format);
     let settlement =
@@ -181,7 +180,7 @@ async fn count(
     state: &Data,
 ) -> Result<HttpResponse, ApiError> {
     rate_limit(state, user)?;
-    let mut parsed: Parsed = parse_count_tokens(&body).map_err(invalid)?;
+    let mut parsed: Parsed = parse_count_tokens(&body)?;
     let client_model = parsed.request.model.clone();
     let provider = route(req, state, user, &mut parsed.request.model).await?;
     if provider.info().format == WireFormat::AnthropicMessages {
@@ -232,14 +231,6 @@ fn protocol_headers(req: &HttpRequest) -> Vec<(HeaderName, HeaderValue)> {
         headers.push((HeaderName::from_static("anthropic-beta"), beta));
     }
     headers
-}
-
-/// A codec refusal as a 400 naming its field.
-fn invalid(e: InboundError) -> ApiError {
-    let param = e.param().map(str::to_owned);
-    let mut a = ApiError::bad_request(e.to_string());
-    a.param = param;
-    a
 }
 
 /// The status Anthropic would answer: an upstream's 529 stays a 529 (the

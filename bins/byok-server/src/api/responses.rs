@@ -61,7 +61,7 @@ async fn handle(
 ) -> Result<HttpResponse, ApiError> {
     rate_limit(state, &user)?;
     let (body, models) = take_models(body)?;
-    let head = peek(&body).map_err(invalid)?;
+    let head = peek(&body)?;
     let mut model = head.model.clone();
     let targets = targets(req, state, &user, &mut model, models).await?;
     let provider = targets.provider;
@@ -101,7 +101,7 @@ async fn handle(
         };
         return pass_through(call, Reader(UsageReader::new()), error_event).await;
     }
-    let mut parsed = parse_request(&body).map_err(invalid)?;
+    let mut parsed = parse_request(&body)?;
     parsed.request.model = model;
     let fallbacks = fallback_requests(state, &parsed.request, targets.rest);
     default_output_limit(state, provider, &mut parsed.request);
@@ -129,8 +129,8 @@ async fn handle(
 /// as one user message (at least one byte per token: an upper bound), and
 /// its `max_output_tokens` as the output limit.
 fn body_as_prompt(body: &[u8]) -> Result<ChatRequest, ApiError> {
-    let v: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body ({e})")))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid_json(&e))?;
     let text = String::from_utf8_lossy(body);
     serde_json::from_value(serde_json::json!({
         "model": "",
@@ -138,14 +138,6 @@ fn body_as_prompt(body: &[u8]) -> Result<ChatRequest, ApiError> {
         "max_completion_tokens": v.get("max_output_tokens"),
     }))
     .map_err(|e| internal("responses bound", &e))
-}
-
-/// A codec refusal as a 400 naming its field.
-fn invalid(e: byok_providers::inbound::InboundError) -> ApiError {
-    let param = e.param().map(str::to_owned);
-    let mut a = ApiError::bad_request(e.to_string());
-    a.param = param;
-    a
 }
 
 /// An `error` event, for a pass-through stream that fails (the Responses
