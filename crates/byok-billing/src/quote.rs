@@ -549,6 +549,51 @@ mod tests {
     }
 
     #[test]
+    fn embedding_models_of_the_openai_dialect_providers_have_catalog_rates() {
+        // A million input tokens at each sourced rate (docs/providers.md,
+        // "Embeddings"): the catalog's price, not the unknown-model
+        // fallback, and nothing for output.
+        let u = TokenUsage {
+            prompt: 1_000_000,
+            ..TokenUsage::default()
+        };
+        for (provider, model, usd) in [
+            ("together", "BAAI/bge-base-en-v1.5", "0.008"),
+            ("together", "WhereIsAI/UAE-Large-V1", "0.016"),
+            ("fireworks", "nomic-ai/nomic-embed-text-v1.5", "0.008"),
+            ("fireworks", "accounts/fireworks/models/qwen3-embedding-8b", "0.10"),
+            ("deepinfra", "BAAI/bge-m3", "0.01"),
+            ("novita", "qwen/qwen3-embedding-8b", "0.07"),
+            ("openrouter", "baai/bge-m3", "0.01"),
+            ("vercel", "openai/text-embedding-3-small", "0.02"),
+        ] {
+            let c = quote(
+                &catalog(),
+                provider,
+                model,
+                &u,
+                UsageSource::Reported,
+                QuoteOptions::default(),
+            )
+            .unwrap();
+            assert_eq!(c.price_source, PriceSource::Catalog, "{provider} {model}");
+            assert_eq!(c.provider_cost.to_string(), usd, "{provider} {model}");
+        }
+        // NVIDIA's hosted embeddings are a free trial with no paid
+        // alternative in the catalog: no cost and no markup.
+        let c = quote(
+            &catalog(),
+            "nvidia",
+            "nvidia/nv-embedqa-e5-v5",
+            &u,
+            UsageSource::Reported,
+            QuoteOptions::default(),
+        )
+        .unwrap();
+        assert_eq!((c.provider_cost, c.markup), (Money::ZERO, Money::ZERO));
+    }
+
+    #[test]
     fn free_model_rule_uses_the_lowest_paid_rate() {
         let u = TokenUsage {
             prompt: 1_000_000,
