@@ -39,7 +39,12 @@ const TOGETHER_MODEL: &str = "meta-llama/Llama-3.3-70B-Instruct-Turbo";
 
 /// A gateway and a user with 1 USD and a key for each provider.
 async fn start() -> (Env, String) {
-    let env = common::start(UPSTREAMS, |_| {}).await;
+    start_with(|_| {}).await
+}
+
+/// [`start`] with the settings adjusted by `tune`.
+async fn start_with(tune: impl FnOnce(&mut byok_server::Settings)) -> (Env, String) {
+    let env = common::start(UPSTREAMS, tune).await;
     let (_, key) = env.cli_user("fallback", Some("1.00"));
     for (provider, secret) in [
         ("groq", GROQ_KEY),
@@ -561,13 +566,20 @@ async fn multi_key_a_429_key_falls_to_the_next_key_of_the_same_provider() {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // The mock answers by key: the default key is rate limited, the
     // second answers.
-    env.mock.on_sequence(
+    let path = "/groq/chat/completions";
+    env.mock.on_header(
         "POST",
-        "/groq/chat/completions",
-        vec![
-            error(429).header("retry-after", "30"),
-            Reply::json(200, fixture("openai/chat_text.json")),
-        ],
+        path,
+        "authorization",
+        &format!("Bearer {GROQ_KEY}"),
+        error(429).header("retry-after", "30"),
+    );
+    env.mock.on_header(
+        "POST",
+        path,
+        "authorization",
+        &format!("Bearer {second}"),
+        Reply::json(200, fixture("openai/chat_text.json")),
     );
     let r = post_via(
         &env,
@@ -592,13 +604,9 @@ async fn multi_key_a_429_key_falls_to_the_next_key_of_the_same_provider() {
             {"provider": "groq", "label": "second", "status": 200}
         ])
     );
-    // The cooling key is skipped next time: one upstream call.
+    // The cooling key is skipped next time: one upstream call (the
+    // default key would still answer 429).
     env.mock.clear_requests();
-    env.mock.on(
-        "POST",
-        "/groq/chat/completions",
-        Reply::json(200, fixture("openai/chat_text.json")),
-    );
     let r = post_via(
         &env,
         &key,
@@ -610,4 +618,267 @@ async fn multi_key_a_429_key_falls_to_the_next_key_of_the_same_provider() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-key-label"], "second");
     assert_eq!(env.mock.requests().len(), 1);
+}
+
+/// One client request of the concurrency test: when it was sent, when its
+/// answer was read, its status, request id and answering key.
+#[derive(Debug, Clone)]
+struct Sent {
+    start: std::time::Instant,
+    end: std::time::Instant,
+    status: u16,
+    request_id: String,
+    label: String,
+}
+
+/// Sends chat requests to groq from `workers` tasks until `stop`.
+fn load(
+    env: &std::sync::Arc<Env>,
+    key: &str,
+    workers: usize,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<Sent>>> {
+    (0..workers)
+        .map(|_| {
+            let (env, key, stop) = (env.clone(), key.to_owned(), stop.clone());
+            tokio::spawn(async move {
+                let mut sent = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let start = std::time::Instant::now();
+                    let r = post_via(
+                        &env,
+                        &key,
+                        "/api/v1/chat/completions",
+                        "groq",
+                        &hello(GROQ_MODEL),
+                    )
+                    .await;
+                    let header = |n: &str| {
+                        r.headers()
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    let (status, request_id, label) = (
+                        r.status().as_u16(),
+                        header("x-request-id"),
+                        header("x-byok-key-label"),
+                    );
+                    let _ = r.bytes().await.unwrap();
+                    sent.push(Sent {
+                        start,
+                        end: std::time::Instant::now(),
+                        status,
+                        request_id,
+                        label,
+                    });
+                }
+                sent
+            })
+        })
+        .collect()
+}
+
+/// Every ledger entry of the user of `key`, page by page.
+async fn every_entry(env: &Env, key: &str) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut path = "/api/usage?limit=500".to_owned();
+    loop {
+        let page = env.get_json(&path, key).await;
+        let data = page["data"].as_array().unwrap();
+        if data.is_empty() {
+            return rows;
+        }
+        rows.extend(data.iter().cloned());
+        path = format!("/api/usage?limit=500&before={}", page["next_before"]);
+    }
+}
+
+/// The earliest answer of a request whose attempts include `label` with
+/// `status`: by then the server had marked that key.
+fn first_seen(
+    sent: &[Sent],
+    attempts: &std::collections::HashMap<String, Value>,
+    label: &str,
+    status: u16,
+) -> Option<std::time::Instant> {
+    sent.iter()
+        .filter(|s| {
+            attempts[&s.request_id]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["label"] == label && a["status"] == status)
+        })
+        .map(|s| s.end)
+        .min()
+}
+
+/// Issue #17's concurrency test: many parallel requests while the mock,
+/// answering by key, flips keys between states. The default key starts
+/// answering 401 (invalid), then `second` 429 (cooling down), then the
+/// default key is fixed and verified. Checked from the outside: every
+/// request answered once and charged once (its request id in the ledger
+/// exactly once, entries == answers, balance == credit − charges); no
+/// request sent after an answer showed a key's 401 tried that key again
+/// (until the verify cleared it), none sent after a 429 answer tried the
+/// cooling key, and requests sent after the verify answer use the default
+/// key again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_flipping_state_under_parallel_requests() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    // No per-user rate limit: the load is the point.
+    let (env, key) = start_with(|s| s.rate_limit_rpm = 0).await;
+    let (second, third) = (
+        "gsk-concurrency-second-0123456789abcdef",
+        "gsk-concurrency-third-0123456789abcdef",
+    );
+    for (label, secret, priority) in [("second", second, 1), ("third", third, 2)] {
+        let r = env
+            .http
+            .put(env.url(&format!("/api/byok/credentials/groq/{label}")))
+            .bearer_auth(&key)
+            .json(&json!({"key": secret, "priority": priority}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let path = "/groq/chat/completions";
+    let answer = |secret: &str, reply: Reply| {
+        env.mock.on_header(
+            "POST",
+            path,
+            "authorization",
+            &format!("Bearer {secret}"),
+            reply,
+        );
+    };
+    let ok = || Reply::json(200, fixture("openai/chat_text.json"));
+    for secret in [GROQ_KEY, second, third] {
+        answer(secret, ok());
+    }
+    env.mock.on(
+        "GET",
+        "/groq/models",
+        Reply::json(200, fixture("openai/models.json")),
+    );
+
+    let env = std::sync::Arc::new(env);
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let workers = load(&env, &key, 12, &stop);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let env2 = env.clone();
+    let answer = |secret: &str, reply: Reply| {
+        env2.mock.on_header(
+            "POST",
+            path,
+            "authorization",
+            &format!("Bearer {secret}"),
+            reply,
+        );
+    };
+    answer(GROQ_KEY, error(401));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    answer(second, error(429).header("retry-after", "120"));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    answer(GROQ_KEY, ok());
+    let r = env
+        .call("POST", "/api/byok/credentials/groq/default/verify", &key)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"ok": true}));
+    let verified = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut sent = Vec::new();
+    for w in workers {
+        sent.extend(w.await.unwrap());
+    }
+
+    // Every request answered, each charged exactly once.
+    assert!(sent.len() > 40, "only {} requests", sent.len());
+    assert!(sent.iter().all(|s| s.status == 200), "{sent:?}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let rows = loop {
+        let rows = every_entry(&env, &key).await;
+        if rows.len() >= sent.len() || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let attempts: std::collections::HashMap<String, Value> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["request_id"].as_str().unwrap().to_owned(),
+                r["attempts"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(attempts.len(), rows.len(), "a request id charged twice");
+    assert_eq!(rows.len(), sent.len(), "one entry per answered request");
+    assert!(sent.iter().all(|s| attempts.contains_key(&s.request_id)));
+    let charged: Money = rows
+        .iter()
+        .map(|r| r["markup_usd"].as_str().unwrap().parse::<Money>().unwrap())
+        .fold(Money::ZERO, |a, b| a.checked_add(b).unwrap());
+    let b = env.get_json("/api/balance", &key).await;
+    assert_eq!(reserved(&env, &key).await, Money::ZERO);
+    assert_eq!(
+        b["balance_usd"]
+            .as_str()
+            .unwrap()
+            .parse::<Money>()
+            .unwrap()
+            .checked_add(charged)
+            .unwrap(),
+        "1.00".parse::<Money>().unwrap()
+    );
+
+    // The answering key is the last attempt's, and it answered 200.
+    for s in &sent {
+        let last = attempts[&s.request_id]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["label"], s.label.as_str(), "{s:?}: {last}");
+        assert_eq!(last["status"], 200);
+    }
+    let tried = |s: &Sent, label: &str| {
+        attempts[&s.request_id]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["label"] == label)
+    };
+    // Invalid: after the first answer showing default's 401, no request
+    // sent before the verify tried it.
+    let invalid = first_seen(&sent, &attempts, "default", 401).expect("a 401 was seen");
+    let verify_sent = verified - Duration::from_millis(1);
+    for s in sent
+        .iter()
+        .filter(|s| s.start > invalid && s.end < verify_sent)
+    {
+        assert!(
+            !tried(s, "default"),
+            "invalid key used after marking: {s:?}"
+        );
+    }
+    // Cooling down: after the first answer showing second's 429, no
+    // request tried it again (retry-after outlives the test).
+    let cooling = first_seen(&sent, &attempts, "second", 429).expect("a 429 was seen");
+    for s in sent.iter().filter(|s| s.start > cooling) {
+        assert!(!tried(s, "second"), "cooling key used: {s:?}");
+    }
+    // Verified: requests sent after the verify answered use default again.
+    let after: Vec<&Sent> = sent.iter().filter(|s| s.start > verified).collect();
+    assert!(!after.is_empty());
+    assert!(after.iter().all(|s| s.label == "default"), "{after:?}");
+    // Between the phases, the keys answered in priority order.
+    assert!(sent.iter().any(|s| s.label == "third"));
 }

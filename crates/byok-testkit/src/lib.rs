@@ -254,6 +254,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
+    /// When the mock finished reading it.
+    pub at: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -286,8 +288,13 @@ impl RecordedRequest {
 /// every request; without, each reply answers one, in order.
 type Route = (String, String, VecDeque<Reply>, bool);
 
+/// `(method, path, header name, header value, reply)`: answers every
+/// request to `method path` that carries the header with that value.
+type KeyedRoute = (String, String, String, String, Reply);
+
 #[derive(Debug, Default)]
 struct State {
+    keyed: Vec<KeyedRoute>,
     routes: Vec<Route>,
     streaming: Vec<Route>,
     requests: Vec<RecordedRequest>,
@@ -375,6 +382,20 @@ impl MockUpstream {
             .push((method.into(), path.into(), replies.into(), false));
     }
 
+    /// Answers every `method path` request whose header `name` (any case)
+    /// equals `value` with `reply`, before any other route: a mock that
+    /// answers by key (`authorization`, `x-api-key`). Calling it again for
+    /// the same header value replaces the reply, so a test can flip a key
+    /// between answers while requests are in flight.
+    pub fn on_header(&self, method: &str, path: &str, name: &str, value: &str, reply: Reply) {
+        let name = name.to_ascii_lowercase();
+        let mut st = self.state.lock().unwrap();
+        st.keyed
+            .retain(|(m, p, n, v, _)| !(m == method && p == path && *n == name && v == value));
+        st.keyed
+            .push((method.into(), path.into(), name, value.into(), reply));
+    }
+
     /// Binds a fixed address (for a standalone mock) instead of port 0.
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
@@ -456,6 +477,7 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Recorded
         target,
         headers,
         body,
+        at: std::time::Instant::now(),
     }))
 }
 
@@ -512,8 +534,17 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resu
         let path = request.path().to_owned();
         let method = request.method.clone();
         let wants_stream = serde_json_lite_stream_flag(&request.body);
+        let keyed = st
+            .keyed
+            .iter()
+            .find(|(m, p, n, v, _)| {
+                *m == method && *p == path && request.header(n) == Some(v.as_str())
+            })
+            .map(|(.., reply)| reply.clone());
         st.requests.push(request);
-        let streaming = if wants_stream {
+        let streaming = if keyed.is_some() {
+            keyed
+        } else if wants_stream {
             next_reply(&mut st.streaming, &method, &path)
         } else {
             None
