@@ -46,10 +46,15 @@ struct ProviderStats {
     fallbacks: u64,
 }
 
+/// Keyed by route path and provider id: the server's own short strings,
+/// so foldhash rather than SipHash (these maps are updated on every
+/// request).
+type ByName<T> = HashMap<String, T, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 struct Inner {
-    routes: HashMap<String, RouteStats>,
-    providers: HashMap<String, ProviderStats>,
+    routes: ByName<RouteStats>,
+    providers: ByName<ProviderStats>,
 }
 
 /// Counts of the users' provider keys by provider and status, computed
@@ -89,7 +94,7 @@ fn escape(v: &str) -> String {
 }
 
 /// The entry for `key`, allocating the owned key only when it is new.
-fn entry<'a, T: Default>(map: &'a mut HashMap<String, T>, key: &str) -> &'a mut T {
+fn entry<'a, T: Default>(map: &'a mut ByName<T>, key: &str) -> &'a mut T {
     if !map.contains_key(key) {
         map.insert(key.to_owned(), T::default());
     }

@@ -561,7 +561,11 @@ mod tests {
             ("together", "BAAI/bge-base-en-v1.5", "0.008"),
             ("together", "WhereIsAI/UAE-Large-V1", "0.016"),
             ("fireworks", "nomic-ai/nomic-embed-text-v1.5", "0.008"),
-            ("fireworks", "accounts/fireworks/models/qwen3-embedding-8b", "0.10"),
+            (
+                "fireworks",
+                "accounts/fireworks/models/qwen3-embedding-8b",
+                "0.10",
+            ),
             ("deepinfra", "BAAI/bge-m3", "0.01"),
             ("novita", "qwen/qwen3-embedding-8b", "0.07"),
             ("openrouter", "baai/bge-m3", "0.01"),

@@ -463,7 +463,11 @@ pub(crate) fn body_stream<B: BodyTranslate>(
     let driver = Driver {
         provider,
         body: response.bytes_stream().boxed(),
-        pending: VecDeque::with_capacity(4),
+        // One read often carries several events (a stream's last content,
+        // finish and usage chunks and `[DONE]` tend to arrive together; a
+        // fast upstream sends many): room for 16 avoids regrowing the
+        // queue, for one allocation per stream either way.
+        pending: VecDeque::with_capacity(16),
         idle,
         translator,
         finished: false,

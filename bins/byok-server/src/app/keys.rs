@@ -37,12 +37,22 @@ pub(crate) const MAX_COOLDOWN: Duration = Duration::from_secs(600);
 /// Where the metadata keeps a key's priority.
 pub(crate) const PRIORITY_FIELD: &str = "priority";
 
+/// How fresh a provider's only key's `last_used_at` is kept: a success
+/// within this long of the recorded use is not written again. With one
+/// key there are no ties to break by last use, so the timestamp is only
+/// shown (to the second); skipping the write keeps the one-key request
+/// path as cheap as before key pools (issue #17).
+pub(crate) const ONLY_KEY_USE_RESOLUTION: Duration = Duration::from_secs(1);
+
 /// One usable key of the user's for a provider.
 pub(crate) struct KeyChoice {
     /// Its label.
     pub(crate) label: String,
     /// The key, parsed.
     pub(crate) credential: Credential,
+    /// Whether a success need not be recorded: the provider's only key,
+    /// used less than [`ONLY_KEY_USE_RESOLUTION`] ago.
+    pub(crate) fresh: bool,
 }
 
 /// The user's keys for a provider, in the order to try them.
@@ -285,9 +295,15 @@ pub(crate) async fn keys_for(
         let Some(secret) = stored_secret(state, user, &key.name).await? else {
             continue;
         };
+        let fresh = !several
+            && health.last_used_at.is_some_and(|at| {
+                now.duration_since(at)
+                    .is_ok_and(|age| age < ONLY_KEY_USE_RESOLUTION)
+            });
         keys.usable.push(KeyChoice {
             label: key.label().to_owned(),
             credential: Credential::parse(provider, &secret, state.policy)?,
+            fresh,
         });
         if several {
             ranks.push((key.priority, health.last_used_at));
@@ -475,6 +491,43 @@ mod tests {
             // Another provider's keys are not offered.
             let groq = keys_for(&f.state, &f.user, ProviderId::Groq).await;
             assert!(groq.is_err());
+        });
+        f.state.ledger.shutdown();
+    }
+
+    #[test]
+    fn only_a_providers_only_key_used_just_now_is_fresh() {
+        let f = Fixture::new();
+        run(async {
+            let fresh = || async {
+                keys_for(&f.state, &f.user, ProviderId::OpenAi)
+                    .await
+                    .unwrap()
+                    .usable
+                    .iter()
+                    .map(|k| (k.label.clone(), k.fresh))
+                    .collect::<Vec<_>>()
+            };
+            f.store(DEFAULT_LABEL, 0).await;
+            assert_eq!(
+                fresh().await,
+                [(DEFAULT_LABEL.to_owned(), false)],
+                "never used"
+            );
+            f.report(DEFAULT_LABEL, KeyOutcome::Ok);
+            assert_eq!(fresh().await, [(DEFAULT_LABEL.to_owned(), true)]);
+            // An older use is written again.
+            f.state.health.set(
+                key_ref(&f.user, "openai", DEFAULT_LABEL),
+                HealthChange::Used {
+                    at: SystemTime::now() - ONLY_KEY_USE_RESOLUTION,
+                },
+            );
+            assert_eq!(fresh().await, [(DEFAULT_LABEL.to_owned(), false)]);
+            // With several keys every use is recorded (it breaks ties).
+            f.report(DEFAULT_LABEL, KeyOutcome::Ok);
+            f.store("b", 0).await;
+            assert!(fresh().await.iter().all(|(_, fresh)| !fresh));
         });
         f.state.ledger.shutdown();
     }

@@ -5,7 +5,7 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{HeaderName, HeaderValue};
 
 /// The response header.
-pub(crate) const HEADER: &str = "x-request-id";
+pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A new request id: `req_` + 28 hex digits, the first 12 the Unix time in
 /// milliseconds and the rest 64 random bits. Time first keeps the ledger's
@@ -17,9 +17,13 @@ pub(crate) fn request_id() -> String {
     let ms = u64::try_from(byok_billing::now_ms()).unwrap_or(0);
     b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
     let _ = getrandom::getrandom(&mut b[6..]);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = String::with_capacity(32);
     id.push_str("req_");
-    id.push_str(&hex::encode(b));
+    for byte in b {
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
     id
 }
 
@@ -29,10 +33,10 @@ pub(crate) async fn add_header(
     response: impl Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let mut res = response.await?;
-    if !res.headers().contains_key(HEADER)
+    if !res.headers().contains_key(&HEADER)
         && let Ok(v) = HeaderValue::from_str(&request_id())
     {
-        res.headers_mut().insert(HeaderName::from_static(HEADER), v);
+        res.headers_mut().insert(HEADER, v);
     }
     Ok(res)
 }

@@ -74,7 +74,7 @@ pub(crate) struct Fallback {
 fn header_providers(req: &HttpRequest) -> (Option<&str>, Option<&str>) {
     let Some(header) = req
         .headers()
-        .get("x-byok-provider")
+        .get(&super::headers::PROVIDER)
         .and_then(|v| v.to_str().ok())
     else {
         return (None, None);
@@ -440,7 +440,9 @@ impl<'a> Attempts<'a> {
         fallbacks: &[Fallback],
         settlement: &mut Settlement,
     ) {
-        report(self.state, self.user, provider, &key.label, KeyOutcome::Ok);
+        if !key.fresh {
+            report(self.state, self.user, provider, &key.label, KeyOutcome::Ok);
+        }
         if let Some(f) = target.checked_sub(1).and_then(|i| fallbacks.get(i)) {
             settlement.answered_by(provider, &f.request.model);
         }
