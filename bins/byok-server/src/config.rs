@@ -40,6 +40,10 @@ pub enum Command {
     /// Prices.
     #[command(subcommand)]
     Prices(PricesCommand),
+    /// Runs the stores' migrations (PostgreSQL with `BYOK_DATABASE_URL`,
+    /// else the SQLite files) and exits: what `serve` does at start, for a
+    /// deployment step before several instances start.
+    Migrate,
 }
 
 /// `user ...` subcommands.
@@ -153,6 +157,18 @@ pub struct Settings {
         global = true
     )]
     pub admin_token: Option<SecretString>,
+    /// PostgreSQL for the vault and the ledger
+    /// (`postgres://user:password@host/db`), shared by several instances;
+    /// absent = SQLite files in the data directory (the embedded default).
+    /// Migrations run at start (and with `migrate`). See docs/deployment.md.
+    #[arg(
+        long,
+        env = "BYOK_DATABASE_URL",
+        hide_env_values = true,
+        value_parser = secret,
+        global = true
+    )]
+    pub database_url: Option<SecretString>,
     /// Bearer token required by `GET /metrics` (compared in constant time;
     /// at least 32 characters); absent = no token asked.
     #[arg(
@@ -355,6 +371,7 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     master_key_file: Option<PathBuf>,
     admin_token: Option<String>,
+    database_url: Option<String>,
     metrics_token: Option<String>,
     metrics_listen: Option<SocketAddr>,
     markup_bps: Option<u32>,
@@ -426,6 +443,7 @@ where
         fill!(data_dir);
         fill!(opt master_key_file);
         fill!(secret admin_token);
+        fill!(secret database_url);
         fill!(secret metrics_token);
         fill!(opt metrics_listen);
         fill!(markup_bps);

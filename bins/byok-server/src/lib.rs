@@ -45,20 +45,21 @@ use anyhow::Context as _;
 pub use app::router::{MakeRoute, OPENAPI, ROUTES};
 pub use app::state::AppState;
 pub use app::vault::{KeySource, OpenedVault, open_vault, pending_key_path};
-pub use cli::{run_prices_command, run_user_command, run_vault_command};
+pub use cli::{run_migrate, run_prices_command, run_user_command, run_vault_command};
 pub use config::{Cli, Command, LogFormat, PricesCommand, Settings, UserCommand, VaultCommand};
 
 /// Binds `settings.listen` (and `settings.metrics_listen`, whose bound
 /// address is then in the state's `metrics_listen`) and returns the server
-/// and the bound address.
+/// and the bound address, over `app_state` (from [`AppState::open`], which
+/// must run outside an async runtime: the PostgreSQL stores block while
+/// they connect and migrate).
 ///
 /// # Errors
-/// When the vault cannot be opened (wrong master key, bad key file, storage)
-/// or the address cannot be bound.
+/// When the address cannot be bound.
 pub fn build(
     settings: &Settings,
+    mut app_state: AppState,
 ) -> anyhow::Result<(actix_web::dev::Server, SocketAddr, AppState)> {
-    let mut app_state = AppState::open(settings)?;
     let metrics_listener = settings
         .metrics_listen
         .map(|a| {
@@ -116,15 +117,23 @@ impl RunningServer {
     /// Starts a server on a new thread with its own runtime.
     ///
     /// # Errors
-    /// As [`build`].
+    /// As [`AppState::open`] and [`build`].
     pub fn start(settings: &Settings) -> anyhow::Result<Self> {
         let settings = settings.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("byok-server".into())
             .spawn(move || {
+                // The stores open before the runtime starts (they may block).
+                let state = match AppState::open(&settings) {
+                    Ok(state) => state,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
                 actix_web::rt::System::new().block_on(async move {
-                    match build(&settings) {
+                    match build(&settings, state) {
                         Ok((server, addr, state)) => {
                             let _ = tx.send(Ok((server.handle(), addr, state.metrics_listen)));
                             if let Err(e) = server.await {

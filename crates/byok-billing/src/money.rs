@@ -83,7 +83,7 @@ impl fmt::Display for Money {
         let mut frac = abs % NANOS_PER_USD.unsigned_abs();
         // Nine decimals, trailing zeros dropped down to two.
         let mut shown = 9;
-        while shown > 2 && frac % 10 == 0 {
+        while shown > 2 && frac.is_multiple_of(10) {
             frac /= 10;
             shown -= 1;
         }

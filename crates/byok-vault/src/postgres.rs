@@ -75,7 +75,9 @@ CREATE INDEX vault_secrets_key_id ON vault_secrets (key_id);
 )];
 
 /// One advisory lock id for every process migrating this crate's tables.
-const MIGRATION_LOCK: i64 = 0x6279_6f6b_7661_756c; // "byokvaul"
+/// The same key as the ledger's (`byok-billing`): the stores of one
+/// database migrate one at a time, whichever components they are.
+const MIGRATION_LOCK: i64 = 0x6279_6f6b_6d69_6772; // "byokmigr"
 
 const CREATE_MIGRATIONS_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -190,6 +192,23 @@ pub struct PostgresSecretStore {
     config: postgres::Config,
     settings: PostgresConfig,
     idle: Mutex<Vec<Conn>>,
+}
+
+impl Drop for PostgresSecretStore {
+    /// Closes the idle connections on a thread of their own: dropping a
+    /// synchronous `postgres::Client` blocks on its runtime to say goodbye
+    /// to the server, which panics on an async runtime's thread, and the
+    /// last owner of a vault may well be one (a server's state dropped in
+    /// its runtime at shutdown).
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(PoisonError::into_inner));
+        if !idle.is_empty() {
+            // Nothing to report to: a failed spawn drops them here.
+            let _ = std::thread::Builder::new()
+                .name("byok-vault-close".into())
+                .spawn(move || drop(idle));
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresSecretStore {

@@ -11,6 +11,14 @@ use byok_server::{RunningServer, Settings};
 use byok_testkit::{MockUpstream, Reply, fixture};
 use serde_json::{Value, json};
 
+/// Runs `f`, which may block, on a thread of its own outside any runtime:
+/// the synchronous PostgreSQL client runs a runtime of its own, and the
+/// stores refuse to be called from an async context (as the server's
+/// request path never does).
+pub(crate) fn in_place<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
+}
+
 /// The admin token every test gateway starts with.
 pub(crate) const ADMIN: &str = "admin-token-for-tests-0123456789";
 
@@ -39,7 +47,9 @@ pub(crate) async fn start(upstreams: &[(&str, &str)], tune: impl FnOnce(&mut Set
             .insert((*id).to_owned(), format!("{}{suffix}", mock.base_url()));
     }
     tune(&mut settings);
-    let server = RunningServer::start(&settings).unwrap();
+    // Opening PostgreSQL stores blocks (the synchronous client runs a
+    // runtime of its own): off this runtime's worker when it can.
+    let server = in_place(|| RunningServer::start(&settings)).unwrap();
     Env {
         dir,
         settings,
@@ -88,14 +98,16 @@ impl Env {
     /// api_key)`.
     pub(crate) fn cli_user(&self, name: &str, credit_usd: Option<&str>) -> (String, String) {
         let mut out = Vec::new();
-        byok_server::run_user_command(
-            &self.settings,
-            &byok_server::UserCommand::Create {
-                name: name.into(),
-                credit_usd: credit_usd.map(str::to_owned),
-            },
-            &mut out,
-        )
+        in_place(|| {
+            byok_server::run_user_command(
+                &self.settings,
+                &byok_server::UserCommand::Create {
+                    name: name.into(),
+                    credit_usd: credit_usd.map(str::to_owned),
+                },
+                &mut out,
+            )
+        })
         .unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
         (

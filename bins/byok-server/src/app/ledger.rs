@@ -3,17 +3,17 @@
 //! the ledger's writer thread (settlement and release do not wait).
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use byok_billing::{
-    Balance, LedgerConfig, LedgerEntry, LedgerError, Money, ReserveError, StoredEntry,
+    Balance, LedgerConfig, LedgerEntry, LedgerError, Money, Reservations, ReserveError, StoredEntry,
 };
+use secrecy::ExposeSecret as _;
 
 use crate::app::blocking::blocking;
 use crate::app::request_id::request_id;
-use crate::config::RESERVATION_TTL;
+use crate::config::{RESERVATION_TTL, Settings};
 use crate::error::{ApiError, internal};
 
 /// The ledger in `<data-dir>/ledger.db`, how long its reservations live
@@ -102,10 +102,11 @@ impl Ledger {
     ///
     /// # Errors
     /// Storage failure.
-    pub(crate) fn open(data_dir: &Path, ttl: Duration) -> anyhow::Result<Self> {
+    pub(crate) fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let ttl = settings.reservation_ttl;
         let mut config = LedgerConfig::default();
         config.sweep_interval = config.sweep_interval.map(|every| every.min(ttl / 3));
-        let ledger = Self::open_with(data_dir, &config, ttl)
+        let ledger = Self::open_with(settings, config, ttl)
             .map_err(|e| anyhow::anyhow!("cannot open the ledger: {e}"))?;
         Live::start_keeper(&ledger.live);
         Ok(ledger)
@@ -116,19 +117,33 @@ impl Ledger {
     ///
     /// # Errors
     /// Storage failure.
-    pub(crate) fn open_beside_server(data_dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn open_beside_server(settings: &Settings) -> anyhow::Result<Self> {
         let mut config = LedgerConfig::default();
         config.release_on_open = false;
         config.sweep_interval = None;
-        Self::open_with(data_dir, &config, RESERVATION_TTL).map_err(|e| anyhow::anyhow!("{e}"))
+        Self::open_with(settings, config, RESERVATION_TTL).map_err(|e| anyhow::anyhow!("{e}"))
     }
 
+    /// The SQLite ledger in the data directory, or with
+    /// `BYOK_DATABASE_URL` the PostgreSQL one, whose reservations live in
+    /// the database (a conditional update per reservation, so instances
+    /// sharing it never overspend) and are not released at open (they may
+    /// be another instance's; expired ones are swept).
     fn open_with(
-        data_dir: &Path,
-        config: &LedgerConfig,
+        settings: &Settings,
+        mut config: LedgerConfig,
         ttl: Duration,
     ) -> Result<Self, LedgerError> {
-        let inner = byok_billing::Ledger::open_sqlite(data_dir.join("ledger.db"), config)?;
+        let inner = match &settings.database_url {
+            Some(url) => {
+                config.reservations = Reservations::Store;
+                config.release_on_open = false;
+                byok_billing::Ledger::open_postgres(url.expose_secret(), &config)?
+            }
+            None => {
+                byok_billing::Ledger::open_sqlite(settings.data_dir.join("ledger.db"), &config)?
+            }
+        };
         let live = Arc::new(Live {
             ids: Mutex::new(HashSet::new()),
             ledger: inner.clone(),

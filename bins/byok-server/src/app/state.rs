@@ -107,7 +107,7 @@ impl AppState {
         Ok(Self {
             vault: AsyncVault::new(vault, 2).context("cannot start vault worker threads")?,
             accounts: Arc::new(Accounts::open(&settings.data_dir.join("accounts.db"))?),
-            ledger: Ledger::open(&settings.data_dir, settings.reservation_ttl)?,
+            ledger: Ledger::open(settings)?,
             catalog: Arc::new(load_catalog(&settings.data_dir)?),
             providers: clients.providers,
             user_endpoints: clients.user_endpoints,

@@ -5,8 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use byok_vault::{MasterKey, OpenError, Vault, VaultConfig};
-use secrecy::ExposeSecret as _;
+use byok_vault::{MasterKey, OpenError, PostgresSecretStore, Vault, VaultConfig};
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::config::Settings;
 
@@ -63,7 +63,10 @@ pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 /// fails.
 pub fn open_vault(settings: &Settings) -> anyhow::Result<OpenedVault> {
     create_private_dir(&settings.data_dir)?;
-    let db = VaultDb(settings.data_dir.join("vault.db"));
+    let db = VaultDb {
+        path: settings.data_dir.join("vault.db"),
+        url: settings.database_url.clone(),
+    };
     if let Some(encoded) = &settings.master_key {
         let key = MasterKey::from_base64(encoded.expose_secret())
             .context("BYOK_MASTER_KEY is invalid")?;
@@ -102,25 +105,42 @@ fn default_key_file(data_dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The vault's database file.
-struct VaultDb(PathBuf);
+/// The vault's database: the SQLite file in the data directory, or with
+/// `BYOK_DATABASE_URL` PostgreSQL (its migrations run when it opens).
+struct VaultDb {
+    path: PathBuf,
+    url: Option<SecretString>,
+}
 
 impl VaultDb {
+    /// Where the vault is, for messages (never the URL: it may hold a
+    /// password).
+    fn place(&self) -> String {
+        match &self.url {
+            Some(_) => "the PostgreSQL database of BYOK_DATABASE_URL".to_owned(),
+            None => self.path.display().to_string(),
+        }
+    }
+
     /// The vault, or `None` when `key` is not its master key.
     fn open(&self, key: MasterKey) -> anyhow::Result<Option<Vault>> {
-        match Vault::open_sqlite(&self.0, key, VaultConfig::default()) {
+        let opened = match &self.url {
+            Some(url) => PostgresSecretStore::open(url.expose_secret())
+                .map_err(OpenError::from)
+                .and_then(|store| Vault::open(store, key, VaultConfig::default())),
+            None => Vault::open_sqlite(&self.path, key, VaultConfig::default()),
+        };
+        match opened {
             Ok(vault) => Ok(Some(vault)),
             Err(OpenError::WrongMasterKey) => Ok(None),
-            Err(e) => {
-                Err(e).with_context(|| format!("cannot open the vault at {}", self.0.display()))
-            }
+            Err(e) => Err(e).with_context(|| format!("cannot open the vault in {}", self.place())),
         }
     }
 
     fn wrong_key(&self) -> anyhow::Error {
         anyhow::anyhow!(
             "the master key does not match the vault in {}: refusing to start (was BYOK_MASTER_KEY or the key file changed?)",
-            self.0.display()
+            self.place()
         )
     }
 

@@ -6,10 +6,14 @@ use crate::config::Settings;
 /// every queued ledger write.
 ///
 /// # Errors
-/// See [`crate::build`]; I/O errors of the server.
+/// See [`crate::AppState::open`] and [`crate::build`]; I/O errors of the
+/// server.
 pub fn serve(settings: &Settings) -> anyhow::Result<()> {
+    // The stores open before the runtime starts: the PostgreSQL ones block
+    // while they connect and migrate.
+    let state = crate::AppState::open(settings)?;
     actix_web::rt::System::new().block_on(async {
-        let (server, addr, state) = crate::build(settings)?;
+        let (server, addr, state) = crate::build(settings, state)?;
         tracing::info!(%addr, data_dir = %settings.data_dir.display(), "byok-server listening");
         if let Some(metrics) = state.metrics_listen {
             tracing::info!(addr = %metrics, "metrics listening");

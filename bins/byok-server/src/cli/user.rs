@@ -18,7 +18,7 @@ pub fn run_user_command(
     std::fs::create_dir_all(&settings.data_dir)?;
     let accounts = Accounts::open(&settings.data_dir.join("accounts.db"))?;
     // Another process (the server) may own in-flight reservations: keep them.
-    let ledger = Ledger::open_beside_server(&settings.data_dir)?;
+    let ledger = Ledger::open_beside_server(settings)?;
     let credit = |id: &str, amount: &str| -> anyhow::Result<()> {
         let amount = credit_amount(amount).map_err(|why| anyhow::anyhow!("the amount {why}"))?;
         ledger.credit_blocking(id, amount)

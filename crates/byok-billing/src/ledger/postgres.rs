@@ -167,11 +167,12 @@ fn migrate(client: &mut Client) -> Result<(), LedgerError> {
     let mut tx = client.transaction().map_err(pg_err)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(pg_err)?;
+    // The table every byok store shares (the vault's creates the same
+    // one): one row per applied migration of each component.
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             component  TEXT NOT NULL,
             version    INTEGER NOT NULL,
-            name       TEXT NOT NULL,
             applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
             PRIMARY KEY (component, version)
         )",
@@ -190,11 +191,11 @@ fn migrate(client: &mut Client) -> Result<(), LedgerError> {
             "the database's ledger schema is version {applied}, newer than this build's {known}"
         )));
     }
-    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+    for (version, _name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
         tx.batch_execute(sql).map_err(pg_err)?;
         tx.execute(
-            "INSERT INTO schema_migrations (component, version, name) VALUES ($1, $2, $3)",
-            &[&COMPONENT, version, name],
+            "INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
+            &[&COMPONENT, version],
         )
         .map_err(pg_err)?;
     }
@@ -258,6 +259,29 @@ struct Pool {
     state: Mutex<PoolState>,
     /// Signalled when a connection is given back or dropped.
     freed: Condvar,
+}
+
+impl Drop for Pool {
+    /// Closes the idle connections on a thread of their own: dropping a
+    /// synchronous `postgres::Client` blocks on its runtime to say goodbye
+    /// to the server, which panics on an async runtime's thread, and the
+    /// last owner of a store may well be one (a server's state dropped in
+    /// its runtime at shutdown).
+    fn drop(&mut self) {
+        let idle = std::mem::take(
+            &mut self
+                .state
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .idle,
+        );
+        if !idle.is_empty() {
+            // Nothing to report to: a failed spawn drops them here.
+            let _ = std::thread::Builder::new()
+                .name("byok-ledger-close".into())
+                .spawn(move || drop(idle));
+        }
+    }
 }
 
 #[derive(Debug)]
