@@ -12,13 +12,14 @@ use serde_json::{Value, json};
 
 const OPENAI_KEY: &str = "sk-test-CANARY-Em8vN3xR5tL1pW7mK2jH9gF4";
 
-/// The mock answers as OpenAI (chat and Responses, under `/v1`) and
-/// Anthropic.
+/// The mock answers as OpenAI (chat and Responses, under `/v1`),
+/// Anthropic, Google and Bedrock.
 const UPSTREAMS: &[(&str, &str)] = &[
     ("openai", "/v1"),
     ("openai-responses", "/v1"),
     ("anthropic", ""),
     ("google", ""),
+    ("aws", ""),
 ];
 const ANTHROPIC_KEY: &str = "sk-ant-CANARY-Inb3fG7hJ1kL5zX9cV2bN6mQ0";
 
@@ -1283,4 +1284,177 @@ async fn google_embeddings_are_translated() {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("token arrays"));
     assert_eq!(env.mock.requests().len(), before);
+}
+
+/// Bedrock's embeddings are translated: OpenAI's request to `InvokeModel`
+/// of the model's family, signed (SigV4), and the answer back in OpenAI's
+/// shape. Titan takes one text a call (one signed call per input, their
+/// token counts summed); Cohere takes them all in one call and reports no
+/// count (the answer's `usage` is the estimate the ledger records).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_embeddings_are_translated_and_signed() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("alice", Some("1.00"));
+    env.store(
+        &key,
+        "aws",
+        json!({"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "secretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCANARYKEY", "region": "us-east-1"}),
+    )
+    .await;
+    let titan = "/model/amazon.titan-embed-text-v2%3A0/invoke";
+    let cohere = "/model/cohere.embed-english-v3/invoke";
+    // The answers' shapes from the Bedrock user guide.
+    env.mock.on(
+        "POST",
+        titan,
+        Reply::json(
+            200,
+            r#"{"embedding": [0.25, -0.5, 0.125], "inputTextTokenCount": 4, "embeddingsByType": {"float": [0.25, -0.5, 0.125]}}"#,
+        ),
+    );
+    env.mock.on(
+        "POST",
+        cohere,
+        Reply::json(
+            200,
+            r#"{"embeddings": [[0.5, -1.0], [0.25, 2.0]], "id": "5b3e0a8a-emb", "response_type": "embeddings_floats", "texts": ["hello", "world"]}"#,
+        ),
+    );
+    let signed = |r: &byok_testkit::RecordedRequest| {
+        let auth = r.header("authorization").unwrap_or_default();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/")
+                && auth.contains("/us-east-1/bedrock/aws4_request"),
+            "{auth}"
+        );
+        assert!(!auth.contains("CANARY"));
+        assert!(r.header("x-amz-date").is_some());
+        assert_eq!(r.header("content-type"), Some("application/json"));
+    };
+
+    // Titan, by the model's `aws/` prefix: one signed call per input.
+    let body = json!({"model": "aws/amazon.titan-embed-text-v2:0", "input": ["hello", "world"], "dimensions": 256, "user": "u-1"});
+    let r = env.post(&key, "/api/v1/embeddings", &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-provider"], "aws");
+    assert_eq!(r.headers()["x-byok-usage-source"], "reported");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["object"], "list", "{answer}");
+    assert_eq!(answer["model"], "amazon.titan-embed-text-v2:0", "{answer}");
+    assert_eq!(answer["data"].as_array().unwrap().len(), 2, "{answer}");
+    for (i, item) in answer["data"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(item["object"], "embedding");
+        assert_eq!(item["index"], i);
+        assert_eq!(item["embedding"], json!([0.25, -0.5, 0.125]));
+    }
+    assert_eq!(
+        answer["usage"],
+        json!({"prompt_tokens": 8, "total_tokens": 8}),
+        "the calls' counts summed"
+    );
+    let sent = env.mock.requests();
+    assert_eq!(sent.len(), 2, "one call per input");
+    let mut bodies: Vec<Value> = sent
+        .iter()
+        .map(|r| {
+            assert_eq!(r.path(), titan);
+            signed(r);
+            serde_json::from_slice(&r.body).unwrap()
+        })
+        .collect();
+    bodies.sort_by_key(|b| b["inputText"].as_str().unwrap().to_owned());
+    assert_eq!(
+        bodies,
+        [
+            json!({"inputText": "hello", "dimensions": 256}),
+            json!({"inputText": "world", "dimensions": 256})
+        ]
+    );
+
+    // Cohere, chosen by the header, as OpenAI's base64: one call for both.
+    env.mock.clear_requests();
+    let r = env
+        .http
+        .post(env.url("/api/v1/embeddings"))
+        .bearer_auth(&key)
+        .header("x-byok-provider", "aws")
+        .json(&json!({"model": "cohere.embed-english-v3", "input": ["hello", "world"], "encoding_format": "base64", "input_type": "search_query"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-usage-source"], "estimated");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["model"], "cohere.embed-english-v3", "{answer}");
+    // Little-endian f32 [0.5, -1.0] and [0.25, 2.0], as OpenAI writes them.
+    assert_eq!(answer["data"][0]["embedding"], "AAAAPwAAgL8=", "{answer}");
+    assert_eq!(answer["data"][1]["embedding"], "AACAPgAAAEA=", "{answer}");
+    assert_eq!(answer["data"][1]["index"], 1, "{answer}");
+    let estimated = answer["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!(estimated > 0, "{answer}");
+    assert_eq!(answer["usage"]["total_tokens"], estimated, "{answer}");
+    let sent = env.mock.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].path(), cohere);
+    signed(&sent[0]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&sent[0].body).unwrap(),
+        json!({"texts": ["hello", "world"], "input_type": "search_query"})
+    );
+
+    // One ledger entry per request, under the embeddings route, at the
+    // catalog's embedding rates: Titan 8 tokens at $0.02/M, markup 5%.
+    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
+    let rows = usage["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{usage}");
+    let row = |model: &str| {
+        rows.iter()
+            .find(|r| r["model"] == model)
+            .unwrap_or_else(|| panic!("{model}: {usage}"))
+    };
+    let t = row("amazon.titan-embed-text-v2:0");
+    assert_eq!(t["endpoint"], "/api/v1/embeddings", "{usage}");
+    assert_eq!(t["provider"], "aws", "{usage}");
+    assert_eq!(t["usage_source"], "reported", "{usage}");
+    assert_eq!(t["prompt_tokens"], 8, "{usage}");
+    assert_eq!(t["completion_tokens"], 0, "{usage}");
+    assert_eq!(t["provider_cost_usd"], "0.00000016", "{usage}");
+    assert_eq!(t["markup_usd"], "0.000000008", "{usage}");
+    let c = row("cohere.embed-english-v3");
+    assert_eq!(c["endpoint"], "/api/v1/embeddings", "{usage}");
+    assert_eq!(c["usage_source"], "estimated", "{usage}");
+    assert_eq!(c["price_source"], "catalog", "{usage}");
+    assert_eq!(
+        c["prompt_tokens"], estimated,
+        "the answer says what was charged"
+    );
+
+    // Refused before anything is sent: token arrays, a size Titan does not
+    // make, an unknown encoding, a Bedrock model that is no embedding model
+    // the gateway translates.
+    env.mock.clear_requests();
+    for (body, says) in [
+        (
+            json!({"model": "aws/amazon.titan-embed-text-v2:0", "input": [[1, 2, 3]]}),
+            "token arrays",
+        ),
+        (
+            json!({"model": "aws/amazon.titan-embed-text-v2:0", "input": "x", "dimensions": 300}),
+            "256, 512 or 1024",
+        ),
+        (
+            json!({"model": "aws/cohere.embed-english-v3", "input": "x", "encoding_format": "binary"}),
+            "encoding_format",
+        ),
+        (
+            json!({"model": "aws/anthropic.claude-3-5-haiku-20241022-v1:0", "input": "x"}),
+            "Titan Text Embeddings",
+        ),
+    ] {
+        let r = env.post(&key, "/api/v1/embeddings", &body).await;
+        assert_eq!(r.status(), 400, "{body}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(says), "{body}: {text}");
+    }
+    assert!(env.mock.requests().is_empty());
 }

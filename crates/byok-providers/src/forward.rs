@@ -9,12 +9,19 @@
 //! non-success status is a [`ProviderError::Upstream`] (the key redacted),
 //! so a gateway answers it in the client's own protocol and can fall back
 //! before the first byte.
+//!
+//! Bedrock signs each request over its body (SigV4), so a pass-through
+//! there ([`signed`]) is a whole `POST` of the runtime endpoint's `op`
+//! (`model/{modelId}/invoke`, `InvokeModel`), never streamed and with no
+//! protocol headers; a body that is a JSON array is a batch: one signed
+//! call per element, [`BATCH_CONCURRENCY`] at a time, answered with the
+//! JSON array of the answers in order (Titan embeds one text a call).
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
 use secrecy::ExposeSecret as _;
 
@@ -22,10 +29,16 @@ use crate::credential::Credential;
 use crate::error::{ProviderError, TimeoutPhase};
 use crate::http::{Endpoint, Upstream, read_body, send};
 use crate::id::ProviderId;
+use crate::translators::Dialect;
+
+/// How many calls of a signed batch are in flight at once.
+pub(crate) const BATCH_CONCURRENCY: usize = 4;
 
 /// A request to forward: the operation's path relative to the format's API
-/// root (`messages`, `messages/count_tokens`, `responses`, `embeddings`),
-/// the body as it goes upstream, and the client headers the protocol needs
+/// root (`messages`, `messages/count_tokens`, `responses`, `embeddings`;
+/// Bedrock's `model/{modelId}/invoke`, whole and signed, see
+/// [`ChatProvider::forward`](crate::ChatProvider::forward)), the body as it
+/// goes upstream, and the client headers the protocol needs
 /// (`anthropic-version`, `anthropic-beta`: never an auth header).
 #[derive(Debug)]
 pub struct Forward<'a> {
@@ -102,6 +115,75 @@ impl Upstream {
         };
         Ok(Forwarded { content_type, body })
     }
+}
+
+/// A pass-through to a dialect that signs each body (Bedrock): `op` with
+/// the body as one signed call, or, for a body that is a JSON array, one
+/// signed call per element ([`BATCH_CONCURRENCY`] at once, the first
+/// failure ending the batch), the answer then the JSON array of the
+/// answers in order, within the body size limit.
+///
+/// # Errors
+/// [`ProviderError::Unsupported`] for a streamed request or one with
+/// protocol headers (they would have to be signed too); a body that is an
+/// array but not JSON is [`ProviderError::InvalidRequest`]; otherwise the
+/// first call's error.
+pub(crate) async fn signed<D: Dialect>(
+    dialect: &D,
+    request: Forward<'_>,
+    credential: &Credential,
+) -> Result<Forwarded, ProviderError> {
+    let upstream = dialect.upstream();
+    if request.stream || !request.headers.is_empty() {
+        return Err(ProviderError::Unsupported {
+            provider: upstream.id,
+            what: "a streamed pass-through, or one with protocol headers (each request is signed)"
+                .into(),
+        });
+    }
+    let op = request.op;
+    let one = move |body: Vec<u8>| async move {
+        let (builder, secret) = dialect.signed_request(op, body, credential)?;
+        upstream.fetch(builder, &secret).await
+    };
+    let body = if request.body.trim_ascii_start().starts_with(b"[") {
+        let calls: Vec<serde_json::Value> = serde_json::from_slice(&request.body)
+            .map_err(|_| ProviderError::invalid("a batch body must be a JSON array", None))?;
+        let bodies = calls
+            .iter()
+            .map(serde_json::to_vec)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| ProviderError::invalid("a batch body must be a JSON array", None))?;
+        let answers: Vec<Vec<u8>> = futures_util::stream::iter(bodies)
+            .map(one)
+            .buffered(BATCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let limit = upstream.config.limits.max_body_bytes;
+        let size = answers.iter().map(|a| a.len() + 1).sum::<usize>() + 1;
+        if size > limit {
+            return Err(ProviderError::TooLarge {
+                provider: upstream.id,
+                limit,
+            });
+        }
+        let mut all = Vec::with_capacity(size);
+        all.push(b'[');
+        for (i, answer) in answers.iter().enumerate() {
+            if i > 0 {
+                all.push(b',');
+            }
+            all.extend_from_slice(answer);
+        }
+        all.push(b']');
+        all
+    } else {
+        one(request.body.to_vec()).await?
+    };
+    Ok(Forwarded {
+        content_type: Some(HeaderValue::from_static("application/json")),
+        body: futures_util::stream::once(async move { Ok(Bytes::from(body)) }).boxed(),
+    })
 }
 
 /// The response's bytes as they arrive, failing after `idle` without any.

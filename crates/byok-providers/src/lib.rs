@@ -106,9 +106,14 @@ pub use stream::{ChatStream, EventStream, StreamEvent, StreamItem, Transcript, U
 pub use translators::anthropic::{
     ANTHROPIC_VERSION, Anthropic, DEFAULT_MAX_TOKENS, encode_request as encode_anthropic_request,
 };
+pub use translators::bedrock::embeddings::{
+    BedrockEmbeddings, MAX_EMBEDDING_INPUTS, decode_embeddings as decode_bedrock_embeddings,
+    encode_embeddings as encode_bedrock_embeddings,
+};
 pub use translators::bedrock::{
     Bedrock, encode_model_id, encode_request as encode_bedrock_request, sign_v4,
 };
+pub use translators::embeddings::Embedded;
 pub use translators::gemini::embeddings::{
     GeminiEmbeddings, decode_embeddings as decode_gemini_embeddings,
     encode_embeddings as encode_gemini_embeddings,

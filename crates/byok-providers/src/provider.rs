@@ -85,12 +85,15 @@ pub trait ChatProvider: Send + Sync + std::fmt::Debug {
 
     /// Forwards a request in the provider's own protocol unchanged (the
     /// pass-through of `crate::forward`): to the credential's target,
-    /// authorised, answered as the provider sent it.
+    /// authorised, answered as the provider sent it. Bedrock signs each
+    /// body: there `op` is an `InvokeModel` path (`model/{modelId}/invoke`)
+    /// sent whole, and a JSON-array body is a batch of calls answered with
+    /// the JSON array of their answers.
     ///
     /// # Errors
     /// [`ProviderError`] (a non-success status included, sanitised);
-    /// [`ProviderError::Unsupported`] for Bedrock (its requests are signed
-    /// per body: nothing is forwarded there).
+    /// [`ProviderError::Unsupported`] for a streamed Bedrock request or one
+    /// with protocol headers.
     async fn forward(
         &self,
         request: Forward<'_>,

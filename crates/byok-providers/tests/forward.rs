@@ -1,7 +1,7 @@
 //! Pass-through (`ChatProvider::forward`) against the mock: the body and
 //! the protocol headers go upstream unchanged with the key added, the
 //! answer comes back as sent, streamed; errors are sanitised; Bedrock
-//! forwards nothing.
+//! forwards only whole signed calls.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
@@ -90,25 +90,34 @@ async fn an_upstream_error_is_sanitised() {
     assert!(!format!("{e:?}{e}").contains(KEY));
 }
 
+/// Bedrock signs each body: only whole `InvokeModel` calls are forwarded
+/// (signed, see `translator_bedrock.rs`); a stream or protocol headers are
+/// refused before anything is sent.
 #[tokio::test]
-async fn bedrock_forwards_nothing() {
+async fn bedrock_forwards_only_whole_signed_calls() {
     let s = common::setup(ProviderId::Aws, Some(""), |_| {
         r#"{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretAccessKey":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY","region":"us-east-1"}"#.to_owned()
     })
     .await;
-    let e = s
-        .provider
-        .forward(
-            Forward {
-                op: "converse",
-                body: Bytes::from_static(b"{}"),
-                headers: &[],
-                stream: false,
-            },
-            &s.credential,
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(e, ProviderError::Unsupported { .. }), "{e:?}");
+    let headers = [(
+        HeaderName::from_static("anthropic-version"),
+        HeaderValue::from_static("2023-06-01"),
+    )];
+    for (stream, headers) in [(true, &[][..]), (false, &headers[..])] {
+        let e = s
+            .provider
+            .forward(
+                Forward {
+                    op: "model/m/invoke",
+                    body: Bytes::from_static(b"{}"),
+                    headers,
+                    stream,
+                },
+                &s.credential,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ProviderError::Unsupported { .. }), "{e:?}");
+    }
     assert!(s.mock.requests().is_empty());
 }

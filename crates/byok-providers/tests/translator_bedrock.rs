@@ -9,14 +9,15 @@ use std::time::Duration;
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message as EsMessage};
 use byok_providers::{
-    FinishReason, ProviderError, ProviderId, UpstreamErrorKind, UsageReport,
-    translate_bedrock_frames,
+    FinishReason, Forward, ProviderError, ProviderId, UpstreamErrorKind, UsageReport,
+    decode_bedrock_embeddings, encode_bedrock_embeddings, translate_bedrock_frames,
 };
 use byok_testkit::{Body, Piece, Reply, fixture};
 use bytes::Bytes;
 use common::*;
+use futures_util::StreamExt as _;
 use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 const AKID: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -453,6 +454,133 @@ async fn http_errors_api_key_auth_and_models() {
         Some("Bearer ABSKQmVkcm9ja0NBTkFSWWtleTAxMjM0NTY3")
     );
     assert_eq!(sent.header("x-amz-date"), None);
+}
+
+/// Embeddings: `InvokeModel` calls signed like Converse's; Titan's inputs
+/// go one a call (a batch), the answers come back whole as one JSON array
+/// in order; a failed call fails the batch, sanitised.
+#[tokio::test]
+async fn embeddings_are_signed_invokes_and_batches_come_back_whole() {
+    async fn embed(s: &Setup, model: &str, input: Value) -> Result<Vec<u8>, ProviderError> {
+        let e = encode_bedrock_embeddings(model, &input, &Map::new()).unwrap();
+        let forwarded = s
+            .provider
+            .forward(
+                Forward {
+                    op: &e.op,
+                    body: Bytes::from(e.body),
+                    headers: &[],
+                    stream: false,
+                },
+                &s.credential,
+            )
+            .await?;
+        assert_eq!(
+            forwarded.content_type.unwrap().to_str().unwrap(),
+            "application/json"
+        );
+        let mut body = Vec::new();
+        let mut pieces = forwarded.body;
+        while let Some(piece) = pieces.next().await {
+            body.extend_from_slice(&piece?);
+        }
+        Ok(body)
+    }
+    let s = bedrock(true).await;
+    let titan = "/model/amazon.titan-embed-text-v2%3A0/invoke";
+    s.mock.on(
+        "POST",
+        titan,
+        Reply::json(
+            200,
+            r#"{"embedding": [0.5, -1.0], "inputTextTokenCount": 3, "embeddingsByType": {"float": [0.5, -1.0]}}"#,
+        ),
+    );
+    let answer = embed(&s, "amazon.titan-embed-text-v2:0", json!(["a", "b", "c"]))
+        .await
+        .unwrap();
+    let embedded = decode_bedrock_embeddings(ProviderId::Aws, &answer).unwrap();
+    assert_eq!(embedded.vectors, vec![vec![0.5, -1.0]; 3]);
+    assert_eq!(embedded.prompt_tokens, Some(9));
+    let sent = s.mock.requests();
+    assert_eq!(sent.len(), 3, "one call per input");
+    let mut texts: Vec<String> = sent
+        .iter()
+        .map(|r| {
+            assert_eq!(r.path(), titan);
+            assert_eq!(r.header("accept"), Some("application/json"));
+            assert_eq!(r.header("x-amz-security-token"), Some(TOKEN));
+            verify_sigv4(r, SECRET, "eu-central-1");
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            body["inputText"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    texts.sort();
+    assert_eq!(texts, ["a", "b", "c"]);
+
+    // One input: one call, its answer as Bedrock sent it.
+    s.mock.clear_requests();
+    let answer = embed(&s, "amazon.titan-embed-text-v2:0", json!("a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        decode_bedrock_embeddings(ProviderId::Aws, &answer)
+            .unwrap()
+            .prompt_tokens,
+        Some(3)
+    );
+    assert_eq!(s.mock.requests().len(), 1);
+
+    // Cohere: the texts in one call.
+    s.mock.on(
+        "POST",
+        "/model/cohere.embed-english-v3/invoke",
+        Reply::json(
+            200,
+            r#"{"embeddings": [[0.1], [0.2]], "id": "e-1", "response_type": "embeddings_floats", "texts": ["a", "b"]}"#,
+        ),
+    );
+    let answer = embed(&s, "cohere.embed-english-v3", json!(["a", "b"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        decode_bedrock_embeddings(ProviderId::Aws, &answer)
+            .unwrap()
+            .vectors,
+        [vec![0.1], vec![0.2]]
+    );
+    let sent = s.mock.last_request().unwrap();
+    assert!(
+        sent.header("authorization")
+            .unwrap()
+            .starts_with("AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/")
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&sent.body).unwrap(),
+        json!({"texts": ["a", "b"], "input_type": "search_document"})
+    );
+
+    // A throttled call fails the whole batch with Bedrock's status.
+    s.mock.on(
+        "POST",
+        titan,
+        Reply::json(429, fixture("bedrock/error_429.json")),
+    );
+    let e = embed(&s, "amazon.titan-embed-text-v2:0", json!(["a", "b"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ProviderError::Upstream {
+                status: 429,
+                kind: UpstreamErrorKind::RateLimited,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(!format!("{e:?}").contains(SECRET));
 }
 
 #[tokio::test]

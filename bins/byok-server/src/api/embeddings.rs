@@ -1,19 +1,23 @@
 //! `POST /api/v1/embeddings`: OpenAI's embeddings API at the client end of
 //! the [pipeline](crate::api::pipeline), for providers that speak it
 //! (every OpenAI-dialect provider, Azure, OpenAI through the Responses
-//! row), and Google through translation (Gemini's `batchEmbedContents`).
-//! For the others the body goes upstream as sent with only the model's
-//! provider prefix removed, and the answer comes back as sent. The reservation's
-//! neutral request is one user message of the inputs with no output; the
-//! charge is the markup on the input tokens the provider reports (an
-//! estimate over the inputs otherwise) at the model's catalog rate.
+//! row), and through translation Google (Gemini's `batchEmbedContents`)
+//! and Bedrock (`InvokeModel` of Titan Text Embeddings and Cohere Embed,
+//! signed). For the others the body goes upstream as sent with only the
+//! model's provider prefix removed, and the answer comes back as sent. The
+//! reservation's neutral request is one user message of the inputs with no
+//! output; the charge is the markup on the input tokens the provider
+//! reports (an estimate over the inputs otherwise) at the model's catalog
+//! rate.
 
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use byok_billing::estimate_prompt;
 use byok_providers::{
-    ChatRequest, FORBIDDEN_FIELDS, Forward, ProviderError, ProviderId, TargetKind, Usage,
-    WireFormat, decode_gemini_embeddings, encode_gemini_embeddings,
+    ChatRequest, Embedded, FORBIDDEN_FIELDS, Forward, ProviderError, ProviderId, TargetKind, Usage,
+    WireFormat, decode_bedrock_embeddings, decode_gemini_embeddings, encode_bedrock_embeddings,
+    encode_gemini_embeddings,
 };
 use bytes::Bytes;
 use serde::Deserialize;
@@ -68,17 +72,19 @@ async fn handle(
     let models = body.rest.remove("models");
     let targets = targets(req, state, &user, &mut body.model, models).await?;
     let provider = targets.provider;
-    if provider.info().format == WireFormat::Gemini {
-        return google(state, &user, provider, body).await;
+    match provider.info().format {
+        WireFormat::Gemini => return google(state, &user, provider, body).await,
+        WireFormat::BedrockConverse => return bedrock(state, &user, provider, body).await,
+        _ => {}
     }
     if !offers_embeddings(provider) {
         return Err(ApiError::bad_request(format!(
-            "{provider} has no embeddings API through this gateway; use a provider that speaks OpenAI's (openai, azure, together, fireworks, deepinfra, mistral, ...)"
+            "{provider} has no embeddings API through this gateway; use a provider that speaks OpenAI's (openai, azure, together, fireworks, deepinfra, mistral, ...), google or aws"
         ))
         .param("model"));
     }
     let keys = keys_for(state, &user, provider).await?;
-    let neutral = neutral_request(&body)?;
+    let neutral = neutral_request(&body.model, &input_text(&body.input))?;
     let fallbacks = forward_fallbacks(&neutral, targets.rest, offers_embeddings, |model| {
         upstream_body(Body {
             model: model.to_owned(),
@@ -108,23 +114,87 @@ async fn handle(
 
 /// Google: the request translated to Gemini's `batchEmbedContents` and the
 /// answer back to OpenAI's shape (`encode_gemini_embeddings`); Gemini
-/// reports no tokens, so the charge is an estimate over the inputs. The
-/// user's Google keys are tried in turn; no fallback to other providers
-/// (their protocol differs).
+/// reports no tokens, so the charge is an estimate over the inputs.
 async fn google(
     state: &Data,
     user: &User,
     provider: ProviderId,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    let base64 = body.rest.get("encoding_format").and_then(Value::as_str) == Some("base64");
+    let base64 = base64_wanted(&body.rest)?;
     let request = encode_gemini_embeddings(&body.model, &body.input, body.rest.get("dimensions"))?;
+    let neutral = neutral_request(&body.model, &input_text(&body.input))?;
+    let reader = Gemini {
+        provider,
+        model: body.model,
+        base64,
+    };
+    translated(
+        state,
+        user,
+        provider,
+        &neutral,
+        &request.op,
+        request.body,
+        reader,
+    )
+    .await
+}
+
+/// Bedrock: the request translated to `InvokeModel` bodies of the model's
+/// family (`encode_bedrock_embeddings`: Titan one call per input, Cohere
+/// 96 inputs a call; several calls go as one signed batch) and the answer
+/// back to OpenAI's shape. Titan reports its input tokens (summed over the
+/// calls); Cohere does not, so its charge, and the answer's `usage`, is
+/// the gateway's estimate over the inputs.
+async fn bedrock(
+    state: &Data,
+    user: &User,
+    provider: ProviderId,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    let base64 = base64_wanted(&body.rest)?;
+    let request = encode_bedrock_embeddings(&body.model, &body.input, &body.rest)?;
+    let text = input_text(&body.input);
+    let neutral = neutral_request(&body.model, &text)?;
+    let reader = Bedrock {
+        provider,
+        model: body.model,
+        base64,
+        text,
+        answer: Vec::new(),
+        decoded: None,
+    };
+    translated(
+        state,
+        user,
+        provider,
+        &neutral,
+        &request.op,
+        request.body,
+        reader,
+    )
+    .await
+}
+
+/// A translated request (Google's, Bedrock's): `op` with `body` to each of
+/// the user's keys of `provider` in turn, reserved and settled like every
+/// request, `reader` writing the answer in OpenAI's shape. No fallback to
+/// other providers: their protocols differ.
+async fn translated<R: UsageRead>(
+    state: &Data,
+    user: &User,
+    provider: ProviderId,
+    neutral: &ChatRequest,
+    op: &str,
+    body: Vec<u8>,
+    reader: R,
+) -> Result<HttpResponse, ApiError> {
     let keys = keys_for(state, user, provider).await?;
-    let neutral = neutral_request(&body)?;
-    let settlement = Settlement::reserve(state, user, provider, &neutral, &[], PATH).await?;
+    let settlement = Settlement::reserve(state, user, provider, neutral, &[], PATH).await?;
     let forward = Forward {
-        op: &request.op,
-        body: Bytes::from(request.body),
+        op,
+        body: Bytes::from(body),
         headers: &[],
         stream: false,
     };
@@ -137,12 +207,22 @@ async fn google(
         fallbacks: &[],
         settlement,
     };
-    let reader = Gemini {
-        provider,
-        model: body.model,
-        base64,
-    };
     pass_through(call, reader, |_| Vec::new()).await
+}
+
+/// Whether the client asked for OpenAI's base64 vectors: `encoding_format`
+/// `float` (the default) or `base64`, for the translated providers (the
+/// gateway writes the vectors there).
+fn base64_wanted(rest: &Map<String, Value>) -> Result<bool, ApiError> {
+    match rest.get("encoding_format") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::String(s)) if s == "float" => Ok(false),
+        Some(Value::String(s)) if s == "base64" => Ok(true),
+        Some(_) => Err(
+            ApiError::bad_request("`encoding_format` must be \"float\" or \"base64\"")
+                .param("encoding_format"),
+        ),
+    }
 }
 
 /// A Gemini embeddings answer: no usage to read (the gateway estimates),
@@ -162,6 +242,56 @@ impl UsageRead for Gemini {
 
     fn rewrite(&mut self, body: Bytes) -> Result<Bytes, ProviderError> {
         decode_gemini_embeddings(self.provider, &self.model, &body, self.base64).map(Bytes::from)
+    }
+}
+
+/// A Bedrock embeddings answer (one call's, or a batch's array): decoded
+/// once at the end for Titan's token counts, rewritten into OpenAI's shape
+/// with `usage` the counts or, when Bedrock gives none (Cohere), the same
+/// estimate over the inputs the settlement makes.
+struct Bedrock {
+    provider: ProviderId,
+    model: String,
+    base64: bool,
+    /// The inputs as the reservation's neutral request holds them.
+    text: String,
+    answer: Vec<u8>,
+    decoded: Option<Result<Embedded, ProviderError>>,
+}
+
+impl UsageRead for Bedrock {
+    fn push(&mut self, bytes: &[u8]) {
+        self.answer.extend_from_slice(bytes);
+    }
+
+    fn finish(&mut self) -> (Option<Usage>, Option<String>) {
+        let decoded = decode_bedrock_embeddings(self.provider, &std::mem::take(&mut self.answer));
+        let usage = decoded
+            .as_ref()
+            .ok()
+            .and_then(|e| e.prompt_tokens)
+            .map(|n| Usage {
+                prompt_tokens: n,
+                total_tokens: n,
+                ..Usage::default()
+            });
+        self.decoded = Some(decoded);
+        (usage, Some(self.model.clone()))
+    }
+
+    fn rewrite(&mut self, body: Bytes) -> Result<Bytes, ProviderError> {
+        let embedded = match self.decoded.take() {
+            Some(decoded) => decoded?,
+            None => decode_bedrock_embeddings(self.provider, &body)?,
+        };
+        // The settlement estimates with the same function over the same
+        // text and model: the answer says what the ledger records.
+        let tokens = embedded
+            .prompt_tokens
+            .unwrap_or_else(|| estimate_prompt(&self.model, [self.text.as_str()]));
+        embedded
+            .openai_answer(self.provider, &self.model, self.base64, Some(tokens))
+            .map(Bytes::from)
     }
 }
 
@@ -208,14 +338,19 @@ fn offers_embeddings(provider: ProviderId) -> bool {
     }
 }
 
-/// The neutral request the reservation and an estimate are made from: the
-/// inputs as one user message (a token array as its numbers: at least one
-/// byte per token, so the bound holds), no output.
-fn neutral_request(body: &Body) -> Result<ChatRequest, ApiError> {
+/// The inputs as one text (a token array as its numbers: at least one
+/// byte per token, so a bound over the text holds).
+fn input_text(input: &Value) -> String {
     let mut text = String::new();
-    push_input(&body.input, &mut text);
+    push_input(input, &mut text);
+    text
+}
+
+/// The neutral request the reservation and an estimate are made from:
+/// the inputs' [text](input_text) as one user message, no output.
+fn neutral_request(model: &str, text: &str) -> Result<ChatRequest, ApiError> {
     serde_json::from_value(serde_json::json!({
-        "model": body.model,
+        "model": model,
         "messages": [{"role": "user", "content": text}],
         "max_completion_tokens": 0,
     }))
@@ -300,7 +435,7 @@ mod tests {
         let b = body(
             serde_json::json!({"model": "openai/text-embedding-3-small", "input": ["a b", [1, 2, 3]], "dimensions": 256}),
         );
-        let n = neutral_request(&b).unwrap();
+        let n = neutral_request(&b.model, &input_text(&b.input)).unwrap();
         assert_eq!(n.max_completion_tokens, Some(0));
         let sent = serde_json::to_value(&n.messages).unwrap();
         assert_eq!(sent[0]["content"], "a b\n1 2 3 ");
@@ -333,6 +468,62 @@ mod tests {
         assert_eq!(u.unwrap().prompt_tokens, 8);
         assert_eq!(model, "text-embedding-3-small");
         assert!(reported_usage(b"not json").0.is_none());
+    }
+
+    #[test]
+    fn encoding_formats() {
+        let rest = |v: Value| {
+            body(serde_json::json!({"model": "m", "input": "x", "encoding_format": v})).rest
+        };
+        assert!(!base64_wanted(&Map::new()).unwrap());
+        assert!(!base64_wanted(&rest(Value::Null)).unwrap());
+        assert!(!base64_wanted(&rest("float".into())).unwrap());
+        assert!(base64_wanted(&rest("base64".into())).unwrap());
+        for bad in [Value::from("binary"), Value::from(1)] {
+            assert_eq!(base64_wanted(&rest(bad)).unwrap_err().status, 400);
+        }
+    }
+
+    #[test]
+    fn bedrock_answers_say_the_tokens_the_ledger_records() {
+        let reader = |text: &str| Bedrock {
+            provider: ProviderId::Aws,
+            model: "cohere.embed-english-v3".into(),
+            base64: false,
+            text: text.into(),
+            answer: Vec::new(),
+            decoded: None,
+        };
+        // Titan: the reported counts, summed.
+        let mut titan = reader("a\nb\n");
+        let body = Bytes::from_static(
+            br#"[{"embedding": [1.0], "inputTextTokenCount": 2}, {"embedding": [2.0], "inputTextTokenCount": 3}]"#,
+        );
+        titan.push(&body);
+        let (usage, model) = titan.finish();
+        assert_eq!(usage.unwrap().prompt_tokens, 5);
+        assert_eq!(model.as_deref(), Some("cohere.embed-english-v3"));
+        let answer: Value = serde_json::from_slice(&titan.rewrite(body).unwrap()).unwrap();
+        assert_eq!(
+            answer["usage"],
+            serde_json::json!({"prompt_tokens": 5, "total_tokens": 5})
+        );
+        assert_eq!(answer["data"][1]["embedding"], serde_json::json!([2.0]));
+        // Cohere: none reported; the settlement's estimate.
+        let mut cohere = reader("hello world\n");
+        let body =
+            Bytes::from_static(br#"{"embeddings": [[0.5]], "response_type": "embeddings_floats"}"#);
+        cohere.push(&body);
+        assert!(cohere.finish().0.is_none());
+        let answer: Value = serde_json::from_slice(&cohere.rewrite(body).unwrap()).unwrap();
+        let (estimate, _) =
+            byok_billing::usage_or_estimate(None, "cohere.embed-english-v3", ["hello world\n"], "");
+        assert_eq!(answer["usage"]["prompt_tokens"], estimate.prompt);
+        // Not Bedrock's shape: an error, nothing charged.
+        let mut bad = reader("x");
+        bad.push(b"{}");
+        assert!(bad.finish().0.is_none());
+        assert!(bad.rewrite(Bytes::from_static(b"{}")).is_err());
     }
 
     #[test]

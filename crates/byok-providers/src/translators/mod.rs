@@ -16,9 +16,11 @@
 //! | [`turns`] / [`json_turns`] over a [`TurnEncoder`] | the message loop: system apart, consecutive same-role turns merged (Anthropic, Converse, Gemini) |
 //! | [`Answer`], [`Counts`], [`function_call`] | a whole answer as a [`ChatResponse`], usage in OpenAI's terms |
 //! | [`ChunkHead`], [`ToolSlots`] | stream chunks (role, text, tool start / arguments, finish, usage) and tool-call numbering |
+//! | [`embeddings`] | translated embeddings (Gemini, Bedrock): OpenAI's inputs read, OpenAI's answer written |
 
 pub(crate) mod anthropic;
 pub(crate) mod bedrock;
+pub(crate) mod embeddings;
 pub(crate) mod gemini;
 mod lenient;
 pub(crate) mod openai;
@@ -35,7 +37,7 @@ use crate::credential::Credential;
 use crate::error::ProviderError;
 use crate::forward::{Forward, Forwarded};
 use crate::http::{BodyTranslate, Out, Upstream};
-use crate::id::{ProviderId, WireFormat};
+use crate::id::ProviderId;
 use crate::provider::{ChatOutcome, ChatProvider};
 use crate::stream::{ChatStream, StreamEvent};
 use crate::types::{
@@ -79,6 +81,27 @@ pub(crate) trait Dialect: Send + Sync + std::fmt::Debug {
 
     /// A model-list body as models.
     fn models(&self, bytes: &[u8]) -> Result<Vec<ModelInfo>, ProviderError>;
+
+    /// Whether a pass-through request must be signed over its body
+    /// (Bedrock's SigV4) rather than sent with a key header: then
+    /// [`Dialect::signed_request`] builds each call
+    /// ([`crate::forward::signed`]).
+    const SIGNS_BODIES: bool = false;
+
+    /// `POST op` with `body`, authorised by signing it, and the key it
+    /// carries: only for a dialect that [signs bodies](Dialect::SIGNS_BODIES).
+    fn signed_request(
+        &self,
+        op: &str,
+        body: Vec<u8>,
+        credential: &Credential,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+        let _ = (op, body, credential);
+        Err(ProviderError::Unsupported {
+            provider: self.upstream().id,
+            what: "a signed pass-through".into(),
+        })
+    }
 }
 
 #[async_trait]
@@ -119,14 +142,10 @@ impl<D: Dialect> ChatProvider for D {
         request: Forward<'_>,
         credential: &Credential,
     ) -> Result<Forwarded, ProviderError> {
-        let upstream = self.upstream();
-        if upstream.id.info().format == WireFormat::BedrockConverse {
-            return Err(ProviderError::Unsupported {
-                provider: upstream.id,
-                what: "forwarding a request unchanged (Bedrock signs each body)".into(),
-            });
+        if D::SIGNS_BODIES {
+            return crate::forward::signed(self, request, credential).await;
         }
-        upstream.forward(request, credential).await
+        self.upstream().forward(request, credential).await
     }
 }
 

@@ -50,8 +50,10 @@
 //! | `roundtrip.rs` | (tests) streamed-reassembled == whole, property-tested |
 //! | `response.rs` | the Converse answer → [`ChatResponse`](crate::ChatResponse), stop reasons, usage, reasoning details, citations, fresh ids |
 //! | `stream.rs` | event-stream frames → typed events (named by `:event-type`) → chunks |
-//! | `mod.rs` | the adapter ([`ChatProvider`](crate::ChatProvider)): regional URL, SigV4 or Bearer, HTTP; [`sign_v4`], [`encode_model_id`] |
+//! | `embeddings.rs` | OpenAI's embeddings ↔ `InvokeModel` of Titan Text Embeddings and Cohere Embed (its own table) |
+//! | `mod.rs` | the adapter ([`ChatProvider`](crate::ChatProvider)): regional URL, SigV4 or Bearer, HTTP, signed pass-through (`InvokeModel`); [`sign_v4`], [`encode_model_id`] |
 
+pub(crate) mod embeddings;
 pub(crate) mod options;
 mod parts;
 mod request;
@@ -333,6 +335,23 @@ impl Dialect for Bedrock {
 
     fn models(&self, bytes: &[u8]) -> Result<Vec<ModelInfo>, ProviderError> {
         MODELS.parse(self.up.id, bytes)
+    }
+
+    const SIGNS_BODIES: bool = true;
+
+    /// `POST {runtime}/{op}` (`op` is `model/{modelId}/invoke`), signed
+    /// over `body` like the Converse calls.
+    fn signed_request(
+        &self,
+        op: &str,
+        body: Vec<u8>,
+        credential: &Credential,
+    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+        let aws = aws_of(credential)?;
+        let url = format!("{}/{op}", self.base("bedrock-runtime", aws));
+        let builder =
+            self.authorized(aws, reqwest::Method::POST, &url, body, "application/json")?;
+        Ok((builder, secret_of(aws)))
     }
 }
 

@@ -12,13 +12,13 @@
 //! Gemini reports no token counts for embeddings: `usage` is left out and
 //! the gateway estimates.
 
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::request::model_segment;
 use crate::error::ProviderError;
 use crate::id::ProviderId;
+use crate::translators::embeddings::{self as shared, Embedded};
 
 /// A Gemini embeddings request: the operation's path and its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,23 +40,8 @@ pub fn encode_embeddings(
     dimensions: Option<&Value>,
 ) -> Result<GeminiEmbeddings, ProviderError> {
     let segment = model_segment(model)?;
-    let texts: Vec<&str> = match input {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(items) => items
-            .iter()
-            .map(|i| i.as_str().ok_or_else(not_text))
-            .collect::<Result<_, _>>()?,
-        _ => return Err(not_text()),
-    };
-    let dimensions = match dimensions.filter(|d| !d.is_null()) {
-        None => None,
-        Some(d) => Some(d.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-            ProviderError::invalid(
-                "`dimensions` must be a positive integer",
-                Some("dimensions"),
-            )
-        })?),
-    };
+    let texts = shared::texts(ProviderId::Google, input)?;
+    let dimensions = shared::dimensions(dimensions)?;
     let name = format!("models/{segment}");
     let requests: Vec<Value> = texts
         .into_iter()
@@ -74,13 +59,6 @@ pub fn encode_embeddings(
         op: format!("v1beta/models/{segment}:batchEmbedContents"),
         body,
     })
-}
-
-fn not_text() -> ProviderError {
-    ProviderError::invalid(
-        "google embeds text only: `input` must be a string or a list of strings (not token arrays)",
-        Some("input"),
-    )
 }
 
 #[derive(Deserialize)]
@@ -108,34 +86,18 @@ pub fn decode_embeddings(
     base64: bool,
 ) -> Result<Vec<u8>, ProviderError> {
     let answer: Answer = crate::http::parse_json(provider, "embeddings answer", bytes)?;
-    let data: Vec<Value> = answer
-        .embeddings
-        .into_iter()
-        .enumerate()
-        .map(|(index, e)| {
-            let embedding = if base64 {
-                let mut raw = Vec::with_capacity(e.values.len() * 4);
-                for v in &e.values {
-                    raw.extend_from_slice(&v.to_le_bytes());
-                }
-                Value::String(base64::engine::general_purpose::STANDARD.encode(raw))
-            } else {
-                json!(e.values)
-            };
-            json!({"object": "embedding", "index": index, "embedding": embedding})
-        })
-        .collect();
-    serde_json::to_vec(&json!({"object": "list", "data": data, "model": model})).map_err(|_| {
-        ProviderError::Malformed {
-            provider,
-            what: "embeddings answer".into(),
-        }
-    })
+    let embedded = Embedded {
+        vectors: answer.embeddings.into_iter().map(|e| e.values).collect(),
+        prompt_tokens: None,
+    };
+    embedded.openai_answer(provider, model, base64, None)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use base64::Engine as _;
+
     use super::*;
 
     #[test]
