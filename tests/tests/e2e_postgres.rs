@@ -12,6 +12,7 @@
 mod common;
 
 use byok_server::{RunningServer, Settings};
+use byok_testkit::postgres as postgres_test;
 use byok_testkit::{Reply, fixture};
 use postgres::{Client, NoTls};
 use secrecy::SecretString;
@@ -30,23 +31,13 @@ struct Schema {
 
 impl Schema {
     fn new(tag: &str) -> Option<Self> {
-        let admin = match std::env::var("BYOK_TEST_DATABASE_URL") {
-            Ok(url) if !url.trim().is_empty() => url,
-            _ => {
-                let msg = "\n\n!!! SKIPPING the gateway-on-PostgreSQL test: BYOK_TEST_DATABASE_URL is not set (`scripts/postgres start` prints one) !!!\n";
-                common::skip(msg, "CI starts PostgreSQL (.ci/run).");
-                return None;
-            }
-        };
-        let name = format!("byok_e2e_{tag}_{}", std::process::id());
+        let admin = postgres_test::test_database_url("gateway-on-PostgreSQL test")?;
+        let name = postgres_test::unique_schema(&format!("byok_e2e_{tag}"));
         Client::connect(&admin, NoTls)
             .unwrap()
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
-            ))
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
             .unwrap();
-        let sep = if admin.contains('?') { '&' } else { '?' };
-        let url = format!("{admin}{sep}options=-c%20search_path%3D{name}");
+        let url = postgres_test::in_schema(&admin, &name);
         Some(Self { admin, name, url })
     }
 

@@ -14,6 +14,8 @@
 //! documented wire formats; load them with [`fixture`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: fail loudly
 
+pub mod postgres;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,20 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+/// Whether this is a CI run (`CI` set to anything but empty, `0` or
+/// `false`): there a suite that lacks its tools fails instead of skipping.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Says that a test is skipped, past the test harness's capture of
+/// `eprintln!` (a passing test's output is hidden, and a skip must be
+/// seen).
+pub fn skipped(message: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{message}");
+}
 
 /// One piece of a chunked body, sent after `delay`.
 #[derive(Debug, Clone)]

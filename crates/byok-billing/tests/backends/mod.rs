@@ -62,13 +62,13 @@ pub(crate) use pg::postgres;
 
 #[cfg(feature = "postgres")]
 mod pg {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Arc, Once};
+    use std::sync::Arc;
 
     use byok_billing::{LedgerError, LedgerStore, Money, PostgresLedgerStore};
+    use byok_testkit::postgres::{in_schema, test_database_url, unique_schema};
     use postgres::{Client, NoTls};
 
-    use super::{Db, say};
+    use super::Db;
 
     /// A schema of its own on the server of `BYOK_TEST_DATABASE_URL`
     /// (dropped afterwards).
@@ -104,44 +104,12 @@ mod pg {
         }
     }
 
-    /// `url` with `search_path` set to `schema`, and the schema's name as
-    /// the connections' `application_name` (to find them in
-    /// `pg_stat_activity`).
-    fn in_schema(url: &str, schema: &str) -> String {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{sep}options=-c%20search_path%3D{schema}&application_name={schema}")
-        } else {
-            format!("{url} options='-c search_path={schema}' application_name={schema}")
-        }
-    }
-
-    fn database_url() -> Option<String> {
-        match std::env::var("BYOK_TEST_DATABASE_URL") {
-            Ok(url) if !url.trim().is_empty() => Some(url),
-            _ => {
-                let msg = "SKIP: the PostgreSQL ledger suite did not run: \
-                           BYOK_TEST_DATABASE_URL is not set (`scripts/postgres start` prints one)";
-                assert!(
-                    std::env::var("CI").is_err(),
-                    "{msg}; under CI it must run (.ci/run starts PostgreSQL)"
-                );
-                static SAID: Once = Once::new();
-                SAID.call_once(|| say(&format!("\n!!! {msg} !!!\n")));
-                None
-            }
-        }
-    }
-
     /// Runs `test` in a new schema of the test server; skipped without one.
     pub(crate) fn postgres(test: impl FnOnce(&dyn Db)) {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let Some(admin) = database_url() else { return };
-        let schema = format!(
-            "byok_test_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        let Some(admin) = test_database_url("PostgreSQL ledger suite") else {
+            return;
+        };
+        let schema = unique_schema("byok_test");
         Client::connect(&admin, NoTls)
             .unwrap()
             .batch_execute(&format!(

@@ -10,7 +10,6 @@
 //! unless `CI` is set: then it fails, so CI never silently skips it.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use byok_vault::secrecy::SecretString;
 use byok_vault::{MasterKey, OpenError, Vault, VaultConfig};
@@ -19,7 +18,7 @@ pub const MASTER: [u8; 32] = [42; 32];
 
 /// The variable naming the test database, e.g.
 /// `postgres://postgres@127.0.0.1:55432/postgres`.
-pub const DATABASE_URL_VAR: &str = "BYOK_TEST_DATABASE_URL";
+pub use byok_testkit::postgres::DATABASE_URL_VAR;
 
 /// Runs the listed `fn(&Db)` tests on both backends.
 macro_rules! on_both_backends {
@@ -53,27 +52,6 @@ pub struct Db {
     kind: Kind,
 }
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
-
-fn skip(reason: &str) {
-    use std::io::Write as _;
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    // Straight to the process's stderr: the test harness captures `eprintln!`
-    // of passing tests, and a skip must be seen.
-    ONCE.call_once(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n==================== SKIP: PostgreSQL vault suite ====================\n\
-             {reason}.\n\
-             Set {DATABASE_URL_VAR}=postgres://USER@127.0.0.1:PORT/postgres and build with\n\
-             --features postgres to run it (docs/postgres-vault.md). Under CI this fails.\n\
-             ======================================================================\n"
-        );
-    });
-}
-
 impl Db {
     pub fn sqlite() -> Self {
         Self {
@@ -84,35 +62,18 @@ impl Db {
     /// A fresh schema in the test database, or `None` (after a SKIP banner)
     /// when no database is configured outside CI.
     pub fn postgres() -> Option<Self> {
-        let url = std::env::var(DATABASE_URL_VAR)
-            .ok()
-            .filter(|u| !u.is_empty());
-        let Some(url) = url else {
-            assert!(
-                !ci(),
-                "CI is set but {DATABASE_URL_VAR} is not: the PostgreSQL vault suite must run in CI"
-            );
-            skip(&format!("{DATABASE_URL_VAR} is not set"));
-            return None;
-        };
+        let url = byok_testkit::postgres::test_database_url("PostgreSQL vault suite")?;
         if !cfg!(feature = "postgres") {
             panic!(
                 "{DATABASE_URL_VAR} is set but byok-vault was built without its `postgres` feature: \
                  run `cargo test -p byok-vault --features postgres`"
             );
         }
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let schema = format!(
-            "byok_vault_test_{}_{}_{nanos}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
         Some(Self {
-            kind: Kind::Postgres { url, schema },
+            kind: Kind::Postgres {
+                url,
+                schema: byok_testkit::postgres::unique_schema("byok_vault_test"),
+            },
         })
     }
 
