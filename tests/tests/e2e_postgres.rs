@@ -169,3 +169,30 @@ async fn a_gateway_on_postgres_keeps_credentials_and_charges_there() {
         "no database URL in errors: {message}"
     );
 }
+
+/// `migrate` as a deployment step before any server starts: it migrates
+/// the tables without a master key (none generated, no keyring sealed), so
+/// the first server with the real master key initialises the vault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_first_leaves_the_keyring_to_the_real_master_key() {
+    let Some(db) = common::in_place(|| Schema::new("migrate")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::for_data_dir(dir.path().join("data"));
+    settings.database_url = Some(SecretString::from(db.url.clone()));
+    let mut out = Vec::new();
+    common::in_place(|| byok_server::run_migrate(&settings, &mut out)).unwrap();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["store"], "postgres");
+    assert!(
+        !dir.path().join("data/master.key").exists(),
+        "migrate generated a master key"
+    );
+    let (tables, keys) = common::in_place(|| (db.count("vault_secrets"), db.count("vault_keys")));
+    assert_eq!((tables, keys), (0, 0), "tables made, no keyring sealed");
+    on(&db, MASTER)(&mut settings);
+    let server = common::in_place(|| RunningServer::start(&settings)).unwrap();
+    drop(server);
+    assert_eq!(common::in_place(|| db.count("vault_keys")), 1);
+}

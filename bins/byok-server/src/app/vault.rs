@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use byok_vault::{MasterKey, OpenError, PostgresSecretStore, Vault, VaultConfig};
+use byok_vault::{MasterKey, OpenError, PostgresSecretStore, SqliteStore, Vault, VaultConfig};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::config::Settings;
@@ -63,10 +63,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 /// fails.
 pub fn open_vault(settings: &Settings) -> anyhow::Result<OpenedVault> {
     create_private_dir(&settings.data_dir)?;
-    let db = VaultDb {
-        path: settings.data_dir.join("vault.db"),
-        url: settings.database_url.clone(),
-    };
+    let db = VaultDb::of(settings);
     if let Some(encoded) = &settings.master_key {
         let key = MasterKey::from_base64(encoded.expose_secret())
             .context("BYOK_MASTER_KEY is invalid")?;
@@ -91,6 +88,21 @@ pub fn open_vault(settings: &Settings) -> anyhow::Result<OpenedVault> {
     })
 }
 
+/// Runs the vault store's pending migrations (the SQLite file in the data
+/// directory, or PostgreSQL with `BYOK_DATABASE_URL`) without a master key:
+/// the keyring is left for [`open_vault`] to initialise with the real key.
+///
+/// # Errors
+/// When the store cannot be opened or migrated.
+pub(crate) fn migrate_store(settings: &Settings) -> anyhow::Result<()> {
+    let db = VaultDb::of(settings);
+    let migrated = match &db.url {
+        Some(url) => PostgresSecretStore::open(url.expose_secret()).map(drop),
+        None => SqliteStore::open(&db.path).map(drop),
+    };
+    migrated.with_context(|| format!("cannot migrate the vault in {}", db.place()))
+}
+
 /// `<data-dir>/master.key`, generated (mode 0600) when missing.
 fn default_key_file(data_dir: &Path) -> anyhow::Result<PathBuf> {
     let path = data_dir.join("master.key");
@@ -113,6 +125,13 @@ struct VaultDb {
 }
 
 impl VaultDb {
+    fn of(settings: &Settings) -> Self {
+        Self {
+            path: settings.data_dir.join("vault.db"),
+            url: settings.database_url.clone(),
+        }
+    }
+
     /// Where the vault is, for messages (never the URL: it may hold a
     /// password).
     fn place(&self) -> String {

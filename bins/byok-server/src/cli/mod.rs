@@ -43,19 +43,24 @@ pub fn run(command: &Command, settings: &Settings) -> anyhow::Result<()> {
     }
 }
 
-/// `migrate`: opens the vault and the ledger, which runs their pending
-/// migrations (each store's are versioned and idempotent), and says where
-/// they are. Reservations in flight are left alone (as `user` commands do),
+/// `migrate`: opens each store, which runs its pending migrations (each
+/// store's are versioned and idempotent), and says where they are. Only
+/// the stores: no master key is read or generated and the vault's keyring
+/// is not initialised, so running it first on an empty database leaves the
+/// keyring to the first server with the real master key. It holds the data
+/// directory's lock shared, as a server does (refused while a
+/// `vault rotate-master-key` runs), and leaves reservations in flight alone,
 /// so it is safe beside running instances.
 ///
 /// # Errors
 /// A store that cannot be opened or migrated (the message names it, never
 /// the database URL's password).
 pub fn run_migrate(settings: &Settings, out: &mut impl std::io::Write) -> anyhow::Result<()> {
-    let vault = crate::app::vault::open_vault(settings)?;
-    drop(vault);
-    let ledger = crate::app::ledger::Ledger::open_beside_server(settings)?;
-    ledger.shutdown();
+    crate::app::vault::create_private_dir(&settings.data_dir)?;
+    let _lock = crate::app::lock::DataDirLock::shared(&settings.data_dir)?;
+    crate::app::vault::migrate_store(settings)?;
+    crate::accounts::Accounts::open(&settings.data_dir.join("accounts.db"))?;
+    crate::app::ledger::Ledger::open_beside_server(settings)?.shutdown();
     let store = if settings.database_url.is_some() {
         "postgres"
     } else {
@@ -64,7 +69,7 @@ pub fn run_migrate(settings: &Settings, out: &mut impl std::io::Write) -> anyhow
     writeln!(
         out,
         "{}",
-        serde_json::json!({"migrated": ["vault", "ledger"], "store": store})
+        serde_json::json!({"migrated": ["vault", "accounts", "ledger"], "store": store})
     )?;
     Ok(())
 }
