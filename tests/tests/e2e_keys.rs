@@ -477,3 +477,66 @@ async fn single_key_data_of_the_previous_release_is_the_label_default() {
         [row("tavily", "default", 0, "ok")]
     );
 }
+
+/// `count_tokens` uses the keys as a request does: a user whose only
+/// Anthropic key is labelled is counted with it, and a key marked invalid
+/// is passed over for the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn count_tokens_uses_labelled_keys_and_their_health() {
+    const ANT_WORK: &str = "sk-ant-work-CANARY-0123456789abcdef";
+    const ANT_HOME: &str = "sk-ant-home-CANARY-0123456789abcdef";
+    let env = common::start(&[("anthropic", "")], |_| {}).await;
+    let (_, key) = env.admin_user("count", "1.00").await;
+    let r = put(
+        &env,
+        &key,
+        "anthropic/work",
+        json!({"key": ANT_WORK, "priority": 0}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    env.mock.on(
+        "POST",
+        "/v1/messages/count_tokens",
+        Reply::json(200, r#"{"input_tokens":14}"#),
+    );
+    let count =
+        json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "Hello"}]});
+    let r = env
+        .post(&key, "/api/v1/messages/count_tokens", &count)
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(r.headers()["x-byok-key-label"], "work");
+    assert_eq!(
+        env.mock.last_request().unwrap().header("x-api-key"),
+        Some(ANT_WORK)
+    );
+
+    // The work key marked invalid (a verify refused): the home key counts.
+    let r = put(
+        &env,
+        &key,
+        "anthropic/home",
+        json!({"key": ANT_HOME, "priority": 1}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    env.mock.on(
+        "GET",
+        "/v1/models",
+        Reply::json(401, fixture("anthropic/error_401.json")),
+    );
+    let r = env
+        .call("POST", "/api/byok/credentials/anthropic/work/verify", &key)
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = env
+        .post(&key, "/api/v1/messages/count_tokens", &count)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-byok-key-label"], "home");
+    assert_eq!(
+        env.mock.last_request().unwrap().header("x-api-key"),
+        Some(ANT_HOME)
+    );
+}

@@ -32,12 +32,13 @@ use crate::accounts::User;
 use crate::api::Data;
 use crate::api::pipeline::events::{Codec, CodecStream};
 use crate::api::pipeline::fallback::Target;
+use crate::api::pipeline::fallback::first_usable;
 use crate::api::pipeline::passthrough::{
-    PassThrough, UsageRead, forward_fallbacks, pass_through, take_models, with_model,
+    PassThrough, UsageRead, forward_fallbacks, pass_through, take_models, whole, with_model,
 };
 use crate::api::pipeline::settle::Settlement;
 use crate::api::pipeline::text::{prompt_texts, prompt_upper_bound};
-use crate::api::pipeline::{Call, Fallback, admit, credential, keys_for, route, targets};
+use crate::api::pipeline::{Call, Fallback, admit, headers, keys_for, route, targets};
 use crate::auth::rate_limit;
 use crate::error::ApiError;
 
@@ -184,7 +185,9 @@ async fn count(
     let client_model = parsed.request.model.clone();
     let provider = route(req, state, user, &mut parsed.request.model).await?;
     if provider.info().format == WireFormat::AnthropicMessages {
-        let credential = credential(state, user, provider).await?;
+        // The first usable key, as a request would use (labels, priority,
+        // health); a count is free, so not retried.
+        let key = first_usable(provider, keys_for(state, user, provider).await?)?;
         let body = with_model(body, &client_model, &parsed.request.model)?;
         let headers = protocol_headers(req);
         let forward = Forward {
@@ -195,22 +198,18 @@ async fn count(
         };
         let forwarded = state
             .chat_adapter(provider)
-            .forward(forward, &credential)
+            .forward(forward, &key.credential)
             .await?;
-        let mut all = Vec::new();
-        let mut stream = forwarded.body;
-        while let Some(piece) = futures_util::StreamExt::next(&mut stream).await {
-            all.extend_from_slice(&piece?);
-        }
         return Ok(HttpResponse::Ok()
             .content_type("application/json")
-            .insert_header(("x-byok-provider", provider.as_str()))
-            .body(all));
+            .insert_header((headers::PROVIDER, provider.as_str()))
+            .insert_header((headers::KEY_LABEL, key.label))
+            .body(whole(forwarded.body).await?));
     }
     let texts = prompt_texts(&parsed.request);
     let tokens = prompt_upper_bound(&parsed.request, &texts);
     Ok(HttpResponse::Ok()
-        .insert_header(("x-byok-provider", provider.as_str()))
+        .insert_header((headers::PROVIDER, provider.as_str()))
         .json(serde_json::json!({"input_tokens": tokens})))
 }
 

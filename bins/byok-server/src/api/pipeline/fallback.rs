@@ -245,6 +245,18 @@ fn attempt_status(e: &ProviderError) -> u16 {
 
 /// The answer when a target has no usable key: its keys are cooling down
 /// (429 with `retry-after`) or all invalid.
+/// The first usable key of `keys` (for a call that is not retried, e.g.
+/// a free count); the error a request gets when there is none.
+///
+/// # Errors
+/// Every key invalid (400) or cooling down (429, with `retry-after`).
+pub(crate) fn first_usable(provider: ProviderId, mut keys: Keys) -> Result<KeyChoice, ApiError> {
+    if keys.usable.is_empty() {
+        return Err(no_usable_key(provider, &keys));
+    }
+    Ok(keys.usable.swap_remove(0))
+}
+
 fn no_usable_key(provider: ProviderId, keys: &Keys) -> ApiError {
     if let Some(until) = keys.cooling_until {
         let secs = until

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
-use byok_providers::{ChatOutcome, ChatRequest, Credential, ProviderId, WireFormat};
+use byok_providers::{ChatOutcome, ChatRequest, ProviderId, WireFormat};
 use bytes::Bytes;
 
 use self::events::{Encoder, EventBody};
@@ -26,7 +26,6 @@ pub(crate) use self::fallback::{Fallback, fallback_requests, route, targets};
 use self::settle::Settlement;
 use self::text::delivered_by_answer;
 use crate::accounts::User;
-use crate::api::credentials::stored_secret;
 use crate::api::{Data, read_body};
 use crate::app::keys::Keys;
 pub(crate) use crate::app::keys::keys_for;
@@ -79,18 +78,6 @@ pub(crate) fn default_output_limit(state: &Data, provider: ProviderId, request: 
     if let Some(max) = stated {
         request.max_completion_tokens = Some(u32::try_from(max).unwrap_or(u32::MAX));
     }
-}
-
-/// The user's key for `provider`, from the vault, checked.
-pub(crate) async fn credential(
-    state: &Data,
-    user: &User,
-    provider: ProviderId,
-) -> Result<Credential, ApiError> {
-    let secret = stored_secret(state, user, provider.as_str())
-        .await?
-        .ok_or_else(|| ApiError::no_credential(provider))?;
-    Ok(Credential::parse(provider, &secret, state.policy)?)
 }
 
 /// The gateway's response headers, parsed once (the hot path only copies

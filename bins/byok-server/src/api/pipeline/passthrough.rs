@@ -192,7 +192,7 @@ pub(crate) fn with_model(body: Bytes, client_model: &str, model: &str) -> Result
 }
 
 /// A whole (non-streamed) answer.
-async fn whole(
+pub(crate) async fn whole(
     mut body: BoxStream<'static, Result<Bytes, ProviderError>>,
 ) -> Result<Bytes, ProviderError> {
     use futures_util::StreamExt as _;
