@@ -36,7 +36,7 @@ pub(crate) async fn held<T: std::str::FromStr>(
 }
 
 /// What the user has stored (never the secrets).
-async fn stored_list(state: &Data, user: &User) -> Result<Vec<SecretInfo>, ApiError> {
+pub(crate) async fn stored_list(state: &Data, user: &User) -> Result<Vec<SecretInfo>, ApiError> {
     state
         .vault
         .list(&user.id)
@@ -245,12 +245,7 @@ async fn put_key(
             HealthChange::Seen
         },
     );
-    let health = state
-        .health
-        .get(at)
-        .await
-        .map_err(|e| keys::health_error(&e))?
-        .unwrap_or_default();
+    let health = state.health.get(at).unwrap_or_default();
     Ok(HttpResponse::Ok().json(public_view(&info, &health, SystemTime::now())))
 }
 
@@ -282,11 +277,7 @@ pub(crate) async fn list_credentials(
 ) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
     let mut list = stored_list(&state, &user).await?;
-    let health = state
-        .health
-        .list(&user.id)
-        .await
-        .map_err(|e| keys::health_error(&e))?;
+    let health = state.health.list(&user.id);
     list.sort_by(|a, b| {
         let (pa, la) = keys::split_name(&a.name);
         let (pb, lb) = keys::split_name(&b.name);

@@ -28,7 +28,6 @@ use crate::api::pipeline::passthrough::{PassThrough, UsageRead, forward_fallback
 use crate::api::pipeline::settle::Settlement;
 use crate::api::pipeline::{admit, counted, keys_for, targets};
 use crate::api::{Data, parse_json};
-use crate::auth::rate_limit;
 use crate::error::{ApiError, internal};
 
 /// The route's path (its metrics label and its ledger entries' endpoint).
@@ -66,7 +65,6 @@ async fn handle(
     body: &[u8],
     state: &Data,
 ) -> Result<HttpResponse, ApiError> {
-    rate_limit(state, &user)?;
     let mut body: Body = parse_json(body)?;
     check(&body)?;
     let models = body.rest.remove("models");

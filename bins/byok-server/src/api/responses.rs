@@ -32,7 +32,6 @@ use crate::api::pipeline::settle::Settlement;
 use crate::api::pipeline::{
     Call, admit, counted, default_output_limit, fallback_requests, keys_for, targets,
 };
-use crate::auth::rate_limit;
 use crate::error::{ApiError, internal};
 
 /// The route's path (its metrics label and its ledger entries' endpoint).
@@ -59,7 +58,6 @@ async fn handle(
     body: Bytes,
     state: &Data,
 ) -> Result<HttpResponse, ApiError> {
-    rate_limit(state, &user)?;
     let (body, models) = take_models(body)?;
     let head = peek(&body)?;
     let mut model = head.model.clone();

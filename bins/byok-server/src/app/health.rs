@@ -4,19 +4,16 @@
 //!
 //! [`HealthStore`] is the storage trait: in memory today
 //! ([`MemoryHealthStore`]), shared between instances later (PostgreSQL,
-//! issue #18). Reads return a [`StoreFuture`], which is ready at once (no
-//! allocation) for the in-memory store and may be a boxed future for a
-//! database; writes ([`HealthStore::set`]) never block the request path (a
-//! persisting store updates its memory first and queues the write).
+//! issue #18). Reads and writes are answered from memory and never block
+//! the request path: a store shared between instances keeps its memory as
+//! the read side and queues its writes (and hears the other instances'
+//! changes), as the vault's cache and the ledger's writer do.
 //! Nothing here ever holds a key: errors are sanitised before they are
 //! stored (see `app::keys::report`).
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use crate::metrics::KeyGauge;
@@ -143,48 +140,6 @@ pub(crate) struct KeyRef<'a> {
     pub(crate) label: &'a str,
 }
 
-/// A store's failure (a database store's; the in-memory one never fails).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub(crate) struct HealthError(pub(crate) String);
-
-impl fmt::Display for HealthError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "health store: {}", self.0)
-    }
-}
-
-/// A store's answer: ready at once, or a future to await (a database).
-pub(crate) enum StoreFuture<'a, T> {
-    /// Already known (taken on the first poll).
-    Ready(Option<Result<T, HealthError>>),
-    /// To be awaited.
-    #[allow(dead_code)] // the in-memory store is always ready; PostgreSQL (#18) is not
-    Pending(Pin<Box<dyn Future<Output = Result<T, HealthError>> + Send + 'a>>),
-}
-
-impl<T> StoreFuture<'_, T> {
-    /// An answer known now.
-    pub(crate) fn ready(value: T) -> Self {
-        Self::Ready(Some(Ok(value)))
-    }
-}
-
-impl<T: Unpin> Future for StoreFuture<'_, T> {
-    type Output = Result<T, HealthError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Self::Ready(value) => Poll::Ready(
-                value
-                    .take()
-                    .unwrap_or_else(|| Err(HealthError("polled after completion".into()))),
-            ),
-            Self::Pending(future) => future.as_mut().poll(cx),
-        }
-    }
-}
-
 /// One key's health with its provider and label (a user's listing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LabelledHealth {
@@ -197,14 +152,14 @@ pub(crate) struct LabelledHealth {
 }
 
 /// Where key health is kept. Object-safe (`Arc<dyn HealthStore>` in the
-/// state) and async-friendly: reads return a [`StoreFuture`]; writes are
-/// fire-and-forget and must not block (queue them when they persist).
+/// state); every method answers from memory and never blocks (a persisting
+/// store queues its writes).
 pub(crate) trait HealthStore: Send + Sync + fmt::Debug {
     /// The health of one key (`None`: nothing reported: usable).
-    fn get<'a>(&'a self, key: KeyRef<'a>) -> StoreFuture<'a, Option<KeyHealth>>;
+    fn get(&self, key: KeyRef<'_>) -> Option<KeyHealth>;
 
     /// The health of every key of `user` that has any.
-    fn list<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<LabelledHealth>>;
+    fn list(&self, user: &str) -> Vec<LabelledHealth>;
 
     /// Records `change` for one key (at once in memory; never blocks).
     fn set(&self, key: KeyRef<'_>, change: HealthChange);
@@ -229,18 +184,17 @@ fn find<'v>(entries: &'v [LabelledHealth], key: &KeyRef<'_>) -> Option<&'v Label
 }
 
 impl HealthStore for MemoryHealthStore {
-    fn get<'a>(&'a self, key: KeyRef<'a>) -> StoreFuture<'a, Option<KeyHealth>> {
+    fn get(&self, key: KeyRef<'_>) -> Option<KeyHealth> {
         let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
-        let found = users
+        users
             .get(key.user)
             .and_then(|entries| find(entries, &key))
-            .map(|e| e.health.clone());
-        StoreFuture::ready(found)
+            .map(|e| e.health.clone())
     }
 
-    fn list<'a>(&'a self, user: &'a str) -> StoreFuture<'a, Vec<LabelledHealth>> {
+    fn list(&self, user: &str) -> Vec<LabelledHealth> {
         let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
-        StoreFuture::ready(users.get(user).cloned().unwrap_or_default())
+        users.get(user).cloned().unwrap_or_default()
     }
 
     fn set(&self, key: KeyRef<'_>, change: HealthChange) {
@@ -304,8 +258,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use std::time::Duration;
 
-    use futures_util::FutureExt as _;
-
     use super::*;
 
     fn key<'a>(user: &'a str, label: &'a str) -> KeyRef<'a> {
@@ -317,7 +269,7 @@ mod tests {
     }
 
     fn get(store: &dyn HealthStore, k: KeyRef<'_>) -> Option<KeyHealth> {
-        store.get(k).now_or_never().unwrap().unwrap()
+        store.get(k)
     }
 
     #[test]
@@ -358,7 +310,7 @@ mod tests {
                 error: "500".into(),
             },
         );
-        assert_eq!(store.list("u1").now_or_never().unwrap().unwrap().len(), 2);
+        assert_eq!(store.list("u1").len(), 2);
         let mut gauge = store.by_status();
         gauge.sort();
         assert_eq!(
@@ -375,6 +327,6 @@ mod tests {
         );
         store.remove(key("u1", "work"));
         store.remove(key("u1", "default"));
-        assert!(store.list("u1").now_or_never().unwrap().unwrap().is_empty());
+        assert!(store.list("u1").is_empty());
     }
 }

@@ -28,7 +28,6 @@ use crate::api::pipeline::{
     Call, admit, counted, default_output_limit, fallback_requests, keys_for, targets,
 };
 use crate::api::{Data, parse_json};
-use crate::auth::rate_limit;
 use crate::error::{ApiError, internal};
 
 /// The route's path (its metrics label and its ledger entries' endpoint).
@@ -55,7 +54,6 @@ async fn handle(
     body: &[u8],
     state: &Data,
 ) -> Result<HttpResponse, ApiError> {
-    rate_limit(state, &user)?;
     let mut request: ChatRequest = parse_json(body)?;
     request.validate()?;
     let models = request.extra.remove("models");

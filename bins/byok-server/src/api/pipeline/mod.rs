@@ -30,11 +30,12 @@ use crate::api::{Data, read_body};
 use crate::app::keys::Keys;
 pub(crate) use crate::app::keys::keys_for;
 use crate::app::request_id;
-use crate::auth::authenticate;
+use crate::auth::{authenticate, rate_limit};
 use crate::error::ApiError;
 
 /// The start of every inbound protocol's handler: the user, authenticated
-/// from the headers before a byte of the body is read, and the body.
+/// from the headers before a byte of the body is read, the body, and the
+/// per-user rate limit (a body refused as too large is not counted).
 pub(crate) async fn admit(
     req: &HttpRequest,
     payload: web::Payload,
@@ -42,6 +43,7 @@ pub(crate) async fn admit(
 ) -> Result<(User, Bytes), ApiError> {
     let user = authenticate(req, state).await?;
     let body = read_body(state, payload, state.settings.max_body_bytes).await?;
+    rate_limit(state, &user)?;
     Ok((user, body))
 }
 
