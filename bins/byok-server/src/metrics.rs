@@ -30,6 +30,8 @@ struct RouteStats {
 /// Per-provider upstream errors, tokens and markup.
 #[derive(Debug, Default)]
 struct ProviderStats {
+    /// Upstream calls that failed (`byok_upstream_errors_total`, and the
+    /// `failed` outcome of `byok_attempts_total`: the same count).
     upstream_errors: u64,
     prompt_tokens: u64,
     completion_tokens: u64,
@@ -39,8 +41,6 @@ struct ProviderStats {
     settled: bool,
     /// Upstream calls that answered (one per settled request).
     attempts_answered: u64,
-    /// Upstream calls that failed.
-    attempts_failed: u64,
     /// Failed calls to this provider that were followed by another call
     /// (the next key or the next target).
     fallbacks: u64,
@@ -123,19 +123,10 @@ impl Metrics {
         });
     }
 
-    /// Counts an upstream error.
-    pub fn upstream_error(&self, provider: &str) {
-        self.with(|m| entry(&mut m.providers, provider).upstream_errors += 1);
-    }
-
     /// Counts a failed upstream call (an upstream error, and a failed
     /// attempt).
     pub fn attempt_failed(&self, provider: &str) {
-        self.with(|m| {
-            let p = entry(&mut m.providers, provider);
-            p.upstream_errors += 1;
-            p.attempts_failed += 1;
-        });
+        self.with(|m| entry(&mut m.providers, provider).upstream_errors += 1);
     }
 
     /// Counts a fallback: a failed call to `provider` followed by another
@@ -237,7 +228,7 @@ impl Metrics {
             }
             let _ = writeln!(out, "# TYPE byok_upstream_attempts_total counter");
             for (p, s) in &providers {
-                for (outcome, n) in [("answered", s.attempts_answered), ("failed", s.attempts_failed)] {
+                for (outcome, n) in [("answered", s.attempts_answered), ("failed", s.upstream_errors)] {
                     if n > 0 {
                         let _ = writeln!(
                             out,
@@ -267,7 +258,7 @@ mod tests {
         m.request("/api/v1/chat/completions", 200, Duration::from_millis(3));
         m.request("/api/v1/chat/completions", 200, Duration::from_millis(40));
         m.request("/api/v1/chat/completions", 502, Duration::from_secs(60));
-        m.upstream_error("groq");
+        m.attempt_failed("groq");
         m.usage("openai", 10, 5, 7);
         m.usage("openai", 1, 1, -3);
         let out = m.render();
@@ -283,6 +274,7 @@ mod tests {
             format!("byok_requests_total{{{route},status=\"200\"}} 2"),
             format!("byok_requests_total{{{route},status=\"502\"}} 1"),
             "byok_upstream_errors_total{provider=\"groq\"} 1".to_owned(),
+            "byok_upstream_attempts_total{provider=\"groq\",outcome=\"failed\"} 1".to_owned(),
             "byok_tokens_total{provider=\"openai\",kind=\"prompt\"} 11".to_owned(),
             "byok_tokens_total{provider=\"openai\",kind=\"completion\"} 6".to_owned(),
             "byok_markup_nano_usd_total{provider=\"openai\"} 7".to_owned(),
@@ -341,7 +333,7 @@ mod tests {
     #[test]
     fn labels_are_escaped_at_render() {
         let m = Metrics::default();
-        m.upstream_error("evil\"} 1\nbyok_x{a=\"");
+        m.attempt_failed("evil\"} 1\nbyok_x{a=\"");
         let out = m.render();
         assert!(
             out.contains("byok_upstream_errors_total{provider=\"evil}1byok_x{a\"} 1"),

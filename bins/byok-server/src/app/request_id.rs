@@ -17,13 +17,12 @@ pub(crate) fn request_id() -> String {
     let ms = u64::try_from(byok_billing::now_ms()).unwrap_or(0);
     b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
     let _ = getrandom::getrandom(&mut b[6..]);
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 28];
+    // 14 bytes into 28 hex digits: the buffer is exactly large enough.
+    let _ = hex::encode_to_slice(b, &mut hex);
     let mut id = String::with_capacity(32);
     id.push_str("req_");
-    for byte in b {
-        id.push(char::from(HEX[usize::from(byte >> 4)]));
-        id.push(char::from(HEX[usize::from(byte & 0xf)]));
-    }
+    id.push_str(std::str::from_utf8(&hex).unwrap_or_default());
     id
 }
 

@@ -623,7 +623,7 @@ mod tests {
 
     #[test]
     fn models_must_be_a_list_of_ids() {
-        assert!(listed_models(None).unwrap_or_default().is_empty());
+        assert!(listed_models(None).unwrap().is_empty());
         assert_eq!(
             listed_models(Some(serde_json::json!(["a/b", "c"]))).unwrap_or_default(),
             ["a/b", "c"]
