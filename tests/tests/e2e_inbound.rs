@@ -1458,3 +1458,28 @@ async fn bedrock_embeddings_are_translated_and_signed() {
     }
     assert!(env.mock.requests().is_empty());
 }
+
+/// A Responses pass-through whose input lives upstream
+/// (`previous_response_id`: the whole earlier conversation) is reserved at
+/// the model's context, not at the body's bytes, which do not bound it: a
+/// balance that covers the same request without it does not cover it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_with_input_stored_upstream_reserve_the_models_context() {
+    let env = common::start(UPSTREAMS, |_| {}).await;
+    let (_, key) = env.cli_user("bounded", Some("0.05"));
+    env.store(&key, "openai-responses", json!(OPENAI_KEY)).await;
+    env.mock.on(
+        "POST",
+        "/v1/responses",
+        Reply::json(200, fixture("responses/response_text.json")),
+    );
+    let plain = json!({"model": "openai-responses/gpt-4.1", "input": "Hello"});
+    let r = env.post(&key, "/api/v1/responses", &plain).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let before = env.mock.requests().len();
+    let mut stored = plain.clone();
+    stored["previous_response_id"] = json!("resp_1");
+    let r = env.post(&key, "/api/v1/responses", &stored).await;
+    assert_eq!(r.status(), 402, "{}", r.text().await.unwrap());
+    assert_eq!(env.mock.requests().len(), before, "nothing went upstream");
+}

@@ -124,15 +124,22 @@ async fn handle(
 }
 
 /// The neutral request of a body the codec does not read: its whole text
-/// as one user message (at least one byte per token: an upper bound), and
-/// its `max_output_tokens` as the output limit.
+/// as one user message and its `max_output_tokens` as the output limit.
+/// The codec refuses exactly what brings input the body does not hold
+/// (`previous_response_id`, `conversation`, `prompt`, `file_id`, hosted
+/// tools), so the body's bytes do not bound the prompt: a part marked as
+/// content stored upstream makes the reservation bound it by the model's
+/// context, as for media whose tokens bytes do not bound.
 fn body_as_prompt(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| ApiError::invalid_json(&e))?;
     let text = String::from_utf8_lossy(body);
     serde_json::from_value(serde_json::json!({
         "model": "",
-        "messages": [{"role": "user", "content": text}],
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": text},
+            {"type": "stored_upstream"},
+        ]}],
         "max_completion_tokens": v.get("max_output_tokens"),
     }))
     .map_err(|e| internal("responses bound", &e))
