@@ -78,6 +78,16 @@ pub enum WireFormat {
     BedrockConverse,
 }
 
+impl WireFormat {
+    /// Whether a request in this format must state an output limit
+    /// (Anthropic's `max_tokens`): without one from the client, a caller
+    /// that knows the model's maximum output should send it, else the
+    /// translator sends its default.
+    pub const fn requires_output_limit(self) -> bool {
+        matches!(self, Self::AnthropicMessages)
+    }
+}
+
 /// Where a provider's requests go and how they are authorised: the base
 /// URL, the URL shape and the auth header. Resolved with the user's
 /// credential in one place (the crate's `target` module).

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
-use byok_providers::{ChatOutcome, ChatRequest, ProviderId, WireFormat};
+use byok_providers::{ChatOutcome, ChatRequest, ProviderId};
 use bytes::Bytes;
 
 use self::events::{Encoder, EventBody};
@@ -69,8 +69,10 @@ pub(crate) fn counted(
 /// translator's default (a guess above the real maximum would be a 400
 /// upstream). Other formats leave the limit to the upstream.
 pub(crate) fn default_output_limit(state: &Data, provider: ProviderId, request: &mut ChatRequest) {
-    let needs_limit = matches!(provider.info().format, WireFormat::AnthropicMessages);
-    if !needs_limit || request.max_tokens.is_some() || request.max_completion_tokens.is_some() {
+    if !provider.info().format.requires_output_limit()
+        || request.max_tokens.is_some()
+        || request.max_completion_tokens.is_some()
+    {
         return;
     }
     let stated = state
