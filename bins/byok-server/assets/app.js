@@ -56,9 +56,10 @@ function when(t) {
   return t ? new Date(t).toLocaleString() : "";
 }
 
-function credentialPath(provider, label) {
-  const base = `/api/byok/credentials/${encodeURIComponent(provider)}`;
-  return label && label !== "default" ? `${base}/${encodeURIComponent(label)}` : base;
+// One key's path: `/api/byok/credentials/{provider}/{label}` (the label
+// `default` when none is given).
+function keyPath(provider, label) {
+  return `/api/byok/credentials/${encodeURIComponent(provider)}/${encodeURIComponent(label || "default")}`;
 }
 
 // One stored key of a provider: label, priority, status, last use and last
@@ -83,21 +84,21 @@ function keyItem(provider, view, say, refresh) {
     const priority = Number.parseInt(prio.value, 10);
     if (!Number.isInteger(priority)) { say("The priority is a whole number."); return; }
     try {
-      await api("PUT", `/api/byok/credentials/${encodeURIComponent(provider.id)}/${encodeURIComponent(view.label)}`, { priority });
+      await api("PUT", keyPath(provider.id, view.label), { priority });
       say(`Priority of ${view.label} set to ${priority}.`, true);
       refresh();
     } catch (e) { say(e.message); }
   });
   $(".key-verify", li).addEventListener("click", async () => {
     try {
-      const r = await api("POST", `/api/byok/credentials/${encodeURIComponent(provider.id)}/${encodeURIComponent(view.label)}/verify`);
+      const r = await api("POST", `${keyPath(provider.id, view.label)}/verify`);
       say(r.ok ? `The key ${view.label} works.` : `The provider refused ${view.label}: ${r.error}`, r.ok);
       refresh();
     } catch (e) { say(e.message); }
   });
   $(".key-delete", li).addEventListener("click", async () => {
     try {
-      await api("DELETE", `/api/byok/credentials/${encodeURIComponent(provider.id)}/${encodeURIComponent(view.label)}`);
+      await api("DELETE", keyPath(provider.id, view.label));
       say(`Deleted ${view.label}.`, true);
       refresh();
     } catch (e) { say(e.message); }
@@ -132,9 +133,7 @@ function providerCard(provider, editable, refresh) {
   const message = $(".message", node);
   const say = (text, ok) => { message.textContent = text; message.classList.toggle("ok", !!ok); };
   $(".editable", node).disabled = !editable;
-  let views = [];
   const render = (stored) => {
-    views = stored;
     state.textContent = editable ? summary(stored) : "Enter your gateway key to manage keys.";
     list.replaceChildren(...stored.map((v) => keyItem(provider, v, say, refresh)));
   };
@@ -151,10 +150,9 @@ function providerCard(provider, editable, refresh) {
     const labelValue = newLabel.isConnected ? newLabel.value.trim() : "";
     if (newPriority.isConnected && newPriority.value !== "") body.priority = Number.parseInt(newPriority.value, 10);
     try {
-      const view = await api("PUT", credentialPath(provider.id, labelValue), body);
+      const view = await api("PUT", keyPath(provider.id, labelValue), body);
       input.value = "";
       newLabel.value = "";
-      render([...views.filter((v) => v.label !== view.label), view].sort((a, b) => a.priority - b.priority || a.label.localeCompare(b.label)));
       say(view.label === "default" ? "Saved." : `Saved as ${view.label}.`, true);
       refresh();
     } catch (e) {
