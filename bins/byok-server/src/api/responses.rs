@@ -197,12 +197,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_body_the_codec_does_not_read_is_bounded_by_its_bytes() {
+    fn a_body_the_codec_does_not_read_is_its_text_and_input_stored_upstream() {
         let body = br#"{"model":"gpt-5","input":"hi","tools":[{"type":"web_search"}],"max_output_tokens":64}"#;
         let r = body_as_prompt(body).unwrap();
         assert_eq!(r.max_completion_tokens, Some(64));
         let sent = serde_json::to_value(&r.messages).unwrap();
-        assert_eq!(sent[0]["content"].as_str().unwrap().len(), body.len());
+        assert_eq!(
+            sent[0]["content"][0]["text"].as_str().unwrap().len(),
+            body.len()
+        );
+        // Marked as input the bytes do not bound: reserved at the context.
+        assert_eq!(sent[0]["content"][1]["type"], "stored_upstream");
+        assert!(crate::api::pipeline::text::has_media_beyond_bytes(&r));
         assert_eq!(body_as_prompt(b"not json").unwrap_err().status, 400);
     }
 }
