@@ -3,12 +3,12 @@
 //! user holds a key for).
 
 use actix_web::{HttpRequest, HttpResponse};
-use byok_providers::{PROVIDERS, ProviderId};
+use byok_providers::PROVIDERS;
 use byok_search::SearchProviderId;
 use serde_json::{Value, json};
 
 use crate::api::Data;
-use crate::api::credentials::held;
+use crate::app::keys::held_keys;
 use crate::auth::authenticate;
 use crate::error::ApiError;
 
@@ -39,7 +39,8 @@ pub(crate) async fn list_providers() -> HttpResponse {
 /// `GET /api/v1/models`: catalog models of the providers the user holds.
 pub(crate) async fn models(req: HttpRequest, state: Data) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
-    let held: Vec<ProviderId> = held(&state, &user).await?;
+    let held = held_keys(&state, &user).await?;
+    let held = held.chat();
     let mut data: Vec<Value> = state
         .catalog
         .entries()

@@ -22,19 +22,6 @@ use crate::error::{self, ApiError};
 /// Largest credential body.
 const MAX_CREDENTIAL_BODY: usize = 64 << 10;
 
-/// The providers of type `T` (chat or search) the user holds a key for
-/// (cached: see [`keys::held_keys`]).
-pub(crate) async fn held<T: std::str::FromStr>(
-    state: &Data,
-    user: &User,
-) -> Result<Vec<T>, ApiError> {
-    Ok(keys::held_keys(state, user)
-        .await?
-        .providers()
-        .filter_map(|n| n.parse().ok())
-        .collect())
-}
-
 /// What the user has stored (never the secrets).
 pub(crate) async fn stored_list(state: &Data, user: &User) -> Result<Vec<SecretInfo>, ApiError> {
     state

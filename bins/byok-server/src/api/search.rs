@@ -7,8 +7,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use byok_search::{SearchProvider, SearchProviderId, SearchRequest, SearchResponse};
 
 use crate::accounts::User;
-use crate::api::credentials::{held, stored_secret};
+use crate::api::credentials::stored_secret;
 use crate::api::{Data, parse_json, read_body};
+use crate::app::keys::held_keys;
 use crate::auth::{authenticate, rate_limit};
 use crate::error::ApiError;
 
@@ -53,7 +54,8 @@ pub(crate) async fn search_provider(
     asked: Option<SearchProviderId>,
     param: &str,
 ) -> Result<SearchProviderId, ApiError> {
-    let held: Vec<SearchProviderId> = held(state, user).await?;
+    let held = held_keys(state, user).await?;
+    let held = held.search();
     match asked {
         Some(p) if held.contains(&p) => Ok(p),
         Some(p) => Err(ApiError::bad_request(format!(

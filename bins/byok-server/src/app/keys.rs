@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use byok_providers::{Credential, ProviderId};
+use byok_search::SearchProviderId;
 use byok_vault::SecretInfo;
 
 use crate::accounts::User;
@@ -171,6 +172,10 @@ impl HeldKey {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeldKeys {
     keys: Vec<HeldKey>,
+    /// The chat providers among them, once each, parsed once.
+    chat: Vec<ProviderId>,
+    /// The search providers among them, once each, parsed once.
+    search: Vec<SearchProviderId>,
 }
 
 impl HeldKeys {
@@ -183,16 +188,23 @@ impl HeldKeys {
         keys.sort_by(|a, b| {
             (a.provider(), a.priority, a.label()).cmp(&(b.provider(), b.priority, b.label()))
         });
-        Self { keys }
+        let mut names: Vec<&str> = keys.iter().map(HeldKey::provider).collect();
+        names.dedup();
+        Self {
+            chat: names.iter().filter_map(|n| n.parse().ok()).collect(),
+            search: names.iter().filter_map(|n| n.parse().ok()).collect(),
+            keys,
+        }
     }
 
-    /// Each provider the user holds a key for, once.
-    pub(crate) fn providers(&self) -> impl Iterator<Item = &str> {
-        let mut last: Option<&str> = None;
-        self.keys.iter().filter_map(move |k| {
-            let p = k.provider();
-            (last.replace(p) != Some(p)).then_some(p)
-        })
+    /// The chat providers the user holds a key for, once each.
+    pub(crate) fn chat(&self) -> &[ProviderId] {
+        &self.chat
+    }
+
+    /// The search providers the user holds a key for, once each.
+    pub(crate) fn search(&self) -> &[SearchProviderId] {
+        &self.search
     }
 
     /// The keys for `provider`, by priority then label: one contiguous
@@ -648,7 +660,7 @@ mod tests {
             let first = held_keys(&f.state, &f.user).await.unwrap();
             let again = held_keys(&f.state, &f.user).await.unwrap();
             assert!(Arc::ptr_eq(&first, &again), "cached");
-            assert_eq!(first.providers().collect::<Vec<_>>(), ["openai"]);
+            assert_eq!(first.chat(), [ProviderId::OpenAi]);
             assert_eq!(f.order().await.0, ["default"]);
         });
         f.state.ledger.shutdown();

@@ -26,7 +26,7 @@ use serde_json::Value;
 use super::settle::Settlement;
 use crate::accounts::User;
 use crate::api::Data;
-use crate::api::credentials::held;
+use crate::app::keys::held_keys;
 use crate::app::keys::{KeyChoice, KeyOutcome, Keys, keys_for, report};
 use crate::error::ApiError;
 
@@ -94,8 +94,8 @@ pub(crate) async fn route(
     user: &User,
     model: &mut String,
 ) -> Result<ProviderId, ApiError> {
-    let held: Vec<ProviderId> = held(state, user).await?;
-    let route = resolve(model, header_providers(req).0, &held)?;
+    let held = held_keys(state, user).await?;
+    let route = resolve(model, header_providers(req).0, held.chat())?;
     *model = route.model;
     Ok(route.provider)
 }
@@ -116,9 +116,10 @@ pub(crate) async fn targets(
     model: &mut String,
     models: Option<Value>,
 ) -> Result<Targets, ApiError> {
-    let held: Vec<ProviderId> = held(state, user).await?;
+    let held = held_keys(state, user).await?;
+    let held = held.chat();
     let (first, others) = header_providers(req);
-    let route = resolve(model, first, &held)?;
+    let route = resolve(model, first, held)?;
     let mut rest: Vec<Target> = Vec::new();
     let push = |provider: ProviderId, model: String, rest: &mut Vec<Target>| {
         let seen = rest
@@ -131,11 +132,11 @@ pub(crate) async fn targets(
     };
     let names = others.into_iter().flat_map(|o| o.split(','));
     for name in names.map(str::trim).filter(|n| !n.is_empty()) {
-        let r = resolve(model, Some(name), &held)?;
+        let r = resolve(model, Some(name), held)?;
         push(r.provider, r.model, &mut rest);
     }
     for m in listed_models(models)? {
-        let r = resolve(&m, None, &held).map_err(|e| routing_error(e, "models"))?;
+        let r = resolve(&m, None, held).map_err(|e| routing_error(e, "models"))?;
         push(r.provider, r.model, &mut rest);
     }
     *model = route.model;
