@@ -10,8 +10,6 @@
 //! reports (an estimate over the inputs otherwise) at the model's catalog
 //! rate.
 
-use std::time::Instant;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use byok_billing::estimate_prompt;
 use byok_providers::{
@@ -26,7 +24,7 @@ use serde_json::{Map, Value};
 use crate::accounts::User;
 use crate::api::pipeline::passthrough::{PassThrough, UsageRead, forward_fallbacks, pass_through};
 use crate::api::pipeline::settle::Settlement;
-use crate::api::pipeline::{admit, counted, keys_for, targets};
+use crate::api::pipeline::{keys_for, openai_error, serve, targets};
 use crate::api::{Data, parse_json};
 use crate::error::{ApiError, internal};
 
@@ -49,23 +47,18 @@ pub(crate) async fn embeddings(
     req: HttpRequest,
     payload: web::Payload,
     state: Data,
-) -> Result<HttpResponse, ApiError> {
-    let started = Instant::now();
-    let result = match admit(&req, payload, &state).await {
-        Ok((user, body)) => handle(&req, user, &body, &state).await,
-        Err(e) => Err(e),
-    };
-    counted(&state, PATH, started, result)
+) -> HttpResponse {
+    serve(req, payload, state, PATH, handle, openai_error).await
 }
 
 /// The steps of an embeddings request.
 async fn handle(
     req: &HttpRequest,
     user: User,
-    body: &[u8],
+    body: Bytes,
     state: &Data,
 ) -> Result<HttpResponse, ApiError> {
-    let mut body: Body = parse_json(body)?;
+    let mut body: Body = parse_json(&body)?;
     check(&body)?;
     let models = body.rest.remove("models");
     let targets = targets(req, state, &user, &mut body.model, models).await?;

@@ -15,8 +15,6 @@
 //!   `{"type": "error", "error": {"type", "message"}}` with Anthropic's
 //!   status codes (an upstream 529 stays a 529 `overloaded_error`).
 
-use std::time::Instant;
-
 use actix_web::http::StatusCode;
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -38,7 +36,7 @@ use crate::api::pipeline::passthrough::{
 };
 use crate::api::pipeline::settle::Settlement;
 use crate::api::pipeline::text::{prompt_texts, prompt_upper_bound};
-use crate::api::pipeline::{Call, Fallback, admit, headers, keys_for, route, targets};
+use crate::api::pipeline::{Call, Fallback, headers, keys_for, route, serve, targets};
 use crate::error::ApiError;
 
 /// The route's path (its metrics label and its ledger entries' endpoint).
@@ -52,16 +50,7 @@ const DEFAULT_VERSION: &str = "2023-06-01";
 /// `POST /api/v1/messages`: [`handle`], timed and counted, every error in
 /// Anthropic's shape.
 pub(crate) async fn messages(req: HttpRequest, payload: web::Payload, state: Data) -> HttpResponse {
-    let started = Instant::now();
-    let result = match admit(&req, payload, &state).await {
-        Ok((user, body)) => handle(&req, user, body, &state).await,
-        Err(e) => Err(e),
-    };
-    let response = result.unwrap_or_else(|e| error_response(&e));
-    state
-        .metrics
-        .request(PATH, response.status().as_u16(), started.elapsed());
-    response
+    serve(req, payload, state, PATH, handle, error_response).await
 }
 
 /// The steps of a Messages request.
@@ -160,31 +149,22 @@ pub(crate) async fn count_tokens(
     payload: web::Payload,
     state: Data,
 ) -> HttpResponse {
-    let started = Instant::now();
-    let result = match admit(&req, payload, &state).await {
-        Ok((user, body)) => count(&req, &user, body, &state).await,
-        Err(e) => Err(e),
-    };
-    let response = result.unwrap_or_else(|e| error_response(&e));
-    state
-        .metrics
-        .request(COUNT_PATH, response.status().as_u16(), started.elapsed());
-    response
+    serve(req, payload, state, COUNT_PATH, count, error_response).await
 }
 
 async fn count(
     req: &HttpRequest,
-    user: &User,
+    user: User,
     body: Bytes,
     state: &Data,
 ) -> Result<HttpResponse, ApiError> {
     let mut parsed: Parsed = parse_count_tokens(&body)?;
     let client_model = parsed.request.model.clone();
-    let provider = route(req, state, user, &mut parsed.request.model).await?;
+    let provider = route(req, state, &user, &mut parsed.request.model).await?;
     if provider.info().format == WireFormat::AnthropicMessages {
         // The first usable key, as a request would use (labels, priority,
         // health); a count is free, so not retried.
-        let key = first_usable(provider, keys_for(state, user, provider).await?)?;
+        let key = first_usable(provider, keys_for(state, &user, provider).await?)?;
         let body = with_model(body, &client_model, &parsed.request.model)?;
         let headers = protocol_headers(req);
         let forward = Forward {

@@ -13,8 +13,6 @@
 //!   through [`Codec`] over the codec's `StreamEncoder`) is written back as a Responses object.
 //! - Errors are OpenAI's, as on chat completions.
 
-use std::time::Instant;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use byok_providers::inbound::responses::{
     StreamEncoder, UsageReader, encode_response, parse_request, peek,
@@ -30,7 +28,7 @@ use crate::api::pipeline::passthrough::{
 };
 use crate::api::pipeline::settle::Settlement;
 use crate::api::pipeline::{
-    Call, admit, counted, default_output_limit, fallback_requests, keys_for, targets,
+    Call, default_output_limit, fallback_requests, keys_for, openai_error, serve, targets,
 };
 use crate::error::{ApiError, internal};
 
@@ -42,13 +40,8 @@ pub(crate) async fn responses(
     req: HttpRequest,
     payload: web::Payload,
     state: Data,
-) -> Result<HttpResponse, ApiError> {
-    let started = Instant::now();
-    let result = match admit(&req, payload, &state).await {
-        Ok((user, body)) => handle(&req, user, body, &state).await,
-        Err(e) => Err(e),
-    };
-    counted(&state, PATH, started, result)
+) -> HttpResponse {
+    serve(req, payload, state, PATH, handle, openai_error).await
 }
 
 /// The steps of a Responses request.

@@ -13,8 +13,6 @@
 mod sse;
 mod web_search;
 
-use std::time::Instant;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use byok_providers::{ChatOutcome, ChatRequest};
 use byok_search::Citation;
@@ -25,7 +23,7 @@ use self::web_search::{augment_with_search, take_web_search};
 use crate::accounts::User;
 use crate::api::pipeline::settle::Settlement;
 use crate::api::pipeline::{
-    Call, admit, counted, default_output_limit, fallback_requests, keys_for, targets,
+    Call, default_output_limit, fallback_requests, keys_for, openai_error, serve, targets,
 };
 use crate::api::{Data, parse_json};
 use crate::error::{ApiError, internal};
@@ -34,27 +32,18 @@ use crate::error::{ApiError, internal};
 pub(crate) const PATH: &str = "/api/v1/chat/completions";
 
 /// `POST /api/v1/chat/completions`: [`handle`], timed and counted.
-pub(crate) async fn chat(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: Data,
-) -> Result<HttpResponse, ApiError> {
-    let started = Instant::now();
-    let result = match admit(&req, payload, &state).await {
-        Ok((user, body)) => handle(&req, user, &body, &state).await,
-        Err(e) => Err(e),
-    };
-    counted(&state, PATH, started, result)
+pub(crate) async fn chat(req: HttpRequest, payload: web::Payload, state: Data) -> HttpResponse {
+    serve(req, payload, state, PATH, handle, openai_error).await
 }
 
 /// The steps of a chat request.
 async fn handle(
     req: &HttpRequest,
     user: User,
-    body: &[u8],
+    body: Bytes,
     state: &Data,
 ) -> Result<HttpResponse, ApiError> {
-    let mut request: ChatRequest = parse_json(body)?;
+    let mut request: ChatRequest = parse_json(&body)?;
     request.validate()?;
     let models = request.extra.remove("models");
     let web = take_web_search(&mut request)?;

@@ -47,19 +47,32 @@ pub(crate) async fn admit(
     Ok((user, body))
 }
 
-/// Counts a finished request of the route `path` (status and time since
-/// `started`) and passes its result on.
-pub(crate) fn counted(
-    state: &Data,
+/// An inbound protocol's request, the one way: admitted ([`admit`]),
+/// `handle`d, an error rendered in the protocol's shape by `render`, and
+/// the answer counted under the route `path` (status and time).
+pub(crate) async fn serve(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Data,
     path: &'static str,
-    started: Instant,
-    result: Result<HttpResponse, ApiError>,
-) -> Result<HttpResponse, ApiError> {
-    let status = result
-        .as_ref()
-        .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
-    state.metrics.request(path, status, started.elapsed());
-    result
+    handle: impl AsyncFnOnce(&HttpRequest, User, Bytes, &Data) -> Result<HttpResponse, ApiError>,
+    render: fn(&ApiError) -> HttpResponse,
+) -> HttpResponse {
+    let started = Instant::now();
+    let result = match admit(&req, payload, &state).await {
+        Ok((user, body)) => handle(&req, user, body, &state).await,
+        Err(e) => Err(e),
+    };
+    let response = result.unwrap_or_else(|e| render(&e));
+    state
+        .metrics
+        .request(path, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// An error in OpenAI's shape (chat, Responses, embeddings).
+pub(crate) fn openai_error(e: &ApiError) -> HttpResponse {
+    actix_web::ResponseError::error_response(e)
 }
 
 /// Anthropic Messages requires an output limit; without one from the
