@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 use crate::accounts::User;
 use crate::api::pipeline::passthrough::{PassThrough, UsageRead, forward_fallbacks, pass_through};
 use crate::api::pipeline::settle::Settlement;
-use crate::api::pipeline::{keys_for, openai_error, serve, targets};
+use crate::api::pipeline::{Fallback, keys_for, openai_error, serve, targets};
 use crate::api::{Data, parse_json};
 use crate::error::{ApiError, internal};
 
@@ -74,7 +74,6 @@ async fn handle(
         ))
         .param("model"));
     }
-    let keys = keys_for(state, &user, provider).await?;
     let neutral = neutral_request(&body.model, &input_text(&body.input))?;
     let fallbacks = forward_fallbacks(&neutral, targets.rest, offers_embeddings, |model| {
         upstream_body(Body {
@@ -83,24 +82,15 @@ async fn handle(
             rest: body.rest.clone(),
         })
     })?;
-    let settlement =
-        Settlement::reserve(state, &user, provider, &neutral, &fallbacks, PATH).await?;
-    let forward = Forward {
-        op: "embeddings",
-        body: upstream_body(body)?,
-        headers: &[],
-        stream: false,
-    };
-    let call = PassThrough {
-        state,
-        user: &user,
+    let upstream = upstream_body(body)?;
+    let call = Upstream {
         provider,
-        keys,
-        forward,
+        neutral: &neutral,
         fallbacks: &fallbacks,
-        settlement,
+        op: "embeddings",
+        body: upstream,
     };
-    pass_through(call, Reader(Vec::new()), |_| Vec::new()).await
+    forward(state, &user, call, Reader(Vec::new())).await
 }
 
 /// Google: the request translated to Gemini's `batchEmbedContents` and the
@@ -120,16 +110,14 @@ async fn google(
         model: body.model,
         base64,
     };
-    translated(
-        state,
-        user,
+    let call = Upstream {
         provider,
-        &neutral,
-        &request.op,
-        request.body,
-        reader,
-    )
-    .await
+        neutral: &neutral,
+        fallbacks: &[],
+        op: &request.op,
+        body: Bytes::from(request.body),
+    };
+    forward(state, user, call, reader).await
 }
 
 /// Bedrock: the request translated to `InvokeModel` bodies of the model's
@@ -156,46 +144,60 @@ async fn bedrock(
         answer: Vec::new(),
         decoded: None,
     };
-    translated(
-        state,
-        user,
+    let call = Upstream {
         provider,
-        &neutral,
-        &request.op,
-        request.body,
-        reader,
-    )
-    .await
+        neutral: &neutral,
+        fallbacks: &[],
+        op: &request.op,
+        body: Bytes::from(request.body),
+    };
+    forward(state, user, call, reader).await
 }
 
-/// A translated request (Google's, Bedrock's): `op` with `body` to each of
-/// the user's keys of `provider` in turn, reserved and settled like every
-/// request, `reader` writing the answer in OpenAI's shape. No fallback to
-/// other providers: their protocols differ.
-async fn translated<R: UsageRead>(
+/// An embeddings call as it goes upstream: `op` with `body` to `provider`
+/// (then to `fallbacks`: OpenAI-shaped bodies only; a translated request,
+/// Google's or Bedrock's, has none, as the protocols differ), reserved for
+/// `neutral`.
+struct Upstream<'a> {
+    provider: ProviderId,
+    neutral: &'a ChatRequest,
+    fallbacks: &'a [Fallback],
+    op: &'a str,
+    body: Bytes,
+}
+
+/// `call` to each of the user's keys in turn, reserved and settled like
+/// every request, `reader` reading the usage (and, translated, writing the
+/// answer in OpenAI's shape).
+async fn forward<R: UsageRead>(
     state: &Data,
     user: &User,
-    provider: ProviderId,
-    neutral: &ChatRequest,
-    op: &str,
-    body: Vec<u8>,
+    call: Upstream<'_>,
     reader: R,
 ) -> Result<HttpResponse, ApiError> {
-    let keys = keys_for(state, user, provider).await?;
-    let settlement = Settlement::reserve(state, user, provider, neutral, &[], PATH).await?;
+    let keys = keys_for(state, user, call.provider).await?;
+    let settlement = Settlement::reserve(
+        state,
+        user,
+        call.provider,
+        call.neutral,
+        call.fallbacks,
+        PATH,
+    )
+    .await?;
     let forward = Forward {
-        op,
-        body: Bytes::from(body),
+        op: call.op,
+        body: call.body,
         headers: &[],
         stream: false,
     };
     let call = PassThrough {
         state,
         user,
-        provider,
+        provider: call.provider,
         keys,
         forward,
-        fallbacks: &[],
+        fallbacks: call.fallbacks,
         settlement,
     };
     pass_through(call, reader, |_| Vec::new()).await
