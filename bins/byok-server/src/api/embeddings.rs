@@ -258,7 +258,12 @@ impl UsageRead for Bedrock {
     }
 
     fn finish(&mut self) -> (Option<Usage>, Option<String>) {
-        let decoded = decode_bedrock_embeddings(self.provider, &std::mem::take(&mut self.answer));
+        let answer = std::mem::take(&mut self.answer);
+        self.whole(&answer)
+    }
+
+    fn whole(&mut self, body: &[u8]) -> (Option<Usage>, Option<String>) {
+        let decoded = decode_bedrock_embeddings(self.provider, body);
         let usage = decoded
             .as_ref()
             .ok()
@@ -383,7 +388,12 @@ impl UsageRead for Reader {
     }
 
     fn finish(&mut self) -> (Option<Usage>, Option<String>) {
-        let (usage, model) = reported_usage(&std::mem::take(&mut self.0));
+        let answer = std::mem::take(&mut self.0);
+        self.whole(&answer)
+    }
+
+    fn whole(&mut self, body: &[u8]) -> (Option<Usage>, Option<String>) {
+        let (usage, model) = reported_usage(body);
         (usage, Some(model))
     }
 }

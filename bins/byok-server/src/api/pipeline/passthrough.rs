@@ -29,6 +29,13 @@ pub(crate) trait UsageRead: Send + Unpin + 'static {
     fn push(&mut self, bytes: &[u8]);
     /// The usage and the model the answer reported, once it ended.
     fn finish(&mut self) -> (Option<Usage>, Option<String>);
+    /// The usage and the model of a whole answer, read in one go: by
+    /// default as pushed pieces; a reader that reads whole answers anyway
+    /// reads `body` in place instead of copying it.
+    fn whole(&mut self, body: &[u8]) -> (Option<Usage>, Option<String>) {
+        self.push(body);
+        self.finish()
+    }
     /// A whole answer as the client gets it: unchanged, except for a
     /// protocol that translates answers (Gemini's embeddings).
     ///
@@ -153,8 +160,7 @@ fn respond<R: UsageRead>(
             response.streaming(body)
         }
         Answer::Whole(body) => {
-            reader.push(&body);
-            let (usage, model) = reader.finish();
+            let (usage, model) = reader.whole(&body);
             let body = match reader.rewrite(body) {
                 Ok(body) => body,
                 Err(e) => {
