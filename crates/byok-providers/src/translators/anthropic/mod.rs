@@ -90,7 +90,7 @@
 
 mod citations;
 mod content;
-mod effort;
+pub(crate) mod effort;
 pub(crate) mod reasoning;
 mod request;
 mod response;
