@@ -107,6 +107,7 @@ use serde_json::Value;
 
 pub(crate) use self::effort::max_tokens;
 pub use self::request::encode_request;
+pub(crate) use self::response::WireUsage;
 use self::response::decode_response;
 pub(crate) use self::stream::AnthropicStream;
 use crate::credential::Credential;
