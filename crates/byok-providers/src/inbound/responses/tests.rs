@@ -267,11 +267,8 @@ fn what_needs_state_or_native_tools_is_a_clear_400() {
         e.to_string(),
         "previous_response_id needs a Responses-native provider (openai-responses, azure-responses); send the whole conversation in input"
     );
-    assert_eq!(e.status(), 400);
+    assert!(matches!(e, InboundError::Invalid { .. }), "{e:?}");
     assert_eq!(e.param(), Some("previous_response_id"));
-    let body: Value = serde_json::from_slice(&e.openai_body()).unwrap();
-    assert_eq!(body["error"]["type"], "invalid_request_error");
-    assert_eq!(body["error"]["param"], "previous_response_id");
     let cases = [
         (json!({"conversation": "conv_1"}), "conversation"),
         (json!({"prompt": {"id": "pmpt_1"}}), "prompt"),
@@ -1277,29 +1274,6 @@ proptest! {
             let (_, back_calls) = assistant.unwrap();
             prop_assert_eq!(back_calls.as_ref(), Some(calls));
         }
-    }
-}
-
-// ------------------------------------------------------------ errors
-
-#[test]
-fn error_bodies_are_openai_shaped() {
-    let v: Value = serde_json::from_slice(&error_body(429, "slow down")).unwrap();
-    assert_eq!(
-        v,
-        json!({"error": {"message": "slow down", "type": "rate_limit_error", "param": null, "code": "rate_limited"}})
-    );
-    for (status, kind) in [
-        (400, "invalid_request_error"),
-        (401, "authentication_error"),
-        (403, "permission_error"),
-        (404, "not_found_error"),
-        (500, "server_error"),
-        (502, "upstream_error"),
-    ] {
-        let v: Value = serde_json::from_slice(&error_body(status, "m")).unwrap();
-        assert_eq!(v["error"]["type"], kind, "{status}");
-        assert_eq!(v["error"]["message"], "m");
     }
 }
 
