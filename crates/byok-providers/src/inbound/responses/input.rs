@@ -9,8 +9,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{InboundError, REASONING_FORMAT};
+use super::InboundError;
 use crate::translators::function_call;
+use crate::translators::responses::REASONING_FORMAT;
 use crate::types::{Content, ContentPart, ImageUrl, Message, ToolCall};
 
 /// Prefix of the `encrypted_content` envelope holding other formats'

@@ -153,9 +153,6 @@ pub use self::stream::StreamEncoder;
 pub use self::usage::{PassThroughUsage, UsageReader};
 use crate::types::ChatRequest;
 
-/// The `format` of the reasoning entries this protocol carries natively.
-pub const REASONING_FORMAT: &str = "openai-responses-v1";
-
 /// A parsed Responses request: the neutral request and what the answer
 /// needs from the original.
 #[derive(Debug, Clone, PartialEq)]
