@@ -141,6 +141,34 @@ fn codex_history_items_become_assistant_and_tool_messages() {
     assert_eq!(content.text(), "Cargo.toml\nREADME.md\nsrc\n");
 }
 
+/// Several reasoning items before one assistant turn: their entries are
+/// numbered across the turn, as the Responses translator numbers an
+/// answer's (one `reasoning.summary` per summary part).
+#[test]
+fn reasoning_items_of_one_turn_are_numbered_across_it() {
+    let p = parse(json!({"model": "m", "input": [
+        {"role": "user", "content": "hi"},
+        {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "A"}, {"type": "summary_text", "text": "B"}]},
+        {"type": "reasoning", "id": "rs_2", "summary": [{"type": "summary_text", "text": "C"}], "encrypted_content": "gAAAA"},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}
+    ]}));
+    let Message::Assistant {
+        reasoning_details, ..
+    } = &p.request.messages[1]
+    else {
+        panic!("{:?}", p.request.messages)
+    };
+    assert_eq!(
+        reasoning_details.as_deref().unwrap(),
+        [
+            json!({"type": "reasoning.summary", "summary": "A", "format": "openai-responses-v1", "index": 0, "id": "rs_1"}),
+            json!({"type": "reasoning.summary", "summary": "B", "format": "openai-responses-v1", "index": 1, "id": "rs_1"}),
+            json!({"type": "reasoning.summary", "summary": "C", "format": "openai-responses-v1", "index": 2, "id": "rs_2"}),
+            json!({"type": "reasoning.encrypted", "data": "gAAAA", "format": "openai-responses-v1", "index": 3, "id": "rs_2"}),
+        ]
+    );
+}
+
 #[test]
 fn sdk_request_with_structured_output_images_and_files() {
     let p = parse_request(&fixture_body(SDK_CREATE)).unwrap();
