@@ -39,7 +39,6 @@ use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
-use crate::stream::StreamEvent;
 use crate::translators::lenient::{self, Tag};
 use crate::translators::{ChunkHead, ToolSlots, owned};
 use crate::types::Delta;
@@ -284,16 +283,8 @@ impl AnthropicStream {
             return;
         }
         let Some(text) = self.text.take() else { return };
-        let found: Vec<Value> =
-            annotations(&text.citations, text.start, self.content_chars).collect();
-        if found.is_empty() {
-            return;
-        }
-        let mut delta = Delta::default();
-        delta
-            .extra
-            .insert("annotations".into(), Value::Array(found));
-        self.head.push(out, delta);
+        let found = annotations(&text.citations, text.start, self.content_chars).collect();
+        self.head.push_annotations(out, found);
     }
 
     /// The next reasoning block's `reasoning_details` index.
@@ -409,18 +400,11 @@ impl AnthropicStream {
             self.saw_usage = true;
         }
         if let Some(reason) = delta.and_then(|d| d.stop_reason) {
-            let mut chunk = self
-                .head
-                .chunk(Delta::default(), Some(finish_reason(&reason)));
-            if let (StreamEvent::Chunk(c), Some(native)) =
-                (&mut chunk, native_finish_reason(&reason))
-                && let Some(choice) = c.choices.first_mut()
-            {
-                choice
-                    .extra
-                    .insert("native_finish_reason".into(), Value::from(native));
-            }
-            out.push_back(Ok(chunk));
+            self.head.push_finish_native(
+                out,
+                finish_reason(&reason),
+                native_finish_reason(&reason),
+            );
         }
     }
 
@@ -494,6 +478,7 @@ impl SseTranslate for AnthropicStream {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::stream::StreamEvent;
     use crate::types::Usage;
 
     fn run(events: &[(Option<&str>, &str)]) -> (Vec<StreamEvent>, Option<ProviderError>) {
