@@ -770,6 +770,8 @@ async fn reasoning_details_come_out_and_go_back_in_and_ids_are_set() {
 
 const NOVA: &str = "us.amazon.nova-2-lite-v1:0";
 const LLAMA: &str = "meta.llama3-70b-instruct-v1:0";
+const OPUS_47: &str = "us.anthropic.claude-opus-4-7";
+const SONNET_46: &str = "anthropic.claude-sonnet-4-6";
 
 fn user(text: &str) -> Value {
     json!({"model": MODEL, "messages": [{"role": "user", "content": text}]})
@@ -1148,8 +1150,7 @@ async fn reasoning_effort_maps_to_each_models_control_and_limits_agree() {
         );
         assert!(sent["inferenceConfig"].get("maxTokens").is_none());
     }
-    // Refused with a reason: other models, Nova budgets, thinking with a
-    // forced tool or a temperature, unknown efforts.
+    // Refused with a reason: other models, Nova budgets.
     for (model, patch, want) in [
         (
             LLAMA,
@@ -1161,6 +1162,16 @@ async fn reasoning_effort_maps_to_each_models_control_and_limits_agree() {
             json!({"reasoning": {"max_tokens": 2000}}),
             "`reasoning.max_tokens`",
         ),
+    ] {
+        let q = bedrock(false).await;
+        let e = refusal(sent_for(&q, with(model, patch.clone())).await.unwrap_err());
+        assert!(e.contains(want), "{patch}: {e}");
+        assert!(q.mock.last_request().is_none());
+    }
+    // Thinking with a forced tool, a temperature or a low top_p, and a
+    // budget for an adaptive-only model: the Anthropic translator's
+    // invalid-request 400s, naming the field.
+    for (model, patch, want) in [
         (
             MODEL,
             json!({"reasoning_effort": "low", "tool_choice": "required", "tools": [{"type": "function", "function": {"name": "f"}}]}),
@@ -1171,18 +1182,33 @@ async fn reasoning_effort_maps_to_each_models_control_and_limits_agree() {
             json!({"reasoning_effort": "low", "temperature": 0.2}),
             "`temperature`",
         ),
+        (
+            MODEL,
+            json!({"reasoning_effort": "low", "top_p": 0.5}),
+            "`top_p`",
+        ),
+        (
+            OPUS_47,
+            json!({"reasoning": {"max_tokens": 3000}}),
+            "`reasoning.max_tokens`",
+        ),
     ] {
         let q = bedrock(false).await;
-        let e = refusal(sent_for(&q, with(model, patch.clone())).await.unwrap_err());
-        assert!(e.contains(want), "{patch}: {e}");
+        let e = sent_for(&q, with(model, patch.clone())).await.unwrap_err();
+        assert!(
+            matches!(e, ProviderError::InvalidRequest { .. }),
+            "{patch}: {e:?}"
+        );
+        assert!(e.to_string().contains(want), "{patch}: {e}");
         assert!(q.mock.last_request().is_none());
     }
     let e = sent_for(&s, with(MODEL, json!({"reasoning_effort": "extreme"})))
         .await
         .unwrap_err();
     assert!(matches!(e, ProviderError::InvalidRequest { .. }), "{e:?}");
-    // Temperature 1 is what thinking wants: accepted.
-    sent_for(
+    // Temperature 1 is what thinking wants: accepted (and, being the
+    // default, not sent).
+    let sent = sent_for(
         &s,
         with(
             MODEL,
@@ -1191,6 +1217,68 @@ async fn reasoning_effort_maps_to_each_models_control_and_limits_agree() {
     )
     .await
     .unwrap();
+    assert!(
+        sent["inferenceConfig"].get("temperature").is_none(),
+        "{sent}"
+    );
+    // As the Anthropic translator: `max` is the top budget, a budget below
+    // 1024 is 1024, `reasoning: false` is no reasoning.
+    for (patch, budget) in [
+        (json!({"reasoning_effort": "max"}), 32768),
+        (json!({"reasoning": {"max_tokens": 10}}), 1024),
+    ] {
+        let sent = sent_for(&s, with(MODEL, patch.clone())).await.unwrap();
+        assert_eq!(
+            sent["additionalModelRequestFields"]["thinking"],
+            json!({"type": "enabled", "budget_tokens": budget}),
+            "{patch}"
+        );
+    }
+    let sent = sent_for(&s, with(MODEL, json!({"reasoning": false})))
+        .await
+        .unwrap();
+    assert!(sent.get("additionalModelRequestFields").is_none(), "{sent}");
+    // Claude 4.6 and later: adaptive thinking with `output_config.effort`
+    // (merged into the client's own `output_config`), `maxTokens` left alone.
+    for (model, patch, effort) in [
+        (OPUS_47, json!({"reasoning_effort": "xhigh"}), "xhigh"),
+        (SONNET_46, json!({"reasoning_effort": "xhigh"}), "max"),
+        (OPUS_47, json!({"reasoning": {"effort": "minimal"}}), "low"),
+    ] {
+        let sent = sent_for(&s, with(model, patch.clone())).await.unwrap();
+        assert_eq!(
+            sent["additionalModelRequestFields"],
+            json!({"thinking": {"type": "adaptive"}, "output_config": {"effort": effort}}),
+            "{model} {patch}"
+        );
+        assert!(sent.get("inferenceConfig").is_none(), "{sent}");
+    }
+    let sent = sent_for(
+        &s,
+        with(
+            OPUS_47,
+            json!({"reasoning_effort": "high", "max_tokens": 100, "additionalModelRequestFields": {"output_config": {"task_budget": 5}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        sent["additionalModelRequestFields"],
+        json!({"output_config": {"task_budget": 5, "effort": "high"}, "thinking": {"type": "adaptive"}})
+    );
+    assert_eq!(sent["inferenceConfig"]["maxTokens"], 100);
+    // Nova: `max` is its highest level, `enabled: true` its middle one.
+    for (patch, level) in [
+        (json!({"reasoning_effort": "max"}), "high"),
+        (json!({"reasoning": {"enabled": true}}), "medium"),
+    ] {
+        let sent = sent_for(&s, with(NOVA, patch.clone())).await.unwrap();
+        assert_eq!(
+            sent["additionalModelRequestFields"],
+            json!({"reasoningConfig": {"type": "enabled", "maxReasoningEffort": level}}),
+            "{patch}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -1433,12 +1521,6 @@ async fn two_turn_thinking_and_tool_conversation_replays_turn_one_exactly() {
         .map(|c| c.id.as_str())
         .collect();
     assert_eq!(ids, ["tooluse_Q1w2E3r4T5y6U7i8O9p0aS"]);
-    assert!(ids.iter().all(|id| {
-        id.len() <= 40
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    }));
 
     // Turn 2 replays turn 1's message as the client received it: streamed
     // and reassembled, or whole. Both reach Converse the same way.

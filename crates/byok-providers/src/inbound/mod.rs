@@ -25,8 +25,9 @@ pub(crate) fn sniff(bytes: &[u8]) -> Option<(usize, bool)> {
     Some((first, bytes[first..].starts_with(b"{")))
 }
 
-/// A client's request that the codec cannot accept: answered with a 400 in
-/// the client's own protocol (see each codec's `error_body`).
+/// A client's request that the codec cannot accept: answered with a 400
+/// naming [`InboundError::param`] in the client's own protocol (the server
+/// writes the body; Messages: [`messages::error_body`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InboundError {
@@ -46,11 +47,6 @@ pub enum InboundError {
 }
 
 impl InboundError {
-    /// The HTTP status to answer with (always 400: the request is at fault).
-    pub fn status(&self) -> u16 {
-        400
-    }
-
     /// The offending field, when one is to blame.
     pub fn param(&self) -> Option<&str> {
         match self {

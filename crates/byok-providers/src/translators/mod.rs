@@ -197,6 +197,14 @@ pub(crate) fn owned(s: Option<std::borrow::Cow<'_, str>>) -> Option<String> {
     s.map(std::borrow::Cow::into_owned)
 }
 
+/// OpenAI's `url_citation` annotation: `url` cited by characters
+/// `start..end` of the answer's `content`.
+pub(crate) fn url_citation(url: &str, title: &str, start: usize, end: usize) -> Value {
+    serde_json::json!({"type": "url_citation", "url_citation": {
+        "url": url, "title": title, "start_index": start, "end_index": end,
+    }})
+}
+
 /// A function tool call.
 pub(crate) fn function_call(id: String, name: String, arguments: String) -> ToolCall {
     ToolCall {
@@ -435,7 +443,40 @@ impl ChunkHead {
 
     /// Pushes the finish-reason chunk.
     pub(crate) fn push_finish(&self, out: &mut Out, reason: FinishReason) {
-        out.push_back(Ok(self.chunk(Delta::default(), Some(reason))));
+        self.push_finish_native(out, reason, None);
+    }
+
+    /// Pushes the finish-reason chunk, with the upstream's own reason as
+    /// the choice's `native_finish_reason` when `native` is given (a reason
+    /// the finish reason does not say all of).
+    pub(crate) fn push_finish_native(
+        &self,
+        out: &mut Out,
+        reason: FinishReason,
+        native: Option<&str>,
+    ) {
+        let mut event = self.chunk(Delta::default(), Some(reason));
+        if let (StreamEvent::Chunk(c), Some(native)) = (&mut event, native)
+            && let Some(choice) = c.choices.first_mut()
+        {
+            choice
+                .extra
+                .insert("native_finish_reason".into(), Value::from(native));
+        }
+        out.push_back(Ok(event));
+    }
+
+    /// Pushes a chunk carrying `annotations` (`url_citation`s, in
+    /// `Delta.extra`); nothing when there are none.
+    pub(crate) fn push_annotations(&self, out: &mut Out, annotations: Vec<Value>) {
+        if annotations.is_empty() {
+            return;
+        }
+        let mut delta = Delta::default();
+        delta
+            .extra
+            .insert("annotations".into(), Value::Array(annotations));
+        self.push(out, delta);
     }
 
     /// Pushes the start of tool call `index`: its id, name and first

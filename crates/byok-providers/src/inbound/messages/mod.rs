@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use byok_providers::inbound::messages::{
-//!     StreamEncoder, UsageReader, encode_count_tokens, error_body, parse_request,
+//!     StreamEncoder, UsageReader, error_body, parse_request,
 //! };
 //! use byok_providers::ChatChunk;
 //!
@@ -33,7 +33,6 @@
 //! usage.push(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-sonnet-4-5\",\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n");
 //! assert_eq!(usage.finish().map(|u| u.prompt_tokens), Some(9));
 //!
-//! assert_eq!(encode_count_tokens(42), br#"{"input_tokens":42}"#);
 //! let body = error_body(529, "Overloaded");
 //! assert_eq!(body, br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#);
 //! ```
@@ -58,7 +57,7 @@
 //! | `tools` (custom) | function tools: `input_schema` → `parameters`, `strict` typed, `cache_control` and other keys in `Tool.extra` |
 //! | `tools` (server: `web_search_20250305`, `bash_…`, `text_editor_…`, …) | kept whole as a tool of that type (translators refuse it by name), listed in [`Parsed::anthropic_only`] |
 //! | `tool_choice` `auto` / `any` / `tool` / `none` | `auto` / `required` / named function / `none`; `disable_parallel_tool_use: true` → `parallel_tool_calls: false` |
-//! | `thinking` `enabled` + `budget_tokens` N | `reasoning_effort` `low` (N ≤ 1024), `medium` (≤ 4096), else `high` (the Anthropic translator's budget table); N in [`Parsed::thinking_budget`] |
+//! | `thinking` `enabled` + `budget_tokens` N | `reasoning_effort` `low` (N ≤ 1024), `medium` (≤ 4096), else `high` (the Anthropic translator's budget table); the object as sent in [`Parsed::thinking`] |
 //! | `thinking` `adaptive` | `reasoning_effort` from `output_config.effort` (`max`/`xhigh` → `high`), `high` by default |
 //! | `thinking` `disabled` | nothing (`output_config.effort` alone is dropped) |
 //! | `thinking` for Bedrock Converse (no `reasoning_effort` there) | [`Parsed::adapt_to`] puts the client's object in `additionalModelRequestFields.thinking` |
@@ -103,8 +102,8 @@
 //!   `cache_creation_input_tokens` (zeros without usage).
 //!
 //! Streaming: [`StreamEncoder`]; errors: [`error_body`] (statuses to
-//! Anthropic's error types: [`error_type`]); `count_tokens` answers:
-//! [`encode_count_tokens`]; pass-through usage: [`UsageReader`].
+//! Anthropic's error types: [`error_type`]); pass-through usage:
+//! [`UsageReader`].
 //!
 //! # Layout
 //!
@@ -147,10 +146,9 @@ pub struct Parsed {
     pub stream: bool,
     /// The client's `stop_sequences` (to name the one that matched).
     pub stop_sequences: Vec<String>,
-    /// The client's exact `thinking.budget_tokens` (the neutral request
-    /// carries it as a `reasoning_effort` level).
-    pub thinking_budget: Option<u32>,
-    /// The client's `thinking` object as sent (see [`Parsed::adapt_to`]).
+    /// The client's `thinking` object as sent, when it asks for reasoning
+    /// (its exact `budget_tokens` included: the neutral request carries a
+    /// `reasoning_effort` level; see [`Parsed::adapt_to`]).
     pub thinking: Option<serde_json::Value>,
     /// Features of the request only Anthropic can honour (server tools,
     /// Files API sources, URL documents, MCP servers, ...), each named
@@ -241,11 +239,6 @@ struct ErrorDetail<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     message: &'a str,
-}
-
-/// The `count_tokens` answer: `{"input_tokens": N}`.
-pub fn encode_count_tokens(input_tokens: u64) -> Vec<u8> {
-    format!("{{\"input_tokens\":{input_tokens}}}").into_bytes()
 }
 
 /// Anthropic's error body for `status`: `{"type": "error", "error":

@@ -153,7 +153,6 @@ fn convert(wire: WireRequest, counting: bool) -> Result<Parsed, InboundError> {
     }
     let Thinking {
         effort: reasoning_effort,
-        budget: thinking_budget,
         raw: thinking,
     } = thinking(wire.thinking, wire.output_config.as_ref())?;
     let mut extra = wire.extra;
@@ -206,7 +205,6 @@ fn convert(wire: WireRequest, counting: bool) -> Result<Parsed, InboundError> {
         model: wire.model,
         stream,
         stop_sequences,
-        thinking_budget,
         thinking,
         anthropic_only: notes.anthropic_only,
     })
@@ -615,8 +613,6 @@ fn choice(c: WireToolChoice) -> Result<ToolChoice, InboundError> {
 struct Thinking {
     /// The neutral effort.
     effort: Option<String>,
-    /// The exact budget.
-    budget: Option<u32>,
     /// The object as sent, kept when it asks for reasoning.
     raw: Option<Value>,
 }
@@ -631,17 +627,13 @@ fn thinking(
         .map(serde_json::from_value)
         .transpose()
         .map_err(|e| InboundError::Malformed(format!("invalid request: thinking: {e}")))?;
-    let (effort, budget) = reasoning(typed.as_ref(), output_config)?;
+    let effort = reasoning(typed.as_ref(), output_config)?;
     let raw = raw.filter(|_| effort.is_some());
-    Ok(Thinking {
-        effort,
-        budget,
-        raw,
-    })
+    Ok(Thinking { effort, raw })
 }
 
 /// `thinking` (and `output_config.effort` with adaptive thinking) as the
-/// neutral `reasoning_effort`, and the client's exact budget.
+/// neutral `reasoning_effort`.
 ///
 /// - `{"type": "enabled", "budget_tokens": N}`: the smallest effort whose
 ///   budget in the Anthropic translator's table is at least N (`low` up to
@@ -654,25 +646,25 @@ fn thinking(
 fn reasoning(
     thinking: Option<&WireThinking>,
     output_config: Option<&Map<String, Value>>,
-) -> Result<(Option<String>, Option<u32>), InboundError> {
+) -> Result<Option<String>, InboundError> {
     let Some(t) = thinking else {
-        return Ok((None, None));
+        return Ok(None);
     };
     match t.kind.as_str() {
-        "disabled" => Ok((None, None)),
+        "disabled" => Ok(None),
         "enabled" => {
             let budget = t.budget_tokens.ok_or_else(|| {
                 InboundError::invalid("thinking.budget_tokens: Field required", "thinking")
             })?;
             // The levels every translator and OpenAI-dialect upstream
             // takes (low, medium, high), by the Anthropic translator's
-            // budgets; the exact budget stays in `Parsed`.
+            // budgets; the exact budget stays in `Parsed::thinking`.
             let effort = THINKING_BUDGETS
                 .iter()
                 .filter(|(name, _)| matches!(*name, "low" | "medium" | "high"))
                 .find(|(_, b)| budget <= *b)
                 .map_or("high", |(name, _)| name);
-            Ok((Some(effort.to_owned()), Some(budget)))
+            Ok(Some(effort.to_owned()))
         }
         "adaptive" => {
             let effort = match output_config
@@ -692,7 +684,7 @@ fn reasoning(
                     ));
                 }
             };
-            Ok((Some(effort.to_owned()), None))
+            Ok(Some(effort.to_owned()))
         }
         other => Err(InboundError::invalid(
             format!(

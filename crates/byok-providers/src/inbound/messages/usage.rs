@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::translators::Counts;
+use crate::translators::anthropic::WireUsage;
 use crate::types::Usage;
 
 /// Longest line (SSE) or captured value (JSON) kept; longer ones are
@@ -28,18 +28,6 @@ struct EventMessage {
     usage: Option<WireUsage>,
 }
 
-#[derive(Debug, Deserialize, Default, Clone, Copy)]
-struct WireUsage {
-    #[serde(default)]
-    input_tokens: Option<u64>,
-    #[serde(default)]
-    output_tokens: Option<u64>,
-    #[serde(default)]
-    cache_creation_input_tokens: Option<u64>,
-    #[serde(default)]
-    cache_read_input_tokens: Option<u64>,
-}
-
 /// What the body is, decided by its first non-blank byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -53,7 +41,8 @@ enum Mode {
 /// Reads the usage and model of an Anthropic Messages answer passed through
 /// as it came: a JSON body, or an SSE stream (`message_start`'s
 /// `message.usage` and `model`, then each `message_delta`'s `usage`:
-/// cumulative `output_tokens`, and input and cache counts when present).
+/// cumulative `output_tokens`, and input and cache counts when present and
+/// above 0, as [`WireUsage::merge`] reads them for the translator too).
 ///
 /// Fed the bytes in any split ([`UsageReader::push`]); keeps one line of
 /// the stream (or, for a JSON body, the top-level `model` and `usage`
@@ -128,16 +117,7 @@ impl UsageReader {
         if self.mode == Mode::Sse && !self.buf.is_empty() {
             self.line();
         }
-        self.seen.then(|| {
-            let u = self.usage;
-            Counts::cache_apart(
-                u.input_tokens.unwrap_or(0),
-                u.output_tokens.unwrap_or(0),
-                u.cache_read_input_tokens.unwrap_or(0),
-                u.cache_creation_input_tokens.unwrap_or(0),
-            )
-            .usage()
-        })
+        self.seen.then(|| self.usage.to_usage())
     }
 
     fn push_sse(&mut self, mut bytes: &[u8]) {
@@ -225,27 +205,11 @@ impl UsageReader {
         }
     }
 
-    /// The counts present in `u` replace the ones read before (they are
-    /// cumulative).
+    /// Takes in the next usage object ([`WireUsage::merge`], the rule the
+    /// translator applies).
     fn merge(&mut self, u: WireUsage) {
         self.seen = true;
-        let slots = [
-            (&mut self.usage.input_tokens, u.input_tokens),
-            (&mut self.usage.output_tokens, u.output_tokens),
-            (
-                &mut self.usage.cache_creation_input_tokens,
-                u.cache_creation_input_tokens,
-            ),
-            (
-                &mut self.usage.cache_read_input_tokens,
-                u.cache_read_input_tokens,
-            ),
-        ];
-        for (slot, value) in slots {
-            if value.is_some() {
-                *slot = value;
-            }
-        }
+        self.usage.merge(&u);
     }
 
     fn push_json(&mut self, bytes: &[u8]) {

@@ -9,8 +9,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{InboundError, REASONING_FORMAT};
+use super::InboundError;
 use crate::translators::function_call;
+use crate::translators::responses::reasoning_item_details;
 use crate::types::{Content, ContentPart, ImageUrl, Message, ToolCall};
 
 /// Prefix of the `encrypted_content` envelope holding other formats'
@@ -159,8 +160,8 @@ fn input_item(mut item: Map<String, Value>, gather: &mut Gather) -> Result<(), I
             Ok(())
         }
         "reasoning" => {
-            let (text, details) = reasoning_details(&item);
             let pending = gather.pending.get_or_insert_with(Default::default);
+            let (text, details) = reasoning_details(item, pending.1.len());
             pending.0.push_str(&text);
             pending.1.extend(details);
             Ok(())
@@ -360,8 +361,11 @@ fn content_part(part: Value, param: &str) -> Result<ContentPart, InboundError> {
 }
 
 /// A `reasoning` item → its text and `reasoning_details` entries: an
-/// envelope's entries as they were, else `openai-responses-v1` entries.
-fn reasoning_details(item: &Map<String, Value>) -> (String, Vec<Value>) {
+/// envelope's entries as they were, else `openai-responses-v1` entries as
+/// the Responses translator reads an output item
+/// ([`reasoning_item_details`]), numbered from `start` (the entries of the
+/// message's earlier reasoning items).
+fn reasoning_details(item: Map<String, Value>, start: usize) -> (String, Vec<Value>) {
     let texts = |key: &str| -> Vec<&str> {
         item.get(key)
             .and_then(Value::as_array)
@@ -384,21 +388,6 @@ fn reasoning_details(item: &Map<String, Value>) -> (String, Vec<Value>) {
     {
         return (text, entries);
     }
-    let id = item.get("id").and_then(Value::as_str);
-    let mut details = Vec::new();
-    for s in &summary {
-        let mut d = json!({"type": "reasoning.summary", "summary": s, "format": REASONING_FORMAT, "index": details.len()});
-        if let Some(id) = id {
-            d["id"] = json!(id);
-        }
-        details.push(d);
-    }
-    if let Some(data) = encrypted {
-        let mut d = json!({"type": "reasoning.encrypted", "data": data, "format": REASONING_FORMAT, "index": details.len()});
-        if let Some(id) = id {
-            d["id"] = json!(id);
-        }
-        details.push(d);
-    }
+    let details = reasoning_item_details(&Value::Object(item), start);
     (text, details)
 }

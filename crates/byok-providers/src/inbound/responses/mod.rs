@@ -7,13 +7,13 @@
 //! ```
 //! use byok_providers::StreamEvent;
 //! use byok_providers::inbound::responses::{
-//!     StreamEncoder, UsageReader, encode_response, error_body, parse_request, peek,
+//!     StreamEncoder, UsageReader, encode_response, parse_request, peek,
 //! };
 //!
 //! let body = br#"{"model":"claude-sonnet-4-5","input":"Hello","stream":true}"#;
 //! // Route on the model first: openai-responses / azure-responses take the
 //! // body as sent (read their usage with a UsageReader on the way back).
-//! let head = peek(body).expect("400 with e.openai_body()");
+//! let head = peek(body).expect("a 400 naming e.param()");
 //! assert_eq!(head.model, "claude-sonnet-4-5");
 //! let mut usage = UsageReader::new();
 //! usage.push(b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"model\":\"gpt-5\",\"usage\":{\"input_tokens\":3,\"output_tokens\":2}}}\n\n");
@@ -22,7 +22,7 @@
 //! // Every other provider: translate.
 //! let parsed = match parse_request(body) {
 //!     Ok(p) => p,
-//!     Err(e) => { let _ = (e.status(), e.openai_body()); return; }
+//!     Err(e) => { let _ = e.param(); return; } // a 400 naming the field
 //! };
 //! assert!(parsed.stream && parsed.request.is_stream());
 //! // ... provider.chat_stream(&parsed.request, &credential) ...
@@ -39,9 +39,8 @@
 //! }
 //! encoder.finish(&mut out); // or encoder.error(status, message, &mut out) on a failure
 //! assert!(out.ends_with(b"\n\n"));
-//! // A whole answer: encode_response(&chat_response, &parsed); an error
-//! // before the stream started: error_body(status, message).
-//! # let _ = (encode_response, error_body(400, "x"));
+//! // A whole answer: encode_response(&chat_response, &parsed).
+//! # let _ = encode_response;
 //! ```
 //!
 //! # Request (Responses → neutral)
@@ -146,16 +145,13 @@ mod usage;
 #[cfg(test)]
 mod tests;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 pub use self::request::{Peek, parse_request, peek};
 pub use self::response::encode_response;
 pub use self::stream::StreamEncoder;
 pub use self::usage::{PassThroughUsage, UsageReader};
 use crate::types::ChatRequest;
-
-/// The `format` of the reasoning entries this protocol carries natively.
-pub const REASONING_FORMAT: &str = "openai-responses-v1";
 
 /// A parsed Responses request: the neutral request and what the answer
 /// needs from the original.
@@ -178,35 +174,3 @@ pub struct Parsed {
 }
 
 pub use crate::inbound::InboundError;
-
-impl InboundError {
-    /// The refusal as OpenAI's error body (with `param`), as this route
-    /// answers it.
-    pub fn openai_body(&self) -> Vec<u8> {
-        let mut v = error_value(self.status(), &self.to_string());
-        v["error"]["param"] = self.param().map_or(Value::Null, Value::from);
-        v.to_string().into_bytes()
-    }
-}
-
-/// OpenAI's error body for `status`:
-/// `{"error": {"message", "type", "param": null, "code"}}`.
-pub fn error_body(status: u16, message: &str) -> Vec<u8> {
-    error_value(status, message).to_string().into_bytes()
-}
-
-fn error_value(status: u16, message: &str) -> Value {
-    let (kind, code) = match status {
-        401 => ("authentication_error", "invalid_api_key"),
-        402 => ("insufficient_quota", "insufficient_balance"),
-        403 => ("permission_error", "forbidden"),
-        404 => ("not_found_error", "not_found"),
-        408 | 504 => ("upstream_error", "upstream_timeout"),
-        413 => ("invalid_request_error", "body_too_large"),
-        429 => ("rate_limit_error", "rate_limited"),
-        502 | 503 => ("upstream_error", "upstream_error"),
-        500..=599 => ("server_error", "server_error"),
-        _ => ("invalid_request_error", "invalid_request"),
-    };
-    json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
-}

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::input::input_messages;
 use super::{InboundError, Parsed};
+use crate::http;
 use crate::types::{
     ChatRequest, FunctionDef, Message, NamedFunction, NamedToolChoice, ResponseFormat,
     StreamOptions, Tool, ToolChoice,
@@ -50,7 +51,7 @@ const STATEFUL: &[(&str, &str)] = &[
 pub fn parse_request(body: &[u8]) -> Result<Parsed, InboundError> {
     let mut map: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
         InboundError::invalid(
-            format!("the body is not a JSON object: {}", e.classify_name()),
+            format!("the body is not a JSON object: {}", http::classify(&e)),
             "body",
         )
     })?;
@@ -151,7 +152,7 @@ pub fn peek(body: &[u8]) -> Result<Peek, InboundError> {
     }
     let head: Head<'_> = serde_json::from_slice(body).map_err(|e| {
         InboundError::invalid(
-            format!("the body is not a JSON object: {}", e.classify_name()),
+            format!("the body is not a JSON object: {}", http::classify(&e)),
             "body",
         )
     })?;
@@ -163,22 +164,6 @@ pub fn peek(body: &[u8]) -> Result<Peek, InboundError> {
         model: model.into_owned(),
         stream: head.stream.and_then(|s| s.as_bool()) == Some(true),
     })
-}
-
-/// A short name for a JSON error's class (never the body).
-trait Classify {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl Classify for serde_json::Error {
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "read error",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "not an object",
-            serde_json::error::Category::Eof => "unexpected end",
-        }
-    }
 }
 
 fn refuse_stateful(map: &mut Map<String, Value>) -> Result<(), InboundError> {

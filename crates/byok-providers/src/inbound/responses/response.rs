@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value, json};
 
+use super::Parsed;
 use super::input::ENVELOPE;
-use super::{Parsed, REASONING_FORMAT};
 use crate::common::now_secs;
+use crate::translators::responses::REASONING_FORMAT;
 use crate::types::{ChatResponse, FinishReason, Usage};
 
 /// Encodes a neutral answer as a Responses `response` object (JSON bytes).

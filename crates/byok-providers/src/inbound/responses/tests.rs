@@ -141,6 +141,34 @@ fn codex_history_items_become_assistant_and_tool_messages() {
     assert_eq!(content.text(), "Cargo.toml\nREADME.md\nsrc\n");
 }
 
+/// Several reasoning items before one assistant turn: their entries are
+/// numbered across the turn, as the Responses translator numbers an
+/// answer's (one `reasoning.summary` per summary part).
+#[test]
+fn reasoning_items_of_one_turn_are_numbered_across_it() {
+    let p = parse(json!({"model": "m", "input": [
+        {"role": "user", "content": "hi"},
+        {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "A"}, {"type": "summary_text", "text": "B"}]},
+        {"type": "reasoning", "id": "rs_2", "summary": [{"type": "summary_text", "text": "C"}], "encrypted_content": "gAAAA"},
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}
+    ]}));
+    let Message::Assistant {
+        reasoning_details, ..
+    } = &p.request.messages[1]
+    else {
+        panic!("{:?}", p.request.messages)
+    };
+    assert_eq!(
+        reasoning_details.as_deref().unwrap(),
+        [
+            json!({"type": "reasoning.summary", "summary": "A", "format": "openai-responses-v1", "index": 0, "id": "rs_1"}),
+            json!({"type": "reasoning.summary", "summary": "B", "format": "openai-responses-v1", "index": 1, "id": "rs_1"}),
+            json!({"type": "reasoning.summary", "summary": "C", "format": "openai-responses-v1", "index": 2, "id": "rs_2"}),
+            json!({"type": "reasoning.encrypted", "data": "gAAAA", "format": "openai-responses-v1", "index": 3, "id": "rs_2"}),
+        ]
+    );
+}
+
 #[test]
 fn sdk_request_with_structured_output_images_and_files() {
     let p = parse_request(&fixture_body(SDK_CREATE)).unwrap();
@@ -267,11 +295,8 @@ fn what_needs_state_or_native_tools_is_a_clear_400() {
         e.to_string(),
         "previous_response_id needs a Responses-native provider (openai-responses, azure-responses); send the whole conversation in input"
     );
-    assert_eq!(e.status(), 400);
+    assert!(matches!(e, InboundError::Invalid { .. }), "{e:?}");
     assert_eq!(e.param(), Some("previous_response_id"));
-    let body: Value = serde_json::from_slice(&e.openai_body()).unwrap();
-    assert_eq!(body["error"]["type"], "invalid_request_error");
-    assert_eq!(body["error"]["param"], "previous_response_id");
     let cases = [
         (json!({"conversation": "conv_1"}), "conversation"),
         (json!({"prompt": {"id": "pmpt_1"}}), "prompt"),
@@ -1277,29 +1302,6 @@ proptest! {
             let (_, back_calls) = assistant.unwrap();
             prop_assert_eq!(back_calls.as_ref(), Some(calls));
         }
-    }
-}
-
-// ------------------------------------------------------------ errors
-
-#[test]
-fn error_bodies_are_openai_shaped() {
-    let v: Value = serde_json::from_slice(&error_body(429, "slow down")).unwrap();
-    assert_eq!(
-        v,
-        json!({"error": {"message": "slow down", "type": "rate_limit_error", "param": null, "code": "rate_limited"}})
-    );
-    for (status, kind) in [
-        (400, "invalid_request_error"),
-        (401, "authentication_error"),
-        (403, "permission_error"),
-        (404, "not_found_error"),
-        (500, "server_error"),
-        (502, "upstream_error"),
-    ] {
-        let v: Value = serde_json::from_slice(&error_body(status, "m")).unwrap();
-        assert_eq!(v["error"]["type"], kind, "{status}");
-        assert_eq!(v["error"]["message"], "m");
     }
 }
 

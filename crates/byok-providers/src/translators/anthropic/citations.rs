@@ -14,7 +14,9 @@
 //! `Delta.extra["annotations"]`, so the lists appended in order equal the
 //! non-streamed `annotations`.
 
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::translators::url_citation;
 
 /// The annotation for one citation of the text spanning `start..end`, if it
 /// has a URL.
@@ -25,15 +27,7 @@ pub(super) fn annotation(citation: &Value, start: usize, end: usize) -> Option<V
         "search_result_location" => str_at("source").filter(|s| is_url(s))?,
         _ => return None,
     };
-    Some(json!({
-        "type": "url_citation",
-        "url_citation": {
-            "url": url,
-            "title": str_at("title").unwrap_or(""),
-            "start_index": start,
-            "end_index": end,
-        }
-    }))
+    Some(url_citation(url, str_at("title").unwrap_or(""), start, end))
 }
 
 fn is_url(s: &str) -> bool {
@@ -54,6 +48,8 @@ pub(super) fn annotations<'a>(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -36,6 +36,11 @@
 //! the budget plus the requested limit (or [`DEFAULT_MAX_TOKENS`]) when it
 //! does not exceed the budget; adaptive thinking leaves it alone.
 //!
+//! Bedrock's Converse translator uses the same rules for Claude
+//! ([`plan`] with the client's `additionalModelRequestFields.thinking` as
+//! the one passed through, [`reconcile`], and [`asked`] for the other
+//! models' controls).
+//!
 //! # Thinking constraints
 //!
 //! While thinking (`enabled` or `adaptive`) Anthropic accepts only
@@ -110,7 +115,7 @@ pub(crate) fn control(model: &str) -> Control {
 
 /// What the request asks for, before the model decides how.
 #[derive(Debug, Clone, PartialEq)]
-enum Asked {
+pub(crate) enum Asked {
     /// No thinking.
     Off,
     /// An effort (`minimal` … `max`).
@@ -129,14 +134,19 @@ fn effort(value: &str, param: &str) -> Result<Asked, ProviderError> {
         Some(&"none") => Ok(Asked::Off),
         Some(e) => Ok(Asked::Effort(e)),
         None => Err(ProviderError::invalid(
-            format!("`{param}` must be one of none, minimal, low, medium, high, xhigh"),
+            format!("`{param}` must be one of none, minimal, low, medium, high, xhigh, max"),
             Some(param),
         )),
     }
 }
 
-/// `reasoning_effort`, else OpenRouter's `reasoning` object.
-fn asked(request: &ChatRequest) -> Result<Option<Asked>, ProviderError> {
+/// `reasoning_effort`, else OpenRouter's `reasoning` object (`None`:
+/// nothing asked).
+///
+/// # Errors
+/// An unknown effort, a `reasoning` that is neither an object nor `false`
+/// / `null`, a `reasoning.max_tokens` that is not a positive integer.
+pub(crate) fn asked(request: &ChatRequest) -> Result<Option<Asked>, ProviderError> {
     if let Some(e) = &request.reasoning_effort {
         return effort(e, "reasoning_effort").map(Some);
     }
@@ -171,29 +181,36 @@ fn asked(request: &ChatRequest) -> Result<Option<Asked>, ProviderError> {
 
 /// The reasoning part of the wire request.
 #[derive(Debug, Default)]
-pub(super) struct Thinking {
+pub(crate) struct Thinking {
     /// `thinking`.
-    pub(super) thinking: Option<Value>,
+    pub(crate) thinking: Option<Value>,
     /// `output_config.effort`.
-    pub(super) effort: Option<&'static str>,
-    /// `max_tokens` to send.
-    pub(super) max_tokens: u32,
+    pub(crate) effort: Option<&'static str>,
+    /// The output limit to send: the request's, raised above a budget;
+    /// `None` when the request sets none and no budget raises it (the
+    /// Anthropic translator then sends [`DEFAULT_MAX_TOKENS`]).
+    pub(crate) max_tokens: Option<u32>,
     /// Whether thinking is on (its constraints apply).
-    pub(super) on: bool,
+    pub(crate) on: bool,
 }
 
-/// `thinking`, `effort` and `max_tokens` for `request` (see the module
-/// docs).
+/// `thinking`, `effort` and the output limit for `request` (see the module
+/// docs); `passed` is the client's own `thinking` object, sent as it came
+/// (Anthropic: the request's `thinking`; Bedrock: the one in
+/// `additionalModelRequestFields`).
 ///
 /// # Errors
 /// An unknown effort, or a budget for an adaptive-only model.
-pub(super) fn thinking(request: &ChatRequest) -> Result<Thinking, ProviderError> {
+pub(crate) fn plan(
+    request: &ChatRequest,
+    passed: Option<&Value>,
+) -> Result<Thinking, ProviderError> {
     let asked_max = request.max_completion_tokens.or(request.max_tokens);
     let mut out = Thinking {
-        max_tokens: asked_max.unwrap_or(DEFAULT_MAX_TOKENS),
+        max_tokens: asked_max,
         ..Thinking::default()
     };
-    if let Some(t) = request.extra.get("thinking").filter(|t| !t.is_null()) {
+    if let Some(t) = passed.filter(|t| !t.is_null()) {
         out.on = matches!(t["type"].as_str(), Some("enabled" | "adaptive"));
         out.thinking = Some(t.clone());
         return Ok(out);
@@ -227,7 +244,7 @@ pub(super) fn thinking(request: &ChatRequest) -> Result<Thinking, ProviderError>
     };
     // The budget counts inside max_tokens: keep room for the answer.
     if asked_max.is_none_or(|m| m <= budget) {
-        out.max_tokens = budget.saturating_add(asked_max.unwrap_or(DEFAULT_MAX_TOKENS));
+        out.max_tokens = Some(budget.saturating_add(asked_max.unwrap_or(DEFAULT_MAX_TOKENS)));
     }
     out.on = true;
     out.thinking = Some(json!({"type": "enabled", "budget_tokens": budget}));
@@ -255,15 +272,12 @@ fn adaptive_effort(effort: &'static str, control: Control) -> &'static str {
 /// [`crate::limits::output_token_limit`] reports); a request the
 /// translator refuses counts its own limit, or the default.
 pub(crate) fn max_tokens(request: &ChatRequest) -> u32 {
-    thinking(request).map_or_else(
-        |_| {
-            request
-                .max_completion_tokens
-                .or(request.max_tokens)
-                .unwrap_or(DEFAULT_MAX_TOKENS)
-        },
-        |t| t.max_tokens,
-    )
+    plan(request, request.extra.get("thinking"))
+        .map_or_else(
+            |_| request.max_completion_tokens.or(request.max_tokens),
+            |t| t.max_tokens,
+        )
+        .unwrap_or(DEFAULT_MAX_TOKENS)
 }
 
 /// The sampling parameters to send while thinking is `on`: `temperature`
@@ -273,7 +287,7 @@ pub(crate) fn max_tokens(request: &ChatRequest) -> u32 {
 /// # Errors
 /// [`ProviderError::InvalidRequest`] for a `temperature` other than 1, a
 /// `top_p` below 0.95, a `top_k` or a forced `tool_choice`.
-pub(super) fn reconcile(
+pub(crate) fn reconcile(
     request: &ChatRequest,
     on: bool,
 ) -> Result<(Option<f64>, Option<f64>), ProviderError> {
@@ -283,7 +297,7 @@ pub(super) fn reconcile(
     let conflict = |what: String, param: &str| {
         Err(ProviderError::invalid(
             format!(
-                "{what} cannot be combined with thinking (`reasoning_effort`, `reasoning` or `thinking`) on Anthropic; remove it, or set `reasoning_effort` to `none`"
+                "{what} cannot be combined with thinking (`reasoning_effort`, `reasoning` or `thinking`) on Claude; remove it, or set `reasoning_effort` to `none`"
             ),
             Some(param),
         ))
@@ -356,7 +370,8 @@ mod tests {
     }
 
     fn sent(body: Value) -> Result<Thinking, ProviderError> {
-        thinking(&req(body))
+        let request = req(body);
+        plan(&request, request.extra.get("thinking"))
     }
 
     fn body(model: &str, extra: Value) -> Value {
@@ -389,7 +404,7 @@ mod tests {
                 "{model} {effort}"
             );
             assert_eq!(t.effort, Some(want), "{model} {effort}");
-            assert_eq!(t.max_tokens, 100, "adaptive leaves max_tokens alone");
+            assert_eq!(t.max_tokens, Some(100), "adaptive leaves max_tokens alone");
             assert!(t.on);
         }
         let t = sent(body("claude-opus-4-7", json!({"reasoning_effort": "none"}))).unwrap();
@@ -415,7 +430,7 @@ mod tests {
                 Some(json!({"type": "enabled", "budget_tokens": budget})),
                 "{effort}"
             );
-            assert_eq!(t.max_tokens, budget + DEFAULT_MAX_TOKENS);
+            assert_eq!(t.max_tokens, Some(budget + DEFAULT_MAX_TOKENS));
             assert!(t.effort.is_none());
         }
         let t = sent(body(

@@ -90,7 +90,7 @@
 
 mod citations;
 mod content;
-mod effort;
+pub(crate) mod effort;
 pub(crate) mod reasoning;
 mod request;
 mod response;
@@ -107,6 +107,7 @@ use serde_json::Value;
 
 pub(crate) use self::effort::max_tokens;
 pub use self::request::encode_request;
+pub(crate) use self::response::WireUsage;
 use self::response::decode_response;
 pub(crate) use self::stream::AnthropicStream;
 use crate::credential::Credential;

@@ -5,8 +5,9 @@ use serde_json::{Value, json};
 
 use serde_json::Map;
 
+use super::DEFAULT_MAX_TOKENS;
 use super::content::{self, cached};
-use super::effort::{reconcile, thinking};
+use super::effort::{plan, reconcile};
 use super::reasoning::replay_block;
 use super::{NATIVE_EXTRA, READ_PARTS};
 use crate::common::{
@@ -72,7 +73,7 @@ pub(super) fn to_wire(
     stream: bool,
 ) -> Result<WireRequest, ProviderError> {
     refuse(provider, request)?;
-    let mut thinking = thinking(request)?;
+    let mut thinking = plan(request, request.extra.get("thinking"))?;
     let (system, messages) = messages(provider, request)?;
     if thinking.on && continues_tool_loop_without_thinking(&messages) {
         // Anthropic refuses thinking when the assistant turn of the tool
@@ -89,7 +90,7 @@ pub(super) fn to_wire(
     let output_config = output_config(request, thinking.effort)?;
     Ok(WireRequest {
         model: request.model.clone(),
-        max_tokens: thinking.max_tokens,
+        max_tokens: thinking.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         messages,
         system,
         temperature,

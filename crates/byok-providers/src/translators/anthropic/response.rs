@@ -9,7 +9,7 @@ use crate::common::now_secs;
 use crate::error::ProviderError;
 use crate::http;
 use crate::id::ProviderId;
-use crate::translators::{Answer, Counts, function_call};
+use crate::translators::{Answer, Counts, function_call, lenient};
 use crate::types::{ChatResponse, FinishReason, Usage};
 
 /// Anthropic stop reasons as OpenAI finish reasons: `end_turn`,
@@ -40,24 +40,56 @@ pub(super) fn native_finish_reason(stop_reason: &str) -> Option<&str> {
     .then_some(stop_reason)
 }
 
-#[derive(Debug, Deserialize, Default, Clone)]
-pub(super) struct WireUsage {
-    #[serde(default)]
-    pub(super) input_tokens: u64,
-    #[serde(default)]
-    pub(super) output_tokens: u64,
-    #[serde(default)]
-    pub(super) cache_creation_input_tokens: Option<u64>,
-    #[serde(default)]
-    pub(super) cache_read_input_tokens: Option<u64>,
+/// Anthropic's `usage` object (an answer's, `message_start`'s message's,
+/// `message_delta`'s): each count as sent, `None` when absent or not a
+/// non-negative integer. Read by this translator and by the pass-through
+/// reader ([`crate::inbound::messages::UsageReader`]), so both bill a
+/// stream the same.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WireUsage {
+    #[serde(default, deserialize_with = "lenient::u64")]
+    pub(crate) input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64")]
+    pub(crate) output_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64")]
+    pub(crate) cache_creation_input_tokens: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::u64")]
+    pub(crate) cache_read_input_tokens: Option<u64>,
 }
 
 impl WireUsage {
+    /// Takes in a later report of the same answer (`message_delta` after
+    /// `message_start`). The counts are cumulative: a present
+    /// `output_tokens` replaces the one before; an input or cache count
+    /// replaces it only when above 0 (some deployments repeat them in
+    /// `message_delta`, others send 0 there for counts `message_start`
+    /// gave).
+    pub(crate) fn merge(&mut self, later: &WireUsage) {
+        if later.output_tokens.is_some() {
+            self.output_tokens = later.output_tokens;
+        }
+        for (slot, value) in [
+            (&mut self.input_tokens, later.input_tokens),
+            (
+                &mut self.cache_creation_input_tokens,
+                later.cache_creation_input_tokens,
+            ),
+            (
+                &mut self.cache_read_input_tokens,
+                later.cache_read_input_tokens,
+            ),
+        ] {
+            if let Some(v) = value.filter(|v| *v > 0) {
+                *slot = Some(v);
+            }
+        }
+    }
+
     /// In OpenAI's terms: prompt tokens include cache reads and writes.
-    pub(super) fn to_usage(&self) -> Usage {
+    pub(crate) fn to_usage(self) -> Usage {
         Counts::cache_apart(
-            self.input_tokens,
-            self.output_tokens,
+            self.input_tokens.unwrap_or(0),
+            self.output_tokens.unwrap_or(0),
             self.cache_read_input_tokens.unwrap_or(0),
             self.cache_creation_input_tokens.unwrap_or(0),
         )
@@ -95,7 +127,7 @@ pub(super) fn decode_response(
     } = read;
     let stop = wire.stop_reason.as_deref();
     let finish = stop.map(finish_reason);
-    let usage = wire.usage.as_ref().map(WireUsage::to_usage);
+    let usage = wire.usage.map(WireUsage::to_usage);
     let mut response = answer.into_response(wire.id, now_secs(), wire.model, finish, usage);
     if let Some(choice) = response.choices.first_mut() {
         if !details.is_empty() {
@@ -174,8 +206,8 @@ mod tests {
     #[test]
     fn usage_counts_cache_in_prompt_tokens() {
         let u = WireUsage {
-            input_tokens: 10,
-            output_tokens: 5,
+            input_tokens: Some(10),
+            output_tokens: Some(5),
             cache_creation_input_tokens: Some(100),
             cache_read_input_tokens: Some(1000),
         }

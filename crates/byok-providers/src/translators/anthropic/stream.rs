@@ -15,7 +15,7 @@
 //! | `content_block_delta` `citations_delta` | nothing yet: the citation waits for its text block's end |
 //! | `content_block_stop` of a thinking block that got no signature | `reasoning_details`: its `reasoning.text` entry, unsigned |
 //! | `content_block_stop` of a text block with URL citations | `annotations` (in `Delta.extra`): its `url_citation`s, spanning the block's text (see [`super::citations`]) |
-//! | `message_delta` | finish reason (with `native_finish_reason` in the choice's `extra` when it does not say it all); cumulative `output_tokens` (and repeated input counts) |
+//! | `message_delta` | finish reason (with `native_finish_reason` in the choice's `extra` when it does not say it all); cumulative `output_tokens` (and repeated input and cache counts above 0: [`WireUsage::merge`]) |
 //! | `message_stop` | usage chunk (when usage was seen); end |
 //! | `error` | `MidStream` (code: the error's `type`) |
 //! | `ping`, other `content_block_stop`s, others | nothing |
@@ -39,7 +39,6 @@ use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
-use crate::stream::StreamEvent;
 use crate::translators::lenient::{self, Tag};
 use crate::translators::{ChunkHead, ToolSlots, owned};
 use crate::types::Delta;
@@ -70,7 +69,7 @@ enum Event<'a> {
     },
     MessageDelta {
         #[serde(default, deserialize_with = "lenient::obj")]
-        usage: Option<DeltaUsage>,
+        usage: Option<WireUsage>,
         #[serde(default, borrow, deserialize_with = "lenient::obj")]
         delta: Option<MessageDelta<'a>>,
     },
@@ -137,18 +136,6 @@ struct BlockDelta<'a> {
     /// A `citations_delta`'s citation.
     #[serde(default, deserialize_with = "lenient::present")]
     citation: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct DeltaUsage {
-    #[serde(default, deserialize_with = "lenient::u64")]
-    output_tokens: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64")]
-    input_tokens: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64")]
-    cache_read_input_tokens: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64")]
-    cache_creation_input_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -233,7 +220,8 @@ impl AnthropicStream {
         self.head.id = msg.id.map(Cow::into_owned).unwrap_or_default();
         self.head.model = msg.model.map(Cow::into_owned).unwrap_or_default();
         if let Some(u) = msg.usage {
-            self.usage = serde_json::from_value(u).unwrap_or_default();
+            self.usage
+                .merge(&serde_json::from_value(u).unwrap_or_default());
             self.saw_usage = true;
         }
         self.head.push_role(out);
@@ -295,16 +283,8 @@ impl AnthropicStream {
             return;
         }
         let Some(text) = self.text.take() else { return };
-        let found: Vec<Value> =
-            annotations(&text.citations, text.start, self.content_chars).collect();
-        if found.is_empty() {
-            return;
-        }
-        let mut delta = Delta::default();
-        delta
-            .extra
-            .insert("annotations".into(), Value::Array(found));
-        self.head.push(out, delta);
+        let found = annotations(&text.citations, text.start, self.content_chars).collect();
+        self.head.push_annotations(out, found);
     }
 
     /// The next reasoning block's `reasoning_details` index.
@@ -411,39 +391,20 @@ impl AnthropicStream {
     /// `message_delta`: cumulative usage and the finish reason.
     fn message_delta(
         &mut self,
-        usage: Option<DeltaUsage>,
+        usage: Option<WireUsage>,
         delta: Option<MessageDelta<'_>>,
         out: &mut Out,
     ) {
         if let Some(u) = usage {
-            if let Some(o) = u.output_tokens {
-                self.usage.output_tokens = o;
-                self.saw_usage = true;
-            }
-            // Some deployments repeat input and cache counts here.
-            if let Some(i) = u.input_tokens.filter(|i| *i > 0) {
-                self.usage.input_tokens = i;
-            }
-            if let Some(r) = u.cache_read_input_tokens.filter(|r| *r > 0) {
-                self.usage.cache_read_input_tokens = Some(r);
-            }
-            if let Some(w) = u.cache_creation_input_tokens.filter(|w| *w > 0) {
-                self.usage.cache_creation_input_tokens = Some(w);
-            }
+            self.usage.merge(&u);
+            self.saw_usage = true;
         }
         if let Some(reason) = delta.and_then(|d| d.stop_reason) {
-            let mut chunk = self
-                .head
-                .chunk(Delta::default(), Some(finish_reason(&reason)));
-            if let (StreamEvent::Chunk(c), Some(native)) =
-                (&mut chunk, native_finish_reason(&reason))
-                && let Some(choice) = c.choices.first_mut()
-            {
-                choice
-                    .extra
-                    .insert("native_finish_reason".into(), Value::from(native));
-            }
-            out.push_back(Ok(chunk));
+            self.head.push_finish_native(
+                out,
+                finish_reason(&reason),
+                native_finish_reason(&reason),
+            );
         }
     }
 
@@ -517,6 +478,8 @@ impl SseTranslate for AnthropicStream {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::stream::StreamEvent;
+    use crate::types::Usage;
 
     fn run(events: &[(Option<&str>, &str)]) -> (Vec<StreamEvent>, Option<ProviderError>) {
         let mut s = AnthropicStream::new(ProviderId::Anthropic, true, SecretString::from("k"));
@@ -555,6 +518,47 @@ mod tests {
             err,
             Some(ProviderError::MidStream { ref message, code: None, .. }) if message == "boom"
         ));
+    }
+
+    /// A `message_delta` with input and cache counts of 0 after
+    /// `message_start` gave them: the translated stream and the
+    /// pass-through reader bill the same (the counts of `message_start`,
+    /// the last `output_tokens`).
+    #[test]
+    fn zero_input_counts_in_message_delta_bill_the_same_on_both_paths() {
+        let events = [
+            r#"{"type":"message_start","message":{"id":"m","model":"claude-sonnet-4-5","usage":{"input_tokens":25,"cache_read_input_tokens":300,"cache_creation_input_tokens":40,"output_tokens":1}}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":0,"cache_read_input_tokens":0,"cache_creation_input_tokens":0,"output_tokens":12}}"#,
+            r#"{"type":"message_stop"}"#,
+        ];
+        let (chunks, err) = run(&events.map(|e| (None, e)));
+        assert!(err.is_none());
+        let translated: Vec<Usage> = chunks
+            .into_iter()
+            .filter_map(|c| match c {
+                StreamEvent::Chunk(c) => c.usage,
+                _ => None,
+            })
+            .collect();
+        let mut reader = crate::inbound::messages::UsageReader::new();
+        for e in events {
+            let name = serde_json::from_str::<Value>(e).unwrap()["type"].clone();
+            reader.push(format!("event: {}\ndata: {e}\n\n", name.as_str().unwrap()).as_bytes());
+        }
+        let passed = reader.finish().unwrap();
+        assert_eq!(translated, std::slice::from_ref(&passed));
+        assert_eq!(
+            (
+                passed.prompt_tokens,
+                passed.completion_tokens,
+                passed.cached_tokens(),
+                passed.cache_write_tokens()
+            ),
+            (25 + 300 + 40, 12, 300, 40)
+        );
     }
 
     #[test]

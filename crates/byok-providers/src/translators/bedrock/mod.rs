@@ -34,8 +34,8 @@
 //! | `file` part with `file_id`, other media types, remote image URLs | 400 (`Bedrock needs images as data: URLs (base64)`) |
 //! | tool message with parts | `toolResult.content` text / image / document blocks; `is_error: true` → `status: "error"` |
 //! | `function.strict: true` | `toolSpec.strict: true` |
-//! | `reasoning_effort` / `reasoning {effort, max_tokens, enabled}`, Claude | `additionalModelRequestFields.thinking {"type": "enabled", "budget_tokens"}` (minimal/low 1024, medium 4096, high 16384, xhigh 32768, or `max_tokens`), merged into the client's fields (its own `thinking` wins); `maxTokens` raised to budget + limit (else + 4096) when not above the budget; forced `tool_choice` or `temperature` ≠ 1 with it: 400 |
-//! | the same, Amazon Nova 2 | `additionalModelRequestFields.reasoningConfig {"type": "enabled", "maxReasoningEffort"}` (minimal/low → low, medium, high/xhigh → high); `reasoning.max_tokens`: 400 |
+//! | `reasoning_effort` / `reasoning {effort, max_tokens, enabled}`, Claude | the Anthropic translator's rules (its `effort` module) in `additionalModelRequestFields`: Claude ≥ 4.6 `thinking {"type": "adaptive"}` + `output_config.effort`, earlier `thinking {"type": "enabled", "budget_tokens"}` (minimal/low 1024, medium 4096, high 16384, xhigh/max 32768, or `max_tokens`, at least 1024), merged into the client's fields (its own `thinking` wins); `maxTokens` raised to budget + limit (else + 4096) when not above the budget; `temperature` ≠ 1, `top_p` < 0.95 or a forced `tool_choice` with thinking: 400 |
+//! | the same, Amazon Nova 2 | `additionalModelRequestFields.reasoningConfig {"type": "enabled", "maxReasoningEffort"}` (minimal/low → low, medium, high/xhigh/max → high; `enabled: true` → medium); `reasoning.max_tokens`: 400 |
 //! | the same, other models | 400 naming the model; `none` / disabled is never refused |
 //! | stop `malformed_model_output` / `malformed_tool_use` | `stop`, and `native_finish_reason` on the choice |
 //! | `citationsContent` (and streamed `citation` deltas) | its text in `content`; citations with a `web` location (or a URL `source`) as `annotations` `url_citation` over the block's text (char indices), in `message.extra` / `delta.extra` at the block's end; document citations have no URL and are left out |
@@ -46,7 +46,7 @@
 //! |---|---|
 //! | `request.rs` | neutral request → wire body (`refuse`, `messages` with replayed reasoning, `inference_config`, `tool_config`) |
 //! | `parts.rs` | content parts → blocks: text, images, documents, tool results, cache points |
-//! | `options.rs` | reasoning → `additionalModelRequestFields`, the `maxTokens` sent, `outputConfig` |
+//! | `options.rs` | reasoning → `additionalModelRequestFields`, the `maxTokens`, `temperature` and `topP` sent, `outputConfig` |
 //! | `roundtrip.rs` | (tests) streamed-reassembled == whole, property-tested |
 //! | `response.rs` | the Converse answer → [`ChatResponse`](crate::ChatResponse), stop reasons, usage, reasoning details, citations, fresh ids |
 //! | `stream.rs` | event-stream frames → typed events (named by `:event-type`) → chunks |

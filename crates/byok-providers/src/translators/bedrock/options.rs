@@ -1,13 +1,15 @@
 //! Request options that Converse carries outside the messages: reasoning
 //! (`reasoning_effort`, OpenRouter's `reasoning`) through
-//! `additionalModelRequestFields`, the `maxTokens` thinking needs, and
-//! structured output (`response_format`) as `outputConfig`.
+//! `additionalModelRequestFields`, the `maxTokens` and sampling thinking
+//! needs, and structured output (`response_format`) as `outputConfig`.
 //!
-//! - Claude (`anthropic.claude` in the model id): `thinking: {"type":
-//!   "enabled", "budget_tokens"}` (Bedrock user guide, "Extended thinking",
-//!   model parameters for Anthropic Claude); `maxTokens` must exceed the
-//!   budget, so it is raised to budget + the request's limit (else
-//!   [`DEFAULT_ANSWER_TOKENS`]) when it does not.
+//! - Claude (`anthropic.claude` in the model id): the Anthropic
+//!   translator's rules ([`effort`]: the model rule, adaptive `thinking` +
+//!   `output_config.effort` or `thinking.budget_tokens`, `maxTokens` raised
+//!   above a budget, the thinking constraints on `temperature`, `top_p`
+//!   and `tool_choice`), sent in `additionalModelRequestFields` (Bedrock
+//!   user guide, "Extended thinking" and "Adaptive thinking"); a
+//!   `thinking` the client puts there itself is the one passed through.
 //! - Amazon Nova 2 (`amazon.nova-2`): `reasoningConfig: {"type": "enabled",
 //!   "maxReasoningEffort": "low" | "medium" | "high"}` (Nova 2 user guide,
 //!   "Using the Converse API", reasoning).
@@ -23,84 +25,12 @@ use serde_json::{Map, Value, json};
 use crate::common::unsupported;
 use crate::error::ProviderError;
 use crate::id::ProviderId;
-use crate::types::{ChatRequest, ResponseFormat, ToolChoice};
-
-/// Room for the answer on top of a thinking budget when the request sets
-/// no limit (the Anthropic translator's default).
-pub(crate) const DEFAULT_ANSWER_TOKENS: u32 = crate::translators::anthropic::DEFAULT_MAX_TOKENS;
-
-/// Claude thinking budgets by effort (`low`, `medium`, `high` as the
-/// Anthropic translator sends them; `minimal` is the API's minimum, 1024).
-const CLAUDE_BUDGETS: [(&str, u32); 5] = [
-    ("minimal", 1024),
-    ("low", 1024),
-    ("medium", 4096),
-    ("high", 16384),
-    ("xhigh", 32768),
-];
-
-/// What the request asks of the model's reasoning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reasoning<'a> {
-    /// Nothing asked, or `none` / `{"enabled": false}`.
-    Off,
-    /// An effort (`minimal` … `xhigh`).
-    Effort(&'a str),
-    /// A budget in tokens (`reasoning.max_tokens`).
-    Budget(u32),
-}
-
-/// The reasoning the request asks for: `reasoning_effort` first, else
-/// OpenRouter's `reasoning` object (`effort`, `max_tokens`, `enabled`).
-///
-/// # Errors
-/// An unknown effort, or a `reasoning` that is not an object.
-pub(crate) fn requested(request: &ChatRequest) -> Result<Reasoning<'_>, ProviderError> {
-    if let Some(effort) = request.reasoning_effort.as_deref() {
-        return effort_of(effort, "reasoning_effort");
-    }
-    let Some(r) = request.extra.get("reasoning") else {
-        return Ok(Reasoning::Off);
-    };
-    let r = match r {
-        Value::Null => return Ok(Reasoning::Off),
-        Value::Object(m) => m,
-        _ => {
-            return Err(ProviderError::invalid(
-                "`reasoning` must be an object",
-                Some("reasoning"),
-            ));
-        }
-    };
-    if r.get("enabled") == Some(&Value::Bool(false)) {
-        return Ok(Reasoning::Off);
-    }
-    if let Some(e) = r.get("effort").and_then(Value::as_str) {
-        return effort_of(e, "reasoning");
-    }
-    if let Some(n) = r.get("max_tokens").and_then(Value::as_u64) {
-        return Ok(Reasoning::Budget(u32::try_from(n).unwrap_or(u32::MAX)));
-    }
-    if r.get("enabled") == Some(&Value::Bool(true)) {
-        return Ok(Reasoning::Effort("medium"));
-    }
-    Ok(Reasoning::Off)
-}
-
-fn effort_of<'a>(effort: &'a str, param: &str) -> Result<Reasoning<'a>, ProviderError> {
-    match effort {
-        "none" => Ok(Reasoning::Off),
-        "minimal" | "low" | "medium" | "high" | "xhigh" => Ok(Reasoning::Effort(effort)),
-        _ => Err(ProviderError::invalid(
-            "the reasoning effort must be none, minimal, low, medium, high or xhigh",
-            Some(param),
-        )),
-    }
-}
+use crate::translators::anthropic::effort::{self, Asked, Thinking};
+use crate::types::{ChatRequest, ResponseFormat};
 
 /// Whether `model` is an Anthropic Claude model (a model id, an inference
 /// profile `us.anthropic.claude-…`, or an ARN naming one).
-pub(crate) fn is_claude(model: &str) -> bool {
+fn is_claude(model: &str) -> bool {
     model.contains("anthropic.claude")
 }
 
@@ -108,35 +38,38 @@ fn is_nova2(model: &str) -> bool {
     model.contains("amazon.nova-2")
 }
 
-/// The Claude thinking budget the request asks for, if any (none for other
-/// models, or when the client passes its own `thinking` in
-/// `additionalModelRequestFields`).
-pub(crate) fn claude_budget(request: &ChatRequest) -> Option<u32> {
-    if !is_claude(&request.model)
-        || client_fields(request).is_some_and(|f| f.contains_key("thinking"))
-    {
-        return None;
-    }
-    match requested(request).ok()? {
-        Reasoning::Off => None,
-        Reasoning::Budget(b) => Some(b),
-        Reasoning::Effort(e) => CLAUDE_BUDGETS
-            .iter()
-            .find(|(name, _)| *name == e)
-            .map(|(_, b)| *b),
+/// The Anthropic translator's thinking plan for a Claude model (`None`
+/// for other models), with the client's own
+/// `additionalModelRequestFields.thinking` as the one passed through.
+fn claude_plan(request: &ChatRequest) -> Option<Result<Thinking, ProviderError>> {
+    is_claude(&request.model).then(|| {
+        effort::plan(
+            request,
+            client_fields(request).and_then(|f| f.get("thinking")),
+        )
+    })
+}
+
+/// The `maxTokens` the translator sends: the request's limit, for Claude
+/// raised above a thinking budget as the Anthropic translator raises it.
+pub(crate) fn max_tokens(request: &ChatRequest) -> Option<u32> {
+    match claude_plan(request) {
+        Some(Ok(plan)) => plan.max_tokens,
+        _ => request.max_completion_tokens.or(request.max_tokens),
     }
 }
 
-/// The `maxTokens` the translator sends: the request's limit, raised above
-/// the Claude thinking budget (budget + the limit, else
-/// [`DEFAULT_ANSWER_TOKENS`]) when it does not exceed it.
-pub(crate) fn max_tokens(request: &ChatRequest) -> Option<u32> {
-    let sent = request.max_completion_tokens.or(request.max_tokens);
-    match claude_budget(request) {
-        Some(b) if sent.is_none_or(|m| m <= b) => {
-            Some(b.saturating_add(sent.unwrap_or(DEFAULT_ANSWER_TOKENS)))
-        }
-        _ => sent,
+/// `temperature` and `topP` to send: for Claude while thinking, what
+/// [`effort::reconcile`] allows (`temperature` 1 dropped).
+///
+/// # Errors
+/// With Claude thinking, a `temperature` other than 1, a `top_p` below
+/// 0.95 or a forced `tool_choice`.
+pub(crate) fn sampling(request: &ChatRequest) -> Result<(Option<f64>, Option<f64>), ProviderError> {
+    match claude_plan(request) {
+        Some(Ok(plan)) => effort::reconcile(request, plan.on),
+        // An invalid reasoning request is refused by `additional_fields`.
+        _ => Ok((request.temperature, request.top_p)),
     }
 }
 
@@ -151,54 +84,54 @@ fn client_fields(request: &ChatRequest) -> Option<&Map<String, Value>> {
 /// merged in (a key the client set itself is kept as the client sent it).
 ///
 /// # Errors
-/// Reasoning asked of a model with no known control; with Claude thinking,
-/// a forced `tool_choice` or a `temperature` other than 1 (Anthropic
-/// refuses both with thinking); a client value that is not an object when
-/// a control must be merged into it.
+/// An invalid reasoning request; reasoning asked of a model with no known
+/// control; a client value that is not an object when a control must be
+/// merged into it.
 pub(crate) fn additional_fields(
     p: ProviderId,
     request: &ChatRequest,
 ) -> Result<Option<Value>, ProviderError> {
     let client = request.extra.get("additionalModelRequestFields");
-    let (key, control) = match requested(request)? {
-        Reasoning::Off => return Ok(client.cloned()),
-        _ if is_claude(&request.model) => {
-            let Some(budget) = claude_budget(request) else {
-                return Ok(client.cloned());
-            };
-            check_claude_thinking(p, request)?;
-            (
-                "thinking",
-                json!({"type": "enabled", "budget_tokens": budget}),
-            )
+    let mut controls = Vec::new();
+    if let Some(plan) = claude_plan(request) {
+        let plan = plan?;
+        let Some(thinking) = plan.thinking else {
+            return Ok(client.cloned());
+        };
+        controls.push(("thinking", thinking));
+        if let Some(e) = plan.effort {
+            controls.push(("output_config", json!({"effort": e})));
         }
-        Reasoning::Effort(e) if is_nova2(&request.model) => {
-            let level = match e {
+    } else {
+        let level = match effort::asked(request)? {
+            None | Some(Asked::Off) => return Ok(client.cloned()),
+            Some(Asked::Effort(e)) if is_nova2(&request.model) => match e {
                 "minimal" | "low" => "low",
                 "medium" => "medium",
                 _ => "high",
-            };
-            (
-                "reasoningConfig",
-                json!({"type": "enabled", "maxReasoningEffort": level}),
-            )
-        }
-        Reasoning::Budget(_) if is_nova2(&request.model) => {
-            return Err(unsupported(
-                p,
-                "`reasoning.max_tokens` for Amazon Nova on Bedrock (Nova takes an effort: use `reasoning_effort` low, medium or high)",
-            ));
-        }
-        _ => {
-            return Err(unsupported(
-                p,
-                format!(
-                    "`reasoning_effort` for {} on Bedrock (pass the model's own control in `additionalModelRequestFields`)",
-                    request.model.chars().take(100).collect::<String>()
-                ),
-            ));
-        }
-    };
+            },
+            Some(Asked::On) if is_nova2(&request.model) => "medium",
+            Some(Asked::Budget(_)) if is_nova2(&request.model) => {
+                return Err(unsupported(
+                    p,
+                    "`reasoning.max_tokens` for Amazon Nova on Bedrock (Nova takes an effort: use `reasoning_effort` low, medium or high)",
+                ));
+            }
+            _ => {
+                return Err(unsupported(
+                    p,
+                    format!(
+                        "`reasoning_effort` for {} on Bedrock (pass the model's own control in `additionalModelRequestFields`)",
+                        request.model.chars().take(100).collect::<String>()
+                    ),
+                ));
+            }
+        };
+        controls.push((
+            "reasoningConfig",
+            json!({"type": "enabled", "maxReasoningEffort": level}),
+        ));
+    }
     let mut fields = match client {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
@@ -209,31 +142,21 @@ pub(crate) fn additional_fields(
             ));
         }
     };
-    fields.entry(key).or_insert(control);
+    for (key, control) in controls {
+        match (fields.get_mut(key), control) {
+            (None, control) => {
+                fields.insert(key.to_owned(), control);
+            }
+            // The effort merged into the client's own `output_config`.
+            (Some(Value::Object(own)), Value::Object(ours)) if key == "output_config" => {
+                for (k, v) in ours {
+                    own.entry(k).or_insert(v);
+                }
+            }
+            _ => {}
+        }
+    }
     Ok(Some(Value::Object(fields)))
-}
-
-/// What Anthropic refuses with thinking: a forced tool and a temperature
-/// other than 1.
-fn check_claude_thinking(p: ProviderId, request: &ChatRequest) -> Result<(), ProviderError> {
-    let forced = match &request.tool_choice {
-        Some(ToolChoice::Mode(m)) => m == "required",
-        Some(ToolChoice::Named(_)) => true,
-        _ => false,
-    };
-    if forced {
-        return Err(unsupported(
-            p,
-            "a forced `tool_choice` (required or a named tool) together with reasoning on Claude (thinking allows `auto` or `none` only)",
-        ));
-    }
-    if request.temperature.is_some_and(|t| t != 1.0) {
-        return Err(unsupported(
-            p,
-            "`temperature` other than 1 together with reasoning on Claude (thinking requires it unset or 1)",
-        ));
-    }
-    Ok(())
 }
 
 /// `outputConfig` for `response_format` `json_schema` (`text`: none);

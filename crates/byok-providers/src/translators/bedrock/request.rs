@@ -34,7 +34,7 @@ pub(super) fn to_wire(p: ProviderId, request: &ChatRequest) -> Result<Value, Pro
     if !system.is_empty() {
         body.insert("system".into(), Value::Array(system));
     }
-    let inference = inference_config(request);
+    let inference = inference_config(request)?;
     if !inference.is_empty() {
         body.insert("inferenceConfig".into(), Value::Object(inference));
     }
@@ -251,22 +251,27 @@ impl TurnEncoder for Converse<'_> {
 }
 
 /// `inferenceConfig`: `maxTokens` (raised above a Claude thinking budget,
-/// [`options::max_tokens`]), `temperature`, `topP`, `stopSequences`.
-fn inference_config(request: &ChatRequest) -> Map<String, Value> {
+/// [`options::max_tokens`]), `temperature` and `topP` (as Claude thinking
+/// allows, [`options::sampling`]), `stopSequences`.
+///
+/// # Errors
+/// Sampling that Claude thinking forbids.
+fn inference_config(request: &ChatRequest) -> Result<Map<String, Value>, ProviderError> {
     let mut inference = Map::new();
     if let Some(m) = options::max_tokens(request) {
         inference.insert("maxTokens".into(), json!(m));
     }
-    if let Some(t) = request.temperature {
+    let (temperature, top_p) = options::sampling(request)?;
+    if let Some(t) = temperature {
         inference.insert("temperature".into(), json!(t));
     }
-    if let Some(t) = request.top_p {
+    if let Some(t) = top_p {
         inference.insert("topP".into(), json!(t));
     }
     if let Some(stop) = &request.stop {
         inference.insert("stopSequences".into(), json!(stop.to_vec()));
     }
-    inference
+    Ok(inference)
 }
 
 /// Whether the history holds `toolUse`/`toolResult` blocks (Converse then

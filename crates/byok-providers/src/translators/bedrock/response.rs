@@ -10,7 +10,7 @@ use crate::error::ProviderError;
 use crate::http;
 use crate::id::ProviderId;
 use crate::translators::lenient;
-use crate::translators::{Answer, Counts, function_call};
+use crate::translators::{Answer, Counts, function_call, url_citation};
 use crate::types::{ChatResponse, FinishReason, Usage};
 
 /// Converse stop reasons as OpenAI finish reasons.
@@ -74,10 +74,12 @@ impl Citation<'_> {
     /// the content, when the citation has a URL.
     pub(super) fn annotation(&self, start: usize, end: usize) -> Option<Value> {
         let url = self.url()?;
-        let title = self.title.as_deref().unwrap_or("");
-        Some(json!({"type": "url_citation", "url_citation": {
-            "url": url, "title": title, "start_index": start, "end_index": end
-        }}))
+        Some(url_citation(
+            url,
+            self.title.as_deref().unwrap_or(""),
+            start,
+            end,
+        ))
     }
 }
 

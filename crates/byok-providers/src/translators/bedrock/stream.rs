@@ -32,7 +32,6 @@ use super::response::{
 use crate::error::{ProviderError, sanitize};
 use crate::http::{self, Out};
 use crate::id::ProviderId;
-use crate::stream::StreamEvent;
 use crate::translators::{ChunkHead, lenient};
 use crate::types::{Delta, Usage};
 
@@ -362,27 +361,14 @@ impl BedrockStream {
             a["url_citation"]["start_index"] = json!(start);
             a["url_citation"]["end_index"] = json!(self.chars);
         }
-        let mut delta = Delta::default();
-        delta
-            .extra
-            .insert("annotations".into(), serde_json::Value::Array(pending));
-        self.head.push(out, delta);
+        self.head.push_annotations(out, pending);
     }
 
     /// The finish chunk; a malformed tool use or output keeps the native
     /// reason on the choice (`native_finish_reason`).
     fn finish_chunk(&self, out: &mut Out, reason: &str) {
-        let mut event = self
-            .head
-            .chunk(Delta::default(), Some(finish_reason(reason)));
-        if let (Some(native), StreamEvent::Chunk(c)) = (native_finish(reason), &mut event)
-            && let Some(choice) = c.choices.first_mut()
-        {
-            choice
-                .extra
-                .insert("native_finish_reason".into(), json!(native));
-        }
-        out.push_back(Ok(event));
+        self.head
+            .push_finish_native(out, finish_reason(reason), native_finish(reason));
     }
 
     /// The `reasoning_details` index of the reasoning in content block

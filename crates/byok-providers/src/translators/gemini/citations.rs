@@ -12,7 +12,9 @@
 //! characters, so they are converted against the text (best effort: an
 //! index past the text so far is the text's end).
 
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::translators::url_citation;
 
 /// The annotations of one candidate's metadata, `text` the answer's content
 /// so far (all of it for a whole answer).
@@ -91,14 +93,10 @@ fn chars_before(text: &str, byte: usize) -> usize {
     text.get(..b).map_or(0, |t| t.chars().count())
 }
 
-fn url_citation(url: &str, title: &str, start: usize, end: usize) -> Value {
-    json!({"type": "url_citation", "url_citation": {
-        "url": url, "title": title, "start_index": start, "end_index": end,
-    }})
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

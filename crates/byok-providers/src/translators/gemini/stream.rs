@@ -14,7 +14,7 @@
 //! | EOF without a finish reason | `StreamTruncated` |
 
 use secrecy::{ExposeSecret as _, SecretString};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::response::{Finish, Numbering, Parts, WireResponse};
 use super::signatures::id_token;
@@ -22,7 +22,6 @@ use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
-use crate::stream::StreamEvent;
 use crate::translators::{ChunkHead, lenient};
 use crate::types::{Delta, FunctionDelta, ToolCall, ToolCallDelta, Usage};
 
@@ -147,30 +146,15 @@ impl GoogleStream {
 
     /// The chunk's citations over the text so far, as `annotations`.
     fn push_annotations(&self, chunk: &WireResponse<'_>, out: &mut Out) {
-        let annotations = chunk.annotations(&self.text);
-        if !annotations.is_empty() {
-            let mut delta = Delta::default();
-            delta
-                .extra
-                .insert("annotations".into(), Value::Array(annotations));
-            self.push(out, delta);
-        }
+        self.head
+            .push_annotations(out, chunk.annotations(&self.text));
     }
 
     /// The finish chunk, with Gemini's own reason when it is not `STOP`.
     fn push_finish(&mut self, finish: &Finish, out: &mut Out) {
         self.finished = true;
-        let mut event = self
-            .head
-            .chunk(Delta::default(), Some(finish.reason(self.at.calls > 0)));
-        if let (StreamEvent::Chunk(c), Some(native)) = (&mut event, finish.native()) {
-            for choice in &mut c.choices {
-                choice
-                    .extra
-                    .insert("native_finish_reason".into(), Value::from(native));
-            }
-        }
-        out.push_back(Ok(event));
+        self.head
+            .push_finish_native(out, finish.reason(self.at.calls > 0), finish.native());
     }
 
     fn push(&self, out: &mut Out, delta: Delta) {
@@ -219,6 +203,7 @@ impl SseTranslate for GoogleStream {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::stream::StreamEvent;
     use crate::types::FinishReason;
     use std::collections::VecDeque;
 

@@ -182,6 +182,14 @@ pub(super) fn reasoning_details(item: &OutputItem<'_>, start: usize) -> Vec<Valu
     out
 }
 
+/// [`reasoning_details`] of a reasoning item given as JSON (a Responses
+/// `input` item replayed by a client), numbered from `start`: the entries
+/// of the message's earlier reasoning items come first.
+pub(crate) fn reasoning_item_details(item: &Value, start: usize) -> Vec<Value> {
+    // The fields read leniently: only a non-object fails, giving nothing.
+    OutputItem::deserialize(item).map_or_else(|_| Vec::new(), |i| reasoning_details(&i, start))
+}
+
 /// A Responses annotation in the chat shape, `{"type": t, t: {...}}`
 /// (`url_citation`: `url`, `title`, `start_index`, `end_index`; other kinds
 /// keep their own fields), indices moved by `offset`: where its text part

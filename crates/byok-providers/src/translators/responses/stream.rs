@@ -226,11 +226,7 @@ impl ResponsesStream {
     fn annotation(&mut self, key: (u64, u64), raw: Option<Value>, out: &mut Out) {
         let offset = self.part_start(key);
         if let Some(a) = raw.as_ref().and_then(|r| annotation(r, offset)) {
-            let mut delta = Delta::default();
-            delta
-                .extra
-                .insert("annotations".into(), Value::Array(vec![a]));
-            self.head.push(out, delta);
+            self.head.push_annotations(out, vec![a]);
         }
     }
 

@@ -240,13 +240,6 @@ fn two_turn_thinking_and_tools() {
 }
 
 #[test]
-fn count_tokens_body() {
-    let v: Value =
-        serde_json::from_slice(&crate::inbound::messages::encode_count_tokens(2095)).unwrap();
-    assert_eq!(v, json!({"input_tokens": 2095}));
-}
-
-#[test]
 fn error_bodies() {
     for (status, kind) in [
         (400, "invalid_request_error"),

@@ -8,6 +8,14 @@ use crate::inbound::InboundError;
 use crate::inbound::messages::{parse_count_tokens, parse_request};
 use crate::types::{Content, ContentPart, Message, ResponseFormat, Stop, ToolChoice};
 
+/// The client's exact `thinking.budget_tokens`, as kept in `Parsed`.
+fn budget_tokens(p: &crate::inbound::messages::Parsed) -> Option<u32> {
+    let t = p.thinking.as_ref()?;
+    t.get("budget_tokens")
+        .and_then(Value::as_u64)
+        .map(|b| u32::try_from(b).unwrap())
+}
+
 fn parts(content: &Content) -> &[ContentPart] {
     match content {
         Content::Parts(p) => p,
@@ -25,7 +33,7 @@ fn claude_code_request() {
     assert_eq!(r.temperature, Some(1.0));
     assert_eq!(r.user.as_deref(), Some("user_2f4a_account__session_6c1d"));
     assert_eq!(r.reasoning_effort.as_deref(), Some("high"));
-    assert_eq!(p.thinking_budget, Some(31999));
+    assert_eq!(budget_tokens(&p), Some(31999));
     assert!(p.anthropic_only.is_empty());
     p.check_translatable().unwrap();
     assert!(r.extra.is_empty(), "{:?}", r.extra);
@@ -338,7 +346,7 @@ fn thinking_becomes_an_effort() {
             effort,
             "{thinking} {config}"
         );
-        assert_eq!(p.thinking_budget, budget);
+        assert_eq!(budget_tokens(&p), budget);
         assert!(p.request.extra.is_empty(), "{:?}", p.request.extra);
     }
     for bad in [
@@ -429,7 +437,6 @@ fn malformed_requests_are_refused() {
     ] {
         let e = parse_request(body).unwrap_err();
         assert_eq!(matches!(e, InboundError::Malformed(_)), malformed, "{}: {e:?}", String::from_utf8_lossy(body));
-        assert_eq!(e.status(), 400);
     }
 }
 
