@@ -17,7 +17,9 @@ use std::time::Instant;
 
 use actix_web::http::header::HeaderValue;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
-use byok_providers::{ChatOutcome, ChatRequest, ProviderId};
+use byok_providers::{
+    ChatOutcome, ChatProvider, ChatRequest, Credential, ProviderError, ProviderId,
+};
 use bytes::Bytes;
 
 use self::events::{Encoder, EventBody};
@@ -166,37 +168,18 @@ impl Call<'_> {
     /// (settled when it ends). Falls back while no stream has started: a
     /// failure after that is the stream's own error event.
     pub(crate) async fn stream<E: Encoder>(self, encoder: E) -> Result<HttpResponse, ApiError> {
-        let Call {
-            state,
-            user,
-            provider,
-            request,
-            keys,
-            fallbacks,
-            mut settlement,
-        } = self;
-        let mut attempts = Attempts::new(state, user, provider, keys, fallbacks);
-        while let Some((target, key)) = attempts.next(fallbacks).await {
-            let (provider, request) = pick(target, provider, request, fallbacks);
-            let adapter = state.chat_adapter(provider);
-            match adapter.chat_stream(request, &key.credential).await {
-                Ok(stream) => {
-                    attempts.answered(target, provider, key, fallbacks, &mut settlement);
-                    let mut response = answered(&settlement);
-                    let body = EventBody::new(stream, settlement, encoder);
-                    return Ok(response
-                        .content_type("text/event-stream")
-                        .insert_header(("cache-control", "no-cache"))
-                        .streaming(body));
-                }
-                Err(e) => {
-                    if let Some(e) = attempts.failed(provider, key, e, &mut settlement) {
-                        return Err(give_up(settlement, e));
-                    }
-                }
-            }
-        }
-        Err(attempts.exhausted(settlement))
+        self.attempt(
+            async |adapter, request, credential| adapter.chat_stream(request, credential).await,
+            |stream, settlement| {
+                let mut response = answered(&settlement);
+                let body = EventBody::new(stream, settlement, encoder);
+                Ok(response
+                    .content_type("text/event-stream")
+                    .insert_header(("cache-control", "no-cache"))
+                    .streaming(body))
+            },
+        )
+        .await
     }
 
     /// Asks for the whole answer, settles, and returns what `encode` makes
@@ -204,6 +187,26 @@ impl Call<'_> {
     pub(crate) async fn complete(
         self,
         encode: impl FnOnce(ChatOutcome) -> Result<Bytes, ApiError>,
+    ) -> Result<HttpResponse, ApiError> {
+        self.attempt(
+            async |adapter, request, credential| adapter.chat(request, credential).await,
+            |outcome, settlement| respond(settlement, outcome, encode),
+        )
+        .await
+    }
+
+    /// The attempts: `call` with each key of the routed provider, then of
+    /// each fallback target, until one answers (`answer` makes the
+    /// response of it) or the attempts run out; a failure that says the
+    /// request is wrong is the answer at once.
+    async fn attempt<T>(
+        self,
+        mut call: impl AsyncFnMut(
+            &dyn ChatProvider,
+            &ChatRequest,
+            &Credential,
+        ) -> Result<T, ProviderError>,
+        answer: impl FnOnce(T, Settlement) -> Result<HttpResponse, ApiError>,
     ) -> Result<HttpResponse, ApiError> {
         let Call {
             state,
@@ -218,10 +221,10 @@ impl Call<'_> {
         while let Some((target, key)) = attempts.next(fallbacks).await {
             let (provider, request) = pick(target, provider, request, fallbacks);
             let adapter = state.chat_adapter(provider);
-            match adapter.chat(request, &key.credential).await {
-                Ok(outcome) => {
+            match call(adapter.as_ref(), request, &key.credential).await {
+                Ok(value) => {
                     attempts.answered(target, provider, key, fallbacks, &mut settlement);
-                    return respond(settlement, outcome, encode);
+                    return answer(value, settlement);
                 }
                 Err(e) => {
                     if let Some(e) = attempts.failed(provider, key, e, &mut settlement) {
