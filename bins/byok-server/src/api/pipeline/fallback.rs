@@ -17,8 +17,8 @@
 //! are fetched before the reservation, as its one key was, and a fallback
 //! target's only when the attempts reach it.
 
-use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
 use byok_providers::{ChatRequest, ProviderError, ProviderId, RouteError, resolve};
 use bytes::Bytes;
 use serde_json::Value;
@@ -340,11 +340,6 @@ impl<K> Cursor<K> {
         self.keys = keys.into_iter();
     }
 
-    /// Whether another key of the current target may follow.
-    fn more_keys(&self) -> bool {
-        self.keys.len() > 0 && self.made < MAX_ATTEMPTS
-    }
-
     /// A call to `provider` failed with `e`: `Some(e)` when `e` is the
     /// answer (it says the request is wrong), else `None` (go on) and the
     /// provider a next call falls back from.
@@ -436,12 +431,6 @@ impl<'a> Attempts<'a> {
         }
     }
 
-    /// Whether another key of the current target may follow (a
-    /// pass-through then keeps its body for it).
-    pub(crate) fn more_keys(&self) -> bool {
-        self.cursor.more_keys()
-    }
-
     /// Records the call that answered, with `key`: reported healthy, the
     /// settlement's attempt and, for a fallback target, the provider and
     /// model it is priced by.
@@ -492,6 +481,38 @@ impl<'a> Attempts<'a> {
             (None, None) => ApiError::internal(),
         }
     }
+}
+
+/// Runs the attempts: `call` with each key of the routed `provider`
+/// (`None`: no fallback target), then of each target of `fallbacks`, until
+/// one answers (`answer` makes the response of what it gave) or the
+/// attempts run out; a failure that says the request is wrong is the
+/// answer at once. The one loop of every protocol, translated or passed
+/// through.
+pub(crate) async fn run<T>(
+    mut attempts: Attempts<'_>,
+    provider: ProviderId,
+    fallbacks: &[Fallback],
+    mut settlement: Settlement,
+    mut call: impl AsyncFnMut(Option<&Fallback>, ProviderId, &KeyChoice) -> Result<T, ProviderError>,
+    answer: impl FnOnce(T, Settlement) -> Result<HttpResponse, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    while let Some((target, key)) = attempts.next(fallbacks).await {
+        let fallback = target.checked_sub(1).and_then(|i| fallbacks.get(i));
+        let provider = fallback.map_or(provider, |f| f.provider);
+        match call(fallback, provider, &key).await {
+            Ok(value) => {
+                attempts.answered(target, provider, key, fallbacks, &mut settlement);
+                return answer(value, settlement);
+            }
+            Err(e) => {
+                if let Some(e) = attempts.failed(provider, key, e, &mut settlement) {
+                    return Err(give_up(settlement, e));
+                }
+            }
+        }
+    }
+    Err(attempts.exhausted(settlement))
 }
 
 /// Ends a request whose call failed with an error that is the answer: the
@@ -612,13 +633,10 @@ mod tests {
         let (calls, error) = run(&[(ProviderId::Groq, keys)], |_| Some(500));
         assert_eq!(calls, ["a", "b", "c", "d", "e"]);
         assert_eq!(error, Some(500));
-        // One key: after its call no other may follow (a pass-through
-        // then hands its body over instead of copying it).
+        // Two keys of one target: each called once, then done.
         let mut cursor = Cursor::new(vec!["one", "two"], 1);
         assert!(matches!(cursor.step(), Step::Call(0, "one")));
-        assert!(cursor.more_keys());
         assert!(matches!(cursor.step(), Step::Call(0, "two")));
-        assert!(!cursor.more_keys());
         assert!(matches!(cursor.step(), Step::Done));
     }
 

@@ -23,14 +23,14 @@ use byok_providers::{
 use bytes::Bytes;
 
 use self::events::{Encoder, EventBody};
-use self::fallback::{Attempts, count_header, give_up};
+use self::fallback::{Attempts, count_header};
 pub(crate) use self::fallback::{Fallback, fallback_requests, route, targets};
 use self::settle::Settlement;
 use self::text::delivered_by_answer;
 use crate::accounts::User;
 use crate::api::{Data, read_body};
-use crate::app::keys::Keys;
 pub(crate) use crate::app::keys::keys_for;
+use crate::app::keys::{KeyChoice, Keys};
 use crate::app::request_id;
 use crate::auth::{authenticate, rate_limit};
 use crate::error::ApiError;
@@ -149,20 +149,6 @@ pub(crate) struct Call<'a> {
     pub(crate) settlement: Settlement,
 }
 
-/// The provider and request of attempt target `target` (0: the routed
-/// one).
-fn pick<'r>(
-    target: usize,
-    provider: ProviderId,
-    request: &'r ChatRequest,
-    fallbacks: &'r [Fallback],
-) -> (ProviderId, &'r ChatRequest) {
-    match target.checked_sub(1).and_then(|i| fallbacks.get(i)) {
-        Some(f) => (f.provider, &f.request),
-        None => (provider, request),
-    }
-}
-
 impl Call<'_> {
     /// Streams the answer through `encoder` as `text/event-stream`
     /// (settled when it ends). Falls back while no stream has started: a
@@ -215,25 +201,19 @@ impl Call<'_> {
             request,
             keys,
             fallbacks,
-            mut settlement,
+            settlement,
         } = self;
-        let mut attempts = Attempts::new(state, user, provider, keys, fallbacks);
-        while let Some((target, key)) = attempts.next(fallbacks).await {
-            let (provider, request) = pick(target, provider, request, fallbacks);
-            let adapter = state.chat_adapter(provider);
-            match call(adapter.as_ref(), request, &key.credential).await {
-                Ok(value) => {
-                    attempts.answered(target, provider, key, fallbacks, &mut settlement);
-                    return answer(value, settlement);
-                }
-                Err(e) => {
-                    if let Some(e) = attempts.failed(provider, key, e, &mut settlement) {
-                        return Err(give_up(settlement, e));
-                    }
-                }
-            }
-        }
-        Err(attempts.exhausted(settlement))
+        let attempts = Attempts::new(state, user, provider, keys, fallbacks);
+        let each = async |fallback: Option<&Fallback>, provider, key: &KeyChoice| {
+            let request = fallback.map_or(request, |f| &f.request);
+            call(
+                state.chat_adapter(provider).as_ref(),
+                request,
+                &key.credential,
+            )
+            .await
+        };
+        fallback::run(attempts, provider, fallbacks, settlement, each, answer).await
     }
 }
 

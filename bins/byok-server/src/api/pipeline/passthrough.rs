@@ -16,11 +16,11 @@ use futures_util::Stream;
 use futures_util::stream::BoxStream;
 
 use super::answered;
-use super::fallback::{Attempts, Fallback, Target, give_up};
+use super::fallback::{Attempts, Fallback, Target, run};
 use super::settle::Settlement;
 use crate::accounts::User;
 use crate::api::Data;
-use crate::app::keys::Keys;
+use crate::app::keys::{KeyChoice, Keys};
 use crate::error::{ApiError, internal};
 
 /// A protocol's reader of usage from an answer's bytes.
@@ -79,7 +79,7 @@ pub(crate) async fn pass_through<R: UsageRead>(
         keys,
         forward,
         fallbacks,
-        mut settlement,
+        settlement,
     } = call;
     let Forward {
         op,
@@ -87,47 +87,35 @@ pub(crate) async fn pass_through<R: UsageRead>(
         headers,
         stream,
     } = forward;
-    let mut first_body = Some(first_body);
-    let mut attempts = Attempts::new(state, user, provider, keys, fallbacks);
-    while let Some((target, key)) = attempts.next(fallbacks).await {
-        let fallback = target.checked_sub(1).and_then(|i| fallbacks.get(i));
-        let (provider, body) = match fallback {
-            Some(f) => (f.provider, f.body.clone().unwrap_or_default()),
-            // The body is kept only while another key may need it.
-            None if attempts.more_keys() => (provider, first_body.clone().unwrap_or_default()),
-            None => (provider, first_body.take().unwrap_or_default()),
-        };
+    let attempts = Attempts::new(state, user, provider, keys, fallbacks);
+    let each = async |fallback: Option<&Fallback>, provider, key: &KeyChoice| {
+        // `Bytes`: each attempt's body shares the one buffer.
+        let body = fallback.map_or_else(
+            || first_body.clone(),
+            |f| f.body.clone().unwrap_or_default(),
+        );
         let forward = Forward {
             op,
             body,
             headers,
             stream,
         };
-        let result = match state
+        let forwarded = state
             .chat_adapter(provider)
             .forward(forward, &key.credential)
-            .await
-        {
-            Ok(f) if stream => Ok((f.content_type, Answer::Stream(f.body))),
-            Ok(f) => whole(f.body)
-                .await
-                .map(|body| (f.content_type, Answer::Whole(body))),
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok((content_type, answer)) => {
-                attempts.answered(target, provider, key, fallbacks, &mut settlement);
-                return Ok(respond(content_type, answer, settlement, reader, on_error));
-            }
-            Err(e) => {
-                if let Some(e) = attempts.failed(provider, key, e, &mut settlement) {
-                    return Err(give_up(settlement, e));
-                }
-            }
+            .await?;
+        if stream {
+            return Ok((forwarded.content_type, Answer::Stream(forwarded.body)));
         }
-    }
-    Err(attempts.exhausted(settlement))
+        let body = whole(forwarded.body).await?;
+        Ok((forwarded.content_type, Answer::Whole(body)))
+    };
+    let answer = |(content_type, answer), settlement| {
+        Ok(respond(content_type, answer, settlement, reader, on_error))
+    };
+    run(attempts, provider, fallbacks, settlement, each, answer).await
 }
+
 /// What answered: a stream to forward as it comes, or a whole body.
 enum Answer {
     Stream(BoxStream<'static, Result<Bytes, ProviderError>>),
