@@ -77,9 +77,7 @@ async fn a_stream_outliving_the_reservation_ttl_is_kept_and_charged_once() {
         text.extend_from_slice(&piece);
     }
     assert!(text.ends_with(b"data: [DONE]\n\n"));
-    let usage = env.usage_when(&key, |rows| rows.len() == 1).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 1, "{usage}");
+    let rows = env.usage_rows(&key, 1).await;
     let markup: Money = rows[0]["markup_usd"].as_str().unwrap().parse().unwrap();
     assert!(markup > Money::ZERO);
     let (balance, reserved) = balance(&env, &key).await;
@@ -152,10 +150,8 @@ async fn requests_are_priced_by_the_model_that_answered() {
     let r = env.chat_via(&key, "azure", body).await;
     assert_eq!(r.status(), 200);
     let _ = r.text().await.unwrap();
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{usage}");
-    for row in rows {
+    let rows = env.usage_rows(&key, 2).await;
+    for row in &rows {
         assert_eq!(row["model"], "o3-2025-04-16", "{row}");
     }
     let streamed = TokenUsage {
@@ -245,8 +241,7 @@ async fn parallel_requests_with_many_choices_never_overdraw() {
             assert_eq!(*status, 200, "{text}");
         }
     }
-    let usage = env.usage_when(&key, |rows| rows.len() == ok).await;
-    assert_eq!(usage["data"].as_array().unwrap().len(), ok, "{usage}");
+    env.usage_rows(&key, ok).await;
     let (balance, reserved) = balance(&env, &key).await;
     assert_eq!(reserved, Money::ZERO);
     assert!(
@@ -330,9 +325,9 @@ async fn a_cut_stream_is_estimated_on_every_choice() {
         seen.extend_from_slice(&r.chunk().await.unwrap().unwrap());
     }
     drop(r);
-    let usage = env.usage_when(&key, |rows| rows.len() == 1).await;
-    let row = &usage["data"][0];
-    assert_eq!(row["usage_source"], "estimated", "{usage}");
+    let rows = env.usage_rows(&key, 1).await;
+    let row = &rows[0];
+    assert_eq!(row["usage_source"], "estimated", "{row}");
     let completion = row["completion_tokens"].as_u64().unwrap();
     // Choice 1 alone is 100 × 5 words.
     assert!(completion >= 500, "only choice 0 was counted: {completion}");

@@ -142,9 +142,7 @@ async fn a_user_chats_through_the_gateway() {
     assert_eq!(web["results"][0]["url"], "https://tokio.rs/");
 
     // Usage and balance: three charges, balance down by exactly their markup.
-    let usage = env.usage_when(&key, |rows| rows.len() == 3).await;
-    let entries = usage["data"].as_array().unwrap();
-    assert_eq!(entries.len(), 3, "{usage}");
+    let entries = env.usage_rows(&key, 3).await;
     assert_eq!(entries[2]["markup_usd"], markup1.as_str());
     assert_eq!(entries[2]["usage_source"], "reported");
     let total: i64 = entries

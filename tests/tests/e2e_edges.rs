@@ -368,13 +368,11 @@ async fn zero_markup_charges_and_reserves_nothing() {
             .unwrap()
             .starts_with("req_")
     );
-    let u = env.usage_when(&key, |rows| !rows.is_empty()).await;
-    let e = u["data"]
-        .as_array()
-        .unwrap()
-        .first()
-        .expect("the zero-markup request was not recorded");
-    assert_eq!(e["markup_usd"], "0.00");
+    let rows = env.usage_rows(&key, 1).await;
+    assert_eq!(
+        rows[0]["markup_usd"], "0.00",
+        "the zero-markup request's entry"
+    );
     let b: Value = env.get_json("/api/balance", &key).await;
     assert_eq!(b["balance_usd"], "0.000000001");
 }

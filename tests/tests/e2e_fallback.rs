@@ -108,9 +108,7 @@ fn calls(env: &Env) -> Vec<(String, String, Value)> {
 /// The user's one ledger entry, once committed (asserting there is exactly
 /// one), and the reservation is gone.
 async fn one_charge(env: &Env, key: &str) -> Value {
-    let usage = env.usage_when(key, |rows| !rows.is_empty()).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 1, "one charge per request: {usage}");
+    let rows = env.usage_rows(key, 1).await;
     assert_eq!(reserved(env, key).await, Money::ZERO);
     rows[0].clone()
 }
@@ -383,9 +381,7 @@ async fn a_stream_falls_back_before_its_first_byte_but_not_after() {
         1,
         "no second call after the first bytes: {calls:?}"
     );
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{usage}");
+    let rows = env.usage_rows(&key, 2).await;
     assert_eq!(rows[0]["provider"], "groq");
     assert_eq!(rows[0]["attempts"], json!([attempt("groq", 200)]));
 }
@@ -443,10 +439,9 @@ async fn every_protocol_falls_back_through_the_pipeline() {
     assert_eq!(answer["object"], "response", "{answer}");
 
     // One charge per request, each listing its attempts.
-    let usage = env.usage_when(&key, |rows| rows.len() == 3).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 3, "{usage}");
-    for row in rows {
+    let rows = env.usage_rows(&key, 3).await;
+    let usage = json!(rows);
+    for row in &rows {
         assert_eq!(row["provider"], "together", "{row}");
     }
     assert_eq!(rows[2]["attempts"].as_array().unwrap().len(), 2, "{usage}");
@@ -516,9 +511,7 @@ async fn a_pass_through_falls_back_only_to_its_own_protocol() {
         assert_eq!(path, "/anthropic/v1/messages");
         assert!(sent.get("models").is_none(), "{sent}");
     }
-    let usage = env.usage_when(&key, |rows| !rows.is_empty()).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 1, "{usage}");
+    let rows = env.usage_rows(&key, 1).await;
     assert_eq!(
         rows[0]["attempts"],
         json!([attempt("anthropic", 529), attempt("anthropic", 200)])

@@ -97,8 +97,8 @@ async fn a_gateway_on_postgres_keeps_credentials_and_charges_there() {
         .await;
     assert_eq!(r.status(), 200);
     let rid = r.headers()["x-request-id"].to_str().unwrap().to_owned();
-    let usage = env.usage_when(&key, |rows| !rows.is_empty()).await;
-    assert_eq!(usage["data"][0]["request_id"], rid.as_str());
+    let rows = env.usage_rows(&key, 1).await;
+    assert_eq!(rows[0]["request_id"], rid.as_str());
 
     // In the database: the charge and the credit, the secret as ciphertext.
     let entries: Vec<(String, i64)> = common::in_place(|| {
@@ -127,11 +127,7 @@ async fn a_gateway_on_postgres_keeps_credentials_and_charges_there() {
         "no plaintext key in the database"
     );
     let balance = env.get_json("/api/balance", &key).await;
-    let charged: byok_billing::Money = usage["data"][0]["markup_usd"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let charged: byok_billing::Money = rows[0]["markup_usd"].as_str().unwrap().parse().unwrap();
     assert_eq!(
         balance["balance_usd"]
             .as_str()

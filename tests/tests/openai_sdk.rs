@@ -279,9 +279,8 @@ async fn the_openai_sdk_responses_and_embeddings_against_the_gateway() {
     );
 
     // Every answered call on the ledger under its route.
-    let usage = env.usage_when(&key, |rows| rows.len() == 8).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 8, "{usage:#}");
+    let rows = env.usage_rows(&key, 8).await;
+    let usage = json!(rows);
     let embeddings = rows
         .iter()
         .filter(|r| r["endpoint"] == "/api/v1/embeddings")

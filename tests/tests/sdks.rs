@@ -394,11 +394,8 @@ fn sdk_python() -> Option<PathBuf> {
 /// Every call is on the ledger under the route, nothing is left reserved
 /// and the balance is down by exactly the markups.
 async fn check_ledger(env: &Env, key: &str, calls: usize) {
-    let usage = env.usage_when(key, |rows| rows.len() == calls).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), calls, "{usage:#}");
     let mut charged = Money::ZERO;
-    for row in rows {
+    for row in env.usage_rows(key, calls).await {
         assert_eq!(row["endpoint"], "/api/v1/messages", "{row}");
         let markup: Money = row["markup_usd"].as_str().unwrap().parse().unwrap();
         charged = charged.checked_add(markup).unwrap();
@@ -553,8 +550,7 @@ async fn the_anthropic_sdk_sees_failures_as_its_own_errors() {
         );
     }
     // The failed call is not charged; the cut streams are settled.
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    assert_eq!(usage["data"].as_array().unwrap().len(), 2, "{usage:#}");
+    env.usage_rows(&key, 2).await;
     let b = env.get_json("/api/balance", &key).await;
     let reserved: Money = b["reserved_usd"].as_str().unwrap().parse().unwrap();
     assert_eq!(reserved, Money::ZERO, "{b}");

@@ -219,6 +219,17 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+
+    /// The user's ledger entries once there are `n` (waiting as
+    /// [`Env::usage_when`] does), newest first; asserts there are exactly
+    /// `n`, so a check over the rows cannot pass on a charge that never
+    /// came.
+    pub(crate) async fn usage_rows(&self, key: &str, n: usize) -> Vec<Value> {
+        let usage = self.usage_when(key, |rows| rows.len() >= n).await;
+        let rows = usage["data"].as_array().unwrap();
+        assert_eq!(rows.len(), n, "ledger entries: {usage:#}");
+        rows.clone()
+    }
 }
 
 /// Says loudly (`msg`) that a test is skipped for want of its tools; under
