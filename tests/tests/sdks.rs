@@ -317,7 +317,8 @@ fn check_upstream_tool(p: &str, body: &Value) {
     assert_eq!(name, "get_weather", "{p}: {body:#}");
 }
 
-/// The thinking request went in the provider's format.
+/// The thinking request (the script's `budget_tokens` 1024) went in the
+/// provider's format.
 fn check_upstream_thinking(p: &str, body: &Value) {
     let enabled = json!({"type": "enabled", "budget_tokens": 1024});
     match p {
@@ -332,7 +333,12 @@ fn check_upstream_thinking(p: &str, body: &Value) {
             body["generationConfig"]["thinkingConfig"].is_object(),
             "{body:#}"
         ),
-        _ => {}
+        // The Messages codec reads a budget up to 1024 as the effort
+        // `low`; the OpenAI dialect sends it as `reasoning_effort` ...
+        "groq" => assert_eq!(body["reasoning_effort"], "low", "{body:#}"),
+        // ... and the Responses API as `reasoning.effort`.
+        "openai-responses" => assert_eq!(body["reasoning"]["effort"], "low", "{body:#}"),
+        other => panic!("no thinking check for {other}"),
     }
 }
 
@@ -450,9 +456,11 @@ async fn the_anthropic_sdk_with_thinking_through_every_reasoning_family() {
         ("openai-responses", THINKING),
     ];
     let (env, key, results) = exercise(py, plan, reply).await;
-    for (p, _) in plan {
+    for (p, ops) in plan {
         check_thinking(p, &results[*p]);
-        for body in upstream_bodies(&env, family(p)) {
+        let bodies = upstream_bodies(&env, family(p));
+        assert_eq!(bodies.len(), ops.len(), "{p}: {bodies:#?}");
+        for body in bodies {
             check_upstream_thinking(p, &body);
             check_upstream_tool(p, &body);
         }
@@ -472,7 +480,9 @@ async fn the_anthropic_sdk_with_thinking_through_bedrock() {
     let Some(py) = sdk_python() else { return };
     let plan: &[(&str, &[&str])] = &[("aws", THINKING)];
     let (env, _, results) = exercise(py, plan, reply).await;
-    for body in upstream_bodies(&env, family("aws")) {
+    let bodies = upstream_bodies(&env, family("aws"));
+    assert_eq!(bodies.len(), THINKING.len(), "{bodies:#?}");
+    for body in bodies {
         check_upstream_thinking("aws", &body);
     }
     check_thinking("aws", &results["aws"]);
