@@ -33,13 +33,6 @@ async fn user(env: &Env, credit: &str) -> String {
     key
 }
 
-/// `(balance, reserved)` of the user of `key`.
-async fn balance(env: &Env, key: &str) -> (Money, Money) {
-    let b = env.get_json("/api/balance", key).await;
-    let money = |field: &str| b[field].as_str().unwrap().parse::<Money>().unwrap();
-    (money("balance_usd"), money("reserved_usd"))
-}
-
 fn hello(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Hello"}]})
 }
@@ -67,9 +60,8 @@ async fn a_stream_outliving_the_reservation_ttl_is_kept_and_charged_once() {
     // The client reads nothing for more than twice the TTL (the sweeper
     // runs every 200 ms): the reservation is still held.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let (_, reserved) = balance(&env, &key).await;
     assert!(
-        reserved > Money::ZERO,
+        env.reserved(&key).await > Money::ZERO,
         "the live stream's reservation was swept"
     );
     let mut text = Vec::new();
@@ -77,12 +69,9 @@ async fn a_stream_outliving_the_reservation_ttl_is_kept_and_charged_once() {
         text.extend_from_slice(&piece);
     }
     assert!(text.ends_with(b"data: [DONE]\n\n"));
-    let rows = env.usage_rows(&key, 1).await;
+    let rows = env.check_settled(&key, 1, "1.00").await;
     let markup: Money = rows[0]["markup_usd"].as_str().unwrap().parse().unwrap();
     assert!(markup > Money::ZERO);
-    let (balance, reserved) = balance(&env, &key).await;
-    assert_eq!(reserved, Money::ZERO);
-    assert_eq!(balance.nanos(), 1_000_000_000 - markup.nanos());
 }
 
 /// The answer of `chat_text.json` naming `model`.
@@ -241,9 +230,8 @@ async fn parallel_requests_with_many_choices_never_overdraw() {
             assert_eq!(*status, 200, "{text}");
         }
     }
-    env.usage_rows(&key, ok).await;
-    let (balance, reserved) = balance(&env, &key).await;
-    assert_eq!(reserved, Money::ZERO);
+    env.check_settled(&key, ok, "1.00").await;
+    let (balance, _) = env.balance(&key).await;
     assert!(
         balance >= Money::ZERO,
         "overdrawn: {balance} after {ok} answers"

@@ -106,29 +106,14 @@ fn calls(env: &Env) -> Vec<(String, String, Value)> {
 }
 
 /// The user's one ledger entry, once committed (asserting there is exactly
-/// one), and the reservation is gone.
+/// one), the reservation gone and the balance down by its markup.
 async fn one_charge(env: &Env, key: &str) -> Value {
-    let rows = env.usage_rows(key, 1).await;
-    assert_eq!(reserved(env, key).await, Money::ZERO);
-    rows[0].clone()
-}
-
-/// What the user of `key` has reserved.
-async fn reserved(env: &Env, key: &str) -> Money {
-    let b = env.get_json("/api/balance", key).await;
-    b["reserved_usd"].as_str().unwrap().parse().unwrap()
+    env.check_settled(key, 1, "1.00").await[0].clone()
 }
 
 /// No charge and no reservation left.
 async fn no_charge(env: &Env, key: &str) {
-    let usage = env.get_json("/api/usage", key).await;
-    assert_eq!(usage["data"], json!([]), "{usage}");
-    assert_eq!(reserved(env, key).await, Money::ZERO);
-    let b = env.get_json("/api/balance", key).await;
-    assert_eq!(
-        b["balance_usd"].as_str().unwrap().parse::<Money>().unwrap(),
-        "1.00".parse().unwrap()
-    );
+    env.check_settled(key, 0, "1.00").await;
 }
 
 fn attempt(provider: &str, status: u16) -> Value {
@@ -323,7 +308,7 @@ async fn a_429_falls_back_and_when_every_attempt_fails_the_last_error_is_the_ans
     // Released, not charged: once nothing is reserved, one read of the
     // usage (which waits for the user's queued charges) still shows only
     // the first request's entry.
-    assert_eq!(reserved(&env, &key).await, Money::ZERO);
+    assert_eq!(env.reserved(&key).await, Money::ZERO);
     let usage = env.get_json("/api/usage", &key).await;
     assert_eq!(usage["data"].as_array().unwrap().len(), 1, "{usage}");
 }
@@ -519,7 +504,7 @@ async fn a_pass_through_falls_back_only_to_its_own_protocol() {
         rows[0]["attempts"],
         json!([attempt("anthropic", 529), attempt("anthropic", 200)])
     );
-    assert_eq!(reserved(&env, &key).await, Money::ZERO);
+    assert_eq!(env.reserved(&key).await, Money::ZERO);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -676,21 +661,6 @@ fn load(
         .collect()
 }
 
-/// Every ledger entry of the user of `key`, page by page.
-async fn every_entry(env: &Env, key: &str) -> Vec<Value> {
-    let mut rows = Vec::new();
-    let mut path = "/api/usage?limit=500".to_owned();
-    loop {
-        let page = env.get_json(&path, key).await;
-        let data = page["data"].as_array().unwrap();
-        if data.is_empty() {
-            return rows;
-        }
-        rows.extend(data.iter().cloned());
-        path = format!("/api/usage?limit=500&before={}", page["next_before"]);
-    }
-}
-
 /// The earliest answer of a request whose attempts include `label` with
 /// `status`: by then the server had marked that key.
 fn first_seen(
@@ -797,14 +767,9 @@ async fn keys_flipping_state_under_parallel_requests() {
     // Every request answered, each charged exactly once.
     assert!(sent.len() > 40, "only {} requests", sent.len());
     assert!(sent.iter().all(|s| s.status == 200), "{sent:?}");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let rows = loop {
-        let rows = every_entry(&env, &key).await;
-        if rows.len() >= sent.len() || Instant::now() > deadline {
-            break rows;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // One entry per answered request, nothing reserved, the balance down
+    // by exactly the charges.
+    let rows = env.check_settled(&key, sent.len(), "1.00").await;
     let attempts: std::collections::HashMap<String, Value> = rows
         .iter()
         .map(|r| {
@@ -817,22 +782,6 @@ async fn keys_flipping_state_under_parallel_requests() {
     assert_eq!(attempts.len(), rows.len(), "a request id charged twice");
     assert_eq!(rows.len(), sent.len(), "one entry per answered request");
     assert!(sent.iter().all(|s| attempts.contains_key(&s.request_id)));
-    let charged: Money = rows
-        .iter()
-        .map(|r| r["markup_usd"].as_str().unwrap().parse::<Money>().unwrap())
-        .fold(Money::ZERO, |a, b| a.checked_add(b).unwrap());
-    let b = env.get_json("/api/balance", &key).await;
-    assert_eq!(reserved(&env, &key).await, Money::ZERO);
-    assert_eq!(
-        b["balance_usd"]
-            .as_str()
-            .unwrap()
-            .parse::<Money>()
-            .unwrap()
-            .checked_add(charged)
-            .unwrap(),
-        "1.00".parse::<Money>().unwrap()
-    );
 
     // The answering key is the last attempt's, and it answered 200.
     for s in &sent {

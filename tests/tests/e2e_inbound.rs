@@ -6,7 +6,6 @@
 
 mod common;
 
-use byok_billing::Money;
 use byok_testkit::{Reply, fixture};
 use serde_json::{Value, json};
 
@@ -825,27 +824,6 @@ async fn a_codex_tool_turn_to_anthropic_is_valid_with_thinking() {
     );
 }
 
-/// `(balance, reserved)` of the user of `key`.
-async fn balance(env: &common::Env, key: &str) -> (Money, Money) {
-    let b = env.get_json("/api/balance", key).await;
-    let money = |field: &str| b[field].as_str().unwrap().parse::<Money>().unwrap();
-    (money("balance_usd"), money("reserved_usd"))
-}
-
-/// After every request ended: `entries` ledger rows, nothing reserved, and
-/// the balance down from `credit_nanos` by exactly their markups.
-async fn check_settled(env: &common::Env, key: &str, entries: usize, credit_nanos: i64) {
-    let rows = env.usage_rows(key, entries).await;
-    let mut charged = Money::ZERO;
-    for row in &rows {
-        let markup: Money = row["markup_usd"].as_str().unwrap().parse().unwrap();
-        charged = charged.checked_add(markup).unwrap();
-    }
-    let (balance, reserved) = balance(env, key).await;
-    assert_eq!(reserved, Money::ZERO, "released or settled");
-    assert_eq!(balance.nanos(), credit_nanos - charged.nanos(), "{rows:#?}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_bodies_are_refused_in_each_callers_protocol() {
     let env = common::start(UPSTREAMS, |_| {}).await;
@@ -962,7 +940,7 @@ async fn malformed_bodies_are_refused_in_each_callers_protocol() {
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["type"], "invalid_request_error", "{e}");
     assert_eq!(env.mock.requests().len(), 1);
-    check_settled(&env, &key, 0, 1_000_000_000).await;
+    env.check_settled(&key, 0, "1.00").await;
 }
 
 /// An SSE text with `event` inserted after its `n`th event.
@@ -1211,7 +1189,7 @@ async fn cut_failed_or_odd_upstream_streams_end_in_the_callers_protocol_and_sett
     }
     // Every stream settled once (by the usage read or an estimate of what
     // was delivered); nothing left reserved.
-    check_settled(&env, &key, count, 1_000_000_000).await;
+    env.check_settled(&key, count, "1.00").await;
 }
 
 /// Google's embeddings are translated: OpenAI's request to Gemini's

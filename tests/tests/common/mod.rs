@@ -7,6 +7,7 @@ pub(crate) mod clients;
 
 use std::time::Duration;
 
+use byok_billing::Money;
 use byok_server::{RunningServer, Settings};
 use byok_testkit::{MockUpstream, Reply, fixture};
 use serde_json::{Value, json};
@@ -202,33 +203,77 @@ impl Env {
         self.call("GET", path, key).await.json().await.unwrap()
     }
 
-    /// `GET /api/usage` until its rows satisfy `done` (ledger writes are
-    /// committed off the request path), for up to 15 s; the last answer
-    /// either way.
-    pub(crate) async fn usage_when(&self, key: &str, done: impl Fn(&[Value]) -> bool) -> Value {
+    /// Every ledger entry of the user of `key` (`GET /api/usage`, page by
+    /// page), newest first.
+    pub(crate) async fn every_entry(&self, key: &str) -> Vec<Value> {
+        const PAGE: usize = 500;
+        let mut rows = Vec::new();
+        let mut path = format!("/api/usage?limit={PAGE}");
+        loop {
+            let page = self.get_json(&path, key).await;
+            let data = page["data"].as_array().unwrap();
+            rows.extend(data.iter().cloned());
+            if data.len() < PAGE {
+                return rows;
+            }
+            path = format!("/api/usage?limit={PAGE}&before={}", page["next_before"]);
+        }
+    }
+
+    /// The user's ledger entries once there are `n` (ledger writes are
+    /// committed off the request path: up to 15 s), newest first; asserts
+    /// there are exactly `n`, so a check over the rows cannot pass on a
+    /// charge that never came.
+    pub(crate) async fn usage_rows(&self, key: &str, n: usize) -> Vec<Value> {
         // Settlements are queued, and a stream's end is noticed when a
         // write to a gone client fails: on a loaded machine that can take
-        // seconds. Up to 15 s; the caller's assertions then say what is
-        // missing.
+        // seconds.
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let usage = self.get_json("/api/usage", key).await;
-            if done(usage["data"].as_array().unwrap()) || std::time::Instant::now() > deadline {
-                return usage;
+            let rows = self.every_entry(key).await;
+            if rows.len() >= n || std::time::Instant::now() > deadline {
+                assert_eq!(rows.len(), n, "ledger entries: {:#}", json!(rows));
+                return rows;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    /// The user's ledger entries once there are `n` (waiting as
-    /// [`Env::usage_when`] does), newest first; asserts there are exactly
-    /// `n`, so a check over the rows cannot pass on a charge that never
-    /// came.
-    pub(crate) async fn usage_rows(&self, key: &str, n: usize) -> Vec<Value> {
-        let usage = self.usage_when(key, |rows| rows.len() >= n).await;
-        let rows = usage["data"].as_array().unwrap();
-        assert_eq!(rows.len(), n, "ledger entries: {usage:#}");
-        rows.clone()
+    /// `(balance, reserved)` of the user of `key`.
+    pub(crate) async fn balance(&self, key: &str) -> (Money, Money) {
+        let b = self.get_json("/api/balance", key).await;
+        let money = |field: &str| b[field].as_str().unwrap().parse::<Money>().unwrap();
+        (money("balance_usd"), money("reserved_usd"))
+    }
+
+    /// What the user of `key` has reserved.
+    pub(crate) async fn reserved(&self, key: &str) -> Money {
+        self.balance(key).await.1
+    }
+
+    /// After every request ended: exactly `entries` ledger entries (as
+    /// [`Env::usage_rows`]), nothing reserved, and the balance down from
+    /// `credit` USD by exactly their markups. The entries, newest first.
+    pub(crate) async fn check_settled(
+        &self,
+        key: &str,
+        entries: usize,
+        credit: &str,
+    ) -> Vec<Value> {
+        let rows = self.usage_rows(key, entries).await;
+        let charged = rows
+            .iter()
+            .map(|r| r["markup_usd"].as_str().unwrap().parse::<Money>().unwrap())
+            .fold(Money::ZERO, |a, b| a.checked_add(b).unwrap());
+        let (balance, reserved) = self.balance(key).await;
+        assert_eq!(reserved, Money::ZERO, "released or settled");
+        assert_eq!(
+            balance.checked_add(charged).unwrap(),
+            credit.parse::<Money>().unwrap(),
+            "the balance down by exactly the markups: {:#}",
+            json!(rows)
+        );
+        rows
     }
 }
 
