@@ -170,7 +170,7 @@ async fn a_user_chats_through_the_gateway() {
 
     // A user without credit gets 402 and nothing goes upstream.
     let (_, poor) = env.cli_user("alice", None);
-    env.put_credential(&poor, "openai", json!(OPENAI_KEY)).await;
+    env.store(&poor, "openai", json!(OPENAI_KEY)).await;
     let before = env.mock.requests().len();
     let r = env.chat(&poor, chat_body("gpt-4o-mini", false)).await;
     assert_eq!(r.status(), 402);
@@ -199,8 +199,7 @@ async fn a_user_chats_through_the_gateway() {
 async fn anthropic_gets_the_models_maximum_output_by_default() {
     let env = common::start(UPSTREAMS, |_| {}).await;
     let (_, key) = env.cli_user("alice", Some("1.00"));
-    env.put_credential(&key, "anthropic", json!(ANTHROPIC_KEY))
-        .await;
+    env.store(&key, "anthropic", json!(ANTHROPIC_KEY)).await;
     // Without a limit from the client, Anthropic gets the model's maximum
     // output from the catalog (claude-sonnet-4-5: 64,000), not 4096; with
     // one, the client's.

@@ -537,13 +537,8 @@ async fn multi_key_a_429_key_falls_to_the_next_key_of_the_same_provider() {
     let (env, key) = start().await;
     let second = "gsk-fallback-groq-second-0123456789abcdef";
     let r = env
-        .http
-        .put(env.url("/api/byok/credentials/groq/second"))
-        .bearer_auth(&key)
-        .json(&json!({"key": second, "priority": 1}))
-        .send()
-        .await
-        .unwrap();
+        .put_key(&key, "groq/second", json!({"key": second, "priority": 1}))
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // The mock answers by key: the default key is rate limited, the
     // second answers.
@@ -703,13 +698,12 @@ async fn keys_flipping_state_under_parallel_requests() {
     );
     for (label, secret, priority) in [("second", second, 1), ("third", third, 2)] {
         let r = env
-            .http
-            .put(env.url(&format!("/api/byok/credentials/groq/{label}")))
-            .bearer_auth(&key)
-            .json(&json!({"key": secret, "priority": priority}))
-            .send()
-            .await
-            .unwrap();
+            .put_key(
+                &key,
+                &format!("groq/{label}"),
+                json!({"key": secret, "priority": priority}),
+            )
+            .await;
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
     let path = "/groq/chat/completions";

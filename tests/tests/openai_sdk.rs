@@ -52,8 +52,7 @@ async fn the_official_openai_sdk_works_against_the_gateway() {
     };
     let env = common::start(&[("openai", "/v1")], |_| {}).await;
     let (_, key) = env.cli_user("sdk", Some("5.00"));
-    let r = env.put_credential(&key, "openai", json!(SECRET)).await;
-    assert_eq!(r.status(), 200);
+    env.store(&key, "openai", json!(SECRET)).await;
     let base = env.url("");
 
     env.answer_chat_text();
@@ -82,7 +81,7 @@ async fn the_official_openai_sdk_works_against_the_gateway() {
     );
 
     let (_, broke) = env.cli_user("broke", None);
-    env.put_credential(&broke, "openai", json!(SECRET)).await;
+    env.store(&broke, "openai", json!(SECRET)).await;
     let v = sdk_step(&py, "payment", &base, &broke).await;
     assert_eq!(v["payment"], "402");
 }

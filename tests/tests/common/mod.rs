@@ -117,6 +117,18 @@ impl Env {
         )
     }
 
+    /// `PUT /api/byok/credentials/{path}` (`provider` or `provider/label`)
+    /// with `body` (`{"key", "priority"}`).
+    pub(crate) async fn put_key(&self, key: &str, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .put(self.url(&format!("/api/byok/credentials/{path}")))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `PUT /api/byok/credentials/{provider}` with `{"key": secret}`.
     pub(crate) async fn put_credential(
         &self,
@@ -124,13 +136,7 @@ impl Env {
         provider: &str,
         secret: Value,
     ) -> reqwest::Response {
-        self.http
-            .put(self.url(&format!("/api/byok/credentials/{provider}")))
-            .bearer_auth(key)
-            .json(&json!({"key": secret}))
-            .send()
-            .await
-            .unwrap()
+        self.put_key(key, provider, json!({"key": secret})).await
     }
 
     /// Stores a provider credential for the user of `key`; it must succeed.
