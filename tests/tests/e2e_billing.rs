@@ -194,7 +194,7 @@ fn answer_with_completion(completion: u64) -> String {
 /// is reserved too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_requests_with_many_choices_never_overdraw() {
-    let env = env(|_| {}).await;
+    let env = std::sync::Arc::new(env(|_| {}).await);
     let key = user(&env, "1.00").await;
     // 128 choices of 8,000 tokens each: within gpt-4o-mini's 16,384.
     env.answer_chat(Reply::json(200, answer_with_completion(128 * 8_000)));
@@ -202,21 +202,11 @@ async fn parallel_requests_with_many_choices_never_overdraw() {
     body["n"] = json!(128);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..50 {
-        let (http, url, key, body) = (
-            env.http.clone(),
-            env.url("/api/v1/chat/completions"),
-            key.clone(),
-            body.clone(),
-        );
+        let (env, key, body) = (env.clone(), key.clone(), body.clone());
         tasks.spawn(async move {
-            let r = http
-                .post(url)
-                .bearer_auth(key)
-                .header("x-byok-provider", "openai")
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let r = env
+                .post_via(&key, "/api/v1/chat/completions", "openai", &body)
+                .await;
             (r.status().as_u16(), r.text().await.unwrap())
         });
     }

@@ -72,24 +72,6 @@ fn error(status: u16) -> Reply {
     )
 }
 
-/// `POST path` with `x-byok-provider: providers`.
-async fn post_via(
-    env: &Env,
-    key: &str,
-    path: &str,
-    providers: &str,
-    body: &Value,
-) -> reqwest::Response {
-    env.http
-        .post(env.url(path))
-        .bearer_auth(key)
-        .header("x-byok-provider", providers)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// `(path, authorization, body)` of every upstream call, in order.
 fn calls(env: &Env) -> Vec<(String, String, Value)> {
     env.mock
@@ -129,14 +111,14 @@ async fn a_500_provider_falls_to_the_next_provider_in_the_header_list() {
         "/together/chat/completions",
         Reply::json(200, fixture("openai/chat_text.json")),
     );
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq, together",
-        &hello(GROQ_MODEL),
-    )
-    .await;
+    let r = env
+        .post_via(
+            &key,
+            "/api/v1/chat/completions",
+            "groq, together",
+            &hello(GROQ_MODEL),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-provider"], "together");
     assert_eq!(r.headers()["x-byok-key-label"], "default");
@@ -239,14 +221,9 @@ async fn a_400_is_not_retried() {
         );
         let mut body = hello(GROQ_MODEL);
         body["models"] = json!([format!("together/{TOGETHER_MODEL}")]);
-        let r = post_via(
-            &env,
-            &key,
-            "/api/v1/chat/completions",
-            "groq,together",
-            &body,
-        )
-        .await;
+        let r = env
+            .post_via(&key, "/api/v1/chat/completions", "groq,together", &body)
+            .await;
         assert!(r.status().is_client_error(), "{status}: {}", r.status());
         let answer: Value = r.json().await.unwrap();
         assert!(
@@ -274,14 +251,14 @@ async fn a_429_falls_back_and_when_every_attempt_fails_the_last_error_is_the_ans
         "/together/chat/completions",
         Reply::json(200, fixture("openai/chat_text.json")),
     );
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq,together",
-        &hello(GROQ_MODEL),
-    )
-    .await;
+    let r = env
+        .post_via(
+            &key,
+            "/api/v1/chat/completions",
+            "groq,together",
+            &hello(GROQ_MODEL),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-provider"], "together");
     let entry = one_charge(&env, &key).await;
@@ -294,14 +271,14 @@ async fn a_429_falls_back_and_when_every_attempt_fails_the_last_error_is_the_ans
     // nothing is charged.
     env.mock
         .on("POST", "/together/chat/completions", error(503));
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq,together",
-        &hello(GROQ_MODEL),
-    )
-    .await;
+    let r = env
+        .post_via(
+            &key,
+            "/api/v1/chat/completions",
+            "groq,together",
+            &hello(GROQ_MODEL),
+        )
+        .await;
     assert_eq!(r.status(), 502, "the last attempt's error");
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "upstream_503", "{answer}");
@@ -324,14 +301,9 @@ async fn a_stream_falls_back_before_its_first_byte_but_not_after() {
         .on_streaming("POST", "/together/chat/completions", Reply::sse(&stream));
     let mut body = hello(GROQ_MODEL);
     body["stream"] = json!(true);
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq,together",
-        &body,
-    )
-    .await;
+    let r = env
+        .post_via(&key, "/api/v1/chat/completions", "groq,together", &body)
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-provider"], "together");
     assert_eq!(r.headers()["x-byok-attempts"], "2");
@@ -350,14 +322,9 @@ async fn a_stream_falls_back_before_its_first_byte_but_not_after() {
         "/groq/chat/completions",
         Reply::sse_reset_after(&stream, 2),
     );
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq,together",
-        &body,
-    )
-    .await;
+    let r = env
+        .post_via(&key, "/api/v1/chat/completions", "groq,together", &body)
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-provider"], "groq");
     assert_eq!(r.headers()["x-byok-attempts"], "1");
@@ -420,7 +387,9 @@ async fn every_protocol_falls_back_through_the_pipeline() {
 
     // Responses, translated.
     let body = json!({"model": GROQ_MODEL, "input": "Hello"});
-    let r = post_via(&env, &key, "/api/v1/responses", "groq,together", &body).await;
+    let r = env
+        .post_via(&key, "/api/v1/responses", "groq,together", &body)
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-provider"], "together");
     let answer: Value = r.json().await.unwrap();
@@ -456,14 +425,9 @@ async fn a_pass_through_falls_back_only_to_its_own_protocol() {
     env.mock.on("POST", "/openai/v1/responses", error(500));
     let body =
         json!({"model": "gpt-4o-mini", "input": "Hello", "models": [format!("groq/{GROQ_MODEL}")]});
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/responses",
-        "openai-responses,groq",
-        &body,
-    )
-    .await;
+    let r = env
+        .post_via(&key, "/api/v1/responses", "openai-responses,groq", &body)
+        .await;
     assert_eq!(r.status(), 502);
     let sent = calls(&env);
     assert_eq!(sent.len(), 1, "{sent:?}");
@@ -512,18 +476,20 @@ async fn fallback_targets_are_only_the_users_own_providers() {
     let (env, key) = start().await;
     env.mock.on("POST", "/groq/chat/completions", error(500));
     // A provider the user holds no key for is refused, not tried.
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq,deepseek",
-        &hello(GROQ_MODEL),
-    )
-    .await;
+    let r = env
+        .post_via(
+            &key,
+            "/api/v1/chat/completions",
+            "groq,deepseek",
+            &hello(GROQ_MODEL),
+        )
+        .await;
     assert_eq!(r.status(), 400);
     let mut body = hello(GROQ_MODEL);
     body["models"] = json!("together/x");
-    let r = post_via(&env, &key, "/api/v1/chat/completions", "groq", &body).await;
+    let r = env
+        .post_via(&key, "/api/v1/chat/completions", "groq", &body)
+        .await;
     assert_eq!(r.status(), 400, "models must be a list");
     assert!(env.mock.requests().is_empty());
     no_charge(&env, &key).await;
@@ -557,14 +523,9 @@ async fn multi_key_a_429_key_falls_to_the_next_key_of_the_same_provider() {
         &format!("Bearer {second}"),
         Reply::json(200, fixture("openai/chat_text.json")),
     );
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq",
-        &hello(GROQ_MODEL),
-    )
-    .await;
+    let r = env
+        .post_via(&key, "/api/v1/chat/completions", "groq", &hello(GROQ_MODEL))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-provider"], "groq");
     assert_eq!(r.headers()["x-byok-key-label"], "second");
@@ -583,14 +544,9 @@ async fn multi_key_a_429_key_falls_to_the_next_key_of_the_same_provider() {
     // The cooling key is skipped next time: one upstream call (the
     // default key would still answer 429).
     env.mock.clear_requests();
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq",
-        &hello(GROQ_MODEL),
-    )
-    .await;
+    let r = env
+        .post_via(&key, "/api/v1/chat/completions", "groq", &hello(GROQ_MODEL))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-key-label"], "second");
     assert_eq!(env.mock.requests().len(), 1);
@@ -621,14 +577,9 @@ fn load(
                 let mut sent = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let start = std::time::Instant::now();
-                    let r = post_via(
-                        &env,
-                        &key,
-                        "/api/v1/chat/completions",
-                        "groq",
-                        &hello(GROQ_MODEL),
-                    )
-                    .await;
+                    let r = env
+                        .post_via(&key, "/api/v1/chat/completions", "groq", &hello(GROQ_MODEL))
+                        .await;
                     let header = |n: &str| {
                         r.headers()
                             .get(n)

@@ -832,13 +832,7 @@ async fn malformed_bodies_are_refused_in_each_callers_protocol() {
     env.store(&key, "openai", json!(OPENAI_KEY)).await;
     env.store(&key, "openai-responses", json!(OPENAI_KEY)).await;
     let post = |path: &'static str, via: &'static str, body: &'static str| {
-        env.http
-            .post(env.url(path))
-            .bearer_auth(&key)
-            .header("x-byok-provider", via)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
+        env.post_bytes_via(&key, path, via, body)
     };
     // Messages: Anthropic's error shape, naming what is wrong.
     for (body, says) in [
@@ -863,7 +857,7 @@ async fn malformed_bodies_are_refused_in_each_callers_protocol() {
         ),
     ] {
         for via in ["anthropic", "openai"] {
-            let r = post("/api/v1/messages", via, body).await.unwrap();
+            let r = post("/api/v1/messages", via, body).await;
             assert_eq!(r.status(), 400, "{body}");
             let e: Value = r.json().await.unwrap();
             assert_eq!(e["type"], "error", "{body}: {e}");
@@ -901,15 +895,13 @@ async fn malformed_bodies_are_refused_in_each_callers_protocol() {
             "input",
         ),
     ] {
-        let r = post(path, via, body).await.unwrap();
+        let r = post(path, via, body).await;
         assert_eq!(r.status(), 400, "{path} {body}");
         let e: Value = r.json().await.unwrap();
         assert_eq!(e["error"]["type"], "invalid_request_error", "{body}: {e}");
         assert_eq!(e["error"]["param"], param, "{body}: {e}");
     }
-    let r = post("/api/v1/embeddings", "openai", "{not json")
-        .await
-        .unwrap();
+    let r = post("/api/v1/embeddings", "openai", "{not json").await;
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     assert!(
@@ -934,8 +926,7 @@ async fn malformed_bodies_are_refused_in_each_callers_protocol() {
         "openai-responses",
         r#"{"model": "gpt-4.1", "input": 5}"#,
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["type"], "invalid_request_error", "{e}");
@@ -1171,15 +1162,7 @@ async fn cut_failed_or_odd_upstream_streams_end_in_the_callers_protocol_and_sett
         } else {
             json!({"model": model, "input": "Hello", "max_output_tokens": 64, "stream": true})
         };
-        let r = env
-            .http
-            .post(env.url(path))
-            .bearer_auth(&key)
-            .header("x-byok-provider", via)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = env.post_via(&key, path, via, &body).await;
         assert_eq!(r.status(), 200, "{what} {path} via {via}");
         let text = r.text().await.unwrap();
         check_end(&text, end, &format!("{what} {path} via {via}"));
@@ -1344,15 +1327,8 @@ async fn bedrock_embeddings_are_translated_and_signed() {
 
     // Cohere, chosen by the header, as OpenAI's base64: one call for both.
     env.mock.clear_requests();
-    let r = env
-        .http
-        .post(env.url("/api/v1/embeddings"))
-        .bearer_auth(&key)
-        .header("x-byok-provider", "aws")
-        .json(&json!({"model": "cohere.embed-english-v3", "input": ["hello", "world"], "encoding_format": "base64", "input_type": "search_query"}))
-        .send()
-        .await
-        .unwrap();
+    let body = json!({"model": "cohere.embed-english-v3", "input": ["hello", "world"], "encoding_format": "base64", "input_type": "search_query"});
+    let r = env.post_via(&key, "/api/v1/embeddings", "aws", &body).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-usage-source"], "estimated");
     let answer: Value = r.json().await.unwrap();

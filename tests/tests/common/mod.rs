@@ -157,11 +157,38 @@ impl Env {
         provider: &str,
         body: Value,
     ) -> reqwest::Response {
+        self.post_via(key, "/api/v1/chat/completions", provider, &body)
+            .await
+    }
+
+    /// `POST path` with a gateway key and a JSON body, to `provider`
+    /// (`x-byok-provider`: one provider, or a fallback list).
+    pub(crate) async fn post_via(
+        &self,
+        key: &str,
+        path: &str,
+        provider: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.post_bytes_via(key, path, provider, serde_json::to_vec(body).unwrap())
+            .await
+    }
+
+    /// [`Env::post_via`] with `body` sent as these exact bytes (labelled
+    /// `application/json`, whether or not they are JSON).
+    pub(crate) async fn post_bytes_via(
+        &self,
+        key: &str,
+        path: &str,
+        provider: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
         self.http
-            .post(self.url("/api/v1/chat/completions"))
+            .post(self.url(path))
             .bearer_auth(key)
             .header("x-byok-provider", provider)
-            .json(&body)
+            .header("content-type", "application/json")
+            .body(body)
             .send()
             .await
             .unwrap()
