@@ -19,12 +19,14 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use byok_billing::Money;
 use byok_testkit::{Reply, fixture};
 use common::Env;
-use common::clients::{FAMILIES, Family, event_stream, family, python_with};
+use common::clients::{
+    FAMILIES, Family, completed_response, event_stream, family, python_with, run_json, secret,
+    upstream_bodies,
+};
 use serde_json::{Value, json};
 
 /// The script's operations without thinking.
@@ -33,29 +35,6 @@ const BASIC: &[&str] = &["text", "stream", "tool", "stream_tool"];
 const THINKING: &[&str] = &["thinking", "stream_thinking"];
 
 const TEXT: &str = "Hello! How can I help you today?";
-
-fn secret(provider: &str) -> Value {
-    match provider {
-        "aws" => json!({"apiKey": "ABSKsdksBedrockKey0123456789", "region": "us-east-1"}),
-        "google" => json!("AIzaSySdks-0123456789abcdefghijkl"),
-        "anthropic" => json!("sk-ant-sdks-0123456789abcdef"),
-        "groq" => json!("gsk_sdks0123456789abcdefghijkl"),
-        _ => json!("sk-sdks-0123456789abcdef"),
-    }
-}
-
-/// The `response` of the `response.completed` event of a Responses stream
-/// fixture: the whole answer the stream carries.
-fn completed_response(name: &str) -> String {
-    let sse = fixture(name);
-    let data = sse
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .find(|d| d.contains("\"response.completed\""))
-        .unwrap();
-    let event: Value = serde_json::from_str(data).unwrap();
-    event["response"].to_string()
-}
 
 /// Groq's whole answers carrying what its stream fixtures stream (the
 /// recorded whole answers differ from them).
@@ -296,16 +275,6 @@ fn check_thinking(p: &str, r: &Value) {
     }
 }
 
-/// The bodies of the requests `family` received, in order.
-fn upstream_bodies(env: &Env, family: &Family) -> Vec<Value> {
-    env.mock
-        .requests()
-        .iter()
-        .filter(|r| r.path() == family.call || Some(r.path()) == family.stream)
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
-}
-
 /// The tool of an upstream request body went in the provider's format.
 fn check_upstream_tool(p: &str, body: &Value) {
     let name = match p {
@@ -344,25 +313,6 @@ fn check_upstream_thinking(p: &str, body: &Value) {
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/anthropic_check.py");
 
-/// The script over `plan`, off the async runtime; its one JSON line.
-async fn run(py: PathBuf, base: String, key: String, plan: Value) -> Value {
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new(&py)
-            .args([SCRIPT, &base, &key, &plan.to_string()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-    })
-    .await
-    .unwrap()
-}
-
 /// A gateway whose upstreams are the mock for every family, a user with
 /// $5 and a key for each, the mock scripted with `plan` (provider, ops)
 /// answered by `reply`, and the script's results over it.
@@ -383,7 +333,8 @@ async fn exercise(
             .map(|(p, ops)| json!({"provider": p, "model": family(p).model, "ops": ops}))
             .collect::<Vec<_>>()
     );
-    let results = run(py, env.url(""), key.clone(), plan_json).await;
+    let args = vec![env.url(""), key.clone(), plan_json.to_string()];
+    let results = run_json(py, SCRIPT, args).await;
     (env, key, results)
 }
 
