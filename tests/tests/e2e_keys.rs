@@ -43,15 +43,8 @@ fn row(p: &str, l: &str, prio: i64, s: &str) -> (String, String, i64, String) {
     (p.into(), l.into(), prio, s.into())
 }
 
-/// No 8-character piece of any test key in `text`.
-fn no_key(text: &str) {
-    for secret in [WORK, HOME, OLD, TAVILY] {
-        for i in 0..=secret.len() - 8 {
-            let piece = &secret[i..i + 8];
-            assert!(!text.contains(piece), "{piece} of a key in {text}");
-        }
-    }
-}
+/// Every test key, for [`common::no_fragment`].
+const KEYS: [&str; 4] = [WORK, HOME, OLD, TAVILY];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labelled_keys_are_stored_listed_and_deleted() {
@@ -63,7 +56,7 @@ async fn labelled_keys_are_stored_listed_and_deleted() {
         .await;
     assert_eq!(r.status(), 200);
     let view: Value = r.json().await.unwrap();
-    no_key(&view.to_string());
+    common::no_fragment(&KEYS, view.to_string());
     assert_eq!(view["provider"], "openai", "{view}");
     assert_eq!(view["label"], "work");
     assert_eq!(view["priority"], 2);
@@ -86,7 +79,7 @@ async fn labelled_keys_are_stored_listed_and_deleted() {
     env.store(&key, "tavily", json!(TAVILY)).await;
 
     let (rows, list) = listed(&env, &key).await;
-    no_key(&list.to_string());
+    common::no_fragment(&KEYS, list.to_string());
     assert_eq!(
         rows,
         [
@@ -195,7 +188,7 @@ async fn labels_and_bodies_are_checked() {
     ] {
         let r = env.put_key(&key, "openai/work", body.clone()).await;
         assert_eq!(r.status(), 400, "{body}");
-        no_key(&r.text().await.unwrap());
+        common::no_fragment(&KEYS, r.text().await.unwrap());
     }
     let r = env
         .put_key(&key, "tavily/second", json!({"key": TAVILY}))
@@ -253,14 +246,14 @@ async fn verify_marks_a_refused_key_invalid_and_a_pass_clears_it() {
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(text.contains("\"ok\":false"), "{text}");
-    no_key(&text);
+    common::no_fragment(&KEYS, &text);
     assert_eq!(
         env.mock.last_request().unwrap().header("authorization"),
         Some(format!("Bearer {WORK}").as_str()),
         "the labelled key was the one verified"
     );
     let (rows, list) = listed(&env, &key).await;
-    no_key(&list.to_string());
+    common::no_fragment(&KEYS, list.to_string());
     assert_eq!(
         rows,
         [
@@ -388,7 +381,7 @@ async fn single_key_data_of_the_previous_release_is_the_label_default() {
         http: reqwest::Client::new(),
     };
     let (rows, list) = listed(&env, &key).await;
-    no_key(&list.to_string());
+    common::no_fragment(&KEYS, list.to_string());
     assert_eq!(
         rows,
         [

@@ -310,6 +310,24 @@ impl Env {
     }
 }
 
+/// No 8-byte piece of any of `secrets` in `text` (an answer, a listing, a
+/// log, a file's bytes).
+pub(crate) fn no_fragment(secrets: &[&str], text: impl AsRef<[u8]>) {
+    let text = text.as_ref();
+    for secret in secrets {
+        for piece in secret.as_bytes().windows(8) {
+            if text.windows(8).any(|w| w == piece) {
+                let shown = std::str::from_utf8(text)
+                    .map_or_else(|_| format!("{} bytes", text.len()), str::to_owned);
+                panic!(
+                    "key fragment `{}` in `{shown}`",
+                    String::from_utf8_lossy(piece)
+                );
+            }
+        }
+    }
+}
+
 /// Says loudly (`msg`) that a test is skipped for want of its tools; under
 /// CI, which must have them, fails instead (`ci` says so).
 pub(crate) fn skip(msg: &str, ci: &str) {
