@@ -514,20 +514,15 @@ const ALL: &[&str] = &[
     "stream_tool",
     "structured",
 ];
-const NOT_STRUCTURED: &[&str] = &["invoke", "stream", "tool", "tool_loop", "stream_tool"];
 
-/// Every family, every operation (Bedrock's structured output has its own
-/// test below).
+/// Every family, every operation.
 const PLAN: &[(&str, &[&str])] = &[
     ("groq", ALL),
     ("anthropic", ALL),
     ("google", ALL),
-    ("aws", NOT_STRUCTURED),
+    ("aws", ALL),
     ("openai-responses", ALL),
 ];
-
-/// Bedrock Converse's native structured output (`outputConfig.textFormat`).
-const BEDROCK_STRUCTURED: &[(&str, &[&str])] = &[("aws", &["structured"])];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn langchain_chat_openai_through_every_translator_family() {
@@ -540,15 +535,5 @@ async fn langchain_chat_openai_through_every_translator_family() {
 async fn vercel_ai_sdk_through_every_translator_family() {
     if let Some(client) = ai_sdk() {
         exercise(client, PLAN).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn structured_output_through_bedrock_with_langchain_and_the_ai_sdk() {
-    if let Some(client) = langchain() {
-        exercise(client, BEDROCK_STRUCTURED).await;
-    }
-    if let Some(client) = ai_sdk() {
-        exercise(client, BEDROCK_STRUCTURED).await;
     }
 }
