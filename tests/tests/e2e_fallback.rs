@@ -1,8 +1,8 @@
 //! End to end: retries and fallback (issue #17) across the user's own keys
 //! and providers: the next provider of an `x-byok-provider` list, the next
 //! model of the body's `models`, only after a retryable failure (401, 403,
-//! 429, 5xx, timeout, connection), never after the first byte reached the
-//! client; one charge per request, on the attempt that answered; every
+//! 408, 429, 5xx, timeout, connection), never after the first byte reached
+//! the client; one charge per request, on the attempt that answered; every
 //! attempt listed in `/api/usage`; `x-byok-provider`, `x-byok-key-label`
 //! and `x-byok-attempts` on the answer. Every protocol through the
 //! pipeline falls back the same way.
@@ -495,9 +495,8 @@ async fn fallback_targets_are_only_the_users_own_providers() {
     no_charge(&env, &key).await;
 }
 
-/// Key-level fallback within one provider. Needs several keys per provider
-/// (the keys engineer's `app/keys.rs` and credential routes): the lead
-/// enables it after merging that work.
+/// Key-level fallback within one provider: a rate-limited key falls to the
+/// provider's next key (by priority), and is skipped while it cools down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_key_a_429_key_falls_to_the_next_key_of_the_same_provider() {
     let (env, key) = start().await;
