@@ -20,7 +20,9 @@ use std::process::Command;
 
 use byok_testkit::{Reply, fixture};
 use common::Env;
-use common::clients::{FAMILIES, Family, event_stream, family, python_with};
+use common::clients::{
+    FAMILIES, Family, event_stream, family, python_with, run_json, secret, upstream_bodies,
+};
 use serde_json::{Value, json};
 
 const TEXT: &str = "Hello! How can I help you today?";
@@ -31,16 +33,6 @@ fn tool_args() -> Value {
 
 fn weather() -> Value {
     json!({"city": "Paris", "temperature_c": 18, "conditions": ["sunny", "windy"]})
-}
-
-fn secret(provider: &str) -> Value {
-    match provider {
-        "aws" => json!({"apiKey": "ABSKclientsBedrockKey0123456789", "region": "us-east-1"}),
-        "google" => json!("AIzaSyClients-0123456789abcdefghij"),
-        "anthropic" => json!("sk-ant-clients-0123456789abcdef"),
-        "groq" => json!("gsk_clients0123456789abcdefghij"),
-        _ => json!("sk-clients-0123456789abcdef"),
-    }
 }
 
 /// The provider's answer carrying one `get_weather` call with [`tool_args`]
@@ -313,16 +305,6 @@ fn upstream_output_schema(provider: &str, body: &Value) -> Option<Value> {
     schema.filter(|s| !s.is_null())
 }
 
-/// The bodies of the requests the mock received for `family`.
-fn upstream_bodies(env: &Env, family: &Family) -> Vec<Value> {
-    env.mock
-        .requests()
-        .iter()
-        .filter(|r| r.path() == family.call || Some(r.path()) == family.stream)
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
-}
-
 /// Asserts `results` (op -> what the client parsed) and the upstream
 /// requests for `family`; `tool_finish` is the client's name for the
 /// `tool_calls` finish reason.
@@ -455,28 +437,6 @@ async fn gateway() -> (Env, String) {
     (env, key)
 }
 
-/// A client (`program args… BASE KEY PLAN`) run off the async runtime; its
-/// one JSON line of output.
-async fn run_client(program: PathBuf, args: Vec<String>, dir: &'static str) -> Value {
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new(&program)
-            .current_dir(dir)
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            program.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-    })
-    .await
-    .unwrap()
-}
-
 /// Runs `client` over `plan` (provider, ops) against a fresh gateway and
 /// checks every result.
 async fn exercise(client: Client, plan: &[(&str, &[&str])]) {
@@ -492,17 +452,12 @@ async fn exercise(client: Client, plan: &[(&str, &[&str])]) {
             .map(|(f, (_, ops))| json!({"provider": f.provider, "model": f.model, "ops": ops}))
             .collect::<Vec<_>>()
     );
-    let (program, script_path, dir, tool_finish) = match &client {
-        Client::LangChain(py) => (py.clone(), LANGCHAIN, PYTHON_DIR, "tool_calls"),
-        Client::AiSdk(node) => (node.clone(), AI_SDK, NODE_DIR, "tool-calls"),
+    let (program, script, tool_finish) = match &client {
+        Client::LangChain(py) => (py.clone(), LANGCHAIN, "tool_calls"),
+        Client::AiSdk(node) => (node.clone(), AI_SDK, "tool-calls"),
     };
-    let args = vec![
-        script_path.to_owned(),
-        env.url(""),
-        key.clone(),
-        plan_json.to_string(),
-    ];
-    let results = run_client(program, args, dir).await;
+    let args = vec![env.url(""), key.clone(), plan_json.to_string()];
+    let results = run_json(program, script, args).await;
     for (family, (_, ops)) in families.iter().zip(plan) {
         let ran = &results[family.provider];
         for op in *ops {
@@ -512,7 +467,6 @@ async fn exercise(client: Client, plan: &[(&str, &[&str])]) {
     }
 }
 
-const PYTHON_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python");
 const LANGCHAIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/langchain_check.py");
 const NODE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/node");
 const AI_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/node/ai_sdk_check.mjs");
@@ -560,20 +514,15 @@ const ALL: &[&str] = &[
     "stream_tool",
     "structured",
 ];
-const NOT_STRUCTURED: &[&str] = &["invoke", "stream", "tool", "tool_loop", "stream_tool"];
 
-/// Every family, every operation (Bedrock's structured output has its own
-/// test below).
+/// Every family, every operation.
 const PLAN: &[(&str, &[&str])] = &[
     ("groq", ALL),
     ("anthropic", ALL),
     ("google", ALL),
-    ("aws", NOT_STRUCTURED),
+    ("aws", ALL),
     ("openai-responses", ALL),
 ];
-
-/// Bedrock Converse's native structured output (`outputConfig.textFormat`).
-const BEDROCK_STRUCTURED: &[(&str, &[&str])] = &[("aws", &["structured"])];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn langchain_chat_openai_through_every_translator_family() {
@@ -586,15 +535,5 @@ async fn langchain_chat_openai_through_every_translator_family() {
 async fn vercel_ai_sdk_through_every_translator_family() {
     if let Some(client) = ai_sdk() {
         exercise(client, PLAN).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn structured_output_through_bedrock_with_langchain_and_the_ai_sdk() {
-    if let Some(client) = langchain() {
-        exercise(client, BEDROCK_STRUCTURED).await;
-    }
-    if let Some(client) = ai_sdk() {
-        exercise(client, BEDROCK_STRUCTURED).await;
     }
 }

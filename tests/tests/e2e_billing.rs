@@ -33,13 +33,6 @@ async fn user(env: &Env, credit: &str) -> String {
     key
 }
 
-/// `(balance, reserved)` of the user of `key`.
-async fn balance(env: &Env, key: &str) -> (Money, Money) {
-    let b = env.get_json("/api/balance", key).await;
-    let money = |field: &str| b[field].as_str().unwrap().parse::<Money>().unwrap();
-    (money("balance_usd"), money("reserved_usd"))
-}
-
 fn hello(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "Hello"}]})
 }
@@ -67,9 +60,8 @@ async fn a_stream_outliving_the_reservation_ttl_is_kept_and_charged_once() {
     // The client reads nothing for more than twice the TTL (the sweeper
     // runs every 200 ms): the reservation is still held.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let (_, reserved) = balance(&env, &key).await;
     assert!(
-        reserved > Money::ZERO,
+        env.reserved(&key).await > Money::ZERO,
         "the live stream's reservation was swept"
     );
     let mut text = Vec::new();
@@ -77,14 +69,9 @@ async fn a_stream_outliving_the_reservation_ttl_is_kept_and_charged_once() {
         text.extend_from_slice(&piece);
     }
     assert!(text.ends_with(b"data: [DONE]\n\n"));
-    let usage = env.usage_when(&key, |rows| rows.len() == 1).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 1, "{usage}");
+    let rows = env.check_settled(&key, 1, "1.00").await;
     let markup: Money = rows[0]["markup_usd"].as_str().unwrap().parse().unwrap();
     assert!(markup > Money::ZERO);
-    let (balance, reserved) = balance(&env, &key).await;
-    assert_eq!(reserved, Money::ZERO);
-    assert_eq!(balance.nanos(), 1_000_000_000 - markup.nanos());
 }
 
 /// The answer of `chat_text.json` naming `model`.
@@ -152,10 +139,8 @@ async fn requests_are_priced_by_the_model_that_answered() {
     let r = env.chat_via(&key, "azure", body).await;
     assert_eq!(r.status(), 200);
     let _ = r.text().await.unwrap();
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{usage}");
-    for row in rows {
+    let rows = env.usage_rows(&key, 2).await;
+    for row in &rows {
         assert_eq!(row["model"], "o3-2025-04-16", "{row}");
     }
     let streamed = TokenUsage {
@@ -209,7 +194,7 @@ fn answer_with_completion(completion: u64) -> String {
 /// is reserved too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_requests_with_many_choices_never_overdraw() {
-    let env = env(|_| {}).await;
+    let env = std::sync::Arc::new(env(|_| {}).await);
     let key = user(&env, "1.00").await;
     // 128 choices of 8,000 tokens each: within gpt-4o-mini's 16,384.
     env.answer_chat(Reply::json(200, answer_with_completion(128 * 8_000)));
@@ -217,21 +202,11 @@ async fn parallel_requests_with_many_choices_never_overdraw() {
     body["n"] = json!(128);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..50 {
-        let (http, url, key, body) = (
-            env.http.clone(),
-            env.url("/api/v1/chat/completions"),
-            key.clone(),
-            body.clone(),
-        );
+        let (env, key, body) = (env.clone(), key.clone(), body.clone());
         tasks.spawn(async move {
-            let r = http
-                .post(url)
-                .bearer_auth(key)
-                .header("x-byok-provider", "openai")
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let r = env
+                .post_via(&key, "/api/v1/chat/completions", "openai", &body)
+                .await;
             (r.status().as_u16(), r.text().await.unwrap())
         });
     }
@@ -245,10 +220,8 @@ async fn parallel_requests_with_many_choices_never_overdraw() {
             assert_eq!(*status, 200, "{text}");
         }
     }
-    let usage = env.usage_when(&key, |rows| rows.len() == ok).await;
-    assert_eq!(usage["data"].as_array().unwrap().len(), ok, "{usage}");
-    let (balance, reserved) = balance(&env, &key).await;
-    assert_eq!(reserved, Money::ZERO);
+    env.check_settled(&key, ok, "1.00").await;
+    let (balance, _) = env.balance(&key).await;
     assert!(
         balance >= Money::ZERO,
         "overdrawn: {balance} after {ok} answers"
@@ -330,9 +303,9 @@ async fn a_cut_stream_is_estimated_on_every_choice() {
         seen.extend_from_slice(&r.chunk().await.unwrap().unwrap());
     }
     drop(r);
-    let usage = env.usage_when(&key, |rows| rows.len() == 1).await;
-    let row = &usage["data"][0];
-    assert_eq!(row["usage_source"], "estimated", "{usage}");
+    let rows = env.usage_rows(&key, 1).await;
+    let row = &rows[0];
+    assert_eq!(row["usage_source"], "estimated", "{row}");
     let completion = row["completion_tokens"].as_u64().unwrap();
     // Choice 1 alone is 100 × 5 words.
     assert!(completion >= 500, "only choice 0 was counted: {completion}");

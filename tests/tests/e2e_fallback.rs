@@ -1,8 +1,8 @@
 //! End to end: retries and fallback (issue #17) across the user's own keys
 //! and providers: the next provider of an `x-byok-provider` list, the next
 //! model of the body's `models`, only after a retryable failure (401, 403,
-//! 429, 5xx, timeout, connection), never after the first byte reached the
-//! client; one charge per request, on the attempt that answered; every
+//! 408, 429, 5xx, timeout, connection), never after the first byte reached
+//! the client; one charge per request, on the attempt that answered; every
 //! attempt listed in `/api/usage`; `x-byok-provider`, `x-byok-key-label`
 //! and `x-byok-attempts` on the answer. Every protocol through the
 //! pipeline falls back the same way.
@@ -72,24 +72,6 @@ fn error(status: u16) -> Reply {
     )
 }
 
-/// `POST path` with `x-byok-provider: providers`.
-async fn post_via(
-    env: &Env,
-    key: &str,
-    path: &str,
-    providers: &str,
-    body: &Value,
-) -> reqwest::Response {
-    env.http
-        .post(env.url(path))
-        .bearer_auth(key)
-        .header("x-byok-provider", providers)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// `(path, authorization, body)` of every upstream call, in order.
 fn calls(env: &Env) -> Vec<(String, String, Value)> {
     env.mock
@@ -106,31 +88,14 @@ fn calls(env: &Env) -> Vec<(String, String, Value)> {
 }
 
 /// The user's one ledger entry, once committed (asserting there is exactly
-/// one), and the reservation is gone.
+/// one), the reservation gone and the balance down by its markup.
 async fn one_charge(env: &Env, key: &str) -> Value {
-    let usage = env.usage_when(key, |rows| !rows.is_empty()).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 1, "one charge per request: {usage}");
-    assert_eq!(reserved(env, key).await, Money::ZERO);
-    rows[0].clone()
-}
-
-/// What the user of `key` has reserved.
-async fn reserved(env: &Env, key: &str) -> Money {
-    let b = env.get_json("/api/balance", key).await;
-    b["reserved_usd"].as_str().unwrap().parse().unwrap()
+    env.check_settled(key, 1, "1.00").await[0].clone()
 }
 
 /// No charge and no reservation left.
 async fn no_charge(env: &Env, key: &str) {
-    let usage = env.get_json("/api/usage", key).await;
-    assert_eq!(usage["data"], json!([]), "{usage}");
-    assert_eq!(reserved(env, key).await, Money::ZERO);
-    let b = env.get_json("/api/balance", key).await;
-    assert_eq!(
-        b["balance_usd"].as_str().unwrap().parse::<Money>().unwrap(),
-        "1.00".parse().unwrap()
-    );
+    env.check_settled(key, 0, "1.00").await;
 }
 
 fn attempt(provider: &str, status: u16) -> Value {
@@ -146,14 +111,14 @@ async fn a_500_provider_falls_to_the_next_provider_in_the_header_list() {
         "/together/chat/completions",
         Reply::json(200, fixture("openai/chat_text.json")),
     );
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq, together",
-        &hello(GROQ_MODEL),
-    )
-    .await;
+    let r = env
+        .post_via(
+            &key,
+            "/api/v1/chat/completions",
+            "groq, together",
+            &hello(GROQ_MODEL),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-provider"], "together");
     assert_eq!(r.headers()["x-byok-key-label"], "default");
@@ -256,14 +221,9 @@ async fn a_400_is_not_retried() {
         );
         let mut body = hello(GROQ_MODEL);
         body["models"] = json!([format!("together/{TOGETHER_MODEL}")]);
-        let r = post_via(
-            &env,
-            &key,
-            "/api/v1/chat/completions",
-            "groq,together",
-            &body,
-        )
-        .await;
+        let r = env
+            .post_via(&key, "/api/v1/chat/completions", "groq,together", &body)
+            .await;
         assert!(r.status().is_client_error(), "{status}: {}", r.status());
         let answer: Value = r.json().await.unwrap();
         assert!(
@@ -291,14 +251,14 @@ async fn a_429_falls_back_and_when_every_attempt_fails_the_last_error_is_the_ans
         "/together/chat/completions",
         Reply::json(200, fixture("openai/chat_text.json")),
     );
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq,together",
-        &hello(GROQ_MODEL),
-    )
-    .await;
+    let r = env
+        .post_via(
+            &key,
+            "/api/v1/chat/completions",
+            "groq,together",
+            &hello(GROQ_MODEL),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-provider"], "together");
     let entry = one_charge(&env, &key).await;
@@ -311,20 +271,23 @@ async fn a_429_falls_back_and_when_every_attempt_fails_the_last_error_is_the_ans
     // nothing is charged.
     env.mock
         .on("POST", "/together/chat/completions", error(503));
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq,together",
-        &hello(GROQ_MODEL),
-    )
-    .await;
+    let r = env
+        .post_via(
+            &key,
+            "/api/v1/chat/completions",
+            "groq,together",
+            &hello(GROQ_MODEL),
+        )
+        .await;
     assert_eq!(r.status(), 502, "the last attempt's error");
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["error"]["code"], "upstream_503", "{answer}");
-    let usage = env.usage_when(&key, |rows| rows.len() > 1).await;
+    // Released, not charged: once nothing is reserved, one read of the
+    // usage (which waits for the user's queued charges) still shows only
+    // the first request's entry.
+    assert_eq!(env.reserved(&key).await, Money::ZERO);
+    let usage = env.get_json("/api/usage", &key).await;
     assert_eq!(usage["data"].as_array().unwrap().len(), 1, "{usage}");
-    assert_eq!(reserved(&env, &key).await, Money::ZERO);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,14 +301,9 @@ async fn a_stream_falls_back_before_its_first_byte_but_not_after() {
         .on_streaming("POST", "/together/chat/completions", Reply::sse(&stream));
     let mut body = hello(GROQ_MODEL);
     body["stream"] = json!(true);
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq,together",
-        &body,
-    )
-    .await;
+    let r = env
+        .post_via(&key, "/api/v1/chat/completions", "groq,together", &body)
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-provider"], "together");
     assert_eq!(r.headers()["x-byok-attempts"], "2");
@@ -364,14 +322,9 @@ async fn a_stream_falls_back_before_its_first_byte_but_not_after() {
         "/groq/chat/completions",
         Reply::sse_reset_after(&stream, 2),
     );
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq,together",
-        &body,
-    )
-    .await;
+    let r = env
+        .post_via(&key, "/api/v1/chat/completions", "groq,together", &body)
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-provider"], "groq");
     assert_eq!(r.headers()["x-byok-attempts"], "1");
@@ -383,9 +336,7 @@ async fn a_stream_falls_back_before_its_first_byte_but_not_after() {
         1,
         "no second call after the first bytes: {calls:?}"
     );
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{usage}");
+    let rows = env.usage_rows(&key, 2).await;
     assert_eq!(rows[0]["provider"], "groq");
     assert_eq!(rows[0]["attempts"], json!([attempt("groq", 200)]));
 }
@@ -436,17 +387,18 @@ async fn every_protocol_falls_back_through_the_pipeline() {
 
     // Responses, translated.
     let body = json!({"model": GROQ_MODEL, "input": "Hello"});
-    let r = post_via(&env, &key, "/api/v1/responses", "groq,together", &body).await;
+    let r = env
+        .post_via(&key, "/api/v1/responses", "groq,together", &body)
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-provider"], "together");
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["object"], "response", "{answer}");
 
     // One charge per request, each listing its attempts.
-    let usage = env.usage_when(&key, |rows| rows.len() == 3).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 3, "{usage}");
-    for row in rows {
+    let rows = env.usage_rows(&key, 3).await;
+    let usage = json!(rows);
+    for row in &rows {
         assert_eq!(row["provider"], "together", "{row}");
     }
     assert_eq!(rows[2]["attempts"].as_array().unwrap().len(), 2, "{usage}");
@@ -473,14 +425,9 @@ async fn a_pass_through_falls_back_only_to_its_own_protocol() {
     env.mock.on("POST", "/openai/v1/responses", error(500));
     let body =
         json!({"model": "gpt-4o-mini", "input": "Hello", "models": [format!("groq/{GROQ_MODEL}")]});
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/responses",
-        "openai-responses,groq",
-        &body,
-    )
-    .await;
+    let r = env
+        .post_via(&key, "/api/v1/responses", "openai-responses,groq", &body)
+        .await;
     assert_eq!(r.status(), 502);
     let sent = calls(&env);
     assert_eq!(sent.len(), 1, "{sent:?}");
@@ -516,14 +463,12 @@ async fn a_pass_through_falls_back_only_to_its_own_protocol() {
         assert_eq!(path, "/anthropic/v1/messages");
         assert!(sent.get("models").is_none(), "{sent}");
     }
-    let usage = env.usage_when(&key, |rows| !rows.is_empty()).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 1, "{usage}");
+    let rows = env.usage_rows(&key, 1).await;
     assert_eq!(
         rows[0]["attempts"],
         json!([attempt("anthropic", 529), attempt("anthropic", 200)])
     );
-    assert_eq!(reserved(&env, &key).await, Money::ZERO);
+    assert_eq!(env.reserved(&key).await, Money::ZERO);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -531,38 +476,34 @@ async fn fallback_targets_are_only_the_users_own_providers() {
     let (env, key) = start().await;
     env.mock.on("POST", "/groq/chat/completions", error(500));
     // A provider the user holds no key for is refused, not tried.
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq,deepseek",
-        &hello(GROQ_MODEL),
-    )
-    .await;
+    let r = env
+        .post_via(
+            &key,
+            "/api/v1/chat/completions",
+            "groq,deepseek",
+            &hello(GROQ_MODEL),
+        )
+        .await;
     assert_eq!(r.status(), 400);
     let mut body = hello(GROQ_MODEL);
     body["models"] = json!("together/x");
-    let r = post_via(&env, &key, "/api/v1/chat/completions", "groq", &body).await;
+    let r = env
+        .post_via(&key, "/api/v1/chat/completions", "groq", &body)
+        .await;
     assert_eq!(r.status(), 400, "models must be a list");
     assert!(env.mock.requests().is_empty());
     no_charge(&env, &key).await;
 }
 
-/// Key-level fallback within one provider. Needs several keys per provider
-/// (the keys engineer's `app/keys.rs` and credential routes): the lead
-/// enables it after merging that work.
+/// Key-level fallback within one provider: a rate-limited key falls to the
+/// provider's next key (by priority), and is skipped while it cools down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_key_a_429_key_falls_to_the_next_key_of_the_same_provider() {
     let (env, key) = start().await;
     let second = "gsk-fallback-groq-second-0123456789abcdef";
     let r = env
-        .http
-        .put(env.url("/api/byok/credentials/groq/second"))
-        .bearer_auth(&key)
-        .json(&json!({"key": second, "priority": 1}))
-        .send()
-        .await
-        .unwrap();
+        .put_key(&key, "groq/second", json!({"key": second, "priority": 1}))
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // The mock answers by key: the default key is rate limited, the
     // second answers.
@@ -581,14 +522,9 @@ async fn multi_key_a_429_key_falls_to_the_next_key_of_the_same_provider() {
         &format!("Bearer {second}"),
         Reply::json(200, fixture("openai/chat_text.json")),
     );
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq",
-        &hello(GROQ_MODEL),
-    )
-    .await;
+    let r = env
+        .post_via(&key, "/api/v1/chat/completions", "groq", &hello(GROQ_MODEL))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-provider"], "groq");
     assert_eq!(r.headers()["x-byok-key-label"], "second");
@@ -607,14 +543,9 @@ async fn multi_key_a_429_key_falls_to_the_next_key_of_the_same_provider() {
     // The cooling key is skipped next time: one upstream call (the
     // default key would still answer 429).
     env.mock.clear_requests();
-    let r = post_via(
-        &env,
-        &key,
-        "/api/v1/chat/completions",
-        "groq",
-        &hello(GROQ_MODEL),
-    )
-    .await;
+    let r = env
+        .post_via(&key, "/api/v1/chat/completions", "groq", &hello(GROQ_MODEL))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-key-label"], "second");
     assert_eq!(env.mock.requests().len(), 1);
@@ -645,14 +576,9 @@ fn load(
                 let mut sent = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let start = std::time::Instant::now();
-                    let r = post_via(
-                        &env,
-                        &key,
-                        "/api/v1/chat/completions",
-                        "groq",
-                        &hello(GROQ_MODEL),
-                    )
-                    .await;
+                    let r = env
+                        .post_via(&key, "/api/v1/chat/completions", "groq", &hello(GROQ_MODEL))
+                        .await;
                     let header = |n: &str| {
                         r.headers()
                             .get(n)
@@ -678,21 +604,6 @@ fn load(
             })
         })
         .collect()
-}
-
-/// Every ledger entry of the user of `key`, page by page.
-async fn every_entry(env: &Env, key: &str) -> Vec<Value> {
-    let mut rows = Vec::new();
-    let mut path = "/api/usage?limit=500".to_owned();
-    loop {
-        let page = env.get_json(&path, key).await;
-        let data = page["data"].as_array().unwrap();
-        if data.is_empty() {
-            return rows;
-        }
-        rows.extend(data.iter().cloned());
-        path = format!("/api/usage?limit=500&before={}", page["next_before"]);
-    }
 }
 
 /// The earliest answer of a request whose attempts include `label` with
@@ -737,13 +648,12 @@ async fn keys_flipping_state_under_parallel_requests() {
     );
     for (label, secret, priority) in [("second", second, 1), ("third", third, 2)] {
         let r = env
-            .http
-            .put(env.url(&format!("/api/byok/credentials/groq/{label}")))
-            .bearer_auth(&key)
-            .json(&json!({"key": secret, "priority": priority}))
-            .send()
-            .await
-            .unwrap();
+            .put_key(
+                &key,
+                &format!("groq/{label}"),
+                json!({"key": secret, "priority": priority}),
+            )
+            .await;
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
     let path = "/groq/chat/completions";
@@ -801,14 +711,9 @@ async fn keys_flipping_state_under_parallel_requests() {
     // Every request answered, each charged exactly once.
     assert!(sent.len() > 40, "only {} requests", sent.len());
     assert!(sent.iter().all(|s| s.status == 200), "{sent:?}");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let rows = loop {
-        let rows = every_entry(&env, &key).await;
-        if rows.len() >= sent.len() || Instant::now() > deadline {
-            break rows;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // One entry per answered request, nothing reserved, the balance down
+    // by exactly the charges.
+    let rows = env.check_settled(&key, sent.len(), "1.00").await;
     let attempts: std::collections::HashMap<String, Value> = rows
         .iter()
         .map(|r| {
@@ -821,22 +726,6 @@ async fn keys_flipping_state_under_parallel_requests() {
     assert_eq!(attempts.len(), rows.len(), "a request id charged twice");
     assert_eq!(rows.len(), sent.len(), "one entry per answered request");
     assert!(sent.iter().all(|s| attempts.contains_key(&s.request_id)));
-    let charged: Money = rows
-        .iter()
-        .map(|r| r["markup_usd"].as_str().unwrap().parse::<Money>().unwrap())
-        .fold(Money::ZERO, |a, b| a.checked_add(b).unwrap());
-    let b = env.get_json("/api/balance", &key).await;
-    assert_eq!(reserved(&env, &key).await, Money::ZERO);
-    assert_eq!(
-        b["balance_usd"]
-            .as_str()
-            .unwrap()
-            .parse::<Money>()
-            .unwrap()
-            .checked_add(charged)
-            .unwrap(),
-        "1.00".parse::<Money>().unwrap()
-    );
 
     // The answering key is the last attempt's, and it answered 200.
     for s in &sent {

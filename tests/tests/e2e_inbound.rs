@@ -6,7 +6,6 @@
 
 mod common;
 
-use byok_billing::Money;
 use byok_testkit::{Reply, fixture};
 use serde_json::{Value, json};
 
@@ -57,9 +56,9 @@ async fn embeddings_pass_through_and_are_charged_on_their_input() {
 
     // One ledger entry under the embeddings route: 8 input tokens at
     // $0.02/M = $0.00000016, markup 5% of it.
-    let usage = env.usage_when(&key, |rows| rows.len() == 1).await;
-    let entry = &usage["data"][0];
-    assert_eq!(entry["endpoint"], "/api/v1/embeddings", "{usage}");
+    let rows = env.usage_rows(&key, 1).await;
+    let entry = &rows[0];
+    assert_eq!(entry["endpoint"], "/api/v1/embeddings", "{entry}");
     assert_eq!(entry["prompt_tokens"], 8);
     assert_eq!(entry["completion_tokens"], 0);
     assert_eq!(entry["provider_cost_usd"], "0.00000016");
@@ -156,10 +155,9 @@ async fn responses_pass_through_to_the_responses_api_unchanged() {
         expected["model"] = json!("gpt-4.1");
         assert_eq!(sent, expected);
     }
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    for entry in usage["data"].as_array().unwrap() {
-        assert_eq!(entry["endpoint"], "/api/v1/responses", "{usage}");
-        assert_eq!(entry["usage_source"], "reported", "{usage}");
+    for entry in env.usage_rows(&key, 2).await {
+        assert_eq!(entry["endpoint"], "/api/v1/responses", "{entry}");
+        assert_eq!(entry["usage_source"], "reported", "{entry}");
     }
 }
 
@@ -224,8 +222,8 @@ async fn responses_are_translated_for_other_providers() {
     assert!(r.text().await.unwrap().contains("previous_response_id"));
     assert_eq!(env.mock.requests().len(), before);
 
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    assert_eq!(usage["data"][0]["endpoint"], "/api/v1/responses", "{usage}");
+    let rows = env.usage_rows(&key, 2).await;
+    assert_eq!(rows[0]["endpoint"], "/api/v1/responses", "{}", rows[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,12 +275,11 @@ async fn messages_pass_through_to_anthropic_unchanged() {
     }
     // Charged from the usage read on the way: 12 input + 1000 cache reads +
     // 100 cache writes.
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    for entry in usage["data"].as_array().unwrap() {
-        assert_eq!(entry["endpoint"], "/api/v1/messages", "{usage}");
-        assert_eq!(entry["usage_source"], "reported", "{usage}");
-        assert_eq!(entry["prompt_tokens"], 1112, "{usage}");
-        assert_eq!(entry["cached_tokens"], 1000, "{usage}");
+    for entry in env.usage_rows(&key, 2).await {
+        assert_eq!(entry["endpoint"], "/api/v1/messages", "{entry}");
+        assert_eq!(entry["usage_source"], "reported", "{entry}");
+        assert_eq!(entry["prompt_tokens"], 1112, "{entry}");
+        assert_eq!(entry["cached_tokens"], 1000, "{entry}");
     }
 }
 
@@ -363,8 +360,8 @@ async fn messages_are_translated_for_other_providers() {
         "{e}"
     );
 
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    assert_eq!(usage["data"][0]["endpoint"], "/api/v1/messages", "{usage}");
+    let rows = env.usage_rows(&key, 2).await;
+    assert_eq!(rows[0]["endpoint"], "/api/v1/messages", "{}", rows[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -522,9 +519,8 @@ async fn a_claude_code_turn_passes_through_as_sent_and_translates() {
         json!({"location": "Paris, France", "unit": "celsius"}),
         "{text}"
     );
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    for row in usage["data"].as_array().unwrap() {
-        assert_eq!(row["endpoint"], "/api/v1/messages", "{usage}");
+    for row in env.usage_rows(&key, 2).await {
+        assert_eq!(row["endpoint"], "/api/v1/messages", "{row}");
     }
 }
 
@@ -580,12 +576,12 @@ fn check_claude_code_as_chat(cc: &Value, sent: &Value) {
         assistant["reasoning_details"][0]["signature"], turn[0]["signature"],
         "{ctx}"
     );
-    for (call, tool_use) in assistant["tool_calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(&turn.as_array().unwrap()[2..])
-    {
+    let (calls, tool_uses) = (
+        assistant["tool_calls"].as_array().unwrap(),
+        &turn.as_array().unwrap()[2..],
+    );
+    assert_eq!(calls.len(), tool_uses.len(), "{ctx}");
+    for (call, tool_use) in calls.iter().zip(tool_uses) {
         assert_eq!(call["id"], tool_use["id"], "{ctx}");
         assert_eq!(call["function"]["name"], tool_use["name"], "{ctx}");
         let args: Value =
@@ -609,12 +605,12 @@ fn check_claude_code_as_chat(cc: &Value, sent: &Value) {
     );
     assert_eq!(messages[6]["content"][0]["text"], "Keep it short.", "{ctx}");
     // Tools: input_schema as the function's parameters.
-    for (tool, sent_tool) in cc["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(sent["tools"].as_array().unwrap())
-    {
+    let (tools, sent_tools) = (
+        cc["tools"].as_array().unwrap(),
+        sent["tools"].as_array().unwrap(),
+    );
+    assert_eq!(tools.len(), sent_tools.len(), "{ctx}");
+    for (tool, sent_tool) in tools.iter().zip(sent_tools) {
         assert_eq!(sent_tool["type"], "function", "{ctx}");
         assert_eq!(sent_tool["function"]["name"], tool["name"], "{ctx}");
         assert_eq!(
@@ -716,9 +712,8 @@ async fn a_codex_turn_passes_through_as_sent_and_translates() {
         json!({"location": "Paris"}),
         "{text}"
     );
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    for row in usage["data"].as_array().unwrap() {
-        assert_eq!(row["endpoint"], "/api/v1/responses", "{usage}");
+    for row in env.usage_rows(&key, 2).await {
+        assert_eq!(row["endpoint"], "/api/v1/responses", "{row}");
     }
 }
 
@@ -766,12 +761,12 @@ fn check_codex_as_messages(codex: &Value, sent: &Value) {
         ]),
         "{ctx}"
     );
-    for (tool, sent_tool) in codex["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(sent["tools"].as_array().unwrap())
-    {
+    let (tools, sent_tools) = (
+        codex["tools"].as_array().unwrap(),
+        sent["tools"].as_array().unwrap(),
+    );
+    assert_eq!(tools.len(), sent_tools.len(), "{ctx}");
+    for (tool, sent_tool) in tools.iter().zip(sent_tools) {
         assert_eq!(sent_tool["name"], tool["name"], "{ctx}");
         assert_eq!(sent_tool["input_schema"], tool["parameters"], "{ctx}");
     }
@@ -829,29 +824,6 @@ async fn a_codex_tool_turn_to_anthropic_is_valid_with_thinking() {
     );
 }
 
-/// `(balance, reserved)` of the user of `key`.
-async fn balance(env: &common::Env, key: &str) -> (Money, Money) {
-    let b = env.get_json("/api/balance", key).await;
-    let money = |field: &str| b[field].as_str().unwrap().parse::<Money>().unwrap();
-    (money("balance_usd"), money("reserved_usd"))
-}
-
-/// After every request ended: `entries` ledger rows, nothing reserved, and
-/// the balance down from `credit_nanos` by exactly their markups.
-async fn check_settled(env: &common::Env, key: &str, entries: usize, credit_nanos: i64) {
-    let usage = env.usage_when(key, |rows| rows.len() >= entries).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), entries, "{usage:#}");
-    let mut charged = Money::ZERO;
-    for row in rows {
-        let markup: Money = row["markup_usd"].as_str().unwrap().parse().unwrap();
-        charged = charged.checked_add(markup).unwrap();
-    }
-    let (balance, reserved) = balance(env, key).await;
-    assert_eq!(reserved, Money::ZERO, "released or settled");
-    assert_eq!(balance.nanos(), credit_nanos - charged.nanos(), "{usage:#}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_bodies_are_refused_in_each_callers_protocol() {
     let env = common::start(UPSTREAMS, |_| {}).await;
@@ -860,13 +832,7 @@ async fn malformed_bodies_are_refused_in_each_callers_protocol() {
     env.store(&key, "openai", json!(OPENAI_KEY)).await;
     env.store(&key, "openai-responses", json!(OPENAI_KEY)).await;
     let post = |path: &'static str, via: &'static str, body: &'static str| {
-        env.http
-            .post(env.url(path))
-            .bearer_auth(&key)
-            .header("x-byok-provider", via)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
+        env.post_bytes_via(&key, path, via, body)
     };
     // Messages: Anthropic's error shape, naming what is wrong.
     for (body, says) in [
@@ -891,7 +857,7 @@ async fn malformed_bodies_are_refused_in_each_callers_protocol() {
         ),
     ] {
         for via in ["anthropic", "openai"] {
-            let r = post("/api/v1/messages", via, body).await.unwrap();
+            let r = post("/api/v1/messages", via, body).await;
             assert_eq!(r.status(), 400, "{body}");
             let e: Value = r.json().await.unwrap();
             assert_eq!(e["type"], "error", "{body}: {e}");
@@ -929,15 +895,13 @@ async fn malformed_bodies_are_refused_in_each_callers_protocol() {
             "input",
         ),
     ] {
-        let r = post(path, via, body).await.unwrap();
+        let r = post(path, via, body).await;
         assert_eq!(r.status(), 400, "{path} {body}");
         let e: Value = r.json().await.unwrap();
         assert_eq!(e["error"]["type"], "invalid_request_error", "{body}: {e}");
         assert_eq!(e["error"]["param"], param, "{body}: {e}");
     }
-    let r = post("/api/v1/embeddings", "openai", "{not json")
-        .await
-        .unwrap();
+    let r = post("/api/v1/embeddings", "openai", "{not json").await;
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     assert!(
@@ -962,13 +926,12 @@ async fn malformed_bodies_are_refused_in_each_callers_protocol() {
         "openai-responses",
         r#"{"model": "gpt-4.1", "input": 5}"#,
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["type"], "invalid_request_error", "{e}");
     assert_eq!(env.mock.requests().len(), 1);
-    check_settled(&env, &key, 0, 1_000_000_000).await;
+    env.check_settled(&key, 0, "1.00").await;
 }
 
 /// An SSE text with `event` inserted after its `n`th event.
@@ -1199,15 +1162,7 @@ async fn cut_failed_or_odd_upstream_streams_end_in_the_callers_protocol_and_sett
         } else {
             json!({"model": model, "input": "Hello", "max_output_tokens": 64, "stream": true})
         };
-        let r = env
-            .http
-            .post(env.url(path))
-            .bearer_auth(&key)
-            .header("x-byok-provider", via)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = env.post_via(&key, path, via, &body).await;
         assert_eq!(r.status(), 200, "{what} {path} via {via}");
         let text = r.text().await.unwrap();
         check_end(&text, end, &format!("{what} {path} via {via}"));
@@ -1217,7 +1172,7 @@ async fn cut_failed_or_odd_upstream_streams_end_in_the_callers_protocol_and_sett
     }
     // Every stream settled once (by the usage read or an estimate of what
     // was delivered); nothing left reserved.
-    check_settled(&env, &key, count, 1_000_000_000).await;
+    env.check_settled(&key, count, "1.00").await;
 }
 
 /// Google's embeddings are translated: OpenAI's request to Gemini's
@@ -1264,13 +1219,12 @@ async fn google_embeddings_are_translated() {
             json!({"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "world"}]}, "outputDimensionality": 4})
         );
     }
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    for row in usage["data"].as_array().unwrap() {
-        assert_eq!(row["endpoint"], "/api/v1/embeddings", "{usage}");
-        assert_eq!(row["usage_source"], "estimated", "{usage}");
+    for row in env.usage_rows(&key, 2).await {
+        assert_eq!(row["endpoint"], "/api/v1/embeddings", "{row}");
+        assert_eq!(row["usage_source"], "estimated", "{row}");
         // At the catalog's embedding rate ($0.15/M input), no output.
-        assert_eq!(row["price_source"], "catalog", "{usage}");
-        assert_eq!(row["completion_tokens"], 0, "{usage}");
+        assert_eq!(row["price_source"], "catalog", "{row}");
+        assert_eq!(row["completion_tokens"], 0, "{row}");
     }
     // Token arrays cannot be embedded by Gemini: a clear 400, nothing sent.
     let before = env.mock.requests().len();
@@ -1373,15 +1327,8 @@ async fn bedrock_embeddings_are_translated_and_signed() {
 
     // Cohere, chosen by the header, as OpenAI's base64: one call for both.
     env.mock.clear_requests();
-    let r = env
-        .http
-        .post(env.url("/api/v1/embeddings"))
-        .bearer_auth(&key)
-        .header("x-byok-provider", "aws")
-        .json(&json!({"model": "cohere.embed-english-v3", "input": ["hello", "world"], "encoding_format": "base64", "input_type": "search_query"}))
-        .send()
-        .await
-        .unwrap();
+    let body = json!({"model": "cohere.embed-english-v3", "input": ["hello", "world"], "encoding_format": "base64", "input_type": "search_query"});
+    let r = env.post_via(&key, "/api/v1/embeddings", "aws", &body).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-byok-usage-source"], "estimated");
     let answer: Value = r.json().await.unwrap();
@@ -1404,9 +1351,8 @@ async fn bedrock_embeddings_are_translated_and_signed() {
 
     // One ledger entry per request, under the embeddings route, at the
     // catalog's embedding rates: Titan 8 tokens at $0.02/M, markup 5%.
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{usage}");
+    let rows = env.usage_rows(&key, 2).await;
+    let usage = json!(rows);
     let row = |model: &str| {
         rows.iter()
             .find(|r| r["model"] == model)

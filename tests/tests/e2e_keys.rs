@@ -20,17 +20,6 @@ const HOME: &str = "sk-home-CANARY-0123456789abcdefQRST";
 const OLD: &str = "sk-old-CANARY-0123456789abcdefOLD1";
 const TAVILY: &str = "tvly-CANARY-0123456789abcdefTAVY";
 
-/// `PUT /api/byok/credentials/{path}` with `body`.
-async fn put(env: &Env, key: &str, path: &str, body: Value) -> reqwest::Response {
-    env.http
-        .put(env.url(&format!("/api/byok/credentials/{path}")))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// The list's entries as `(provider, label, priority, status)`.
 async fn listed(env: &Env, key: &str) -> (Vec<(String, String, i64, String)>, Value) {
     let list = env.get_json("/api/byok/credentials", key).await;
@@ -54,31 +43,20 @@ fn row(p: &str, l: &str, prio: i64, s: &str) -> (String, String, i64, String) {
     (p.into(), l.into(), prio, s.into())
 }
 
-/// No 8-character piece of any test key in `text`.
-fn no_key(text: &str) {
-    for secret in [WORK, HOME, OLD, TAVILY] {
-        for i in 0..=secret.len() - 8 {
-            let piece = &secret[i..i + 8];
-            assert!(!text.contains(piece), "{piece} of a key in {text}");
-        }
-    }
-}
+/// Every test key, for [`common::no_fragment`].
+const KEYS: [&str; 4] = [WORK, HOME, OLD, TAVILY];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labelled_keys_are_stored_listed_and_deleted() {
     let env = common::start(&[("openai", "/v1")], |_| {}).await;
     let (_, key) = env.admin_user("keys", "1.00").await;
 
-    let r = put(
-        &env,
-        &key,
-        "openai/work",
-        json!({"key": WORK, "priority": 2}),
-    )
-    .await;
+    let r = env
+        .put_key(&key, "openai/work", json!({"key": WORK, "priority": 2}))
+        .await;
     assert_eq!(r.status(), 200);
     let view: Value = r.json().await.unwrap();
-    no_key(&view.to_string());
+    common::no_fragment(&KEYS, view.to_string());
     assert_eq!(view["provider"], "openai", "{view}");
     assert_eq!(view["label"], "work");
     assert_eq!(view["priority"], 2);
@@ -94,18 +72,14 @@ async fn labelled_keys_are_stored_listed_and_deleted() {
     }
     // The v1 path is the label `default`; priority defaults to 0.
     env.store(&key, "openai", json!(HOME)).await;
-    let r = put(
-        &env,
-        &key,
-        "openai/spare",
-        json!({"key": HOME, "priority": -1}),
-    )
-    .await;
+    let r = env
+        .put_key(&key, "openai/spare", json!({"key": HOME, "priority": -1}))
+        .await;
     assert_eq!(r.status(), 200);
     env.store(&key, "tavily", json!(TAVILY)).await;
 
     let (rows, list) = listed(&env, &key).await;
-    no_key(&list.to_string());
+    common::no_fragment(&KEYS, list.to_string());
     assert_eq!(
         rows,
         [
@@ -117,14 +91,18 @@ async fn labelled_keys_are_stored_listed_and_deleted() {
     );
 
     // Only the priority: the stored key is kept.
-    let r = put(&env, &key, "openai/work", json!({"priority": -5})).await;
+    let r = env
+        .put_key(&key, "openai/work", json!({"priority": -5}))
+        .await;
     assert_eq!(r.status(), 200);
     let view: Value = r.json().await.unwrap();
     assert_eq!(
         (view["priority"].as_i64(), view["last4"].as_str()),
         (Some(-5), Some("WXYZ"))
     );
-    let r = put(&env, &key, "openai/nothing", json!({"priority": 1})).await;
+    let r = env
+        .put_key(&key, "openai/nothing", json!({"priority": 1}))
+        .await;
     assert_eq!(r.status(), 404);
 
     // The routing of a chat still sees the provider.
@@ -188,39 +166,39 @@ async fn labels_and_bodies_are_checked() {
     let (_, key) = env.admin_user("labels", "1.00").await;
     let long = "x".repeat(33);
     for label in ["Work", "a.b", "verify", long.as_str(), "%20"] {
-        let r = put(&env, &key, &format!("openai/{label}"), json!({"key": WORK})).await;
+        let r = env
+            .put_key(&key, &format!("openai/{label}"), json!({"key": WORK}))
+            .await;
         assert_eq!(r.status(), 400, "{label}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["param"], "label", "{label}: {body}");
     }
-    let r = put(
-        &env,
-        &key,
-        &format!("openai/{}", "x".repeat(32)),
-        json!({"key": WORK}),
-    )
-    .await;
+    let r = env
+        .put_key(
+            &key,
+            &format!("openai/{}", "x".repeat(32)),
+            json!({"key": WORK}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     for body in [
         json!({"key": WORK, "priority": "high"}),
         json!({"key": WORK, "priority": 1.5}),
         json!({}),
     ] {
-        let r = put(&env, &key, "openai/work", body.clone()).await;
+        let r = env.put_key(&key, "openai/work", body.clone()).await;
         assert_eq!(r.status(), 400, "{body}");
-        no_key(&r.text().await.unwrap());
+        common::no_fragment(&KEYS, r.text().await.unwrap());
     }
-    let r = put(&env, &key, "tavily/second", json!({"key": TAVILY})).await;
+    let r = env
+        .put_key(&key, "tavily/second", json!({"key": TAVILY}))
+        .await;
     assert_eq!(r.status(), 400, "a search provider takes one key");
-    let r = put(&env, &key, "nope/work", json!({"key": WORK})).await;
+    let r = env.put_key(&key, "nope/work", json!({"key": WORK})).await;
     assert_eq!(r.status(), 404);
-    let r = put(
-        &env,
-        &key,
-        "openai/work",
-        json!({"key": "bad key with spaces"}),
-    )
-    .await;
+    let r = env
+        .put_key(&key, "openai/work", json!({"key": "bad key with spaces"}))
+        .await;
     assert_eq!(r.status(), 422);
     assert_eq!(
         env.call("DELETE", "/api/byok/credentials/openai/Bad", &key)
@@ -249,13 +227,9 @@ async fn verify_marks_a_refused_key_invalid_and_a_pass_clears_it() {
     let env = common::start(&[("openai", "/v1")], |_| {}).await;
     let (_, key) = env.admin_user("verify", "1.00").await;
     env.store(&key, "openai", json!(HOME)).await;
-    let r = put(
-        &env,
-        &key,
-        "openai/work",
-        json!({"key": WORK, "priority": 1}),
-    )
-    .await;
+    let r = env
+        .put_key(&key, "openai/work", json!({"key": WORK, "priority": 1}))
+        .await;
     assert_eq!(r.status(), 200);
 
     env.mock.on(
@@ -272,14 +246,14 @@ async fn verify_marks_a_refused_key_invalid_and_a_pass_clears_it() {
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(text.contains("\"ok\":false"), "{text}");
-    no_key(&text);
+    common::no_fragment(&KEYS, &text);
     assert_eq!(
         env.mock.last_request().unwrap().header("authorization"),
         Some(format!("Bearer {WORK}").as_str()),
         "the labelled key was the one verified"
     );
     let (rows, list) = listed(&env, &key).await;
-    no_key(&list.to_string());
+    common::no_fragment(&KEYS, list.to_string());
     assert_eq!(
         rows,
         [
@@ -349,13 +323,9 @@ async fn verify_marks_a_refused_key_invalid_and_a_pass_clears_it() {
         .unwrap();
     assert_eq!(v["ok"], false);
     assert_eq!(listed(&env, &key).await.0[1].3, "invalid");
-    let r = put(
-        &env,
-        &key,
-        "openai/work",
-        json!({"key": OLD, "priority": 1}),
-    )
-    .await;
+    let r = env
+        .put_key(&key, "openai/work", json!({"key": OLD, "priority": 1}))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(listed(&env, &key).await.0[1].3, "ok");
 }
@@ -411,7 +381,7 @@ async fn single_key_data_of_the_previous_release_is_the_label_default() {
         http: reqwest::Client::new(),
     };
     let (rows, list) = listed(&env, &key).await;
-    no_key(&list.to_string());
+    common::no_fragment(&KEYS, list.to_string());
     assert_eq!(
         rows,
         [
@@ -432,13 +402,9 @@ async fn single_key_data_of_the_previous_release_is_the_label_default() {
         env.mock.last_request().unwrap().header("authorization"),
         Some(format!("Bearer {OLD}").as_str())
     );
-    let r = put(
-        &env,
-        &key,
-        "openai/work",
-        json!({"key": WORK, "priority": 3}),
-    )
-    .await;
+    let r = env
+        .put_key(&key, "openai/work", json!({"key": WORK, "priority": 3}))
+        .await;
     assert_eq!(r.status(), 200);
 
     // After a restart, as before.
@@ -487,13 +453,13 @@ async fn count_tokens_uses_labelled_keys_and_their_health() {
     const ANT_HOME: &str = "sk-ant-home-CANARY-0123456789abcdef";
     let env = common::start(&[("anthropic", "")], |_| {}).await;
     let (_, key) = env.admin_user("count", "1.00").await;
-    let r = put(
-        &env,
-        &key,
-        "anthropic/work",
-        json!({"key": ANT_WORK, "priority": 0}),
-    )
-    .await;
+    let r = env
+        .put_key(
+            &key,
+            "anthropic/work",
+            json!({"key": ANT_WORK, "priority": 0}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     env.mock.on(
         "POST",
@@ -513,13 +479,13 @@ async fn count_tokens_uses_labelled_keys_and_their_health() {
     );
 
     // The work key marked invalid (a verify refused): the home key counts.
-    let r = put(
-        &env,
-        &key,
-        "anthropic/home",
-        json!({"key": ANT_HOME, "priority": 1}),
-    )
-    .await;
+    let r = env
+        .put_key(
+            &key,
+            "anthropic/home",
+            json!({"key": ANT_HOME, "priority": 1}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     env.mock.on(
         "GET",

@@ -9,35 +9,19 @@
 
 mod common;
 
-use common::clients::python_with;
+use common::clients::{completed_response, python_with, run_json};
 
 use std::path::Path;
-use std::process::Command;
 
 use byok_testkit::{Reply, fixture};
 use serde_json::{Value, json};
 
-fn step(py: &Path, name: &str, base: &str, key: &str) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/sdk_check.py");
-    let out = Command::new(py)
-        .args([script, name, base, key])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{name}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/sdk_check.py");
 
-/// [`step`] off the async runtime.
-async fn sdk_step(py: &Path, name: &'static str, base: &str, key: &str) -> Value {
-    let (py, base, key) = (py.to_owned(), base.to_owned(), key.to_owned());
-    tokio::task::spawn_blocking(move || step(&py, name, &base, &key))
-        .await
-        .unwrap()
+/// `sdk_check.py NAME BASE KEY`: the step's JSON result.
+async fn sdk_step(py: &Path, name: &str, base: &str, key: &str) -> Value {
+    let args = [name, base, key].map(str::to_owned).to_vec();
+    run_json(py.to_owned(), SCRIPT, args).await
 }
 
 /// The OpenAI key the users store.
@@ -52,8 +36,7 @@ async fn the_official_openai_sdk_works_against_the_gateway() {
     };
     let env = common::start(&[("openai", "/v1")], |_| {}).await;
     let (_, key) = env.cli_user("sdk", Some("5.00"));
-    let r = env.put_credential(&key, "openai", json!(SECRET)).await;
-    assert_eq!(r.status(), 200);
+    env.store(&key, "openai", json!(SECRET)).await;
     let base = env.url("");
 
     env.answer_chat_text();
@@ -82,49 +65,16 @@ async fn the_official_openai_sdk_works_against_the_gateway() {
     );
 
     let (_, broke) = env.cli_user("broke", None);
-    env.put_credential(&broke, "openai", json!(SECRET)).await;
+    env.store(&broke, "openai", json!(SECRET)).await;
     let v = sdk_step(&py, "payment", &base, &broke).await;
     assert_eq!(v["payment"], "402");
 }
 
-/// [`sdk_step`] with `provider` as `x-byok-provider`.
-async fn sdk_step_via(
-    py: &Path,
-    name: &'static str,
-    base: &str,
-    key: &str,
-    provider: &'static str,
-) -> Value {
-    let (py, base, key) = (py.to_owned(), base.to_owned(), key.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/sdk_check.py");
-        let out = Command::new(&py)
-            .args([script, name, &base, &key, provider])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{name} via {provider}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{name}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
-    })
-    .await
-    .unwrap()
-}
-
-/// The `response` of the `response.completed` event of a Responses stream
-/// fixture: the whole answer the stream carries.
-fn completed_response(name: &str) -> String {
-    let sse = fixture(name);
-    let data = sse
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .find(|d| d.contains("\"response.completed\""))
-        .unwrap();
-    let event: Value = serde_json::from_str(data).unwrap();
-    event["response"].to_string()
+/// `sdk_check.py NAME BASE KEY PROVIDER`: [`sdk_step`] with `provider` as
+/// `x-byok-provider`.
+async fn sdk_step_via(py: &Path, name: &str, base: &str, key: &str, provider: &str) -> Value {
+    let args = [name, base, key, provider].map(str::to_owned).to_vec();
+    run_json(py.to_owned(), SCRIPT, args).await
 }
 
 /// The two `get_weather` calls' arguments of
@@ -279,9 +229,8 @@ async fn the_openai_sdk_responses_and_embeddings_against_the_gateway() {
     );
 
     // Every answered call on the ledger under its route.
-    let usage = env.usage_when(&key, |rows| rows.len() == 8).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), 8, "{usage:#}");
+    let rows = env.usage_rows(&key, 8).await;
+    let usage = json!(rows);
     let embeddings = rows
         .iter()
         .filter(|r| r["endpoint"] == "/api/v1/embeddings")

@@ -19,12 +19,14 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use byok_billing::Money;
 use byok_testkit::{Reply, fixture};
 use common::Env;
-use common::clients::{FAMILIES, Family, event_stream, family, python_with};
+use common::clients::{
+    FAMILIES, Family, completed_response, event_stream, family, python_with, run_json, secret,
+    upstream_bodies,
+};
 use serde_json::{Value, json};
 
 /// The script's operations without thinking.
@@ -33,29 +35,6 @@ const BASIC: &[&str] = &["text", "stream", "tool", "stream_tool"];
 const THINKING: &[&str] = &["thinking", "stream_thinking"];
 
 const TEXT: &str = "Hello! How can I help you today?";
-
-fn secret(provider: &str) -> Value {
-    match provider {
-        "aws" => json!({"apiKey": "ABSKsdksBedrockKey0123456789", "region": "us-east-1"}),
-        "google" => json!("AIzaSySdks-0123456789abcdefghijkl"),
-        "anthropic" => json!("sk-ant-sdks-0123456789abcdef"),
-        "groq" => json!("gsk_sdks0123456789abcdefghijkl"),
-        _ => json!("sk-sdks-0123456789abcdef"),
-    }
-}
-
-/// The `response` of the `response.completed` event of a Responses stream
-/// fixture: the whole answer the stream carries.
-fn completed_response(name: &str) -> String {
-    let sse = fixture(name);
-    let data = sse
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .find(|d| d.contains("\"response.completed\""))
-        .unwrap();
-    let event: Value = serde_json::from_str(data).unwrap();
-    event["response"].to_string()
-}
 
 /// Groq's whole answers carrying what its stream fixtures stream (the
 /// recorded whole answers differ from them).
@@ -296,16 +275,6 @@ fn check_thinking(p: &str, r: &Value) {
     }
 }
 
-/// The bodies of the requests `family` received, in order.
-fn upstream_bodies(env: &Env, family: &Family) -> Vec<Value> {
-    env.mock
-        .requests()
-        .iter()
-        .filter(|r| r.path() == family.call || Some(r.path()) == family.stream)
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
-}
-
 /// The tool of an upstream request body went in the provider's format.
 fn check_upstream_tool(p: &str, body: &Value) {
     let name = match p {
@@ -317,7 +286,8 @@ fn check_upstream_tool(p: &str, body: &Value) {
     assert_eq!(name, "get_weather", "{p}: {body:#}");
 }
 
-/// The thinking request went in the provider's format.
+/// The thinking request (the script's `budget_tokens` 1024) went in the
+/// provider's format.
 fn check_upstream_thinking(p: &str, body: &Value) {
     let enabled = json!({"type": "enabled", "budget_tokens": 1024});
     match p {
@@ -332,30 +302,16 @@ fn check_upstream_thinking(p: &str, body: &Value) {
             body["generationConfig"]["thinkingConfig"].is_object(),
             "{body:#}"
         ),
-        _ => {}
+        // The Messages codec reads a budget up to 1024 as the effort
+        // `low`; the OpenAI dialect sends it as `reasoning_effort` ...
+        "groq" => assert_eq!(body["reasoning_effort"], "low", "{body:#}"),
+        // ... and the Responses API as `reasoning.effort`.
+        "openai-responses" => assert_eq!(body["reasoning"]["effort"], "low", "{body:#}"),
+        other => panic!("no thinking check for {other}"),
     }
 }
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/anthropic_check.py");
-
-/// The script over `plan`, off the async runtime; its one JSON line.
-async fn run(py: PathBuf, base: String, key: String, plan: Value) -> Value {
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new(&py)
-            .args([SCRIPT, &base, &key, &plan.to_string()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-    })
-    .await
-    .unwrap()
-}
 
 /// A gateway whose upstreams are the mock for every family, a user with
 /// $5 and a key for each, the mock scripted with `plan` (provider, ops)
@@ -377,7 +333,8 @@ async fn exercise(
             .map(|(p, ops)| json!({"provider": p, "model": family(p).model, "ops": ops}))
             .collect::<Vec<_>>()
     );
-    let results = run(py, env.url(""), key.clone(), plan_json).await;
+    let args = vec![env.url(""), key.clone(), plan_json.to_string()];
+    let results = run_json(py, SCRIPT, args).await;
     (env, key, results)
 }
 
@@ -394,23 +351,9 @@ fn sdk_python() -> Option<PathBuf> {
 /// Every call is on the ledger under the route, nothing is left reserved
 /// and the balance is down by exactly the markups.
 async fn check_ledger(env: &Env, key: &str, calls: usize) {
-    let usage = env.usage_when(key, |rows| rows.len() == calls).await;
-    let rows = usage["data"].as_array().unwrap();
-    assert_eq!(rows.len(), calls, "{usage:#}");
-    let mut charged = Money::ZERO;
-    for row in rows {
+    for row in env.check_settled(key, calls, "5.00").await {
         assert_eq!(row["endpoint"], "/api/v1/messages", "{row}");
-        let markup: Money = row["markup_usd"].as_str().unwrap().parse().unwrap();
-        charged = charged.checked_add(markup).unwrap();
     }
-    let b = env.get_json("/api/balance", key).await;
-    let money = |field: &str| b[field].as_str().unwrap().parse::<Money>().unwrap();
-    assert_eq!(money("reserved_usd"), Money::ZERO, "{b}");
-    assert_eq!(
-        money("balance_usd").nanos(),
-        5_000_000_000 - charged.nanos(),
-        "{b}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -453,9 +396,11 @@ async fn the_anthropic_sdk_with_thinking_through_every_reasoning_family() {
         ("openai-responses", THINKING),
     ];
     let (env, key, results) = exercise(py, plan, reply).await;
-    for (p, _) in plan {
+    for (p, ops) in plan {
         check_thinking(p, &results[*p]);
-        for body in upstream_bodies(&env, family(p)) {
+        let bodies = upstream_bodies(&env, family(p));
+        assert_eq!(bodies.len(), ops.len(), "{p}: {bodies:#?}");
+        for body in bodies {
             check_upstream_thinking(p, &body);
             check_upstream_tool(p, &body);
         }
@@ -475,7 +420,9 @@ async fn the_anthropic_sdk_with_thinking_through_bedrock() {
     let Some(py) = sdk_python() else { return };
     let plan: &[(&str, &[&str])] = &[("aws", THINKING)];
     let (env, _, results) = exercise(py, plan, reply).await;
-    for body in upstream_bodies(&env, family("aws")) {
+    let bodies = upstream_bodies(&env, family("aws"));
+    assert_eq!(bodies.len(), THINKING.len(), "{bodies:#?}");
+    for body in bodies {
         check_upstream_thinking("aws", &body);
     }
     check_thinking("aws", &results["aws"]);
@@ -553,9 +500,6 @@ async fn the_anthropic_sdk_sees_failures_as_its_own_errors() {
         );
     }
     // The failed call is not charged; the cut streams are settled.
-    let usage = env.usage_when(&key, |rows| rows.len() == 2).await;
-    assert_eq!(usage["data"].as_array().unwrap().len(), 2, "{usage:#}");
-    let b = env.get_json("/api/balance", &key).await;
-    let reserved: Money = b["reserved_usd"].as_str().unwrap().parse().unwrap();
-    assert_eq!(reserved, Money::ZERO, "{b}");
+    env.usage_rows(&key, 2).await;
+    assert_eq!(env.reserved(&key).await, Money::ZERO);
 }

@@ -270,8 +270,6 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
-    /// When the mock finished reading it.
-    pub at: std::time::Instant,
 }
 
 impl RecordedRequest {
@@ -493,7 +491,6 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Recorded
         target,
         headers,
         body,
-        at: std::time::Instant::now(),
     }))
 }
 

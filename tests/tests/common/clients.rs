@@ -1,13 +1,17 @@
 //! What the real-client tests (`clients.rs`, `sdks.rs`, `openai_sdk.rs`)
 //! share: one provider of each translator family as the mock serves it,
-//! Bedrock event-stream answers from fixtures, and finding the Python the
-//! clients are installed in.
+//! the users' keys for them, Bedrock event-stream answers and whole
+//! Responses answers from fixtures, the requests each family received,
+//! finding the Python the clients are installed in and running a client
+//! script.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use byok_testkit::{Reply, event_stream_message, fixture};
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use super::Env;
 
 /// One provider of a translator family, as the mock serves it.
 pub(crate) struct Family {
@@ -66,6 +70,40 @@ pub(crate) fn family(provider: &str) -> &'static Family {
     FAMILIES.iter().find(|f| f.provider == provider).unwrap()
 }
 
+/// The key a user stores for `provider`, in its credential's shape.
+pub(crate) fn secret(provider: &str) -> Value {
+    match provider {
+        "aws" => json!({"apiKey": "ABSKclientsBedrockKey0123456789", "region": "us-east-1"}),
+        "google" => json!("AIzaSyClients-0123456789abcdefghij"),
+        "anthropic" => json!("sk-ant-clients-0123456789abcdef"),
+        "groq" => json!("gsk_clients0123456789abcdefghij"),
+        _ => json!("sk-clients-0123456789abcdef"),
+    }
+}
+
+/// The bodies of the requests `family` received, in order.
+pub(crate) fn upstream_bodies(env: &Env, family: &Family) -> Vec<Value> {
+    env.mock
+        .requests()
+        .iter()
+        .filter(|r| r.path() == family.call || Some(r.path()) == family.stream)
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+/// The `response` of the `response.completed` event of a Responses stream
+/// fixture: the whole answer the stream carries.
+pub(crate) fn completed_response(name: &str) -> String {
+    let sse = fixture(name);
+    let data = sse
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .find(|d| d.contains("\"response.completed\""))
+        .unwrap();
+    let event: Value = serde_json::from_str(data).unwrap();
+    event["response"].to_string()
+}
+
 /// A Bedrock ConverseStream answer: the events of fixture `name`
 /// (`{"event", "payload"}`) as AWS event-stream messages.
 pub(crate) fn event_stream(name: &str) -> Reply {
@@ -97,4 +135,29 @@ pub(crate) fn python_with(module: &str) -> Option<PathBuf> {
             .output()
             .is_ok_and(|o| o.status.success())
     })
+}
+
+/// Runs `program script args…` in the script's directory, off the async
+/// runtime: the one JSON line the script prints. A failure (or output
+/// that is not JSON) names the script and its arguments.
+pub(crate) async fn run_json(program: PathBuf, script: &'static str, args: Vec<String>) -> Value {
+    tokio::task::spawn_blocking(move || {
+        let script_path = Path::new(script);
+        let out = Command::new(&program)
+            .current_dir(script_path.parent().unwrap())
+            .arg(script_path)
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+        let what = format!("{} {script} {args:?}", program.display());
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{what}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    })
+    .await
+    .unwrap()
 }

@@ -7,6 +7,7 @@ pub(crate) mod clients;
 
 use std::time::Duration;
 
+use byok_billing::Money;
 use byok_server::{RunningServer, Settings};
 use byok_testkit::{MockUpstream, Reply, fixture};
 use serde_json::{Value, json};
@@ -116,6 +117,18 @@ impl Env {
         )
     }
 
+    /// `PUT /api/byok/credentials/{path}` (`provider` or `provider/label`)
+    /// with `body` (`{"key", "priority"}`).
+    pub(crate) async fn put_key(&self, key: &str, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .put(self.url(&format!("/api/byok/credentials/{path}")))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `PUT /api/byok/credentials/{provider}` with `{"key": secret}`.
     pub(crate) async fn put_credential(
         &self,
@@ -123,13 +136,7 @@ impl Env {
         provider: &str,
         secret: Value,
     ) -> reqwest::Response {
-        self.http
-            .put(self.url(&format!("/api/byok/credentials/{provider}")))
-            .bearer_auth(key)
-            .json(&json!({"key": secret}))
-            .send()
-            .await
-            .unwrap()
+        self.put_key(key, provider, json!({"key": secret})).await
     }
 
     /// Stores a provider credential for the user of `key`; it must succeed.
@@ -150,11 +157,38 @@ impl Env {
         provider: &str,
         body: Value,
     ) -> reqwest::Response {
+        self.post_via(key, "/api/v1/chat/completions", provider, &body)
+            .await
+    }
+
+    /// `POST path` with a gateway key and a JSON body, to `provider`
+    /// (`x-byok-provider`: one provider, or a fallback list).
+    pub(crate) async fn post_via(
+        &self,
+        key: &str,
+        path: &str,
+        provider: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.post_bytes_via(key, path, provider, serde_json::to_vec(body).unwrap())
+            .await
+    }
+
+    /// [`Env::post_via`] with `body` sent as these exact bytes (labelled
+    /// `application/json`, whether or not they are JSON).
+    pub(crate) async fn post_bytes_via(
+        &self,
+        key: &str,
+        path: &str,
+        provider: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
         self.http
-            .post(self.url("/api/v1/chat/completions"))
+            .post(self.url(path))
             .bearer_auth(key)
             .header("x-byok-provider", provider)
-            .json(&body)
+            .header("content-type", "application/json")
+            .body(body)
             .send()
             .await
             .unwrap()
@@ -202,21 +236,94 @@ impl Env {
         self.call("GET", path, key).await.json().await.unwrap()
     }
 
-    /// `GET /api/usage` until its rows satisfy `done` (ledger writes are
-    /// committed off the request path), for up to 15 s; the last answer
-    /// either way.
-    pub(crate) async fn usage_when(&self, key: &str, done: impl Fn(&[Value]) -> bool) -> Value {
+    /// Every ledger entry of the user of `key` (`GET /api/usage`, page by
+    /// page), newest first.
+    pub(crate) async fn every_entry(&self, key: &str) -> Vec<Value> {
+        const PAGE: usize = 500;
+        let mut rows = Vec::new();
+        let mut path = format!("/api/usage?limit={PAGE}");
+        loop {
+            let page = self.get_json(&path, key).await;
+            let data = page["data"].as_array().unwrap();
+            rows.extend(data.iter().cloned());
+            if data.len() < PAGE {
+                return rows;
+            }
+            path = format!("/api/usage?limit={PAGE}&before={}", page["next_before"]);
+        }
+    }
+
+    /// The user's ledger entries once there are `n` (ledger writes are
+    /// committed off the request path: up to 15 s), newest first; asserts
+    /// there are exactly `n`, so a check over the rows cannot pass on a
+    /// charge that never came.
+    pub(crate) async fn usage_rows(&self, key: &str, n: usize) -> Vec<Value> {
         // Settlements are queued, and a stream's end is noticed when a
         // write to a gone client fails: on a loaded machine that can take
-        // seconds. Up to 15 s; the caller's assertions then say what is
-        // missing.
+        // seconds.
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let usage = self.get_json("/api/usage", key).await;
-            if done(usage["data"].as_array().unwrap()) || std::time::Instant::now() > deadline {
-                return usage;
+            let rows = self.every_entry(key).await;
+            if rows.len() >= n || std::time::Instant::now() > deadline {
+                assert_eq!(rows.len(), n, "ledger entries: {:#}", json!(rows));
+                return rows;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `(balance, reserved)` of the user of `key`.
+    pub(crate) async fn balance(&self, key: &str) -> (Money, Money) {
+        let b = self.get_json("/api/balance", key).await;
+        let money = |field: &str| b[field].as_str().unwrap().parse::<Money>().unwrap();
+        (money("balance_usd"), money("reserved_usd"))
+    }
+
+    /// What the user of `key` has reserved.
+    pub(crate) async fn reserved(&self, key: &str) -> Money {
+        self.balance(key).await.1
+    }
+
+    /// After every request ended: exactly `entries` ledger entries (as
+    /// [`Env::usage_rows`]), nothing reserved, and the balance down from
+    /// `credit` USD by exactly their markups. The entries, newest first.
+    pub(crate) async fn check_settled(
+        &self,
+        key: &str,
+        entries: usize,
+        credit: &str,
+    ) -> Vec<Value> {
+        let rows = self.usage_rows(key, entries).await;
+        let charged = rows
+            .iter()
+            .map(|r| r["markup_usd"].as_str().unwrap().parse::<Money>().unwrap())
+            .fold(Money::ZERO, |a, b| a.checked_add(b).unwrap());
+        let (balance, reserved) = self.balance(key).await;
+        assert_eq!(reserved, Money::ZERO, "released or settled");
+        assert_eq!(
+            balance.checked_add(charged).unwrap(),
+            credit.parse::<Money>().unwrap(),
+            "the balance down by exactly the markups: {:#}",
+            json!(rows)
+        );
+        rows
+    }
+}
+
+/// No 8-byte piece of any of `secrets` in `text` (an answer, a listing, a
+/// log, a file's bytes).
+pub(crate) fn no_fragment(secrets: &[&str], text: impl AsRef<[u8]>) {
+    let text = text.as_ref();
+    for secret in secrets {
+        for piece in secret.as_bytes().windows(8) {
+            if text.windows(8).any(|w| w == piece) {
+                let shown = std::str::from_utf8(text)
+                    .map_or_else(|_| format!("{} bytes", text.len()), str::to_owned);
+                panic!(
+                    "key fragment `{}` in `{shown}`",
+                    String::from_utf8_lossy(piece)
+                );
+            }
         }
     }
 }
