@@ -695,6 +695,9 @@ async fn keys_flipping_state_under_parallel_requests() {
     answer(second, error(429).header("retry-after", "120"));
     tokio::time::sleep(Duration::from_millis(400)).await;
     answer(GROQ_KEY, ok());
+    // The verify clears the mark somewhere between being sent and being
+    // answered: the "never used while marked" check ends where it starts.
+    let verify_sent = Instant::now();
     let r = env
         .call("POST", "/api/byok/credentials/groq/default/verify", &key)
         .await;
@@ -746,9 +749,8 @@ async fn keys_flipping_state_under_parallel_requests() {
             .any(|a| a["label"] == label)
     };
     // Invalid: after the first answer showing default's 401, no request
-    // sent before the verify tried it.
+    // that ended before the verify was sent tried it.
     let invalid = first_seen(&sent, &attempts, "default", 401).expect("a 401 was seen");
-    let verify_sent = verified - Duration::from_millis(1);
     for s in sent
         .iter()
         .filter(|s| s.start > invalid && s.end < verify_sent)
