@@ -15,7 +15,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use byok_providers::inbound::responses::{
-    StreamEncoder, UsageReader, encode_response, parse_request, peek,
+    Peek, StreamEncoder, UsageReader, encode_response, parse_request, peek,
 };
 use byok_providers::{ChatChunk, ChatRequest, Forward, Usage, WireFormat};
 use bytes::Bytes;
@@ -52,16 +52,25 @@ async fn handle(
     state: &Data,
 ) -> Result<HttpResponse, ApiError> {
     let (body, models) = take_models(body)?;
-    let head = peek(&body)?;
+    // One parse: the codec's; only a body it refuses (input stored
+    // upstream, hosted tools) is peeked at for its model and stream.
+    let parsed = parse_request(&body);
+    let head = match &parsed {
+        Ok(p) => Peek {
+            model: p.model.clone(),
+            stream: p.stream,
+        },
+        Err(_) => peek(&body)?,
+    };
     let mut model = head.model.clone();
     let targets = targets(req, state, &user, &mut model, models).await?;
     let provider = targets.provider;
     let keys = keys_for(state, &user, provider).await?;
     if provider.info().format == WireFormat::Responses {
         // The reservation's neutral request: the parsed one when the
-        // codec reads the body, else the whole body as the prompt (an
-        // upper bound by its bytes) for what only Responses providers do.
-        let mut neutral = match parse_request(&body) {
+        // codec reads the body, else the whole body as the prompt for
+        // what only Responses providers do (`body_as_prompt`).
+        let mut neutral = match parsed {
             Ok(parsed) => parsed.request,
             Err(_) => body_as_prompt(&body)?,
         };
@@ -92,7 +101,7 @@ async fn handle(
         };
         return pass_through(call, Reader(UsageReader::new()), error_event).await;
     }
-    let mut parsed = parse_request(&body)?;
+    let mut parsed = parsed?;
     parsed.request.model = model;
     let fallbacks = fallback_requests(state, &parsed.request, targets.rest);
     default_output_limit(state, provider, &mut parsed.request);
