@@ -1,6 +1,6 @@
 //! Anthropic Messages answer → neutral [`ChatResponse`].
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::citations::annotations;
@@ -12,21 +12,45 @@ use crate::id::ProviderId;
 use crate::translators::{Answer, Counts, function_call, lenient};
 use crate::types::{ChatResponse, FinishReason, Usage};
 
-/// Anthropic stop reasons as OpenAI finish reasons: `end_turn`,
-/// `stop_sequence` → `stop`; `max_tokens`, `model_context_window_exceeded`
-/// → `length`; `tool_use` → `tool_calls`; `refusal` (the safety
-/// classifiers stopped the answer) → `content_filter`; `pause_turn` (a
-/// server tool paused a long turn: send the answer back to continue) and
-/// unknown reasons → `stop`. The reasons this loses something of are also
-/// given as the choice's `native_finish_reason` ([`native_finish_reason`]).
+/// Anthropic stop reasons and their OpenAI finish reasons, read both ways:
+/// by this translator (a stop reason → its finish reason; unknown reasons
+/// → `stop`) and by the inbound Messages encoder (a finish reason → the
+/// first stop reason listed for it, [`stop_reason_of`]). `refusal` means
+/// the safety classifiers stopped the answer; `pause_turn`, that a server
+/// tool paused a long turn (send the answer back to continue). The reasons
+/// this loses something of are also given as the choice's
+/// `native_finish_reason` ([`native_finish_reason`]).
+pub(crate) const STOP_REASONS: &[(&str, FinishReason)] = &[
+    ("end_turn", FinishReason::Stop),
+    ("max_tokens", FinishReason::Length),
+    ("tool_use", FinishReason::ToolCalls),
+    ("refusal", FinishReason::ContentFilter),
+    ("stop_sequence", FinishReason::Stop),
+    ("model_context_window_exceeded", FinishReason::Length),
+    ("pause_turn", FinishReason::Stop),
+];
+
+/// An Anthropic stop reason as an OpenAI finish reason ([`STOP_REASONS`];
+/// unknown reasons → `stop`).
 pub(super) fn finish_reason(stop_reason: &str) -> FinishReason {
-    match stop_reason {
-        "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
-        "tool_use" => FinishReason::ToolCalls,
-        "refusal" => FinishReason::ContentFilter,
-        // end_turn, stop_sequence, pause_turn
-        _ => FinishReason::Stop,
-    }
+    STOP_REASONS
+        .iter()
+        .find(|(name, _)| *name == stop_reason)
+        .map_or(FinishReason::Stop, |(_, reason)| *reason)
+}
+
+/// An OpenAI finish reason as an Anthropic stop reason: the first one
+/// [`STOP_REASONS`] lists for it (a legacy `function_call` reads as
+/// `tool_calls`).
+pub(crate) fn stop_reason_of(finish: FinishReason) -> &'static str {
+    let finish = match finish {
+        FinishReason::FunctionCall => FinishReason::ToolCalls,
+        other => other,
+    };
+    STOP_REASONS
+        .iter()
+        .find(|(_, reason)| *reason == finish)
+        .map_or("end_turn", |(name, _)| name)
 }
 
 /// The stop reason, when its finish reason does not say it all:
@@ -44,17 +68,34 @@ pub(super) fn native_finish_reason(stop_reason: &str) -> Option<&str> {
 /// `message_delta`'s): each count as sent, `None` when absent or not a
 /// non-negative integer. Read by this translator and by the pass-through
 /// reader ([`crate::inbound::messages::UsageReader`]), so both bill a
-/// stream the same.
-#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+/// stream the same; written by the inbound Messages encoder
+/// ([`WireUsage::of`], absent counts left out).
+#[derive(Debug, Deserialize, Serialize, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WireUsage {
-    #[serde(default, deserialize_with = "lenient::u64")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub(crate) input_tokens: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64")]
-    pub(crate) output_tokens: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub(crate) cache_creation_input_tokens: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub(crate) cache_read_input_tokens: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) output_tokens: Option<u64>,
 }
 
 impl WireUsage {
@@ -94,6 +135,25 @@ impl WireUsage {
             self.cache_creation_input_tokens.unwrap_or(0),
         )
         .usage()
+    }
+
+    /// The inverse of [`WireUsage::to_usage`]: every count, the input one
+    /// without the cache reads and writes that OpenAI's prompt tokens
+    /// include.
+    pub(crate) fn of(usage: &Usage) -> Self {
+        let cached = usage.cached_tokens();
+        let written = usage.cache_write_tokens();
+        Self {
+            input_tokens: Some(
+                usage
+                    .prompt_tokens
+                    .saturating_sub(cached)
+                    .saturating_sub(written),
+            ),
+            cache_creation_input_tokens: Some(written),
+            cache_read_input_tokens: Some(cached),
+            output_tokens: Some(usage.completion_tokens),
+        }
     }
 }
 
@@ -202,6 +262,32 @@ fn read_block(block: &Value, answer: &mut Answer, details: &mut Vec<Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stop_reasons_read_both_ways() {
+        for finish in [
+            FinishReason::Stop,
+            FinishReason::Length,
+            FinishReason::ToolCalls,
+            FinishReason::ContentFilter,
+        ] {
+            assert_eq!(finish_reason(stop_reason_of(finish)), finish);
+        }
+        assert_eq!(stop_reason_of(FinishReason::FunctionCall), "tool_use");
+        assert_eq!(finish_reason("pause_turn"), FinishReason::Stop);
+        assert_eq!(finish_reason("something_new"), FinishReason::Stop);
+    }
+
+    #[test]
+    fn usage_inverse_gives_the_counts_back() {
+        let wire = WireUsage {
+            input_tokens: Some(10),
+            output_tokens: Some(5),
+            cache_creation_input_tokens: Some(100),
+            cache_read_input_tokens: Some(1000),
+        };
+        assert_eq!(WireUsage::of(&wire.to_usage()), wire);
+    }
 
     #[test]
     fn usage_counts_cache_in_prompt_tokens() {

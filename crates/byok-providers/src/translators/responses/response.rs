@@ -142,21 +142,42 @@ impl WireResponse<'_> {
         Some(usage)
     }
 
-    /// The finish reason: `incomplete` is a length (or content-filter) stop.
+    /// The finish reason: `incomplete` is a length (or content-filter) stop
+    /// ([`INCOMPLETE_REASONS`]; a length stop without a known reason).
     pub(super) fn finish(&self, saw_tool_call: bool) -> FinishReason {
         match self.status.as_deref() {
-            Some("incomplete") => match self
-                .incomplete_details
-                .as_ref()
-                .and_then(|d| d.reason.as_deref())
-            {
-                Some("content_filter") => FinishReason::ContentFilter,
-                _ => FinishReason::Length,
-            },
+            Some("incomplete") => {
+                let reason = self
+                    .incomplete_details
+                    .as_ref()
+                    .and_then(|d| d.reason.as_deref());
+                INCOMPLETE_REASONS
+                    .iter()
+                    .find(|(name, _)| Some(*name) == reason)
+                    .map_or(FinishReason::Length, |(_, finish)| *finish)
+            }
             _ if saw_tool_call => FinishReason::ToolCalls,
             _ => FinishReason::Stop,
         }
     }
+}
+
+/// Responses `incomplete_details.reason`s and their finish reasons, read
+/// both ways: by this translator (an `incomplete` response's reason → its
+/// finish reason, [`WireResponse::finish`]) and by the inbound Responses
+/// encoder (a finish reason → the status, [`incomplete_reason`]).
+pub(crate) const INCOMPLETE_REASONS: &[(&str, FinishReason)] = &[
+    ("max_output_tokens", FinishReason::Length),
+    ("content_filter", FinishReason::ContentFilter),
+];
+
+/// The `incomplete_details.reason` a finish reason is written as
+/// ([`INCOMPLETE_REASONS`]); `None` for a complete answer.
+pub(crate) fn incomplete_reason(finish: FinishReason) -> Option<&'static str> {
+    INCOMPLETE_REASONS
+        .iter()
+        .find(|(_, f)| *f == finish)
+        .map(|(name, _)| *name)
 }
 
 /// A reasoning item's `reasoning_details` entries, numbered from `start`:
@@ -210,6 +231,30 @@ pub(super) fn annotation(raw: &Value, offset: usize) -> Option<Value> {
     out.insert("type".into(), json!(kind));
     out.insert(kind.to_owned(), Value::Object(inner));
     Some(Value::Object(out))
+}
+
+/// The inverse of [`annotation`] (offset aside): a chat annotation
+/// `{"type": t, t: {...}}` as a Responses one, its inner keys flat beside
+/// `type`; a `url_citation` always has `url`, `title`, `start_index` and
+/// `end_index` (null when missing). Anything else as it is.
+pub(crate) fn flat_annotation(chat: &Value) -> Value {
+    let Some(kind) = chat.get("type").and_then(Value::as_str) else {
+        return chat.clone();
+    };
+    let Some(Value::Object(inner)) = chat.get(kind) else {
+        return chat.clone();
+    };
+    let mut flat = Map::new();
+    flat.insert("type".into(), json!(kind));
+    if kind == "url_citation" {
+        for key in ["url", "title", "start_index", "end_index"] {
+            flat.insert(key.into(), inner.get(key).cloned().unwrap_or(Value::Null));
+        }
+    }
+    for (key, value) in inner {
+        flat.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    Value::Object(flat)
 }
 
 /// What the output items say, in order.
