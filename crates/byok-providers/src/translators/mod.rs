@@ -22,7 +22,7 @@ pub(crate) mod anthropic;
 pub(crate) mod bedrock;
 pub(crate) mod embeddings;
 pub(crate) mod gemini;
-mod lenient;
+pub(crate) mod lenient;
 pub(crate) mod openai;
 pub(crate) mod responses;
 

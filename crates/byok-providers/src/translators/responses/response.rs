@@ -46,8 +46,12 @@ struct IncompleteDetails<'a> {
     reason: Option<Cow<'a, str>>,
 }
 
+/// A Responses `usage` object, each count leniently (a count of the wrong
+/// type reads as absent). Read by this translator and by the pass-through
+/// reader ([`crate::inbound::responses::UsageReader`]), so both bill the
+/// same.
 #[derive(Deserialize)]
-struct WireUsage {
+pub(crate) struct WireUsage {
     #[serde(default, deserialize_with = "lenient::u64")]
     input_tokens: Option<u64>,
     #[serde(default, deserialize_with = "lenient::u64")]
@@ -58,6 +62,35 @@ struct WireUsage {
     input_tokens_details: Option<InputDetails>,
     #[serde(default, deserialize_with = "lenient::obj")]
     output_tokens_details: Option<OutputDetails>,
+}
+
+impl WireUsage {
+    /// In OpenAI's terms: `input_tokens` (cached ones included) → prompt
+    /// tokens, `output_tokens` (reasoning included) → completion tokens; the
+    /// total as reported, else their sum.
+    pub(crate) fn to_usage(&self) -> Usage {
+        let input = self.input_tokens.unwrap_or(0);
+        let output = self.output_tokens.unwrap_or(0);
+        let counts = Counts {
+            prompt: input,
+            completion: output,
+            cached: self
+                .input_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            cache_write: None,
+            reasoning: Some(
+                self.output_tokens_details
+                    .as_ref()
+                    .and_then(|d| d.reasoning_tokens)
+                    .unwrap_or(0),
+            ),
+        };
+        let mut usage = counts.usage();
+        usage.total_tokens = self.total_tokens.unwrap_or(input + output);
+        usage
+    }
 }
 
 #[derive(Deserialize)]
@@ -118,28 +151,7 @@ struct SummaryPart<'a> {
 impl WireResponse<'_> {
     /// Usage in OpenAI's terms (`None` without a usage object).
     pub(super) fn usage(&self) -> Option<Usage> {
-        let u = self.usage.as_ref()?;
-        let input = u.input_tokens.unwrap_or(0);
-        let output = u.output_tokens.unwrap_or(0);
-        let counts = Counts {
-            prompt: input,
-            completion: output,
-            cached: u
-                .input_tokens_details
-                .as_ref()
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
-            cache_write: None,
-            reasoning: Some(
-                u.output_tokens_details
-                    .as_ref()
-                    .and_then(|d| d.reasoning_tokens)
-                    .unwrap_or(0),
-            ),
-        };
-        let mut usage = counts.usage();
-        usage.total_tokens = u.total_tokens.unwrap_or(input + output);
-        Some(usage)
+        self.usage.as_ref().map(WireUsage::to_usage)
     }
 
     /// The finish reason: `incomplete` is a length (or content-filter) stop
