@@ -221,18 +221,26 @@ pub(crate) struct Answer {
     pub(crate) reasoning: String,
     pub(crate) refusal: String,
     pub(crate) calls: Vec<ToolCall>,
+    /// `reasoning_details`: the reasoning's replayable entries.
+    pub(crate) details: Vec<Value>,
+    /// `annotations` over `text` (URL citations).
+    pub(crate) annotations: Vec<Value>,
 }
 
 impl Answer {
     /// A `chat.completion` with one assistant choice: the text (even empty,
-    /// unless there are tool calls), the calls, refusal and reasoning when
-    /// there are any.
+    /// unless there are tool calls), the calls, refusal, reasoning,
+    /// `reasoning_details` and `annotations` when there are any; `native`,
+    /// the upstream's own finish reason, as the choice's
+    /// `native_finish_reason` when given (a reason `finish_reason` does not
+    /// say all of).
     pub(crate) fn into_response(
         self,
         id: String,
         created: i64,
         model: String,
         finish_reason: Option<FinishReason>,
+        native: Option<&str>,
         usage: Option<Usage>,
     ) -> ChatResponse {
         let Self {
@@ -240,29 +248,42 @@ impl Answer {
             reasoning,
             refusal,
             calls,
+            details,
+            annotations,
         } = self;
         let has_calls = !calls.is_empty();
-        let message = ResponseMessage {
+        let mut message = ResponseMessage {
             role: "assistant".into(),
             content: (!text.is_empty() || !has_calls).then_some(text),
             tool_calls: has_calls.then_some(calls),
             refusal: (!refusal.is_empty()).then_some(refusal),
             reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-            reasoning_details: None,
+            reasoning_details: (!details.is_empty()).then_some(details),
             extra: Default::default(),
         };
+        if !annotations.is_empty() {
+            message
+                .extra
+                .insert("annotations".into(), Value::Array(annotations));
+        }
+        let mut choice = Choice {
+            index: 0,
+            message,
+            finish_reason,
+            logprobs: None,
+            extra: Default::default(),
+        };
+        if let Some(native) = native {
+            choice
+                .extra
+                .insert("native_finish_reason".into(), Value::from(native));
+        }
         ChatResponse {
             id,
             object: "chat.completion".into(),
             created,
             model,
-            choices: vec![Choice {
-                index: 0,
-                message,
-                finish_reason,
-                logprobs: None,
-                extra: Default::default(),
-            }],
+            choices: vec![choice],
             usage,
             system_fingerprint: None,
             extra: Default::default(),

@@ -176,78 +176,50 @@ pub(super) fn decode_response(
     bytes: &[u8],
 ) -> Result<ChatResponse, ProviderError> {
     let wire: WireResponse = http::parse_json(provider, "response body", bytes)?;
-    let mut read = Read::default();
+    let mut answer = Answer::default();
     for block in &wire.content {
-        read.block(block);
+        read_block(block, &mut answer);
     }
-    let Read {
-        answer,
-        details,
-        annotations,
-    } = read;
     let stop = wire.stop_reason.as_deref();
     let finish = stop.map(finish_reason);
     let usage = wire.usage.map(WireUsage::to_usage);
-    let mut response = answer.into_response(wire.id, now_secs(), wire.model, finish, usage);
-    if let Some(choice) = response.choices.first_mut() {
-        if !details.is_empty() {
-            choice.message.reasoning_details = Some(details);
-        }
-        if !annotations.is_empty() {
-            let annotations = Value::Array(annotations);
-            choice
-                .message
-                .extra
-                .insert("annotations".into(), annotations);
-        }
-        if let Some(native) = stop.and_then(native_finish_reason) {
-            choice
-                .extra
-                .insert("native_finish_reason".into(), Value::from(native));
-        }
-    }
-    Ok(response)
+    Ok(answer.into_response(
+        wire.id,
+        now_secs(),
+        wire.model,
+        finish,
+        stop.and_then(native_finish_reason),
+        usage,
+    ))
 }
 
-/// What the answer's blocks say.
-#[derive(Default)]
-struct Read {
-    answer: Answer,
-    /// `reasoning_details`.
-    details: Vec<Value>,
-    /// `annotations` (URL citations).
-    annotations: Vec<Value>,
-}
-
-impl Read {
-    /// One content block: text (and its citations), reasoning (its text,
-    /// and its replayable form), or a tool call.
-    fn block(&mut self, block: &Value) {
-        let str_at = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or("");
-        if block.get("type").and_then(Value::as_str) == Some("text")
-            && let Some(citations) = block.get("citations").and_then(Value::as_array)
-            && !citations.is_empty()
-        {
-            let start = self.answer.text.chars().count();
-            let end = start + str_at("text").chars().count();
-            self.annotations.extend(annotations(citations, start, end));
-        }
-        read_block(block, &mut self.answer, &mut self.details);
-    }
-}
-
-/// One content block into the answer: text, reasoning (its text, and its
-/// replayable form in `details`), or a tool call.
-fn read_block(block: &Value, answer: &mut Answer, details: &mut Vec<Value>) {
+/// One content block into the answer: text (and its citations), reasoning
+/// (its text, and its replayable form in `details`), or a tool call.
+fn read_block(block: &Value, answer: &mut Answer) {
     let str_at = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or("");
     match block.get("type").and_then(Value::as_str) {
-        Some("text") => answer.text.push_str(str_at("text")),
+        Some("text") => {
+            if let Some(citations) = block.get("citations").and_then(Value::as_array)
+                && !citations.is_empty()
+            {
+                let start = answer.text.chars().count();
+                let end = start + str_at("text").chars().count();
+                answer
+                    .annotations
+                    .extend(annotations(citations, start, end));
+            }
+            answer.text.push_str(str_at("text"));
+        }
         Some("thinking") => {
             answer.reasoning.push_str(str_at("thinking"));
             let signature = Some(str_at("signature"));
-            details.push(text_detail(details.len(), str_at("thinking"), signature));
+            let detail = text_detail(answer.details.len(), str_at("thinking"), signature);
+            answer.details.push(detail);
         }
-        Some("redacted_thinking") => details.push(encrypted_detail(details.len(), str_at("data"))),
+        Some("redacted_thinking") => {
+            let detail = encrypted_detail(answer.details.len(), str_at("data"));
+            answer.details.push(detail);
+        }
         Some("tool_use") => answer.calls.push(function_call(
             str_at("id").to_owned(),
             str_at("name").to_owned(),

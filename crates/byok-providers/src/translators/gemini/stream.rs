@@ -22,7 +22,7 @@ use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
-use crate::translators::{ChunkHead, lenient};
+use crate::translators::{Answer, ChunkHead, lenient};
 use crate::types::{Delta, FunctionDelta, ToolCall, ToolCallDelta, Usage};
 
 /// Gemini stream state.
@@ -71,10 +71,14 @@ impl GoogleStream {
     /// annotations; the finish reason last.
     fn content(&mut self, chunk: &WireResponse<'_>, out: &mut Out) {
         let Parts {
-            text,
-            thoughts,
-            calls,
-            details,
+            answer:
+                Answer {
+                    text,
+                    reasoning: thoughts,
+                    calls,
+                    details,
+                    ..
+                },
             finish,
         } = chunk.parts(&self.at);
         if !thoughts.is_empty() {

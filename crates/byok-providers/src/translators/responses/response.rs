@@ -275,8 +275,6 @@ struct Collected {
     answer: Answer,
     /// Characters of `answer.text`.
     text_chars: usize,
-    details: Vec<Value>,
-    annotations: Vec<Value>,
     /// A stop sequence cut the text; nothing after it counts.
     stopped: bool,
 }
@@ -300,7 +298,7 @@ impl Collected {
                     }
                     let offset = self.text_chars;
                     self.text_chars += text.chars().count();
-                    self.annotations.extend(
+                    self.answer.annotations.extend(
                         part.annotations
                             .iter()
                             .filter_map(|a| annotation(a, offset)),
@@ -334,8 +332,8 @@ fn collect_output(items: &[OutputItem<'_>], stops: Option<&Stops>) -> Collected 
                         .reasoning
                         .push_str(s.text.as_deref().unwrap_or(""));
                 }
-                let details = reasoning_details(item, out.details.len());
-                out.details.extend(details);
+                let details = reasoning_details(item, out.answer.details.len());
+                out.answer.details.extend(details);
             }
             _ => {}
         }
@@ -355,34 +353,19 @@ pub(super) fn decode_response(
     // Anything but an object reads as an empty response.
     let wire: WireResponse<'_> = lenient::obj(&v).ok().flatten().unwrap_or_default();
     let Collected {
-        answer,
-        details,
-        annotations,
-        stopped,
-        ..
+        answer, stopped, ..
     } = collect_output(&wire.output, stops);
     let finish = if stopped {
         FinishReason::Stop
     } else {
         wire.finish(!answer.calls.is_empty())
     };
-    let mut response = answer.into_response(
+    Ok(answer.into_response(
         wire.id.as_deref().unwrap_or("").to_owned(),
         wire.created_at.unwrap_or_else(now_secs),
         wire.model.as_deref().unwrap_or("").to_owned(),
         Some(finish),
+        None,
         wire.usage(),
-    );
-    if let Some(choice) = response.choices.first_mut() {
-        if !details.is_empty() {
-            choice.message.reasoning_details = Some(details);
-        }
-        if !annotations.is_empty() {
-            choice
-                .message
-                .extra
-                .insert("annotations".into(), Value::Array(annotations));
-        }
-    }
-    Ok(response)
+    ))
 }
