@@ -51,11 +51,10 @@ pub(crate) fn check_common_parts(
     check_extra(provider, request, native_extra)
 }
 
-/// The extra-field part of [`check_common_parts`], for a translator that checks
-/// the unmodelled shapes itself (the Responses translator maps `file`
-/// parts): unknown extra fields are refused except the harmless ones,
-/// those the dialect passes through and those holding a default value.
-pub(crate) fn check_extra(
+/// The extra-field part of [`check_common_parts`]: unknown extra fields
+/// are refused except the harmless ones, those the dialect passes through
+/// and those holding a default value.
+fn check_extra(
     provider: ProviderId,
     request: &ChatRequest,
     native_extra: &[&str],
