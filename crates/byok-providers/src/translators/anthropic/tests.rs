@@ -159,7 +159,7 @@ fn reassemble(events: &[Value]) -> Value {
             event: None,
             data: e.to_string(),
         };
-        if s.event(&e, &mut out).unwrap() {
+        if s.event(e, &mut out).unwrap() {
             break;
         }
     }

@@ -167,7 +167,7 @@ impl GoogleStream {
 }
 
 impl SseTranslate for GoogleStream {
-    fn event(&mut self, event: &SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
+    fn event(&mut self, event: SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
         let chunk: WireResponse<'_> =
             lenient::from_str(&event.data).map_err(|e| ProviderError::Malformed {
                 provider: self.provider,
@@ -223,7 +223,7 @@ mod tests {
             data: r#"{"error":{"code":400,"message":"API key not valid: Zq8vN3xR5tL1 (truncated)","status":"INVALID_ARGUMENT"}}"#.to_owned(),
         };
         let mut out = VecDeque::new();
-        let Err(ProviderError::MidStream { message, .. }) = stream.event(&event, &mut out) else {
+        let Err(ProviderError::MidStream { message, .. }) = stream.event(event, &mut out) else {
             panic!("a mid-stream error")
         };
         assert!(message.contains("API key not valid"), "{message}");
@@ -382,7 +382,7 @@ mod tests {
             for (i, c) in chunks.into_iter().enumerate() {
                 let last = (i + 1 == n).then_some(&meta);
                 let event = SseEvent { event: None, data: response(c, last).to_string() };
-                stream.event(&event, &mut out).unwrap();
+                stream.event(event, &mut out).unwrap();
             }
             stream.eof(&mut out).unwrap();
             let (text, thoughts, calls, details, notes, finish) = reassemble(out);

@@ -299,7 +299,7 @@ fn both(
             event: None,
             data: e.to_string(),
         };
-        if s.event(&ev, &mut out).unwrap() {
+        if s.event(ev, &mut out).unwrap() {
             break;
         }
     }
