@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::ProviderError;
 use crate::http::Out;
@@ -51,11 +51,10 @@ pub(crate) fn check_common_parts(
     check_extra(provider, request, native_extra)
 }
 
-/// The extra-field part of [`check_common_parts`], for a translator that checks
-/// the unmodelled shapes itself (the Responses translator maps `file`
-/// parts): unknown extra fields are refused except the harmless ones,
-/// those the dialect passes through and those holding a default value.
-pub(crate) fn check_extra(
+/// The extra-field part of [`check_common_parts`]: unknown extra fields
+/// are refused except the harmless ones, those the dialect passes through
+/// and those holding a default value.
+fn check_extra(
     provider: ProviderId,
     request: &ChatRequest,
     native_extra: &[&str],
@@ -125,6 +124,48 @@ pub(crate) fn parse_data_url(url: &str) -> Option<(&str, &str)> {
     let (meta, data) = rest.split_once(',')?;
     let media = meta.strip_suffix(";base64")?;
     (!media.is_empty()).then_some((media, data))
+}
+
+/// A `file` content part (`{"type": "file", "file": {"file_data",
+/// "filename"}}`) read for a translator that sends files inline: the media
+/// type and base64 payload of `file_data`, a base64 `data:` URL (bare
+/// base64 is read as a PDF only when the filename ends in `.pdf`), and the
+/// filename (when not empty). Refused as unsupported, like any part a
+/// provider cannot take: a `file_id` (an uploaded file the gateway cannot
+/// resolve), no `file_data`, a `file_data` that is not a base64 `data:`
+/// URL.
+pub(crate) fn inline_file(
+    provider: ProviderId,
+    part: &Map<String, Value>,
+) -> Result<(&str, &str, Option<&str>), ProviderError> {
+    let file = part.get("file").and_then(Value::as_object);
+    let field = |key: &str| file.and_then(|f| f.get(key)).and_then(Value::as_str);
+    if field("file_id").is_some_and(|id| !id.is_empty()) {
+        return Err(unsupported(
+            provider,
+            "`file_id` in `file` parts (the gateway cannot resolve uploaded files): send the file inline as `file_data`, a base64 `data:` URL",
+        ));
+    }
+    let Some(data) = field("file_data") else {
+        return Err(unsupported(
+            provider,
+            "`file` parts without `file_data` (send the file inline as a base64 `data:` URL)",
+        ));
+    };
+    let filename = field("filename").filter(|f| !f.is_empty());
+    let (media, payload) = match parse_data_url(data) {
+        Some(parsed) => parsed,
+        None if filename.is_some_and(|f| f.to_ascii_lowercase().ends_with(".pdf")) => {
+            ("application/pdf", data)
+        }
+        None => {
+            return Err(unsupported(
+                provider,
+                "`file_data` other than a base64 `data:` URL (`data:application/pdf;base64,...`)",
+            ));
+        }
+    };
+    Ok((media, payload, filename))
 }
 
 /// Tool-call arguments (a JSON string) as a JSON object.
@@ -246,6 +287,50 @@ mod tests {
             ("anything", json!(0)),
         ] {
             assert!(!is_default(key, &value), "{key}: {value}");
+        }
+    }
+
+    #[test]
+    fn inline_files_are_read_one_way() {
+        use serde_json::json;
+        let read = |file: Value| {
+            let part = json!({"type": "file", "file": file});
+            let part = part.as_object().unwrap().clone();
+            inline_file(ProviderId::Google, &part)
+                .map(|(m, d, f)| (m.to_owned(), d.to_owned(), f.map(str::to_owned)))
+        };
+        assert_eq!(
+            read(json!({"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"}))
+                .unwrap(),
+            (
+                "application/pdf".into(),
+                "JVBERi0=".into(),
+                Some("a.pdf".into())
+            )
+        );
+        assert_eq!(
+            read(json!({"file_data": "JVBERi0=", "filename": "B.PDF"})).unwrap(),
+            (
+                "application/pdf".into(),
+                "JVBERi0=".into(),
+                Some("B.PDF".into())
+            )
+        );
+        for (file, says) in [
+            (json!({"file_id": "file-abc"}), "`file_id`"),
+            (
+                json!({"file_id": "file-abc", "file_data": "data:application/pdf;base64,JVBERi0="}),
+                "`file_id`",
+            ),
+            (json!({"filename": "a.pdf"}), "without `file_data`"),
+            (json!({"file_data": "JVBERi0="}), "base64 `data:` URL"),
+        ] {
+            match read(file.clone()) {
+                Err(ProviderError::Unsupported { what, .. }) => {
+                    assert!(what.contains(says), "{file}: {what}");
+                }
+                other => panic!("{file}: {other:?}"),
+            }
         }
     }
 }

@@ -352,9 +352,9 @@ pub(crate) type Out = VecDeque<Result<StreamEvent, ProviderError>>;
 
 /// A dialect's streaming state machine over SSE events.
 pub(crate) trait SseTranslate: Send + 'static {
-    /// Handles one event, pushing what it produces. `Ok(true)` ends the
-    /// stream normally.
-    fn event(&mut self, event: &SseEvent, out: &mut Out) -> Result<bool, ProviderError>;
+    /// Handles one event (owned: its data can move into what it produces),
+    /// pushing what it produces. `Ok(true)` ends the stream normally.
+    fn event(&mut self, event: SseEvent, out: &mut Out) -> Result<bool, ProviderError>;
 
     /// The body ended without `event` returning `true`: push what remains
     /// or fail (usually [`ProviderError::StreamTruncated`]).
@@ -408,7 +408,7 @@ impl<T: SseTranslate> BodyTranslate for Sse<T> {
             });
         }
         for event in self.events.drain(..) {
-            if self.translator.event(&event, out)? {
+            if self.translator.event(event, out)? {
                 return Ok(true);
             }
         }

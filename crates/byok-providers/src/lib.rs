@@ -167,7 +167,9 @@ pub fn translate_sse_events(
             }
         };
     for e in events {
-        if translator.event(e, &mut out)? {
+        // Owned, as the decoder hands each event over (it allocates each
+        // event's data as it decodes).
+        if translator.event(e.clone(), &mut out)? {
             break;
         }
     }

@@ -183,7 +183,7 @@ async fn thinking_is_reasoning_content_not_content() {
     assert_eq!(t.reasoning, "The user greets me. I should greet back.");
     assert_equivalent(&t, &usage, &full.response, &full.usage);
     assert_eq!(
-        reassembled(&t, &chunks)["reasoning_details"],
+        reassembled(&t, &chunks)["message"]["reasoning_details"],
         serde_json::to_value(&full.response.choices[0].message.reasoning_details).unwrap(),
         "streamed signatures equal the non-streamed ones"
     );
@@ -380,33 +380,6 @@ fn expected_details() -> Value {
     ])
 }
 
-/// A streamed answer reassembled as a client does: deltas concatenated,
-/// `reasoning_details` entries and `annotations` appended in order.
-fn reassembled(t: &byok_providers::Transcript, chunks: &[byok_providers::ChatChunk]) -> Value {
-    let details: Vec<Value> = chunks
-        .iter()
-        .flat_map(|c| &c.choices)
-        .flat_map(|c| c.delta.reasoning_details.iter().flatten().cloned())
-        .collect();
-    let annotations: Vec<Value> = chunks
-        .iter()
-        .flat_map(|c| &c.choices)
-        .filter_map(|c| c.delta.extra.get("annotations"))
-        .flat_map(|a| a.as_array().cloned().unwrap_or_default())
-        .collect();
-    let mut message = json!({
-        "role": "assistant",
-        "content": t.content,
-        "reasoning_content": t.reasoning,
-        "reasoning_details": details,
-        "tool_calls": t.tool_calls,
-    });
-    if !annotations.is_empty() {
-        message["annotations"] = Value::Array(annotations);
-    }
-    message
-}
-
 #[tokio::test]
 async fn thinking_signatures_and_redacted_thinking_become_reasoning_details() {
     let s = anthropic().await;
@@ -437,7 +410,7 @@ async fn thinking_signatures_and_redacted_thinking_become_reasoning_details() {
     let (t, chunks, usage, err) = collect(&s, &request(thinking_turn_one(true))).await;
     assert!(err.is_none(), "{err:?}");
     assert_equivalent(&t, &usage, &full.response, &full.usage);
-    let streamed = reassembled(&t, &chunks);
+    let streamed = reassembled(&t, &chunks)["message"].clone();
     assert_eq!(streamed["reasoning_details"], expected_details());
     let signed = chunks
         .iter()
@@ -475,7 +448,7 @@ async fn second_turn_replays_thinking_blocks_before_the_tool_use() {
     );
     let (t, chunks, _, err) = collect(&s, &request(thinking_turn_one(true))).await;
     assert!(err.is_none(), "{err:?}");
-    let streamed = reassembled(&t, &chunks);
+    let streamed = reassembled(&t, &chunks)["message"].clone();
 
     let want = json!([
         {"type": "thinking", "thinking": THOUGHT, "signature": SIGNATURE},
@@ -1113,7 +1086,7 @@ async fn url_citations_become_annotations_streamed_and_not() {
     let (t, chunks, usage, err) = collect(&s, &request(streamed)).await;
     assert!(err.is_none(), "{err:?}");
     assert_equivalent(&t, &usage, &full.response, &full.usage);
-    assert_eq!(reassembled(&t, &chunks)["annotations"], want);
+    assert_eq!(reassembled(&t, &chunks)["message"]["annotations"], want);
 }
 
 #[tokio::test]
@@ -1199,7 +1172,7 @@ async fn adaptive_thinking_tool_loop_replays_the_streamed_turn() {
     let sent = sent_json(&s);
     assert_eq!(sent["thinking"], json!({"type": "adaptive"}));
     assert_eq!(sent["output_config"], json!({"effort": "high"}));
-    let assistant = reassembled(&t, &chunks);
+    let assistant = reassembled(&t, &chunks)["message"].clone();
 
     s.mock.on(
         "POST",

@@ -1334,16 +1334,6 @@ async fn malformed_stop_reasons_are_stop_with_the_native_reason() {
     );
 }
 
-/// The annotations of a stream, in order.
-fn streamed_annotations(chunks: &[byok_providers::ChatChunk]) -> Vec<Value> {
-    chunks
-        .iter()
-        .flat_map(|c| c.choices.iter())
-        .filter_map(|c| c.delta.extra.get("annotations"))
-        .flat_map(|a| a.as_array().cloned().unwrap_or_default())
-        .collect()
-}
-
 #[tokio::test]
 async fn citations_become_url_citation_annotations_streamed_and_not() {
     let s = bedrock(false).await;
@@ -1382,7 +1372,7 @@ async fn citations_become_url_citation_annotations_streamed_and_not() {
         assert!(err.is_none(), "{err:?}");
         assert_equivalent(&t, &usage, &full.response, &full.usage);
         assert_eq!(
-            Value::Array(streamed_annotations(&chunks)),
+            reassembled(&t, &chunks)["message"]["annotations"],
             expected,
             "piece {piece}"
         );
@@ -1428,49 +1418,6 @@ async fn tool_results_carry_several_parts_images_and_errors() {
             .get("status")
             .is_none()
     );
-}
-
-/// The assistant message a client rebuilds from a stream, as it would echo
-/// it: content, tool calls, reasoning text and the `reasoning_details`
-/// entries as streamed (pieces of one index kept apart).
-fn reassembled(chunks: &[byok_providers::ChatChunk]) -> Value {
-    let mut content = String::new();
-    let mut reasoning = String::new();
-    let mut details = Vec::new();
-    let mut calls: Vec<Value> = Vec::new();
-    for c in chunks.iter().flat_map(|c| c.choices.iter()) {
-        let d = &c.delta;
-        content.push_str(d.content.as_deref().unwrap_or(""));
-        reasoning.push_str(d.reasoning_content.as_deref().unwrap_or(""));
-        details.extend(d.reasoning_details.clone().unwrap_or_default());
-        for t in d.tool_calls.iter().flatten() {
-            let i = t.index as usize;
-            if calls.len() <= i {
-                calls.push(json!({"id": "", "type": "function", "function": {"name": "", "arguments": ""}}));
-            }
-            if let Some(id) = &t.id {
-                calls[i]["id"] = json!(id);
-            }
-            if let Some(f) = &t.function {
-                if let Some(n) = &f.name {
-                    calls[i]["function"]["name"] = json!(n);
-                }
-                let args = calls[i]["function"]["arguments"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
-                calls[i]["function"]["arguments"] =
-                    json!(args + f.arguments.as_deref().unwrap_or(""));
-            }
-        }
-    }
-    json!({
-        "role": "assistant",
-        "content": if content.is_empty() { Value::Null } else { json!(content) },
-        "tool_calls": calls,
-        "reasoning_content": reasoning,
-        "reasoning_details": details
-    })
 }
 
 #[tokio::test]
@@ -1526,7 +1473,9 @@ async fn two_turn_thinking_and_tool_conversation_replays_turn_one_exactly() {
     // and reassembled, or whole. Both reach Converse the same way.
     let whole = serde_json::to_value(msg).unwrap();
     let mut wires = Vec::new();
-    for assistant in [reassembled(&chunks), whole] {
+    // `reasoning_details` as streamed: pieces of one index kept apart.
+    let streamed = reassembled(&t, &chunks)["message"].clone();
+    for assistant in [streamed, whole] {
         let mut body = turn1(false);
         body["messages"].as_array_mut().unwrap().extend([
             assistant,

@@ -106,10 +106,10 @@ async fn function_calls_carry_the_thought_signature_back() {
     let (t, chunks, usage, err) = collect(&s, &request(convo(true))).await;
     assert!(err.is_none(), "{err:?}");
     assert_equivalent(&t, &usage, &full.response, &full.usage);
-    let streamed = Extras::of(&chunks);
+    let streamed = reassembled(&t, &chunks)["message"].clone();
     assert_eq!(
-        Some(&streamed.details),
-        full.response.choices[0].message.reasoning_details.as_ref()
+        streamed["reasoning_details"],
+        json!(full.response.choices[0].message.reasoning_details)
     );
     assert_eq!(t.reasoning, "Two cities: call the tool twice.");
     for call in &t.tool_calls {
@@ -117,11 +117,11 @@ async fn function_calls_carry_the_thought_signature_back() {
         assert_valid_id(&call.id);
     }
     assert_eq!(
-        streamed.details,
-        [
+        streamed["reasoning_details"],
+        Value::Array(vec![
             json!({"type": "reasoning.encrypted", "data": "CiQBVKhc7ufd1yKmQTH4Ys4LP9/zL8Wp0Fq3mC9r8w8pV7O6eXkSMwFWq4A==",
                 "id": t.tool_calls[0].id, "format": "google-gemini-v1", "index": 0})
-        ]
+        ])
     );
     let first = &t.tool_calls[0];
     let args: Value = serde_json::from_str(&first.function.arguments).unwrap();
@@ -138,7 +138,7 @@ async fn function_calls_carry_the_thought_signature_back() {
     // Next turn: the client sends the message and results back as it got them.
     let mut next = convo(false);
     let msgs = next["messages"].as_array_mut().unwrap();
-    msgs.push(streamed.message(&t));
+    msgs.push(streamed);
     for c in &t.tool_calls {
         msgs.push(json!({"role": "tool", "tool_call_id": c.id, "content": "18C"}));
     }
@@ -416,49 +416,6 @@ fn assert_valid_id(id: &str) {
     );
 }
 
-/// What a client reassembles from a stream besides the transcript.
-#[derive(Default, Debug)]
-struct Extras {
-    details: Vec<Value>,
-    annotations: Vec<Value>,
-    native: Option<String>,
-}
-
-impl Extras {
-    fn of(chunks: &[byok_providers::ChatChunk]) -> Self {
-        let mut e = Self::default();
-        for ch in chunks.iter().flat_map(|c| &c.choices) {
-            e.details
-                .extend(ch.delta.reasoning_details.iter().flatten().cloned());
-            if let Some(Value::Array(a)) = ch.delta.extra.get("annotations") {
-                e.annotations.extend(a.iter().cloned());
-            }
-            if let Some(n) = ch.extra.get("native_finish_reason") {
-                e.native = n.as_str().map(str::to_owned);
-            }
-        }
-        e
-    }
-
-    /// The assistant message as the client received it, to be sent back.
-    fn message(&self, t: &byok_providers::Transcript) -> Value {
-        let mut m = json!({
-            "role": "assistant",
-            "content": if t.content.is_empty() { Value::Null } else { json!(t.content) },
-        });
-        if !t.reasoning.is_empty() {
-            m["reasoning_content"] = json!(t.reasoning);
-        }
-        if !t.tool_calls.is_empty() {
-            m["tool_calls"] = json!(t.tool_calls);
-        }
-        if !self.details.is_empty() {
-            m["reasoning_details"] = json!(self.details);
-        }
-        m
-    }
-}
-
 fn gemini3(stream: bool, messages: Value) -> Value {
     json!({
         "model": "gemini-3-flash-preview",
@@ -498,9 +455,9 @@ async fn two_turn_thinking_and_tools_on_gemini_3() {
     let (t1, chunks, usage, err) = collect(&s, &request(gemini3(true, user.clone()))).await;
     assert!(err.is_none(), "{err:?}");
     assert_equivalent(&t1, &usage, &full.response, &full.usage);
-    let e1 = Extras::of(&chunks);
+    let e1 = reassembled(&t1, &chunks)["message"].clone();
     let msg = &full.response.choices[0].message;
-    assert_eq!(Some(&e1.details), msg.reasoning_details.as_ref());
+    assert_eq!(e1["reasoning_details"], json!(msg.reasoning_details));
     let turn1 = sent_json(&s);
     assert_eq!(
         turn1["generationConfig"]["thinkingConfig"],
@@ -516,16 +473,16 @@ async fn two_turn_thinking_and_tools_on_gemini_3() {
     }
     assert_ne!(t1.tool_calls[0].id, t1.tool_calls[1].id);
     assert_eq!(
-        e1.details,
-        [
+        e1["reasoning_details"],
+        Value::Array(vec![
             json!({"type": "reasoning.encrypted", "data": "EqQCCqECAdHtim8Q2rXz0zY7aF1t0vPcU1bQ4m3n+TurnOneSig==",
                 "id": t1.tool_calls[0].id, "format": "google-gemini-v1", "index": 0})
-        ]
+        ])
     );
 
     // Turn 2: the message as received, then the results.
     let mut messages = user.as_array().unwrap().clone();
-    messages.push(e1.message(&t1));
+    messages.push(e1);
     for (c, r) in t1.tool_calls.iter().zip(["18C", "24C"]) {
         messages.push(json!({"role": "tool", "tool_call_id": c.id, "content": r}));
     }
@@ -559,7 +516,7 @@ async fn two_turn_thinking_and_tools_on_gemini_3() {
     );
     assert_eq!(results[1]["functionResponse"]["name"], "get_weather");
 
-    let e2 = Extras::of(&chunks2);
+    let e2 = reassembled(&t2, &chunks2)["message"].clone();
     assert_eq!(t2.tool_calls.len(), 1);
     let id2 = &t2.tool_calls[0].id;
     assert_valid_id(id2);
@@ -567,8 +524,11 @@ async fn two_turn_thinking_and_tools_on_gemini_3() {
         t1.tool_calls.iter().all(|c| &c.id != id2),
         "ids never repeat across turns"
     );
-    assert_eq!(e2.details[0]["id"], json!(id2));
-    assert_eq!(e2.details[0]["data"], "EroDCrcDAdHtim9TurnTwoSig==");
+    assert_eq!(e2["reasoning_details"][0]["id"], json!(id2));
+    assert_eq!(
+        e2["reasoning_details"][0]["data"],
+        "EroDCrcDAdHtim9TurnTwoSig=="
+    );
     assert_eq!(t2.finish_reason, Some(FinishReason::ToolCalls));
 }
 
@@ -585,16 +545,16 @@ async fn text_signatures_round_trip() {
     );
     let (t, chunks, _, err) = collect(&s, &request(gemini3(true, user.clone()))).await;
     assert!(err.is_none(), "{err:?}");
-    let e = Extras::of(&chunks);
+    let e = reassembled(&t, &chunks)["message"].clone();
     assert_eq!(t.content, "Paris: 18°C, Tokyo: 24°C.");
     assert_eq!(
-        e.details,
-        [
+        e["reasoning_details"],
+        Value::Array(vec![
             json!({"type": "reasoning.encrypted", "data": "ErADCq0DAdHtim9TextSig==", "format": "google-gemini-v1", "index": 0})
-        ]
+        ])
     );
     let mut messages = user.as_array().unwrap().clone();
-    messages.push(e.message(&t));
+    messages.push(e);
     messages.push(json!({"role": "user", "content": "And Rome?"}));
     s.mock.on(
         "POST",
@@ -670,7 +630,7 @@ async fn citations_become_annotations() {
     let (t, chunks, usage, err) = collect(&s, &request(convo(true))).await;
     assert!(err.is_none(), "{err:?}");
     assert_equivalent(&t, &usage, &full.response, &full.usage);
-    assert_eq!(json!(Extras::of(&chunks).annotations), got);
+    assert_eq!(reassembled(&t, &chunks)["message"]["annotations"], got);
 }
 
 #[tokio::test]
@@ -706,8 +666,8 @@ async fn malformed_calls_and_blocked_prompts() {
         assert!(err.is_none(), "{err:?}");
         assert_equivalent(&t, &usage, &full.response, &full.usage);
         assert_eq!(
-            Extras::of(&chunks).native.as_deref(),
-            Some(native),
+            reassembled(&t, &chunks)["native_finish_reason"],
+            native,
             "{file}"
         );
     }

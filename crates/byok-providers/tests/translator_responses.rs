@@ -214,67 +214,12 @@ async fn azure_responses_paths_and_header() {
 // output, `stop`, files. Fixtures: tests/fixtures/responses/ (sources cited
 // in each file's `_source`).
 
-use byok_providers::ChatChunk;
-
 fn local(name: &str) -> String {
     let path = format!(
         "{}/tests/fixtures/responses/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Streamed chunks put back together as the message a client ends up with
-/// (the OpenAI SDK's stream helpers do the same), in the non-streamed
-/// message's JSON shape; `reasoning_details` and `annotations` appended.
-fn reassembled(chunks: &[ChatChunk]) -> Value {
-    let (mut content, mut reasoning, mut refusal) = (String::new(), String::new(), String::new());
-    let (mut details, mut annotations, mut calls) = (Vec::new(), Vec::new(), Vec::<Value>::new());
-    for c in chunks {
-        let Some(choice) = c.choices.first() else {
-            continue;
-        };
-        let d = &choice.delta;
-        content.push_str(d.content.as_deref().unwrap_or(""));
-        reasoning.push_str(d.reasoning_content.as_deref().unwrap_or(""));
-        refusal.push_str(d.refusal.as_deref().unwrap_or(""));
-        details.extend(d.reasoning_details.iter().flatten().cloned());
-        if let Some(Value::Array(a)) = d.extra.get("annotations") {
-            annotations.extend(a.iter().cloned());
-        }
-        for t in d.tool_calls.iter().flatten() {
-            let i = t.index as usize;
-            while calls.len() <= i {
-                calls.push(json!({"id": "", "type": "function", "function": {"name": "", "arguments": ""}}));
-            }
-            let call = &mut calls[i];
-            let add = |v: &mut Value, s: Option<&str>| {
-                *v = json!(format!("{}{}", v.as_str().unwrap(), s.unwrap_or("")));
-            };
-            add(&mut call["id"], t.id.as_deref());
-            let f = t.function.clone().unwrap_or_default();
-            add(&mut call["function"]["name"], f.name.as_deref());
-            add(&mut call["function"]["arguments"], f.arguments.as_deref());
-        }
-    }
-    let mut m = json!({"role": "assistant"});
-    m["content"] = if content.is_empty() && !calls.is_empty() {
-        Value::Null
-    } else {
-        json!(content)
-    };
-    for (key, value, present) in [
-        ("tool_calls", json!(calls), !calls.is_empty()),
-        ("refusal", json!(refusal), !refusal.is_empty()),
-        ("reasoning_content", json!(reasoning), !reasoning.is_empty()),
-        ("reasoning_details", json!(details), !details.is_empty()),
-        ("annotations", json!(annotations), !annotations.is_empty()),
-    ] {
-        if present {
-            m[key] = value;
-        }
-    }
-    m
 }
 
 /// The answer to `req` from `name`.json and from `name`.sse: both messages
@@ -303,13 +248,13 @@ async fn both_ways(s: &Setup, req: &Value, name: &str) -> (Value, byok_providers
     let (t, chunks, usage, err) = collect(s, &request(streamed)).await;
     assert!(err.is_none(), "{err:?}");
     assert_equivalent(&t, &usage, &full.response, &full.usage);
-    let message = reassembled(&chunks);
+    let streamed = reassembled(&t, &chunks);
     assert_eq!(
-        message,
-        serde_json::to_value(&full.response.choices[0].message).unwrap(),
+        streamed,
+        choice_of(&full.response),
         "{name}: streamed and reassembled == whole"
     );
-    (message, full.response)
+    (streamed["message"].clone(), full.response)
 }
 
 fn weather_tools() -> Value {

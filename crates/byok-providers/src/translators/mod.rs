@@ -22,7 +22,7 @@ pub(crate) mod anthropic;
 pub(crate) mod bedrock;
 pub(crate) mod embeddings;
 pub(crate) mod gemini;
-mod lenient;
+pub(crate) mod lenient;
 pub(crate) mod openai;
 pub(crate) mod responses;
 
@@ -221,18 +221,26 @@ pub(crate) struct Answer {
     pub(crate) reasoning: String,
     pub(crate) refusal: String,
     pub(crate) calls: Vec<ToolCall>,
+    /// `reasoning_details`: the reasoning's replayable entries.
+    pub(crate) details: Vec<Value>,
+    /// `annotations` over `text` (URL citations).
+    pub(crate) annotations: Vec<Value>,
 }
 
 impl Answer {
     /// A `chat.completion` with one assistant choice: the text (even empty,
-    /// unless there are tool calls), the calls, refusal and reasoning when
-    /// there are any.
+    /// unless there are tool calls), the calls, refusal, reasoning,
+    /// `reasoning_details` and `annotations` when there are any; `native`,
+    /// the upstream's own finish reason, as the choice's
+    /// `native_finish_reason` when given (a reason `finish_reason` does not
+    /// say all of).
     pub(crate) fn into_response(
         self,
         id: String,
         created: i64,
         model: String,
         finish_reason: Option<FinishReason>,
+        native: Option<&str>,
         usage: Option<Usage>,
     ) -> ChatResponse {
         let Self {
@@ -240,29 +248,42 @@ impl Answer {
             reasoning,
             refusal,
             calls,
+            details,
+            annotations,
         } = self;
         let has_calls = !calls.is_empty();
-        let message = ResponseMessage {
+        let mut message = ResponseMessage {
             role: "assistant".into(),
             content: (!text.is_empty() || !has_calls).then_some(text),
             tool_calls: has_calls.then_some(calls),
             refusal: (!refusal.is_empty()).then_some(refusal),
             reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-            reasoning_details: None,
+            reasoning_details: (!details.is_empty()).then_some(details),
             extra: Default::default(),
         };
+        if !annotations.is_empty() {
+            message
+                .extra
+                .insert("annotations".into(), Value::Array(annotations));
+        }
+        let mut choice = Choice {
+            index: 0,
+            message,
+            finish_reason,
+            logprobs: None,
+            extra: Default::default(),
+        };
+        if let Some(native) = native {
+            choice
+                .extra
+                .insert("native_finish_reason".into(), Value::from(native));
+        }
         ChatResponse {
             id,
             object: "chat.completion".into(),
             created,
             model,
-            choices: vec![Choice {
-                index: 0,
-                message,
-                finish_reason,
-                logprobs: None,
-                extra: Default::default(),
-            }],
+            choices: vec![choice],
             usage,
             system_fingerprint: None,
             extra: Default::default(),
@@ -573,9 +594,105 @@ impl ToolSlots {
 pub(crate) mod inverse {
     #![allow(clippy::unwrap_used)]
 
-    use serde_json::Value;
+    use serde_json::{Map, Value, json};
 
-    use crate::types::{ChatRequest, Content, Message, ToolCall};
+    use crate::stream::Transcript;
+    use crate::types::{ChatChunk, ChatRequest, ChatResponse, Content, Message, ToolCall};
+
+    /// A stream's chunks put back together as a client does, in the shape
+    /// of [`choice_of`] a whole answer: the first choice's message (the
+    /// [`Transcript`]: content, reasoning, calls by index; and the refusal,
+    /// `reasoning_details` with the pieces of one `reasoning.text` entry
+    /// joined, `annotations`), its finish reason and native finish reason.
+    pub(crate) fn reassembled<'a>(chunks: impl IntoIterator<Item = &'a ChatChunk>) -> Value {
+        let mut t = Transcript::default();
+        let mut refusal = String::new();
+        let (mut details, mut annotations) = (Vec::<Value>::new(), Vec::new());
+        let mut native = Value::Null;
+        for chunk in chunks {
+            t.push(chunk);
+            for c in chunk.choices.iter().filter(|c| c.index == 0) {
+                let d = &c.delta;
+                refusal.push_str(d.refusal.as_deref().unwrap_or(""));
+                for e in d.reasoning_details.iter().flatten() {
+                    match details.last_mut() {
+                        Some(last)
+                            if last["index"] == e["index"] && e["type"] == "reasoning.text" =>
+                        {
+                            let joined = format!(
+                                "{}{}",
+                                last["text"].as_str().unwrap_or(""),
+                                e["text"].as_str().unwrap_or("")
+                            );
+                            last["text"] = json!(joined);
+                            if let Some(s) = e.get("signature") {
+                                last["signature"] = s.clone();
+                            }
+                        }
+                        _ => details.push(e.clone()),
+                    }
+                }
+                if let Some(Value::Array(a)) = d.extra.get("annotations") {
+                    annotations.extend(a.iter().cloned());
+                }
+                if c.finish_reason.is_some() {
+                    native = c
+                        .extra
+                        .get("native_finish_reason")
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                }
+            }
+        }
+        let has_calls = !t.tool_calls.is_empty();
+        let mut m = Map::new();
+        m.insert("role".into(), json!("assistant"));
+        let content = if t.content.is_empty() && has_calls {
+            Value::Null
+        } else {
+            json!(t.content)
+        };
+        m.insert("content".into(), content);
+        for (key, value, present) in [
+            ("tool_calls", json!(t.tool_calls), has_calls),
+            ("refusal", json!(refusal), !refusal.is_empty()),
+            (
+                "reasoning_content",
+                json!(t.reasoning),
+                !t.reasoning.is_empty(),
+            ),
+            ("reasoning_details", json!(details), !details.is_empty()),
+            ("annotations", json!(annotations), !annotations.is_empty()),
+        ] {
+            if present {
+                m.insert(key.into(), value);
+            }
+        }
+        json!({"message": m, "finish_reason": t.finish_reason, "native_finish_reason": native})
+    }
+
+    /// A whole answer's first choice: its message, finish reason and native
+    /// finish reason.
+    pub(crate) fn choice_of(response: &ChatResponse) -> Value {
+        let c = &response.choices[0];
+        json!({
+            "message": c.message,
+            "finish_reason": c.finish_reason,
+            "native_finish_reason": c.extra.get("native_finish_reason").cloned().unwrap_or(Value::Null),
+        })
+    }
+
+    /// [`reassembled`] or [`choice_of`] with the calls' arguments as JSON
+    /// (a stream's are text fragments of the same object).
+    pub(crate) fn parsed_arguments(mut v: Value) -> Value {
+        let calls = v["message"]["tool_calls"].as_array_mut();
+        for call in calls.into_iter().flatten() {
+            let args = &mut call["function"]["arguments"];
+            let parsed: Value = serde_json::from_str(args.as_str().unwrap()).unwrap();
+            *args = parsed;
+        }
+        v
+    }
 
     /// A request from its JSON.
     pub(crate) fn req(v: Value) -> ChatRequest {

@@ -17,7 +17,7 @@ use byok_providers::{
 use byok_testkit::MockUpstream;
 use futures_util::StreamExt as _;
 use secrecy::SecretString;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 pub const LAB: EndpointPolicy = EndpointPolicy {
     allow_insecure: true,
@@ -125,4 +125,71 @@ pub fn assert_equivalent(
 
 pub fn finish(r: &ChatResponse) -> Option<FinishReason> {
     r.choices[0].finish_reason
+}
+
+/// A stream put back together as a client does, in the shape of
+/// [`choice_of`] a whole answer: the first choice's message (the
+/// [`Transcript`]'s content, reasoning and calls; the refusal; the
+/// `reasoning_details` entries and `annotations` appended as streamed,
+/// pieces of one index kept apart: what a client echoes), its finish reason
+/// and native finish reason.
+pub fn reassembled(t: &Transcript, chunks: &[ChatChunk]) -> Value {
+    let mut refusal = String::new();
+    let (mut details, mut annotations) = (Vec::new(), Vec::new());
+    let mut native = Value::Null;
+    for c in chunks
+        .iter()
+        .flat_map(|c| &c.choices)
+        .filter(|c| c.index == 0)
+    {
+        let d = &c.delta;
+        refusal.push_str(d.refusal.as_deref().unwrap_or(""));
+        details.extend(d.reasoning_details.iter().flatten().cloned());
+        if let Some(Value::Array(a)) = d.extra.get("annotations") {
+            annotations.extend(a.iter().cloned());
+        }
+        if c.finish_reason.is_some() {
+            native = c
+                .extra
+                .get("native_finish_reason")
+                .cloned()
+                .unwrap_or(Value::Null);
+        }
+    }
+    let has_calls = !t.tool_calls.is_empty();
+    let mut m = Map::new();
+    m.insert("role".into(), json!("assistant"));
+    let content = if t.content.is_empty() && has_calls {
+        Value::Null
+    } else {
+        json!(t.content)
+    };
+    m.insert("content".into(), content);
+    for (key, value, present) in [
+        ("tool_calls", json!(t.tool_calls), has_calls),
+        ("refusal", json!(refusal), !refusal.is_empty()),
+        (
+            "reasoning_content",
+            json!(t.reasoning),
+            !t.reasoning.is_empty(),
+        ),
+        ("reasoning_details", json!(details), !details.is_empty()),
+        ("annotations", json!(annotations), !annotations.is_empty()),
+    ] {
+        if present {
+            m.insert(key.into(), value);
+        }
+    }
+    json!({"message": m, "finish_reason": t.finish_reason, "native_finish_reason": native})
+}
+
+/// A whole answer's first choice: its message, finish reason and native
+/// finish reason.
+pub fn choice_of(r: &ChatResponse) -> Value {
+    let c = &r.choices[0];
+    json!({
+        "message": c.message,
+        "finish_reason": c.finish_reason,
+        "native_finish_reason": c.extra.get("native_finish_reason").cloned().unwrap_or(Value::Null),
+    })
 }

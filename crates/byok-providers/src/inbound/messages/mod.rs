@@ -132,6 +132,7 @@ pub use self::stream::StreamEncoder;
 pub use self::usage::UsageReader;
 use crate::id::WireFormat;
 use crate::inbound::InboundError;
+pub use crate::inbound::PassThroughUsage;
 use crate::types::ChatRequest;
 
 /// A parsed Messages request: the neutral request, and what the answer

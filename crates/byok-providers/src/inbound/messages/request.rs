@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::Parsed;
 use super::reasoning::{redacted_entry, thinking_entry};
 use crate::inbound::InboundError;
-use crate::translators::anthropic::THINKING_BUDGETS;
+use crate::translators::anthropic::{THINKING_BUDGETS, TOOL_CHOICE_MODES};
 use crate::types::{
     ChatRequest, Content, ContentPart, FunctionDef, ImageUrl, Message, NamedFunction,
     NamedToolChoice, ResponseFormat, Stop, StreamOptions, Tool, ToolCall, ToolChoice,
@@ -582,14 +582,13 @@ fn tools(
         .map(Some)
 }
 
-/// `tool_choice`: `auto`, `any` → `required`, `none`, `tool` → the named
-/// function.
+/// `tool_choice`: `auto`, `any` → `required`, `none` (the translator's
+/// [`TOOL_CHOICE_MODES`] read backwards), `tool` → the named function.
 fn choice(c: WireToolChoice) -> Result<ToolChoice, InboundError> {
-    let mode = |m: &str| Ok(ToolChoice::Mode(m.to_owned()));
+    if let Some((mode, _)) = TOOL_CHOICE_MODES.iter().find(|(_, kind)| *kind == c.kind) {
+        return Ok(ToolChoice::Mode((*mode).to_owned()));
+    }
     match c.kind.as_str() {
-        "auto" => mode("auto"),
-        "any" => mode("required"),
-        "none" => mode("none"),
         "tool" => {
             let name = c.name.ok_or_else(|| {
                 InboundError::invalid("tool_choice.name: Field required", "tool_choice")

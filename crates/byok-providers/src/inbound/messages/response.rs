@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::Parsed;
 use super::reasoning::{ReasoningBlock, block_of};
 use super::request::RAW_ARGUMENTS;
+use crate::translators::anthropic::{WireUsage, stop_reason_of};
 use crate::types::{ChatResponse, FinishReason, ResponseMessage, ToolCall, Usage};
 
 /// A content block of an answer (and the start of a streamed one).
@@ -51,33 +52,6 @@ impl<'a> Block<'a> {
                 signature,
             },
             ReasoningBlock::Redacted { data } => Block::RedactedThinking { data },
-        }
-    }
-}
-
-/// Anthropic's `usage`.
-#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq, Default)]
-pub(super) struct WireUsage {
-    pub(super) input_tokens: u64,
-    pub(super) cache_creation_input_tokens: u64,
-    pub(super) cache_read_input_tokens: u64,
-    pub(super) output_tokens: u64,
-}
-
-impl WireUsage {
-    /// Anthropic's counts keep cache reads and writes out of
-    /// `input_tokens`; the neutral `prompt_tokens` includes both.
-    pub(super) fn of(usage: &Usage) -> Self {
-        let cached = usage.cached_tokens();
-        let written = usage.cache_write_tokens();
-        Self {
-            input_tokens: usage
-                .prompt_tokens
-                .saturating_sub(cached)
-                .saturating_sub(written),
-            cache_creation_input_tokens: written,
-            cache_read_input_tokens: cached,
-            output_tokens: usage.completion_tokens,
         }
     }
 }
@@ -129,8 +103,7 @@ pub fn encode_response(response: &ChatResponse, parsed: &Parsed) -> Vec<u8> {
         usage: response
             .usage
             .as_ref()
-            .map(WireUsage::of)
-            .unwrap_or_default(),
+            .map_or_else(|| WireUsage::of(&Usage::default()), WireUsage::of),
     };
     serde_json::to_vec(&wire).unwrap_or_default()
 }
@@ -197,7 +170,8 @@ pub(super) fn input_of(call: &ToolCall) -> Value {
     }
 }
 
-/// The Anthropic stop reason, and the stop sequence when known (an
+/// The Anthropic stop reason ([`stop_reason_of`], the translator's table
+/// read backwards), and the stop sequence when known (an
 /// OpenAI-compatible server such as vLLM names the matched one in the
 /// choice's `stop_reason`; it counts only when the client asked for it).
 /// Without a finish reason: `tool_use` after tool calls, else `end_turn`.
@@ -218,9 +192,7 @@ pub(super) fn stop_reason<'a>(
                 None => ("end_turn", None),
             }
         }
-        Some(FinishReason::Length) => ("max_tokens", None),
-        Some(FinishReason::ToolCalls | FinishReason::FunctionCall) => ("tool_use", None),
-        Some(FinishReason::ContentFilter) => ("refusal", None),
+        Some(other) => (stop_reason_of(other), None),
     }
 }
 

@@ -10,7 +10,8 @@ use super::error_type;
 use super::reasoning::{
     ReasoningBlock, block_of, block_of_map, is_foreign, merge, piece_text, same_entry, signed,
 };
-use super::response::{Block, WireUsage, message_id, stop_reason};
+use super::response::{Block, message_id, stop_reason};
+use crate::translators::anthropic::WireUsage;
 use crate::types::{ChatChunk, ChunkChoice, FinishReason, ToolCallDelta, Usage};
 
 /// One event of Anthropic's stream.
@@ -33,7 +34,9 @@ enum Event<'a> {
     },
     MessageDelta {
         delta: StopDelta<'a>,
-        usage: DeltaUsage,
+        /// The cumulative output, and the input counts when known (as
+        /// newer Anthropic streams send them).
+        usage: WireUsage,
     },
     MessageStop,
     Error {
@@ -85,19 +88,6 @@ enum BlockDelta<'a> {
 struct StopDelta<'a> {
     stop_reason: &'static str,
     stop_sequence: Option<&'a str>,
-}
-
-/// `message_delta` usage: the cumulative output, and the input counts
-/// when known (as newer Anthropic streams send them).
-#[derive(Debug, Serialize)]
-struct DeltaUsage {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    input_tokens: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cache_creation_input_tokens: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cache_read_input_tokens: Option<u64>,
-    output_tokens: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -266,20 +256,10 @@ impl StreamEncoder {
             !self.tools.is_empty(),
         );
         let usage = match &self.usage {
-            Some(u) => {
-                let w = WireUsage::of(u);
-                DeltaUsage {
-                    input_tokens: Some(w.input_tokens),
-                    cache_creation_input_tokens: Some(w.cache_creation_input_tokens),
-                    cache_read_input_tokens: Some(w.cache_read_input_tokens),
-                    output_tokens: w.output_tokens,
-                }
-            }
-            None => DeltaUsage {
-                input_tokens: None,
-                cache_creation_input_tokens: None,
-                cache_read_input_tokens: None,
-                output_tokens: 0,
+            Some(u) => WireUsage::of(u),
+            None => WireUsage {
+                output_tokens: Some(0),
+                ..WireUsage::default()
             },
         };
         emit(
@@ -318,7 +298,7 @@ impl StreamEncoder {
     fn start(&mut self, neutral_id: &str, out: &mut Vec<u8>) {
         self.started = true;
         self.id = message_id(neutral_id);
-        let usage = self.usage.as_ref().map(WireUsage::of).unwrap_or_default();
+        let usage = WireUsage::of(self.usage.as_ref().unwrap_or(&Usage::default()));
         emit(
             out,
             &Event::MessageStart {

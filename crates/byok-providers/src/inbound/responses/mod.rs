@@ -150,7 +150,8 @@ use serde_json::{Map, Value};
 pub use self::request::{Peek, parse_request, peek};
 pub use self::response::encode_response;
 pub use self::stream::StreamEncoder;
-pub use self::usage::{PassThroughUsage, UsageReader};
+pub use self::usage::UsageReader;
+pub use crate::inbound::PassThroughUsage;
 use crate::types::ChatRequest;
 
 /// A parsed Responses request: the neutral request and what the answer

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::Parsed;
 use super::input::ENVELOPE;
 use crate::common::now_secs;
-use crate::translators::responses::REASONING_FORMAT;
+use crate::translators::responses::{REASONING_FORMAT, flat_annotation, incomplete_reason};
 use crate::types::{ChatResponse, FinishReason, Usage};
 
 /// Encodes a neutral answer as a Responses `response` object (JSON bytes).
@@ -103,13 +103,13 @@ pub(super) enum Status {
 
 impl Status {
     /// `length` → incomplete (`max_output_tokens`), `content_filter` →
-    /// incomplete (`content_filter`), anything else (none included) →
-    /// completed.
+    /// incomplete (`content_filter`) (the translator's `INCOMPLETE_REASONS`
+    /// read backwards: [`incomplete_reason`]), anything else (none
+    /// included) → completed.
     pub(super) fn from_finish(finish: Option<FinishReason>) -> Self {
-        match finish {
-            Some(FinishReason::Length) => Self::Incomplete("max_output_tokens"),
-            Some(FinishReason::ContentFilter) => Self::Incomplete("content_filter"),
-            _ => Self::Completed,
+        match finish.and_then(incomplete_reason) {
+            Some(reason) => Self::Incomplete(reason),
+            None => Self::Completed,
         }
     }
 
@@ -255,23 +255,12 @@ pub(super) fn call_item_id(call_id: &str) -> String {
 }
 
 /// Chat annotations (`{"type": "url_citation", "url_citation": {...}}`) as
-/// Responses annotations (the citation's keys flat); others as they are.
+/// Responses annotations (the inner keys flat: the translator's
+/// [`flat_annotation`]).
 pub(super) fn annotations(v: Option<&Value>) -> Vec<Value> {
     v.and_then(Value::as_array)
-        .map(|l| l.iter().map(annotation).collect())
+        .map(|l| l.iter().map(flat_annotation).collect())
         .unwrap_or_default()
-}
-
-fn annotation(a: &Value) -> Value {
-    let Some(Value::Object(c)) = a.get("url_citation") else {
-        return a.clone();
-    };
-    let mut flat = Map::new();
-    flat.insert("type".into(), json!("url_citation"));
-    for key in ["url", "title", "start_index", "end_index"] {
-        flat.insert(key.into(), c.get(key).cloned().unwrap_or(Value::Null));
-    }
-    Value::Object(flat)
 }
 
 /// A choice's `logprobs.content` entries (the Responses shape is the same).

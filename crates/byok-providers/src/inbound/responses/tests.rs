@@ -1335,6 +1335,9 @@ fn usage_from_the_completed_event_in_every_split() {
         read_usage(&[crlf.as_bytes()]),
         Some(expected_stream_usage())
     );
+    // A bare CR ends a line too (the scanner both readers share).
+    let cr = OPENAI_STREAM.replace('\n', "\r");
+    assert_eq!(read_usage(&[cr.as_bytes()]), Some(expected_stream_usage()));
     // Without `event:` lines the data's `type` is enough.
     let bare: String = OPENAI_STREAM
         .lines()
@@ -1360,6 +1363,8 @@ fn usage_from_a_json_body_and_our_own_stream() {
     let got = read_usage(&[b"  \n", &body]).unwrap();
     assert_eq!(got.usage, usage(12, 2, 7, 3));
     assert_eq!(got.model.as_deref(), Some("m"));
+    assert_eq!(UsageReader::read_body(&body), Some(got));
+    assert_eq!(UsageReader::read_body(b"{\"error\":{}}"), None);
     let chunks = [
         chunk(text_delta("hi"), Some(FinishReason::Length)),
         usage_chunk(usage(12, 2, 7, 3)),

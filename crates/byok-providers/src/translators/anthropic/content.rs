@@ -18,7 +18,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::common::{parse_data_url, unsupported};
+use crate::common::{inline_file, parse_data_url, unsupported};
 use crate::error::ProviderError;
 use crate::id::ProviderId;
 use crate::types::{Content, ContentPart};
@@ -64,34 +64,7 @@ fn image_block(provider: ProviderId, url: &str) -> Result<Value, ProviderError> 
 /// A `file` part (`{"type": "file", "file": {"file_data", "filename"}}`)
 /// as a `document` (PDF, plain text) or `image` block.
 fn file_block(provider: ProviderId, part: &Map<String, Value>) -> Result<Value, ProviderError> {
-    let file = part.get("file").and_then(Value::as_object);
-    let field = |key: &str| file.and_then(|f| f.get(key)).and_then(Value::as_str);
-    if field("file_id").is_some_and(|id| !id.is_empty()) {
-        return Err(unsupported(
-            provider,
-            "`file.file_id` (an uploaded file cannot be resolved by the gateway): send the file inline as `file.file_data`, a base64 `data:` URL",
-        ));
-    }
-    let data = field("file_data").ok_or_else(|| {
-        ProviderError::invalid(
-            "a `file` content part needs `file.file_data` (a base64 `data:` URL)",
-            Some("messages"),
-        )
-    })?;
-    let filename = field("filename").filter(|f| !f.is_empty());
-    let (media_type, payload) = match parse_data_url(data) {
-        Some(parsed) => parsed,
-        // Bare base64 is read as a PDF only when the name says so.
-        None if filename.is_some_and(|f| f.to_ascii_lowercase().ends_with(".pdf")) => {
-            ("application/pdf", data)
-        }
-        None => {
-            return Err(ProviderError::invalid(
-                "`file.file_data` must be a base64 `data:` URL (`data:application/pdf;base64,...`)",
-                Some("messages"),
-            ));
-        }
-    };
+    let (media_type, payload, filename) = inline_file(provider, part)?;
     let source = match media_type {
         "application/pdf" => json!({"type": "base64", "media_type": media_type, "data": payload}),
         m if m.starts_with("text/") => {

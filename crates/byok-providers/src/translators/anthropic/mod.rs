@@ -106,9 +106,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub(crate) use self::effort::max_tokens;
+pub(crate) use self::request::TOOL_CHOICE_MODES;
 pub use self::request::encode_request;
-pub(crate) use self::response::WireUsage;
 use self::response::decode_response;
+pub(crate) use self::response::{WireUsage, stop_reason_of};
 pub(crate) use self::stream::AnthropicStream;
 use crate::credential::Credential;
 use crate::error::ProviderError;

@@ -322,20 +322,24 @@ fn tools(request: &ChatRequest) -> Option<Vec<Value>> {
     })
 }
 
+/// OpenAI's `tool_choice` modes and Anthropic's `tool_choice` types, read
+/// both ways: by this translator (mode → type) and by the inbound Messages
+/// decoder (type → mode). A named function is Anthropic's `tool`.
+pub(crate) const TOOL_CHOICE_MODES: &[(&str, &str)] =
+    &[("auto", "auto"), ("required", "any"), ("none", "none")];
+
 /// `tool_choice`, with `disable_parallel_tool_use` for
 /// `parallel_tool_calls: false`.
 fn tool_choice(request: &ChatRequest, has_tools: bool) -> Result<Option<Value>, ProviderError> {
     let mut tool_choice = match &request.tool_choice {
         None => None,
-        Some(ToolChoice::Mode(m)) => match m.as_str() {
-            "auto" => Some(json!({"type": "auto"})),
-            "required" => Some(json!({"type": "any"})),
-            "none" => Some(json!({"type": "none"})),
-            other => {
+        Some(ToolChoice::Mode(m)) => match TOOL_CHOICE_MODES.iter().find(|(n, _)| n == m) {
+            Some((_, kind)) => Some(json!({"type": kind})),
+            None => {
                 return Err(ProviderError::invalid(
                     format!(
                         "unknown tool_choice `{}`",
-                        other.chars().take(32).collect::<String>()
+                        m.chars().take(32).collect::<String>()
                     ),
                     Some("tool_choice"),
                 ));

@@ -1,6 +1,6 @@
 //! Anthropic Messages answer → neutral [`ChatResponse`].
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::citations::annotations;
@@ -12,21 +12,45 @@ use crate::id::ProviderId;
 use crate::translators::{Answer, Counts, function_call, lenient};
 use crate::types::{ChatResponse, FinishReason, Usage};
 
-/// Anthropic stop reasons as OpenAI finish reasons: `end_turn`,
-/// `stop_sequence` → `stop`; `max_tokens`, `model_context_window_exceeded`
-/// → `length`; `tool_use` → `tool_calls`; `refusal` (the safety
-/// classifiers stopped the answer) → `content_filter`; `pause_turn` (a
-/// server tool paused a long turn: send the answer back to continue) and
-/// unknown reasons → `stop`. The reasons this loses something of are also
-/// given as the choice's `native_finish_reason` ([`native_finish_reason`]).
+/// Anthropic stop reasons and their OpenAI finish reasons, read both ways:
+/// by this translator (a stop reason → its finish reason; unknown reasons
+/// → `stop`) and by the inbound Messages encoder (a finish reason → the
+/// first stop reason listed for it, [`stop_reason_of`]). `refusal` means
+/// the safety classifiers stopped the answer; `pause_turn`, that a server
+/// tool paused a long turn (send the answer back to continue). The reasons
+/// this loses something of are also given as the choice's
+/// `native_finish_reason` ([`native_finish_reason`]).
+pub(crate) const STOP_REASONS: &[(&str, FinishReason)] = &[
+    ("end_turn", FinishReason::Stop),
+    ("max_tokens", FinishReason::Length),
+    ("tool_use", FinishReason::ToolCalls),
+    ("refusal", FinishReason::ContentFilter),
+    ("stop_sequence", FinishReason::Stop),
+    ("model_context_window_exceeded", FinishReason::Length),
+    ("pause_turn", FinishReason::Stop),
+];
+
+/// An Anthropic stop reason as an OpenAI finish reason ([`STOP_REASONS`];
+/// unknown reasons → `stop`).
 pub(super) fn finish_reason(stop_reason: &str) -> FinishReason {
-    match stop_reason {
-        "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
-        "tool_use" => FinishReason::ToolCalls,
-        "refusal" => FinishReason::ContentFilter,
-        // end_turn, stop_sequence, pause_turn
-        _ => FinishReason::Stop,
-    }
+    STOP_REASONS
+        .iter()
+        .find(|(name, _)| *name == stop_reason)
+        .map_or(FinishReason::Stop, |(_, reason)| *reason)
+}
+
+/// An OpenAI finish reason as an Anthropic stop reason: the first one
+/// [`STOP_REASONS`] lists for it (a legacy `function_call` reads as
+/// `tool_calls`).
+pub(crate) fn stop_reason_of(finish: FinishReason) -> &'static str {
+    let finish = match finish {
+        FinishReason::FunctionCall => FinishReason::ToolCalls,
+        other => other,
+    };
+    STOP_REASONS
+        .iter()
+        .find(|(_, reason)| *reason == finish)
+        .map_or("end_turn", |(name, _)| name)
 }
 
 /// The stop reason, when its finish reason does not say it all:
@@ -44,17 +68,34 @@ pub(super) fn native_finish_reason(stop_reason: &str) -> Option<&str> {
 /// `message_delta`'s): each count as sent, `None` when absent or not a
 /// non-negative integer. Read by this translator and by the pass-through
 /// reader ([`crate::inbound::messages::UsageReader`]), so both bill a
-/// stream the same.
-#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+/// stream the same; written by the inbound Messages encoder
+/// ([`WireUsage::of`], absent counts left out).
+#[derive(Debug, Deserialize, Serialize, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WireUsage {
-    #[serde(default, deserialize_with = "lenient::u64")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub(crate) input_tokens: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64")]
-    pub(crate) output_tokens: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub(crate) cache_creation_input_tokens: Option<u64>,
-    #[serde(default, deserialize_with = "lenient::u64")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub(crate) cache_read_input_tokens: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient::u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub(crate) output_tokens: Option<u64>,
 }
 
 impl WireUsage {
@@ -95,6 +136,25 @@ impl WireUsage {
         )
         .usage()
     }
+
+    /// The inverse of [`WireUsage::to_usage`]: every count, the input one
+    /// without the cache reads and writes that OpenAI's prompt tokens
+    /// include.
+    pub(crate) fn of(usage: &Usage) -> Self {
+        let cached = usage.cached_tokens();
+        let written = usage.cache_write_tokens();
+        Self {
+            input_tokens: Some(
+                usage
+                    .prompt_tokens
+                    .saturating_sub(cached)
+                    .saturating_sub(written),
+            ),
+            cache_creation_input_tokens: Some(written),
+            cache_read_input_tokens: Some(cached),
+            output_tokens: Some(usage.completion_tokens),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,78 +176,50 @@ pub(super) fn decode_response(
     bytes: &[u8],
 ) -> Result<ChatResponse, ProviderError> {
     let wire: WireResponse = http::parse_json(provider, "response body", bytes)?;
-    let mut read = Read::default();
+    let mut answer = Answer::default();
     for block in &wire.content {
-        read.block(block);
+        read_block(block, &mut answer);
     }
-    let Read {
-        answer,
-        details,
-        annotations,
-    } = read;
     let stop = wire.stop_reason.as_deref();
     let finish = stop.map(finish_reason);
     let usage = wire.usage.map(WireUsage::to_usage);
-    let mut response = answer.into_response(wire.id, now_secs(), wire.model, finish, usage);
-    if let Some(choice) = response.choices.first_mut() {
-        if !details.is_empty() {
-            choice.message.reasoning_details = Some(details);
-        }
-        if !annotations.is_empty() {
-            let annotations = Value::Array(annotations);
-            choice
-                .message
-                .extra
-                .insert("annotations".into(), annotations);
-        }
-        if let Some(native) = stop.and_then(native_finish_reason) {
-            choice
-                .extra
-                .insert("native_finish_reason".into(), Value::from(native));
-        }
-    }
-    Ok(response)
+    Ok(answer.into_response(
+        wire.id,
+        now_secs(),
+        wire.model,
+        finish,
+        stop.and_then(native_finish_reason),
+        usage,
+    ))
 }
 
-/// What the answer's blocks say.
-#[derive(Default)]
-struct Read {
-    answer: Answer,
-    /// `reasoning_details`.
-    details: Vec<Value>,
-    /// `annotations` (URL citations).
-    annotations: Vec<Value>,
-}
-
-impl Read {
-    /// One content block: text (and its citations), reasoning (its text,
-    /// and its replayable form), or a tool call.
-    fn block(&mut self, block: &Value) {
-        let str_at = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or("");
-        if block.get("type").and_then(Value::as_str) == Some("text")
-            && let Some(citations) = block.get("citations").and_then(Value::as_array)
-            && !citations.is_empty()
-        {
-            let start = self.answer.text.chars().count();
-            let end = start + str_at("text").chars().count();
-            self.annotations.extend(annotations(citations, start, end));
-        }
-        read_block(block, &mut self.answer, &mut self.details);
-    }
-}
-
-/// One content block into the answer: text, reasoning (its text, and its
-/// replayable form in `details`), or a tool call.
-fn read_block(block: &Value, answer: &mut Answer, details: &mut Vec<Value>) {
+/// One content block into the answer: text (and its citations), reasoning
+/// (its text, and its replayable form in `details`), or a tool call.
+fn read_block(block: &Value, answer: &mut Answer) {
     let str_at = |key: &str| block.get(key).and_then(Value::as_str).unwrap_or("");
     match block.get("type").and_then(Value::as_str) {
-        Some("text") => answer.text.push_str(str_at("text")),
+        Some("text") => {
+            if let Some(citations) = block.get("citations").and_then(Value::as_array)
+                && !citations.is_empty()
+            {
+                let start = answer.text.chars().count();
+                let end = start + str_at("text").chars().count();
+                answer
+                    .annotations
+                    .extend(annotations(citations, start, end));
+            }
+            answer.text.push_str(str_at("text"));
+        }
         Some("thinking") => {
             answer.reasoning.push_str(str_at("thinking"));
             let signature = Some(str_at("signature"));
-            details.push(text_detail(details.len(), str_at("thinking"), signature));
+            let detail = text_detail(answer.details.len(), str_at("thinking"), signature);
+            answer.details.push(detail);
         }
-        Some("redacted_thinking") => details.push(encrypted_detail(details.len(), str_at("data"))),
+        Some("redacted_thinking") => {
+            let detail = encrypted_detail(answer.details.len(), str_at("data"));
+            answer.details.push(detail);
+        }
         Some("tool_use") => answer.calls.push(function_call(
             str_at("id").to_owned(),
             str_at("name").to_owned(),
@@ -202,6 +234,32 @@ fn read_block(block: &Value, answer: &mut Answer, details: &mut Vec<Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stop_reasons_read_both_ways() {
+        for finish in [
+            FinishReason::Stop,
+            FinishReason::Length,
+            FinishReason::ToolCalls,
+            FinishReason::ContentFilter,
+        ] {
+            assert_eq!(finish_reason(stop_reason_of(finish)), finish);
+        }
+        assert_eq!(stop_reason_of(FinishReason::FunctionCall), "tool_use");
+        assert_eq!(finish_reason("pause_turn"), FinishReason::Stop);
+        assert_eq!(finish_reason("something_new"), FinishReason::Stop);
+    }
+
+    #[test]
+    fn usage_inverse_gives_the_counts_back() {
+        let wire = WireUsage {
+            input_tokens: Some(10),
+            output_tokens: Some(5),
+            cache_creation_input_tokens: Some(100),
+            cache_read_input_tokens: Some(1000),
+        };
+        assert_eq!(WireUsage::of(&wire.to_usage()), wire);
+    }
 
     #[test]
     fn usage_counts_cache_in_prompt_tokens() {

@@ -439,7 +439,7 @@ impl AnthropicStream {
 }
 
 impl SseTranslate for AnthropicStream {
-    fn event(&mut self, event: &SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
+    fn event(&mut self, event: SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
         let (data, tag) = lenient::tagged::<Event<'_>>(&event.data, event.event.as_deref())
             .map_err(|e| self.malformed(http::classify(&e)))?;
         match data {
@@ -489,7 +489,7 @@ mod tests {
                 event: name.map(str::to_owned),
                 data: (*data).to_owned(),
             };
-            match s.event(&e, &mut out) {
+            match s.event(e, &mut out) {
                 Ok(false) => {}
                 Ok(true) => break,
                 Err(e) => return (out.into_iter().map(Result::unwrap).collect(), Some(e)),

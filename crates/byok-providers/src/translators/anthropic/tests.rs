@@ -13,6 +13,7 @@ use crate::http::{Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
 use crate::stream::StreamEvent;
+use crate::translators::inverse::{self, parsed_arguments};
 
 /// One content block of a generated answer.
 #[derive(Debug, Clone)]
@@ -150,7 +151,7 @@ fn events(blocks: &[Block], stop: &str, at: usize) -> Vec<Value> {
 }
 
 /// The streamed chunks reassembled as a client does, in the shape of the
-/// non-streamed message (plus the finish reasons).
+/// non-streamed answer ([`inverse::reassembled`]).
 fn reassemble(events: &[Value]) -> Value {
     let mut s = AnthropicStream::new(ProviderId::Anthropic, false, SecretString::from("k"));
     let mut out = Out::new();
@@ -159,85 +160,24 @@ fn reassemble(events: &[Value]) -> Value {
             event: None,
             data: e.to_string(),
         };
-        if s.event(&e, &mut out).unwrap() {
+        if s.event(e, &mut out).unwrap() {
             break;
         }
     }
-    let (mut content, mut reasoning) = (String::new(), String::new());
-    let (mut details, mut annotations, mut calls) = (Vec::new(), Vec::new(), Vec::<Value>::new());
-    let (mut finish, mut native) = (Value::Null, Value::Null);
-    for item in out {
-        let StreamEvent::Chunk(chunk) = item.unwrap() else {
-            continue;
-        };
-        for c in chunk.choices {
-            let d = c.delta;
-            content.push_str(d.content.as_deref().unwrap_or(""));
-            reasoning.push_str(d.reasoning_content.as_deref().unwrap_or(""));
-            details.extend(d.reasoning_details.into_iter().flatten());
-            if let Some(Value::Array(a)) = d.extra.get("annotations") {
-                annotations.extend(a.iter().cloned());
-            }
-            for t in d.tool_calls.into_iter().flatten() {
-                let i = t.index as usize;
-                if calls.len() <= i {
-                    calls.resize(i + 1, json!({"id": "", "name": "", "arguments": ""}));
-                }
-                if let Some(id) = t.id {
-                    calls[i]["id"] = Value::from(id);
-                }
-                let f = t.function.unwrap_or_default();
-                if let Some(n) = f.name {
-                    calls[i]["name"] = Value::from(n);
-                }
-                let args = format!(
-                    "{}{}",
-                    calls[i]["arguments"].as_str().unwrap(),
-                    f.arguments.unwrap_or_default()
-                );
-                calls[i]["arguments"] = Value::from(args);
-            }
-            if let Some(f) = c.finish_reason {
-                finish = serde_json::to_value(f).unwrap();
-                native = c
-                    .extra
-                    .get("native_finish_reason")
-                    .cloned()
-                    .unwrap_or(Value::Null);
-            }
-        }
-    }
-    json!({"content": content, "reasoning": reasoning, "details": details,
-        "annotations": annotations, "calls": calls, "finish": finish, "native": native})
+    let chunks: Vec<_> = out
+        .into_iter()
+        .filter_map(|item| match item.unwrap() {
+            StreamEvent::Chunk(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    inverse::reassembled(&chunks)
 }
 
 /// The non-streamed answer, decoded, in the same shape.
 fn decoded(message: &Value) -> Value {
     let r = decode_response(ProviderId::Anthropic, message.to_string().as_bytes()).unwrap();
-    let c = &r.choices[0];
-    let m = &c.message;
-    let calls: Vec<Value> = m
-        .tool_calls
-        .iter()
-        .flatten()
-        .map(|t| json!({"id": t.id, "name": t.function.name, "arguments": t.function.arguments}))
-        .collect();
-    json!({"content": m.content.clone().unwrap_or_default(),
-        "reasoning": m.reasoning_content.clone().unwrap_or_default(),
-        "details": m.reasoning_details.clone().unwrap_or_default(),
-        "annotations": m.extra.get("annotations").cloned().unwrap_or(json!([])),
-        "calls": calls,
-        "finish": serde_json::to_value(c.finish_reason).unwrap(),
-        "native": c.extra.get("native_finish_reason").cloned().unwrap_or(Value::Null)})
-}
-
-/// Tool-call arguments compared as JSON (the stream's are text fragments).
-fn parsed_arguments(mut v: Value) -> Value {
-    for call in v["calls"].as_array_mut().into_iter().flatten() {
-        let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
-        call["arguments"] = args;
-    }
-    v
+    inverse::choice_of(&r)
 }
 
 proptest! {
@@ -266,10 +206,11 @@ fn the_property_sees_signatures_and_annotations() {
         Block::ToolUse("toolu_1".into(), "f".into(), Map::new()),
     ];
     let full = decoded(&message(&blocks, "tool_use"));
-    assert_eq!(full["details"][0]["signature"], "sig");
-    assert_eq!(full["details"][1]["data"], "enc");
+    let m = &full["message"];
+    assert_eq!(m["reasoning_details"][0]["signature"], "sig");
+    assert_eq!(m["reasoning_details"][1]["data"], "enc");
     assert_eq!(
-        full["annotations"][0]["url_citation"],
+        m["annotations"][0]["url_citation"],
         json!({"url": "https://x.example/", "title": "X", "start_index": 0, "end_index": 3})
     );
     assert_eq!(

@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::common::{parse_data_url, unsupported};
+use crate::common::{inline_file, parse_data_url, unsupported};
 use crate::error::ProviderError;
 use crate::id::ProviderId;
 use crate::types::{Content, ContentPart};
@@ -107,20 +107,7 @@ pub(super) fn document_name(filename: Option<&str>, fallback: &str) -> String {
 /// a document block for a documented document type, an image block for an
 /// image; `file_id` and other types are refused.
 fn file_block(p: ProviderId, part: &Map<String, Value>, n: usize) -> Result<Value, ProviderError> {
-    let file = part.get("file").and_then(Value::as_object);
-    let data = file
-        .and_then(|f| f.get("file_data"))
-        .and_then(Value::as_str);
-    let Some(data) = data else {
-        let what = if file.is_some_and(|f| f.contains_key("file_id")) {
-            "`file_id` in `file` parts (the gateway cannot resolve uploaded files; send `file_data` as a base64 data: URL)"
-        } else {
-            "`file` parts without `file_data`"
-        };
-        return Err(unsupported(p, what));
-    };
-    let (media, bytes) = parse_data_url(data)
-        .ok_or_else(|| unsupported(p, "`file_data` other than a base64 `data:` URL"))?;
+    let (media, bytes, filename) = inline_file(p, part)?;
     if media.starts_with("image/") {
         return image_from(p, media, bytes);
     }
@@ -137,7 +124,6 @@ fn file_block(p: ProviderId, part: &Map<String, Value>, n: usize) -> Result<Valu
                 ),
             )
         })?;
-    let filename = file.and_then(|f| f.get("filename")).and_then(Value::as_str);
     let name = document_name(filename, &format!("document-{n}"));
     Ok(json!({"document": {"format": format, "name": name, "source": {"bytes": bytes}}}))
 }

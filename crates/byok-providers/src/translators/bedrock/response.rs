@@ -263,54 +263,30 @@ pub(super) fn decode_response(
         .as_ref()
         .and_then(|o| o.message.as_ref())
         .map_or(&[][..], |m| &m.content);
-    let gathered = gather(blocks);
-    let finish = wire.stop_reason.as_deref().map(finish_reason);
+    let answer = gather(blocks);
+    let stop = wire.stop_reason.as_deref();
     let usage = wire.usage.as_ref().map(WireUsage::to_usage);
-    let Gathered {
-        answer,
-        details,
-        annotations,
-    } = gathered;
-    let mut response =
-        answer.into_response(fresh_id(), now_secs(), model.to_owned(), finish, usage);
-    if let Some(choice) = response.choices.first_mut() {
-        if !details.is_empty() {
-            choice.message.reasoning_details = Some(details);
-        }
-        if !annotations.is_empty() {
-            choice
-                .message
-                .extra
-                .insert("annotations".into(), Value::Array(annotations));
-        }
-        if let Some(native) = wire.stop_reason.as_deref().and_then(native_finish) {
-            choice
-                .extra
-                .insert("native_finish_reason".into(), json!(native));
-        }
-    }
-    Ok(response)
-}
-
-/// What an answer's blocks say.
-#[derive(Default)]
-struct Gathered {
-    answer: Answer,
-    details: Vec<Value>,
-    annotations: Vec<Value>,
+    Ok(answer.into_response(
+        fresh_id(),
+        now_secs(),
+        model.to_owned(),
+        stop.map(finish_reason),
+        stop.and_then(native_finish),
+        usage,
+    ))
 }
 
 /// Text (cited text included, its citations as annotations over it), tool
 /// uses and reasoning, in block order.
-fn gather(blocks: &[Block<'_>]) -> Gathered {
-    let mut g = Gathered::default();
+fn gather(blocks: &[Block<'_>]) -> Answer {
+    let mut g = Answer::default();
     let mut chars = 0usize;
     for block in blocks {
         if let Some(t) = &block.text {
-            g.answer.text.push_str(t);
+            g.text.push_str(t);
             chars += t.chars().count();
         } else if let Some(tu) = &block.tool_use {
-            g.answer.calls.push(function_call(
+            g.calls.push(function_call(
                 tu.tool_use_id.as_deref().unwrap_or("").to_owned(),
                 tu.name.as_deref().unwrap_or("").to_owned(),
                 tu.input
@@ -321,13 +297,13 @@ fn gather(blocks: &[Block<'_>]) -> Gathered {
             let index = u32::try_from(g.details.len()).unwrap_or(u32::MAX);
             let (text, detail) = r.detail(index);
             if let Some(t) = text {
-                g.answer.reasoning.push_str(t);
+                g.reasoning.push_str(t);
             }
             g.details.extend(detail);
         } else if let Some(c) = &block.citations_content {
             let start = chars;
             for t in c.content.iter().filter_map(|t| t.text.as_deref()) {
-                g.answer.text.push_str(t);
+                g.text.push_str(t);
                 chars += t.chars().count();
             }
             g.annotations.extend(

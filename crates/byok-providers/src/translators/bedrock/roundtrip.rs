@@ -14,6 +14,7 @@ use super::stream::BedrockStream;
 use crate::http::Out;
 use crate::id::ProviderId;
 use crate::stream::StreamEvent;
+use crate::translators::inverse::{self, parsed_arguments};
 use crate::types::ChatChunk;
 
 /// One content block of a generated answer.
@@ -168,99 +169,9 @@ fn run_stream(events: &[(&'static str, Value)]) -> Vec<ChatChunk> {
         .collect()
 }
 
-/// The streamed message reassembled as the non-streamed one is built:
-/// `reasoning_details` pieces of one index joined (text appended, the
-/// signature kept).
-fn reassemble(chunks: &[ChatChunk]) -> Value {
-    let mut content = String::new();
-    let mut reasoning = String::new();
-    let mut details: Vec<Value> = Vec::new();
-    let mut calls: Vec<(String, String, String)> = Vec::new();
-    let mut annotations = Vec::new();
-    let mut finish = Value::Null;
-    let mut native = Value::Null;
-    for c in chunks.iter().flat_map(|c| c.choices.iter()) {
-        let d = &c.delta;
-        content.push_str(d.content.as_deref().unwrap_or(""));
-        reasoning.push_str(d.reasoning_content.as_deref().unwrap_or(""));
-        for e in d.reasoning_details.iter().flatten() {
-            match details.last_mut() {
-                Some(last) if last["index"] == e["index"] && e["type"] == "reasoning.text" => {
-                    let joined = format!(
-                        "{}{}",
-                        last["text"].as_str().unwrap_or(""),
-                        e["text"].as_str().unwrap_or("")
-                    );
-                    last["text"] = json!(joined);
-                    if let Some(s) = e.get("signature") {
-                        last["signature"] = s.clone();
-                    }
-                }
-                _ => details.push(e.clone()),
-            }
-        }
-        for t in d.tool_calls.iter().flatten() {
-            let i = t.index as usize;
-            if calls.len() <= i {
-                calls.resize(i + 1, Default::default());
-            }
-            if let Some(id) = &t.id {
-                calls[i].0.clone_from(id);
-            }
-            if let Some(f) = &t.function {
-                if let Some(n) = &f.name {
-                    calls[i].1.clone_from(n);
-                }
-                calls[i].2.push_str(f.arguments.as_deref().unwrap_or(""));
-            }
-        }
-        if let Some(Value::Array(a)) = d.extra.get("annotations") {
-            annotations.extend(a.iter().cloned());
-        }
-        if let Some(f) = c.finish_reason {
-            finish = json!(f);
-            native = c
-                .extra
-                .get("native_finish_reason")
-                .cloned()
-                .unwrap_or(Value::Null);
-        }
-    }
-    let calls: Vec<Value> = calls
-        .into_iter()
-        .map(|(id, name, args)| json!([id, name, serde_json::from_str::<Value>(&args).unwrap()]))
-        .collect();
-    json!({
-        "content": content, "reasoning": reasoning, "details": details,
-        "calls": calls, "annotations": annotations, "finish": finish, "native": native
-    })
-}
-
 fn whole_message(body: &Value) -> Value {
     let r = decode_response(ProviderId::Aws, &serde_json::to_vec(body).unwrap(), "model").unwrap();
-    let choice = &r.choices[0];
-    let m = &choice.message;
-    let calls: Vec<Value> = m
-        .tool_calls
-        .iter()
-        .flatten()
-        .map(|c| {
-            json!([
-                c.id,
-                c.function.name,
-                serde_json::from_str::<Value>(&c.function.arguments).unwrap()
-            ])
-        })
-        .collect();
-    json!({
-        "content": m.content.clone().unwrap_or_default(),
-        "reasoning": m.reasoning_content.clone().unwrap_or_default(),
-        "details": m.reasoning_details.clone().unwrap_or_default(),
-        "calls": calls,
-        "annotations": m.extra.get("annotations").cloned().unwrap_or(json!([])),
-        "finish": json!(choice.finish_reason),
-        "native": choice.extra.get("native_finish_reason").cloned().unwrap_or(Value::Null)
-    })
+    inverse::choice_of(&r)
 }
 
 proptest! {
@@ -274,7 +185,9 @@ proptest! {
         ],
     ) {
         let (whole, events) = answer(&blocks, stop);
-        let streamed = reassemble(&run_stream(&events));
-        prop_assert_eq!(streamed, whole_message(&whole));
+        // `reasoning_details` pieces of one index joined (text appended,
+        // the signature kept), as the non-streamed answer is built.
+        let streamed = parsed_arguments(inverse::reassembled(&run_stream(&events)));
+        prop_assert_eq!(streamed, parsed_arguments(whole_message(&whole)));
     }
 }

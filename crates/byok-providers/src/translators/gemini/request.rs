@@ -8,7 +8,7 @@ use super::NATIVE_EXTRA;
 use super::signatures::{Replay, fill_missing, on_last_text, split_id};
 use super::thinking::{self, is_gemini_3};
 use crate::common::{
-    arguments_object, check_common_parts, encode_body, parse_data_url, unsupported,
+    arguments_object, check_common_parts, encode_body, inline_file, parse_data_url, unsupported,
 };
 use crate::error::ProviderError;
 use crate::id::ProviderId;
@@ -90,19 +90,8 @@ fn other_part(
     };
     match kind {
         "file" => {
-            if inner("file_id").is_some() {
-                return Err(unsupported(
-                    provider,
-                    "`file_id` in `file` parts (uploaded files cannot be resolved here): send the file inline as `file_data`, a base64 `data:` URL",
-                ));
-            }
-            match inner("file_data").and_then(parse_data_url) {
-                Some((mime, data)) => Ok(json!({"inlineData": {"mimeType": mime, "data": data}})),
-                None => Err(unsupported(
-                    provider,
-                    "`file` parts without `file_data` as a base64 `data:` URL",
-                )),
-            }
+            let (mime, data, _) = inline_file(provider, part)?;
+            Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
         }
         "input_audio" => {
             let format = inner("format").unwrap_or("").to_ascii_lowercase();

@@ -15,7 +15,7 @@ use crate::http;
 use crate::id::ProviderId;
 use crate::translators::lenient;
 use crate::translators::{Answer, Counts, function_call};
-use crate::types::{ChatResponse, FinishReason, ToolCall, Usage};
+use crate::types::{ChatResponse, FinishReason, Usage};
 
 /// One `GenerateContentResponse` (a whole answer, or one stream chunk).
 #[derive(Deserialize, Default)]
@@ -144,12 +144,16 @@ impl WireResponse<'_> {
         {
             let signature = part.thought_signature.as_deref().filter(|s| !s.is_empty());
             if let Some(fc) = &part.function_call {
-                let id = call_id(fc.id.as_deref(), &at.token, at.calls + out.calls.len());
+                let id = call_id(
+                    fc.id.as_deref(),
+                    &at.token,
+                    at.calls + out.answer.calls.len(),
+                );
                 if let Some(sig) = signature {
-                    let index = at.details + out.details.len();
-                    out.details.push(detail(sig, Some(&id), index));
+                    let index = at.details + out.answer.details.len();
+                    out.answer.details.push(detail(sig, Some(&id), index));
                 }
-                out.calls.push(function_call(
+                out.answer.calls.push(function_call(
                     id,
                     fc.name.as_deref().unwrap_or("").to_owned(),
                     fc.args
@@ -160,14 +164,14 @@ impl WireResponse<'_> {
             }
             if let Some(t) = part.text.as_deref() {
                 if part.thought == Some(true) {
-                    out.thoughts.push_str(t);
+                    out.answer.reasoning.push_str(t);
                 } else {
-                    out.text.push_str(t);
+                    out.answer.text.push_str(t);
                 }
             }
             if let Some(sig) = signature {
-                let index = at.details + out.details.len();
-                out.details.push(detail(sig, None, index));
+                let index = at.details + out.answer.details.len();
+                out.answer.details.push(detail(sig, None, index));
             }
         }
         if out.finish.is_none() {
@@ -247,14 +251,11 @@ impl Finish {
     }
 }
 
-/// Text, thoughts, calls and signatures of one response's first candidate.
+/// Text, thoughts (`reasoning`), calls and signatures (`details`, in part
+/// order) of one response's first candidate, and why it ended.
 #[derive(Default)]
 pub(super) struct Parts {
-    pub(super) text: String,
-    pub(super) thoughts: String,
-    pub(super) calls: Vec<ToolCall>,
-    /// `reasoning_details` entries (thought signatures), in part order.
-    pub(super) details: Vec<Value>,
+    pub(super) answer: Answer,
     pub(super) finish: Option<Finish>,
 }
 
@@ -270,43 +271,21 @@ pub(super) fn decode_response(
         details: 0,
         token: super::signatures::id_token(wire.response_id.as_deref()),
     };
-    let p = wire.parts(&at);
-    let annotations = wire.annotations(&p.text);
-    let finish = p.finish.unwrap_or(Finish {
+    let Parts { mut answer, finish } = wire.parts(&at);
+    answer.annotations = wire.annotations(&answer.text);
+    let finish = finish.unwrap_or(Finish {
         reason: "STOP".into(),
         blocked: false,
     });
-    let answer = Answer {
-        text: p.text,
-        reasoning: p.thoughts,
-        refusal: String::new(),
-        calls: p.calls,
-    };
     let has_calls = !answer.calls.is_empty();
-    let mut response = answer.into_response(
+    Ok(answer.into_response(
         wire.response_id.as_deref().unwrap_or("").to_owned(),
         now_secs(),
         wire.model_version.as_deref().unwrap_or("").to_owned(),
         Some(finish.reason(has_calls)),
+        finish.native(),
         wire.usage(),
-    );
-    if let Some(choice) = response.choices.first_mut() {
-        if let Some(native) = finish.native() {
-            choice
-                .extra
-                .insert("native_finish_reason".into(), Value::from(native));
-        }
-        if !p.details.is_empty() {
-            choice.message.reasoning_details = Some(p.details);
-        }
-        if !annotations.is_empty() {
-            choice
-                .message
-                .extra
-                .insert("annotations".into(), Value::Array(annotations));
-        }
-    }
-    Ok(response)
+    ))
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
-use crate::translators::{ChunkHead, lenient};
+use crate::translators::{Answer, ChunkHead, lenient};
 use crate::types::{Delta, FunctionDelta, ToolCall, ToolCallDelta, Usage};
 
 /// Gemini stream state.
@@ -71,10 +71,14 @@ impl GoogleStream {
     /// annotations; the finish reason last.
     fn content(&mut self, chunk: &WireResponse<'_>, out: &mut Out) {
         let Parts {
-            text,
-            thoughts,
-            calls,
-            details,
+            answer:
+                Answer {
+                    text,
+                    reasoning: thoughts,
+                    calls,
+                    details,
+                    ..
+                },
             finish,
         } = chunk.parts(&self.at);
         if !thoughts.is_empty() {
@@ -163,7 +167,7 @@ impl GoogleStream {
 }
 
 impl SseTranslate for GoogleStream {
-    fn event(&mut self, event: &SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
+    fn event(&mut self, event: SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
         let chunk: WireResponse<'_> =
             lenient::from_str(&event.data).map_err(|e| ProviderError::Malformed {
                 provider: self.provider,
@@ -204,7 +208,7 @@ impl SseTranslate for GoogleStream {
 mod tests {
     use super::*;
     use crate::stream::StreamEvent;
-    use crate::types::FinishReason;
+    use crate::translators::inverse;
     use std::collections::VecDeque;
 
     /// A mid-stream error that echoes part of the key (too short for the
@@ -219,7 +223,7 @@ mod tests {
             data: r#"{"error":{"code":400,"message":"API key not valid: Zq8vN3xR5tL1 (truncated)","status":"INVALID_ARGUMENT"}}"#.to_owned(),
         };
         let mut out = VecDeque::new();
-        let Err(ProviderError::MidStream { message, .. }) = stream.event(&event, &mut out) else {
+        let Err(ProviderError::MidStream { message, .. }) = stream.event(event, &mut out) else {
             panic!("a mid-stream error")
         };
         assert!(message.contains("API key not valid"), "{message}");
@@ -298,47 +302,6 @@ mod tests {
         json!({"candidates": [cand], "responseId": "Rsp-1_x", "modelVersion": "gemini-3-flash-preview"})
     }
 
-    /// What a client reassembles from a stream: content, reasoning, calls,
-    /// `reasoning_details`, annotations, finish reason.
-    type Reassembled = (
-        String,
-        String,
-        Vec<(String, String, String)>,
-        Vec<serde_json::Value>,
-        Vec<serde_json::Value>,
-        Option<FinishReason>,
-    );
-
-    fn reassemble(events: Out) -> Reassembled {
-        let mut r: Reassembled = Default::default();
-        let (text, thoughts, calls, details, notes, finish) =
-            (&mut r.0, &mut r.1, &mut r.2, &mut r.3, &mut r.4, &mut r.5);
-        for e in events {
-            let Ok(StreamEvent::Chunk(c)) = e else {
-                continue;
-            };
-            for ch in c.choices {
-                let d = ch.delta;
-                text.push_str(d.content.as_deref().unwrap_or(""));
-                thoughts.push_str(d.reasoning_content.as_deref().unwrap_or(""));
-                details.extend(d.reasoning_details.into_iter().flatten());
-                if let Some(serde_json::Value::Array(a)) = d.extra.get("annotations") {
-                    notes.extend(a.iter().cloned());
-                }
-                for t in d.tool_calls.into_iter().flatten() {
-                    let f = t.function.unwrap_or_default();
-                    calls.push((
-                        t.id.unwrap_or_default(),
-                        f.name.unwrap_or_default(),
-                        f.arguments.unwrap_or_default(),
-                    ));
-                }
-                *finish = ch.finish_reason.or(*finish);
-            }
-        }
-        r
-    }
-
     proptest::proptest! {
         /// A stream reassembled equals the whole answer: text, reasoning,
         /// calls and their ids, signatures (`reasoning_details`) and
@@ -378,24 +341,23 @@ mod tests {
             for (i, c) in chunks.into_iter().enumerate() {
                 let last = (i + 1 == n).then_some(&meta);
                 let event = SseEvent { event: None, data: response(c, last).to_string() };
-                stream.event(&event, &mut out).unwrap();
+                stream.event(event, &mut out).unwrap();
             }
             stream.eof(&mut out).unwrap();
-            let (text, thoughts, calls, details, notes, finish) = reassemble(out);
+            let chunks: Vec<_> = out.into_iter().filter_map(|e| match e {
+                Ok(StreamEvent::Chunk(c)) => Some(c),
+                _ => None,
+            }).collect();
 
-            let m = &full.choices[0].message;
-            proptest::prop_assert_eq!(text, m.content.clone().unwrap_or_default());
-            proptest::prop_assert_eq!(thoughts, m.reasoning_content.clone().unwrap_or_default());
-            let want: Vec<(String, String, String)> = m.tool_calls.iter().flatten()
-                .map(|c| (c.id.clone(), c.function.name.clone(), c.function.arguments.clone())).collect();
-            for (id, ..) in &want {
-                proptest::prop_assert!(crate::translators::gemini::signatures::valid_id(id), "{}", id);
+            for c in full.choices[0].message.tool_calls.iter().flatten() {
+                proptest::prop_assert!(crate::translators::gemini::signatures::valid_id(&c.id), "{}", c.id);
             }
-            proptest::prop_assert_eq!(calls, want);
-            proptest::prop_assert_eq!(details, m.reasoning_details.clone().unwrap_or_default());
-            let want_notes = m.extra.get("annotations").and_then(|a| a.as_array().cloned()).unwrap_or_default();
-            proptest::prop_assert_eq!(notes, want_notes);
-            proptest::prop_assert_eq!(finish, full.choices[0].finish_reason);
+            proptest::prop_assert_eq!(inverse::reassembled(&chunks), inverse::choice_of(&full));
+            // Each call whole in one delta (Gemini sends calls whole).
+            let deltas = chunks.iter().flat_map(|c| &c.choices).flat_map(|c| c.delta.tool_calls.iter().flatten());
+            for d in deltas {
+                proptest::prop_assert!(d.id.is_some() && d.function.as_ref().is_some_and(|f| f.name.is_some()));
+            }
         }
     }
 }

@@ -327,7 +327,7 @@ impl OpenAiStream {
 }
 
 impl SseTranslate for OpenAiStream {
-    fn event(&mut self, event: &SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
+    fn event(&mut self, event: SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
         let (translated, missed) = translate(
             self.provider,
             &event.data,
@@ -379,7 +379,7 @@ impl SseTranslate for OpenAiStream {
             out.push_back(Ok(if verbatim {
                 StreamEvent::Verbatim {
                     chunk: c,
-                    json: event.data.trim().to_owned(),
+                    json: trimmed(event.data),
                 }
             } else {
                 StreamEvent::Chunk(c)
@@ -393,10 +393,37 @@ impl SseTranslate for OpenAiStream {
     }
 }
 
+/// `s` without its leading and trailing whitespace, in place: the event's
+/// data moves into the verbatim chunk, copied by no one.
+fn trimmed(mut s: String) -> String {
+    s.truncate(s.trim_end().len());
+    let start = s.len() - s.trim_start().len();
+    if start > 0 {
+        s.drain(..start);
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::response::tests::meaning;
     use super::*;
+
+    #[test]
+    fn trimmed_trims_in_place() {
+        for (s, want) in [
+            ("{}", "{}"),
+            (" {} \n", "{}"),
+            ("\t{\"a\":1}", "{\"a\":1}"),
+            ("  ", ""),
+        ] {
+            let owned = s.to_owned();
+            let at = owned.as_ptr();
+            let t = trimmed(owned);
+            assert_eq!(t, want);
+            assert_eq!(t.as_ptr(), at, "no copy");
+        }
+    }
 
     #[test]
     fn chunk_translation() {
@@ -519,10 +546,10 @@ mod tests {
             data: data.to_owned(),
         };
         for _ in 0..STRICT_MISSES {
-            s.event(&event(&odd), &mut out).unwrap();
+            s.event(event(&odd), &mut out).unwrap();
         }
         assert_eq!(s.strict_misses, STRICT_MISSES);
-        s.event(&event(BASE), &mut out).unwrap();
+        s.event(event(BASE), &mut out).unwrap();
         assert!(
             out.iter().all(|e| matches!(e, Ok(StreamEvent::Chunk(_)))),
             "no verbatim chunk once the stream gave up on the strict reading"

@@ -49,7 +49,9 @@ use secrecy::SecretString;
 
 pub use self::request::encode_request;
 use self::response::decode_response;
-pub(crate) use self::response::reasoning_item_details;
+pub(crate) use self::response::{
+    WireUsage, flat_annotation, incomplete_reason, reasoning_item_details,
+};
 pub(crate) use self::stop::Stops;
 pub(crate) use self::stream::ResponsesStream;
 use crate::credential::Credential;

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{NATIVE_EXTRA, PASSED_EXTRA, REASONING_FORMAT};
-use crate::common::{check_extra, encode_body, refuse_penalties, unsupported};
+use crate::common::{check_common_parts, encode_body, refuse_penalties, unsupported};
 use crate::error::ProviderError;
 use crate::id::ProviderId;
 use crate::types::{ChatRequest, Content, ContentPart, Message, ResponseFormat, ToolChoice};
@@ -41,6 +41,7 @@ fn part(provider: ProviderId, part: &ContentPart, text_type: &str) -> Result<Val
             "detail": image_url.detail.as_deref().unwrap_or("auto"),
         })),
         ContentPart::Other(map) if part.kind() == "file" => input_file(provider, map),
+        // Refused by `check_common_parts` (`ChatRequest::unmodelled_except`).
         ContentPart::Other(_) => Err(unsupported(
             provider,
             format!(
@@ -139,31 +140,11 @@ pub(super) fn to_wire(
     Ok(Value::Object(body))
 }
 
-/// What Responses cannot express: refused with a 400. (Content parts other
-/// than text, images and files are refused while encoding.)
+/// What Responses cannot express: refused with a 400 (the checks every
+/// translator makes, `file` parts being encoded here as `input_file`; and
+/// penalties).
 fn refuse(provider: ProviderId, request: &ChatRequest) -> Result<(), ProviderError> {
-    request.validate()?;
-    if request.n.is_some_and(|n| n != 1) {
-        return Err(unsupported(provider, "`n` other than 1"));
-    }
-    if let Some(t) = request.tools.iter().flatten().find(|t| !t.is_function()) {
-        let kind: String = t.kind.chars().take(32).collect();
-        return Err(unsupported(provider, format!("`{kind}` tools")));
-    }
-    if let Some(ToolChoice::Other(v)) = &request.tool_choice {
-        let kind: String = v
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .chars()
-            .take(32)
-            .collect();
-        return Err(unsupported(
-            provider,
-            format!("`tool_choice` of type `{kind}`"),
-        ));
-    }
-    check_extra(provider, request, NATIVE_EXTRA)?;
+    check_common_parts(provider, request, NATIVE_EXTRA, &["file"])?;
     refuse_penalties(provider, request)
 }
 

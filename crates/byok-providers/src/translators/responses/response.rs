@@ -46,8 +46,12 @@ struct IncompleteDetails<'a> {
     reason: Option<Cow<'a, str>>,
 }
 
+/// A Responses `usage` object, each count leniently (a count of the wrong
+/// type reads as absent). Read by this translator and by the pass-through
+/// reader ([`crate::inbound::responses::UsageReader`]), so both bill the
+/// same.
 #[derive(Deserialize)]
-struct WireUsage {
+pub(crate) struct WireUsage {
     #[serde(default, deserialize_with = "lenient::u64")]
     input_tokens: Option<u64>,
     #[serde(default, deserialize_with = "lenient::u64")]
@@ -58,6 +62,35 @@ struct WireUsage {
     input_tokens_details: Option<InputDetails>,
     #[serde(default, deserialize_with = "lenient::obj")]
     output_tokens_details: Option<OutputDetails>,
+}
+
+impl WireUsage {
+    /// In OpenAI's terms: `input_tokens` (cached ones included) → prompt
+    /// tokens, `output_tokens` (reasoning included) → completion tokens; the
+    /// total as reported, else their sum.
+    pub(crate) fn to_usage(&self) -> Usage {
+        let input = self.input_tokens.unwrap_or(0);
+        let output = self.output_tokens.unwrap_or(0);
+        let counts = Counts {
+            prompt: input,
+            completion: output,
+            cached: self
+                .input_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            cache_write: None,
+            reasoning: Some(
+                self.output_tokens_details
+                    .as_ref()
+                    .and_then(|d| d.reasoning_tokens)
+                    .unwrap_or(0),
+            ),
+        };
+        let mut usage = counts.usage();
+        usage.total_tokens = self.total_tokens.unwrap_or(input + output);
+        usage
+    }
 }
 
 #[derive(Deserialize)]
@@ -118,45 +151,45 @@ struct SummaryPart<'a> {
 impl WireResponse<'_> {
     /// Usage in OpenAI's terms (`None` without a usage object).
     pub(super) fn usage(&self) -> Option<Usage> {
-        let u = self.usage.as_ref()?;
-        let input = u.input_tokens.unwrap_or(0);
-        let output = u.output_tokens.unwrap_or(0);
-        let counts = Counts {
-            prompt: input,
-            completion: output,
-            cached: u
-                .input_tokens_details
-                .as_ref()
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
-            cache_write: None,
-            reasoning: Some(
-                u.output_tokens_details
-                    .as_ref()
-                    .and_then(|d| d.reasoning_tokens)
-                    .unwrap_or(0),
-            ),
-        };
-        let mut usage = counts.usage();
-        usage.total_tokens = u.total_tokens.unwrap_or(input + output);
-        Some(usage)
+        self.usage.as_ref().map(WireUsage::to_usage)
     }
 
-    /// The finish reason: `incomplete` is a length (or content-filter) stop.
+    /// The finish reason: `incomplete` is a length (or content-filter) stop
+    /// ([`INCOMPLETE_REASONS`]; a length stop without a known reason).
     pub(super) fn finish(&self, saw_tool_call: bool) -> FinishReason {
         match self.status.as_deref() {
-            Some("incomplete") => match self
-                .incomplete_details
-                .as_ref()
-                .and_then(|d| d.reason.as_deref())
-            {
-                Some("content_filter") => FinishReason::ContentFilter,
-                _ => FinishReason::Length,
-            },
+            Some("incomplete") => {
+                let reason = self
+                    .incomplete_details
+                    .as_ref()
+                    .and_then(|d| d.reason.as_deref());
+                INCOMPLETE_REASONS
+                    .iter()
+                    .find(|(name, _)| Some(*name) == reason)
+                    .map_or(FinishReason::Length, |(_, finish)| *finish)
+            }
             _ if saw_tool_call => FinishReason::ToolCalls,
             _ => FinishReason::Stop,
         }
     }
+}
+
+/// Responses `incomplete_details.reason`s and their finish reasons, read
+/// both ways: by this translator (an `incomplete` response's reason → its
+/// finish reason, [`WireResponse::finish`]) and by the inbound Responses
+/// encoder (a finish reason → the status, [`incomplete_reason`]).
+pub(crate) const INCOMPLETE_REASONS: &[(&str, FinishReason)] = &[
+    ("max_output_tokens", FinishReason::Length),
+    ("content_filter", FinishReason::ContentFilter),
+];
+
+/// The `incomplete_details.reason` a finish reason is written as
+/// ([`INCOMPLETE_REASONS`]); `None` for a complete answer.
+pub(crate) fn incomplete_reason(finish: FinishReason) -> Option<&'static str> {
+    INCOMPLETE_REASONS
+        .iter()
+        .find(|(_, f)| *f == finish)
+        .map(|(name, _)| *name)
 }
 
 /// A reasoning item's `reasoning_details` entries, numbered from `start`:
@@ -212,14 +245,36 @@ pub(super) fn annotation(raw: &Value, offset: usize) -> Option<Value> {
     Some(Value::Object(out))
 }
 
+/// The inverse of [`annotation`] (offset aside): a chat annotation
+/// `{"type": t, t: {...}}` as a Responses one, its inner keys flat beside
+/// `type`; a `url_citation` always has `url`, `title`, `start_index` and
+/// `end_index` (null when missing). Anything else as it is.
+pub(crate) fn flat_annotation(chat: &Value) -> Value {
+    let Some(kind) = chat.get("type").and_then(Value::as_str) else {
+        return chat.clone();
+    };
+    let Some(Value::Object(inner)) = chat.get(kind) else {
+        return chat.clone();
+    };
+    let mut flat = Map::new();
+    flat.insert("type".into(), json!(kind));
+    if kind == "url_citation" {
+        for key in ["url", "title", "start_index", "end_index"] {
+            flat.insert(key.into(), inner.get(key).cloned().unwrap_or(Value::Null));
+        }
+    }
+    for (key, value) in inner {
+        flat.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    Value::Object(flat)
+}
+
 /// What the output items say, in order.
 #[derive(Default)]
 struct Collected {
     answer: Answer,
     /// Characters of `answer.text`.
     text_chars: usize,
-    details: Vec<Value>,
-    annotations: Vec<Value>,
     /// A stop sequence cut the text; nothing after it counts.
     stopped: bool,
 }
@@ -243,7 +298,7 @@ impl Collected {
                     }
                     let offset = self.text_chars;
                     self.text_chars += text.chars().count();
-                    self.annotations.extend(
+                    self.answer.annotations.extend(
                         part.annotations
                             .iter()
                             .filter_map(|a| annotation(a, offset)),
@@ -277,8 +332,8 @@ fn collect_output(items: &[OutputItem<'_>], stops: Option<&Stops>) -> Collected 
                         .reasoning
                         .push_str(s.text.as_deref().unwrap_or(""));
                 }
-                let details = reasoning_details(item, out.details.len());
-                out.details.extend(details);
+                let details = reasoning_details(item, out.answer.details.len());
+                out.answer.details.extend(details);
             }
             _ => {}
         }
@@ -298,34 +353,19 @@ pub(super) fn decode_response(
     // Anything but an object reads as an empty response.
     let wire: WireResponse<'_> = lenient::obj(&v).ok().flatten().unwrap_or_default();
     let Collected {
-        answer,
-        details,
-        annotations,
-        stopped,
-        ..
+        answer, stopped, ..
     } = collect_output(&wire.output, stops);
     let finish = if stopped {
         FinishReason::Stop
     } else {
         wire.finish(!answer.calls.is_empty())
     };
-    let mut response = answer.into_response(
+    Ok(answer.into_response(
         wire.id.as_deref().unwrap_or("").to_owned(),
         wire.created_at.unwrap_or_else(now_secs),
         wire.model.as_deref().unwrap_or("").to_owned(),
         Some(finish),
+        None,
         wire.usage(),
-    );
-    if let Some(choice) = response.choices.first_mut() {
-        if !details.is_empty() {
-            choice.message.reasoning_details = Some(details);
-        }
-        if !annotations.is_empty() {
-            choice
-                .message
-                .extra
-                .insert("annotations".into(), Value::Array(annotations));
-        }
-    }
-    Ok(response)
+    ))
 }

@@ -362,7 +362,7 @@ impl ResponsesStream {
 }
 
 impl SseTranslate for ResponsesStream {
-    fn event(&mut self, event: &SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
+    fn event(&mut self, event: SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
         if event.data.trim() == "[DONE]" {
             self.flush(out);
             return Ok(true);
@@ -446,10 +446,10 @@ mod tests {
             data: data.to_owned(),
         };
         let named = ev(Some("response.output_text.delta"), r#"{"delta":"hi"}"#);
-        assert!(!s.event(&named, &mut out).unwrap());
+        assert!(!s.event(named, &mut out).unwrap());
         let odd = ev(None, r#"{"type":"response.output_text.delta","delta":5}"#);
-        assert!(!s.event(&odd, &mut out).unwrap());
-        assert!(s.event(&ev(None, "[DONE]"), &mut out).unwrap());
+        assert!(!s.event(odd, &mut out).unwrap());
+        assert!(s.event(ev(None, "[DONE]"), &mut out).unwrap());
         let texts: Vec<_> = out
             .into_iter()
             .map(|c| match c.unwrap() {

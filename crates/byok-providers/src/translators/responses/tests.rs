@@ -8,7 +8,7 @@
 
 use proptest::prelude::*;
 use secrecy::SecretString;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::response::decode_response;
 use super::stop::Stops;
@@ -17,8 +17,8 @@ use crate::http::{Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
 use crate::stream::StreamEvent;
-use crate::translators::inverse::req;
-use crate::types::{ChatResponse, ToolCall};
+use crate::translators::inverse::{self, req};
+use crate::types::ChatResponse;
 
 #[derive(Debug, Clone)]
 enum Part {
@@ -204,72 +204,26 @@ fn message_part_events(ev: &mut Vec<Value>, i: usize, k: usize, p: &Part, size: 
     }
 }
 
-/// The chunks of a stream put back together as the message a client sees.
-fn reassemble(out: Out) -> (Value, Option<Value>) {
-    let mut content = String::new();
-    let (mut reasoning, mut refusal) = (String::new(), String::new());
-    let mut calls: Vec<ToolCall> = Vec::new();
-    let (mut details, mut annotations) = (Vec::new(), Vec::new());
-    let mut finish = None;
-    for event in out {
-        let StreamEvent::Chunk(c) = event.unwrap() else {
-            continue;
-        };
-        let Some(choice) = c.choices.first() else {
-            continue;
-        };
-        let d = &choice.delta;
-        content.push_str(d.content.as_deref().unwrap_or(""));
-        reasoning.push_str(d.reasoning_content.as_deref().unwrap_or(""));
-        refusal.push_str(d.refusal.as_deref().unwrap_or(""));
-        details.extend(d.reasoning_details.iter().flatten().cloned());
-        if let Some(Value::Array(a)) = d.extra.get("annotations") {
-            annotations.extend(a.iter().cloned());
-        }
-        for t in d.tool_calls.iter().flatten() {
-            let i = t.index as usize;
-            if calls.len() <= i {
-                calls.resize_with(i + 1, || {
-                    crate::translators::function_call(String::new(), String::new(), String::new())
-                });
-            }
-            let f = t.function.clone().unwrap_or_default();
-            calls[i].id.push_str(t.id.as_deref().unwrap_or(""));
-            calls[i]
-                .function
-                .name
-                .push_str(f.name.as_deref().unwrap_or(""));
-            calls[i]
-                .function
-                .arguments
-                .push_str(f.arguments.as_deref().unwrap_or(""));
-        }
-        if choice.finish_reason.is_some() {
-            finish = choice.finish_reason.map(|f| json!(f));
-        }
-    }
-    let mut m = Map::new();
-    m.insert("role".into(), json!("assistant"));
-    let has_calls = !calls.is_empty();
-    m.insert(
-        "content".into(),
-        if content.is_empty() && has_calls {
-            Value::Null
-        } else {
-            json!(content)
-        },
-    );
-    let mut put = |k: &str, v: Value, present: bool| {
-        if present {
-            m.insert(k.into(), v);
-        }
-    };
-    put("tool_calls", json!(calls), has_calls);
-    put("refusal", json!(refusal), !refusal.is_empty());
-    put("reasoning_content", json!(reasoning), !reasoning.is_empty());
-    put("reasoning_details", json!(details), !details.is_empty());
-    put("annotations", json!(annotations), !annotations.is_empty());
-    (Value::Object(m), finish)
+/// The chunks of a stream put back together as the message a client sees
+/// ([`inverse::reassembled`]), and the finish reason.
+fn reassemble(out: Out) -> Value {
+    let chunks: Vec<_> = out
+        .into_iter()
+        .filter_map(|event| match event.unwrap() {
+            StreamEvent::Chunk(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    inverse::reassembled(&chunks)
+}
+
+/// A choice ([`inverse::choice_of`], [`inverse::reassembled`]) as its
+/// message and finish reason (the native one asserted absent: Responses
+/// says all in its status).
+fn message_and_finish(choice: &Value) -> (Value, Option<Value>) {
+    assert_eq!(choice["native_finish_reason"], Value::Null);
+    let finish = Some(choice["finish_reason"].clone()).filter(|f| !f.is_null());
+    (choice["message"].clone(), finish)
 }
 
 /// Streamed-reassembled and whole, for a request with `stop`.
@@ -286,11 +240,7 @@ fn both(
     let body = serde_json::to_vec(&response(items, status)).unwrap();
     let whole: ChatResponse =
         decode_response(ProviderId::OpenAiResponses, &body, stops.as_ref()).unwrap();
-    let choice = &whole.choices[0];
-    let whole = (
-        serde_json::to_value(&choice.message).unwrap(),
-        choice.finish_reason.map(|f| json!(f)),
-    );
+    let whole = message_and_finish(&inverse::choice_of(&whole));
     let mut s = ResponsesStream::new(ProviderId::OpenAiResponses, false, SecretString::from("k"))
         .with_stops(stops);
     let mut out = Out::new();
@@ -299,11 +249,11 @@ fn both(
             event: None,
             data: e.to_string(),
         };
-        if s.event(&ev, &mut out).unwrap() {
+        if s.event(ev, &mut out).unwrap() {
             break;
         }
     }
-    (reassemble(out), whole)
+    (message_and_finish(&reassemble(out)), whole)
 }
 
 proptest! {

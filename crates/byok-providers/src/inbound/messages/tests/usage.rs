@@ -48,8 +48,21 @@ event: message_delta\r\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reas
 #[test]
 fn json_body() {
     let (u, model) = read(&[&fixture("message.json")]);
-    assert_eq!(counts(&u.unwrap()), (2095 + 2051, 503, 0, 2051));
+    assert_eq!(counts(&u.clone().unwrap()), (2095 + 2051, 503, 0, 2051));
     assert_eq!(model.as_deref(), Some("claude-sonnet-4-5-20250929"));
+    // Read in one go: the same.
+    let once = UsageReader::read_body(&fixture("message.json")).unwrap();
+    assert_eq!((Some(once.usage), once.model), (u, model));
+}
+
+/// A bare CR ends a line too (the scanner both readers share).
+#[test]
+fn bare_cr_line_ends() {
+    let sse = String::from_utf8(fixture("stream_with_tool_use.sse"))
+        .unwrap()
+        .replace('\n', "\r");
+    let (u, _) = read(&[sse.as_bytes()]);
+    assert_eq!(counts(&u.unwrap()), (2572, 89, 2000, 100));
 }
 
 #[test]
@@ -84,7 +97,7 @@ fn long_lines_are_skipped() {
         let mut r = UsageReader::new();
         for piece in body.as_bytes().chunks(4096) {
             r.push(piece);
-            assert!(r.buf.capacity() <= 2 * 64 * 1024 + 8192);
+            assert!(r.kept() <= 2 * 64 * 1024 + 8192);
         }
         assert_eq!(counts(&r.finish().unwrap()), (2572, 89, 2000, 100));
     }
