@@ -252,6 +252,9 @@ impl UsageRead for Reader {
         let usage = self.0.finish();
         (usage, self.0.model().map(str::to_owned))
     }
+    fn whole(&mut self, body: &[u8]) -> (Option<Usage>, Option<String>) {
+        UsageReader::read_body(body).map_or((None, None), |r| (Some(r.usage), r.model))
+    }
 }
 
 /// The Messages stream encoder behind the pipeline's [`CodecStream`].

@@ -173,6 +173,9 @@ impl UsageRead for Reader {
             None => (None, None),
         }
     }
+    fn whole(&mut self, body: &[u8]) -> (Option<Usage>, Option<String>) {
+        UsageReader::read_body(body).map_or((None, None), |r| (Some(r.usage), r.model))
+    }
 }
 
 /// The Responses stream encoder behind the pipeline's [`CodecStream`].
