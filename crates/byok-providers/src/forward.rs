@@ -13,9 +13,9 @@
 //! Bedrock signs each request over its body (SigV4), so a pass-through
 //! there ([`signed`]) is a whole `POST` of the runtime endpoint's `op`
 //! (`model/{modelId}/invoke`, `InvokeModel`), never streamed and with no
-//! protocol headers; a body that is a JSON array is a batch: one signed
-//! call per element, [`BATCH_CONCURRENCY`] at a time, answered with the
-//! JSON array of the answers in order (Titan embeds one text a call).
+//! protocol headers; a [`ForwardBody::Batch`] is one signed call per body,
+//! [`BATCH_CONCURRENCY`] at a time, answered with the JSON array of the
+//! answers in order (Titan embeds one text a call).
 
 use std::time::Duration;
 
@@ -44,12 +44,42 @@ pub(crate) const BATCH_CONCURRENCY: usize = 4;
 pub struct Forward<'a> {
     /// The operation, e.g. `messages`.
     pub op: &'a str,
-    /// The body, sent unchanged.
-    pub body: Bytes,
+    /// The body (or, to a provider that signs each call, the bodies),
+    /// sent unchanged.
+    pub body: ForwardBody,
     /// Protocol headers to pass on.
     pub headers: &'a [(HeaderName, HeaderValue)],
     /// Whether the answer is a stream (asks for `text/event-stream`).
     pub stream: bool,
+}
+
+/// What a forwarded request sends: one body, or a batch of calls' bodies
+/// (only to a provider that signs each call, Bedrock: each sent as its own
+/// call, the answer the JSON array of their answers in order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardBody {
+    /// One call's body.
+    One(Bytes),
+    /// The bodies of several calls of the same operation.
+    Batch(Vec<Bytes>),
+}
+
+impl Default for ForwardBody {
+    fn default() -> Self {
+        Self::One(Bytes::new())
+    }
+}
+
+impl From<Bytes> for ForwardBody {
+    fn from(body: Bytes) -> Self {
+        Self::One(body)
+    }
+}
+
+impl From<Vec<u8>> for ForwardBody {
+    fn from(body: Vec<u8>) -> Self {
+        Self::One(Bytes::from(body))
+    }
 }
 
 /// A successful answer: its content type and its body, as a stream of the
@@ -85,12 +115,18 @@ fn passable(name: &HeaderName) -> bool {
 
 impl Upstream {
     /// Sends `request` to the credential's target, authorised; the answer
-    /// as it comes.
+    /// as it comes. A batch is refused: only a signing dialect sends one.
     pub(crate) async fn forward(
         &self,
         request: Forward<'_>,
         credential: &Credential,
     ) -> Result<Forwarded, ProviderError> {
+        let ForwardBody::One(body) = request.body else {
+            return Err(ProviderError::Unsupported {
+                provider: self.id,
+                what: "a batch of calls in one pass-through".into(),
+            });
+        };
         let Endpoint { url, auth, secret } = self.endpoint(credential, request.op)?;
         let mut builder = self
             .client
@@ -103,7 +139,7 @@ impl Upstream {
         if request.stream {
             builder = builder.header(ACCEPT, "text/event-stream");
         }
-        let builder = builder.body(request.body);
+        let builder = builder.body(body);
         let response = send(self.id, &self.config, builder, Some(secret.expose_secret())).await?;
         let content_type = response.headers().get(CONTENT_TYPE).cloned();
         let body = if request.stream {
@@ -118,16 +154,15 @@ impl Upstream {
 }
 
 /// A pass-through to a dialect that signs each body (Bedrock): `op` with
-/// the body as one signed call, or, for a body that is a JSON array, one
-/// signed call per element ([`BATCH_CONCURRENCY`] at once, the first
-/// failure ending the batch), the answer then the JSON array of the
-/// answers in order, within the body size limit.
+/// the body as one signed call, or, for a [`ForwardBody::Batch`], one
+/// signed call per body ([`BATCH_CONCURRENCY`] at once, the first failure
+/// ending the batch), the answer then the JSON array of the answers in
+/// order, within the body size limit.
 ///
 /// # Errors
 /// [`ProviderError::Unsupported`] for a streamed request or one with
-/// protocol headers (they would have to be signed too); a body that is an
-/// array but not JSON is [`ProviderError::InvalidRequest`]; otherwise the
-/// first call's error.
+/// protocol headers (they would have to be signed too); otherwise the first
+/// call's error.
 pub(crate) async fn signed<D: Dialect>(
     dialect: &D,
     request: Forward<'_>,
@@ -142,43 +177,37 @@ pub(crate) async fn signed<D: Dialect>(
         });
     }
     let op = request.op;
-    let one = move |body: Vec<u8>| async move {
-        let (builder, secret) = dialect.signed_request(op, body, credential)?;
+    let one = move |body: Bytes| async move {
+        let (builder, secret) = dialect.signed_request(op, body.into(), credential)?;
         upstream.fetch(builder, &secret).await
     };
-    let body = if request.body.trim_ascii_start().starts_with(b"[") {
-        let calls: Vec<serde_json::Value> = serde_json::from_slice(&request.body)
-            .map_err(|_| ProviderError::invalid("a batch body must be a JSON array", None))?;
-        let bodies = calls
-            .iter()
-            .map(serde_json::to_vec)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| ProviderError::invalid("a batch body must be a JSON array", None))?;
-        let answers: Vec<Vec<u8>> = futures_util::stream::iter(bodies)
-            .map(one)
-            .buffered(BATCH_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let limit = upstream.config.limits.max_body_bytes;
-        let size = answers.iter().map(|a| a.len() + 1).sum::<usize>() + 1;
-        if size > limit {
-            return Err(ProviderError::TooLarge {
-                provider: upstream.id,
-                limit,
-            });
-        }
-        let mut all = Vec::with_capacity(size);
-        all.push(b'[');
-        for (i, answer) in answers.iter().enumerate() {
-            if i > 0 {
-                all.push(b',');
+    let body = match request.body {
+        ForwardBody::One(body) => one(body).await?,
+        ForwardBody::Batch(bodies) => {
+            let answers: Vec<Vec<u8>> = futures_util::stream::iter(bodies)
+                .map(one)
+                .buffered(BATCH_CONCURRENCY)
+                .try_collect()
+                .await?;
+            let limit = upstream.config.limits.max_body_bytes;
+            let size = answers.iter().map(|a| a.len() + 1).sum::<usize>() + 1;
+            if size > limit {
+                return Err(ProviderError::TooLarge {
+                    provider: upstream.id,
+                    limit,
+                });
             }
-            all.extend_from_slice(answer);
+            let mut all = Vec::with_capacity(size);
+            all.push(b'[');
+            for (i, answer) in answers.iter().enumerate() {
+                if i > 0 {
+                    all.push(b',');
+                }
+                all.extend_from_slice(answer);
+            }
+            all.push(b']');
+            all
         }
-        all.push(b']');
-        all
-    } else {
-        one(request.body.to_vec()).await?
     };
     Ok(Forwarded {
         content_type: Some(HeaderValue::from_static("application/json")),

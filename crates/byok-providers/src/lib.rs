@@ -91,7 +91,7 @@ pub use credential::{
 pub use error::{
     CredentialError, ProviderError, RouteError, TimeoutPhase, UpstreamErrorKind, sanitize,
 };
-pub use forward::{Forward, Forwarded};
+pub use forward::{Forward, ForwardBody, Forwarded};
 pub use id::{
     CredentialFormat, FAMILIES, Host, HostField, PROVIDERS, ProviderId, ProviderInfo, Quirks,
     TargetKind, UnknownProvider, WireFormat,

@@ -87,13 +87,14 @@ pub trait ChatProvider: Send + Sync + std::fmt::Debug {
     /// pass-through of `crate::forward`): to the credential's target,
     /// authorised, answered as the provider sent it. Bedrock signs each
     /// body: there `op` is an `InvokeModel` path (`model/{modelId}/invoke`)
-    /// sent whole, and a JSON-array body is a batch of calls answered with
-    /// the JSON array of their answers.
+    /// sent whole, and a [`ForwardBody::Batch`](crate::ForwardBody) is a
+    /// batch of calls answered with the JSON array of their answers.
     ///
     /// # Errors
     /// [`ProviderError`] (a non-success status included, sanitised);
     /// [`ProviderError::Unsupported`] for a streamed Bedrock request or one
-    /// with protocol headers.
+    /// with protocol headers, and for a batch to a provider that does not
+    /// sign each call.
     async fn forward(
         &self,
         request: Forward<'_>,

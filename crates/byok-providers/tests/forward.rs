@@ -6,7 +6,7 @@
 
 mod common;
 
-use byok_providers::{Forward, ProviderError, ProviderId};
+use byok_providers::{Forward, ForwardBody, ProviderError, ProviderId};
 use byok_testkit::{Reply, fixture};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -44,7 +44,7 @@ async fn an_anthropic_body_goes_up_and_comes_back_unchanged() {
         .forward(
             Forward {
                 op: "messages",
-                body: Bytes::from_static(sent),
+                body: Bytes::from_static(sent).into(),
                 headers: &headers,
                 stream: true,
             },
@@ -75,7 +75,7 @@ async fn an_upstream_error_is_sanitised() {
         .forward(
             Forward {
                 op: "messages",
-                body: Bytes::from_static(b"{}"),
+                body: Bytes::from_static(b"{}").into(),
                 headers: &[],
                 stream: false,
             },
@@ -109,7 +109,7 @@ async fn bedrock_forwards_only_whole_signed_calls() {
             .forward(
                 Forward {
                     op: "model/m/invoke",
-                    body: Bytes::from_static(b"{}"),
+                    body: Bytes::from_static(b"{}").into(),
                     headers,
                     stream,
                 },
@@ -119,5 +119,27 @@ async fn bedrock_forwards_only_whole_signed_calls() {
             .unwrap_err();
         assert!(matches!(e, ProviderError::Unsupported { .. }), "{e:?}");
     }
+    assert!(s.mock.requests().is_empty());
+}
+
+/// A batch of calls goes only to a provider that signs each call; to any
+/// other it is refused before anything is sent.
+#[tokio::test]
+async fn a_batch_needs_a_signing_provider() {
+    let s = common::setup(ProviderId::Anthropic, Some(""), |_| KEY.to_owned()).await;
+    let e = s
+        .provider
+        .forward(
+            Forward {
+                op: "messages",
+                body: ForwardBody::Batch(vec![Bytes::from_static(b"{}"); 2]),
+                headers: &[],
+                stream: false,
+            },
+            &s.credential,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ProviderError::Unsupported { .. }), "{e:?}");
     assert!(s.mock.requests().is_empty());
 }

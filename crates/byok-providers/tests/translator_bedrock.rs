@@ -468,7 +468,7 @@ async fn embeddings_are_signed_invokes_and_batches_come_back_whole() {
             .forward(
                 Forward {
                     op: &e.op,
-                    body: Bytes::from(e.body),
+                    body: e.body,
                     headers: &[],
                     stream: false,
                 },

@@ -20,11 +20,13 @@
 //! with the JSON array of the answers, in order ([`crate::forward`]).
 //! [`decode_embeddings`] takes one answer or such an array.
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::encode_model_id;
 use crate::error::ProviderError;
+use crate::forward::ForwardBody;
 use crate::id::ProviderId;
 use crate::translators::embeddings::{self as shared, Embedded};
 
@@ -70,16 +72,14 @@ impl Family {
 
 /// A Bedrock embeddings request: the `InvokeModel` operation's path
 /// (relative to the runtime endpoint) and its body, one call's JSON object
-/// or, when the inputs need several calls, the JSON array of the calls'
-/// bodies.
+/// or, when the inputs need several calls, a batch of the calls' bodies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BedrockEmbeddings {
     /// `model/{modelId}/invoke`, the model id percent-encoded.
     pub op: String,
-    /// The JSON body: one call's, or an array of the calls' bodies (of
-    /// two calls or more).
-    pub body: Vec<u8>,
+    /// One call's JSON body, or a batch of two calls' or more.
+    pub body: ForwardBody,
 }
 
 fn invalid(message: impl Into<String>, param: &str) -> ProviderError {
@@ -135,11 +135,15 @@ pub fn encode_embeddings(
         Family::TitanV1 | Family::TitanV2 => titan(family, &texts, dimensions, options)?,
         Family::CohereV3 | Family::CohereV4 => cohere(family, &texts, dimensions, options)?,
     };
+    let encode = |body: &Value| {
+        serde_json::to_vec(body).map(Bytes::from).map_err(|_| {
+            ProviderError::invalid("the embeddings request could not be encoded", None)
+        })
+    };
     let body = match bodies.as_slice() {
-        [one] => serde_json::to_vec(one),
-        _ => serde_json::to_vec(&bodies),
-    }
-    .map_err(|_| ProviderError::invalid("the embeddings request could not be encoded", None))?;
+        [one] => ForwardBody::One(encode(one)?),
+        _ => ForwardBody::Batch(bodies.iter().map(encode).collect::<Result<_, _>>()?),
+    };
     Ok(BedrockEmbeddings {
         op: format!("model/{}/invoke", encode_model_id(model)),
         body,
@@ -337,9 +341,18 @@ mod tests {
             unreachable!("options are an object")
         };
         let e = encode_embeddings(model, &input, &options)?;
-        let body: Value = serde_json::from_slice(&e.body).unwrap();
-        // How many calls the body holds: an array of bodies, or one.
-        let calls = body.as_array().map_or(1, Vec::len);
+        // How many calls the body holds: a batch of bodies (as an array
+        // here), or one.
+        let (body, calls) = match &e.body {
+            ForwardBody::One(b) => (serde_json::from_slice(b).unwrap(), 1),
+            ForwardBody::Batch(bodies) => {
+                let all: Vec<Value> = bodies
+                    .iter()
+                    .map(|b| serde_json::from_slice(b).unwrap())
+                    .collect();
+                (Value::Array(all), bodies.len())
+            }
+        };
         Ok((e.op, body, calls))
     }
 
@@ -630,9 +643,18 @@ mod tests {
         ]) {
             let options = match options { Value::Object(m) => m, _ => Map::new() };
             if let Ok(e) = encode_embeddings(model, &input, &options) {
-                let body: Value = serde_json::from_slice(&e.body).unwrap();
-                // One call is its body alone, never an array of one.
-                prop_assert!(body.as_array().is_none_or(|calls| calls.len() > 1));
+                // One call is its body alone, never a batch of one; every
+                // body is JSON.
+                let bodies = match &e.body {
+                    ForwardBody::One(b) => vec![b],
+                    ForwardBody::Batch(calls) => {
+                        prop_assert!(calls.len() > 1);
+                        calls.iter().collect()
+                    }
+                };
+                for b in bodies {
+                    prop_assert!(serde_json::from_slice::<Value>(b).is_ok());
+                }
             }
         }
     }
