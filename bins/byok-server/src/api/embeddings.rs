@@ -13,9 +13,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use byok_billing::estimate_prompt;
 use byok_providers::{
-    ChatRequest, Embedded, FORBIDDEN_FIELDS, Forward, ProviderError, ProviderId, TargetKind, Usage,
-    WireFormat, decode_bedrock_embeddings, decode_gemini_embeddings, encode_bedrock_embeddings,
-    encode_gemini_embeddings,
+    ChatRequest, Embedded, FORBIDDEN_FIELDS, Forward, ForwardBody, ProviderError, ProviderId,
+    TargetKind, Usage, WireFormat, decode_bedrock_embeddings, decode_gemini_embeddings,
+    encode_bedrock_embeddings, encode_gemini_embeddings,
 };
 use bytes::Bytes;
 use serde::Deserialize;
@@ -88,7 +88,7 @@ async fn handle(
         neutral: &neutral,
         fallbacks: &fallbacks,
         op: "embeddings",
-        body: upstream,
+        body: upstream.into(),
     };
     forward(state, &user, call, Reader(Vec::new())).await
 }
@@ -115,7 +115,7 @@ async fn google(
         neutral: &neutral,
         fallbacks: &[],
         op: &request.op,
-        body: Bytes::from(request.body),
+        body: request.body.into(),
     };
     forward(state, user, call, reader).await
 }
@@ -149,7 +149,7 @@ async fn bedrock(
         neutral: &neutral,
         fallbacks: &[],
         op: &request.op,
-        body: Bytes::from(request.body),
+        body: request.body,
     };
     forward(state, user, call, reader).await
 }
@@ -163,7 +163,7 @@ struct Upstream<'a> {
     neutral: &'a ChatRequest,
     fallbacks: &'a [Fallback],
     op: &'a str,
-    body: Bytes,
+    body: ForwardBody,
 }
 
 /// `call` to each of the user's keys in turn, reserved and settled like

@@ -86,7 +86,7 @@ async fn handle(
         let headers = protocol_headers(req);
         let forward = Forward {
             op: "messages",
-            body,
+            body: body.into(),
             headers: &headers,
             stream: parsed.stream,
         };
@@ -169,7 +169,7 @@ async fn count(
         let headers = protocol_headers(req);
         let forward = Forward {
             op: "messages/count_tokens",
-            body,
+            body: body.into(),
             headers: &headers,
             stream: false,
         };

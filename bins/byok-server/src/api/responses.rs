@@ -86,7 +86,7 @@ async fn handle(
         let body = with_model(body, &head.model, &model)?;
         let forward = Forward {
             op: "responses",
-            body,
+            body: body.into(),
             headers: &[],
             stream: head.stream,
         };

@@ -92,7 +92,7 @@ pub(crate) async fn pass_through<R: UsageRead>(
         // `Bytes`: each attempt's body shares the one buffer.
         let body = fallback.map_or_else(
             || first_body.clone(),
-            |f| f.body.clone().unwrap_or_default(),
+            |f| f.body.clone().unwrap_or_default().into(),
         );
         let forward = Forward {
             op,
