@@ -250,7 +250,7 @@ fn backend(what: &'static str, e: postgres::Error) -> StoreError {
 }
 
 /// Errors after which running the whole unit again is right.
-fn is_retryable(e: &postgres::Error, migrating: bool) -> bool {
+fn is_retryable(e: &postgres::Error) -> bool {
     let Some(code) = e.code() else {
         return false;
     };
@@ -258,8 +258,6 @@ fn is_retryable(e: &postgres::Error, migrating: bool) -> bool {
         || *code == SqlState::T_R_DEADLOCK_DETECTED
         || *code == SqlState::LOCK_NOT_AVAILABLE
         || *code == SqlState::TOO_MANY_CONNECTIONS
-        // Two components creating `schema_migrations` at once.
-        || (migrating && *code == SqlState::UNIQUE_VIOLATION)
 }
 
 fn key_id_from_sql(v: i64) -> Result<u32, TxError> {
@@ -336,18 +334,17 @@ impl PostgresSecretStore {
         Ok(store)
     }
 
-    /// The migration versions this build knows, oldest first.
-    pub fn known_migrations() -> impl Iterator<Item = i32> {
-        MIGRATIONS.iter().map(|(v, _)| *v)
-    }
-
     /// Creates the schema if configured, then applies every migration not
     /// yet recorded, all in one transaction under an advisory lock (so
     /// instances starting together migrate once).
     fn migrate(&self) -> Result<(), StoreError> {
         let schema = self.settings.schema.clone();
-        self.run("migrate", true, |conn| {
+        self.run("migrate", |conn| {
             let mut tx = conn.client.transaction()?;
+            // The lock first: another store opening (of any component)
+            // waits here until this transaction ends, and its `CREATE ...
+            // IF NOT EXISTS` (a later statement at READ COMMITTED) then
+            // sees what this one created: no two creations race.
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
             if let Some(schema) = &schema {
                 // Validated: [a-z0-9_] only.
@@ -426,7 +423,6 @@ impl PostgresSecretStore {
     fn run<T>(
         &self,
         what: &'static str,
-        migrating: bool,
         mut f: impl FnMut(&mut Conn) -> Result<T, TxError>,
     ) -> Result<T, StoreError> {
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -449,7 +445,7 @@ impl PostgresSecretStore {
             match result {
                 Ok(v) => return Ok(v),
                 Err(TxError::Store(e)) => return Err(e),
-                Err(TxError::Pg(e)) if is_retryable(&e, migrating) => {
+                Err(TxError::Pg(e)) if is_retryable(&e) => {
                     if Instant::now() >= deadline {
                         return Err(StoreError::Busy);
                     }
@@ -517,7 +513,7 @@ fn load_keyring_tx(tx: &mut postgres::Transaction<'_>) -> Result<Option<StoredKe
 
 impl SecretStore for PostgresSecretStore {
     fn load_keyring(&self) -> Result<Option<StoredKeyring>, StoreError> {
-        self.run("load keyring", false, |conn| {
+        self.run("load keyring", |conn| {
             let mut tx = conn
                 .client
                 .build_transaction()
@@ -531,7 +527,7 @@ impl SecretStore for PostgresSecretStore {
     }
 
     fn init_keyring(&self, init: &StoredKeyring) -> Result<StoredKeyring, StoreError> {
-        self.run("init keyring", false, |conn| {
+        self.run("init keyring", |conn| {
             let mut tx = conn.client.transaction()?;
             // A concurrent initialiser's insert makes this one wait, then do nothing.
             let inserted = tx.execute(
@@ -559,7 +555,7 @@ impl SecretStore for PostgresSecretStore {
     }
 
     fn add_active_key(&self, key: &StoredKey, canary: &[u8]) -> Result<(), StoreError> {
-        self.run("add key", false, |conn| {
+        self.run("add key", |conn| {
             let mut tx = conn.client.transaction()?;
             Self::lock_keyring(&mut tx, canary)?;
             let max: Option<i64> = tx
@@ -580,7 +576,7 @@ impl SecretStore for PostgresSecretStore {
 
     fn retire_key(&self, key_id: u32) -> Result<(), StoreError> {
         let id = i64::from(key_id);
-        self.run("retire key", false, |conn| {
+        self.run("retire key", |conn| {
             let mut tx = conn.client.transaction()?;
             tx.query_opt(
                 "SELECT 1 FROM vault_meta WHERE k = 'canary' FOR UPDATE",
@@ -624,7 +620,7 @@ impl SecretStore for PostgresSecretStore {
         canary: &[u8],
         keys: &[StoredKey],
     ) -> Result<(), StoreError> {
-        self.run("replace wrapping", false, |conn| {
+        self.run("replace wrapping", |conn| {
             let mut tx = conn.client.transaction()?;
             Self::lock_keyring(&mut tx, old_canary)?;
             let mut stored: Vec<i64> = tx
@@ -654,7 +650,7 @@ impl SecretStore for PostgresSecretStore {
     }
 
     fn get(&self, owner: &str, name: &str) -> Result<Option<SecretRecord>, StoreError> {
-        self.run("get secret", false, |conn| {
+        self.run("get secret", |conn| {
             let st = prepared(&mut conn.client, &mut conn.statements, SELECT_RECORD)?;
             conn.client
                 .query_opt(&st, &[&owner, &name])?
@@ -665,7 +661,7 @@ impl SecretStore for PostgresSecretStore {
 
     fn put(&self, record: &SecretRecord) -> Result<i64, StoreError> {
         let key_id = i64::from(record.key_id);
-        self.run("put secret", false, |conn| {
+        self.run("put secret", |conn| {
             let st = prepared(&mut conn.client, &mut conn.statements, UPSERT_RECORD)?;
             // One statement: atomic on its own (autocommit).
             let row = conn.client.query_opt(
@@ -690,14 +686,14 @@ impl SecretStore for PostgresSecretStore {
     }
 
     fn delete(&self, owner: &str, name: &str) -> Result<bool, StoreError> {
-        self.run("delete secret", false, |conn| {
+        self.run("delete secret", |conn| {
             let st = prepared(&mut conn.client, &mut conn.statements, DELETE_RECORD)?;
             Ok(conn.client.execute(&st, &[&owner, &name])? > 0)
         })
     }
 
     fn list(&self, owner: &str) -> Result<Vec<SecretRecord>, StoreError> {
-        self.run("list secrets", false, |conn| {
+        self.run("list secrets", |conn| {
             let st = prepared(&mut conn.client, &mut conn.statements, LIST_RECORDS)?;
             conn.client
                 .query(&st, &[&owner])?
@@ -708,7 +704,7 @@ impl SecretStore for PostgresSecretStore {
     }
 
     fn count_by_key(&self) -> Result<Vec<(u32, u64)>, StoreError> {
-        self.run("count by key", false, |conn| {
+        self.run("count by key", |conn| {
             let st = prepared(&mut conn.client, &mut conn.statements, COUNT_BY_KEY)?;
             conn.client
                 .query(&st, &[])?
@@ -733,7 +729,7 @@ impl SecretStore for PostgresSecretStore {
     ) -> Result<RewrapStep, StoreError> {
         let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
         let target = i64::from(target_key_id);
-        self.run("rewrap", false, |conn| {
+        self.run("rewrap", |conn| {
             let Conn {
                 client, statements, ..
             } = conn;

@@ -40,12 +40,12 @@ use crate::money::Money;
 use crate::quote::UsageSource;
 use crate::time::now_ms;
 
-/// The ledger's migrations, in order: (version, name, SQL). Applied ones
-/// are never edited; a change is a new version.
-const MIGRATIONS: &[(i32, &str, &str)] = &[
+/// The ledger's migrations, in order: (version, SQL). Applied ones are
+/// never edited; a change is a new version.
+const MIGRATIONS: &[(i32, &str)] = &[
+    // The ledger's tables.
     (
         1,
-        "ledger tables",
         "
 CREATE TABLE ledger_accounts (
     account    TEXT PRIMARY KEY,
@@ -79,9 +79,9 @@ CREATE TABLE ledger_reservations (
 CREATE INDEX ledger_reservations_expiry ON ledger_reservations (expires_at);
 ",
     ),
+    // The upstream calls of each charge.
     (
         2,
-        "attempts of each charge",
         "ALTER TABLE ledger_entries ADD COLUMN attempts TEXT NOT NULL DEFAULT ''",
     ),
 ];
@@ -184,7 +184,7 @@ fn migrate(client: &mut Client) -> Result<(), LedgerError> {
             "the database's ledger schema is version {applied}, newer than this build's {known}"
         )));
     }
-    for (version, _name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
         tx.batch_execute(sql).map_err(pg_err)?;
         tx.execute(
             "INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
