@@ -37,7 +37,10 @@ use postgres::error::SqlState;
 use postgres::{Client, GenericClient, IsolationLevel, NoTls, Statement};
 
 use crate::error::{Context, StoreError};
-use crate::store::{RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey, StoredKeyring};
+use crate::store::{
+    RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey, StoredKeyring, check_canary,
+    check_same_key_ids, rewrap_rows,
+};
 
 /// The name this crate's rows carry in the shared `schema_migrations` table.
 pub const MIGRATION_COMPONENT: &str = "byok-vault";
@@ -459,18 +462,11 @@ impl PostgresSecretStore {
 
     /// Locks the keyring and checks that its canary is still `expected`.
     fn lock_keyring(tx: &mut postgres::Transaction<'_>, expected: &[u8]) -> Result<(), TxError> {
-        let row = tx.query_opt(LOCK_KEYRING, &[])?;
-        let Some(row) = row else {
-            return Err(TxError::Store(StoreError::Corrupt(
-                "canary row missing".into(),
-            )));
-        };
-        let canary: Vec<u8> = row.try_get(0)?;
-        if canary != expected {
-            // The master key was changed since the caller unwrapped the keyring.
-            return Err(TxError::Store(StoreError::Conflict));
-        }
-        Ok(())
+        let canary: Option<Vec<u8>> = tx
+            .query_opt(LOCK_KEYRING, &[])?
+            .map(|row| row.try_get(0))
+            .transpose()?;
+        check_canary(canary.as_deref(), expected).map_err(TxError::Store)
     }
 }
 
@@ -578,10 +574,7 @@ impl SecretStore for PostgresSecretStore {
         let id = i64::from(key_id);
         self.run("retire key", |conn| {
             let mut tx = conn.client.transaction()?;
-            tx.query_opt(
-                "SELECT 1 FROM vault_meta WHERE k = 'canary' FOR UPDATE",
-                &[],
-            )?;
+            tx.query_opt(LOCK_KEYRING, &[])?;
             // FOR UPDATE waits for every put holding the key FOR KEY SHARE,
             // so the count below sees their rows; later puts find no key.
             let active: Option<bool> = tx
@@ -623,17 +616,12 @@ impl SecretStore for PostgresSecretStore {
         self.run("replace wrapping", |conn| {
             let mut tx = conn.client.transaction()?;
             Self::lock_keyring(&mut tx, old_canary)?;
-            let mut stored: Vec<i64> = tx
+            let stored: Vec<i64> = tx
                 .query("SELECT key_id FROM vault_keys", &[])?
                 .iter()
                 .map(|r| r.try_get(0))
                 .collect::<Result<_, _>>()?;
-            let mut given: Vec<i64> = keys.iter().map(|k| i64::from(k.key_id)).collect();
-            stored.sort_unstable();
-            given.sort_unstable();
-            if stored != given {
-                return Err(TxError::Store(StoreError::Conflict));
-            }
+            check_same_key_ids(stored, keys).map_err(TxError::Store)?;
             for key in keys {
                 tx.execute(
                     "UPDATE vault_keys SET wrapped = $1 WHERE key_id = $2",
@@ -741,19 +729,10 @@ impl SecretStore for PostgresSecretStore {
             }
             let batch = rewrap_batch(&mut tx, statements, target, after, limit)?;
             let update = prepared(&mut tx, statements, REWRAP_UPDATE)?;
-            let mut step = RewrapStep {
-                visited: 0,
-                replaced: 0,
-                cursor: after,
-            };
-            for (id, rec) in &batch {
-                step.visited += 1;
-                step.cursor = *id;
-                if let Rewrapped::Replace { key_id, blob } = rewrap(rec) {
-                    tx.execute(&update, &[&i64::from(key_id), &blob, id])?;
-                    step.replaced += 1;
-                }
-            }
+            let step = rewrap_rows(&batch, after, rewrap, |id, key_id, blob| {
+                tx.execute(&update, &[&i64::from(key_id), &blob, &id])
+                    .map(drop)
+            })?;
             tx.commit()?;
             Ok(step)
         })
