@@ -682,6 +682,14 @@ impl PgTx<'_, '_> {
         Ok(inserted == 1)
     }
 
+    /// Whether an entry with this request id is recorded.
+    fn exists(&mut self, request_id: &str) -> Result<bool, postgres::Error> {
+        Ok(self
+            .tx
+            .query_opt(&self.st.entry_exists, &[&request_id])?
+            .is_some())
+    }
+
     /// Removes a reservation held in the store, if any, and its amount from
     /// its account; whether there was one.
     fn unreserve(&mut self, request_id: &str) -> Result<bool, postgres::Error> {
@@ -701,11 +709,7 @@ impl PgTx<'_, '_> {
         if amount.is_negative() {
             return Ok(Err(CreditError::InvalidAmount));
         }
-        if self
-            .tx
-            .query_opt(&self.st.entry_exists, &[&request_id])?
-            .is_some()
-        {
+        if self.exists(request_id)? {
             return Ok(Ok(Idempotent::Duplicate));
         }
         self.tx.execute(&self.st.ensure_account, &[&account])?;
@@ -739,11 +743,7 @@ impl PgTx<'_, '_> {
         if amount.is_negative() {
             return Ok(Err(ReserveError::InvalidAmount));
         }
-        if self
-            .tx
-            .query_opt(&self.st.entry_exists, &[&request_id])?
-            .is_some()
-        {
+        if self.exists(request_id)? {
             return Ok(Ok(Idempotent::Duplicate));
         }
         // The reservation row first: a request id reserved already (here
