@@ -135,6 +135,17 @@ impl PriceSource {
             PriceSource::Fallback => "fallback",
         }
     }
+
+    /// The value a ledger stored as [`PriceSource::as_str`]; anything
+    /// else reads as `catalog`.
+    pub(crate) fn from_stored(s: &str) -> Self {
+        match s {
+            "override" => PriceSource::Override,
+            "lowest_paid" => PriceSource::LowestPaid,
+            "fallback" => PriceSource::Fallback,
+            _ => PriceSource::Catalog,
+        }
+    }
 }
 
 /// What to do for a model the catalog does not know.

@@ -88,6 +88,16 @@ impl UsageSource {
             UsageSource::Estimated => "estimated",
         }
     }
+
+    /// The value a ledger stored as [`UsageSource::as_str`]; anything
+    /// else reads as `reported`.
+    pub(crate) fn from_stored(s: &str) -> Self {
+        if s == "estimated" {
+            UsageSource::Estimated
+        } else {
+            UsageSource::Reported
+        }
+    }
 }
 
 /// Options of a quote.

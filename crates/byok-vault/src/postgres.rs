@@ -37,7 +37,10 @@ use postgres::error::SqlState;
 use postgres::{Client, GenericClient, IsolationLevel, NoTls, Statement};
 
 use crate::error::{Context, StoreError};
-use crate::store::{RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey, StoredKeyring};
+use crate::store::{
+    RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey, StoredKeyring, check_canary,
+    check_same_key_ids, rewrap_rows,
+};
 
 /// The name this crate's rows carry in the shared `schema_migrations` table.
 pub const MIGRATION_COMPONENT: &str = "byok-vault";
@@ -250,7 +253,7 @@ fn backend(what: &'static str, e: postgres::Error) -> StoreError {
 }
 
 /// Errors after which running the whole unit again is right.
-fn is_retryable(e: &postgres::Error, migrating: bool) -> bool {
+fn is_retryable(e: &postgres::Error) -> bool {
     let Some(code) = e.code() else {
         return false;
     };
@@ -258,8 +261,6 @@ fn is_retryable(e: &postgres::Error, migrating: bool) -> bool {
         || *code == SqlState::T_R_DEADLOCK_DETECTED
         || *code == SqlState::LOCK_NOT_AVAILABLE
         || *code == SqlState::TOO_MANY_CONNECTIONS
-        // Two components creating `schema_migrations` at once.
-        || (migrating && *code == SqlState::UNIQUE_VIOLATION)
 }
 
 fn key_id_from_sql(v: i64) -> Result<u32, TxError> {
@@ -336,18 +337,17 @@ impl PostgresSecretStore {
         Ok(store)
     }
 
-    /// The migration versions this build knows, oldest first.
-    pub fn known_migrations() -> impl Iterator<Item = i32> {
-        MIGRATIONS.iter().map(|(v, _)| *v)
-    }
-
     /// Creates the schema if configured, then applies every migration not
     /// yet recorded, all in one transaction under an advisory lock (so
     /// instances starting together migrate once).
     fn migrate(&self) -> Result<(), StoreError> {
         let schema = self.settings.schema.clone();
-        self.run("migrate", true, |conn| {
+        self.run("migrate", |conn| {
             let mut tx = conn.client.transaction()?;
+            // The lock first: another store opening (of any component)
+            // waits here until this transaction ends, and its `CREATE ...
+            // IF NOT EXISTS` (a later statement at READ COMMITTED) then
+            // sees what this one created: no two creations race.
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
             if let Some(schema) = &schema {
                 // Validated: [a-z0-9_] only.
@@ -426,7 +426,6 @@ impl PostgresSecretStore {
     fn run<T>(
         &self,
         what: &'static str,
-        migrating: bool,
         mut f: impl FnMut(&mut Conn) -> Result<T, TxError>,
     ) -> Result<T, StoreError> {
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -449,7 +448,7 @@ impl PostgresSecretStore {
             match result {
                 Ok(v) => return Ok(v),
                 Err(TxError::Store(e)) => return Err(e),
-                Err(TxError::Pg(e)) if is_retryable(&e, migrating) => {
+                Err(TxError::Pg(e)) if is_retryable(&e) => {
                     if Instant::now() >= deadline {
                         return Err(StoreError::Busy);
                     }
@@ -463,18 +462,11 @@ impl PostgresSecretStore {
 
     /// Locks the keyring and checks that its canary is still `expected`.
     fn lock_keyring(tx: &mut postgres::Transaction<'_>, expected: &[u8]) -> Result<(), TxError> {
-        let row = tx.query_opt(LOCK_KEYRING, &[])?;
-        let Some(row) = row else {
-            return Err(TxError::Store(StoreError::Corrupt(
-                "canary row missing".into(),
-            )));
-        };
-        let canary: Vec<u8> = row.try_get(0)?;
-        if canary != expected {
-            // The master key was changed since the caller unwrapped the keyring.
-            return Err(TxError::Store(StoreError::Conflict));
-        }
-        Ok(())
+        let canary: Option<Vec<u8>> = tx
+            .query_opt(LOCK_KEYRING, &[])?
+            .map(|row| row.try_get(0))
+            .transpose()?;
+        check_canary(canary.as_deref(), expected).map_err(TxError::Store)
     }
 }
 
@@ -517,7 +509,7 @@ fn load_keyring_tx(tx: &mut postgres::Transaction<'_>) -> Result<Option<StoredKe
 
 impl SecretStore for PostgresSecretStore {
     fn load_keyring(&self) -> Result<Option<StoredKeyring>, StoreError> {
-        self.run("load keyring", false, |conn| {
+        self.run("load keyring", |conn| {
             let mut tx = conn
                 .client
                 .build_transaction()
@@ -531,7 +523,7 @@ impl SecretStore for PostgresSecretStore {
     }
 
     fn init_keyring(&self, init: &StoredKeyring) -> Result<StoredKeyring, StoreError> {
-        self.run("init keyring", false, |conn| {
+        self.run("init keyring", |conn| {
             let mut tx = conn.client.transaction()?;
             // A concurrent initialiser's insert makes this one wait, then do nothing.
             let inserted = tx.execute(
@@ -559,7 +551,7 @@ impl SecretStore for PostgresSecretStore {
     }
 
     fn add_active_key(&self, key: &StoredKey, canary: &[u8]) -> Result<(), StoreError> {
-        self.run("add key", false, |conn| {
+        self.run("add key", |conn| {
             let mut tx = conn.client.transaction()?;
             Self::lock_keyring(&mut tx, canary)?;
             let max: Option<i64> = tx
@@ -580,12 +572,9 @@ impl SecretStore for PostgresSecretStore {
 
     fn retire_key(&self, key_id: u32) -> Result<(), StoreError> {
         let id = i64::from(key_id);
-        self.run("retire key", false, |conn| {
+        self.run("retire key", |conn| {
             let mut tx = conn.client.transaction()?;
-            tx.query_opt(
-                "SELECT 1 FROM vault_meta WHERE k = 'canary' FOR UPDATE",
-                &[],
-            )?;
+            tx.query_opt(LOCK_KEYRING, &[])?;
             // FOR UPDATE waits for every put holding the key FOR KEY SHARE,
             // so the count below sees their rows; later puts find no key.
             let active: Option<bool> = tx
@@ -624,20 +613,15 @@ impl SecretStore for PostgresSecretStore {
         canary: &[u8],
         keys: &[StoredKey],
     ) -> Result<(), StoreError> {
-        self.run("replace wrapping", false, |conn| {
+        self.run("replace wrapping", |conn| {
             let mut tx = conn.client.transaction()?;
             Self::lock_keyring(&mut tx, old_canary)?;
-            let mut stored: Vec<i64> = tx
+            let stored: Vec<i64> = tx
                 .query("SELECT key_id FROM vault_keys", &[])?
                 .iter()
                 .map(|r| r.try_get(0))
                 .collect::<Result<_, _>>()?;
-            let mut given: Vec<i64> = keys.iter().map(|k| i64::from(k.key_id)).collect();
-            stored.sort_unstable();
-            given.sort_unstable();
-            if stored != given {
-                return Err(TxError::Store(StoreError::Conflict));
-            }
+            check_same_key_ids(stored, keys).map_err(TxError::Store)?;
             for key in keys {
                 tx.execute(
                     "UPDATE vault_keys SET wrapped = $1 WHERE key_id = $2",
@@ -654,7 +638,7 @@ impl SecretStore for PostgresSecretStore {
     }
 
     fn get(&self, owner: &str, name: &str) -> Result<Option<SecretRecord>, StoreError> {
-        self.run("get secret", false, |conn| {
+        self.run("get secret", |conn| {
             let st = prepared(&mut conn.client, &mut conn.statements, SELECT_RECORD)?;
             conn.client
                 .query_opt(&st, &[&owner, &name])?
@@ -665,7 +649,7 @@ impl SecretStore for PostgresSecretStore {
 
     fn put(&self, record: &SecretRecord) -> Result<i64, StoreError> {
         let key_id = i64::from(record.key_id);
-        self.run("put secret", false, |conn| {
+        self.run("put secret", |conn| {
             let st = prepared(&mut conn.client, &mut conn.statements, UPSERT_RECORD)?;
             // One statement: atomic on its own (autocommit).
             let row = conn.client.query_opt(
@@ -690,14 +674,14 @@ impl SecretStore for PostgresSecretStore {
     }
 
     fn delete(&self, owner: &str, name: &str) -> Result<bool, StoreError> {
-        self.run("delete secret", false, |conn| {
+        self.run("delete secret", |conn| {
             let st = prepared(&mut conn.client, &mut conn.statements, DELETE_RECORD)?;
             Ok(conn.client.execute(&st, &[&owner, &name])? > 0)
         })
     }
 
     fn list(&self, owner: &str) -> Result<Vec<SecretRecord>, StoreError> {
-        self.run("list secrets", false, |conn| {
+        self.run("list secrets", |conn| {
             let st = prepared(&mut conn.client, &mut conn.statements, LIST_RECORDS)?;
             conn.client
                 .query(&st, &[&owner])?
@@ -708,7 +692,7 @@ impl SecretStore for PostgresSecretStore {
     }
 
     fn count_by_key(&self) -> Result<Vec<(u32, u64)>, StoreError> {
-        self.run("count by key", false, |conn| {
+        self.run("count by key", |conn| {
             let st = prepared(&mut conn.client, &mut conn.statements, COUNT_BY_KEY)?;
             conn.client
                 .query(&st, &[])?
@@ -733,7 +717,7 @@ impl SecretStore for PostgresSecretStore {
     ) -> Result<RewrapStep, StoreError> {
         let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
         let target = i64::from(target_key_id);
-        self.run("rewrap", false, |conn| {
+        self.run("rewrap", |conn| {
             let Conn {
                 client, statements, ..
             } = conn;
@@ -745,19 +729,10 @@ impl SecretStore for PostgresSecretStore {
             }
             let batch = rewrap_batch(&mut tx, statements, target, after, limit)?;
             let update = prepared(&mut tx, statements, REWRAP_UPDATE)?;
-            let mut step = RewrapStep {
-                visited: 0,
-                replaced: 0,
-                cursor: after,
-            };
-            for (id, rec) in &batch {
-                step.visited += 1;
-                step.cursor = *id;
-                if let Rewrapped::Replace { key_id, blob } = rewrap(rec) {
-                    tx.execute(&update, &[&i64::from(key_id), &blob, id])?;
-                    step.replaced += 1;
-                }
-            }
+            let step = rewrap_rows(&batch, after, rewrap, |id, key_id, blob| {
+                tx.execute(&update, &[&i64::from(key_id), &blob, &id])
+                    .map(drop)
+            })?;
             tx.commit()?;
             Ok(step)
         })

@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{Context, StoreError};
-use crate::store::{RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey, StoredKeyring};
+use crate::store::{
+    RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey, StoredKeyring, check_canary,
+    check_same_key_ids, rewrap_rows,
+};
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -366,17 +369,12 @@ impl SecretStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.write_tx("replace wrapping", |tx| {
             check_canary_tx(tx, old_canary)?;
-            let mut stored: Vec<i64> = {
+            let stored: Vec<i64> = {
                 let mut stmt = tx.prepare("SELECT key_id FROM vault_keys ORDER BY key_id")?;
                 stmt.query_map([], |r| r.get(0))?
                     .collect::<Result<_, _>>()?
             };
-            let mut given: Vec<i64> = keys.iter().map(|k| i64::from(k.key_id)).collect();
-            stored.sort_unstable();
-            given.sort_unstable();
-            if stored != given {
-                return Err(TxError::Store(StoreError::Conflict));
-            }
+            check_same_key_ids(stored, keys).map_err(TxError::Store)?;
             for key in keys {
                 tx.execute(
                     "UPDATE vault_keys SET wrapped = ?1 WHERE key_id = ?2",
@@ -502,23 +500,15 @@ impl SecretStore for SqliteStore {
                 })?
                 .collect::<Result<_, _>>()?
             };
-            let mut step = RewrapStep {
-                visited: 0,
-                replaced: 0,
-                cursor: after,
-            };
             let mut update = tx.prepare_cached(
                 "UPDATE vault_secrets SET key_id = ?1, blob = ?2 WHERE rowid = ?3",
             )?;
-            for (rowid, rec) in &batch {
-                step.visited += 1;
-                step.cursor = *rowid;
-                if let Rewrapped::Replace { key_id, blob } = rewrap(rec) {
-                    update.execute(params![key_id, blob, rowid])?;
-                    step.replaced += 1;
-                }
-            }
-            Ok(step)
+            Ok(rewrap_rows(
+                &batch,
+                after,
+                rewrap,
+                |rowid, key_id, blob| update.execute(params![key_id, blob, rowid]).map(drop),
+            )?)
         })
     }
 }
@@ -531,13 +521,7 @@ fn check_canary_tx(tx: &rusqlite::Transaction<'_>, expected: &[u8]) -> Result<()
             r.get(0)
         })
         .optional()?;
-    match canary {
-        None => Err(TxError::Store(StoreError::Corrupt(
-            "canary row missing".into(),
-        ))),
-        Some(c) if c != expected => Err(TxError::Store(StoreError::Conflict)),
-        Some(_) => Ok(()),
-    }
+    check_canary(canary.as_deref(), expected).map_err(TxError::Store)
 }
 
 fn load_keyring_tx(tx: &rusqlite::Transaction<'_>) -> Result<Option<StoredKeyring>, TxError> {

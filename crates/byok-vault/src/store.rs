@@ -215,3 +215,68 @@ pub struct RewrapStep {
     /// The cursor to resume from.
     pub cursor: i64,
 }
+
+/// The keyring check of every keyring change, on the canary as stored
+/// (`None`: no canary row): it must still be `expected`, the one the caller
+/// unwrapped the keyring with.
+///
+/// # Errors
+/// [`StoreError::Conflict`] when the master key was changed since the caller
+/// read the keyring; [`StoreError::Corrupt`] without a canary row.
+pub(crate) fn check_canary(stored: Option<&[u8]>, expected: &[u8]) -> Result<(), StoreError> {
+    match stored {
+        None => Err(StoreError::Corrupt("canary row missing".into())),
+        Some(c) if c != expected => Err(StoreError::Conflict),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The check of [`SecretStore::replace_wrapping`]: `keys` name exactly the
+/// stored key ids (in any order).
+///
+/// # Errors
+/// [`StoreError::Conflict`] when they differ (a key was added or retired
+/// since the caller read the keyring).
+pub(crate) fn check_same_key_ids(
+    mut stored: Vec<i64>,
+    keys: &[StoredKey],
+) -> Result<(), StoreError> {
+    let mut given: Vec<i64> = keys.iter().map(|k| i64::from(k.key_id)).collect();
+    stored.sort_unstable();
+    given.sort_unstable();
+    if stored == given {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict)
+    }
+}
+
+/// The body of a [`SecretStore::rewrap_step`] once its batch is read:
+/// `batch` is `(cursor, record)` in cursor order; each record is passed to
+/// `rewrap`, and each replacement written with `write(cursor, key_id,
+/// blob)`. Counts the records visited and replaced, and moves the cursor
+/// from `after` to the last one visited.
+///
+/// # Errors
+/// The first error of `write`.
+pub(crate) fn rewrap_rows<E>(
+    batch: &[(i64, SecretRecord)],
+    after: i64,
+    rewrap: &mut dyn FnMut(&SecretRecord) -> Rewrapped,
+    mut write: impl FnMut(i64, u32, &[u8]) -> Result<(), E>,
+) -> Result<RewrapStep, E> {
+    let mut step = RewrapStep {
+        visited: 0,
+        replaced: 0,
+        cursor: after,
+    };
+    for (cursor, rec) in batch {
+        step.visited += 1;
+        step.cursor = *cursor;
+        if let Rewrapped::Replace { key_id, blob } = rewrap(rec) {
+            write(*cursor, key_id, &blob)?;
+            step.replaced += 1;
+        }
+    }
+    Ok(step)
+}

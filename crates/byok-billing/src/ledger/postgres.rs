@@ -23,7 +23,6 @@
 //!   of waiting for the batch (a single shared connection made a balance
 //!   read wait for the writer's commit: see `docs/postgres.md`).
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -33,22 +32,20 @@ use postgres::{Client, NoTls, Statement, Transaction};
 
 use super::error::{CreditError, LedgerError, ReserveError, SettleError};
 use super::store::{
-    Balance, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
-    StoredEntry,
+    Balance, Deltas, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
+    StoredEntry, available, decode_attempts, encode_attempts, insufficient_balance, to_i64, to_u64,
 };
 use crate::catalog::PriceSource;
 use crate::money::Money;
 use crate::quote::UsageSource;
 use crate::time::now_ms;
 
-use super::sqlite::{decode_attempts, encode_attempts};
-
-/// The ledger's migrations, in order: (version, name, SQL). Applied ones
-/// are never edited; a change is a new version.
-const MIGRATIONS: &[(i32, &str, &str)] = &[
+/// The ledger's migrations, in order: (version, SQL). Applied ones are
+/// never edited; a change is a new version.
+const MIGRATIONS: &[(i32, &str)] = &[
+    // The ledger's tables.
     (
         1,
-        "ledger tables",
         "
 CREATE TABLE ledger_accounts (
     account    TEXT PRIMARY KEY,
@@ -82,9 +79,9 @@ CREATE TABLE ledger_reservations (
 CREATE INDEX ledger_reservations_expiry ON ledger_reservations (expires_at);
 ",
     ),
+    // The upstream calls of each charge.
     (
         2,
-        "attempts of each charge",
         "ALTER TABLE ledger_entries ADD COLUMN attempts TEXT NOT NULL DEFAULT ''",
     ),
 ];
@@ -104,10 +101,6 @@ const MAX_ATTEMPTS: u32 = 5;
 
 /// Most connections open at once (the writer's, and readers').
 const MAX_OPEN: usize = 8;
-
-/// Accounts whose balance changes are kept between transactions (as in
-/// the SQLite store).
-const KEPT_ACCOUNTS: usize = 64;
 
 /// The PostgreSQL ledger store.
 #[derive(Debug)]
@@ -191,7 +184,7 @@ fn migrate(client: &mut Client) -> Result<(), LedgerError> {
             "the database's ledger schema is version {applied}, newer than this build's {known}"
         )));
     }
-    for (version, _name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
         tx.batch_execute(sql).map_err(pg_err)?;
         tx.execute(
             "INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
@@ -240,14 +233,6 @@ fn is_lost(e: &postgres::Error) -> bool {
         }
         None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
     }
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 /// A few connections: made on demand, at most [`MAX_OPEN`] at once (a
@@ -392,7 +377,7 @@ impl Pool {
 struct Conn {
     client: Client,
     st: Statements,
-    deltas: BTreeMap<String, Option<i64>>,
+    deltas: Deltas,
     /// A statement failed in a way that ended the connection
     /// ([`is_lost`]): not reused.
     lost: bool,
@@ -518,7 +503,7 @@ impl Conn {
         Ok(Self {
             client,
             st,
-            deltas: BTreeMap::new(),
+            deltas: Deltas::default(),
             lost: false,
         })
     }
@@ -533,10 +518,7 @@ impl Conn {
         let Conn {
             client, st, deltas, ..
         } = self;
-        if deltas.len() > KEPT_ACCOUNTS {
-            deltas.clear();
-        }
-        deltas.values_mut().for_each(|d| *d = None);
+        deltas.reset();
         let mut tx = client.transaction()?;
         if !durable {
             // Reservations and releases are void after a restart anyway.
@@ -547,7 +529,6 @@ impl Conn {
             st,
             floor,
             deltas,
-            dirty: false,
             retryable: false,
             lost: false,
         };
@@ -597,18 +578,13 @@ impl LedgerStore for PostgresLedgerStore {
     }
 
     fn balance(&self, account: &str) -> Result<Balance, LedgerError> {
-        let row = self.read(|c| c.client.query_opt(&c.st.balance, &[&account]))?;
-        let (b, r): (i64, i64) = match row {
-            Some(row) => (
-                row.try_get(0).map_err(pg_err)?,
-                row.try_get(1).map_err(pg_err)?,
-            ),
-            None => (0, 0),
-        };
-        Ok(Balance {
-            balance: Money::from_nanos(b),
-            reserved: Money::from_nanos(r),
-        })
+        let row = self.read(|c| {
+            c.client
+                .query_opt(&c.st.balance, &[&account])?
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .transpose()
+        })?;
+        Ok(Balance::from_row(row))
     }
 
     fn usage(
@@ -641,19 +617,10 @@ fn stored_entry(r: &postgres::Row) -> Result<StoredEntry, postgres::Error> {
             prompt_tokens: to_u64(r.try_get(7)?),
             completion_tokens: to_u64(r.try_get(8)?),
             cached_tokens: to_u64(r.try_get(9)?),
-            usage_source: if r.try_get::<_, &str>(10)? == "estimated" {
-                UsageSource::Estimated
-            } else {
-                UsageSource::Reported
-            },
+            usage_source: UsageSource::from_stored(r.try_get(10)?),
             provider_cost: Money::from_nanos(r.try_get(11)?),
             markup: Money::from_nanos(r.try_get(12)?),
-            price_source: match r.try_get::<_, &str>(13)? {
-                "override" => PriceSource::Override,
-                "lowest_paid" => PriceSource::LowestPaid,
-                "fallback" => PriceSource::Fallback,
-                _ => PriceSource::Catalog,
-            },
+            price_source: PriceSource::from_stored(r.try_get(13)?),
             attempts: decode_attempts(r.try_get(14)?),
         },
     })
@@ -664,13 +631,10 @@ struct PgTx<'a, 'c> {
     tx: &'a mut Transaction<'c>,
     st: &'a Statements,
     floor: i64,
-    /// Charges' balance changes, summed per account and written once per
-    /// run of charges, in account order (so two instances' batches lock
-    /// balances in the same order); anything else that reads or moves a
-    /// balance writes them first ([`PgTx::flush`]).
-    deltas: &'a mut BTreeMap<String, Option<i64>>,
-    /// Whether `deltas` holds anything.
-    dirty: bool,
+    /// Charges' balance changes, written in account order (so two
+    /// instances' batches lock balances in the same order) before anything
+    /// else that reads or moves a balance ([`PgTx::flush`]).
+    deltas: &'a mut Deltas,
     /// Whether a statement failed in a way that makes running the whole
     /// transaction again worthwhile.
     retryable: bool,
@@ -688,28 +652,9 @@ impl PgTx<'_, '_> {
 
     /// Writes the summed charges.
     fn flush(&mut self) -> Result<(), postgres::Error> {
-        if !self.dirty {
-            return Ok(());
-        }
-        for (account, delta) in self.deltas.iter_mut() {
-            if let Some(d) = delta.take() {
-                self.tx.execute(&self.st.add_balance, &[account, &d])?;
-            }
-        }
-        self.dirty = false;
-        Ok(())
-    }
-
-    /// Counts a charge's markup against its account, written at the next
-    /// flush.
-    fn add_delta(&mut self, account: &str, markup: i64) {
-        if let Some(d) = self.deltas.get_mut(account) {
-            *d = Some(d.unwrap_or(0).saturating_sub(markup));
-        } else {
-            self.deltas
-                .insert(account.to_owned(), Some(0_i64.saturating_sub(markup)));
-        }
-        self.dirty = true;
+        let (tx, st) = (&mut *self.tx, self.st);
+        self.deltas
+            .flush(|account, delta| tx.execute(&st.add_balance, &[&account, &delta]).map(drop))
     }
 
     /// Inserts a charge's ledger row: false when its request id is already
@@ -737,6 +682,14 @@ impl PgTx<'_, '_> {
         Ok(inserted == 1)
     }
 
+    /// Whether an entry with this request id is recorded.
+    fn exists(&mut self, request_id: &str) -> Result<bool, postgres::Error> {
+        Ok(self
+            .tx
+            .query_opt(&self.st.entry_exists, &[&request_id])?
+            .is_some())
+    }
+
     /// Removes a reservation held in the store, if any, and its amount from
     /// its account; whether there was one.
     fn unreserve(&mut self, request_id: &str) -> Result<bool, postgres::Error> {
@@ -756,11 +709,7 @@ impl PgTx<'_, '_> {
         if amount.is_negative() {
             return Ok(Err(CreditError::InvalidAmount));
         }
-        if self
-            .tx
-            .query_opt(&self.st.entry_exists, &[&request_id])?
-            .is_some()
-        {
+        if self.exists(request_id)? {
             return Ok(Ok(Idempotent::Duplicate));
         }
         self.tx.execute(&self.st.ensure_account, &[&account])?;
@@ -794,11 +743,7 @@ impl PgTx<'_, '_> {
         if amount.is_negative() {
             return Ok(Err(ReserveError::InvalidAmount));
         }
-        if self
-            .tx
-            .query_opt(&self.st.entry_exists, &[&request_id])?
-            .is_some()
-        {
+        if self.exists(request_id)? {
             return Ok(Ok(Idempotent::Duplicate));
         }
         // The reservation row first: a request id reserved already (here
@@ -823,11 +768,10 @@ impl PgTx<'_, '_> {
             .execute(&self.st.delete_reservation, &[&request_id])?;
         let row = self.tx.query_one(&self.st.balance, &[&account])?;
         let (balance, reserved): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-        let available = i128::from(balance) - i128::from(reserved) - i128::from(self.floor);
-        Ok(Err(ReserveError::InsufficientBalance {
-            available: Money::from_nanos(i64::try_from(available.max(0)).unwrap_or(i64::MAX)),
-            needed: amount,
-        }))
+        Ok(Err(insufficient_balance(
+            available(balance, reserved, self.floor),
+            amount,
+        )))
     }
 
     fn try_settle(
@@ -843,7 +787,7 @@ impl PgTx<'_, '_> {
         // Without its reservation (swept, or released at a restart) the
         // charge is still owed: recorded all the same.
         self.unreserve(&entry.request_id)?;
-        self.add_delta(&entry.account, entry.markup.nanos());
+        self.deltas.add(&entry.account, entry.markup.nanos());
         Ok(Ok(Idempotent::Applied))
     }
 
@@ -857,7 +801,7 @@ impl PgTx<'_, '_> {
         if !self.insert_charge(entry)? {
             return Ok(Ok(Idempotent::Duplicate));
         }
-        self.add_delta(&entry.account, entry.markup.nanos());
+        self.deltas.add(&entry.account, entry.markup.nanos());
         Ok(Ok(Idempotent::Applied))
     }
 }

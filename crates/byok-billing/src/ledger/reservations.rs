@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::error::{ReserveError, SettleError};
-use super::store::{Extended, Idempotent, LedgerEntry, Released};
+use super::store::{Extended, Idempotent, LedgerEntry, Released, insufficient_balance};
 use crate::money::Money;
 
 /// An account as the in-memory reservations see it.
@@ -75,10 +75,10 @@ impl Held {
             - i128::from(a.reserved)
             - i128::from(floor.nanos());
         if i128::from(amount) > available {
-            return Some(Err(ReserveError::InsufficientBalance {
-                available: Money::from_nanos(i64::try_from(available.max(0)).unwrap_or(i64::MAX)),
-                needed: Money::from_nanos(amount),
-            }));
+            return Some(Err(insufficient_balance(
+                available,
+                Money::from_nanos(amount),
+            )));
         }
         a.reserved = a.reserved.saturating_add(amount);
         self.reservations.insert(

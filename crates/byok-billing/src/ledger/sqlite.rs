@@ -1,7 +1,6 @@
 //! The SQLite store: schema, and every statement prepared once per
 //! connection (the statement cache), not parsed again per write.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -10,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::error::{CreditError, LedgerError, ReserveError, SettleError};
 use super::store::{
-    Attempt, Balance, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
-    StoredEntry,
+    Balance, Deltas, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
+    StoredEntry, available, decode_attempts, encode_attempts, insufficient_balance, to_i64, to_u64,
 };
 use crate::catalog::PriceSource;
 use crate::money::Money;
@@ -65,11 +64,6 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE ledger_entries ADD COLUMN attempts TEXT NOT NULL DEFAULT ''",
 ];
 
-/// Accounts whose balance changes are kept between transactions (their
-/// keys, so summing a batch's charges allocates nothing in the steady
-/// state); more are forgotten at the next transaction.
-const KEPT_ACCOUNTS: usize = 64;
-
 /// The SQLite ledger store (WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`).
 #[derive(Debug)]
 pub struct SqliteLedger {
@@ -82,37 +76,12 @@ struct Conn {
     conn: Connection,
     /// Whether the connection is set to `synchronous=FULL`.
     synchronous: bool,
-    /// Charges' balance changes not written yet, per account (`None`: none).
-    deltas: HashMap<String, Option<i64>>,
+    /// Charges' balance changes not written yet.
+    deltas: Deltas,
 }
 
 fn store_err(e: rusqlite::Error) -> LedgerError {
     LedgerError::Store(e.to_string())
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn parse_usage_source(s: &str) -> UsageSource {
-    if s == "estimated" {
-        UsageSource::Estimated
-    } else {
-        UsageSource::Reported
-    }
-}
-
-fn parse_price_source(s: &str) -> PriceSource {
-    match s {
-        "override" => PriceSource::Override,
-        "lowest_paid" => PriceSource::LowestPaid,
-        "fallback" => PriceSource::Fallback,
-        _ => PriceSource::Catalog,
-    }
 }
 
 impl SqliteLedger {
@@ -136,7 +105,7 @@ impl SqliteLedger {
             conn: Mutex::new(Conn {
                 conn,
                 synchronous: true,
-                deltas: HashMap::new(),
+                deltas: Deltas::default(),
             }),
             floor,
         })
@@ -174,23 +143,6 @@ fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
     tx.commit().map_err(store_err)
 }
 
-/// A charge's attempts as stored ('' for none).
-pub(super) fn encode_attempts(attempts: &[Attempt]) -> String {
-    if attempts.is_empty() {
-        return String::new();
-    }
-    serde_json::to_string(attempts).unwrap_or_default()
-}
-
-/// Stored attempts (none for entries recorded before they were kept, or
-/// unreadable).
-pub(super) fn decode_attempts(stored: &str) -> Vec<Attempt> {
-    if stored.is_empty() {
-        return Vec::new();
-    }
-    serde_json::from_str(stored).unwrap_or_default()
-}
-
 impl LedgerStore for SqliteLedger {
     fn transaction(
         &self,
@@ -212,10 +164,7 @@ impl LedgerStore for SqliteLedger {
                 .map_err(store_err)?;
             *synchronous = durable;
         }
-        if deltas.len() > KEPT_ACCOUNTS {
-            deltas.clear();
-        }
-        deltas.values_mut().for_each(|d| *d = None);
+        deltas.reset();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(store_err)?;
@@ -223,7 +172,6 @@ impl LedgerStore for SqliteLedger {
             tx: &tx,
             floor: self.floor,
             deltas,
-            dirty: false,
         };
         body(&mut writes)?;
         writes.flush().map_err(store_err)?;
@@ -240,11 +188,7 @@ impl LedgerStore for SqliteLedger {
                     .optional()
             })
             .map_err(store_err)?;
-        let (b, r) = row.unwrap_or((0, 0));
-        Ok(Balance {
-            balance: Money::from_nanos(b),
-            reserved: Money::from_nanos(r),
-        })
+        Ok(Balance::from_row(row))
     }
 
     fn usage(
@@ -292,10 +236,10 @@ fn stored_entry(r: &rusqlite::Row<'_>) -> Result<StoredEntry, rusqlite::Error> {
             prompt_tokens: to_u64(r.get(7)?),
             completion_tokens: to_u64(r.get(8)?),
             cached_tokens: to_u64(r.get(9)?),
-            usage_source: parse_usage_source(&r.get::<_, String>(10)?),
+            usage_source: UsageSource::from_stored(&r.get::<_, String>(10)?),
             provider_cost: Money::from_nanos(r.get(11)?),
             markup: Money::from_nanos(r.get(12)?),
-            price_source: parse_price_source(&r.get::<_, String>(13)?),
+            price_source: PriceSource::from_stored(&r.get::<_, String>(13)?),
             attempts: decode_attempts(&r.get::<_, String>(14)?),
         },
     })
@@ -305,13 +249,9 @@ fn stored_entry(r: &rusqlite::Row<'_>) -> Result<StoredEntry, rusqlite::Error> {
 struct SqliteTx<'a, 'c> {
     tx: &'a Transaction<'c>,
     floor: Money,
-    /// Charges' balance changes are summed per account and written once per
-    /// run of charges (a busy gateway's batch is mostly one account's
-    /// charges); anything else that reads or moves a balance writes them
-    /// first ([`SqliteTx::flush`]).
-    deltas: &'a mut HashMap<String, Option<i64>>,
-    /// Whether `deltas` holds anything.
-    dirty: bool,
+    /// Charges' balance changes, written before anything else that reads
+    /// or moves a balance ([`SqliteTx::flush`]).
+    deltas: &'a mut Deltas,
 }
 
 impl SqliteTx<'_, '_> {
@@ -321,16 +261,9 @@ impl SqliteTx<'_, '_> {
 
     /// Writes the summed charges.
     fn flush(&mut self) -> Result<(), rusqlite::Error> {
-        if !self.dirty {
-            return Ok(());
-        }
-        for (account, delta) in self.deltas.iter_mut() {
-            if let Some(d) = delta.take() {
-                add_to_balance(self.tx, account, d)?;
-            }
-        }
-        self.dirty = false;
-        Ok(())
+        let tx = self.tx;
+        self.deltas
+            .flush(|account, delta| add_to_balance(tx, account, delta))
     }
 
     /// Whether an entry with this request id is recorded.
@@ -378,18 +311,6 @@ impl SqliteTx<'_, '_> {
             .query_row(params![account], |r| Ok((r.get(0)?, r.get(1)?)))
     }
 
-    /// Counts a charge's markup against its account, written at the next
-    /// flush.
-    fn add_delta(&mut self, account: &str, markup: i64) {
-        if let Some(d) = self.deltas.get_mut(account) {
-            *d = Some(d.unwrap_or(0).saturating_sub(markup));
-        } else {
-            self.deltas
-                .insert(account.to_owned(), Some(0_i64.saturating_sub(markup)));
-        }
-        self.dirty = true;
-    }
-
     fn try_credit(
         &mut self,
         account: &str,
@@ -431,12 +352,9 @@ impl SqliteTx<'_, '_> {
             return Ok(Ok(Idempotent::Duplicate));
         }
         let (balance, reserved) = self.account_row(account)?;
-        let available = i128::from(balance) - i128::from(reserved) - i128::from(self.floor.nanos());
+        let available = available(balance, reserved, self.floor.nanos());
         if i128::from(amount.nanos()) > available {
-            return Ok(Err(ReserveError::InsufficientBalance {
-                available: Money::from_nanos(i64::try_from(available.max(0)).unwrap_or(i64::MAX)),
-                needed: amount,
-            }));
+            return Ok(Err(insufficient_balance(available, amount)));
         }
         self.exec(
             "INSERT INTO ledger_reservations (request_id, account, amount, expires_at) VALUES (?1, ?2, ?3, ?4)",
@@ -480,7 +398,7 @@ impl SqliteTx<'_, '_> {
         if !insert_charge(self.tx, entry)? {
             return Ok(Ok(Idempotent::Duplicate));
         }
-        self.add_delta(&entry.account, entry.markup.nanos());
+        self.deltas.add(&entry.account, entry.markup.nanos());
         Ok(Ok(Idempotent::Applied))
     }
 
@@ -619,6 +537,7 @@ fn add_to_balance(tx: &Transaction<'_>, account: &str, delta: i64) -> Result<(),
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::ledger::store::Attempt;
 
     /// The schema as the release before attempts made it (no
     /// `user_version`), with one charge.

@@ -2,6 +2,8 @@
 //! implements (SQLite: [`crate::SqliteLedger`]; PostgreSQL:
 //! `PostgresLedgerStore`, feature `postgres`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::error::{CreditError, LedgerError, ReserveError, SettleError};
@@ -111,6 +113,123 @@ pub struct Balance {
     pub balance: Money,
     /// Held by open reservations.
     pub reserved: Money,
+}
+
+impl Balance {
+    /// An account row's `(balance, reserved)` in nano-USD; `None` (an
+    /// unknown account) is zero.
+    pub(super) fn from_row(row: Option<(i64, i64)>) -> Self {
+        let (balance, reserved) = row.unwrap_or((0, 0));
+        Self {
+            balance: Money::from_nanos(balance),
+            reserved: Money::from_nanos(reserved),
+        }
+    }
+}
+
+/// What an account's `balance − reserved` leaves above `floor` for a new
+/// reservation, in nano-USD (exact; negative below the floor).
+pub(super) fn available(balance: i64, reserved: i64, floor: i64) -> i128 {
+    i128::from(balance) - i128::from(reserved) - i128::from(floor)
+}
+
+/// The refusal of a reservation of `needed` when only `available`
+/// ([`available`]) is left.
+pub(super) fn insufficient_balance(available: i128, needed: Money) -> ReserveError {
+    ReserveError::InsufficientBalance {
+        available: Money::from_nanos(i64::try_from(available.max(0)).unwrap_or(i64::MAX)),
+        needed,
+    }
+}
+
+/// A token count as stored (`BIGINT`/`INTEGER`), saturating.
+pub(super) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A stored token count (a negative one, never written, reads as 0).
+pub(super) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A charge's attempts as stored ('' for none).
+pub(super) fn encode_attempts(attempts: &[Attempt]) -> String {
+    if attempts.is_empty() {
+        return String::new();
+    }
+    serde_json::to_string(attempts).unwrap_or_default()
+}
+
+/// Stored attempts (none for entries recorded before they were kept, or
+/// unreadable).
+pub(super) fn decode_attempts(stored: &str) -> Vec<Attempt> {
+    if stored.is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_str(stored).unwrap_or_default()
+}
+
+/// Accounts whose balance changes are kept between transactions (their
+/// keys, so summing a batch's charges allocates nothing in the steady
+/// state); more are forgotten at the next transaction.
+const KEPT_ACCOUNTS: usize = 64;
+
+/// Charges' balance changes, summed per account and written once per run
+/// of charges (a busy gateway's batch is mostly one account's charges);
+/// anything else in the transaction that reads or moves a balance writes
+/// them first ([`Deltas::flush`]). Written in account order, so two
+/// processes' transactions lock balances in the same order. One per
+/// connection, kept between its transactions.
+#[derive(Debug, Default)]
+pub(super) struct Deltas {
+    /// The change not written yet, per account (`None`: none).
+    by_account: BTreeMap<String, Option<i64>>,
+    /// Whether `by_account` holds a change.
+    dirty: bool,
+}
+
+impl Deltas {
+    /// Starts a transaction: no change pending (those of a transaction that
+    /// did not commit are void), and the accounts past [`KEPT_ACCOUNTS`]
+    /// forgotten.
+    pub(super) fn reset(&mut self) {
+        if self.by_account.len() > KEPT_ACCOUNTS {
+            self.by_account.clear();
+        }
+        self.by_account.values_mut().for_each(|d| *d = None);
+        self.dirty = false;
+    }
+
+    /// Counts a charge's markup against its account, written at the next
+    /// flush.
+    pub(super) fn add(&mut self, account: &str, markup: i64) {
+        if let Some(d) = self.by_account.get_mut(account) {
+            *d = Some(d.unwrap_or(0).saturating_sub(markup));
+        } else {
+            self.by_account
+                .insert(account.to_owned(), Some(0_i64.saturating_sub(markup)));
+        }
+        self.dirty = true;
+    }
+
+    /// Writes the summed changes with `write(account, delta)` (adding
+    /// `delta` to the account's balance, creating the account), in account
+    /// order.
+    pub(super) fn flush<E>(
+        &mut self,
+        mut write: impl FnMut(&str, i64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if !self.dirty {
+            return Ok(());
+        }
+        for (account, delta) in &mut self.by_account {
+            if let Some(d) = delta.take() {
+                write(account, d)?;
+            }
+        }
+        self.dirty = false;
+        Ok(())
+    }
 }
 
 /// What a write that is idempotent by request id did (credit, reserve,

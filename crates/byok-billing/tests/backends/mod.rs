@@ -57,6 +57,23 @@ pub(crate) fn sqlite(test: impl FnOnce(&dyn Db)) {
     test(&db);
 }
 
+/// Without the `postgres` feature, where the PostgreSQL suite would run:
+/// skipped without `BYOK_TEST_DATABASE_URL` (a SKIP banner; a failure under
+/// CI), and a failure with it, as the vault's suite does (a database given
+/// to the tests must not be skipped silently).
+#[cfg(not(feature = "postgres"))]
+pub(crate) fn postgres_not_built() {
+    use byok_testkit::postgres::{DATABASE_URL_VAR, test_database_url};
+    assert!(
+        test_database_url("PostgreSQL ledger suite").is_none(),
+        "{DATABASE_URL_VAR} is set but byok-billing was built without its `postgres` feature: \
+         run `cargo test -p byok-billing --features postgres`"
+    );
+    say(
+        "SKIP: the PostgreSQL ledger suite is not built (cargo test -p byok-billing --features postgres)",
+    );
+}
+
 #[cfg(feature = "postgres")]
 pub(crate) use pg::postgres;
 

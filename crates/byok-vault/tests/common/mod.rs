@@ -9,10 +9,11 @@
 //! Without that variable the PostgreSQL half prints a SKIP banner and passes,
 //! unless `CI` is set: then it fails, so CI never silently skips it.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use byok_vault::secrecy::SecretString;
-use byok_vault::{MasterKey, OpenError, Vault, VaultConfig};
+use byok_vault::{Hint, MasterKey, OpenError, PutOptions, Vault, VaultConfig};
 
 pub const MASTER: [u8; 32] = [42; 32];
 
@@ -281,6 +282,51 @@ pub fn raw(dir: &Path) -> Raw {
 
 pub fn secret(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
+}
+
+/// The plaintexts of the "never holds plaintext" tests, and the scan that
+/// looks for any 8-byte window of them in what a store wrote.
+pub struct Plaintexts {
+    pub secrets: Vec<String>,
+    windows: HashSet<Vec<u8>>,
+}
+
+impl Plaintexts {
+    /// `n` distinct API-key-like plaintexts.
+    pub fn new(n: usize) -> Self {
+        let secrets: Vec<String> = (0..n)
+            .map(|i| format!("sk-CANARY-{i:02}-Zq8vN3xR5tL1pW7mK2jH9gF4dS6aB0cE"))
+            .collect();
+        let windows = secrets
+            .iter()
+            .flat_map(|s| s.as_bytes().windows(8).map(<[u8]>::to_vec))
+            .collect();
+        Self { secrets, windows }
+    }
+
+    /// Stores each as `owner`/`p<i>`: a JSON document holding it, with the
+    /// hint taken from it.
+    pub fn put_documents(&self, vault: &Vault) {
+        for (i, s) in self.secrets.iter().enumerate() {
+            let doc = SecretString::from(format!("{{\"apiKey\":\"{s}\"}}"));
+            vault
+                .put(
+                    "owner",
+                    &format!("p{i}"),
+                    &doc,
+                    PutOptions::new().hint(Hint::From(secret(s))),
+                )
+                .unwrap();
+        }
+    }
+
+    /// The first plaintext fragment in `bytes`, if any.
+    pub fn find(&self, bytes: &[u8]) -> Option<String> {
+        bytes
+            .windows(8)
+            .find(|w| self.windows.contains(*w))
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+    }
 }
 
 pub fn blob_of(conn: &Raw, owner: &str, name: &str) -> Vec<u8> {
