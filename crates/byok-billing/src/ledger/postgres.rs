@@ -532,7 +532,12 @@ impl Conn {
             retryable: false,
             lost: false,
         };
-        let result = body(&mut writes).and_then(|()| writes.flush().map_err(pg_err));
+        // The summed balance changes are the batch's last statements: a
+        // deadlock or lost connection there is retried like any other.
+        let result = body(&mut writes).and_then(|()| {
+            let flushed = writes.flush();
+            flushed.map_err(|e| writes.fail(e))
+        });
         let (retryable, lost) = (writes.retryable, writes.lost);
         if let Err(error) = result {
             // Dropping `tx` rolls it back.
