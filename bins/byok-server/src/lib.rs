@@ -42,7 +42,7 @@ use std::thread::JoinHandle;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 
-pub use app::router::{MakeRoute, OPENAPI, ROUTES};
+pub use app::router::OPENAPI;
 pub use app::state::AppState;
 pub use app::vault::{KeySource, OpenedVault, open_vault, pending_key_path};
 pub use cli::{run_migrate, run_prices_command, run_user_command, run_vault_command};

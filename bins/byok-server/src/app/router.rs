@@ -1,6 +1,7 @@
 //! The router: every route, the handler of each, and what the app answers
 //! for the rest (unknown routes).
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 
 use crate::api::{
@@ -13,70 +14,65 @@ use crate::page;
 /// [`ROUTES`] identical).
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
-/// Makes a route's handler.
-pub type MakeRoute = fn() -> actix_web::Route;
+/// Puts a route's handler on a route (whose method guard the router sets
+/// from the table's method: the one place a route's method is written).
+pub(crate) type MakeRoute = fn(actix_web::Route) -> actix_web::Route;
 
 /// Every route with its handler: the single list the router is built
 /// from. actix tries routes in this order (a path with a `{segment}` is a
 /// regex match), so the hot routes come first.
-pub const ROUTES: &[(&str, &str, MakeRoute)] = &[
-    ("POST", chat::PATH, || web::post().to(chat::chat)),
-    ("POST", messages::PATH, || {
-        web::post().to(messages::messages)
+pub(crate) const ROUTES: &[(&str, &str, MakeRoute)] = &[
+    ("POST", chat::PATH, |r| r.to(chat::chat)),
+    ("POST", messages::PATH, |r| r.to(messages::messages)),
+    ("POST", messages::COUNT_PATH, |r| {
+        r.to(messages::count_tokens)
     }),
-    ("POST", messages::COUNT_PATH, || {
-        web::post().to(messages::count_tokens)
+    ("POST", responses::PATH, |r| r.to(responses::responses)),
+    ("POST", embeddings::PATH, |r| r.to(embeddings::embeddings)),
+    ("GET", "/healthz", |r| r.to(health::healthz)),
+    ("GET", "/readyz", |r| r.to(health::readyz)),
+    ("GET", "/metrics", |r| r.to(health::metrics)),
+    ("GET", "/api/openapi.json", |r| r.to(openapi)),
+    ("GET", "/api/byok/providers", |r| {
+        r.to(catalog::list_providers)
     }),
-    ("POST", responses::PATH, || {
-        web::post().to(responses::responses)
+    ("GET", "/api/byok/credentials", |r| {
+        r.to(credentials::list_credentials)
     }),
-    ("POST", embeddings::PATH, || {
-        web::post().to(embeddings::embeddings)
+    ("PUT", "/api/byok/credentials/{provider}", |r| {
+        r.to(credentials::put_credential)
     }),
-    ("GET", "/healthz", || web::get().to(health::healthz)),
-    ("GET", "/readyz", || web::get().to(health::readyz)),
-    ("GET", "/metrics", || web::get().to(health::metrics)),
-    ("GET", "/api/openapi.json", || web::get().to(openapi)),
-    ("GET", "/api/byok/providers", || {
-        web::get().to(catalog::list_providers)
+    ("DELETE", "/api/byok/credentials/{provider}", |r| {
+        r.to(credentials::delete_credential)
     }),
-    ("GET", "/api/byok/credentials", || {
-        web::get().to(credentials::list_credentials)
+    ("POST", "/api/byok/credentials/{provider}/verify", |r| {
+        r.to(credentials::verify_credential)
     }),
-    ("PUT", "/api/byok/credentials/{provider}", || {
-        web::put().to(credentials::put_credential)
+    ("PUT", "/api/byok/credentials/{provider}/{label}", |r| {
+        r.to(credentials::put_labelled)
     }),
-    ("DELETE", "/api/byok/credentials/{provider}", || {
-        web::delete().to(credentials::delete_credential)
-    }),
-    ("POST", "/api/byok/credentials/{provider}/verify", || {
-        web::post().to(credentials::verify_credential)
-    }),
-    ("PUT", "/api/byok/credentials/{provider}/{label}", || {
-        web::put().to(credentials::put_labelled)
-    }),
-    ("DELETE", "/api/byok/credentials/{provider}/{label}", || {
-        web::delete().to(credentials::delete_labelled)
+    ("DELETE", "/api/byok/credentials/{provider}/{label}", |r| {
+        r.to(credentials::delete_labelled)
     }),
     (
         "POST",
         "/api/byok/credentials/{provider}/{label}/verify",
-        || web::post().to(credentials::verify_labelled),
+        |r| r.to(credentials::verify_labelled),
     ),
-    ("GET", "/api/v1/models", || web::get().to(catalog::models)),
-    ("POST", "/api/web", || web::post().to(search::web_search)),
-    ("GET", "/api/usage", || web::get().to(account::usage)),
-    ("GET", "/api/balance", || web::get().to(account::balance)),
-    ("POST", "/api/admin/users", || {
-        web::post().to(admin::admin_create_user)
+    ("GET", "/api/v1/models", |r| r.to(catalog::models)),
+    ("POST", "/api/web", |r| r.to(search::web_search)),
+    ("GET", "/api/usage", |r| r.to(account::usage)),
+    ("GET", "/api/balance", |r| r.to(account::balance)),
+    ("POST", "/api/admin/users", |r| {
+        r.to(admin::admin_create_user)
     }),
-    ("POST", "/api/admin/users/{id}/credits", || {
-        web::post().to(admin::admin_credit)
+    ("POST", "/api/admin/users/{id}/credits", |r| {
+        r.to(admin::admin_credit)
     }),
-    ("GET", "/api/keys", || web::get().to(account::list_keys)),
-    ("POST", "/api/keys", || web::post().to(account::create_key)),
-    ("DELETE", "/api/keys/{prefix}", || {
-        web::delete().to(account::revoke_key)
+    ("GET", "/api/keys", |r| r.to(account::list_keys)),
+    ("POST", "/api/keys", |r| r.to(account::create_key)),
+    ("DELETE", "/api/keys/{prefix}", |r| {
+        r.to(account::revoke_key)
     }),
 ];
 
@@ -92,8 +88,11 @@ async fn not_found() -> HttpResponse {
 
 /// Registers [`ROUTES`], the settings page, and the 404 for the rest.
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    for (_, path, make) in ROUTES {
-        cfg.route(path, make());
+    for (method, path, make) in ROUTES {
+        // Every method in the table parses (a test says so).
+        if let Ok(method) = Method::from_bytes(method.as_bytes()) {
+            cfg.route(path, make(web::method(method)));
+        }
     }
     page::routes(cfg);
     cfg.default_service(web::to(not_found));
@@ -116,6 +115,12 @@ mod tests {
             .iter()
             .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned()))
             .collect();
+        for (method, path) in &routed {
+            assert!(
+                Method::from_bytes(method.as_bytes()).is_ok(),
+                "{method} {path}"
+            );
+        }
         documented.sort();
         routed.sort();
         assert_eq!(documented, routed, "openapi.json and ROUTES differ");
