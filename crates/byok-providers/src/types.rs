@@ -111,6 +111,25 @@ pub const FORBIDDEN_FIELDS: &[&str] = &[
     "url",
 ];
 
+/// Refuses the first of `keys` that is a [`FORBIDDEN_FIELDS`] member, as
+/// every inbound body's unread members are checked.
+///
+/// # Errors
+/// [`ProviderError::InvalidRequest`] naming the field.
+pub fn refuse_forbidden_fields<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+) -> Result<(), ProviderError> {
+    match keys.into_iter().find(|k| FORBIDDEN_FIELDS.contains(k)) {
+        Some(key) => Err(ProviderError::invalid(
+            format!(
+                "`{key}` is not accepted: the upstream is chosen by the gateway, never by a request"
+            ),
+            Some(key),
+        )),
+        None => Ok(()),
+    }
+}
+
 impl ChatRequest {
     /// Checks what every provider needs: a model, at least one message,
     /// sane limits, and no field that tries to choose the upstream.
@@ -130,17 +149,7 @@ impl ChatRequest {
                 Some("messages"),
             ));
         }
-        for key in self.extra.keys() {
-            if FORBIDDEN_FIELDS.contains(&key.as_str()) {
-                return Err(ProviderError::invalid(
-                    format!(
-                        "`{key}` is not accepted: the upstream is chosen by the gateway, never by a request"
-                    ),
-                    Some(key),
-                ));
-            }
-        }
-        Ok(())
+        refuse_forbidden_fields(self.extra.keys().map(String::as_str))
     }
 
     /// The first thing in the request that only the OpenAI dialect can

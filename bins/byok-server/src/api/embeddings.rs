@@ -13,9 +13,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use byok_billing::estimate_prompt;
 use byok_providers::{
-    ChatRequest, Embedded, FORBIDDEN_FIELDS, Forward, ForwardBody, ProviderError, ProviderId,
-    TargetKind, Usage, WireFormat, decode_bedrock_embeddings, decode_gemini_embeddings,
-    encode_bedrock_embeddings, encode_gemini_embeddings,
+    ChatRequest, Embedded, Forward, ForwardBody, ProviderError, ProviderId, TargetKind, Usage,
+    WireFormat, decode_bedrock_embeddings, decode_gemini_embeddings, encode_bedrock_embeddings,
+    encode_gemini_embeddings, refuse_forbidden_fields,
 };
 use bytes::Bytes;
 use serde::Deserialize;
@@ -309,17 +309,9 @@ fn check(body: &Body) -> Result<(), ApiError> {
         )
         .param("input"));
     }
-    if let Some(key) = body
-        .rest
-        .keys()
-        .find(|k| FORBIDDEN_FIELDS.contains(&k.as_str()))
-    {
-        return Err(ApiError::bad_request(format!(
-            "`{key}` is not accepted: the upstream is chosen by the gateway, never by a request"
-        ))
-        .param(key.clone()));
-    }
-    Ok(())
+    Ok(refuse_forbidden_fields(
+        body.rest.keys().map(String::as_str),
+    )?)
 }
 
 /// Whether `provider` answers OpenAI's `embeddings` operation (Google is
