@@ -167,17 +167,10 @@ impl ChatRequest {
         let short = |s: &str| s.chars().take(32).collect::<String>();
         let other =
             |p: &ContentPart| matches!(p, ContentPart::Other(_)) && !parts.contains(&p.kind());
-        let part = self.messages.iter().find_map(|m| match m {
-            Message::System { content, .. }
-            | Message::Developer { content, .. }
-            | Message::User { content, .. }
-            | Message::Tool { content, .. }
-            | Message::Assistant {
-                content: Some(content),
-                ..
-            } => content.parts().find(|p| other(p)),
-            Message::Assistant { content: None, .. } => None,
-        });
+        let part = self
+            .messages
+            .iter()
+            .find_map(|m| m.content()?.parts().find(|p| other(p)));
         if let Some(p) = part {
             return Some(format!("`{}` content parts", short(p.kind())));
         }
@@ -308,6 +301,20 @@ pub enum Message {
         #[serde(flatten)]
         extra: Map<String, Value>,
     },
+}
+
+impl Message {
+    /// The message's content, whatever its role (`None`: an assistant
+    /// message with tool calls only).
+    pub fn content(&self) -> Option<&Content> {
+        match self {
+            Message::System { content, .. }
+            | Message::Developer { content, .. }
+            | Message::User { content, .. }
+            | Message::Tool { content, .. } => Some(content),
+            Message::Assistant { content, .. } => content.as_ref(),
+        }
+    }
 }
 
 /// Message content: a string or a list of parts.

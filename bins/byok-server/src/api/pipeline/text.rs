@@ -105,17 +105,10 @@ pub(crate) fn has_media_beyond_bytes(request: &ChatRequest) -> bool {
 
 /// Every content part of every message.
 fn parts(request: &ChatRequest) -> impl Iterator<Item = &ContentPart> {
-    request.messages.iter().flat_map(|m| match m {
-        Message::System { content, .. }
-        | Message::Developer { content, .. }
-        | Message::User { content, .. }
-        | Message::Tool { content, .. }
-        | Message::Assistant {
-            content: Some(content),
-            ..
-        } => content.parts(),
-        Message::Assistant { content: None, .. } => [].iter(),
-    })
+    request
+        .messages
+        .iter()
+        .flat_map(|m| m.content().map_or([].iter(), Content::parts))
 }
 
 /// The JSON size of the request's model input besides the messages' texts.
