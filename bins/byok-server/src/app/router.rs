@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::page;
 
 /// The OpenAPI document of this API (hand-maintained; a test keeps it and
-/// [`ROUTES`] identical).
+/// the route table identical).
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// Puts a route's handler on a route (whose method guard the router sets

@@ -9,7 +9,7 @@
 //! body goes upstream as sent and a codec's usage reader only reads the
 //! billing numbers on the way back. Both readers give a
 //! [`PassThroughUsage`], scan a stream's lines with one scanner (here, next
-//! to [`sniff`]) and read a whole JSON answer in one typed parse
+//! to `sniff`) and read a whole JSON answer in one typed parse
 //! (`read_body`).
 //!
 //! | module | protocol | route |

@@ -37,8 +37,8 @@ struct Body<'a> {
 /// as it came: a JSON body (its top-level `model` and `usage`), or an SSE
 /// stream (`message_start`'s `message.usage` and `model`, then each
 /// `message_delta`'s `usage`: cumulative `output_tokens`, and input and
-/// cache counts when present and above 0, as [`WireUsage::merge`] reads
-/// them for the translator too).
+/// cache counts when present and above 0: the Anthropic translator's own
+/// merge, so both paths bill a stream alike).
 ///
 /// Fed the bytes in any split ([`UsageReader::push`]); keeps one line of
 /// the stream at a time, at most 64 KiB, never the whole stream (a whole
