@@ -234,7 +234,9 @@ def machine():
 # The byok targets: route path, the request's headers beyond the key, the
 # streamed request's end marker (the last event of the protocol's stream).
 BYOK_TARGETS = ("byok", "byok-messages", "byok-responses")
-ALL_TARGETS = ("direct", "nginx") + BYOK_TARGETS
+# byok-pg: the chat route of a second gateway whose stores are in PostgreSQL
+# (a throwaway server from scripts/postgres), next to the SQLite one.
+ALL_TARGETS = ("direct", "nginx") + BYOK_TARGETS + ("byok-pg",)
 
 
 def request_bodies():
@@ -479,6 +481,8 @@ def main():
                 continue
             script = lua(os.path.join(tmp, f"{name}.lua"), bodies[name][0], hdrs)
             targets[name] = (f"http://127.0.0.1:{byok_port}{path}", script, byok.pid, ("127.0.0.1", byok_port, path, shdrs))
+        if "byok-pg" in args.targets:
+            targets["byok-pg"] = start_byok_pg(procs, tmp, server_bin, env, plain_body)
         targets = {k: v for k, v in targets.items() if k in args.targets}
         if args.with_litellm:
             targets["litellm"] = start_litellm(procs, tmp, mock_port, plain_body)
@@ -495,6 +499,7 @@ def main():
                 r[f"plain_c{c}"] = wrk(url, script, c, args.duration, worker_pid)
             host, port, path, hdrs = sse
             body = {n: bodies[n][1] for n in BYOK_TARGETS}
+            body["byok-pg"] = bodies["byok"][1]
             body["litellm"] = json.dumps({"model": "gpt-4o-mini-stream", "stream": True, "messages": [{"role": "user", "content": content}]})
             body = body.get(name, "{}")
             done = routes[name][3] if name in routes else b"[DONE]"
@@ -523,7 +528,39 @@ def main():
         print(md)
     finally:
         procs.stop_all()
+        if os.path.exists(os.path.join(tmp, "pg.state")):
+            subprocess.run([os.path.join(ROOT, "scripts", "postgres"), "stop"], env=pg_env(tmp), check=False)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def pg_env(tmp):
+    return dict(os.environ, BYOK_POSTGRES_STATE=os.path.join(tmp, "pg.state"))
+
+
+def start_byok_pg(procs, tmp, server_bin, env, body):
+    """A second gateway on the same upstreams with BYOK_DATABASE_URL: vault,
+    ledger, accounts, key health and limits in a throwaway PostgreSQL
+    (scripts/postgres: loopback, fsync=off), a user and its credentials;
+    the chat target's (url, wrk script, pid, stream target)."""
+    url = subprocess.run([os.path.join(ROOT, "scripts", "postgres"), "start"], env=pg_env(tmp),
+                         capture_output=True, text=True, check=True).stdout.strip()
+    port = free_port()
+    env = dict(env, BYOK_DATA_DIR=os.path.join(tmp, "byok-pg-data"), BYOK_LISTEN=f"127.0.0.1:{port}", BYOK_DATABASE_URL=url)
+    user = json.loads(subprocess.run([server_bin, "user", "create", "--name", "bench-pg", "--credit-usd", "1000000"],
+                                     env=env, capture_output=True, text=True, check=True).stdout)
+    key = user["api_key"]
+    p = procs.start([server_bin], env=env)
+    wait_port(port, timeout=120)
+    import urllib.request
+    for provider in ("openai", "groq"):
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/byok/credentials/{provider}", method="PUT",
+                                     data=json.dumps({"key": "sk-bench-0123456789abcdef"}).encode(),
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        urllib.request.urlopen(req).read()
+    auth = {"Authorization": f"Bearer {key}"}
+    script = lua(os.path.join(tmp, "byok-pg.lua"), body, {**auth, "x-byok-provider": "openai"})
+    return (f"http://127.0.0.1:{port}/api/v1/chat/completions", script, p.pid,
+            ("127.0.0.1", port, "/api/v1/chat/completions", {**auth, "x-byok-provider": "groq"}))
 
 
 def callgrind_table(report):

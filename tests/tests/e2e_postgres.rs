@@ -181,3 +181,397 @@ async fn migrate_first_leaves_the_keyring_to_the_real_master_key() {
     drop(server);
     assert_eq!(common::in_place(|| db.count("vault_keys")), 1);
 }
+
+/// Polls `check` every 20 ms until it holds; the time it took, or a panic
+/// naming `what` after `bound`.
+async fn within<F, Fut>(bound: std::time::Duration, what: &str, mut check: F) -> std::time::Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < bound, "{what}: not seen within {bound:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The bound the change feed documents for a revocation or a credential
+/// change to reach every instance (`app::changes`: milliseconds normally,
+/// about 5 s at worst when its connection died silently).
+const PROPAGATION: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn chat_body() -> Value {
+    json!({"model": "llama-3.3-70b-versatile", "max_tokens": 4000, "messages": [{"role": "user", "content": "Hi"}]})
+}
+
+/// An answer whose reported usage fits what [`chat_body`] reserves (the
+/// recorded fixture reports a long prompt this body does not have).
+fn small_answer() -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "id": "chatcmpl-two", "object": "chat.completion", "created": 1,
+            "model": "llama-3.3-70b-versatile",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 8, "completion_tokens": 3000, "total_tokens": 3008}
+        })
+        .to_string(),
+    )
+}
+
+/// Two gateway instances on one database, requests through both: users,
+/// gateway keys, credentials and money are shared; concurrent requests
+/// through both never overspend, and every answered request is charged
+/// exactly once; a revoked gateway key, a replaced credential and a key
+/// marked invalid are seen by the other instance within the documented
+/// bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_users_money_and_revocations() {
+    // About eight requests' reservations (~158,000 nano-USD each).
+    const CREDIT: &str = "0.0013";
+    let Some(db) = common::in_place(|| Schema::new("two")) else {
+        return;
+    };
+    let a = std::sync::Arc::new(common::start(&[("groq", "/groq")], on(&db, MASTER)).await);
+    let b = std::sync::Arc::new(a.twin().await);
+    let path = "/groq/chat/completions";
+    a.mock.on("POST", path, small_answer());
+
+    // A user made through A works on B, with B's view of the balance.
+    let (user, key) = a.admin_user("two", CREDIT).await;
+    b.store(&key, "groq", json!(GROQ_KEY)).await;
+    let r = a.chat_via(&key, "groq", chat_body()).await;
+    assert_eq!(
+        r.status(),
+        200,
+        "a credential stored through B is used by A"
+    );
+
+    // Concurrent requests through both against a small balance: some are
+    // refused (402), none overspends, every answer is charged once.
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let env = std::sync::Arc::clone(if i % 2 == 0 { &a } else { &b });
+        let key = key.clone();
+        calls.spawn(async move {
+            env.chat_via(&key, "groq", chat_body())
+                .await
+                .status()
+                .as_u16()
+        });
+    }
+    let statuses = calls.join_all().await;
+    let answered = statuses.iter().filter(|s| **s == 200).count();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 402),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&402) && answered > 0,
+        "the balance ran out: {statuses:?}"
+    );
+    eprintln!("{answered} of 40 answered through two instances");
+    let rows = a.check_settled(&key, answered + 1, CREDIT).await;
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), answered + 1, "no request charged twice");
+    let (balance, reserved) = b.balance(&key).await;
+    assert!(
+        balance >= byok_billing::Money::ZERO,
+        "never overspent: {balance:?} {statuses:?} {rows:#?}"
+    );
+    assert_eq!(
+        (balance, reserved),
+        a.balance(&key).await,
+        "one balance, seen alike"
+    );
+    let charges: i64 = common::in_place(|| {
+        db.client()
+            .query_one(
+                "SELECT count(*) FROM ledger_entries WHERE kind <> 'credit'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(usize::try_from(charges).unwrap(), answered + 1);
+
+    // A second gateway key, used (and cached) on B, revoked through A.
+    let made: Value = a
+        .http
+        .post(a.url("/api/keys"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second = made["api_key"].as_str().unwrap().to_owned();
+    assert_eq!(b.call("GET", "/api/balance", &second).await.status(), 200);
+    let prefix = made["prefix"].as_str().unwrap();
+    let r = a.call("DELETE", &format!("/api/keys/{prefix}"), &key).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let took = within(PROPAGATION, "the revocation on B", || async {
+        b.call("GET", "/api/balance", &second).await.status() == 401
+    })
+    .await;
+    eprintln!("revocation seen by the other instance after {took:?}");
+
+    // A credential replaced through A: B's next request uses the new key.
+    let replaced = "gsk-postgres-e2e-replaced-0123456789abcdef";
+    a.mock.on_header(
+        "POST",
+        path,
+        "authorization",
+        &format!("Bearer {GROQ_KEY}"),
+        Reply::json(
+            401,
+            json!({"error": {"message": "revoked key", "type": "invalid_request_error"}})
+                .to_string(),
+        ),
+    );
+    a.mock.on_header(
+        "POST",
+        path,
+        "authorization",
+        &format!("Bearer {replaced}"),
+        small_answer(),
+    );
+    a.admin_credit(&user, "1.00").await;
+    a.store(&key, "groq", json!(replaced)).await;
+    let took = within(PROPAGATION, "the replaced credential on B", || async {
+        b.chat_via(&key, "groq", chat_body()).await.status() == 200
+    })
+    .await;
+    eprintln!("credential change seen by the other instance after {took:?}");
+    let last = a.mock.requests().last().cloned().unwrap();
+    assert_eq!(
+        last.header("authorization"),
+        Some(format!("Bearer {replaced}").as_str())
+    );
+
+    // A key refused upstream through B is invalid on A too.
+    let bad = "gsk-postgres-e2e-bad-0123456789abcdef";
+    b.put_key(&key, "groq/bad", json!({"key": bad, "priority": -1}))
+        .await;
+    a.mock.on_header(
+        "POST",
+        path,
+        "authorization",
+        &format!("Bearer {bad}"),
+        Reply::json(
+            401,
+            json!({"error": {"message": "bad key", "type": "invalid_request_error"}}).to_string(),
+        ),
+    );
+    let r = b.chat_via(&key, "groq", chat_body()).await;
+    assert_eq!(r.status(), 200, "fell back to the good key");
+    within(PROPAGATION, "the invalid mark on A", || async {
+        let listed = a.get_json("/api/byok/credentials", &key).await;
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["label"] == "bad" && c["status"] == "invalid")
+    })
+    .await;
+}
+
+/// A per-user limit of 10 requests a minute holds across two instances:
+/// 30 requests alternating between them, 10 answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_holds_across_two_instances() {
+    let Some(db) = common::in_place(|| Schema::new("limit")) else {
+        return;
+    };
+    let a = common::start(&[("groq", "/groq")], |s| {
+        on(&db, MASTER)(s);
+        s.rate_limit_rpm = 10;
+    })
+    .await;
+    let b = a.twin().await;
+    a.mock.on(
+        "POST",
+        "/groq/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    let (_, key) = a.admin_user("limited", "1.00").await;
+    a.store(&key, "groq", json!(GROQ_KEY)).await;
+    // Not across a minute's edge (the windows are clock minutes).
+    let second = byok_billing::now_ms() / 1000 % 60;
+    if second > 45 {
+        tokio::time::sleep(std::time::Duration::from_secs(
+            u64::try_from(61 - second).unwrap(),
+        ))
+        .await;
+    }
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let env = if i % 2 == 0 { &a } else { &b };
+        statuses.push(
+            env.chat_via(&key, "groq", chat_body())
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    let answered = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(answered, 10, "the limit, not twice it: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses[..10],
+        [200; 10],
+        "both instances served until the limit"
+    );
+}
+
+/// The status of a chat through `env`.
+async fn chat_ok(env: &common::Env, key: &str) -> u16 {
+    env.chat_via(key, "groq", chat_body())
+        .await
+        .status()
+        .as_u16()
+}
+
+/// `vault rotate-master-key` beside two running instances on one database:
+/// both keep serving (old credentials and one stored after the rotation),
+/// an instance started with the old master key is refused and one with the
+/// new key serves; then `vault reencrypt` (under the new key) beside the
+/// instances restarted with it: every credential still read by both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_key_rotation_beside_two_running_instances() {
+    use byok_server::{VaultCommand, run_vault_command};
+    let Some(db) = common::in_place(|| Schema::new("rotate")) else {
+        return;
+    };
+    let a = common::start(&[("groq", "/groq")], on(&db, MASTER)).await;
+    let b = a.twin().await;
+    a.mock.on(
+        "POST",
+        "/groq/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    let (_, key) = a.admin_user("rot", "5.00").await;
+    a.store(&key, "groq", json!(GROQ_KEY)).await;
+    assert_eq!(
+        (chat_ok(&a, &key).await, chat_ok(&b, &key).await),
+        (200, 200)
+    );
+
+    let keys = tempfile::tempdir().unwrap();
+    let new_key_file = keys.path().join("new.key");
+    let rotate = VaultCommand::RotateMasterKey {
+        batch_size: 10,
+        new_key_file: Some(new_key_file.clone()),
+    };
+    common::in_place(|| run_vault_command(&a.settings, &rotate, &mut Vec::new())).unwrap();
+    let new_master = std::fs::read_to_string(&new_key_file).unwrap();
+
+    // Both keep serving, a credential stored after the rotation included.
+    b.put_key(
+        &key,
+        "groq/after",
+        json!({"key": "gsk-after-rotation-0123456789abcdef", "priority": 1}),
+    )
+    .await;
+    a.store(&key, "groq", json!(GROQ_KEY)).await;
+    assert_eq!(
+        (chat_ok(&a, &key).await, chat_ok(&b, &key).await),
+        (200, 200)
+    );
+    let listed = a.get_json("/api/byok/credentials", &key).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2);
+
+    // The old master key no longer opens the vault; the new one does.
+    let old = a.twin_settings();
+    let refused = common::in_place(|| RunningServer::start(&old.1)).expect_err("old master key");
+    assert!(
+        format!("{refused:#}").contains("does not match"),
+        "{refused:#}"
+    );
+    let mut new = a.twin_settings();
+    new.1.master_key = Some(SecretString::from(new_master.trim().to_owned()));
+    let c = common::in_place(|| RunningServer::start(&new.1)).unwrap();
+
+    // Restarted with the new key, a re-encryption beside the running ones.
+    drop((a.server, b.server));
+    let reencrypt = VaultCommand::Reencrypt { batch_size: 1 };
+    common::in_place(|| run_vault_command(&new.1, &reencrypt, &mut Vec::new())).unwrap();
+    let mut out = Vec::new();
+    common::in_place(|| run_vault_command(&new.1, &VaultCommand::Status, &mut out)).unwrap();
+    let status: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        status["keys"].as_array().unwrap().len(),
+        1,
+        "one data key left: {status}"
+    );
+    let r = a
+        .http
+        .post(format!("http://{}/api/v1/chat/completions", c.addr()))
+        .bearer_auth(&key)
+        .header("x-byok-provider", "groq")
+        .json(&chat_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+/// The change feed's connections ended by the database (a restart, an
+/// administrator): each instance turns its caches off until its feed is
+/// back, then empties them, so a revocation made meanwhile is in force on
+/// the other instance within the bound all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_during_a_feed_outage_is_in_force() {
+    let Some(db) = common::in_place(|| Schema::new("outage")) else {
+        return;
+    };
+    let a = common::start(&[], on(&db, MASTER)).await;
+    let b = a.twin().await;
+    let (_, key) = a.admin_user("outage", "1.00").await;
+    let made: Value = a
+        .http
+        .post(a.url("/api/keys"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second = made["api_key"].as_str().unwrap().to_owned();
+    assert_eq!(b.call("GET", "/api/balance", &second).await.status(), 200);
+    let ended: i64 = common::in_place(|| {
+        db.client()
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'byok-server-feed'",
+                &[],
+            )
+            .unwrap()
+            .len()
+            .try_into()
+            .unwrap()
+    });
+    assert!(ended >= 2, "both instances' feeds ended: {ended}");
+    let prefix = made["prefix"].as_str().unwrap();
+    let r = a.call("DELETE", &format!("/api/keys/{prefix}"), &key).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let took = within(PROPAGATION, "the revocation on B", || async {
+        b.call("GET", "/api/balance", &second).await.status() == 401
+    })
+    .await;
+    eprintln!("revocation during a feed outage in force after {took:?}");
+    assert_eq!(b.call("GET", "/api/balance", &key).await.status(), 200);
+}

@@ -2,7 +2,7 @@
 //! and the per-user rate limit.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
@@ -14,6 +14,7 @@ use crate::accounts::User;
 use crate::api::Data;
 use crate::app::blocking::blocking;
 use crate::app::cache::BoundedCache;
+use crate::app::shared::SharedDb;
 use crate::error::ApiError;
 
 /// The presented key: `Authorization: Bearer <key>` or `x-api-key`.
@@ -108,11 +109,8 @@ impl AdminFailures {
 ///
 /// # Errors
 /// 429 with `retry-after` when the user is over it.
-pub(crate) fn rate_limit(state: &Data, user: &User) -> Result<(), ApiError> {
-    state
-        .limiter
-        .check(&user.id)
-        .map_err(ApiError::rate_limited)
+pub(crate) async fn rate_limit(state: &Data, user: &User) -> Result<(), ApiError> {
+    state.limiter.check(&user.id).await
 }
 
 /// Writes (credentials stored, deleted or verified; gateway keys created
@@ -128,16 +126,163 @@ pub(crate) const WRITES_PER_MINUTE: u32 = 30;
 /// over the limit.
 pub(crate) async fn authenticate_write(req: &HttpRequest, state: &Data) -> Result<User, ApiError> {
     let user = authenticate(req, state).await?;
-    state
-        .write_limiter
-        .check(&user.id)
-        .map_err(ApiError::rate_limited)?;
+    state.write_limiter.check(&user.id).await?;
     Ok(user)
 }
 
-/// Fixed-window per-user request limiter.
+/// A per-user limit of requests a minute: this process's own windows
+/// ([`RateLimiter`]), or with several instances on one PostgreSQL database
+/// windows shared by all of them ([`SharedLimiter`]).
+#[derive(Debug)]
+pub(crate) enum Limiter {
+    /// One instance.
+    Local(RateLimiter),
+    /// Several instances.
+    Shared(SharedLimiter),
+}
+
+impl Limiter {
+    /// A limiter of `per_minute` requests (0 = unlimited) per user, shared
+    /// through `db` when given; `scope` names its windows there (one
+    /// limiter's counts are not another's).
+    pub(crate) fn new(per_minute: u32, scope: &'static str, db: Option<Arc<SharedDb>>) -> Self {
+        match db {
+            Some(db) if per_minute > 0 => Self::Shared(SharedLimiter {
+                db,
+                scope,
+                per_minute,
+                chunk: lease_size(per_minute),
+                leases: BoundedCache::default(),
+            }),
+            _ => Self::Local(RateLimiter::new(per_minute)),
+        }
+    }
+
+    /// Counts a request of `user`.
+    ///
+    /// # Errors
+    /// 429 with `retry-after` when the user is over the limit; the opaque
+    /// 500 when the shared windows cannot be read.
+    pub(crate) async fn check(&self, user: &str) -> Result<(), ApiError> {
+        match self {
+            Self::Local(l) => l.check(user).map_err(ApiError::rate_limited),
+            Self::Shared(s) => s.check(user).await,
+        }
+    }
+}
+
+/// Requests an instance takes from a shared window at a time: a twentieth
+/// of the limit (at least one). See [`SharedLimiter`].
+fn lease_size(per_minute: u32) -> u32 {
+    per_minute.div_ceil(20).max(1)
+}
+
+/// The seconds until the next minute's window, from a time in seconds.
+fn until_next_window(now_s: i64) -> u64 {
+    u64::try_from(60 - now_s.rem_euclid(60)).unwrap_or(60)
+}
+
+/// A per-user limit shared by every instance on one PostgreSQL database.
+///
+/// The windows are clock minutes, counted in the `rate_windows` table. An
+/// instance takes a **lease** of a few requests from the user's window (a
+/// twentieth of the limit, at least one: one conditional update that never
+/// lets the window's count pass the limit) and admits requests from it
+/// without touching the database until it is spent. So across all
+/// instances **no more than the limit** is ever admitted in a window; what
+/// an instance leased and did not use is lost to the others for that
+/// minute, so a user whose traffic moves between instances may be refused
+/// up to `(instances − 1) × lease` requests early. Windows follow each
+/// instance's clock: keep the clocks in sync (NTP); a skew of `s` seconds
+/// moves the window's edge by `s` on that instance.
+#[derive(Debug)]
+pub(crate) struct SharedLimiter {
+    db: Arc<SharedDb>,
+    scope: &'static str,
+    per_minute: u32,
+    chunk: u32,
+    /// Per user: the minute of the lease and the requests left in it.
+    leases: BoundedCache<String, (i64, u32)>,
+}
+
+impl SharedLimiter {
+    async fn check(&self, user: &str) -> Result<(), ApiError> {
+        let now = byok_billing::now_ms() / 1000;
+        let minute = now / 60;
+        if self.take(user, minute, 0) {
+            return Ok(());
+        }
+        let (db, scope, owner) = (Arc::clone(&self.db), self.scope, user.to_owned());
+        let (limit, chunk) = (self.per_minute, self.chunk);
+        let granted = blocking("rate limit", move || {
+            lease(&db, scope, &owner, minute, limit, chunk)
+        })
+        .await?;
+        if granted > 0 && self.take(user, minute, granted) {
+            Ok(())
+        } else {
+            Err(ApiError::rate_limited(until_next_window(now)))
+        }
+    }
+
+    /// Adds `granted` to the user's lease for `minute` (a lease of an older
+    /// minute is void), then takes one request from it if any is left.
+    fn take(&self, user: &str, minute: i64, granted: u32) -> bool {
+        self.leases.update(
+            user,
+            || (minute, 0),
+            |lease| {
+                if lease.0 != minute {
+                    *lease = (minute, 0);
+                }
+                lease.1 += granted;
+                if lease.1 == 0 {
+                    return false;
+                }
+                lease.1 -= 1;
+                true
+            },
+        )
+    }
+}
+
+/// Leases up to `chunk` requests of `user`'s window `minute` (never past
+/// `limit`); returns how many. Windows over two minutes old are deleted
+/// once a minute per instance.
+fn lease(
+    db: &SharedDb,
+    scope: &str,
+    user: &str,
+    minute: i64,
+    limit: u32,
+    chunk: u32,
+) -> anyhow::Result<u32> {
+    static SWEPT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let (limit, chunk) = (i32::try_from(limit)?, i32::try_from(chunk)?);
+    let sweep = SWEPT.swap(minute, std::sync::atomic::Ordering::Relaxed) != minute;
+    let granted: i32 = db.run_limits(|c| {
+        if sweep {
+            c.execute("DELETE FROM rate_windows WHERE minute < $1", &[&(minute - 2)])?;
+        }
+        c.execute(
+            "INSERT INTO rate_windows (scope, user_id, minute, used) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING",
+            &[&scope, &user, &minute],
+        )?;
+        c.query_one(
+            "WITH old AS (SELECT used FROM rate_windows WHERE scope = $1 AND user_id = $2 AND minute = $3 FOR UPDATE)
+             UPDATE rate_windows r SET used = LEAST($4, r.used + $5) FROM old
+             WHERE r.scope = $1 AND r.user_id = $2 AND r.minute = $3
+             RETURNING r.used - old.used",
+            &[&scope, &user, &minute, &limit, &chunk],
+        )?
+        .try_get(0)
+    })?;
+    Ok(u32::try_from(granted).unwrap_or(0))
+}
+
+/// Fixed-window per-user request limiter (one process).
 #[derive(Debug, Default)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     per_minute: u32,
     /// Per user: the window's minute and the requests in it.
     windows: BoundedCache<String, (i64, u32)>,
@@ -145,7 +290,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// A limiter allowing `per_minute` requests (0 = unlimited).
-    pub fn new(per_minute: u32) -> Self {
+    pub(crate) fn new(per_minute: u32) -> Self {
         Self {
             per_minute,
             windows: BoundedCache::default(),
@@ -156,7 +301,7 @@ impl RateLimiter {
     ///
     /// # Errors
     /// The wait, when the user is over the limit.
-    pub fn check(&self, user: &str) -> Result<(), u64> {
+    pub(crate) fn check(&self, user: &str) -> Result<(), u64> {
         if self.per_minute == 0 {
             return Ok(());
         }
@@ -170,7 +315,7 @@ impl RateLimiter {
                     *window = (minute, 0);
                 }
                 if window.1 >= self.per_minute {
-                    return Err(u64::try_from(60 - now % 60).unwrap_or(60));
+                    return Err(until_next_window(now));
                 }
                 window.1 += 1;
                 Ok(())
@@ -182,6 +327,18 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leases_are_a_twentieth_of_the_limit_and_waits_reach_the_next_minute() {
+        assert_eq!(
+            [1, 19, 20, 21, 60, 1000].map(lease_size),
+            [1, 1, 1, 2, 3, 50]
+        );
+        assert_eq!(
+            [0, 1, 59, 60, 119].map(until_next_window),
+            [60, 59, 1, 60, 1]
+        );
+    }
 
     #[test]
     fn admin_failures_are_limited_per_sliding_minute() {

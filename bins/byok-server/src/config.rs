@@ -90,6 +90,15 @@ pub enum VaultCommand {
     /// is recovered at the next start. With `BYOK_MASTER_KEY`, give
     /// `--new-key-file`: the new key is written there (mode 0600) and you move
     /// it into your secret store. Safe to interrupt and run again.
+    ///
+    /// With `BYOK_DATABASE_URL` (several instances on one database) it runs
+    /// beside the running servers and only re-wraps the keyring: every
+    /// running instance keeps the data keys it holds and goes on serving;
+    /// restart each with the new master key (an old key is refused at
+    /// start). Re-encrypting the credentials under a new data key is then
+    /// `vault reencrypt`, once every instance runs with the new master key
+    /// (an instance still on the old one could not read what was
+    /// re-encrypted).
     RotateMasterKey {
         /// Rows re-encrypted per transaction.
         #[arg(long, default_value_t = 500)]
@@ -98,6 +107,15 @@ pub enum VaultCommand {
         /// `BYOK_MASTER_KEY` (must not exist yet).
         #[arg(long)]
         new_key_file: Option<PathBuf>,
+    },
+    /// Add a new data key, re-encrypt every credential under it and retire
+    /// the old data keys, under the current master key. Safe beside running
+    /// servers that have this master key: they load the new data key when
+    /// they first meet it.
+    Reencrypt {
+        /// Rows re-encrypted per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
     },
     /// Show the vault's data keys and how many credentials use each.
     Status,

@@ -64,6 +64,30 @@ pub(crate) async fn start(upstreams: &[(&str, &str)], tune: impl FnOnce(&mut Set
 }
 
 impl Env {
+    /// Another instance on this one's settings (so on its database with
+    /// `BYOK_DATABASE_URL`, and on its mock) in a data directory of its own,
+    /// with a mock of its own that nothing points at.
+    pub(crate) async fn twin(&self) -> Env {
+        let (dir, settings) = self.twin_settings();
+        let server = in_place(|| RunningServer::start(&settings)).unwrap();
+        Env {
+            dir,
+            settings,
+            server,
+            mock: MockUpstream::start().await,
+            http: self.http.clone(),
+        }
+    }
+
+    /// This instance's settings in a new data directory (to start another
+    /// instance by hand).
+    pub(crate) fn twin_settings(&self) -> (tempfile::TempDir, Settings) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = self.settings.clone();
+        settings.data_dir = dir.path().join("data");
+        (dir, settings)
+    }
+
     /// The gateway's URL of `path`.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.server.addr())
@@ -83,16 +107,21 @@ impl Env {
         assert_eq!(r.status(), 200);
         let v: Value = r.json().await.unwrap();
         let id = v["user_id"].as_str().unwrap().to_owned();
+        self.admin_credit(&id, credit).await;
+        (id, v["api_key"].as_str().unwrap().to_owned())
+    }
+
+    /// Credits `amount` USD to `user_id` through the admin API.
+    pub(crate) async fn admin_credit(&self, user_id: &str, amount: &str) {
         let r = self
             .http
-            .post(self.url(&format!("/api/admin/users/{id}/credits")))
+            .post(self.url(&format!("/api/admin/users/{user_id}/credits")))
             .bearer_auth(ADMIN)
-            .json(&json!({"amount_usd": credit}))
+            .json(&json!({"amount_usd": amount}))
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        (id, v["api_key"].as_str().unwrap().to_owned())
     }
 
     /// A user made with the CLI (as an operator would): `(user_id,

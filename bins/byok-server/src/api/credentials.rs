@@ -222,7 +222,7 @@ async fn put_key(
         .put(&user.id, &name, stored, options)
         .await
         .map_err(|e| error::vault("vault put", &e))?;
-    keys::forget_held(&state, &user);
+    keys::forget_held(&state, &user).await;
     let at = keys::key_ref(&user, provider, label);
     state.health.set(
         at,
@@ -320,7 +320,7 @@ pub(crate) async fn delete_credential(
     for label in &labels {
         deleted |= delete_key(&state, &user, &path, label).await?;
     }
-    keys::forget_held(&state, &user);
+    keys::forget_held(&state, &user).await;
     if deleted {
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -338,7 +338,7 @@ pub(crate) async fn delete_labelled(
     let (user, _) = credential_write(&req, &state, &provider).await?;
     keys::check_label(&label)?;
     let deleted = delete_key(&state, &user, &provider, &label).await?;
-    keys::forget_held(&state, &user);
+    keys::forget_held(&state, &user).await;
     if deleted {
         Ok(HttpResponse::NoContent().finish())
     } else {

@@ -28,7 +28,7 @@ pub(crate) async fn web_search(
 ) -> Result<HttpResponse, ApiError> {
     let user = authenticate(&req, &state).await?;
     let body = read_body(&state, payload, state.settings.max_body_bytes).await?;
-    rate_limit(&state, &user)?;
+    rate_limit(&state, &user).await?;
     let parsed: WebBody = parse_json(&body)?;
     parsed.request.validate()?;
     let asked = match parsed.provider.as_deref() {

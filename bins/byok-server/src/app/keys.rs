@@ -22,6 +22,7 @@ use byok_vault::SecretInfo;
 use crate::accounts::User;
 use crate::api::Data;
 use crate::api::credentials::{stored_list, stored_secret};
+use crate::app::blocking::blocking;
 use crate::app::health::{HealthChange, KeyRef, Status};
 use crate::error::ApiError;
 
@@ -222,6 +223,7 @@ pub(crate) async fn held_keys(state: &Data, user: &User) -> Result<Arc<HeldKeys>
     if let Some(keys) = state.held.get(user.id.as_str()) {
         return Ok(keys);
     }
+    let generation = state.held.generation();
     let list = stored_list(state, user).await?;
     let keys = Arc::new(HeldKeys::from_infos(&list));
     for k in &keys.keys {
@@ -229,13 +231,26 @@ pub(crate) async fn held_keys(state: &Data, user: &User) -> Result<Arc<HeldKeys>
             .health
             .set(key_ref(user, k.provider(), k.label()), HealthChange::Seen);
     }
-    state.held.insert(user.id.clone(), Arc::clone(&keys));
+    state
+        .held
+        .insert_if_current(user.id.clone(), Arc::clone(&keys), generation);
     Ok(keys)
 }
 
-/// Drops the user's cached keys (after a write).
-pub(crate) fn forget_held(state: &Data, user: &User) {
+/// Drops the user's cached keys (after a write), here and, with several
+/// instances, on the others (`app::changes`).
+pub(crate) async fn forget_held(state: &Data, user: &User) {
     state.held.remove(user.id.as_str());
+    if let Some(db) = &state.shared {
+        let (db, user) = (Arc::clone(db), user.clone());
+        // Errors are logged inside; the pool's own failure is logged here.
+        let notified = blocking("notify", move || {
+            crate::app::changes::credentials_changed(&db, &user);
+            Ok::<_, std::convert::Infallible>(())
+        })
+        .await;
+        drop(notified);
+    }
 }
 
 pub(crate) fn key_ref<'a>(user: &'a User, provider: &'a str, label: &'a str) -> KeyRef<'a> {
@@ -418,7 +433,7 @@ mod tests {
                 .put(&self.user.id, &vault_name("openai", label), secret, options)
                 .await
                 .unwrap();
-            forget_held(&self.state, &self.user);
+            forget_held(&self.state, &self.user).await;
         }
 
         async fn order(&self) -> (Vec<String>, Option<SystemTime>, usize) {

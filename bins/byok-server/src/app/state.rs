@@ -15,12 +15,14 @@ use byok_vault::AsyncVault;
 
 use crate::accounts::Accounts;
 use crate::app::cache::BoundedCache;
-use crate::app::health::{HealthStore, MemoryHealthStore};
+use crate::app::changes;
+use crate::app::health::{HealthStore, MemoryHealthStore, PostgresHealthStore};
 use crate::app::keys::HeldKeys;
 use crate::app::ledger::Ledger;
 use crate::app::lock::DataDirLock;
+use crate::app::shared::SharedDb;
 use crate::app::vault::{create_private_dir, open_vault};
-use crate::auth::{AdminFailures, RateLimiter, WRITES_PER_MINUTE};
+use crate::auth::{AdminFailures, Limiter, WRITES_PER_MINUTE};
 use crate::config::Settings;
 use crate::metrics::Metrics;
 
@@ -49,9 +51,9 @@ pub struct AppState {
     /// Settings in effect.
     pub settings: Arc<Settings>,
     /// Per-user request limiter.
-    pub limiter: Arc<RateLimiter>,
+    pub(crate) limiter: Arc<Limiter>,
     /// Per-user limiter of writes to the shared stores.
-    pub(crate) write_limiter: Arc<RateLimiter>,
+    pub(crate) write_limiter: Arc<Limiter>,
     /// The bound address serving `/metrics` apart, when
     /// `BYOK_METRICS_LISTEN` is set (filled in by [`crate::build`]).
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -67,11 +69,13 @@ pub struct AppState {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Each user's stored keys (names and priorities), so the request path
-    /// does not list the vault (invalidated by this process's writes; a
-    /// multi-instance deployment needs a TTL or a notification here).
+    /// does not list the vault (invalidated by this process's writes, and
+    /// with several instances by the change feed: `app::changes`).
     pub held: Arc<BoundedCache<String, Arc<HeldKeys>>>,
     /// The health of the users' keys (`app::health`).
     pub(crate) health: Arc<dyn HealthStore>,
+    /// The server's tables in PostgreSQL, with `BYOK_DATABASE_URL`.
+    pub(crate) shared: Option<Arc<SharedDb>>,
 }
 
 impl AppState {
@@ -102,11 +106,35 @@ impl AppState {
         let clients = Clients::build(&upstream, operator_policy, policy)
             .context("cannot build the HTTP client")?;
         let metrics = Arc::new(Metrics::default());
-        let health = Arc::new(MemoryHealthStore::default());
-        metrics.watch_keys(Arc::<MemoryHealthStore>::clone(&health));
+        let shared = match &settings.database_url {
+            Some(url) => Some(SharedDb::open(url)?),
+            None => None,
+        };
+        let held = Arc::new(BoundedCache::default());
+        let (accounts, health): (_, Arc<dyn HealthStore>) = match &shared {
+            Some(db) => {
+                let accounts = Arc::new(Accounts::postgres(Arc::clone(db)));
+                let health = Arc::new(PostgresHealthStore::start(Arc::clone(db))?);
+                metrics.watch_keys(health.memory());
+                let targets = changes::Targets {
+                    accounts: Arc::downgrade(&accounts),
+                    held: Arc::downgrade(&held),
+                    health: Arc::downgrade(&health),
+                    vault: vault.clone(),
+                };
+                changes::start(db, targets).context("cannot start the change feed")?;
+                (accounts, health)
+            }
+            None => {
+                let health = Arc::new(MemoryHealthStore::default());
+                metrics.watch_keys(Arc::<MemoryHealthStore>::clone(&health));
+                let accounts = Accounts::open(&settings.data_dir.join("accounts.db"))?;
+                (Arc::new(accounts), health)
+            }
+        };
         Ok(Self {
             vault: AsyncVault::new(vault, 2).context("cannot start vault worker threads")?,
-            accounts: Arc::new(Accounts::open(&settings.data_dir.join("accounts.db"))?),
+            accounts,
             ledger: Ledger::open(settings)?,
             catalog: Arc::new(load_catalog(&settings.data_dir)?),
             providers: clients.providers,
@@ -114,16 +142,21 @@ impl AppState {
             search: clients.search,
             upstream,
             settings: Arc::new(settings.clone()),
-            limiter: Arc::new(RateLimiter::new(settings.rate_limit_rpm)),
-            write_limiter: Arc::new(RateLimiter::new(WRITES_PER_MINUTE)),
+            limiter: Arc::new(Limiter::new(
+                settings.rate_limit_rpm,
+                "requests",
+                shared.clone(),
+            )),
+            write_limiter: Arc::new(Limiter::new(WRITES_PER_MINUTE, "writes", shared.clone())),
             metrics_listen: None,
             admin_failures: Arc::default(),
             _lock: lock,
             policy,
             operator_policy,
             metrics,
-            held: Arc::new(BoundedCache::default()),
+            held,
             health,
+            shared,
         })
     }
 

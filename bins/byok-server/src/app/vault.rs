@@ -117,6 +117,11 @@ fn default_key_file(data_dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// How long the vault's read cache trusts an entry when other instances
+/// write to the same database: the change feed empties it at once
+/// (`app::changes`); this bounds a missed notification.
+pub(crate) const VAULT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The vault's database: the SQLite file in the data directory, or with
 /// `BYOK_DATABASE_URL` PostgreSQL (its migrations run when it opens).
 struct VaultDb {
@@ -146,7 +151,10 @@ impl VaultDb {
         let opened = match &self.url {
             Some(url) => PostgresSecretStore::open(url.expose_secret())
                 .map_err(OpenError::from)
-                .and_then(|store| Vault::open(store, key, VaultConfig::default())),
+                .and_then(|store| {
+                    let config = VaultConfig::default().cache_ttl(Some(VAULT_CACHE_TTL));
+                    Vault::open(store, key, config)
+                }),
             None => Vault::open_sqlite(&self.path, key, VaultConfig::default()),
         };
         match opened {

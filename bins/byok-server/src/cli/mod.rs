@@ -59,7 +59,7 @@ pub fn run_migrate(settings: &Settings, out: &mut impl std::io::Write) -> anyhow
     crate::app::vault::create_private_dir(&settings.data_dir)?;
     let _lock = crate::app::lock::DataDirLock::shared(&settings.data_dir)?;
     crate::app::vault::migrate_store(settings)?;
-    crate::accounts::Accounts::open(&settings.data_dir.join("accounts.db"))?;
+    crate::accounts::Accounts::for_settings(settings)?;
     crate::app::ledger::Ledger::open_beside_server(settings)?.shutdown();
     let store = if settings.database_url.is_some() {
         "postgres"

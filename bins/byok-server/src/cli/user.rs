@@ -16,7 +16,7 @@ pub fn run_user_command(
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir)?;
-    let accounts = Accounts::open(&settings.data_dir.join("accounts.db"))?;
+    let accounts = Accounts::for_settings(settings)?;
     // Another process (the server) may own in-flight reservations: keep them.
     let ledger = Ledger::open_beside_server(settings)?;
     let credit = |id: &str, amount: &str| -> anyhow::Result<()> {

@@ -17,12 +17,24 @@ pub fn run_vault_command(
     cmd: &VaultCommand,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
-    // A rotation must not run under a server (which would keep the old
-    // keyring until restarted): it takes the data directory exclusively.
+    // With SQLite a rotation must not run under a server (which would keep
+    // the old keyring until restarted): it takes the data directory
+    // exclusively. With PostgreSQL the servers (on other machines too) keep
+    // running: the re-wrap leaves the data keys they hold valid, so it takes
+    // the directory shared, as a server does.
+    let shared_db = settings.database_url.is_some();
     let _lock = match cmd {
         VaultCommand::RotateMasterKey { .. } => {
             create_private_dir(&settings.data_dir)?;
-            Some(DataDirLock::exclusive(&settings.data_dir)?)
+            Some(if shared_db {
+                DataDirLock::shared(&settings.data_dir)?
+            } else {
+                DataDirLock::exclusive(&settings.data_dir)?
+            })
+        }
+        VaultCommand::Reencrypt { .. } => {
+            create_private_dir(&settings.data_dir)?;
+            Some(DataDirLock::shared(&settings.data_dir)?)
         }
         VaultCommand::Status => None,
     };
@@ -33,13 +45,20 @@ pub fn run_vault_command(
             new_key_file,
         } => {
             replace_master_key(&opened, new_key_file.as_deref())?;
-            reencrypt(&opened.vault, *batch_size)?;
+            if shared_db {
+                tracing::info!(
+                    "keyring re-wrapped; restart every instance with the new master key, then run `vault reencrypt` to re-encrypt the credentials under a new data key"
+                );
+            } else {
+                reencrypt(&opened.vault, *batch_size)?;
+            }
             if let KeySource::Env = opened.source {
                 tracing::warn!(
                     "update BYOK_MASTER_KEY with the new key file's content before the next start"
                 );
             }
         }
+        VaultCommand::Reencrypt { batch_size } => reencrypt(&opened.vault, *batch_size)?,
         VaultCommand::Status => {
             let keys: Vec<_> = opened
                 .vault

@@ -45,7 +45,7 @@ pub(crate) async fn admit(
 ) -> Result<(User, Bytes), ApiError> {
     let user = authenticate(req, state).await?;
     let body = read_body(state, payload, state.settings.max_body_bytes).await?;
-    rate_limit(state, &user)?;
+    rate_limit(state, &user).await?;
     Ok((user, body))
 }
 

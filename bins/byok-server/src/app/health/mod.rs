@@ -2,12 +2,13 @@
 //! rate-limited key may be tried again, when it was last used and the last
 //! (sanitised) error its provider gave.
 //!
-//! [`HealthStore`] is the storage trait: in memory today
-//! ([`MemoryHealthStore`]), shared between instances later (PostgreSQL,
-//! issue #18). Reads and writes are answered from memory and never block
-//! the request path: a store shared between instances keeps its memory as
-//! the read side and queues its writes (and hears the other instances'
-//! changes), as the vault's cache and the ledger's writer do.
+//! [`HealthStore`] is the storage trait: in memory ([`MemoryHealthStore`],
+//! one instance) or shared between instances ([`PostgresHealthStore`], with
+//! `BYOK_DATABASE_URL`). Reads and writes are answered from memory and
+//! never block the request path: the shared store keeps a memory store as
+//! its read side, queues its writes to a thread of its own, and hears the
+//! other instances' changes through the change feed
+//! (`crate::app::changes`).
 //! Nothing here ever holds a key: errors are sanitised before they are
 //! stored (see `app::keys::report`).
 
@@ -17,6 +18,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use crate::metrics::KeyGauge;
+
+mod postgres;
+
+pub(crate) use postgres::PostgresHealthStore;
 
 /// A key's status as the API shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -229,6 +234,35 @@ impl HealthStore for MemoryHealthStore {
                 users.remove(key.user);
             }
         }
+    }
+}
+
+impl MemoryHealthStore {
+    /// Makes `user`'s health what `stored` says (the shared database's
+    /// rows): keys it names take its health, the other keys known here go
+    /// back to the default (their rows were deleted: replaced, or never
+    /// reported).
+    pub(crate) fn replace_user(&self, user: &str, stored: Vec<LabelledHealth>) {
+        let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
+        let entries = users.entry(user.to_owned()).or_default();
+        for e in entries.iter_mut() {
+            e.health = KeyHealth::default();
+        }
+        for row in stored {
+            match entries
+                .iter_mut()
+                .find(|e| e.provider == row.provider && e.label == row.label)
+            {
+                Some(e) => e.health = row.health,
+                None => entries.push(row),
+            }
+        }
+    }
+
+    /// The users with any key known here.
+    pub(crate) fn users(&self) -> Vec<String> {
+        let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
+        users.keys().cloned().collect()
     }
 }
 
