@@ -553,11 +553,12 @@ async fn a_revocation_during_a_feed_outage_is_in_force() {
         .unwrap();
     let second = made["api_key"].as_str().unwrap().to_owned();
     assert_eq!(b.call("GET", "/api/balance", &second).await.status(), 200);
+    let feed = format!("{}-feed", db.name);
     let ended: i64 = common::in_place(|| {
         db.client()
             .query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'byok-server-feed'",
-                &[],
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                &[&feed],
             )
             .unwrap()
             .len()

@@ -434,25 +434,102 @@ impl Accounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::shared::testing::shared_dbs;
 
-    #[test]
-    fn keys_are_random_hashed_and_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = Accounts::open(&dir.path().join("a.db")).unwrap();
+    /// The behaviour both backends share.
+    fn check(a: &Accounts) {
         let (u, key) = a.create_user("alice").unwrap();
         let k = key.expose_secret();
         assert!(k.starts_with(KEY_PREFIX) && k.len() == KEY_PREFIX.len() + 48);
-        assert_eq!(a.authenticate(k).unwrap(), Some(u));
+        assert_eq!(a.authenticate(k).unwrap(), Some(u.clone()));
         let mut wrong = k.to_owned();
         wrong.pop();
         wrong.push('x');
         for bad in [wrong.as_str(), "", &k[..10], "byok_", "Bearer x"] {
             assert_eq!(a.authenticate(bad).unwrap(), None);
         }
+        for bad in ["", "   ", "a\nb"] {
+            assert!(a.create_user(bad).is_err(), "{bad:?}");
+        }
+        let (prefix, second) = a.create_key(&u.id).unwrap();
+        let second = second.expose_secret();
+        assert_eq!(a.authenticate(second).unwrap(), Some(u.clone()));
+        assert_eq!(a.cached(second), Some(u.clone()));
+        let listed = a.list_keys(&u.id).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(
+            listed
+                .iter()
+                .any(|(p, _, revoked)| *p == prefix && !revoked)
+        );
+        assert_eq!(a.revoke_key(&u.id, &prefix).unwrap(), 1);
+        assert_eq!(a.revoke_key(&u.id, &prefix).unwrap(), 0, "revoked once");
+        assert_eq!(
+            a.revoke_key("usr_other", &k[..11]).unwrap(),
+            0,
+            "not another user's"
+        );
+        assert_eq!(a.cached(second), None, "the cache forgot it");
+        assert_eq!(a.authenticate(second).unwrap(), None);
+        assert_eq!(
+            a.authenticate(k).unwrap(),
+            Some(u.clone()),
+            "the other key works"
+        );
+        assert!(a.user_exists(&u.id).unwrap());
+        assert!(!a.user_exists("usr_nobody").unwrap());
+        let rows = a.rows().unwrap();
+        assert_eq!(
+            rows.users,
+            [(u.id.clone(), u.name.clone(), rows.users[0].2)]
+        );
+        assert_eq!(rows.keys.iter().filter(|k| k.4).count(), 1, "one revoked");
+        assert!(
+            !format!("{rows:?}").contains(&k[KEY_PREFIX.len() + 6..]),
+            "no key material beyond the shown prefix"
+        );
+    }
+
+    #[test]
+    fn sqlite_keys_are_random_hashed_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Accounts::open(&dir.path().join("a.db")).unwrap();
+        check(&a);
+        let (_, key) = a.create_user("bob").unwrap();
+        let k = key.expose_secret();
         let raw = std::fs::read(dir.path().join("a.db")).unwrap();
         assert!(
             !raw.windows(k.len()).any(|w| w == k.as_bytes()),
             "the key itself is never stored"
         );
+    }
+
+    #[test]
+    fn postgres_keys_are_random_hashed_and_checked() {
+        let Some((dbs, _schema)) = shared_dbs("accounts", 1) else {
+            return;
+        };
+        check(&Accounts::postgres(Arc::clone(&dbs[0])));
+    }
+
+    #[test]
+    fn rows_copy_into_an_empty_postgres_once() {
+        let Some((dbs, _schema)) = shared_dbs("accounts_copy", 1) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let from = Accounts::open(&dir.path().join("a.db")).unwrap();
+        let (u, key) = from.create_user("carol").unwrap();
+        let (prefix, _) = from.create_key(&u.id).unwrap();
+        from.revoke_key(&u.id, &prefix).unwrap();
+        let rows = from.rows().unwrap();
+        let to = Accounts::postgres(Arc::clone(&dbs[0]));
+        to.load_rows(&rows).unwrap();
+        assert_eq!(to.rows().unwrap(), rows, "every row as stored");
+        assert_eq!(to.authenticate(key.expose_secret()).unwrap(), Some(u));
+        let again = to.load_rows(&rows).unwrap_err();
+        assert!(format!("{again}").contains("already holds"), "{again}");
+        assert_eq!(to.rows().unwrap(), rows, "a refused copy changes nothing");
+        assert!(from.load_rows(&rows).is_err(), "into PostgreSQL only");
     }
 }

@@ -113,12 +113,18 @@ impl Targets {
 pub(crate) fn start(db: &SharedDb, targets: Targets) -> std::io::Result<()> {
     targets.deafen();
     let mut config = db.config().clone();
+    // Named after the instance's connections (`byok-server-feed` by default)
+    // to be found in `pg_stat_activity`.
+    let name = format!(
+        "{}-feed",
+        config.get_application_name().unwrap_or("byok-server")
+    );
     config
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(2))
         .keepalives_interval(Duration::from_secs(1))
         .keepalives_retries(3)
-        .application_name("byok-server-feed");
+        .application_name(&name);
     std::thread::Builder::new()
         .name("byok-changes".into())
         .spawn(move || run(&config, &targets))

@@ -179,6 +179,51 @@ impl SharedDb {
     }
 }
 
+/// A [`SharedDb`] in a schema of its own on the test server of
+/// `BYOK_TEST_DATABASE_URL` (dropped with the guard), or `None` after the
+/// SKIP banner (a failure under CI).
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use byok_pg::postgres::{Client, NoTls};
+    use byok_testkit::postgres as pg;
+    use secrecy::SecretString;
+
+    use super::SharedDb;
+
+    /// Drops the schema.
+    pub(crate) struct Schema {
+        admin: String,
+        name: String,
+    }
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            if let Ok(mut c) = Client::connect(&self.admin, NoTls) {
+                // Best effort: a throwaway server's leftovers do no harm.
+                let _ = c.batch_execute(&format!(
+                    "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {} CASCADE",
+                    self.name
+                ));
+            }
+        }
+    }
+
+    /// Opens `n` databases (instances) on one new schema.
+    pub(crate) fn shared_dbs(tag: &str, n: usize) -> Option<(Vec<Arc<SharedDb>>, Schema)> {
+        let admin = pg::test_database_url("server's PostgreSQL suite")?;
+        let name = pg::unique_schema(&format!("byok_server_{tag}"));
+        Client::connect(&admin, NoTls)
+            .unwrap()
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .unwrap();
+        let url = SecretString::from(pg::in_schema(&admin, &name));
+        let dbs = (0..n).map(|_| SharedDb::open(&url).unwrap()).collect();
+        Some((dbs, Schema { admin, name }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -310,3 +310,117 @@ fn labelled(row: &Row) -> Result<(String, LabelledHealth), byok_pg::postgres::Er
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::app::health::Status;
+    use crate::app::shared::testing::shared_dbs;
+
+    const KEY: KeyRef<'static> = KeyRef {
+        user: "usr_h",
+        provider: "openai",
+        label: "default",
+    };
+
+    /// Reloads `store` until `check` holds of the key's health (the
+    /// writers are asynchronous), failing after 5 s.
+    fn eventually(store: &PostgresHealthStore, what: &str, check: impl Fn(&KeyHealth) -> bool) {
+        let start = Instant::now();
+        loop {
+            store.reload(Some(KEY.user));
+            if check(&store.get(KEY).unwrap_or_default()) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{what}: {:?}",
+                store.get(KEY)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Two instances' changes to one key merge (neither overwrites the
+    /// other's), and each instance reloads what the other wrote.
+    #[test]
+    fn two_instances_changes_merge_and_reload() {
+        let Some((dbs, _schema)) = shared_dbs("health", 2) else {
+            return;
+        };
+        let a = PostgresHealthStore::start(Arc::clone(&dbs[0])).unwrap();
+        let b = PostgresHealthStore::start(Arc::clone(&dbs[1])).unwrap();
+        let used = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        a.set(
+            KEY,
+            HealthChange::Invalid {
+                error: "401 bad key".into(),
+            },
+        );
+        b.set(KEY, HealthChange::Used { at: used });
+        for store in [&a, &b] {
+            eventually(store, "invalid and used, both kept", |h| {
+                h.invalid
+                    && h.last_used_at == Some(used)
+                    && h.last_error.as_deref() == Some("401 bad key")
+            });
+        }
+        b.set(KEY, HealthChange::Verified);
+        eventually(&a, "verified", |h| {
+            !h.invalid && h.last_error.is_none() && h.last_used_at == Some(used)
+        });
+        let until = SystemTime::now() + Duration::from_secs(60);
+        a.set(
+            KEY,
+            HealthChange::CoolingDown {
+                until,
+                error: "429".into(),
+            },
+        );
+        eventually(&b, "cooling down", |h| {
+            h.status(SystemTime::now()) == Status::CoolingDown
+        });
+        // An earlier cooldown from the other instance does not shorten it.
+        b.set(
+            KEY,
+            HealthChange::CoolingDown {
+                until: SystemTime::now(),
+                error: "429 again".into(),
+            },
+        );
+        eventually(&a, "the later cooldown kept", |h| {
+            h.last_error.as_deref() == Some("429 again")
+                && h.cooling_until(SystemTime::now()).is_some()
+        });
+        a.set(KEY, HealthChange::Replaced);
+        eventually(&b, "replaced: all over", |h| *h == KeyHealth::default());
+        b.set(
+            KEY,
+            HealthChange::Failed {
+                error: "502".into(),
+            },
+        );
+        eventually(&a, "failed", |h| h.last_error.as_deref() == Some("502"));
+        a.remove(KEY);
+        eventually(&b, "removed", |h| *h == KeyHealth::default());
+        let rows: i64 = dbs[0]
+            .run(|c| {
+                c.query_one("SELECT count(*) FROM key_health", &[])?
+                    .try_get(0)
+            })
+            .unwrap();
+        assert_eq!(rows, 0, "a removed key leaves no row");
+        // A third instance starting now loads what is stored.
+        b.set(
+            KEY,
+            HealthChange::Invalid {
+                error: "403".into(),
+            },
+        );
+        eventually(&b, "written", |h| h.invalid);
+        let c = PostgresHealthStore::start(Arc::clone(&dbs[0])).unwrap();
+        assert!(c.get(KEY).is_some_and(|h| h.invalid), "loaded at start");
+    }
+}
