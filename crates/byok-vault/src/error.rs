@@ -63,6 +63,19 @@ pub enum StoreError {
     /// The active key cannot be retired.
     #[error("key id {0} is the active key and cannot be retired")]
     KeyActive(u32),
+    /// [`crate::SecretStore::import`] was given a store that already holds
+    /// a keyring, data keys or secrets; nothing was written.
+    #[error(
+        "the store is not empty (keyring: {keyring}, {keys} data key(s), {secrets} secret(s)); a copy goes into an empty store only"
+    )]
+    NotEmpty {
+        /// Whether it holds a keyring (its canary).
+        keyring: bool,
+        /// How many data keys it holds.
+        keys: u64,
+        /// How many secrets it holds.
+        secrets: u64,
+    },
     /// The data in the store is not in the expected shape (schema from a newer
     /// version, missing keyring rows, invalid column values).
     #[error("storage is corrupt or from a newer version: {0}")]

@@ -37,6 +37,9 @@
 //!   keeps the same records in PostgreSQL for several gateway instances on
 //!   one database: versioned migrations at open, row locks where SQLite has
 //!   its single writer, retries until a deadline. See `docs/postgres-vault.md`.
+//! - **Copying.** [`copy_store`] copies every record of one store into an
+//!   empty one (a migration from SQLite to PostgreSQL) in one transaction,
+//!   without decrypting anything, then verifies the copy.
 //! - **Cache.** A bounded LRU of *encrypted* records serves hot reads without
 //!   touching SQLite; a hit still authenticates and decrypts (about a
 //!   microsecond), so no plaintext is cached.
@@ -80,6 +83,7 @@
 mod async_vault;
 mod blob;
 mod cache;
+mod copy;
 mod error;
 mod master;
 #[cfg(feature = "postgres")]
@@ -89,12 +93,15 @@ mod store;
 mod vault;
 
 pub use async_vault::AsyncVault;
+pub use copy::{CopyError, CopyReport, copy_store};
 pub use error::{DecryptError, MasterKeyError, OpenError, StoreError, VaultError};
 pub use master::{MASTER_KEY_LEN, MasterKey};
 #[cfg(feature = "postgres")]
 pub use postgres::{MIGRATION_COMPONENT, PostgresConfig, PostgresSecretStore};
 pub use sqlite::{SqliteConfig, SqliteStore};
-pub use store::{RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey, StoredKeyring};
+pub use store::{
+    RecordPages, RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey, StoredKeyring,
+};
 pub use vault::{
     Hint, KeyStatus, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_SECRET_LEN, MIN_HINT_SOURCE_CHARS,
     PutOptions, RewrapReport, SecretInfo, Vault, VaultConfig,

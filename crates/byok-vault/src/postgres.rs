@@ -38,8 +38,8 @@ use postgres::{Client, GenericClient, IsolationLevel, NoTls, Statement};
 
 use crate::error::{Context, StoreError};
 use crate::store::{
-    RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey, StoredKeyring, check_canary,
-    check_same_key_ids, rewrap_rows,
+    COUNT_CONTENTS, RecordPages, RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey,
+    StoredKeyring, check_canary, check_empty, check_same_key_ids, import_pages, rewrap_rows,
 };
 
 /// The name this crate's rows carry in the shared `schema_migrations` table.
@@ -93,6 +93,14 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 const SELECT_RECORD: &str =
     "SELECT owner, name, secret_id, key_id, blob, metadata, hint, created_at, updated_at
      FROM vault_secrets WHERE owner = $1 AND name = $2";
+/// Text compared as bytes (`COLLATE "C"`), the order of every backend.
+const SCAN_RECORDS: &str = r#"SELECT owner, name, secret_id, key_id, blob, metadata, hint, created_at, updated_at
+     FROM vault_secrets
+     WHERE $1::text IS NULL OR (owner COLLATE "C", name COLLATE "C") > ($1, $2)
+     ORDER BY owner COLLATE "C", name COLLATE "C" LIMIT $3"#;
+const IMPORT_RECORD: &str = "INSERT INTO vault_secrets
+     (owner, name, secret_id, key_id, blob, metadata, hint, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const LIST_RECORDS: &str =
     "SELECT owner, name, secret_id, key_id, ''::bytea, metadata, hint, created_at, updated_at
      FROM vault_secrets WHERE owner = $1 ORDER BY name";
@@ -234,6 +242,12 @@ enum TxError {
 impl From<postgres::Error> for TxError {
     fn from(e: postgres::Error) -> Self {
         Self::Pg(e)
+    }
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
     }
 }
 
@@ -484,6 +498,22 @@ fn read_record(row: &postgres::Row) -> Result<SecretRecord, TxError> {
     })
 }
 
+/// Stores keys as given.
+fn insert_keys(tx: &mut postgres::Transaction<'_>, keys: &[StoredKey]) -> Result<(), TxError> {
+    for key in keys {
+        tx.execute(
+            "INSERT INTO vault_keys (key_id, wrapped, active, created_at) VALUES ($1, $2, $3, $4)",
+            &[
+                &i64::from(key.key_id),
+                &key.wrapped,
+                &key.active,
+                &key.created_at_ms,
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 fn load_keyring_tx(tx: &mut postgres::Transaction<'_>) -> Result<Option<StoredKeyring>, TxError> {
     let Some(row) = tx.query_opt("SELECT v FROM vault_meta WHERE k = 'canary'", &[])? else {
         return Ok(None);
@@ -539,12 +569,7 @@ impl SecretStore for PostgresSecretStore {
                 tx.commit()?;
                 return Ok(existing);
             }
-            for key in &init.keys {
-                tx.execute(
-                    "INSERT INTO vault_keys (key_id, wrapped, active, created_at) VALUES ($1, $2, $3, $4)",
-                    &[&i64::from(key.key_id), &key.wrapped, &key.active, &key.created_at_ms],
-                )?;
-            }
+            insert_keys(&mut tx, &init.keys)?;
             tx.commit()?;
             Ok(init.clone())
         })
@@ -688,6 +713,69 @@ impl SecretStore for PostgresSecretStore {
                 .iter()
                 .map(read_record)
                 .collect()
+        })
+    }
+
+    fn scan(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<SecretRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (owner, name) = after.unzip();
+        self.run("scan secrets", |conn| {
+            let st = prepared(&mut conn.client, &mut conn.statements, SCAN_RECORDS)?;
+            conn.client
+                .query(&st, &[&owner, &name, &limit])?
+                .iter()
+                .map(read_record)
+                .collect()
+        })
+    }
+
+    fn import(
+        &self,
+        keyring: &StoredKeyring,
+        pages: &mut RecordPages<'_>,
+    ) -> Result<u64, StoreError> {
+        self.run("import", |conn| {
+            let Conn {
+                client, statements, ..
+            } = conn;
+            let mut tx = client.transaction()?;
+            let row = tx.query_one(COUNT_CONTENTS, &[])?;
+            check_empty(
+                row.try_get::<_, i64>(0)? > 0,
+                row.try_get(1)?,
+                row.try_get(2)?,
+            )?;
+            // A concurrent import or initialisation conflicts on this row.
+            tx.execute(
+                "INSERT INTO vault_meta (k, v) VALUES ('canary', $1)",
+                &[&keyring.canary],
+            )?;
+            insert_keys(&mut tx, &keyring.keys)?;
+            let insert = prepared(&mut tx, statements, IMPORT_RECORD)?;
+            let imported = import_pages(keyring, pages, |r| {
+                tx.execute(
+                    &insert,
+                    &[
+                        &r.owner,
+                        &r.name,
+                        &r.secret_id,
+                        &i64::from(r.key_id),
+                        &r.blob,
+                        &r.metadata,
+                        &r.hint,
+                        &r.created_at_ms,
+                        &r.updated_at_ms,
+                    ],
+                )
+                .map(drop)
+                .map_err(TxError::Pg)
+            })?;
+            tx.commit()?;
+            Ok(imported)
         })
     }
 

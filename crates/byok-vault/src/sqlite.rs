@@ -15,8 +15,8 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, pa
 
 use crate::error::{Context, StoreError};
 use crate::store::{
-    RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey, StoredKeyring, check_canary,
-    check_same_key_ids, rewrap_rows,
+    COUNT_CONTENTS, RecordPages, RewrapStep, Rewrapped, SecretRecord, SecretStore, StoredKey,
+    StoredKeyring, check_canary, check_empty, check_same_key_ids, import_pages, rewrap_rows,
 };
 
 const SCHEMA_VERSION: i64 = 1;
@@ -109,6 +109,12 @@ enum TxError {
 impl From<rusqlite::Error> for TxError {
     fn from(e: rusqlite::Error) -> Self {
         Self::Sql(e)
+    }
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
     }
 }
 
@@ -300,16 +306,7 @@ impl SecretStore for SqliteStore {
             if let Some(existing) = load_keyring_tx(tx)? {
                 return Ok(existing);
             }
-            tx.execute(
-                "INSERT INTO vault_meta (k, v) VALUES ('canary', ?1)",
-                params![init.canary],
-            )?;
-            for key in &init.keys {
-                tx.execute(
-                    "INSERT INTO vault_keys (key_id, wrapped, active, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![key.key_id, key.wrapped, key.active, key.created_at_ms],
-                )?;
-            }
+            insert_keyring(tx, init)?;
             Ok(init.clone())
         })
     }
@@ -466,6 +463,68 @@ impl SecretStore for SqliteStore {
         })
     }
 
+    fn scan(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<SecretRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (owner, name) = after.unzip();
+        // Text compares as bytes (BINARY, the columns' collation). Two
+        // statements, so that each walks the primary key from where it
+        // starts (an `OR` would scan it from the first row every time).
+        let from = if after.is_some() {
+            "(owner, name) > (?1, ?2)"
+        } else {
+            "?1 IS NULL"
+        };
+        self.with_conn("scan secrets", |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM vault_secrets
+                 WHERE {from} ORDER BY owner, name LIMIT ?3"
+            ))?;
+            let rows = stmt
+                .query_map(params![owner, name, limit], |r| {
+                    read_record(r).map(|(rec, _)| rec)
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn import(
+        &self,
+        keyring: &StoredKeyring,
+        pages: &mut RecordPages<'_>,
+    ) -> Result<u64, StoreError> {
+        self.write_tx("import", |tx| {
+            let (canary, keys, secrets) = tx.query_row(COUNT_CONTENTS, [], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            check_empty(canary > 0, keys, secrets)?;
+            insert_keyring(tx, keyring)?;
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO vault_secrets ({RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ))?;
+            import_pages(keyring, pages, |r| {
+                insert
+                    .execute(params![
+                        r.owner,
+                        r.name,
+                        r.secret_id,
+                        r.key_id,
+                        r.blob,
+                        r.metadata,
+                        r.hint,
+                        r.created_at_ms,
+                        r.updated_at_ms
+                    ])
+                    .map(drop)
+                    .map_err(TxError::Sql)
+            })
+        })
+    }
+
     fn count_by_key(&self) -> Result<Vec<(u32, u64)>, StoreError> {
         self.with_conn("count by key", |conn| {
             let mut stmt = conn.prepare_cached(
@@ -511,6 +570,21 @@ impl SecretStore for SqliteStore {
             )?)
         })
     }
+}
+
+/// Stores a keyring as given: its canary and every key.
+fn insert_keyring(tx: &rusqlite::Transaction<'_>, keyring: &StoredKeyring) -> Result<(), TxError> {
+    tx.execute(
+        "INSERT INTO vault_meta (k, v) VALUES ('canary', ?1)",
+        params![keyring.canary],
+    )?;
+    for key in &keyring.keys {
+        tx.execute(
+            "INSERT INTO vault_keys (key_id, wrapped, active, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![key.key_id, key.wrapped, key.active, key.created_at_ms],
+        )?;
+    }
+    Ok(())
 }
 
 /// Fails with [`StoreError::Conflict`] unless the stored canary is `expected`

@@ -95,6 +95,13 @@ pub enum Rewrapped {
     Skip,
 }
 
+/// Where [`SecretStore::import`] reads the records it stores: called with
+/// `None` for the first page, then with the `(owner, name)` of the last
+/// record of the page before; an empty page is the end. A source store's
+/// [`SecretStore::scan`] is one: `|after| source.scan(after, 500)`.
+pub type RecordPages<'a> =
+    dyn FnMut(Option<(&str, &str)>) -> Result<Vec<SecretRecord>, StoreError> + 'a;
+
 /// A storage backend for [`crate::Vault`].
 ///
 /// Implementations must be safe to call from several threads at once and from
@@ -203,6 +210,42 @@ pub trait SecretStore: Send + Sync + 'static {
         limit: usize,
         rewrap: &mut dyn FnMut(&SecretRecord) -> Rewrapped,
     ) -> Result<RewrapStep, StoreError>;
+
+    /// Every record, page by page: up to `limit` records whose `(owner,
+    /// name)` comes after `after` (`None`: from the first), ordered by
+    /// owner then name, compared as bytes (the same order in every
+    /// backend). Every field is returned, `blob` included. Each call is
+    /// a read of its own: no record is returned twice, but the pages are
+    /// not one snapshot (a record written behind the cursor during a scan
+    /// is not returned).
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn scan(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<SecretRecord>, StoreError>;
+
+    /// Fills a store that holds nothing yet with a copy of another's
+    /// records, in one transaction: checks that it holds no keyring, no
+    /// data key and no secret, stores `keyring` (the canary and every key
+    /// with its id, wrapping, active flag and creation time, as given),
+    /// then inserts the records `pages` yields ([`RecordPages`]), every
+    /// field as given. A store that runs the transaction again calls
+    /// `pages` again from the first page.
+    /// Returns the number of records stored.
+    ///
+    /// # Errors
+    /// [`StoreError::NotEmpty`] (checked in the transaction);
+    /// [`StoreError::MissingKey`] for a record whose key is not in
+    /// `keyring`; the first error of `pages`; backend errors. Nothing is
+    /// stored then.
+    fn import(
+        &self,
+        keyring: &StoredKeyring,
+        pages: &mut RecordPages<'_>,
+    ) -> Result<u64, StoreError>;
 }
 
 /// The outcome of one [`SecretStore::rewrap_step`].
@@ -279,4 +322,55 @@ pub(crate) fn rewrap_rows<E>(
         }
     }
     Ok(step)
+}
+
+/// What a store holds, for the check of [`SecretStore::import`]: its
+/// keyring rows (the canary), data keys and secrets (the same text in
+/// every backend).
+pub(crate) const COUNT_CONTENTS: &str = "SELECT (SELECT count(*) FROM vault_meta),
+    (SELECT count(*) FROM vault_keys), (SELECT count(*) FROM vault_secrets)";
+
+/// The check of [`SecretStore::import`], on what [`COUNT_CONTENTS`]
+/// counted in its transaction.
+///
+/// # Errors
+/// [`StoreError::NotEmpty`] unless all three are absent.
+pub(crate) fn check_empty(keyring: bool, keys: i64, secrets: i64) -> Result<(), StoreError> {
+    if !keyring && keys == 0 && secrets == 0 {
+        return Ok(());
+    }
+    Err(StoreError::NotEmpty {
+        keyring,
+        keys: u64::try_from(keys).unwrap_or(0),
+        secrets: u64::try_from(secrets).unwrap_or(0),
+    })
+}
+
+/// The body of a [`SecretStore::import`] once the keyring is stored: reads
+/// `pages` until an empty one and passes each record to `insert`, after
+/// checking that its key is in `keyring`. Returns how many were inserted.
+///
+/// # Errors
+/// [`StoreError::MissingKey`], the first error of `pages` or of `insert`.
+pub(crate) fn import_pages<E: From<StoreError>>(
+    keyring: &StoredKeyring,
+    pages: &mut RecordPages<'_>,
+    mut insert: impl FnMut(&SecretRecord) -> Result<(), E>,
+) -> Result<u64, E> {
+    let mut inserted = 0;
+    let mut last: Option<(String, String)> = None;
+    loop {
+        let page = pages(last.as_ref().map(|(o, n)| (o.as_str(), n.as_str())))?;
+        let Some(end) = page.last() else {
+            return Ok(inserted);
+        };
+        for rec in &page {
+            if !keyring.keys.iter().any(|k| k.key_id == rec.key_id) {
+                return Err(StoreError::MissingKey(rec.key_id).into());
+            }
+            insert(rec)?;
+            inserted += 1;
+        }
+        last = Some((end.owner.clone(), end.name.clone()));
+    }
 }

@@ -107,30 +107,6 @@ mod pg {
         assert!(!printed.contains("hunter2"), "{printed}");
     }
 
-    /// Every cell of every vault table, as bytes.
-    fn cells(client: &mut postgres::Client) -> Vec<Vec<u8>> {
-        let mut cells: Vec<Vec<u8>> = Vec::new();
-        for r in client
-            .query(
-                "SELECT owner, name, secret_id, coalesce(metadata, ''), coalesce(hint, ''), blob FROM vault_secrets",
-                &[],
-            )
-            .unwrap()
-        {
-            for c in 0..5 {
-                cells.push(r.get::<_, String>(c).into_bytes());
-            }
-            cells.push(r.get(5));
-        }
-        for r in client.query("SELECT wrapped FROM vault_keys", &[]).unwrap() {
-            cells.push(r.get(0));
-        }
-        for r in client.query("SELECT v FROM vault_meta", &[]).unwrap() {
-            cells.push(r.get(0));
-        }
-        cells
-    }
-
     /// Every 8-byte window of every plaintext, searched in every column of
     /// every vault table (PostgreSQL's files are the server's: the rows are
     /// what this crate controls).
@@ -159,13 +135,13 @@ mod pg {
             )
             .unwrap();
         assert!(
-            scan(&cells(&mut client)).is_some(),
+            scan(&db.stored_bytes()).is_some(),
             "the scanner must detect a planted plaintext"
         );
         client
             .execute("DELETE FROM vault_secrets WHERE owner = 'probe'", &[])
             .unwrap();
-        let cells = cells(&mut client);
+        let cells = db.stored_bytes();
         assert!(cells.len() > 60);
         assert_eq!(scan(&cells), None, "a row holds a plaintext fragment");
     }

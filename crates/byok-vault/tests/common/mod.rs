@@ -78,6 +78,33 @@ impl Db {
         })
     }
 
+    /// Another fresh, empty store of the same backend.
+    pub fn another(&self) -> Self {
+        match self.kind {
+            Kind::Sqlite(_) => Self::sqlite(),
+            Kind::Postgres { .. } => Self::postgres().expect("configured"),
+        }
+    }
+
+    /// The store itself, without a vault over it.
+    pub fn store(&self) -> Box<dyn byok_vault::SecretStore> {
+        match &self.kind {
+            Kind::Sqlite(dir) => {
+                Box::new(byok_vault::SqliteStore::open(db_path(dir.path())).unwrap())
+            }
+            #[cfg(feature = "postgres")]
+            Kind::Postgres { url, schema } => Box::new(
+                byok_vault::PostgresSecretStore::open_with(
+                    url,
+                    byok_vault::PostgresConfig::default().schema(schema.clone()),
+                )
+                .unwrap(),
+            ),
+            #[cfg(not(feature = "postgres"))]
+            Kind::Postgres { .. } => unreachable!("refused in Db::postgres"),
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.kind, Kind::Postgres { .. })
     }
@@ -128,6 +155,43 @@ impl Db {
 
     pub fn open_cached(&self) -> Vault {
         self.open_with(MASTER, VaultConfig::default()).unwrap()
+    }
+
+    /// Everything the store wrote, as byte strings: every file of a SQLite
+    /// store's directory (the database, its WAL and shared memory); every
+    /// cell of every vault table of a PostgreSQL store (the server's files
+    /// are its own: the rows are what this crate controls).
+    pub fn stored_bytes(&self) -> Vec<Vec<u8>> {
+        let client = match self.raw() {
+            Raw::Sqlite(_) => {
+                return std::fs::read_dir(self.dir())
+                    .unwrap()
+                    .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+                    .collect();
+            }
+            Raw::Postgres(client) => client,
+        };
+        let mut client = client.into_inner();
+        let mut cells: Vec<Vec<u8>> = Vec::new();
+        for r in client
+            .query(
+                "SELECT owner, name, secret_id, coalesce(metadata, ''), coalesce(hint, ''), blob FROM vault_secrets",
+                &[],
+            )
+            .unwrap()
+        {
+            for c in 0..5 {
+                cells.push(r.get::<_, String>(c).into_bytes());
+            }
+            cells.push(r.get(5));
+        }
+        for r in client.query("SELECT wrapped FROM vault_keys", &[]).unwrap() {
+            cells.push(r.get(0));
+        }
+        for r in client.query("SELECT v FROM vault_meta", &[]).unwrap() {
+            cells.push(r.get(0));
+        }
+        cells
     }
 
     /// A direct connection to the store's tables, behind the vault's back.
