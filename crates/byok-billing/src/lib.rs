@@ -26,6 +26,8 @@
 //!   group-committed on one writer thread over a [`LedgerStore`] (SQLite:
 //!   [`SqliteLedger`]; PostgreSQL, with the `postgres` feature:
 //!   `PostgresLedgerStore`, for several instances on one database).
+//!   [`copy_ledger`] copies a ledger into an empty store (a migration from
+//!   SQLite to PostgreSQL) in one transaction, then verifies it.
 //!
 //! It does not depend on the other `byok-*` crates: usage comes in as
 //! [`TokenUsage`].
@@ -103,9 +105,10 @@ pub use estimate::{
 #[cfg(feature = "postgres")]
 pub use ledger::PostgresLedgerStore;
 pub use ledger::{
-    Attempt, Balance, CreditError, Extended, Idempotent, Ledger, LedgerConfig, LedgerEntry,
-    LedgerError, LedgerStore, LedgerTransaction, Pending, Released, Reservations, ReserveError,
-    SettleError, SqliteLedger, StoredEntry,
+    AccountRow, Attempt, Balance, CreditError, EntryRow, Extended, Idempotent, Ledger,
+    LedgerConfig, LedgerCopyError, LedgerCopyReport, LedgerCounts, LedgerEntry, LedgerError,
+    LedgerStore, LedgerTransaction, Pending, Released, Reservations, ReserveError, SettleError,
+    SqliteLedger, StoredEntry, copy_ledger,
 };
 pub use money::{Bps, Money, MoneyError, NANOS_PER_USD};
 pub use quote::{

@@ -668,6 +668,16 @@ impl LedgerStore for Flaky {
     ) -> Result<Vec<byok_billing::StoredEntry>, LedgerError> {
         self.inner.usage(account, limit, before)
     }
+    fn entries(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<byok_billing::EntryRow>, LedgerError> {
+        self.inner.entries(after, limit)
+    }
+    fn accounts(&self) -> Result<Vec<byok_billing::AccountRow>, LedgerError> {
+        self.inner.accounts()
+    }
     fn release_all(&self) -> Result<u64, LedgerError> {
         self.inner.release_all()
     }
@@ -1049,6 +1059,18 @@ mod cross_instance {
         ) -> Result<Vec<byok_billing::StoredEntry>, LedgerError> {
             let _one = self.lock.lock().unwrap();
             self.inner.usage(account, limit, before)
+        }
+        fn entries(
+            &self,
+            after: i64,
+            limit: usize,
+        ) -> Result<Vec<byok_billing::EntryRow>, LedgerError> {
+            let _one = self.lock.lock().unwrap();
+            self.inner.entries(after, limit)
+        }
+        fn accounts(&self) -> Result<Vec<byok_billing::AccountRow>, LedgerError> {
+            let _one = self.lock.lock().unwrap();
+            self.inner.accounts()
         }
     }
 

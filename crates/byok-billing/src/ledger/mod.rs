@@ -76,13 +76,15 @@
 //!
 //! # Modules
 //!
-//! `store` (the [`LedgerStore`] trait and what it stores), `sqlite` (the
+//! `store` (the [`LedgerStore`] trait and what it stores), `copy`
+//! ([`copy_ledger`], a ledger copied into an empty store), `sqlite` (the
 //! SQLite store), `postgres` (the PostgreSQL store, feature `postgres`:
 //! several instances on one database), `reservations` (the in-memory reservations), `writer`
 //! (the writer and sweeper threads), `pending` (the [`Pending`] handle),
 //! `queued` (charges queued per account, for reading one's own writes),
 //! `error` (one error type per operation).
 
+mod copy;
 mod error;
 mod pending;
 #[cfg(feature = "postgres")]
@@ -102,12 +104,13 @@ use futures_channel::oneshot;
 
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresLedgerStore;
+pub use copy::{LedgerCopyError, LedgerCopyReport, copy_ledger};
 pub use error::{CreditError, LedgerError, ReserveError, SettleError};
 pub use pending::Pending;
 pub use sqlite::SqliteLedger;
 pub use store::{
-    Attempt, Balance, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
-    StoredEntry,
+    AccountRow, Attempt, Balance, EntryRow, Extended, Idempotent, LedgerCounts, LedgerEntry,
+    LedgerStore, LedgerTransaction, Released, StoredEntry,
 };
 
 use pending::block_on;

@@ -32,8 +32,9 @@ use postgres::{Client, NoTls, Statement, Transaction};
 
 use super::error::{CreditError, LedgerError, ReserveError, SettleError};
 use super::store::{
-    Balance, Deltas, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
-    StoredEntry, available, decode_attempts, encode_attempts, insufficient_balance, to_i64, to_u64,
+    AccountRow, Balance, COUNT_ROWS, Deltas, ENTRY_COLUMNS, EntryRow, Extended, Idempotent,
+    LedgerCounts, LedgerEntry, LedgerStore, LedgerTransaction, Released, StoredEntry, available,
+    decode_attempts, encode_attempts, insufficient_balance, to_i64, to_u64,
 };
 use crate::catalog::PriceSource;
 use crate::money::Money;
@@ -606,6 +607,59 @@ impl LedgerStore for PostgresLedgerStore {
             .collect::<Result<_, _>>()
             .map_err(pg_err)
     }
+
+    fn entries(&self, after: i64, limit: usize) -> Result<Vec<EntryRow>, LedgerError> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint"
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.read(|c| c.client.query(&sql, &[&after, &limit]))?;
+        rows.iter()
+            .map(entry_row)
+            .collect::<Result<_, _>>()
+            .map_err(pg_err)
+    }
+
+    fn accounts(&self) -> Result<Vec<AccountRow>, LedgerError> {
+        let rows = self.read(|c| {
+            c.client.query(
+                r#"SELECT account, balance, reserved FROM ledger_accounts ORDER BY account COLLATE "C""#,
+                &[],
+            )
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok(AccountRow {
+                    account: r.try_get(0)?,
+                    balance: Money::from_nanos(r.try_get(1)?),
+                    reserved: Money::from_nanos(r.try_get(2)?),
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(pg_err)
+    }
+}
+
+/// A row of the entries query.
+fn entry_row(r: &postgres::Row) -> Result<EntryRow, postgres::Error> {
+    Ok(EntryRow {
+        seq: r.try_get(0)?,
+        request_id: r.try_get(1)?,
+        kind: r.try_get(2)?,
+        account: r.try_get(3)?,
+        created_at_ms: r.try_get(4)?,
+        provider: r.try_get(5)?,
+        model: r.try_get(6)?,
+        endpoint: r.try_get(7)?,
+        prompt_tokens: r.try_get(8)?,
+        completion_tokens: r.try_get(9)?,
+        cached_tokens: r.try_get(10)?,
+        usage_source: r.try_get(11)?,
+        provider_cost: Money::from_nanos(r.try_get(12)?),
+        amount: Money::from_nanos(r.try_get(13)?),
+        price_source: r.try_get(14)?,
+        attempts: r.try_get(15)?,
+    })
 }
 
 /// A row of the usage query.
@@ -883,6 +937,83 @@ impl LedgerTransaction for PgTx<'_, '_> {
             .and_then(|()| self.tx.query_one(&self.st.sweep, &[&now_ms]))
             .and_then(|row| row.try_get::<_, i64>(0))
             .map(to_u64)
+            .map_err(|e| self.fail(e))
+    }
+
+    fn counts(&mut self) -> Result<LedgerCounts, LedgerError> {
+        self.flush()
+            .and_then(|()| self.tx.query_one(COUNT_ROWS, &[]))
+            .and_then(|r| {
+                Ok(LedgerCounts::from_row(
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                ))
+            })
+            .map_err(|e| self.fail(e))
+    }
+
+    /// One statement per call (arrays of the columns, `unnest`ed), not one
+    /// per row: a remote database costs a round trip per statement.
+    fn import_accounts(&mut self, rows: &[AccountRow]) -> Result<(), LedgerError> {
+        let accounts: Vec<&str> = rows.iter().map(|a| a.account.as_str()).collect();
+        let balances: Vec<i64> = rows.iter().map(|a| a.balance.nanos()).collect();
+        let reserved: Vec<i64> = rows.iter().map(|a| a.reserved.nanos()).collect();
+        self.flush()
+            .and_then(|()| {
+                self.tx.execute(
+                    "INSERT INTO ledger_accounts (account, balance, reserved)
+                     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])",
+                    &[&accounts, &balances, &reserved],
+                )
+            })
+            .map(drop)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// One statement per call, as [`PgTx::import_accounts`]; then the
+    /// identity's next value is set above the largest `seq` (`setval` is
+    /// not undone by a rollback: a failed copy leaves a gap, no more).
+    fn import_entries(&mut self, rows: &[EntryRow]) -> Result<(), LedgerError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let int = |f: fn(&EntryRow) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+        let text = |f: fn(&EntryRow) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
+        let sql = format!(
+            "INSERT INTO ledger_entries ({ENTRY_COLUMNS}) OVERRIDING SYSTEM VALUE
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                 $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[],
+                 $12::text[], $13::bigint[], $14::bigint[], $15::text[], $16::text[])"
+        );
+        self.tx
+            .execute(
+                &sql,
+                &[
+                    &int(|e| e.seq),
+                    &text(|e| &e.request_id),
+                    &text(|e| &e.kind),
+                    &text(|e| &e.account),
+                    &int(|e| e.created_at_ms),
+                    &text(|e| &e.provider),
+                    &text(|e| &e.model),
+                    &text(|e| &e.endpoint),
+                    &int(|e| e.prompt_tokens),
+                    &int(|e| e.completion_tokens),
+                    &int(|e| e.cached_tokens),
+                    &text(|e| &e.usage_source),
+                    &int(|e| e.provider_cost.nanos()),
+                    &int(|e| e.amount.nanos()),
+                    &text(|e| &e.price_source),
+                    &text(|e| &e.attempts),
+                ],
+            )
+            .and_then(|_| {
+                self.tx.batch_execute(
+                    "SELECT setval(pg_get_serial_sequence('ledger_entries', 'seq'), max(seq))
+                     FROM ledger_entries",
+                )
+            })
             .map_err(|e| self.fail(e))
     }
 }

@@ -9,8 +9,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use super::error::{CreditError, LedgerError, ReserveError, SettleError};
 use super::store::{
-    Balance, Deltas, Extended, Idempotent, LedgerEntry, LedgerStore, LedgerTransaction, Released,
-    StoredEntry, available, decode_attempts, encode_attempts, insufficient_balance, to_i64, to_u64,
+    AccountRow, Balance, COUNT_ROWS, Deltas, ENTRY_COLUMNS, EntryRow, Extended, Idempotent,
+    LedgerCounts, LedgerEntry, LedgerStore, LedgerTransaction, Released, StoredEntry, available,
+    decode_attempts, encode_attempts, insufficient_balance, to_i64, to_u64,
 };
 use crate::catalog::PriceSource;
 use crate::money::Money;
@@ -220,6 +221,62 @@ impl LedgerStore for SqliteLedger {
             .map_err(store_err)?;
         Ok(rows)
     }
+
+    fn entries(&self, after: i64, limit: usize) -> Result<Vec<EntryRow>, LedgerError> {
+        let guard = self.lock();
+        let mut stmt = guard
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM ledger_entries WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            ))
+            .map_err(store_err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        stmt.query_map(params![after, limit], entry_row)
+            .and_then(Iterator::collect)
+            .map_err(store_err)
+    }
+
+    fn accounts(&self) -> Result<Vec<AccountRow>, LedgerError> {
+        let guard = self.lock();
+        // Text compares as bytes (BINARY).
+        let mut stmt = guard
+            .conn
+            .prepare_cached(
+                "SELECT account, balance, reserved FROM ledger_accounts ORDER BY account",
+            )
+            .map_err(store_err)?;
+        stmt.query_map([], |r| {
+            Ok(AccountRow {
+                account: r.get(0)?,
+                balance: Money::from_nanos(r.get(1)?),
+                reserved: Money::from_nanos(r.get(2)?),
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(store_err)
+    }
+}
+
+/// A row of the entries query.
+fn entry_row(r: &rusqlite::Row<'_>) -> Result<EntryRow, rusqlite::Error> {
+    Ok(EntryRow {
+        seq: r.get(0)?,
+        request_id: r.get(1)?,
+        kind: r.get(2)?,
+        account: r.get(3)?,
+        created_at_ms: r.get(4)?,
+        provider: r.get(5)?,
+        model: r.get(6)?,
+        endpoint: r.get(7)?,
+        prompt_tokens: r.get(8)?,
+        completion_tokens: r.get(9)?,
+        cached_tokens: r.get(10)?,
+        usage_source: r.get(11)?,
+        provider_cost: Money::from_nanos(r.get(12)?),
+        amount: Money::from_nanos(r.get(13)?),
+        price_source: r.get(14)?,
+        attempts: r.get(15)?,
+    })
 }
 
 /// A row of the usage query.
@@ -491,6 +548,60 @@ impl LedgerTransaction for SqliteTx<'_, '_> {
     fn sweep(&mut self, now_ms: i64) -> Result<u64, LedgerError> {
         self.flush().map_err(store_err)?;
         self.try_sweep(now_ms).map_err(store_err)
+    }
+
+    fn counts(&mut self) -> Result<LedgerCounts, LedgerError> {
+        self.flush().map_err(store_err)?;
+        self.tx
+            .query_row(COUNT_ROWS, [], |r| {
+                Ok(LedgerCounts::from_row(r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(store_err)
+    }
+
+    fn import_accounts(&mut self, rows: &[AccountRow]) -> Result<(), LedgerError> {
+        self.flush().map_err(store_err)?;
+        for a in rows {
+            self.exec(
+                "INSERT INTO ledger_accounts (account, balance, reserved) VALUES (?1, ?2, ?3)",
+                params![a.account, a.balance.nanos(), a.reserved.nanos()],
+            )
+            .map_err(store_err)?;
+        }
+        Ok(())
+    }
+
+    /// `seq` is the rowid: the next one is above the largest.
+    fn import_entries(&mut self, rows: &[EntryRow]) -> Result<(), LedgerError> {
+        let sql = format!(
+            "INSERT INTO ledger_entries ({ENTRY_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        );
+        for e in rows {
+            self.exec(
+                &sql,
+                params![
+                    e.seq,
+                    e.request_id,
+                    e.kind,
+                    e.account,
+                    e.created_at_ms,
+                    e.provider,
+                    e.model,
+                    e.endpoint,
+                    e.prompt_tokens,
+                    e.completion_tokens,
+                    e.cached_tokens,
+                    e.usage_source,
+                    e.provider_cost.nanos(),
+                    e.amount.nanos(),
+                    e.price_source,
+                    e.attempts
+                ],
+            )
+            .map_err(store_err)?;
+        }
+        Ok(())
     }
 }
 

@@ -106,6 +106,88 @@ impl StoredEntry {
     }
 }
 
+/// A ledger row exactly as stored, every column: what a copy of the ledger
+/// moves ([`crate::copy_ledger`]). Text columns are as stored, not parsed
+/// (an unknown `usage_source` stays what it is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRow {
+    /// Increasing sequence number (the usage listing's cursor).
+    pub seq: i64,
+    /// The request id (unique).
+    pub request_id: String,
+    /// `charge` (`amount` is the markup charged) or `credit` (`amount` is
+    /// the amount credited; the charge's columns hold their defaults).
+    pub kind: String,
+    /// The account.
+    pub account: String,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Provider id.
+    pub provider: String,
+    /// Model id.
+    pub model: String,
+    /// Endpoint.
+    pub endpoint: String,
+    /// Prompt tokens.
+    pub prompt_tokens: i64,
+    /// Completion tokens.
+    pub completion_tokens: i64,
+    /// Cached prompt tokens.
+    pub cached_tokens: i64,
+    /// `reported` or `estimated`.
+    pub usage_source: String,
+    /// The provider's cost (informational).
+    pub provider_cost: Money,
+    /// The markup charged, or the amount credited.
+    pub amount: Money,
+    /// Where the price came from.
+    pub price_source: String,
+    /// The upstream calls, as stored (a JSON array; '' for none).
+    pub attempts: String,
+}
+
+/// An account row as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    /// The account.
+    pub account: String,
+    /// Credits minus charges.
+    pub balance: Money,
+    /// Held by reservations kept in the store.
+    pub reserved: Money,
+}
+
+/// How many rows a ledger store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LedgerCounts {
+    /// Accounts.
+    pub accounts: u64,
+    /// Entries (credits and charges).
+    pub entries: u64,
+    /// Reservations held in the store.
+    pub reservations: u64,
+}
+
+/// The columns of an [`EntryRow`], in its order.
+pub(super) const ENTRY_COLUMNS: &str = "seq, request_id, kind, account, created_at, provider, \
+    model, endpoint, prompt_tokens, completion_tokens, cached_tokens, usage_source, provider_cost, \
+    amount, price_source, attempts";
+
+/// [`LedgerCounts`] in one row (the same text in every store).
+pub(super) const COUNT_ROWS: &str = "SELECT (SELECT count(*) FROM ledger_accounts), \
+    (SELECT count(*) FROM ledger_entries), (SELECT count(*) FROM ledger_reservations)";
+
+impl LedgerCounts {
+    /// From the three counts of [`COUNT_ROWS`].
+    pub(super) fn from_row(accounts: i64, entries: i64, reservations: i64) -> Self {
+        Self {
+            accounts: to_u64(accounts),
+            entries: to_u64(entries),
+            reservations: to_u64(reservations),
+        }
+    }
+}
+
 /// An account's money.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Balance {
@@ -353,6 +435,30 @@ pub trait LedgerTransaction {
     /// # Errors
     /// Storage failure.
     fn sweep(&mut self, now_ms: i64) -> Result<u64, LedgerError>;
+
+    /// How many accounts, entries and reservations the store holds,
+    /// counting this transaction's writes.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn counts(&mut self) -> Result<LedgerCounts, LedgerError>;
+
+    /// Inserts accounts as given, balance and reserved amount included
+    /// (a copy: the entries that explain the balances go in the same
+    /// transaction, [`LedgerTransaction::import_entries`]). An account that
+    /// exists already is a storage failure.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn import_accounts(&mut self, rows: &[AccountRow]) -> Result<(), LedgerError>;
+
+    /// Inserts entries as given, every column, `seq` included; the store's
+    /// next `seq` is then above every one. Moves no balance. A `seq` or
+    /// request id that exists already is a storage failure.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn import_entries(&mut self, rows: &[EntryRow]) -> Result<(), LedgerError>;
 }
 
 /// Storage for the ledger: SQLite ([`crate::SqliteLedger`]) or PostgreSQL
@@ -399,6 +505,35 @@ pub trait LedgerStore: Send + Sync + 'static {
         limit: usize,
         before: Option<i64>,
     ) -> Result<Vec<StoredEntry>, LedgerError>;
+
+    /// Every entry (credits and charges) with `seq > after`, in `seq`
+    /// order, at most `limit`: the whole ledger, page by page, every column
+    /// as stored.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn entries(&self, after: i64, limit: usize) -> Result<Vec<EntryRow>, LedgerError>;
+
+    /// Every account, ordered by name as bytes (the same order in every
+    /// store).
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn accounts(&self) -> Result<Vec<AccountRow>, LedgerError>;
+
+    /// How many accounts, entries and reservations the store holds (in one
+    /// transaction).
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn counts(&self) -> Result<LedgerCounts, LedgerError> {
+        let mut counts = LedgerCounts::default();
+        self.transaction(false, &mut |tx| {
+            counts = tx.counts()?;
+            Ok(())
+        })?;
+        Ok(counts)
+    }
 
     /// Releases every reservation held in the store (single-process
     /// start-up); returns how many.

@@ -1,5 +1,6 @@
 //! The stores the ledger suite runs on: a fresh database per test, opened
 //! as often as a test likes (a restart, or another process).
+#![allow(dead_code)] // each test file uses part of it
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -18,6 +19,9 @@ pub(crate) trait Db: Sync {
 
     /// The one integer a query returns, read past the store.
     fn scalar(&self, sql: &str) -> i64;
+
+    /// Runs statements past the store.
+    fn exec(&self, sql: &str);
 }
 
 /// Writes past the test harness's output capture: a skipped suite must be
@@ -46,6 +50,13 @@ impl Db for Sqlite {
             .unwrap()
             .query_row(sql, [], |r| r.get(0))
             .unwrap()
+    }
+
+    fn exec(&self, sql: &str) {
+        rusqlite::Connection::open(self.path())
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
     }
 }
 
@@ -106,6 +117,13 @@ mod pg {
                 .query_one(sql, &[])
                 .unwrap()
                 .get(0)
+        }
+
+        fn exec(&self, sql: &str) {
+            Client::connect(&self.url, NoTls)
+                .unwrap()
+                .batch_execute(sql)
+                .unwrap();
         }
     }
 
