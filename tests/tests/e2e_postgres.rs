@@ -576,3 +576,136 @@ async fn a_revocation_during_a_feed_outage_is_in_force() {
     eprintln!("revocation during a feed outage in force after {took:?}");
     assert_eq!(b.call("GET", "/api/balance", &key).await.status(), 200);
 }
+
+/// `migrate-store`: a single instance on SQLite (a user with a charge, a
+/// revoked second key, a stored credential) copied into an empty
+/// PostgreSQL database; a gateway there with the same master key serves the
+/// same user, balance, usage and credential, and refuses the revoked key. A
+/// second copy is refused (nothing written), as are a running source and a
+/// directory that is not a data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_store_copies_a_sqlite_instance_into_postgres() {
+    let Some(db) = common::in_place(|| Schema::new("copy")) else {
+        return;
+    };
+    let old = common::start(&[("groq", "/groq")], |_| {}).await;
+    old.mock.on(
+        "POST",
+        "/groq/chat/completions",
+        Reply::json(200, fixture("openai/chat_text.json")),
+    );
+    let (_, key) = old.cli_user("moving", Some("2.00"));
+    old.store(&key, "groq", json!(GROQ_KEY)).await;
+    assert_eq!(chat_ok(&old, &key).await, 200);
+    old.check_settled(&key, 1, "2.00").await;
+    let made: Value = old
+        .http
+        .post(old.url("/api/keys"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let revoked = made["api_key"].as_str().unwrap().to_owned();
+    let r = old
+        .call(
+            "DELETE",
+            &format!("/api/keys/{}", made["prefix"].as_str().unwrap()),
+            &key,
+        )
+        .await;
+    assert!(r.status().is_success());
+    let balance = old.balance(&key).await;
+    let usage = old.every_entry(&key).await;
+    let from = format!("sqlite:{}", old.settings.data_dir.display());
+    let copy = |from: &str| {
+        let mut out = Vec::new();
+        common::in_place(|| byok_server::run_migrate_store(from, &db.url, &mut out))
+            .map(|()| serde_json::from_slice::<Value>(&out).unwrap())
+    };
+    let busy = copy(&from).expect_err("the server holds the directory");
+    assert!(format!("{busy:#}").contains("lock"), "{busy:#}");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let wrong = copy(&format!("sqlite:{}", elsewhere.path().display())).unwrap_err();
+    assert!(format!("{wrong:#}").contains("is missing"), "{wrong:#}");
+
+    // Stopped, then copied.
+    let common::Env {
+        dir: _data,
+        settings,
+        server,
+        mock,
+        ..
+    } = old;
+    drop(server);
+    let report = copy(&from).unwrap();
+    assert_eq!(report["users"], 1);
+    assert_eq!(report["gateway_keys"], 2);
+    assert_eq!(report["revoked_gateway_keys"], 1);
+    assert_eq!(report["credentials"], 1);
+    assert_eq!(report["ledger_entries"], 2, "the credit and the charge");
+    assert_eq!(report["verified"], true);
+    assert!(
+        !format!("{report}").contains(&db.url),
+        "no URL in the report"
+    );
+    let again = copy(&from).unwrap_err();
+    assert!(format!("{again:#}").contains("not empty"), "{again:#}");
+
+    // A gateway on PostgreSQL with the old instance's master key.
+    let master_file = settings.data_dir.join("master.key");
+    let dir = tempfile::tempdir().unwrap();
+    let mut moved = Settings::for_data_dir(dir.path().join("data"));
+    moved.database_url = Some(SecretString::from(db.url.clone()));
+    moved.master_key_file = Some(master_file);
+    moved.allow_insecure_upstreams = true;
+    moved.upstreams = settings.upstreams.clone();
+    let server = common::in_place(|| RunningServer::start(&moved)).unwrap();
+    let base = format!("http://{}", server.addr());
+    let http = reqwest::Client::new();
+    let get =
+        |path: &str, bearer: &str| http.get(format!("{base}{path}")).bearer_auth(bearer).send();
+    let b: Value = get("/api/balance", &key)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            b["balance_usd"].as_str().unwrap().parse().unwrap(),
+            b["reserved_usd"].as_str().unwrap().parse().unwrap()
+        ),
+        balance
+    );
+    let u: Value = get("/api/usage?limit=500", &key)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        u["data"].as_array().unwrap(),
+        &usage,
+        "the same usage, entry for entry"
+    );
+    assert_eq!(get("/api/balance", &revoked).await.unwrap().status(), 401);
+    let before = mock.requests().len();
+    let r = http
+        .post(format!("{base}/api/v1/chat/completions"))
+        .bearer_auth(&key)
+        .header("x-byok-provider", "groq")
+        .json(&chat_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the copied credential decrypts");
+    let sent = mock.requests();
+    assert_eq!(sent.len(), before + 1);
+    assert_eq!(
+        sent.last().unwrap().header("authorization"),
+        Some(format!("Bearer {GROQ_KEY}").as_str())
+    );
+}

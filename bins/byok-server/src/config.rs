@@ -44,6 +44,21 @@ pub enum Command {
     /// else the SQLite files) and exits: what `serve` does at start, for a
     /// deployment step before several instances start.
     Migrate,
+    /// Copies a single-instance deployment (SQLite files in a data
+    /// directory) into an empty PostgreSQL database: users and gateway
+    /// keys, credentials (still encrypted: ciphertext and wrapped data keys
+    /// move, never plaintext; no master key is read) and the ledger, then
+    /// verifies counts and sums. Run it with the server stopped (the
+    /// directory is locked exclusively).
+    MigrateStore {
+        /// `sqlite:<data dir>` (holding `vault.db`, `accounts.db`,
+        /// `ledger.db`).
+        #[arg(long)]
+        from: String,
+        /// `postgres://user:password@host/db` (never printed).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// `user ...` subcommands.

@@ -45,7 +45,9 @@ use anyhow::Context as _;
 pub use app::router::OPENAPI;
 pub use app::state::AppState;
 pub use app::vault::{KeySource, OpenedVault, open_vault, pending_key_path};
-pub use cli::{run_migrate, run_prices_command, run_user_command, run_vault_command};
+pub use cli::{
+    run_migrate, run_migrate_store, run_prices_command, run_user_command, run_vault_command,
+};
 pub use config::{Cli, Command, LogFormat, PricesCommand, Settings, UserCommand, VaultCommand};
 
 /// Binds `settings.listen` (and `settings.metrics_listen`, whose bound

@@ -1,11 +1,13 @@
 //! The binary's subcommands (`serve`, `user`, `vault`, `prices`) and its
 //! logging; `main.rs` parses the command line and calls [`run`].
 
+mod migrate_store;
 mod prices;
 mod serve;
 mod user;
 mod vault;
 
+pub use migrate_store::run_migrate_store;
 pub use prices::run_prices_command;
 pub use serve::serve;
 pub use user::run_user_command;
@@ -40,6 +42,7 @@ pub fn run(command: &Command, settings: &Settings) -> anyhow::Result<()> {
         Command::User(cmd) => run_user_command(settings, cmd, out),
         Command::Prices(cmd) => run_prices_command(settings, cmd, out),
         Command::Migrate => run_migrate(settings, out),
+        Command::MigrateStore { from, to } => run_migrate_store(from, to, out),
     }
 }
 
