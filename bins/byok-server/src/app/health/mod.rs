@@ -302,15 +302,27 @@ mod tests {
         }
     }
 
-    fn get(store: &dyn HealthStore, k: KeyRef<'_>) -> Option<KeyHealth> {
-        store.get(k)
+    #[test]
+    fn changes_apply_per_key_and_user_in_memory() {
+        let store = MemoryHealthStore::default();
+        suite(&store, &store);
     }
 
+    /// The same suite on the shared store (its answers come from memory at
+    /// once; its writer and reloads must not undo them).
     #[test]
-    fn changes_apply_per_key_and_user() {
-        let store = MemoryHealthStore::default();
+    fn changes_apply_per_key_and_user_in_postgres() {
+        let Some((dbs, _schema)) = crate::app::shared::testing::shared_dbs("health_suite", 1)
+        else {
+            return;
+        };
+        let store = PostgresHealthStore::start(Arc::clone(&dbs[0])).unwrap();
+        suite(&store, &*store.memory());
+    }
+
+    fn suite(store: &dyn HealthStore, gauge: &dyn KeyGauge) {
         let now = SystemTime::now();
-        assert_eq!(get(&store, key("u1", "default")), None);
+        assert_eq!(store.get(key("u1", "default")), None);
         store.set(key("u1", "default"), HealthChange::Used { at: now });
         store.set(
             key("u1", "work"),
@@ -326,17 +338,17 @@ mod tests {
                 error: "slow down".into(),
             },
         );
-        let d = get(&store, key("u1", "default")).unwrap();
+        let d = store.get(key("u1", "default")).unwrap();
         assert_eq!((d.status(now), d.last_used_at), (Status::Ok, Some(now)));
-        let w = get(&store, key("u1", "work")).unwrap();
+        let w = store.get(key("u1", "work")).unwrap();
         assert_eq!(w.status(now), Status::Invalid);
-        let c = get(&store, key("u2", "default")).unwrap();
+        let c = store.get(key("u2", "default")).unwrap();
         assert_eq!(c.status(now), Status::CoolingDown);
         assert_eq!(c.status(until + Duration::from_secs(1)), Status::Ok);
         assert_eq!(c.cooling_until(now), Some(until));
 
         store.set(key("u1", "work"), HealthChange::Verified);
-        let w = get(&store, key("u1", "work")).unwrap();
+        let w = store.get(key("u1", "work")).unwrap();
         assert_eq!((w.status(now), w.last_error), (Status::Ok, None));
         store.set(
             key("u1", "work"),
@@ -345,20 +357,17 @@ mod tests {
             },
         );
         assert_eq!(store.list("u1").len(), 2);
-        let mut gauge = store.by_status();
-        gauge.sort();
+        let mut counts = gauge.by_status();
+        counts.sort();
         assert_eq!(
-            gauge,
+            counts,
             [
                 ("openai".to_owned(), "cooling_down", 1),
                 ("openai".to_owned(), "ok", 2)
             ]
         );
         store.set(key("u2", "default"), HealthChange::Replaced);
-        assert_eq!(
-            get(&store, key("u2", "default")),
-            Some(KeyHealth::default())
-        );
+        assert_eq!(store.get(key("u2", "default")), Some(KeyHealth::default()));
         store.remove(key("u1", "work"));
         store.remove(key("u1", "default"));
         assert!(store.list("u1").is_empty());

@@ -419,7 +419,7 @@ mod tests {
                 error: "403".into(),
             },
         );
-        eventually(&b, "written", |h| h.invalid);
+        eventually(&a, "written (seen by the other)", |h| h.invalid);
         let c = PostgresHealthStore::start(Arc::clone(&dbs[0])).unwrap();
         assert!(c.get(KEY).is_some_and(|h| h.invalid), "loaded at start");
     }
