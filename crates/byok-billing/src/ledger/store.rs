@@ -355,6 +355,25 @@ pub trait LedgerTransaction {
     fn sweep(&mut self, now_ms: i64) -> Result<u64, LedgerError>;
 }
 
+/// [`LedgerTransaction::reserve`] in a non-durable transaction of its own.
+///
+/// # Errors
+/// Storage failure.
+pub(super) fn reserve_in_a_transaction<S: LedgerStore + ?Sized>(
+    store: &S,
+    account: &str,
+    request_id: &str,
+    amount: Money,
+    expires_at_ms: i64,
+) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+    let mut outcome = Err(ReserveError::WriterGone);
+    store.transaction(false, &mut |tx| {
+        outcome = tx.reserve(account, request_id, amount, expires_at_ms)?;
+        Ok(())
+    })?;
+    Ok(outcome)
+}
+
 /// Storage for the ledger: SQLite ([`crate::SqliteLedger`]) or PostgreSQL
 /// (`PostgresLedgerStore`, feature `postgres`). Writes happen in
 /// [`LedgerStore::transaction`]s, one per batch of the ledger's writer;
@@ -399,6 +418,37 @@ pub trait LedgerStore: Send + Sync + 'static {
         limit: usize,
         before: Option<i64>,
     ) -> Result<Vec<StoredEntry>, LedgerError>;
+
+    /// Whether reservations kept in the store ([`crate::Reservations::Store`])
+    /// are better made alone ([`LedgerStore::reserve_alone`], on threads of
+    /// the ledger's own, each on a connection of its own) than in the
+    /// writer's batches, where they wait for the commit window and the
+    /// settlements' commit. False by default (SQLite: one writer at a
+    /// time, so a transaction of its own would only queue behind the
+    /// writer's); PostgreSQL: true.
+    fn reserves_alone(&self) -> bool {
+        false
+    }
+
+    /// Reserves as [`LedgerTransaction::reserve`] does, alone: committed
+    /// (not durably, as a batch of reservations is) before it returns, in
+    /// a transaction of its own. A refusal
+    /// ([`ReserveError::InsufficientBalance`]) is decided on what is
+    /// committed: it does not count this process's writes still queued on
+    /// its writer (a release, a settlement that frees the rest of its
+    /// reservation), so the ledger asks its writer again before refusing.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn reserve_alone(
+        &self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+        expires_at_ms: i64,
+    ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+        reserve_in_a_transaction(self, account, request_id, amount, expires_at_ms)
+    }
 
     /// Releases every reservation held in the store (single-process
     /// start-up); returns how many.
