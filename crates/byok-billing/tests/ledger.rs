@@ -85,6 +85,7 @@ suite!(
     once: [
         in_memory_reservations_write_nothing_to_the_database,
         a_batch_of_charges_sums_balances_exactly_around_other_commands,
+        settlements_and_reservations_in_one_batch_see_each_other,
         a_settlement_the_store_could_not_write_can_be_retried,
         a_settlement_for_another_account_is_refused_and_keeps_the_reservation,
         shutdown_commits_queued_in_memory_settlements,
@@ -671,6 +672,58 @@ fn a_batch_of_charges_sums_balances_exactly_around_other_commands(db: &dyn Db) {
         .map(|e| e.entry.markup.nanos())
         .sum();
     assert_eq!(charged, 830, "every row that explains the balance is there");
+}
+
+/// In one transaction, a write after a settlement sees what it freed (its
+/// reservation's amount, which PostgreSQL takes off `reserved` with the
+/// summed charges at the end of the batch) and charged.
+fn settlements_and_reservations_in_one_batch_see_each_other(db: &dyn Db) {
+    let store = db.store();
+    let until = now_ms() + 60_000;
+    let mut results = None;
+    store
+        .transaction(true, &mut |tx: &mut dyn LedgerTransaction| {
+            tx.credit("u", "c", Money::from_nanos(1000))?.unwrap();
+            let reserve = |tx: &mut dyn LedgerTransaction, id: &str, nanos: i64| {
+                tx.reserve("u", id, Money::from_nanos(nanos), until)
+            };
+            let first = (reserve(tx, "r1", 600)?, reserve(tx, "r2", 300)?);
+            let settled = (
+                tx.settle(&entry("u", "r1", 100))?,
+                tx.settle(&entry("u", "r2", 50))?,
+            );
+            // 1000 − 150 charged − 0 held: 850 left.
+            let then = (
+                reserve(tx, "r3", 851)?,
+                reserve(tx, "r4", 850)?,
+                tx.release("r1")?,
+                tx.extend("r2", until + 1)?,
+                tx.release("r4")?,
+            );
+            results = Some((first, settled, then));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        results.unwrap(),
+        (
+            (Ok(Idempotent::Applied), Ok(Idempotent::Applied)),
+            (Ok(Idempotent::Applied), Ok(Idempotent::Applied)),
+            (
+                Err(ReserveError::InsufficientBalance {
+                    available: Money::from_nanos(850),
+                    needed: Money::from_nanos(851)
+                }),
+                Ok(Idempotent::Applied),
+                Released::NothingToRelease,
+                Extended::NothingToExtend,
+                Released::Applied,
+            ),
+        )
+    );
+    let b = store.balance("u").unwrap();
+    assert_eq!((b.balance.nanos(), b.reserved.nanos()), (850, 0));
+    assert_eq!(db.scalar("SELECT count(*) FROM ledger_reservations"), 0);
 }
 
 /// A store that fails its next `fail` batches, then behaves.

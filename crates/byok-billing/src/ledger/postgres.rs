@@ -470,6 +470,7 @@ struct Statements {
     ensure_account: Statement,
     lock_balance: Statement,
     add_balance: Statement,
+    flush_account: Statement,
     insert_reservation: Statement,
     delete_reservation: Statement,
     hold: Statement,
@@ -520,8 +521,14 @@ impl Statements {
                  VALUES ($1, $2, $3::bigint, $4::bigint)
                  ON CONFLICT (request_id) DO NOTHING",
             )?,
-            delete_reservation: c
-                .prepare("DELETE FROM ledger_reservations WHERE request_id = $1")?,
+            delete_reservation: c.prepare(
+                "DELETE FROM ledger_reservations WHERE request_id = $1 RETURNING account, amount",
+            )?,
+            flush_account: c.prepare(
+                "INSERT INTO ledger_accounts AS a (account, balance) VALUES ($1, $2::bigint)
+                 ON CONFLICT (account) DO UPDATE
+                 SET balance = a.balance + EXCLUDED.balance, reserved = a.reserved + $3::bigint",
+            )?,
             // The atomic check: the row's newest version must cover it.
             hold: c.prepare(
                 "UPDATE ledger_accounts SET reserved = reserved + $2::bigint
@@ -807,11 +814,14 @@ impl PgTx<'_, '_> {
         pg_err(e)
     }
 
-    /// Writes the summed charges.
+    /// Writes the summed charges, and what the settlements' removed
+    /// reservations held.
     fn flush(&mut self) -> Result<(), postgres::Error> {
         let (tx, st) = (&mut *self.tx, self.st);
-        self.deltas
-            .flush(|account, delta| tx.execute(&st.add_balance, &[&account, &delta]).map(drop))
+        self.deltas.flush(|account, delta, reserved| {
+            tx.execute(&st.flush_account, &[&account, &delta, &reserved])
+                .map(drop)
+        })
     }
 
     /// Inserts a charge's ledger row: false when its request id is already
@@ -942,8 +952,18 @@ impl PgTx<'_, '_> {
             return Ok(Ok(Idempotent::Duplicate));
         }
         // Without its reservation (swept, or released at a restart) the
-        // charge is still owed: recorded all the same.
-        self.unreserve(&entry.request_id)?;
+        // charge is still owed: recorded all the same. Its amount comes off
+        // `reserved` with the summed charges, at the end of the batch: the
+        // account's row is locked from there to the commit, not from the
+        // first settlement on (a reservation made alone waits for that
+        // lock).
+        if let Some(row) = self
+            .tx
+            .query_opt(&self.st.delete_reservation, &[&entry.request_id])?
+        {
+            let (account, amount): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+            self.deltas.release(&account, amount);
+        }
         self.deltas.add(&entry.account, entry.markup.nanos());
         Ok(Ok(Idempotent::Applied))
     }
@@ -990,7 +1010,7 @@ impl LedgerTransaction for PgTx<'_, '_> {
     }
 
     /// Moves no balance before the flush (its markup is summed like a
-    /// charge's; its reservation's amount moves at once).
+    /// charge's, its reservation's amount with it).
     fn settle(
         &mut self,
         entry: &LedgerEntry,
