@@ -80,13 +80,17 @@ suite!(
         a_settlement_after_a_restart_charges_exactly_once,
         usage_lists_a_charge_still_queued_without_making_settle_wait,
         a_charges_attempts_are_stored_and_listed,
+        a_reservation_right_after_a_settlement_counts_what_it_freed,
     ],
     once: [
         in_memory_reservations_write_nothing_to_the_database,
         a_batch_of_charges_sums_balances_exactly_around_other_commands,
+        settlements_and_reservations_in_one_batch_see_each_other,
         a_settlement_the_store_could_not_write_can_be_retried,
         a_settlement_for_another_account_is_refused_and_keeps_the_reservation,
         shutdown_commits_queued_in_memory_settlements,
+        a_reservation_made_alone_is_checked_as_in_a_batch,
+        a_write_queued_while_its_reservation_is_made_alone_waits_for_it,
     ],
 );
 
@@ -564,6 +568,40 @@ fn a_credit_from_another_process_is_seen_before_refusing(db: &dyn Db, mode: Rese
     assert_eq!((b.balance.nanos(), b.reserved.nanos()), (1000, 0));
 }
 
+/// A reservation made right after a settlement (or a release) that is
+/// still queued counts the part of the reservation it freed, as when both
+/// went through the writer's queue: made alone, the reservation did not
+/// see it, and is asked again on the writer.
+fn a_reservation_right_after_a_settlement_counts_what_it_freed(db: &dyn Db, mode: Reservations) {
+    let mut config = config(mode);
+    // The settlement surely not committed when the next request reserves.
+    config.commit_delay = std::time::Duration::from_millis(300);
+    let l = Ledger::new(db.store(), &config).unwrap();
+    credit(&l, "u", "c", "0.000001").unwrap(); // 1000 nano-USD
+    reserve(&l, "u", "r1", 1000).unwrap();
+    l.settle(entry("u", "r1", 300)).detach();
+    assert_eq!(
+        reserve(&l, "u", "r2", 700).unwrap(),
+        Idempotent::Applied,
+        "the settlement freed 700 of r1's 1000"
+    );
+    assert_eq!(
+        reserve(&l, "u", "r3", 1).unwrap_err(),
+        ReserveError::InsufficientBalance {
+            available: Money::ZERO,
+            needed: Money::from_nanos(1)
+        }
+    );
+    l.release("r2").detach();
+    assert_eq!(
+        reserve(&l, "u", "r4", 700).unwrap(),
+        Idempotent::Applied,
+        "the release freed r2's 700"
+    );
+    let b = l.balance("u").unwrap();
+    assert_eq!((b.balance.nanos(), b.reserved.nanos()), (700, 700));
+}
+
 fn in_memory_reservations_write_nothing_to_the_database(db: &dyn Db) {
     let l = open(db, Reservations::InMemory);
     credit(&l, "u", "c", "1.00").unwrap();
@@ -634,6 +672,58 @@ fn a_batch_of_charges_sums_balances_exactly_around_other_commands(db: &dyn Db) {
         .map(|e| e.entry.markup.nanos())
         .sum();
     assert_eq!(charged, 830, "every row that explains the balance is there");
+}
+
+/// In one transaction, a write after a settlement sees what it freed (its
+/// reservation's amount, which PostgreSQL takes off `reserved` with the
+/// summed charges at the end of the batch) and charged.
+fn settlements_and_reservations_in_one_batch_see_each_other(db: &dyn Db) {
+    let store = db.store();
+    let until = now_ms() + 60_000;
+    let mut results = None;
+    store
+        .transaction(true, &mut |tx: &mut dyn LedgerTransaction| {
+            tx.credit("u", "c", Money::from_nanos(1000))?.unwrap();
+            let reserve = |tx: &mut dyn LedgerTransaction, id: &str, nanos: i64| {
+                tx.reserve("u", id, Money::from_nanos(nanos), until)
+            };
+            let first = (reserve(tx, "r1", 600)?, reserve(tx, "r2", 300)?);
+            let settled = (
+                tx.settle(&entry("u", "r1", 100))?,
+                tx.settle(&entry("u", "r2", 50))?,
+            );
+            // 1000 − 150 charged − 0 held: 850 left.
+            let then = (
+                reserve(tx, "r3", 851)?,
+                reserve(tx, "r4", 850)?,
+                tx.release("r1")?,
+                tx.extend("r2", until + 1)?,
+                tx.release("r4")?,
+            );
+            results = Some((first, settled, then));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        results.unwrap(),
+        (
+            (Ok(Idempotent::Applied), Ok(Idempotent::Applied)),
+            (Ok(Idempotent::Applied), Ok(Idempotent::Applied)),
+            (
+                Err(ReserveError::InsufficientBalance {
+                    available: Money::from_nanos(850),
+                    needed: Money::from_nanos(851)
+                }),
+                Ok(Idempotent::Applied),
+                Released::NothingToRelease,
+                Extended::NothingToExtend,
+                Released::Applied,
+            ),
+        )
+    );
+    let b = store.balance("u").unwrap();
+    assert_eq!((b.balance.nanos(), b.reserved.nanos()), (850, 0));
+    assert_eq!(db.scalar("SELECT count(*) FROM ledger_reservations"), 0);
 }
 
 /// A store that fails its next `fail` batches, then behaves.
@@ -745,6 +835,183 @@ fn shutdown_commits_queued_in_memory_settlements(db: &dyn Db) {
         l.balance("u").unwrap().balance.nanos(),
         1_000_000_000 - 200 * 7
     );
+}
+
+/// [`LedgerStore::reserve_alone`] decides as a reservation in a batch
+/// does (SQLite: its default, a transaction of its own; PostgreSQL: one
+/// statement, with an account that has no row yet reserved in a
+/// transaction).
+fn a_reservation_made_alone_is_checked_as_in_a_batch(db: &dyn Db) {
+    let store = db.store();
+    store
+        .transaction(true, &mut |tx: &mut dyn LedgerTransaction| {
+            tx.credit("u", "c", Money::from_nanos(1000))?.unwrap();
+            Ok(())
+        })
+        .unwrap();
+    let until = now_ms() + 60_000;
+    let alone = |account: &str, id: &str, nanos: i64| {
+        store
+            .reserve_alone(account, id, Money::from_nanos(nanos), until)
+            .unwrap()
+    };
+    assert_eq!(alone("u", "r1", 600), Ok(Idempotent::Applied));
+    assert_eq!(alone("u", "r1", 600), Ok(Idempotent::Duplicate));
+    assert_eq!(
+        alone("u", "r2", 401),
+        Err(ReserveError::InsufficientBalance {
+            available: Money::from_nanos(400),
+            needed: Money::from_nanos(401)
+        })
+    );
+    assert_eq!(alone("u", "r3", -1), Err(ReserveError::InvalidAmount));
+    assert_eq!(
+        alone("u", "r4", 400),
+        Ok(Idempotent::Applied),
+        "exactly fits"
+    );
+    let b = store.balance("u").unwrap();
+    assert_eq!((b.balance.nanos(), b.reserved.nanos()), (1000, 1000));
+    store
+        .transaction(true, &mut |tx: &mut dyn LedgerTransaction| {
+            tx.settle(&entry("u", "r1", 250))?.unwrap();
+            tx.release("r4")?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(alone("u", "r1", 1), Ok(Idempotent::Duplicate), "settled");
+    let b = store.balance("u").unwrap();
+    assert_eq!((b.balance.nanos(), b.reserved.nanos()), (750, 0));
+    // An account without a row: refused, or (nothing to hold) reserved.
+    assert_eq!(
+        alone("new", "n1", 1),
+        Err(ReserveError::InsufficientBalance {
+            available: Money::ZERO,
+            needed: Money::from_nanos(1)
+        })
+    );
+    assert_eq!(alone("new", "n2", 0), Ok(Idempotent::Applied));
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM ledger_reservations"),
+        1,
+        "only n2's row: refusals leave none"
+    );
+}
+
+/// A store whose reservations are made alone, each waiting at a gate:
+/// `entered` says one is being made, `open` lets it go on.
+struct Gated {
+    inner: Arc<dyn LedgerStore>,
+    entered: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    open: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl LedgerStore for Gated {
+    fn transaction(
+        &self,
+        durable: bool,
+        body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        self.inner.transaction(durable, body)
+    }
+    fn balance(&self, account: &str) -> Result<byok_billing::Balance, LedgerError> {
+        self.inner.balance(account)
+    }
+    fn usage(
+        &self,
+        account: &str,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<byok_billing::StoredEntry>, LedgerError> {
+        self.inner.usage(account, limit, before)
+    }
+    fn entries(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<byok_billing::EntryRow>, LedgerError> {
+        self.inner.entries(after, limit)
+    }
+    fn accounts(&self) -> Result<Vec<byok_billing::AccountRow>, LedgerError> {
+        self.inner.accounts()
+    }
+    fn reserves_alone(&self) -> bool {
+        true
+    }
+    fn reserve_alone(
+        &self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+        expires_at_ms: i64,
+    ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+        self.entered.lock().unwrap().send(()).unwrap();
+        self.open.lock().unwrap().recv().unwrap();
+        self.inner
+            .reserve_alone(account, request_id, amount, expires_at_ms)
+    }
+}
+
+/// A settlement, release or extension of a request id queued while its
+/// reservation is being made alone runs after it (as it did when both went
+/// through the writer's queue), and a shutdown meanwhile still commits it.
+fn a_write_queued_while_its_reservation_is_made_alone_waits_for_it(db: &dyn Db) {
+    use std::time::Duration;
+    let (entered, being_made) = std::sync::mpsc::channel();
+    let (go, gate) = std::sync::mpsc::channel();
+    let store = Arc::new(Gated {
+        inner: db.store(),
+        entered: std::sync::Mutex::new(entered),
+        open: std::sync::Mutex::new(gate),
+    });
+    let mut config = config(Reservations::Store);
+    config.sweep_interval = None;
+    let l = Ledger::new(store, &config).unwrap();
+    credit(&l, "u", "c", "0.000001").unwrap(); // 1000 nano-USD
+    std::thread::scope(|s| {
+        let reserving = s.spawn(|| reserve(&l, "u", "r1", 600));
+        being_made.recv().unwrap();
+        let settled = l.settle(entry("u", "r1", 250));
+        let released = l.release("r1");
+        let extended = l.extend("r1", now_ms() + 60_000);
+        // Time for the writer to run them, were they not held back.
+        std::thread::sleep(Duration::from_millis(200));
+        go.send(()).unwrap();
+        assert_eq!(reserving.join().unwrap(), Ok(Idempotent::Applied));
+        assert_eq!(settled.wait_blocking(), Ok(Idempotent::Applied));
+        assert_eq!(
+            released.wait_blocking(),
+            Ok(Released::NothingToRelease),
+            "settled first, as queued"
+        );
+        assert_eq!(extended.wait_blocking(), Ok(Extended::NothingToExtend));
+    });
+    let b = l.balance("u").unwrap();
+    assert_eq!(
+        (b.balance.nanos(), b.reserved.nanos()),
+        (750, 0),
+        "the settlement removed the reservation it followed"
+    );
+    // Shut down while a reservation is being made, with a settlement held
+    // back behind it: both are committed.
+    std::thread::scope(|s| {
+        let reserving = s.spawn(|| reserve(&l, "u", "r2", 500));
+        being_made.recv().unwrap();
+        let settled = l.settle(entry("u", "r2", 100));
+        let stopping = s.spawn(|| l.shutdown());
+        std::thread::sleep(Duration::from_millis(100));
+        go.send(()).unwrap();
+        assert_eq!(reserving.join().unwrap(), Ok(Idempotent::Applied));
+        stopping.join().unwrap();
+        assert_eq!(settled.wait_blocking(), Ok(Idempotent::Applied));
+    });
+    assert_eq!(
+        reserve(&l, "u", "late", 1),
+        Err(ReserveError::WriterGone),
+        "no reservation after shutdown"
+    );
+    let b = l.balance("u").unwrap();
+    assert_eq!((b.balance.nanos(), b.reserved.nanos()), (650, 0));
 }
 
 /// Several gateway instances on one PostgreSQL database: each its own
@@ -905,6 +1172,148 @@ mod cross_instance {
         });
     }
 
+    /// Eight threads through two instances reserve one balance in pieces
+    /// until refused: it is held exactly (never more: each reservation is
+    /// checked against the database's newest balance; never less: a
+    /// refusal is decided when it truly does not fit), and what is held
+    /// never exceeds the balance meanwhile.
+    #[test]
+    fn two_instances_reserving_a_whole_balance_at_once_hold_it_exactly() {
+        backends::postgres(|db| {
+            let (a, b) = (instance(db), instance(db));
+            let pieces = 200i64;
+            credit(&a, "u", "c", &Money::from_nanos(pieces * 1000).to_string()).unwrap();
+            let held = AtomicI64::new(0);
+            let done = std::sync::atomic::AtomicBool::new(false);
+            std::thread::scope(|s| {
+                let watcher = s.spawn(|| {
+                    let mut looks = 0;
+                    while !done.load(Ordering::Relaxed) {
+                        let bal = b.balance("u").unwrap();
+                        assert!(bal.reserved <= bal.balance, "overspent: {bal:?}");
+                        looks += 1;
+                    }
+                    looks
+                });
+                let threads: Vec<_> = (0..8)
+                    .map(|t| {
+                        let (l, held) = (if t % 2 == 0 { &a } else { &b }, &held);
+                        s.spawn(move || {
+                            for i in 0.. {
+                                match reserve(l, "u", &format!("p-{t}-{i}"), 1000) {
+                                    Ok(outcome) => assert_eq!(outcome, Idempotent::Applied),
+                                    Err(ReserveError::InsufficientBalance { .. }) => return,
+                                    Err(e) => panic!("{e}"),
+                                }
+                                held.fetch_add(1000, Ordering::Relaxed);
+                            }
+                        })
+                    })
+                    .collect();
+                for t in threads {
+                    t.join().unwrap();
+                }
+                done.store(true, Ordering::Relaxed);
+                assert!(watcher.join().unwrap() > 0);
+            });
+            assert_eq!(held.load(Ordering::Relaxed), pieces * 1000);
+            let bal = a.balance("u").unwrap();
+            assert_eq!(
+                (bal.balance.nanos(), bal.reserved.nanos()),
+                (pieces * 1000, pieces * 1000)
+            );
+            assert_eq!(
+                db.scalar("SELECT count(*) FROM ledger_reservations"),
+                pieces
+            );
+            assert_eq!(
+                db.scalar("SELECT sum(amount)::bigint FROM ledger_reservations"),
+                pieces * 1000
+            );
+            a.shutdown();
+            b.shutdown();
+        });
+    }
+
+    /// A reservation made alone through one instance is seen by the
+    /// settlement queued on the other's writer right after it returned
+    /// (and by one through the same instance, detached as on the request
+    /// path).
+    #[test]
+    fn a_reservation_then_its_settlement_through_the_other_instance() {
+        backends::postgres(|db| {
+            let (a, b) = (instance(db), instance(db));
+            credit(&a, "u", "c", "1.00").unwrap();
+            for i in 0..40 {
+                let id = format!("r{i}");
+                let (here, there) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+                assert_eq!(reserve(here, "u", &id, 1000).unwrap(), Idempotent::Applied);
+                assert_eq!(settle(there, "u", &id, 600).unwrap(), Idempotent::Applied);
+                assert_eq!(
+                    here.balance("u").unwrap().reserved,
+                    Money::ZERO,
+                    "the settlement removed the reservation"
+                );
+                assert_eq!(settle(here, "u", &id, 600).unwrap(), Idempotent::Duplicate);
+                let id = format!("s{i}");
+                assert_eq!(reserve(here, "u", &id, 1000).unwrap(), Idempotent::Applied);
+                here.settle(entry("u", &id, 600)).detach();
+            }
+            a.shutdown();
+            b.shutdown();
+            let bal = a.balance("u").unwrap();
+            assert_eq!(
+                (bal.balance.nanos(), bal.reserved.nanos()),
+                (1_000_000_000 - 80 * 600, 0)
+            );
+            assert_eq!(db.scalar("SELECT count(*) FROM ledger_reservations"), 0);
+        });
+    }
+
+    /// One request id reserved by eight threads at once, through two
+    /// instances: held once (the others are duplicates, whether they saw
+    /// the first one's row or collided with it).
+    #[test]
+    fn one_request_id_reserved_by_eight_threads_through_two_instances_is_held_once() {
+        backends::postgres(|db| {
+            let (a, b) = (instance(db), instance(db));
+            credit(&a, "u", "c", "1.00").unwrap();
+            let rounds = 20;
+            for round in 0..rounds {
+                let id = format!("r{round}");
+                let barrier = std::sync::Barrier::new(8);
+                let outcomes: Vec<Idempotent> = std::thread::scope(|s| {
+                    let threads: Vec<_> = (0..8)
+                        .map(|t| {
+                            let (l, id, barrier) =
+                                (if t % 2 == 0 { &a } else { &b }, &id, &barrier);
+                            s.spawn(move || {
+                                barrier.wait();
+                                reserve(l, "u", id, 1000).unwrap()
+                            })
+                        })
+                        .collect();
+                    threads.into_iter().map(|t| t.join().unwrap()).collect()
+                });
+                assert_eq!(
+                    outcomes
+                        .iter()
+                        .filter(|o| **o == Idempotent::Applied)
+                        .count(),
+                    1,
+                    "{outcomes:?}"
+                );
+            }
+            assert_eq!(a.balance("u").unwrap().reserved.nanos(), rounds * 1000);
+            assert_eq!(
+                db.scalar("SELECT count(*) FROM ledger_reservations"),
+                rounds
+            );
+            a.shutdown();
+            b.shutdown();
+        });
+    }
+
     /// Instances starting together migrate once; a database migrated by a
     /// newer build is refused.
     #[test]
@@ -997,6 +1406,9 @@ mod cross_instance {
             );
             assert!(ended >= 2, "the ledger's connections were ended: {ended}");
             assert_eq!(l.balance("u").unwrap().reserved.nanos(), 600);
+            // A reservation made alone, on a new connection too.
+            assert_eq!(reserve(&l, "u", "r2", 100).unwrap(), Idempotent::Applied);
+            assert_eq!(l.release("r2").wait_blocking().unwrap(), Released::Applied);
             assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Idempotent::Applied);
             assert_eq!(settle(&l, "u", "r1", 250).unwrap(), Idempotent::Duplicate);
             let b = l.balance("u").unwrap();
@@ -1071,6 +1483,55 @@ mod cross_instance {
         fn accounts(&self) -> Result<Vec<byok_billing::AccountRow>, LedgerError> {
             let _one = self.lock.lock().unwrap();
             self.inner.accounts()
+        }
+        fn reserves_alone(&self) -> bool {
+            self.inner.reserves_alone()
+        }
+        fn reserve_alone(
+            &self,
+            account: &str,
+            request_id: &str,
+            amount: Money,
+            expires_at_ms: i64,
+        ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+            let _one = self.lock.lock().unwrap();
+            self.inner
+                .reserve_alone(account, request_id, amount, expires_at_ms)
+        }
+    }
+
+    /// The store with its reservations in the writer's batches (as before
+    /// they were made alone): the other methods' defaults.
+    struct OnTheWriter(Arc<dyn LedgerStore>);
+
+    impl LedgerStore for OnTheWriter {
+        fn transaction(
+            &self,
+            durable: bool,
+            body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
+        ) -> Result<(), LedgerError> {
+            self.0.transaction(durable, body)
+        }
+        fn balance(&self, account: &str) -> Result<byok_billing::Balance, LedgerError> {
+            self.0.balance(account)
+        }
+        fn usage(
+            &self,
+            account: &str,
+            limit: usize,
+            before: Option<i64>,
+        ) -> Result<Vec<byok_billing::StoredEntry>, LedgerError> {
+            self.0.usage(account, limit, before)
+        }
+        fn entries(
+            &self,
+            after: i64,
+            limit: usize,
+        ) -> Result<Vec<byok_billing::EntryRow>, LedgerError> {
+            self.0.entries(after, limit)
+        }
+        fn accounts(&self) -> Result<Vec<byok_billing::AccountRow>, LedgerError> {
+            self.0.accounts()
         }
     }
 
@@ -1152,18 +1613,27 @@ mod cross_instance {
     }
 
     /// What a request waits for before its upstream call: a reservation in
-    /// memory (one instance) against one in the database (several), with
-    /// the settlement detached as on the request path. Run with
-    /// `--ignored --nocapture`.
+    /// memory (one instance) against one in the database (several), made
+    /// alone or (as before) in the writer's batches, with the settlement
+    /// detached as on the request path. Run with `--ignored --nocapture`.
     #[test]
     #[ignore = "a measurement"]
     fn measure_reservations_in_memory_against_in_the_store() {
         use std::time::{Duration, Instant};
         backends::postgres(|db| {
-            for mode in [Reservations::InMemory, Reservations::Store] {
-                let l = Ledger::new(db.store(), &config(mode)).unwrap();
-                credit(&l, "u", &format!("c-{mode:?}"), "100.00").unwrap();
-                reserve(&l, "u", &format!("warm-{mode:?}"), 1).unwrap(); // loads the account
+            for (name, mode, on_the_writer) in [
+                ("in memory", Reservations::InMemory, false),
+                ("in the store, on the writer", Reservations::Store, true),
+                ("in the store, alone", Reservations::Store, false),
+            ] {
+                let store = if on_the_writer {
+                    Arc::new(OnTheWriter(db.store()))
+                } else {
+                    db.store()
+                };
+                let l = Ledger::new(store, &config(mode)).unwrap();
+                credit(&l, "u", &format!("c-{name}"), "100.00").unwrap();
+                reserve(&l, "u", &format!("warm-{name}"), 1).unwrap(); // loads the account
                 let started = Instant::now();
                 let mut took: Vec<Duration> = std::thread::scope(|s| {
                     let threads: Vec<_> = (0..8)
@@ -1172,7 +1642,7 @@ mod cross_instance {
                             s.spawn(move || {
                                 let mut took = Vec::new();
                                 for i in 0..100 {
-                                    let id = format!("{mode:?}-{w}-{i}");
+                                    let id = format!("{name}-{w}-{i}");
                                     let t = Instant::now();
                                     reserve(l, "u", &id, 1000).unwrap();
                                     took.push(t.elapsed());
@@ -1191,7 +1661,7 @@ mod cross_instance {
                 took.sort();
                 let at = |percent: usize| took[(took.len() - 1) * percent / 100];
                 backends::say(&format!(
-                    "{mode:?}: 800 requests (reserve, settle detached) in {elapsed:?}; reserve p50 {:?}, p99 {:?}, max {:?}",
+                    "{name}: 800 requests (reserve, settle detached) in {elapsed:?}; reserve p50 {:?}, p99 {:?}, max {:?}",
                     at(50),
                     at(99),
                     at(100)

@@ -60,7 +60,10 @@
 //! restart anyway; a refusal re-reads the balance from the store first, so
 //! credits written by another process are seen. For several processes that
 //! reserve against one database, [`Reservations::Store`] keeps them in the
-//! store, checked and written in one transaction on the writer.
+//! store: checked and written in one transaction on the writer, or, where
+//! the store makes them alone ([`LedgerStore::reserves_alone`]:
+//! PostgreSQL), as one statement on a connection of its own, committed
+//! without waiting for the writer's batch (`reserving`).
 //!
 //! # Batching
 //!
@@ -79,7 +82,8 @@
 //! `store` (the [`LedgerStore`] trait and what it stores), `copy`
 //! ([`copy_ledger`], a ledger copied into an empty store), `sqlite` (the
 //! SQLite store), `postgres` (the PostgreSQL store, feature `postgres`:
-//! several instances on one database), `reservations` (the in-memory reservations), `writer`
+//! several instances on one database), `reservations` (the in-memory reservations), `reserving`
+//! (reservations made alone, in the store), `writer`
 //! (the writer and sweeper threads), `pending` (the [`Pending`] handle),
 //! `queued` (charges queued per account, for reading one's own writes),
 //! `error` (one error type per operation).
@@ -91,6 +95,7 @@ mod pending;
 mod postgres;
 mod queued;
 mod reservations;
+mod reserving;
 mod sqlite;
 mod store;
 mod writer;
@@ -116,6 +121,7 @@ pub use store::{
 use pending::block_on;
 use queued::QueuedCharges;
 use reservations::{Held, lock};
+use reserving::Reserving;
 use writer::{Answer, Job, Queue, WriterConfig};
 
 use crate::money::Money;
@@ -149,6 +155,11 @@ pub enum Reservations {
     InMemory,
     /// In the store, checked and written in the same transaction as the
     /// balance: for several processes that reserve against one database.
+    /// On PostgreSQL a reservation is one statement committed on its own
+    /// (not durably: about one round trip), on one of a few threads of
+    /// the ledger's own, rather than in the writer's next batch; a
+    /// reservation that does not fit is asked again on the writer, after
+    /// this ledger's queued releases and settlements.
     Store,
 }
 
@@ -201,6 +212,9 @@ impl Default for LedgerConfig {
 pub struct Ledger {
     store: Arc<dyn LedgerStore>,
     held: Option<Arc<Mutex<Held>>>,
+    /// Reservations made alone ([`Reservations::Store`] on a store that
+    /// [`reserves_alone`](LedgerStore::reserves_alone)).
+    reserving: Option<Arc<Reserving>>,
     queued: Arc<QueuedCharges>,
     floor: Money,
     tx: Arc<Mutex<Option<Queue>>>,
@@ -263,12 +277,21 @@ impl Ledger {
                 commit_delay: config.commit_delay,
             },
         )?;
+        let tx = Arc::new(Mutex::new(Some(tx)));
+        let reserving = if config.reservations == Reservations::Store && store.reserves_alone() {
+            let (tx, queued) = (Arc::clone(&tx), Arc::clone(&queued));
+            let enqueue = Arc::new(move |job| enqueue(&tx, None, &queued, job));
+            Some(Arc::new(Reserving::start(&store, enqueue)?))
+        } else {
+            None
+        };
         let ledger = Self {
             store,
             held,
+            reserving,
             queued,
             floor: config.floor,
-            tx: Arc::new(Mutex::new(Some(tx))),
+            tx,
             writer: Arc::new(Mutex::new(Some(writer))),
         };
         if let Some(interval) = config.sweep_interval {
@@ -285,8 +308,9 @@ impl Ledger {
     /// `account`'s balance for `request_id`, until `expires_at_ms` (after
     /// which the sweeper may release it). With [`Reservations::InMemory`]
     /// it is decided in memory, without waiting for the writer, once the
-    /// account is loaded. Reserving a request id again is a
-    /// [`Idempotent::Duplicate`].
+    /// account is loaded; with [`Reservations::Store`] on PostgreSQL, by
+    /// one statement of its own (see [`Reservations::Store`]). Reserving a
+    /// request id again is a [`Idempotent::Duplicate`].
     ///
     /// # Errors
     /// [`ReserveError::InsufficientBalance`] when it does not fit (nothing
@@ -301,6 +325,12 @@ impl Ledger {
         expires_at_ms: i64,
     ) -> Result<Idempotent, ReserveError> {
         let Some(held) = &self.held else {
+            if let Some(reserving) = &self.reserving {
+                return reserving
+                    .reserve(account, request_id, amount, expires_at_ms)
+                    .wait()
+                    .await;
+            }
             return self
                 .queue(|answer| Job::Reserve {
                     account: account.to_owned(),
@@ -389,7 +419,7 @@ impl Ledger {
         // Counted before it is queued, so a usage read after this returns
         // waits for it.
         self.queued.queued(&entry.account);
-        self.queue(|answer| Job::Settle {
+        self.queue_after_reserving(|answer| Job::Settle {
             entry: Box::new(entry),
             settling,
             answer,
@@ -403,7 +433,7 @@ impl Ledger {
     /// [`LedgerError::WriterGone`] after [`Ledger::shutdown`].
     pub fn release(&self, request_id: &str) -> Pending<Released, LedgerError> {
         let Some(held) = &self.held else {
-            return self.queue(|answer| Job::Release {
+            return self.queue_after_reserving(|answer| Job::Release {
                 request_id: request_id.to_owned(),
                 answer,
             });
@@ -425,7 +455,7 @@ impl Ledger {
     /// [`LedgerError::WriterGone`] after [`Ledger::shutdown`].
     pub fn extend(&self, request_id: &str, expires_at_ms: i64) -> Pending<Extended, LedgerError> {
         let Some(held) = &self.held else {
-            return self.queue(|answer| Job::Extend {
+            return self.queue_after_reserving(|answer| Job::Extend {
                 request_id: request_id.to_owned(),
                 expires_at_ms,
                 answer,
@@ -538,6 +568,11 @@ impl Ledger {
     /// Stops accepting writes, commits everything queued, and waits for
     /// the writer. Writes after it fail with `WriterGone`.
     pub fn shutdown(&self) {
+        // First the reservations being made alone: the writes held back
+        // behind them are then on the writer's queue.
+        if let Some(reserving) = &self.reserving {
+            reserving.shutdown();
+        }
         self.tx
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -562,17 +597,25 @@ impl Ledger {
         Pending::queued(answer)
     }
 
+    /// [`Ledger::queue`] for a write of a request id: held back while its
+    /// reservation is being made alone, so that it sees it.
+    fn queue_after_reserving<T, E: From<LedgerError>>(
+        &self,
+        make: impl FnOnce(Answer<T, E>) -> Job,
+    ) -> Pending<T, E> {
+        let Some(reserving) = &self.reserving else {
+            return self.queue(make);
+        };
+        let (reply, answer) = oneshot::channel();
+        if let Some(job) = reserving.hold_back(make(Answer::new(reply))) {
+            self.enqueue(job);
+        }
+        Pending::queued(answer)
+    }
+
     /// Hands `job` to the writer; after shutdown it is refused at once.
     fn enqueue(&self, job: Job) {
-        let guard = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-        let refused = match guard.as_ref() {
-            Some(tx) => tx.send(job).err().map(|e| e.0),
-            None => Some(job),
-        };
-        drop(guard);
-        if let Some(job) = refused {
-            job.refuse(self.held.as_deref(), &self.queued);
-        }
+        enqueue(&self.tx, self.held.as_deref(), &self.queued, job);
     }
 
     fn is_open(&self) -> bool {
@@ -580,6 +623,25 @@ impl Ledger {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some()
+    }
+}
+
+/// Hands `job` to the writer's queue `tx`; after shutdown it is refused at
+/// once (putting back what an in-memory settlement moved in `held`).
+fn enqueue(
+    tx: &Mutex<Option<Queue>>,
+    held: Option<&Mutex<Held>>,
+    queued: &QueuedCharges,
+    job: Job,
+) {
+    let guard = tx.lock().unwrap_or_else(PoisonError::into_inner);
+    let refused = match guard.as_ref() {
+        Some(tx) => tx.send(job).err().map(|e| e.0),
+        None => Some(job),
+    };
+    drop(guard);
+    if let Some(job) = refused {
+        job.refuse(held, queued);
     }
 }
 

@@ -22,6 +22,11 @@
 //!   ([`LedgerStore::balance`], [`LedgerStore::usage`]) take another instead
 //!   of waiting for the batch (a single shared connection made a balance
 //!   read wait for the writer's commit: see `docs/postgres.md`).
+//! - **Reservations alone** ([`LedgerStore::reserve_alone`]): one
+//!   statement, committed on its own (autocommit) on a second pool whose
+//!   sessions run with `synchronous_commit = off`, instead of in the
+//!   writer's batch (which waits for the commit window and the
+//!   settlements' durable commit). See [`RESERVE_ALONE`].
 
 use std::str::FromStr;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -103,10 +108,53 @@ const MAX_ATTEMPTS: u32 = 5;
 /// Most connections open at once (the writer's, and readers').
 const MAX_OPEN: usize = 8;
 
+/// Most connections open at once for reservations made alone (the
+/// ledger's reserving threads take one each: see `RESERVING_THREADS` in
+/// the ledger).
+const MAX_OPEN_RESERVING: usize = 4;
+
+/// What a connection for reservations made alone runs first: its
+/// statements commit without waiting for the disk (a reservation is void
+/// after a restart anyway; see [`RESERVE_ALONE`]).
+const NON_DURABLE_SESSION: &str = "SET synchronous_commit = off";
+
+/// A reservation made alone, in one statement (one round trip, committed
+/// on its own): the hold (`reserved + x`, only while `balance − reserved −
+/// x ≥ floor` on the account row's newest version, re-checked after
+/// waiting for its lock: never overspent across instances) and then the
+/// reservation row, only when the hold was made and the request id is
+/// neither settled nor reserved. Then whether it was applied, and whether
+/// the request id was already there (a duplicate).
+///
+/// The same request id reserved at once by another transaction: the
+/// insert waits for it, then fails with a unique violation (`23505`), which
+/// undoes the hold: a duplicate. Unapplied and not a duplicate: the balance
+/// does not cover it, or the account has no row yet (the caller tells the
+/// two apart). Locks the account row, then the reservation's key (the
+/// writer's settlement locks them the other way round; only the same
+/// request id reserved and settled at once could deadlock, and a deadlock
+/// runs again).
+///
+/// Parameters: request id, account, amount, deadline, floor.
+const RESERVE_ALONE: &str = "
+WITH h AS (UPDATE ledger_accounts SET reserved = reserved + $3::bigint
+           WHERE account = $2 AND balance::numeric - reserved - $3::bigint >= $5::bigint
+             AND NOT EXISTS (SELECT 1 FROM ledger_entries WHERE request_id = $1)
+             AND NOT EXISTS (SELECT 1 FROM ledger_reservations WHERE request_id = $1)
+           RETURNING account),
+     r AS (INSERT INTO ledger_reservations (request_id, account, amount, expires_at)
+           SELECT $1, account, $3::bigint, $4::bigint FROM h
+           RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM r),
+       EXISTS (SELECT 1 FROM ledger_entries WHERE request_id = $1)
+       OR EXISTS (SELECT 1 FROM ledger_reservations WHERE request_id = $1)";
+
 /// The PostgreSQL ledger store.
 #[derive(Debug)]
 pub struct PostgresLedgerStore {
     pool: Pool,
+    /// Connections for reservations made alone (non-durable sessions).
+    reserving: Pool,
     floor: i64,
 }
 
@@ -131,7 +179,13 @@ impl PostgresLedgerStore {
         migrate(&mut client)?;
         let first = Conn::new(client)?;
         Ok(Self {
-            pool: Pool::new(config, first),
+            reserving: Pool::new(
+                config.clone(),
+                None,
+                MAX_OPEN_RESERVING,
+                NON_DURABLE_SESSION,
+            ),
+            pool: Pool::new(config, Some(first), MAX_OPEN, ""),
             floor: floor.nanos(),
         })
     }
@@ -236,12 +290,16 @@ fn is_lost(e: &postgres::Error) -> bool {
     }
 }
 
-/// A few connections: made on demand, at most [`MAX_OPEN`] at once (a
+/// A few connections: made on demand, at most `max_open` at once (a
 /// caller waits for one to be given back), kept when idle; a closed one is
 /// dropped, not reused.
 #[derive(Debug)]
 struct Pool {
     config: postgres::Config,
+    /// Most connections open at once.
+    max_open: usize,
+    /// Run on each new connection first (session settings), unless empty.
+    session: &'static str,
     state: Mutex<PoolState>,
     /// Signalled when a connection is given back or dropped.
     freed: Condvar,
@@ -301,12 +359,20 @@ impl Drop for Slot<'_> {
 }
 
 impl Pool {
-    fn new(config: postgres::Config, first: Conn) -> Self {
+    fn new(
+        config: postgres::Config,
+        first: Option<Conn>,
+        max_open: usize,
+        session: &'static str,
+    ) -> Self {
+        let idle: Vec<Conn> = first.into_iter().collect();
         Self {
             config,
+            max_open,
+            session,
             state: Mutex::new(PoolState {
-                idle: vec![first],
-                open: 1,
+                open: idle.len(),
+                idle,
             }),
             freed: Condvar::new(),
         }
@@ -316,7 +382,7 @@ impl Pool {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// An idle connection, or a new one (waiting while [`MAX_OPEN`] are
+    /// An idle connection, or a new one (waiting while `max_open` are
     /// leased).
     fn get(&self) -> Result<Lease<'_>, LedgerError> {
         let mut state = self.lock();
@@ -332,7 +398,7 @@ impl Pool {
                 };
                 return Ok(Lease { conn, slot });
             }
-            if state.open < MAX_OPEN {
+            if state.open < self.max_open {
                 state.open += 1;
                 break;
             }
@@ -346,7 +412,10 @@ impl Pool {
             pool: self,
             armed: true,
         };
-        let client = self.config.connect(NoTls).map_err(pg_err)?;
+        let mut client = self.config.connect(NoTls).map_err(pg_err)?;
+        if !self.session.is_empty() {
+            client.batch_execute(self.session).map_err(pg_err)?;
+        }
         Ok(Lease {
             conn: Conn::new(client)?,
             slot,
@@ -402,12 +471,14 @@ struct Statements {
     ensure_account: Statement,
     lock_balance: Statement,
     add_balance: Statement,
+    flush_account: Statement,
     insert_reservation: Statement,
     delete_reservation: Statement,
     hold: Statement,
     unreserve: Statement,
     extend: Statement,
     sweep: Statement,
+    reserve_alone: Statement,
 }
 
 impl Statements {
@@ -451,8 +522,14 @@ impl Statements {
                  VALUES ($1, $2, $3::bigint, $4::bigint)
                  ON CONFLICT (request_id) DO NOTHING",
             )?,
-            delete_reservation: c
-                .prepare("DELETE FROM ledger_reservations WHERE request_id = $1")?,
+            delete_reservation: c.prepare(
+                "DELETE FROM ledger_reservations WHERE request_id = $1 RETURNING account, amount",
+            )?,
+            flush_account: c.prepare(
+                "INSERT INTO ledger_accounts AS a (account, balance) VALUES ($1, $2::bigint)
+                 ON CONFLICT (account) DO UPDATE
+                 SET balance = a.balance + EXCLUDED.balance, reserved = a.reserved + $3::bigint",
+            )?,
             // The atomic check: the row's newest version must cover it.
             hold: c.prepare(
                 "UPDATE ledger_accounts SET reserved = reserved + $2::bigint
@@ -476,6 +553,7 @@ impl Statements {
                             FROM s WHERE a.account = s.account)
                  SELECT coalesce(sum(n), 0)::bigint FROM s",
             )?,
+            reserve_alone: c.prepare(RESERVE_ALONE)?,
         })
     }
 }
@@ -580,6 +658,87 @@ impl LedgerStore for PostgresLedgerStore {
                 }
                 Err(f) => return Err(f.error),
             }
+        }
+    }
+
+    fn reserves_alone(&self) -> bool {
+        true
+    }
+
+    /// One statement (a conditional update of the account's `reserved`
+    /// and the reservation's row) on a connection whose session commits
+    /// with `synchronous_commit = off`: one round trip when it is applied
+    /// or a duplicate. A refusal reads the account's row (a second round
+    /// trip) for the amount available; an account without a row yet
+    /// reserves in a transaction ([`LedgerTransaction::reserve`], which
+    /// makes the row: a floor below zero lets a new account reserve). A
+    /// statement that failed with a deadlock, or on a connection that
+    /// closed, runs again (up to 5 times): it is atomic, and if it had
+    /// committed before the connection closed, it now finds its own
+    /// reservation (a duplicate, holding nothing more).
+    fn reserve_alone(
+        &self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+        expires_at_ms: i64,
+    ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+        if amount.is_negative() {
+            return Ok(Err(ReserveError::InvalidAmount));
+        }
+        let nanos = amount.nanos();
+        let mut attempt = 1;
+        let row = loop {
+            let mut lease = self.reserving.get()?;
+            let c = &mut lease.conn;
+            let result = c
+                .client
+                .query_one(
+                    &c.st.reserve_alone,
+                    &[&request_id, &account, &nanos, &expires_at_ms, &self.floor],
+                )
+                .and_then(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .and_then(|decided| match decided {
+                    (true, _) => Ok(Ok(Idempotent::Applied)),
+                    (false, true) => Ok(Ok(Idempotent::Duplicate)),
+                    (false, false) => c
+                        .client
+                        .query_opt(&c.st.balance, &[&account])?
+                        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                        .transpose()
+                        .map(Err),
+                });
+            if let Err(e) = &result {
+                c.lost |= is_lost(e) || c.client.is_closed();
+            }
+            self.reserving.put(lease);
+            match result {
+                Ok(Ok(outcome)) => return Ok(Ok(outcome)),
+                Ok(Err(row)) => break row,
+                // The same request id reserved at once by another
+                // transaction, which committed first.
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    return Ok(Ok(Idempotent::Duplicate));
+                }
+                Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => {
+                    std::thread::sleep(Duration::from_millis(u64::from(attempt) * 5));
+                    attempt += 1;
+                }
+                Err(e) => return Err(pg_err(e)),
+            }
+        };
+        match row {
+            Some((balance, reserved)) => Ok(Err(insufficient_balance(
+                available(balance, reserved, self.floor),
+                amount,
+            ))),
+            None => super::store::reserve_in_a_transaction(
+                self,
+                account,
+                request_id,
+                amount,
+                expires_at_ms,
+            ),
         }
     }
 
@@ -709,11 +868,14 @@ impl PgTx<'_, '_> {
         pg_err(e)
     }
 
-    /// Writes the summed charges.
+    /// Writes the summed charges, and what the settlements' removed
+    /// reservations held.
     fn flush(&mut self) -> Result<(), postgres::Error> {
         let (tx, st) = (&mut *self.tx, self.st);
-        self.deltas
-            .flush(|account, delta| tx.execute(&st.add_balance, &[&account, &delta]).map(drop))
+        self.deltas.flush(|account, delta, reserved| {
+            tx.execute(&st.flush_account, &[&account, &delta, &reserved])
+                .map(drop)
+        })
     }
 
     /// Inserts a charge's ledger row: false when its request id is already
@@ -844,8 +1006,18 @@ impl PgTx<'_, '_> {
             return Ok(Ok(Idempotent::Duplicate));
         }
         // Without its reservation (swept, or released at a restart) the
-        // charge is still owed: recorded all the same.
-        self.unreserve(&entry.request_id)?;
+        // charge is still owed: recorded all the same. Its amount comes off
+        // `reserved` with the summed charges, at the end of the batch: the
+        // account's row is locked from there to the commit, not from the
+        // first settlement on (a reservation made alone waits for that
+        // lock).
+        if let Some(row) = self
+            .tx
+            .query_opt(&self.st.delete_reservation, &[&entry.request_id])?
+        {
+            let (account, amount): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+            self.deltas.release(&account, amount);
+        }
         self.deltas.add(&entry.account, entry.markup.nanos());
         Ok(Ok(Idempotent::Applied))
     }
@@ -892,7 +1064,7 @@ impl LedgerTransaction for PgTx<'_, '_> {
     }
 
     /// Moves no balance before the flush (its markup is summed like a
-    /// charge's; its reservation's amount moves at once).
+    /// charge's, its reservation's amount with it).
     fn settle(
         &mut self,
         entry: &LedgerEntry,

@@ -319,8 +319,9 @@ impl SqliteTx<'_, '_> {
     /// Writes the summed charges.
     fn flush(&mut self) -> Result<(), rusqlite::Error> {
         let tx = self.tx;
+        // Only charges are summed here (a reservation is removed at once).
         self.deltas
-            .flush(|account, delta| add_to_balance(tx, account, delta))
+            .flush(|account, delta, _| add_to_balance(tx, account, delta))
     }
 
     /// Whether an entry with this request id is recorded.

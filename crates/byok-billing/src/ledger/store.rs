@@ -257,15 +257,17 @@ pub(super) fn decode_attempts(stored: &str) -> Vec<Attempt> {
 const KEPT_ACCOUNTS: usize = 64;
 
 /// Charges' balance changes, summed per account and written once per run
-/// of charges (a busy gateway's batch is mostly one account's charges);
+/// of charges (a busy gateway's batch is mostly one account's charges),
+/// with (PostgreSQL) what the settlements' removed reservations held;
 /// anything else in the transaction that reads or moves a balance writes
 /// them first ([`Deltas::flush`]). Written in account order, so two
-/// processes' transactions lock balances in the same order. One per
+/// processes' transactions lock balances in the same order, and last, so
+/// the account rows are locked from there to the commit only. One per
 /// connection, kept between its transactions.
 #[derive(Debug, Default)]
 pub(super) struct Deltas {
     /// The change not written yet, per account (`None`: none).
-    by_account: BTreeMap<String, Option<i64>>,
+    by_account: BTreeMap<String, Option<Change>>,
     /// Whether `by_account` holds a change.
     dirty: bool,
 }
@@ -285,33 +287,54 @@ impl Deltas {
     /// Counts a charge's markup against its account, written at the next
     /// flush.
     pub(super) fn add(&mut self, account: &str, markup: i64) {
+        self.change(account, |d| d.balance = d.balance.saturating_sub(markup));
+    }
+
+    /// Counts a removed reservation's amount off its account's `reserved`,
+    /// written at the next flush (PostgreSQL's settlements).
+    #[cfg(feature = "postgres")]
+    pub(super) fn release(&mut self, account: &str, amount: i64) {
+        self.change(account, |d| d.reserved = d.reserved.saturating_sub(amount));
+    }
+
+    /// Applies `f` to the account's pending change.
+    fn change(&mut self, account: &str, f: impl FnOnce(&mut Change)) {
         if let Some(d) = self.by_account.get_mut(account) {
-            *d = Some(d.unwrap_or(0).saturating_sub(markup));
+            f(d.get_or_insert_default());
         } else {
-            self.by_account
-                .insert(account.to_owned(), Some(0_i64.saturating_sub(markup)));
+            let mut d = Change::default();
+            f(&mut d);
+            self.by_account.insert(account.to_owned(), Some(d));
         }
         self.dirty = true;
     }
 
-    /// Writes the summed changes with `write(account, delta)` (adding
-    /// `delta` to the account's balance, creating the account), in account
-    /// order.
+    /// Writes the summed changes with `write(account, balance, reserved)`
+    /// (adding `balance` to the account's balance, creating the account,
+    /// and `reserved`, zero or negative, to what it has reserved), in
+    /// account order.
     pub(super) fn flush<E>(
         &mut self,
-        mut write: impl FnMut(&str, i64) -> Result<(), E>,
+        mut write: impl FnMut(&str, i64, i64) -> Result<(), E>,
     ) -> Result<(), E> {
         if !self.dirty {
             return Ok(());
         }
         for (account, delta) in &mut self.by_account {
             if let Some(d) = delta.take() {
-                write(account, d)?;
+                write(account, d.balance, d.reserved)?;
             }
         }
         self.dirty = false;
         Ok(())
     }
+}
+
+/// An account's change not written yet.
+#[derive(Debug, Default, Clone, Copy)]
+struct Change {
+    balance: i64,
+    reserved: i64,
 }
 
 /// What a write that is idempotent by request id did (credit, reserve,
@@ -461,6 +484,25 @@ pub trait LedgerTransaction {
     fn import_entries(&mut self, rows: &[EntryRow]) -> Result<(), LedgerError>;
 }
 
+/// [`LedgerTransaction::reserve`] in a non-durable transaction of its own.
+///
+/// # Errors
+/// Storage failure.
+pub(super) fn reserve_in_a_transaction<S: LedgerStore + ?Sized>(
+    store: &S,
+    account: &str,
+    request_id: &str,
+    amount: Money,
+    expires_at_ms: i64,
+) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+    let mut outcome = Err(ReserveError::WriterGone);
+    store.transaction(false, &mut |tx| {
+        outcome = tx.reserve(account, request_id, amount, expires_at_ms)?;
+        Ok(())
+    })?;
+    Ok(outcome)
+}
+
 /// Storage for the ledger: SQLite ([`crate::SqliteLedger`]) or PostgreSQL
 /// (`PostgresLedgerStore`, feature `postgres`). Writes happen in
 /// [`LedgerStore::transaction`]s, one per batch of the ledger's writer;
@@ -533,6 +575,37 @@ pub trait LedgerStore: Send + Sync + 'static {
             Ok(())
         })?;
         Ok(counts)
+    }
+
+    /// Whether reservations kept in the store ([`crate::Reservations::Store`])
+    /// are better made alone ([`LedgerStore::reserve_alone`], on threads of
+    /// the ledger's own, each on a connection of its own) than in the
+    /// writer's batches, where they wait for the commit window and the
+    /// settlements' commit. False by default (SQLite: one writer at a
+    /// time, so a transaction of its own would only queue behind the
+    /// writer's); PostgreSQL: true.
+    fn reserves_alone(&self) -> bool {
+        false
+    }
+
+    /// Reserves as [`LedgerTransaction::reserve`] does, alone: committed
+    /// (not durably, as a batch of reservations is) before it returns, in
+    /// a transaction of its own. A refusal
+    /// ([`ReserveError::InsufficientBalance`]) is decided on what is
+    /// committed: it does not count this process's writes still queued on
+    /// its writer (a release, a settlement that frees the rest of its
+    /// reservation), so the ledger asks its writer again before refusing.
+    ///
+    /// # Errors
+    /// Storage failure.
+    fn reserve_alone(
+        &self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+        expires_at_ms: i64,
+    ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+        reserve_in_a_transaction(self, account, request_id, amount, expires_at_ms)
     }
 
     /// Releases every reservation held in the store (single-process
