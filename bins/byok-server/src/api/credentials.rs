@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::accounts::User;
 use crate::api::search::search_adapter;
 use crate::api::{Data, parse_json, read_body};
-use crate::app::health::{HealthChange, KeyHealth};
+use crate::app::health::{HealthChange, KeyHealth, millis};
 use crate::app::keys::{self, DEFAULT_LABEL};
 use crate::auth::{authenticate, authenticate_write};
 use crate::error::{self, ApiError};
@@ -227,7 +227,9 @@ async fn put_key(
     state.health.set(
         at,
         if replaced {
-            HealthChange::Replaced
+            HealthChange::Replaced {
+                stored_at: millis(info.updated_at),
+            }
         } else {
             HealthChange::Seen
         },
@@ -357,7 +359,17 @@ async fn verify_key(
 ) -> Result<HttpResponse, ApiError> {
     let (user, target) = credential_write(&req, &state, provider).await?;
     keys::check_label(label)?;
-    let secret = stored_secret(&state, &user, &keys::vault_name(provider, label))
+    let name = keys::vault_name(provider, label);
+    // The version verified (read first: a replacement in between makes
+    // the result about the older one, which then changes nothing).
+    let stored_at = state
+        .vault
+        .info(&user.id, &name)
+        .await
+        .map_err(|e| error::vault("vault info", &e))?
+        .map(|i| millis(i.updated_at))
+        .ok_or_else(|| no_credential(provider, label))?;
+    let secret = stored_secret(&state, &user, &name)
         .await?
         .ok_or_else(|| no_credential(provider, label))?;
     let at = keys::key_ref(&user, provider, label);
@@ -373,7 +385,9 @@ async fn verify_key(
                     } = &e
                     {
                         let error = keys::clean(&e.to_string());
-                        state.health.set(at, HealthChange::Invalid { error });
+                        state
+                            .health
+                            .set(at, HealthChange::Invalid { error, stored_at });
                     }
                     Err(e.to_string())
                 }
@@ -387,7 +401,7 @@ async fn verify_key(
     };
     Ok(HttpResponse::Ok().json(match result {
         Ok(()) => {
-            state.health.set(at, HealthChange::Verified);
+            state.health.set(at, HealthChange::Verified { stored_at });
             json!({"ok": true})
         }
         Err(e) => json!({"ok": false, "error": e}),

@@ -23,7 +23,7 @@ use crate::accounts::User;
 use crate::api::Data;
 use crate::api::credentials::{stored_list, stored_secret};
 use crate::app::blocking::blocking;
-use crate::app::health::{HealthChange, KeyRef, Status};
+use crate::app::health::{HealthChange, KeyRef, Status, millis};
 use crate::error::ApiError;
 
 /// The label of the key `PUT /api/byok/credentials/{provider}` stores
@@ -55,6 +55,9 @@ pub(crate) struct KeyChoice {
     /// Whether a success need not be recorded: the provider's only key,
     /// used less than [`ONLY_KEY_USE_RESOLUTION`] ago.
     pub(crate) fresh: bool,
+    /// The version of the stored key (its `updated_at`, ms, as listed):
+    /// what an outcome is reported about ([`report`]).
+    pub(crate) stored_at: i64,
 }
 
 /// The user's keys for a provider, in the order to try them.
@@ -144,14 +147,17 @@ pub(crate) struct HeldKey {
     /// Where the provider id ends in `name` (split once, when listed: the
     /// request path only slices).
     provider_len: usize,
+    /// Its version: `updated_at` in ms, as listed.
+    stored_at: i64,
 }
 
 impl HeldKey {
-    fn new(name: &str, priority: i64) -> Self {
+    fn new(info: &SecretInfo) -> Self {
         Self {
-            name: name.into(),
-            priority,
-            provider_len: split_name(name).0.len(),
+            name: info.name.as_str().into(),
+            priority: priority_of(info),
+            provider_len: split_name(&info.name).0.len(),
+            stored_at: millis(info.updated_at),
         }
     }
 
@@ -182,10 +188,7 @@ pub struct HeldKeys {
 impl HeldKeys {
     /// The keys of a vault listing.
     pub(crate) fn from_infos(infos: &[SecretInfo]) -> Self {
-        let mut keys: Vec<HeldKey> = infos
-            .iter()
-            .map(|i| HeldKey::new(&i.name, priority_of(i)))
-            .collect();
+        let mut keys: Vec<HeldKey> = infos.iter().map(HeldKey::new).collect();
         keys.sort_by(|a, b| {
             (a.provider(), a.priority, a.label()).cmp(&(b.provider(), b.priority, b.label()))
         });
@@ -320,6 +323,7 @@ pub(crate) async fn keys_for(
             label: key.label().to_owned(),
             credential: Credential::parse(provider, &secret, state.policy)?,
             fresh,
+            stored_at: key.stored_at,
         });
         if several {
             ranks.push((key.priority, health.last_used_at));
@@ -357,21 +361,24 @@ pub(crate) fn clean(message: &str) -> Arc<str> {
     byok_providers::sanitize(message, None).into()
 }
 
-/// Records what an attempt with the key `label` showed. Never blocks the
-/// request path: the store takes it in memory at once (a persisting store
-/// queues the write).
+/// Records what an attempt with `key` showed (about the version of the key
+/// it used: a report about a key replaced meanwhile changes nothing). Never
+/// blocks the request path: the store takes it in memory at once (a
+/// persisting store queues the write).
 pub(crate) fn report(
     state: &Data,
     user: &User,
     provider: ProviderId,
-    label: &str,
+    key: &KeyChoice,
     outcome: KeyOutcome,
 ) {
     let now = SystemTime::now();
+    let stored_at = key.stored_at;
     let change = match outcome {
         KeyOutcome::Ok => HealthChange::Used { at: now },
         KeyOutcome::Invalid { message } => HealthChange::Invalid {
             error: clean(&message),
+            stored_at,
         },
         KeyOutcome::RateLimited {
             retry_after,
@@ -379,14 +386,16 @@ pub(crate) fn report(
         } => HealthChange::CoolingDown {
             until: now + cooldown(retry_after),
             error: clean(&message),
+            stored_at,
         },
         KeyOutcome::Failed { message } => HealthChange::Failed {
             error: clean(&message),
+            stored_at,
         },
     };
     state
         .health
-        .set(key_ref(user, provider.as_str(), label), change);
+        .set(key_ref(user, provider.as_str(), &key.label), change);
 }
 
 #[cfg(test)]
@@ -448,7 +457,18 @@ mod tests {
         }
 
         fn report(&self, label: &str, outcome: KeyOutcome) {
-            report(&self.state, &self.user, ProviderId::OpenAi, label, outcome);
+            let key = KeyChoice {
+                label: label.to_owned(),
+                credential: Credential::parse(
+                    ProviderId::OpenAi,
+                    &SecretString::from("sk-test-0123456789abcdefghij"),
+                    self.state.policy,
+                )
+                .unwrap(),
+                fresh: false,
+                stored_at: 0,
+            };
+            report(&self.state, &self.user, ProviderId::OpenAi, &key, outcome);
         }
 
         fn health(&self, label: &str) -> crate::app::health::KeyHealth {
@@ -607,9 +627,10 @@ mod tests {
                     message: "502 bad gateway".into(),
                 },
             );
-            f.state
-                .health
-                .set(key_ref(&f.user, "openai", "a"), HealthChange::Verified);
+            f.state.health.set(
+                key_ref(&f.user, "openai", "a"),
+                HealthChange::Verified { stored_at: 0 },
+            );
             assert_eq!(f.order().await.0, ["a", "b"]);
             assert_eq!(f.health("b").last_error.as_deref(), Some("502 bad gateway"));
         });
@@ -655,9 +676,10 @@ mod tests {
                 let (usable, _, invalid) = f.order().await;
                 assert_eq!((usable, invalid), (vec!["b".to_owned()], 1));
                 actix_web::rt::task::yield_now().await;
-                f.state
-                    .health
-                    .set(key_ref(&f.user, "openai", "a"), HealthChange::Verified);
+                f.state.health.set(
+                    key_ref(&f.user, "openai", "a"),
+                    HealthChange::Verified { stored_at: 0 },
+                );
                 assert_eq!(f.order().await.0, ["a", "b"]);
             }
             for r in readers {

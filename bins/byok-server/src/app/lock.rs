@@ -41,12 +41,12 @@ impl DataDirLock {
     ///
     /// # Errors
     /// While a server (or another rotation) uses the directory; I/O errors.
-    pub(crate) fn exclusive(data_dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn exclusive(data_dir: &Path, command: &str) -> anyhow::Result<Self> {
         let file = open(data_dir)?;
         match file.try_lock() {
             Ok(()) => Ok(Self { _file: file }),
             Err(TryLockError::WouldBlock) => anyhow::bail!(
-                "a byok-server is running on {} (it holds {}): stop every server using this data directory, then run `vault rotate-master-key` again",
+                "a byok-server is running on {} (it holds {}): stop every server using this data directory, then run `{command}` again",
                 data_dir.display(),
                 data_dir.join(LOCK_FILE).display()
             ),
@@ -79,10 +79,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = DataDirLock::shared(dir.path()).unwrap();
         let b = DataDirLock::shared(dir.path()).unwrap();
-        let err = DataDirLock::exclusive(dir.path()).unwrap_err().to_string();
+        let err = DataDirLock::exclusive(dir.path(), "vault rotate-master-key")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("stop every server"), "{err}");
         drop((a, b));
-        let rotation = DataDirLock::exclusive(dir.path()).unwrap();
+        let rotation = DataDirLock::exclusive(dir.path(), "vault rotate-master-key").unwrap();
         let err = DataDirLock::shared(dir.path()).unwrap_err().to_string();
         assert!(err.contains("rotate-master-key"), "{err}");
         drop(rotation);

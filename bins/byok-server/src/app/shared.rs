@@ -42,6 +42,7 @@ const MIGRATIONS: &[(i32, &str)] = &[(
         cooldown_until BIGINT,
         last_used_at   BIGINT,
         last_error     TEXT,
+        stored_at      BIGINT NOT NULL DEFAULT 0,
         PRIMARY KEY (user_id, provider, label)
     );
     CREATE TABLE rate_windows (

@@ -56,7 +56,7 @@ pub fn run_migrate_store(
     }
     // No server may write the source meanwhile (nor hold reservations in
     // its memory, which the ledger's copy could not see).
-    let _lock = DataDirLock::exclusive(dir)?;
+    let _lock = DataDirLock::exclusive(dir, "migrate-store")?;
     let url = SecretString::from(to.to_owned());
     let floor = LedgerConfig::default().floor;
 

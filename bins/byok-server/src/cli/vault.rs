@@ -29,7 +29,7 @@ pub fn run_vault_command(
             Some(if shared_db {
                 DataDirLock::shared(&settings.data_dir)?
             } else {
-                DataDirLock::exclusive(&settings.data_dir)?
+                DataDirLock::exclusive(&settings.data_dir, "vault rotate-master-key")?
             })
         }
         VaultCommand::Reencrypt { .. } => {

@@ -443,7 +443,7 @@ impl<'a> Attempts<'a> {
         settlement: &mut Settlement,
     ) {
         if !key.fresh {
-            report(self.state, self.user, provider, &key.label, KeyOutcome::Ok);
+            report(self.state, self.user, provider, &key, KeyOutcome::Ok);
         }
         if let Some(f) = target.checked_sub(1).and_then(|i| fallbacks.get(i)) {
             settlement.answered_by(provider, &f.request.model);
@@ -465,7 +465,7 @@ impl<'a> Attempts<'a> {
         let outcome = key_outcome(&e);
         let retry = outcome.is_some();
         if let Some(outcome) = outcome {
-            report(self.state, self.user, provider, &key.label, outcome);
+            report(self.state, self.user, provider, &key, outcome);
         }
         settlement.attempt(provider, key.label, attempt_status(&e));
         self.cursor.failed(provider, e, retry)

@@ -58,6 +58,17 @@ pub(crate) struct KeyHealth {
     pub(crate) last_used_at: Option<SystemTime>,
     /// The last error, sanitised (shared: reading it never copies it).
     pub(crate) last_error: Option<Arc<str>>,
+    /// The version of the credential this health is about (its
+    /// `updated_at`, ms; 0: unknown): a report about an older version (a
+    /// request that read the key before it was replaced, here or on another
+    /// instance) changes nothing.
+    pub(crate) stored_at: i64,
+}
+
+/// `t` in milliseconds since the epoch (0 before it).
+pub(crate) fn millis(t: SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl KeyHealth {
@@ -77,25 +88,37 @@ impl KeyHealth {
         self.cooldown_until.filter(|t| *t > now)
     }
 
-    /// Applies `change`.
+    /// Applies `change`, unless it is about an older version of the
+    /// credential than this health is.
     fn apply(&mut self, change: HealthChange) {
+        if let Some(v) = change.stored_at() {
+            if v < self.stored_at {
+                return;
+            }
+            self.stored_at = v;
+        }
         match change {
             HealthChange::Seen => {}
             HealthChange::Used { at } => self.last_used_at = Some(at),
-            HealthChange::Invalid { error } => {
+            HealthChange::Invalid { error, .. } => {
                 self.invalid = true;
                 self.last_error = Some(error);
             }
-            HealthChange::CoolingDown { until, error } => {
+            HealthChange::CoolingDown { until, error, .. } => {
                 self.cooldown_until = Some(until);
                 self.last_error = Some(error);
             }
-            HealthChange::Failed { error } => self.last_error = Some(error),
-            HealthChange::Verified => {
+            HealthChange::Failed { error, .. } => self.last_error = Some(error),
+            HealthChange::Verified { .. } => {
                 self.invalid = false;
                 self.last_error = None;
             }
-            HealthChange::Replaced => *self = Self::default(),
+            HealthChange::Replaced { stored_at } => {
+                *self = Self {
+                    stored_at,
+                    ..Self::default()
+                };
+            }
         }
     }
 }
@@ -115,6 +138,8 @@ pub(crate) enum HealthChange {
     Invalid {
         /// The sanitised error.
         error: Arc<str>,
+        /// The version of the credential that was refused.
+        stored_at: i64,
     },
     /// Rate limited (429) until `until`.
     CoolingDown {
@@ -122,16 +147,40 @@ pub(crate) enum HealthChange {
         until: SystemTime,
         /// The sanitised error.
         error: Arc<str>,
+        /// The version of the credential that was limited.
+        stored_at: i64,
     },
     /// Another failure (5xx, timeout, connection): only the error is kept.
     Failed {
         /// The sanitised error.
         error: Arc<str>,
+        /// The version of the credential that was used.
+        stored_at: i64,
     },
     /// A verify passed: no longer invalid, no error.
-    Verified,
-    /// The key was replaced: everything starts over.
-    Replaced,
+    Verified {
+        /// The version of the credential that was verified.
+        stored_at: i64,
+    },
+    /// The key was replaced: everything starts over, at its new version.
+    Replaced {
+        /// The new version (its `updated_at`, ms).
+        stored_at: i64,
+    },
+}
+
+impl HealthChange {
+    /// The version of the credential the change is about, if it names one.
+    pub(crate) fn stored_at(&self) -> Option<i64> {
+        match self {
+            Self::Seen | Self::Used { .. } => None,
+            Self::Invalid { stored_at, .. }
+            | Self::CoolingDown { stored_at, .. }
+            | Self::Failed { stored_at, .. }
+            | Self::Verified { stored_at }
+            | Self::Replaced { stored_at } => Some(*stored_at),
+        }
+    }
 }
 
 /// One key of one user.
@@ -328,6 +377,7 @@ mod tests {
             key("u1", "work"),
             HealthChange::Invalid {
                 error: "bad key".into(),
+                stored_at: 5,
             },
         );
         let until = now + Duration::from_secs(30);
@@ -336,6 +386,7 @@ mod tests {
             HealthChange::CoolingDown {
                 until,
                 error: "slow down".into(),
+                stored_at: 5,
             },
         );
         let d = store.get(key("u1", "default")).unwrap();
@@ -347,13 +398,20 @@ mod tests {
         assert_eq!(c.status(until + Duration::from_secs(1)), Status::Ok);
         assert_eq!(c.cooling_until(now), Some(until));
 
-        store.set(key("u1", "work"), HealthChange::Verified);
+        store.set(key("u1", "work"), HealthChange::Verified { stored_at: 4 });
+        assert_eq!(
+            store.get(key("u1", "work")).unwrap().status(now),
+            Status::Invalid,
+            "a verify of an older version changes nothing"
+        );
+        store.set(key("u1", "work"), HealthChange::Verified { stored_at: 5 });
         let w = store.get(key("u1", "work")).unwrap();
         assert_eq!((w.status(now), w.last_error), (Status::Ok, None));
         store.set(
             key("u1", "work"),
             HealthChange::Failed {
                 error: "500".into(),
+                stored_at: 5,
             },
         );
         assert_eq!(store.list("u1").len(), 2);
@@ -366,8 +424,23 @@ mod tests {
                 ("openai".to_owned(), "ok", 2)
             ]
         );
-        store.set(key("u2", "default"), HealthChange::Replaced);
-        assert_eq!(store.get(key("u2", "default")), Some(KeyHealth::default()));
+        store.set(
+            key("u2", "default"),
+            HealthChange::Replaced { stored_at: 6 },
+        );
+        let replaced = KeyHealth {
+            stored_at: 6,
+            ..KeyHealth::default()
+        };
+        assert_eq!(store.get(key("u2", "default")), Some(replaced.clone()));
+        store.set(
+            key("u2", "default"),
+            HealthChange::Invalid {
+                error: "a late report about the old key".into(),
+                stored_at: 5,
+            },
+        );
+        assert_eq!(store.get(key("u2", "default")), Some(replaced));
         store.remove(key("u1", "work"));
         store.remove(key("u1", "default"));
         assert!(store.list("u1").is_empty());

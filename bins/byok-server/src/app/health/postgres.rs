@@ -152,10 +152,7 @@ impl HealthStore for PostgresHealthStore {
     }
 }
 
-fn ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use super::millis as ms;
 
 fn time(ms: Option<i64>) -> Option<SystemTime> {
     ms.and_then(|m| u64::try_from(m).ok())
@@ -163,41 +160,57 @@ fn time(ms: Option<i64>) -> Option<SystemTime> {
 }
 
 /// The statement that merges `change` into the key's row, and its
-/// parameters after `(user, provider, label)`.
+/// parameters after `(user, provider, label)`. A change about a credential
+/// version older than the row's (`stored_at`) changes nothing, as in
+/// memory ([`KeyHealth`]); a replacement resets the row at its new version
+/// (a row, not a deletion: a late report about the old version must find
+/// the newer version to lose against).
 fn merge(change: &HealthChange) -> (&'static str, Vec<Box<dyn ToSql + Sync + Send>>) {
     match change {
         HealthChange::Used { at } => (
             "INSERT INTO key_health (user_id, provider, label, last_used_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, provider, label) DO UPDATE SET last_used_at = GREATEST(key_health.last_used_at, EXCLUDED.last_used_at)",
             vec![Box::new(ms(*at))],
         ),
-        HealthChange::Invalid { error } => (
-            "INSERT INTO key_health (user_id, provider, label, invalid, last_error) VALUES ($1, $2, $3, true, $4) ON CONFLICT (user_id, provider, label) DO UPDATE SET invalid = true, last_error = EXCLUDED.last_error",
-            vec![Box::new(error.to_string())],
+        HealthChange::Invalid { error, stored_at } => (
+            "INSERT INTO key_health (user_id, provider, label, stored_at, invalid, last_error) VALUES ($1, $2, $3, $4, true, $5) ON CONFLICT (user_id, provider, label) DO UPDATE SET stored_at = EXCLUDED.stored_at, invalid = true, last_error = EXCLUDED.last_error WHERE key_health.stored_at <= EXCLUDED.stored_at",
+            vec![Box::new(*stored_at), Box::new(error.to_string())],
         ),
-        HealthChange::CoolingDown { until, error } => (
-            "INSERT INTO key_health (user_id, provider, label, cooldown_until, last_error) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, provider, label) DO UPDATE SET cooldown_until = GREATEST(key_health.cooldown_until, EXCLUDED.cooldown_until), last_error = EXCLUDED.last_error",
-            vec![Box::new(ms(*until)), Box::new(error.to_string())],
+        HealthChange::CoolingDown {
+            until,
+            error,
+            stored_at,
+        } => (
+            "INSERT INTO key_health (user_id, provider, label, stored_at, cooldown_until, last_error) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, provider, label) DO UPDATE SET stored_at = EXCLUDED.stored_at, cooldown_until = GREATEST(key_health.cooldown_until, EXCLUDED.cooldown_until), last_error = EXCLUDED.last_error WHERE key_health.stored_at <= EXCLUDED.stored_at",
+            vec![
+                Box::new(*stored_at),
+                Box::new(ms(*until)),
+                Box::new(error.to_string()),
+            ],
         ),
-        HealthChange::Failed { error } => (
-            "INSERT INTO key_health (user_id, provider, label, last_error) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, provider, label) DO UPDATE SET last_error = EXCLUDED.last_error",
-            vec![Box::new(error.to_string())],
+        HealthChange::Failed { error, stored_at } => (
+            "INSERT INTO key_health (user_id, provider, label, stored_at, last_error) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, provider, label) DO UPDATE SET stored_at = EXCLUDED.stored_at, last_error = EXCLUDED.last_error WHERE key_health.stored_at <= EXCLUDED.stored_at",
+            vec![Box::new(*stored_at), Box::new(error.to_string())],
         ),
-        HealthChange::Verified => (
-            "UPDATE key_health SET invalid = false, last_error = NULL WHERE user_id = $1 AND provider = $2 AND label = $3",
-            Vec::new(),
+        HealthChange::Verified { stored_at } => (
+            "UPDATE key_health SET stored_at = $4, invalid = false, last_error = NULL WHERE user_id = $1 AND provider = $2 AND label = $3 AND stored_at <= $4",
+            vec![Box::new(*stored_at)],
         ),
-        HealthChange::Replaced | HealthChange::Seen => (DELETE, Vec::new()),
+        HealthChange::Replaced { stored_at } => (
+            "INSERT INTO key_health (user_id, provider, label, stored_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, provider, label) DO UPDATE SET stored_at = EXCLUDED.stored_at, invalid = false, cooldown_until = NULL, last_used_at = NULL, last_error = NULL WHERE key_health.stored_at <= EXCLUDED.stored_at",
+            vec![Box::new(*stored_at)],
+        ),
+        HealthChange::Seen => (DELETE, Vec::new()),
     }
 }
 
-/// Deletes the key's row (replaced or deleted).
+/// Deletes the key's row (the credential was deleted).
 const DELETE: &str = "DELETE FROM key_health WHERE user_id = $1 AND provider = $2 AND label = $3";
 
 impl Reader {
     /// Reads `user`'s rows (or everyone's) and puts them in memory, for
     /// every user without changes queued here.
     fn reload(&self, user: Option<&str>) -> anyhow::Result<()> {
-        const COLUMNS: &str = "SELECT user_id, provider, label, invalid, cooldown_until, last_used_at, last_error FROM key_health";
+        const COLUMNS: &str = "SELECT user_id, provider, label, invalid, cooldown_until, last_used_at, last_error, stored_at FROM key_health";
         let rows = self.db.run(|c| match user {
             Some(u) => c.query(&format!("{COLUMNS} WHERE user_id = $1"), &[&u]),
             None => c.query(COLUMNS, &[]),
@@ -306,6 +319,7 @@ fn labelled(row: &Row) -> Result<(String, LabelledHealth), byok_pg::postgres::Er
                 cooldown_until: time(row.try_get(4)?),
                 last_used_at: time(row.try_get(5)?),
                 last_error: last_error.map(Into::into),
+                stored_at: row.try_get(7)?,
             },
         },
     ))
@@ -357,6 +371,7 @@ mod tests {
             KEY,
             HealthChange::Invalid {
                 error: "401 bad key".into(),
+                stored_at: 1,
             },
         );
         b.set(KEY, HealthChange::Used { at: used });
@@ -367,7 +382,7 @@ mod tests {
                     && h.last_error.as_deref() == Some("401 bad key")
             });
         }
-        b.set(KEY, HealthChange::Verified);
+        b.set(KEY, HealthChange::Verified { stored_at: 1 });
         eventually(&a, "verified", |h| {
             !h.invalid && h.last_error.is_none() && h.last_used_at == Some(used)
         });
@@ -377,6 +392,7 @@ mod tests {
             HealthChange::CoolingDown {
                 until,
                 error: "429".into(),
+                stored_at: 1,
             },
         );
         eventually(&b, "cooling down", |h| {
@@ -388,21 +404,42 @@ mod tests {
             HealthChange::CoolingDown {
                 until: SystemTime::now(),
                 error: "429 again".into(),
+                stored_at: 1,
             },
         );
         eventually(&a, "the later cooldown kept", |h| {
             h.last_error.as_deref() == Some("429 again")
                 && h.cooling_until(SystemTime::now()).is_some()
         });
-        a.set(KEY, HealthChange::Replaced);
-        eventually(&b, "replaced: all over", |h| *h == KeyHealth::default());
+        a.set(KEY, HealthChange::Replaced { stored_at: 2 });
+        eventually(&b, "replaced: all over", |h| {
+            *h == KeyHealth {
+                stored_at: 2,
+                ..KeyHealth::default()
+            }
+        });
+        // A late report about the replaced version (a request that read
+        // the old key, here or on the other instance) changes nothing.
+        for store in [&a, &b] {
+            store.set(
+                KEY,
+                HealthChange::Invalid {
+                    error: "401 old key".into(),
+                    stored_at: 1,
+                },
+            );
+            assert!(!store.get(KEY).unwrap().invalid, "stale in memory");
+        }
         b.set(
             KEY,
             HealthChange::Failed {
                 error: "502".into(),
+                stored_at: 2,
             },
         );
-        eventually(&a, "failed", |h| h.last_error.as_deref() == Some("502"));
+        eventually(&a, "failed, the stale reports dropped", |h| {
+            h.last_error.as_deref() == Some("502") && !h.invalid
+        });
         a.remove(KEY);
         eventually(&b, "removed", |h| *h == KeyHealth::default());
         let rows: i64 = dbs[0]
@@ -417,6 +454,7 @@ mod tests {
             KEY,
             HealthChange::Invalid {
                 error: "403".into(),
+                stored_at: 3,
             },
         );
         eventually(&a, "written (seen by the other)", |h| h.invalid);
