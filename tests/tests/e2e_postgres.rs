@@ -651,7 +651,10 @@ async fn migrate_store_copies_a_sqlite_instance_into_postgres() {
     let report = loop {
         match copy(&from) {
             Err(e) if format!("{e:#}").contains("is running") => {
-                assert!(started.elapsed() < std::time::Duration::from_secs(10), "{e:#}");
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(10),
+                    "{e:#}"
+                );
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             other => break other.unwrap(),

@@ -280,6 +280,18 @@ pub struct Settings {
         global = true
     )]
     pub body_read_timeout_secs: u64,
+    /// Seconds an answer's bytes may wait unacknowledged on a client that
+    /// stopped reading (or vanished) before the connection is closed
+    /// (`TCP_USER_TIMEOUT`, zero-window probes included): the upstream call,
+    /// its connection and the reservation are let go then.
+    #[arg(
+        long,
+        env = "BYOK_CLIENT_WRITE_TIMEOUT_SECS",
+        default_value_t = 30,
+        value_parser = secs(MAX_TIMEOUT_SECS),
+        global = true
+    )]
+    pub client_write_timeout_secs: u64,
     /// Seconds from sending an upstream request to its response headers
     /// (504 after). Non-streaming answers of large models take minutes.
     #[arg(
@@ -414,6 +426,7 @@ struct FileSettings {
     default_max_output_tokens: Option<u32>,
     max_body_bytes: Option<usize>,
     body_read_timeout_secs: Option<u64>,
+    client_write_timeout_secs: Option<u64>,
     upstream_response_timeout_secs: Option<u64>,
     upstream_idle_timeout_secs: Option<u64>,
     upstream_connect_timeout_secs: Option<u64>,
@@ -486,6 +499,7 @@ where
         fill!(default_max_output_tokens);
         fill!(max_body_bytes);
         fill!(body_read_timeout_secs);
+        fill!(client_write_timeout_secs);
         fill!(upstream_response_timeout_secs);
         fill!(upstream_idle_timeout_secs);
         fill!(upstream_connect_timeout_secs);
@@ -503,6 +517,11 @@ fn check_file_timeouts(s: &Settings) -> anyhow::Result<()> {
         (
             "body_read_timeout_secs",
             s.body_read_timeout_secs,
+            MAX_TIMEOUT_SECS,
+        ),
+        (
+            "client_write_timeout_secs",
+            s.client_write_timeout_secs,
             MAX_TIMEOUT_SECS,
         ),
         (

@@ -38,6 +38,7 @@ pub mod page;
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
@@ -75,24 +76,28 @@ pub fn build(
         .transpose()?;
     app_state.metrics_listen = metrics_addr;
     let shared = app_state.clone();
+    let write_timeout = Duration::from_secs(settings.client_write_timeout_secs);
     let mut server = HttpServer::new(move || {
         // Runs once per worker and listener: each gets its own upstream client.
         let state = web::Data::new(shared.for_worker());
+        let metrics = std::sync::Arc::clone(&shared.metrics);
         App::new()
             .app_data(state)
             .wrap_fn(move |req, srv| {
                 use actix_web::dev::Service as _;
                 use futures_util::future::Either;
+                let in_flight = metrics.in_flight();
                 let answer = match api::health::elsewhere(&req, metrics_addr) {
                     Some(refused) => {
                         Either::Left(std::future::ready(Ok(req.into_response(refused))))
                     }
                     None => Either::Right(srv.call(req)),
                 };
-                app::request_id::add_header(answer)
+                app::request_id::add_header(answer, in_flight)
             })
             .configure(app::router::routes)
     })
+    .on_connect(move |conn, _| client_write_timeout(conn, write_timeout))
     .bind(settings.listen)
     .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = server
@@ -104,6 +109,24 @@ pub fn build(
         server = server.listen(listener)?;
     }
     Ok((server.shutdown_timeout(30).run(), addr, app_state))
+}
+
+/// Bounds how long an answer's bytes may wait on a client that does not
+/// read them (`TCP_USER_TIMEOUT`: the kernel closes a connection whose data
+/// stays unacknowledged that long, zero-window probes included). Without
+/// it a client that stopped reading held its upstream call, the upstream
+/// connection and its reservation for as long as it kept the connection
+/// open (found by `tests/tests/faults.rs`).
+fn client_write_timeout(conn: &dyn std::any::Any, timeout: Duration) {
+    let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        return;
+    };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(e) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(timeout)) {
+        tracing::debug!(error = %e, "cannot set TCP_USER_TIMEOUT");
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = (tcp, timeout);
 }
 
 /// A server running on its own thread, for tests and embedding.

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -84,6 +85,20 @@ impl std::fmt::Debug for Keys {
 pub struct Metrics {
     inner: Mutex<Inner>,
     keys: Keys,
+    /// Requests being answered now, streams until their last byte is sent
+    /// or the client goes (`byok_in_flight_requests`).
+    in_flight: AtomicI64,
+}
+
+/// One request being answered: counted in `byok_in_flight_requests` until
+/// dropped.
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<Metrics>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn escape(v: &str) -> String {
@@ -103,6 +118,17 @@ fn entry<'a, T: Default>(map: &'a mut ByName<T>, key: &str) -> &'a mut T {
 }
 
 impl Metrics {
+    /// Counts a request as being answered until the guard is dropped.
+    pub(crate) fn in_flight(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(self))
+    }
+
+    /// Requests being answered now.
+    pub fn in_flight_now(&self) -> i64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
         f(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner))
     }
@@ -172,6 +198,8 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = self.render_counters();
         self.render_keys(&mut out);
+        let _ = writeln!(out, "# TYPE byok_in_flight_requests gauge");
+        let _ = writeln!(out, "byok_in_flight_requests {}", self.in_flight_now());
         out
     }
 

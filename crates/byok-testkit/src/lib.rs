@@ -65,8 +65,12 @@ pub enum Body {
         /// How many times.
         count: usize,
     },
-    /// Never sends anything after reading the request.
+    /// Never sends anything after reading the request (until the client
+    /// closes the connection).
     Hang,
+    /// Sends the head and the pieces, then nothing more (until the client
+    /// closes the connection): a stream that stalls after its headers.
+    StallAfter(Vec<Piece>),
 }
 
 /// A scripted response.
@@ -181,6 +185,24 @@ impl Reply {
             status: 200,
             headers: Vec::new(),
             body: Body::Hang,
+        }
+    }
+
+    /// The first `events` events of an SSE stream, then silence with the
+    /// connection open (a stall after the headers).
+    pub fn sse_stall_after(text: &str, events: usize) -> Self {
+        let pieces = split_events(text)
+            .into_iter()
+            .take(events)
+            .map(|b| Piece {
+                delay: Duration::ZERO,
+                bytes: b,
+            })
+            .collect();
+        Self {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            body: Body::StallAfter(pieces),
         }
     }
 
@@ -313,6 +335,26 @@ struct State {
     streaming: Vec<Route>,
     requests: Vec<RecordedRequest>,
     aborted: usize,
+    /// Connections accepted and not yet closed.
+    open: usize,
+}
+
+/// Counts a connection as open until dropped.
+struct OpenConnection(Arc<Mutex<State>>);
+
+impl OpenConnection {
+    fn new(state: &Arc<Mutex<State>>) -> Self {
+        state.lock().unwrap().open += 1;
+        Self(Arc::clone(state))
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.0.lock() {
+            st.open -= 1;
+        }
+    }
 }
 
 /// A mock upstream on `127.0.0.1`.
@@ -348,8 +390,10 @@ impl MockUpstream {
                     continue;
                 };
                 let st = Arc::clone(&accept_state);
+                let open = OpenConnection::new(&st);
                 tokio::spawn(async move {
                     let _ = serve(stream, st).await;
+                    drop(open);
                 });
             }
         });
@@ -439,6 +483,14 @@ impl MockUpstream {
     /// failed because the client closed the connection).
     pub fn aborted_streams(&self) -> usize {
         self.state.lock().unwrap().aborted
+    }
+
+    /// Connections open now (every answer closes its connection, so these
+    /// are requests still being answered, stalled or hanging: after a
+    /// client gave up, a gateway that let go of its upstream call leaves
+    /// none).
+    pub fn open_connections(&self) -> usize {
+        self.state.lock().unwrap().open
     }
 
     /// Forgets recorded requests.
@@ -580,7 +632,16 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resu
     }
     match reply.body {
         Body::Hang => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
+            until_closed(&mut stream).await;
+            return Ok(());
+        }
+        Body::StallAfter(pieces) => {
+            head.push_str("transfer-encoding: chunked\r\n\r\n");
+            stream.write_all(head.as_bytes()).await?;
+            stream.flush().await?;
+            write_pieces(&mut stream, &pieces).await?;
+            until_closed(&mut stream).await;
+            return Ok(());
         }
         Body::Full(bytes) => {
             head.push_str(&format!("content-length: {}\r\n\r\n", bytes.len()));
@@ -622,6 +683,20 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resu
     }
     let _ = stream.shutdown().await;
     Ok(())
+}
+
+/// Waits (an hour at most) until the client closes the connection.
+async fn until_closed(stream: &mut TcpStream) {
+    let mut buf = [0u8; 256];
+    let closed = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(3600), closed).await;
 }
 
 async fn write_pieces(stream: &mut TcpStream, pieces: &[Piece]) -> std::io::Result<()> {

@@ -1,8 +1,14 @@
 //! Request ids: every answer carries one in `x-request-id`.
 
-use actix_web::body::BoxBody;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::web::Bytes;
+
+use crate::metrics::InFlight;
 
 /// The response header.
 pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -27,9 +33,13 @@ pub(crate) fn request_id() -> String {
 }
 
 /// The middleware's work on an answer: one without a request id (chat
-/// sets its own, the ledger entry's) gets a fresh one.
+/// sets its own, the ledger entry's) gets a fresh one; the request counts
+/// as in flight (`in_flight`, taken when it arrived) until its answer is
+/// built, or for a streamed answer until its body ends or is dropped (the
+/// client gone).
 pub(crate) async fn add_header(
     response: impl Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>>,
+    in_flight: InFlight,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let mut res = response.await?;
     if !res.headers().contains_key(&HEADER)
@@ -37,7 +47,36 @@ pub(crate) async fn add_header(
     {
         res.headers_mut().insert(HEADER, v);
     }
+    if let BodySize::Stream = res.response().body().size() {
+        return Ok(res.map_body(|_, body| {
+            BoxBody::new(Tracked {
+                body,
+                _in_flight: in_flight,
+            })
+        }));
+    }
     Ok(res)
+}
+
+/// A streamed body that holds its request's [`InFlight`] guard.
+struct Tracked {
+    body: BoxBody,
+    _in_flight: InFlight,
+}
+
+impl MessageBody for Tracked {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.body).poll_next(cx)
+    }
 }
 
 #[cfg(test)]
