@@ -14,6 +14,12 @@
 //! - [`is_lost`] / [`is_conflict`] / [`is_retryable`] / [`describe`]: how an
 //!   error is read.
 //!
+//! Every PostgreSQL store of byok uses it: the ledger (`byok-billing`), the
+//! vault (`byok-vault`) and the server's own tables (`byok-server`). Each
+//! implements [`Connection`] for its connection type (a client and its
+//! prepared statements), keeps its own retry rules and maps errors into its
+//! own error type.
+//!
 //! The client is the synchronous `postgres` crate: every call blocks, so
 //! callers run it on threads of their own or a blocking pool, never on an
 //! async worker.
