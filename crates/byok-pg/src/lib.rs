@@ -2,14 +2,23 @@
 //!
 //! - [`Pool`]: a few blocking connections, made on demand, at most
 //!   `max_open` at once (a caller waits for one to be given back), kept when
-//!   idle; a connection the server ended is dropped with the idle ones
-//!   (most likely the server restarted) and the caller may run again on a
-//!   new one ([`Pool::run`]).
-//! - [`migrate`]: versioned migrations of one component, applied in one
-//!   transaction under the advisory lock every byok store takes, recorded in
-//!   the `schema_migrations (component, version, applied_at)` table they
-//!   share; a database newer than the build is refused.
-//! - [`is_lost`] / [`is_retryable`] / [`describe`]: how an error is read.
+//!   idle (all of them, or at most [`Pool::max_idle`]; one idle long checked
+//!   before reuse with [`Pool::check_idle_after`]); a connection the server
+//!   ended is dropped with the idle ones (most likely the server restarted)
+//!   and the caller may run again on a new one ([`Pool::run`]).
+//! - [`migrate`] / [`migrate_in`]: versioned migrations of one component,
+//!   applied in one transaction under the advisory lock every byok store
+//!   takes, recorded in the `schema_migrations (component, version,
+//!   applied_at)` table they share; a database newer than the build is
+//!   refused.
+//! - [`is_lost`] / [`is_conflict`] / [`is_retryable`] / [`describe`]: how an
+//!   error is read.
+//!
+//! Every PostgreSQL store of byok uses it: the ledger (`byok-billing`), the
+//! vault (`byok-vault`) and the server's own tables (`byok-server`). Each
+//! implements [`Connection`] for its connection type (a client and its
+//! prepared statements), keeps its own retry rules and maps errors into its
+//! own error type.
 //!
 //! The client is the synchronous `postgres` crate: every call blocks, so
 //! callers run it on threads of their own or a blocking pool, never on an
@@ -18,11 +27,14 @@
 use std::fmt;
 use std::str::FromStr as _;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use postgres;
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
+
+#[cfg(test)]
+mod tests;
 
 /// The advisory lock key every byok migration takes (any constant, the
 /// same for every store): `"byokmigr"`.
@@ -58,8 +70,36 @@ pub fn migrate(
     component: &str,
     migrations: &[(i32, &str)],
 ) -> Result<(), MigrateError> {
+    migrate_in(client, None, component, migrations)
+}
+
+/// [`migrate`], first creating `schema` (if given and missing) in the same
+/// transaction, once [`MIGRATION_LOCK`] is held: two `CREATE SCHEMA IF NOT
+/// EXISTS` at once can fail (a unique violation), one after the other
+/// cannot. The schema's name is quoted as an identifier (a lowercase name
+/// is the same quoted or not); the connection's `search_path` is the
+/// caller's to set (the tables and `schema_migrations` land in its first
+/// schema).
+///
+/// # Errors
+/// As [`migrate`].
+pub fn migrate_in(
+    client: &mut Client,
+    schema: Option<&str>,
+    component: &str,
+    migrations: &[(i32, &str)],
+) -> Result<(), MigrateError> {
     let mut tx = client.transaction()?;
+    // The lock first: another store opening (of any component) waits here
+    // until this transaction ends, and its `CREATE ... IF NOT EXISTS` (a
+    // later statement at READ COMMITTED) then sees what this one created.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    if let Some(schema) = schema {
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+            schema.replace('"', "\"\"")
+        ))?;
+    }
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             component  TEXT NOT NULL,
@@ -137,13 +177,21 @@ pub fn describe(e: &postgres::Error) -> String {
 }
 
 /// Whether a transaction that failed with `e` may run again: a
-/// serialization failure, a deadlock, or a lost connection.
+/// conflict with another transaction ([`is_conflict`]), or a lost
+/// connection ([`is_lost`]).
 #[must_use]
 pub fn is_retryable(e: &postgres::Error) -> bool {
+    is_conflict(e) || is_lost(e)
+}
+
+/// Whether `e` is a conflict with another transaction, after which the
+/// whole transaction may run again: a serialization failure (`40001`) or
+/// a deadlock (`40P01`).
+#[must_use]
+pub fn is_conflict(e: &postgres::Error) -> bool {
     let code = e.code();
     code == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
         || code == Some(&SqlState::T_R_DEADLOCK_DETECTED)
-        || is_lost(e)
 }
 
 /// Whether `e` ended the connection: closed, an I/O error, or the server's
@@ -196,12 +244,24 @@ impl Connection for Client {
     }
 }
 
+/// How long [`Pool::check_idle_after`]'s check of an idle connection may
+/// take before the connection is given up.
+pub const IDLE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A few connections of kind `C` (see the crate's docs).
+///
+/// [`Pool::new`] bounds the connections open at once (`max_open`; pass
+/// `usize::MAX` when the callers bound them) and keeps every idle one;
+/// [`Pool::max_idle`] and [`Pool::check_idle_after`] change that.
 pub struct Pool<C: Connection> {
     config: postgres::Config,
     /// Run on every new connection before use (`SET ...`), if any.
     session: Option<String>,
     max_open: usize,
+    /// Most idle connections kept; one given back beyond it is closed.
+    max_idle: usize,
+    /// An idle connection older than this is checked before reuse.
+    check_idle_after: Option<Duration>,
     state: Mutex<PoolState<C>>,
     /// Signalled when a connection is given back or dropped.
     freed: Condvar,
@@ -216,14 +276,21 @@ impl<C: Connection> fmt::Debug for Pool<C> {
             .field("open", &state.open)
             .field("idle", &state.idle.len())
             .field("max_open", &self.max_open)
+            .field("max_idle", &self.max_idle)
             .finish_non_exhaustive()
     }
 }
 
 struct PoolState<C> {
-    idle: Vec<C>,
+    idle: Vec<Idle<C>>,
     /// Connections that exist: idle, or leased.
     open: usize,
+}
+
+/// An idle connection and since when it idles.
+struct Idle<C> {
+    conn: C,
+    since: Instant,
 }
 
 impl<C: Connection> Drop for Pool<C> {
@@ -283,7 +350,9 @@ impl<C: Connection> Pool<C> {
     /// `first` (already connected, e.g. the one that migrated) if given.
     /// `session` runs on every new connection (e.g. `SET
     /// synchronous_commit = off`). `name` names the thread that closes the
-    /// idle connections when the pool is dropped.
+    /// idle connections when the pool is dropped. Every idle connection is
+    /// kept, none is checked before reuse (see [`Pool::max_idle`] and
+    /// [`Pool::check_idle_after`]).
     #[must_use]
     pub fn new(
         config: postgres::Config,
@@ -293,12 +362,15 @@ impl<C: Connection> Pool<C> {
         name: &'static str,
     ) -> Self {
         let open = usize::from(first.is_some());
+        let since = Instant::now();
         Self {
             config,
             session,
             max_open: max_open.max(1),
+            max_idle: usize::MAX,
+            check_idle_after: None,
             state: Mutex::new(PoolState {
-                idle: first.into_iter().collect(),
+                idle: first.into_iter().map(|conn| Idle { conn, since }).collect(),
                 open,
             }),
             freed: Condvar::new(),
@@ -306,47 +378,84 @@ impl<C: Connection> Pool<C> {
         }
     }
 
+    /// Keeps at most `n` idle connections: one given back when `n` idle
+    /// already is closed (on the caller's thread), its place freed. For
+    /// callers that bound how many connections they use at once themselves
+    /// (the vault's worker threads) and want no more kept open than that.
+    #[must_use]
+    pub fn max_idle(mut self, n: usize) -> Self {
+        self.max_idle = n;
+        self
+    }
+
+    /// Checks an idle connection that idled at least `after` before giving
+    /// it out (an empty query, [`IDLE_CHECK_TIMEOUT`] at most): one a
+    /// restarted server, a proxy or an idle timeout ended is closed and the
+    /// next one taken (or a new one made), so that the caller's statement
+    /// does not fail on it. For callers that do not run again on a lost
+    /// connection (a write whose outcome is unknown is not replayed).
+    #[must_use]
+    pub fn check_idle_after(mut self, after: Duration) -> Self {
+        self.check_idle_after = Some(after);
+        self
+    }
+
     fn lock(&self) -> MutexGuard<'_, PoolState<C>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// An idle connection, or a new one (waiting while `max_open` are
-    /// leased).
+    /// An idle connection (the last one given back; checked first if it
+    /// idled long, see [`Pool::check_idle_after`]), or a new one (waiting
+    /// while `max_open` are leased).
     ///
     /// # Errors
     /// A failure to connect.
     pub fn get(&self) -> Result<Lease<'_, C>, postgres::Error> {
-        let mut state = self.lock();
         loop {
-            if let Some(conn) = state.idle.pop() {
-                if conn.is_closed() {
-                    state.open -= 1;
-                    continue;
+            let mut state = self.lock();
+            let idle = loop {
+                if let Some(idle) = state.idle.pop() {
+                    if idle.conn.is_closed() {
+                        state.open -= 1;
+                        continue;
+                    }
+                    break Some(idle);
                 }
-                let slot = Slot {
-                    pool: self,
-                    armed: true,
-                };
-                return Ok(Lease {
-                    conn,
-                    lost: false,
-                    slot,
-                });
+                if state.open < self.max_open {
+                    state.open += 1;
+                    break None;
+                }
+                state = self
+                    .freed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            };
+            drop(state);
+            let slot = Slot {
+                pool: self,
+                armed: true,
+            };
+            let Some(Idle { mut conn, since }) = idle else {
+                return self.connect(slot);
+            };
+            let stale = self
+                .check_idle_after
+                .is_some_and(|after| since.elapsed() >= after);
+            if stale && conn.client().is_valid(IDLE_CHECK_TIMEOUT).is_err() {
+                // Closed, and `slot` frees its place: the next one.
+                drop(conn);
+                continue;
             }
-            if state.open < self.max_open {
-                state.open += 1;
-                break;
-            }
-            state = self
-                .freed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            return Ok(Lease {
+                conn,
+                lost: false,
+                slot,
+            });
         }
-        drop(state);
-        let slot = Slot {
-            pool: self,
-            armed: true,
-        };
+    }
+
+    /// A new connection in `slot`'s place.
+    fn connect<'a>(&'a self, slot: Slot<'a, C>) -> Result<Lease<'a, C>, postgres::Error> {
         let mut client = self.config.connect(NoTls)?;
         if let Some(session) = &self.session {
             client.batch_execute(session)?;
@@ -359,7 +468,7 @@ impl<C: Connection> Pool<C> {
     }
 
     /// Gives a connection back (dropped if it was lost, with the idle
-    /// ones).
+    /// ones; closed if [`Pool::max_idle`] are idle already).
     pub fn put(&self, lease: Lease<'_, C>) {
         let Lease {
             conn,
@@ -378,7 +487,18 @@ impl<C: Connection> Pool<C> {
             self.freed.notify_all();
             return;
         }
-        self.lock().idle.push(conn);
+        let mut state = self.lock();
+        if state.idle.len() >= self.max_idle {
+            drop(state);
+            // Closed here; `slot` frees its place.
+            drop(conn);
+            return;
+        }
+        state.idle.push(Idle {
+            conn,
+            since: Instant::now(),
+        });
+        drop(state);
         slot.armed = false;
         self.freed.notify_one();
     }

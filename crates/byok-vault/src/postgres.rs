@@ -22,6 +22,16 @@
 //! backoff) until [`PostgresConfig::retry_deadline`]; only then does the caller
 //! see [`StoreError::Busy`].
 //!
+//! # Plumbing
+//!
+//! The connections, the migrations and the reading of errors are
+//! `byok_pg`'s, as for the other PostgreSQL stores: a `byok_pg::Pool` of
+//! this store's connections (no bound on open ones, at most
+//! [`PostgresConfig::max_idle_connections`] kept, one idle longer than
+//! [`PostgresConfig::idle_check_after`] checked before reuse),
+//! `byok_pg::migrate_in` (the shared `schema_migrations` table and advisory
+//! lock).
+//!
 //! # Blocking
 //!
 //! The client blocks the calling thread (it drives its own small runtime), so
@@ -29,12 +39,11 @@
 //! instead of a panic; run it on a plain thread ([`crate::AsyncVault`] does).
 
 use std::collections::HashMap;
-use std::str::FromStr;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use byok_pg::{MigrateError, Pool};
 use postgres::error::SqlState;
-use postgres::{Client, GenericClient, IsolationLevel, NoTls, Statement};
+use postgres::{Client, GenericClient, IsolationLevel, Statement};
 
 use crate::error::{Context, StoreError};
 use crate::store::{
@@ -76,19 +85,6 @@ CREATE TABLE vault_secrets (
 CREATE INDEX vault_secrets_key_id ON vault_secrets (key_id);
 ",
 )];
-
-/// One advisory lock id for every process migrating this crate's tables.
-/// The same key as the ledger's (`byok-billing`): the stores of one
-/// database migrate one at a time, whichever components they are.
-const MIGRATION_LOCK: i64 = 0x6279_6f6b_6d69_6772; // "byokmigr"
-
-const CREATE_MIGRATIONS_TABLE: &str = "
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    component  TEXT NOT NULL,
-    version    INTEGER NOT NULL,
-    applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (component, version)
-)";
 
 const SELECT_RECORD: &str =
     "SELECT owner, name, secret_id, key_id, blob, metadata, hint, created_at, updated_at
@@ -185,11 +181,28 @@ impl PostgresConfig {
     }
 }
 
-/// A pooled connection with its prepared statements.
+/// A pooled connection with its prepared statements (each prepared on
+/// its first use, once per connection).
 struct Conn {
     client: Client,
     statements: HashMap<&'static str, Statement>,
-    idle_since: Instant,
+}
+
+impl byok_pg::Connection for Conn {
+    fn new(client: Client) -> Result<Self, postgres::Error> {
+        Ok(Self {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
 }
 
 /// A [`SecretStore`] in a PostgreSQL database, shared by any number of
@@ -198,36 +211,21 @@ struct Conn {
 /// Its tables are prefixed `vault_`; its migrations are recorded in the
 /// `schema_migrations` table under [`MIGRATION_COMPONENT`]. Connections are
 /// kept in a small idle list (the vault's callers, e.g. the
-/// [`crate::AsyncVault`] worker threads, bound how many are in use at once).
+/// [`crate::AsyncVault`] worker threads, bound how many are in use at once);
+/// dropping the store closes them on a thread of their own (a synchronous
+/// client blocks when dropped, which panics on an async runtime's thread).
 pub struct PostgresSecretStore {
-    config: postgres::Config,
+    pool: Pool<Conn>,
     settings: PostgresConfig,
-    idle: Mutex<Vec<Conn>>,
-}
-
-impl Drop for PostgresSecretStore {
-    /// Closes the idle connections on a thread of their own: dropping a
-    /// synchronous `postgres::Client` blocks on its runtime to say goodbye
-    /// to the server, which panics on an async runtime's thread, and the
-    /// last owner of a vault may well be one (a server's state dropped in
-    /// its runtime at shutdown).
-    fn drop(&mut self) {
-        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(PoisonError::into_inner));
-        if !idle.is_empty() {
-            // Nothing to report to: a failed spawn drops them here.
-            let _ = std::thread::Builder::new()
-                .name("byok-vault-close".into())
-                .spawn(move || drop(idle));
-        }
-    }
 }
 
 impl std::fmt::Debug for PostgresSecretStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The connection config may hold a password: print only where it goes.
+        let config = self.pool.config();
         f.debug_struct("PostgresSecretStore")
-            .field("hosts", &self.config.get_hosts())
-            .field("dbname", &self.config.get_dbname())
+            .field("hosts", &config.get_hosts())
+            .field("dbname", &config.get_dbname())
             .field("schema", &self.settings.schema)
             .finish_non_exhaustive()
     }
@@ -266,15 +264,13 @@ fn backend(what: &'static str, e: postgres::Error) -> StoreError {
     }))
 }
 
-/// Errors after which running the whole unit again is right.
+/// Errors after which running the whole unit again is right: a conflict
+/// (serialization failure, deadlock), a lock timeout, or too many
+/// connections; never a lost connection (a write's outcome is unknown).
 fn is_retryable(e: &postgres::Error) -> bool {
-    let Some(code) = e.code() else {
-        return false;
-    };
-    *code == SqlState::T_R_SERIALIZATION_FAILURE
-        || *code == SqlState::T_R_DEADLOCK_DETECTED
-        || *code == SqlState::LOCK_NOT_AVAILABLE
-        || *code == SqlState::TOO_MANY_CONNECTIONS
+    byok_pg::is_conflict(e)
+        || e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
+        || e.code() == Some(&SqlState::TOO_MANY_CONNECTIONS)
 }
 
 fn key_id_from_sql(v: i64) -> Result<u32, TxError> {
@@ -321,13 +317,10 @@ impl PostgresSecretStore {
     /// # Errors
     /// As [`PostgresSecretStore::open`].
     pub fn open_with(url: &str, settings: PostgresConfig) -> Result<Self, StoreError> {
-        let mut config = postgres::Config::from_str(url)
+        let mut config = byok_pg::config(url, "byok-vault")
             // The parser's message never echoes the password.
             .map_err(|e| backend("parse database url", e))?;
         config.connect_timeout(settings.connect_timeout);
-        if config.get_application_name().is_none() {
-            config.application_name("byok-vault");
-        }
         let mut options = format!("-c lock_timeout={}", settings.lock_timeout.as_millis());
         if let Some(schema) = &settings.schema {
             if !valid_schema_name(schema) {
@@ -342,97 +335,32 @@ impl PostgresSecretStore {
             options = format!("{extra} {options}");
         }
         config.options(&options);
-        let store = Self {
-            config,
-            settings,
-            idle: Mutex::new(Vec::new()),
-        };
+        // No bound on open connections: the callers bound them.
+        let pool = Pool::new(config, None, usize::MAX, None, "byok-vault-close")
+            .max_idle(settings.max_idle_connections)
+            .check_idle_after(settings.idle_check_after);
+        let store = Self { pool, settings };
         store.migrate()?;
         Ok(store)
     }
 
     /// Creates the schema if configured, then applies every migration not
-    /// yet recorded, all in one transaction under an advisory lock (so
-    /// instances starting together migrate once).
+    /// yet recorded, all in one transaction under the advisory lock every
+    /// byok store takes (so instances starting together migrate once).
     fn migrate(&self) -> Result<(), StoreError> {
-        let schema = self.settings.schema.clone();
+        let schema = self.settings.schema.as_deref();
         self.run("migrate", |conn| {
-            let mut tx = conn.client.transaction()?;
-            // The lock first: another store opening (of any component)
-            // waits here until this transaction ends, and its `CREATE ...
-            // IF NOT EXISTS` (a later statement at READ COMMITTED) then
-            // sees what this one created: no two creations race.
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-            if let Some(schema) = &schema {
-                // Validated: [a-z0-9_] only.
-                tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))?;
-            }
-            tx.batch_execute(CREATE_MIGRATIONS_TABLE)?;
-            let applied: Option<i32> = tx
-                .query_one(
-                    "SELECT max(version) FROM schema_migrations WHERE component = $1",
-                    &[&MIGRATION_COMPONENT],
-                )?
-                .try_get(0)?;
-            let applied = applied.unwrap_or(0);
-            let latest = MIGRATIONS.last().map_or(0, |(v, _)| *v);
-            if applied > latest {
-                return Err(TxError::Store(StoreError::Corrupt(format!(
-                    "vault schema version {applied} is newer than this build (knows up to {latest})"
-                ))));
-            }
-            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
-                tx.batch_execute(sql)?;
-                tx.execute(
-                    "INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
-                    &[&MIGRATION_COMPONENT, version],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
+            byok_pg::migrate_in(&mut conn.client, schema, MIGRATION_COMPONENT, MIGRATIONS).map_err(
+                |e| match e {
+                    MigrateError::Newer { applied, known } => {
+                        TxError::Store(StoreError::Corrupt(format!(
+                            "vault schema version {applied} is newer than this build (knows up to {known})"
+                        )))
+                    }
+                    MigrateError::Db(e) => TxError::Pg(e),
+                },
+            )
         })
-    }
-
-    fn connect(&self) -> Result<Conn, postgres::Error> {
-        Ok(Conn {
-            client: self.config.connect(NoTls)?,
-            statements: HashMap::new(),
-            idle_since: Instant::now(),
-        })
-    }
-
-    /// A pooled connection (checked if it idled long), or a new one.
-    fn checkout(&self) -> Result<Conn, postgres::Error> {
-        loop {
-            let pooled = self
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            let Some(mut conn) = pooled else {
-                return self.connect();
-            };
-            if conn.client.is_closed() {
-                continue;
-            }
-            if conn.idle_since.elapsed() >= self.settings.idle_check_after
-                && conn.client.is_valid(Duration::from_secs(2)).is_err()
-            {
-                continue;
-            }
-            return Ok(conn);
-        }
-    }
-
-    fn checkin(&self, mut conn: Conn) {
-        if conn.client.is_closed() {
-            return;
-        }
-        conn.idle_since = Instant::now();
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.settings.max_idle_connections {
-            idle.push(conn);
-        }
     }
 
     /// Runs `f` (one atomic unit) on a connection, running it again after
@@ -451,10 +379,12 @@ impl PostgresSecretStore {
         let deadline = Instant::now() + self.settings.retry_deadline;
         let mut backoff = Duration::from_millis(2);
         loop {
-            let result = match self.checkout() {
-                Ok(mut conn) => {
-                    let result = f(&mut conn);
-                    self.checkin(conn);
+            let result = match self.pool.get() {
+                Ok(mut lease) => {
+                    let result = f(&mut lease.conn);
+                    // Dropped, with the idle ones, rather than reused.
+                    lease.lost = matches!(&result, Err(TxError::Pg(e)) if byok_pg::is_lost(e));
+                    self.pool.put(lease);
                     result
                 }
                 Err(e) => Err(TxError::Pg(e)),
@@ -739,9 +669,7 @@ impl SecretStore for PostgresSecretStore {
         pages: &mut RecordPages<'_>,
     ) -> Result<u64, StoreError> {
         self.run("import", |conn| {
-            let Conn {
-                client, statements, ..
-            } = conn;
+            let Conn { client, statements } = conn;
             let mut tx = client.transaction()?;
             let row = tx.query_one(COUNT_CONTENTS, &[])?;
             check_empty(
@@ -806,9 +734,7 @@ impl SecretStore for PostgresSecretStore {
         let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
         let target = i64::from(target_key_id);
         self.run("rewrap", |conn| {
-            let Conn {
-                client, statements, ..
-            } = conn;
+            let Conn { client, statements } = conn;
             let mut tx = client.transaction()?;
             let lock = prepared(&mut tx, statements, LOCK_KEY_SHARED)?;
             if tx.query_opt(&lock, &[&target])?.is_none() {

@@ -18,6 +18,8 @@ mod pg {
         MIGRATION_COMPONENT, PostgresConfig, PostgresSecretStore, SecretStore, StoreError,
     };
 
+    use std::time::{Duration, Instant};
+
     use crate::common::*;
 
     fn store(db: &Db) -> Result<PostgresSecretStore, StoreError> {
@@ -61,6 +63,100 @@ mod pg {
             matches!(&err, StoreError::Corrupt(m) if m.contains("99")),
             "{err:?}"
         );
+    }
+
+    /// The store's connections: none bounded in use (its callers bound
+    /// them), at most `max_idle_connections` kept, an idle one the server
+    /// ended replaced before a call when it idled `idle_check_after`, and
+    /// a call that meets one otherwise fails once (not run again: a
+    /// write's outcome would be unknown), the idle ones dropped with it.
+    #[test]
+    fn connections_in_use_unbounded_idle_bounded_and_checked() {
+        let Some(db) = Db::postgres() else { return };
+        drop(db.open_cached()); // a keyring: the canary row to lock
+        let (url, schema) = db.url_and_schema();
+        // The store's connections named after the schema, to count and end them.
+        let named = byok_testkit::postgres::in_schema(url, schema);
+        let backends = || {
+            let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
+            admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&schema],
+                )
+                .unwrap()
+                .get::<_, i64>(0)
+        };
+        let wait_for = |n: i64| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while backends() != n {
+                assert!(
+                    Instant::now() < deadline,
+                    "{} connections, not {n}",
+                    backends()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        let terminate = || {
+            let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
+            admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE application_name = $1",
+                    &[&schema],
+                )
+                .unwrap();
+            wait_for(0);
+        };
+        let open = |idle_check_after: Duration| {
+            let mut settings = PostgresConfig::default()
+                .schema(schema)
+                .max_idle_connections(2);
+            settings.idle_check_after = idle_check_after;
+            PostgresSecretStore::open_with(&named, settings).unwrap()
+        };
+        // `n` calls at once, waiting for the keyring lock held here: `n`
+        // connections in use.
+        let at_once = |store: &PostgresSecretStore, n: i64| {
+            let mut raw = postgres::Client::connect(url, postgres::NoTls).unwrap();
+            raw.batch_execute(&format!("SET search_path TO {schema}"))
+                .unwrap();
+            let mut tx = raw.transaction().unwrap();
+            tx.query(
+                "SELECT v FROM vault_meta WHERE k = 'canary' FOR UPDATE",
+                &[],
+            )
+            .unwrap();
+            std::thread::scope(|s| {
+                let calls: Vec<_> = (0..n).map(|_| s.spawn(|| store.retire_key(999))).collect();
+                wait_for(n);
+                tx.rollback().unwrap();
+                for call in calls {
+                    let err = call.join().unwrap().unwrap_err();
+                    assert!(matches!(err, StoreError::MissingKey(999)), "{err:?}");
+                }
+            });
+        };
+        let store = open(Duration::ZERO);
+        at_once(&store, 6);
+        // Two of the six kept.
+        wait_for(2);
+        // Ended by the server while idle: checked, replaced, the call served.
+        terminate();
+        assert!(store.load_keyring().unwrap().is_some());
+        wait_for(1);
+        drop(store);
+        wait_for(0);
+        // Unchecked (idled less than `idle_check_after`): one call fails,
+        // and the next is served on a new connection.
+        let store = open(Duration::from_secs(3600));
+        at_once(&store, 2);
+        wait_for(2);
+        terminate();
+        let err = store.get("o", "a").unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        assert_eq!(store.get("o", "a").unwrap(), None);
     }
 
     #[test]

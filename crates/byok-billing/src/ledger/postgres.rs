@@ -1,9 +1,10 @@
 //! The PostgreSQL store (feature `postgres`): the SQLite store's tables and
 //! semantics, shared by several gateway instances.
 //!
-//! - **Schema**: versioned migrations run at open, recorded in
-//!   `schema_migrations` (component `ledger`), under an advisory lock so
-//!   that instances starting together migrate once.
+//! - **Schema**: versioned migrations run at open ([`byok_pg::migrate`]),
+//!   recorded in `schema_migrations` (component `ledger`), under the
+//!   advisory lock every byok store takes, so that instances starting
+//!   together migrate once.
 //! - **Reservations** are a conditional update (`reserved = reserved + x
 //!   WHERE balance − reserved − x ≥ floor`): PostgreSQL re-checks the
 //!   condition on the row's newest version after waiting for its lock, so
@@ -17,8 +18,9 @@
 //!   scratch (up to [`MAX_ATTEMPTS`] times). A non-durable batch (only
 //!   reservations and releases) commits with `SET LOCAL synchronous_commit
 //!   = off`.
-//! - **Connections**: a small pool ([`Pool`], at most [`MAX_OPEN`]), each
-//!   connection with its statements prepared once. The writer thread takes one per batch; reads
+//! - **Connections**: a small pool ([`byok_pg::Pool`], at most
+//!   [`MAX_OPEN`]), each connection ([`Conn`]) with its statements prepared
+//!   once. The writer thread takes one per batch; reads
 //!   ([`LedgerStore::balance`], [`LedgerStore::usage`]) take another instead
 //!   of waiting for the batch (a single shared connection made a balance
 //!   read wait for the writer's commit: see `docs/postgres.md`).
@@ -28,10 +30,9 @@
 //!   writer's batch (which waits for the commit window and the
 //!   settlements' durable commit). See [`RESERVE_ALONE`].
 
-use std::str::FromStr;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use byok_pg::{MigrateError, Pool, describe, is_lost, is_retryable};
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Statement, Transaction};
 
@@ -96,10 +97,6 @@ CREATE INDEX ledger_reservations_expiry ON ledger_reservations (expires_at);
 /// other stores record theirs under their own names).
 const COMPONENT: &str = "ledger";
 
-/// The advisory lock key every byok migration takes (any constant, the
-/// same for every store).
-const MIGRATION_LOCK: i64 = 0x6279_6f6b_6d69_6772; // "byokmigr"
-
 /// How many times a transaction runs at most (the first try included)
 /// when it fails with a serialization failure, a deadlock, or a closed
 /// connection.
@@ -117,6 +114,10 @@ const MAX_OPEN_RESERVING: usize = 4;
 /// statements commit without waiting for the disk (a reservation is void
 /// after a restart anyway; see [`RESERVE_ALONE`]).
 const NON_DURABLE_SESSION: &str = "SET synchronous_commit = off";
+
+/// The name of the threads that close a pool's idle connections when the
+/// store is dropped.
+const CLOSE_THREAD: &str = "byok-ledger-close";
 
 /// A reservation made alone, in one statement (one round trip, committed
 /// on its own): the hold (`reserved + x`, only while `balance − reserved −
@@ -152,9 +153,9 @@ SELECT EXISTS (SELECT 1 FROM r),
 /// The PostgreSQL ledger store.
 #[derive(Debug)]
 pub struct PostgresLedgerStore {
-    pool: Pool,
+    pool: Pool<Conn>,
     /// Connections for reservations made alone (non-durable sessions).
-    reserving: Pool,
+    reserving: Pool<Conn>,
     floor: i64,
 }
 
@@ -168,24 +169,24 @@ impl PostgresLedgerStore {
     /// A malformed URL, a connection or migration failure, or a database
     /// whose ledger schema is newer than this build.
     pub fn open(url: &str, floor: Money) -> Result<Self, LedgerError> {
-        let mut config = postgres::Config::from_str(url).map_err(pg_err)?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("byok-ledger");
-        }
+        let config = byok_pg::config(url, "byok-ledger").map_err(pg_err)?;
         let mut client = config.connect(NoTls).map_err(pg_err)?;
-        migrate(&mut client)?;
-        let first = Conn::new(client)?;
+        byok_pg::migrate(&mut client, COMPONENT, MIGRATIONS).map_err(|e| match e {
+            MigrateError::Newer { applied, known } => LedgerError::Store(format!(
+                "the database's ledger schema is version {applied}, newer than this build's {known}"
+            )),
+            MigrateError::Db(e) => pg_err(e),
+        })?;
+        let first = <Conn as byok_pg::Connection>::new(client).map_err(pg_err)?;
         Ok(Self {
             reserving: Pool::new(
                 config.clone(),
                 None,
                 MAX_OPEN_RESERVING,
-                NON_DURABLE_SESSION,
+                Some(NON_DURABLE_SESSION.into()),
+                CLOSE_THREAD,
             ),
-            pool: Pool::new(config, Some(first), MAX_OPEN, ""),
+            pool: Pool::new(config, Some(first), MAX_OPEN, None, CLOSE_THREAD),
             floor: floor.nanos(),
         })
     }
@@ -196,250 +197,14 @@ impl PostgresLedgerStore {
         &self,
         read: impl Fn(&mut Conn) -> Result<T, postgres::Error>,
     ) -> Result<T, LedgerError> {
-        let mut lease = self.pool.get()?;
-        let mut result = read(&mut lease.conn);
-        if result.as_ref().is_err_and(is_lost) {
-            lease.conn.lost = true;
-            self.pool.put(lease);
-            lease = self.pool.get()?;
-            result = read(&mut lease.conn);
-        }
-        self.pool.put(lease);
-        result.map_err(pg_err)
+        self.pool.run(read).map_err(pg_err)
     }
-}
-
-/// Applies the migrations not applied yet, in one transaction, under the
-/// migration lock.
-fn migrate(client: &mut Client) -> Result<(), LedgerError> {
-    let mut tx = client.transaction().map_err(pg_err)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .map_err(pg_err)?;
-    // The table every byok store shares (the vault's creates the same
-    // one): one row per applied migration of each component.
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            component  TEXT NOT NULL,
-            version    INTEGER NOT NULL,
-            applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-            PRIMARY KEY (component, version)
-        )",
-    )
-    .map_err(pg_err)?;
-    let applied: i32 = tx
-        .query_one(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = $1",
-            &[&COMPONENT],
-        )
-        .and_then(|row| row.try_get(0))
-        .map_err(pg_err)?;
-    let known = MIGRATIONS.last().map_or(0, |m| m.0);
-    if applied > known {
-        return Err(LedgerError::Store(format!(
-            "the database's ledger schema is version {applied}, newer than this build's {known}"
-        )));
-    }
-    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
-        tx.batch_execute(sql).map_err(pg_err)?;
-        tx.execute(
-            "INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
-            &[&COMPONENT, version],
-        )
-        .map_err(pg_err)?;
-    }
-    tx.commit().map_err(pg_err)
 }
 
 /// A PostgreSQL error as the ledger reports it: the server's message and
-/// SQLSTATE when it sent one.
+/// SQLSTATE when it sent one ([`byok_pg::describe`]).
 fn pg_err(e: postgres::Error) -> LedgerError {
-    LedgerError::Store(match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => match std::error::Error::source(&e) {
-            Some(cause) => format!("{e}: {cause}"),
-            None => e.to_string(),
-        },
-    })
-}
-
-/// Whether a transaction that failed with `e` may run again: a
-/// serialization failure, a deadlock, or a lost connection.
-fn is_retryable(e: &postgres::Error) -> bool {
-    let code = e.code();
-    code == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
-        || code == Some(&SqlState::T_R_DEADLOCK_DETECTED)
-        || is_lost(e)
-}
-
-/// Whether `e` ended the connection: closed, an I/O error, or the server's
-/// last word (a `FATAL` error such as `57P01`, "terminating connection due
-/// to administrator command", or a connection exception, class `08`). The
-/// client may not read as closed yet when the error arrives.
-fn is_lost(e: &postgres::Error) -> bool {
-    if e.is_closed() {
-        return true;
-    }
-    match e.as_db_error() {
-        Some(db) => {
-            let code = db.code().code();
-            matches!(db.severity(), "FATAL" | "PANIC")
-                || code.starts_with("08")
-                || code.starts_with("57P")
-        }
-        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
-    }
-}
-
-/// A few connections: made on demand, at most `max_open` at once (a
-/// caller waits for one to be given back), kept when idle; a closed one is
-/// dropped, not reused.
-#[derive(Debug)]
-struct Pool {
-    config: postgres::Config,
-    /// Most connections open at once.
-    max_open: usize,
-    /// Run on each new connection first (session settings), unless empty.
-    session: &'static str,
-    state: Mutex<PoolState>,
-    /// Signalled when a connection is given back or dropped.
-    freed: Condvar,
-}
-
-impl Drop for Pool {
-    /// Closes the idle connections on a thread of their own: dropping a
-    /// synchronous `postgres::Client` blocks on its runtime to say goodbye
-    /// to the server, which panics on an async runtime's thread, and the
-    /// last owner of a store may well be one (a server's state dropped in
-    /// its runtime at shutdown).
-    fn drop(&mut self) {
-        let idle = std::mem::take(
-            &mut self
-                .state
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner)
-                .idle,
-        );
-        if !idle.is_empty() {
-            // Nothing to report to: a failed spawn drops them here.
-            let _ = std::thread::Builder::new()
-                .name("byok-ledger-close".into())
-                .spawn(move || drop(idle));
-        }
-    }
-}
-
-#[derive(Debug)]
-struct PoolState {
-    idle: Vec<Conn>,
-    /// Connections that exist: idle, or leased.
-    open: usize,
-}
-
-/// A connection taken from the pool ([`Pool::put`] gives it back).
-struct Lease<'a> {
-    conn: Conn,
-    slot: Slot<'a>,
-}
-
-/// A leased connection's place in [`PoolState::open`]: freed when dropped
-/// armed (the connection closed, failed to open, or a panic unwound), kept
-/// when the connection went back to the idle list.
-struct Slot<'a> {
-    pool: &'a Pool,
-    armed: bool,
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.pool.lock().open -= 1;
-            self.pool.freed.notify_one();
-        }
-    }
-}
-
-impl Pool {
-    fn new(
-        config: postgres::Config,
-        first: Option<Conn>,
-        max_open: usize,
-        session: &'static str,
-    ) -> Self {
-        let idle: Vec<Conn> = first.into_iter().collect();
-        Self {
-            config,
-            max_open,
-            session,
-            state: Mutex::new(PoolState {
-                open: idle.len(),
-                idle,
-            }),
-            freed: Condvar::new(),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, PoolState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// An idle connection, or a new one (waiting while `max_open` are
-    /// leased).
-    fn get(&self) -> Result<Lease<'_>, LedgerError> {
-        let mut state = self.lock();
-        loop {
-            if let Some(conn) = state.idle.pop() {
-                if conn.client.is_closed() {
-                    state.open -= 1;
-                    continue;
-                }
-                let slot = Slot {
-                    pool: self,
-                    armed: true,
-                };
-                return Ok(Lease { conn, slot });
-            }
-            if state.open < self.max_open {
-                state.open += 1;
-                break;
-            }
-            state = self
-                .freed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        drop(state);
-        let slot = Slot {
-            pool: self,
-            armed: true,
-        };
-        let mut client = self.config.connect(NoTls).map_err(pg_err)?;
-        if !self.session.is_empty() {
-            client.batch_execute(self.session).map_err(pg_err)?;
-        }
-        Ok(Lease {
-            conn: Conn::new(client)?,
-            slot,
-        })
-    }
-
-    /// Gives a connection back (dropped if it was lost, with the idle
-    /// ones).
-    fn put(&self, lease: Lease<'_>) {
-        let Lease { conn, mut slot } = lease;
-        if conn.lost || conn.client.is_closed() {
-            // Most likely the server restarted, ending the idle ones too:
-            // they go as well (`slot` frees this one's place).
-            let mut state = self.lock();
-            state.open -= state.idle.len();
-            state.idle.clear();
-            drop(state);
-            self.freed.notify_all();
-            return;
-        }
-        self.lock().idle.push(conn);
-        slot.armed = false;
-        self.freed.notify_one();
-    }
+    LedgerError::Store(describe(&e))
 }
 
 /// A connection, its prepared statements, and the charges' balance
@@ -448,17 +213,6 @@ struct Conn {
     client: Client,
     st: Statements,
     deltas: Deltas,
-    /// A statement failed in a way that ended the connection
-    /// ([`is_lost`]): not reused.
-    lost: bool,
-}
-
-impl std::fmt::Debug for Conn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn")
-            .field("closed", &self.client.is_closed())
-            .finish_non_exhaustive()
-    }
 }
 
 /// Every statement, prepared once per connection.
@@ -576,17 +330,27 @@ impl From<postgres::Error> for Failure {
     }
 }
 
-impl Conn {
-    fn new(mut client: Client) -> Result<Self, LedgerError> {
-        let st = Statements::prepare(&mut client).map_err(pg_err)?;
+impl byok_pg::Connection for Conn {
+    /// Prepares every statement.
+    fn new(mut client: Client) -> Result<Self, postgres::Error> {
+        let st = Statements::prepare(&mut client)?;
         Ok(Self {
             client,
             st,
             deltas: Deltas::default(),
-            lost: false,
         })
     }
 
+    fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+}
+
+impl Conn {
     /// One try of a store transaction.
     fn run(
         &mut self,
@@ -594,9 +358,7 @@ impl Conn {
         floor: i64,
         body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
     ) -> Result<(), Failure> {
-        let Conn {
-            client, st, deltas, ..
-        } = self;
+        let Conn { client, st, deltas } = self;
         deltas.reset();
         let mut tx = client.transaction()?;
         if !durable {
@@ -639,13 +401,13 @@ impl LedgerStore for PostgresLedgerStore {
     ) -> Result<(), LedgerError> {
         let mut attempt = 1;
         loop {
-            let mut lease = self.pool.get()?;
+            let mut lease = self.pool.get().map_err(pg_err)?;
             let result = lease.conn.run(durable, self.floor, body);
             // A connection the server ended (a restart, an idle timeout,
-            // `pg_terminate_backend`) is dropped, and the batch runs again
-            // on a new one.
+            // `pg_terminate_backend`) is dropped (a closed one too), and the
+            // batch runs again on a new one.
             if let Err(f) = &result {
-                lease.conn.lost |= f.lost || lease.conn.client.is_closed();
+                lease.lost |= f.lost;
             }
             self.pool.put(lease);
             match result {
@@ -689,7 +451,7 @@ impl LedgerStore for PostgresLedgerStore {
         let nanos = amount.nanos();
         let mut attempt = 1;
         let row = loop {
-            let mut lease = self.reserving.get()?;
+            let mut lease = self.reserving.get().map_err(pg_err)?;
             let c = &mut lease.conn;
             let result = c
                 .client
@@ -709,7 +471,8 @@ impl LedgerStore for PostgresLedgerStore {
                         .map(Err),
                 });
             if let Err(e) = &result {
-                c.lost |= is_lost(e) || c.client.is_closed();
+                // Dropped (a closed one too) rather than reused.
+                lease.lost |= is_lost(e);
             }
             self.reserving.put(lease);
             match result {
