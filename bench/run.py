@@ -8,6 +8,7 @@ processes it started.
     bench/run                       # direct, nginx proxy, byok
     bench/run --with-litellm        # + LiteLLM (installed from PyPI into bench/.venv-litellm)
     bench/run --with-portkey        # + Portkey's gateway (installed from npm into bench/.portkey)
+    bench/run --scaling             # byok chat at c=1, 32, 256, 1024: SQLite stores and PostgreSQL stores
     bench/run --duration 5          # seconds per wrk run (default 10)
     bench/run --serve 600           # keep mock + nginx + byok up for profiling (prints URLs, pid, key)
     bench/run --serve 600 --server-wrapper "valgrind --tool=callgrind"   # byok under a profiler
@@ -21,8 +22,8 @@ server does not have (an older build) is reported as skipped.
 
 Needs: nginx and wrk (Debian packages), a release build of byok-server and
 the mock_upstream example (the script builds them); --with-portkey needs
-Node.js and npm, the byok-pg target PostgreSQL (scripts/postgres). Load
-generator: wrk (a C event loop: it is never the bottleneck at these rates and reports
+Node.js and npm, the byok-pg target and --scaling's PostgreSQL half need
+PostgreSQL (scripts/postgres). Load generator: wrk (a C event loop: it is never the bottleneck at these rates and reports
 latency percentiles with HdrHistogram); streaming time-to-first/last-byte and
 the 1,000-open-streams memory test use a small asyncio client in this file.
 """
@@ -32,6 +33,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -80,6 +82,17 @@ def children_pids(pid):
         return [int(p) for p in out]
     except Exception:
         return []
+
+
+def raise_nofile(want=65536):
+    """c=1024 needs that many sockets in wrk, twice as many in a gateway
+    (client and upstream side), and more in the mock: raise the soft limit
+    of open files (inherited by everything started here) up to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def mock_requests(port):
@@ -170,11 +183,12 @@ def parse_wrk(out):
     return res
 
 
-def wrk(url, script, conc, duration, pid):
-    threads = min(conc, 2)
+def wrk(url, script, conc, duration, pid, timeout_s=None):
+    threads = min(conc, 2)  # wrk wants at least one connection per thread
     before = cpu_ticks(pid) if pid else 0
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(conc), "-d", f"{duration}s", "--latency", "-s", script, url],
-                         capture_output=True, text=True, timeout=duration + 60).stdout
+    extra = ["--timeout", f"{timeout_s}s"] if timeout_s else []
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(conc), "-d", f"{duration}s", "--latency", *extra, "-s", script, url],
+                         capture_output=True, text=True, timeout=duration + 60 + (timeout_s or 0)).stdout
     res = parse_wrk(out)
     if pid and res["requests"]:
         res["cpu_us_per_req"] = round((cpu_ticks(pid) - before) / CLK * 1e6 / res["requests"], 1)
@@ -287,6 +301,9 @@ BYOK_TARGETS = ("byok", "byok-messages", "byok-responses")
 # byok-pg: the chat route of a second gateway whose stores are in PostgreSQL
 # (a throwaway server from scripts/postgres), next to the SQLite one.
 ALL_TARGETS = ("direct", "nginx") + BYOK_TARGETS + ("byok-pg",)
+# --scaling: the chat target on each store, at these wrk connection counts.
+SCALING_TARGETS = ("byok", "byok-pg")
+SCALING_CONCS = (1, 32, 256, 1024)
 # --with-portkey: Portkey's open-source gateway from npm, pinned so that runs
 # compare. Its 1.15.2 build mutates the headers of the response it streams
 # back, which @hono/node-server 1.14.2 and later hand over as fetch()'s
@@ -417,6 +434,9 @@ def main():
     ap.add_argument("--with-litellm", action="store_true")
     ap.add_argument("--with-portkey", action="store_true",
                     help=f"add Portkey's gateway (@portkey-ai/gateway {PORTKEY_VERSION} from npm, installed into bench/.portkey)")
+    ap.add_argument("--scaling", action="store_true",
+                    help="instead of the side-by-side run: byok's chat target (non-streamed) at c="
+                         + ", ".join(map(str, SCALING_CONCS)) + " with the SQLite stores (byok) and the PostgreSQL stores (byok-pg)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--bin-dir", default=os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release"),
@@ -435,6 +455,12 @@ def main():
     unknown = [t for t in args.targets if t not in ALL_TARGETS]
     if unknown:
         sys.exit(f"unknown targets: {unknown}")
+    if args.scaling and (args.callgrind or args.serve):
+        sys.exit("--scaling is a run of its own: not with --callgrind or --serve")
+    if args.scaling:
+        args.targets = [t for t in args.targets if t in SCALING_TARGETS]
+        if not args.targets:
+            sys.exit(f"--scaling measures {' and '.join(SCALING_TARGETS)}: name at least one in --targets")
     for tool in ("nginx", "wrk") + (("valgrind", "callgrind_control") if args.callgrind else ()):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install nginx wrk valgrind")
@@ -442,6 +468,7 @@ def main():
         for tool in ("node", "npm"):
             if not shutil.which(tool):
                 sys.exit(f"{tool} is missing (--with-portkey needs Node.js 18 or newer and npm)")
+    nofile = raise_nofile()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "byok-server"], cwd=ROOT, check=True)
         subprocess.run(["cargo", "build", "--release", "-p", "byok-examples", "--example", "mock_upstream"], cwd=ROOT, check=True)
@@ -527,6 +554,18 @@ def main():
             "plain": lua(os.path.join(tmp, "plain.lua"), plain_body, {}),
             "plain_auth": lua(os.path.join(tmp, "plain_auth.lua"), plain_body, {**auth, "x-byok-provider": "openai"}),
         }
+        if args.scaling:
+            targets = {}
+            if "byok" in args.targets:
+                targets["byok"] = (f"http://127.0.0.1:{byok_port}/api/v1/chat/completions", scripts["plain_auth"], byok.pid)
+            if "byok-pg" in args.targets:
+                targets["byok-pg"] = start_byok_pg(procs, tmp, server_bin, env, plain_body)[:3]
+            report = {"machine": machine(), "duration_s": args.duration, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                      "server": server_bin, "mode": "scaling", "open_files_limit": nofile,
+                      "server_workers": server_workers(),
+                      "scaling": scaling(targets, args.duration, mock_port)}
+            write_report(args.out, report, scaling_table(report))
+            return
         if args.serve:
             with open(os.path.join(tmp, "stream.json"), "w") as f:
                 f.write(stream_body)
@@ -750,6 +789,40 @@ def start_portkey(procs, tmp, mock_port, body, stream_body):
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     return target, (f"@portkey-ai/gateway {installed('@portkey-ai/gateway')} (npm; @hono/node-server "
                     f"{installed('@hono/node-server')}), node {node}")
+
+
+def server_workers():
+    """byok-server has no workers setting: actix-web starts one worker per
+    CPU it may run on (std::thread::available_parallelism)."""
+    return len(os.sched_getaffinity(0))
+
+
+def scaling(targets, duration, mock_port):
+    """Non-streamed chat at each connection count (wrk, 2 threads, or 1 at
+    c=1), on each store; a 10 s request timeout, so that slow answers at
+    c=1024 are measured rather than dropped as wrk's 2 s timeouts."""
+    rows = []
+    for name, (url, script, pid) in targets.items():
+        for c in SCALING_CONCS:
+            before = settle(mock_port)
+            r = wrk(url, script, c, duration, pid, timeout_s=10)
+            rows.append({"target": name, "store": "PostgreSQL" if name == "byok-pg" else "SQLite", "c": c,
+                         "wrk_threads": min(c, 2), **r, "mock_requests": mock_requests(mock_port) - before - 1})
+    return rows
+
+
+def scaling_table(report):
+    m = report["machine"]
+    lines = [f"Machine: {m['cpus']} CPUs, {m['cpu']}, {m['mem_gib']} GiB; {m['nginx']}; {m['wrk']}; {report['duration_s']} s per wrk run.\n",
+             f"Scaling: byok chat completions, non-streamed (wrk, 2 threads; 1 at c=1; 10 s request timeout). "
+             f"Server workers: {report['server_workers']} (byok-server has no workers setting: actix-web starts one per CPU). "
+             f"Open files limit: {report['open_files_limit']}.\n",
+             "| target | stores | c | req/s | p50 ms | p99 ms | errors | CPU µs/req |",
+             "|---|---|---|---|---|---|---|---|"]
+    for x in report["scaling"]:
+        lines.append(f"| {x['target']} | {x['store']} | {x['c']} | {x['rps']:.0f} | {x['p50_ms']} | {x['p99_ms']} | {x['errors']} | "
+                     f"{x.get('cpu_us_per_req', '')} |")
+    return "\n".join(lines) + "\n"
 
 
 def write_report(out, report, md):
