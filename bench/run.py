@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark of byok-server against a direct mock upstream and a
-plain nginx reverse proxy (and, with --with-litellm, LiteLLM proxy), in one
-run on one machine. Everything binds to 127.0.0.1, runs for bounded time,
-and stops only the processes it started.
+plain nginx reverse proxy (and, with --with-litellm, LiteLLM proxy; with
+--with-portkey, Portkey's open-source gateway), in one run on one machine.
+Everything binds to 127.0.0.1, runs for bounded time, and stops only the
+processes it started.
 
     bench/run                       # direct, nginx proxy, byok
     bench/run --with-litellm        # + LiteLLM (installed from PyPI into bench/.venv-litellm)
+    bench/run --with-portkey        # + Portkey's gateway (installed from npm into bench/.portkey)
+    bench/run --scaling             # byok chat at c=1, 32, 256, 1024: SQLite stores and PostgreSQL stores
     bench/run --duration 5          # seconds per wrk run (default 10)
     bench/run --serve 600           # keep mock + nginx + byok up for profiling (prints URLs, pid, key)
     bench/run --serve 600 --server-wrapper "valgrind --tool=callgrind"   # byok under a profiler
@@ -18,8 +21,9 @@ pass-through routes /api/v1/messages (Anthropic) and /api/v1/responses
 server does not have (an older build) is reported as skipped.
 
 Needs: nginx and wrk (Debian packages), a release build of byok-server and
-the mock_upstream example (the script builds them). Load generator: wrk
-(a C event loop: it is never the bottleneck at these rates and reports
+the mock_upstream example (the script builds them); --with-portkey needs
+Node.js and npm, the byok-pg target and --scaling's PostgreSQL half need
+PostgreSQL (scripts/postgres). Load generator: wrk (a C event loop: it is never the bottleneck at these rates and reports
 latency percentiles with HdrHistogram); streaming time-to-first/last-byte and
 the 1,000-open-streams memory test use a small asyncio client in this file.
 """
@@ -29,6 +33,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -77,6 +82,45 @@ def children_pids(pid):
         return [int(p) for p in out]
     except Exception:
         return []
+
+
+def raise_nofile(want=65536):
+    """c=1024 needs that many sockets in wrk, twice as many in a gateway
+    (client and upstream side), and more in the mock: raise the soft limit
+    of open files (inherited by everything started here) up to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def mock_requests(port):
+    """Requests the nginx mock has answered so far (its stub_status), this one included."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/nginx-status")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    # "Active connections: N \nserver accepts handled requests\n A H R \n..."
+    return int(text.splitlines()[2].split()[2])
+
+
+def settle(port, timeout=15):
+    """Waits until the mock has seen no request for 0.3 s (a gateway may still
+    be working through requests a load run left queued, which would land in
+    the next run); returns the mock's count."""
+    end = time.time() + timeout
+    last = mock_requests(port)
+    while time.time() < end:
+        time.sleep(0.3)
+        now = mock_requests(port)
+        if now == last + 1:  # only this count's own request
+            return now
+        last = now
+    return last
 
 
 class Procs:
@@ -139,11 +183,12 @@ def parse_wrk(out):
     return res
 
 
-def wrk(url, script, conc, duration, pid):
-    threads = min(conc, 2)
+def wrk(url, script, conc, duration, pid, timeout_s=None):
+    threads = min(conc, 2)  # wrk wants at least one connection per thread
     before = cpu_ticks(pid) if pid else 0
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(conc), "-d", f"{duration}s", "--latency", "-s", script, url],
-                         capture_output=True, text=True, timeout=duration + 60).stdout
+    extra = ["--timeout", f"{timeout_s}s"] if timeout_s else []
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(conc), "-d", f"{duration}s", "--latency", *extra, "-s", script, url],
+                         capture_output=True, text=True, timeout=duration + 60 + (timeout_s or 0)).stdout
     res = parse_wrk(out)
     if pid and res["requests"]:
         res["cpu_us_per_req"] = round((cpu_ticks(pid) - before) / CLK * 1e6 / res["requests"], 1)
@@ -157,6 +202,9 @@ def lua(path, body, headers):
     return path
 
 
+STREAM_TIMEOUT_S = 60
+
+
 async def one_stream(host, port, path, body, headers, done=b"[DONE]"):
     reader, writer = await asyncio.open_connection(host, port)
     hdr = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -168,10 +216,22 @@ async def one_stream(host, port, path, body, headers, done=b"[DONE]"):
     head = await reader.readuntil(b"\r\n\r\n")
     first = await reader.read(1)
     t_first = time.perf_counter() - t0
-    rest = await reader.read()
+    # The body ends at the connection's end, or at its framing's: a server
+    # may keep the connection open despite "Connection: close" (Portkey's
+    # gateway copies the upstream's "connection: keep-alive" into its answer).
+    lower = head.lower()
+    chunked = b"transfer-encoding: chunked" in lower
+    m = re.search(rb"content-length:\s*(\d+)", lower)
+    length = int(m.group(1)) if m and not chunked else None
+    body = first
+    while not ((chunked and body.endswith(b"\r\n0\r\n\r\n")) or (length is not None and len(body) >= length)):
+        data = await reader.read(65536)
+        if not data:
+            break
+        body += data
     t_last = time.perf_counter() - t0
     writer.close()
-    ok = head.startswith(b"HTTP/1.1 200") and (done in first + rest)
+    ok = head.startswith(b"HTTP/1.1 200") and (done in body)
     return t_first, t_last, ok
 
 
@@ -182,7 +242,11 @@ async def streams(host, port, path, body, headers, conc, total, pid=None, done=b
 
     async def run():
         async with sem:
-            results.append(await one_stream(host, port, path, body, headers, done))
+            t = time.perf_counter()
+            try:
+                results.append(await asyncio.wait_for(one_stream(host, port, path, body, headers, done), STREAM_TIMEOUT_S))
+            except asyncio.TimeoutError:  # an error, not a hung run
+                results.append((time.perf_counter() - t, time.perf_counter() - t, False))
 
     t0 = time.perf_counter()
     await asyncio.gather(*(run() for _ in range(total)))
@@ -237,6 +301,18 @@ BYOK_TARGETS = ("byok", "byok-messages", "byok-responses")
 # byok-pg: the chat route of a second gateway whose stores are in PostgreSQL
 # (a throwaway server from scripts/postgres), next to the SQLite one.
 ALL_TARGETS = ("direct", "nginx") + BYOK_TARGETS + ("byok-pg",)
+# --scaling: the chat target on each store, at these wrk connection counts.
+SCALING_TARGETS = ("byok", "byok-pg")
+SCALING_CONCS = (1, 32, 256, 1024)
+# --with-portkey: Portkey's open-source gateway from npm, pinned so that runs
+# compare. Its 1.15.2 build mutates the headers of the response it streams
+# back, which @hono/node-server 1.14.2 and later hand over as fetch()'s
+# immutable Headers: every streamed request fails with "TypeError: immutable"
+# (Portkey-AI/gateway issues 1389 and 1550; seen here with 1.14.2 and with
+# 1.19.19, npm's pick in November 2026). With 1.14.1 (and 1.13.8) it streams;
+# the non-streamed path works with either.
+PORTKEY_VERSION = "1.15.2"
+PORTKEY_HONO_NODE_SERVER = "1.14.1"
 
 
 def request_bodies():
@@ -252,6 +328,9 @@ def request_bodies():
         # OpenAI Responses, passed through to openai-responses
         "byok-responses": (json.dumps({"model": "gpt-4.1", "max_output_tokens": 256, "input": content}),
                            json.dumps({"model": "gpt-4.1", "max_output_tokens": 256, "stream": True, "input": content})),
+        # Portkey's gateway, OpenAI provider with a custom host (the mock): the same chat request
+        "portkey": (json.dumps({"model": "gpt-4o-mini", "max_tokens": 256, "messages": msgs}),
+                    json.dumps({"model": "gpt-4o-mini", "stream": True, "max_tokens": 256, "messages": msgs})),
     }
 
 
@@ -266,14 +345,14 @@ def byok_routes(auth):
     }
 
 
-def probe(port, path, body, headers):
-    """The status of one request (a route an older build lacks is a 404)."""
+def probe(port, path, body, headers, limit=300):
+    """The status of one request (a route an older build lacks is a 404) and its body's first `limit` bytes (None: all)."""
     import http.client
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
         r = conn.getresponse()
-        return r.status, r.read()[:300]
+        return r.status, r.read()[:limit]
     finally:
         conn.close()
 
@@ -353,6 +432,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--with-litellm", action="store_true")
+    ap.add_argument("--with-portkey", action="store_true",
+                    help=f"add Portkey's gateway (@portkey-ai/gateway {PORTKEY_VERSION} from npm, installed into bench/.portkey)")
+    ap.add_argument("--scaling", action="store_true",
+                    help="instead of the side-by-side run: byok's chat target (non-streamed) at c="
+                         + ", ".join(map(str, SCALING_CONCS)) + " with the SQLite stores (byok) and the PostgreSQL stores (byok-pg)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--bin-dir", default=os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release"),
@@ -371,9 +455,20 @@ def main():
     unknown = [t for t in args.targets if t not in ALL_TARGETS]
     if unknown:
         sys.exit(f"unknown targets: {unknown}")
+    if args.scaling and (args.callgrind or args.serve):
+        sys.exit("--scaling is a run of its own: not with --callgrind or --serve")
+    if args.scaling:
+        args.targets = [t for t in args.targets if t in SCALING_TARGETS]
+        if not args.targets:
+            sys.exit(f"--scaling measures {' and '.join(SCALING_TARGETS)}: name at least one in --targets")
     for tool in ("nginx", "wrk") + (("valgrind", "callgrind_control") if args.callgrind else ()):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install nginx wrk valgrind")
+    if args.with_portkey:
+        for tool in ("node", "npm"):
+            if not shutil.which(tool):
+                sys.exit(f"{tool} is missing (--with-portkey needs Node.js 18 or newer and npm)")
+    nofile = raise_nofile()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "byok-server"], cwd=ROOT, check=True)
         subprocess.run(["cargo", "build", "--release", "-p", "byok-examples", "--example", "mock_upstream"], cwd=ROOT, check=True)
@@ -404,6 +499,7 @@ def main():
     location /plain/ {{ default_type application/json; }}
     location /sse/ {{ default_type text/event-stream; }}
     location /auto/ {{ set $k $kind; rewrite ^/auto/(.*)$ /$k/$1 last; }}
+    location = /nginx-status {{ stub_status; }}
   }}""")])
         proxy = procs.start(["nginx", "-p", tmp, "-c", nginx_conf(tmp, "proxy", f"""upstream mock {{ server 127.0.0.1:{mock_port}; keepalive 256; }}
   server {{
@@ -458,6 +554,18 @@ def main():
             "plain": lua(os.path.join(tmp, "plain.lua"), plain_body, {}),
             "plain_auth": lua(os.path.join(tmp, "plain_auth.lua"), plain_body, {**auth, "x-byok-provider": "openai"}),
         }
+        if args.scaling:
+            targets = {}
+            if "byok" in args.targets:
+                targets["byok"] = (f"http://127.0.0.1:{byok_port}/api/v1/chat/completions", scripts["plain_auth"], byok.pid)
+            if "byok-pg" in args.targets:
+                targets["byok-pg"] = start_byok_pg(procs, tmp, server_bin, env, plain_body)[:3]
+            report = {"machine": machine(), "duration_s": args.duration, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                      "server": server_bin, "mode": "scaling", "open_files_limit": nofile,
+                      "server_workers": server_workers(),
+                      "scaling": scaling(targets, args.duration, mock_port)}
+            write_report(args.out, report, scaling_table(report))
+            return
         if args.serve:
             with open(os.path.join(tmp, "stream.json"), "w") as f:
                 f.write(stream_body)
@@ -484,12 +592,17 @@ def main():
         if "byok-pg" in args.targets:
             targets["byok-pg"] = start_byok_pg(procs, tmp, server_bin, env, plain_body)
         targets = {k: v for k, v in targets.items() if k in args.targets}
+        peers = {}
         if args.with_litellm:
             targets["litellm"] = start_litellm(procs, tmp, mock_port, plain_body)
+            peers["litellm"] = litellm_version()
+        if args.with_portkey:
+            targets["portkey"], peers["portkey"] = start_portkey(procs, tmp, mock_port, plain_body, bodies["portkey"][1])
 
         results = {}
         for name, (url, script, pid, sse) in targets.items():
             r = {}
+            mock_before = settle(mock_port)
             concs = (1, 32, 256) if name == "byok" else (1, 32)
             for c in concs:
                 worker_pid = pid
@@ -501,12 +614,17 @@ def main():
             body = {n: bodies[n][1] for n in BYOK_TARGETS}
             body["byok-pg"] = bodies["byok"][1]
             body["litellm"] = json.dumps({"model": "gpt-4o-mini-stream", "stream": True, "messages": [{"role": "user", "content": content}]})
+            body["portkey"] = bodies["portkey"][1]
             body = body.get(name, "{}")
             done = routes[name][3] if name in routes else b"[DONE]"
             slow_target = name == "litellm"
             # Enough streams that p99 is not the second-worst sample.
             r["stream_c1"] = asyncio.run(streams(host, port, path, body, hdrs, 1, 50 if slow_target else 1000, worker_pid, done))
             r["stream_c32"] = asyncio.run(streams(host, port, path, body, hdrs, 32, 300 if slow_target else 3000, worker_pid, done))
+            # What reached the mock meanwhile (a proxy's requests, counted by the mock; minus this count's own request).
+            r["mock_requests"] = mock_requests(mock_port) - mock_before - 1
+            r["client_requests"] = sum(x["requests"] for k, x in r.items() if k.startswith("plain_c")) + \
+                (50 + 300 if slow_target else 1000 + 3000)
             results[name] = r
 
         if "byok" in results:
@@ -518,14 +636,8 @@ def main():
             results["byok"]["streams_completed_of_1000"] = ok
 
         report = {"machine": machine(), "duration_s": args.duration, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "server": server_bin, "results": results, "skipped": skipped}
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "latest.json"), "w") as f:
-            json.dump(report, f, indent=1)
-        md = table(report)
-        with open(os.path.join(args.out, "latest.md"), "w") as f:
-            f.write(md)
-        print(md)
+                  "server": server_bin, "results": results, "skipped": skipped, "peers": peers}
+        write_report(args.out, report, table(report))
     finally:
         procs.stop_all()
         if os.path.exists(os.path.join(tmp, "pg.state")):
@@ -604,6 +716,124 @@ def start_litellm(procs, tmp, mock_port, body):
     return (f"http://127.0.0.1:{port}/v1/chat/completions", script, p.pid, ("127.0.0.1", port, "/v1/chat/completions", auth))
 
 
+def litellm_version():
+    venv = os.path.join(ROOT, "bench", ".venv-litellm")
+    out = subprocess.run([os.path.join(venv, "bin", "python"), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+                         capture_output=True, text=True)
+    return f"litellm {out.stdout.strip() or '?'} (PyPI)"
+
+
+def start_portkey(procs, tmp, mock_port, body, stream_body):
+    """Portkey's gateway (Node), installed from npm into bench/.portkey on
+    first use, on a free loopback port. Requests name the OpenAI provider
+    and the mock as its custom host (x-portkey-provider, x-portkey-custom-host:
+    Portkey appends the provider's path, /chat/completions); the client's
+    bearer is passed upstream as the provider key. Checks that a request
+    and a stream come back with the mock's answer (so they went through
+    the mock) before anything is measured. Returns the target and the
+    installed versions."""
+    folder = os.path.join(ROOT, "bench", ".portkey")
+    os.makedirs(folder, exist_ok=True)
+    manifest = {"private": True, "dependencies": {"@portkey-ai/gateway": PORTKEY_VERSION},
+                "overrides": {"@hono/node-server": PORTKEY_HONO_NODE_SERVER}}
+    modules = os.path.join(folder, "node_modules")
+
+    def installed(pkg):
+        try:
+            with open(os.path.join(modules, pkg, "package.json")) as f:
+                return json.load(f)["version"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    if installed("@portkey-ai/gateway") != PORTKEY_VERSION or installed("@hono/node-server") != PORTKEY_HONO_NODE_SERVER:
+        with open(os.path.join(folder, "package.json"), "w") as f:
+            json.dump(manifest, f, indent=1)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder, check=True)
+    port = free_port()
+    # production + --headless: no log-viewer UI; stdout and stderr to a file under tmp (read on failure).
+    log = open(os.path.join(tmp, "portkey.log"), "w")
+    p = subprocess.Popen(["node", os.path.join(modules, "@portkey-ai", "gateway", "build", "start-server.js"), f"--port={port}", "--headless"],
+                         cwd=folder, env=dict(os.environ, NODE_ENV="production"), stdout=log, stderr=log, start_new_session=True)
+    procs.started.append(p)
+    wait_port(port, timeout=120)
+
+    def headers(kind):
+        return {"Authorization": "Bearer sk-bench-0123456789abcdef", "x-portkey-provider": "openai",
+                "x-portkey-custom-host": f"http://127.0.0.1:{mock_port}/{kind}/v1"}
+
+    def fail(why):
+        log.flush()
+        with open(log.name, errors="replace") as f:
+            sys.exit(f"portkey: {why}; its log ends:\n{f.read()[-2000:]}")
+
+    with open(os.path.join(tmp, "bodies", "completion.json")) as f:
+        expected = json.load(f)
+    before = mock_requests(mock_port)
+    status, answer = probe(port, "/v1/chat/completions", body, headers("plain"), limit=None)
+    try:
+        answer = json.loads(answer) if status == 200 else answer
+    except ValueError:
+        pass
+    if status != 200 or not isinstance(answer, dict) or answer.get("id") != expected["id"] \
+            or answer["choices"][0]["message"]["content"] != expected["choices"][0]["message"]["content"]:
+        fail(f"HTTP {status}, not the mock's answer: {str(answer)[:200]}")
+    try:
+        ok = asyncio.run(asyncio.wait_for(one_stream("127.0.0.1", port, "/v1/chat/completions", stream_body, headers("sse")), 30))[2]
+    except asyncio.TimeoutError:
+        ok = False
+    reached = mock_requests(mock_port) - before - 1
+    if not ok or reached != 2:
+        fail(f"stream complete: {ok}; {reached} of 2 requests reached the mock")
+    script = lua(os.path.join(tmp, "portkey.lua"), body, headers("plain"))
+    target = (f"http://127.0.0.1:{port}/v1/chat/completions", script, p.pid, ("127.0.0.1", port, "/v1/chat/completions", headers("sse")))
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    return target, (f"@portkey-ai/gateway {installed('@portkey-ai/gateway')} (npm; @hono/node-server "
+                    f"{installed('@hono/node-server')}), node {node}")
+
+
+def server_workers():
+    """byok-server has no workers setting: actix-web starts one worker per
+    CPU it may run on (std::thread::available_parallelism)."""
+    return len(os.sched_getaffinity(0))
+
+
+def scaling(targets, duration, mock_port):
+    """Non-streamed chat at each connection count (wrk, 2 threads, or 1 at
+    c=1), on each store; a 10 s request timeout, so that slow answers at
+    c=1024 are measured rather than dropped as wrk's 2 s timeouts."""
+    rows = []
+    for name, (url, script, pid) in targets.items():
+        for c in SCALING_CONCS:
+            before = settle(mock_port)
+            r = wrk(url, script, c, duration, pid, timeout_s=10)
+            rows.append({"target": name, "store": "PostgreSQL" if name == "byok-pg" else "SQLite", "c": c,
+                         "wrk_threads": min(c, 2), **r, "mock_requests": mock_requests(mock_port) - before - 1})
+    return rows
+
+
+def scaling_table(report):
+    m = report["machine"]
+    lines = [f"Machine: {m['cpus']} CPUs, {m['cpu']}, {m['mem_gib']} GiB; {m['nginx']}; {m['wrk']}; {report['duration_s']} s per wrk run.\n",
+             f"Scaling: byok chat completions, non-streamed (wrk, 2 threads; 1 at c=1; 10 s request timeout). "
+             f"Server workers: {report['server_workers']} (byok-server has no workers setting: actix-web starts one per CPU). "
+             f"Open files limit: {report['open_files_limit']}.\n",
+             "| target | stores | c | req/s | p50 ms | p99 ms | errors | CPU µs/req |",
+             "|---|---|---|---|---|---|---|---|"]
+    for x in report["scaling"]:
+        lines.append(f"| {x['target']} | {x['store']} | {x['c']} | {x['rps']:.0f} | {x['p50_ms']} | {x['p99_ms']} | {x['errors']} | "
+                     f"{x.get('cpu_us_per_req', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out, report, md):
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "latest.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    with open(os.path.join(out, "latest.md"), "w") as f:
+        f.write(md)
+    print(md)
+
+
 def table(report):
     res = report["results"]
     direct = res.get("direct", {})
@@ -632,6 +862,10 @@ def table(report):
                          f"{x['ttlb_p99_ms']} | {x['errors']} | {x.get('cpu_us_per_stream', '')} |")
     for name, why in report.get("skipped", {}).items():
         lines.append(f"\n{name}: skipped ({why}).")
+    lines += ["", "Requests that reached the mock during each target's runs (nginx's count) / answered to the client (wrk and streams): "
+              + "; ".join(f"{name} {r['mock_requests']} / {r['client_requests']}" for name, r in res.items() if "mock_requests" in r) + "."]
+    for name, version in report.get("peers", {}).items():
+        lines.append(f"{name}: {version}.")
     b = res.get("byok")
     if b and "rss_idle_mib" in b:
         lines += ["", f"byok RSS: {b['rss_idle_mib']} MiB idle, {b['rss_1000_streams_mib']} MiB peak with 1,000 concurrent streams "
@@ -643,7 +877,7 @@ def table(report):
 
 def targets(res):
     """The performance issue's targets, judged from this run."""
-    b, d, n, l = res["byok"], res["direct"], res["nginx"], res.get("litellm")
+    b, d, n, l, pk = res["byok"], res["direct"], res["nginx"], res.get("litellm"), res.get("portkey")
     rows = [
         ("non-streaming c=32 throughput vs nginx proxy", "≥ 0.75", b["plain_c32"]["rps"] / n["plain_c32"]["rps"], lambda v: v >= 0.75, "{:.2f}"),
         ("added latency c=1, p50", "< 0.1 ms", b["plain_c1"]["p50_ms"] - d["plain_c1"]["p50_ms"], lambda v: v < 0.1, "{:.3f} ms"),
@@ -656,6 +890,9 @@ def targets(res):
     if l:
         rows.insert(1, ("non-streaming c=32 throughput vs LiteLLM", "≥ 100×", b["plain_c32"]["rps"] / max(l["plain_c32"]["rps"], 1e-9),
                         lambda v: v >= 100, "{:.0f}×"))
+    if pk:
+        rows.insert(2 if l else 1, ("non-streaming c=32 throughput vs Portkey", "≥ 40×", b["plain_c32"]["rps"] / max(pk["plain_c32"]["rps"], 1e-9),
+                                    lambda v: v >= 40, "{:.0f}×"))
     out = ["| target | goal | this run | status |", "|---|---|---|---|"]
     for name, goal, value, ok, fmt in rows:
         out.append(f"| {name} | {goal} | {fmt.format(value)} | {'met' if ok(value) else 'missed'} |")
