@@ -10,6 +10,12 @@
 //! bytes leave and to break a connection mid-stream, which higher-level
 //! servers hide. Every response closes its connection.
 //!
+//! A route answers with one reply every time ([`MockUpstream::on`]), with a
+//! sequence of replies in order ([`MockUpstream::on_sequence`]), or with a
+//! reply drawn at random by weight for each request
+//! ([`MockUpstream::on_weighted`]: a mix of answers and faults for load and
+//! soak tests; [`MockUpstream::seed`] makes the draws repeatable).
+//!
 //! Fixtures live in `fixtures/<dialect>/`, written from the providers'
 //! documented wire formats; load them with [`fixture`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: fail loudly
@@ -19,7 +25,7 @@ pub mod postgres;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -320,9 +326,20 @@ impl RecordedRequest {
     }
 }
 
-/// `(method, path, replies, repeat)`: with `repeat`, the one reply answers
-/// every request; without, each reply answers one, in order.
-type Route = (String, String, VecDeque<Reply>, bool);
+/// How a route picks the reply to a request.
+#[derive(Debug)]
+enum Replies {
+    /// The one reply answers every request.
+    Repeat(Reply),
+    /// Each reply answers one request, in order (then the route is spent).
+    Sequence(VecDeque<Reply>),
+    /// Each request gets one of the replies at random, with probability
+    /// weight / total (`total`: the sum of the weights, more than 0).
+    Weighted(Vec<(u32, Reply)>, u64),
+}
+
+/// `(method, path, replies)`.
+type Route = (String, String, Replies);
 
 /// `(method, path, header name, header value, reply)`: answers every
 /// request to `method path` that carries the header with that value.
@@ -337,6 +354,29 @@ struct State {
     aborted: usize,
     /// Connections accepted and not yet closed.
     open: usize,
+    /// The state of the xorshift generator behind weighted routes (never 0).
+    rng: u64,
+}
+
+impl State {
+    fn new() -> Self {
+        use std::hash::BuildHasher as _;
+        // A seed that differs per mock and per process (RandomState is
+        // seeded randomly); `MockUpstream::seed` sets one instead.
+        let seed = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+        Self {
+            rng: seed | 1,
+            ..Self::default()
+        }
+    }
+}
+
+/// The next value of a xorshift64 generator (`state` never 0).
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
 }
 
 /// Counts a connection as open until dropped.
@@ -382,7 +422,7 @@ impl MockUpstream {
 
     fn serve_listener(listener: TcpListener) -> Self {
         let addr = listener.local_addr().expect("local addr");
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State::new()));
         let accept_state = Arc::clone(&state);
         let task = tokio::spawn(async move {
             loop {
@@ -413,31 +453,67 @@ impl MockUpstream {
     /// Answers every `method path` request with `reply` (replacing an
     /// earlier route for the same pair).
     pub fn on(&self, method: &str, path: &str, reply: Reply) {
-        let mut st = self.state.lock().unwrap();
-        st.routes.retain(|(m, p, _, _)| !(m == method && p == path));
-        st.routes
-            .push((method.into(), path.into(), VecDeque::from([reply]), true));
+        self.route(false, method, path, Replies::Repeat(reply));
     }
 
     /// Answers `method path` requests whose JSON body has `"stream": true`
     /// with `reply` (other requests get the route set with [`Self::on`]).
     pub fn on_streaming(&self, method: &str, path: &str, reply: Reply) {
-        let mut st = self.state.lock().unwrap();
-        st.streaming
-            .retain(|(m, p, _, _)| !(m == method && p == path));
-        st.streaming
-            .push((method.into(), path.into(), VecDeque::from([reply]), true));
+        self.route(true, method, path, Replies::Repeat(reply));
     }
 
     /// Answers successive `method path` requests whose JSON body has
     /// `"stream": true` with `replies` in order (then the route set with
     /// [`Self::on`], if any, else 404).
     pub fn on_streaming_sequence(&self, method: &str, path: &str, replies: Vec<Reply>) {
+        self.route(true, method, path, Replies::Sequence(replies.into()));
+    }
+
+    /// Answers every `method path` request with one of `replies`, drawn at
+    /// random for each request with probability weight / (sum of the
+    /// weights): a mix of answers and faults, e.g. `vec![(95, ok), (5,
+    /// fault)]` (replacing an earlier route for the same pair). A weight of
+    /// 0 is never drawn.
+    ///
+    /// # Panics
+    ///
+    /// When the weights add up to 0 (nothing could be drawn).
+    pub fn on_weighted(&self, method: &str, path: &str, replies: Vec<(u32, Reply)>) {
+        self.route(false, method, path, weighted(replies));
+    }
+
+    /// [`Self::on_weighted`] for the requests whose JSON body has
+    /// `"stream": true` (as [`Self::on_streaming`]).
+    ///
+    /// # Panics
+    ///
+    /// When the weights add up to 0.
+    pub fn on_streaming_weighted(&self, method: &str, path: &str, replies: Vec<(u32, Reply)>) {
+        self.route(true, method, path, weighted(replies));
+    }
+
+    /// Seeds the random draws of the weighted routes: the same seed and
+    /// the same order of requests give the same replies.
+    pub fn seed(&self, seed: u64) {
+        // A state of 0 would stay 0; any other starts the full period.
+        self.state.lock().unwrap().rng = if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        };
+    }
+
+    /// Sets the route for `method path` (of the streaming table or the
+    /// other), replacing an earlier one for the same pair.
+    fn route(&self, streaming: bool, method: &str, path: &str, replies: Replies) {
         let mut st = self.state.lock().unwrap();
-        st.streaming
-            .retain(|(m, p, _, _)| !(m == method && p == path));
-        st.streaming
-            .push((method.into(), path.into(), replies.into(), false));
+        let table = if streaming {
+            &mut st.streaming
+        } else {
+            &mut st.routes
+        };
+        table.retain(|(m, p, _)| !(m == method && p == path));
+        table.push((method.into(), path.into(), replies));
     }
 
     /// Answers every `method path` request whose header `name` (any case)
@@ -463,10 +539,7 @@ impl MockUpstream {
     /// Answers successive `method path` requests with `replies` in order
     /// (then 404).
     pub fn on_sequence(&self, method: &str, path: &str, replies: Vec<Reply>) {
-        let mut st = self.state.lock().unwrap();
-        st.routes.retain(|(m, p, _, _)| !(m == method && p == path));
-        st.routes
-            .push((method.into(), path.into(), replies.into(), false));
+        self.route(false, method, path, Replies::Sequence(replies.into()));
     }
 
     /// Every request received so far.
@@ -573,20 +646,36 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// The reply of the last route for `method path`: its only reply, or the
-/// next of a sequence.
-fn next_reply(routes: &mut [Route], method: &str, path: &str) -> Option<Reply> {
-    routes
+/// A weighted route's replies.
+fn weighted(replies: Vec<(u32, Reply)>) -> Replies {
+    let total = replies.iter().map(|(w, _)| u64::from(*w)).sum();
+    assert!(total > 0, "a weighted route needs a weight above 0");
+    Replies::Weighted(replies, total)
+}
+
+/// The reply of the last route for `method path`: its only reply, the next
+/// of a sequence, or one drawn by weight (with `rng`).
+fn next_reply(routes: &mut [Route], method: &str, path: &str, rng: &mut u64) -> Option<Reply> {
+    let (_, _, replies) = routes
         .iter_mut()
         .rev()
-        .find(|(m, p, _, _)| m == method && p == path)
-        .and_then(|(_, _, replies, repeat)| {
-            if *repeat {
-                replies.front().cloned()
-            } else {
-                replies.pop_front()
-            }
-        })
+        .find(|(m, p, _)| m == method && p == path)?;
+    match replies {
+        Replies::Repeat(reply) => Some(reply.clone()),
+        Replies::Sequence(queue) => queue.pop_front(),
+        Replies::Weighted(choices, total) => {
+            let mut draw = xorshift(rng) % *total;
+            choices.iter().find_map(|(weight, reply)| {
+                let weight = u64::from(*weight);
+                if draw < weight {
+                    Some(reply.clone())
+                } else {
+                    draw -= weight;
+                    None
+                }
+            })
+        }
+    }
 }
 
 async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
@@ -607,14 +696,15 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resu
             })
             .map(|(.., reply)| reply.clone());
         st.requests.push(request);
+        let st = &mut *st;
         let streaming = if keyed.is_some() {
             keyed
         } else if wants_stream {
-            next_reply(&mut st.streaming, &method, &path)
+            next_reply(&mut st.streaming, &method, &path, &mut st.rng)
         } else {
             None
         };
-        streaming.or_else(|| next_reply(&mut st.routes, &method, &path))
+        streaming.or_else(|| next_reply(&mut st.routes, &method, &path, &mut st.rng))
     };
     let reply = reply.unwrap_or_else(|| {
         Reply::json(
