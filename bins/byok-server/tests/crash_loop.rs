@@ -272,11 +272,22 @@ async fn check(http: &reqwest::Client, base: &str, user: &User) -> (usize, usize
             tail(in_flight)
         );
     }
-    let usage = get(http, base, "/api/usage?limit=500", &user.key).await;
-    let rows = usage["data"].as_array().unwrap();
+    // Every page of the usage (a fast build charges more than a page in
+    // one iteration).
+    let mut rows = Vec::new();
+    let mut path = "/api/usage?limit=500".to_owned();
+    loop {
+        let page = get(http, base, &path, &user.key).await;
+        let data = page["data"].as_array().unwrap();
+        rows.extend(data.iter().cloned());
+        if data.len() < 500 {
+            break;
+        }
+        path = format!("/api/usage?limit=500&before={}", page["next_before"]);
+    }
     let mut ids = HashSet::new();
     let mut charged = 0i64;
-    for row in rows {
+    for row in &rows {
         let id = row["request_id"].as_str().unwrap().to_owned();
         assert!(ids.insert(id.clone()), "{}: {id} charged twice", user.id);
         charged += nanos(row["markup_usd"].as_str().unwrap());
