@@ -1,7 +1,7 @@
 //! The soak driver (issue #19): the real release `byok-server` under mixed
 //! streamed and non-streamed traffic with upstream faults, at a steady
 //! share of its measured capacity, sampled every 10 s. `scripts/soak`
-//! builds and runs it; `docs/soak-notes.md` says what the figures mean.
+//! builds and runs it; `docs/reliability.md ("Soak")` says what the figures mean.
 //!
 //! ```text
 //! scripts/soak [MINUTES] [--out DIR]
