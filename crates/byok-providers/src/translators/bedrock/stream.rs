@@ -493,14 +493,17 @@ impl Frames {
 
 impl http::BodyTranslate for Frames {
     /// A piece of the body: every complete frame through the translator.
+    /// A bad frame fails the stream after the frames before it in the
+    /// same piece went through the translator (as they would had the
+    /// piece ended before it).
     fn bytes(&mut self, bytes: &[u8], out: &mut Out) -> Result<bool, ProviderError> {
-        let result = self.reader.push(bytes, &mut self.frames).and_then(|()| {
-            self.frames
-                .drain(..)
-                .try_for_each(|m| self.translator.message(&m, out))
-        });
+        let read = self.reader.push(bytes, &mut self.frames);
+        let translated = self
+            .frames
+            .drain(..)
+            .try_for_each(|m| self.translator.message(&m, out));
         self.frames.clear();
-        result.map(|()| false)
+        translated.and(read).map(|()| false)
     }
 
     /// EOF: the usage chunk, or `StreamTruncated` inside a frame or before
@@ -513,5 +516,83 @@ impl http::BodyTranslate for Frames {
                 provider: self.provider,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::BodyTranslate as _;
+    use crate::stream::StreamEvent;
+
+    fn frame(event: &str, payload: &str) -> Vec<u8> {
+        let m = EsMessage::new_from_parts(
+            vec![
+                aws_smithy_types::event_stream::Header::new(
+                    ":event-type",
+                    EsHeaderValue::String(event.to_owned().into()),
+                ),
+                aws_smithy_types::event_stream::Header::new(
+                    ":message-type",
+                    EsHeaderValue::String("event".to_owned().into()),
+                ),
+            ],
+            payload.as_bytes().to_vec(),
+        );
+        let mut out = Vec::new();
+        aws_smithy_eventstream::frame::write_message_to(&m, &mut out).unwrap();
+        out
+    }
+
+    /// Runs a Converse stream body in pieces of `piece` bytes until it
+    /// fails: what it gave, and the error.
+    fn run(body: &[u8], piece: usize, max: usize) -> (Vec<StreamEvent>, Option<ProviderError>) {
+        let translator = BedrockStream::new(ProviderId::Aws, "m", false, None);
+        let mut frames = Frames::new(ProviderId::Aws, max, translator);
+        let mut out = Out::new();
+        let mut error = None;
+        for chunk in body.chunks(piece) {
+            if let Err(e) = frames.bytes(chunk, &mut out) {
+                error = Some(e);
+                break;
+            }
+        }
+        let mut events: Vec<StreamEvent> = out.into_iter().map(Result::unwrap).collect();
+        for e in &mut events {
+            if let StreamEvent::Chunk(c) = e {
+                c.id.clear();
+                c.created = 0;
+            }
+        }
+        (events, error)
+    }
+
+    /// Found by fuzzing (`stream_bedrock`): the frames before a corrupt one
+    /// in the same read were dropped with it, but delivered when an
+    /// earlier read ended before the corrupt frame.
+    #[test]
+    fn frames_before_a_bad_one_in_the_same_read_are_delivered() {
+        let mut body = frame("messageStart", r#"{"role":"assistant"}"#);
+        body.extend(frame(
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":0,"delta":{"text":"Hello"}}"#,
+        ));
+        let good = body.len();
+        let mut bad = frame(
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":0,"delta":{"text":"!"}}"#,
+        );
+        let last = bad.len() - 1;
+        bad[last] ^= 1; // the message CRC
+        body.extend(bad);
+        let whole = run(&body, body.len(), 1 << 20);
+        assert_eq!(whole.0.len(), 2, "the role and the text: {whole:?}");
+        assert!(matches!(whole.1, Some(ProviderError::Malformed { .. })));
+        assert_eq!(
+            run(&body, good, 1 << 20),
+            whole,
+            "split before the bad frame"
+        );
+        assert_eq!(run(&body, 7, 1 << 20), whole, "in pieces of 7");
     }
 }
