@@ -426,7 +426,12 @@ pub(crate) struct FrameReader {
     decoder: MessageFrameDecoder,
     buf: BytesMut,
     max: usize,
+    /// The buffer starts with a frame (its prelude not yet read).
+    at_start: bool,
 }
+
+/// An event-stream frame's prelude: total length, headers length, CRC.
+const PRELUDE_LEN: usize = 12;
 
 impl FrameReader {
     pub(crate) fn new(provider: ProviderId, max: usize) -> Self {
@@ -435,10 +440,13 @@ impl FrameReader {
             decoder: MessageFrameDecoder::new(),
             buf: BytesMut::with_capacity(8 << 10),
             max,
+            at_start: true,
         }
     }
 
-    /// Adds bytes and returns every complete frame.
+    /// Adds bytes and returns every complete frame. A frame longer than
+    /// the bound is refused by the length its prelude declares, before it
+    /// is buffered and however the reads split it.
     pub(crate) fn push(
         &mut self,
         bytes: &[u8],
@@ -446,9 +454,27 @@ impl FrameReader {
     ) -> Result<(), ProviderError> {
         self.buf.extend_from_slice(bytes);
         loop {
+            if self.at_start
+                && let Some(len) = self.buf.first_chunk::<4>()
+                && usize::try_from(u32::from_be_bytes(*len)).unwrap_or(usize::MAX) > self.max
+            {
+                return Err(ProviderError::TooLarge {
+                    provider: self.provider,
+                    limit: self.max,
+                });
+            }
+            // The decoder takes a frame's prelude out of the buffer once
+            // the prelude is there.
+            let prelude = self.buf.len() >= PRELUDE_LEN;
             match self.decoder.decode_frame(&mut self.buf) {
-                Ok(DecodedFrame::Complete(m)) => frames.push(m),
-                Ok(DecodedFrame::Incomplete) => break,
+                Ok(DecodedFrame::Complete(m)) => {
+                    frames.push(m);
+                    self.at_start = true;
+                }
+                Ok(DecodedFrame::Incomplete) => {
+                    self.at_start &= !prelude;
+                    break;
+                }
                 Err(e) => {
                     return Err(ProviderError::Malformed {
                         provider: self.provider,
@@ -594,5 +620,26 @@ mod tests {
             "split before the bad frame"
         );
         assert_eq!(run(&body, 7, 1 << 20), whole, "in pieces of 7");
+    }
+
+    /// Found by fuzzing (`bedrock_frames`): a frame over the bound was
+    /// accepted when it came in one read, and refused when split (the
+    /// bound only looked at what stayed buffered).
+    #[test]
+    fn a_frame_over_the_bound_is_refused_however_it_arrives() {
+        let mut body = frame("messageStart", r#"{"role":"assistant"}"#);
+        let text = "x".repeat(300);
+        body.extend(frame(
+            "contentBlockDelta",
+            &format!(r#"{{"contentBlockIndex":0,"delta":{{"text":"{text}"}}}}"#),
+        ));
+        for piece in [body.len(), 100, 1] {
+            let (events, error) = run(&body, piece, 256);
+            assert_eq!(events.len(), 1, "the role only, in pieces of {piece}");
+            assert!(
+                matches!(error, Some(ProviderError::TooLarge { limit: 256, .. })),
+                "in pieces of {piece}: {error:?}"
+            );
+        }
     }
 }
