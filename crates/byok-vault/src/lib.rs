@@ -81,6 +81,10 @@ mod async_vault;
 mod blob;
 mod cache;
 mod error;
+/// The `vault_blob` fuzz target's body (`fuzz/` and this crate's tests).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod master;
 #[cfg(feature = "postgres")]
 mod postgres;
