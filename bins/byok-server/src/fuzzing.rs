@@ -268,6 +268,27 @@ mod tests {
         }
     }
 
+    /// The inputs of the defects fuzzing found, kept in the corpus as
+    /// `fuzz/corpus/config/regress-*`.
+    #[test]
+    fn every_regression() -> std::io::Result<()> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/config");
+        let mut ran = 0;
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("regress-"))
+            {
+                config(&std::fs::read(&path)?);
+                ran += 1;
+            }
+        }
+        assert!(ran >= 1, "the regression inputs are in fuzz/corpus/config");
+        Ok(())
+    }
+
     /// Writes the seed corpus into the repository's `fuzz/corpus/config/`
     /// (`cargo test -p byok-server --lib write_seed_corpus -- --ignored`).
     #[test]

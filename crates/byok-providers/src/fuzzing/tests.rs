@@ -74,6 +74,33 @@ fn every_seed() {
     }
 }
 
+/// The inputs of the defects fuzzing found, kept in the corpus as
+/// `fuzz/corpus/<target>/regress-*`, through their targets.
+#[test]
+fn every_regression() -> std::io::Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let mut ran = 0;
+    for (name, target) in TARGETS {
+        let Ok(entries) = std::fs::read_dir(root.join(name)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry?.path();
+            let regress = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("regress-"));
+            if regress {
+                eprintln!("{}", path.display());
+                target(&std::fs::read(&path)?);
+                ran += 1;
+            }
+        }
+    }
+    assert!(ran >= 5, "the regression inputs are in fuzz/corpus ({ran})");
+    Ok(())
+}
+
 /// Writes the seed corpus into the repository's `fuzz/corpus/<target>/`
 /// (`cargo test -p byok-providers write_seed_corpus -- --ignored`), after
 /// removing the `seed-*` files already there.
