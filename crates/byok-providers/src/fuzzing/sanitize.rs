@@ -122,7 +122,13 @@ pub fn sanitize(data: &[u8]) {
     );
     assert!(!out.chars().any(char::is_control), "no control character");
     if key.len() >= 8 && key.bytes().all(|b| b.is_ascii_graphic()) {
-        for w in key.as_bytes().windows(8) {
+        // (A piece of the key that is also a piece of the marker that
+        // replaces it proves nothing.)
+        for w in key
+            .as_bytes()
+            .windows(8)
+            .filter(|w| !byok_redact::REDACTED.as_bytes().windows(8).any(|r| r == *w))
+        {
             assert!(
                 !out.as_bytes().windows(8).any(|b| b == w),
                 "a piece of the key survives: {out:?}"
