@@ -462,53 +462,94 @@ where
     let s = &mut cli.settings;
     if s.config.exists() {
         let text = std::fs::read_to_string(&s.config)?;
-        let file: FileSettings =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", s.config.display()))?;
-        macro_rules! fill {
-            ($field:ident) => {
-                if let Some(v) = file.$field
-                    && from_default(&matches, stringify!($field))
-                {
-                    s.$field = v;
-                }
-            };
-            (opt $field:ident) => {
-                if file.$field.is_some() && from_default(&matches, stringify!($field)) {
-                    s.$field = file.$field;
-                }
-            };
-            (secret $field:ident) => {
-                if let Some(v) = file.$field
-                    && from_default(&matches, stringify!($field))
-                {
-                    s.$field = Some(SecretString::from(v));
-                }
-            };
-        }
-        fill!(listen);
-        fill!(data_dir);
-        fill!(opt master_key_file);
-        fill!(secret admin_token);
-        fill!(secret database_url);
-        fill!(secret metrics_token);
-        fill!(opt metrics_listen);
-        fill!(markup_bps);
-        fill!(rate_limit_rpm);
-        fill!(allow_insecure_upstreams);
-        fill!(allow_private_user_endpoints);
-        fill!(default_max_output_tokens);
-        fill!(max_body_bytes);
-        fill!(body_read_timeout_secs);
-        fill!(client_write_timeout_secs);
-        fill!(upstream_response_timeout_secs);
-        fill!(upstream_idle_timeout_secs);
-        fill!(upstream_connect_timeout_secs);
-        fill!(log_format);
-        s.upstreams.extend(file.upstream);
-        check_file_timeouts(s)?;
+        apply_file(s, &matches, &text)?;
     }
     s.upstreams.extend(upstream_overrides(std::env::vars_os())?);
     Ok(cli)
+}
+
+/// Fills the settings `matches` left at their defaults from the text of the
+/// configuration file (`s.config`), then checks the file's timeouts.
+///
+/// # Errors
+/// Text that is not a configuration file, or a timeout out of bounds.
+pub(crate) fn apply_file(s: &mut Settings, matches: &ArgMatches, text: &str) -> anyhow::Result<()> {
+    let file: FileSettings = toml::from_str(text).map_err(|e| file_error(&s.config, text, &e))?;
+    macro_rules! fill {
+        ($field:ident) => {
+            if let Some(v) = file.$field
+                && from_default(matches, stringify!($field))
+            {
+                s.$field = v;
+            }
+        };
+        (opt $field:ident) => {
+            if file.$field.is_some() && from_default(matches, stringify!($field)) {
+                s.$field = file.$field;
+            }
+        };
+        (secret $field:ident) => {
+            if let Some(v) = file.$field
+                && from_default(matches, stringify!($field))
+            {
+                s.$field = Some(SecretString::from(v));
+            }
+        };
+    }
+    fill!(listen);
+    fill!(data_dir);
+    fill!(opt master_key_file);
+    fill!(secret admin_token);
+    fill!(secret database_url);
+    fill!(secret metrics_token);
+    fill!(opt metrics_listen);
+    fill!(markup_bps);
+    fill!(rate_limit_rpm);
+    fill!(allow_insecure_upstreams);
+    fill!(allow_private_user_endpoints);
+    fill!(default_max_output_tokens);
+    fill!(max_body_bytes);
+    fill!(body_read_timeout_secs);
+    fill!(client_write_timeout_secs);
+    fill!(upstream_response_timeout_secs);
+    fill!(upstream_idle_timeout_secs);
+    fill!(upstream_connect_timeout_secs);
+    fill!(log_format);
+    s.upstreams.extend(file.upstream);
+    check_file_timeouts(s)
+}
+
+/// The settings whose values are secrets.
+const SECRET_SETTINGS: &[&str] = &["admin_token", "database_url", "metrics_token"];
+
+/// A `byok.toml` error that names the place and the problem, without the
+/// file's text: toml's own message quotes the offending line, which may
+/// hold a secret (an admin or metrics token, the database URL's password)
+/// and would then reach the terminal or the logs. On a secret setting's
+/// line only the setting is named.
+fn file_error(path: &std::path::Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let Some(span) = e.span() else {
+        return anyhow::anyhow!("{}: {}", path.display(), e.message());
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let key = text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim().trim_matches(['"', '\'']));
+    match key.filter(|k| SECRET_SETTINGS.contains(k)) {
+        Some(k) => anyhow::anyhow!(
+            "{}: line {line}, column {column}: invalid value for `{k}` (not shown: it is a secret)",
+            path.display()
+        ),
+        None => anyhow::anyhow!(
+            "{}: line {line}, column {column}: {}",
+            path.display(),
+            e.message()
+        ),
+    }
 }
 
 /// The file's timeouts within their bounds (clap bounds the flags').
@@ -704,6 +745,49 @@ mod tests {
         assert!(
             load_from(["byok-server", "--upstream-response-timeout-secs", "0"]).is_err(),
             "flags are bounded too"
+        );
+    }
+
+    /// Found by fuzzing (`config`): toml's error quotes the offending
+    /// line, so a malformed secret setting (an unterminated token, an
+    /// unquoted database URL with its password, a token of the wrong type)
+    /// was printed whole at start-up.
+    #[test]
+    fn file_errors_do_not_show_secret_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("byok.toml");
+        let path = file.to_str().unwrap();
+        for (text, secret, key) in [
+            (
+                "markup_bps = 250\ndatabase_url = postgres://byok:s3cret-Passw0rd@db/byok\n",
+                "s3cret-Passw0rd",
+                "database_url",
+            ),
+            (
+                "admin_token = \"tok-0123456789abcdefghijklmnopqrstuv\n",
+                "tok-0123456789abcdefghijklmnopqrstuv",
+                "admin_token",
+            ),
+            (
+                "metrics_token = 123456789012345678\n",
+                "123456789012345678",
+                "metrics_token",
+            ),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let err = format!(
+                "{:#}",
+                load_from(["byok-server", "--config", path]).unwrap_err()
+            );
+            assert!(!err.contains(secret), "{err}");
+            assert!(err.contains(key) && err.contains("line"), "{err}");
+        }
+        // Other errors keep toml's message, without the text.
+        std::fs::write(&file, "markup_bps = \"lots\"\n").unwrap();
+        let err = load_from(["byok-server", "--config", path]).unwrap_err();
+        assert!(
+            err.to_string().contains("line 1, column 14: invalid type"),
+            "{err}"
         );
     }
 

@@ -33,6 +33,10 @@ mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+/// The `config` fuzz target's body (`fuzz/` and this crate's tests).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod page;
 

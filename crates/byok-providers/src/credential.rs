@@ -486,6 +486,12 @@ impl Credential {
         }
         no_extra_fields(obj)?;
         if chosen.is_empty() {
+            // Stored as the bare key, a key starting with `{` would read
+            // back as a JSON document (and fail): refused, as it is when
+            // given bare.
+            if api_key.expose_secret().starts_with('{') {
+                return Err(CredentialError::BadCharacters("a leading `{`"));
+            }
             return Ok(Credential::ApiKey(api_key));
         }
         let host = choose_host(info, &chosen)?;
@@ -1004,6 +1010,31 @@ mod tests {
         // providers without hosts read the key as before, braces and all
         let c = hosted(ProviderId::Groq, r#"{"apiKey":"x"}"#).unwrap();
         assert_eq!(c.hint_source().expose_secret(), r#"{"apiKey":"x"}"#);
+    }
+
+    /// Found by fuzzing (`credential`): the JSON form of a host-table
+    /// provider's key without host fields was stored as the bare key, so an
+    /// `apiKey` starting with `{` was accepted, stored, then read back as a
+    /// JSON document and refused (the stored credential unusable). It is
+    /// refused when submitted, as the bare form always was.
+    #[test]
+    fn a_hosted_key_starting_with_a_brace_is_refused_not_stored_unreadable() {
+        for p in crate::id::PROVIDERS.iter().filter(|p| !p.hosts.is_empty()) {
+            for raw in [
+                r#"{"apiKey":"{"}"#,
+                r#"{"apiKey":" {abc","region":null}"#,
+                "{abc",
+            ] {
+                assert!(hosted(p.id, raw).is_err(), "{}: {raw}", p.slug);
+            }
+            // What is accepted reads back from its storage form.
+            let c = hosted(p.id, r#"{"apiKey":"ab{c"}"#).unwrap();
+            let again = hosted(p.id, c.to_storage().expose_secret()).unwrap();
+            assert_eq!(
+                again.to_storage().expose_secret(),
+                c.to_storage().expose_secret()
+            );
+        }
     }
 
     #[test]

@@ -401,18 +401,22 @@ pub(crate) fn truncated(provider: ProviderId) -> Result<(), ProviderError> {
 
 impl<T: SseTranslate> BodyTranslate for Sse<T> {
     fn bytes(&mut self, bytes: &[u8], out: &mut Out) -> Result<bool, ProviderError> {
-        if let Err(e) = self.decoder.push(bytes, &mut self.events) {
-            return Err(ProviderError::Malformed {
-                provider: self.provider,
-                what: e.to_string(),
-            });
-        }
+        // The events decoded before a bad one in this piece go through the
+        // translator first, as they would had the piece ended before it:
+        // what reaches the client does not depend on where reads split.
+        let decoded = self.decoder.push(bytes, &mut self.events);
         for event in self.events.drain(..) {
             if self.translator.event(event, out)? {
                 return Ok(true);
             }
         }
-        Ok(false)
+        match decoded {
+            Ok(()) => Ok(false),
+            Err(e) => Err(ProviderError::Malformed {
+                provider: self.provider,
+                what: e.to_string(),
+            }),
+        }
     }
 
     fn eof(&mut self, out: &mut Out) -> Result<(), ProviderError> {
@@ -531,6 +535,49 @@ pub(crate) fn short_code(v: Option<&Value>) -> Option<String> {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    /// Found by fuzzing (`stream_openai`): the events before an event the
+    /// SSE decoder refuses (here, over the size limit) were dropped with it
+    /// when they came in the same read, but delivered when a read ended
+    /// between them.
+    #[test]
+    fn events_before_a_bad_one_in_the_same_read_are_delivered() {
+        let config = ProviderConfig::default().with_limits(crate::Limits {
+            max_event_bytes: 80,
+            ..crate::Limits::default()
+        });
+        let first =
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n";
+        let body = format!("{first}data: {}\n\n", "x".repeat(100));
+        let run = |piece: usize| {
+            let translator = crate::translators::openai::OpenAiStream::new(
+                ProviderId::Groq,
+                false,
+                SecretString::from("k"),
+            );
+            let mut sse = Sse::new(ProviderId::Groq, &config, translator);
+            let mut out = Out::new();
+            for chunk in body.as_bytes().chunks(piece) {
+                if let Err(e) = sse.bytes(chunk, &mut out) {
+                    out.push_back(Err(e));
+                    break;
+                }
+            }
+            out.into_iter().collect::<Vec<_>>()
+        };
+        let whole = run(body.len());
+        assert_eq!(whole.len(), 2, "{whole:?}");
+        assert!(matches!(whole[0], Ok(StreamEvent::Chunk(_))), "{whole:?}");
+        assert!(
+            matches!(whole[1], Err(ProviderError::Malformed { .. })),
+            "{whole:?}"
+        );
+        assert_eq!(
+            run(first.len()),
+            whole,
+            "a read ending after the first event"
+        );
+    }
 
     #[test]
     fn retry_after_forms() {

@@ -69,6 +69,10 @@ mod common;
 mod credential;
 mod error;
 mod forward;
+/// The fuzz targets' bodies (`fuzz/` and this crate's stable tests).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod id;
 pub mod inbound;

@@ -58,12 +58,12 @@ impl SseDecoder {
     /// # Errors
     /// [`SseError`]; the decoder should not be used after an error.
     pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
-        if self.skip_lf {
+        // The last read ended with a CR: an LF starting this one belongs
+        // to it (CRLF), and only that one LF.
+        if self.skip_lf && !bytes.is_empty() {
+            self.skip_lf = false;
             if let Some(rest) = bytes.strip_prefix(b"\n") {
                 bytes = rest;
-            }
-            if !bytes.is_empty() {
-                self.skip_lf = false;
             }
         }
         while !bytes.is_empty() {
@@ -263,6 +263,33 @@ mod tests {
     fn byte_by_byte() {
         let splits: Vec<usize> = (0..SAMPLE.len()).collect();
         assert_eq!(decode_all(SAMPLE, &splits).unwrap(), expected());
+    }
+
+    /// Found by fuzzing (`sse_decoder`): a CRLF split after its CR whose
+    /// LF came alone in the next read left the decoder skipping the LF of
+    /// the blank line after it too, so the event was not dispatched (it
+    /// ran into the next one).
+    #[test]
+    fn a_crlf_split_after_its_cr_skips_one_lf_only() {
+        let input = b"data: a\r\n\ndata: b\n\n";
+        let expected = vec![
+            SseEvent {
+                event: None,
+                data: "a".into(),
+            },
+            SseEvent {
+                event: None,
+                data: "b".into(),
+            },
+        ];
+        assert_eq!(decode_all(input, &[]).unwrap(), expected);
+        assert_eq!(
+            decode_all(input, &[8, 9]).unwrap(),
+            expected,
+            "CR | LF | LF"
+        );
+        let every: Vec<usize> = (1..input.len()).collect();
+        assert_eq!(decode_all(input, &every).unwrap(), expected, "byte by byte");
     }
 
     #[test]

@@ -40,9 +40,18 @@ fn key_like(t: &str) -> bool {
 ///   (`sk-`, `gsk_`, `tvly-`, `AKIA`, `Bearer`, `Bot`, ...), or it is a run
 ///   of 24 or more letters, digits and `-_./+=` holding a digit.
 ///
-/// Control characters are removed, and the result is cut to
+/// Control characters are removed first (whitespace ones split tokens), so
+/// none can hide a key from these rules, and the result is cut to
 /// [`MAX_MESSAGE_CHARS`] characters (plus `…` when cut).
 pub fn sanitize(message: &str, secret: Option<&str>) -> String {
+    // Control characters go before the tokens are read (whitespace ones
+    // still split them): removed only from the result, they let a key
+    // with one every few bytes pass as tokens without an 8-byte piece of
+    // it, and come out whole.
+    let message: String = message
+        .chars()
+        .filter(|c| c.is_whitespace() || !c.is_control())
+        .collect();
     let windows: Vec<&[u8]> = secret
         .map(|s| s.as_bytes().windows(8).collect())
         .unwrap_or_default();
@@ -149,6 +158,28 @@ mod tests {
         assert_eq!(long.chars().count(), MAX_MESSAGE_CHARS + 1);
         assert_eq!(sanitize("tab\there", None), "tab here");
         assert_eq!(sanitize("no\u{1b}[31mcolour", None), "no[31mcolour");
+    }
+
+    /// Found by fuzzing (`sanitize`): control characters were removed only
+    /// from the result, so a key echoed with one every few bytes passed as
+    /// tokens holding no 8-byte piece of it (and no known prefix), then
+    /// came out whole.
+    #[test]
+    fn a_key_with_control_characters_slipped_in_is_redacted() {
+        for key in ["q7Wm2Lx9Pz4Kd8Rt", "sk-CANARY-7f3a9b2c4d5e6f70"] {
+            for every in 1..8 {
+                let mut m = String::from("invalid key: ");
+                for (i, c) in key.chars().enumerate() {
+                    if i > 0 && i % every == 0 {
+                        m.push('\u{1}');
+                    }
+                    m.push(c);
+                }
+                let s = sanitize(&m, Some(key));
+                assert!(!leaks(&s, key), "{m:?} -> {s:?}");
+                assert_eq!(s, format!("invalid key: {REDACTED}"));
+            }
+        }
     }
 
     #[test]

@@ -85,6 +85,10 @@ mod blob;
 mod cache;
 mod copy;
 mod error;
+/// The `vault_blob` fuzz target's body (`fuzz/` and this crate's tests).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod master;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -426,7 +426,12 @@ pub(crate) struct FrameReader {
     decoder: MessageFrameDecoder,
     buf: BytesMut,
     max: usize,
+    /// The buffer starts with a frame (its prelude not yet read).
+    at_start: bool,
 }
+
+/// An event-stream frame's prelude: total length, headers length, CRC.
+const PRELUDE_LEN: usize = 12;
 
 impl FrameReader {
     pub(crate) fn new(provider: ProviderId, max: usize) -> Self {
@@ -435,10 +440,13 @@ impl FrameReader {
             decoder: MessageFrameDecoder::new(),
             buf: BytesMut::with_capacity(8 << 10),
             max,
+            at_start: true,
         }
     }
 
-    /// Adds bytes and returns every complete frame.
+    /// Adds bytes and returns every complete frame. A frame longer than
+    /// the bound is refused by the length its prelude declares, before it
+    /// is buffered and however the reads split it.
     pub(crate) fn push(
         &mut self,
         bytes: &[u8],
@@ -446,9 +454,27 @@ impl FrameReader {
     ) -> Result<(), ProviderError> {
         self.buf.extend_from_slice(bytes);
         loop {
+            if self.at_start
+                && let Some(len) = self.buf.first_chunk::<4>()
+                && usize::try_from(u32::from_be_bytes(*len)).unwrap_or(usize::MAX) > self.max
+            {
+                return Err(ProviderError::TooLarge {
+                    provider: self.provider,
+                    limit: self.max,
+                });
+            }
+            // The decoder takes a frame's prelude out of the buffer once
+            // the prelude is there.
+            let prelude = self.buf.len() >= PRELUDE_LEN;
             match self.decoder.decode_frame(&mut self.buf) {
-                Ok(DecodedFrame::Complete(m)) => frames.push(m),
-                Ok(DecodedFrame::Incomplete) => break,
+                Ok(DecodedFrame::Complete(m)) => {
+                    frames.push(m);
+                    self.at_start = true;
+                }
+                Ok(DecodedFrame::Incomplete) => {
+                    self.at_start &= !prelude;
+                    break;
+                }
                 Err(e) => {
                     return Err(ProviderError::Malformed {
                         provider: self.provider,
@@ -493,14 +519,17 @@ impl Frames {
 
 impl http::BodyTranslate for Frames {
     /// A piece of the body: every complete frame through the translator.
+    /// A bad frame fails the stream after the frames before it in the
+    /// same piece went through the translator (as they would had the
+    /// piece ended before it).
     fn bytes(&mut self, bytes: &[u8], out: &mut Out) -> Result<bool, ProviderError> {
-        let result = self.reader.push(bytes, &mut self.frames).and_then(|()| {
-            self.frames
-                .drain(..)
-                .try_for_each(|m| self.translator.message(&m, out))
-        });
+        let read = self.reader.push(bytes, &mut self.frames);
+        let translated = self
+            .frames
+            .drain(..)
+            .try_for_each(|m| self.translator.message(&m, out));
         self.frames.clear();
-        result.map(|()| false)
+        translated.and(read).map(|()| false)
     }
 
     /// EOF: the usage chunk, or `StreamTruncated` inside a frame or before
@@ -512,6 +541,105 @@ impl http::BodyTranslate for Frames {
             Err(ProviderError::StreamTruncated {
                 provider: self.provider,
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::BodyTranslate as _;
+    use crate::stream::StreamEvent;
+
+    fn frame(event: &str, payload: &str) -> Vec<u8> {
+        let m = EsMessage::new_from_parts(
+            vec![
+                aws_smithy_types::event_stream::Header::new(
+                    ":event-type",
+                    EsHeaderValue::String(event.to_owned().into()),
+                ),
+                aws_smithy_types::event_stream::Header::new(
+                    ":message-type",
+                    EsHeaderValue::String("event".to_owned().into()),
+                ),
+            ],
+            payload.as_bytes().to_vec(),
+        );
+        let mut out = Vec::new();
+        aws_smithy_eventstream::frame::write_message_to(&m, &mut out).unwrap();
+        out
+    }
+
+    /// Runs a Converse stream body in pieces of `piece` bytes until it
+    /// fails: what it gave, and the error.
+    fn run(body: &[u8], piece: usize, max: usize) -> (Vec<StreamEvent>, Option<ProviderError>) {
+        let translator = BedrockStream::new(ProviderId::Aws, "m", false, None);
+        let mut frames = Frames::new(ProviderId::Aws, max, translator);
+        let mut out = Out::new();
+        let mut error = None;
+        for chunk in body.chunks(piece) {
+            if let Err(e) = frames.bytes(chunk, &mut out) {
+                error = Some(e);
+                break;
+            }
+        }
+        let mut events: Vec<StreamEvent> = out.into_iter().map(Result::unwrap).collect();
+        for e in &mut events {
+            if let StreamEvent::Chunk(c) = e {
+                c.id.clear();
+                c.created = 0;
+            }
+        }
+        (events, error)
+    }
+
+    /// Found by fuzzing (`stream_bedrock`): the frames before a corrupt one
+    /// in the same read were dropped with it, but delivered when an
+    /// earlier read ended before the corrupt frame.
+    #[test]
+    fn frames_before_a_bad_one_in_the_same_read_are_delivered() {
+        let mut body = frame("messageStart", r#"{"role":"assistant"}"#);
+        body.extend(frame(
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":0,"delta":{"text":"Hello"}}"#,
+        ));
+        let good = body.len();
+        let mut bad = frame(
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":0,"delta":{"text":"!"}}"#,
+        );
+        let last = bad.len() - 1;
+        bad[last] ^= 1; // the message CRC
+        body.extend(bad);
+        let whole = run(&body, body.len(), 1 << 20);
+        assert_eq!(whole.0.len(), 2, "the role and the text: {whole:?}");
+        assert!(matches!(whole.1, Some(ProviderError::Malformed { .. })));
+        assert_eq!(
+            run(&body, good, 1 << 20),
+            whole,
+            "split before the bad frame"
+        );
+        assert_eq!(run(&body, 7, 1 << 20), whole, "in pieces of 7");
+    }
+
+    /// Found by fuzzing (`bedrock_frames`): a frame over the bound was
+    /// accepted when it came in one read, and refused when split (the
+    /// bound only looked at what stayed buffered).
+    #[test]
+    fn a_frame_over_the_bound_is_refused_however_it_arrives() {
+        let mut body = frame("messageStart", r#"{"role":"assistant"}"#);
+        let text = "x".repeat(300);
+        body.extend(frame(
+            "contentBlockDelta",
+            &format!(r#"{{"contentBlockIndex":0,"delta":{{"text":"{text}"}}}}"#),
+        ));
+        for piece in [body.len(), 100, 1] {
+            let (events, error) = run(&body, piece, 256);
+            assert_eq!(events.len(), 1, "the role only, in pieces of {piece}");
+            assert!(
+                matches!(error, Some(ProviderError::TooLarge { limit: 256, .. })),
+                "in pieces of {piece}: {error:?}"
+            );
         }
     }
 }

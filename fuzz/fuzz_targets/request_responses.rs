@@ -1,0 +1,4 @@
+//! Fuzz target `request_responses`: see `byok_providers::fuzzing`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| byok_providers::fuzzing::request_responses(data));
