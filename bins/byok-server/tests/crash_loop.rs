@@ -70,6 +70,14 @@ struct Server {
     base: String,
 }
 
+impl Drop for Server {
+    /// Never leaves a server running (or a zombie) behind a failed check.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn command(data: &Path, mock: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_byok-server"));
     c.env_remove("BYOK_CONFIG")
@@ -88,17 +96,21 @@ fn command(data: &Path, mock: &str) -> Command {
 
 async fn start(data: &Path, mock: &str, http: &reqwest::Client) -> Server {
     let port = free_port();
-    let child = command(data, mock)
-        .env("BYOK_LISTEN", format!("127.0.0.1:{port}"))
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let server = Server {
+        child: command(data, mock)
+            .env("BYOK_LISTEN", format!("127.0.0.1:{port}"))
+            .spawn()
+            .unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let started = Instant::now();
     loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-            && r.status() == 200
-        {
-            return Server { child, base };
+        let ready = matches!(
+            http.get(format!("{}/readyz", server.base)).send().await,
+            Ok(r) if r.status() == 200
+        );
+        if ready {
+            return server;
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
@@ -244,11 +256,14 @@ fn nanos(usd: &str) -> i64 {
 
 /// Everything acknowledged to `user` is there, once.
 async fn check(http: &reqwest::Client, base: &str, user: &User) -> (usize, usize) {
-    let acked = user.acked.lock().unwrap();
-    let creds = acked.credentials.clone();
-    let charges = acked.charges.clone();
-    let answered = acked.answered.clone();
-    drop(acked);
+    let (creds, charges, answered) = {
+        let acked = user.acked.lock().unwrap();
+        (
+            acked.credentials.clone(),
+            acked.charges.clone(),
+            acked.answered.clone(),
+        )
+    };
     let listed = get(http, base, "/api/byok/credentials", &user.key).await;
     let last4: BTreeMap<String, String> = listed["data"]
         .as_array()

@@ -146,6 +146,25 @@ impl SecretStore for Memory {
             cursor: after,
         })
     }
+
+    fn scan(&self, after: Option<(&str, &str)>, _: usize) -> Result<Vec<SecretRecord>, StoreError> {
+        Ok(self.with(|h| {
+            h.record
+                .clone()
+                .into_iter()
+                .filter(|r| after.is_none_or(|(o, n)| (r.owner.as_str(), r.name.as_str()) > (o, n)))
+                .collect()
+        }))
+    }
+
+    fn import(
+        &self,
+        _: &StoredKeyring,
+        _: &mut crate::store::RecordPages<'_>,
+    ) -> Result<u64, StoreError> {
+        // The target reads blobs; it never copies a store.
+        Err(StoreError::Conflict)
+    }
 }
 
 fn master() -> MasterKey {
