@@ -201,48 +201,103 @@ pub(crate) struct SharedLimiter {
     scope: &'static str,
     per_minute: u32,
     chunk: u32,
-    /// Per user: the minute of the lease and the requests left in it.
-    leases: BoundedCache<String, (i64, u32)>,
+    /// Per user: this instance's lease of the current window.
+    leases: BoundedCache<String, Lease>,
 }
 
 impl SharedLimiter {
     async fn check(&self, user: &str) -> Result<(), ApiError> {
         let now = byok_billing::now_ms() / 1000;
         let minute = now / 60;
-        if self.take(user, minute, 0) {
-            return Ok(());
-        }
+        // A request the lease covers, or the size of the lease to ask for:
+        // a whole one when no other request of this user is leasing here,
+        // else one (concurrent misses must not each lease a whole chunk:
+        // they would take the window for this instance alone).
+        let chunk = match self.leases.update(
+            user,
+            || Lease::new(minute),
+            |lease| lease.take_or_start(minute, self.chunk),
+        ) {
+            None => return Ok(()),
+            Some(chunk) => chunk,
+        };
         let (db, scope, owner) = (Arc::clone(&self.db), self.scope, user.to_owned());
-        let (limit, chunk) = (self.per_minute, self.chunk);
+        let limit = self.per_minute;
         let granted = blocking("rate limit", move || {
             lease(&db, scope, &owner, minute, limit, chunk)
         })
-        .await?;
-        if granted > 0 && self.take(user, minute, granted) {
+        .await;
+        let admitted = self.leases.update(
+            user,
+            || Lease::new(minute),
+            |lease| lease.finish(minute, granted.as_ref().map_or(0, |g| *g)),
+        );
+        granted?;
+        if admitted {
             Ok(())
         } else {
             Err(ApiError::rate_limited(until_next_window(now)))
         }
     }
+}
 
-    /// Adds `granted` to the user's lease for `minute` (a lease of an older
-    /// minute is void), then takes one request from it if any is left.
-    fn take(&self, user: &str, minute: i64, granted: u32) -> bool {
-        self.leases.update(
-            user,
-            || (minute, 0),
-            |lease| {
-                if lease.0 != minute {
-                    *lease = (minute, 0);
-                }
-                lease.1 += granted;
-                if lease.1 == 0 {
-                    return false;
-                }
-                lease.1 -= 1;
-                true
-            },
-        )
+/// One instance's lease of a user's window.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    /// The window.
+    minute: i64,
+    /// Requests leased and not used yet.
+    left: u32,
+    /// Requests of this user asking the database now.
+    leasing: u32,
+}
+
+impl Lease {
+    fn new(minute: i64) -> Self {
+        Self {
+            minute,
+            left: 0,
+            leasing: 0,
+        }
+    }
+
+    /// A lease of an older window is void.
+    fn at(&mut self, minute: i64) {
+        if self.minute != minute {
+            *self = Self {
+                leasing: self.leasing,
+                ..Self::new(minute)
+            };
+        }
+    }
+
+    /// `None` when a request was taken from the lease; else the lease to
+    /// ask for (`chunk`, or one while another request is leasing).
+    fn take_or_start(&mut self, minute: i64, chunk: u32) -> Option<u32> {
+        self.at(minute);
+        if self.left > 0 {
+            self.left -= 1;
+            return None;
+        }
+        self.leasing += 1;
+        Some(if self.leasing > 1 { 1 } else { chunk })
+    }
+
+    /// Adds what the database granted for `minute`'s window and takes one
+    /// request, if any is left (another request's lease may have covered
+    /// this one). A grant for a window this lease has left behind is
+    /// dropped: it counts in that window only.
+    fn finish(&mut self, minute: i64, granted: u32) -> bool {
+        self.leasing = self.leasing.saturating_sub(1);
+        if self.minute <= minute {
+            self.at(minute);
+            self.left += granted;
+        }
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        true
     }
 }
 
@@ -327,6 +382,36 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_misses_lease_one_each_and_use_each_others_leases() {
+        let mut l = Lease::new(7);
+        assert_eq!(
+            l.take_or_start(7, 30),
+            Some(30),
+            "the first miss leases a chunk"
+        );
+        assert_eq!(
+            l.take_or_start(7, 30),
+            Some(1),
+            "a concurrent one leases one"
+        );
+        assert!(l.finish(7, 30), "granted 30, one taken");
+        assert!(
+            l.finish(7, 0),
+            "refused by the database, covered by the first lease"
+        );
+        assert_eq!(l.left, 28);
+        assert_eq!(l.take_or_start(7, 30), None, "from the lease");
+        assert_eq!(
+            l.take_or_start(8, 30),
+            Some(30),
+            "a new window voids the lease"
+        );
+        assert!(!l.finish(8, 0), "nothing granted, nothing left: refused");
+        assert_eq!(l.take_or_start(8, 30), Some(30));
+        assert!(!l.finish(7, 30), "a grant for a window gone is dropped");
+    }
 
     #[test]
     fn leases_are_a_twentieth_of_the_limit_and_waits_reach_the_next_minute() {
