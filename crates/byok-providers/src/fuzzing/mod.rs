@@ -22,8 +22,10 @@
 //! | [`request_chat`], [`request_messages`], [`request_responses`] | the chat completions body, `inbound::messages::parse_request` / `parse_count_tokens`, `inbound::responses::parse_request` / `peek` | an accepted request re-serialises and reads back the same; every translator encodes it to JSON or refuses it; `peek` agrees with `parse_request`; the answer encoders write JSON |
 //! | [`credential`] | [`crate::Credential::parse`] for every provider | an accepted credential's storage form parses to the same storage form; `Debug` never shows a secret; errors never echo a value |
 //! | [`sanitize`] | `byok_redact::sanitize` of upstream error messages | no 8-byte piece of the key survives, nor a control character; the length is bounded |
+//! | [`answers`] | each format's adapter: a whole answer (`decode`), a model list, an error body, the Gemini and Bedrock embeddings answers | a decoded answer serialises, its verbatim bytes mean what it means, the Messages and Responses encoders write it as JSON; an error shows no piece of the key |
 //! | [`passthrough_usage`] | `inbound::{messages, responses}::UsageReader` | the same usage however split; a JSON body read in pieces as read whole |
 
+mod answers;
 mod credential;
 mod edit;
 mod fixtures;
@@ -35,6 +37,7 @@ mod usage;
 
 use arbitrary::Unstructured;
 
+pub use answers::answers;
 pub use credential::credential;
 pub use requests::{request_chat, request_messages, request_responses};
 pub use sanitize::sanitize;
@@ -114,6 +117,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     credential::seeds(&mut out);
     sanitize::seeds(&mut out);
     usage::seeds(&mut out);
+    answers::seeds(&mut out);
     out
 }
 
@@ -135,6 +139,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("credential", credential),
     ("sanitize", sanitize),
     ("passthrough_usage", passthrough_usage),
+    ("answers", answers),
 ];
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ const SECRET: &str = "sk-fuzz-0123456789abcdef";
 
 /// The formats with a stream translator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(super) enum Format {
     OpenAi,
     Anthropic,
     Responses,
@@ -197,16 +197,16 @@ fn write_frame(e: &Event, u: &mut Unstructured<'_>, out: &mut Vec<u8>) -> Result
     Ok(())
 }
 
-/// The adapters of every provider of `format`, built once.
-struct Adapters {
-    openai: Vec<OpenAiCompatible>,
-    anthropic: Vec<Anthropic>,
-    responses: Vec<Responses>,
-    gemini: Vec<Google>,
-    bedrock: Vec<Bedrock>,
+/// The adapters of every provider of every format, built once.
+pub(super) struct Adapters {
+    pub(super) openai: Vec<OpenAiCompatible>,
+    pub(super) anthropic: Vec<Anthropic>,
+    pub(super) responses: Vec<Responses>,
+    pub(super) gemini: Vec<Google>,
+    pub(super) bedrock: Vec<Bedrock>,
 }
 
-fn adapters() -> &'static Adapters {
+pub(super) fn adapters() -> &'static Adapters {
     static ADAPTERS: OnceLock<Adapters> = OnceLock::new();
     ADAPTERS.get_or_init(|| {
         let client = reqwest::Client::new();
@@ -410,7 +410,7 @@ fn scrub(id: &mut String) {
 
 /// JSON with null members removed (a missing member and `null` mean the
 /// same in a chunk).
-fn meaning(mut v: Value) -> Value {
+pub(super) fn meaning(mut v: Value) -> Value {
     fn strip(v: &mut Value) {
         match v {
             Value::Object(m) => {

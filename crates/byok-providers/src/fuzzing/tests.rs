@@ -58,6 +58,7 @@ random_tests! {
     credential_random => credential, 256, 512;
     sanitize_random => sanitize, 512, 512;
     passthrough_usage_random => passthrough_usage, 128, 1024;
+    answers_random => answers, 256, 1024;
 }
 
 /// Every seed of `fuzz/corpus` (the recorded fixtures) through its target.

@@ -164,7 +164,7 @@ impl Counts {
     /// include both.
     pub(crate) fn cache_apart(input: u64, output: u64, read: u64, write: u64) -> Self {
         Self {
-            prompt: input + read + write,
+            prompt: input.saturating_add(read).saturating_add(write),
             completion: output,
             cached: read,
             cache_write: Some(write),
@@ -177,7 +177,7 @@ impl Counts {
         Usage {
             prompt_tokens: self.prompt,
             completion_tokens: self.completion,
-            total_tokens: self.prompt + self.completion,
+            total_tokens: self.prompt.saturating_add(self.completion),
             prompt_tokens_details: Some(PromptTokensDetails {
                 cached_tokens: Some(self.cached),
                 cache_write_tokens: self.cache_write,

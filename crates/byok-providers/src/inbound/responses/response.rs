@@ -163,7 +163,7 @@ pub(super) fn usage_value(u: &Usage) -> Value {
     let total = if u.total_tokens > 0 {
         u.total_tokens
     } else {
-        u.prompt_tokens + u.completion_tokens
+        u.prompt_tokens.saturating_add(u.completion_tokens)
     };
     json!({
         "input_tokens": u.prompt_tokens,

@@ -111,11 +111,11 @@ impl WireResponse<'_> {
     pub(super) fn usage(&self) -> Option<Usage> {
         let u = self.usage_metadata.as_ref()?;
         let n = |v: Option<u64>| v.unwrap_or(0);
-        let prompt = n(u.prompt_token_count) + n(u.tool_use_prompt_token_count);
+        let prompt = n(u.prompt_token_count).saturating_add(n(u.tool_use_prompt_token_count));
         let thoughts = n(u.thoughts_token_count);
         let counts = Counts {
             prompt,
-            completion: n(u.candidates_token_count) + thoughts,
+            completion: n(u.candidates_token_count).saturating_add(thoughts),
             cached: n(u.cached_content_token_count),
             cache_write: None,
             reasoning: Some(thoughts),
@@ -295,6 +295,20 @@ mod tests {
 
     fn usage_of(v: &Value) -> Option<Usage> {
         lenient::obj::<_, WireResponse<'_>>(v).unwrap()?.usage()
+    }
+
+    /// Found by fuzzing (`stream_gemini`): counts near `u64::MAX` overflowed
+    /// the sums (a panic in debug builds and the tests, a wrapped, tiny
+    /// total in release); they saturate.
+    #[test]
+    fn huge_counts_saturate() {
+        let u = usage_of(&json!({"usageMetadata": {"promptTokenCount": u64::MAX, "toolUsePromptTokenCount": 5, "candidatesTokenCount": u64::MAX, "thoughtsTokenCount": 7}})).unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (u64::MAX, u64::MAX, u64::MAX)
+        );
+        let u = crate::translators::Counts::cache_apart(u64::MAX, 1, 2, 3).usage();
+        assert_eq!((u.prompt_tokens, u.total_tokens), (u64::MAX, u64::MAX));
     }
 
     #[test]

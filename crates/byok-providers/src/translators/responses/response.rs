@@ -88,7 +88,7 @@ impl WireUsage {
             ),
         };
         let mut usage = counts.usage();
-        usage.total_tokens = self.total_tokens.unwrap_or(input + output);
+        usage.total_tokens = self.total_tokens.unwrap_or(input.saturating_add(output));
         usage
     }
 }
@@ -234,7 +234,7 @@ pub(super) fn annotation(raw: &Value, offset: usize) -> Option<Value> {
     for (key, value) in map {
         let moved = match (key.as_str(), value.as_u64()) {
             ("type", _) => continue,
-            ("start_index" | "end_index", Some(i)) => json!(i + offset as u64),
+            ("start_index" | "end_index", Some(i)) => json!(i.saturating_add(offset as u64)),
             _ => value.clone(),
         };
         inner.insert(key.clone(), moved);

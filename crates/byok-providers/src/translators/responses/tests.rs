@@ -270,6 +270,17 @@ proptest! {
     }
 }
 
+/// Found with the fuzzing of token counts (`stream_gemini`): an upstream's
+/// annotation index near `u64::MAX` overflowed when moved by the text's
+/// offset; it saturates.
+#[test]
+fn annotation_indices_saturate() {
+    let raw = serde_json::json!({"type": "url_citation", "url": "https://e.x", "start_index": u64::MAX, "end_index": 3});
+    let moved = super::response::annotation(&raw, 10).unwrap();
+    assert_eq!(moved["url_citation"]["start_index"], u64::MAX);
+    assert_eq!(moved["url_citation"]["end_index"], 13);
+}
+
 #[test]
 fn a_reasoning_item_gives_summary_and_encrypted_details() {
     let items = [
