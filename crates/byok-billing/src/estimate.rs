@@ -73,12 +73,52 @@ fn bpe(encoding: Encoding) -> Option<&'static CoreBPE> {
     }
 }
 
+/// The longest piece of text handed to the tokenizer at once (bytes).
+const SEGMENT: usize = 8 << 10;
+
 /// Raw tokenizer count of `text` (no factor). Falls back to one token per
 /// byte (always an over-count) if the tokenizer cannot be loaded.
+///
+/// The text is counted in segments of at most 8 KiB, cut before a
+/// whitespace character where the segment has one: tiktoken's merge of one
+/// long piece without whitespace (a run of `a`s an upstream streams, a
+/// base64 blob in a prompt) grows much faster than its length, and a 1 MB
+/// one took seconds (minutes in a debug build) on the thread that settles
+/// the request. A cut can only lose merges across it: each adds one token
+/// to the count, so it stays an over-count of the whole text's.
 pub fn count_tokens(encoding: Encoding, text: &str) -> u64 {
-    match bpe(encoding) {
-        Some(b) => u64::try_from(b.encode_ordinary(text).len()).unwrap_or(u64::MAX),
-        None => u64::try_from(text.len()).unwrap_or(u64::MAX),
+    let Some(b) = bpe(encoding) else {
+        return u64::try_from(text.len()).unwrap_or(u64::MAX);
+    };
+    let mut total: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (segment, after) = rest.split_at(segment_end(rest));
+        let count = u64::try_from(b.encode_ordinary(segment).len()).unwrap_or(u64::MAX);
+        let cut = u64::from(!after.is_empty());
+        total = total.saturating_add(count).saturating_add(cut);
+        rest = after;
+    }
+    total
+}
+
+/// Where the first segment of `text` ends: all of it when it is short;
+/// else before the last whitespace character within [`SEGMENT`] bytes
+/// (after its first half), else at the last character boundary within it.
+fn segment_end(text: &str) -> usize {
+    if text.len() <= SEGMENT {
+        return text.len();
+    }
+    let boundary = |mut i: usize| {
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let (start, end) = (boundary(SEGMENT / 2), boundary(SEGMENT));
+    match text[start..end].rfind(char::is_whitespace) {
+        Some(i) if i > 0 => start + i,
+        _ => end,
     }
 }
 
@@ -109,6 +149,25 @@ pub fn estimate_completion(model: &str, delivered: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_text_is_counted_in_segments_never_below_the_whole() {
+        let prose = "The quick brown fox jumps over the lazy dog. ".repeat(2_000);
+        let whole = bpe(Encoding::Cl100k)
+            .map(|b| b.encode_ordinary(&prose).len() as u64)
+            .unwrap();
+        let counted = count_tokens(Encoding::Cl100k, &prose);
+        assert!(counted >= whole, "{counted} < {whole}");
+        // Cut before whitespace: at most one token more per cut.
+        assert!(counted <= whole + (prose.len() / (SEGMENT / 2)) as u64);
+        // A long piece without whitespace, and multi-byte characters
+        // across a segment's end.
+        let run = "a".repeat(300_000);
+        assert!(count_tokens(Encoding::Cl100k, &run) >= 300_000 / 64);
+        let wide = "é".repeat(SEGMENT);
+        assert!(count_tokens(Encoding::O200k, &format!("x{wide}")) > 0);
+        assert!(count_tokens(Encoding::O200k, &wide) > 0);
+    }
 
     #[test]
     fn real_tokenizer_counts() {

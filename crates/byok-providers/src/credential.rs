@@ -44,7 +44,7 @@ pub const AZURE_HOST_SUFFIXES: &[&str] = &[
 pub struct EndpointPolicy {
     /// For [`validate_endpoint`] (user-supplied endpoints): allow
     /// `http://`, IP literals, other ports and non-Azure hosts. For
-    /// [`crate::http_client`]: no public-only resolver, so host names may
+    /// [`crate::upstream_client`] and [`crate::http_client`]: no public-only resolver, so host names may
     /// resolve to loopback or private addresses. For tests and labs only.
     pub allow_insecure: bool,
 }

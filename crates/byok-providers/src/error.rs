@@ -152,25 +152,23 @@ impl ProviderError {
         }
     }
 
-    /// Maps a `reqwest` error to a URL-free error.
-    pub(crate) fn from_reqwest(
+    /// Maps a transport error to a URL-free error: a timeout anywhere in
+    /// its chain (the connect timeout) is a [`ProviderError::Timeout`] in
+    /// `phase`; otherwise a [`ProviderError::Connection`] naming the step.
+    pub(crate) fn from_transport(
         provider: ProviderId,
-        e: &reqwest::Error,
+        e: &crate::transport::TransportError,
         phase: TimeoutPhase,
     ) -> Self {
-        if e.is_timeout() {
+        use crate::transport::TransportError as T;
+        if timed_out(e) {
             return Self::Timeout { provider, phase };
         }
-        let reason = if e.is_connect() {
-            "connect"
-        } else if e.is_body() || e.is_decode() {
-            "reset while reading the body"
-        } else if e.is_request() {
-            "request"
-        } else if e.is_redirect() {
-            "redirect refused"
-        } else {
-            "network"
+        let reason = match e {
+            T::Url | T::Header => "request",
+            T::Connect(_) => "connect",
+            T::Body(_) => "reset while reading the body",
+            _ => "network",
         };
         Self::Connection { provider, reason }
     }
@@ -258,3 +256,22 @@ pub enum RouteError {
 /// The one redaction of upstream messages, from `byok-redact` (re-exported
 /// here so callers keep `byok_providers::sanitize`).
 pub use byok_redact::sanitize;
+
+/// Whether an I/O timeout or hyper's own is anywhere in `e`'s chain.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout)
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}

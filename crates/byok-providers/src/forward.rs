@@ -22,7 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt as _, TryStreamExt as _};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
 use secrecy::ExposeSecret as _;
 
 use crate::credential::Credential;
@@ -218,7 +218,7 @@ pub(crate) async fn signed<D: Dialect>(
 /// The response's bytes as they arrive, failing after `idle` without any.
 fn byte_stream(
     provider: ProviderId,
-    response: reqwest::Response,
+    response: crate::transport::Response,
     idle: Duration,
 ) -> BoxStream<'static, Result<Bytes, ProviderError>> {
     let body = response.bytes_stream().boxed();
@@ -234,7 +234,7 @@ fn byte_stream(
             )),
             Ok(None) => None,
             Ok(Some(Err(e))) => Some((
-                Err(ProviderError::from_reqwest(
+                Err(ProviderError::from_transport(
                     provider,
                     &e,
                     TimeoutPhase::Body,

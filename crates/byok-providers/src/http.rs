@@ -10,7 +10,7 @@ use std::time::Duration;
 use byok_redact::ReadError;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use http::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
@@ -21,6 +21,7 @@ use crate::provider::ProviderConfig;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::stream::{ChatStream, EventStream, StreamEvent};
 use crate::target::Target;
+use crate::transport::{HttpClient, RequestBuilder, Response, TransportError};
 use crate::types::ModelInfo;
 
 pub(crate) fn classify(e: &serde_json::Error) -> &'static str {
@@ -69,11 +70,12 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// (the bounded read of `byok-redact`, mapped to [`ProviderError`]).
 pub(crate) async fn read_body(
     provider: ProviderId,
-    response: reqwest::Response,
+    response: Response,
     limit: usize,
     idle: Duration,
 ) -> Result<Vec<u8>, ProviderError> {
-    byok_redact::read_response(response, limit, idle)
+    let announced = response.content_length();
+    byok_redact::read_stream(response.bytes_stream(), announced, limit, idle)
         .await
         .map_err(|e| match e {
             ReadError::TooLarge { limit } => ProviderError::TooLarge { provider, limit },
@@ -82,7 +84,7 @@ pub(crate) async fn read_body(
                 phase: TimeoutPhase::Body,
             },
             ReadError::Transport(e) => {
-                ProviderError::from_reqwest(provider, &e, TimeoutPhase::Body)
+                ProviderError::from_transport(provider, &e, TimeoutPhase::Body)
             }
             _ => ProviderError::Connection {
                 provider,
@@ -94,7 +96,7 @@ pub(crate) async fn read_body(
 /// Turns a non-success upstream response into a sanitised error.
 pub(crate) async fn upstream_error(
     provider: ProviderId,
-    response: reqwest::Response,
+    response: Response,
     config: &ProviderConfig,
     secret: Option<&str>,
 ) -> ProviderError {
@@ -127,9 +129,9 @@ pub(crate) async fn upstream_error(
 pub(crate) async fn send(
     provider: ProviderId,
     config: &ProviderConfig,
-    request: reqwest::RequestBuilder,
+    request: RequestBuilder,
     secret: Option<&str>,
-) -> Result<reqwest::Response, ProviderError> {
+) -> Result<Response, ProviderError> {
     let response = match tokio::time::timeout(config.timeouts.response, request.send()).await {
         Err(_) => {
             return Err(ProviderError::Timeout {
@@ -138,7 +140,7 @@ pub(crate) async fn send(
             });
         }
         Ok(Err(e)) => {
-            return Err(ProviderError::from_reqwest(
+            return Err(ProviderError::from_transport(
                 provider,
                 &e,
                 TimeoutPhase::Response,
@@ -157,7 +159,7 @@ pub(crate) async fn send(
 pub(crate) async fn fetch(
     provider: ProviderId,
     config: &ProviderConfig,
-    request: reqwest::RequestBuilder,
+    request: RequestBuilder,
     secret: Option<&str>,
 ) -> Result<Vec<u8>, ProviderError> {
     let response = send(provider, config, request, secret).await?;
@@ -177,7 +179,7 @@ pub(crate) async fn fetch(
 pub(crate) struct Upstream {
     pub(crate) id: ProviderId,
     pub(crate) base: String,
-    pub(crate) client: reqwest::Client,
+    pub(crate) client: HttpClient,
     pub(crate) config: Arc<ProviderConfig>,
 }
 
@@ -194,7 +196,7 @@ impl Upstream {
     /// ([`ProviderConfig::base_url`]).
     pub(crate) fn configured(
         id: ProviderId,
-        client: reqwest::Client,
+        client: HttpClient,
         config: Arc<ProviderConfig>,
     ) -> Self {
         let base = config.base_url(id).to_owned();
@@ -205,7 +207,7 @@ impl Upstream {
     pub(crate) fn new(
         id: ProviderId,
         base: &str,
-        client: reqwest::Client,
+        client: HttpClient,
         config: Arc<ProviderConfig>,
     ) -> Self {
         Self {
@@ -246,7 +248,7 @@ impl Upstream {
         op: &str,
         body: Vec<u8>,
         stream: bool,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(RequestBuilder, SecretString), ProviderError> {
         let Endpoint { url, auth, secret } = self.endpoint(credential, op)?;
         let mut builder = self
             .client
@@ -264,7 +266,7 @@ impl Upstream {
         &self,
         credential: &Credential,
         op: &str,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(RequestBuilder, SecretString), ProviderError> {
         let Endpoint { url, auth, secret } = self.endpoint(credential, op)?;
         Ok((self.client.get(url).header(auth.0, auth.1), secret))
     }
@@ -273,7 +275,7 @@ impl Upstream {
     /// redacted from errors.
     pub(crate) async fn fetch(
         &self,
-        request: reqwest::RequestBuilder,
+        request: RequestBuilder,
         secret: &SecretString,
     ) -> Result<Vec<u8>, ProviderError> {
         fetch(self.id, &self.config, request, Some(secret.expose_secret())).await
@@ -283,7 +285,7 @@ impl Upstream {
     /// the key, for sanitising mid-stream errors) over the answer.
     pub(crate) async fn stream<B: BodyTranslate>(
         &self,
-        request: reqwest::RequestBuilder,
+        request: RequestBuilder,
         secret: SecretString,
         make: impl FnOnce(SecretString) -> B,
     ) -> Result<ChatStream, ProviderError> {
@@ -426,7 +428,7 @@ impl<T: SseTranslate> BodyTranslate for Sse<T> {
 
 struct Driver<B> {
     provider: ProviderId,
-    body: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+    body: futures_util::stream::BoxStream<'static, Result<Bytes, TransportError>>,
     pending: Out,
     idle: Duration,
     translator: B,
@@ -460,7 +462,7 @@ impl<B: BodyTranslate> Driver<B> {
 /// and closes the upstream connection.
 pub(crate) fn body_stream<B: BodyTranslate>(
     provider: ProviderId,
-    response: reqwest::Response,
+    response: Response,
     idle: Duration,
     translator: B,
 ) -> EventStream {
@@ -491,7 +493,7 @@ pub(crate) fn body_stream<B: BodyTranslate>(
                 }),
                 Ok(None) => d.on_eof(),
                 Ok(Some(Err(e))) => {
-                    let e = ProviderError::from_reqwest(d.provider, &e, TimeoutPhase::Body);
+                    let e = ProviderError::from_transport(d.provider, &e, TimeoutPhase::Body);
                     d.fail(e);
                 }
                 Ok(Some(Ok(bytes))) => d.on_bytes(&bytes),
@@ -534,7 +536,6 @@ pub(crate) fn short_code(v: Option<&Value>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
 
     /// Found by fuzzing (`stream_openai`): the events before an event the
     /// SSE decoder refuses (here, over the size limit) were dropped with it

@@ -29,7 +29,7 @@
 //!   `docs/providers.md`.
 //! - **Object-safe trait.** [`ChatProvider`] has `chat`, `chat_stream` and
 //!   `list_models`.
-//! - **No hidden I/O.** The HTTP client ([`http_client`]) and the
+//! - **No hidden I/O.** The HTTP client ([`upstream_client`]) and the
 //!   [`ProviderConfig`] (base-URL overrides, timeouts, limits) are passed in;
 //!   nothing reads the environment.
 //! - **Keys stay secret.** Credentials are `secrecy` types, exposed only where
@@ -47,12 +47,12 @@
 //! # Example
 //!
 //! ```no_run
-//! use byok_providers::{ChatProvider, ChatRequest, Credential, EndpointPolicy, ProviderConfig, ProviderId, Registry, http_client, resolve};
+//! use byok_providers::{ChatProvider, ChatRequest, Credential, EndpointPolicy, ProviderConfig, ProviderId, Registry, upstream_client, resolve};
 //! use secrecy::SecretString;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = ProviderConfig::default();
-//! let registry = Registry::new(http_client(&config.timeouts, config.endpoint_policy)?, config);
+//! let registry = Registry::new(upstream_client(&config.timeouts, config.endpoint_policy)?, config);
 //! let request: ChatRequest = serde_json::from_str(
 //!     r#"{"model":"llama-3.3-70b-versatile","messages":[{"role":"user","content":"Hello"}]}"#,
 //! )?;
@@ -86,6 +86,7 @@ mod target;
 #[cfg(test)]
 mod test_support;
 mod translators;
+mod transport;
 mod types;
 
 pub use credential::{
@@ -103,6 +104,7 @@ pub use id::{
 pub use limits::output_token_limit;
 pub use provider::{
     ChatOutcome, ChatProvider, Limits, ProviderConfig, Registry, Timeouts, http_client,
+    upstream_client,
 };
 pub use resolver::{PublicOnlyResolver, is_public_ip};
 pub use routing::{Family, Pattern, Route, resolve};
@@ -127,6 +129,9 @@ pub use translators::gemini::{
 };
 pub use translators::openai::{OpenAiCompatible, Translated, encode_request, translate_event};
 pub use translators::responses::{Responses, encode_request as encode_responses_request};
+pub use transport::{
+    BodyStream, ClientError, HttpClient, IntoUri, RequestBuilder, Response, TransportError,
+};
 pub use types::*;
 
 /// Runs a dialect's stream translator over already-decoded SSE events and

@@ -17,6 +17,7 @@ use crate::translators::bedrock::Bedrock;
 use crate::translators::gemini::Google;
 use crate::translators::openai::OpenAiCompatible;
 use crate::translators::responses::Responses;
+use crate::transport::{ClientError, HttpClient, Resolution};
 use crate::types::{ChatRequest, ChatResponse, ModelInfo};
 
 /// A non-streaming answer with its usage.
@@ -203,7 +204,29 @@ impl ProviderConfig {
     }
 }
 
-/// Builds the one HTTP client the adapters share: connection pooling, a
+/// Builds the client the chat adapters share ([`Registry::new`]):
+/// connection pooling, a connect timeout, no redirects (a redirect could
+/// carry a key elsewhere), no proxy from the environment, TCP_NODELAY,
+/// HTTP/2 by ALPN, and unless `policy` allows insecure upstreams, a
+/// resolver that refuses host names resolving to non-public addresses.
+/// hyper called directly, not reqwest: see [`crate::HttpClient`].
+///
+/// # Errors
+/// When TLS cannot be set up.
+pub fn upstream_client(
+    timeouts: &Timeouts,
+    policy: EndpointPolicy,
+) -> Result<HttpClient, ClientError> {
+    let resolution = if policy.allow_insecure {
+        Resolution::System
+    } else {
+        Resolution::PublicOnly
+    };
+    HttpClient::new(timeouts.connect, resolution)
+}
+
+/// The same rules as [`upstream_client`] in a `reqwest` client, for the
+/// crates that take one (`byok-search`): connection pooling, a
 /// connect timeout, no redirects (a redirect could carry a key elsewhere),
 /// no proxy from the environment, TCP_NODELAY, and unless `policy` allows
 /// insecure upstreams, a resolver that refuses host names resolving to
@@ -241,7 +264,7 @@ pub struct Registry {
 
 impl Registry {
     /// Builds the adapter of every provider in the table.
-    pub fn new(client: reqwest::Client, config: ProviderConfig) -> Self {
+    pub fn new(client: HttpClient, config: ProviderConfig) -> Self {
         let config = Arc::new(config);
         let providers = std::array::from_fn(|i| adapter(PROVIDERS[i].id, &client, &config));
         Self { providers }
@@ -256,7 +279,7 @@ impl Registry {
 /// The one dispatch on wire formats.
 fn adapter(
     id: ProviderId,
-    client: &reqwest::Client,
+    client: &HttpClient,
     config: &Arc<ProviderConfig>,
 ) -> Arc<dyn ChatProvider> {
     let client = client.clone();
@@ -281,7 +304,10 @@ mod tests {
     /// needs no code here.
     #[test]
     fn every_row_has_an_adapter() {
-        let registry = Registry::new(reqwest::Client::new(), ProviderConfig::default());
+        let registry = Registry::new(
+            upstream_client(&Timeouts::default(), EndpointPolicy::default()).unwrap(),
+            ProviderConfig::default(),
+        );
         for p in &PROVIDERS {
             assert_eq!(registry.get(p.id).id(), p.id, "{}", p.slug);
         }

@@ -157,18 +157,27 @@ impl Resolve for PublicOnlyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if addrs.is_empty() {
-                return Err("host name resolved to no address".into());
-            }
-            if addrs.iter().any(|a| !is_public_ip(a.ip())) {
-                return Err("host name resolves to a non-public address; refused".into());
-            }
-            let addrs: Addrs = Box::new(addrs.into_iter());
+            let addrs: Addrs = Box::new(resolve_public(&host).await?.into_iter());
             Ok(addrs)
         })
     }
+}
+
+/// Resolves `host` with the system resolver; refused if it resolves to no
+/// address or to any address that is not public. The one check behind
+/// [`PublicOnlyResolver`] and the gateway's own client
+/// ([`crate::HttpClient`]).
+pub(crate) async fn resolve_public(
+    host: &str,
+) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+    if addrs.is_empty() {
+        return Err("host name resolved to no address".into());
+    }
+    if addrs.iter().any(|a| !is_public_ip(a.ip())) {
+        return Err("host name resolves to a non-public address; refused".into());
+    }
+    Ok(addrs)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! the provider's base URL. Bedrock (`BedrockRegion`) signs its requests
 //! (SigV4) in its translator and is not served here.
 
-use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 

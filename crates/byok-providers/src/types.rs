@@ -87,6 +87,51 @@ pub struct ChatRequest {
     /// Every other top-level field, passed through to OpenAI-dialect upstreams only.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// The client's body this request was read from, when it was read by
+    /// [`ChatRequest::parse`]: an OpenAI-dialect adapter forwards it as it
+    /// came when what it would encode says the same (see [`RawBody`]).
+    #[serde(skip)]
+    pub raw: Option<RawBody>,
+}
+
+/// The bytes a [`ChatRequest`] was parsed from, and what they said about
+/// the fields the gateway may change after parsing (the model a route
+/// rewrites, the output limit a default fills in, the gateway's own
+/// options it takes out of `extra`, messages a step adds): the bytes stand
+/// for the request only while those are as parsed
+/// ([`RawBody::describes`]). Nothing else is changed between parsing and
+/// encoding; debug builds check every use against the encoding it saves.
+#[derive(Clone, PartialEq)]
+pub struct RawBody {
+    bytes: bytes::Bytes,
+    model: String,
+    max_tokens: Option<u32>,
+    max_completion_tokens: Option<u32>,
+    extra: usize,
+    messages: usize,
+}
+
+impl std::fmt::Debug for RawBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawBody({} bytes)", self.bytes.len())
+    }
+}
+
+impl RawBody {
+    /// Whether the bytes still say what `request` says in the fields the
+    /// gateway changes.
+    pub fn describes(&self, request: &ChatRequest) -> bool {
+        self.model == request.model
+            && self.max_tokens == request.max_tokens
+            && self.max_completion_tokens == request.max_completion_tokens
+            && self.extra == request.extra.len()
+            && self.messages == request.messages.len()
+    }
+
+    /// The bytes as the client sent them.
+    pub fn bytes(&self) -> &bytes::Bytes {
+        &self.bytes
+    }
 }
 
 /// Request fields that would let a caller choose where, or with which
@@ -131,6 +176,25 @@ pub fn refuse_forbidden_fields<'a>(
 }
 
 impl ChatRequest {
+    /// Reads a chat completions body, keeping its bytes (a cheap
+    /// reference-counted clone) so that an upstream speaking the same
+    /// protocol can get them as they came: lossless, and no re-encoding.
+    ///
+    /// # Errors
+    /// The body is not a chat completions request.
+    pub fn parse(body: &bytes::Bytes) -> Result<Self, serde_json::Error> {
+        let mut request: ChatRequest = serde_json::from_slice(body)?;
+        request.raw = Some(RawBody {
+            bytes: body.clone(),
+            model: request.model.clone(),
+            max_tokens: request.max_tokens,
+            max_completion_tokens: request.max_completion_tokens,
+            extra: request.extra.len(),
+            messages: request.messages.len(),
+        });
+        Ok(request)
+    }
+
     /// Checks what every provider needs: a model, at least one message,
     /// sane limits, and no field that tries to choose the upstream.
     ///

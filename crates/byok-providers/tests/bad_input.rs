@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use byok_providers::{
     ChatProvider, ChatRequest, Credential, EndpointPolicy, Limits, ProviderConfig, ProviderError,
-    ProviderId, Registry, RouteError, Timeouts, Transcript, http_client, resolve,
+    ProviderId, Registry, RouteError, Timeouts, Transcript, resolve, upstream_client,
 };
 use byok_testkit::{Body, MockUpstream, Piece, Reply, fixture};
 use bytes::Bytes;
@@ -22,7 +22,7 @@ async fn groq(
         .with_timeouts(Timeouts::uniform(Duration::from_secs(10)))
         .with_limits(limits);
     let registry = Registry::new(
-        http_client(&config.timeouts, config.endpoint_policy).unwrap(),
+        upstream_client(&config.timeouts, config.endpoint_policy).unwrap(),
         config,
     );
     let cred = Credential::parse(
@@ -251,7 +251,7 @@ async fn host_names_resolving_to_private_addresses_are_refused_by_the_shared_cli
             format!("http://localhost:{port}/openai/v1"),
         );
         config.endpoint_policy = policy;
-        let registry = Registry::new(http_client(&config.timeouts, policy).unwrap(), config);
+        let registry = Registry::new(upstream_client(&config.timeouts, policy).unwrap(), config);
         let result = registry
             .get(ProviderId::Groq)
             .chat(&req(false), &cred)

@@ -11,7 +11,7 @@ use std::time::Duration;
 use byok_providers::{
     ChatProvider, ChatRequest, Credential, EndpointPolicy, FinishReason, PROVIDERS, ProviderConfig,
     ProviderError, ProviderInfo, Quirks, Registry, TargetKind, TimeoutPhase, Timeouts, Transcript,
-    UpstreamErrorKind, UsageReport, WireFormat, http_client,
+    UpstreamErrorKind, UsageReport, WireFormat, upstream_client,
 };
 use byok_testkit::{MockUpstream, Reply, fixture};
 use futures_util::StreamExt as _;
@@ -65,7 +65,7 @@ async fn harness(info: &'static ProviderInfo, timeouts: Timeouts) -> Harness {
         .with_base_url(info.id, format!("{}{}", mock.base_url(), base_path))
         .with_timeouts(timeouts);
     let registry = Registry::new(
-        http_client(&config.timeouts, config.endpoint_policy).unwrap(),
+        upstream_client(&config.timeouts, config.endpoint_policy).unwrap(),
         config,
     );
     // Unique per provider, and sharing no 8-byte piece with provider names.

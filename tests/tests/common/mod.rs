@@ -262,7 +262,15 @@ impl Env {
 
     /// `GET path` with a gateway key, as JSON.
     pub(crate) async fn get_json(&self, path: &str, key: &str) -> Value {
-        self.call("GET", path, key).await.json().await.unwrap()
+        let r = self.call("GET", path, key).await;
+        let status = r.status();
+        let body = r.bytes().await.unwrap();
+        serde_json::from_slice(&body).unwrap_or_else(|e| {
+            panic!(
+                "GET {path}: {status}, {e}: {:?}",
+                String::from_utf8_lossy(&body)
+            )
+        })
     }
 
     /// Every ledger entry of the user of `key` (`GET /api/usage`, page by

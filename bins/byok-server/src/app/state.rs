@@ -229,19 +229,22 @@ impl Clients {
         upstream: &(ProviderConfig, SearchConfig),
         operator: EndpointPolicy,
         user: EndpointPolicy,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> anyhow::Result<Self> {
         let (providers, search) = upstream;
-        let client = byok_providers::http_client(&providers.timeouts, operator)?;
+        let client = byok_providers::upstream_client(&providers.timeouts, operator)?;
         let user_endpoints = if user == operator {
             None
         } else {
-            let client = byok_providers::http_client(&providers.timeouts, user)?;
+            let client = byok_providers::upstream_client(&providers.timeouts, user)?;
             Some(Registry::new(client, providers.clone()))
         };
+        // Search adapters take a reqwest client (byok-search), with the
+        // same rules.
+        let search_client = byok_providers::http_client(&providers.timeouts, operator)?;
         Ok(Self {
-            providers: Registry::new(client.clone(), providers.clone()),
+            providers: Registry::new(client, providers.clone()),
             user_endpoints,
-            search: SearchRegistry::new(client, search.clone()),
+            search: SearchRegistry::new(search_client, search.clone()),
         })
     }
 }

@@ -206,10 +206,21 @@ pub(super) struct Adapters {
     pub(super) bedrock: Vec<Bedrock>,
 }
 
+/// The adapters' client (never used to send: the targets feed bodies to
+/// the translators).
+#[allow(clippy::panic)] // a fuzz target reports a broken setup by panicking
+fn upstream_client() -> crate::HttpClient {
+    let timeouts = crate::Timeouts::default();
+    match crate::upstream_client(&timeouts, crate::EndpointPolicy::default()) {
+        Ok(client) => client,
+        Err(e) => panic!("the upstream client builds: {e}"),
+    }
+}
+
 pub(super) fn adapters() -> &'static Adapters {
     static ADAPTERS: OnceLock<Adapters> = OnceLock::new();
     ADAPTERS.get_or_init(|| {
-        let client = reqwest::Client::new();
+        let client = upstream_client();
         let config = Arc::new(ProviderConfig::default());
         let c = || client.clone();
         let k = || Arc::clone(&config);

@@ -64,7 +64,7 @@ pub(crate) trait Dialect: Send + Sync + std::fmt::Debug {
         request: &ChatRequest,
         credential: &Credential,
         stream: bool,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError>;
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError>;
 
     /// A whole answer's body as the neutral outcome.
     fn decode(&self, request: &ChatRequest, bytes: Vec<u8>) -> Result<ChatOutcome, ProviderError>;
@@ -77,7 +77,7 @@ pub(crate) trait Dialect: Send + Sync + std::fmt::Debug {
     fn models_request(
         &self,
         credential: &Credential,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError>;
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError>;
 
     /// A model-list body as models.
     fn models(&self, bytes: &[u8]) -> Result<Vec<ModelInfo>, ProviderError>;
@@ -95,7 +95,7 @@ pub(crate) trait Dialect: Send + Sync + std::fmt::Debug {
         op: &str,
         body: Vec<u8>,
         credential: &Credential,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError> {
         let _ = (op, body, credential);
         Err(ProviderError::Unsupported {
             provider: self.upstream().id,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use byok_providers::{
     ChatChunk, ChatProvider, ChatRequest, ChatResponse, Credential, EndpointPolicy, FinishReason,
     ProviderConfig, ProviderError, ProviderId, Registry, Timeouts, Transcript, UsageReport,
-    http_client,
+    upstream_client,
 };
 use byok_testkit::MockUpstream;
 use futures_util::StreamExt as _;
@@ -43,7 +43,7 @@ pub async fn setup(
         config = config.with_base_url(id, format!("{}{b}", mock.base_url()));
     }
     config.endpoint_policy = LAB;
-    let registry = Registry::new(http_client(&config.timeouts, LAB).unwrap(), config);
+    let registry = Registry::new(upstream_client(&config.timeouts, LAB).unwrap(), config);
     let raw = credential(&mock.base_url());
     let credential = Credential::parse(id, &SecretString::from(raw), LAB).unwrap();
     Setup {

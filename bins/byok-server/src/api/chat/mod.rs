@@ -21,11 +21,11 @@ use bytes::Bytes;
 use self::sse::ChatEvents;
 use self::web_search::{augment_with_search, take_web_search};
 use crate::accounts::User;
+use crate::api::Data;
 use crate::api::pipeline::settle::Settlement;
 use crate::api::pipeline::{
     Call, default_output_limit, fallback_requests, keys_for, openai_error, serve, targets,
 };
-use crate::api::{Data, parse_json};
 use crate::error::{ApiError, internal};
 
 /// The route's path (its metrics label and its ledger entries' endpoint).
@@ -43,7 +43,7 @@ async fn handle(
     body: Bytes,
     state: &Data,
 ) -> Result<HttpResponse, ApiError> {
-    let mut request: ChatRequest = parse_json(&body)?;
+    let mut request = ChatRequest::parse(&body).map_err(|e| ApiError::invalid_json(&e))?;
     request.validate()?;
     let models = request.extra.remove("models");
     let web = take_web_search(&mut request)?;

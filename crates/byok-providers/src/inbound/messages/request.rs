@@ -199,6 +199,7 @@ fn convert(wire: WireRequest, counting: bool) -> Result<Parsed, InboundError> {
         response_format,
         reasoning_effort,
         extra,
+        raw: None,
     };
     Ok(Parsed {
         request,

@@ -98,6 +98,7 @@ pub fn parse_request(body: &[u8]) -> Result<Parsed, InboundError> {
         response_format: None,
         reasoning_effort: None,
         extra: Map::new(),
+        raw: None,
     };
     sampling(&mut map, &mut request)?;
     request.tools = tools(map.remove("tools"))?;

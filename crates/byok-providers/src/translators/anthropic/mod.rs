@@ -100,7 +100,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use reqwest::header::HeaderName;
+use ::http::header::HeaderName;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::Value;
@@ -157,7 +157,11 @@ impl Anthropic {
     /// The translator for `anthropic` (base URL from config) or
     /// `azure-anthropic-foundry` (base from the credential's endpoint unless
     /// overridden).
-    pub fn new(id: ProviderId, client: reqwest::Client, config: Arc<ProviderConfig>) -> Self {
+    pub fn new(
+        id: ProviderId,
+        client: crate::transport::HttpClient,
+        config: Arc<ProviderConfig>,
+    ) -> Self {
         Self {
             up: Upstream::configured(id, client, config),
         }
@@ -165,7 +169,7 @@ impl Anthropic {
 }
 
 /// Adds the `anthropic-version` header.
-fn versioned(builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+fn versioned(builder: crate::transport::RequestBuilder) -> crate::transport::RequestBuilder {
     builder.header(
         HeaderName::from_static("anthropic-version"),
         ANTHROPIC_VERSION,
@@ -190,7 +194,7 @@ impl Dialect for Anthropic {
         request: &ChatRequest,
         credential: &Credential,
         stream: bool,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError> {
         let body = encode_request(self.up.id, request, stream)?;
         let (builder, key) = self.up.post_json(credential, "messages", body, stream)?;
         Ok((versioned(builder), key))
@@ -208,7 +212,7 @@ impl Dialect for Anthropic {
     fn models_request(
         &self,
         credential: &Credential,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError> {
         let (builder, key) = self.up.get(credential, "models")?;
         Ok((versioned(builder), key))
     }

@@ -65,10 +65,10 @@ mod stream;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use ::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use self::request::encode_request;
@@ -136,7 +136,11 @@ pub fn encode_model_id(model: &str) -> String {
 impl Bedrock {
     /// The translator for `id` (a Converse-format row); the base URL
     /// override, if any, replaces the regional endpoint.
-    pub fn new(id: ProviderId, client: reqwest::Client, config: Arc<ProviderConfig>) -> Self {
+    pub fn new(
+        id: ProviderId,
+        client: crate::transport::HttpClient,
+        config: Arc<ProviderConfig>,
+    ) -> Self {
         let base = config.base_urls.get(&id).cloned();
         Self {
             overridden: base.is_some(),
@@ -164,11 +168,11 @@ impl Bedrock {
     fn authorized(
         &self,
         aws: &AwsCredential,
-        method: reqwest::Method,
+        method: ::http::Method,
         url: &str,
         body: Vec<u8>,
         accept: &str,
-    ) -> Result<reqwest::RequestBuilder, ProviderError> {
+    ) -> Result<crate::transport::RequestBuilder, ProviderError> {
         let mut builder = self
             .up
             .client
@@ -289,7 +293,7 @@ impl Dialect for Bedrock {
         request: &ChatRequest,
         credential: &Credential,
         stream: bool,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError> {
         let body = request::encode_request(self.up.id, request)?;
         let aws = aws_of(credential)?;
         let (op, accept) = if stream {
@@ -298,7 +302,7 @@ impl Dialect for Bedrock {
             ("converse", "application/json")
         };
         let url = self.url(aws, &request.model, op);
-        let builder = self.authorized(aws, reqwest::Method::POST, &url, body, accept)?;
+        let builder = self.authorized(aws, ::http::Method::POST, &url, body, accept)?;
         Ok((builder, secret_of(aws)))
     }
 
@@ -320,12 +324,12 @@ impl Dialect for Bedrock {
     fn models_request(
         &self,
         credential: &Credential,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError> {
         let aws = aws_of(credential)?;
         let url = format!("{}/foundation-models", self.base("bedrock", aws));
         let builder = self.authorized(
             aws,
-            reqwest::Method::GET,
+            ::http::Method::GET,
             &url,
             Vec::new(),
             "application/json",
@@ -346,11 +350,10 @@ impl Dialect for Bedrock {
         op: &str,
         body: Vec<u8>,
         credential: &Credential,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError> {
         let aws = aws_of(credential)?;
         let url = format!("{}/{op}", self.base("bedrock-runtime", aws));
-        let builder =
-            self.authorized(aws, reqwest::Method::POST, &url, body, "application/json")?;
+        let builder = self.authorized(aws, ::http::Method::POST, &url, body, "application/json")?;
         Ok((builder, secret_of(aws)))
     }
 }

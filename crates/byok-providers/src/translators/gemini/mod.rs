@@ -146,7 +146,11 @@ fn join_id(id: &str, signature: Option<&str>) -> String {
 impl Google {
     /// The translator for `id` (a Gemini-format row), at its configured
     /// base URL.
-    pub fn new(id: ProviderId, client: reqwest::Client, config: Arc<ProviderConfig>) -> Self {
+    pub fn new(
+        id: ProviderId,
+        client: crate::transport::HttpClient,
+        config: Arc<ProviderConfig>,
+    ) -> Self {
         Self {
             up: Upstream::configured(id, client, config),
         }
@@ -167,7 +171,7 @@ impl Dialect for Google {
         request: &ChatRequest,
         credential: &Credential,
         stream: bool,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError> {
         let body = request::encode_request(self.up.id, request)?;
         let model = model_segment(&request.model)?;
         let op = if stream {
@@ -190,7 +194,7 @@ impl Dialect for Google {
     fn models_request(
         &self,
         credential: &Credential,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError> {
         self.up.get(credential, "v1beta/models")
     }
 

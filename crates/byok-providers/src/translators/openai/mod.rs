@@ -50,12 +50,12 @@ mod stream;
 
 use std::sync::Arc;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
+use ::http::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
 use secrecy::SecretString;
 use serde::Deserialize;
 
 pub use self::request::encode_request;
-use self::request::encode_with_model;
+
 use self::response::strict_response;
 pub(crate) use self::stream::OpenAiStream;
 pub use self::stream::{Translated, translate_event};
@@ -74,7 +74,7 @@ pub struct OpenAiCompatible {
     /// `{base}/chat/completions` for a base-URL target, parsed once (a URL
     /// parse costs about as much as the rest of building the upstream
     /// request).
-    chat_url: Option<reqwest::Url>,
+    chat_url: Option<::http::Uri>,
     quirks: Quirks,
 }
 
@@ -97,12 +97,12 @@ impl OpenAiCompatible {
         id: ProviderId,
         base: String,
         quirks: Quirks,
-        client: reqwest::Client,
+        client: crate::transport::HttpClient,
         config: Arc<ProviderConfig>,
     ) -> Self {
         let up = Upstream::new(id, &base, client, config);
         let chat_url = (id.info().target == TargetKind::BaseUrl)
-            .then(|| reqwest::Url::parse(&format!("{}/chat/completions", up.base)).ok())
+            .then(|| crate::transport::parse_url(&format!("{}/chat/completions", up.base)))
             .flatten();
         Self {
             up,
@@ -116,12 +116,12 @@ impl OpenAiCompatible {
         &self,
         credential: &Credential,
         op: &str,
-    ) -> Result<(reqwest::Url, HeaderName, HeaderValue, SecretString), ProviderError> {
+    ) -> Result<(::http::Uri, HeaderName, HeaderValue, SecretString), ProviderError> {
         let target = Target::resolve(self.up.id, &self.up.base, credential)?;
         let (name, auth) = target.auth()?;
         let url = match &self.chat_url {
             Some(url) if op == "chat/completions" && target.at_configured_base() => url.clone(),
-            _ => reqwest::Url::parse(&target.url(op)).map_err(|_| ProviderError::Connection {
+            _ => crate::transport::parse_url(&target.url(op)).ok_or(ProviderError::Connection {
                 provider: self.up.id,
                 reason: "invalid upstream URL",
             })?,
@@ -160,10 +160,10 @@ impl Dialect for OpenAiCompatible {
         request: &ChatRequest,
         credential: &Credential,
         stream: bool,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError> {
         request.validate()?;
         let (url, name, auth, secret) = self.endpoint(credential, "chat/completions")?;
-        let body = encode_with_model(request, self.quirks, stream, azure_model(credential))?;
+        let body = request::body(request, self.quirks, stream, azure_model(credential))?;
         let accept = if stream {
             "text/event-stream"
         } else {
@@ -200,7 +200,7 @@ impl Dialect for OpenAiCompatible {
     fn models_request(
         &self,
         credential: &Credential,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError> {
         let (url, name, auth, secret) = self.endpoint(credential, "models")?;
         Ok((self.up.client.get(url).header(name, auth), secret))
     }

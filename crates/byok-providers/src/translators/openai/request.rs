@@ -114,6 +114,86 @@ pub(super) fn encode_with_model(
     Ok(body)
 }
 
+/// The upstream body: the client's bytes as they came when they say what
+/// [`encode_with_model`] would write ([`verbatim`]), else its encoding.
+///
+/// # Errors
+/// As [`encode_with_model`].
+pub(super) fn body(
+    request: &ChatRequest,
+    quirks: Quirks,
+    stream: bool,
+    model: Option<&str>,
+) -> Result<bytes::Bytes, ProviderError> {
+    if let Some(raw) = verbatim(request, quirks, stream, model) {
+        #[cfg(debug_assertions)]
+        check_verbatim(raw, &encode_with_model(request, quirks, stream, model)?);
+        return Ok(raw.clone());
+    }
+    encode_with_model(request, quirks, stream, model).map(bytes::Bytes::from)
+}
+
+/// The client's bytes, when nothing in them must change for the upstream:
+/// the pipeline changed none of the fields it may change
+/// ([`RawBody::describes`](crate::types::RawBody::describes)), the model
+/// is sent as the client named it, the output limits need no renaming,
+/// and the stream fields are what the call needs (`stream` as the call
+/// streams or not; usage asked for where the provider takes
+/// `stream_options`, and none sent where it does not).
+fn verbatim<'r>(
+    request: &'r ChatRequest,
+    quirks: Quirks,
+    stream: bool,
+    model: Option<&str>,
+) -> Option<&'r bytes::Bytes> {
+    let raw = request.raw.as_ref()?;
+    let same_model = model.is_none_or(|m| m == request.model);
+    let same_limits =
+        token_limits(request, quirks, model) == (request.max_tokens, request.max_completion_tokens);
+    let stream_fields = if !stream {
+        !request.is_stream() && request.stream_options.is_none()
+    } else if quirks.stream_options {
+        request.is_stream() && request.wants_stream_usage()
+    } else {
+        request.is_stream() && request.stream_options.is_none()
+    };
+    (same_model && same_limits && stream_fields && raw.describes(request)).then(|| raw.bytes())
+}
+
+/// Debug builds: a forwarded body says what its encoding would have said
+/// (JSON `null` and a missing member alike, `"stream": false` and none
+/// alike, `1` and `1.0` alike), so a step that changes the request without [`RawBody`]
+/// noticing fails the tests instead of being forwarded unchanged.
+#[cfg(debug_assertions)]
+fn check_verbatim(raw: &[u8], encoded: &[u8]) {
+    fn meaning(bytes: &[u8]) -> Value {
+        fn strip(v: &mut Value) {
+            match v {
+                Value::Object(m) => {
+                    m.retain(|_, v| !v.is_null());
+                    m.values_mut().for_each(strip);
+                }
+                Value::Array(a) => a.iter_mut().for_each(strip),
+                Value::Number(n) => *v = Value::from(n.as_f64()),
+                _ => {}
+            }
+        }
+        let mut v: Value = serde_json::from_slice(bytes).unwrap_or_default();
+        if let Value::Object(m) = &mut v
+            && m.get("stream") == Some(&Value::Bool(false))
+        {
+            m.remove("stream");
+        }
+        strip(&mut v);
+        v
+    }
+    assert_eq!(
+        meaning(raw),
+        meaning(encoded),
+        "a request forwarded as it came says what its encoding says"
+    );
+}
+
 /// `(max_tokens, max_completion_tokens)` as sent upstream: one limit under
 /// `max_tokens` for providers that prefer it; under
 /// `max_completion_tokens` for models that refuse `max_tokens`
@@ -163,6 +243,94 @@ mod tests {
 
     fn req(raw: &str) -> ChatRequest {
         serde_json::from_str(raw).unwrap()
+    }
+
+    fn parsed(raw: &str) -> ChatRequest {
+        ChatRequest::parse(&bytes::Bytes::copy_from_slice(raw.as_bytes())).unwrap()
+    }
+
+    /// The client's bytes go as they came when nothing must change, with
+    /// what the gateway does not model kept exactly (spacing, member order,
+    /// a number's spelling); any change the upstream call needs re-encodes.
+    #[test]
+    fn a_body_that_needs_no_change_is_forwarded_as_it_came() {
+        let raw = r#"{ "messages":[{"role":"user","content":"hi"}], "model":"gpt-4o-mini", "temperature":1.0, "x_vendor":{"a":[1,2]} }"#;
+        let r = parsed(raw);
+        let sent = body(&r, Quirks::OPENAI, false, None).unwrap();
+        assert_eq!(&sent[..], raw.as_bytes());
+
+        // A route that rewrote the model.
+        let mut routed = parsed(raw);
+        routed.model = "gpt-4o".into();
+        let sent: Value =
+            serde_json::from_slice(&body(&routed, Quirks::OPENAI, false, None).unwrap()).unwrap();
+        assert_eq!(sent["model"], "gpt-4o");
+        assert_eq!(sent["x_vendor"]["a"][1], 2);
+        // An Azure deployment name.
+        let sent = body(&r, Quirks::OPENAI, false, Some("deploy-1")).unwrap();
+        assert_ne!(&sent[..], raw.as_bytes());
+        // The pipeline took a gateway option out, or filled a default limit.
+        let with_models = r#"{"model":"gpt-4o-mini","models":["a","b"],"messages":[{"role":"user","content":"hi"}]}"#;
+        let mut taken = parsed(with_models);
+        taken.extra.remove("models");
+        let sent: Value =
+            serde_json::from_slice(&body(&taken, Quirks::OPENAI, false, None).unwrap()).unwrap();
+        assert!(sent.get("models").is_none());
+        let mut limited = parsed(raw);
+        limited.max_completion_tokens = Some(100);
+        let sent: Value =
+            serde_json::from_slice(&body(&limited, Quirks::OPENAI, false, None).unwrap()).unwrap();
+        assert_eq!(sent["max_completion_tokens"], 100);
+    }
+
+    #[test]
+    fn stream_fields_and_limit_names_that_must_change_are_re_encoded() {
+        // A stream that does not ask for usage: the gateway asks for it.
+        let s =
+            parsed(r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#);
+        let sent: Value =
+            serde_json::from_slice(&body(&s, Quirks::OPENAI, true, None).unwrap()).unwrap();
+        assert_eq!(sent["stream_options"]["include_usage"], true);
+        // One that does goes as it came; to a provider without
+        // `stream_options`, the options are dropped.
+        let raw = r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#;
+        let u = parsed(raw);
+        assert_eq!(
+            &body(&u, Quirks::OPENAI, true, None).unwrap()[..],
+            raw.as_bytes()
+        );
+        let sent: Value =
+            serde_json::from_slice(&body(&u, Quirks::new(false, false), true, None).unwrap())
+                .unwrap();
+        assert!(sent.get("stream_options").is_none());
+        // Options without a stream are not sent.
+        let o = parsed(
+            r#"{"model":"m","stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#,
+        );
+        let sent: Value =
+            serde_json::from_slice(&body(&o, Quirks::OPENAI, false, None).unwrap()).unwrap();
+        assert!(sent.get("stream_options").is_none());
+        // `max_tokens` renamed for a model that refuses it, or for a
+        // provider that prefers it.
+        let m = parsed(
+            r#"{"model":"gpt-5","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#,
+        );
+        let sent: Value =
+            serde_json::from_slice(&body(&m, Quirks::OPENAI, false, None).unwrap()).unwrap();
+        assert_eq!(
+            (
+                sent["max_completion_tokens"].as_u64(),
+                sent.get("max_tokens")
+            ),
+            (Some(9), None)
+        );
+        let c = parsed(
+            r#"{"model":"llama","max_completion_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#,
+        );
+        let sent: Value =
+            serde_json::from_slice(&body(&c, Quirks::new(true, true), false, None).unwrap())
+                .unwrap();
+        assert_eq!(sent["max_tokens"], 9);
     }
 
     #[test]

@@ -139,6 +139,11 @@ pub(super) fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<V
 /// The extras a strict struct lists, as the parsed type's `extra` map.
 #[inline]
 pub(super) fn extras<const N: usize>(fields: [(&str, Option<Value>); N]) -> Map<String, Value> {
+    // Most chunks carry none of them: no map to build (a stream calls
+    // this three times a chunk).
+    if fields.iter().all(|(_, v)| v.is_none()) {
+        return Map::new();
+    }
     fields
         .into_iter()
         .filter_map(|(k, v)| Some((k.to_owned(), v?)))

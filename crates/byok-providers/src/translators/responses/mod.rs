@@ -110,7 +110,11 @@ impl std::fmt::Debug for Responses {
 
 impl Responses {
     /// The translator for `openai-responses` or `azure-responses`.
-    pub fn new(id: ProviderId, client: reqwest::Client, config: Arc<ProviderConfig>) -> Self {
+    pub fn new(
+        id: ProviderId,
+        client: crate::transport::HttpClient,
+        config: Arc<ProviderConfig>,
+    ) -> Self {
         Self {
             up: Upstream::configured(id, client, config),
         }
@@ -129,7 +133,7 @@ impl Dialect for Responses {
         request: &ChatRequest,
         credential: &Credential,
         stream: bool,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError> {
         let body = encode_request(self.up.id, request, stream)?;
         self.up.post_json(credential, "responses", body, stream)
     }
@@ -152,7 +156,7 @@ impl Dialect for Responses {
     fn models_request(
         &self,
         credential: &Credential,
-    ) -> Result<(reqwest::RequestBuilder, SecretString), ProviderError> {
+    ) -> Result<(crate::transport::RequestBuilder, SecretString), ProviderError> {
         self.up.get(credential, "models")
     }
 
