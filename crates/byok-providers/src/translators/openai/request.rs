@@ -125,39 +125,78 @@ pub(super) fn body(
     stream: bool,
     model: Option<&str>,
 ) -> Result<bytes::Bytes, ProviderError> {
-    if let Some(raw) = verbatim(request, quirks, stream, model) {
+    let sent = match verbatim(request, quirks, stream, model) {
+        Some(AsSent::AsItCame(raw)) => Some(raw.clone()),
+        Some(AsSent::AskingUsage(raw)) => asking_usage(raw),
+        None => None,
+    };
+    if let Some(sent) = sent {
         #[cfg(debug_assertions)]
-        check_verbatim(raw, &encode_with_model(request, quirks, stream, model)?);
-        return Ok(raw.clone());
+        check_verbatim(&sent, &encode_with_model(request, quirks, stream, model)?);
+        return Ok(sent);
     }
     encode_with_model(request, quirks, stream, model).map(bytes::Bytes::from)
 }
 
-/// The client's bytes, when nothing in them must change for the upstream:
-/// the pipeline changed none of the fields it may change
+/// How the client's bytes can go upstream.
+enum AsSent<'r> {
+    /// As they came.
+    AsItCame(&'r bytes::Bytes),
+    /// With `"stream_options":{"include_usage":true}` added: a stream
+    /// whose client sent no `stream_options` (the gateway bills from the
+    /// usage chunk).
+    AskingUsage(&'r bytes::Bytes),
+}
+
+/// The client's bytes, when nothing in them must change for the upstream
+/// but, for a stream, asking for usage: the pipeline changed none of the
+/// fields it may change
 /// ([`RawBody::describes`](crate::types::RawBody::describes)), the model
 /// is sent as the client named it, the output limits need no renaming,
 /// and the stream fields are what the call needs (`stream` as the call
-/// streams or not; usage asked for where the provider takes
+/// streams or not; usage asked for, or added, where the provider takes
 /// `stream_options`, and none sent where it does not).
 fn verbatim<'r>(
     request: &'r ChatRequest,
     quirks: Quirks,
     stream: bool,
     model: Option<&str>,
-) -> Option<&'r bytes::Bytes> {
+) -> Option<AsSent<'r>> {
     let raw = request.raw.as_ref()?;
     let same_model = model.is_none_or(|m| m == request.model);
     let same_limits =
         token_limits(request, quirks, model) == (request.max_tokens, request.max_completion_tokens);
-    let stream_fields = if !stream {
-        !request.is_stream() && request.stream_options.is_none()
-    } else if quirks.stream_options {
-        request.is_stream() && request.wants_stream_usage()
-    } else {
-        request.is_stream() && request.stream_options.is_none()
-    };
-    (same_model && same_limits && stream_fields && raw.describes(request)).then(|| raw.bytes())
+    if !(same_model && same_limits && raw.describes(request)) {
+        return None;
+    }
+    let bytes = raw.bytes();
+    match (stream, request.is_stream(), &request.stream_options) {
+        (false, false, None) => Some(AsSent::AsItCame(bytes)),
+        (true, true, None) if quirks.stream_options => Some(AsSent::AskingUsage(bytes)),
+        (true, true, None) => Some(AsSent::AsItCame(bytes)),
+        (true, true, Some(_)) if quirks.stream_options && request.wants_stream_usage() => {
+            Some(AsSent::AsItCame(bytes))
+        }
+        _ => None,
+    }
+}
+
+/// `raw` with `"stream_options":{"include_usage":true}` as its first
+/// member (it has no `stream_options`: [`verbatim`] checked; a known
+/// field given twice does not parse). `None` if `raw` is not a non-empty
+/// object.
+fn asking_usage(raw: &[u8]) -> Option<bytes::Bytes> {
+    const ASK: &[u8] = br#""stream_options":{"include_usage":true},"#;
+    let open = raw.iter().position(|b| !b.is_ascii_whitespace())?;
+    let first = raw[open + 1..].iter().find(|b| !b.is_ascii_whitespace())?;
+    if raw[open] != b'{' || *first == b'}' {
+        return None;
+    }
+    let mut out = Vec::with_capacity(raw.len() + ASK.len());
+    out.extend_from_slice(&raw[..=open]);
+    out.extend_from_slice(ASK);
+    out.extend_from_slice(&raw[open + 1..]);
+    Some(out.into())
 }
 
 /// Debug builds: a forwarded body says what its encoding would have said
@@ -285,12 +324,28 @@ mod tests {
 
     #[test]
     fn stream_fields_and_limit_names_that_must_change_are_re_encoded() {
-        // A stream that does not ask for usage: the gateway asks for it.
-        let s =
-            parsed(r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#);
+        // A stream that does not ask for usage: the gateway asks for it,
+        // the rest as it came.
+        let raw = r#" { "model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+        let s = parsed(raw);
+        let sent = body(&s, Quirks::OPENAI, true, None).unwrap();
+        let asked = raw.replacen('{', r#"{"stream_options":{"include_usage":true},"#, 1);
+        assert_eq!(&sent[..], asked.as_bytes());
+        // To a provider without `stream_options`, as it came.
+        assert_eq!(
+            &body(&s, Quirks::new(false, false), true, None).unwrap()[..],
+            raw.as_bytes()
+        );
+        // Options that do not ask for usage: re-encoded with it.
+        let n = parsed(
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1},"messages":[{"role":"user","content":"hi"}]}"#,
+        );
         let sent: Value =
-            serde_json::from_slice(&body(&s, Quirks::OPENAI, true, None).unwrap()).unwrap();
-        assert_eq!(sent["stream_options"]["include_usage"], true);
+            serde_json::from_slice(&body(&n, Quirks::OPENAI, true, None).unwrap()).unwrap();
+        assert_eq!(
+            sent["stream_options"],
+            serde_json::json!({"include_usage": true, "x": 1})
+        );
         // One that does goes as it came; to a provider without
         // `stream_options`, the options are dropped.
         let raw = r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#;
