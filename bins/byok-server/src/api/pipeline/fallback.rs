@@ -495,7 +495,7 @@ pub(crate) async fn run<T>(
     fallbacks: &[Fallback],
     mut settlement: Settlement,
     mut call: impl AsyncFnMut(Option<&Fallback>, ProviderId, &KeyChoice) -> Result<T, ProviderError>,
-    answer: impl FnOnce(T, Settlement) -> Result<HttpResponse, ApiError>,
+    answer: impl AsyncFnOnce(T, Settlement) -> Result<HttpResponse, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     while let Some((target, key)) = attempts.next(fallbacks).await {
         let fallback = target.checked_sub(1).and_then(|i| fallbacks.get(i));
@@ -503,7 +503,7 @@ pub(crate) async fn run<T>(
         match call(fallback, provider, &key).await {
             Ok(value) => {
                 attempts.answered(target, provider, key, fallbacks, &mut settlement);
-                return answer(value, settlement);
+                return answer(value, settlement).await;
             }
             Err(e) => {
                 if let Some(e) = attempts.failed(provider, key, e, &mut settlement) {

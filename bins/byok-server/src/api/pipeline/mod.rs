@@ -156,7 +156,7 @@ impl Call<'_> {
     pub(crate) async fn stream<E: Encoder>(self, encoder: E) -> Result<HttpResponse, ApiError> {
         self.attempt(
             async |adapter, request, credential| adapter.chat_stream(request, credential).await,
-            |stream, settlement| {
+            async |stream, settlement| {
                 let mut response = answered(&settlement);
                 let body = EventBody::new(stream, settlement, encoder);
                 Ok(response
@@ -176,7 +176,7 @@ impl Call<'_> {
     ) -> Result<HttpResponse, ApiError> {
         self.attempt(
             async |adapter, request, credential| adapter.chat(request, credential).await,
-            |outcome, settlement| respond(settlement, outcome, encode),
+            async |outcome, settlement| respond(settlement, outcome, encode).await,
         )
         .await
     }
@@ -192,7 +192,7 @@ impl Call<'_> {
             &ChatRequest,
             &Credential,
         ) -> Result<T, ProviderError>,
-        answer: impl FnOnce(T, Settlement) -> Result<HttpResponse, ApiError>,
+        answer: impl AsyncFnOnce(T, Settlement) -> Result<HttpResponse, ApiError>,
     ) -> Result<HttpResponse, ApiError> {
         let Call {
             state,
@@ -218,18 +218,16 @@ impl Call<'_> {
 }
 
 /// A whole answer: settled, encoded, with the charge in the headers.
-fn respond(
+async fn respond(
     settlement: Settlement,
     outcome: ChatOutcome,
     encode: impl FnOnce(ChatOutcome) -> Result<Bytes, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let mut response = answered(&settlement);
     let delivered = delivered_by_answer(&outcome.response);
-    let settled = settlement.settle(
-        outcome.usage.reported(),
-        &delivered,
-        &outcome.response.model,
-    );
+    let settled = settlement
+        .settle_whole(outcome.usage.reported(), delivered, &outcome.response.model)
+        .await?;
     let body = encode(outcome)?;
     Ok(response
         .content_type("application/json")

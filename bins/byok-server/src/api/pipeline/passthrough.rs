@@ -110,8 +110,8 @@ pub(crate) async fn pass_through<R: UsageRead>(
         let body = whole(forwarded.body).await?;
         Ok((forwarded.content_type, Answer::Whole(body)))
     };
-    let answer = |(content_type, answer), settlement| {
-        Ok(respond(content_type, answer, settlement, reader, on_error))
+    let answer = async |(content_type, answer), settlement| {
+        Ok(respond(content_type, answer, settlement, reader, on_error).await)
     };
     run(attempts, provider, fallbacks, settlement, each, answer).await
 }
@@ -124,7 +124,7 @@ enum Answer {
 
 /// The response to an answer: a stream settled when it ends, or the whole
 /// body settled now, with the charge in the headers.
-fn respond<R: UsageRead>(
+async fn respond<R: UsageRead>(
     content_type: Option<reqwest::header::HeaderValue>,
     answer: Answer,
     settlement: Settlement,
@@ -156,7 +156,17 @@ fn respond<R: UsageRead>(
                     return actix_web::ResponseError::error_response(&ApiError::from(e));
                 }
             };
-            let settled = settlement.settle(usage.as_ref(), "", model.as_deref().unwrap_or(""));
+            let settled = match settlement
+                .settle_whole(
+                    usage.as_ref(),
+                    String::new(),
+                    model.as_deref().unwrap_or(""),
+                )
+                .await
+            {
+                Ok(settled) => settled,
+                Err(e) => return actix_web::ResponseError::error_response(&e),
+            };
             response
                 .insert_header((
                     super::headers::USAGE_SOURCE,

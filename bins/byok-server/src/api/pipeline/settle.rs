@@ -298,6 +298,30 @@ impl Settlement {
         }
     }
 
+    /// [`Settlement::settle`] for an answer about to be sent whole: with
+    /// reported usage at once; without, on the blocking pool, since the
+    /// estimate runs the tokenizer over the prompt and `delivered`, which
+    /// may be megabytes, and must not hold the worker that serves other
+    /// connections.
+    ///
+    /// # Errors
+    /// 500 when the blocking pool could not run it (the runtime is
+    /// stopping); the reservation then expires.
+    pub(crate) async fn settle_whole(
+        self,
+        reported: Option<&Usage>,
+        delivered: String,
+        answered: &str,
+    ) -> Result<Settled, ApiError> {
+        if reported.is_some() {
+            return Ok(self.settle(reported, &delivered, answered));
+        }
+        let answered = answered.to_owned();
+        actix_web::web::block(move || self.settle(None, &delivered, &answered))
+            .await
+            .map_err(|e| crate::error::internal("settle", &e))
+    }
+
     /// Counts and records a priced request; returns the markup charged
     /// (none without a reservation).
     fn record(self, usage: &TokenUsage, charge: &Charge) -> Money {
