@@ -726,28 +726,43 @@ fn settlements_and_reservations_in_one_batch_see_each_other(db: &dyn Db) {
     assert_eq!(db.scalar("SELECT count(*) FROM ledger_reservations"), 0);
 }
 
-/// A store that fails its next `fail` batches, then behaves.
-struct Flaky {
-    inner: Arc<dyn LedgerStore>,
-    fail: std::sync::atomic::AtomicU32,
+/// What a [`Wrapped`] store is asked to do, for its hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Transaction,
+    Read,
+    ReserveAlone,
 }
 
-impl LedgerStore for Flaky {
+/// How the tests' stores differ from the store they wrap: a hook run
+/// before each call (what it returns is held during the call; an error is
+/// the call's), and whether reservations are made alone.
+trait Hook: Send + Sync + 'static {
+    fn enter(&self, _call: Call) -> Result<Option<std::sync::MutexGuard<'_, ()>>, LedgerError> {
+        Ok(None)
+    }
+    fn reserves_alone(&self, _inner: &dyn LedgerStore) -> bool {
+        false
+    }
+}
+
+/// A store delegating every call to `inner` through `hook`.
+struct Wrapped<H> {
+    inner: Arc<dyn LedgerStore>,
+    hook: H,
+}
+
+impl<H: Hook> LedgerStore for Wrapped<H> {
     fn transaction(
         &self,
         durable: bool,
         body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
     ) -> Result<(), LedgerError> {
-        if self
-            .fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(LedgerError::Store("disk full".into()));
-        }
+        let _held = self.hook.enter(Call::Transaction)?;
         self.inner.transaction(durable, body)
     }
     fn balance(&self, account: &str) -> Result<byok_billing::Balance, LedgerError> {
+        let _held = self.hook.enter(Call::Read)?;
         self.inner.balance(account)
     }
     fn usage(
@@ -756,6 +771,7 @@ impl LedgerStore for Flaky {
         limit: usize,
         before: Option<i64>,
     ) -> Result<Vec<byok_billing::StoredEntry>, LedgerError> {
+        let _held = self.hook.enter(Call::Read)?;
         self.inner.usage(account, limit, before)
     }
     fn entries(
@@ -763,25 +779,59 @@ impl LedgerStore for Flaky {
         after: i64,
         limit: usize,
     ) -> Result<Vec<byok_billing::EntryRow>, LedgerError> {
+        let _held = self.hook.enter(Call::Read)?;
         self.inner.entries(after, limit)
     }
     fn accounts(&self) -> Result<Vec<byok_billing::AccountRow>, LedgerError> {
+        let _held = self.hook.enter(Call::Read)?;
         self.inner.accounts()
     }
-    fn release_all(&self) -> Result<u64, LedgerError> {
-        self.inner.release_all()
+    fn reserves_alone(&self) -> bool {
+        self.hook.reserves_alone(&*self.inner)
+    }
+    fn reserve_alone(
+        &self,
+        account: &str,
+        request_id: &str,
+        amount: Money,
+        expires_at_ms: i64,
+    ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+        let _held = self.hook.enter(Call::ReserveAlone)?;
+        self.inner
+            .reserve_alone(account, request_id, amount, expires_at_ms)
+    }
+}
+
+/// Fails the store's next `fail` transactions, then lets them be.
+struct Flaky {
+    fail: std::sync::atomic::AtomicU32,
+}
+
+impl Hook for Flaky {
+    fn enter(&self, call: Call) -> Result<Option<std::sync::MutexGuard<'_, ()>>, LedgerError> {
+        let failing = call == Call::Transaction
+            && self
+                .fail
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if failing {
+            return Err(LedgerError::Store("disk full".into()));
+        }
+        Ok(None)
     }
 }
 
 fn a_settlement_the_store_could_not_write_can_be_retried(db: &dyn Db) {
-    let store = Arc::new(Flaky {
+    let store = Arc::new(Wrapped {
         inner: db.store(),
-        fail: std::sync::atomic::AtomicU32::new(0),
+        hook: Flaky {
+            fail: std::sync::atomic::AtomicU32::new(0),
+        },
     });
     let l = Ledger::new(store.clone(), &config(Reservations::InMemory)).unwrap();
     credit(&l, "u", "c", "0.000001").unwrap();
     reserve(&l, "u", "r1", 600).unwrap();
-    store.fail.store(1, Ordering::SeqCst);
+    store.hook.fail.store(1, Ordering::SeqCst);
     assert_eq!(
         settle(&l, "u", "r1", 250).unwrap_err(),
         SettleError::Store("disk full".into())
@@ -898,57 +948,23 @@ fn a_reservation_made_alone_is_checked_as_in_a_batch(db: &dyn Db) {
     );
 }
 
-/// A store whose reservations are made alone, each waiting at a gate:
-/// `entered` says one is being made, `open` lets it go on.
+/// Reservations made alone, each waiting at a gate: `entered` says one
+/// is being made, `open` lets it go on.
 struct Gated {
-    inner: Arc<dyn LedgerStore>,
     entered: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
     open: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
 }
 
-impl LedgerStore for Gated {
-    fn transaction(
-        &self,
-        durable: bool,
-        body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
-    ) -> Result<(), LedgerError> {
-        self.inner.transaction(durable, body)
+impl Hook for Gated {
+    fn enter(&self, call: Call) -> Result<Option<std::sync::MutexGuard<'_, ()>>, LedgerError> {
+        if call == Call::ReserveAlone {
+            self.entered.lock().unwrap().send(()).unwrap();
+            self.open.lock().unwrap().recv().unwrap();
+        }
+        Ok(None)
     }
-    fn balance(&self, account: &str) -> Result<byok_billing::Balance, LedgerError> {
-        self.inner.balance(account)
-    }
-    fn usage(
-        &self,
-        account: &str,
-        limit: usize,
-        before: Option<i64>,
-    ) -> Result<Vec<byok_billing::StoredEntry>, LedgerError> {
-        self.inner.usage(account, limit, before)
-    }
-    fn entries(
-        &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<byok_billing::EntryRow>, LedgerError> {
-        self.inner.entries(after, limit)
-    }
-    fn accounts(&self) -> Result<Vec<byok_billing::AccountRow>, LedgerError> {
-        self.inner.accounts()
-    }
-    fn reserves_alone(&self) -> bool {
+    fn reserves_alone(&self, _inner: &dyn LedgerStore) -> bool {
         true
-    }
-    fn reserve_alone(
-        &self,
-        account: &str,
-        request_id: &str,
-        amount: Money,
-        expires_at_ms: i64,
-    ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
-        self.entered.lock().unwrap().send(()).unwrap();
-        self.open.lock().unwrap().recv().unwrap();
-        self.inner
-            .reserve_alone(account, request_id, amount, expires_at_ms)
     }
 }
 
@@ -959,10 +975,12 @@ fn a_write_queued_while_its_reservation_is_made_alone_waits_for_it(db: &dyn Db) 
     use std::time::Duration;
     let (entered, being_made) = std::sync::mpsc::channel();
     let (go, gate) = std::sync::mpsc::channel();
-    let store = Arc::new(Gated {
+    let store = Arc::new(Wrapped {
         inner: db.store(),
-        entered: std::sync::Mutex::new(entered),
-        open: std::sync::Mutex::new(gate),
+        hook: Gated {
+            entered: std::sync::Mutex::new(entered),
+            open: std::sync::Mutex::new(gate),
+        },
     });
     let mut config = config(Reservations::Store);
     config.sweep_interval = None;
@@ -1445,95 +1463,22 @@ mod cross_instance {
 
     /// The store behind one lock: what a single shared connection would
     /// be (a read waits for the writer's transaction, and the reverse).
-    struct OneConnection {
-        inner: Arc<dyn LedgerStore>,
-        lock: std::sync::Mutex<()>,
-    }
+    struct OneConnection(std::sync::Mutex<()>);
 
-    impl LedgerStore for OneConnection {
-        fn transaction(
-            &self,
-            durable: bool,
-            body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
-        ) -> Result<(), LedgerError> {
-            let _one = self.lock.lock().unwrap();
-            self.inner.transaction(durable, body)
+    impl Hook for OneConnection {
+        fn enter(&self, _call: Call) -> Result<Option<std::sync::MutexGuard<'_, ()>>, LedgerError> {
+            Ok(Some(self.0.lock().unwrap()))
         }
-        fn balance(&self, account: &str) -> Result<byok_billing::Balance, LedgerError> {
-            let _one = self.lock.lock().unwrap();
-            self.inner.balance(account)
-        }
-        fn usage(
-            &self,
-            account: &str,
-            limit: usize,
-            before: Option<i64>,
-        ) -> Result<Vec<byok_billing::StoredEntry>, LedgerError> {
-            let _one = self.lock.lock().unwrap();
-            self.inner.usage(account, limit, before)
-        }
-        fn entries(
-            &self,
-            after: i64,
-            limit: usize,
-        ) -> Result<Vec<byok_billing::EntryRow>, LedgerError> {
-            let _one = self.lock.lock().unwrap();
-            self.inner.entries(after, limit)
-        }
-        fn accounts(&self) -> Result<Vec<byok_billing::AccountRow>, LedgerError> {
-            let _one = self.lock.lock().unwrap();
-            self.inner.accounts()
-        }
-        fn reserves_alone(&self) -> bool {
-            self.inner.reserves_alone()
-        }
-        fn reserve_alone(
-            &self,
-            account: &str,
-            request_id: &str,
-            amount: Money,
-            expires_at_ms: i64,
-        ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
-            let _one = self.lock.lock().unwrap();
-            self.inner
-                .reserve_alone(account, request_id, amount, expires_at_ms)
+        fn reserves_alone(&self, inner: &dyn LedgerStore) -> bool {
+            inner.reserves_alone()
         }
     }
 
     /// The store with its reservations in the writer's batches (as before
-    /// they were made alone): the other methods' defaults.
-    struct OnTheWriter(Arc<dyn LedgerStore>);
+    /// they were made alone): the hook's defaults.
+    struct OnTheWriter;
 
-    impl LedgerStore for OnTheWriter {
-        fn transaction(
-            &self,
-            durable: bool,
-            body: &mut dyn FnMut(&mut dyn LedgerTransaction) -> Result<(), LedgerError>,
-        ) -> Result<(), LedgerError> {
-            self.0.transaction(durable, body)
-        }
-        fn balance(&self, account: &str) -> Result<byok_billing::Balance, LedgerError> {
-            self.0.balance(account)
-        }
-        fn usage(
-            &self,
-            account: &str,
-            limit: usize,
-            before: Option<i64>,
-        ) -> Result<Vec<byok_billing::StoredEntry>, LedgerError> {
-            self.0.usage(account, limit, before)
-        }
-        fn entries(
-            &self,
-            after: i64,
-            limit: usize,
-        ) -> Result<Vec<byok_billing::EntryRow>, LedgerError> {
-            self.0.entries(after, limit)
-        }
-        fn accounts(&self) -> Result<Vec<byok_billing::AccountRow>, LedgerError> {
-            self.0.accounts()
-        }
-    }
+    impl Hook for OnTheWriter {}
 
     /// Settlements through the writer while two threads read balances
     /// (about one read per millisecond each):
@@ -1548,9 +1493,9 @@ mod cross_instance {
                 ("pool", db.store()),
                 (
                     "one connection",
-                    Arc::new(OneConnection {
+                    Arc::new(Wrapped {
                         inner: db.store(),
-                        lock: std::sync::Mutex::new(()),
+                        hook: OneConnection(std::sync::Mutex::new(())),
                     }) as Arc<dyn LedgerStore>,
                 ),
             ] {
@@ -1627,7 +1572,10 @@ mod cross_instance {
                 ("in the store, alone", Reservations::Store, false),
             ] {
                 let store = if on_the_writer {
-                    Arc::new(OnTheWriter(db.store()))
+                    Arc::new(Wrapped {
+                        inner: db.store(),
+                        hook: OnTheWriter,
+                    })
                 } else {
                     db.store()
                 };

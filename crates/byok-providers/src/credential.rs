@@ -194,6 +194,13 @@ impl fmt::Debug for Credential {
     }
 }
 
+/// Whether a hosted provider's credential text (as submitted, or as
+/// stored) is a JSON document rather than a bare key: the one rule
+/// [`Credential::parse`] reads it by.
+fn is_document(raw: &str) -> bool {
+    raw.trim_start().starts_with("{")
+}
+
 fn check_key(raw: &str) -> Result<&str, CredentialError> {
     if raw.len() > MAX_CREDENTIAL_LEN {
         return Err(CredentialError::TooLong(MAX_CREDENTIAL_LEN));
@@ -442,7 +449,7 @@ impl Credential {
         }
         let info = provider.info();
         let format = info.credential;
-        let hosted = !info.hosts.is_empty() && raw.trim_start().starts_with("{");
+        let hosted = !info.hosts.is_empty() && is_document(raw);
         if format == CredentialFormat::Key && !hosted {
             return Ok(Credential::ApiKey(SecretString::from(check_key(raw)?)));
         }
@@ -486,11 +493,10 @@ impl Credential {
         }
         no_extra_fields(obj)?;
         if chosen.is_empty() {
-            // Stored as the bare key, a key starting with `{` would read
-            // back as a JSON document (and fail): refused, as it is when
-            // given bare.
-            if api_key.expose_secret().starts_with('{') {
-                return Err(CredentialError::BadCharacters("a leading `{`"));
+            // Stored as the bare key, it would read back as a JSON
+            // document (and fail): refused, as it is when given bare.
+            if is_document(api_key.expose_secret()) {
+                return Err(CredentialError::BadCharacters("a leading brace"));
             }
             return Ok(Credential::ApiKey(api_key));
         }
