@@ -306,12 +306,8 @@ async fn two_instances_share_users_money_and_revocations() {
 
     // A second gateway key, used (and cached) on B, revoked through A.
     let made: Value = a
-        .http
-        .post(a.url("/api/keys"))
-        .bearer_auth(&key)
-        .send()
+        .call("POST", "/api/keys", &key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -547,12 +543,8 @@ async fn a_revocation_during_a_feed_outage_is_in_force() {
     let b = a.twin().await;
     let (_, key) = a.admin_user("outage", "1.00").await;
     let made: Value = a
-        .http
-        .post(a.url("/api/keys"))
-        .bearer_auth(&key)
-        .send()
+        .call("POST", "/api/keys", &key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -604,12 +596,8 @@ async fn migrate_store_copies_a_sqlite_instance_into_postgres() {
     assert_eq!(chat_ok(&old, &key).await, 200);
     old.check_settled(&key, 1, "2.00").await;
     let made: Value = old
-        .http
-        .post(old.url("/api/keys"))
-        .bearer_auth(&key)
-        .send()
+        .call("POST", "/api/keys", &key)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

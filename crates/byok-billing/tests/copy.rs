@@ -6,10 +6,10 @@
 
 mod backends;
 
-use backends::Db;
+use backends::{Db, entry};
 use byok_billing::{
-    Attempt, Ledger, LedgerConfig, LedgerCopyError, LedgerCounts, LedgerEntry, Money, PriceSource,
-    Reservations, UsageSource, copy_ledger, now_ms,
+    Attempt, Ledger, LedgerConfig, LedgerCopyError, LedgerCounts, Money, PriceSource, Reservations,
+    UsageSource, copy_ledger, now_ms,
 };
 
 /// Accounts whose byte order differs from a language's (case, accents).
@@ -24,25 +24,6 @@ fn ledger(db: &dyn Db, reservations: Reservations) -> Ledger {
     Ledger::new(db.store(), &config).unwrap()
 }
 
-fn charge(account: &str, id: &str, markup: i64) -> LedgerEntry {
-    LedgerEntry {
-        request_id: id.into(),
-        account: account.into(),
-        created_at_ms: now_ms(),
-        provider: "openai".into(),
-        model: "gpt-4o-mini".into(),
-        endpoint: "/api/v1/chat/completions".into(),
-        prompt_tokens: 100,
-        completion_tokens: 50,
-        cached_tokens: 10,
-        usage_source: UsageSource::Reported,
-        provider_cost: Money::from_nanos(markup * 20),
-        markup: Money::from_nanos(markup),
-        price_source: PriceSource::Catalog,
-        attempts: Vec::new(),
-    }
-}
-
 /// A source of every kind of row: credits, charges with attempts and
 /// estimates, an account below zero (charged without a credit), and more
 /// than a page of charges. Returns (credited, charged) in nano-USD.
@@ -53,7 +34,7 @@ fn fill(db: &dyn Db) -> (i128, i128) {
         l.credit_blocking(account, &format!("top-up-{i}"), usd.parse().unwrap())
             .unwrap();
     }
-    let mut fallback = charge("alice", "fallback", 700);
+    let mut fallback = entry("alice", "fallback", 700);
     fallback.usage_source = UsageSource::Estimated;
     fallback.price_source = PriceSource::Override;
     fallback.attempts = vec![
@@ -71,7 +52,7 @@ fn fill(db: &dyn Db) -> (i128, i128) {
     l.settle(fallback).wait_blocking().unwrap();
     // Charged with no credit (a settlement after its reservation was
     // swept): below zero.
-    l.settle(charge("overdrawn", "late", 300))
+    l.settle(entry("overdrawn", "late", 300))
         .wait_blocking()
         .unwrap();
     l.shutdown();
@@ -79,7 +60,7 @@ fn fill(db: &dyn Db) -> (i128, i128) {
         .transaction(true, &mut |tx| {
             for i in 0..CHARGES {
                 let account = ACCOUNTS[usize::try_from(i).unwrap() % ACCOUNTS.len()];
-                tx.charge(&charge(account, &format!("bulk-{i}"), i + 1))?
+                tx.charge(&entry(account, &format!("bulk-{i}"), i + 1))?
                     .unwrap();
             }
             Ok(())
@@ -175,7 +156,7 @@ fn copies_every_account_and_entry(from: &dyn Db, to: &dyn Db, postgres: bool) {
 
     // It goes on from there: the next entry follows the copied ones.
     let last = entries.last().unwrap().seq;
-    copy.settle(charge("bob", "after-the-copy", 5))
+    copy.settle(entry("bob", "after-the-copy", 5))
         .wait_blocking()
         .unwrap();
     let newest = &copy.usage("bob", 1, None).unwrap()[0];

@@ -11,11 +11,10 @@ mod backends;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use backends::Db;
+use backends::{Db, entry};
 use byok_billing::{
     CreditError, Extended, Idempotent, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerStore,
-    LedgerTransaction, Money, PriceSource, Released, Reservations, ReserveError, SettleError,
-    UsageSource, now_ms,
+    LedgerTransaction, Money, Released, Reservations, ReserveError, SettleError, now_ms,
 };
 
 fn config(mode: Reservations) -> LedgerConfig {
@@ -108,25 +107,6 @@ fn credit(l: &Ledger, account: &str, id: &str, usd: &str) -> Result<Idempotent, 
 
 fn reserve(l: &Ledger, account: &str, id: &str, nanos: i64) -> Result<Idempotent, ReserveError> {
     l.reserve_blocking(account, id, Money::from_nanos(nanos), now_ms() + 60_000)
-}
-
-fn entry(account: &str, id: &str, markup: i64) -> LedgerEntry {
-    LedgerEntry {
-        request_id: id.into(),
-        account: account.into(),
-        created_at_ms: now_ms(),
-        provider: "openai".into(),
-        model: "gpt-4o-mini".into(),
-        endpoint: "/api/v1/chat/completions".into(),
-        prompt_tokens: 100,
-        completion_tokens: 50,
-        cached_tokens: 10,
-        usage_source: UsageSource::Reported,
-        provider_cost: Money::from_nanos(markup * 20),
-        markup: Money::from_nanos(markup),
-        price_source: PriceSource::Catalog,
-        attempts: Vec::new(),
-    }
 }
 
 fn settle(l: &Ledger, account: &str, id: &str, markup: i64) -> Result<Idempotent, SettleError> {

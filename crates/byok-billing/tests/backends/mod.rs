@@ -159,3 +159,24 @@ mod pg {
         test(&db);
     }
 }
+
+/// A charge of `markup` nano-USD (at 20 times that in provider cost) for
+/// request `id` of `account`.
+pub(crate) fn entry(account: &str, id: &str, markup: i64) -> byok_billing::LedgerEntry {
+    byok_billing::LedgerEntry {
+        request_id: id.into(),
+        account: account.into(),
+        created_at_ms: byok_billing::now_ms(),
+        provider: "openai".into(),
+        model: "gpt-4o-mini".into(),
+        endpoint: "/api/v1/chat/completions".into(),
+        prompt_tokens: 100,
+        completion_tokens: 50,
+        cached_tokens: 10,
+        usage_source: byok_billing::UsageSource::Reported,
+        provider_cost: Money::from_nanos(markup * 20),
+        markup: Money::from_nanos(markup),
+        price_source: byok_billing::PriceSource::Catalog,
+        attempts: Vec::new(),
+    }
+}
