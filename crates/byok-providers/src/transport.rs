@@ -213,16 +213,6 @@ impl RequestBuilder {
         self
     }
 
-    /// The headers so far.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    /// The URL, if it parsed.
-    pub fn uri(&self) -> Option<&Uri> {
-        self.uri.as_ref()
-    }
-
     /// Sends the request; the response once its head has arrived.
     ///
     /// # Errors

@@ -110,25 +110,15 @@ impl<E> EventBody<E> {
     }
 
     /// Settles once, with the stream's usage or an estimate of what it
-    /// delivered. An estimate runs the tokenizer over the prompt and the
-    /// transcript, which may be megabytes: on the blocking pool, not on
-    /// the worker that serves other connections (a stream is settled when
-    /// it ends or when its client goes, in `drop`).
+    /// delivered (off the worker: [`Settlement::settle_detached`]).
     fn settle(&mut self) {
         if let Some(s) = self.settlement.take() {
             let usage = self.inner.usage();
-            let delivered = delivered_by_stream(&self.transcript);
-            match usage.reported() {
-                Some(reported) => {
-                    s.settle(Some(reported), &delivered, &self.transcript.model);
-                }
-                None => {
-                    let model = self.transcript.model.clone();
-                    off_worker(move || {
-                        s.settle(None, &delivered, &model);
-                    });
-                }
-            }
+            s.settle_detached(
+                usage.reported(),
+                delivered_by_stream(&self.transcript),
+                &self.transcript.model,
+            );
         }
     }
 
@@ -188,14 +178,5 @@ impl<E: Encoder> Stream for EventBody<E> {
                 }
             }
         }
-    }
-}
-
-/// Runs `f` on the runtime's blocking pool, or here when there is no
-/// runtime (a body dropped after its server stopped).
-pub(crate) fn off_worker(f: impl FnOnce() + Send + 'static) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => drop(runtime.spawn_blocking(f)),
-        Err(_) => f(),
     }
 }

@@ -224,17 +224,11 @@ impl<R: UsageRead> PassThroughBody<R> {
     fn settle(&mut self) {
         if let Some(s) = self.settlement.take() {
             let (usage, model) = self.reader.finish();
-            let model = model.unwrap_or_default();
-            match usage {
-                Some(usage) => {
-                    s.settle(Some(&usage), "", &model);
-                }
-                // The estimate tokenizes the prompt: off the worker (see
-                // `EventBody::settle`).
-                None => super::events::off_worker(move || {
-                    s.settle(None, "", &model);
-                }),
-            }
+            s.settle_detached(
+                usage.as_ref(),
+                String::new(),
+                model.as_deref().unwrap_or(""),
+            );
         }
     }
 }

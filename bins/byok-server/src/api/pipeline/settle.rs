@@ -298,6 +298,31 @@ impl Settlement {
         }
     }
 
+    /// [`Settlement::settle`] for a body that ended or whose client went
+    /// (nothing waits for the result): with reported usage at once;
+    /// without, on the blocking pool (see [`Settlement::settle_whole`]),
+    /// or here when there is no runtime (a body dropped after its server
+    /// stopped).
+    pub(crate) fn settle_detached(
+        self,
+        reported: Option<&Usage>,
+        delivered: String,
+        answered: &str,
+    ) {
+        if reported.is_some() {
+            self.settle(reported, &delivered, answered);
+            return;
+        }
+        let answered = answered.to_owned();
+        let estimate = move || {
+            self.settle(None, &delivered, &answered);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(estimate)),
+            Err(_) => estimate(),
+        }
+    }
+
     /// [`Settlement::settle`] for an answer about to be sent whole: with
     /// reported usage at once; without, on the blocking pool, since the
     /// estimate runs the tokenizer over the prompt and `delivered`, which
