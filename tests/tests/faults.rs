@@ -27,14 +27,6 @@ async fn env() -> (Env, String) {
         s.client_write_timeout_secs = 2;
     })
     .await;
-    // No pooled connections for the test's own polling: a keep-alive
-    // connection the server closed while idle would be reused and reset.
-    let mut env = env;
-    env.http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
     let (_, key) = env.admin_user("faults", CREDIT).await;
     env.store(&key, "groq", json!("gsk-faults-0123456789abcdefghij"))
         .await;
