@@ -116,50 +116,39 @@ impl Reply {
 
     /// An SSE stream, each event after `delay`.
     pub fn sse_with_delay(text: &str, delay: Duration) -> Self {
-        Self {
-            status: 200,
-            headers: vec![("content-type".into(), "text/event-stream".into())],
-            body: Body::Pieces(
-                split_events(text)
-                    .into_iter()
-                    .map(|b| Piece { delay, bytes: b })
-                    .collect(),
-            ),
-        }
+        Self::event_stream_of(Body::Pieces(events(text, usize::MAX, delay)))
     }
 
     /// An SSE stream sent `n` bytes per chunk (1 = every byte boundary).
     pub fn sse_in_pieces_of(text: &str, n: usize) -> Self {
-        let bytes = text.as_bytes();
-        Self {
-            status: 200,
-            headers: vec![("content-type".into(), "text/event-stream".into())],
-            body: Body::Pieces(
-                bytes
-                    .chunks(n.max(1))
-                    .map(|c| Piece {
-                        delay: Duration::ZERO,
-                        bytes: Bytes::copy_from_slice(c),
-                    })
-                    .collect(),
-            ),
-        }
+        let pieces = text
+            .as_bytes()
+            .chunks(n.max(1))
+            .map(|c| Piece {
+                delay: Duration::ZERO,
+                bytes: Bytes::copy_from_slice(c),
+            })
+            .collect();
+        Self::event_stream_of(Body::Pieces(pieces))
     }
 
     /// The first `events` events of an SSE stream, then a connection reset.
     pub fn sse_reset_after(text: &str, events: usize) -> Self {
-        let pieces = split_events(text)
-            .into_iter()
-            .take(events)
-            .map(|b| Piece {
-                delay: Duration::ZERO,
-                bytes: b,
-            })
-            .collect();
+        Self::event_stream_of(Body::ResetAfter(self::events(text, events, Duration::ZERO)))
+    }
+
+    /// The first `events` events of an SSE stream, then silence with the
+    /// connection open (a stall after the headers).
+    pub fn sse_stall_after(text: &str, events: usize) -> Self {
+        Self::event_stream_of(Body::StallAfter(self::events(text, events, Duration::ZERO)))
+    }
+
+    /// A `200 text/event-stream` reply with `body`.
+    fn event_stream_of(body: Body) -> Self {
         Self {
             status: 200,
             headers: vec![("content-type".into(), "text/event-stream".into())],
-            body: Body::ResetAfter(pieces),
+            body,
         }
     }
 
@@ -194,30 +183,22 @@ impl Reply {
         }
     }
 
-    /// The first `events` events of an SSE stream, then silence with the
-    /// connection open (a stall after the headers).
-    pub fn sse_stall_after(text: &str, events: usize) -> Self {
-        let pieces = split_events(text)
-            .into_iter()
-            .take(events)
-            .map(|b| Piece {
-                delay: Duration::ZERO,
-                bytes: b,
-            })
-            .collect();
-        Self {
-            status: 200,
-            headers: vec![("content-type".into(), "text/event-stream".into())],
-            body: Body::StallAfter(pieces),
-        }
-    }
-
     /// Adds a header.
     #[must_use]
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
+}
+
+/// The first `n` events of an SSE stream, one piece each, each after
+/// `delay`.
+fn events(text: &str, n: usize, delay: Duration) -> Vec<Piece> {
+    split_events(text)
+        .into_iter()
+        .take(n)
+        .map(|bytes| Piece { delay, bytes })
+        .collect()
 }
 
 /// Splits SSE text into events, each keeping its terminating blank line.
