@@ -152,13 +152,21 @@ fn language_collation(db: &Db) {
     );
 }
 
-fn a_non_empty_target_is_refused_and_left_unchanged(target: &Db) {
+/// The key [`source_with_one_secret`] stores.
+const SOURCE_KEY: &str = "sk-source-0123456789abcdef";
+
+/// A SQLite vault holding `owner`'s `openai` key, [`SOURCE_KEY`].
+fn source_with_one_secret(owner: &str) -> Db {
     let source = Db::sqlite();
-    let key = "sk-source-0123456789abcdef";
     source
         .open_uncached()
-        .put("u", "openai", &secret(key), PutOptions::new())
+        .put(owner, "openai", &secret(SOURCE_KEY), PutOptions::new())
         .unwrap();
+    source
+}
+
+fn a_non_empty_target_is_refused_and_left_unchanged(target: &Db) {
+    let source = source_with_one_secret("u");
     let from = source.store();
 
     // A target that is a vault of its own: its keyring only, then a secret.
@@ -235,12 +243,7 @@ fn a_non_empty_target_is_refused_and_left_unchanged(target: &Db) {
 }
 
 fn a_copy_that_fails_midway_leaves_the_target_empty(target: &Db) {
-    let source = Db::sqlite();
-    let key = "sk-source-0123456789abcdef";
-    source
-        .open_uncached()
-        .put("a", "openai", &secret(key), PutOptions::new())
-        .unwrap();
+    let source = source_with_one_secret("a");
     // More than a page of rows (the copy reads 500 at a time), then a row
     // whose key is not in the keyring (past the foreign key): the copy
     // fails after writing pages.
@@ -277,7 +280,7 @@ fn a_copy_that_fails_midway_leaves_the_target_empty(target: &Db) {
         from.scan(None, 1_000).unwrap()
     );
     let got = target.open_uncached().get("a", "openai").unwrap().unwrap();
-    assert_eq!(got.expose_secret(), key);
+    assert_eq!(got.expose_secret(), SOURCE_KEY);
 }
 
 /// `scan` pages: each page starts after the last record of the one
