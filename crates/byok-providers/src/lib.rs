@@ -108,7 +108,9 @@ pub use provider::{
 };
 pub use resolver::{PublicOnlyResolver, is_public_ip};
 pub use routing::{Family, Pattern, Route, resolve};
-pub use stream::{ChatStream, EventStream, StreamEvent, StreamItem, Transcript, UsageReport};
+pub use stream::{
+    ChatStream, EventStream, StreamEvent, StreamItem, Transcript, UsageReport, VerbatimChunk,
+};
 pub use translators::anthropic::{
     ANTHROPIC_VERSION, Anthropic, DEFAULT_MAX_TOKENS, encode_request as encode_anthropic_request,
 };

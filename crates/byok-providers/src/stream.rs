@@ -1,11 +1,14 @@
 //! [`ChatStream`]: neutral chunks plus the usage the provider reported.
 
+use std::borrow::Cow;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
 use crate::error::ProviderError;
+use crate::translators::openai::{Scanned, StrictChunk, scan, verbatim_chunk};
 use crate::types::{ChatChunk, ChunkChoice, FinishReason, FunctionCall, ToolCall, Usage};
 
 /// What a translator's stream yields.
@@ -14,17 +17,104 @@ use crate::types::{ChatChunk, ChunkChoice, FinishReason, FunctionCall, ToolCall,
 pub enum StreamEvent {
     /// A chunk for the client.
     Chunk(ChatChunk),
-    /// A chunk for the client whose upstream JSON `json` says exactly what
-    /// `chunk` says (OpenAI's own shape, nothing stripped or normalised):
-    /// a relay may forward `json` instead of re-serialising `chunk`.
-    Verbatim {
-        /// The parsed chunk.
-        chunk: ChatChunk,
-        /// Its upstream JSON, one line.
-        json: String,
-    },
+    /// A chunk for the client whose upstream JSON is in OpenAI's own
+    /// shape (nothing to strip or normalise): a relay may forward it as it
+    /// came instead of serialising the chunk.
+    Verbatim(VerbatimChunk),
     /// Usage reported by the provider (the last one wins).
     Usage(Usage),
+}
+
+/// A chunk in its upstream JSON, which is in OpenAI's own shape: the
+/// fields OpenAI documents plus the extras dialect providers commonly add,
+/// at every level, a standard finish reason, no usage, one line. Its
+/// bytes and [`VerbatimChunk::chunk`] say the same, so a relay forwards
+/// [`VerbatimChunk::raw`] and reads the parsed chunk only if it needs it:
+/// the chunk is built on first use (a chat client's stream never builds
+/// one).
+#[derive(Clone)]
+pub struct VerbatimChunk {
+    raw: String,
+    /// What the one-pass scan read of it, when it read it.
+    scanned: Option<Scanned>,
+    chunk: OnceLock<ChatChunk>,
+}
+
+impl VerbatimChunk {
+    /// `raw` as a verbatim chunk, if it is in OpenAI's own shape (see the
+    /// type); `None` otherwise.
+    pub fn new(raw: String) -> Option<Self> {
+        if let Some(scanned) = scan(&raw) {
+            return Some(Self::checked(raw, Some(scanned)));
+        }
+        let fits = StrictChunk::read(&raw).is_some_and(|c| c.verbatim(&raw));
+        fits.then(|| Self::checked(raw, None))
+    }
+
+    /// `raw`, which its caller has found verbatim: by [`scan`] (its result
+    /// is `scanned`) or by [`StrictChunk::verbatim`].
+    pub(crate) fn checked(raw: String, scanned: Option<Scanned>) -> Self {
+        Self {
+            raw,
+            scanned,
+            chunk: OnceLock::new(),
+        }
+    }
+
+    /// The same chunk, not yet parsed (for tests of the reading in place).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn unparsed(&self) -> Self {
+        Self::checked(self.raw.clone(), self.scanned.clone())
+    }
+
+    /// The upstream JSON, one line, as it came.
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    /// The chunk its JSON says (parsed on first use).
+    pub fn chunk(&self) -> &ChatChunk {
+        self.chunk.get_or_init(|| verbatim_chunk(&self.raw))
+    }
+
+    /// The chunk, by value.
+    pub fn into_chunk(self) -> ChatChunk {
+        match self.chunk.into_inner() {
+            Some(chunk) => chunk,
+            None => verbatim_chunk(&self.raw),
+        }
+    }
+
+    /// Adds the chunk to `transcript`: from the parsed chunk if there is
+    /// one, else from what the scan found, else read in place from its
+    /// JSON (no chunk built).
+    fn add_to(&self, transcript: &mut Transcript) {
+        if let Some(chunk) = self.chunk.get() {
+            return transcript.push(chunk);
+        }
+        if let Some(fast) = &self.scanned {
+            let choice = fast.choice(&self.raw);
+            return transcript.push_parts(fast.model(&self.raw), std::slice::from_ref(&choice));
+        }
+        match StrictChunk::read(&self.raw) {
+            Some(wire) => transcript.push_parts(&wire.model, &wire.choices),
+            // Cannot happen (the bytes were read strictly before).
+            None => transcript.push(self.chunk()),
+        }
+    }
+}
+
+impl std::fmt::Debug for VerbatimChunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("VerbatimChunk").field(&self.raw).finish()
+    }
+}
+
+/// Two verbatim chunks are equal when their JSON is.
+impl PartialEq for VerbatimChunk {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
 }
 
 /// A boxed stream of [`StreamEvent`]s, as translators produce it.
@@ -58,36 +148,34 @@ impl UsageReport {
 pub enum StreamItem {
     /// A chunk to serialise.
     Chunk(ChatChunk),
-    /// A chunk whose upstream JSON `raw` says exactly what `chunk` says
+    /// A chunk whose upstream JSON says exactly what its chunk says
     /// (OpenAI's own shape, nothing stripped or normalised): a relay may
-    /// forward `raw` as it came instead of re-serialising `chunk`.
-    Verbatim {
-        /// The parsed chunk.
-        chunk: ChatChunk,
-        /// Its upstream JSON, one line.
-        raw: String,
-    },
+    /// forward [`VerbatimChunk::raw`] as it came instead of serialising
+    /// the chunk.
+    Verbatim(VerbatimChunk),
 }
 
 impl StreamItem {
     /// The chunk.
     pub fn chunk(&self) -> &ChatChunk {
         match self {
-            Self::Chunk(chunk) | Self::Verbatim { chunk, .. } => chunk,
+            Self::Chunk(chunk) => chunk,
+            Self::Verbatim(v) => v.chunk(),
         }
     }
 
     /// The chunk, by value.
     pub fn into_chunk(self) -> ChatChunk {
         match self {
-            Self::Chunk(chunk) | Self::Verbatim { chunk, .. } => chunk,
+            Self::Chunk(chunk) => chunk,
+            Self::Verbatim(v) => v.into_chunk(),
         }
     }
 
     /// The upstream JSON when it may be forwarded as it came.
     pub fn raw(&self) -> Option<&str> {
         match self {
-            Self::Verbatim { raw, .. } => Some(raw),
+            Self::Verbatim(v) => Some(v.raw()),
             Self::Chunk(_) => None,
         }
     }
@@ -100,9 +188,9 @@ impl StreamItem {
     /// The serializer's error.
     pub fn encode_sse(&self, out: &mut bytes::BytesMut) -> Result<(), serde_json::Error> {
         match self {
-            Self::Verbatim { raw, .. } => {
+            Self::Verbatim(v) => {
                 out.extend_from_slice(b"data: ");
-                out.extend_from_slice(raw.as_bytes());
+                out.extend_from_slice(v.raw().as_bytes());
                 out.extend_from_slice(b"\n\n");
                 Ok(())
             }
@@ -168,8 +256,8 @@ impl Stream for ChatStream {
                 Poll::Ready(Some(Ok(StreamEvent::Chunk(c)))) => {
                     return Poll::Ready(Some(Ok(StreamItem::Chunk(c))));
                 }
-                Poll::Ready(Some(Ok(StreamEvent::Verbatim { chunk, json }))) => {
-                    return Poll::Ready(Some(Ok(StreamItem::Verbatim { chunk, raw: json })));
+                Poll::Ready(Some(Ok(StreamEvent::Verbatim(v)))) => {
+                    return Poll::Ready(Some(Ok(StreamItem::Verbatim(v))));
                 }
                 Poll::Ready(Some(Err(e))) => {
                     self.ended = true;
@@ -213,15 +301,90 @@ pub struct Transcript {
     pub chunks: usize,
 }
 
+/// What a [`Transcript`] reads of one choice of a chunk: a parsed
+/// chunk's, or a verbatim chunk's read in place.
+pub(crate) trait ChoiceView {
+    /// The choice's index.
+    fn index(&self) -> u32;
+    /// The delta's `content`.
+    fn content(&self) -> Option<Cow<'_, str>>;
+    /// The delta's reasoning text (`reasoning_content`, or a provider's
+    /// `reasoning` string).
+    fn reasoning(&self) -> Option<Cow<'_, str>>;
+    /// The finish reason, as the parsed chunk says it.
+    fn finish_reason(&self) -> Option<FinishReason>;
+    /// The delta's tool-call fragments.
+    fn tool_calls(&self) -> impl Iterator<Item = ToolCallView<'_>>;
+}
+
+/// What a [`Transcript`] reads of a tool-call fragment.
+pub(crate) struct ToolCallView<'a> {
+    pub(crate) index: u32,
+    pub(crate) id: Option<&'a str>,
+    pub(crate) name: Option<Cow<'a, str>>,
+    pub(crate) arguments: Option<Cow<'a, str>>,
+}
+
+impl ChoiceView for ChunkChoice {
+    fn index(&self) -> u32 {
+        self.index
+    }
+
+    fn content(&self) -> Option<Cow<'_, str>> {
+        self.delta.content.as_deref().map(Cow::Borrowed)
+    }
+
+    fn reasoning(&self) -> Option<Cow<'_, str>> {
+        self.delta.reasoning_text().map(Cow::Borrowed)
+    }
+
+    fn finish_reason(&self) -> Option<FinishReason> {
+        self.finish_reason
+    }
+
+    fn tool_calls(&self) -> impl Iterator<Item = ToolCallView<'_>> {
+        self.delta
+            .tool_calls
+            .iter()
+            .flatten()
+            .map(|t| ToolCallView {
+                index: t.index,
+                id: t.id.as_deref(),
+                name: t
+                    .function
+                    .as_ref()
+                    .and_then(|f| f.name.as_deref().map(Cow::Borrowed)),
+                arguments: t
+                    .function
+                    .as_ref()
+                    .and_then(|f| f.arguments.as_deref().map(Cow::Borrowed)),
+            })
+    }
+}
+
 impl Transcript {
     /// Adds one chunk.
     pub fn push(&mut self, chunk: &ChatChunk) {
-        self.chunks += 1;
-        if self.model.is_empty() && !chunk.model.is_empty() {
-            self.model.clone_from(&chunk.model);
+        self.push_parts(&chunk.model, &chunk.choices);
+    }
+
+    /// Adds one item: a verbatim chunk is read in place from its JSON
+    /// unless it was parsed already (no chunk built for it).
+    pub fn push_item(&mut self, item: &StreamItem) {
+        match item {
+            StreamItem::Chunk(chunk) => self.push(chunk),
+            StreamItem::Verbatim(v) => v.add_to(self),
         }
-        for choice in &chunk.choices {
-            if choice.index == 0 {
+    }
+
+    /// Adds one chunk, given as its model and its choices.
+    pub(crate) fn push_parts<C: ChoiceView>(&mut self, model: &str, choices: &[C]) {
+        self.chunks += 1;
+        if self.model.is_empty() && !model.is_empty() {
+            model.clone_into(&mut self.model);
+        }
+        for choice in choices {
+            if choice.index() == 0 {
                 self.push_first(choice);
             } else {
                 self.push_other(choice);
@@ -230,14 +393,14 @@ impl Transcript {
     }
 
     /// Choice 0, assembled.
-    fn push_first(&mut self, choice: &ChunkChoice) {
-        if let Some(t) = &choice.delta.content {
-            self.content.push_str(t);
+    fn push_first(&mut self, choice: &impl ChoiceView) {
+        if let Some(t) = choice.content() {
+            self.content.push_str(&t);
         }
-        if let Some(t) = choice.delta.reasoning_text() {
-            self.reasoning.push_str(t);
+        if let Some(t) = choice.reasoning() {
+            self.reasoning.push_str(&t);
         }
-        for d in choice.delta.tool_calls.iter().flatten() {
+        for d in choice.tool_calls() {
             let i = usize::try_from(d.index).unwrap_or(usize::MAX);
             if i >= self.tool_calls.len() && i < 128 {
                 self.tool_calls.resize_with(i + 1, || ToolCall {
@@ -252,26 +415,24 @@ impl Transcript {
             let Some(call) = self.tool_calls.get_mut(i) else {
                 continue;
             };
-            if let Some(id) = &d.id {
-                call.id.clone_from(id);
+            if let Some(id) = d.id {
+                id.clone_into(&mut call.id);
             }
-            if let Some(f) = &d.function {
-                if let Some(n) = &f.name {
-                    call.function.name.push_str(n);
-                }
-                if let Some(a) = &f.arguments {
-                    call.function.arguments.push_str(a);
-                }
+            if let Some(n) = d.name {
+                call.function.name.push_str(&n);
+            }
+            if let Some(a) = d.arguments {
+                call.function.arguments.push_str(&a);
             }
         }
-        if choice.finish_reason.is_some() {
-            self.finish_reason = choice.finish_reason;
+        if let Some(reason) = choice.finish_reason() {
+            self.finish_reason = Some(reason);
         }
     }
 
     /// Another choice: only what it delivered, as text.
-    fn push_other(&mut self, choice: &ChunkChoice) {
-        let slot = usize::try_from(choice.index - 1)
+    fn push_other(&mut self, choice: &impl ChoiceView) {
+        let slot = usize::try_from(choice.index().saturating_sub(1))
             .unwrap_or(usize::MAX)
             .min(MAX_OTHER_CHOICES - 1);
         if slot >= self.other_choices.len() {
@@ -280,21 +441,15 @@ impl Transcript {
         let Some(text) = self.other_choices.get_mut(slot) else {
             return;
         };
-        let d = &choice.delta;
-        for part in [d.content.as_deref(), d.reasoning_text()]
-            .into_iter()
-            .flatten()
-        {
-            text.push_str(part);
+        if let Some(t) = choice.content() {
+            text.push_str(&t);
         }
-        for f in d
-            .tool_calls
-            .iter()
-            .flatten()
-            .filter_map(|c| c.function.as_ref())
-        {
-            for part in [&f.name, &f.arguments].into_iter().flatten() {
-                text.push_str(part);
+        if let Some(t) = choice.reasoning() {
+            text.push_str(&t);
+        }
+        for call in choice.tool_calls() {
+            for part in [call.name, call.arguments].into_iter().flatten() {
+                text.push_str(&part);
             }
         }
     }
@@ -324,10 +479,9 @@ mod tests {
             ..Usage::default()
         };
         let events: Vec<Result<StreamEvent, ProviderError>> = vec![
-            Ok(StreamEvent::Verbatim {
-                chunk: chunk("a"),
-                json: raw.to_owned(),
-            }),
+            Ok(StreamEvent::Verbatim(
+                VerbatimChunk::new(raw.to_owned()).unwrap(),
+            )),
             Ok(StreamEvent::Usage(usage.clone())),
             Ok(StreamEvent::Chunk(chunk("b"))),
         ];

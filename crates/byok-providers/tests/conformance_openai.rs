@@ -820,7 +820,7 @@ async fn relayed(h: &Harness, name: &str, req: &ChatRequest) -> (Vec<Value>, usi
     let (mut out, mut verbatim, mut t) = (Vec::new(), 0, Transcript::default());
     while let Some(item) = stream.next().await {
         let item = item.unwrap_or_else(|e| panic!("{} {name}: {e}", h.info.slug));
-        t.push(item.chunk());
+        t.push_item(&item);
         verbatim += usize::from(item.raw().is_some());
         out.push(match item.raw() {
             Some(raw) => serde_json::from_str(raw).unwrap(),

@@ -145,6 +145,16 @@ pub fn answers(data: &[u8]) {
         Format::Bedrock => pick(&a.bedrock, provider).map(|d| read(d, kind, request, &body)),
     };
     let Some(id) = decoded.flatten() else { return };
+    if format == Format::OpenAi && kind == Kind::Answer {
+        // The one-pass reading of a common answer is serde's strict one.
+        if let Some(fast) = crate::translators::openai::scan_response(&body) {
+            assert_eq!(
+                crate::translators::openai::strict_response(&body),
+                Some((fast, true)),
+                "the one-pass reading of an answer differs from serde's"
+            );
+        }
+    }
     if kind == Kind::Embeddings {
         match format {
             Format::Gemini => {

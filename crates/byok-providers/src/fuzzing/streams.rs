@@ -19,12 +19,12 @@ use crate::id::{PROVIDERS, ProviderId, WireFormat};
 use crate::inbound::{messages, responses};
 use crate::provider::ProviderConfig;
 use crate::sse::SseDecoder;
-use crate::stream::{ChatStream, StreamEvent, StreamItem, Transcript, UsageReport};
+use crate::stream::{ChatStream, StreamEvent, StreamItem, Transcript, UsageReport, VerbatimChunk};
 use crate::translators::Dialect;
 use crate::translators::anthropic::Anthropic;
 use crate::translators::bedrock::{Bedrock, FrameReader};
 use crate::translators::gemini::Google;
-use crate::translators::openai::OpenAiCompatible;
+use crate::translators::openai::{OpenAiCompatible, StrictChunk};
 use crate::translators::responses::Responses;
 use crate::types::{ChatChunk, ChatRequest, Usage};
 
@@ -380,7 +380,8 @@ fn normalise(format: Format, mut outcome: Outcome) -> Outcome {
         return outcome;
     }
     for e in &mut outcome {
-        if let Ok(StreamEvent::Chunk(c) | StreamEvent::Verbatim { chunk: c, .. }) = e {
+        // Verbatim chunks come from the OpenAI dialect only (returned above).
+        if let Ok(StreamEvent::Chunk(c)) = e {
             c.created = 0;
             if format == Format::Bedrock {
                 c.id.clear();
@@ -444,10 +445,17 @@ fn check(outcome: &Outcome, secret: &str) {
             Ok(StreamEvent::Chunk(c)) => {
                 assert!(serde_json::to_vec(c).is_ok(), "a chunk serialises");
             }
-            Ok(StreamEvent::Verbatim { chunk, json }) => {
+            Ok(StreamEvent::Verbatim(v)) => {
+                let json = v.raw();
                 assert!(!json.contains('\n'), "a verbatim chunk is one line");
+                // Whichever reading found it verbatim (the one-pass scan or
+                // serde's), the strict serde reading agrees.
+                assert!(
+                    StrictChunk::read(json).is_some_and(|w| w.verbatim(json)),
+                    "a verbatim chunk reads strictly as verbatim: {json}"
+                );
                 let sent: Value = serde_json::from_str(json).unwrap_or_default();
-                let parsed = serde_json::to_value(chunk).unwrap_or_default();
+                let parsed = serde_json::to_value(v.chunk()).unwrap_or_default();
                 assert_eq!(
                     meaning(sent),
                     meaning(parsed),
@@ -474,10 +482,26 @@ fn check(outcome: &Outcome, secret: &str) {
         }
     }
     let items = items(outcome);
-    let mut transcript = Transcript::default();
+    // The transcript read in place from verbatim chunks (what the stream's
+    // scan found, or their JSON read again) is the one their parsed chunks
+    // make.
+    let mut transcripts = [(); 3].map(|()| Transcript::default());
     for item in &items.0 {
-        transcript.push(item.chunk());
+        transcripts[0].push(item.chunk());
+        let StreamItem::Verbatim(v) = item else {
+            transcripts[1].push(item.chunk());
+            transcripts[2].push(item.chunk());
+            continue;
+        };
+        transcripts[1].push_item(&StreamItem::Verbatim(v.unparsed()));
+        let again = VerbatimChunk::new(v.raw().to_owned());
+        assert!(again.is_some(), "a verbatim chunk reads as verbatim again");
+        if let Some(again) = again {
+            transcripts[2].push_item(&StreamItem::Verbatim(again));
+        }
     }
+    assert_eq!(transcripts[0], transcripts[1], "the transcript from the scan");
+    assert_eq!(transcripts[0], transcripts[2], "the transcript read in place");
     clients(&items);
 }
 

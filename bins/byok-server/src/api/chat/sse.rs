@@ -88,36 +88,31 @@ mod tests {
     }
 
     #[test]
-    fn citations_go_into_the_first_event_even_an_empty_one() {
-        let verbatim = |raw: &str| {
-            StreamItem::Verbatim {
-            chunk: serde_json::from_str(r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[]}"#).unwrap(),
-            raw: raw.to_owned(),
-        }
-        };
-        for (raw, expected) in [
-            (
-                "{}",
-                r#"data: {"citations":[{"index":1,"title":"t","url":"https://example.com/"}]}"#,
-            ),
-            (
-                r#"{"id":"c"}"#,
-                r#"data: {"citations":[{"index":1,"title":"t","url":"https://example.com/"}],"id":"c"}"#,
-            ),
-        ] {
+    fn citations_go_into_the_first_event_verbatim_or_serialised() {
+        const CITATIONS: &str =
+            r#"{"citations":[{"index":1,"title":"t","url":"https://example.com/"}],"#;
+        let raw = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}"#;
+        let verbatim =
+            StreamItem::Verbatim(byok_providers::VerbatimChunk::new(raw.to_owned()).unwrap());
+        // A chunk with no choices (the usage chunk) is serialised.
+        let empty = StreamItem::Chunk(
+            serde_json::from_str(r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[]}"#).unwrap(),
+        );
+        let serialised = serde_json::to_string(empty.chunk()).unwrap();
+        for (item, json) in [(&verbatim, raw), (&empty, serialised.as_str())] {
             let mut encoder = ChatEvents::new(Some(&[citation()])).unwrap();
             let mut buf = BytesMut::new();
-            encoder.item(&verbatim(raw), &mut buf);
+            encoder.item(item, &mut buf);
             assert_eq!(
                 std::str::from_utf8(&buf).unwrap(),
-                format!("{expected}\n\n")
+                format!("data: {CITATIONS}{}\n\n", &json[1..])
             );
             // Only the first event carries them.
             buf.clear();
-            encoder.item(&verbatim(raw), &mut buf);
+            encoder.item(item, &mut buf);
             assert_eq!(
                 std::str::from_utf8(&buf).unwrap(),
-                format!("data: {raw}\n\n")
+                format!("data: {json}\n\n")
             );
         }
     }

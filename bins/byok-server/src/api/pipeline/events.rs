@@ -149,17 +149,24 @@ impl<E: Encoder> Stream for EventBody<E> {
             return Poll::Ready(None);
         }
         let this = &mut *self;
-        // An encoder may hold an item back (nothing to send yet): keep
-        // polling until there are bytes or the stream ends.
+        // Every item already at hand goes out in one body chunk (one write
+        // to the client for a burst the upstream sent in one read, as a
+        // proxy that forwards what it has read); an encoder may hold an
+        // item back (nothing to send yet). Returns when the upstream has
+        // nothing more yet, the stream ends, or a buffer's worth is ready.
         loop {
             let polled = Pin::new(&mut this.inner).poll_next(cx);
             this.reserve();
             match polled {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending if this.buf.is_empty() => return Poll::Pending,
+                // The upstream's waker is registered: the next poll comes.
+                Poll::Pending => return Poll::Ready(Some(Ok(this.take()))),
                 Poll::Ready(Some(Ok(item))) => {
-                    this.transcript.push(item.chunk());
+                    // The encoder first: one that needs the parsed chunk
+                    // builds it, and the transcript then reads that.
                     this.encoder.item(&item, &mut this.buf);
-                    if !this.buf.is_empty() {
+                    this.transcript.push_item(&item);
+                    if this.buf.len() >= SSE_BUF {
                         return Poll::Ready(Some(Ok(this.take())));
                     }
                 }

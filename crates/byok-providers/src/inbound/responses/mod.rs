@@ -31,7 +31,8 @@
 //! let mut out = Vec::new();
 //! for event in &events {
 //!     match event {
-//!         StreamEvent::Chunk(c) | StreamEvent::Verbatim { chunk: c, .. } => encoder.push(c, &mut out),
+//!         StreamEvent::Chunk(c) => encoder.push(c, &mut out),
+//!         StreamEvent::Verbatim(v) => encoder.push(v.chunk(), &mut out),
 //!         StreamEvent::Usage(u) => encoder.usage(u),
 //!         _ => {}
 //!     }

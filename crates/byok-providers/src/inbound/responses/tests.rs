@@ -1545,9 +1545,8 @@ fn codex_through_the_anthropic_translator_two_turns() {
     let mut out = Vec::new();
     for e in &events {
         match e {
-            crate::StreamEvent::Chunk(c) | crate::StreamEvent::Verbatim { chunk: c, .. } => {
-                enc.push(c, &mut out);
-            }
+            crate::StreamEvent::Chunk(c) => enc.push(c, &mut out),
+            crate::StreamEvent::Verbatim(v) => enc.push(v.chunk(), &mut out),
             crate::StreamEvent::Usage(u) => enc.usage(u),
         }
     }

@@ -46,6 +46,7 @@
 
 mod request;
 mod response;
+mod scan;
 mod stream;
 
 use std::sync::Arc;
@@ -56,8 +57,11 @@ use serde::Deserialize;
 
 pub use self::request::encode_request;
 
-use self::response::strict_response;
-pub(crate) use self::stream::OpenAiStream;
+pub(crate) use self::response::strict_response;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use self::scan::response as scan_response;
+pub(crate) use self::scan::{Scanned, scan};
+pub(crate) use self::stream::{OpenAiStream, StrictChunk, verbatim_chunk};
 pub use self::stream::{Translated, translate_event};
 use crate::credential::Credential;
 use crate::error::ProviderError;
@@ -182,7 +186,12 @@ impl Dialect for OpenAiCompatible {
 
     /// The answer; its bytes too when they may be forwarded as they came.
     fn decode(&self, _: &ChatRequest, bytes: Vec<u8>) -> Result<ChatOutcome, ProviderError> {
-        let (response, verbatim) = match strict_response(&bytes) {
+        // The common answer in one pass (`scan.rs`), else serde's strict
+        // reading, else the lenient one.
+        let read = scan::response(&bytes)
+            .map(|r| (r, true))
+            .or_else(|| strict_response(&bytes));
+        let (response, verbatim) = match read {
             Some((response, true)) => (response, Some(bytes::Bytes::from(bytes))),
             Some((response, false)) => (response, None),
             None => (http::parse_json(self.up.id, "response body", &bytes)?, None),

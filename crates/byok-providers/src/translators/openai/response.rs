@@ -154,7 +154,7 @@ pub(super) fn extras<const N: usize>(fields: [(&str, Option<Value>); N]) -> Map<
 /// its bytes may be forwarded as they came (`chat.completion`, assistant
 /// messages, standard finish reasons, `function` tool calls). `None` when
 /// it is not in that shape (the caller reads it leniently).
-pub(super) fn strict_response(body: &[u8]) -> Option<(ChatResponse, bool)> {
+pub(crate) fn strict_response(body: &[u8]) -> Option<(ChatResponse, bool)> {
     let wire: StrictResponse = serde_json::from_slice(body).ok()?;
     let mut verbatim = wire.object == "chat.completion";
     let choices = wire

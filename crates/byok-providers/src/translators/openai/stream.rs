@@ -1,16 +1,20 @@
 //! The OpenAI dialect's stream: one SSE data payload at a time into neutral
 //! chunks, with the verbatim fast path for chunks in OpenAI's exact shape.
 
+use std::borrow::Cow;
+
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::response::{extras, present, standard_finish};
+use super::response::{extras, standard_finish};
+use super::scan::scan;
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
 use crate::sse::SseEvent;
-use crate::stream::StreamEvent;
+use crate::stream::{StreamEvent, VerbatimChunk};
 use crate::types::{
     ChatChunk, ChunkChoice, Delta, FinishReason, FunctionDelta, ToolCallDelta, Usage,
 };
@@ -61,166 +65,276 @@ pub enum Translated {
 }
 
 /// A chunk in OpenAI's shape, with the extras OpenAI-dialect providers
-/// commonly add: serde refuses any field not listed, at every level, and
-/// every listed field lands in the translated chunk, so a chunk that parses
-/// here carries nothing the translated chunk would drop.
+/// commonly add, read in place from the event's data (strings borrowed
+/// unless escaped, other values as their raw JSON): serde refuses any field
+/// not listed, at every level, and every listed field lands in the
+/// translated chunk, so a chunk that parses here carries nothing the
+/// translated chunk would drop.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StrictChunk {
-    id: String,
-    object: String,
+pub(crate) struct StrictChunk<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    object: Cow<'a, str>,
     created: i64,
-    model: String,
-    choices: Vec<StrictChoice>,
+    #[serde(borrow)]
+    pub(crate) model: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(crate) choices: Vec<StrictChoice<'a>>,
     #[serde(default)]
     usage: Option<Usage>,
-    #[serde(default)]
-    system_fingerprint: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    service_tier: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    obfuscation: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    provider: Option<Value>,
+    #[serde(default, borrow)]
+    system_fingerprint: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "raw_present")]
+    service_tier: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw_present")]
+    obfuscation: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw_present")]
+    provider: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StrictChoice {
+pub(crate) struct StrictChoice<'a> {
     index: u32,
-    delta: StrictDelta,
-    #[serde(default)]
-    finish_reason: Option<String>,
-    #[serde(default)]
-    logprobs: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    native_finish_reason: Option<Value>,
+    #[serde(borrow)]
+    delta: StrictDelta<'a>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    logprobs: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw_present")]
+    native_finish_reason: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StrictDelta {
-    #[serde(default)]
-    role: Option<String>,
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    reasoning_content: Option<String>,
-    #[serde(default)]
-    refusal: Option<String>,
-    #[serde(default)]
-    tool_calls: Option<Vec<StrictToolCall>>,
-    #[serde(default)]
-    reasoning_details: Option<Vec<Value>>,
-    #[serde(default, deserialize_with = "present")]
-    reasoning: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    annotations: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    audio: Option<Value>,
+struct StrictDelta<'a> {
+    #[serde(default, borrow)]
+    role: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<StrictToolCall<'a>>>,
+    #[serde(default, borrow)]
+    reasoning_details: Option<Vec<&'a RawValue>>,
+    #[serde(default, borrow, deserialize_with = "raw_present")]
+    reasoning: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw_present")]
+    annotations: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw_present")]
+    audio: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StrictToolCall {
+struct StrictToolCall<'a> {
     index: u32,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
-    #[serde(default)]
-    function: Option<StrictFunction>,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    function: Option<StrictFunction<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StrictFunction {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    arguments: Option<String>,
+struct StrictFunction<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
 }
 
-/// The strict reading of `data`: `None` when it is not in the strict shape
-/// (the caller then reads it leniently).
-fn strict_event(data: &str) -> Option<Translated> {
-    let wire: StrictChunk = serde_json::from_str(data).ok()?;
-    let mut verbatim = wire.object == "chat.completion.chunk"
-        && wire.usage.is_none()
-        && !wire.choices.is_empty()
-        && !data.contains('\n');
-    let choices: Vec<ChunkChoice> = wire
-        .choices
-        .into_iter()
-        .map(|c| strict_choice(c, &mut verbatim))
-        .collect();
-    if choices.is_empty() {
-        return Some(Translated::Chunk(None, wire.usage));
+/// A member that is there, `null` included (as [`present`], unparsed).
+fn raw_present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// A raw member as the parsed chunk keeps it.
+fn value(raw: Option<&RawValue>) -> Option<Value> {
+    // Cannot fail: the text was read as JSON with the same depth limit.
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+}
+
+fn owned(s: Option<Cow<'_, str>>) -> Option<String> {
+    s.map(Cow::into_owned)
+}
+
+impl<'a> StrictChunk<'a> {
+    /// The strict reading of `data`: `None` when it is not in the strict
+    /// shape (the caller then reads it leniently).
+    pub(crate) fn read(data: &'a str) -> Option<Self> {
+        serde_json::from_str(data).ok()
     }
-    let chunk = ChatChunk {
-        id: wire.id,
-        object: wire.object,
-        created: wire.created,
-        model: wire.model,
-        choices,
-        usage: None,
-        system_fingerprint: wire.system_fingerprint,
-        extra: extras([
-            ("service_tier", wire.service_tier),
-            ("obfuscation", wire.obfuscation),
-            ("provider", wire.provider),
-        ]),
-    };
-    Some(if verbatim {
-        Translated::Verbatim(chunk)
-    } else {
-        Translated::Chunk(Some(chunk), wire.usage)
+
+    /// Whether `data`, read as `self`, may be forwarded as it came: a
+    /// `chat.completion.chunk` with choices, no usage (it is moved out of
+    /// content chunks), standard finish reasons only (others are
+    /// normalised) and one line.
+    pub(crate) fn verbatim(&self, data: &str) -> bool {
+        self.object == "chat.completion.chunk"
+            && self.usage.is_none()
+            && !self.choices.is_empty()
+            && self.choices.iter().all(|c| {
+                c.finish_reason
+                    .as_deref()
+                    .is_none_or(|r| standard_finish(r).is_some())
+            })
+            && !data.contains('\n')
+    }
+
+    /// The chunk (none when it has no choices) and the usage it carries.
+    fn into_parts(self) -> (Option<ChatChunk>, Option<Usage>) {
+        if self.choices.is_empty() {
+            return (None, self.usage);
+        }
+        let chunk = ChatChunk {
+            id: self.id.into_owned(),
+            object: self.object.into_owned(),
+            created: self.created,
+            model: self.model.into_owned(),
+            choices: self.choices.into_iter().map(StrictChoice::owned).collect(),
+            usage: None,
+            system_fingerprint: owned(self.system_fingerprint),
+            extra: extras([
+                ("service_tier", value(self.service_tier)),
+                ("obfuscation", value(self.obfuscation)),
+                ("provider", value(self.provider)),
+            ]),
+        };
+        (Some(chunk), self.usage)
+    }
+}
+
+impl<'a> StrictChoice<'a> {
+    /// The neutral choice (a finish reason outside OpenAI's set reads as
+    /// `stop`; such a chunk is not verbatim).
+    fn owned(self) -> ChunkChoice {
+        let d = self.delta;
+        let tool_calls = d.tool_calls.map(|calls| {
+            calls
+                .into_iter()
+                .map(|t| ToolCallDelta {
+                    index: t.index,
+                    id: owned(t.id),
+                    kind: owned(t.kind),
+                    function: t.function.map(|f| FunctionDelta {
+                        name: owned(f.name),
+                        arguments: owned(f.arguments),
+                    }),
+                })
+                .collect()
+        });
+        ChunkChoice {
+            index: self.index,
+            delta: Delta {
+                role: owned(d.role),
+                content: owned(d.content),
+                reasoning_content: owned(d.reasoning_content),
+                refusal: owned(d.refusal),
+                tool_calls,
+                reasoning_details: d
+                    .reasoning_details
+                    .map(|v| v.into_iter().filter_map(|r| value(Some(r))).collect()),
+                extra: extras([
+                    ("reasoning", value(d.reasoning)),
+                    ("annotations", value(d.annotations)),
+                    ("audio", value(d.audio)),
+                ]),
+            },
+            finish_reason: self
+                .finish_reason
+                .map(|r| standard_finish(&r).unwrap_or(FinishReason::Stop)),
+            logprobs: value(self.logprobs),
+            extra: extras([("native_finish_reason", value(self.native_finish_reason))]),
+        }
+    }
+}
+
+impl crate::stream::ChoiceView for StrictChoice<'_> {
+    fn index(&self) -> u32 {
+        self.index
+    }
+
+    fn content(&self) -> Option<Cow<'_, str>> {
+        self.delta.content.as_deref().map(Cow::Borrowed)
+    }
+
+    fn reasoning(&self) -> Option<Cow<'_, str>> {
+        if let Some(r) = &self.delta.reasoning_content {
+            return Some(Cow::Borrowed(r));
+        }
+        // A provider's `reasoning` string (`Delta::reasoning_text`).
+        let raw = self.delta.reasoning?;
+        raw.get()
+            .starts_with('"')
+            .then(|| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok())
+            .flatten()
+    }
+
+    fn finish_reason(&self) -> Option<FinishReason> {
+        self.finish_reason
+            .as_deref()
+            .map(|r| standard_finish(r).unwrap_or(FinishReason::Stop))
+    }
+
+    fn tool_calls(&self) -> impl Iterator<Item = crate::stream::ToolCallView<'_>> {
+        self.delta
+            .tool_calls
+            .iter()
+            .flatten()
+            .map(|t| crate::stream::ToolCallView {
+                index: t.index,
+                id: t.id.as_deref(),
+                name: t
+                    .function
+                    .as_ref()
+                    .and_then(|f| f.name.as_deref().map(Cow::Borrowed)),
+                arguments: t
+                    .function
+                    .as_ref()
+                    .and_then(|f| f.arguments.as_deref().map(Cow::Borrowed)),
+            })
+    }
+}
+
+/// The strict reading of `data` as a translated chunk: `None` when it is
+/// not in the strict shape (the caller then reads it leniently).
+fn strict_event(data: &str) -> Option<Translated> {
+    let wire = StrictChunk::read(data)?;
+    let verbatim = wire.verbatim(data);
+    Some(match wire.into_parts() {
+        (Some(chunk), None) if verbatim => Translated::Verbatim(chunk),
+        (chunk, usage) => Translated::Chunk(chunk, usage),
     })
 }
 
-/// One strict choice, clearing `verbatim` when its finish reason is one
-/// the parsed choice normalises.
-#[inline]
-fn strict_choice(c: StrictChoice, verbatim: &mut bool) -> ChunkChoice {
-    let finish_reason = c.finish_reason.as_deref().map(|r| {
-        let standard = standard_finish(r);
-        *verbatim &= standard.is_some();
-        standard.unwrap_or(FinishReason::Stop)
-    });
-    let d = c.delta;
-    let tool_calls = d.tool_calls.map(|calls| {
-        calls
-            .into_iter()
-            .map(|t| ToolCallDelta {
-                index: t.index,
-                id: t.id,
-                kind: t.kind,
-                function: t.function.map(|f| FunctionDelta {
-                    name: f.name,
-                    arguments: f.arguments,
-                }),
-            })
-            .collect()
-    });
-    ChunkChoice {
-        index: c.index,
-        delta: Delta {
-            role: d.role,
-            content: d.content,
-            reasoning_content: d.reasoning_content,
-            refusal: d.refusal,
-            tool_calls,
-            reasoning_details: d.reasoning_details,
-            extra: extras([
-                ("reasoning", d.reasoning),
-                ("annotations", d.annotations),
-                ("audio", d.audio),
-            ]),
-        },
-        finish_reason,
-        logprobs: c.logprobs,
-        extra: extras([("native_finish_reason", c.native_finish_reason)]),
-    }
+/// The chunk that a verbatim chunk's JSON says (see
+/// [`crate::stream::VerbatimChunk`]): read strictly, as when it was found
+/// verbatim; leniently if that ever fails (it cannot: the bytes were read
+/// strictly before).
+pub(crate) fn verbatim_chunk(raw: &str) -> ChatChunk {
+    let chunk = match StrictChunk::read(raw) {
+        Some(wire) => wire.into_parts().0,
+        None => lenient_event(ProviderId::OpenAi, raw, None).map_or(None, |(c, _)| c),
+    };
+    chunk.unwrap_or_else(|| ChatChunk {
+        id: String::new(),
+        object: "chat.completion.chunk".to_owned(),
+        created: 0,
+        model: String::new(),
+        choices: Vec::new(),
+        usage: None,
+        system_fingerprint: None,
+        extra: Map::new(),
+    })
 }
 
 /// Translates one upstream SSE data payload.
@@ -251,15 +365,20 @@ fn translate(
     if strict && let Some(t) = strict_event(data) {
         return (Ok(t), false);
     }
-    (lenient_event(provider, data, secret), strict)
+    let lenient = lenient_event(provider, data, secret);
+    (
+        lenient.map(|(chunk, usage)| Translated::Chunk(chunk, usage)),
+        strict,
+    )
 }
 
-/// Reads any OpenAI-dialect chunk, normalising what providers vary in.
+/// Reads any OpenAI-dialect chunk, normalising what providers vary in: the
+/// chunk (none when it has no choices) and the usage it carries.
 fn lenient_event(
     provider: ProviderId,
     data: &str,
     secret: Option<&str>,
-) -> Result<Translated, ProviderError> {
+) -> Result<(Option<ChatChunk>, Option<Usage>), ProviderError> {
     let wire: WireChunk = serde_json::from_str(data).map_err(|e| ProviderError::Malformed {
         provider,
         what: format!(
@@ -279,7 +398,7 @@ fn lenient_event(
     let usage = wire.usage.or_else(|| groq_usage(&wire.extra));
     if wire.choices.is_empty() {
         // Usage-only chunk, or Azure's prompt_filter_results: nothing to forward as is.
-        return Ok(Translated::Chunk(None, usage));
+        return Ok((None, usage));
     }
     let chunk = ChatChunk {
         id: wire.id,
@@ -293,7 +412,7 @@ fn lenient_event(
         system_fingerprint: wire.system_fingerprint,
         extra: wire.extra,
     };
-    Ok(Translated::Chunk(Some(chunk), usage))
+    Ok((Some(chunk), usage))
 }
 
 /// The OpenAI dialect's stream state.
@@ -326,64 +445,88 @@ impl OpenAiStream {
     }
 }
 
+impl OpenAiStream {
+    /// Keeps the chunk's id, time and model for the final usage chunk;
+    /// copied only when they change (they rarely do within a stream).
+    fn remember(&mut self, id: &str, created: i64, model: &str) {
+        if !self.wants_usage {
+            return;
+        }
+        match &mut self.last {
+            Some((i, c, m)) if i == id && m == model => *c = created,
+            last => *last = Some((id.to_owned(), created, model.to_owned())),
+        }
+    }
+
+    /// `[DONE]`: the usage chunk the client asked for, if usage came.
+    fn done(&self, out: &mut Out) {
+        if self.wants_usage
+            && let Some(usage) = self.usage.clone()
+        {
+            let (id, created, model) = self.last.clone().unwrap_or_default();
+            out.push_back(Ok(StreamEvent::Chunk(ChatChunk {
+                id,
+                object: "chat.completion.chunk".to_owned(),
+                created,
+                model,
+                choices: Vec::new(),
+                usage: Some(usage),
+                system_fingerprint: None,
+                extra: Map::new(),
+            })));
+        }
+    }
+}
+
 impl SseTranslate for OpenAiStream {
     fn event(&mut self, event: SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
-        let (translated, missed) = translate(
-            self.provider,
-            &event.data,
-            Some(self.secret.expose_secret()),
-            self.strict_misses < STRICT_MISSES,
-        );
-        if missed {
-            self.strict_misses += 1;
-        } else if matches!(translated, Ok(Translated::Verbatim(_))) {
-            self.strict_misses = 0;
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            self.done(out);
+            return Ok(true);
         }
-        let (chunk, usage, verbatim) = match translated? {
-            Translated::Done => {
-                if self.wants_usage
-                    && let Some(usage) = self.usage.clone()
-                {
-                    let (id, created, model) = self.last.clone().unwrap_or_default();
-                    out.push_back(Ok(StreamEvent::Chunk(ChatChunk {
-                        id,
-                        object: "chat.completion.chunk".to_owned(),
-                        created,
-                        model,
-                        choices: Vec::new(),
-                        usage: Some(usage),
-                        system_fingerprint: None,
-                        extra: Map::new(),
-                    })));
-                }
-                return Ok(true);
+        let strict = self.strict_misses < STRICT_MISSES;
+        // The common chunk, read in one pass without serde (`scan.rs`):
+        // forwarded as it came, no chunk built (`VerbatimChunk` builds one
+        // if asked).
+        if strict && let Some(fast) = scan(data) {
+            self.strict_misses = 0;
+            self.remember(fast.id(data), fast.created, fast.model(data));
+            // The spans are into `data`, which is what `trimmed` keeps.
+            let json = trimmed(event.data);
+            out.push_back(Ok(StreamEvent::Verbatim(VerbatimChunk::checked(
+                json,
+                Some(fast),
+            ))));
+            return Ok(false);
+        }
+        let (chunk, usage) = match strict.then(|| StrictChunk::read(data)).flatten() {
+            // Any other chunk in OpenAI's shape: read in place, forwarded
+            // as it came.
+            Some(wire) if wire.verbatim(data) => {
+                self.strict_misses = 0;
+                self.remember(&wire.id, wire.created, &wire.model);
+                let json = trimmed(event.data);
+                out.push_back(Ok(StreamEvent::Verbatim(VerbatimChunk::checked(
+                    json, None,
+                ))));
+                return Ok(false);
             }
-            Translated::Chunk(chunk, usage) => (chunk, usage, false),
-            Translated::Verbatim(chunk) => (Some(chunk), None, true),
+            Some(wire) => wire.into_parts(),
+            None => {
+                if strict {
+                    self.strict_misses += 1;
+                }
+                lenient_event(self.provider, data, Some(self.secret.expose_secret()))?
+            }
         };
         if let Some(u) = usage {
             self.usage = Some(u.clone());
             out.push_back(Ok(StreamEvent::Usage(u)));
         }
         if let Some(c) = chunk {
-            // Kept for the final usage chunk; copied only when it
-            // changes (it rarely does within a stream).
-            if self.wants_usage {
-                match &mut self.last {
-                    Some((id, created, model)) if *id == c.id && *model == c.model => {
-                        *created = c.created;
-                    }
-                    last => *last = Some((c.id.clone(), c.created, c.model.clone())),
-                }
-            }
-            out.push_back(Ok(if verbatim {
-                StreamEvent::Verbatim {
-                    chunk: c,
-                    json: trimmed(event.data),
-                }
-            } else {
-                StreamEvent::Chunk(c)
-            }));
+            self.remember(&c.id, c.created, &c.model);
+            out.push_back(Ok(StreamEvent::Chunk(c)));
         }
         Ok(false)
     }

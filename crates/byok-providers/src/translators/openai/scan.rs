@@ -1,0 +1,1122 @@
+//! The common stream chunk, and the common whole answer, read in one pass
+//! over their bytes, without serde.
+//!
+//! Most chunks of an OpenAI-dialect stream have one shape: one choice
+//! whose delta holds a piece of text (or a tool-call fragment), maybe a
+//! finish reason, and the same id, time and model as every other chunk.
+//! The strict serde reading ([`super::stream::StrictChunk`]) proves such a
+//! chunk may go out as its bytes, but costs about 5,000 instructions for a
+//! 150-byte chunk (serde's visitor per member), as much as the rest of
+//! the gateway's work on it. [`scan`] reads that shape in about a fifth of
+//! that (measured with `bench/run --callgrind`, docs/performance.md).
+//!
+//! It is a narrower strict reading, never a looser one: it accepts a
+//! chunk only if the serde reading accepts it and finds it verbatim, and
+//! then yields what that reading yields for the transcript (the property
+//! test below and the `stream_openai` fuzz target check both on every
+//! input). Anything else (several choices, escaped names or ids, a member
+//! it does not read such as `reasoning` or `annotations`, a duplicate
+//! member, a number with a fraction) it declines, and the caller falls
+//! back to the serde reading: declining costs a partial pass, never a
+//! wrong answer. Escaped text (`content`, `arguments`) is decoded by
+//! `serde_json` itself.
+//!
+//! [`response`] does the same for a whole answer (`chat.completion`):
+//! what it accepts it returns as the very `ChatResponse` the strict serde
+//! reading returns for it, found verbatim (checked the same two ways); it
+//! costs about a third of that reading (the bench's 1 KB answer).
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+
+use super::response::standard_finish;
+use crate::stream::{ChoiceView, ToolCallView};
+use crate::types::{
+    ChatResponse, Choice, CompletionTokensDetails, FinishReason, FunctionCall, PromptTokensDetails,
+    ResponseMessage, ToolCall, Usage,
+};
+
+/// What [`scan`] reads of a chunk: where its strings are in the text
+/// (no borrow, so a verbatim chunk keeps it beside its text and the
+/// transcript reads it without a second pass).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Scanned {
+    id: Span,
+    pub(crate) created: i64,
+    model: Span,
+    /// The chunk's one choice.
+    pub(crate) choice: ScannedChoice,
+}
+
+/// A string of the scanned text: its bytes between the quotes, and whether
+/// they hold an escape (then serde_json decodes them when read).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Span {
+    start: u32,
+    end: u32,
+    escaped: bool,
+}
+
+/// The one choice of a [`Scanned`] chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ScannedChoice {
+    index: u32,
+    content: Option<Span>,
+    reasoning_content: Option<Span>,
+    finish_reason: Option<FinishReason>,
+    tool_calls: Vec<ScannedToolCall>,
+}
+
+/// A tool-call fragment of a [`ScannedChoice`].
+#[derive(Debug, Clone, PartialEq)]
+struct ScannedToolCall {
+    index: u32,
+    id: Option<Span>,
+    name: Option<Span>,
+    arguments: Option<Span>,
+}
+
+impl Span {
+    /// The string's value in `text` (the scanned text).
+    fn read(self, text: &str) -> Option<Cow<'_, str>> {
+        let inner = text.get(self.start as usize..self.end as usize)?;
+        if !self.escaped {
+            return Some(Cow::Borrowed(inner));
+        }
+        let quoted = text.get(self.start as usize - 1..self.end as usize + 1)?;
+        serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
+    }
+
+    /// A string without escapes (names, ids), as it is in `text`.
+    fn plain(self, text: &str) -> &str {
+        text.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+impl Scanned {
+    /// The chunk's id, in the scanned `text`.
+    pub(crate) fn id<'t>(&self, text: &'t str) -> &'t str {
+        self.id.plain(text)
+    }
+
+    /// The chunk's model, in the scanned `text`.
+    pub(crate) fn model<'t>(&self, text: &'t str) -> &'t str {
+        self.model.plain(text)
+    }
+
+    /// The choice, readable as the transcript reads one.
+    pub(crate) fn choice<'t>(&'t self, text: &'t str) -> InText<'t> {
+        InText {
+            choice: &self.choice,
+            text,
+        }
+    }
+}
+
+/// A [`ScannedChoice`] with the text it was scanned from.
+pub(crate) struct InText<'t> {
+    choice: &'t ScannedChoice,
+    text: &'t str,
+}
+
+/// `data` read as a chunk in the common shape that may be forwarded as it
+/// came; `None` when it is not in that shape (the caller reads it with
+/// serde, which decides). Its spans are into `data`, which must be at most
+/// 4 GiB (the SSE decoder's event limit is far below).
+pub(crate) fn scan(data: &str) -> Option<Scanned> {
+    if u32::try_from(data.len()).is_err() {
+        return None;
+    }
+    // A verbatim chunk is one line.
+    if data.contains('\n') {
+        return None;
+    }
+    let mut c = Cursor { s: data, i: 0 };
+    let chunk = c.chunk()?;
+    c.ws();
+    (c.i == data.len()).then_some(chunk)
+}
+
+impl ChoiceView for InText<'_> {
+    fn index(&self) -> u32 {
+        self.choice.index
+    }
+
+    fn content(&self) -> Option<Cow<'_, str>> {
+        self.choice.content?.read(self.text)
+    }
+
+    fn reasoning(&self) -> Option<Cow<'_, str>> {
+        self.choice.reasoning_content?.read(self.text)
+    }
+
+    fn finish_reason(&self) -> Option<FinishReason> {
+        self.choice.finish_reason
+    }
+
+    fn tool_calls(&self) -> impl Iterator<Item = ToolCallView<'_>> {
+        self.choice.tool_calls.iter().map(|t| ToolCallView {
+            index: t.index,
+            id: t.id.map(|s| s.plain(self.text)),
+            name: t.name.and_then(|s| s.read(self.text)),
+            arguments: t.arguments.and_then(|s| s.read(self.text)),
+        })
+    }
+}
+
+/// Where the first byte that a JSON string cannot hold as itself is: a
+/// quote, a backslash or a control character. Eight bytes at a time (the
+/// same word trick serde_json's own string reader uses): a byte-by-byte
+/// loop cost about 15 instructions a byte, this about 2.
+fn special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Nonzero when a byte of `x` is zero (or, for `below`, under 0x20).
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let below = |x: u64| x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+    let mut at = 0;
+    while let Some(word) = bytes.get(at..at + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            break;
+        };
+        let x = u64::from_le_bytes(word);
+        if zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\'))) | below(x) != 0
+        {
+            break;
+        }
+        at += 8;
+    }
+    let rest = bytes.get(at..)?;
+    rest.iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|p| at + p)
+}
+
+/// A position in the chunk's text. Every method returns `None` for what
+/// the scan declines.
+struct Cursor<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+/// Members seen in one object (a duplicate is declined, as serde refuses it).
+struct Seen(u16);
+
+impl Seen {
+    fn first(&mut self, bit: u16) -> Option<()> {
+        let fresh = self.0 & (1 << bit) == 0;
+        self.0 |= 1 << bit;
+        fresh.then_some(())
+    }
+
+    fn has(&self, bits: &[u16]) -> bool {
+        bits.iter().all(|b| self.0 & (1 << b) != 0)
+    }
+}
+
+impl<'a> Cursor<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.s.as_bytes()
+    }
+
+    /// Skips JSON whitespace.
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.bytes().get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    /// The next byte after whitespace, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.bytes().get(self.i).copied()
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.i += 1)
+    }
+
+    /// `null`, consumed if it is next.
+    fn null(&mut self) -> bool {
+        self.ws();
+        let found = self.bytes()[self.i..].starts_with(b"null");
+        if found {
+            self.i += 4;
+        }
+        found
+    }
+
+    /// A string: where its bytes between the quotes are, and whether they
+    /// hold an escape. An escaped string is decoded once here to check it
+    /// (serde_json refuses what JSON does), and again when read.
+    fn string(&mut self) -> Option<Span> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            let rest = self.bytes().get(self.i..)?;
+            let at = special(rest)?;
+            self.i += at;
+            match rest[at] {
+                b'"' => break,
+                // The escaped byte cannot end the string.
+                b'\\' => {
+                    escaped = true;
+                    self.i += 2;
+                }
+                // Control characters must be escaped in JSON.
+                _ => return None,
+            }
+        }
+        let span = Span {
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(self.i).ok()?,
+            escaped,
+        };
+        self.i += 1;
+        if escaped {
+            span.read(self.s)?;
+        }
+        Some(span)
+    }
+
+    /// A string without escapes (names, ids: escaped ones are declined).
+    fn plain(&mut self) -> Option<Span> {
+        self.string().filter(|s| !s.escaped)
+    }
+
+    /// A key: a plain string's text.
+    fn key(&mut self) -> Option<&'a str> {
+        let span = self.plain()?;
+        self.s.get(span.start as usize..span.end as usize)
+    }
+
+    /// `null` or what `read` reads.
+    fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        if self.null() {
+            Some(None)
+        } else {
+            read(self).map(Some)
+        }
+    }
+
+    /// An integer as JSON writes one (`-?(0|[1-9][0-9]*)`); a fraction or
+    /// an exponent is declined by the caller's next token.
+    fn int(&mut self) -> Option<i64> {
+        self.ws();
+        let negative = self.bytes().get(self.i) == Some(&b'-');
+        if negative {
+            self.i += 1;
+        }
+        let start = self.i;
+        let mut n: i64 = 0;
+        while let Some(d @ b'0'..=b'9') = self.bytes().get(self.i).copied() {
+            let digit = i64::from(d - b'0');
+            n = n.checked_mul(10)?;
+            n = if negative {
+                n.checked_sub(digit)?
+            } else {
+                n.checked_add(digit)?
+            };
+            self.i += 1;
+        }
+        let digits = self.i - start;
+        let leading_zero = digits > 1 && self.bytes()[start] == b'0';
+        (digits > 0 && !leading_zero).then_some(n)
+    }
+
+    /// An index (`u32`; a minus sign is declined).
+    fn index(&mut self) -> Option<u32> {
+        u32::try_from(self.count()?).ok()
+    }
+
+    /// A token count (`u64` below 2^63; a minus sign is declined).
+    fn count(&mut self) -> Option<u64> {
+        if self.peek()? == b'-' {
+            return None;
+        }
+        u64::try_from(self.int()?).ok()
+    }
+
+    /// The text of a string, owned (decoded when escaped).
+    fn owned(&mut self) -> Option<String> {
+        let span = self.string()?;
+        span.read(self.s).map(Cow::into_owned)
+    }
+
+    /// The text of a plain string (names, ids).
+    fn plain_str(&mut self) -> Option<&'a str> {
+        let span = self.plain()?;
+        self.s.get(span.start as usize..span.end as usize)
+    }
+
+    /// An object: `member` is called with each key, the cursor on its
+    /// value, and must consume the value.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.key()?;
+            self.eat(b':')?;
+            member(self, key)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// An array: `item` is called with the cursor on each element.
+    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The chunk: `id`, `object` (`chat.completion.chunk`), `created`,
+    /// `model`, one choice; `system_fingerprint`, `service_tier` and
+    /// `obfuscation` as plain strings or `null`; `usage` only as `null`.
+    fn chunk(&mut self) -> Option<Scanned> {
+        let (mut id, mut created, mut model, mut choice) = (None, 0, None, None);
+        let mut seen = Seen(0);
+        self.object(|c, key| match key {
+            "id" => {
+                seen.first(0)?;
+                id = Some(c.plain()?);
+                Some(())
+            }
+            "object" => {
+                seen.first(1)?;
+                let object = c.plain()?;
+                (c.s.get(object.start as usize..object.end as usize)? == "chat.completion.chunk")
+                    .then_some(())
+            }
+            "created" => {
+                seen.first(2)?;
+                created = c.int()?;
+                Some(())
+            }
+            "model" => {
+                seen.first(3)?;
+                model = Some(c.plain()?);
+                Some(())
+            }
+            "choices" => {
+                seen.first(4)?;
+                c.array(|c| {
+                    // One choice: several are read by serde.
+                    if choice.is_some() {
+                        return None;
+                    }
+                    choice = Some(c.choice()?);
+                    Some(())
+                })
+            }
+            "usage" => {
+                seen.first(5)?;
+                c.null().then_some(())
+            }
+            "system_fingerprint" | "service_tier" | "obfuscation" => {
+                let bit = match key {
+                    "system_fingerprint" => 6,
+                    "service_tier" => 7,
+                    _ => 8,
+                };
+                seen.first(bit)?;
+                c.nullable(Cursor::plain).map(drop)
+            }
+            _ => None,
+        })?;
+        seen.has(&[0, 1, 2, 3, 4]).then_some(())?;
+        Some(Scanned {
+            id: id?,
+            created,
+            model: model?,
+            choice: choice?,
+        })
+    }
+
+    /// A choice: `index`, `delta`, a standard `finish_reason` or `null`,
+    /// `logprobs` only as `null`.
+    fn choice(&mut self) -> Option<ScannedChoice> {
+        let mut choice = ScannedChoice {
+            index: 0,
+            content: None,
+            reasoning_content: None,
+            finish_reason: None,
+            tool_calls: Vec::new(),
+        };
+        let mut seen = Seen(0);
+        self.object(|c, key| match key {
+            "index" => {
+                seen.first(0)?;
+                choice.index = c.index()?;
+                Some(())
+            }
+            "delta" => {
+                seen.first(1)?;
+                c.delta(&mut choice)
+            }
+            "finish_reason" => {
+                seen.first(2)?;
+                // A reason outside OpenAI's set is normalised: not verbatim.
+                choice.finish_reason = c.nullable(|c| {
+                    let reason = c.plain()?;
+                    standard_finish(c.s.get(reason.start as usize..reason.end as usize)?)
+                })?;
+                Some(())
+            }
+            "logprobs" => {
+                seen.first(3)?;
+                c.null().then_some(())
+            }
+            _ => None,
+        })?;
+        seen.has(&[0, 1]).then_some(choice)
+    }
+
+    /// A delta: `role`, `content`, `reasoning_content`, `refusal`,
+    /// `tool_calls`, each may be `null`.
+    fn delta(&mut self, choice: &mut ScannedChoice) -> Option<()> {
+        let mut seen = Seen(0);
+        self.object(|c, key| match key {
+            "role" => {
+                seen.first(0)?;
+                c.nullable(Cursor::string).map(drop)
+            }
+            "content" => {
+                seen.first(1)?;
+                choice.content = c.nullable(Cursor::string)?;
+                Some(())
+            }
+            "reasoning_content" => {
+                seen.first(2)?;
+                choice.reasoning_content = c.nullable(Cursor::string)?;
+                Some(())
+            }
+            "refusal" => {
+                seen.first(3)?;
+                c.nullable(Cursor::string).map(drop)
+            }
+            "tool_calls" => {
+                seen.first(4)?;
+                if c.null() {
+                    return Some(());
+                }
+                c.array(|c| {
+                    let call = c.tool_call()?;
+                    choice.tool_calls.push(call);
+                    Some(())
+                })
+            }
+            _ => None,
+        })
+    }
+
+    /// A tool-call fragment: `index`, `id`, `type`, `function` (`name`,
+    /// `arguments`), each but `index` may be `null`.
+    fn tool_call(&mut self) -> Option<ScannedToolCall> {
+        let mut call = ScannedToolCall {
+            index: 0,
+            id: None,
+            name: None,
+            arguments: None,
+        };
+        let mut seen = Seen(0);
+        self.object(|c, key| match key {
+            "index" => {
+                seen.first(0)?;
+                call.index = c.index()?;
+                Some(())
+            }
+            "id" => {
+                seen.first(1)?;
+                call.id = c.nullable(Cursor::plain)?;
+                Some(())
+            }
+            "type" => {
+                seen.first(2)?;
+                c.nullable(Cursor::plain).map(drop)
+            }
+            "function" => {
+                seen.first(3)?;
+                if c.null() {
+                    return Some(());
+                }
+                let mut inner = Seen(0);
+                c.object(|c, key| match key {
+                    "name" => {
+                        inner.first(0)?;
+                        call.name = c.nullable(Cursor::string)?;
+                        Some(())
+                    }
+                    "arguments" => {
+                        inner.first(1)?;
+                        call.arguments = c.nullable(Cursor::string)?;
+                        Some(())
+                    }
+                    _ => None,
+                })
+            }
+            _ => None,
+        })?;
+        seen.has(&[0]).then_some(call)
+    }
+}
+
+/// `body` read as a whole answer in the common shape that may be forwarded
+/// as it came: the `ChatResponse` the strict serde reading makes of it;
+/// `None` when it is not in that shape (the caller reads it with serde).
+///
+/// The shape: `id`, `object` (`chat.completion`), `created`, `model`,
+/// choices (`index`; a `message` with role `assistant`, `content`,
+/// `refusal`, `function` tool calls, `reasoning_content`, `annotations`
+/// only as `[]`; `logprobs` only as `null`; a standard finish reason),
+/// `usage` (the three counts and OpenAI's details), `system_fingerprint`
+/// and `service_tier` as plain strings or `null`.
+pub(crate) fn response(body: &[u8]) -> Option<ChatResponse> {
+    let text = std::str::from_utf8(body).ok()?;
+    if u32::try_from(text.len()).is_err() {
+        return None;
+    }
+    let mut c = Cursor { s: text, i: 0 };
+    let response = c.response()?;
+    c.ws();
+    (c.i == text.len()).then_some(response)
+}
+
+impl Cursor<'_> {
+    fn response(&mut self) -> Option<ChatResponse> {
+        let mut r = ChatResponse {
+            id: String::new(),
+            object: String::new(),
+            created: 0,
+            model: String::new(),
+            choices: Vec::new(),
+            usage: None,
+            system_fingerprint: None,
+            extra: Map::new(),
+        };
+        let mut seen = Seen(0);
+        self.object(|c, key| {
+            match key {
+                "id" => {
+                    seen.first(0)?;
+                    r.id = c.plain_str()?.to_owned();
+                }
+                "object" => {
+                    seen.first(1)?;
+                    let object = c.plain_str()?;
+                    (object == "chat.completion").then_some(())?;
+                    r.object = object.to_owned();
+                }
+                "created" => {
+                    seen.first(2)?;
+                    r.created = c.int()?;
+                }
+                "model" => {
+                    seen.first(3)?;
+                    r.model = c.plain_str()?.to_owned();
+                }
+                "choices" => {
+                    seen.first(4)?;
+                    c.array(|c| {
+                        r.choices.push(c.whole_choice()?);
+                        Some(())
+                    })?;
+                }
+                "usage" => {
+                    seen.first(5)?;
+                    r.usage = c.nullable(Cursor::usage)?;
+                }
+                "system_fingerprint" => {
+                    seen.first(6)?;
+                    r.system_fingerprint = c.nullable(|c| c.plain_str().map(str::to_owned))?;
+                }
+                "service_tier" => {
+                    seen.first(7)?;
+                    let tier = c.nullable(|c| c.plain_str().map(|s| Value::from(s.to_owned())))?;
+                    r.extra
+                        .insert("service_tier".to_owned(), tier.unwrap_or(Value::Null));
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        seen.has(&[0, 1, 2, 3, 4]).then_some(r)
+    }
+
+    /// A whole answer's choice.
+    fn whole_choice(&mut self) -> Option<Choice> {
+        let mut choice = Choice {
+            index: 0,
+            message: ResponseMessage {
+                role: String::new(),
+                content: None,
+                tool_calls: None,
+                refusal: None,
+                reasoning_content: None,
+                reasoning_details: None,
+                extra: Map::new(),
+            },
+            finish_reason: None,
+            logprobs: None,
+            extra: Map::new(),
+        };
+        let mut seen = Seen(0);
+        self.object(|c, key| {
+            match key {
+                "index" => {
+                    seen.first(0)?;
+                    choice.index = c.index()?;
+                }
+                "message" => {
+                    seen.first(1)?;
+                    c.message(&mut choice.message)?;
+                }
+                "finish_reason" => {
+                    seen.first(2)?;
+                    choice.finish_reason = c.nullable(|c| standard_finish(c.plain_str()?))?;
+                }
+                "logprobs" => {
+                    seen.first(3)?;
+                    c.null().then_some(())?;
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        seen.has(&[0, 1]).then_some(choice)
+    }
+
+    /// An assistant message.
+    fn message(&mut self, m: &mut ResponseMessage) -> Option<()> {
+        let mut seen = Seen(0);
+        self.object(|c, key| {
+            match key {
+                "role" => {
+                    seen.first(0)?;
+                    let role = c.plain_str()?;
+                    (role == "assistant").then_some(())?;
+                    m.role = role.to_owned();
+                }
+                "content" => {
+                    seen.first(1)?;
+                    m.content = c.nullable(Cursor::owned)?;
+                }
+                "refusal" => {
+                    seen.first(2)?;
+                    m.refusal = c.nullable(Cursor::owned)?;
+                }
+                "reasoning_content" => {
+                    seen.first(3)?;
+                    m.reasoning_content = c.nullable(Cursor::owned)?;
+                }
+                "tool_calls" => {
+                    seen.first(4)?;
+                    m.tool_calls = c.nullable(|c| {
+                        let mut calls = Vec::new();
+                        c.array(|c| {
+                            calls.push(c.whole_tool_call()?);
+                            Some(())
+                        })?;
+                        Some(calls)
+                    })?;
+                }
+                "annotations" => {
+                    seen.first(5)?;
+                    c.eat(b'[')?;
+                    c.eat(b']')?;
+                    m.extra
+                        .insert("annotations".to_owned(), Value::Array(Vec::new()));
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        seen.has(&[0]).then_some(())
+    }
+
+    /// A `function` tool call of a whole answer.
+    fn whole_tool_call(&mut self) -> Option<ToolCall> {
+        let (mut id, mut kind, mut function) = (None, None, None);
+        let mut seen = Seen(0);
+        self.object(|c, key| {
+            match key {
+                "id" => {
+                    seen.first(0)?;
+                    id = Some(c.owned()?);
+                }
+                "type" => {
+                    seen.first(1)?;
+                    let k = c.plain_str()?;
+                    (k == "function").then_some(())?;
+                    kind = Some(k.to_owned());
+                }
+                "function" => {
+                    seen.first(2)?;
+                    let (mut name, mut arguments) = (None, None);
+                    let mut inner = Seen(0);
+                    c.object(|c, key| {
+                        match key {
+                            "name" => {
+                                inner.first(0)?;
+                                name = Some(c.owned()?);
+                            }
+                            "arguments" => {
+                                inner.first(1)?;
+                                arguments = Some(c.owned()?);
+                            }
+                            _ => return None,
+                        }
+                        Some(())
+                    })?;
+                    function = Some(FunctionCall {
+                        name: name?,
+                        arguments: arguments?,
+                    });
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        Some(ToolCall {
+            id: id?,
+            kind: kind?,
+            function: function?,
+        })
+    }
+
+    /// Usage: the three counts and OpenAI's details.
+    fn usage(&mut self) -> Option<Usage> {
+        let mut u = Usage::default();
+        let mut seen = Seen(0);
+        self.object(|c, key| {
+            match key {
+                "prompt_tokens" => {
+                    seen.first(0)?;
+                    u.prompt_tokens = c.count()?;
+                }
+                "completion_tokens" => {
+                    seen.first(1)?;
+                    u.completion_tokens = c.count()?;
+                }
+                "total_tokens" => {
+                    seen.first(2)?;
+                    u.total_tokens = c.count()?;
+                }
+                "prompt_tokens_details" => {
+                    seen.first(3)?;
+                    u.prompt_tokens_details = c.nullable(Cursor::prompt_details)?;
+                }
+                "completion_tokens_details" => {
+                    seen.first(4)?;
+                    u.completion_tokens_details = c.nullable(Cursor::completion_details)?;
+                }
+                _ => return None,
+            }
+            Some(())
+        })?;
+        seen.has(&[0, 1, 2]).then_some(u)
+    }
+
+    fn prompt_details(&mut self) -> Option<PromptTokensDetails> {
+        let mut d = PromptTokensDetails {
+            cached_tokens: None,
+            cache_write_tokens: None,
+            audio_tokens: None,
+        };
+        let mut seen = Seen(0);
+        self.object(|c, key| {
+            let (bit, slot) = match key {
+                "cached_tokens" => (0, &mut d.cached_tokens),
+                "audio_tokens" => (1, &mut d.audio_tokens),
+                _ => return None,
+            };
+            seen.first(bit)?;
+            *slot = c.nullable(Cursor::count)?;
+            Some(())
+        })?;
+        Some(d)
+    }
+
+    fn completion_details(&mut self) -> Option<CompletionTokensDetails> {
+        let mut d = CompletionTokensDetails {
+            reasoning_tokens: None,
+            audio_tokens: None,
+            accepted_prediction_tokens: None,
+            rejected_prediction_tokens: None,
+        };
+        let mut seen = Seen(0);
+        self.object(|c, key| {
+            let (bit, slot) = match key {
+                "reasoning_tokens" => (0, &mut d.reasoning_tokens),
+                "audio_tokens" => (1, &mut d.audio_tokens),
+                "accepted_prediction_tokens" => (2, &mut d.accepted_prediction_tokens),
+                "rejected_prediction_tokens" => (3, &mut d.rejected_prediction_tokens),
+                _ => return None,
+            };
+            seen.first(bit)?;
+            *slot = c.nullable(Cursor::count)?;
+            Some(())
+        })?;
+        Some(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::stream::StrictChunk;
+    use super::*;
+    use crate::stream::Transcript;
+
+    /// The contract: what the scan accepts, the serde reading accepts as
+    /// verbatim, with the same id, time, model and transcript.
+    pub(crate) fn agrees(data: &str) -> bool {
+        let Some(fast) = scan(data) else {
+            return false;
+        };
+        let wire = StrictChunk::read(data)
+            .unwrap_or_else(|| panic!("scanned but not read strictly: {data}"));
+        assert!(wire.verbatim(data), "scanned but not verbatim: {data}");
+        let (mut a, mut b) = (Transcript::default(), Transcript::default());
+        a.push_parts(fast.model(data), std::slice::from_ref(&fast.choice(data)));
+        b.push_parts(&wire.model, &wire.choices);
+        assert_eq!(a, b, "{data}");
+        let chunk = super::super::stream::verbatim_chunk(data);
+        assert_eq!(
+            (fast.id(data), fast.created, fast.model(data)),
+            (chunk.id.as_str(), chunk.created, chunk.model.as_str()),
+            "{data}"
+        );
+        true
+    }
+
+    /// The contract for whole answers: what the scan accepts, the strict
+    /// serde reading returns identically, found verbatim.
+    pub(crate) fn agrees_whole(body: &str) -> bool {
+        let Some(fast) = response(body.as_bytes()) else {
+            return false;
+        };
+        let strict = super::super::response::strict_response(body.as_bytes());
+        assert_eq!(strict, Some((fast, true)), "{body}");
+        true
+    }
+
+    const ANSWER: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1741569952,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hi \"there\"\n","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_1"}"#;
+
+    #[test]
+    fn common_answers_are_scanned_as_serde_reads_them() {
+        let tool = r#"{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]}"#;
+        let with_tool = ANSWER.replace(
+            r#"{"role":"assistant","content":"Hi \"there\"\n","refusal":null,"annotations":[]}"#,
+            tool,
+        );
+        assert_ne!(with_tool, ANSWER);
+        for body in [
+            ANSWER.to_owned(),
+            ANSWER.replace(",", ",\n  "),
+            ANSWER.replace(r#""service_tier":"default","#, ""),
+            ANSWER.replace(
+                r#""usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15,"#,
+                r#""usage":null,"unused":{"#,
+            ),
+            with_tool.clone(),
+            ANSWER.replace(
+                r#""prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0}"#,
+                r#""prompt_tokens_details":null"#,
+            ),
+            ANSWER.replace(r#""finish_reason":"stop""#, r#""finish_reason":null"#),
+            ANSWER.replace(
+                r#""choices":[{"#,
+                r#""choices":[{"index":1,"message":{"role":"assistant"}},{"#,
+            ),
+        ] {
+            // A member the scan does not read (`unused`) leaves it to serde.
+            assert!(agrees_whole(&body) != body.contains("unused"), "{body}");
+        }
+        for declined in [
+            ANSWER.replace("chat.completion", "chat.completion.chunk"),
+            ANSWER.replace(r#""role":"assistant""#, r#""role":"user""#),
+            ANSWER.replace(r#""finish_reason":"stop""#, r#""finish_reason":"eos""#),
+            ANSWER.replace(
+                r#""annotations":[]"#,
+                r#""annotations":[{"type":"url_citation"}]"#,
+            ),
+            ANSWER.replace(r#""logprobs":null"#, r#""logprobs":{"content":[]}"#),
+            ANSWER.replace(
+                r#""total_tokens":15,"#,
+                r#""total_tokens":15,"total_tokens":15,"#,
+            ),
+            ANSWER.replace(r#""total_tokens":15,"#, ""),
+            ANSWER.replace(r#""total_tokens":15"#, r#""total_tokens":-1"#),
+            ANSWER.replace(r#""total_tokens":15"#, r#""total_tokens":1.5"#),
+            ANSWER.replacen('{', r#"{"provider":"x","#, 1),
+            with_tool.replace(r#""type":"function""#, r#""type":"custom""#),
+            with_tool.replace(r#""arguments""#, r#""arguments":null,"x""#),
+            format!("{ANSWER}x"),
+        ] {
+            assert_ne!(declined, ANSWER);
+            assert!(response(declined.as_bytes()).is_none(), "{declined}");
+        }
+    }
+
+    const TEXT: &str = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-mini","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":" word1"},"logprobs":null,"finish_reason":null}]}"#;
+
+    #[test]
+    fn special_bytes_are_found_where_they_are() {
+        for len in 0..40 {
+            for at in 0..len {
+                for b in [b'"', b'\\', 0, 0x1f, b'\n'] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    // A byte at or above 0x20 after it never hides it.
+                    bytes.iter_mut().skip(at + 1).for_each(|x| *x = 0xff);
+                    assert_eq!(special(&bytes), Some(at), "{len} {at} {b}");
+                }
+            }
+            assert_eq!(special(&vec![b' '; len]), None);
+            assert_eq!(special(&vec![0x80; len]), None);
+        }
+    }
+
+    #[test]
+    fn the_common_chunks_are_scanned() {
+        for data in [
+            TEXT.to_owned(),
+            TEXT.replace(" word1", r#"Hi \"there\"\n\u00e9 \ud83d\ude00"#),
+            TEXT.replace(r#""finish_reason":null"#, r#""finish_reason":"stop""#),
+            TEXT.replace(r#"{"content":" word1"}"#, r#"{"role":"assistant","content":"","refusal":null}"#),
+            TEXT.replace(r#"{"content":" word1"}"#, r#"{}"#),
+            TEXT.replace(r#"{"content":" word1"}"#, r#"{"reasoning_content":"hm"}"#),
+            TEXT.replacen('{', r#"{"obfuscation":"a1b2","service_tier":"default","usage":null,"#, 1),
+            TEXT.replace(r#""created":1741569952"#, r#""created":-5"#),
+            TEXT.replace(",", " , ").replace(':', "\t:\r"),
+            format!("  {TEXT} "),
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":"}}]},"finish_reason":null}]}"#.to_owned(),
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"1}"}}]},"finish_reason":"tool_calls"}]}"#.to_owned(),
+        ] {
+            assert!(agrees(data.trim()) || agrees(&data), "{data}");
+        }
+    }
+
+    #[test]
+    fn what_it_does_not_read_is_left_to_serde() {
+        for data in [
+            // Several choices, none, an unknown or unread member at each level.
+            TEXT.replace(r#""finish_reason":null}]"#, r#""finish_reason":null},{"index":1,"delta":{}}]"#),
+            TEXT.replace(r#"[{"index":0,"delta":{"content":" word1"},"logprobs":null,"finish_reason":null}]"#, "[]"),
+            TEXT.replacen('{', r#"{"x_groq":{"id":"req_1"},"#, 1),
+            TEXT.replacen('{', r#"{"provider":"OpenAI","#, 1),
+            TEXT.replace(r#""delta":{"#, r#""delta":{"reasoning":"hm","#),
+            TEXT.replace(r#""index":0,"#, r#""index":0,"native_finish_reason":null,"#),
+            TEXT.replace(r#""logprobs":null"#, r#""logprobs":{"content":[]}"#),
+            // Usage, an odd finish reason, another object.
+            TEXT.replacen('{', r#"{"usage":{"prompt_tokens":1},"#, 1),
+            TEXT.replace(r#""finish_reason":null"#, r#""finish_reason":"eos""#),
+            TEXT.replace("chat.completion.chunk", "chat.completion"),
+            // Duplicates, missing members, escaped names, odd numbers.
+            TEXT.replacen('{', r#"{"id":"x","#, 1),
+            TEXT.replace(r#""model":"gpt-4o-mini","#, ""),
+            TEXT.replace(r#""index":0,"#, ""),
+            TEXT.replace(r#""model""#, r#""mod\u0065l""#),
+            TEXT.replace("gpt-4o-mini", r#"gpt\/4"#),
+            TEXT.replace("1741569952", "1741569952.0"),
+            TEXT.replace("1741569952", "1e3"),
+            TEXT.replace("1741569952", "01"),
+            TEXT.replace("1741569952", "99999999999999999999"),
+            TEXT.replace(r#""index":0"#, r#""index":-0"#),
+            TEXT.replace(r#""index":0"#, r#""index":4294967296"#),
+            // Not JSON, or more after it, or over two lines.
+            TEXT.replace(" word1", "a\u{1}b"),
+            TEXT.replace(" word1", r#"\x"#),
+            TEXT.replace(" word1", r#"\ud800"#),
+            format!("{TEXT}}}"),
+            format!("{TEXT} x"),
+            TEXT.replace(',', "\n,"),
+            TEXT[..TEXT.len() - 1].to_owned(),
+            "nul".to_owned(),
+            String::new(),
+        ] {
+            assert!(scan(&data).is_none(), "{data}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        /// Arbitrary edits of a common answer: whatever the scan accepts,
+        /// serde's strict reading returns identically, as verbatim.
+        #[test]
+        fn the_answer_scan_never_differs_from_serde(
+            at in 0..ANSWER.len(),
+            cut in 0usize..6,
+            insert in "[ -~]{0,6}|\\\\[\"\\\\/bfnrtu]|\\\\u[0-9a-fA-F]{4}|é|null|,|:|\\}|\\]|\\[\\]|[0-9]{1,20}",
+        ) {
+            let mut body = ANSWER.to_owned();
+            if body.is_char_boundary(at) {
+                let end = (at + cut).min(body.len());
+                if body.is_char_boundary(end) {
+                    body.replace_range(at..end, &insert);
+                }
+            }
+            agrees_whole(&body);
+        }
+
+        /// Arbitrary edits of a common chunk: whatever the scan accepts,
+        /// serde reads as verbatim with the same transcript.
+        #[test]
+        fn the_scan_never_accepts_what_serde_would_not(
+            at in 0..TEXT.len(),
+            cut in 0usize..4,
+            insert in "[ -~]{0,6}|\\\\[\"\\\\/bfnrtu]|\\\\u[0-9a-fA-F]{4}|é|null|,|:|\\}|\\]",
+        ) {
+            let mut data = TEXT.to_owned();
+            if data.is_char_boundary(at) {
+                let end = (at + cut).min(data.len());
+                if data.is_char_boundary(end) {
+                    data.replace_range(at..end, &insert);
+                }
+            }
+            agrees(&data);
+        }
+
+        /// Arbitrary text and tool arguments are read as serde reads them.
+        #[test]
+        fn text_is_read_as_serde_reads_it(
+            content in proptest::option::of("\\PC{0,20}"),
+            arguments in proptest::option::of("\\PC{0,20}"),
+            finish in proptest::option::of("stop|length|tool_calls|content_filter|function_call"),
+        ) {
+            let mut delta = serde_json::json!({"content": content});
+            if let Some(a) = &arguments {
+                delta["tool_calls"] = serde_json::json!([{"index": 0, "function": {"arguments": a}}]);
+            }
+            let chunk = serde_json::json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+            proptest::prop_assert!(agrees(&chunk.to_string()));
+        }
+    }
+}
