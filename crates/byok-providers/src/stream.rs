@@ -325,6 +325,23 @@ pub(crate) struct ToolCallView<'a> {
     pub(crate) arguments: Option<Cow<'a, str>>,
 }
 
+impl<'a> ToolCallView<'a> {
+    /// A fragment whose strings are at hand.
+    pub(crate) fn borrowed(
+        index: u32,
+        id: Option<&'a str>,
+        name: Option<&'a str>,
+        arguments: Option<&'a str>,
+    ) -> Self {
+        Self {
+            index,
+            id,
+            name: name.map(Cow::Borrowed),
+            arguments: arguments.map(Cow::Borrowed),
+        }
+    }
+}
+
 impl ChoiceView for ChunkChoice {
     fn index(&self) -> u32 {
         self.index
@@ -343,22 +360,15 @@ impl ChoiceView for ChunkChoice {
     }
 
     fn tool_calls(&self) -> impl Iterator<Item = ToolCallView<'_>> {
-        self.delta
-            .tool_calls
-            .iter()
-            .flatten()
-            .map(|t| ToolCallView {
-                index: t.index,
-                id: t.id.as_deref(),
-                name: t
-                    .function
-                    .as_ref()
-                    .and_then(|f| f.name.as_deref().map(Cow::Borrowed)),
-                arguments: t
-                    .function
-                    .as_ref()
-                    .and_then(|f| f.arguments.as_deref().map(Cow::Borrowed)),
-            })
+        self.delta.tool_calls.iter().flatten().map(|t| {
+            let f = t.function.as_ref();
+            ToolCallView::borrowed(
+                t.index,
+                t.id.as_deref(),
+                f.and_then(|f| f.name.as_deref()),
+                f.and_then(|f| f.arguments.as_deref()),
+            )
+        })
     }
 }
 

@@ -500,8 +500,14 @@ fn check(outcome: &Outcome, secret: &str) {
             transcripts[2].push_item(&StreamItem::Verbatim(again));
         }
     }
-    assert_eq!(transcripts[0], transcripts[1], "the transcript from the scan");
-    assert_eq!(transcripts[0], transcripts[2], "the transcript read in place");
+    assert_eq!(
+        transcripts[0], transcripts[1],
+        "the transcript from the scan"
+    );
+    assert_eq!(
+        transcripts[0], transcripts[2],
+        "the transcript read in place"
+    );
     clients(&items);
 }
 

@@ -2,7 +2,9 @@
 //!
 //! `request.rs` encodes the request, `response.rs` reads a whole answer
 //! (and decides whether it may be forwarded verbatim), `stream.rs` is the
-//! stream state machine.
+//! stream state machine, `scan.rs` reads the common chunk and the common
+//! answer in one pass (falling back to serde's strict reading, which it
+//! never contradicts).
 //!
 //! One adapter, parameterised by the provider's row in [`crate::PROVIDERS`]
 //! (base URL and [`Quirks`]).

@@ -200,7 +200,8 @@ fn special(bytes: &[u8]) -> Option<usize> {
             break;
         };
         let x = u64::from_le_bytes(word);
-        if zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\'))) | below(x) != 0 {
+        if zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\'))) | below(x) != 0
+        {
             break;
         }
         at += 8;

@@ -286,22 +286,15 @@ impl crate::stream::ChoiceView for StrictChoice<'_> {
     }
 
     fn tool_calls(&self) -> impl Iterator<Item = crate::stream::ToolCallView<'_>> {
-        self.delta
-            .tool_calls
-            .iter()
-            .flatten()
-            .map(|t| crate::stream::ToolCallView {
-                index: t.index,
-                id: t.id.as_deref(),
-                name: t
-                    .function
-                    .as_ref()
-                    .and_then(|f| f.name.as_deref().map(Cow::Borrowed)),
-                arguments: t
-                    .function
-                    .as_ref()
-                    .and_then(|f| f.arguments.as_deref().map(Cow::Borrowed)),
-            })
+        self.delta.tool_calls.iter().flatten().map(|t| {
+            let f = t.function.as_ref();
+            crate::stream::ToolCallView::borrowed(
+                t.index,
+                t.id.as_deref(),
+                f.and_then(|f| f.name.as_deref()),
+                f.and_then(|f| f.arguments.as_deref()),
+            )
+        })
     }
 }
 
