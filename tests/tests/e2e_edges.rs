@@ -409,6 +409,30 @@ async fn graceful_shutdown_finishes_streams_and_flushes_the_ledger() {
     );
 }
 
+/// The stream body sends what it has as soon as the upstream has nothing
+/// more yet: events that arrive apart go out apart (a gateway that waited
+/// to fill a write would hold the first back until the second came).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_that_arrive_apart_are_sent_apart() {
+    let env = env(|_| {}).await;
+    let (_, key) = canary_user(&env, "1.00").await;
+    env.answer_chat(Reply::sse_with_delay(
+        &fixture("openai/stream_text.sse"),
+        Duration::from_millis(150),
+    ));
+    let mut r = env.chat(&key, hello(true)).await;
+    let mut events_per_chunk = Vec::new();
+    while let Some(c) = r.chunk().await.unwrap() {
+        let text = String::from_utf8_lossy(&c).into_owned();
+        events_per_chunk.push(text.matches("data: ").count());
+    }
+    assert!(events_per_chunk.len() > 2, "{events_per_chunk:?}");
+    assert_eq!(
+        events_per_chunk[0], 1,
+        "the first event went out alone, before the next arrived: {events_per_chunk:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_upstream_response_timeout_is_a_setting() {
     let env = env(|s| s.upstream_response_timeout_secs = 1).await;
