@@ -45,26 +45,40 @@ impl VerbatimChunk {
     /// type); `None` otherwise.
     pub fn new(raw: String) -> Option<Self> {
         if let Some(scanned) = scan(&raw) {
-            return Some(Self::checked(raw, Some(scanned)));
+            return Some(Self::scanned(raw, scanned));
         }
         let fits = StrictChunk::read(&raw).is_some_and(|c| c.verbatim(&raw));
-        fits.then(|| Self::checked(raw, None))
+        fits.then(|| Self::parsed(raw, None))
     }
 
-    /// `raw`, which its caller has found verbatim: by [`scan`] (its result
-    /// is `scanned`) or by [`StrictChunk::verbatim`].
-    pub(crate) fn checked(raw: String, scanned: Option<Scanned>) -> Self {
+    /// `raw`, which its caller has found verbatim by [`scan`] (its result
+    /// is `scanned`): the chunk is built on first use.
+    pub(crate) fn scanned(raw: String, scanned: Scanned) -> Self {
         Self {
             raw,
-            scanned,
+            scanned: Some(scanned),
             chunk: OnceLock::new(),
+        }
+    }
+
+    /// `raw`, which its caller has read as [`StrictChunk::verbatim`], with
+    /// the chunk that reading made (none: built on first use).
+    pub(crate) fn parsed(raw: String, chunk: Option<ChatChunk>) -> Self {
+        Self {
+            raw,
+            scanned: None,
+            chunk: chunk.map_or_else(OnceLock::new, OnceLock::from),
         }
     }
 
     /// The same chunk, not yet parsed (for tests of the reading in place).
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn unparsed(&self) -> Self {
-        Self::checked(self.raw.clone(), self.scanned.clone())
+        Self {
+            raw: self.raw.clone(),
+            scanned: self.scanned.clone(),
+            chunk: OnceLock::new(),
+        }
     }
 
     /// The upstream JSON, one line, as it came.

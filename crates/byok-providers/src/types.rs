@@ -780,7 +780,7 @@ pub struct CompletionTokensDetails {
 }
 
 /// A non-streaming response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ChatResponse {
     /// Response id.
     #[serde(default)]
@@ -817,7 +817,7 @@ fn chunk_object() -> String {
 }
 
 /// One choice of a response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Choice {
     /// Position.
     #[serde(default)]
@@ -837,7 +837,7 @@ pub struct Choice {
 }
 
 /// The assistant message of a response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ResponseMessage {
     /// Always `assistant`.
     #[serde(default = "assistant_role")]
@@ -883,7 +883,7 @@ fn assistant_role() -> String {
 }
 
 /// One streamed chunk (`chat.completion.chunk`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ChatChunk {
     /// Response id (the same in every chunk).
     #[serde(default)]

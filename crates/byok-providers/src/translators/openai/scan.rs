@@ -28,7 +28,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::response::standard_finish;
 use crate::stream::{ChoiceView, ToolCallView};
@@ -627,16 +627,7 @@ pub(crate) fn response(body: &[u8]) -> Option<ChatResponse> {
 
 impl Cursor<'_> {
     fn response(&mut self) -> Option<ChatResponse> {
-        let mut r = ChatResponse {
-            id: String::new(),
-            object: String::new(),
-            created: 0,
-            model: String::new(),
-            choices: Vec::new(),
-            usage: None,
-            system_fingerprint: None,
-            extra: Map::new(),
-        };
+        let mut r = ChatResponse::default();
         let mut seen = Seen(0);
         self.object(|c, key| {
             match key {
@@ -688,21 +679,7 @@ impl Cursor<'_> {
 
     /// A whole answer's choice.
     fn whole_choice(&mut self) -> Option<Choice> {
-        let mut choice = Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: String::new(),
-                content: None,
-                tool_calls: None,
-                refusal: None,
-                reasoning_content: None,
-                reasoning_details: None,
-                extra: Map::new(),
-            },
-            finish_reason: None,
-            logprobs: None,
-            extra: Map::new(),
-        };
+        let mut choice = Choice::default();
         let mut seen = Seen(0);
         self.object(|c, key| {
             match key {
@@ -861,11 +838,7 @@ impl Cursor<'_> {
     }
 
     fn prompt_details(&mut self) -> Option<PromptTokensDetails> {
-        let mut d = PromptTokensDetails {
-            cached_tokens: None,
-            cache_write_tokens: None,
-            audio_tokens: None,
-        };
+        let mut d = PromptTokensDetails::default();
         let mut seen = Seen(0);
         self.object(|c, key| {
             let (bit, slot) = match key {
@@ -881,12 +854,7 @@ impl Cursor<'_> {
     }
 
     fn completion_details(&mut self) -> Option<CompletionTokensDetails> {
-        let mut d = CompletionTokensDetails {
-            reasoning_tokens: None,
-            audio_tokens: None,
-            accepted_prediction_tokens: None,
-            rejected_prediction_tokens: None,
-        };
+        let mut d = CompletionTokensDetails::default();
         let mut seen = Seen(0);
         self.object(|c, key| {
             let (bit, slot) = match key {

@@ -319,14 +319,8 @@ pub(crate) fn verbatim_chunk(raw: &str) -> ChatChunk {
         None => lenient_event(ProviderId::OpenAi, raw, None).map_or(None, |(c, _)| c),
     };
     chunk.unwrap_or_else(|| ChatChunk {
-        id: String::new(),
         object: "chat.completion.chunk".to_owned(),
-        created: 0,
-        model: String::new(),
-        choices: Vec::new(),
-        usage: None,
-        system_fingerprint: None,
-        extra: Map::new(),
+        ..ChatChunk::default()
     })
 }
 
@@ -462,10 +456,8 @@ impl OpenAiStream {
                 object: "chat.completion.chunk".to_owned(),
                 created,
                 model,
-                choices: Vec::new(),
                 usage: Some(usage),
-                system_fingerprint: None,
-                extra: Map::new(),
+                ..ChatChunk::default()
             })));
         }
     }
@@ -487,21 +479,23 @@ impl SseTranslate for OpenAiStream {
             self.remember(fast.id(data), fast.created, fast.model(data));
             // The spans are into `data`, which is what `trimmed` keeps.
             let json = trimmed(event.data);
-            out.push_back(Ok(StreamEvent::Verbatim(VerbatimChunk::checked(
-                json,
-                Some(fast),
+            out.push_back(Ok(StreamEvent::Verbatim(VerbatimChunk::scanned(
+                json, fast,
             ))));
             return Ok(false);
         }
         let (chunk, usage) = match strict.then(|| StrictChunk::read(data)).flatten() {
             // Any other chunk in OpenAI's shape: read in place, forwarded
             // as it came.
+            // Its chunk is built now (serde has read it; reading it again
+            // for the transcript would cost as much).
             Some(wire) if wire.verbatim(data) => {
                 self.strict_misses = 0;
                 self.remember(&wire.id, wire.created, &wire.model);
+                let (chunk, _) = wire.into_parts();
                 let json = trimmed(event.data);
-                out.push_back(Ok(StreamEvent::Verbatim(VerbatimChunk::checked(
-                    json, None,
+                out.push_back(Ok(StreamEvent::Verbatim(VerbatimChunk::parsed(
+                    json, chunk,
                 ))));
                 return Ok(false);
             }
