@@ -5,14 +5,14 @@ plain nginx reverse proxy (and, with --with-litellm, LiteLLM proxy; with
 Everything binds to 127.0.0.1, runs for bounded time, and stops only the
 processes it started.
 
-    bench/run                       # direct, nginx proxy, byok
+    bench/run                       # direct, nginx proxy, the floor (byok's stack, no gateway work), byok
     bench/run --with-litellm        # + LiteLLM (installed from PyPI into bench/.venv-litellm)
     bench/run --with-portkey        # + Portkey's gateway (installed from npm into bench/.portkey)
     bench/run --scaling             # byok chat at c=1, 32, 256, 1024: SQLite stores and PostgreSQL stores
     bench/run --duration 5          # seconds per wrk run (default 10)
     bench/run --serve 600           # keep mock + nginx + byok up for profiling (prints URLs, pid, key)
     bench/run --serve 600 --server-wrapper "valgrind --tool=callgrind"   # byok under a profiler
-    bench/run --callgrind 2000      # instructions per request of each byok target, under callgrind
+    bench/run --callgrind 2000      # instructions per request of each byok target (and the floor), under callgrind
     bench/run --no-build --bin-dir /other/target/release   # another build (e.g. a before/after pair)
 
 Targets: chat completions (OpenAI dialect, the verbatim fast path), and the
@@ -302,7 +302,10 @@ def machine():
 BYOK_TARGETS = ("byok", "byok-messages", "byok-responses")
 # byok-pg: the chat route of a second gateway whose stores are in PostgreSQL
 # (a throwaway server from scripts/postgres), next to the SQLite one.
-ALL_TARGETS = ("direct", "nginx") + BYOK_TARGETS + ("byok-pg",)
+# floor: the same HTTP stack as byok (actix-web, its upstream client) doing
+# none of a gateway's work (examples/floor_proxy.rs): what the stack alone
+# costs, against nginx; what the gateway's work costs, byok against it.
+ALL_TARGETS = ("direct", "nginx", "floor") + BYOK_TARGETS + ("byok-pg",)
 # --scaling: the chat target on each store, at these wrk connection counts.
 SCALING_TARGETS = ("byok", "byok-pg")
 SCALING_CONCS = (1, 32, 256, 1024)
@@ -383,22 +386,23 @@ def callgrind_total(path):
     raise RuntimeError(f"no totals in {path}")
 
 
-def callgrind_counts(args, byok, byok_port, bodies, routes, out_file, tmp):
+def callgrind_counts(args, byok, byok_port, bodies, routes, out_file, floor=None):
     """Instructions per request (and per stream) of each byok target: the
     counters zeroed after a warm-up, n requests, then dumped. The ledger
-    writer's amortised commits are included (all threads are counted)."""
+    writer's amortised commits are included (all threads are counted).
+    `floor`: (process, port, its callgrind file) of the floor proxy under
+    callgrind, measured the same way on the mock's own paths."""
     n = args.callgrind
     results = {}
-    dumps = 0
+    dumps = {}
 
-    def measure(label, run):
-        nonlocal dumps
-        subprocess.run(["callgrind_control", "-z", str(byok.pid)], check=True, capture_output=True)
+    def measure(label, run, proc=byok, out=out_file):
+        subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
         bad = run()
         time.sleep(0.3)  # the ledger's commit window (10 ms), then the dump
-        subprocess.run(["callgrind_control", "-d", label, str(byok.pid)], check=True, capture_output=True)
-        dumps += 1
-        path = f"{out_file}.{dumps}"
+        subprocess.run(["callgrind_control", "-d", label, str(proc.pid)], check=True, capture_output=True)
+        dumps[out] = dumps.get(out, 0) + 1
+        path = f"{out}.{dumps[out]}"
         for _ in range(100):
             if os.path.exists(path):
                 break
@@ -427,6 +431,19 @@ def callgrind_counts(args, byok, byok_port, bodies, routes, out_file, tmp):
                            lambda: asyncio.run(streams("127.0.0.1", byok_port, path, stream, shdrs, 1, ns, done=done))["errors"])
         r.update({"streams": ns, "stream_instr_per_stream": round(total / ns), "stream_errors": bad})
         results[name] = r
+    if floor:
+        proc, port, out = floor
+        plain = bodies["byok"][0]
+        path = "/plain/v1/chat/completions"
+        sequential(port, path, plain, {}, 20)
+        total, bad = measure("floor-plain", lambda: sequential(port, path, plain, {}, n), proc, out)
+        r = {"plain_requests": n, "plain_instr_per_req": round(total / n), "plain_errors": bad}
+        ns = max(n // 4, 1)
+        asyncio.run(streams("127.0.0.1", port, "/sse/v1/chat/completions", "{}", {}, 1, 10))
+        total, bad = measure("floor-stream", lambda: asyncio.run(
+            streams("127.0.0.1", port, "/sse/v1/chat/completions", "{}", {}, 1, ns))["errors"], proc, out)
+        r.update({"streams": ns, "stream_instr_per_stream": round(total / ns), "stream_errors": bad})
+        results["floor"] = r
     return results
 
 
@@ -473,9 +490,11 @@ def main():
     nofile = raise_nofile()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "byok-server"], cwd=ROOT, check=True)
-        subprocess.run(["cargo", "build", "--release", "-p", "byok-examples", "--example", "mock_upstream"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "-p", "byok-examples", "--example", "mock_upstream",
+                        "--example", "floor_proxy"], cwd=ROOT, check=True)
     server_bin = os.path.join(args.bin_dir, "byok-server")
     slow_bin = os.path.join(args.bin_dir, "examples", "mock_upstream")
+    floor_bin = os.path.join(args.bin_dir, "examples", "floor_proxy")
 
     # A SIGTERM (e.g. ending a --serve run) still stops what was started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -542,8 +561,15 @@ def main():
         auth = {"Authorization": f"Bearer {key}"}
         routes = byok_routes(auth)
         if args.callgrind:
+            floor = None
+            if "floor" in args.targets and os.path.exists(floor_bin):
+                floor_port, floor_out = free_port(), os.path.join(tmp, "cg-floor.out")
+                floor_proc = procs.start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={floor_out}",
+                                          floor_bin, f"127.0.0.1:{floor_port}", f"http://127.0.0.1:{mock_port}"])
+                wait_port(floor_port, timeout=300)
+                floor = (floor_proc, floor_port, floor_out)
             report = {"machine": machine(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "server": server_bin,
-                      "callgrind": callgrind_counts(args, byok, byok_port, bodies, routes, out_file, tmp)}
+                      "callgrind": callgrind_counts(args, byok, byok_port, bodies, routes, out_file, floor)}
             os.makedirs(args.out, exist_ok=True)
             with open(os.path.join(args.out, "callgrind.json"), "w") as f:
                 json.dump(report, f, indent=1)
@@ -578,11 +604,20 @@ def main():
                               "api_key": key}), flush=True)
             time.sleep(args.serve)
             return
+        skipped = {}
         targets = {
             "direct": (f"http://127.0.0.1:{mock_port}/plain/v1/chat/completions", scripts["plain"], mock.pid, ("127.0.0.1", mock_port, "/sse/v1/chat/completions", {})),
             "nginx": (f"http://127.0.0.1:{proxy_port}/plain/v1/chat/completions", scripts["plain"], proxy.pid, ("127.0.0.1", proxy_port, "/sse/v1/chat/completions", {})),
         }
-        skipped = {}
+        if "floor" in args.targets:
+            if os.path.exists(floor_bin):
+                floor_port = free_port()
+                floor = procs.start([floor_bin, f"127.0.0.1:{floor_port}", f"http://127.0.0.1:{mock_port}"])
+                wait_port(floor_port)
+                targets["floor"] = (f"http://127.0.0.1:{floor_port}/plain/v1/chat/completions", scripts["plain"], floor.pid,
+                                    ("127.0.0.1", floor_port, "/sse/v1/chat/completions", {}))
+            else:  # an older build without the example
+                skipped["floor"] = f"{floor_bin} not built"
         for name in BYOK_TARGETS:
             path, hdrs, shdrs, _ = routes[name]
             status, head = probe(byok_port, path, bodies[name][0], hdrs)
@@ -845,10 +880,11 @@ def table(report):
     res = report["results"]
     direct = res.get("direct", {})
     nginx = res.get("nginx", {})
+    floor = res.get("floor", {})
     lines = [f"Machine: {report['machine']['cpus']} CPUs, {report['machine']['cpu']}, {report['machine']['mem_gib']} GiB; "
              f"{report['machine']['nginx']}; {report['machine']['wrk']}; {report['duration_s']} s per wrk run.\n",
-             "| target | c | req/s | p50 ms | p90 ms | p99 ms | errors | CPU µs/req | added p50 ms | vs direct | vs nginx |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| target | c | req/s | p50 ms | p90 ms | p99 ms | errors | CPU µs/req | added p50 ms | vs direct | vs nginx | vs floor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ratio = lambda a, b: f"{a / b:.2f}" if b else ""
     for name, r in res.items():
         for key in sorted(k for k in r if k.startswith("plain_c")):
@@ -856,10 +892,11 @@ def table(report):
             c = key[len("plain_c"):]
             d = direct.get(key) or direct.get("plain_c32") or {}
             n = nginx.get(key) or nginx.get("plain_c32") or {}
+            fl = floor.get(key) or floor.get("plain_c32") or {}
             added = (x["p50_ms"] - d["p50_ms"]) if x["p50_ms"] is not None and d.get("p50_ms") is not None else None
             lines.append(f"| {name} | {c} | {x['rps']:.0f} | {x['p50_ms']} | {x['p90_ms']} | {x['p99_ms']} | {x['errors']} | "
                          f"{x.get('cpu_us_per_req', '')} | {'' if added is None else f'{added:.3f}'} | "
-                         f"{ratio(x['rps'], d.get('rps'))} | {ratio(x['rps'], n.get('rps'))} |")
+                         f"{ratio(x['rps'], d.get('rps'))} | {ratio(x['rps'], n.get('rps'))} | {ratio(x['rps'], fl.get('rps'))} |")
     lines += ["", "| target | stream c | req/s | TTFB p50 ms | TTFB p99 ms | last byte p50 ms | last byte p99 ms | errors | CPU µs/stream |",
               "|---|---|---|---|---|---|---|---|---|"]
     for name, r in res.items():
@@ -869,13 +906,14 @@ def table(report):
                          f"{x['ttlb_p99_ms']} | {x['errors']} | {x.get('cpu_us_per_stream', '')} |")
     if any("stream_wrk_c32" in r for r in res.values()):
         lines += ["", "Streams through wrk (c=32, each 23-event answer read whole):", "",
-                  "| target | streams/s | p50 ms | p99 ms | errors | CPU µs/stream | vs direct | vs nginx |", "|---|---|---|---|---|---|---|---|"]
+                  "| target | streams/s | p50 ms | p99 ms | errors | CPU µs/stream | vs direct | vs nginx | vs floor |", "|---|---|---|---|---|---|---|---|---|"]
         for name, r in res.items():
             x = r.get("stream_wrk_c32")
             if x:
                 lines.append(f"| {name} | {x['rps']:.0f} | {x['p50_ms']} | {x['p99_ms']} | {x['errors']} | {x.get('cpu_us_per_req', '')} | "
                              f"{ratio(x['rps'], direct.get('stream_wrk_c32', {}).get('rps'))} | "
-                             f"{ratio(x['rps'], nginx.get('stream_wrk_c32', {}).get('rps'))} |")
+                             f"{ratio(x['rps'], nginx.get('stream_wrk_c32', {}).get('rps'))} | "
+                             f"{ratio(x['rps'], floor.get('stream_wrk_c32', {}).get('rps'))} |")
     for name, why in report.get("skipped", {}).items():
         lines.append(f"\n{name}: skipped ({why}).")
     lines += ["", "Requests that reached the mock during each target's runs (nginx's count) / answered to the client (wrk and streams): "
@@ -912,6 +950,14 @@ def targets(res):
     out = ["| target | goal | this run | status |", "|---|---|---|---|"]
     for name, goal, value, ok, fmt in rows:
         out.append(f"| {name} | {goal} | {fmt.format(value)} | {'met' if ok(value) else 'missed'} |")
+    f = res.get("floor")
+    if f:
+        # Not targets: where the distance from nginx lies.
+        out += ["", "The distance from nginx, split at the floor (the same stack, no gateway work):", "",
+                "| measure | floor vs nginx | byok vs floor |", "|---|---|---|",
+                f"| non-streaming c=32 | {f['plain_c32']['rps'] / n['plain_c32']['rps']:.2f} | {b['plain_c32']['rps'] / f['plain_c32']['rps']:.2f} |",
+                f"| streams through wrk c=32 | {f['stream_wrk_c32']['rps'] / n['stream_wrk_c32']['rps']:.2f} | "
+                f"{b['stream_wrk_c32']['rps'] / f['stream_wrk_c32']['rps']:.2f} |"]
     return out
 
 

@@ -42,6 +42,12 @@
 //! whose real limit is higher must say so in its entry (an override).
 
 use std::collections::HashMap;
+
+/// The catalog's maps: looked up on every priced request with keys made
+/// from the request (provider, model), but never grown by one, so foldhash
+/// rather than SipHash (a lookup hashed two short strings with SipHash,
+/// ~300 instructions, twice).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::collections::hash_map::Entry;
 
 use serde::{Deserialize, Serialize};
@@ -175,7 +181,7 @@ impl Default for UnknownModelPolicy {
 #[derive(Debug, Deserialize)]
 struct Document {
     #[serde(default)]
-    aliases: HashMap<String, String>,
+    aliases: Map<String, String>,
     entries: Vec<PriceEntry>,
 }
 
@@ -230,13 +236,13 @@ impl Price<'_> {
 /// The price catalog.
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    builtin: HashMap<(String, String), PriceEntry>,
-    overrides: HashMap<(String, String), PriceEntry>,
-    aliases: HashMap<String, String>,
+    builtin: Map<(String, String), PriceEntry>,
+    overrides: Map<(String, String), PriceEntry>,
+    aliases: Map<String, String>,
     unknown: UnknownModelPolicy,
     /// `(provider, family)` → the family's price (lookup step 2); rebuilt
     /// whenever entries change.
-    families: HashMap<(String, String), Family>,
+    families: Map<(String, String), Family>,
 }
 
 /// The price of a model family: the entries of one provider whose model,
@@ -279,7 +285,7 @@ fn parse(doc: &str) -> Result<Document, CatalogError> {
     Ok(d)
 }
 
-fn index(entries: Vec<PriceEntry>) -> HashMap<(String, String), PriceEntry> {
+fn index(entries: Vec<PriceEntry>) -> Map<(String, String), PriceEntry> {
     entries
         .into_iter()
         .map(|e| ((e.provider.clone(), e.model.clone()), e))
@@ -330,8 +336,8 @@ fn family_name(model: &str) -> &str {
 /// Groups `entries` into families (lookup step 2).
 fn families<'a>(
     entries: impl Iterator<Item = (&'a PriceEntry, PriceSource)>,
-) -> HashMap<(String, String), Family> {
-    let mut out: HashMap<(String, String), Family> = HashMap::new();
+) -> Map<(String, String), Family> {
+    let mut out: Map<(String, String), Family> = Map::default();
     for (e, source) in entries {
         let key = (e.provider.clone(), family_name(&e.model).to_owned());
         match out.entry(key) {
@@ -405,10 +411,10 @@ impl Catalog {
         let d = parse(BUILTIN)?;
         let mut c = Self {
             builtin: index(d.entries),
-            overrides: HashMap::new(),
+            overrides: Map::default(),
             aliases: d.aliases,
             unknown: UnknownModelPolicy::default(),
-            families: HashMap::new(),
+            families: Map::default(),
         };
         c.families = families(c.sourced_entries());
         Ok(c)

@@ -197,7 +197,7 @@ pub(crate) fn chunk_event(
     delta: Delta,
     finish: Option<FinishReason>,
 ) -> StreamEvent {
-    StreamEvent::Chunk(ChatChunk {
+    StreamEvent::Chunk(Box::new(ChatChunk {
         id: id.to_owned(),
         object: "chat.completion.chunk".into(),
         created,
@@ -212,7 +212,7 @@ pub(crate) fn chunk_event(
         usage: None,
         system_fingerprint: None,
         extra: serde_json::Map::new(),
-    })
+    }))
 }
 
 /// The end of a stream's usage: the usage event for the gateway, and the
@@ -227,7 +227,7 @@ pub(crate) fn push_usage(
 ) {
     if wants_usage {
         out.push_back(Ok(StreamEvent::Usage(usage.clone())));
-        out.push_back(Ok(StreamEvent::Chunk(ChatChunk {
+        out.push_back(Ok(StreamEvent::Chunk(Box::new(ChatChunk {
             id: id.to_owned(),
             object: "chat.completion.chunk".into(),
             created,
@@ -236,7 +236,7 @@ pub(crate) fn push_usage(
             usage: Some(usage),
             system_fingerprint: None,
             extra: serde_json::Map::new(),
-        })));
+        }))));
     } else {
         out.push_back(Ok(StreamEvent::Usage(usage)));
     }

@@ -15,8 +15,9 @@ use crate::types::{ChatChunk, ChunkChoice, FinishReason, FunctionCall, ToolCall,
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum StreamEvent {
-    /// A chunk for the client.
-    Chunk(ChatChunk),
+    /// A chunk for the client (boxed: events move through queues, and a
+    /// chunk is most of an event's size).
+    Chunk(Box<ChatChunk>),
     /// A chunk for the client whose upstream JSON is in OpenAI's own
     /// shape (nothing to strip or normalise): a relay may forward it as it
     /// came instead of serialising the chunk.
@@ -37,7 +38,9 @@ pub struct VerbatimChunk {
     raw: String,
     /// What the one-pass scan read of it, when it read it.
     scanned: Option<Scanned>,
-    chunk: OnceLock<ChatChunk>,
+    /// Boxed: a verbatim chunk moves through queues whole, and a chat
+    /// client's never builds this.
+    chunk: OnceLock<Box<ChatChunk>>,
 }
 
 impl VerbatimChunk {
@@ -67,7 +70,7 @@ impl VerbatimChunk {
         Self {
             raw,
             scanned: None,
-            chunk: chunk.map_or_else(OnceLock::new, OnceLock::from),
+            chunk: chunk.map_or_else(OnceLock::new, |c| OnceLock::from(Box::new(c))),
         }
     }
 
@@ -81,6 +84,14 @@ impl VerbatimChunk {
         }
     }
 
+    /// Whether what the stream's scan found (from where the last chunk's
+    /// `choices` began, when it could start there) is what a scan of the
+    /// whole chunk finds (the fuzz targets' check).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn scan_is_whole(&self) -> bool {
+        self.scanned.is_none() || self.scanned == scan(&self.raw)
+    }
+
     /// The upstream JSON, one line, as it came.
     pub fn raw(&self) -> &str {
         &self.raw
@@ -88,13 +99,14 @@ impl VerbatimChunk {
 
     /// The chunk its JSON says (parsed on first use).
     pub fn chunk(&self) -> &ChatChunk {
-        self.chunk.get_or_init(|| verbatim_chunk(&self.raw))
+        self.chunk
+            .get_or_init(|| Box::new(verbatim_chunk(&self.raw)))
     }
 
     /// The chunk, by value.
     pub fn into_chunk(self) -> ChatChunk {
         match self.chunk.into_inner() {
-            Some(chunk) => chunk,
+            Some(chunk) => *chunk,
             None => verbatim_chunk(&self.raw),
         }
     }
@@ -160,8 +172,8 @@ impl UsageReport {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum StreamItem {
-    /// A chunk to serialise.
-    Chunk(ChatChunk),
+    /// A chunk to serialise (boxed, as in [`StreamEvent::Chunk`]).
+    Chunk(Box<ChatChunk>),
     /// A chunk whose upstream JSON says exactly what its chunk says
     /// (OpenAI's own shape, nothing stripped or normalised): a relay may
     /// forward [`VerbatimChunk::raw`] as it came instead of serialising
@@ -181,7 +193,7 @@ impl StreamItem {
     /// The chunk, by value.
     pub fn into_chunk(self) -> ChatChunk {
         match self {
-            Self::Chunk(chunk) => chunk,
+            Self::Chunk(chunk) => *chunk,
             Self::Verbatim(v) => v.into_chunk(),
         }
     }
@@ -507,7 +519,7 @@ mod tests {
                 VerbatimChunk::new(raw.to_owned()).unwrap(),
             )),
             Ok(StreamEvent::Usage(usage.clone())),
-            Ok(StreamEvent::Chunk(chunk("b"))),
+            Ok(StreamEvent::Chunk(Box::new(chunk("b")))),
         ];
         let mut s = ChatStream::new(Box::pin(futures_util::stream::iter(events)));
         let first = s.next().await.unwrap().unwrap();
@@ -580,5 +592,24 @@ mod tests {
         t.push(&chunk);
         assert_eq!(t.reasoning, "think");
         assert_eq!(t.other_choices[0], "ponder");
+    }
+}
+#[cfg(test)]
+mod sizes {
+    /// Stream events and items move through the translator's queue and
+    /// `ChatStream` by value: a chunk inside one is boxed, so that a move
+    /// copies ~170 bytes, not ~430 (round six, docs/performance.md).
+    #[test]
+    fn events_and_items_stay_small() {
+        assert!(
+            size_of::<super::StreamEvent>() <= 176,
+            "{}",
+            size_of::<super::StreamEvent>()
+        );
+        assert!(
+            size_of::<super::StreamItem>() <= 176,
+            "{}",
+            size_of::<super::StreamItem>()
+        );
     }
 }

@@ -570,6 +570,27 @@ async fn transport_failures() {
     }
 }
 
+/// The idle timeout bounds the wait for each piece, not the whole stream:
+/// chunks 100 ms apart under a 300 ms idle timeout, the stream ~1.2 s in
+/// all, arrive whole (the timer is re-armed after every piece).
+#[tokio::test]
+async fn a_stream_longer_than_the_idle_timeout_is_not_cut() {
+    let info = dialect_rows()[0];
+    let h = harness(info, Timeouts::uniform(Duration::from_millis(300))).await;
+    h.on_chat(Reply::sse_with_delay(
+        &fixture("openai/stream_text.sse"),
+        Duration::from_millis(100),
+    ));
+    let started = std::time::Instant::now();
+    let (t, _, _, err) = h.collect(&request(true, false)).await;
+    assert_eq!(err, None, "{}", info.slug);
+    assert!(t.content.starts_with("Hello! How"), "{}", t.content);
+    assert!(
+        started.elapsed() > Duration::from_millis(600),
+        "the stream was dripped, not sent at once"
+    );
+}
+
 #[tokio::test]
 async fn model_lists_in_both_shapes() {
     for info in dialect_rows() {

@@ -34,13 +34,13 @@ pub struct Ledger {
 /// no task or timer per request.
 #[derive(Debug)]
 struct Live {
-    ids: Mutex<HashSet<String>>,
+    ids: Mutex<HashSet<String, foldhash::fast::RandomState>>,
     ledger: byok_billing::Ledger,
     ttl: Duration,
 }
 
 impl Live {
-    fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<String, foldhash::fast::RandomState>> {
         // The set stays consistent whatever a panicking holder did.
         self.ids.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -145,7 +145,7 @@ impl Ledger {
             }
         };
         let live = Arc::new(Live {
-            ids: Mutex::new(HashSet::new()),
+            ids: Mutex::new(HashSet::default()),
             ledger: inner.clone(),
             ttl,
         });

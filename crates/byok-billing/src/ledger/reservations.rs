@@ -3,6 +3,11 @@
 //! write and no wait for the writer thread.
 
 use std::collections::HashMap;
+
+/// Keyed by account and request ids, touched by every request's
+/// reservation and settlement: foldhash (seeded per process; hashbrown's
+/// own default) rather than SipHash.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::error::{ReserveError, SettleError};
@@ -45,8 +50,8 @@ pub(super) struct Settling {
 /// The in-memory reservations and account views.
 #[derive(Debug, Default)]
 pub(super) struct Held {
-    accounts: HashMap<String, AccountView>,
-    reservations: HashMap<String, HeldReservation>,
+    accounts: Map<String, AccountView>,
+    reservations: Map<String, HeldReservation>,
 }
 
 /// Locks the reservations (a poisoned lock is still consistent: every

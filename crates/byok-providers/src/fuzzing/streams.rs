@@ -448,6 +448,10 @@ fn check(outcome: &Outcome, secret: &str) {
             Ok(StreamEvent::Verbatim(v)) => {
                 let json = v.raw();
                 assert!(!json.contains('\n'), "a verbatim chunk is one line");
+                assert!(
+                    v.scan_is_whole(),
+                    "a chunk scanned from the last one's beginning reads as the whole scan: {json}"
+                );
                 // Whichever reading found it verbatim (the one-pass scan or
                 // serde's), the strict serde reading agrees.
                 assert!(

@@ -167,7 +167,7 @@ fn reassemble(events: &[Value]) -> Value {
     let chunks: Vec<_> = out
         .into_iter()
         .filter_map(|item| match item.unwrap() {
-            StreamEvent::Chunk(c) => Some(c),
+            StreamEvent::Chunk(c) => Some(*c),
             _ => None,
         })
         .collect();

@@ -163,7 +163,7 @@ fn run_stream(events: &[(&'static str, Value)]) -> Vec<ChatChunk> {
     t.finish(&mut out).unwrap();
     out.into_iter()
         .filter_map(|e| match e.unwrap() {
-            StreamEvent::Chunk(c) => Some(c),
+            StreamEvent::Chunk(c) => Some(*c),
             _ => None,
         })
         .collect()

@@ -345,7 +345,7 @@ mod tests {
             }
             stream.eof(&mut out).unwrap();
             let chunks: Vec<_> = out.into_iter().filter_map(|e| match e {
-                Ok(StreamEvent::Chunk(c)) => Some(c),
+                Ok(StreamEvent::Chunk(c)) => Some(*c),
                 _ => None,
             }).collect();
 

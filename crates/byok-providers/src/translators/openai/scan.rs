@@ -126,17 +126,66 @@ pub(crate) struct InText<'t> {
 /// serde, which decides). Its spans are into `data`, which must be at most
 /// 4 GiB (the SSE decoder's event limit is far below).
 pub(crate) fn scan(data: &str) -> Option<Scanned> {
-    if u32::try_from(data.len()).is_err() {
+    scan_marked(data).map(|(scanned, _)| scanned)
+}
+
+/// [`scan`], and where the chunk's `choices` member began with what the
+/// scan knew there.
+fn scan_marked(data: &str) -> Option<(Scanned, Option<(usize, Header)>)> {
+    if !scannable(data) {
         return None;
     }
-    // A verbatim chunk is one line.
-    if data.contains('\n') {
+    let mut c = Cursor::new(data);
+    let mut chunk = ChunkState::default();
+    c.chunk(&mut chunk)?;
+    c.finish(chunk)
+}
+
+/// What every scan checks first: spans fit in `u32`; a verbatim chunk is
+/// one line.
+fn scannable(data: &str) -> bool {
+    u32::try_from(data.len()).is_ok() && !data.contains('\n')
+}
+
+/// A stream's chunks mostly begin with the same bytes (`id`, `object`,
+/// `created`, `model`, and `service_tier` or `system_fingerprint` when
+/// sent, before `choices`). What [`scan_next`] keeps of the last chunk it
+/// read whole: those bytes, and what the scan knew when it reached
+/// `choices`.
+#[derive(Debug, Default)]
+pub(crate) struct Resume {
+    prefix: String,
+    header: Header,
+}
+
+/// [`scan`] for the next chunk of a stream: when `data` begins with the
+/// bytes the last chunk had before its `choices`, the scan starts there,
+/// from what it knew there (the scan reads left to right and looks no
+/// further than the byte it consumes, so what it knows at that point
+/// depends on those bytes alone: the result is the one [`scan`] returns, a
+/// property test and the `stream_openai` fuzz target check it). Otherwise
+/// the whole chunk is scanned, and `resume` keeps its beginning.
+pub(crate) fn scan_next(data: &str, resume: &mut Option<Resume>) -> Option<Scanned> {
+    if !scannable(data) {
         return None;
     }
-    let mut c = Cursor { s: data, i: 0 };
-    let chunk = c.chunk()?;
-    c.ws();
-    (c.i == data.len()).then_some(chunk)
+    if let Some(r) = resume.as_ref()
+        && data.starts_with(r.prefix.as_str())
+    {
+        let mut c = Cursor::new(data);
+        c.i = r.prefix.len();
+        let mut chunk = ChunkState::from(r.header);
+        c.members(|c, key| c.chunk_member(&mut chunk, key))?;
+        return c.finish(chunk).map(|(scanned, _)| scanned);
+    }
+    let (scanned, mark) = scan_marked(data)?;
+    if let Some((at, header)) = mark {
+        let r = resume.get_or_insert_with(Resume::default);
+        r.prefix.clear();
+        r.prefix.push_str(data.get(..at)?);
+        r.header = header;
+    }
+    Some(scanned)
 }
 
 impl ChoiceView for InText<'_> {
@@ -217,6 +266,35 @@ fn special(bytes: &[u8]) -> Option<usize> {
 struct Cursor<'a> {
     s: &'a str,
     i: usize,
+    /// Where the key of the member being read began.
+    key_at: usize,
+}
+
+/// What the chunk scan knows before `choices`: [`Resume`] keeps it.
+#[derive(Debug, Default, Clone, Copy)]
+struct Header {
+    id: Option<Span>,
+    created: i64,
+    model: Option<Span>,
+    seen: u16,
+}
+
+/// The chunk scan's state: the members read so far, and where `choices`
+/// began with the [`Header`] then.
+#[derive(Default)]
+struct ChunkState {
+    header: Header,
+    choice: Option<ScannedChoice>,
+    mark: Option<(usize, Header)>,
+}
+
+impl From<Header> for ChunkState {
+    fn from(header: Header) -> Self {
+        Self {
+            header,
+            ..Self::default()
+        }
+    }
 }
 
 /// Members seen in one object (a duplicate is declined, as serde refuses it).
@@ -235,6 +313,10 @@ impl Seen {
 }
 
 impl<'a> Cursor<'a> {
+    fn new(s: &'a str) -> Self {
+        Self { s, i: 0, key_at: 0 }
+    }
+
     fn bytes(&self) -> &'a [u8] {
         self.s.as_bytes()
     }
@@ -372,13 +454,20 @@ impl<'a> Cursor<'a> {
 
     /// An object: `member` is called with each key, the cursor on its
     /// value, and must consume the value.
-    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    fn object(&mut self, member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
         self.eat(b'{')?;
         if self.peek()? == b'}' {
             self.i += 1;
             return Some(());
         }
+        self.members(member)
+    }
+
+    /// An object's members from the next key on (its `{` consumed), to its
+    /// `}`; `key_at` is where each key began.
+    fn members(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
         loop {
+            self.key_at = self.i;
             let key = self.key()?;
             self.eat(b':')?;
             member(self, key)?;
@@ -416,45 +505,53 @@ impl<'a> Cursor<'a> {
     /// The chunk: `id`, `object` (`chat.completion.chunk`), `created`,
     /// `model`, one choice; `system_fingerprint`, `service_tier` and
     /// `obfuscation` as plain strings or `null`; `usage` only as `null`.
-    fn chunk(&mut self) -> Option<Scanned> {
-        let (mut id, mut created, mut model, mut choice) = (None, 0, None, None);
-        let mut seen = Seen(0);
-        self.object(|c, key| match key {
+    fn chunk(&mut self, chunk: &mut ChunkState) -> Option<()> {
+        self.object(|c, key| c.chunk_member(chunk, key))
+    }
+
+    /// One member of a chunk, into `chunk`.
+    fn chunk_member(&mut self, chunk: &mut ChunkState, key: &str) -> Option<()> {
+        let h = &mut chunk.header;
+        let mut seen = Seen(h.seen);
+        let read = match key {
             "id" => {
                 seen.first(0)?;
-                id = Some(c.plain()?);
+                h.id = Some(self.plain()?);
                 Some(())
             }
             "object" => {
                 seen.first(1)?;
-                let object = c.plain()?;
-                (c.s.get(object.start as usize..object.end as usize)? == "chat.completion.chunk")
-                    .then_some(())
+                let object = self.plain()?;
+                (object.plain(self.s) == "chat.completion.chunk").then_some(())
             }
             "created" => {
                 seen.first(2)?;
-                created = c.int()?;
+                h.created = self.int()?;
                 Some(())
             }
             "model" => {
                 seen.first(3)?;
-                model = Some(c.plain()?);
+                h.model = Some(self.plain()?);
                 Some(())
             }
             "choices" => {
+                if chunk.mark.is_none() {
+                    chunk.mark = Some((self.key_at, *h));
+                }
                 seen.first(4)?;
-                c.array(|c| {
+                let choice = &mut chunk.choice;
+                self.array(|c| {
                     // One choice: several are read by serde.
                     if choice.is_some() {
                         return None;
                     }
-                    choice = Some(c.choice()?);
+                    *choice = Some(c.choice()?);
                     Some(())
                 })
             }
             "usage" => {
                 seen.first(5)?;
-                c.null().then_some(())
+                self.null().then_some(())
             }
             "system_fingerprint" | "service_tier" | "obfuscation" => {
                 let bit = match key {
@@ -463,17 +560,28 @@ impl<'a> Cursor<'a> {
                     _ => 8,
                 };
                 seen.first(bit)?;
-                c.nullable(Cursor::plain).map(drop)
+                self.nullable(Cursor::plain).map(drop)
             }
             _ => None,
-        })?;
-        seen.has(&[0, 1, 2, 3, 4]).then_some(())?;
-        Some(Scanned {
-            id: id?,
-            created,
-            model: model?,
-            choice: choice?,
-        })
+        };
+        chunk.header.seen = seen.0;
+        read
+    }
+
+    /// The end of a chunk: nothing but whitespace after it, every member
+    /// it needs read.
+    fn finish(&mut self, chunk: ChunkState) -> Option<(Scanned, Option<(usize, Header)>)> {
+        self.ws();
+        (self.i == self.s.len()).then_some(())?;
+        let h = chunk.header;
+        Seen(h.seen).has(&[0, 1, 2, 3, 4]).then_some(())?;
+        let scanned = Scanned {
+            id: h.id?,
+            created: h.created,
+            model: h.model?,
+            choice: chunk.choice?,
+        };
+        Some((scanned, chunk.mark))
     }
 
     /// A choice: `index`, `delta`, a standard `finish_reason` or `null`,
@@ -619,7 +727,7 @@ pub(crate) fn response(body: &[u8]) -> Option<ChatResponse> {
     if u32::try_from(text.len()).is_err() {
         return None;
     }
-    let mut c = Cursor { s: text, i: 0 };
+    let mut c = Cursor::new(text);
     let response = c.response()?;
     c.ws();
     (c.i == text.len()).then_some(response)
@@ -1009,6 +1117,41 @@ mod tests {
         }
     }
 
+    /// A stream's next chunk, with the same beginning, is scanned from its
+    /// `choices` (what the scan knew there kept), and reads as a whole scan
+    /// reads it; one with another beginning is scanned whole.
+    #[test]
+    fn the_next_chunk_is_scanned_from_its_choices() {
+        let mut resume = None;
+        assert_eq!(scan_next(TEXT, &mut resume), scan(TEXT));
+        let prefix = &TEXT[..TEXT.find(r#""choices""#).unwrap()];
+        assert_eq!(resume.as_ref().map(|r| r.prefix.as_str()), Some(prefix));
+        for next in [
+            TEXT.replace(" word1", " word2"),
+            TEXT.replace(r#"{"content":" word1"}"#, "{}")
+                .replace("null}]", r#""stop"}]"#),
+            TEXT.replace(r#""logprobs":null,"#, ""),
+            TEXT.replace("}]}", r#"}],"usage":null}"#),
+            // Declined after the beginning: as the whole scan declines.
+            TEXT.replace("}]}", r#"}],"usage":{}}"#),
+            TEXT.replace("}]}", r#"}],"id":"x"}"#),
+            TEXT.replace("}]}", "}]"),
+        ] {
+            assert!(next.starts_with(prefix), "{next}");
+            assert_eq!(scan_next(&next, &mut resume), scan(&next), "{next}");
+            assert_eq!(resume.as_ref().map(|r| r.prefix.as_str()), Some(prefix));
+        }
+        // Another beginning: scanned whole, and kept.
+        let other = TEXT.replace("chatcmpl-1", "chatcmpl-2");
+        assert_eq!(scan_next(&other, &mut resume), scan(&other));
+        assert!(scan(&other).is_some());
+        assert!(
+            resume
+                .as_ref()
+                .is_some_and(|r| r.prefix.contains("chatcmpl-2"))
+        );
+    }
+
     #[test]
     fn what_it_does_not_read_is_left_to_serde() {
         for data in [
@@ -1087,6 +1230,31 @@ mod tests {
                 }
             }
             agrees(&data);
+        }
+
+        /// A chunk scanned from where the last one's `choices` began reads
+        /// exactly as the whole scan reads it: two arbitrary edits of a
+        /// chunk in a row (an edit before `choices` changes the beginning,
+        /// and the second is scanned whole; one after it does not).
+        #[test]
+        fn a_resumed_scan_is_the_whole_scan(
+            edits in proptest::collection::vec((
+                0..TEXT.len(),
+                0usize..4,
+                "[ -~]{0,6}|\\\\[\"\\\\/bfnrtu]|\\\\u[0-9a-fA-F]{4}|é|null|,|:|\\}|\\]",
+            ), 1..4),
+        ) {
+            let mut resume = None;
+            for (at, cut, insert) in edits {
+                let mut data = TEXT.to_owned();
+                if data.is_char_boundary(at) {
+                    let end = (at + cut).min(data.len());
+                    if data.is_char_boundary(end) {
+                        data.replace_range(at..end, &insert);
+                    }
+                }
+                proptest::prop_assert_eq!(scan_next(&data, &mut resume), scan(&data), "{}", data);
+            }
         }
 
         /// Arbitrary text and tool arguments are read as serde reads them.

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::response::{extras, standard_finish};
-use super::scan::scan;
+use super::scan::{Resume, scan_next};
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
@@ -412,6 +412,8 @@ pub(crate) struct OpenAiStream {
     /// Consecutive chunks that were not in OpenAI's exact shape; after
     /// [`STRICT_MISSES`] the stream stops trying the strict reading.
     strict_misses: u8,
+    /// The beginning the last scanned chunk shared with the next ones.
+    resume: Option<Resume>,
 }
 
 /// See `OpenAiStream::strict_misses` (Groq, say, adds `x_groq` to its first
@@ -428,6 +430,7 @@ impl OpenAiStream {
             last: None,
             secret,
             strict_misses: 0,
+            resume: None,
         }
     }
 }
@@ -451,14 +454,14 @@ impl OpenAiStream {
             && let Some(usage) = self.usage.clone()
         {
             let (id, created, model) = self.last.clone().unwrap_or_default();
-            out.push_back(Ok(StreamEvent::Chunk(ChatChunk {
+            out.push_back(Ok(StreamEvent::Chunk(Box::new(ChatChunk {
                 id,
                 object: "chat.completion.chunk".to_owned(),
                 created,
                 model,
                 usage: Some(usage),
                 ..ChatChunk::default()
-            })));
+            }))));
         }
     }
 }
@@ -474,7 +477,7 @@ impl SseTranslate for OpenAiStream {
         // The common chunk, read in one pass without serde (`scan.rs`):
         // forwarded as it came, no chunk built (`VerbatimChunk` builds one
         // if asked).
-        if strict && let Some(fast) = scan(data) {
+        if strict && let Some(fast) = scan_next(data, &mut self.resume) {
             self.strict_misses = 0;
             self.remember(fast.id(data), fast.created, fast.model(data));
             // The spans are into `data`, which is what `trimmed` keeps.
@@ -513,7 +516,7 @@ impl SseTranslate for OpenAiStream {
         }
         if let Some(c) = chunk {
             self.remember(&c.id, c.created, &c.model);
-            out.push_back(Ok(StreamEvent::Chunk(c)));
+            out.push_back(Ok(StreamEvent::Chunk(Box::new(c))));
         }
         Ok(false)
     }

@@ -210,7 +210,7 @@ fn reassemble(out: Out) -> Value {
     let chunks: Vec<_> = out
         .into_iter()
         .filter_map(|event| match event.unwrap() {
-            StreamEvent::Chunk(c) => Some(c),
+            StreamEvent::Chunk(c) => Some(*c),
             _ => None,
         })
         .collect();
