@@ -126,12 +126,20 @@ pub(crate) struct InText<'t> {
 /// serde, which decides). Its spans are into `data`, which must be at most
 /// 4 GiB (the SSE decoder's event limit is far below).
 pub(crate) fn scan(data: &str) -> Option<Scanned> {
-    scan_marked(data).map(|(scanned, _)| scanned)
+    scan_marked(data).map(|f| f.scanned)
 }
 
-/// [`scan`], and where the chunk's `choices` member began with what the
-/// scan knew there.
-fn scan_marked(data: &str) -> Option<(Scanned, Option<(usize, Header)>)> {
+/// What a chunk scan found, with what [`scan_next`] keeps of it.
+struct Finished {
+    scanned: Scanned,
+    /// Where the `choices` member began, with what the scan knew there.
+    mark: Option<(usize, Header)>,
+    /// `obfuscation`'s value, when a string.
+    obfuscation: Option<Span>,
+}
+
+/// [`scan`], with what [`scan_next`] keeps.
+fn scan_marked(data: &str) -> Option<Finished> {
     if !scannable(data) {
         return None;
     }
@@ -147,45 +155,137 @@ fn scannable(data: &str) -> bool {
     u32::try_from(data.len()).is_ok() && !data.contains('\n')
 }
 
-/// A stream's chunks mostly begin with the same bytes (`id`, `object`,
-/// `created`, `model`, and `service_tier` or `system_fingerprint` when
-/// sent, before `choices`). What [`scan_next`] keeps of the last chunk it
-/// read whole: those bytes, and what the scan knew when it reached
-/// `choices`.
+/// What [`scan_next`] keeps of a stream's last chunks, to read the next
+/// with less work. A stream's chunks mostly begin with the same bytes
+/// (`id`, `object`, `created`, `model`, and `service_tier` or
+/// `system_fingerprint` when sent, before `choices`), and most are the
+/// same bytes but for the text (and `obfuscation`, when sent).
 #[derive(Debug, Default)]
 pub(crate) struct Resume {
+    /// The last chunk scanned whole's bytes up to its `choices` member, and
+    /// what the scan knew there.
     prefix: String,
-    header: Header,
+    header: Option<Header>,
+    /// The last chunk with text, whose bytes the next may repeat around
+    /// other text.
+    template: Template,
 }
 
-/// [`scan`] for the next chunk of a stream: when `data` begins with the
-/// bytes the last chunk had before its `choices`, the scan starts there,
-/// from what it knew there (the scan reads left to right and looks no
-/// further than the byte it consumes, so what it knows at that point
-/// depends on those bytes alone: the result is the one [`scan`] returns, a
-/// property test and the `stream_openai` fuzz target check it). Otherwise
-/// the whole chunk is scanned, and `resume` keeps its beginning.
-pub(crate) fn scan_next(data: &str, resume: &mut Option<Resume>) -> Option<Scanned> {
+/// A chunk with text (one choice whose delta holds only `content`, or
+/// also `role` or `refusal` as `null`...: no reasoning, no tool calls), its
+/// scan, and the strings whose values may differ in the next chunk: the
+/// text and `obfuscation`. Every other string of the scan (the id, the
+/// model) lies before them.
+#[derive(Debug, Default)]
+struct Template {
+    raw: String,
+    /// The scan of `raw` and its holes (none yet: `None`).
+    read: Option<(Scanned, Holes)>,
+}
+
+/// A template's holes, in order; the text's is marked.
+type Holes = [Option<(Span, bool)>; 2];
+
+impl Template {
+    /// Becomes the template of `data` (just scanned as `f`) if it has text
+    /// and nothing else that would move when the text's length changes;
+    /// else stays as it is.
+    fn keep(&mut self, data: &str, f: &Finished) {
+        if let Some(holes) = Self::holes(f) {
+            self.raw.clear();
+            self.raw.push_str(data);
+            self.read = Some((f.scanned.clone(), holes));
+        }
+    }
+
+    fn holes(f: &Finished) -> Option<Holes> {
+        let choice = &f.scanned.choice;
+        let text = choice.content?;
+        if choice.reasoning_content.is_some() || !choice.tool_calls.is_empty() {
+            return None;
+        }
+        let mut holes = [Some((text, true)), f.obfuscation.map(|o| (o, false))];
+        if let [Some((a, _)), Some((b, _))] = holes
+            && b.start < a.start
+        {
+            holes.swap(0, 1);
+        }
+        let first = text.start.min(f.obfuscation.map_or(u32::MAX, |o| o.start));
+        (f.scanned.id.end < first && f.scanned.model.end < first).then_some(holes)
+    }
+
+    /// `data` read as the same chunk with other strings in its holes: the
+    /// bytes between the holes the same, each hole a string the scan
+    /// accepts there (`obfuscation` without escapes, as `plain` reads it).
+    /// The scan reads a string's value only to find its end and check it,
+    /// so the scan of `data` is this template's with the text's new span.
+    fn fill(&self, data: &str) -> Option<Scanned> {
+        let (scanned, holes) = self.read.as_ref()?;
+        let (prev, new) = (self.raw.as_bytes(), data.as_bytes());
+        let (mut p, mut n) = (0, 0);
+        let mut text = None;
+        for (hole, is_text) in holes.iter().flatten() {
+            let same = prev.get(p..hole.start as usize)?;
+            (new.get(n..n + same.len())? == same).then_some(())?;
+            let mut c = Cursor::new(data);
+            c.i = n + same.len();
+            let span = c.string_body()?;
+            if *is_text {
+                text = Some(span);
+            } else if span.escaped {
+                return None;
+            }
+            n = span.end as usize;
+            p = hole.end as usize;
+        }
+        (new.get(n..)? == prev.get(p..)?).then_some(())?;
+        let mut scanned = scanned.clone();
+        scanned.choice.content = Some(text?);
+        Some(scanned)
+    }
+}
+
+/// [`scan`] for the next chunk of a stream, with less work where it can:
+///
+/// - when `data` is the last chunk with text but for its text (and
+///   `obfuscation`), only those strings are read
+///   ([`Template::fill`]);
+/// - else, when `data` begins with the bytes the last chunk scanned whole
+///   had before its `choices`, the scan starts there, from what it knew
+///   there (it reads left to right and looks no further than the byte it
+///   consumes, so what it knows at that point depends on those bytes
+///   alone);
+/// - else the whole chunk is scanned.
+///
+/// The result is always the one [`scan`] returns: property tests and the
+/// `stream_openai` fuzz target check it.
+pub(crate) fn scan_next(data: &str, resume: &mut Resume) -> Option<Scanned> {
     if !scannable(data) {
         return None;
     }
-    if let Some(r) = resume.as_ref()
-        && data.starts_with(r.prefix.as_str())
-    {
-        let mut c = Cursor::new(data);
-        c.i = r.prefix.len();
-        let mut chunk = ChunkState::from(r.header);
-        c.members(|c, key| c.chunk_member(&mut chunk, key))?;
-        return c.finish(chunk).map(|(scanned, _)| scanned);
+    if let Some(scanned) = resume.template.fill(data) {
+        return Some(scanned);
     }
-    let (scanned, mark) = scan_marked(data)?;
-    if let Some((at, header)) = mark {
-        let r = resume.get_or_insert_with(Resume::default);
-        r.prefix.clear();
-        r.prefix.push_str(data.get(..at)?);
-        r.header = header;
-    }
-    Some(scanned)
+    let finished = match resume.header {
+        Some(header) if data.starts_with(resume.prefix.as_str()) => {
+            let mut c = Cursor::new(data);
+            c.i = resume.prefix.len();
+            let mut chunk = ChunkState::from(header);
+            c.members(|c, key| c.chunk_member(&mut chunk, key))?;
+            c.finish(chunk)?
+        }
+        _ => {
+            let finished = scan_marked(data)?;
+            if let Some((at, header)) = finished.mark {
+                resume.prefix.clear();
+                resume.prefix.push_str(data.get(..at)?);
+                resume.header = Some(header);
+            }
+            finished
+        }
+    };
+    resume.template.keep(data, &finished);
+    Some(finished.scanned)
 }
 
 impl ChoiceView for InText<'_> {
@@ -286,6 +386,8 @@ struct ChunkState {
     header: Header,
     choice: Option<ScannedChoice>,
     mark: Option<(usize, Header)>,
+    /// `obfuscation`'s value, when a string (it differs in every chunk).
+    obfuscation: Option<Span>,
 }
 
 impl From<Header> for ChunkState {
@@ -353,6 +455,13 @@ impl<'a> Cursor<'a> {
     /// (serde_json refuses what JSON does), and again when read.
     fn string(&mut self) -> Option<Span> {
         self.eat(b'"')?;
+        self.string_body()
+    }
+
+    /// The rest of a string whose opening quote is consumed, as
+    /// [`Cursor::string`] reads it; the cursor ends after its closing
+    /// quote.
+    fn string_body(&mut self) -> Option<Span> {
         let start = self.i;
         let mut escaped = false;
         loop {
@@ -560,7 +669,11 @@ impl<'a> Cursor<'a> {
                     _ => 8,
                 };
                 seen.first(bit)?;
-                self.nullable(Cursor::plain).map(drop)
+                let value = self.nullable(Cursor::plain)?;
+                if bit == 8 {
+                    chunk.obfuscation = value;
+                }
+                Some(())
             }
             _ => None,
         };
@@ -570,7 +683,7 @@ impl<'a> Cursor<'a> {
 
     /// The end of a chunk: nothing but whitespace after it, every member
     /// it needs read.
-    fn finish(&mut self, chunk: ChunkState) -> Option<(Scanned, Option<(usize, Header)>)> {
+    fn finish(&mut self, chunk: ChunkState) -> Option<Finished> {
         self.ws();
         (self.i == self.s.len()).then_some(())?;
         let h = chunk.header;
@@ -581,7 +694,11 @@ impl<'a> Cursor<'a> {
             model: h.model?,
             choice: chunk.choice?,
         };
-        Some((scanned, chunk.mark))
+        Some(Finished {
+            scanned,
+            mark: chunk.mark,
+            obfuscation: chunk.obfuscation,
+        })
     }
 
     /// A choice: `index`, `delta`, a standard `finish_reason` or `null`,
@@ -1122,12 +1239,12 @@ mod tests {
     /// reads it; one with another beginning is scanned whole.
     #[test]
     fn the_next_chunk_is_scanned_from_its_choices() {
-        let mut resume = None;
+        let mut resume = Resume::default();
         assert_eq!(scan_next(TEXT, &mut resume), scan(TEXT));
         let prefix = &TEXT[..TEXT.find(r#""choices""#).unwrap()];
-        assert_eq!(resume.as_ref().map(|r| r.prefix.as_str()), Some(prefix));
+        assert_eq!(resume.prefix, prefix);
+        assert!(resume.header.is_some());
         for next in [
-            TEXT.replace(" word1", " word2"),
             TEXT.replace(r#"{"content":" word1"}"#, "{}")
                 .replace("null}]", r#""stop"}]"#),
             TEXT.replace(r#""logprobs":null,"#, ""),
@@ -1139,17 +1256,54 @@ mod tests {
         ] {
             assert!(next.starts_with(prefix), "{next}");
             assert_eq!(scan_next(&next, &mut resume), scan(&next), "{next}");
-            assert_eq!(resume.as_ref().map(|r| r.prefix.as_str()), Some(prefix));
+            assert_eq!(resume.prefix, prefix);
         }
         // Another beginning: scanned whole, and kept.
         let other = TEXT.replace("chatcmpl-1", "chatcmpl-2");
         assert_eq!(scan_next(&other, &mut resume), scan(&other));
         assert!(scan(&other).is_some());
-        assert!(
-            resume
-                .as_ref()
-                .is_some_and(|r| r.prefix.contains("chatcmpl-2"))
-        );
+        assert!(resume.prefix.contains("chatcmpl-2"));
+    }
+
+    /// OpenAI's chunks with `obfuscation` (a different string in each).
+    const OBFUSCATED: &str = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-mini","service_tier":"default","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":" word1"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"a1B2"}"#;
+
+    /// A chunk that repeats the last one but for its text and
+    /// `obfuscation` is read from the template (only those strings), and
+    /// reads as the whole scan reads it; any other difference is not.
+    #[test]
+    fn a_chunk_like_the_last_but_its_text_fills_the_template() {
+        for base in [TEXT, OBFUSCATED] {
+            let mut resume = Resume::default();
+            assert_eq!(scan_next(base, &mut resume), scan(base));
+            assert!(resume.template.read.is_some(), "{base}");
+            for next in [
+                base.replace(" word1", " word2 longer"),
+                base.replace(" word1", ""),
+                base.replace(" word1", r#"\"q\" \u00e9\n"#),
+                base.replace("a1B2", "zz"),
+                base.replace("a1B2", ""),
+            ] {
+                assert!(resume.template.fill(&next).is_some(), "{next}");
+                assert_eq!(scan_next(&next, &mut resume), scan(&next), "{next}");
+                assert!(scan(&next).is_some(), "{next}");
+            }
+            for other in [
+                // Not filled: another difference, or a hole the scan refuses.
+                base.replace(r#""finish_reason":null"#, r#""finish_reason":"stop""#),
+                base.replace("1741569952", "1741569953"),
+                base.replace(" word1", "a\u{1}b"),
+                base.replace(" word1", r#"\x"#),
+                base.replace(" word1", r#"\ud800"#),
+                base.replace(" word1", r#"a"b"#),
+                base.replace("a1B2", r#"a\nb"#),
+            ] {
+                if other != base {
+                    assert!(resume.template.fill(&other).is_none(), "{other}");
+                    assert_eq!(scan_next(&other, &mut resume), scan(&other), "{other}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -1244,7 +1398,7 @@ mod tests {
                 "[ -~]{0,6}|\\\\[\"\\\\/bfnrtu]|\\\\u[0-9a-fA-F]{4}|é|null|,|:|\\}|\\]",
             ), 1..4),
         ) {
-            let mut resume = None;
+            let mut resume = Resume::default();
             for (at, cut, insert) in edits {
                 let mut data = TEXT.to_owned();
                 if data.is_char_boundary(at) {
@@ -1253,6 +1407,26 @@ mod tests {
                         data.replace_range(at..end, &insert);
                     }
                 }
+                proptest::prop_assert_eq!(scan_next(&data, &mut resume), scan(&data), "{}", data);
+            }
+        }
+
+        /// Chunks in a row that differ in their text and `obfuscation`
+        /// (any characters: quotes, backslashes, escapes, control
+        /// characters) read as the whole scan reads them, whether the
+        /// template filled them or not.
+        #[test]
+        fn a_filled_template_is_the_whole_scan(
+            chunks in proptest::collection::vec((
+                "\\PC{0,12}|[\"\\\\]|\\\\[\"\\\\/bfnrtu]|\\\\u[0-9a-fA-F]{4}|\\\\ud83d\\\\ude00|\\\\ud800|\u{1}",
+                "[a-zA-Z0-9]{0,8}|\\\\n|\"|é",
+                proptest::bool::ANY,
+            ), 1..6),
+        ) {
+            let mut resume = Resume::default();
+            for (text, obfuscation, obfuscated) in chunks {
+                let base = if obfuscated { OBFUSCATED } else { TEXT };
+                let data = base.replace(" word1", &text).replace("a1B2", &obfuscation);
                 proptest::prop_assert_eq!(scan_next(&data, &mut resume), scan(&data), "{}", data);
             }
         }

@@ -413,7 +413,7 @@ pub(crate) struct OpenAiStream {
     /// [`STRICT_MISSES`] the stream stops trying the strict reading.
     strict_misses: u8,
     /// The beginning the last scanned chunk shared with the next ones.
-    resume: Option<Resume>,
+    resume: Resume,
 }
 
 /// See `OpenAiStream::strict_misses` (Groq, say, adds `x_groq` to its first
@@ -430,7 +430,7 @@ impl OpenAiStream {
             last: None,
             secret,
             strict_misses: 0,
-            resume: None,
+            resume: Resume::default(),
         }
     }
 }
