@@ -379,7 +379,12 @@ async fn a_client_that_never_reads_is_let_go_after_the_write_timeout() {
     let (env, key) = env().await;
     env.mock.on("POST", PATH, Reply::sse(&large_stream()));
     let conn = never_read(&env, &key, &body(true)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Under way: the upstream call open (waited for, not assumed after a
+    // fixed 500 ms: a loaded CI machine once took longer to get there).
+    let start = Instant::now();
+    while env.mock.open_connections() == 0 && start.elapsed() < BOUND {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(env.mock.open_connections(), 1, "the stream is under way");
     let took = nothing_held(&env, &key, Duration::from_secs(60)).await;
     eprintln!("a client that never reads let go after {took:?} (write timeout 2 s)");

@@ -472,17 +472,15 @@ impl<B: BodyTranslate> Driver<B> {
     /// Whether the upstream has sent nothing for `idle` since this wait
     /// for a piece began (the timer is polled, so it wakes the task).
     fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        let deadline = tokio::time::Instant::now() + self.idle;
         let timer = match &mut self.timer {
+            Some(timer) if self.armed => timer,
             Some(timer) => {
-                if !self.armed {
-                    timer.as_mut().reset(deadline);
-                }
+                timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + self.idle);
                 timer
             }
-            None => self
-                .timer
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+            None => self.timer.insert(Box::pin(tokio::time::sleep(self.idle))),
         };
         self.armed = true;
         timer.as_mut().poll(cx).is_ready()
@@ -499,6 +497,11 @@ impl<B: BodyTranslate> Stream for Driver<B> {
                 return Poll::Ready(Some(item));
             }
             if d.finished {
+                // Done: the upstream body (its connection) and the timer go
+                // now, as `unfold` dropped its state at its end, not when
+                // the consumer drops the stream.
+                d.body = futures_util::stream::empty().boxed();
+                d.timer = None;
                 return Poll::Ready(None);
             }
             // The body first, then the timer (as `tokio::time::timeout`

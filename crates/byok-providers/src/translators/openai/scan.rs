@@ -252,9 +252,12 @@ impl Template {
 ///   ([`Template::fill`]);
 /// - else, when `data` begins with the bytes the last chunk scanned whole
 ///   had before its `choices`, the scan starts there, from what it knew
-///   there (it reads left to right and looks no further than the byte it
-///   consumes, so what it knows at that point depends on those bytes
-///   alone);
+///   there. What it knows when it reaches a member's key depends on the
+///   bytes before the key alone: the point is taken before the key's
+///   whitespace, after the `,` (or `{`) the scan consumed; its look-aheads
+///   before that point (a peek at the next byte, `null`'s four) read only
+///   bytes before it, and the one at it (the first member's peek for `}`)
+///   is made again the same way when the scan restarts there;
 /// - else the whole chunk is scanned.
 ///
 /// The result is always the one [`scan`] returns: property tests and the
@@ -276,9 +279,11 @@ pub(crate) fn scan_next(data: &str, resume: &mut Resume) -> Option<Scanned> {
         }
         _ => {
             let finished = scan_marked(data)?;
-            if let Some((at, header)) = finished.mark {
+            if let Some((at, header)) = finished.mark
+                && let Some(prefix) = data.get(..at)
+            {
                 resume.prefix.clear();
-                resume.prefix.push_str(data.get(..at)?);
+                resume.prefix.push_str(prefix);
                 resume.header = Some(header);
             }
             finished
