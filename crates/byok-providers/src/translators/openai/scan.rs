@@ -210,7 +210,7 @@ impl Template {
         {
             holes.swap(0, 1);
         }
-        let first = text.start.min(f.obfuscation.map_or(u32::MAX, |o| o.start));
+        let first = holes[0].map_or(text.start, |(h, _)| h.start);
         (f.scanned.id.end < first && f.scanned.model.end < first).then_some(holes)
     }
 
@@ -667,17 +667,13 @@ impl<'a> Cursor<'a> {
                 seen.first(5)?;
                 self.null().then_some(())
             }
-            "system_fingerprint" | "service_tier" | "obfuscation" => {
-                let bit = match key {
-                    "system_fingerprint" => 6,
-                    "service_tier" => 7,
-                    _ => 8,
-                };
-                seen.first(bit)?;
-                let value = self.nullable(Cursor::plain)?;
-                if bit == 8 {
-                    chunk.obfuscation = value;
-                }
+            "system_fingerprint" | "service_tier" => {
+                seen.first(if key == "service_tier" { 7 } else { 6 })?;
+                self.nullable(Cursor::plain).map(drop)
+            }
+            "obfuscation" => {
+                seen.first(8)?;
+                chunk.obfuscation = self.nullable(Cursor::plain)?;
                 Some(())
             }
             _ => None,
@@ -1142,6 +1138,17 @@ mod tests {
         true
     }
 
+    /// `base` with `cut` bytes from `at` replaced by `insert` (unchanged
+    /// where either end is not a character boundary).
+    fn edited(base: &str, at: usize, cut: usize, insert: &str) -> String {
+        let mut text = base.to_owned();
+        let end = (at + cut).min(text.len());
+        if text.is_char_boundary(at) && text.is_char_boundary(end) {
+            text.replace_range(at..end, insert);
+        }
+        text
+    }
+
     const ANSWER: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1741569952,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hi \"there\"\n","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_1"}"#;
 
     #[test]
@@ -1363,14 +1370,7 @@ mod tests {
             cut in 0usize..6,
             insert in "[ -~]{0,6}|\\\\[\"\\\\/bfnrtu]|\\\\u[0-9a-fA-F]{4}|é|null|,|:|\\}|\\]|\\[\\]|[0-9]{1,20}",
         ) {
-            let mut body = ANSWER.to_owned();
-            if body.is_char_boundary(at) {
-                let end = (at + cut).min(body.len());
-                if body.is_char_boundary(end) {
-                    body.replace_range(at..end, &insert);
-                }
-            }
-            agrees_whole(&body);
+            agrees_whole(&edited(ANSWER, at, cut, &insert));
         }
 
         /// Arbitrary edits of a common chunk: whatever the scan accepts,
@@ -1381,14 +1381,7 @@ mod tests {
             cut in 0usize..4,
             insert in "[ -~]{0,6}|\\\\[\"\\\\/bfnrtu]|\\\\u[0-9a-fA-F]{4}|é|null|,|:|\\}|\\]",
         ) {
-            let mut data = TEXT.to_owned();
-            if data.is_char_boundary(at) {
-                let end = (at + cut).min(data.len());
-                if data.is_char_boundary(end) {
-                    data.replace_range(at..end, &insert);
-                }
-            }
-            agrees(&data);
+            agrees(&edited(TEXT, at, cut, &insert));
         }
 
         /// A chunk scanned from where the last one's `choices` began reads
@@ -1405,13 +1398,7 @@ mod tests {
         ) {
             let mut resume = Resume::default();
             for (at, cut, insert) in edits {
-                let mut data = TEXT.to_owned();
-                if data.is_char_boundary(at) {
-                    let end = (at + cut).min(data.len());
-                    if data.is_char_boundary(end) {
-                        data.replace_range(at..end, &insert);
-                    }
-                }
+                let data = edited(TEXT, at, cut, &insert);
                 proptest::prop_assert_eq!(scan_next(&data, &mut resume), scan(&data), "{}", data);
             }
         }
