@@ -463,7 +463,7 @@ fn check(outcome: &Outcome, secret: &str) {
                 assert_eq!(
                     meaning(sent),
                     meaning(parsed),
-                    "a verbatim chunk's JSON says what its chunk says"
+                    "a verbatim chunk's JSON says what its chunk says: {json}"
                 );
             }
             Ok(StreamEvent::Usage(u)) => {

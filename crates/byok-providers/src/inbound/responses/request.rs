@@ -66,7 +66,7 @@ pub fn parse_request(body: &[u8]) -> Result<Parsed, InboundError> {
         }
     };
     let include_encrypted = includes_encrypted(map.get("include"));
-    let echo = echo_fields(&map);
+    let echo = echo_fields(&map)?;
     let mut messages = instructions(map.remove("instructions"))?;
     messages.extend(input_messages(map.remove("input"))?);
     let stream = map.remove("stream").and_then(|v| v.as_bool()) == Some(true);
@@ -186,7 +186,21 @@ fn includes_encrypted(include: Option<&Value>) -> bool {
 
 /// The request fields the response object repeats, with the API's
 /// defaults when absent.
-fn echo_fields(map: &Map<String, Value>) -> Map<String, Value> {
+/// How deep an echoed field may nest. The answer echoes it two levels
+/// down (a stream event's `response` object), and serde_json, like other
+/// parsers with a nesting limit (128), must still read the event.
+pub(super) const ECHO_DEPTH: usize = 100;
+
+/// Whether `v` nests more than `limit` arrays and objects deep.
+fn deeper_than(v: &Value, limit: usize) -> bool {
+    match v {
+        Value::Array(a) => limit == 0 || a.iter().any(|x| deeper_than(x, limit - 1)),
+        Value::Object(m) => limit == 0 || m.values().any(|x| deeper_than(x, limit - 1)),
+        _ => false,
+    }
+}
+
+fn echo_fields(map: &Map<String, Value>) -> Result<Map<String, Value>, InboundError> {
     let get = |k: &str| map.get(k).filter(|v| !v.is_null()).cloned();
     let mut echo = Map::new();
     let defaults = [
@@ -206,9 +220,16 @@ fn echo_fields(map: &Map<String, Value>) -> Map<String, Value> {
         ("top_logprobs", Value::Null),
     ];
     for (key, default) in defaults {
-        echo.insert(key.to_owned(), get(key).unwrap_or(default));
+        let value = get(key).unwrap_or(default);
+        if deeper_than(&value, ECHO_DEPTH) {
+            return Err(InboundError::invalid(
+                format!("`{key}` nests more than {ECHO_DEPTH} arrays and objects deep"),
+                key,
+            ));
+        }
+        echo.insert(key.to_owned(), value);
     }
-    echo
+    Ok(echo)
 }
 
 /// `instructions` → a first system message.

@@ -366,6 +366,39 @@ fn defaults_are_never_refused() {
     assert!(!p.include_encrypted);
 }
 
+/// An echoed field may nest [`super::request::ECHO_DEPTH`] deep, and the
+/// stream's events that echo it still read as JSON (serde_json's nesting
+/// limit is 128); one level more is a 400 naming it. (The CI run of the
+/// `request_responses` random inputs found a `reasoning` nested 126 deep
+/// echoed into a `response.created` event serde_json could not read.)
+#[test]
+fn echoed_fields_nest_within_a_limit_every_parser_reads() {
+    fn nested(depth: usize) -> Value {
+        (0..depth).fold(json!("medium"), |v, _| json!([v]))
+    }
+    let deepest = parse(
+        json!({"model": "m", "input": "hi", "stream": true, "reasoning": nested(super::request::ECHO_DEPTH)}),
+    );
+    let bytes = encode_stream(
+        &deepest,
+        &[chunk(text_delta("hi"), Some(FinishReason::Stop))],
+    );
+    let created = &events(&bytes)[0];
+    assert_eq!(created.0, "response.created");
+    assert_eq!(
+        created.1["response"]["reasoning"],
+        nested(super::request::ECHO_DEPTH)
+    );
+
+    for key in ["reasoning", "tools", "metadata", "text"] {
+        let mut body = json!({"model": "m", "input": "hi"});
+        body[key] = nested(super::request::ECHO_DEPTH + 1);
+        let e = refused(body);
+        assert_eq!(e.param(), Some(key), "{e}");
+        assert!(e.to_string().contains("nests more than 100"), "{e}");
+    }
+}
+
 // --------------------------------------------------------------- response
 
 fn usage(prompt: u64, cached: u64, completion: u64, reasoning: u64) -> Usage {

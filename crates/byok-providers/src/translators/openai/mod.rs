@@ -50,6 +50,7 @@ mod request;
 mod response;
 mod scan;
 mod stream;
+mod strict;
 
 use std::sync::Arc;
 

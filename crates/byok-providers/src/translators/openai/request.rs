@@ -322,6 +322,32 @@ mod tests {
         assert_eq!(sent["max_completion_tokens"], 100);
     }
 
+    /// A re-encoded request carries the numbers the client sent: each is
+    /// read as the f64 it names (serde_json's `float_roundtrip`; its
+    /// default reader is off by one unit in the last place for some, such
+    /// as the temperature below, which the `request_responses` random
+    /// inputs found) and written in its shortest exact form.
+    #[test]
+    fn re_encoded_numbers_are_the_numbers_sent() {
+        for number in [
+            "1.1165130154797439e19",
+            "0.7",
+            "1e-7",
+            "2.2250738585072014e-308",
+        ] {
+            let raw = format!(
+                r#"{{"model":"m","temperature":{number},"top_p":{number},"messages":[{{"role":"user","content":"hi"}}]}}"#
+            );
+            let mut r = parsed(&raw);
+            r.model = "routed".into();
+            let sent: Value =
+                serde_json::from_slice(&body(&r, Quirks::OPENAI, false, None).unwrap()).unwrap();
+            let want: f64 = number.parse().unwrap();
+            assert_eq!(sent["temperature"].as_f64(), Some(want), "{number}");
+            assert_eq!(sent["top_p"].as_f64(), Some(want), "{number}");
+        }
+    }
+
     #[test]
     fn stream_fields_and_limit_names_that_must_change_are_re_encoded() {
         // A stream that does not ask for usage: the gateway asks for it,

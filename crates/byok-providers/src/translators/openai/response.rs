@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::strict::{Object, object, object_opt, objects, objects_opt};
 use crate::types::{
     ChatResponse, Choice, CompletionTokensDetails, FinishReason, FunctionCall, PromptTokensDetails,
     ResponseMessage, ToolCall, Usage,
@@ -34,8 +35,9 @@ struct StrictResponse {
     object: String,
     created: i64,
     model: String,
+    #[serde(deserialize_with = "objects")]
     choices: Vec<StrictResponseChoice>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_opt")]
     usage: Option<StrictUsage>,
     #[serde(default)]
     system_fingerprint: Option<String>,
@@ -49,6 +51,7 @@ struct StrictResponse {
 #[serde(deny_unknown_fields)]
 struct StrictResponseChoice {
     index: u32,
+    #[serde(deserialize_with = "object")]
     message: StrictMessage,
     #[serde(default)]
     finish_reason: Option<String>,
@@ -66,7 +69,7 @@ struct StrictMessage {
     content: Option<String>,
     #[serde(default)]
     refusal: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects_opt")]
     tool_calls: Option<Vec<StrictToolCallFull>>,
     #[serde(default)]
     reasoning_content: Option<String>,
@@ -86,6 +89,7 @@ struct StrictToolCallFull {
     id: String,
     #[serde(rename = "type")]
     kind: String,
+    #[serde(deserialize_with = "object")]
     function: StrictFunctionFull,
 }
 
@@ -102,9 +106,9 @@ struct StrictUsage {
     prompt_tokens: u64,
     completion_tokens: u64,
     total_tokens: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_opt")]
     prompt_tokens_details: Option<StrictPromptDetails>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_opt")]
     completion_tokens_details: Option<StrictCompletionDetails>,
 }
 
@@ -155,7 +159,7 @@ pub(super) fn extras<const N: usize>(fields: [(&str, Option<Value>); N]) -> Map<
 /// messages, standard finish reasons, `function` tool calls). `None` when
 /// it is not in that shape (the caller reads it leniently).
 pub(crate) fn strict_response(body: &[u8]) -> Option<(ChatResponse, bool)> {
-    let wire: StrictResponse = serde_json::from_slice(body).ok()?;
+    let Object(wire) = serde_json::from_slice::<Object<StrictResponse>>(body).ok()?;
     let mut verbatim = wire.object == "chat.completion";
     let choices = wire
         .choices
@@ -333,6 +337,41 @@ pub(super) mod tests {
             ),
         ] {
             assert_eq!(check_response(&not_openai), None, "{not_openai}");
+        }
+    }
+
+    /// serde reads a struct from an array by position; the strict reading
+    /// reads objects only, so an answer with an array where OpenAI sends
+    /// an object is never marked verbatim.
+    #[test]
+    fn arrays_in_place_of_objects_are_not_read_strictly() {
+        let answer = |choices: &str, usage: &str| {
+            format!(
+                r#"{{"id":"c","object":"chat.completion","created":1,"model":"m","choices":{choices},"usage":{usage}}}"#
+            )
+        };
+        let usage = r#"{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"prompt_tokens_details":{"cached_tokens":0}}"#;
+        let choice = r#"[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"t","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}]"#;
+        assert!(strict_response(answer(choice, usage).as_bytes()).is_some_and(|(_, v)| v));
+        for array in [
+            r#"["c","chat.completion",1,"m",[]]"#.to_owned(),
+            answer(r#"[[0,{"role":"assistant","content":"hi"}]]"#, usage),
+            answer(r#"[{"index":0,"message":["assistant","hi"]}]"#, usage),
+            answer(
+                &choice.replace(
+                    r#"{"id":"t","type":"function","function":{"name":"f","arguments":"{}"}}"#,
+                    r#"["t","function",{"name":"f","arguments":"{}"}]"#,
+                ),
+                usage,
+            ),
+            answer(
+                &choice.replace(r#"{"name":"f","arguments":"{}"}"#, r#"["f","{}"]"#),
+                usage,
+            ),
+            answer(choice, "[1,2,3]"),
+            answer(choice, &usage.replace(r#"{"cached_tokens":0}"#, "[0]")),
+        ] {
+            assert!(strict_response(array.as_bytes()).is_none(), "{array}");
         }
     }
 

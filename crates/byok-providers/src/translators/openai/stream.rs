@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::response::{extras, standard_finish};
 use super::scan::{Resume, scan_next};
+use super::strict::{Object, object, object_opt, objects, objects_opt};
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
@@ -80,17 +81,17 @@ pub(crate) struct StrictChunk<'a> {
     created: i64,
     #[serde(borrow)]
     pub(crate) model: Cow<'a, str>,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "objects")]
     pub(crate) choices: Vec<StrictChoice<'a>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_opt")]
     usage: Option<Usage>,
     #[serde(default, borrow)]
     system_fingerprint: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "raw_present")]
+    #[serde(default, borrow, deserialize_with = "raw_present::<1, _>")]
     service_tier: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "raw_present")]
+    #[serde(default, borrow, deserialize_with = "raw_present::<1, _>")]
     obfuscation: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "raw_present")]
+    #[serde(default, borrow, deserialize_with = "raw_present::<1, _>")]
     provider: Option<&'a RawValue>,
 }
 
@@ -98,13 +99,13 @@ pub(crate) struct StrictChunk<'a> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct StrictChoice<'a> {
     index: u32,
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     delta: StrictDelta<'a>,
     #[serde(default, borrow)]
     finish_reason: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "raw_nullable::<3, _>")]
     logprobs: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "raw_present")]
+    #[serde(default, borrow, deserialize_with = "raw_present::<3, _>")]
     native_finish_reason: Option<&'a RawValue>,
 }
 
@@ -119,15 +120,15 @@ struct StrictDelta<'a> {
     reasoning_content: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     refusal: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "objects_opt")]
     tool_calls: Option<Vec<StrictToolCall<'a>>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "raw_items::<5, _>")]
     reasoning_details: Option<Vec<&'a RawValue>>,
-    #[serde(default, borrow, deserialize_with = "raw_present")]
+    #[serde(default, borrow, deserialize_with = "raw_present::<4, _>")]
     reasoning: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "raw_present")]
+    #[serde(default, borrow, deserialize_with = "raw_present::<4, _>")]
     annotations: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "raw_present")]
+    #[serde(default, borrow, deserialize_with = "raw_present::<4, _>")]
     audio: Option<&'a RawValue>,
 }
 
@@ -139,7 +140,7 @@ struct StrictToolCall<'a> {
     id: Option<Cow<'a, str>>,
     #[serde(rename = "type", default, borrow)]
     kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "object_opt")]
     function: Option<StrictFunction<'a>>,
 }
 
@@ -152,14 +153,78 @@ struct StrictFunction<'a> {
     arguments: Option<Cow<'a, str>>,
 }
 
-/// A member that is there, `null` included (as [`present`], unparsed).
-fn raw_present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
+/// serde_json's nesting limit: a document nested this deep does not parse
+/// as a [`Value`].
+const NESTING_LIMIT: usize = 128;
+
+/// `raw`, found `OUTER` arrays and objects deep in its chunk, if the chunk
+/// stays within [`NESTING_LIMIT`] there. serde_json reads a `RawValue`
+/// without that limit (it skips the value with a stack of its own), and a
+/// strictly read chunk must parse as a [`Value`] wherever it is read again
+/// (its raw members become `Value`s in the parsed chunk; a client, or a
+/// test, parses the forwarded line): a deeper one is left to the lenient
+/// reading, which refuses it.
+fn within<const OUTER: usize, E: serde::de::Error>(raw: &RawValue) -> Result<&RawValue, E> {
+    let (mut depth, mut in_string, mut escaped) = (OUTER, false, false);
+    for &b in raw.get().as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth >= NESTING_LIMIT {
+                    return Err(E::custom("nested too deep"));
+                }
+            }
+            b']' | b'}' => depth -= 1,
+            _ => {}
+        }
+    }
+    Ok(raw)
+}
+
+/// A member that is there, `null` included (as [`present`], unparsed),
+/// `OUTER` deep (see [`within`]).
+fn raw_present<'de, const OUTER: usize, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    within::<OUTER, _>(<&RawValue>::deserialize(d)?).map(Some)
+}
+
+/// A member, `null` as missing, `OUTER` deep (see [`within`]).
+fn raw_nullable<'de, const OUTER: usize, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    Option::<&RawValue>::deserialize(d)?
+        .map(within::<OUTER, _>)
+        .transpose()
+}
+
+/// A list member, `null` as missing, whose items are `OUTER` deep (see
+/// [`within`]).
+fn raw_items<'de, const OUTER: usize, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<&'de RawValue>>, D::Error> {
+    let Some(items) = Option::<Vec<&RawValue>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    for &item in &items {
+        within::<OUTER, _>(item)?;
+    }
+    Ok(Some(items))
 }
 
 /// A raw member as the parsed chunk keeps it.
 fn value(raw: Option<&RawValue>) -> Option<Value> {
-    // Cannot fail: the text was read as JSON with the same depth limit.
+    // Cannot fail: the member was read as JSON and `within` the limit.
     raw.and_then(|r| serde_json::from_str(r.get()).ok())
 }
 
@@ -171,7 +236,7 @@ impl<'a> StrictChunk<'a> {
     /// The strict reading of `data`: `None` when it is not in the strict
     /// shape (the caller then reads it leniently).
     pub(crate) fn read(data: &'a str) -> Option<Self> {
-        serde_json::from_str(data).ok()
+        serde_json::from_str::<Object<Self>>(data).ok().map(|o| o.0)
     }
 
     /// Whether `data`, read as `self`, may be forwarded as it came: a
@@ -556,6 +621,107 @@ mod tests {
             assert_eq!(t, want);
             assert_eq!(t.as_ptr(), at, "no copy");
         }
+    }
+
+    /// A raw member reaching serde_json's nesting limit makes the chunk
+    /// not strictly readable (its `Value` would be dropped in silence):
+    /// the lenient reading refuses it with a clear error. One level less
+    /// is verbatim, and its chunk keeps the member. (The CI run of the
+    /// `stream_openai` random inputs found the first: OpenRouter's
+    /// `provider`, nested 128 deep in its chunk, was forwarded verbatim
+    /// while its parsed chunk lost it.)
+    #[test]
+    fn raw_members_nested_past_the_limit_are_refused_not_dropped() {
+        let nested = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        // Each raw member in place (at `V`), with how deep its place is.
+        let places = [
+            (
+                1,
+                r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"}}],"provider":V}"#,
+            ),
+            (
+                1,
+                r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"}}],"obfuscation":V}"#,
+            ),
+            (
+                3,
+                r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"logprobs":V}]}"#,
+            ),
+            (
+                3,
+                r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"native_finish_reason":V}]}"#,
+            ),
+            (
+                4,
+                r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"reasoning":V}}]}"#,
+            ),
+            (
+                5,
+                r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"reasoning_details":[V]}}]}"#,
+            ),
+        ];
+        for (outer, template) in places {
+            let place = |v: &str| template.replace('V', v);
+            let deepest = place(&nested(NESTING_LIMIT - 1 - outer));
+            assert!(serde_json::from_str::<Value>(&deepest).is_ok(), "{deepest}");
+            let Ok(Translated::Verbatim(chunk)) =
+                translate_event(ProviderId::OpenAi, &deepest, None)
+            else {
+                panic!("verbatim: {deepest}");
+            };
+            let sent: Value = serde_json::from_str(&deepest).unwrap();
+            assert_eq!(
+                meaning(serde_json::to_value(chunk).unwrap()),
+                meaning(sent),
+                "{deepest}"
+            );
+
+            let deeper = place(&nested(NESTING_LIMIT - outer));
+            assert!(serde_json::from_str::<Value>(&deeper).is_err(), "{deeper}");
+            assert!(StrictChunk::read(&deeper).is_none(), "{deeper}");
+            let refused = translate_event(ProviderId::OpenAi, &deeper, None);
+            assert!(
+                matches!(refused, Err(ProviderError::Malformed { .. })),
+                "{refused:?}"
+            );
+        }
+        // Brackets inside strings do not count.
+        let quoted = place_string(&"[".repeat(NESTING_LIMIT));
+        assert!(matches!(
+            translate_event(ProviderId::OpenAi, &quoted, None),
+            Ok(Translated::Verbatim(_))
+        ));
+    }
+
+    /// serde reads a struct from an array by position; the strict reading
+    /// does not, so an array where OpenAI sends an object is never
+    /// forwarded verbatim with a parsed chunk that says otherwise. (The
+    /// CI run of the `stream_openai` random inputs found `"delta":[...]`.)
+    #[test]
+    fn arrays_in_place_of_objects_are_not_verbatim() {
+        let object = r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"hi","tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}"#;
+        assert!(StrictChunk::read(object).is_some_and(|c| c.verbatim(object)));
+        for array in [
+            r#"["a","chat.completion.chunk",1,"m",[{"index":0,"delta":{"content":"hi"}}]]"#,
+            r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[[0,{"content":"hi"}]]}"#,
+            r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":["assistant","hi"]}]}"#,
+            r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[[0,"c","function",{"name":"f","arguments":"{}"}]]}}]}"#,
+            r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":["f","{}"]}]}}]}"#,
+            r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":[1,2,3]}"#,
+        ] {
+            assert!(StrictChunk::read(array).is_none(), "{array}");
+            let read = translate_event(ProviderId::OpenAi, array, None);
+            assert!(
+                !matches!(read, Ok(Translated::Verbatim(_))),
+                "{array}: {read:?}"
+            );
+        }
+    }
+
+    fn place_string(text: &str) -> String {
+        format!(
+            r#"{{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{{"index":0,"delta":{{"content":"x"}}}}],"provider":{{"name":"{text}\\\"{{"}}}}"#
+        )
     }
 
     #[test]
