@@ -77,6 +77,7 @@ mod http;
 mod id;
 pub mod inbound;
 mod limits;
+mod object;
 mod provider;
 mod resolver;
 mod routing;

@@ -710,11 +710,20 @@ pub struct Usage {
     /// Sum of the two.
     #[serde(default)]
     pub total_tokens: u64,
-    /// Details of the input.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Details of the input (read from an object only: serde would read
+    /// `[5]` as `cached_tokens: 5`, and these numbers bill).
+    #[serde(
+        default,
+        deserialize_with = "crate::object::object_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub prompt_tokens_details: Option<PromptTokensDetails>,
-    /// Details of the output.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Details of the output (read from an object only).
+    #[serde(
+        default,
+        deserialize_with = "crate::object::object_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub completion_tokens_details: Option<CompletionTokensDetails>,
     /// Every other field the upstream sent (OpenRouter's `cost`, Groq's
     /// timings, ...).

@@ -184,8 +184,6 @@ fn includes_encrypted(include: Option<&Value>) -> bool {
         .is_some_and(|l| l.iter().any(|v| v == "reasoning.encrypted_content"))
 }
 
-/// The request fields the response object repeats, with the API's
-/// defaults when absent.
 /// How deep an echoed field may nest. The answer echoes it two levels
 /// down (a stream event's `response` object), and serde_json, like other
 /// parsers with a nesting limit (128), must still read the event.
@@ -200,6 +198,8 @@ fn deeper_than(v: &Value, limit: usize) -> bool {
     }
 }
 
+/// The request fields the response object repeats, with the API's
+/// defaults when absent; one nested deeper than [`ECHO_DEPTH`] is refused.
 fn echo_fields(map: &Map<String, Value>) -> Result<Map<String, Value>, InboundError> {
     let get = |k: &str| map.get(k).filter(|v| !v.is_null()).cloned();
     let mut echo = Map::new();

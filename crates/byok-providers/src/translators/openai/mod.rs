@@ -50,7 +50,6 @@ mod request;
 mod response;
 mod scan;
 mod stream;
-mod strict;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::strict::{Object, object, object_opt, objects, objects_opt};
+use crate::object::{Object, object, object_opt, objects, objects_opt};
 use crate::types::{
     ChatResponse, Choice, CompletionTokensDetails, FinishReason, FunctionCall, PromptTokensDetails,
     ResponseMessage, ToolCall, Usage,

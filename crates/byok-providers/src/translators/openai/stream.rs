@@ -10,10 +10,10 @@ use serde_json::{Map, Value};
 
 use super::response::{extras, standard_finish};
 use super::scan::{Resume, scan_next};
-use super::strict::{Object, object, object_opt, objects, objects_opt};
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
+use crate::object::{Object, object, object_opt, objects, objects_opt};
 use crate::sse::SseEvent;
 use crate::stream::{StreamEvent, VerbatimChunk};
 use crate::types::{
@@ -685,12 +685,33 @@ mod tests {
                 "{refused:?}"
             );
         }
-        // Brackets inside strings do not count.
+        // Brackets inside strings do not count; an escaped quote does not
+        // end a string, an escaped backslash does not escape the quote
+        // after it.
         let quoted = place_string(&"[".repeat(NESTING_LIMIT));
         assert!(matches!(
             translate_event(ProviderId::OpenAi, &quoted, None),
             Ok(Translated::Verbatim(_))
         ));
+        let chunk = |v: &str| {
+            format!(
+                r#"{{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{{"index":0,"delta":{{"content":"x"}}}}],"provider":{v}}}"#
+            )
+        };
+        for string in [r#""\"""#, r#""\\""#, r#""[\"[""#] {
+            // The string's array is one level down: the nested arrays
+            // after it reach the limit with one level more.
+            let fits = chunk(&format!("[{string},{}]", nested(NESTING_LIMIT - 3)));
+            assert!(
+                matches!(
+                    translate_event(ProviderId::OpenAi, &fits, None),
+                    Ok(Translated::Verbatim(_))
+                ),
+                "{fits}"
+            );
+            let deeper = chunk(&format!("[{string},{}]", nested(NESTING_LIMIT - 2)));
+            assert!(StrictChunk::read(&deeper).is_none(), "{deeper}");
+        }
     }
 
     /// serde reads a struct from an array by position; the strict reading
@@ -707,7 +728,8 @@ mod tests {
             r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":["assistant","hi"]}]}"#,
             r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[[0,"c","function",{"name":"f","arguments":"{}"}]]}}]}"#,
             r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":["f","{}"]}]}}]}"#,
-            r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":[1,2,3]}"#,
+            r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"prompt_tokens_details":[5]}}"#,
+            r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"completion_tokens_details":[5]}}"#,
         ] {
             assert!(StrictChunk::read(array).is_none(), "{array}");
             let read = translate_event(ProviderId::OpenAi, array, None);

@@ -1,6 +1,7 @@
-//! Helpers for the strict readings (`response.rs`, `stream.rs`), which
-//! decide whether an upstream's bytes say exactly what the parsed value
-//! says (and so may be forwarded as they came).
+//! Reading structs from JSON objects only: for the strict readings of the
+//! OpenAI dialect (`translators/openai`), which decide whether an
+//! upstream's bytes say exactly what the parsed value says (and so may be
+//! forwarded as they came), and for the usage details that bill.
 //!
 //! serde reads a struct from a JSON array too, its fields by position
 //! (`"delta":["assistant","hi"]` as `{"role":"assistant","content":"hi"}`).
@@ -17,7 +18,7 @@ use serde::{Deserialize, Deserializer};
 
 /// A `T` read from a JSON object only (see the module).
 #[repr(transparent)]
-pub(super) struct Object<T>(pub(super) T);
+pub(crate) struct Object<T>(pub(crate) T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -40,19 +41,19 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
 }
 
 /// A struct member read from an object only.
-pub(super) fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+pub(crate) fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
     Object::deserialize(d).map(|o| o.0)
 }
 
 /// An optional struct member (`null` as missing) read from an object only.
-pub(super) fn object_opt<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+pub(crate) fn object_opt<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<T>, D::Error> {
     Ok(Option::<Object<T>>::deserialize(d)?.map(|o| o.0))
 }
 
 /// A list of structs, each read from an object only.
-pub(super) fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+pub(crate) fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Vec<T>, D::Error> {
     Ok(Vec::<Object<T>>::deserialize(d)?
@@ -63,7 +64,7 @@ pub(super) fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 /// An optional list (`null` as missing) of structs, each read from an
 /// object only.
-pub(super) fn objects_opt<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+pub(crate) fn objects_opt<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Vec<T>>, D::Error> {
     Ok(Option::<Vec<Object<T>>>::deserialize(d)?.map(|v| v.into_iter().map(|o| o.0).collect()))
