@@ -107,8 +107,8 @@ pub use ledger::PostgresLedgerStore;
 pub use ledger::{
     AccountRow, Attempt, Balance, CreditError, EntryRow, Extended, Idempotent, Ledger,
     LedgerConfig, LedgerCopyError, LedgerCopyReport, LedgerCounts, LedgerEntry, LedgerError,
-    LedgerStore, LedgerTransaction, Pending, Released, Reservations, ReserveError, SettleError,
-    SqliteLedger, StoredEntry, copy_ledger,
+    LedgerStore, LedgerTransaction, Outcome, Pending, Released, Reservations, ReserveError,
+    SettleError, SqliteLedger, StoredEntry, copy_ledger,
 };
 pub use money::{Bps, Money, MoneyError, NANOS_PER_USD};
 pub use quote::{

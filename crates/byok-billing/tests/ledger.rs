@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use backends::{Db, entry};
 use byok_billing::{
     CreditError, Extended, Idempotent, Ledger, LedgerConfig, LedgerEntry, LedgerError, LedgerStore,
-    LedgerTransaction, Money, Released, Reservations, ReserveError, SettleError, now_ms,
+    LedgerTransaction, Money, Outcome, Released, Reservations, ReserveError, SettleError, now_ms,
 };
 
 fn config(mode: Reservations) -> LedgerConfig {
@@ -775,7 +775,7 @@ impl<H: Hook> LedgerStore for Wrapped<H> {
         request_id: &str,
         amount: Money,
         expires_at_ms: i64,
-    ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+    ) -> Outcome<ReserveError> {
         let _held = self.hook.enter(Call::ReserveAlone)?;
         self.inner
             .reserve_alone(account, request_id, amount, expires_at_ms)

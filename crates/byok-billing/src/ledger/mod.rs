@@ -115,7 +115,7 @@ pub use pending::Pending;
 pub use sqlite::SqliteLedger;
 pub use store::{
     AccountRow, Attempt, Balance, EntryRow, Extended, Idempotent, LedgerCounts, LedgerEntry,
-    LedgerStore, LedgerTransaction, Released, StoredEntry,
+    LedgerStore, LedgerTransaction, Outcome, Released, StoredEntry,
 };
 
 use pending::block_on;

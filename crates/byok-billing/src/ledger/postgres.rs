@@ -39,8 +39,8 @@ use postgres::{Client, NoTls, Statement, Transaction};
 use super::error::{CreditError, LedgerError, ReserveError, SettleError};
 use super::store::{
     AccountRow, Balance, COUNT_ROWS, Deltas, ENTRY_COLUMNS, EntryRow, Extended, Idempotent,
-    LedgerCounts, LedgerEntry, LedgerStore, LedgerTransaction, Released, StoredEntry, available,
-    decode_attempts, encode_attempts, insufficient_balance, to_i64, to_u64,
+    LedgerCounts, LedgerEntry, LedgerStore, LedgerTransaction, Outcome, Released, StoredEntry,
+    available, decode_attempts, encode_attempts, insufficient_balance, to_i64, to_u64,
 };
 use crate::catalog::PriceSource;
 use crate::money::Money;
@@ -444,7 +444,7 @@ impl LedgerStore for PostgresLedgerStore {
         request_id: &str,
         amount: Money,
         expires_at_ms: i64,
-    ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+    ) -> Outcome<ReserveError> {
         if amount.is_negative() {
             return Ok(Err(ReserveError::InvalidAmount));
         }
@@ -689,7 +689,7 @@ impl PgTx<'_, '_> {
         account: &str,
         request_id: &str,
         amount: Money,
-    ) -> Result<Result<Idempotent, CreditError>, postgres::Error> {
+    ) -> Outcome<CreditError, postgres::Error> {
         if amount.is_negative() {
             return Ok(Err(CreditError::InvalidAmount));
         }
@@ -723,7 +723,7 @@ impl PgTx<'_, '_> {
         request_id: &str,
         amount: Money,
         expires_at_ms: i64,
-    ) -> Result<Result<Idempotent, ReserveError>, postgres::Error> {
+    ) -> Outcome<ReserveError, postgres::Error> {
         if amount.is_negative() {
             return Ok(Err(ReserveError::InvalidAmount));
         }
@@ -758,10 +758,7 @@ impl PgTx<'_, '_> {
         )))
     }
 
-    fn try_settle(
-        &mut self,
-        entry: &LedgerEntry,
-    ) -> Result<Result<Idempotent, SettleError>, postgres::Error> {
+    fn try_settle(&mut self, entry: &LedgerEntry) -> Outcome<SettleError, postgres::Error> {
         if entry.has_negative_amount() {
             return Ok(Err(SettleError::InvalidAmount));
         }
@@ -785,10 +782,7 @@ impl PgTx<'_, '_> {
         Ok(Ok(Idempotent::Applied))
     }
 
-    fn try_charge(
-        &mut self,
-        entry: &LedgerEntry,
-    ) -> Result<Result<Idempotent, SettleError>, postgres::Error> {
+    fn try_charge(&mut self, entry: &LedgerEntry) -> Outcome<SettleError, postgres::Error> {
         if entry.has_negative_amount() {
             return Ok(Err(SettleError::InvalidAmount));
         }
@@ -803,12 +797,7 @@ impl PgTx<'_, '_> {
 /// Every write but a charge or a settlement reads or moves a balance (or
 /// a reservation): the summed charges are written first.
 impl LedgerTransaction for PgTx<'_, '_> {
-    fn credit(
-        &mut self,
-        account: &str,
-        request_id: &str,
-        amount: Money,
-    ) -> Result<Result<Idempotent, CreditError>, LedgerError> {
+    fn credit(&mut self, account: &str, request_id: &str, amount: Money) -> Outcome<CreditError> {
         self.flush()
             .and_then(|()| self.try_credit(account, request_id, amount))
             .map_err(|e| self.fail(e))
@@ -820,7 +809,7 @@ impl LedgerTransaction for PgTx<'_, '_> {
         request_id: &str,
         amount: Money,
         expires_at_ms: i64,
-    ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+    ) -> Outcome<ReserveError> {
         self.flush()
             .and_then(|()| self.try_reserve(account, request_id, amount, expires_at_ms))
             .map_err(|e| self.fail(e))
@@ -828,17 +817,11 @@ impl LedgerTransaction for PgTx<'_, '_> {
 
     /// Moves no balance before the flush (its markup is summed like a
     /// charge's, its reservation's amount with it).
-    fn settle(
-        &mut self,
-        entry: &LedgerEntry,
-    ) -> Result<Result<Idempotent, SettleError>, LedgerError> {
+    fn settle(&mut self, entry: &LedgerEntry) -> Outcome<SettleError> {
         self.try_settle(entry).map_err(|e| self.fail(e))
     }
 
-    fn charge(
-        &mut self,
-        entry: &LedgerEntry,
-    ) -> Result<Result<Idempotent, SettleError>, LedgerError> {
+    fn charge(&mut self, entry: &LedgerEntry) -> Outcome<SettleError> {
         self.try_charge(entry).map_err(|e| self.fail(e))
     }
 

@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use super::error::{CreditError, LedgerError, ReserveError, SettleError};
 use super::store::{
     AccountRow, Balance, COUNT_ROWS, Deltas, ENTRY_COLUMNS, EntryRow, Extended, Idempotent,
-    LedgerCounts, LedgerEntry, LedgerStore, LedgerTransaction, Released, StoredEntry, available,
-    decode_attempts, encode_attempts, insufficient_balance, to_i64, to_u64,
+    LedgerCounts, LedgerEntry, LedgerStore, LedgerTransaction, Outcome, Released, StoredEntry,
+    available, decode_attempts, encode_attempts, insufficient_balance, to_i64, to_u64,
 };
 use crate::catalog::PriceSource;
 use crate::money::Money;
@@ -381,7 +381,7 @@ impl SqliteTx<'_, '_> {
         account: &str,
         request_id: &str,
         amount: Money,
-    ) -> Result<Result<Idempotent, CreditError>, rusqlite::Error> {
+    ) -> Outcome<CreditError, rusqlite::Error> {
         if amount.is_negative() {
             return Ok(Err(CreditError::InvalidAmount));
         }
@@ -409,7 +409,7 @@ impl SqliteTx<'_, '_> {
         request_id: &str,
         amount: Money,
         expires_at_ms: i64,
-    ) -> Result<Result<Idempotent, ReserveError>, rusqlite::Error> {
+    ) -> Outcome<ReserveError, rusqlite::Error> {
         if amount.is_negative() {
             return Ok(Err(ReserveError::InvalidAmount));
         }
@@ -432,10 +432,7 @@ impl SqliteTx<'_, '_> {
         Ok(Ok(Idempotent::Applied))
     }
 
-    fn try_settle(
-        &mut self,
-        entry: &LedgerEntry,
-    ) -> Result<Result<Idempotent, SettleError>, rusqlite::Error> {
+    fn try_settle(&mut self, entry: &LedgerEntry) -> Outcome<SettleError, rusqlite::Error> {
         if entry.has_negative_amount() {
             return Ok(Err(SettleError::InvalidAmount));
         }
@@ -453,10 +450,7 @@ impl SqliteTx<'_, '_> {
         Ok(Ok(Idempotent::Applied))
     }
 
-    fn try_charge(
-        &mut self,
-        entry: &LedgerEntry,
-    ) -> Result<Result<Idempotent, SettleError>, rusqlite::Error> {
+    fn try_charge(&mut self, entry: &LedgerEntry) -> Outcome<SettleError, rusqlite::Error> {
         if entry.has_negative_amount() {
             return Ok(Err(SettleError::InvalidAmount));
         }
@@ -495,12 +489,7 @@ impl SqliteTx<'_, '_> {
 /// Every write but a charge reads or moves a balance: the summed charges
 /// are written first.
 impl LedgerTransaction for SqliteTx<'_, '_> {
-    fn credit(
-        &mut self,
-        account: &str,
-        request_id: &str,
-        amount: Money,
-    ) -> Result<Result<Idempotent, CreditError>, LedgerError> {
+    fn credit(&mut self, account: &str, request_id: &str, amount: Money) -> Outcome<CreditError> {
         self.flush().map_err(store_err)?;
         self.try_credit(account, request_id, amount)
             .map_err(store_err)
@@ -512,24 +501,18 @@ impl LedgerTransaction for SqliteTx<'_, '_> {
         request_id: &str,
         amount: Money,
         expires_at_ms: i64,
-    ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+    ) -> Outcome<ReserveError> {
         self.flush().map_err(store_err)?;
         self.try_reserve(account, request_id, amount, expires_at_ms)
             .map_err(store_err)
     }
 
-    fn settle(
-        &mut self,
-        entry: &LedgerEntry,
-    ) -> Result<Result<Idempotent, SettleError>, LedgerError> {
+    fn settle(&mut self, entry: &LedgerEntry) -> Outcome<SettleError> {
         self.flush().map_err(store_err)?;
         self.try_settle(entry).map_err(store_err)
     }
 
-    fn charge(
-        &mut self,
-        entry: &LedgerEntry,
-    ) -> Result<Result<Idempotent, SettleError>, LedgerError> {
+    fn charge(&mut self, entry: &LedgerEntry) -> Outcome<SettleError> {
         self.try_charge(entry).map_err(store_err)
     }
 

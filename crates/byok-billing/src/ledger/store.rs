@@ -337,6 +337,11 @@ struct Change {
     reserved: i64,
 }
 
+/// What an idempotent write returns: `Err(S)` when the store failed (a
+/// [`LedgerError`] at the trait), else `Ok(Err(E))` when the write was
+/// refused, or `Ok(Ok(_))` with what it did.
+pub type Outcome<E, S = LedgerError> = Result<Result<Idempotent, E>, S>;
+
 /// What a write that is idempotent by request id did (credit, reserve,
 /// settle).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -387,12 +392,7 @@ pub trait LedgerTransaction {
     ///
     /// # Errors
     /// Storage failure.
-    fn credit(
-        &mut self,
-        account: &str,
-        request_id: &str,
-        amount: Money,
-    ) -> Result<Result<Idempotent, CreditError>, LedgerError>;
+    fn credit(&mut self, account: &str, request_id: &str, amount: Money) -> Outcome<CreditError>;
 
     /// Holds `amount` of `account` for `request_id` until `expires_at_ms`,
     /// in the store (for [`crate::Reservations::Store`]). Refused
@@ -408,7 +408,7 @@ pub trait LedgerTransaction {
         request_id: &str,
         amount: Money,
         expires_at_ms: i64,
-    ) -> Result<Result<Idempotent, ReserveError>, LedgerError>;
+    ) -> Outcome<ReserveError>;
 
     /// Settles a request reserved in the store: removes its reservation,
     /// if it is still there, and records the charge (entry and balance).
@@ -420,10 +420,7 @@ pub trait LedgerTransaction {
     ///
     /// # Errors
     /// Storage failure.
-    fn settle(
-        &mut self,
-        entry: &LedgerEntry,
-    ) -> Result<Result<Idempotent, SettleError>, LedgerError>;
+    fn settle(&mut self, entry: &LedgerEntry) -> Outcome<SettleError>;
 
     /// Records the charge of a request whose reservation was held outside
     /// the store ([`crate::Reservations::InMemory`]): entry and balance,
@@ -433,10 +430,7 @@ pub trait LedgerTransaction {
     ///
     /// # Errors
     /// Storage failure.
-    fn charge(
-        &mut self,
-        entry: &LedgerEntry,
-    ) -> Result<Result<Idempotent, SettleError>, LedgerError>;
+    fn charge(&mut self, entry: &LedgerEntry) -> Outcome<SettleError>;
 
     /// Releases a reservation held in the store.
     ///
@@ -494,7 +488,7 @@ pub(super) fn reserve_in_a_transaction<S: LedgerStore + ?Sized>(
     request_id: &str,
     amount: Money,
     expires_at_ms: i64,
-) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+) -> Outcome<ReserveError> {
     let mut outcome = Err(ReserveError::WriterGone);
     store.transaction(false, &mut |tx| {
         outcome = tx.reserve(account, request_id, amount, expires_at_ms)?;
@@ -604,7 +598,7 @@ pub trait LedgerStore: Send + Sync + 'static {
         request_id: &str,
         amount: Money,
         expires_at_ms: i64,
-    ) -> Result<Result<Idempotent, ReserveError>, LedgerError> {
+    ) -> Outcome<ReserveError> {
         reserve_in_a_transaction(self, account, request_id, amount, expires_at_ms)
     }
 

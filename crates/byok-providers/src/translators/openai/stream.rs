@@ -634,33 +634,21 @@ mod tests {
     fn raw_members_nested_past_the_limit_are_refused_not_dropped() {
         let nested = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
         // Each raw member in place (at `V`), with how deep its place is.
+        let head = r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"#;
+        let text = r#""delta":{"content":"x"}"#;
         let places = [
-            (
-                1,
-                r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"}}],"provider":V}"#,
-            ),
-            (
-                1,
-                r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"}}],"obfuscation":V}"#,
-            ),
-            (
-                3,
-                r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"logprobs":V}]}"#,
-            ),
-            (
-                3,
-                r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"x"},"native_finish_reason":V}]}"#,
-            ),
-            (
-                4,
-                r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"reasoning":V}}]}"#,
-            ),
+            (1, format!("{head}{text}}}],\"provider\":V}}")),
+            (1, format!("{head}{text}}}],\"obfuscation\":V}}")),
+            (3, format!("{head}{text},\"logprobs\":V}}]}}")),
+            (3, format!("{head}{text},\"native_finish_reason\":V}}]}}")),
+            (4, format!("{head}\"delta\":{{\"reasoning\":V}}}}]}}")),
             (
                 5,
-                r#"{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"reasoning_details":[V]}}]}"#,
+                format!("{head}\"delta\":{{\"reasoning_details\":[V]}}}}]}}"),
             ),
         ];
-        for (outer, template) in places {
+        let provider = |v: &str| places[0].1.replace('V', v);
+        for (outer, template) in &places {
             let place = |v: &str| template.replace('V', v);
             let deepest = place(&nested(NESTING_LIMIT - 1 - outer));
             assert!(serde_json::from_str::<Value>(&deepest).is_ok(), "{deepest}");
@@ -688,20 +676,18 @@ mod tests {
         // Brackets inside strings do not count; an escaped quote does not
         // end a string, an escaped backslash does not escape the quote
         // after it.
-        let quoted = place_string(&"[".repeat(NESTING_LIMIT));
+        let quoted = provider(&format!(
+            r#"{{"name":"{}\"{{"}}"#,
+            "[".repeat(NESTING_LIMIT)
+        ));
         assert!(matches!(
             translate_event(ProviderId::OpenAi, &quoted, None),
             Ok(Translated::Verbatim(_))
         ));
-        let chunk = |v: &str| {
-            format!(
-                r#"{{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{{"index":0,"delta":{{"content":"x"}}}}],"provider":{v}}}"#
-            )
-        };
         for string in [r#""\"""#, r#""\\""#, r#""[\"[""#] {
             // The string's array is one level down: the nested arrays
             // after it reach the limit with one level more.
-            let fits = chunk(&format!("[{string},{}]", nested(NESTING_LIMIT - 3)));
+            let fits = provider(&format!("[{string},{}]", nested(NESTING_LIMIT - 3)));
             assert!(
                 matches!(
                     translate_event(ProviderId::OpenAi, &fits, None),
@@ -709,7 +695,7 @@ mod tests {
                 ),
                 "{fits}"
             );
-            let deeper = chunk(&format!("[{string},{}]", nested(NESTING_LIMIT - 2)));
+            let deeper = provider(&format!("[{string},{}]", nested(NESTING_LIMIT - 2)));
             assert!(StrictChunk::read(&deeper).is_none(), "{deeper}");
         }
     }
@@ -738,12 +724,6 @@ mod tests {
                 "{array}: {read:?}"
             );
         }
-    }
-
-    fn place_string(text: &str) -> String {
-        format!(
-            r#"{{"id":"a","object":"chat.completion.chunk","created":1,"model":"m","choices":[{{"index":0,"delta":{{"content":"x"}}}}],"provider":{{"name":"{text}\\\"{{"}}}}"#
-        )
     }
 
     #[test]
