@@ -76,6 +76,9 @@
 //! [`detach`](Pending::detach) it, which is what the request path does (it
 //! does not wait for the commit). Shutting down ([`Ledger::shutdown`])
 //! drains the queue first, so nothing acknowledged or queued is lost.
+//! While it keeps up with its queue, the writer yields its core every few
+//! writes of a batch, so that a batch's burst of CPU does not hold up the
+//! threads serving requests on a host with few cores.
 //!
 //! # Modules
 //!

@@ -283,7 +283,7 @@ fn writer_loop(rx: &crossbeam_channel::Receiver<Job>, shared: Shared<'_>, config
             }
         }
         if !batch.is_empty() {
-            commit(shared, &mut batch);
+            commit(shared, rx, &mut batch);
         }
         for job in loads.drain(..) {
             load_and_reserve(store, held, config.floor, job);
@@ -313,9 +313,23 @@ fn gather(rx: &crossbeam_channel::Receiver<Job>, jobs: &mut Vec<Job>, config: Wr
     }
 }
 
+/// While it keeps up with its queue, the writer offers its core to any
+/// waiting thread after every this many writes of a batch (`sched_yield`).
+/// A batch is a burst of CPU (a few µs a charge, ~130 charges in a 10 ms
+/// window at c=1); on a host with few cores, the threads a request wakes
+/// meanwhile (the server's workers, and on one machine the client and the
+/// upstream) could wait for the core the writer holds until its time slice
+/// ended, which was most of the c=1 p99 (`docs/performance.md`, round
+/// eight). It does not yield when this many writes or more wait in its
+/// queue: a yield on a busy host can cost the writer a whole time slice,
+/// and a writer yielding under saturation fell behind by thousands of
+/// charges (later commits, and their memory held meanwhile). Yielding
+/// changes nothing the batch writes: the same transaction, the same commit.
+const YIELD_EVERY: usize = 8;
+
 /// Applies `batch` in one transaction, follows it in memory, then answers
 /// each caller (after the commit).
-fn commit(shared: Shared<'_>, batch: &mut Vec<Job>) {
+fn commit(shared: Shared<'_>, rx: &crossbeam_channel::Receiver<Job>, batch: &mut Vec<Job>) {
     let Shared {
         store,
         held,
@@ -324,7 +338,12 @@ fn commit(shared: Shared<'_>, batch: &mut Vec<Job>) {
     let durable = batch.iter().any(Job::moves_money);
     let failure = store
         .transaction(durable, &mut |tx| {
-            batch.iter_mut().try_for_each(|job| job.apply(tx))
+            batch.iter_mut().enumerate().try_for_each(|(i, job)| {
+                if i % YIELD_EVERY == YIELD_EVERY - 1 && rx.len() < YIELD_EVERY {
+                    std::thread::yield_now();
+                }
+                job.apply(tx)
+            })
         })
         .err();
     if let Some(held) = held {
