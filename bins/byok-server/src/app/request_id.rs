@@ -19,8 +19,12 @@ pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 /// unique index on request ids append-mostly (a random key would dirty a
 /// different B-tree page, and write it to the WAL, for every charge); the
 /// random part keeps ids unguessable and unique within a millisecond. It
-/// comes from the thread's CSPRNG ([`rand::rng`]: ChaCha12 seeded from the
-/// OS), not from a system call per request.
+/// comes from the thread's CSPRNG ([`rand::rng`]: ChaCha12 seeded, and
+/// reseeded every 64 KiB of output, from the OS), not from a system call
+/// per request. It panics if the OS's generator fails (on Linux it does
+/// not, once the kernel's pool is ready); the zero random part such a
+/// failure left before could make two requests in one millisecond share
+/// a ledger entry.
 pub(crate) fn request_id() -> String {
     let mut b = [0u8; 14];
     let ms = u64::try_from(byok_billing::now_ms()).unwrap_or(0);
