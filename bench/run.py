@@ -925,11 +925,11 @@ def table(report):
         lines += ["", f"byok RSS: {b['rss_idle_mib']} MiB idle, {b['rss_1000_streams_mib']} MiB peak with 1,000 concurrent streams "
                   f"({b['streams_completed_of_1000']} of 1000 completed).", ""]
     if b and direct and nginx and "rss_idle_mib" in b:
-        lines += targets(res)
+        lines += targets(res, report.get("machine", {}).get("cpus") or os.cpu_count() or 1)
     return "\n".join(lines) + "\n"
 
 
-def targets(res):
+def targets(res, cpus):
     """The performance issue's targets, judged from this run."""
     b, d, n, l, pk = res["byok"], res["direct"], res["nginx"], res.get("litellm"), res.get("portkey")
     rows = [
@@ -946,7 +946,7 @@ def targets(res):
                         lambda v: v >= 100, "{:.0f}×"))
     if pk:
         rows.insert(2 if l else 1, ("non-streaming c=32 throughput vs Portkey", "≥ 40×", b["plain_c32"]["rps"] / max(pk["plain_c32"]["rps"], 1e-9),
-                                    lambda v: v >= 40, "{:.0f}×"))
+                                    lambda v: v >= 40, "{:.1f}×"))
     out = ["| target | goal | this run | status |", "|---|---|---|---|"]
     for name, goal, value, ok, fmt in rows:
         out.append(f"| {name} | {goal} | {fmt.format(value)} | {'met' if ok(value) else 'missed'} |")
@@ -958,6 +958,26 @@ def targets(res):
                 f"| non-streaming c=32 | {f['plain_c32']['rps'] / n['plain_c32']['rps']:.2f} | {b['plain_c32']['rps'] / f['plain_c32']['rps']:.2f} |",
                 f"| streams through wrk c=32 | {f['stream_wrk_c32']['rps'] / n['stream_wrk_c32']['rps']:.2f} | "
                 f"{b['stream_wrk_c32']['rps'] / f['stream_wrk_c32']['rps']:.2f} |"]
+        out += budget(res, cpus)
+    return out
+
+
+def budget(res, cpus):
+    """byok's CPU budget at the throughput targets: at saturation the cores'
+    time is shared by the proxy and the rest (wrk, the mock, the kernel);
+    the rest's share of a request is read from the nginx and floor rows
+    (cores / rate, less their own CPU a request; the smaller is taken), and
+    what is left at the target's rate is what byok may use a request."""
+    b, n, f = res["byok"], res["nginx"], res["floor"]
+    out = ["", f"CPU budget at the throughput targets ({cpus} cores shared; the rest's share of a request read from the nginx and "
+           "floor rows; see docs/performance.md, round eight):", "",
+           "| measure | target vs nginx | rest's share µs | byok's budget µs | byok µs | floor µs |", "|---|---|---|---|---|---|"]
+    for label, key, goal in (("non-streaming c=32", "plain_c32", 0.75), ("streams through wrk c=32", "stream_wrk_c32", 0.60)):
+        if not all(key in x and x[key].get("cpu_us_per_req") for x in (b, n, f)):
+            continue
+        rest = min(cpus * 1e6 / x[key]["rps"] - x[key]["cpu_us_per_req"] for x in (n, f))
+        room = cpus * 1e6 / (goal * n[key]["rps"]) - rest
+        out.append(f"| {label} | {goal:.2f} | {rest:.1f} | {room:.1f} | {b[key]['cpu_us_per_req']} | {f[key]['cpu_us_per_req']} |")
     return out
 
 
