@@ -87,11 +87,11 @@ pub(crate) struct StrictChunk<'a> {
     usage: Option<Usage>,
     #[serde(default, borrow)]
     system_fingerprint: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "raw_present::<1, _>")]
+    #[serde(default, borrow, deserialize_with = "raw_present")]
     service_tier: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "raw_present::<1, _>")]
+    #[serde(default, borrow, deserialize_with = "raw_present")]
     obfuscation: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "raw_present::<1, _>")]
+    #[serde(default, borrow, deserialize_with = "raw_present")]
     provider: Option<&'a RawValue>,
 }
 
@@ -103,9 +103,9 @@ pub(crate) struct StrictChoice<'a> {
     delta: StrictDelta<'a>,
     #[serde(default, borrow)]
     finish_reason: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "raw_nullable::<3, _>")]
+    #[serde(default, borrow)]
     logprobs: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "raw_present::<3, _>")]
+    #[serde(default, borrow, deserialize_with = "raw_present")]
     native_finish_reason: Option<&'a RawValue>,
 }
 
@@ -122,13 +122,13 @@ struct StrictDelta<'a> {
     refusal: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "objects_opt")]
     tool_calls: Option<Vec<StrictToolCall<'a>>>,
-    #[serde(default, borrow, deserialize_with = "raw_items::<5, _>")]
+    #[serde(default, borrow)]
     reasoning_details: Option<Vec<&'a RawValue>>,
-    #[serde(default, borrow, deserialize_with = "raw_present::<4, _>")]
+    #[serde(default, borrow, deserialize_with = "raw_present")]
     reasoning: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "raw_present::<4, _>")]
+    #[serde(default, borrow, deserialize_with = "raw_present")]
     annotations: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "raw_present::<4, _>")]
+    #[serde(default, borrow, deserialize_with = "raw_present")]
     audio: Option<&'a RawValue>,
 }
 
@@ -157,16 +157,25 @@ struct StrictFunction<'a> {
 /// as a [`Value`].
 const NESTING_LIMIT: usize = 128;
 
-/// `raw`, found `OUTER` arrays and objects deep in its chunk, if the chunk
-/// stays within [`NESTING_LIMIT`] there. serde_json reads a `RawValue`
-/// without that limit (it skips the value with a stack of its own), and a
-/// strictly read chunk must parse as a [`Value`] wherever it is read again
-/// (its raw members become `Value`s in the parsed chunk; a client, or a
-/// test, parses the forwarded line): a deeper one is left to the lenient
-/// reading, which refuses it.
-fn within<const OUTER: usize, E: serde::de::Error>(raw: &RawValue) -> Result<&RawValue, E> {
-    let (mut depth, mut in_string, mut escaped) = (OUTER, false, false);
-    for &b in raw.get().as_bytes() {
+/// Whether `data` nests fewer than [`NESTING_LIMIT`] arrays and objects
+/// deep. serde_json reads a `RawValue` member without that limit (it skips
+/// the value with a stack of its own), and a strictly read chunk must
+/// parse as a [`Value`] wherever it is read again (its raw members become
+/// `Value`s in the parsed chunk; a client, or a test, parses the forwarded
+/// line): a deeper one is left to the lenient reading, which refuses it.
+/// Checked on the whole chunk, so that no member's place needs counting.
+fn within_nesting_limit(data: &str) -> bool {
+    // No deeper than it has openings (strings' included): most chunks have
+    // a handful, counted without the string-aware walk below.
+    let openings = data
+        .bytes()
+        .map(|b| usize::from(b == b'[' || b == b'{'))
+        .sum::<usize>();
+    if openings < NESTING_LIMIT {
+        return true;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in data.as_bytes() {
         if in_string {
             match b {
                 _ if escaped => escaped = false,
@@ -181,50 +190,25 @@ fn within<const OUTER: usize, E: serde::de::Error>(raw: &RawValue) -> Result<&Ra
             b'[' | b'{' => {
                 depth += 1;
                 if depth >= NESTING_LIMIT {
-                    return Err(E::custom("nested too deep"));
+                    return false;
                 }
             }
-            b']' | b'}' => depth -= 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    Ok(raw)
+    true
 }
 
-/// A member that is there, `null` included (as [`present`], unparsed),
-/// `OUTER` deep (see [`within`]).
-fn raw_present<'de, const OUTER: usize, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<&'de RawValue>, D::Error> {
-    within::<OUTER, _>(<&RawValue>::deserialize(d)?).map(Some)
-}
-
-/// A member, `null` as missing, `OUTER` deep (see [`within`]).
-fn raw_nullable<'de, const OUTER: usize, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<&'de RawValue>, D::Error> {
-    Option::<&RawValue>::deserialize(d)?
-        .map(within::<OUTER, _>)
-        .transpose()
-}
-
-/// A list member, `null` as missing, whose items are `OUTER` deep (see
-/// [`within`]).
-fn raw_items<'de, const OUTER: usize, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Vec<&'de RawValue>>, D::Error> {
-    let Some(items) = Option::<Vec<&RawValue>>::deserialize(d)? else {
-        return Ok(None);
-    };
-    for &item in &items {
-        within::<OUTER, _>(item)?;
-    }
-    Ok(Some(items))
+/// A member that is there, `null` included (as [`present`], unparsed).
+fn raw_present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 /// A raw member as the parsed chunk keeps it.
 fn value(raw: Option<&RawValue>) -> Option<Value> {
-    // Cannot fail: the member was read as JSON and `within` the limit.
+    // Cannot fail: the member was read as JSON, in a chunk within the
+    // nesting limit.
     raw.and_then(|r| serde_json::from_str(r.get()).ok())
 }
 
@@ -236,6 +220,9 @@ impl<'a> StrictChunk<'a> {
     /// The strict reading of `data`: `None` when it is not in the strict
     /// shape (the caller then reads it leniently).
     pub(crate) fn read(data: &'a str) -> Option<Self> {
+        if !within_nesting_limit(data) {
+            return None;
+        }
         serde_json::from_str::<Object<Self>>(data).ok().map(|o| o.0)
     }
 
