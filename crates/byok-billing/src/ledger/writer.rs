@@ -320,14 +320,16 @@ fn gather(rx: &crossbeam_channel::Receiver<Job>, jobs: &mut Vec<Job>, config: Wr
 /// meanwhile (the server's workers, and on one machine the client and the
 /// upstream) could wait for the core the writer holds until its time slice
 /// ended, which was most of the c=1 p99 (`docs/performance.md`, round
-/// eight, measured on Linux 6.18's EEVDF scheduler). It does not yield
-/// while this many writes or more wait in its queue: a yield on a busy
-/// host can cost the writer a whole time slice, and a writer yielding
-/// unconditionally under saturation fell behind by thousands of charges
-/// (later commits, and their memory held meanwhile); under load it yields
-/// about once a batch, before the queue has refilled. Yielding changes
+/// eight, measured on Linux 6.18's EEVDF scheduler). Yielding changes
 /// nothing the batch writes: the same transaction, the same commit.
 const YIELD_EVERY: usize = 8;
+
+/// The writer does not yield while this many writes or more wait in its
+/// queue: a yield on a busy host can cost it a whole time slice, and a
+/// writer yielding unconditionally under saturation fell behind by
+/// thousands of charges (later commits, and their memory held meanwhile);
+/// under load it yields about once a batch, before the queue has refilled.
+const YIELD_BACKLOG: usize = 8;
 
 /// Applies `batch` in one transaction, follows it in memory, then answers
 /// each caller (after the commit).
@@ -341,7 +343,7 @@ fn commit(shared: Shared<'_>, rx: &crossbeam_channel::Receiver<Job>, batch: &mut
     let failure = store
         .transaction(durable, &mut |tx| {
             batch.iter_mut().enumerate().try_for_each(|(i, job)| {
-                if i > 0 && i % YIELD_EVERY == 0 && rx.len() < YIELD_EVERY {
+                if i > 0 && i % YIELD_EVERY == 0 && rx.len() < YIELD_BACKLOG {
                     std::thread::yield_now();
                 }
                 job.apply(tx)
