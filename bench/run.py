@@ -925,7 +925,7 @@ def table(report):
         lines += ["", f"byok RSS: {b['rss_idle_mib']} MiB idle, {b['rss_1000_streams_mib']} MiB peak with 1,000 concurrent streams "
                   f"({b['streams_completed_of_1000']} of 1000 completed).", ""]
     if b and direct and nginx and "rss_idle_mib" in b:
-        lines += targets(res, report.get("machine", {}).get("cpus") or os.cpu_count() or 1)
+        lines += targets(res, report["machine"]["cpus"])
     return "\n".join(lines) + "\n"
 
 
@@ -970,7 +970,7 @@ def budget(res, cpus):
     what is left at the target's rate is what byok may use a request."""
     b, n, f = res["byok"], res["nginx"], res["floor"]
     out = ["", f"CPU budget at the throughput targets ({cpus} cores shared; the rest's share of a request read from the nginx and "
-           "floor rows; see docs/performance.md, round eight):", "",
+           "floor rows, which can understate it beside byok; see docs/performance.md, rounds eight and nine):", "",
            "| measure | target vs nginx | rest's share µs | byok's budget µs | byok µs | floor µs |", "|---|---|---|---|---|---|"]
     for label, key, goal in (("non-streaming c=32", "plain_c32", 0.75), ("streams through wrk c=32", "stream_wrk_c32", 0.60)):
         if not all(key in x and x[key].get("cpu_us_per_req") for x in (b, n, f)):

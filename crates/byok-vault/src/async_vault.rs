@@ -11,8 +11,8 @@
 //! under tokio, actix, smol or any other executor.
 //!
 //! The hot path does not hop threads at all: [`AsyncVault::get`] first looks
-//! in the read cache and, on a hit, authenticates and decrypts inline (about a
-//! microsecond, no I/O). Only misses and writes go to the pool.
+//! in the read cache and, on a hit, authenticates and decrypts inline (a
+//! microsecond or two, no I/O). Only misses and writes go to the pool.
 //!
 //! A job that has started runs to completion even if its future is dropped,
 //! so a cancelled request never leaves a half-done write (each write is one

@@ -1,8 +1,8 @@
 //! A bounded read cache of encrypted records.
 //!
 //! It holds [`SecretRecord`]s exactly as stored: ciphertext, never plaintext.
-//! A cache hit still authenticates and decrypts (about a microsecond for a
-//! key-sized secret), so a cached entry that was tampered with in memory, or a
+//! A cache hit still authenticates and decrypts (a microsecond or two for a
+//! key-sized secret, see the crate docs), so a cached entry that was tampered with in memory, or a
 //! key that was retired, fails exactly as a stored one would, and no plaintext
 //! outlives the caller's secrecy type.
 //!

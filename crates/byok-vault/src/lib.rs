@@ -41,8 +41,14 @@
 //!   empty one (a migration from SQLite to PostgreSQL) in one transaction,
 //!   without decrypting anything, then verifies the copy.
 //! - **Cache.** A bounded LRU of *encrypted* records serves hot reads without
-//!   touching SQLite; a hit still authenticates and decrypts (about a
-//!   microsecond), so no plaintext is cached.
+//!   touching SQLite; a hit still authenticates and decrypts, so no
+//!   plaintext is cached. What a hit costs depends on the MAC backend
+//!   `poly1305` is built with: 0.74 µs for a key-sized secret with its
+//!   portable backend (`--cfg poly1305_force_soft`, as this workspace's
+//!   `.cargo/config.toml` builds it), 2.2 µs with the AVX2 backend it picks
+//!   at run time otherwise (`cargo bench -p byok-vault --bench vault --
+//!   get/cached`, docs/performance.md round nine). An application embedding
+//!   the vault sets the flag in its own build to get the first.
 //! - **Async.** [`AsyncVault`] runs blocking calls on a few dedicated threads
 //!   and answers cache hits inline; it works under any executor.
 //!
