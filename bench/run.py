@@ -65,9 +65,27 @@ def wait_port(port, timeout=30):
 
 
 def cpu_ticks(pid):
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid):
+    """A process's CPU ticks so far, all threads: (user, kernel)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
+
+
+def preemptions(pid):
+    """Involuntary context switches of all a process's threads so far: how
+    often the scheduler took a core from it while it could still run."""
+    n = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                n += sum(int(line.split()[1]) for line in f if line.startswith("nonvoluntary_ctxt_switches:"))
+        except FileNotFoundError:  # a thread that ended meanwhile
+            pass
+    return n
 
 
 def rss_kib(pid, field="VmRSS"):
@@ -187,13 +205,17 @@ def parse_wrk(out):
 
 def wrk(url, script, conc, duration, pid, timeout_s=None):
     threads = min(conc, 2)  # wrk wants at least one connection per thread
-    before = cpu_ticks(pid) if pid else 0
+    before = cpu_split(pid) if pid else (0, 0)
+    switched = preemptions(pid) if pid else 0
     extra = ["--timeout", f"{timeout_s}s"] if timeout_s else []
     out = subprocess.run(["wrk", "-t", str(threads), "-c", str(conc), "-d", f"{duration}s", "--latency", *extra, "-s", script, url],
                          capture_output=True, text=True, timeout=duration + 60 + (timeout_s or 0)).stdout
     res = parse_wrk(out)
     if pid and res["requests"]:
-        res["cpu_us_per_req"] = round((cpu_ticks(pid) - before) / CLK * 1e6 / res["requests"], 1)
+        user, kernel = (after - b for after, b in zip(cpu_split(pid), before))
+        res["cpu_us_per_req"] = round((user + kernel) / CLK * 1e6 / res["requests"], 1)
+        res["kernel_us_per_req"] = round(kernel / CLK * 1e6 / res["requests"], 1)
+        res["preempted_per_req"] = round((preemptions(pid) - switched) / res["requests"], 2)
     return res
 
 
@@ -970,14 +992,16 @@ def budget(res, cpus):
     what is left at the target's rate is what byok may use a request."""
     b, n, f = res["byok"], res["nginx"], res["floor"]
     out = ["", f"CPU budget at the throughput targets ({cpus} cores shared; the rest's share of a request read from the nginx and "
-           "floor rows, which can understate it beside byok; see docs/performance.md, rounds eight and nine):", "",
-           "| measure | target vs nginx | rest's share µs | byok's budget µs | byok µs | floor µs |", "|---|---|---|---|---|---|"]
+           "floor rows, which can understate it beside byok; see docs/performance.md, rounds eight to ten):", "",
+           "| measure | target vs nginx | rest's share µs | byok's budget µs | byok µs (kernel; preempted a request) | floor µs (kernel; preempted) | "
+           "nginx µs (kernel; preempted) |", "|---|---|---|---|---|---|---|"]
     for label, key, goal in (("non-streaming c=32", "plain_c32", 0.75), ("streams through wrk c=32", "stream_wrk_c32", 0.60)):
         if not all(key in x and x[key].get("cpu_us_per_req") for x in (b, n, f)):
             continue
         rest = min(cpus * 1e6 / x[key]["rps"] - x[key]["cpu_us_per_req"] for x in (n, f))
         room = cpus * 1e6 / (goal * n[key]["rps"]) - rest
-        out.append(f"| {label} | {goal:.2f} | {rest:.1f} | {room:.1f} | {b[key]['cpu_us_per_req']} | {f[key]['cpu_us_per_req']} |")
+        cells = [f"{x[key]['cpu_us_per_req']} ({x[key]['kernel_us_per_req']}; {x[key]['preempted_per_req']})" for x in (b, f, n)]
+        out.append(f"| {label} | {goal:.2f} | {rest:.1f} | {room:.1f} | {' | '.join(cells)} |")
     return out
 
 
