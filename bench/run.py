@@ -76,8 +76,12 @@ def cpu_split(pid):
 
 
 def preemptions(pid):
-    """Involuntary context switches of all a process's threads so far: how
-    often the scheduler took a core from it while it could still run."""
+    """Involuntary context switches of a process's live threads so far: how
+    often the scheduler took a core from it while it could still run. A
+    thread that exits takes its count with it, so a difference of two
+    readings can undercount when threads come and go (byok's workers, ledger
+    and vault threads live as long as the process; blocking-pool threads,
+    which settle an answer without reported usage, may not)."""
     n = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -215,7 +219,7 @@ def wrk(url, script, conc, duration, pid, timeout_s=None):
         user, kernel = (after - b for after, b in zip(cpu_split(pid), before))
         res["cpu_us_per_req"] = round((user + kernel) / CLK * 1e6 / res["requests"], 1)
         res["kernel_us_per_req"] = round(kernel / CLK * 1e6 / res["requests"], 1)
-        res["preempted_per_req"] = round((preemptions(pid) - switched) / res["requests"], 2)
+        res["preempted_per_req"] = f"{max(preemptions(pid) - switched, 0) / res['requests']:.2f}"
     return res
 
 
