@@ -219,7 +219,7 @@ def wrk(url, script, conc, duration, pid, timeout_s=None):
         user, kernel = (after - b for after, b in zip(cpu_split(pid), before))
         res["cpu_us_per_req"] = round((user + kernel) / CLK * 1e6 / res["requests"], 1)
         res["kernel_us_per_req"] = round(kernel / CLK * 1e6 / res["requests"], 1)
-        res["preempted_per_req"] = f"{max(preemptions(pid) - switched, 0) / res['requests']:.2f}"
+        res["preempted_per_req"] = round(max(preemptions(pid) - switched, 0) / res["requests"], 2)
     return res
 
 
@@ -1004,7 +1004,7 @@ def budget(res, cpus):
             continue
         rest = min(cpus * 1e6 / x[key]["rps"] - x[key]["cpu_us_per_req"] for x in (n, f))
         room = cpus * 1e6 / (goal * n[key]["rps"]) - rest
-        cells = [f"{x[key]['cpu_us_per_req']} ({x[key]['kernel_us_per_req']}; {x[key]['preempted_per_req']})" for x in (b, f, n)]
+        cells = [f"{x[key]['cpu_us_per_req']} ({x[key]['kernel_us_per_req']}; {x[key]['preempted_per_req']:.2f})" for x in (b, f, n)]
         out.append(f"| {label} | {goal:.2f} | {rest:.1f} | {room:.1f} | {' | '.join(cells)} |")
     return out
 
