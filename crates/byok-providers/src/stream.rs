@@ -328,6 +328,9 @@ pub struct Transcript {
     pub chunks: usize,
 }
 
+/// The room a [`Transcript`]'s text starts with.
+const TEXT_ROOM: usize = 256;
+
 /// What a [`Transcript`] reads of one choice of a chunk: a parsed
 /// chunk's, or a verbatim chunk's read in place.
 pub(crate) trait ChoiceView {
@@ -432,6 +435,12 @@ impl Transcript {
     /// Choice 0, assembled.
     fn push_first(&mut self, choice: &impl ChoiceView) {
         if let Some(t) = choice.content() {
+            if self.content.capacity() == 0 {
+                // A streamed answer's text comes a few bytes a chunk: room
+                // for a short answer at once, rather than growing through
+                // 8, 16, 32 ... bytes.
+                self.content.reserve(t.len().max(TEXT_ROOM));
+            }
             self.content.push_str(&t);
         }
         if let Some(t) = choice.reasoning() {

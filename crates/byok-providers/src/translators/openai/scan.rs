@@ -293,6 +293,34 @@ pub(crate) fn scan_next(data: &str, resume: &mut Resume) -> Option<Scanned> {
     Some(finished.scanned)
 }
 
+/// The usage chunk OpenAI sends last when asked for usage
+/// (`"choices":[]` and `usage`, the chunk's other members as [`scan`]
+/// reads them), read in one pass: its usage, exactly as the strict serde
+/// reading finds it (checked where the stream translator uses it, in tests
+/// and fuzzing); `None` for any other chunk. From where the stream's last
+/// chunk scanned whole had its `choices` when `data` begins with the same
+/// bytes, as [`scan_next`] does.
+pub(crate) fn scan_usage(data: &str, resume: &Resume) -> Option<Usage> {
+    if !scannable(data) {
+        return None;
+    }
+    let mut c = Cursor::new(data);
+    let chunk = match resume.header {
+        Some(header) if data.starts_with(resume.prefix.as_str()) => {
+            c.i = resume.prefix.len();
+            let mut chunk = ChunkState::from(header);
+            c.members(|c, key| c.chunk_member(&mut chunk, key))?;
+            chunk
+        }
+        _ => {
+            let mut chunk = ChunkState::default();
+            c.chunk(&mut chunk)?;
+            chunk
+        }
+    };
+    c.finish_usage(chunk)
+}
+
 impl ChoiceView for InText<'_> {
     fn index(&self) -> u32 {
         self.choice.index
@@ -393,6 +421,9 @@ struct ChunkState {
     mark: Option<(usize, Header)>,
     /// `obfuscation`'s value, when a string (it differs in every chunk).
     obfuscation: Option<Span>,
+    /// `usage`, when not `null` (a chunk with it is not verbatim: only the
+    /// usage chunk, with no choices, is read with it).
+    usage: Option<Usage>,
 }
 
 impl From<Header> for ChunkState {
@@ -665,7 +696,8 @@ impl<'a> Cursor<'a> {
             }
             "usage" => {
                 seen.first(5)?;
-                self.null().then_some(())
+                chunk.usage = self.nullable(Cursor::usage)?;
+                Some(())
             }
             "system_fingerprint" | "service_tier" => {
                 seen.first(if key == "service_tier" { 7 } else { 6 })?;
@@ -689,6 +721,7 @@ impl<'a> Cursor<'a> {
         (self.i == self.s.len()).then_some(())?;
         let h = chunk.header;
         Seen(h.seen).has(&[0, 1, 2, 3, 4]).then_some(())?;
+        chunk.usage.is_none().then_some(())?;
         let scanned = Scanned {
             id: h.id?,
             created: h.created,
@@ -700,6 +733,18 @@ impl<'a> Cursor<'a> {
             mark: chunk.mark,
             obfuscation: chunk.obfuscation,
         })
+    }
+
+    /// The end of a usage chunk: nothing but whitespace after it, every
+    /// member a chunk needs read, no choice, and usage.
+    fn finish_usage(&mut self, chunk: ChunkState) -> Option<Usage> {
+        self.ws();
+        (self.i == self.s.len()).then_some(())?;
+        Seen(chunk.header.seen)
+            .has(&[0, 1, 2, 3, 4])
+            .then_some(())?;
+        chunk.choice.is_none().then_some(())?;
+        chunk.usage
     }
 
     /// A choice: `index`, `delta`, a standard `finish_reason` or `null`,
@@ -1127,6 +1172,25 @@ mod tests {
         true
     }
 
+    /// The contract for usage chunks: what the usage scan accepts, the
+    /// strict serde reading reads as no chunk and the same usage; from the
+    /// beginning a content chunk left, it reads as from nothing.
+    pub(crate) fn agrees_usage(data: &str) -> bool {
+        let whole = scan_usage(data, &Resume::default());
+        let mut resume = Resume::default();
+        assert!(scan_next(TEXT, &mut resume).is_some());
+        assert_eq!(scan_usage(data, &resume), whole, "{data}");
+        let Some(usage) = whole else {
+            return false;
+        };
+        assert_eq!(
+            StrictChunk::read(data).map(StrictChunk::into_parts),
+            Some((None, Some(usage))),
+            "{data}"
+        );
+        true
+    }
+
     /// The contract for whole answers: what the scan accepts, the strict
     /// serde reading returns identically, found verbatim.
     pub(crate) fn agrees_whole(body: &str) -> bool {
@@ -1224,6 +1288,56 @@ mod tests {
             assert_eq!(special(&vec![b' '; len]), None);
             assert_eq!(special(&vec![0x80; len]), None);
         }
+    }
+
+    const USAGE: &str = r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-mini","system_fingerprint":"fp_1","choices":[],"usage":{"prompt_tokens":120,"completion_tokens":21,"total_tokens":141,"prompt_tokens_details":{"cached_tokens":64,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":5,"audio_tokens":null,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}"#;
+
+    #[test]
+    fn usage_chunks_are_scanned_as_serde_reads_them() {
+        let plain = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
+        for data in [
+            USAGE.to_owned(),
+            plain.to_owned(),
+            USAGE.replacen('{', r#"{"service_tier":"default","obfuscation":"x","#, 1),
+            USAGE.replace(r#""choices":[],"#, ""),
+            format!(" {plain}\t"),
+        ] {
+            // The one without `choices` is not a chunk the scan reads.
+            let expected = data.contains("choices");
+            assert_eq!(agrees_usage(&data), expected, "{data}");
+        }
+        let u = scan_usage(USAGE, &Resume::default()).unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (120, 21, 141)
+        );
+        assert_eq!(
+            u.prompt_tokens_details.and_then(|d| d.cached_tokens),
+            Some(64)
+        );
+        // Left to serde: usage that is null, usage beside a choice, a
+        // member the scan does not read, another object type.
+        for data in [
+            USAGE.replace(
+                r#""usage":{"prompt_tokens":120"#,
+                r#""usage":null,"u":{"prompt_tokens":120"#,
+            ),
+            USAGE.replace(r#""usage":{"#, r#""usage":{"cost":0.1,"#),
+            USAGE.replace(r#""choices":[]"#, r#""choices":[{"index":0,"delta":{}}]"#),
+            USAGE.replace("chat.completion.chunk", "chat.completion"),
+            USAGE.replace(r#""fp_1""#, "1"),
+            TEXT.to_owned(),
+        ] {
+            assert!(!agrees_usage(&data), "{data}");
+            assert!(scan_usage(&data, &Resume::default()).is_none(), "{data}");
+        }
+        // A content chunk carrying usage is not scanned as either.
+        let both = TEXT.replace(
+            "}]}",
+            r#"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
+        );
+        assert!(scan(&both).is_none());
+        assert!(scan_usage(&both, &Resume::default()).is_none());
     }
 
     #[test]
@@ -1382,6 +1496,17 @@ mod tests {
             insert in "[ -~]{0,6}|\\\\[\"\\\\/bfnrtu]|\\\\u[0-9a-fA-F]{4}|é|null|,|:|\\}|\\]",
         ) {
             agrees(&edited(TEXT, at, cut, &insert));
+        }
+
+        /// Arbitrary edits of a usage chunk: whatever the usage scan
+        /// accepts, serde reads as the same usage and no chunk.
+        #[test]
+        fn the_usage_scan_never_differs_from_serde(
+            at in 0..USAGE.len(),
+            cut in 0usize..6,
+            insert in "[ -~]{0,6}|\\\\[\"\\\\/bfnrtu]|\\\\u[0-9a-fA-F]{4}|é|null|,|:|\\}|\\]|\\[\\]|[0-9]{1,20}",
+        ) {
+            agrees_usage(&edited(USAGE, at, cut, &insert));
         }
 
         /// A chunk scanned from where the last one's `choices` began reads

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::response::{extras, standard_finish};
-use super::scan::{Resume, scan_next};
+use super::scan::{Resume, scan_next, scan_usage};
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
@@ -240,7 +240,7 @@ impl<'a> StrictChunk<'a> {
     }
 
     /// The chunk (none when it has no choices) and the usage it carries.
-    fn into_parts(self) -> (Option<ChatChunk>, Option<Usage>) {
+    pub(crate) fn into_parts(self) -> (Option<ChatChunk>, Option<Usage>) {
         if self.choices.is_empty() {
             return (None, self.usage);
         }
@@ -517,7 +517,7 @@ impl OpenAiStream {
 
 impl SseTranslate for OpenAiStream {
     fn event(&mut self, event: SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
-        let data = event.data.trim();
+        let data = trim(&event.data);
         if data == "[DONE]" {
             self.done(out);
             return Ok(true);
@@ -534,6 +534,18 @@ impl SseTranslate for OpenAiStream {
             out.push_back(Ok(StreamEvent::Verbatim(VerbatimChunk::scanned(
                 json, fast,
             ))));
+            return Ok(false);
+        }
+        // The usage chunk that ends the stream, read in one pass too.
+        if strict && let Some(usage) = scan_usage(data, &self.resume) {
+            #[cfg(any(test, feature = "fuzzing"))]
+            assert_eq!(
+                StrictChunk::read(data).map(StrictChunk::into_parts),
+                Some((None, Some(usage.clone()))),
+                "the usage scan reads as serde does: {data}"
+            );
+            self.usage = Some(usage.clone());
+            out.push_back(Ok(StreamEvent::Usage(usage)));
             return Ok(false);
         }
         let (chunk, usage) = match strict.then(|| StrictChunk::read(data)).flatten() {
@@ -575,9 +587,28 @@ impl SseTranslate for OpenAiStream {
     }
 }
 
+/// Whether `s` begins and ends with a printable ASCII byte, so that
+/// [`str::trim`] would leave it as it is (every whitespace character is
+/// either ASCII at or below the space, or not ASCII): a chunk's JSON
+/// begins with `{` and ends with `}`, and this is cheaper than the
+/// character-wise trim.
+fn nothing_to_trim(s: &str) -> bool {
+    let printable = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b.is_ascii());
+    printable(s.as_bytes().first()) && printable(s.as_bytes().last())
+}
+
+/// [`str::trim`], without its character-wise walk when there is nothing
+/// to trim.
+fn trim(s: &str) -> &str {
+    if nothing_to_trim(s) { s } else { s.trim() }
+}
+
 /// `s` without its leading and trailing whitespace, in place: the event's
 /// data moves into the verbatim chunk, copied by no one.
 fn trimmed(mut s: String) -> String {
+    if nothing_to_trim(&s) {
+        return s;
+    }
     s.truncate(s.trim_end().len());
     let start = s.len() - s.trim_start().len();
     if start > 0 {
@@ -598,12 +629,30 @@ mod tests {
             (" {} \n", "{}"),
             ("\t{\"a\":1}", "{\"a\":1}"),
             ("  ", ""),
+            ("", ""),
+            ("x", "x"),
+            // Whitespace the byte check leaves to `str::trim`: a vertical
+            // tab, and characters outside ASCII.
+            ("\u{b}{}\u{b}", "{}"),
+            ("\u{a0}{}\u{2028}", "{}"),
+            ("\u{85}[DONE]", "[DONE]"),
+            ("é{}é", "é{}é"),
         ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
             let owned = s.to_owned();
             let at = owned.as_ptr();
             let t = trimmed(owned);
             assert_eq!(t, want);
             assert_eq!(t.as_ptr(), at, "no copy");
+        }
+    }
+
+    proptest::proptest! {
+        /// The byte check never changes what `str::trim` returns.
+        #[test]
+        fn trim_is_str_trim(s in "\\PC{0,6}|[ -~]{0,6}|\\s{0,3}\\PC{0,3}\\s{0,3}") {
+            proptest::prop_assert_eq!(trim(&s), s.trim());
+            proptest::prop_assert_eq!(trimmed(s.clone()), s.trim());
         }
     }
 
@@ -839,6 +888,59 @@ mod tests {
             out.iter().all(|e| matches!(e, Ok(StreamEvent::Chunk(_)))),
             "no verbatim chunk once the stream gave up on the strict reading"
         );
+    }
+
+    /// The usage chunk after a content chunk (scanned from where the
+    /// content chunk's `choices` began) gives the usage serde reads, once,
+    /// and the client that asked for usage gets it in the last chunk; a
+    /// usage chunk the scan declines (a member it does not read) gives the
+    /// same through serde.
+    #[test]
+    fn the_usage_chunk_gives_its_usage() {
+        use secrecy::SecretString;
+        let event = |data: &str| SseEvent {
+            event: None,
+            data: format!(" {data}\r"),
+        };
+        let counts = r#""usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":4}}"#;
+        let scanned = BASE
+            .split(r#""choices""#)
+            .next()
+            .map(|head| format!(r#"{head}"choices":[],{counts}}}"#))
+            .unwrap();
+        let declined = scanned.replace(r#""cached_tokens":4"#, r#""cached_tokens":4,"x":1"#);
+        for usage_chunk in [&scanned, &declined] {
+            assert_eq!(
+                scan_usage(usage_chunk, &Resume::default()).is_some(),
+                usage_chunk == &scanned
+            );
+            let mut s = OpenAiStream::new(ProviderId::OpenAi, true, SecretString::from("k"));
+            let mut out = Out::new();
+            for data in [BASE, usage_chunk.as_str(), "[DONE]"] {
+                s.event(event(data), &mut out).unwrap();
+            }
+            let out: Vec<_> = out.into_iter().map(Result::unwrap).collect();
+            let [
+                StreamEvent::Verbatim(_),
+                StreamEvent::Usage(u),
+                StreamEvent::Chunk(last),
+            ] = &out[..]
+            else {
+                panic!("{out:?}");
+            };
+            assert_eq!(
+                (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+                (12, 3, 15)
+            );
+            assert_eq!(
+                u.prompt_tokens_details
+                    .as_ref()
+                    .and_then(|d| d.cached_tokens),
+                Some(4)
+            );
+            assert_eq!(last.usage.as_ref(), Some(u), "{usage_chunk}");
+            assert_eq!(s.strict_misses, 0);
+        }
     }
 
     proptest::proptest! {
