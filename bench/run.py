@@ -10,6 +10,7 @@ processes it started.
     bench/run --with-portkey        # + Portkey's gateway (installed from npm into bench/.portkey)
     bench/run --scaling             # byok chat at c=1, 32, 256, 1024: SQLite stores and PostgreSQL stores
     bench/run --duration 5          # seconds per wrk run (default 10)
+    bench/run --pairs 5             # + the two throughput ratios as 5 interleaved nginx/byok pairs (median)
     bench/run --serve 600           # keep mock + nginx + byok up for profiling (prints URLs, pid, key)
     bench/run --serve 600 --server-wrapper "valgrind --tool=callgrind"   # byok under a profiler
     bench/run --callgrind 2000      # instructions per request of each byok target (and the floor), under callgrind
@@ -37,6 +38,7 @@ import platform
 import re
 import resource
 import shutil
+import statistics
 import signal
 import socket
 import subprocess
@@ -512,6 +514,9 @@ def main():
                          "(N sequential requests and N/4 streams per target) instead of wrk timings")
     ap.add_argument("--serve", type=int, metavar="SECONDS", default=0,
                     help="set up mock + byok, print how to reach them, keep them up for SECONDS (for profiling), then stop")
+    ap.add_argument("--pairs", type=int, metavar="N", default=0,
+                    help="after the side-by-side run, measure the two throughput ratios (non-streamed c=32, streams "
+                         "through wrk) again as N interleaved nginx/byok pairs, the order alternating, and report their median")
     ap.add_argument("--server-wrapper", default="",
                     help="command prefix for byok-server, e.g. 'valgrind --tool=callgrind' (profiling)")
     args = ap.parse_args()
@@ -724,12 +729,36 @@ def main():
 
         report = {"machine": machine(), "duration_s": args.duration, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "server": server_bin, "results": results, "skipped": skipped, "peers": peers}
+        if args.pairs and "nginx" in targets and "byok" in targets:
+            report["pairs"] = pairs(targets, tmp, args.pairs, args.duration)
         write_report(args.out, report, table(report))
     finally:
         procs.stop_all()
         if os.path.exists(os.path.join(tmp, "pg.state")):
             subprocess.run([os.path.join(ROOT, "scripts", "postgres"), "stop"], env=pg_env(tmp), check=False)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def pairs(targets, tmp, rounds, duration):
+    """The two throughput ratios again, as `rounds` pairs measured back to
+    back (nginx then byok, then byok then nginx, ...): a host whose speed
+    drifts over the minute between the side-by-side run's nginx and byok
+    rows moves both halves of a pair alike. Each ratio's list, in order."""
+    out = {"plain_c32": [], "stream_wrk_c32": []}
+    for i in range(rounds):
+        order = ("nginx", "byok") if i % 2 == 0 else ("byok", "nginx")
+        for key in out:
+            rps = {}
+            for name in order:
+                url, script, pid, (host, port, path, _) = targets[name]
+                if key == "stream_wrk_c32":
+                    url, script = f"http://{host}:{port}{path}", os.path.join(tmp, f"{name}-stream.lua")
+                if name == "nginx":
+                    kids = children_pids(pid)
+                    pid = kids[0] if kids else pid
+                rps[name] = wrk(url, script, 32, duration, pid)["rps"]
+            out[key].append(round(rps["byok"] / max(rps["nginx"], 1e-9), 3))
+    return out
 
 
 def pg_env(tmp):
@@ -971,6 +1000,14 @@ def table(report):
                   f"({b['streams_completed_of_1000']} of 1000 completed).", ""]
     if b and direct and nginx and "rss_idle_mib" in b:
         lines += targets(res, report["machine"]["cpus"])
+    if report.get("pairs"):
+        lines += ["", f"The throughput ratios as {len(report['pairs']['plain_c32'])} interleaved pairs (nginx and byok back to back, "
+                  "the order alternating; `--pairs`):", "",
+                  "| measure | goal | byok vs nginx, pair by pair | median | met in |", "|---|---|---|---|---|"]
+        for label, key, goal in (("non-streaming c=32", "plain_c32", 0.75), ("streams through wrk c=32", "stream_wrk_c32", 0.60)):
+            got = report["pairs"][key]
+            lines.append(f"| {label} | ≥ {goal:.2f} | {', '.join(f'{x:.3f}' for x in got)} | {statistics.median(got):.3f} | "
+                         f"{sum(x >= goal for x in got)} of {len(got)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -1021,7 +1058,7 @@ def budget(res, cpus):
     what is left at the target's rate is what byok may use a request."""
     b, n, f = res["byok"], res["nginx"], res["floor"]
     out = ["", f"CPU budget at the throughput targets ({cpus} cores shared; the rest's share of a request read from the nginx and "
-           "floor rows, which can understate it beside byok; see docs/performance.md, rounds eight to ten):", "",
+           "floor rows, which can understate it beside byok; see docs/performance.md, rounds eight to eleven):", "",
            "| measure | target vs nginx | rest's share µs | byok's budget µs | byok µs (kernel; preempted a request) | byok's ledger thread µs | "
            "floor µs (kernel; preempted) | nginx µs (kernel; preempted) |", "|---|---|---|---|---|---|---|---|"]
     for label, key, goal in (("non-streaming c=32", "plain_c32", 0.75), ("streams through wrk c=32", "stream_wrk_c32", 0.60)):
