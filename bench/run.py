@@ -73,8 +73,24 @@ def cpu_ticks(pid):
 def cpu_split(pid):
     """A process's CPU ticks so far, all threads: (user, kernel)."""
     with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+        return stat_ticks(f.read())
+
+
+def stat_ticks(stat):
+    """(user, kernel) CPU ticks of a /proc `stat` line."""
+    fields = stat.rsplit(")", 1)[1].split()
     return int(fields[11]), int(fields[12])
+
+
+def task_files(pid, name):
+    """The `name` file (`status`, `stat`) of each live thread of a process;
+    a thread that ends meanwhile is skipped."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/{name}") as f:
+                yield f.read()
+        except FileNotFoundError:
+            pass
 
 
 def preemptions(pid):
@@ -84,30 +100,15 @@ def preemptions(pid):
     readings can undercount when threads come and go (byok's workers, ledger
     and vault threads live as long as the process; blocking-pool threads,
     which settle an answer without reported usage, may not)."""
-    n = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                n += sum(int(line.split()[1]) for line in f if line.startswith("nonvoluntary_ctxt_switches:"))
-        except FileNotFoundError:  # a thread that ended meanwhile
-            pass
-    return n
+    return sum(int(line.split()[1]) for status in task_files(pid, "status")
+               for line in status.splitlines() if line.startswith("nonvoluntary_ctxt_switches:"))
 
 
 def thread_ticks(pid, prefix):
     """CPU ticks so far (user + kernel) of a process's live threads whose
     name begins with `prefix` (byok's ledger writer is `byok-ledger`)."""
-    n = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                stat = f.read()
-        except FileNotFoundError:  # a thread that ended meanwhile
-            continue
-        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
-        if name.startswith(prefix):
-            n += int(fields[11]) + int(fields[12])
-    return n
+    return sum(sum(stat_ticks(stat)) for stat in task_files(pid, "stat")
+               if stat[stat.index("(") + 1:stat.rindex(")")].startswith(prefix))
 
 
 def rss_kib(pid, field="VmRSS"):
@@ -691,11 +692,11 @@ def main():
             r = {}
             mock_before = settle(mock_port)
             concs = (1, 32, 256) if name == "byok" else (1, 32)
+            worker_pid = pid
+            if name in ("direct", "nginx"):  # nginx's one worker, not its master
+                kids = children_pids(pid)
+                worker_pid = kids[0] if kids else pid
             for c in concs:
-                worker_pid = pid
-                if name in ("direct", "nginx"):
-                    kids = children_pids(pid)
-                    worker_pid = kids[0] if kids else pid
                 r[f"plain_c{c}"] = wrk(url, script, c, args.duration, worker_pid)
             host, port, path, hdrs = sse
             body = {n: bodies[n][1] for n in BYOK_TARGETS}
@@ -711,7 +712,7 @@ def main():
             # Streams through wrk too: the asyncio client tops out near the
             # mock's own rate, so it cannot show a gateway's streaming
             # throughput; wrk reads each whole streamed answer and can.
-            stream_script = lua(os.path.join(tmp, f"{name}-stream.lua"), body, hdrs)
+            stream_script = lua(stream_lua(tmp, name), body, hdrs)
             r["stream_wrk_c32"] = wrk(f"http://{host}:{port}{path}", stream_script, 32, args.duration, worker_pid)
             # What reached the mock meanwhile (a proxy's requests, counted by the mock; minus this count's own request).
             r["mock_requests"] = mock_requests(mock_port) - mock_before - 1
@@ -739,6 +740,11 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def stream_lua(tmp, name):
+    """Where the side-by-side run writes a target's wrk script for streams."""
+    return os.path.join(tmp, f"{name}-stream.lua")
+
+
 def pairs(targets, tmp, rounds, duration):
     """The two throughput ratios again, as `rounds` pairs measured back to
     back (nginx then byok, then byok then nginx, ...): a host whose speed
@@ -750,13 +756,10 @@ def pairs(targets, tmp, rounds, duration):
         for key in out:
             rps = {}
             for name in order:
-                url, script, pid, (host, port, path, _) = targets[name]
+                url, script, _, (host, port, path, _) = targets[name]
                 if key == "stream_wrk_c32":
-                    url, script = f"http://{host}:{port}{path}", os.path.join(tmp, f"{name}-stream.lua")
-                if name == "nginx":
-                    kids = children_pids(pid)
-                    pid = kids[0] if kids else pid
-                rps[name] = wrk(url, script, 32, duration, pid)["rps"]
+                    url, script = f"http://{host}:{port}{path}", stream_lua(tmp, name)
+                rps[name] = wrk(url, script, 32, duration, None)["rps"]  # no pid: only the rate is kept
             out[key].append(round(rps["byok"] / max(rps["nginx"], 1e-9), 3))
     return out
 

@@ -2,9 +2,9 @@
 //!
 //! It holds [`SecretRecord`]s exactly as stored: ciphertext, never plaintext.
 //! A cache hit still authenticates and decrypts (a microsecond or two for a
-//! key-sized secret, see the crate docs), so a cached entry that was tampered with in memory, or a
-//! key that was retired, fails exactly as a stored one would, and no plaintext
-//! outlives the caller's secrecy type.
+//! key-sized secret, see the crate docs), so a cached entry that was
+//! tampered with in memory, or a key that was retired, fails exactly as a
+//! stored one would, and no plaintext outlives the caller's secrecy type.
 //!
 //! Staleness: every invalidation bumps a generation counter; a reader that
 //! loaded a record from the store inserts it only if no invalidation happened

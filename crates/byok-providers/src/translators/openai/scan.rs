@@ -126,7 +126,13 @@ pub(crate) struct InText<'t> {
 /// serde, which decides). Its spans are into `data`, which must be at most
 /// 4 GiB (the SSE decoder's event limit is far below).
 pub(crate) fn scan(data: &str) -> Option<Scanned> {
-    scan_marked(data).map(|f| f.scanned)
+    if !scannable(data) {
+        return None;
+    }
+    let mut c = Cursor::new(data);
+    let mut chunk = ChunkState::default();
+    c.chunk(&mut chunk)?;
+    c.finish(chunk).map(|f| f.scanned)
 }
 
 /// What a chunk scan found, with what [`scan_next`] keeps of it.
@@ -136,17 +142,6 @@ struct Finished {
     mark: Option<(usize, Header)>,
     /// `obfuscation`'s value, when a string.
     obfuscation: Option<Span>,
-}
-
-/// [`scan`], with what [`scan_next`] keeps.
-fn scan_marked(data: &str) -> Option<Finished> {
-    if !scannable(data) {
-        return None;
-    }
-    let mut c = Cursor::new(data);
-    let mut chunk = ChunkState::default();
-    c.chunk(&mut chunk)?;
-    c.finish(chunk)
 }
 
 /// What every scan checks first: spans fit in `u32`; a verbatim chunk is
@@ -262,63 +257,57 @@ impl Template {
 ///
 /// The result is always the one [`scan`] returns: property tests and the
 /// `stream_openai` fuzz target check it.
-pub(crate) fn scan_next(data: &str, resume: &mut Resume) -> Option<Scanned> {
+///
+/// A chunk with no choices and `usage` (the usage chunk OpenAI sends last
+/// when asked for usage, its other members as [`scan`] reads them) is read
+/// in the same pass: [`Scan::Usage`], exactly the usage the strict serde
+/// reading finds in it (checked by a property test, and where the stream
+/// translator uses it, in tests and fuzzing).
+pub(crate) fn scan_next(data: &str, resume: &mut Resume) -> Option<Scan> {
     if !scannable(data) {
         return None;
     }
     if let Some(scanned) = resume.template.fill(data) {
-        return Some(scanned);
-    }
-    let finished = match resume.header {
-        Some(header) if data.starts_with(resume.prefix.as_str()) => {
-            let mut c = Cursor::new(data);
-            c.i = resume.prefix.len();
-            let mut chunk = ChunkState::from(header);
-            c.members(|c, key| c.chunk_member(&mut chunk, key))?;
-            c.finish(chunk)?
-        }
-        _ => {
-            let finished = scan_marked(data)?;
-            if let Some((at, header)) = finished.mark
-                && let Some(prefix) = data.get(..at)
-            {
-                resume.prefix.clear();
-                resume.prefix.push_str(prefix);
-                resume.header = Some(header);
-            }
-            finished
-        }
-    };
-    resume.template.keep(data, &finished);
-    Some(finished.scanned)
-}
-
-/// The usage chunk OpenAI sends last when asked for usage
-/// (`"choices":[]` and `usage`, the chunk's other members as [`scan`]
-/// reads them), read in one pass: its usage, exactly as the strict serde
-/// reading finds it (checked where the stream translator uses it, in tests
-/// and fuzzing); `None` for any other chunk. From where the stream's last
-/// chunk scanned whole had its `choices` when `data` begins with the same
-/// bytes, as [`scan_next`] does.
-pub(crate) fn scan_usage(data: &str, resume: &Resume) -> Option<Usage> {
-    if !scannable(data) {
-        return None;
+        return Some(Scan::Chunk(scanned));
     }
     let mut c = Cursor::new(data);
-    let chunk = match resume.header {
+    let resumed = match resume.header {
         Some(header) if data.starts_with(resume.prefix.as_str()) => {
             c.i = resume.prefix.len();
-            let mut chunk = ChunkState::from(header);
-            c.members(|c, key| c.chunk_member(&mut chunk, key))?;
-            chunk
+            Some(ChunkState::from(header))
         }
-        _ => {
-            let mut chunk = ChunkState::default();
-            c.chunk(&mut chunk)?;
-            chunk
-        }
+        _ => None,
     };
-    c.finish_usage(chunk)
+    let whole = resumed.is_none();
+    let mut chunk = resumed.unwrap_or_default();
+    if whole {
+        c.chunk(&mut chunk)?;
+    } else {
+        c.members(|c, key| c.chunk_member(&mut chunk, key))?;
+    }
+    if chunk.choice.is_none() {
+        return c.finish_usage(chunk).map(Scan::Usage);
+    }
+    let finished = c.finish(chunk)?;
+    if whole
+        && let Some((at, header)) = finished.mark
+        && let Some(prefix) = data.get(..at)
+    {
+        resume.prefix.clear();
+        resume.prefix.push_str(prefix);
+        resume.header = Some(header);
+    }
+    resume.template.keep(data, &finished);
+    Some(Scan::Chunk(finished.scanned))
+}
+
+/// What [`scan_next`] read.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scan {
+    /// A chunk that may be forwarded as it came.
+    Chunk(Scanned),
+    /// A usage chunk's usage.
+    Usage(Usage),
 }
 
 impl ChoiceView for InText<'_> {
@@ -716,12 +705,17 @@ impl<'a> Cursor<'a> {
 
     /// The end of a chunk: nothing but whitespace after it, every member
     /// it needs read.
-    fn finish(&mut self, chunk: ChunkState) -> Option<Finished> {
+    fn end(&mut self, chunk: &ChunkState) -> Option<()> {
         self.ws();
         (self.i == self.s.len()).then_some(())?;
-        let h = chunk.header;
-        Seen(h.seen).has(&[0, 1, 2, 3, 4]).then_some(())?;
+        Seen(chunk.header.seen).has(&[0, 1, 2, 3, 4]).then_some(())
+    }
+
+    /// The end of a chunk with a choice and no usage.
+    fn finish(&mut self, chunk: ChunkState) -> Option<Finished> {
+        self.end(&chunk)?;
         chunk.usage.is_none().then_some(())?;
+        let h = chunk.header;
         let scanned = Scanned {
             id: h.id?,
             created: h.created,
@@ -735,14 +729,9 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    /// The end of a usage chunk: nothing but whitespace after it, every
-    /// member a chunk needs read, no choice, and usage.
+    /// The end of a usage chunk: no choice, and usage.
     fn finish_usage(&mut self, chunk: ChunkState) -> Option<Usage> {
-        self.ws();
-        (self.i == self.s.len()).then_some(())?;
-        Seen(chunk.header.seen)
-            .has(&[0, 1, 2, 3, 4])
-            .then_some(())?;
+        self.end(&chunk)?;
         chunk.choice.is_none().then_some(())?;
         chunk.usage
     }
@@ -1172,14 +1161,26 @@ mod tests {
         true
     }
 
+    /// `data` read whole as a usage chunk.
+    pub(crate) fn scan_usage(data: &str) -> Option<Usage> {
+        match scan_next(data, &mut Resume::default()) {
+            Some(Scan::Usage(u)) => Some(u),
+            _ => None,
+        }
+    }
+
     /// The contract for usage chunks: what the usage scan accepts, the
     /// strict serde reading reads as no chunk and the same usage; from the
     /// beginning a content chunk left, it reads as from nothing.
     pub(crate) fn agrees_usage(data: &str) -> bool {
-        let whole = scan_usage(data, &Resume::default());
+        let whole = scan_usage(data);
         let mut resume = Resume::default();
         assert!(scan_next(TEXT, &mut resume).is_some());
-        assert_eq!(scan_usage(data, &resume), whole, "{data}");
+        let resumed = match scan_next(data, &mut resume) {
+            Some(Scan::Usage(u)) => Some(u),
+            _ => None,
+        };
+        assert_eq!(resumed, whole, "{data}");
         let Some(usage) = whole else {
             return false;
         };
@@ -1306,7 +1307,7 @@ mod tests {
             let expected = data.contains("choices");
             assert_eq!(agrees_usage(&data), expected, "{data}");
         }
-        let u = scan_usage(USAGE, &Resume::default()).unwrap();
+        let u = scan_usage(USAGE).unwrap();
         assert_eq!(
             (u.prompt_tokens, u.completion_tokens, u.total_tokens),
             (120, 21, 141)
@@ -1329,7 +1330,7 @@ mod tests {
             TEXT.to_owned(),
         ] {
             assert!(!agrees_usage(&data), "{data}");
-            assert!(scan_usage(&data, &Resume::default()).is_none(), "{data}");
+            assert!(scan_usage(&data).is_none(), "{data}");
         }
         // A content chunk carrying usage is not scanned as either.
         let both = TEXT.replace(
@@ -1337,7 +1338,7 @@ mod tests {
             r#"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
         );
         assert!(scan(&both).is_none());
-        assert!(scan_usage(&both, &Resume::default()).is_none());
+        assert!(scan_usage(&both).is_none());
     }
 
     #[test]
@@ -1366,7 +1367,7 @@ mod tests {
     #[test]
     fn the_next_chunk_is_scanned_from_its_choices() {
         let mut resume = Resume::default();
-        assert_eq!(scan_next(TEXT, &mut resume), scan(TEXT));
+        assert_eq!(scan_next(TEXT, &mut resume), scan(TEXT).map(Scan::Chunk));
         let prefix = &TEXT[..TEXT.find(r#""choices""#).unwrap()];
         assert_eq!(resume.prefix, prefix);
         assert!(resume.header.is_some());
@@ -1381,12 +1382,19 @@ mod tests {
             TEXT.replace("}]}", "}]"),
         ] {
             assert!(next.starts_with(prefix), "{next}");
-            assert_eq!(scan_next(&next, &mut resume), scan(&next), "{next}");
+            assert_eq!(
+                scan_next(&next, &mut resume),
+                scan(&next).map(Scan::Chunk),
+                "{next}"
+            );
             assert_eq!(resume.prefix, prefix);
         }
         // Another beginning: scanned whole, and kept.
         let other = TEXT.replace("chatcmpl-1", "chatcmpl-2");
-        assert_eq!(scan_next(&other, &mut resume), scan(&other));
+        assert_eq!(
+            scan_next(&other, &mut resume),
+            scan(&other).map(Scan::Chunk)
+        );
         assert!(scan(&other).is_some());
         assert!(resume.prefix.contains("chatcmpl-2"));
     }
@@ -1401,7 +1409,7 @@ mod tests {
     fn a_chunk_like_the_last_but_its_text_fills_the_template() {
         for base in [TEXT, OBFUSCATED] {
             let mut resume = Resume::default();
-            assert_eq!(scan_next(base, &mut resume), scan(base));
+            assert_eq!(scan_next(base, &mut resume), scan(base).map(Scan::Chunk));
             assert!(resume.template.read.is_some(), "{base}");
             for next in [
                 base.replace(" word1", " word2 longer"),
@@ -1411,7 +1419,11 @@ mod tests {
                 base.replace("a1B2", ""),
             ] {
                 assert!(resume.template.fill(&next).is_some(), "{next}");
-                assert_eq!(scan_next(&next, &mut resume), scan(&next), "{next}");
+                assert_eq!(
+                    scan_next(&next, &mut resume),
+                    scan(&next).map(Scan::Chunk),
+                    "{next}"
+                );
                 assert!(scan(&next).is_some(), "{next}");
             }
             for other in [
@@ -1426,7 +1438,11 @@ mod tests {
             ] {
                 if other != base {
                     assert!(resume.template.fill(&other).is_none(), "{other}");
-                    assert_eq!(scan_next(&other, &mut resume), scan(&other), "{other}");
+                    assert_eq!(
+                        scan_next(&other, &mut resume),
+                        scan(&other).map(Scan::Chunk),
+                        "{other}"
+                    );
                 }
             }
         }
@@ -1516,7 +1532,7 @@ mod tests {
             let mut resume = Resume::default();
             for (at, cut, insert) in edits {
                 let data = edited(TEXT, at, cut, &insert);
-                proptest::prop_assert_eq!(scan_next(&data, &mut resume), scan(&data), "{}", data);
+                proptest::prop_assert_eq!(scan_next(&data, &mut resume), scan(&data).map(Scan::Chunk), "{}", data);
             }
         }
 
@@ -1536,7 +1552,7 @@ mod tests {
             for (text, obfuscation, obfuscated) in chunks {
                 let base = if obfuscated { OBFUSCATED } else { TEXT };
                 let data = base.replace(" word1", &text).replace("a1B2", &obfuscation);
-                proptest::prop_assert_eq!(scan_next(&data, &mut resume), scan(&data), "{}", data);
+                proptest::prop_assert_eq!(scan_next(&data, &mut resume), scan(&data).map(Scan::Chunk), "{}", data);
             }
         }
 

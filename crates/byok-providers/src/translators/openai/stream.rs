@@ -2,6 +2,7 @@
 //! chunks, with the verbatim fast path for chunks in OpenAI's exact shape.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -9,7 +10,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::response::{extras, standard_finish};
-use super::scan::{Resume, scan_next, scan_usage};
+use super::scan::{Resume, Scan, scan_next};
 use crate::error::ProviderError;
 use crate::http::{self, Out, SseTranslate};
 use crate::id::ProviderId;
@@ -517,36 +518,39 @@ impl OpenAiStream {
 
 impl SseTranslate for OpenAiStream {
     fn event(&mut self, event: SseEvent, out: &mut Out) -> Result<bool, ProviderError> {
-        let data = trim(&event.data);
+        let span = trim_span(&event.data);
+        let data = &event.data[span.clone()];
         if data == "[DONE]" {
             self.done(out);
             return Ok(true);
         }
         let strict = self.strict_misses < STRICT_MISSES;
-        // The common chunk, read in one pass without serde (`scan.rs`):
-        // forwarded as it came, no chunk built (`VerbatimChunk` builds one
-        // if asked).
-        if strict && let Some(fast) = scan_next(data, &mut self.resume) {
-            self.strict_misses = 0;
-            self.remember(fast.id(data), fast.created, fast.model(data));
-            // The spans are into `data`, which is what `trimmed` keeps.
-            let json = trimmed(event.data);
-            out.push_back(Ok(StreamEvent::Verbatim(VerbatimChunk::scanned(
-                json, fast,
-            ))));
-            return Ok(false);
-        }
-        // The usage chunk that ends the stream, read in one pass too.
-        if strict && let Some(usage) = scan_usage(data, &self.resume) {
-            #[cfg(any(test, feature = "fuzzing"))]
-            assert_eq!(
-                StrictChunk::read(data).map(StrictChunk::into_parts),
-                Some((None, Some(usage.clone()))),
-                "the usage scan reads as serde does: {data}"
-            );
-            self.usage = Some(usage.clone());
-            out.push_back(Ok(StreamEvent::Usage(usage)));
-            return Ok(false);
+        // The common chunk, and the usage chunk that ends the stream, read
+        // in one pass without serde (`scan.rs`): the chunk forwarded as it
+        // came, no chunk built (`VerbatimChunk` builds one if asked).
+        match strict.then(|| scan_next(data, &mut self.resume)).flatten() {
+            Some(Scan::Chunk(fast)) => {
+                self.strict_misses = 0;
+                self.remember(fast.id(data), fast.created, fast.model(data));
+                // The spans are into `data`, which is what `cut` keeps.
+                let json = cut(event.data, span);
+                out.push_back(Ok(StreamEvent::Verbatim(VerbatimChunk::scanned(
+                    json, fast,
+                ))));
+                return Ok(false);
+            }
+            Some(Scan::Usage(usage)) => {
+                #[cfg(any(test, feature = "fuzzing"))]
+                assert_eq!(
+                    StrictChunk::read(data).map(StrictChunk::into_parts),
+                    Some((None, Some(usage.clone()))),
+                    "the usage scan reads as serde does: {data}"
+                );
+                self.usage = Some(usage.clone());
+                out.push_back(Ok(StreamEvent::Usage(usage)));
+                return Ok(false);
+            }
+            None => {}
         }
         let (chunk, usage) = match strict.then(|| StrictChunk::read(data)).flatten() {
             // Any other chunk in OpenAI's shape: read in place, forwarded
@@ -557,7 +561,7 @@ impl SseTranslate for OpenAiStream {
                 self.strict_misses = 0;
                 self.remember(&wire.id, wire.created, &wire.model);
                 let (chunk, _) = wire.into_parts();
-                let json = trimmed(event.data);
+                let json = cut(event.data, span);
                 out.push_back(Ok(StreamEvent::Verbatim(VerbatimChunk::parsed(
                     json, chunk,
                 ))));
@@ -597,23 +601,22 @@ fn nothing_to_trim(s: &str) -> bool {
     printable(s.as_bytes().first()) && printable(s.as_bytes().last())
 }
 
-/// [`str::trim`], without its character-wise walk when there is nothing
-/// to trim.
-fn trim(s: &str) -> &str {
-    if nothing_to_trim(s) { s } else { s.trim() }
+/// Where `s` is once trimmed as [`str::trim`] trims it, found without the
+/// character-wise walk when there is nothing to trim.
+fn trim_span(s: &str) -> Range<usize> {
+    if nothing_to_trim(s) {
+        return 0..s.len();
+    }
+    let end = s.trim_end().len();
+    let start = end - s[..end].trim_start().len();
+    start..end
 }
 
-/// `s` without its leading and trailing whitespace, in place: the event's
-/// data moves into the verbatim chunk, copied by no one.
-fn trimmed(mut s: String) -> String {
-    if nothing_to_trim(&s) {
-        return s;
-    }
-    s.truncate(s.trim_end().len());
-    let start = s.len() - s.trim_start().len();
-    if start > 0 {
-        s.drain(..start);
-    }
+/// `s` cut to `span` in place: the event's data moves into the verbatim
+/// chunk, copied by no one.
+fn cut(mut s: String, span: Range<usize>) -> String {
+    s.truncate(span.end);
+    s.drain(..span.start);
     s
 }
 
@@ -638,10 +641,11 @@ mod tests {
             ("\u{85}[DONE]", "[DONE]"),
             ("é{}é", "é{}é"),
         ] {
-            assert_eq!(trim(s), s.trim(), "{s:?}");
+            let span = trim_span(s);
+            assert_eq!(&s[span.clone()], s.trim(), "{s:?}");
             let owned = s.to_owned();
             let at = owned.as_ptr();
-            let t = trimmed(owned);
+            let t = cut(owned, span);
             assert_eq!(t, want);
             assert_eq!(t.as_ptr(), at, "no copy");
         }
@@ -650,9 +654,10 @@ mod tests {
     proptest::proptest! {
         /// The byte check never changes what `str::trim` returns.
         #[test]
-        fn trim_is_str_trim(s in "\\PC{0,6}|[ -~]{0,6}|\\s{0,3}\\PC{0,3}\\s{0,3}") {
-            proptest::prop_assert_eq!(trim(&s), s.trim());
-            proptest::prop_assert_eq!(trimmed(s.clone()), s.trim());
+        fn trim_span_is_str_trim(s in "\\PC{0,6}|[ -~]{0,6}|\\s{0,3}\\PC{0,3}\\s{0,3}") {
+            let span = trim_span(&s);
+            proptest::prop_assert_eq!(&s[span.clone()], s.trim());
+            proptest::prop_assert_eq!(cut(s.clone(), span), s.trim());
         }
     }
 
@@ -911,7 +916,10 @@ mod tests {
         let declined = scanned.replace(r#""cached_tokens":4"#, r#""cached_tokens":4,"x":1"#);
         for usage_chunk in [&scanned, &declined] {
             assert_eq!(
-                scan_usage(usage_chunk, &Resume::default()).is_some(),
+                matches!(
+                    scan_next(usage_chunk, &mut Resume::default()),
+                    Some(Scan::Usage(_))
+                ),
                 usage_chunk == &scanned
             );
             let mut s = OpenAiStream::new(ProviderId::OpenAi, true, SecretString::from("k"));
