@@ -15,6 +15,8 @@ processes it started.
     bench/run --serve 600 --server-wrapper "valgrind --tool=callgrind"   # byok under a profiler
     bench/run --callgrind 2000      # instructions per request of each byok target (and the floor), under callgrind
     bench/run --no-build --bin-dir /other/target/release   # another build (e.g. a before/after pair)
+    bench/run --no-build --server-bin target/pgo/use/release/byok-server   # the PGO build (scripts/pgo-build)
+    bench/run --train 40            # drive a varied workload through byok, then stop it (scripts/pgo-build's profile run)
 
 Targets: chat completions (OpenAI dialect, the verbatim fast path), and the
 pass-through routes /api/v1/messages (Anthropic) and /api/v1/responses
@@ -518,6 +520,11 @@ def main():
     ap.add_argument("--pairs", type=int, metavar="N", default=0,
                     help="after the side-by-side run, measure the two throughput ratios (non-streamed c=32, streams "
                          "through wrk) again as N interleaved nginx/byok pairs, the order alternating, and report their median")
+    ap.add_argument("--server-bin", default="",
+                    help="the byok-server to run (default: BIN_DIR/byok-server), e.g. the PGO build of scripts/pgo-build")
+    ap.add_argument("--train", type=int, metavar="SECONDS", default=0,
+                    help="set up mock + byok, drive a varied workload (every route, streamed and not, errors, c=1 and "
+                         "c=32) through byok for about SECONDS, then stop it: the profile run of scripts/pgo-build")
     ap.add_argument("--server-wrapper", default="",
                     help="command prefix for byok-server, e.g. 'valgrind --tool=callgrind' (profiling)")
     args = ap.parse_args()
@@ -525,8 +532,8 @@ def main():
     unknown = [t for t in args.targets if t not in ALL_TARGETS]
     if unknown:
         sys.exit(f"unknown targets: {unknown}")
-    if args.scaling and (args.callgrind or args.serve):
-        sys.exit("--scaling is a run of its own: not with --callgrind or --serve")
+    if sum(map(bool, (args.scaling, args.callgrind, args.serve, args.train))) > 1:
+        sys.exit("--scaling, --callgrind, --serve and --train are runs of their own: one at a time")
     if args.scaling:
         args.targets = [t for t in args.targets if t in SCALING_TARGETS]
         if not args.targets:
@@ -543,7 +550,7 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-p", "byok-server"], cwd=ROOT, check=True)
         subprocess.run(["cargo", "build", "--release", "-p", "byok-examples", "--example", "mock_upstream",
                         "--example", "floor_proxy"], cwd=ROOT, check=True)
-    server_bin = os.path.join(args.bin_dir, "byok-server")
+    server_bin = args.server_bin or os.path.join(args.bin_dir, "byok-server")
     slow_bin = os.path.join(args.bin_dir, "examples", "mock_upstream")
     floor_bin = os.path.join(args.bin_dir, "examples", "floor_proxy")
 
@@ -645,6 +652,9 @@ def main():
                       "scaling": scaling(targets, args.duration, mock_port)}
             write_report(args.out, report, scaling_table(report))
             return
+        if args.train:
+            train(byok_port, auth, tmp, args.train)
+            return
         if args.serve:
             with open(os.path.join(tmp, "stream.json"), "w") as f:
                 f.write(stream_body)
@@ -738,6 +748,74 @@ def main():
         if os.path.exists(os.path.join(tmp, "pg.state")):
             subprocess.run([os.path.join(ROOT, "scripts", "postgres"), "stop"], env=pg_env(tmp), check=False)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def train_workload(auth):
+    """The profile run's requests: (name, path, body, headers, streamed).
+    Not the measured runs' bodies (request_bodies): other prompts, a system
+    message and earlier turns, tools, sampling settings; every route and its
+    translators (a claude-* model through chat completions goes through the
+    Anthropic translator), and the refusals (a wrong key, malformed JSON, an
+    unknown model)."""
+    turns = [{"role": "system", "content": "You are a careful assistant. Answer in two sentences."},
+             {"role": "user", "content": "What is a reverse proxy? " + "Explain the idea of forwarding. " * 12},
+             {"role": "assistant", "content": "A reverse proxy forwards requests to servers behind it."},
+             {"role": "user", "content": "And a gateway? " + "Compare the two, with an example of each. " * 30}]
+    tools = [{"type": "function", "function": {"name": "lookup", "description": "Looks a term up",
+                                               "parameters": {"type": "object", "properties": {"term": {"type": "string"}},
+                                                              "required": ["term"]}}}]
+    short = [{"role": "user", "content": "Say hello."}]
+    chat, msgs, resp = "/api/v1/chat/completions", "/api/v1/messages", "/api/v1/responses"
+    openai, groq = {**auth, "x-byok-provider": "openai"}, {**auth, "x-byok-provider": "groq"}
+    anthropic = {**auth, "anthropic-version": "2023-06-01"}
+    responses = {**auth, "x-byok-provider": "openai-responses"}
+    out = []
+    for name, messages in (("turns", turns), ("short", short)):
+        out += [
+            (f"chat-{name}", chat, {"model": "gpt-4o-mini", "max_tokens": 512, "temperature": 0.2, "messages": messages, "tools": tools}, openai, False),
+            (f"chat-{name}-stream", chat, {"model": "llama-3.3-70b-versatile", "stream": True, "max_completion_tokens": 300,
+                                           "messages": messages}, groq, True),
+            (f"chat-claude-{name}", chat, {"model": "claude-sonnet-4-5", "max_tokens": 400, "messages": messages}, auth, False),
+            (f"chat-claude-{name}-stream", chat, {"model": "claude-sonnet-4-5", "max_tokens": 400, "stream": True,
+                                                  "stream_options": {"include_usage": True}, "messages": messages}, auth, True),
+            (f"messages-{name}", msgs, {"model": "claude-sonnet-4-5", "max_tokens": 400, "system": "Be brief.",
+                                        "messages": [m for m in messages if m["role"] != "system"]}, anthropic, False),
+            (f"messages-{name}-stream", msgs, {"model": "claude-sonnet-4-5", "max_tokens": 400, "stream": True,
+                                               "messages": [m for m in messages if m["role"] != "system"]}, anthropic, True),
+            (f"responses-{name}", resp, {"model": "gpt-4.1", "max_output_tokens": 300, "instructions": "Be brief.",
+                                         "input": messages[-1]["content"]}, responses, False),
+            (f"responses-{name}-stream", resp, {"model": "gpt-4.1", "max_output_tokens": 300, "stream": True,
+                                                "input": messages[-1]["content"]}, responses, True),
+        ]
+    return out
+
+
+def train(port, auth, tmp, seconds):
+    """Drives `train_workload` through byok (each request at c=32 and at
+    c=1, wrk), and a few refusals, for about `seconds` in all; the caller
+    then stops byok with SIGTERM, and an instrumented build writes its
+    profile as it exits."""
+    work = train_workload(auth)
+    each = max(seconds / (len(work) * 1.5), 1.0)
+    for name, path, body, headers, _streamed in work:
+        status, head = probe(port, path, json.dumps(body), headers)
+        if status != 200:
+            sys.exit(f"training request {name}: HTTP {status}: {head.decode(errors='replace')[:200]}")
+        script = lua(os.path.join(tmp, f"train-{name}.lua"), json.dumps(body), headers)
+        url = f"http://127.0.0.1:{port}{path}"
+        for conc, secs in ((32, each), (1, each / 2)):
+            res = wrk(url, script, conc, max(round(secs), 1), None)
+            if res["errors"] or not res["requests"]:
+                sys.exit(f"training request {name} at c={conc}: {res['errors']} errors of {res['requests']}")
+        print(f"trained {name}", file=sys.stderr)
+    refusals = [("/api/v1/chat/completions", b"{not json", auth, 400),
+                ("/api/v1/chat/completions", json.dumps({"model": "gpt-4o-mini", "messages": []}).encode(), auth, 400),
+                ("/api/v1/chat/completions", json.dumps({"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]}).encode(), auth, None),
+                ("/api/v1/chat/completions", b"{}", {"Authorization": "Bearer byok_wrong"}, 401)]
+    for path, body, headers, want in refusals * 50:
+        status, _ = probe(port, path, body, headers)
+        if status < 400 or (want and status != want):
+            sys.exit(f"training refusal {path} {body[:40]!r}: HTTP {status}, wanted {want or 'an error'}")
 
 
 def stream_lua(tmp, name):
