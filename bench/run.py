@@ -654,6 +654,12 @@ def main():
             return
         if args.train:
             train(byok_port, auth, tmp, args.train)
+            # An instrumented build writes its profile as it exits: a server
+            # that did not exit cleanly left none (or only the CLI's).
+            os.killpg(byok.pid, signal.SIGTERM)
+            code = byok.wait(timeout=60)
+            if code != 0:
+                sys.exit(f"byok-server exited with {code} after the profile run: no profile to trust")
             return
         if args.serve:
             with open(os.path.join(tmp, "stream.json"), "w") as f:
