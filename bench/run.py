@@ -106,11 +106,12 @@ def preemptions(pid):
                for line in status.splitlines() if line.startswith("nonvoluntary_ctxt_switches:"))
 
 
-def thread_ticks(pid, prefix):
-    """CPU ticks so far (user + kernel) of a process's live threads whose
-    name begins with `prefix` (byok's ledger writer is `byok-ledger`)."""
+def thread_ticks(pid, name):
+    """CPU ticks so far (user + kernel) of a process's live threads named
+    `name` (byok's ledger writer is `byok-ledger`; its sweeper,
+    `byok-ledger-sweeper`, is not counted)."""
     return sum(sum(stat_ticks(stat)) for stat in task_files(pid, "stat")
-               if stat[stat.index("(") + 1:stat.rindex(")")].startswith(prefix))
+               if stat[stat.index("(") + 1:stat.rindex(")")] == name)
 
 
 def rss_kib(pid, field="VmRSS"):
@@ -757,12 +758,11 @@ def main():
 
 
 def train_workload(auth):
-    """The profile run's requests: (name, path, body, headers, streamed).
-    Not the measured runs' bodies (request_bodies): other prompts, a system
-    message and earlier turns, tools, sampling settings; every route and its
-    translators (a claude-* model through chat completions goes through the
-    Anthropic translator), and the refusals (a wrong key, malformed JSON, an
-    unknown model)."""
+    """The profile run's requests: (name, path, body, headers). Not the
+    measured runs' bodies (request_bodies): other prompts, a system message
+    and earlier turns, tools, sampling settings; every route, streamed and
+    not, and its translators (a claude-* model through chat completions goes
+    through the Anthropic translator)."""
     turns = [{"role": "system", "content": "You are a careful assistant. Answer in two sentences."},
              {"role": "user", "content": "What is a reverse proxy? " + "Explain the idea of forwarding. " * 12},
              {"role": "assistant", "content": "A reverse proxy forwards requests to servers behind it."},
@@ -777,33 +777,35 @@ def train_workload(auth):
     responses = {**auth, "x-byok-provider": "openai-responses"}
     out = []
     for name, messages in (("turns", turns), ("short", short)):
+        dialogue = [m for m in messages if m["role"] != "system"]  # Messages takes `system` apart
         out += [
-            (f"chat-{name}", chat, {"model": "gpt-4o-mini", "max_tokens": 512, "temperature": 0.2, "messages": messages, "tools": tools}, openai, False),
+            (f"chat-{name}", chat, {"model": "gpt-4o-mini", "max_tokens": 512, "temperature": 0.2, "messages": messages, "tools": tools}, openai),
             (f"chat-{name}-stream", chat, {"model": "llama-3.3-70b-versatile", "stream": True, "max_completion_tokens": 300,
-                                           "messages": messages}, groq, True),
-            (f"chat-claude-{name}", chat, {"model": "claude-sonnet-4-5", "max_tokens": 400, "messages": messages}, auth, False),
+                                           "messages": messages}, groq),
+            (f"chat-claude-{name}", chat, {"model": "claude-sonnet-4-5", "max_tokens": 400, "messages": messages}, auth),
             (f"chat-claude-{name}-stream", chat, {"model": "claude-sonnet-4-5", "max_tokens": 400, "stream": True,
-                                                  "stream_options": {"include_usage": True}, "messages": messages}, auth, True),
+                                                  "stream_options": {"include_usage": True}, "messages": messages}, auth),
             (f"messages-{name}", msgs, {"model": "claude-sonnet-4-5", "max_tokens": 400, "system": "Be brief.",
-                                        "messages": [m for m in messages if m["role"] != "system"]}, anthropic, False),
+                                        "messages": dialogue}, anthropic),
             (f"messages-{name}-stream", msgs, {"model": "claude-sonnet-4-5", "max_tokens": 400, "stream": True,
-                                               "messages": [m for m in messages if m["role"] != "system"]}, anthropic, True),
+                                               "messages": dialogue}, anthropic),
             (f"responses-{name}", resp, {"model": "gpt-4.1", "max_output_tokens": 300, "instructions": "Be brief.",
-                                         "input": messages[-1]["content"]}, responses, False),
+                                         "input": messages[-1]["content"]}, responses),
             (f"responses-{name}-stream", resp, {"model": "gpt-4.1", "max_output_tokens": 300, "stream": True,
-                                                "input": messages[-1]["content"]}, responses, True),
+                                                "input": messages[-1]["content"]}, responses),
         ]
     return out
 
 
 def train(port, auth, tmp, seconds):
     """Drives `train_workload` through byok (each request at c=32 and at
-    c=1, wrk), and a few refusals, for about `seconds` in all; the caller
-    then stops byok with SIGTERM, and an instrumented build writes its
-    profile as it exits."""
+    c=1, wrk), then refusals (malformed JSON, no messages, an unknown
+    model, a wrong key), for about `seconds` in all; the caller then stops
+    byok with SIGTERM, and an instrumented build writes its profile as it
+    exits."""
     work = train_workload(auth)
     each = max(seconds / (len(work) * 1.5), 1.0)
-    for name, path, body, headers, _streamed in work:
+    for name, path, body, headers in work:
         status, head = probe(port, path, json.dumps(body), headers)
         if status != 200:
             sys.exit(f"training request {name}: HTTP {status}: {head.decode(errors='replace')[:200]}")

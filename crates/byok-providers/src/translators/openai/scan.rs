@@ -271,20 +271,20 @@ pub(crate) fn scan_next(data: &str, resume: &mut Resume) -> Option<Scan> {
         return Some(Scan::Chunk(scanned));
     }
     let mut c = Cursor::new(data);
-    let resumed = match resume.header {
+    // Resumed after the beginning the last chunk shared, or read whole.
+    let (chunk, whole) = match resume.header {
         Some(header) if data.starts_with(resume.prefix.as_str()) => {
             c.i = resume.prefix.len();
-            Some(ChunkState::from(header))
+            let mut chunk = ChunkState::from(header);
+            c.members(|c, key| c.chunk_member(&mut chunk, key))?;
+            (chunk, false)
         }
-        _ => None,
+        _ => {
+            let mut chunk = ChunkState::default();
+            c.chunk(&mut chunk)?;
+            (chunk, true)
+        }
     };
-    let whole = resumed.is_none();
-    let mut chunk = resumed.unwrap_or_default();
-    if whole {
-        c.chunk(&mut chunk)?;
-    } else {
-        c.members(|c, key| c.chunk_member(&mut chunk, key))?;
-    }
     if chunk.choice.is_none() {
         return c.finish_usage(chunk).map(Scan::Usage);
     }

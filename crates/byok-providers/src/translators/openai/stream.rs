@@ -498,6 +498,13 @@ impl OpenAiStream {
         }
     }
 
+    /// The provider's usage: kept for the client's last chunk, and passed
+    /// on for billing.
+    fn usage(&mut self, usage: Usage, out: &mut Out) {
+        self.usage = Some(usage.clone());
+        out.push_back(Ok(StreamEvent::Usage(usage)));
+    }
+
     /// `[DONE]`: the usage chunk the client asked for, if usage came.
     fn done(&self, out: &mut Out) {
         if self.wants_usage
@@ -546,8 +553,7 @@ impl SseTranslate for OpenAiStream {
                     Some((None, Some(usage.clone()))),
                     "the usage scan reads as serde does: {data}"
                 );
-                self.usage = Some(usage.clone());
-                out.push_back(Ok(StreamEvent::Usage(usage)));
+                self.usage(usage, out);
                 return Ok(false);
             }
             None => {}
@@ -576,8 +582,7 @@ impl SseTranslate for OpenAiStream {
             }
         };
         if let Some(u) = usage {
-            self.usage = Some(u.clone());
-            out.push_back(Ok(StreamEvent::Usage(u)));
+            self.usage(u, out);
         }
         if let Some(c) = chunk {
             self.remember(&c.id, c.created, &c.model);
