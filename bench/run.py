@@ -1115,25 +1115,26 @@ def targets(res, cpus):
         ("RSS idle", "< 30 MB", b["rss_idle_mib"], lambda v: v < 30, "{} MiB"),
         ("RSS with 1,000 streams", "< 100 MB", b["rss_1000_streams_mib"], lambda v: v < 100, "{} MiB"),
     ]
-    if l:
-        rows.insert(1, ("non-streaming c=32 throughput vs LiteLLM", "≥ 100×", b["plain_c32"]["rps"] / max(l["plain_c32"]["rps"], 1e-9),
-                        lambda v: v >= 100, "{:.0f}×", n["plain_c32"]["rps"] / max(l["plain_c32"]["rps"], 1e-9)))
-    if pk:
-        rows.insert(2 if l else 1, ("non-streaming c=32 throughput vs Portkey", "≥ 40×", b["plain_c32"]["rps"] / max(pk["plain_c32"]["rps"], 1e-9),
-                                    lambda v: v >= 40, "{:.1f}×", n["plain_c32"]["rps"] / max(pk["plain_c32"]["rps"], 1e-9)))
+    def times(x, peer):
+        """`x`'s c=32 rate as a multiple of the peer's."""
+        return x["plain_c32"]["rps"] / max(peer["plain_c32"]["rps"], 1e-9)
+
+    peers = [(name, run, goal, fmt) for name, run, goal, fmt in (("LiteLLM", l, 100, "{:.0f}×"), ("Portkey", pk, 40, "{:.1f}×")) if run]
+    for i, (name, run, goal, fmt) in enumerate(peers, start=1):
+        rows.insert(i, (f"non-streaming c=32 throughput vs {name}", f"≥ {goal}×", times(b, run), lambda v, goal=goal: v >= goal, fmt,
+                        times(n, run)))
     # The latency and peer rows also give the nginx proxy's own figure: where
     # the reference proxy misses a target too, the host is what misses.
     out = ["| target | goal | this run | the nginx proxy's own | status |", "|---|---|---|---|---|"]
     for name, goal, value, ok, fmt, *own in rows:
         mark = f"{fmt.format(own[0])} ({'met' if ok(own[0]) else 'missed'})" if own else ""
         out.append(f"| {name} | {goal} | {fmt.format(value)} | {mark} | {'met' if ok(value) else 'missed'} |")
-    for peer, run, goal in (("LiteLLM", l, 100), ("Portkey", pk, 40)):
+    for name, run, goal, _ in peers:
         # A peer ratio no proxy can reach: the mock served with no proxy at
         # all is under it (a peer that is fast on this host).
-        ceiling = d["plain_c32"]["rps"] / max(run["plain_c32"]["rps"], 1e-9) if run else goal
-        if ceiling < goal:
-            out += ["", f"No proxy can meet the {peer} target on this host: the mock served directly, with no proxy at all, "
-                    f"is {ceiling:.1f}× {peer} ({d['plain_c32']['rps']:.0f} against {run['plain_c32']['rps']:.0f} req/s)."]
+        if times(d, run) < goal:
+            out += ["", f"No proxy can meet the {name} target on this host: the mock served directly, with no proxy at all, "
+                    f"is {times(d, run):.1f}× {name} ({d['plain_c32']['rps']:.0f} against {run['plain_c32']['rps']:.0f} req/s)."]
     f = res.get("floor")
     if f:
         # Not targets: where the distance from nginx lies.
